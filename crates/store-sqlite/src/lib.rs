@@ -1,0 +1,471 @@
+//! SQLite implementation of the [`store`] traits.
+//!
+//! Opened in WAL mode with foreign keys on, a busy timeout, and `synchronous = FULL` so
+//! that a commit survives power loss (an event answered 2xx must never be lost). Writes
+//! that read-then-write (the audit chain) use `BEGIN IMMEDIATE`, which takes the write
+//! lock up front, so concurrent processes on one file serialise instead of failing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use store::{
+    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, GENESIS_HASH, Scope,
+    SealedSecret, SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis,
+    to_millis,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a writer waits for the database lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A SQLite-backed store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn err(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Io(e) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable("connection pool exhausted or closed".into())
+        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            // SQLITE_BUSY / SQLITE_LOCKED
+            Some("5") | Some("6") => StoreError::Unavailable(format!(
+                "database is locked ({}); another process holds the write lock",
+                d.message()
+            )),
+            Some("14") => StoreError::Unavailable(d.message().to_owned()),
+            _ => StoreError::Backend(d.message().to_owned()),
+        },
+        sqlx::Error::Configuration(e) => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`,
+    /// `sqlite:path`, `sqlite::memory:`). Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(if memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection: keep exactly one.
+            .max_connections(if memory { 1 } else { 8 })
+            .min_connections(if memory { 1 } else { 0 })
+            .idle_timeout(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(err)?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool (tests and tools).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection, waiting for checked-out ones to return.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn opt_millis(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+    v.map(from_millis).transpose()
+}
+
+fn api_key_from_row(r: &SqliteRow) -> StoreResult<ApiKeyRecord> {
+    let scope: String = r.get("scope");
+    Ok(ApiKeyRecord {
+        id: r.get("id"),
+        name: r.get("name"),
+        scope: Scope::parse(&scope)
+            .ok_or_else(|| StoreError::Corrupt(format!("api key scope {scope:?}")))?,
+        secret_hash: r.get("secret_hash"),
+        created_at: from_millis(r.get("created_at"))?,
+        last_used_at: opt_millis(r.get("last_used_at"))?,
+        revoked_at: opt_millis(r.get("revoked_at"))?,
+    })
+}
+
+fn secret_from_row(r: &SqliteRow) -> StoreResult<SealedSecret> {
+    Ok(SealedSecret {
+        slot: SecretSlot {
+            owner: r.get("owner"),
+            owner_id: r.get("owner_id"),
+            name: r.get("name"),
+        },
+        key_id: r.get("key_id"),
+        ciphertext: r.get("ciphertext"),
+        version: r.get("version"),
+        updated_at: from_millis(r.get("updated_at"))?,
+    })
+}
+
+fn audit_from_row(r: &SqliteRow) -> StoreResult<AuditRecord> {
+    let details: String = r.get("details");
+    Ok(AuditRecord {
+        seq: r.get("seq"),
+        entry: AuditEntry {
+            at: from_millis(r.get("at"))?,
+            actor: r.get("actor"),
+            action: r.get("action"),
+            target: r.get("target"),
+            details: serde_json::from_str(&details)
+                .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+        },
+        prev_hash: r.get("prev_hash"),
+        hash: r.get("hash"),
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, scope, secret_hash, created_at, last_used_at, revoked_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&k.id)
+        .bind(&k.name)
+        .bind(k.scope.as_str())
+        .bind(&k.secret_hash)
+        .bind(to_millis(k.created_at))
+        .bind(k.last_used_at.map(to_millis))
+        .bind(k.revoked_at.map(to_millis))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(())
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(api_key_from_row)
+            .transpose()
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?
+            .iter()
+            .map(api_key_from_row)
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(to_millis(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(to_millis(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn count_active_api_keys(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn put_secret(&self, s: &SecretSlot, key_id: &str, ct: &[u8]) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at)
+             VALUES (?, ?, ?, ?, ?, 1, ?)
+             ON CONFLICT (owner, owner_id, name) DO UPDATE SET
+               key_id = excluded.key_id, ciphertext = excluded.ciphertext,
+               version = secrets.version + 1, updated_at = excluded.updated_at
+             RETURNING version",
+        )
+        .bind(&s.owner)
+        .bind(&s.owner_id)
+        .bind(&s.name)
+        .bind(key_id)
+        .bind(ct)
+        .bind(to_millis(store::now()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err)
+    }
+
+    async fn get_secret(&self, s: &SecretSlot) -> StoreResult<Option<SealedSecret>> {
+        sqlx::query("SELECT * FROM secrets WHERE owner = ? AND owner_id = ? AND name = ?")
+            .bind(&s.owner)
+            .bind(&s.owner_id)
+            .bind(&s.name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(secret_from_row)
+            .transpose()
+    }
+
+    async fn delete_secret(&self, s: &SecretSlot) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM secrets WHERE owner = ? AND owner_id = ? AND name = ?")
+            .bind(&s.owner)
+            .bind(&s.owner_id)
+            .bind(&s.name)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_secrets_of(&self, owner: &str, owner_id: &str) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM secrets WHERE owner = ? AND owner_id = ?")
+            .bind(owner)
+            .bind(owner_id)
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn count_secrets_not_under(&self, key_id: &str) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key_id <> ?")
+            .bind(key_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(n as u64)
+    }
+
+    async fn secrets_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&SecretSlot>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedSecret>> {
+        let rows = match after {
+            None => {
+                sqlx::query(
+                    "SELECT * FROM secrets WHERE key_id <> ?
+                 ORDER BY owner, owner_id, name LIMIT ?",
+                )
+                .bind(key_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+            }
+            Some(a) => sqlx::query(
+                "SELECT * FROM secrets WHERE key_id <> ? AND (owner, owner_id, name) > (?, ?, ?)
+                 ORDER BY owner, owner_id, name LIMIT ?",
+            )
+            .bind(key_id)
+            .bind(&a.owner)
+            .bind(&a.owner_id)
+            .bind(&a.name)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await,
+        }
+        .map_err(err)?;
+        rows.iter().map(secret_from_row).collect()
+    }
+
+    async fn replace_secret_if(
+        &self,
+        s: &SecretSlot,
+        expected_version: i64,
+        key_id: &str,
+        ct: &[u8],
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE secrets SET key_id = ?, ciphertext = ?, version = version + 1, updated_at = ?
+             WHERE owner = ? AND owner_id = ? AND name = ? AND version = ?",
+        )
+        .bind(key_id)
+        .bind(ct)
+        .bind(to_millis(store::now()))
+        .bind(&s.owner)
+        .bind(&s.owner_id)
+        .bind(&s.name)
+        .bind(expected_version)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<AuditRecord> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+        let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let seq = prev_seq + 1;
+        let hash = chain_hash(&prev_hash, seq, entry);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(seq)
+        .bind(to_millis(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(entry.details.to_string())
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(AuditRecord {
+            seq,
+            entry: entry.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn list_audit_desc(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        sqlx::query("SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn list_audit_asc(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq ASC LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        let applied = |pool: SqlitePool| async move {
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_one(&pool)
+            .await
+            .map_err(err)?;
+            if exists == 0 {
+                return Ok::<i64, StoreError>(0);
+            }
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .map_err(err)
+        };
+        let before = applied(self.pool.clone()).await?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let after = applied(self.pool.clone()).await?;
+        Ok((after - before).max(0) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests;
