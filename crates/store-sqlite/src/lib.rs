@@ -96,11 +96,6 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
-
-    /// Closes every connection, waiting for checked-out ones to return.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 fn opt_millis(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
@@ -279,6 +274,15 @@ impl SecretStore for SqliteStore {
         Ok(r.rows_affected())
     }
 
+    async fn secret_key_ids(&self) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key_id, COUNT(*) FROM secrets GROUP BY key_id ORDER BY key_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(rows.into_iter().map(|(k, n)| (k, n as u64)).collect())
+    }
+
     async fn count_secrets_not_under(&self, key_id: &str) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key_id <> ?")
             .bind(key_id)
@@ -439,6 +443,10 @@ impl Store for SqliteStore {
             .await
             .map_err(err)?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn migrate(&self) -> StoreResult<usize> {

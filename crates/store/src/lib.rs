@@ -185,6 +185,8 @@ pub trait SecretStore: Send + Sync {
     async fn delete_secret(&self, slot: &SecretSlot) -> StoreResult<bool>;
     /// Deletes every secret of one owner row; returns how many.
     async fn delete_secrets_of(&self, owner: &str, owner_id: &str) -> StoreResult<u64>;
+    /// How many secrets are sealed under each key id.
+    async fn secret_key_ids(&self) -> StoreResult<Vec<(String, u64)>>;
     /// Number of secrets not sealed under `key_id`.
     async fn count_secrets_not_under(&self, key_id: &str) -> StoreResult<u64>;
     /// Up to `limit` secrets not sealed under `key_id`, ordered by slot, strictly after
@@ -234,4 +236,6 @@ pub trait Store: ApiKeyStore + SecretStore + AuditStore + Send + Sync + std::fmt
     async fn ping(&self) -> StoreResult<()>;
     /// Applies pending migrations; returns how many were applied.
     async fn migrate(&self) -> StoreResult<usize>;
+    /// Closes the connections, waiting for those in use to be returned.
+    async fn close(&self);
 }

@@ -1,0 +1,653 @@
+//! Switchboard's configuration.
+//!
+//! Three layers, later ones win: built-in defaults, the TOML file (`switchboard.toml` if
+//! present, or the path given), and `SWITCHBOARD_<KEY>` environment variables. Secret
+//! values may be written as `env:NAME` (read from the environment) or `file:PATH` (read
+//! from a file, trailing newline removed) instead of literals.
+//!
+//! Every error names the key it is about and says what to do. [`KEYS`] lists every key;
+//! the documented default file `switchboard.default.toml` at the repository root lists
+//! the same keys (a test keeps the two in step).
+
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use vault::{ExposeSecret, SecretString};
+
+/// The documented default configuration file, embedded.
+pub const DEFAULT_FILE: &str = include_str!("../../../switchboard.default.toml");
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchboard.db";
+/// Default path of the development key file that `serve --dev` creates.
+pub const DEFAULT_DEV_KEY_FILE: &str = "switchboard.dev.key";
+/// Default config file, read only if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
+
+/// How a key's environment value is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string.
+    Str,
+    /// A whole number.
+    Int,
+    /// A comma-separated list of strings.
+    List,
+}
+
+/// Every top-level key, with how its `SWITCHBOARD_<KEY>` environment value is parsed.
+pub const KEYS: &[(&str, Kind)] = &[
+    ("listen", Kind::Str),
+    ("database_url", Kind::Str),
+    ("public_url", Kind::Str),
+    ("master_key", Kind::Str),
+    ("old_master_keys", Kind::List),
+    ("dev_key_file", Kind::Str),
+    ("log_format", Kind::Str),
+    ("log_level", Kind::Str),
+    ("request_timeout_secs", Kind::Int),
+    ("shutdown_grace_secs", Kind::Int),
+    ("max_body_bytes", Kind::Int),
+    ("allow_hosts", Kind::List),
+];
+
+/// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
+pub fn env_name(key: &str) -> String {
+    format!("SWITCHBOARD_{}", key.to_ascii_uppercase())
+}
+
+/// A configuration error. The message names the key and what to do.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {reason}; check the path and its permissions")]
+    Unreadable {
+        /// File path.
+        path: String,
+        /// OS error.
+        reason: String,
+    },
+    /// The file is not valid TOML, has an unknown key, or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// File path.
+        path: String,
+        /// The parser's message, which names the key and the line.
+        message: String,
+    },
+    /// A key has a value that is not acceptable.
+    #[error("{key} (from {origin}): {message}")]
+    Invalid {
+        /// Key name (with index for lists).
+        key: String,
+        /// Where the value came from.
+        origin: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "human" => Some(Self::Human),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// The file as written. Every field is optional; unknown keys are refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    master_key: Option<String>,
+    old_master_keys: Option<Vec<String>>,
+    dev_key_file: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+    request_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    max_body_bytes: Option<u64>,
+    allow_hosts: Option<Vec<String>>,
+}
+
+/// Where a value came from, for error messages and `config check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built-in default.
+    Default,
+    /// The config file.
+    File(String),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => f.write_str(p),
+            Source::Env(v) => write!(f, "environment variable {v}"),
+            Source::Flag(v) => write!(f, "flag {v}"),
+        }
+    }
+}
+
+/// A validated configuration. Secret values are resolved and never print.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Database URL (`sqlite://…`).
+    pub database_url: String,
+    /// Base URL providers and browsers use to reach this server, without trailing `/`.
+    pub public_url: String,
+    /// Primary master key (base64 of 32 bytes), if configured.
+    pub master_key: Option<SecretString>,
+    /// Older master keys that still decrypt until rotation has finished.
+    pub old_master_keys: Vec<SecretString>,
+    /// Key file `serve --dev` uses (and creates) when no master key is configured.
+    pub dev_key_file: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `switchboard=debug,info`, …).
+    pub log_level: String,
+    /// Maximum time to answer one request.
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+    /// Largest accepted request body.
+    pub max_body_bytes: u64,
+    /// Hosts that outbound calls may reach even if they are loopback or private.
+    pub allow_hosts: Vec<String>,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Where each key's value came from.
+    pub sources: BTreeMap<&'static str, Source>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`
+    pub listen: Option<String>,
+    /// `--database-url`
+    pub database_url: Option<String>,
+    /// `--log-format`
+    pub log_format: Option<String>,
+}
+
+/// Reads the environment; injectable so that tests need not mutate the process
+/// environment.
+pub trait Env {
+    /// The variable's value, if set and valid Unicode.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Resolves a secret reference: `env:NAME`, `file:PATH`, or a literal value.
+pub fn resolve_secret(
+    key: &str,
+    source: &Source,
+    value: &str,
+    env: &dyn Env,
+) -> Result<SecretString, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        key: key.to_owned(),
+        origin: source.to_string(),
+        message,
+    };
+    if let Some(name) = value.strip_prefix("env:") {
+        if name.is_empty() {
+            return Err(invalid(
+                "`env:` needs a variable name, e.g. env:MY_SECRET".into(),
+            ));
+        }
+        match env.var(name) {
+            Some(v) if !v.is_empty() => Ok(SecretString::from(v)),
+            Some(_) => Err(invalid(format!(
+                "environment variable {name} is empty; set it to the secret"
+            ))),
+            None => Err(invalid(format!(
+                "environment variable {name} is not set; export it, or write the secret as file:PATH"
+            ))),
+        }
+    } else if let Some(path) = value.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err(invalid(
+                "`file:` needs a path, e.g. file:/run/secrets/key".into(),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            invalid(format!(
+                "cannot read secret file {path}: {e}; check the path and that this user may read it"
+            ))
+        })?;
+        let trimmed = text.trim_end_matches(['\n', '\r']);
+        if trimmed.is_empty() {
+            return Err(invalid(format!("secret file {path} is empty")));
+        }
+        Ok(SecretString::from(trimmed.to_owned()))
+    } else if value.is_empty() {
+        Err(invalid(
+            "is empty; give the secret, env:NAME or file:PATH, or remove the key".into(),
+        ))
+    } else {
+        Ok(SecretString::from(value.to_owned()))
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Config {
+    /// Loads and validates. `path` is an explicit config file (it must exist); without
+    /// it, `SWITCHBOARD_CONFIG` or else `switchboard.toml` is read if present.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Env,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let explicit = path
+            .map(Path::to_path_buf)
+            .or_else(|| env.var("SWITCHBOARD_CONFIG").map(PathBuf::from));
+        let (raw, file) = match explicit {
+            Some(p) => (read_file(&p)?, Some(p)),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if p.exists() {
+                    (read_file(&p)?, Some(p))
+                } else {
+                    (RawConfig::default(), None)
+                }
+            }
+        };
+        Self::from_raw(raw, file, env, overrides)
+    }
+
+    /// Parses a TOML document (for tests and `config check` of a given text).
+    pub fn from_toml(
+        text: &str,
+        name: &str,
+        env: &dyn Env,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let raw = parse_raw(text, name)?;
+        Self::from_raw(raw, Some(PathBuf::from(name)), env, overrides)
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        file: Option<PathBuf>,
+        env: &dyn Env,
+        ov: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let file_src = Source::File(
+            file.as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| DEFAULT_CONFIG_FILE.into()),
+        );
+        let sources = std::cell::RefCell::new(BTreeMap::new());
+
+        // Picks the winning value of a key: flag > env > file > default.
+        let pick = |key: &'static str, flag: Option<(&str, String)>, file_val: Option<String>| {
+            let env_var = env_name(key);
+            let (val, src) = if let Some((flag_name, v)) = flag {
+                (Some(v), Source::Flag(flag_name.to_owned()))
+            } else if let Some(v) = env.var(&env_var) {
+                (Some(v), Source::Env(env_var))
+            } else if let Some(v) = file_val {
+                (Some(v), file_src.clone())
+            } else {
+                (None, Source::Default)
+            };
+            sources.borrow_mut().insert(key, src.clone());
+            (val, src)
+        };
+        let invalid = |key: &str, src: &Source, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            origin: src.to_string(),
+            message,
+        };
+
+        let (v, s) = pick(
+            "listen",
+            ov.listen.clone().map(|v| ("--listen", v)),
+            raw.listen,
+        );
+        let listen_text = v.unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "listen",
+                &s,
+                format!("{listen_text:?} is not an address; write IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080"),
+            )
+        })?;
+
+        let (v, s) = pick(
+            "database_url",
+            ov.database_url.clone().map(|v| ("--database-url", v)),
+            raw.database_url,
+        );
+        let database_url = v.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                &s,
+                "must start with sqlite:// (e.g. sqlite://switchboard.db) or postgres://".into(),
+            ));
+        }
+
+        let (v, s) = pick("public_url", None, raw.public_url);
+        let public_url = match v {
+            Some(u) => {
+                let parsed = url::Url::parse(&u).map_err(|e| {
+                    invalid(
+                        "public_url",
+                        &s,
+                        format!(
+                            "{u:?} is not a URL ({e}); write e.g. https://switchboard.example.com"
+                        ),
+                    )
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                    return Err(invalid(
+                        "public_url",
+                        &s,
+                        "must be an http:// or https:// URL with a host".into(),
+                    ));
+                }
+                if parsed.query().is_some() || parsed.fragment().is_some() {
+                    return Err(invalid(
+                        "public_url",
+                        &s,
+                        "must not have a query or fragment".into(),
+                    ));
+                }
+                u.trim_end_matches('/').to_owned()
+            }
+            None => format!("http://{listen}"),
+        };
+
+        let (v, s) = pick("master_key", None, raw.master_key);
+        let master_key = v
+            .map(|v| resolve_secret("master_key", &s, &v, env))
+            .transpose()?;
+        if let Some(k) = &master_key {
+            vault::MasterKey::from_base64(k.expose_secret())
+                .map_err(|e| invalid("master_key", &s, format!("{e}")))?;
+        }
+
+        let (v, s) = pick(
+            "old_master_keys",
+            None,
+            None, // lists from the file are handled below, to keep their indexes
+        );
+        let old_refs: Vec<(String, Source)> = match (v, raw.old_master_keys) {
+            (Some(env_val), _) => split_list(&env_val)
+                .into_iter()
+                .map(|r| (r, s.clone()))
+                .collect(),
+            (None, Some(list)) => {
+                sources
+                    .borrow_mut()
+                    .insert("old_master_keys", file_src.clone());
+                list.into_iter().map(|r| (r, file_src.clone())).collect()
+            }
+            (None, None) => Vec::new(),
+        };
+        let mut old_master_keys = Vec::new();
+        for (i, (r, src)) in old_refs.iter().enumerate() {
+            let key = format!("old_master_keys[{i}]");
+            let k = resolve_secret(&key, src, r, env)?;
+            vault::MasterKey::from_base64(k.expose_secret())
+                .map_err(|e| invalid(&key, src, format!("{e}")))?;
+            old_master_keys.push(k);
+        }
+
+        let (v, _) = pick("dev_key_file", None, raw.dev_key_file);
+        let dev_key_file = PathBuf::from(v.unwrap_or_else(|| DEFAULT_DEV_KEY_FILE.into()));
+
+        let (v, s) = pick(
+            "log_format",
+            ov.log_format.clone().map(|v| ("--log-format", v)),
+            raw.log_format,
+        );
+        let log_format = match v {
+            None => LogFormat::Human,
+            Some(t) => LogFormat::parse(&t).ok_or_else(|| {
+                invalid(
+                    "log_format",
+                    &s,
+                    format!("{t:?} is not a log format; use \"human\" or \"json\""),
+                )
+            })?,
+        };
+
+        let (v, s) = pick("log_level", None, raw.log_level);
+        let log_level = v.unwrap_or_else(|| "info".into());
+        if log_level.trim().is_empty() {
+            return Err(invalid(
+                "log_level",
+                &s,
+                "is empty; use e.g. \"info\" or \"switchboard=debug,info\"".into(),
+            ));
+        }
+
+        let int = |key: &'static str, file_val: Option<u64>, default: u64, min: u64, max: u64| {
+            let (v, s) = pick(key, None, file_val.map(|n| n.to_string()));
+            let n = match v {
+                None => default,
+                Some(t) => t
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid(key, &s, format!("{t:?} is not a whole number")))?,
+            };
+            if !(min..=max).contains(&n) {
+                return Err(invalid(
+                    key,
+                    &s,
+                    format!("{n} is out of range; use {min}..={max}"),
+                ));
+            }
+            Ok(n)
+        };
+        let request_timeout_secs = int(
+            "request_timeout_secs",
+            raw.request_timeout_secs,
+            30,
+            1,
+            3600,
+        )?;
+        let shutdown_grace_secs = int("shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0, 3600)?;
+        let max_body_bytes = int(
+            "max_body_bytes",
+            raw.max_body_bytes,
+            1024 * 1024,
+            1024,
+            1024 * 1024 * 1024,
+        )?;
+
+        let (v, s) = pick("allow_hosts", None, None);
+        let allow_hosts = match (v, raw.allow_hosts) {
+            (Some(e), _) => split_list(&e),
+            (None, Some(list)) => {
+                sources.borrow_mut().insert("allow_hosts", file_src.clone());
+                list
+            }
+            (None, None) => Vec::new(),
+        };
+        for (i, h) in allow_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                return Err(invalid(
+                    &format!("allow_hosts[{i}]"),
+                    &s,
+                    format!(
+                        "{h:?} is not a host name; write a bare host like api.example.com or 127.0.0.1"
+                    ),
+                ));
+            }
+        }
+
+        Ok(Config {
+            listen,
+            database_url,
+            public_url,
+            master_key,
+            old_master_keys,
+            dev_key_file,
+            log_format,
+            log_level,
+            request_timeout_secs,
+            shutdown_grace_secs,
+            max_body_bytes,
+            allow_hosts,
+            file,
+            sources: sources.into_inner(),
+        })
+    }
+
+    /// Names of the keys whose values differ between two configurations (values are
+    /// never reported, so secrets cannot leak through a diff).
+    pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let secret_eq = |a: &Option<SecretString>, b: &Option<SecretString>| match (a, b) {
+            (Some(a), Some(b)) => vault::secrets_equal(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if self.listen != other.listen {
+            out.push("listen");
+        }
+        if self.database_url != other.database_url {
+            out.push("database_url");
+        }
+        if self.public_url != other.public_url {
+            out.push("public_url");
+        }
+        if !secret_eq(&self.master_key, &other.master_key) {
+            out.push("master_key");
+        }
+        if self.old_master_keys.len() != other.old_master_keys.len()
+            || self
+                .old_master_keys
+                .iter()
+                .zip(&other.old_master_keys)
+                .any(|(a, b)| !vault::secrets_equal(a, b))
+        {
+            out.push("old_master_keys");
+        }
+        if self.dev_key_file != other.dev_key_file {
+            out.push("dev_key_file");
+        }
+        if self.log_format != other.log_format {
+            out.push("log_format");
+        }
+        if self.log_level != other.log_level {
+            out.push("log_level");
+        }
+        if self.request_timeout_secs != other.request_timeout_secs {
+            out.push("request_timeout_secs");
+        }
+        if self.shutdown_grace_secs != other.shutdown_grace_secs {
+            out.push("shutdown_grace_secs");
+        }
+        if self.max_body_bytes != other.max_body_bytes {
+            out.push("max_body_bytes");
+        }
+        if self.allow_hosts != other.allow_hosts {
+            out.push("allow_hosts");
+        }
+        out
+    }
+
+    /// Keys whose change only takes effect after a restart.
+    pub const RESTART_KEYS: &'static [&'static str] = &[
+        "listen",
+        "database_url",
+        "master_key",
+        "old_master_keys",
+        "dev_key_file",
+        "log_format",
+        "max_body_bytes",
+        "request_timeout_secs",
+    ];
+}
+
+fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    parse_raw(&text, &path.display().to_string())
+}
+
+fn parse_raw(text: &str, name: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let mut message = e.message().trim().to_owned();
+        if let Some(span) = e.span() {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let key = text[span.start.min(text.len())..span.end.min(text.len())].trim();
+            message = format!("line {line}, `{key}`: {message}");
+        }
+        if message.contains("unknown field") {
+            message.push_str(
+                "; remove it or fix its spelling (every key is listed in switchboard.default.toml)",
+            );
+        }
+        ConfigError::Parse {
+            path: name.to_owned(),
+            message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

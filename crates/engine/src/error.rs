@@ -1,0 +1,62 @@
+use store::StoreError;
+use vault::VaultError;
+
+/// Why an engine operation failed. Each variant maps to one HTTP status and one stable
+/// error code; messages say what to do and never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No credentials, or credentials that do not authenticate.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing does not exist.
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// Kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The input is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The state does not allow it (already revoked, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored secret could not be opened.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// Stable machine-readable code for the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Unauthenticated(_) => "unauthorized",
+            EngineError::Forbidden(_) => "forbidden",
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::Invalid { .. } => "invalid_request",
+            EngineError::Conflict(_) => "conflict",
+            EngineError::Vault(_) => "internal",
+            EngineError::Store(StoreError::Unavailable(_)) => "unavailable",
+            EngineError::Store(StoreError::Conflict(_)) => "conflict",
+            EngineError::Store(_) => "internal",
+        }
+    }
+
+    /// Whether the details are for the operator's log only (the client gets a generic
+    /// message).
+    pub fn is_internal(&self) -> bool {
+        matches!(self.code(), "internal" | "unavailable")
+    }
+}

@@ -1,0 +1,149 @@
+//! Switchboard's engine: every decision, none of the transport.
+//!
+//! The server parses HTTP and calls the engine; the engine decides and keeps state
+//! through the [`store::Store`] trait. It never parses HTTP requests and never speaks
+//! SQL. Secrets are sealed with the [`vault`] before they reach the store.
+
+#![deny(missing_docs)]
+
+pub mod api_keys;
+pub mod audit;
+mod error;
+pub mod secrets;
+
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use store::Store;
+use vault::Keyring;
+
+pub use error::EngineError;
+
+/// Result alias for engine operations.
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// Who performs an action; written to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A request authenticated with an API key.
+    ApiKey {
+        /// The key's public id.
+        id: String,
+    },
+    /// The command-line tool acting on the database directly.
+    Cli {
+        /// The operating-system user.
+        user: String,
+    },
+    /// Switchboard itself (startup bootstrap, background jobs).
+    System,
+    /// A signal, e.g. `SIGHUP` for a config reload.
+    Signal(&'static str),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::ApiKey { id } => write!(f, "api-key:{id}"),
+            Actor::Cli { user } => write!(f, "cli:{user}"),
+            Actor::System => f.write_str("system"),
+            Actor::Signal(s) => write!(f, "signal:{s}"),
+        }
+    }
+}
+
+/// The engine: shared by every request, cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    keyring: Keyring,
+    config: ArcSwap<config::Config>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.inner.store.backend())
+            .field("keys", &self.inner.keyring.key_ids())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Builds an engine over a migrated store.
+    pub fn new(store: Arc<dyn Store>, keyring: Keyring, config: config::Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                keyring,
+                config: ArcSwap::from_pointee(config),
+            }),
+        }
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The key ring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    /// The configuration now in force.
+    pub fn config(&self) -> Arc<config::Config> {
+        self.inner.config.load_full()
+    }
+
+    /// Checks that the database answers.
+    pub async fn ready(&self) -> EngineResult<()> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// Replaces the configuration in force (after the caller validated the new one) and
+    /// records the reload in the audit log with the names of the changed keys. Returns
+    /// the changed keys and, among them, those that need a restart to take effect.
+    pub async fn reload_config(
+        &self,
+        new: config::Config,
+        actor: &Actor,
+    ) -> EngineResult<(Vec<&'static str>, Vec<&'static str>)> {
+        let old = self.config();
+        let changed = old.changed_keys(&new);
+        let restart: Vec<&'static str> = changed
+            .iter()
+            .copied()
+            .filter(|k| config::Config::RESTART_KEYS.contains(k))
+            .collect();
+        // Keys that need a restart keep their running values until then.
+        let mut applied = new;
+        if restart.contains(&"listen") {
+            applied.listen = old.listen;
+        }
+        if restart.contains(&"database_url") {
+            applied.database_url = old.database_url.clone();
+        }
+        self.inner.config.store(Arc::new(applied));
+        self.audit(
+            actor,
+            "config.reload",
+            old.file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+                .as_str(),
+            serde_json::json!({ "changed": changed, "needs_restart": restart }),
+        )
+        .await?;
+        Ok((changed, restart))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! Switchboard's HTTP server.
+//!
+//! Parses and authenticates requests, calls the [`engine`], and answers JSON. Every error
+//! body has the shape `{"error": {"code", "message"}}`; every response carries an
+//! `x-request-id`; every request is counted and timed in Prometheus metrics by route
+//! template and status.
+
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod error;
+pub mod observe;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::routing::any;
+use engine::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// State over an engine, with the process-wide metrics recorder.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            metrics: observe::metrics_handle(),
+        }
+    }
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI description, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard", description = "Self-hosted integration gateway: connections, API proxy, webhooks."),
+    paths(
+        routes::ops::healthz,
+        routes::ops::readyz,
+        routes::ops::metrics,
+        routes::ops::openapi,
+        routes::admin::list_keys,
+        routes::admin::create_key,
+        routes::admin::revoke_key,
+        routes::admin::list_audit,
+        routes::admin::verify_audit,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// Unknown paths under `/api` still require a key, so that they do not reveal which
+/// routes exist to unauthenticated callers.
+async fn api_fallback(_: auth::App) -> ApiError {
+    ApiError::for_status(StatusCode::NOT_FOUND)
+}
+
+/// The whole application with every layer.
+pub fn router(state: AppState) -> Router {
+    let cfg = state.engine.config();
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let body_limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .merge(routes::ops::router())
+        .merge(routes::admin::router())
+        .route("/api/{*rest}", any(api_fallback))
+        .with_state(state)
+        .layer(
+            // Listed outermost first.
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                    header::PROXY_AUTHORIZATION,
+                ]))
+                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(x_request_id))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &axum::http::Request<_>| {
+                            let id = req
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            // The path only: query strings may carry session tokens.
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        .on_request(())
+                        .on_response(
+                            tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                        ),
+                )
+                .layer(axum::middleware::from_fn(observe::track))
+                .layer(axum::middleware::from_fn(observe::json_errors))
+                .layer(CatchPanicLayer::custom(observe::panic_response))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(cfg.request_timeout_secs),
+                ))
+                .layer(RequestBodyLimitLayer::new(body_limit))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish for up to `grace`, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        let _ = fired_tx.send(());
+    });
+    let mut task = tokio::spawn(async move { server.await });
+    tokio::select! {
+        res = &mut task => res.map_err(std::io::Error::other)?,
+        () = async {
+            if fired_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within shutdown_grace_secs; closing them");
+            task.abort();
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

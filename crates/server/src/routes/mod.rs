@@ -1,0 +1,4 @@
+//! Route handlers, one module per resource, each with its own `router()`.
+
+pub mod admin;
+pub mod ops;

@@ -1,0 +1,157 @@
+//! `switchboard serve`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use engine::{Actor, Engine};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::admin::{load_config, open_store};
+use crate::keys::{self, KeySource, Missing};
+use crate::{ServeArgs, logging};
+
+pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let overrides = config::Overrides {
+        listen: args.listen.clone(),
+        database_url: args.db.database_url.clone(),
+        log_format: args.log_format.clone(),
+    };
+    let cfg = load_config(config_path.as_deref(), &overrides)?;
+    let log = logging::init(cfg.log_format, &cfg.log_level)?;
+
+    let missing = if args.dev {
+        Missing::CreateDevFile
+    } else {
+        Missing::Require
+    };
+    let (keyring, key_source) = keys::keyring(&cfg, missing)?;
+    match key_source {
+        KeySource::Configured => {}
+        KeySource::DevFile => tracing::warn!(
+            path = %cfg.dev_key_file.display(),
+            "DEVELOPMENT MODE: secrets are encrypted with the local dev key file; set SWITCHBOARD_MASTER_KEY in production"
+        ),
+        KeySource::DevFileCreated => tracing::warn!(
+            path = %cfg.dev_key_file.display(),
+            "DEVELOPMENT MODE: created a new dev key file (mode 0600); secrets stored now need this file to be read again; set SWITCHBOARD_MASTER_KEY in production"
+        ),
+    }
+    tracing::info!(primary_key_id = %keyring.primary().id(), old_keys = keyring.key_ids().len() - 1, "master keys loaded");
+
+    let store = open_store(&cfg.database_url).await?;
+    let applied = store.migrate().await.context("applying migrations")?;
+    tracing::info!(backend = store.backend(), applied, "database ready");
+
+    let engine = Engine::new(store.clone(), keyring, cfg.clone());
+    for (id, n) in engine.unknown_secret_keys().await? {
+        tracing::error!(key_id = %id, secrets = n, "stored secrets are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
+    }
+    if args.dev {
+        if let Some(created) = engine.bootstrap_admin_key().await? {
+            use vault::ExposeSecret;
+            // Printed on stdout, not through the logger, so it never reaches log storage.
+            println!(
+                "\n  First admin API key (shown once, store it now):\n\n    {}\n\n  Use it as: Authorization: Bearer <key>, or SWITCHBOARD_API_KEY for the CLI.\n",
+                created.key.expose_secret()
+            );
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another process using it? set listen or --listen",
+                cfg.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    let state = server::AppState::new(engine.clone());
+    let app = server::router(state);
+
+    spawn_reloader(engine.clone(), config_path, overrides, log);
+
+    tracing::info!(
+        address = %local,
+        public_url = %cfg.public_url,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "switchboard listening"
+    );
+    server::serve(
+        listener,
+        app,
+        shutdown_signal(),
+        Duration::from_secs(cfg.shutdown_grace_secs),
+    )
+    .await
+    .context("server failed")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Reloads the configuration on SIGHUP. An invalid file is refused and the running
+/// configuration stays in force.
+fn spawn_reloader(
+    engine: Engine,
+    path: Option<PathBuf>,
+    overrides: config::Overrides,
+    log: logging::FilterHandle,
+) {
+    tokio::spawn(async move {
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGHUP; config reload is unavailable");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            let new = match config::Config::load(path.as_deref(), &config::ProcessEnv, &overrides) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload refused; the running configuration stays in force");
+                    continue;
+                }
+            };
+            match logging::filter(&new.log_level) {
+                Ok(f) => {
+                    if let Err(e) = log.reload(f) {
+                        tracing::error!(error = %e, "cannot apply the new log_level");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload refused; the running configuration stays in force");
+                    continue;
+                }
+            }
+            match engine.reload_config(new, &Actor::Signal("SIGHUP")).await {
+                Ok((changed, restart)) => {
+                    tracing::info!(?changed, needs_restart = ?restart, "configuration reloaded")
+                }
+                Err(e) => tracing::error!(error = %e, "configuration reload could not be recorded"),
+            }
+        }
+    });
+}
