@@ -515,11 +515,12 @@ impl Config {
             1024 * 1024 * 1024,
         )?;
 
-        let (v, s) = pick("allow_hosts", None, None);
+        let (v, mut s) = pick("allow_hosts", None, None);
         let allow_hosts = match (v, raw.allow_hosts) {
             (Some(e), _) => split_list(&e),
             (None, Some(list)) => {
                 sources.borrow_mut().insert("allow_hosts", file_src.clone());
+                s = file_src.clone();
                 list
             }
             (None, None) => Vec::new(),
@@ -630,23 +631,49 @@ fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
 }
 
 fn parse_raw(text: &str, name: &str) -> Result<RawConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| {
-        let mut message = e.message().trim().to_owned();
-        if let Some(span) = e.span() {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let key = text[span.start.min(text.len())..span.end.min(text.len())].trim();
-            message = format!("line {line}, `{key}`: {message}");
-        }
-        if message.contains("unknown field") {
-            message.push_str(
-                "; remove it or fix its spelling (every key is listed in switchboard.default.toml)",
-            );
-        }
-        ConfigError::Parse {
-            path: name.to_owned(),
-            message,
-        }
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: name.to_owned(),
+        message: describe_parse_error(text, &e),
     })
+}
+
+/// Builds a parse error message that names the key and line but never echoes a value
+/// (the value may be a secret written with the wrong type).
+fn describe_parse_error(text: &str, e: &toml::de::Error) -> String {
+    let raw = e.message().trim();
+    let mut message = if let Some(rest) = raw
+        .strip_prefix("invalid type: ")
+        .or_else(|| raw.strip_prefix("invalid value: "))
+    {
+        match rest.split_once(", expected ") {
+            Some((_, expected)) => format!("wrong type, expected {expected}"),
+            None => "wrong type".to_owned(),
+        }
+    } else if raw.starts_with("unknown field") {
+        // Names a key, not a value.
+        format!(
+            "{raw}; remove it or fix its spelling (every key is listed in switchboard.default.toml)"
+        )
+    } else {
+        // TOML syntax errors describe the syntax, not the content.
+        raw.lines().next().unwrap_or("invalid TOML").to_owned()
+    };
+    if let Some(span) = e.span() {
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_no = text[..start].matches('\n').count() + 1;
+        let line = &text[line_start..];
+        let line = &line[..line.find('\n').unwrap_or(line.len())];
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"'))
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
+        message = match key {
+            Some(k) => format!("line {line_no}, key `{k}`: {message}"),
+            None => format!("line {line_no}: {message}"),
+        };
+    }
+    message
 }
 
 #[cfg(test)]

@@ -1,1 +1,1405 @@
+//! Behaviour tests for configuration loading. The process environment is never read
+//! or changed: every test passes a `BTreeMap` as the [`Env`].
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use vault::{ExposeSecret, SecretString};
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn no_env() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, "t.toml", &no_env(), &Overrides::default())
+}
+
+fn parse_env(text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_toml(text, "t.toml", &env(pairs), &Overrides::default())
+}
+
+fn ok(text: &str) -> Config {
+    parse(text).unwrap_or_else(|e| panic!("{text:?} should be accepted: {e}"))
+}
+
+/// The parts of an `Invalid` error; panics on any other result.
+fn invalid(r: Result<Config, ConfigError>) -> (String, String, String) {
+    match r {
+        Err(ConfigError::Invalid {
+            key,
+            origin,
+            message,
+        }) => (key, origin, message),
+        Err(other) => panic!("expected Invalid, got {other:?}"),
+        Ok(c) => panic!("expected Invalid, got a config: {c:?}"),
+    }
+}
+
+/// The message of a `Parse` error; panics on any other result.
+fn parse_error(r: Result<Config, ConfigError>) -> (String, String) {
+    match r {
+        Err(ConfigError::Parse { path, message }) => (path, message),
+        Err(other) => panic!("expected Parse, got {other:?}"),
+        Ok(c) => panic!("expected Parse, got a config: {c:?}"),
+    }
+}
+
+fn new_key() -> String {
+    vault::MasterKey::generate()
+        .unwrap()
+        .to_base64()
+        .expose_secret()
+        .to_owned()
+}
+
+/// A temporary file with `contents`, kept alive with its directory.
+fn temp_file(contents: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file");
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
+}
+
+fn file_ref(p: &Path) -> String {
+    format!("file:{}", p.display())
+}
+
+// ---------------------------------------------------------------------------------------
+// defaults
+
+#[test]
+fn defaults_when_nothing_is_given() {
+    let c = ok("");
+    assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.database_url, "sqlite://switchboard.db");
+    assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(c.public_url, "http://127.0.0.1:8080");
+    assert!(c.master_key.is_none());
+    assert!(c.old_master_keys.is_empty());
+    assert_eq!(c.dev_key_file, PathBuf::from("switchboard.dev.key"));
+    assert_eq!(c.dev_key_file, PathBuf::from(DEFAULT_DEV_KEY_FILE));
+    assert_eq!(c.log_format, LogFormat::Human);
+    assert_eq!(c.log_format, LogFormat::default());
+    assert_eq!(c.log_level, "info");
+    assert_eq!(c.request_timeout_secs, 30);
+    assert_eq!(c.shutdown_grace_secs, 30);
+    assert_eq!(c.max_body_bytes, 1024 * 1024);
+    assert!(c.allow_hosts.is_empty());
+    assert_eq!(c.file, Some(PathBuf::from("t.toml")));
+}
+
+#[test]
+fn defaults_record_every_key_as_default_source() {
+    let c = ok("");
+    let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    let recorded: Vec<&str> = c.sources.keys().copied().collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(recorded, sorted, "every key has a recorded source");
+    for (k, src) in &c.sources {
+        assert_eq!(*src, Source::Default, "{k}");
+    }
+}
+
+#[test]
+fn public_url_default_follows_listen() {
+    let c = ok("listen = \"0.0.0.0:9000\"");
+    assert_eq!(c.public_url, "http://0.0.0.0:9000");
+    let c = ok("listen = \"[::1]:9001\"");
+    assert_eq!(c.public_url, "http://[::1]:9001");
+}
+
+#[test]
+fn empty_public_url_source_is_default_even_with_env_for_others() {
+    let c = parse_env("", &[("SWITCHBOARD_LOG_LEVEL", "debug")]).unwrap();
+    assert_eq!(c.sources["public_url"], Source::Default);
+    assert_eq!(
+        c.sources["log_level"],
+        Source::Env("SWITCHBOARD_LOG_LEVEL".into())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// the documented default file and KEYS
+
+#[test]
+fn default_file_parses_and_equals_the_built_in_defaults() {
+    let from_file = Config::from_toml(
+        DEFAULT_FILE,
+        "switchboard.default.toml",
+        &no_env(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let builtin = ok("");
+    assert_eq!(
+        from_file.changed_keys(&builtin),
+        Vec::<&str>::new(),
+        "the default file documents the built-in defaults"
+    );
+    // The uncommented keys are recorded as coming from the file.
+    for key in [
+        "listen",
+        "database_url",
+        "old_master_keys",
+        "dev_key_file",
+        "log_format",
+        "log_level",
+        "request_timeout_secs",
+        "shutdown_grace_secs",
+        "max_body_bytes",
+        "allow_hosts",
+    ] {
+        assert_eq!(
+            from_file.sources[key],
+            Source::File("switchboard.default.toml".into()),
+            "{key}"
+        );
+    }
+    assert_eq!(from_file.sources["public_url"], Source::Default);
+    assert_eq!(from_file.sources["master_key"], Source::Default);
+}
+
+#[test]
+fn every_key_is_documented_in_the_default_file() {
+    for (key, _) in KEYS {
+        let documented = DEFAULT_FILE.lines().any(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("# ").unwrap_or(line);
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        assert!(
+            documented,
+            "{key} is missing from switchboard.default.toml (as `{key} =` or `# {key} =`)"
+        );
+    }
+}
+
+#[test]
+fn every_key_assignment_in_the_default_file_is_a_known_key() {
+    let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    for line in DEFAULT_FILE.lines() {
+        let l = line.trim_start();
+        let l = l.strip_prefix("# ").unwrap_or(l);
+        let Some((lhs, _)) = l.split_once(" = ") else {
+            continue;
+        };
+        if lhs
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            assert!(known.contains(&lhs), "{lhs} is documented but not in KEYS");
+        }
+    }
+}
+
+/// The fields of [`RawConfig`], written out. The exhaustive destructuring below stops
+/// compiling when a field is added or renamed, so this list cannot go stale.
+const RAW_FIELDS: &[&str] = &[
+    "listen",
+    "database_url",
+    "public_url",
+    "master_key",
+    "old_master_keys",
+    "dev_key_file",
+    "log_format",
+    "log_level",
+    "request_timeout_secs",
+    "shutdown_grace_secs",
+    "max_body_bytes",
+    "allow_hosts",
+];
+
+#[test]
+fn every_file_field_is_in_keys_and_back() {
+    let RawConfig {
+        listen: _,
+        database_url: _,
+        public_url: _,
+        master_key: _,
+        old_master_keys: _,
+        dev_key_file: _,
+        log_format: _,
+        log_level: _,
+        request_timeout_secs: _,
+        shutdown_grace_secs: _,
+        max_body_bytes: _,
+        allow_hosts: _,
+    } = RawConfig::default();
+    let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        keys, RAW_FIELDS,
+        "KEYS and the file's fields are the same, in order"
+    );
+}
+
+#[test]
+fn keys_kinds_match_the_file_types() {
+    // A document that gives every key a value of its KEYS kind parses, so the kinds
+    // agree with the field types (deny_unknown_fields also proves the names exist).
+    let key = new_key();
+    let mut doc = String::new();
+    for (k, kind) in KEYS {
+        let v = match (*k, kind) {
+            ("listen", _) => "\"127.0.0.1:1\"".to_owned(),
+            ("database_url", _) => "\"sqlite://x.db\"".to_owned(),
+            ("public_url", _) => "\"https://h.example\"".to_owned(),
+            ("master_key", _) => format!("{key:?}"),
+            ("old_master_keys", _) => format!("[{key:?}]"),
+            ("log_format", _) => "\"json\"".to_owned(),
+            (_, Kind::Str) => "\"x\"".to_owned(),
+            (_, Kind::Int) => "3000".to_owned(),
+            (_, Kind::List) => "[\"h\"]".to_owned(),
+        };
+        doc.push_str(&format!("{k} = {v}\n"));
+    }
+    let c = ok(&doc);
+    for (k, _) in KEYS {
+        assert_eq!(c.sources[k], Source::File("t.toml".into()), "{k}");
+    }
+    assert_eq!(c.max_body_bytes, 3000);
+    assert_eq!(c.allow_hosts, vec!["h".to_owned()]);
+}
+
+#[test]
+fn env_name_is_prefixed_upper_case() {
+    assert_eq!(env_name("listen"), "SWITCHBOARD_LISTEN");
+    assert_eq!(env_name("old_master_keys"), "SWITCHBOARD_OLD_MASTER_KEYS");
+    assert_eq!(
+        env_name("request_timeout_secs"),
+        "SWITCHBOARD_REQUEST_TIMEOUT_SECS"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// precedence and sources
+
+#[test]
+fn file_values_win_over_defaults() {
+    let c = ok(r#"
+listen = "0.0.0.0:9000"
+database_url = "sqlite://other.db"
+public_url = "https://sb.example.com"
+dev_key_file = "/tmp/dev.key"
+log_format = "json"
+log_level = "debug"
+request_timeout_secs = 10
+shutdown_grace_secs = 0
+max_body_bytes = 2048
+allow_hosts = ["localhost", "10.0.0.1"]
+"#);
+    assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(c.database_url, "sqlite://other.db");
+    assert_eq!(c.public_url, "https://sb.example.com");
+    assert_eq!(c.dev_key_file, PathBuf::from("/tmp/dev.key"));
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.log_level, "debug");
+    assert_eq!(c.request_timeout_secs, 10);
+    assert_eq!(c.shutdown_grace_secs, 0);
+    assert_eq!(c.max_body_bytes, 2048);
+    assert_eq!(c.allow_hosts, vec!["localhost", "10.0.0.1"]);
+    for k in [
+        "listen",
+        "database_url",
+        "public_url",
+        "dev_key_file",
+        "log_format",
+        "log_level",
+        "request_timeout_secs",
+        "shutdown_grace_secs",
+        "max_body_bytes",
+        "allow_hosts",
+    ] {
+        assert_eq!(c.sources[k], Source::File("t.toml".into()), "{k}");
+    }
+    assert_eq!(c.sources["master_key"], Source::Default);
+}
+
+#[test]
+fn env_wins_over_file() {
+    let file = r#"
+listen = "0.0.0.0:9000"
+database_url = "sqlite://file.db"
+public_url = "https://file.example.com"
+dev_key_file = "file.key"
+log_format = "json"
+log_level = "debug"
+request_timeout_secs = 10
+shutdown_grace_secs = 11
+max_body_bytes = 2048
+allow_hosts = ["file.example.com"]
+"#;
+    let c = parse_env(
+        file,
+        &[
+            ("SWITCHBOARD_LISTEN", "127.0.0.1:7000"),
+            ("SWITCHBOARD_DATABASE_URL", "postgres://db/sb"),
+            ("SWITCHBOARD_PUBLIC_URL", "https://env.example.com"),
+            ("SWITCHBOARD_DEV_KEY_FILE", "env.key"),
+            ("SWITCHBOARD_LOG_FORMAT", "human"),
+            ("SWITCHBOARD_LOG_LEVEL", "warn"),
+            ("SWITCHBOARD_REQUEST_TIMEOUT_SECS", "20"),
+            ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "21"),
+            ("SWITCHBOARD_MAX_BODY_BYTES", "4096"),
+            ("SWITCHBOARD_ALLOW_HOSTS", "env.example.com"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+    assert_eq!(c.database_url, "postgres://db/sb");
+    assert_eq!(c.public_url, "https://env.example.com");
+    assert_eq!(c.dev_key_file, PathBuf::from("env.key"));
+    assert_eq!(c.log_format, LogFormat::Human);
+    assert_eq!(c.log_level, "warn");
+    assert_eq!(c.request_timeout_secs, 20);
+    assert_eq!(c.shutdown_grace_secs, 21);
+    assert_eq!(c.max_body_bytes, 4096);
+    assert_eq!(c.allow_hosts, vec!["env.example.com"]);
+    for (k, _) in KEYS {
+        if *k == "master_key" || *k == "old_master_keys" {
+            continue;
+        }
+        assert_eq!(c.sources[k], Source::Env(env_name(k)), "{k}");
+    }
+}
+
+#[test]
+fn flags_win_over_env_and_file() {
+    let ov = Overrides {
+        listen: Some("127.0.0.1:6000".into()),
+        database_url: Some("sqlite://flag.db".into()),
+        log_format: Some("json".into()),
+    };
+    let e = env(&[
+        ("SWITCHBOARD_LISTEN", "127.0.0.1:7000"),
+        ("SWITCHBOARD_DATABASE_URL", "sqlite://env.db"),
+        ("SWITCHBOARD_LOG_FORMAT", "human"),
+    ]);
+    let c = Config::from_toml(
+        "listen = \"127.0.0.1:8000\"\ndatabase_url = \"sqlite://file.db\"\nlog_format = \"human\"\n",
+        "t.toml",
+        &e,
+        &ov,
+    )
+    .unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:6000");
+    assert_eq!(c.database_url, "sqlite://flag.db");
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.sources["listen"], Source::Flag("--listen".into()));
+    assert_eq!(
+        c.sources["database_url"],
+        Source::Flag("--database-url".into())
+    );
+    assert_eq!(c.sources["log_format"], Source::Flag("--log-format".into()));
+    // The default public_url follows the winning listen address.
+    assert_eq!(c.public_url, "http://127.0.0.1:6000");
+}
+
+#[test]
+fn precedence_layer_by_layer_for_one_key() {
+    let file = "listen = \"127.0.0.1:8001\"";
+    let e = env(&[("SWITCHBOARD_LISTEN", "127.0.0.1:8002")]);
+    let flag = Overrides {
+        listen: Some("127.0.0.1:8003".into()),
+        ..Overrides::default()
+    };
+    let none = Overrides::default();
+
+    let c = Config::from_toml("", "t.toml", &no_env(), &none).unwrap();
+    assert_eq!(
+        (c.listen.port(), &c.sources["listen"]),
+        (8080, &Source::Default)
+    );
+    let c = Config::from_toml(file, "t.toml", &no_env(), &none).unwrap();
+    assert_eq!(
+        (c.listen.port(), &c.sources["listen"]),
+        (8001, &Source::File("t.toml".into()))
+    );
+    let c = Config::from_toml(file, "t.toml", &e, &none).unwrap();
+    assert_eq!(
+        (c.listen.port(), &c.sources["listen"]),
+        (8002, &Source::Env("SWITCHBOARD_LISTEN".into()))
+    );
+    let c = Config::from_toml(file, "t.toml", &e, &flag).unwrap();
+    assert_eq!(
+        (c.listen.port(), &c.sources["listen"]),
+        (8003, &Source::Flag("--listen".into()))
+    );
+    // A flag alone (no env, no file) also wins over the default.
+    let c = Config::from_toml("", "t.toml", &no_env(), &flag).unwrap();
+    assert_eq!(c.listen.port(), 8003);
+}
+
+#[test]
+fn env_for_unrelated_names_is_ignored() {
+    let c = parse_env(
+        "",
+        &[
+            ("LISTEN", "127.0.0.1:1"),
+            ("switchboard_listen", "127.0.0.1:2"),
+            ("SWITCHBOARD_LISTEN_X", "127.0.0.1:3"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+}
+
+#[test]
+fn source_display_names_the_origin() {
+    assert_eq!(Source::Default.to_string(), "default");
+    assert_eq!(
+        Source::File("/etc/sb.toml".into()).to_string(),
+        "/etc/sb.toml"
+    );
+    assert_eq!(
+        Source::Env("SWITCHBOARD_LISTEN".into()).to_string(),
+        "environment variable SWITCHBOARD_LISTEN"
+    );
+    assert_eq!(Source::Flag("--listen".into()).to_string(), "flag --listen");
+}
+
+#[test]
+fn process_env_reads_the_real_environment() {
+    // Reading only; the environment is never changed.
+    assert_eq!(ProcessEnv.var("PATH"), std::env::var("PATH").ok());
+    assert_eq!(ProcessEnv.var("SWITCHBOARD_TEST_SURELY_UNSET_7F3A9C"), None);
+}
+
+#[test]
+fn btreemap_env_returns_values() {
+    let e = env(&[("A", "1"), ("EMPTY", "")]);
+    assert_eq!(e.var("A").as_deref(), Some("1"));
+    assert_eq!(e.var("EMPTY").as_deref(), Some(""));
+    assert_eq!(e.var("B"), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// parse errors
+
+#[test]
+fn unknown_key_names_the_key_and_line_and_says_to_fix_spelling() {
+    let text = "listen = \"127.0.0.1:8080\"\n\nlisten_adress = \"x\"\n";
+    let (path, message) = parse_error(parse(text));
+    assert_eq!(path, "t.toml");
+    assert!(message.contains("listen_adress"), "{message}");
+    assert!(message.contains("line 3"), "{message}");
+    assert!(message.contains("fix its spelling"), "{message}");
+    assert!(message.contains("switchboard.default.toml"), "{message}");
+    let shown = ConfigError::Parse {
+        path: path.clone(),
+        message: message.clone(),
+    }
+    .to_string();
+    assert!(shown.starts_with("t.toml: "), "{shown}");
+}
+
+#[test]
+fn unknown_key_on_the_first_line() {
+    let (_, message) = parse_error(parse("colour = 1"));
+    assert!(message.contains("line 1"), "{message}");
+    assert!(message.contains("colour"), "{message}");
+}
+
+#[test]
+fn wrong_type_is_a_parse_error_with_the_line() {
+    for (text, line) in [
+        ("listen = 5", 1),
+        ("\nrequest_timeout_secs = \"ten\"", 2),
+        ("\n\nmax_body_bytes = -1", 3),
+        ("allow_hosts = \"a.example.com\"", 1),
+        ("log_level = true", 1),
+    ] {
+        let (path, m) = parse_error(parse(text));
+        assert_eq!(path, "t.toml");
+        assert!(m.contains(&format!("line {line}")), "{text}: {m}");
+        assert!(m.contains("wrong type, expected"), "{text}: {m}");
+        assert!(!m.contains("fix its spelling"), "{m}");
+    }
+}
+
+/// The message points at the value (`line 1, `5`: invalid type: integer `5`, expected a
+/// string`) and never says which key it belongs to, although `ConfigError::Parse`
+/// promises "the parser's message, which names the key and the line".
+#[test]
+fn wrong_type_names_the_key() {
+    for (text, key) in [
+        ("listen = 5", "listen"),
+        ("request_timeout_secs = \"ten\"", "request_timeout_secs"),
+        ("max_body_bytes = -1", "max_body_bytes"),
+        ("allow_hosts = \"a.example.com\"", "allow_hosts"),
+    ] {
+        let (_, m) = parse_error(parse(text));
+        assert!(m.contains(key), "{text}: {m}");
+    }
+}
+
+#[test]
+fn invalid_toml_is_a_parse_error_with_a_line() {
+    let (path, m) = parse_error(parse("listen = \"127.0.0.1:8080\"\nlog_level = \n"));
+    assert_eq!(path, "t.toml");
+    assert!(m.contains("line 2"), "{m}");
+    let (_, m) = parse_error(parse("listen = \"unterminated"));
+    assert!(m.contains("line 1"), "{m}");
+    let (_, m) = parse_error(parse("[section\n"));
+    assert!(!m.is_empty());
+    // A duplicate key is invalid TOML too.
+    let (_, m) = parse_error(parse("log_level = \"a\"\nlog_level = \"b\"\n"));
+    assert!(m.contains("line 2"), "{m}");
+}
+
+#[test]
+fn parse_error_of_a_wrong_type_secret_does_not_show_the_secret() {
+    // A common mistake: one key as a string where a list is expected.
+    let key = new_key();
+    let text = format!("old_master_keys = {key:?}\n");
+    let err = parse(&text).unwrap_err();
+    assert!(matches!(err, ConfigError::Parse { .. }));
+    assert!(
+        !err.to_string().contains(&key),
+        "the parse error prints the key: {err}"
+    );
+}
+
+#[test]
+fn parse_error_of_a_wrong_type_master_key_does_not_show_the_secret() {
+    let key = new_key();
+    let text = format!("master_key = [{key:?}]\n");
+    let err = parse(&text).unwrap_err();
+    assert!(matches!(err, ConfigError::Parse { .. }));
+    assert!(
+        !err.to_string().contains(&key),
+        "the parse error prints the key: {err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// validation
+
+#[test]
+fn bad_listen_names_listen_and_its_origin() {
+    let (key, origin, m) = invalid(parse("listen = \"localhost:8080\""));
+    assert_eq!(key, "listen");
+    assert_eq!(origin, "t.toml");
+    assert!(m.contains("localhost:8080") && m.contains("IP:PORT"), "{m}");
+
+    let (key, origin, _) = invalid(parse_env("", &[("SWITCHBOARD_LISTEN", "8080")]));
+    assert_eq!(key, "listen");
+    assert_eq!(origin, "environment variable SWITCHBOARD_LISTEN");
+
+    let (_, origin, _) = invalid(Config::from_toml(
+        "",
+        "t.toml",
+        &no_env(),
+        &Overrides {
+            listen: Some("nope".into()),
+            ..Overrides::default()
+        },
+    ));
+    assert_eq!(origin, "flag --listen");
+
+    for bad in ["", "127.0.0.1", "127.0.0.1:99999", "::1:80", "1.2.3.4:-1"] {
+        let (key, _, _) = invalid(parse(&format!("listen = {bad:?}")));
+        assert_eq!(key, "listen", "{bad:?}");
+    }
+}
+
+#[test]
+fn invalid_display_has_key_origin_and_message() {
+    let err = parse_env("", &[("SWITCHBOARD_LISTEN", "nope")]).unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("listen (from environment variable SWITCHBOARD_LISTEN): "),
+        "{shown}"
+    );
+}
+
+#[test]
+fn database_url_scheme_is_checked() {
+    for good in [
+        "sqlite://switchboard.db",
+        "sqlite::memory:",
+        "sqlite:relative.db",
+        "postgres://u@h/db",
+        "postgresql://u@h/db",
+    ] {
+        let c = ok(&format!("database_url = {good:?}"));
+        assert_eq!(c.database_url, good);
+    }
+    for bad in [
+        "mysql://h/db",
+        "switchboard.db",
+        "",
+        "SQLITE://x",
+        "postgres:/x",
+    ] {
+        let (key, origin, m) = invalid(parse(&format!("database_url = {bad:?}")));
+        assert_eq!(key, "database_url", "{bad:?}");
+        assert_eq!(origin, "t.toml");
+        assert!(m.contains("sqlite://") && m.contains("postgres://"), "{m}");
+    }
+    let (_, origin, _) = invalid(Config::from_toml(
+        "",
+        "t.toml",
+        &no_env(),
+        &Overrides {
+            database_url: Some("mongodb://x".into()),
+            ..Overrides::default()
+        },
+    ));
+    assert_eq!(origin, "flag --database-url");
+}
+
+#[test]
+fn public_url_without_scheme_is_refused() {
+    let (key, origin, m) = invalid(parse("public_url = \"switchboard.example.com\""));
+    assert_eq!(key, "public_url");
+    assert_eq!(origin, "t.toml");
+    assert!(m.contains("is not a URL"), "{m}");
+    assert!(m.contains("https://switchboard.example.com"), "{m}");
+    // `host:port` parses as a URL whose scheme is the host: refused too.
+    let (key, _, m) = invalid(parse("public_url = \"localhost:8080\""));
+    assert_eq!(key, "public_url");
+    assert!(m.contains("http:// or https://"), "{m}");
+}
+
+#[test]
+fn public_url_must_be_http_or_https_with_a_host() {
+    for bad in [
+        "ftp://files.example.com",
+        "file:///etc/passwd",
+        "mailto:a@example.com",
+        "data:text/plain,hi",
+    ] {
+        let (key, _, m) = invalid(parse(&format!("public_url = {bad:?}")));
+        assert_eq!(key, "public_url", "{bad}");
+        assert!(m.contains("http:// or https://"), "{bad}: {m}");
+    }
+    let (_, _, m) = invalid(parse("public_url = \"http://\""));
+    assert!(m.contains("is not a URL"), "{m}");
+}
+
+#[test]
+fn public_url_must_not_have_query_or_fragment() {
+    for bad in [
+        "https://sb.example.com/?a=1",
+        "https://sb.example.com?",
+        "https://sb.example.com/#frag",
+    ] {
+        let (key, _, m) = invalid(parse(&format!("public_url = {bad:?}")));
+        assert_eq!(key, "public_url");
+        assert!(m.contains("query or fragment"), "{bad}: {m}");
+    }
+}
+
+#[test]
+fn public_url_trailing_slash_is_removed() {
+    assert_eq!(
+        ok("public_url = \"https://sb.example.com/\"").public_url,
+        "https://sb.example.com"
+    );
+    assert_eq!(
+        ok("public_url = \"https://sb.example.com/base//\"").public_url,
+        "https://sb.example.com/base"
+    );
+    assert_eq!(
+        ok("public_url = \"http://127.0.0.1:9000\"").public_url,
+        "http://127.0.0.1:9000"
+    );
+    let c = parse_env(
+        "",
+        &[("SWITCHBOARD_PUBLIC_URL", "https://env.example.com/sb/")],
+    )
+    .unwrap();
+    assert_eq!(c.public_url, "https://env.example.com/sb");
+    assert_eq!(
+        c.sources["public_url"],
+        Source::Env("SWITCHBOARD_PUBLIC_URL".into())
+    );
+}
+
+#[test]
+fn log_format_is_checked() {
+    assert_eq!(ok("log_format = \"json\"").log_format, LogFormat::Json);
+    assert_eq!(ok("log_format = \"human\"").log_format, LogFormat::Human);
+    for bad in ["JSON", "text", "", "pretty"] {
+        let (key, origin, m) = invalid(parse(&format!("log_format = {bad:?}")));
+        assert_eq!(key, "log_format");
+        assert_eq!(origin, "t.toml");
+        assert!(m.contains("\"human\" or \"json\""), "{m}");
+    }
+    let (_, origin, _) = invalid(parse_env("", &[("SWITCHBOARD_LOG_FORMAT", "xml")]));
+    assert_eq!(origin, "environment variable SWITCHBOARD_LOG_FORMAT");
+    let (_, origin, _) = invalid(Config::from_toml(
+        "",
+        "t.toml",
+        &no_env(),
+        &Overrides {
+            log_format: Some("xml".into()),
+            ..Overrides::default()
+        },
+    ));
+    assert_eq!(origin, "flag --log-format");
+}
+
+#[test]
+fn log_format_parse() {
+    assert_eq!(LogFormat::parse("human"), Some(LogFormat::Human));
+    assert_eq!(LogFormat::parse("json"), Some(LogFormat::Json));
+    assert_eq!(LogFormat::parse("Json"), None);
+}
+
+#[test]
+fn empty_log_level_is_refused() {
+    for bad in ["", "   ", "\t"] {
+        let (key, origin, m) = invalid(parse(&format!("log_level = {bad:?}")));
+        assert_eq!(key, "log_level");
+        assert_eq!(origin, "t.toml");
+        assert!(m.contains("is empty"), "{m}");
+    }
+    let (_, origin, _) = invalid(parse_env("", &[("SWITCHBOARD_LOG_LEVEL", "")]));
+    assert_eq!(origin, "environment variable SWITCHBOARD_LOG_LEVEL");
+    assert_eq!(
+        ok("log_level = \"switchboard=debug,info\"").log_level,
+        "switchboard=debug,info"
+    );
+}
+
+#[test]
+fn int_ranges_are_enforced() {
+    // (key, lowest ok, highest ok)
+    let cases = [
+        ("request_timeout_secs", 1u64, 3600u64),
+        ("shutdown_grace_secs", 0, 3600),
+        ("max_body_bytes", 1024, 1024 * 1024 * 1024),
+    ];
+    for (key, lo, hi) in cases {
+        ok(&format!("{key} = {lo}"));
+        ok(&format!("{key} = {hi}"));
+        let (k, origin, m) = invalid(parse(&format!("{key} = {}", hi + 1)));
+        assert_eq!((k.as_str(), origin.as_str()), (key, "t.toml"));
+        assert!(
+            m.contains("out of range") && m.contains(&format!("{lo}..={hi}")),
+            "{m}"
+        );
+        if lo > 0 {
+            let (k, _, m) = invalid(parse(&format!("{key} = {}", lo - 1)));
+            assert_eq!(k, key);
+            assert!(m.contains("out of range"), "{m}");
+        }
+        // The same bounds apply to values from the environment.
+        let var = env_name(key);
+        let (k, origin, _) = invalid(parse_env("", &[(&var, &(hi + 1).to_string())]));
+        assert_eq!(k, key);
+        assert_eq!(origin, format!("environment variable {var}"));
+    }
+}
+
+#[test]
+fn int_values_from_env_are_parsed_and_trimmed() {
+    let c = parse_env(
+        "request_timeout_secs = 5",
+        &[
+            ("SWITCHBOARD_REQUEST_TIMEOUT_SECS", " 45 "),
+            ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "0"),
+            ("SWITCHBOARD_MAX_BODY_BYTES", "65536"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.request_timeout_secs, 45);
+    assert_eq!(c.shutdown_grace_secs, 0);
+    assert_eq!(c.max_body_bytes, 65536);
+}
+
+#[test]
+fn non_numeric_env_values_name_the_variable() {
+    for (key, _) in KEYS.iter().filter(|(_, k)| *k == Kind::Int) {
+        let var = env_name(key);
+        for bad in ["abc", "-1", "1e3", "", "12.5", "99999999999999999999999"] {
+            let (k, origin, m) = invalid(parse_env("", &[(&var, bad)]));
+            assert_eq!(k, *key, "{bad:?}");
+            assert_eq!(origin, format!("environment variable {var}"));
+            assert!(m.contains("is not a whole number"), "{m}");
+            assert!(m.contains(&format!("{bad:?}")), "{m}");
+            let shown = ConfigError::Invalid {
+                key: k,
+                origin,
+                message: m,
+            }
+            .to_string();
+            assert!(shown.contains(&var), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn allow_hosts_entries_are_checked() {
+    let c = ok("allow_hosts = [\"api.example.com\", \"127.0.0.1\", \"localhost\"]");
+    assert_eq!(
+        c.allow_hosts,
+        vec!["api.example.com", "127.0.0.1", "localhost"]
+    );
+    for (list, index) in [
+        ("[\"https://api.example.com\"]", 0),
+        ("[\"ok.example.com\", \"a/b\"]", 1),
+        ("[\"ok.example.com\", \"ok2\", \"bad host\"]", 2),
+        ("[\"tab\\there\"]", 0),
+        ("[\"\"]", 0),
+    ] {
+        let (key, _, m) = invalid(parse(&format!("allow_hosts = {list}")));
+        assert_eq!(key, format!("allow_hosts[{index}]"), "{list}");
+        assert!(m.contains("not a host name"), "{m}");
+    }
+}
+
+#[test]
+fn allow_hosts_error_from_env_names_the_variable() {
+    let (key, origin, _) = invalid(parse_env(
+        "",
+        &[("SWITCHBOARD_ALLOW_HOSTS", "good.example.com, bad/host")],
+    ));
+    assert_eq!(key, "allow_hosts[1]");
+    assert_eq!(origin, "environment variable SWITCHBOARD_ALLOW_HOSTS");
+}
+
+#[test]
+fn allow_hosts_error_from_file_names_the_file() {
+    let (key, origin, _) = invalid(parse("allow_hosts = [\"a/b\"]"));
+    assert_eq!(key, "allow_hosts[0]");
+    assert_eq!(origin, "t.toml");
+}
+
+#[test]
+fn list_keys_from_env_are_comma_separated() {
+    let k1 = new_key();
+    let k2 = new_key();
+    let c = parse_env(
+        "allow_hosts = [\"file.example.com\"]",
+        &[
+            (
+                "SWITCHBOARD_ALLOW_HOSTS",
+                " a.example.com, b.example.com,,c ,",
+            ),
+            ("SWITCHBOARD_OLD_MASTER_KEYS", &format!("{k1}, {k2}")),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.allow_hosts, vec!["a.example.com", "b.example.com", "c"]);
+    assert_eq!(
+        c.sources["allow_hosts"],
+        Source::Env("SWITCHBOARD_ALLOW_HOSTS".into())
+    );
+    let olds: Vec<&str> = c
+        .old_master_keys
+        .iter()
+        .map(|s| s.expose_secret())
+        .collect();
+    assert_eq!(olds, vec![k1.as_str(), k2.as_str()]);
+    assert_eq!(
+        c.sources["old_master_keys"],
+        Source::Env("SWITCHBOARD_OLD_MASTER_KEYS".into())
+    );
+    // An empty env value is an empty list and still wins over the file.
+    let c = parse_env(
+        "allow_hosts = [\"file.example.com\"]",
+        &[("SWITCHBOARD_ALLOW_HOSTS", "")],
+    )
+    .unwrap();
+    assert!(c.allow_hosts.is_empty());
+}
+
+#[test]
+fn list_keys_from_file_record_the_file() {
+    let k = new_key();
+    let c = ok(&format!(
+        "old_master_keys = [{k:?}]\nallow_hosts = [\"h.example.com\"]"
+    ));
+    assert_eq!(c.old_master_keys.len(), 1);
+    assert_eq!(c.old_master_keys[0].expose_secret(), k);
+    assert_eq!(c.sources["old_master_keys"], Source::File("t.toml".into()));
+    assert_eq!(c.sources["allow_hosts"], Source::File("t.toml".into()));
+    let c = ok("old_master_keys = []\nallow_hosts = []");
+    assert!(c.old_master_keys.is_empty() && c.allow_hosts.is_empty());
+    assert_eq!(c.sources["old_master_keys"], Source::File("t.toml".into()));
+}
+
+// ---------------------------------------------------------------------------------------
+// secrets
+
+fn resolve(value: &str, e: &BTreeMap<String, String>) -> Result<SecretString, ConfigError> {
+    resolve_secret("k", &Source::File("t.toml".into()), value, e)
+}
+
+fn resolve_err(value: &str, e: &BTreeMap<String, String>) -> String {
+    match resolve(value, e) {
+        Err(ConfigError::Invalid {
+            key,
+            origin,
+            message,
+        }) => {
+            assert_eq!(key, "k");
+            assert_eq!(origin, "t.toml");
+            message
+        }
+        Err(other) => panic!("expected Invalid, got {other:?}"),
+        Ok(_) => panic!("{value:?} should not resolve"),
+    }
+}
+
+#[test]
+fn secret_from_env_reference() {
+    let e = env(&[("MY_SECRET", "hunter2-value"), ("EMPTY_SECRET", "")]);
+    assert_eq!(
+        resolve("env:MY_SECRET", &e).unwrap().expose_secret(),
+        "hunter2-value"
+    );
+    let m = resolve_err("env:MISSING_SECRET", &e);
+    assert!(
+        m.contains("MISSING_SECRET") && m.contains("is not set"),
+        "{m}"
+    );
+    let m = resolve_err("env:EMPTY_SECRET", &e);
+    assert!(m.contains("EMPTY_SECRET") && m.contains("is empty"), "{m}");
+    let m = resolve_err("env:", &e);
+    assert!(m.contains("needs a variable name"), "{m}");
+}
+
+#[test]
+fn secret_from_file_reference() {
+    let (_d1, p) = temp_file("file-secret-value\n");
+    assert_eq!(
+        resolve(&file_ref(&p), &no_env()).unwrap().expose_secret(),
+        "file-secret-value"
+    );
+    let (_d2, p) = temp_file("crlf-value\r\n\n");
+    assert_eq!(
+        resolve(&file_ref(&p), &no_env()).unwrap().expose_secret(),
+        "crlf-value"
+    );
+    // Only line endings are trimmed; other whitespace is part of the value.
+    let (_d3, p) = temp_file(" spaced \n");
+    assert_eq!(
+        resolve(&file_ref(&p), &no_env()).unwrap().expose_secret(),
+        " spaced "
+    );
+}
+
+#[test]
+fn secret_file_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let m = resolve_err(&file_ref(&missing), &no_env());
+    assert!(m.contains("cannot read secret file"), "{m}");
+    assert!(m.contains(&missing.display().to_string()), "{m}");
+
+    let (_d, empty) = temp_file("");
+    let m = resolve_err(&file_ref(&empty), &no_env());
+    assert!(m.contains("is empty"), "{m}");
+    let (_d, newline_only) = temp_file("\n");
+    let m = resolve_err(&file_ref(&newline_only), &no_env());
+    assert!(m.contains("is empty"), "{m}");
+
+    let m = resolve_err("file:", &no_env());
+    assert!(m.contains("needs a path"), "{m}");
+}
+
+#[test]
+fn secret_literal_and_empty() {
+    assert_eq!(
+        resolve("plain-literal", &no_env()).unwrap().expose_secret(),
+        "plain-literal"
+    );
+    // Only the exact prefixes are references.
+    assert_eq!(
+        resolve("ENV:X", &no_env()).unwrap().expose_secret(),
+        "ENV:X"
+    );
+    let m = resolve_err("", &no_env());
+    assert!(m.contains("is empty"), "{m}");
+}
+
+#[test]
+fn master_key_literal_env_and_file() {
+    let key = new_key();
+    let c = ok(&format!("master_key = {key:?}"));
+    assert_eq!(c.master_key.as_ref().unwrap().expose_secret(), key);
+    assert_eq!(c.sources["master_key"], Source::File("t.toml".into()));
+
+    let c = parse_env("master_key = \"env:MK\"", &[("MK", key.as_str())]).unwrap();
+    assert_eq!(c.master_key.as_ref().unwrap().expose_secret(), key);
+
+    let (_d, p) = temp_file(&format!("{key}\n"));
+    let c = ok(&format!("master_key = {:?}", file_ref(&p)));
+    assert_eq!(c.master_key.as_ref().unwrap().expose_secret(), key);
+
+    // SWITCHBOARD_MASTER_KEY may itself hold a reference.
+    let c = parse_env(
+        "",
+        &[
+            ("SWITCHBOARD_MASTER_KEY", "env:OTHER"),
+            ("OTHER", key.as_str()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.master_key.as_ref().unwrap().expose_secret(), key);
+    assert_eq!(
+        c.sources["master_key"],
+        Source::Env("SWITCHBOARD_MASTER_KEY".into())
+    );
+}
+
+#[test]
+fn master_key_must_be_base64_of_32_bytes() {
+    let short = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="; // 31 bytes
+    for bad in ["not base64 !!", short, "c2hvcnQ="] {
+        let (key, origin, m) = invalid(parse(&format!("master_key = {bad:?}")));
+        assert_eq!(key, "master_key", "{bad:?}");
+        assert_eq!(origin, "t.toml");
+        assert!(m.contains("invalid master key"), "{m}");
+    }
+    let (key, _, m) = invalid(parse("master_key = \"\""));
+    assert_eq!(key, "master_key");
+    assert!(m.contains("is empty"), "{m}");
+    let (key, origin, m) = invalid(parse("master_key = \"env:NOT_SET_ANYWHERE\""));
+    assert_eq!(key, "master_key");
+    assert_eq!(origin, "t.toml");
+    assert!(m.contains("NOT_SET_ANYWHERE"), "{m}");
+}
+
+#[test]
+fn old_master_keys_errors_name_the_index() {
+    let good = new_key();
+    let (key, origin, m) = invalid(parse(&format!(
+        "old_master_keys = [{good:?}, \"not-a-key\"]"
+    )));
+    assert_eq!(key, "old_master_keys[1]");
+    assert_eq!(origin, "t.toml");
+    assert!(m.contains("invalid master key"), "{m}");
+
+    let (key, _, m) = invalid(parse("old_master_keys = [\"env:GONE\"]"));
+    assert_eq!(key, "old_master_keys[0]");
+    assert!(m.contains("GONE") && m.contains("is not set"), "{m}");
+
+    let (key, origin, _) = invalid(parse_env(
+        "",
+        &[(
+            "SWITCHBOARD_OLD_MASTER_KEYS",
+            &format!("{good},{good},file:"),
+        )],
+    ));
+    assert_eq!(key, "old_master_keys[2]");
+    assert_eq!(origin, "environment variable SWITCHBOARD_OLD_MASTER_KEYS");
+
+    let (key, _, _) = invalid(parse("old_master_keys = [\"\"]"));
+    assert_eq!(key, "old_master_keys[0]");
+}
+
+#[test]
+fn old_master_keys_resolve_references() {
+    let (k1, k2) = (new_key(), new_key());
+    let (_d, p) = temp_file(&format!("{k2}\n"));
+    let c = parse_env(
+        &format!("old_master_keys = [\"env:OLD1\", {:?}]", file_ref(&p)),
+        &[("OLD1", k1.as_str())],
+    )
+    .unwrap();
+    let olds: Vec<&str> = c
+        .old_master_keys
+        .iter()
+        .map(|s| s.expose_secret())
+        .collect();
+    assert_eq!(olds, vec![k1.as_str(), k2.as_str()]);
+}
+
+#[test]
+fn errors_never_show_secret_values() {
+    // Values that look like secrets but are not valid keys, given every way.
+    let bad_secret = "s3cr3t-VALUE-that-must-not-leak";
+    let (_d, p) = temp_file(&format!("{bad_secret}\n"));
+    let attempts: Vec<Result<Config, ConfigError>> = vec![
+        parse(&format!("master_key = {bad_secret:?}")),
+        parse_env("master_key = \"env:MK\"", &[("MK", bad_secret)]),
+        parse(&format!("master_key = {:?}", file_ref(&p))),
+        parse_env("", &[("SWITCHBOARD_MASTER_KEY", bad_secret)]),
+        parse(&format!("old_master_keys = [{bad_secret:?}]")),
+        parse_env("", &[("SWITCHBOARD_OLD_MASTER_KEYS", bad_secret)]),
+        parse_env("old_master_keys = [\"env:OLD\"]", &[("OLD", bad_secret)]),
+    ];
+    for (i, r) in attempts.into_iter().enumerate() {
+        let err = r.expect_err("a bad key is refused");
+        let shown = format!("{err} / {err:?}");
+        assert!(!shown.contains(bad_secret), "attempt {i} leaks: {shown}");
+        assert!(shown.contains("master_key"), "attempt {i}: {shown}");
+    }
+}
+
+#[test]
+fn config_debug_does_not_show_secrets() {
+    let (k1, k2) = (new_key(), new_key());
+    let c = ok(&format!("master_key = {k1:?}\nold_master_keys = [{k2:?}]"));
+    let shown = format!("{c:?}");
+    assert!(!shown.contains(&k1) && !shown.contains(&k2), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Config::load
+
+#[test]
+fn load_explicit_missing_path_is_unreadable_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let err = Config::load(Some(&path), &no_env(), &Overrides::default()).unwrap_err();
+    match &err {
+        ConfigError::Unreadable { path: p, reason } => {
+            assert_eq!(*p, path.display().to_string());
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected Unreadable, got {other:?}"),
+    }
+    let shown = err.to_string();
+    assert!(shown.contains(&path.display().to_string()), "{shown}");
+    assert!(shown.contains("check the path"), "{shown}");
+}
+
+#[test]
+fn load_reads_an_explicit_file() {
+    let (_d, path) = temp_file("listen = \"127.0.0.1:9100\"\nlog_level = \"debug\"\n");
+    let c = Config::load(Some(&path), &no_env(), &Overrides::default()).unwrap();
+    assert_eq!(c.listen.port(), 9100);
+    assert_eq!(c.log_level, "debug");
+    assert_eq!(c.file.as_deref(), Some(path.as_path()));
+    assert_eq!(
+        c.sources["listen"],
+        Source::File(path.display().to_string())
+    );
+    assert_eq!(c.sources["database_url"], Source::Default);
+}
+
+#[test]
+fn load_uses_switchboard_config_from_the_env() {
+    let (_d, path) = temp_file("listen = \"127.0.0.1:9200\"\n");
+    let e = env(&[("SWITCHBOARD_CONFIG", path.to_str().unwrap())]);
+    let c = Config::load(None, &e, &Overrides::default()).unwrap();
+    assert_eq!(c.listen.port(), 9200);
+    assert_eq!(c.file.as_deref(), Some(path.as_path()));
+
+    // An explicit path wins over SWITCHBOARD_CONFIG.
+    let (_d2, other) = temp_file("listen = \"127.0.0.1:9300\"\n");
+    let c = Config::load(Some(&other), &e, &Overrides::default()).unwrap();
+    assert_eq!(c.listen.port(), 9300);
+
+    // A SWITCHBOARD_CONFIG that does not exist is an error, not a silent default.
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone.toml");
+    let e = env(&[("SWITCHBOARD_CONFIG", gone.to_str().unwrap())]);
+    let err = Config::load(None, &e, &Overrides::default()).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Unreadable { path, .. } if *path == gone.display().to_string()),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn load_reports_parse_errors_with_the_path() {
+    let (_d, path) = temp_file("listen = \"127.0.0.1:1\"\nbogus_key = 1\n");
+    let err = Config::load(Some(&path), &no_env(), &Overrides::default()).unwrap_err();
+    match err {
+        ConfigError::Parse { path: p, message } => {
+            assert_eq!(p, path.display().to_string());
+            assert!(
+                message.contains("bogus_key") && message.contains("line 2"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Parse, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_applies_env_and_flags_over_the_file() {
+    let (_d, path) = temp_file("listen = \"127.0.0.1:9400\"\nlog_level = \"debug\"\n");
+    let e = env(&[("SWITCHBOARD_LOG_LEVEL", "trace")]);
+    let ov = Overrides {
+        listen: Some("127.0.0.1:9401".into()),
+        ..Overrides::default()
+    };
+    let c = Config::load(Some(&path), &e, &ov).unwrap();
+    assert_eq!(c.listen.port(), 9401);
+    assert_eq!(c.log_level, "trace");
+}
+
+#[test]
+fn load_without_any_file_gives_defaults() {
+    // The tests run in the crate directory, which has no switchboard.toml.
+    assert!(
+        !Path::new(DEFAULT_CONFIG_FILE).exists(),
+        "unexpected {DEFAULT_CONFIG_FILE} in the test's working directory"
+    );
+    let c = Config::load(None, &no_env(), &Overrides::default()).unwrap();
+    assert_eq!(c.file, None);
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert!(c.sources.values().all(|s| *s == Source::Default));
+}
+
+// ---------------------------------------------------------------------------------------
+// changed_keys and RESTART_KEYS
+
+#[test]
+fn changed_keys_is_empty_for_equal_configs() {
+    let a = ok("");
+    let b = ok("");
+    assert!(a.changed_keys(&b).is_empty());
+    // Where a value came from is not a change.
+    let c = parse_env("", &[("SWITCHBOARD_LOG_LEVEL", "info")]).unwrap();
+    assert!(a.changed_keys(&c).is_empty());
+}
+
+#[test]
+fn changed_keys_reports_each_key_by_name_only() {
+    let base_key = new_key();
+    let other_key = new_key();
+    // public_url is explicit so that changing listen does not change it too.
+    let base_text = format!(
+        "master_key = {base_key:?}\nold_master_keys = [{base_key:?}]\npublic_url = \"https://b.example.com\"\n"
+    );
+    let base = ok(&base_text);
+    let variants: Vec<(&str, String)> = vec![
+        ("listen", "listen = \"127.0.0.1:1\"".into()),
+        ("database_url", "database_url = \"sqlite://o.db\"".into()),
+        (
+            "public_url",
+            "public_url = \"https://o.example.com\"".into(),
+        ),
+        ("master_key", format!("master_key = {other_key:?}")),
+        (
+            "old_master_keys",
+            format!("old_master_keys = [{other_key:?}]"),
+        ),
+        ("dev_key_file", "dev_key_file = \"o.key\"".into()),
+        ("log_format", "log_format = \"json\"".into()),
+        ("log_level", "log_level = \"debug\"".into()),
+        ("request_timeout_secs", "request_timeout_secs = 5".into()),
+        ("shutdown_grace_secs", "shutdown_grace_secs = 5".into()),
+        ("max_body_bytes", "max_body_bytes = 5000".into()),
+        ("allow_hosts", "allow_hosts = [\"h\"]".into()),
+    ];
+    let mut covered = Vec::new();
+    for (key, line) in &variants {
+        // The variant replaces the base's line for the same key, if any.
+        let text = if key.contains("master_key") {
+            let kept: String = base_text
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} =")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            format!("{kept}{line}\n")
+        } else if *key == "public_url" {
+            format!("master_key = {base_key:?}\nold_master_keys = [{base_key:?}]\n{line}\n")
+        } else {
+            format!("{base_text}{line}\n")
+        };
+        let changed = ok(&text);
+        assert_eq!(base.changed_keys(&changed), vec![*key], "{key}");
+        assert_eq!(changed.changed_keys(&base), vec![*key], "{key}");
+        covered.push(*key);
+    }
+    let all: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    assert_eq!(covered, all, "every key is covered, in KEYS order");
+}
+
+#[test]
+fn changed_keys_for_secret_presence_and_list_length() {
+    let k = new_key();
+    let none = ok("");
+    let some = ok(&format!("master_key = {k:?}"));
+    assert_eq!(none.changed_keys(&some), vec!["master_key"]);
+    assert_eq!(some.changed_keys(&none), vec!["master_key"]);
+
+    let one = ok(&format!("old_master_keys = [{k:?}]"));
+    let two = ok(&format!("old_master_keys = [{k:?}, {k:?}]"));
+    assert_eq!(one.changed_keys(&two), vec!["old_master_keys"]);
+    assert_eq!(none.changed_keys(&one), vec!["old_master_keys"]);
+    assert!(two.changed_keys(&two.clone()).is_empty());
+}
+
+#[test]
+fn changed_keys_reports_several_keys_in_keys_order_without_values() {
+    let (k1, k2) = (new_key(), new_key());
+    let a = ok(&format!("master_key = {k1:?}\nlog_level = \"info\""));
+    let b = ok(&format!(
+        "master_key = {k2:?}\nlog_level = \"debug\"\nlisten = \"127.0.0.1:1\""
+    ));
+    let changed = a.changed_keys(&b);
+    // public_url follows listen by default, so it changed too.
+    assert_eq!(
+        changed,
+        vec!["listen", "public_url", "master_key", "log_level"]
+    );
+    let shown = format!("{changed:?}");
+    assert!(!shown.contains(&k1) && !shown.contains(&k2));
+}
+
+#[test]
+fn restart_keys_content() {
+    assert_eq!(
+        Config::RESTART_KEYS,
+        &[
+            "listen",
+            "database_url",
+            "master_key",
+            "old_master_keys",
+            "dev_key_file",
+            "log_format",
+            "max_body_bytes",
+            "request_timeout_secs",
+        ]
+    );
+    let all: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    for k in Config::RESTART_KEYS {
+        assert!(all.contains(k), "{k} is not a key");
+    }
+    // These take effect at once on reload.
+    for k in [
+        "public_url",
+        "log_level",
+        "shutdown_grace_secs",
+        "allow_hosts",
+    ] {
+        assert!(!Config::RESTART_KEYS.contains(&k), "{k}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// error type
+
+#[test]
+fn config_error_display_and_equality() {
+    let u = ConfigError::Unreadable {
+        path: "/x.toml".into(),
+        reason: "No such file".into(),
+    };
+    assert_eq!(
+        u.to_string(),
+        "cannot read config file /x.toml: No such file; check the path and its permissions"
+    );
+    let i = ConfigError::Invalid {
+        key: "listen".into(),
+        origin: "default".into(),
+        message: "bad".into(),
+    };
+    assert_eq!(i.to_string(), "listen (from default): bad");
+    assert_ne!(u, i);
+}

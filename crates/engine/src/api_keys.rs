@@ -60,10 +60,9 @@ pub fn parse(key: &str) -> Option<(&str, &str)> {
 /// Whether `text` contains something shaped like a Switchboard API key (used by the
 /// secret scanner and by tests that prove keys never leak).
 pub fn looks_like_key(text: &str) -> bool {
-    text.match_indices(PREFIX).any(|(i, _)| {
-        text.len() >= i + PREFIX.len() + ID_LEN + 1 + SECRET_LEN
-            && parse(&text[i..i + PREFIX.len() + ID_LEN + 1 + SECRET_LEN]).is_some()
-    })
+    const LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN;
+    text.match_indices(PREFIX)
+        .any(|(i, _)| text.get(i..i + LEN).is_some_and(|k| parse(k).is_some()))
 }
 
 /// A key as listed: never its secret.
@@ -201,7 +200,12 @@ impl Engine {
                 "api key {id:?} is already revoked"
             )));
         }
-        self.inner.store.revoke_api_key(id, store::now()).await?;
+        if !self.inner.store.revoke_api_key(id, store::now()).await? {
+            // Another instance revoked it between our read and our write.
+            return Err(EngineError::Conflict(format!(
+                "api key {id:?} is already revoked"
+            )));
+        }
         self.audit(
             actor,
             "api_key.revoke",

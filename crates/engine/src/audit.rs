@@ -143,7 +143,12 @@ impl Engine {
             if head_seq > last_seq {
                 return Ok(bad(last_seq + 1, Break::Truncated { head_seq }, checked));
             }
-            if head_seq == last_seq && head_hash != prev_hash {
+            if head_seq < last_seq {
+                // Rows after the recorded head were added without going through the
+                // chained append.
+                return Ok(bad(head_seq + 1, Break::HeadMismatch, checked));
+            }
+            if head_hash != prev_hash {
                 return Ok(bad(last_seq, Break::HeadMismatch, checked));
             }
         } else if last_seq > 0 {

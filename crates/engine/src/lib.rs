@@ -121,13 +121,20 @@ impl Engine {
             .copied()
             .filter(|k| config::Config::RESTART_KEYS.contains(k))
             .collect();
-        // Keys that need a restart keep their running values until then.
+        // Keys that need a restart keep their running values until then, so that
+        // `config()` always describes what is actually in force.
         let mut applied = new;
-        if restart.contains(&"listen") {
-            applied.listen = old.listen;
-        }
-        if restart.contains(&"database_url") {
-            applied.database_url = old.database_url.clone();
+        applied.listen = old.listen;
+        applied.database_url = old.database_url.clone();
+        applied.master_key = old.master_key.clone();
+        applied.old_master_keys = old.old_master_keys.clone();
+        applied.dev_key_file = old.dev_key_file.clone();
+        applied.log_format = old.log_format;
+        applied.max_body_bytes = old.max_body_bytes;
+        applied.request_timeout_secs = old.request_timeout_secs;
+        if applied.sources.get("public_url") == Some(&config::Source::Default) {
+            // Derived from listen, which keeps its running value.
+            applied.public_url = old.public_url.clone();
         }
         self.inner.config.store(Arc::new(applied));
         self.audit(

@@ -1,1 +1,799 @@
+//! In-process tests of the HTTP layer: real sockets, real SQLite (in memory), reqwest.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use engine::{Actor, Engine};
+use reqwest::StatusCode;
+use serde_json::Value;
+use store::{Scope, Store};
+use tokio::net::TcpListener;
+use vault::{ExposeSecret, Keyring, MasterKey};
+
+use crate::{AppState, router, serve};
+
+struct Harness {
+    base: String,
+    admin: String,
+    app: String,
+    engine: Engine,
+    store: store_sqlite::SqliteStore,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+fn test_config(toml: &str) -> config::Config {
+    config::Config::from_toml(toml, "test.toml", &BTreeMap::new(), &Default::default()).unwrap()
+}
+
+async fn engine_with(toml: &str) -> (Engine, store_sqlite::SqliteStore) {
+    let store = store_sqlite::SqliteStore::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let keyring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
+    let engine = Engine::new(Arc::new(store.clone()), keyring, test_config(toml));
+    (engine, store)
+}
+
+async fn start_with(toml: &str, extra: Option<Router>) -> Harness {
+    let (engine, store) = engine_with(toml).await;
+    let admin = engine
+        .create_api_key("admin", Scope::Admin, &Actor::System)
+        .await
+        .unwrap();
+    let app = engine
+        .create_api_key("app", Scope::App, &Actor::System)
+        .await
+        .unwrap();
+    let mut r = router(AppState::new(engine.clone()));
+    if let Some(extra) = extra {
+        r = r.merge(extra);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        r,
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
+    Harness {
+        base: format!("http://{addr}"),
+        admin: admin.key.expose_secret().to_owned(),
+        app: app.key.expose_secret().to_owned(),
+        engine,
+        store,
+        http: reqwest::Client::new(),
+        _stop: tx,
+    }
+}
+
+async fn start() -> Harness {
+    start_with("", None).await
+}
+
+impl Harness {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Asserts the JSON error shape and returns the code.
+async fn error_code(res: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(res.status(), status);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let v: Value = res.json().await.unwrap();
+    let obj = v.as_object().unwrap();
+    assert_eq!(obj.len(), 1, "only `error` at the top: {v}");
+    let e = v["error"].as_object().unwrap();
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    e["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn ops_endpoints_answer() {
+    let h = start().await;
+    let v: Value = h
+        .http
+        .get(h.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "ok");
+    let v: Value = h
+        .http
+        .get(h.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "ready");
+
+    let res = h.http.get(h.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/api/api-keys",
+        "/api/audit",
+        "/api/audit/verify",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+
+    let text = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"switchboard_http_requests_total{method="GET",route="/healthz",status="200"}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"switchboard_http_request_duration_seconds_bucket{method="GET",route="/readyz",status="200""#));
+}
+
+#[tokio::test]
+async fn metrics_use_route_templates_not_raw_paths() {
+    let h = start().await;
+    let res = h
+        .http
+        .post(h.url("/api/api-keys/secret-looking-id/revoke"))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let text = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"route="/api/api-keys/{id}/revoke",status="404""#),
+        "{text}"
+    );
+    assert!(!text.contains("secret-looking-id"));
+}
+
+#[tokio::test]
+async fn readyz_fails_with_json_when_database_is_gone() {
+    let h = start().await;
+    h.store.close().await;
+    let code = error_code(
+        h.http.get(h.url("/readyz")).send().await.unwrap(),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(code, "unavailable");
+    // Liveness does not depend on the database.
+    assert_eq!(
+        h.http.get(h.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn api_key_auth_401_403_200() {
+    let h = start().await;
+    let get = |key: Option<&str>| {
+        let mut r = h.http.get(h.url("/api/audit"));
+        if let Some(k) = key {
+            r = r.header("authorization", k);
+        }
+        r.send()
+    };
+    // No key.
+    let res = get(None).await.unwrap();
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        error_code(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    // Not a bearer header.
+    let basic = get(Some("Basic dXNlcjpwYXNz")).await.unwrap();
+    assert_eq!(
+        error_code(basic, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    // A key of the right shape that does not exist, and garbage.
+    let forged = format!("Bearer sb_{}_{}", "a".repeat(12), "B".repeat(40));
+    assert_eq!(
+        error_code(get(Some(&forged)).await.unwrap(), StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    assert_eq!(
+        error_code(
+            get(Some("Bearer nope")).await.unwrap(),
+            StatusCode::UNAUTHORIZED
+        )
+        .await,
+        "unauthorized"
+    );
+    // The right key with one character changed.
+    let mut tampered = h.admin.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'a' { 'b' } else { 'a' });
+    let res = get(Some(&format!("Bearer {tampered}"))).await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    // App key on an admin route.
+    let res = get(Some(&format!("Bearer {}", h.app))).await.unwrap();
+    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await, "forbidden");
+    // Admin key; scheme is case-insensitive.
+    assert_eq!(
+        get(Some(&format!("Bearer {}", h.admin)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(Some(&format!("bearer {}", h.admin)))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn revoked_key_stops_working_at_once() {
+    let h = start().await;
+    let res = h
+        .http
+        .post(h.url("/api/api-keys"))
+        .bearer_auth(&h.admin)
+        .json(&serde_json::json!({"name": "ci", "scope": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let created: Value = res.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("sb_"));
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        h.http
+            .get(h.url("/api/audit"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let res = h
+        .http
+        .post(h.url(&format!("/api/api-keys/{id}/revoke")))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert!(v["revoked_at"].is_string());
+    let res = h
+        .http
+        .get(h.url("/api/audit"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+
+    // Revoking again is a conflict; an unknown id is 404.
+    let res = h
+        .http
+        .post(h.url(&format!("/api/api-keys/{id}/revoke")))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::CONFLICT).await, "conflict");
+    let res = h
+        .http
+        .post(h.url("/api/api-keys/nope/revoke"))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await, "not_found");
+
+    // The listing never shows a secret.
+    let text = h
+        .http
+        .get(h.url("/api/api-keys"))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains(&key)
+            && !text.contains(&h.admin)
+            && !engine::api_keys::looks_like_key(&text)
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    assert!(v["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn bad_inputs_get_json_4xx_and_change_nothing() {
+    let h = start().await;
+    let before = h.engine.list_api_keys().await.unwrap().len();
+    let audit_before = h.engine.list_audit(None, 500).await.unwrap().data.len();
+    let post = |body: &'static str, ct: Option<&'static str>| {
+        let mut r = h
+            .http
+            .post(h.url("/api/api-keys"))
+            .bearer_auth(&h.admin)
+            .body(body);
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        r.send()
+    };
+    let cases: Vec<(&str, Option<&str>, StatusCode)> = vec![
+        (
+            "{\"name\":\"x\",\"scope\":\"admin\"}",
+            None,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "{\"name\":\"x\",\"scope\":\"admin\"}",
+            Some("text/plain"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "{not json",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("", Some("application/json"), StatusCode::BAD_REQUEST),
+        (
+            "[]",
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "{\"name\":\"x\"}",
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "{\"name\":\"x\",\"scope\":\"root\"}",
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "{\"name\":\"x\",\"scope\":\"app\",\"extra\":1}",
+            Some("application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "{\"name\":\"\",\"scope\":\"app\"}",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "{\"name\":\"a/b\",\"scope\":\"app\"}",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "{\"name\":\"\\u0000\",\"scope\":\"app\"}",
+            Some("application/json"),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (body, ct, status) in cases {
+        let res = post(body, ct).await.unwrap();
+        let code = error_code(res, status).await;
+        assert!(!code.is_empty(), "{body}");
+    }
+    // Bad query strings.
+    for q in [
+        "limit=abc",
+        "limit=-1",
+        "cursor=zzz",
+        "cursor=0",
+        "unknown=1",
+    ] {
+        let res = h
+            .http
+            .get(h.url(&format!("/api/audit?{q}")))
+            .bearer_auth(&h.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(res, StatusCode::BAD_REQUEST).await,
+            "invalid_request",
+            "{q}"
+        );
+    }
+    assert_eq!(h.engine.list_api_keys().await.unwrap().len(), before);
+    assert_eq!(
+        h.engine.list_audit(None, 500).await.unwrap().data.len(),
+        audit_before
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_json() {
+    let h = start_with("max_body_bytes = 2048", None).await;
+    let body = format!("{{\"name\":\"{}\",\"scope\":\"app\"}}", "x".repeat(4096));
+    let res = h
+        .http
+        .post(h.url("/api/api-keys"))
+        .bearer_auth(&h.admin)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "payload_too_large"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json() {
+    let h = start().await;
+    let res = h.http.get(h.url("/nope")).send().await.unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await, "not_found");
+    let res = h.http.delete(h.url("/healthz")).send().await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::METHOD_NOT_ALLOWED).await,
+        "method_not_allowed"
+    );
+    // Unknown /api paths do not reveal themselves without a key…
+    let res = h.http.get(h.url("/api/secret-route")).send().await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    // …and are 404 with one.
+    let res = h
+        .http
+        .get(h.url("/api/secret-route"))
+        .bearer_auth(&h.app)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await, "not_found");
+}
+
+#[tokio::test]
+async fn request_ids_are_set_and_propagated() {
+    let h = start().await;
+    let res = h.http.get(h.url("/healthz")).send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let res = h
+        .http
+        .get(h.url("/nope"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+}
+
+#[tokio::test]
+async fn audit_listing_pages_and_verifies() {
+    let h = start().await;
+    for i in 0..5 {
+        h.engine
+            .audit(
+                &Actor::System,
+                "test.event",
+                &format!("t{i}"),
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+    }
+    let v: Value = h
+        .http
+        .get(h.url("/api/audit?limit=3"))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    assert_eq!(data[0]["target"], "t4");
+    let cursor = v["next_cursor"].as_str().unwrap();
+    let v: Value = h
+        .http
+        .get(h.url(&format!("/api/audit?limit=3&cursor={cursor}")))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // 2 key creations + 5 events = 7 rows: 3 + 3 + 1.
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    let v: Value = h
+        .http
+        .get(h.url("/api/audit/verify"))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["rows_checked"], 7);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_request() {
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+    let slow = Router::new().route(
+        "/slow",
+        get(move || {
+            let entered = entered.clone();
+            async move {
+                if let Some(tx) = entered.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }
+        }),
+    );
+    let (engine, _store) = engine_with("").await;
+    let app = router(AppState::new(engine)).merge(slow);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        app,
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_secs(30),
+    ));
+    let req = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    entered_rx.await.unwrap();
+    stop_tx.send(()).unwrap();
+    let res = req.await.unwrap().unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "done");
+    server.await.unwrap().unwrap();
+    // Nothing listens any more.
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn shutdown_grace_expiry_closes_stuck_requests() {
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+    let stuck = Router::new().route(
+        "/stuck",
+        get(move || {
+            let entered = entered.clone();
+            async move {
+                if let Some(tx) = entered.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                std::future::pending::<()>().await;
+                "never"
+            }
+        }),
+    );
+    let (engine, _store) = engine_with("").await;
+    let app = router(AppState::new(engine)).merge(stuck);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        app,
+        async move {
+            let _ = stop_rx.await;
+        },
+        Duration::from_millis(100),
+    ));
+    let req = tokio::spawn(reqwest::get(format!("http://{addr}/stuck")));
+    entered_rx.await.unwrap();
+    stop_tx.send(()).unwrap();
+    // serve returns although the request never finishes (the binary then exits, which
+    // closes the connection).
+    server.await.unwrap().unwrap();
+    assert!(!req.is_finished());
+    req.abort();
+}
+
+#[tokio::test]
+async fn timeouts_and_panics_answer_json() {
+    let extra = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("kaboom with details");
+                }
+                "unreachable"
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+    // Layers apply to routes merged before them, so wrap the extra routes the same way.
+    let (engine, _store) = engine_with("request_timeout_secs = 1").await;
+    let app = Router::new()
+        .merge(extra)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(50),
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            crate::observe::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(crate::observe::json_errors))
+        .merge(router(AppState::new(engine)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(
+        listener,
+        app,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    let res = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+    assert_eq!(res.status(), 500);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("kaboom"),
+        "panic details stay in the log: {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], "internal");
+    let res = reqwest::get(format!("http://{addr}/slow")).await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::SERVICE_UNAVAILABLE).await,
+        "unavailable"
+    );
+}
+
+#[test]
+fn canonical_errors_cover_statuses() {
+    use crate::ApiError;
+    for (s, code) in [
+        (400, "bad_request"),
+        (401, "unauthorized"),
+        (403, "forbidden"),
+        (404, "not_found"),
+        (405, "method_not_allowed"),
+        (408, "timeout"),
+        (413, "payload_too_large"),
+        (415, "unsupported_media_type"),
+        (422, "invalid_request"),
+        (429, "rate_limited"),
+        (503, "unavailable"),
+        (500, "internal"),
+        (502, "internal"),
+        (418, "error"),
+    ] {
+        let e = ApiError::for_status(axum::http::StatusCode::from_u16(s).unwrap());
+        assert_eq!(e.code, code, "{s}");
+        assert!(!e.message.is_empty());
+    }
+}
+
+#[test]
+fn engine_errors_map_to_statuses_and_hide_internals() {
+    use crate::ApiError;
+    use engine::EngineError;
+    let cases: Vec<(EngineError, u16, &str)> = vec![
+        (EngineError::Unauthenticated("x"), 401, "unauthorized"),
+        (EngineError::Forbidden("x".into()), 403, "forbidden"),
+        (
+            EngineError::NotFound {
+                what: "api key",
+                id: "k".into(),
+            },
+            404,
+            "not_found",
+        ),
+        (
+            EngineError::Invalid {
+                field: "name",
+                message: "bad".into(),
+            },
+            400,
+            "invalid_request",
+        ),
+        (EngineError::Conflict("x".into()), 409, "conflict"),
+        (
+            EngineError::Store(store::StoreError::Unavailable("db path /secret".into())),
+            503,
+            "unavailable",
+        ),
+        (
+            EngineError::Store(store::StoreError::Conflict("dup".into())),
+            409,
+            "conflict",
+        ),
+        (
+            EngineError::Store(store::StoreError::Backend("SELECT secret".into())),
+            500,
+            "internal",
+        ),
+        (
+            EngineError::Vault(vault::VaultError::Malformed("x")),
+            500,
+            "internal",
+        ),
+    ];
+    for (e, status, code) in cases {
+        let a = ApiError::from(e);
+        assert_eq!(a.status.as_u16(), status);
+        assert_eq!(a.code, code);
+        assert!(
+            !a.message.contains("secret") && !a.message.contains("SELECT"),
+            "{}",
+            a.message
+        );
+    }
+}

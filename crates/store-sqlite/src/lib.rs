@@ -41,15 +41,23 @@ fn err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
             StoreError::Conflict(d.message().to_owned())
         }
-        sqlx::Error::Database(d) => match d.code().as_deref() {
-            // SQLITE_BUSY / SQLITE_LOCKED
-            Some("5") | Some("6") => StoreError::Unavailable(format!(
-                "database is locked ({}); another process holds the write lock",
-                d.message()
-            )),
-            Some("14") => StoreError::Unavailable(d.message().to_owned()),
-            _ => StoreError::Backend(d.message().to_owned()),
-        },
+        sqlx::Error::Database(d) => {
+            // Extended result codes carry the primary code in the low byte.
+            let primary = d
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            match primary {
+                // SQLITE_BUSY / SQLITE_LOCKED
+                Some(5) | Some(6) => StoreError::Unavailable(format!(
+                    "database is locked ({}); another process holds the write lock",
+                    d.message()
+                )),
+                // SQLITE_CANTOPEN
+                Some(14) => StoreError::Unavailable(d.message().to_owned()),
+                _ => StoreError::Backend(d.message().to_owned()),
+            }
+        }
         sqlx::Error::Configuration(e) => StoreError::Unavailable(e.to_string()),
         other => StoreError::Backend(other.to_string()),
     }
@@ -387,9 +395,11 @@ impl AuditStore for SqliteStore {
         .await
         .map_err(err)?;
         tx.commit().await.map_err(err)?;
+        let mut stored = entry.clone();
+        stored.at = from_millis(to_millis(entry.at))?;
         Ok(AuditRecord {
             seq,
-            entry: entry.clone(),
+            entry: stored,
             prev_hash,
             hash,
         })
@@ -466,10 +476,21 @@ impl Store for SqliteStore {
                 .map_err(err)
         };
         let before = applied(self.pool.clone()).await?;
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        // sqlx's SQLite migrator takes no lock: when several processes migrate a fresh
+        // file at once, the loser's migration transaction fails and rolls back. Running
+        // again then finds it applied, so retry a few times before giving up.
+        let mut attempt = 0;
+        loop {
+            match MIGRATOR.run(&self.pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(StoreError::Migration(e.to_string())),
+            }
+        }
         let after = applied(self.pool.clone()).await?;
         Ok((after - before).max(0) as usize)
     }

@@ -1,1 +1,1151 @@
+//! Behaviour tests of the SQLite store: migrations, connection settings, API keys,
+//! secrets, the audit chain, and timestamps.
 
+use super::*;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::TimeZone as _;
+use serde_json::json;
+use store::now;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+async fn mem() -> SqliteStore {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn file_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+async fn file_store(path: &Path) -> SqliteStore {
+    let s = SqliteStore::connect(&file_url(path)).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn api_key(id: &str, created_at: DateTime<Utc>) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: id.to_owned(),
+        name: format!("key {id}"),
+        scope: Scope::App,
+        secret_hash: id.bytes().chain(0..32).take(32).collect(),
+        created_at,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+fn ms(millis: i64) -> DateTime<Utc> {
+    from_millis(millis).unwrap()
+}
+
+fn slot(owner: &str, owner_id: &str, name: &str) -> SecretSlot {
+    SecretSlot::new(owner, owner_id, name)
+}
+
+fn entry(actor: &str, action: &str, target: &str) -> AuditEntry {
+    AuditEntry {
+        at: now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        details: json!({}),
+    }
+}
+
+/// Checks that `records` (oldest first, starting at seq 1) form a valid chain.
+fn assert_valid_chain(records: &[AuditRecord]) {
+    let mut prev = GENESIS_HASH.to_owned();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.seq, i as i64 + 1, "gap or reorder at index {i}");
+        assert_eq!(r.prev_hash, prev, "prev_hash of seq {}", r.seq);
+        assert_eq!(
+            r.hash,
+            chain_hash(&r.prev_hash, r.seq, &r.entry),
+            "hash of seq {}",
+            r.seq
+        );
+        assert_eq!(r.hash.len(), 64);
+        prev = r.hash.clone();
+    }
+}
+
+async fn all_audit(s: &SqliteStore) -> Vec<AuditRecord> {
+    s.list_audit_asc(0, u32::MAX).await.unwrap()
+}
+
+async fn pragma_i64(s: &SqliteStore, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
+}
+
+async fn table_names(s: &SqliteStore) -> BTreeSet<String> {
+    sqlx::query_scalar::<_, String>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection and migrations
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn migrate_applies_once_and_is_idempotent_in_memory() {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    assert!(!table_names(&s).await.contains("api_keys"));
+    assert_eq!(s.migrate().await.unwrap(), 1);
+    assert_eq!(s.migrate().await.unwrap(), 0);
+    assert_eq!(s.migrate().await.unwrap(), 0);
+    let tables = table_names(&s).await;
+    for t in [
+        "api_keys",
+        "secrets",
+        "audit_log",
+        "audit_head",
+        "_sqlx_migrations",
+    ] {
+        assert!(tables.contains(t), "missing table {t}: {tables:?}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_across_reopen_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.db");
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    assert!(path.exists(), "connect creates the file");
+    assert_eq!(s.migrate().await.unwrap(), 1);
+    s.insert_api_key(&api_key("k1", now())).await.unwrap();
+    s.close().await;
+
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    assert_eq!(s.migrate().await.unwrap(), 0);
+    // Data survived, migrations did not run again.
+    assert!(s.get_api_key("k1").await.unwrap().is_some());
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn file_database_uses_wal_foreign_keys_busy_timeout_and_full_sync_on_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = file_store(&dir.path().join("sb.db")).await;
+    // Hold several connections at once so that the settings are checked on more than one.
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(s.pool().acquire().await.unwrap());
+    }
+    for c in &mut conns {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap();
+        assert_eq!(mode.to_lowercase(), "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap();
+        assert_eq!(busy, 10_000);
+        assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous = FULL");
+    }
+    // WAL is persistent in the file: a -wal file appears next to it after a write.
+    s.insert_api_key(&api_key("k", now())).await.unwrap();
+    assert!(dir.path().join("sb.db-wal").exists());
+}
+
+#[tokio::test]
+async fn memory_database_settings() {
+    let s = mem().await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "memory");
+    assert_eq!(pragma_i64(&s, "PRAGMA foreign_keys").await, 1);
+    assert_eq!(pragma_i64(&s, "PRAGMA busy_timeout").await, 10_000);
+}
+
+#[tokio::test]
+async fn memory_databases_are_private_and_survive_between_calls() {
+    let a = mem().await;
+    let b = mem().await;
+    a.insert_api_key(&api_key("only-in-a", now()))
+        .await
+        .unwrap();
+    // Many separate calls on the one pooled connection still see the same database.
+    for _ in 0..5 {
+        assert!(a.get_api_key("only-in-a").await.unwrap().is_some());
+    }
+    assert!(b.get_api_key("only-in-a").await.unwrap().is_none());
+    assert_eq!(b.count_active_api_keys().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn backend_and_ping() {
+    let s = mem().await;
+    assert_eq!(s.backend(), "sqlite");
+    s.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn closed_store_is_unavailable() {
+    let s = mem().await;
+    s.close().await;
+    let e = s.ping().await.unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    assert!(e.to_string().contains("database unavailable"), "{e}");
+    let e = s.get_api_key("x").await.unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn invalid_url_is_a_clear_error() {
+    let e = SqliteStore::connect("sqlite://x.db?mode=bogus")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("invalid SQLite URL"), "{msg}");
+    assert!(msg.contains("mode=bogus"), "{msg}");
+}
+
+#[tokio::test]
+async fn missing_directory_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir").join("sb.db");
+    let e = SqliteStore::connect(&file_url(&path)).await.unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn directory_as_database_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = SqliteStore::connect(&file_url(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+}
+
+/// SQLite reports extended result codes (sqlx gives `sqlite3_extended_errcode`), so
+/// `err()` matching only "5", "6" and "14" misses SQLITE_BUSY_SNAPSHOT (517),
+/// SQLITE_BUSY_RECOVERY (261), SQLITE_BUSY_TIMEOUT (773), SQLITE_LOCKED_SHAREDCACHE (262)
+/// and the SQLITE_CANTOPEN_* codes: those become `Backend` instead of `Unavailable`.
+/// Latent today (every store write is a single statement or `BEGIN IMMEDIATE`), but a
+/// future deferred read-then-write transaction would hit it under contention.
+#[tokio::test]
+async fn busy_snapshot_is_classified_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = file_store(&dir.path().join("sb.db")).await;
+    let mut reader = s.pool().acquire().await.unwrap();
+    let mut writer = s.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN").execute(&mut *reader).await.unwrap();
+    let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+        .fetch_one(&mut *reader)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO api_keys (id, name, scope, secret_hash, created_at) VALUES ('a', 'a', 'app', x'00', 0)")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let e = sqlx::query("INSERT INTO api_keys (id, name, scope, secret_hash, created_at) VALUES ('b', 'b', 'app', x'00', 0)")
+        .execute(&mut *reader)
+        .await
+        .unwrap_err();
+    sqlx::query("ROLLBACK").execute(&mut *reader).await.unwrap();
+    assert_eq!(
+        e.as_database_error().unwrap().code().as_deref(),
+        Some("517"),
+        "{e}"
+    );
+    let mapped = err(e);
+    assert!(matches!(mapped, StoreError::Unavailable(_)), "{mapped:?}");
+}
+
+/// Two processes starting at once against a fresh file both run migrations. SQLx's
+/// SQLite migrator takes no lock (its `lock()` is a no-op) and runs each migration in a
+/// deferred transaction, so the loser fails with "table ... already exists" or a busy
+/// snapshot error instead of waiting and finding the migration applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_migrations_both_succeed() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sb.db");
+        let a = SqliteStore::connect(&file_url(&path)).await.unwrap();
+        let b = SqliteStore::connect(&file_url(&path)).await.unwrap();
+        let (ra, rb) = tokio::join!(
+            tokio::spawn({
+                let a = a.clone();
+                async move { a.migrate().await }
+            }),
+            tokio::spawn({
+                let b = b.clone();
+                async move { b.migrate().await }
+            })
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(ra.is_ok() && rb.is_ok(), "round {round}: {ra:?} {rb:?}");
+        assert_eq!(ra.unwrap() + rb.unwrap(), 1, "round {round}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// API keys
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn api_key_insert_and_get_round_trip() {
+    let s = mem().await;
+    let mut k = api_key("k1", now());
+    k.scope = Scope::Admin;
+    k.secret_hash = (0..=255).collect::<Vec<u8>>()[..32].to_vec();
+    s.insert_api_key(&k).await.unwrap();
+    assert_eq!(s.get_api_key("k1").await.unwrap(), Some(k.clone()));
+    assert_eq!(s.get_api_key("K1").await.unwrap(), None, "ids are exact");
+    assert_eq!(s.get_api_key("nope").await.unwrap(), None);
+
+    // Optional timestamps round-trip too.
+    let mut full = api_key("k2", ms(1_700_000_000_123));
+    full.last_used_at = Some(ms(1_700_000_001_456));
+    full.revoked_at = Some(ms(1_700_000_002_789));
+    s.insert_api_key(&full).await.unwrap();
+    assert_eq!(s.get_api_key("k2").await.unwrap(), Some(full));
+}
+
+#[tokio::test]
+async fn api_key_duplicate_id_is_a_conflict() {
+    let s = mem().await;
+    s.insert_api_key(&api_key("dup", now())).await.unwrap();
+    let mut other = api_key("dup", now());
+    other.name = "another".into();
+    let e = s.insert_api_key(&other).await.unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(e.to_string().starts_with("conflict:"), "{e}");
+    // The original is untouched.
+    assert_eq!(s.get_api_key("dup").await.unwrap().unwrap().name, "key dup");
+    assert_eq!(s.list_api_keys().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn api_keys_list_oldest_first_then_by_id() {
+    let s = mem().await;
+    s.insert_api_key(&api_key("c", ms(3_000))).await.unwrap();
+    s.insert_api_key(&api_key("b", ms(1_000))).await.unwrap();
+    s.insert_api_key(&api_key("z", ms(2_000))).await.unwrap();
+    s.insert_api_key(&api_key("a", ms(2_000))).await.unwrap();
+    let ids: Vec<String> = s
+        .list_api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["b", "a", "z", "c"]);
+    assert!(mem().await.list_api_keys().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn api_key_revoke_once() {
+    let s = mem().await;
+    s.insert_api_key(&api_key("k", now())).await.unwrap();
+    s.insert_api_key(&api_key("other", now())).await.unwrap();
+    let at = ms(1_800_000_000_321);
+    assert!(s.revoke_api_key("k", at).await.unwrap());
+    assert!(!s.revoke_api_key("k", ms(1_900_000_000_000)).await.unwrap());
+    assert!(!s.revoke_api_key("missing", at).await.unwrap());
+    // The first revocation time is kept; the key remains readable; others unaffected.
+    let k = s.get_api_key("k").await.unwrap().unwrap();
+    assert_eq!(k.revoked_at, Some(at));
+    assert_eq!(
+        s.get_api_key("other").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(s.list_api_keys().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn api_key_touch_records_last_use() {
+    let s = mem().await;
+    s.insert_api_key(&api_key("k", now())).await.unwrap();
+    s.insert_api_key(&api_key("other", now())).await.unwrap();
+    assert_eq!(
+        s.get_api_key("k").await.unwrap().unwrap().last_used_at,
+        None
+    );
+    let t1 = ms(1_700_000_000_001);
+    s.touch_api_key("k", t1).await.unwrap();
+    assert_eq!(
+        s.get_api_key("k").await.unwrap().unwrap().last_used_at,
+        Some(t1)
+    );
+    let t2 = ms(1_700_000_000_999);
+    s.touch_api_key("k", t2).await.unwrap();
+    assert_eq!(
+        s.get_api_key("k").await.unwrap().unwrap().last_used_at,
+        Some(t2)
+    );
+    assert_eq!(
+        s.get_api_key("other").await.unwrap().unwrap().last_used_at,
+        None
+    );
+    // Touching an unknown key is not an error and creates nothing.
+    s.touch_api_key("missing", t2).await.unwrap();
+    assert!(s.get_api_key("missing").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn api_key_count_active_excludes_revoked() {
+    let s = mem().await;
+    assert_eq!(s.count_active_api_keys().await.unwrap(), 0);
+    for id in ["a", "b", "c"] {
+        s.insert_api_key(&api_key(id, now())).await.unwrap();
+    }
+    let mut pre_revoked = api_key("d", now());
+    pre_revoked.revoked_at = Some(now());
+    s.insert_api_key(&pre_revoked).await.unwrap();
+    assert_eq!(s.count_active_api_keys().await.unwrap(), 3);
+    s.revoke_api_key("b", now()).await.unwrap();
+    assert_eq!(s.count_active_api_keys().await.unwrap(), 2);
+    s.touch_api_key("a", now()).await.unwrap();
+    assert_eq!(s.count_active_api_keys().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn api_key_scope_is_checked_by_the_schema() {
+    let s = mem().await;
+    let r = sqlx::query(
+        "INSERT INTO api_keys (id, name, scope, secret_hash, created_at) VALUES ('x', 'x', 'root', x'00', 0)",
+    )
+    .execute(s.pool())
+    .await;
+    assert!(r.is_err());
+}
+
+#[tokio::test]
+async fn api_key_with_out_of_range_timestamp_is_corrupt() {
+    let s = mem().await;
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, scope, secret_hash, created_at) VALUES ('x', 'x', 'app', x'00', ?)",
+    )
+    .bind(i64::MAX)
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let e = s.get_api_key("x").await.unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+    assert!(e.to_string().contains("out of range"), "{e}");
+    assert!(matches!(
+        s.list_api_keys().await.unwrap_err(),
+        StoreError::Corrupt(_)
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn put_secret_versions_increment_on_overwrite() {
+    let s = mem().await;
+    let sl = slot("connections", "c1", "access_token");
+    let before = now();
+    assert_eq!(s.put_secret(&sl, "k1", b"ct-1").await.unwrap(), 1);
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!(got.slot, sl);
+    assert_eq!(got.key_id, "k1");
+    assert_eq!(got.ciphertext, b"ct-1");
+    assert_eq!(got.version, 1);
+    assert!(got.updated_at >= before && got.updated_at <= now());
+
+    assert_eq!(s.put_secret(&sl, "k2", b"ct-2").await.unwrap(), 2);
+    assert_eq!(s.put_secret(&sl, "k2", b"ct-3").await.unwrap(), 3);
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!((got.key_id.as_str(), got.version), ("k2", 3));
+    assert_eq!(got.ciphertext, b"ct-3");
+
+    // Another slot starts at version 1.
+    let other = slot("connections", "c1", "refresh_token");
+    assert_eq!(s.put_secret(&other, "k1", b"r").await.unwrap(), 1);
+    assert_eq!(s.get_secret(&sl).await.unwrap().unwrap().version, 3);
+}
+
+#[tokio::test]
+async fn get_secret_matches_the_whole_slot() {
+    let s = mem().await;
+    s.put_secret(&slot("o", "1", "n"), "k", b"x").await.unwrap();
+    assert!(s.get_secret(&slot("o", "1", "n")).await.unwrap().is_some());
+    for miss in [
+        slot("o", "1", "m"),
+        slot("o", "2", "n"),
+        slot("p", "1", "n"),
+    ] {
+        assert!(s.get_secret(&miss).await.unwrap().is_none(), "{miss:?}");
+    }
+}
+
+#[tokio::test]
+async fn secret_bytes_and_unicode_slots_round_trip() {
+    let s = mem().await;
+    let sl = slot("intégrations", "ключ-1", "tök'en\"; DROP TABLE secrets; --");
+    let ct: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    s.put_secret(&sl, "0123456789abcdef", &ct).await.unwrap();
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!(got.slot, sl);
+    assert_eq!(got.ciphertext, ct);
+    assert!(table_names(&s).await.contains("secrets"));
+}
+
+#[tokio::test]
+async fn delete_secret_once() {
+    let s = mem().await;
+    let sl = slot("o", "1", "n");
+    let keep = slot("o", "1", "m");
+    s.put_secret(&sl, "k", b"x").await.unwrap();
+    s.put_secret(&keep, "k", b"y").await.unwrap();
+    assert!(s.delete_secret(&sl).await.unwrap());
+    assert!(!s.delete_secret(&sl).await.unwrap());
+    assert!(s.get_secret(&sl).await.unwrap().is_none());
+    assert!(s.get_secret(&keep).await.unwrap().is_some());
+    // A new put after a delete starts again at version 1.
+    assert_eq!(s.put_secret(&sl, "k", b"z").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn delete_secrets_of_removes_one_owner_row_only() {
+    let s = mem().await;
+    for name in ["a", "b", "c"] {
+        s.put_secret(&slot("connections", "c1", name), "k", b"x")
+            .await
+            .unwrap();
+    }
+    s.put_secret(&slot("connections", "c2", "a"), "k", b"x")
+        .await
+        .unwrap();
+    s.put_secret(&slot("integrations", "c1", "a"), "k", b"x")
+        .await
+        .unwrap();
+    assert_eq!(s.delete_secrets_of("connections", "c1").await.unwrap(), 3);
+    assert_eq!(s.delete_secrets_of("connections", "c1").await.unwrap(), 0);
+    assert_eq!(s.delete_secrets_of("nobody", "c1").await.unwrap(), 0);
+    for name in ["a", "b", "c"] {
+        assert!(
+            s.get_secret(&slot("connections", "c1", name))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        s.get_secret(&slot("connections", "c2", "a"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.get_secret(&slot("integrations", "c1", "a"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn secret_key_ids_and_count_not_under() {
+    let s = mem().await;
+    assert!(s.secret_key_ids().await.unwrap().is_empty());
+    assert_eq!(s.count_secrets_not_under("new").await.unwrap(), 0);
+    for i in 0..3 {
+        s.put_secret(&slot("o", &i.to_string(), "n"), "old", b"x")
+            .await
+            .unwrap();
+    }
+    s.put_secret(&slot("o", "9", "n"), "new", b"x")
+        .await
+        .unwrap();
+    s.put_secret(&slot("p", "1", "n"), "older", b"x")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.secret_key_ids().await.unwrap(),
+        vec![
+            ("new".to_owned(), 1),
+            ("old".to_owned(), 3),
+            ("older".to_owned(), 1)
+        ]
+    );
+    assert_eq!(s.count_secrets_not_under("new").await.unwrap(), 4);
+    assert_eq!(s.count_secrets_not_under("old").await.unwrap(), 2);
+    assert_eq!(s.count_secrets_not_under("unknown").await.unwrap(), 5);
+    // Overwriting under the new key moves the count.
+    s.put_secret(&slot("o", "0", "n"), "new", b"y")
+        .await
+        .unwrap();
+    assert_eq!(s.count_secrets_not_under("new").await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn secrets_not_under_pages_in_slot_order_with_a_cursor() {
+    let s = mem().await;
+    // Slots chosen so that ordering by the concatenation would differ from ordering by
+    // the (owner, owner_id, name) tuple.
+    let old_slots = vec![
+        slot("a", "b", "z"),
+        slot("ab", "", "a"),
+        slot("a", "bc", "a"),
+        slot("connections", "c10", "access_token"),
+        slot("connections", "c2", "access_token"),
+        slot("connections", "c2", "refresh_token"),
+        slot("integrations", "i1", "client_secret"),
+        slot("Z-upper", "1", "n"),
+    ];
+    // Insert in a scrambled order.
+    for sl in old_slots.iter().rev() {
+        s.put_secret(sl, "old", format!("{sl:?}").as_bytes())
+            .await
+            .unwrap();
+    }
+    for sl in [
+        slot("connections", "c3", "access_token"),
+        slot("a", "a", "a"),
+    ] {
+        s.put_secret(&sl, "new", b"current").await.unwrap();
+    }
+    let mut expected = old_slots.clone();
+    expected.sort();
+
+    // One page with everything.
+    let all = s.secrets_not_under("new", None, 100).await.unwrap();
+    let got: Vec<SecretSlot> = all.iter().map(|r| r.slot.clone()).collect();
+    assert_eq!(got, expected);
+    assert!(all.iter().all(|r| r.key_id == "old"));
+    assert!(
+        all.iter()
+            .all(|r| r.ciphertext == format!("{:?}", r.slot).into_bytes())
+    );
+
+    // Pages of 3 following the cursor visit each slot exactly once.
+    let mut paged = Vec::new();
+    let mut cursor: Option<SecretSlot> = None;
+    let mut pages = 0;
+    loop {
+        let page = s
+            .secrets_not_under("new", cursor.as_ref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        cursor = Some(page.last().unwrap().slot.clone());
+        paged.extend(page.into_iter().map(|r| r.slot));
+    }
+    assert_eq!(paged, expected);
+    assert_eq!(pages, 3);
+
+    // The cursor is strict, and need not exist.
+    let after_first = s
+        .secrets_not_under("new", Some(&expected[0]), 100)
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), expected.len() - 1);
+    assert_eq!(after_first[0].slot, expected[1]);
+    let after_gap = s
+        .secrets_not_under("new", Some(&slot("b", "", "")), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        after_gap.iter().map(|r| r.slot.clone()).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .filter(|sl| **sl > slot("b", "", ""))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let after_last = s
+        .secrets_not_under("new", Some(expected.last().unwrap()), 100)
+        .await
+        .unwrap();
+    assert!(after_last.is_empty());
+
+    // A limit of zero returns nothing.
+    assert!(
+        s.secrets_not_under("new", None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Under a key nothing uses, everything is returned.
+    assert_eq!(
+        s.secrets_not_under("none", None, 100).await.unwrap().len(),
+        old_slots.len() + 2
+    );
+}
+
+#[tokio::test]
+async fn replace_secret_if_only_at_the_expected_version() {
+    let s = mem().await;
+    let sl = slot("connections", "c1", "access_token");
+    s.put_secret(&sl, "old", b"v1").await.unwrap();
+
+    // Wrong versions change nothing.
+    for v in [0, 2, -1, 100] {
+        assert!(!s.replace_secret_if(&sl, v, "new", b"bad").await.unwrap());
+    }
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!((got.key_id.as_str(), got.version), ("old", 1));
+    assert_eq!(got.ciphertext, b"v1");
+
+    // The expected version succeeds and bumps the version.
+    assert!(
+        s.replace_secret_if(&sl, 1, "new", b"v1-resealed")
+            .await
+            .unwrap()
+    );
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!((got.key_id.as_str(), got.version), ("new", 2));
+    assert_eq!(got.ciphertext, b"v1-resealed");
+    // The same expected version does not succeed twice.
+    assert!(!s.replace_secret_if(&sl, 1, "new", b"again").await.unwrap());
+    // A missing slot is never replaced (and not created).
+    let missing = slot("connections", "c9", "access_token");
+    assert!(!s.replace_secret_if(&missing, 1, "new", b"x").await.unwrap());
+    assert!(s.get_secret(&missing).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn replace_secret_if_does_not_overwrite_a_concurrent_write() {
+    // The rotation race: rotation reads version 1, the app writes a fresh token, then
+    // rotation tries to write back the resealed old token.
+    let s = mem().await;
+    let sl = slot("connections", "c1", "access_token");
+    s.put_secret(&sl, "old", b"stale").await.unwrap();
+    let read = s.secrets_not_under("new", None, 10).await.unwrap();
+    assert_eq!(read[0].version, 1);
+    assert_eq!(s.put_secret(&sl, "new", b"fresh").await.unwrap(), 2);
+    assert!(
+        !s.replace_secret_if(&sl, read[0].version, "new", b"stale-resealed")
+            .await
+            .unwrap()
+    );
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!(got.ciphertext, b"fresh");
+    assert_eq!(got.version, 2);
+}
+
+#[tokio::test]
+async fn secret_with_out_of_range_timestamp_is_corrupt() {
+    let s = mem().await;
+    sqlx::query(
+        "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, updated_at)
+         VALUES ('o', '1', 'n', 'k', x'00', ?)",
+    )
+    .bind(i64::MIN)
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let e = s.get_secret(&slot("o", "1", "n")).await.unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit log
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn audit_append_builds_a_chain() {
+    let s = mem().await;
+    assert_eq!(s.audit_head().await.unwrap(), None);
+    assert!(all_audit(&s).await.is_empty());
+
+    let e1 = entry("cli:root", "api_key.create", "k1");
+    let r1 = s.append_audit(&e1).await.unwrap();
+    assert_eq!(r1.seq, 1);
+    assert_eq!(r1.prev_hash, GENESIS_HASH);
+    assert_eq!(r1.hash, chain_hash(GENESIS_HASH, 1, &e1));
+    assert_eq!(r1.entry, e1);
+    assert_eq!(s.audit_head().await.unwrap(), Some((1, r1.hash.clone())));
+
+    let mut e2 = entry("api-key:k1", "connection.create", "c1");
+    e2.details = json!({"provider": "github", "scopes": ["repo", "user"], "n": 2});
+    let r2 = s.append_audit(&e2).await.unwrap();
+    assert_eq!(r2.seq, 2);
+    assert_eq!(r2.prev_hash, r1.hash);
+    assert_eq!(r2.hash, chain_hash(&r1.hash, 2, &e2));
+    assert_eq!(s.audit_head().await.unwrap(), Some((2, r2.hash.clone())));
+
+    let e3 = entry("system", "config.reload", "");
+    let r3 = s.append_audit(&e3).await.unwrap();
+    assert_eq!(r3.seq, 3);
+    assert_eq!(r3.prev_hash, r2.hash);
+    assert_eq!(s.audit_head().await.unwrap(), Some((3, r3.hash.clone())));
+
+    // What was returned is what is stored.
+    let stored = all_audit(&s).await;
+    assert_eq!(stored, vec![r1, r2, r3]);
+    assert_valid_chain(&stored);
+}
+
+#[tokio::test]
+async fn audit_identical_entries_get_distinct_hashes() {
+    let s = mem().await;
+    let e = entry("system", "tick", "");
+    let a = s.append_audit(&e).await.unwrap();
+    let b = s.append_audit(&e).await.unwrap();
+    assert_ne!(a.hash, b.hash);
+    assert_valid_chain(&all_audit(&s).await);
+}
+
+#[tokio::test]
+async fn audit_details_round_trip_including_key_order_and_nesting() {
+    let s = mem().await;
+    let mut e = entry("system", "x", "t");
+    e.details = json!({
+        "z": 1,
+        "a": {"y": [1, 2.5, null, true], "b": "ünïcødé \"quoted\""},
+        "m": {},
+        "big": 9_007_199_254_740_993_i64
+    });
+    let r = s.append_audit(&e).await.unwrap();
+    let back = all_audit(&s).await;
+    assert_eq!(back[0].entry.details, e.details);
+    assert_eq!(back[0], r);
+    // Recomputing the hash from what was read back gives the stored hash.
+    assert_eq!(chain_hash(&back[0].prev_hash, 1, &back[0].entry), r.hash);
+}
+
+#[tokio::test]
+async fn audit_lists_with_cursors() {
+    let s = mem().await;
+    let mut appended = Vec::new();
+    for i in 1..=7 {
+        appended.push(
+            s.append_audit(&entry("system", "a", &i.to_string()))
+                .await
+                .unwrap(),
+        );
+    }
+    let seqs = |v: Vec<AuditRecord>| v.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+
+    assert_eq!(
+        seqs(s.list_audit_desc(None, 100).await.unwrap()),
+        [7, 6, 5, 4, 3, 2, 1]
+    );
+    assert_eq!(seqs(s.list_audit_desc(None, 3).await.unwrap()), [7, 6, 5]);
+    assert_eq!(
+        seqs(s.list_audit_desc(Some(5), 3).await.unwrap()),
+        [4, 3, 2]
+    );
+    assert_eq!(seqs(s.list_audit_desc(Some(2), 3).await.unwrap()), [1]);
+    assert!(s.list_audit_desc(Some(1), 3).await.unwrap().is_empty());
+    assert!(s.list_audit_desc(None, 0).await.unwrap().is_empty());
+    assert_eq!(seqs(s.list_audit_desc(Some(100), 2).await.unwrap()), [7, 6]);
+
+    assert_eq!(seqs(s.list_audit_asc(0, 3).await.unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(s.list_audit_asc(3, 3).await.unwrap()), [4, 5, 6]);
+    assert_eq!(seqs(s.list_audit_asc(6, 3).await.unwrap()), [7]);
+    assert!(s.list_audit_asc(7, 3).await.unwrap().is_empty());
+    assert!(s.list_audit_asc(0, 0).await.unwrap().is_empty());
+    assert_eq!(seqs(s.list_audit_asc(-5, 2).await.unwrap()), [1, 2]);
+
+    // Paging desc with the cursor walks everything once, newest first.
+    let mut walked = Vec::new();
+    let mut before = None;
+    loop {
+        let page = s.list_audit_desc(before, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = Some(page.last().unwrap().seq);
+        walked.extend(page);
+    }
+    appended.reverse();
+    assert_eq!(walked, appended);
+}
+
+#[tokio::test]
+async fn audit_log_refuses_update_and_delete() {
+    let s = mem().await;
+    let r = s.append_audit(&entry("system", "x", "t")).await.unwrap();
+    s.append_audit(&entry("system", "y", "t")).await.unwrap();
+
+    for sql in [
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1",
+        "UPDATE audit_log SET hash = 'x'",
+        "DELETE FROM audit_log WHERE seq = 2",
+        "DELETE FROM audit_log",
+    ] {
+        let e = sqlx::query(sql).execute(s.pool()).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    let stored = all_audit(&s).await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0], r);
+    assert_valid_chain(&stored);
+}
+
+#[tokio::test]
+async fn audit_seq_is_unique() {
+    let s = mem().await;
+    let r = s.append_audit(&entry("system", "x", "t")).await.unwrap();
+    let e = sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)
+         VALUES (1, 0, 'm', 'm', '', '{}', 'p', 'h')",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap_err();
+    assert!(e.as_database_error().unwrap().is_unique_violation(), "{e}");
+    assert_eq!(all_audit(&s).await, vec![r]);
+}
+
+#[tokio::test]
+async fn audit_head_allows_only_one_row() {
+    let s = mem().await;
+    s.append_audit(&entry("system", "x", "t")).await.unwrap();
+    let r = sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (2, 1, 'h')")
+        .execute(s.pool())
+        .await;
+    assert!(r.is_err());
+}
+
+#[tokio::test]
+async fn audit_row_with_invalid_details_is_corrupt() {
+    let s = mem().await;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)
+         VALUES (1, 0, 'm', 'm', '', 'not json', 'p', 'h')",
+    )
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let e = s.list_audit_asc(0, 10).await.unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+    assert!(e.to_string().contains("audit details"), "{e}");
+    assert!(matches!(
+        s.list_audit_desc(None, 10).await.unwrap_err(),
+        StoreError::Corrupt(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_from_two_stores_form_one_gap_free_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let a = file_store(&path).await;
+    let b = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    assert_eq!(b.migrate().await.unwrap(), 0);
+
+    // Two stores (as two processes would have), two tasks each, 25 appends per task.
+    let mut tasks = Vec::new();
+    for (name, store) in [("a", &a), ("b", &b)] {
+        for t in 0..2 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                for i in 0..25 {
+                    let e = entry(&format!("{name}{t}"), "test.append", &i.to_string());
+                    out.push(store.append_audit(&e).await.unwrap());
+                }
+                out
+            }));
+        }
+    }
+    let mut returned = Vec::new();
+    for t in tasks {
+        returned.extend(t.await.unwrap());
+    }
+    assert_eq!(returned.len(), 100);
+
+    let stored = all_audit(&a).await;
+    assert_eq!(stored.len(), 100);
+    assert_valid_chain(&stored);
+    assert_eq!(stored.last().unwrap().seq, 100);
+    assert_eq!(
+        a.audit_head().await.unwrap(),
+        Some((100, stored[99].hash.clone()))
+    );
+    assert_eq!(b.audit_head().await.unwrap(), a.audit_head().await.unwrap());
+
+    // Every append is stored exactly once, as it was returned.
+    returned.sort_by_key(|r| r.seq);
+    assert_eq!(returned, stored);
+    let distinct: BTreeSet<(String, String)> = stored
+        .iter()
+        .map(|r| (r.entry.actor.clone(), r.entry.target.clone()))
+        .collect();
+    assert_eq!(distinct.len(), 100);
+    // Each task's own appends are in its order.
+    for actor in ["a0", "a1", "b0", "b1"] {
+        let targets: Vec<i64> = stored
+            .iter()
+            .filter(|r| r.entry.actor == actor)
+            .map(|r| r.entry.target.parse().unwrap())
+            .collect();
+        assert_eq!(targets, (0..25).collect::<Vec<_>>(), "{actor}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_waits_for_another_writer_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lock.db");
+    let a = file_store(&path).await;
+    let b = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    a.append_audit(&entry("system", "first", "")).await.unwrap();
+
+    // Another "process" holds the write lock for a while.
+    let mut tx = b.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO api_keys (id, name, scope, secret_hash, created_at) VALUES ('k', 'k', 'app', x'00', 0)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let pending = tokio::spawn({
+        let a = a.clone();
+        async move { a.append_audit(&entry("system", "second", "")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "append did not wait for the lock");
+    tx.commit().await.unwrap();
+
+    let r = pending.await.unwrap().unwrap();
+    assert_eq!(r.seq, 2);
+    assert_valid_chain(&all_audit(&a).await);
+    assert!(a.get_api_key("k").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn audit_chain_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.db");
+    let s = file_store(&path).await;
+    let r1 = s.append_audit(&entry("system", "a", "")).await.unwrap();
+    s.close().await;
+    let s = file_store(&path).await;
+    assert_eq!(s.audit_head().await.unwrap(), Some((1, r1.hash.clone())));
+    let r2 = s.append_audit(&entry("system", "b", "")).await.unwrap();
+    assert_eq!(r2.seq, 2);
+    assert_eq!(r2.prev_hash, r1.hash);
+    assert_valid_chain(&all_audit(&s).await);
+}
+
+// ---------------------------------------------------------------------------------------
+// Timestamps
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn timestamps_round_trip_at_millisecond_precision() {
+    let s = mem().await;
+    let t = now();
+    assert_eq!(
+        t.timestamp_subsec_nanos() % 1_000_000,
+        0,
+        "now() is truncated"
+    );
+
+    let mut k = api_key("k", t);
+    k.last_used_at = Some(t);
+    k.revoked_at = Some(t);
+    s.insert_api_key(&k).await.unwrap();
+    let got = s.get_api_key("k").await.unwrap().unwrap();
+    assert_eq!(got.created_at, t);
+    assert_eq!(got.last_used_at, Some(t));
+    assert_eq!(got.revoked_at, Some(t));
+
+    let mut e = entry("system", "x", "");
+    e.at = t;
+    s.append_audit(&e).await.unwrap();
+    assert_eq!(all_audit(&s).await[0].entry.at, t);
+}
+
+#[tokio::test]
+async fn timestamps_at_the_edges_round_trip() {
+    let s = mem().await;
+    let times = [
+        Utc.timestamp_millis_opt(0).unwrap(),
+        Utc.timestamp_millis_opt(-1).unwrap(), // 1969-12-31T23:59:59.999Z
+        Utc.timestamp_millis_opt(-62_135_596_800_000).unwrap(), // 0001-01-01
+        Utc.timestamp_millis_opt(253_402_300_799_999).unwrap(), // 9999-12-31T23:59:59.999Z
+        Utc.timestamp_millis_opt(1).unwrap(),
+    ];
+    for (i, t) in times.into_iter().enumerate() {
+        let id = format!("k{i}");
+        s.insert_api_key(&api_key(&id, t)).await.unwrap();
+        assert_eq!(
+            s.get_api_key(&id).await.unwrap().unwrap().created_at,
+            t,
+            "{t}"
+        );
+        s.touch_api_key(&id, t).await.unwrap();
+        assert_eq!(
+            s.get_api_key(&id).await.unwrap().unwrap().last_used_at,
+            Some(t)
+        );
+        let mut e = entry("system", "x", &id);
+        e.at = t;
+        let r = s.append_audit(&e).await.unwrap();
+        assert_eq!(s.list_audit_desc(None, 1).await.unwrap()[0], r, "{t}");
+    }
+    assert_valid_chain(&all_audit(&s).await);
+}
+
+#[tokio::test]
+async fn sub_millisecond_precision_is_truncated_on_store() {
+    let s = mem().await;
+    let precise = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+    let truncated = ms(1_700_000_000_123);
+    s.insert_api_key(&api_key("k", precise)).await.unwrap();
+    assert_eq!(
+        s.get_api_key("k").await.unwrap().unwrap().created_at,
+        truncated
+    );
+
+    // The audit hash only covers milliseconds, so the stored row still verifies.
+    let mut e = entry("system", "x", "");
+    e.at = precise;
+    let r = s.append_audit(&e).await.unwrap();
+    let stored = all_audit(&s).await;
+    assert_eq!(stored[0].entry.at, truncated);
+    assert_eq!(stored[0].hash, r.hash);
+    assert_valid_chain(&stored);
+}
+
+#[tokio::test]
+async fn secret_updated_at_is_set_by_the_store_at_millisecond_precision() {
+    let s = mem().await;
+    let sl = slot("o", "1", "n");
+    let before = now();
+    s.put_secret(&sl, "k", b"x").await.unwrap();
+    let first = s.get_secret(&sl).await.unwrap().unwrap().updated_at;
+    assert!(first >= before);
+    assert_eq!(first.timestamp_subsec_nanos() % 1_000_000, 0);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.put_secret(&sl, "k", b"y").await.unwrap();
+    let second = s.get_secret(&sl).await.unwrap().unwrap().updated_at;
+    assert!(second > first);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(s.replace_secret_if(&sl, 2, "k2", b"z").await.unwrap());
+    let third = s.get_secret(&sl).await.unwrap().unwrap().updated_at;
+    assert!(third > second && third <= now());
+}

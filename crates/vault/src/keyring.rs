@@ -3,7 +3,7 @@
 use std::fmt;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -69,7 +69,9 @@ impl MasterKey {
         }
         let mut decoded = STANDARD
             .decode(text)
-            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .or_else(|_| STANDARD_NO_PAD.decode(text))
+            .or_else(|_| URL_SAFE.decode(text))
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text))
             .map_err(|_| VaultError::InvalidKey("it is not base64"))?;
         if decoded.len() != 32 {
             decoded.zeroize();

@@ -644,7 +644,6 @@ fn from_base64_accepts_unpadded_standard_without_special_characters() {
 /// unpadded standard-alphabet key containing `+` or `/` is rejected today: `STANDARD`
 /// requires padding and the fallback `URL_SAFE_NO_PAD` rejects `+` and `/`.
 #[test]
-#[ignore = "BUG: unpadded standard base64 containing '+' or '/' is rejected"]
 fn from_base64_accepts_unpadded_standard_with_special_characters() {
     let raw = awkward_bytes();
     let text = STANDARD_NO_PAD.encode(raw);

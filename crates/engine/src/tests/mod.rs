@@ -1,0 +1,357 @@
+//! Behaviour tests for the engine, over the real SQLite store.
+//!
+//! Tampering with the audit log, concurrent writers and crashes are simulated with
+//! [`TamperStore`], a [`Store`] that forwards to a [`SqliteStore`] and alters what it
+//! reads or does at chosen points (the engine crate has no direct SQL access in its
+//! tests).
+
+mod api_keys;
+mod audit;
+mod errors;
+mod reload;
+mod secrets;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use store::{
+    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, SealedSecret, SecretSlot,
+    SecretStore, Store, StoreError, StoreResult, chain_hash,
+};
+use store_sqlite::SqliteStore;
+use vault::{Keyring, MasterKey};
+
+use crate::Engine;
+
+/// The built-in default configuration, as read from an empty `t.toml`.
+pub(super) fn test_config() -> config::Config {
+    config::Config::from_toml("", "t.toml", &BTreeMap::new(), &Default::default()).unwrap()
+}
+
+/// A fresh, migrated in-memory store.
+pub(super) async fn memory_store() -> SqliteStore {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+pub(super) fn key() -> MasterKey {
+    MasterKey::generate().unwrap()
+}
+
+/// A ring with `primary` and `old` keys.
+pub(super) fn ring(primary: &MasterKey, old: &[&MasterKey]) -> Keyring {
+    Keyring::new(primary.clone(), old.iter().map(|k| (*k).clone()).collect())
+}
+
+pub(super) fn engine_on(store: Arc<dyn Store>, keyring: Keyring) -> Engine {
+    Engine::new(store, keyring, test_config())
+}
+
+/// An engine with a one-key ring over a fresh in-memory store, and that store.
+pub(super) async fn setup() -> (Engine, SqliteStore) {
+    let store = memory_store().await;
+    let engine = engine_on(Arc::new(store.clone()), ring(&key(), &[]));
+    (engine, store)
+}
+
+/// A temporary directory for a file-backed database, removed on drop.
+#[derive(Debug)]
+pub(super) struct TempDb {
+    dir: PathBuf,
+}
+
+impl TempDb {
+    pub(super) fn new() -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-engine-test-{}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    pub(super) fn url(&self) -> String {
+        format!("sqlite://{}", self.dir.join("sb.db").display())
+    }
+
+    /// A new store (its own pool) on the file, migrated.
+    pub(super) async fn store(&self) -> SqliteStore {
+        let s = SqliteStore::connect(&self.url()).await.unwrap();
+        s.migrate().await.unwrap();
+        s
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What [`TamperStore`] changes.
+#[derive(Debug, Default)]
+pub(super) struct Tamper {
+    /// Audit rows that reads no longer return, as if deleted.
+    pub deleted: BTreeSet<i64>,
+    /// Audit rows whose action reads back changed, as if edited.
+    pub edited: BTreeSet<i64>,
+    /// Audit rows edited and given a recomputed hash of their own (an attacker who
+    /// re-hashes the row but not the rest of the chain).
+    pub edited_rehashed: BTreeSet<i64>,
+    /// Audit rows whose `prev_hash` reads back changed.
+    pub prev_hash_edited: BTreeSet<i64>,
+    /// Replaces the recorded head.
+    pub head: Option<Option<(i64, String)>>,
+    /// `touch_api_key` fails.
+    pub fail_touch: bool,
+    /// The next `get_api_key` returns the key as it is, then revokes it behind the
+    /// engine's back (another instance revoking at the same moment).
+    pub race_revoke: bool,
+    /// Written to the store right after a rotation batch that lists their slot has been
+    /// read (a concurrent writer, e.g. a token refresh).
+    pub concurrent_writes: Vec<(SecretSlot, String, Vec<u8>)>,
+    /// After this many successful `replace_secret_if`, every further call hangs (the
+    /// process "crashes" there when its task is aborted).
+    pub hang_after_replacements: Option<u64>,
+    /// Successful `replace_secret_if` calls so far.
+    pub replacements: u64,
+}
+
+/// A store that forwards to SQLite and applies a [`Tamper`].
+#[derive(Debug)]
+pub(super) struct TamperStore {
+    pub inner: SqliteStore,
+    pub tamper: Mutex<Tamper>,
+}
+
+/// A `prev_hash`/`hash` value that no row has.
+pub(super) const FORGED_HASH: &str =
+    "abababababababababababababababababababababababababababababababab";
+
+impl TamperStore {
+    pub(super) fn new(inner: SqliteStore) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            tamper: Mutex::new(Tamper::default()),
+        })
+    }
+
+    pub(super) fn set(&self, f: impl FnOnce(&mut Tamper)) {
+        f(&mut self.tamper.lock().unwrap());
+    }
+
+    /// Forgets every change.
+    pub(super) fn reset(&self) {
+        *self.tamper.lock().unwrap() = Tamper::default();
+    }
+
+    fn doctor(&self, rows: Vec<AuditRecord>) -> Vec<AuditRecord> {
+        let t = self.tamper.lock().unwrap();
+        rows.into_iter()
+            .filter(|r| !t.deleted.contains(&r.seq))
+            .map(|mut r| {
+                if t.edited.contains(&r.seq) || t.edited_rehashed.contains(&r.seq) {
+                    r.entry.action.push_str(".edited");
+                }
+                if t.edited_rehashed.contains(&r.seq) {
+                    r.hash = chain_hash(&r.prev_hash, r.seq, &r.entry);
+                }
+                if t.prev_hash_edited.contains(&r.seq) {
+                    r.prev_hash = FORGED_HASH.to_owned();
+                }
+                r
+            })
+            .collect()
+    }
+
+    fn hidden(&self) -> u32 {
+        self.tamper.lock().unwrap().deleted.len() as u32
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for TamperStore {
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        self.inner.insert_api_key(key).await
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let race = std::mem::take(&mut self.tamper.lock().unwrap().race_revoke);
+        let r = self.inner.get_api_key(id).await?;
+        if race {
+            self.inner.revoke_api_key(id, store::now()).await?;
+        }
+        Ok(r)
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.inner.list_api_keys().await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.inner.revoke_api_key(id, at).await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        if self.tamper.lock().unwrap().fail_touch {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        self.inner.touch_api_key(id, at).await
+    }
+
+    async fn count_active_api_keys(&self) -> StoreResult<u64> {
+        self.inner.count_active_api_keys().await
+    }
+}
+
+#[async_trait]
+impl SecretStore for TamperStore {
+    async fn put_secret(
+        &self,
+        slot: &SecretSlot,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> StoreResult<i64> {
+        self.inner.put_secret(slot, key_id, ciphertext).await
+    }
+
+    async fn get_secret(&self, slot: &SecretSlot) -> StoreResult<Option<SealedSecret>> {
+        self.inner.get_secret(slot).await
+    }
+
+    async fn delete_secret(&self, slot: &SecretSlot) -> StoreResult<bool> {
+        self.inner.delete_secret(slot).await
+    }
+
+    async fn delete_secrets_of(&self, owner: &str, owner_id: &str) -> StoreResult<u64> {
+        self.inner.delete_secrets_of(owner, owner_id).await
+    }
+
+    async fn secret_key_ids(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.inner.secret_key_ids().await
+    }
+
+    async fn count_secrets_not_under(&self, key_id: &str) -> StoreResult<u64> {
+        self.inner.count_secrets_not_under(key_id).await
+    }
+
+    async fn secrets_not_under(
+        &self,
+        key_id: &str,
+        after: Option<&SecretSlot>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedSecret>> {
+        let rows = self.inner.secrets_not_under(key_id, after, limit).await?;
+        let writes: Vec<_> = {
+            let mut t = self.tamper.lock().unwrap();
+            let (now, later) = std::mem::take(&mut t.concurrent_writes)
+                .into_iter()
+                .partition(|(slot, _, _)| rows.iter().any(|r| r.slot == *slot));
+            t.concurrent_writes = later;
+            now
+        };
+        for (slot, key_id, ct) in writes {
+            self.inner.put_secret(&slot, &key_id, &ct).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn replace_secret_if(
+        &self,
+        slot: &SecretSlot,
+        expected_version: i64,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> StoreResult<bool> {
+        let hang = {
+            let t = self.tamper.lock().unwrap();
+            t.hang_after_replacements
+                .is_some_and(|n| t.replacements >= n)
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
+        let done = self
+            .inner
+            .replace_secret_if(slot, expected_version, key_id, ciphertext)
+            .await?;
+        if done {
+            self.tamper.lock().unwrap().replacements += 1;
+        }
+        Ok(done)
+    }
+}
+
+#[async_trait]
+impl AuditStore for TamperStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<AuditRecord> {
+        self.inner.append_audit(entry).await
+    }
+
+    async fn list_audit_desc(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let rows = self
+            .inner
+            .list_audit_desc(before, limit + self.hidden())
+            .await?;
+        let mut rows = self.doctor(rows);
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn list_audit_asc(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let rows = self
+            .inner
+            .list_audit_asc(after, limit + self.hidden())
+            .await?;
+        let mut rows = self.doctor(rows);
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
+        let forced = self.tamper.lock().unwrap().head.clone();
+        match forced {
+            Some(h) => Ok(h),
+            None => self.inner.audit_head().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for TamperStore {
+    fn backend(&self) -> &'static str {
+        "tamper"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        self.inner.migrate().await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+/// Every audit row, oldest first.
+pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
+    store.list_audit_asc(0, 100_000).await.unwrap()
+}
