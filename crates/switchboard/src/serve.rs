@@ -49,15 +49,15 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     for (id, n) in engine.unknown_secret_keys().await? {
         tracing::error!(key_id = %id, secrets = n, "stored secrets are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
     }
-    if args.dev {
-        if let Some(created) = engine.bootstrap_admin_key().await? {
-            use vault::ExposeSecret;
-            // Printed on stdout, not through the logger, so it never reaches log storage.
-            println!(
-                "\n  First admin API key (shown once, store it now):\n\n    {}\n\n  Use it as: Authorization: Bearer <key>, or SWITCHBOARD_API_KEY for the CLI.\n",
-                created.key.expose_secret()
-            );
-        }
+    if args.dev
+        && let Some(created) = engine.bootstrap_admin_key().await?
+    {
+        use vault::ExposeSecret;
+        // Printed on stdout, not through the logger, so it never reaches log storage.
+        println!(
+            "\n  First admin API key (shown once, store it now):\n\n    {}\n\n  Use it as: Authorization: Bearer <key>, or SWITCHBOARD_API_KEY for the CLI.\n",
+            created.key.expose_secret()
+        );
     }
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
