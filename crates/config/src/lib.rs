@@ -558,55 +558,42 @@ impl Config {
     /// Names of the keys whose values differ between two configurations (values are
     /// never reported, so secrets cannot leak through a diff).
     pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let secret_eq = |a: &Option<SecretString>, b: &Option<SecretString>| match (a, b) {
-            (Some(a), Some(b)) => vault::secrets_equal(a, b),
-            (None, None) => true,
-            _ => false,
+        let secret_eq = |a: &SecretString, b: &SecretString| vault::secrets_equal(a, b);
+        let secrets_differ = |a: &[SecretString], b: &[SecretString]| {
+            a.len() != b.len() || a.iter().zip(b).any(|(x, y)| !secret_eq(x, y))
         };
-        if self.listen != other.listen {
-            out.push("listen");
-        }
-        if self.database_url != other.database_url {
-            out.push("database_url");
-        }
-        if self.public_url != other.public_url {
-            out.push("public_url");
-        }
-        if !secret_eq(&self.master_key, &other.master_key) {
-            out.push("master_key");
-        }
-        if self.old_master_keys.len() != other.old_master_keys.len()
-            || self
-                .old_master_keys
-                .iter()
-                .zip(&other.old_master_keys)
-                .any(|(a, b)| !vault::secrets_equal(a, b))
-        {
-            out.push("old_master_keys");
-        }
-        if self.dev_key_file != other.dev_key_file {
-            out.push("dev_key_file");
-        }
-        if self.log_format != other.log_format {
-            out.push("log_format");
-        }
-        if self.log_level != other.log_level {
-            out.push("log_level");
-        }
-        if self.request_timeout_secs != other.request_timeout_secs {
-            out.push("request_timeout_secs");
-        }
-        if self.shutdown_grace_secs != other.shutdown_grace_secs {
-            out.push("shutdown_grace_secs");
-        }
-        if self.max_body_bytes != other.max_body_bytes {
-            out.push("max_body_bytes");
-        }
-        if self.allow_hosts != other.allow_hosts {
-            out.push("allow_hosts");
-        }
-        out
+        [
+            ("listen", self.listen != other.listen),
+            ("database_url", self.database_url != other.database_url),
+            ("public_url", self.public_url != other.public_url),
+            (
+                "master_key",
+                secrets_differ(self.master_key.as_slice(), other.master_key.as_slice()),
+            ),
+            (
+                "old_master_keys",
+                secrets_differ(&self.old_master_keys, &other.old_master_keys),
+            ),
+            ("dev_key_file", self.dev_key_file != other.dev_key_file),
+            ("log_format", self.log_format != other.log_format),
+            ("log_level", self.log_level != other.log_level),
+            (
+                "request_timeout_secs",
+                self.request_timeout_secs != other.request_timeout_secs,
+            ),
+            (
+                "shutdown_grace_secs",
+                self.shutdown_grace_secs != other.shutdown_grace_secs,
+            ),
+            (
+                "max_body_bytes",
+                self.max_body_bytes != other.max_body_bytes,
+            ),
+            ("allow_hosts", self.allow_hosts != other.allow_hosts),
+        ]
+        .into_iter()
+        .filter_map(|(k, changed)| changed.then_some(k))
+        .collect()
     }
 
     /// Keys whose change only takes effect after a restart.

@@ -575,25 +575,38 @@ async fn audit_listing_pages_and_verifies() {
     assert_eq!(v["rows_checked"], 7);
 }
 
-#[tokio::test]
-async fn graceful_shutdown_finishes_in_flight_request() {
+/// A server with one extra route `/work` that signals when it starts and then waits
+/// `hold` (forever if `None`). Returns the address, a receiver that fires once the handler
+/// runs, the stop trigger and the server task.
+async fn server_with_blocking_route(
+    hold: Option<Duration>,
+    grace: Duration,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
     let entered = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
-    let slow = Router::new().route(
-        "/slow",
+    let work = Router::new().route(
+        "/work",
         get(move || {
             let entered = entered.clone();
             async move {
                 if let Some(tx) = entered.lock().unwrap().take() {
                     let _ = tx.send(());
                 }
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                match hold {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending::<()>().await,
+                }
                 "done"
             }
         }),
     );
     let (engine, _store) = engine_with("").await;
-    let app = router(AppState::new(engine)).merge(slow);
+    let app = router(AppState::new(engine)).merge(work);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -603,11 +616,18 @@ async fn graceful_shutdown_finishes_in_flight_request() {
         async move {
             let _ = stop_rx.await;
         },
-        Duration::from_secs(30),
+        grace,
     ));
-    let req = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
-    entered_rx.await.unwrap();
-    stop_tx.send(()).unwrap();
+    (addr, entered_rx, stop_tx, server)
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_request() {
+    let (addr, entered, stop, server) =
+        server_with_blocking_route(Some(Duration::from_millis(300)), Duration::from_secs(30)).await;
+    let req = tokio::spawn(reqwest::get(format!("http://{addr}/work")));
+    entered.await.unwrap();
+    stop.send(()).unwrap();
     let res = req.await.unwrap().unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "done");
@@ -622,37 +642,11 @@ async fn graceful_shutdown_finishes_in_flight_request() {
 
 #[tokio::test]
 async fn shutdown_grace_expiry_closes_stuck_requests() {
-    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
-    let entered = Arc::new(std::sync::Mutex::new(Some(entered_tx)));
-    let stuck = Router::new().route(
-        "/stuck",
-        get(move || {
-            let entered = entered.clone();
-            async move {
-                if let Some(tx) = entered.lock().unwrap().take() {
-                    let _ = tx.send(());
-                }
-                std::future::pending::<()>().await;
-                "never"
-            }
-        }),
-    );
-    let (engine, _store) = engine_with("").await;
-    let app = router(AppState::new(engine)).merge(stuck);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        app,
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_millis(100),
-    ));
-    let req = tokio::spawn(reqwest::get(format!("http://{addr}/stuck")));
-    entered_rx.await.unwrap();
-    stop_tx.send(()).unwrap();
+    let (addr, entered, stop, server) =
+        server_with_blocking_route(None, Duration::from_millis(100)).await;
+    let req = tokio::spawn(reqwest::get(format!("http://{addr}/work")));
+    entered.await.unwrap();
+    stop.send(()).unwrap();
     // serve returns although the request never finishes (the binary then exits, which
     // closes the connection).
     server.await.unwrap().unwrap();

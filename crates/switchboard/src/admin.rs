@@ -62,6 +62,12 @@ async fn local_engine(config_path: Option<&Path>, db: &DbArgs) -> anyhow::Result
     Ok(Engine::new(store, keyring, cfg))
 }
 
+/// Converts an engine value to the client's type for it, through the JSON the API would
+/// send, so that local and remote verbs print the same thing.
+fn as_wire<T: Serialize, U: serde::de::DeserializeOwned>(v: &T) -> anyhow::Result<U> {
+    Ok(serde_json::from_value(serde_json::to_value(v)?)?)
+}
+
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -250,43 +256,7 @@ fn remote(target: &Target) -> anyhow::Result<Option<client::Client>> {
     }
 }
 
-#[derive(Serialize)]
-struct KeyRow {
-    id: String,
-    name: String,
-    scope: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl From<engine::api_keys::ApiKeyInfo> for KeyRow {
-    fn from(i: engine::api_keys::ApiKeyInfo) -> Self {
-        Self {
-            id: i.id,
-            name: i.name,
-            scope: i.scope.as_str().into(),
-            created_at: i.created_at,
-            last_used_at: i.last_used_at,
-            revoked_at: i.revoked_at,
-        }
-    }
-}
-
-impl From<client::ApiKey> for KeyRow {
-    fn from(i: client::ApiKey) -> Self {
-        Self {
-            id: i.id,
-            name: i.name,
-            scope: i.scope,
-            created_at: i.created_at,
-            last_used_at: i.last_used_at,
-            revoked_at: i.revoked_at,
-        }
-    }
-}
-
-fn print_keys(rows: Vec<KeyRow>, json: bool) -> anyhow::Result<()> {
+fn print_keys(rows: Vec<client::ApiKey>, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(&rows);
     }
@@ -322,17 +292,17 @@ pub async fn api_key(
             scope,
             target,
         } => {
-            let (row, key): (KeyRow, SecretString) = match remote(&target)? {
+            let (row, key): (client::ApiKey, SecretString) = match remote(&target)? {
                 Some(c) => {
                     let created = c.create_api_key(&name, &scope).await?;
-                    (created.info.into(), created.key)
+                    (created.info, created.key)
                 }
                 None => {
                     let engine = local_engine(config_path.as_deref(), &target.db).await?;
                     let scope = Scope::parse(&scope).context("scope must be admin or app")?;
                     let created = engine.create_api_key(&name, scope, &cli_actor()).await?;
                     engine.store().close().await;
-                    (created.info.into(), created.key)
+                    (as_wire(&created.info)?, created.key)
                 }
             };
             if json {
@@ -346,30 +316,25 @@ pub async fn api_key(
             }
         }
         ApiKeyCmd::List { target } => {
-            let rows: Vec<KeyRow> = match remote(&target)? {
-                Some(c) => c
-                    .list_api_keys()
-                    .await?
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
+            let rows: Vec<client::ApiKey> = match remote(&target)? {
+                Some(c) => c.list_api_keys().await?,
                 None => {
                     let engine = local_engine(config_path.as_deref(), &target.db).await?;
                     let keys = engine.list_api_keys().await?;
                     engine.store().close().await;
-                    keys.into_iter().map(Into::into).collect()
+                    as_wire(&keys)?
                 }
             };
             print_keys(rows, json)?;
         }
         ApiKeyCmd::Revoke { id, target } => {
-            let row: KeyRow = match remote(&target)? {
-                Some(c) => c.revoke_api_key(&id).await?.into(),
+            let row: client::ApiKey = match remote(&target)? {
+                Some(c) => c.revoke_api_key(&id).await?,
                 None => {
                     let engine = local_engine(config_path.as_deref(), &target.db).await?;
                     let r = engine.revoke_api_key(&id, &cli_actor()).await;
                     engine.store().close().await;
-                    r?.into()
+                    as_wire(&r?)?
                 }
             };
             if json {
@@ -407,20 +372,7 @@ pub async fn audit(
                     let p = engine.list_audit(cursor.as_deref(), limit).await;
                     engine.store().close().await;
                     let p = p?;
-                    let rows = p
-                        .data
-                        .into_iter()
-                        .map(|r| client::AuditRow {
-                            seq: r.seq,
-                            at: r.entry.at,
-                            actor: r.entry.actor,
-                            action: r.entry.action,
-                            target: r.entry.target,
-                            details: r.entry.details,
-                            prev_hash: r.prev_hash,
-                            hash: r.hash,
-                        })
-                        .collect();
+                    let rows = as_wire(&p.data)?;
                     (rows, p.next_cursor)
                 }
             };
@@ -466,14 +418,7 @@ pub async fn audit(
                     bar.finish_and_clear();
                     engine.store().close().await;
                     let r = r?;
-                    client::AuditVerification {
-                        rows_checked: r.rows_checked,
-                        ok: r.ok,
-                        first_bad_seq: r.first_bad_seq,
-                        problem: r
-                            .problem
-                            .map(|p| serde_json::to_value(p).unwrap_or_default()),
-                    }
+                    as_wire(&r)?
                 }
             };
             if json {
