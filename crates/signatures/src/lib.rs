@@ -1,0 +1,402 @@
+//! Webhook signature schemes: verify what a provider sent, and sign what a provider
+//! would send.
+//!
+//! The crate is pure: no I/O, no clock (the current time is a parameter), no
+//! environment, no randomness. Secrets are [`SecretString`]s (never printed), signatures
+//! are compared in constant time, and no error message contains a secret or a full
+//! signature.
+//!
+//! ```
+//! use signatures::{Headers, Request, Scheme, SecretString, SignRequest, VerifyOptions, sign, verify};
+//!
+//! let secrets = [SecretString::from("It's a Secret to Everybody")];
+//! let body = b"Hello, World!";
+//! let signed = sign(&Scheme::Github, &secrets, &SignRequest::new(body, 0)).unwrap();
+//! let headers: Headers = signed.headers.iter().map(|(n, v)| (n, v)).collect();
+//! let req = Request::new("POST", "https://example.com/hook", &headers, body);
+//! let ok = verify(&Scheme::Github, &req, &secrets, &VerifyOptions::at(1_700_000_000)).unwrap();
+//! assert_eq!(ok.secret_index, 0);
+//! ```
+//!
+//! Several secrets may be configured at once (rotation): [`Verified::secret_index`] says
+//! which one matched. For Ed25519 schemes (Discord, Standard Webhooks `v1a`) the
+//! configured values are public keys for verifying and secret keys for signing.
+
+#![deny(missing_docs)]
+
+mod crypto;
+mod error;
+mod generic;
+mod keys;
+mod request;
+mod schemes;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::crypto::{HmacAlgorithm, SignatureEncoding};
+pub use crate::error::{SignError, VerifyError};
+pub use crate::generic::GenericHmac;
+pub use crate::request::{Headers, Request, parse_urlencoded};
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// A webhook signature scheme. Deserialises from its kebab-case name
+/// (`webhook_scheme = "stripe"`); `generic-hmac` takes its settings as a table
+/// (`webhook_scheme = { generic-hmac = { header = "X-Signature" } }`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Scheme {
+    /// Standard Webhooks: `webhook-id`/`webhook-timestamp`/`webhook-signature`, `v1`
+    /// HMAC-SHA256 with `whsec_` secrets and `v1a` Ed25519 with `whpk_`/`whsk_` keys.
+    StandardWebhooks,
+    /// Svix: the same algorithm with `svix-` headers (`webhook-` accepted too).
+    Svix,
+    /// Stripe: `Stripe-Signature: t=…,v1=…`.
+    Stripe,
+    /// GitHub: `X-Hub-Signature-256: sha256=…`, or the legacy `X-Hub-Signature: sha1=…`.
+    Github,
+    /// Slack: `X-Slack-Signature: v0=…` over `v0:{ts}:{body}`.
+    Slack,
+    /// Shopify: `X-Shopify-Hmac-Sha256`, base64 HMAC-SHA256 of the body.
+    Shopify,
+    /// Twilio: `X-Twilio-Signature`, HMAC-SHA1 of the URL and sorted form parameters.
+    Twilio,
+    /// Square: `x-square-hmacsha256-signature` over notification URL + body.
+    Square,
+    /// Zoom: `x-zm-signature: v0=…` over `v0:{ts}:{body}`.
+    Zoom,
+    /// Discord interactions: Ed25519 over timestamp + body.
+    Discord,
+    /// Twitch EventSub: HMAC-SHA256 over message id + timestamp + body.
+    #[serde(alias = "twitch")]
+    TwitchEventsub,
+    /// Linear: `Linear-Signature` over the body, plus `webhookTimestamp` in the body.
+    Linear,
+    /// Intercom: `X-Hub-Signature: sha1=…` of the body.
+    Intercom,
+    /// HubSpot signature v3: method + URI + body + timestamp, base64.
+    #[serde(alias = "hubspot")]
+    HubspotV3,
+    /// Mailgun: `timestamp`, `token`, `signature` inside the body.
+    Mailgun,
+    /// Calendly: `Calendly-Webhook-Signature: t=…,v1=…`.
+    Calendly,
+    /// Typeform: `Typeform-Signature: sha256=…` (base64).
+    Typeform,
+    /// DocuSign Connect: `X-DocuSign-Signature-1..N`, base64 HMAC-SHA256 of the body.
+    Docusign,
+    /// Paddle Billing: `Paddle-Signature: ts=…;h1=…`.
+    #[serde(alias = "paddle")]
+    PaddleBilling,
+    /// A configurable HMAC scheme for services not listed.
+    GenericHmac(GenericHmac),
+}
+
+impl Scheme {
+    /// Every built-in scheme (all but [`Scheme::GenericHmac`]).
+    pub const BUILT_IN: &'static [Scheme] = &[
+        Scheme::StandardWebhooks,
+        Scheme::Svix,
+        Scheme::Stripe,
+        Scheme::Github,
+        Scheme::Slack,
+        Scheme::Shopify,
+        Scheme::Twilio,
+        Scheme::Square,
+        Scheme::Zoom,
+        Scheme::Discord,
+        Scheme::TwitchEventsub,
+        Scheme::Linear,
+        Scheme::Intercom,
+        Scheme::HubspotV3,
+        Scheme::Mailgun,
+        Scheme::Calendly,
+        Scheme::Typeform,
+        Scheme::Docusign,
+        Scheme::PaddleBilling,
+    ];
+
+    /// The kebab-case name used in configuration.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::StandardWebhooks => "standard-webhooks",
+            Self::Svix => "svix",
+            Self::Stripe => "stripe",
+            Self::Github => "github",
+            Self::Slack => "slack",
+            Self::Shopify => "shopify",
+            Self::Twilio => "twilio",
+            Self::Square => "square",
+            Self::Zoom => "zoom",
+            Self::Discord => "discord",
+            Self::TwitchEventsub => "twitch-eventsub",
+            Self::Linear => "linear",
+            Self::Intercom => "intercom",
+            Self::HubspotV3 => "hubspot-v3",
+            Self::Mailgun => "mailgun",
+            Self::Calendly => "calendly",
+            Self::Typeform => "typeform",
+            Self::Docusign => "docusign",
+            Self::PaddleBilling => "paddle-billing",
+            Self::GenericHmac(_) => "generic-hmac",
+        }
+    }
+
+    /// How far the signed timestamp may be from now, in seconds, unless
+    /// [`VerifyOptions::tolerance_secs`] overrides it; `None` when the scheme signs no
+    /// timestamp.
+    pub fn default_tolerance_secs(&self) -> Option<u64> {
+        match self {
+            Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
+            Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
+            Self::TwitchEventsub => Some(600),
+            Self::Calendly => Some(180),
+            Self::Linear => Some(60),
+            Self::PaddleBilling => Some(5),
+            Self::GenericHmac(g) => g.default_tolerance_secs(),
+            Self::Github
+            | Self::Shopify
+            | Self::Twilio
+            | Self::Square
+            | Self::Intercom
+            | Self::Typeform
+            | Self::Docusign => None,
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The name is not a built-in scheme (or is `generic-hmac`, which needs settings).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown webhook scheme {0:?}")]
+pub struct UnknownScheme(pub String);
+
+impl FromStr for Scheme {
+    type Err = UnknownScheme;
+
+    /// Parses a built-in scheme's name (aliases `twitch`, `hubspot`, `paddle` too).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let alias = match s {
+            "twitch" => Some(Self::TwitchEventsub),
+            "hubspot" => Some(Self::HubspotV3),
+            "paddle" => Some(Self::PaddleBilling),
+            _ => None,
+        };
+        alias
+            .or_else(|| Self::BUILT_IN.iter().find(|b| b.name() == s).cloned())
+            .ok_or_else(|| UnknownScheme(s.chars().take(64).collect()))
+    }
+}
+
+/// When verification happens and how much clock difference it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The current time, seconds since the Unix epoch.
+    pub now_unix: i64,
+    /// Overrides the scheme's [default tolerance](Scheme::default_tolerance_secs);
+    /// `Some(u64::MAX)` effectively disables the timestamp check.
+    pub tolerance_secs: Option<u64>,
+}
+
+impl VerifyOptions {
+    /// Verification at `now_unix` with the scheme's default tolerance.
+    pub fn at(now_unix: i64) -> Self {
+        Self {
+            now_unix,
+            tolerance_secs: None,
+        }
+    }
+
+    /// Overrides the tolerance.
+    pub fn with_tolerance(mut self, secs: u64) -> Self {
+        self.tolerance_secs = Some(secs);
+        self
+    }
+}
+
+/// A successful verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verified {
+    /// Index of the configured secret (or public key) that matched.
+    pub secret_index: usize,
+    /// The signed timestamp, seconds since the epoch, when the scheme signs one.
+    pub timestamp: Option<i64>,
+    /// The signed message id (Standard Webhooks, Svix, Twitch) or token (Mailgun), usable
+    /// for deduplication.
+    pub id: Option<String>,
+}
+
+/// What to sign, as a provider would.
+#[derive(Debug, Clone, Copy)]
+pub struct SignRequest<'a> {
+    /// The HTTP method (HubSpot signs it).
+    pub method: &'a str,
+    /// The URL the request will be sent to (Twilio, Square, HubSpot sign it).
+    pub url: &'a str,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// Form parameters (Twilio form webhooks). `None` with a non-empty body makes a
+    /// Twilio JSON webhook (`bodySHA256` in the URL).
+    pub form: Option<&'a [(String, String)]>,
+    /// Seconds since the epoch to put in the signature (not negative).
+    pub timestamp: i64,
+    /// The message id (Standard Webhooks, Svix, Twitch) or token (Mailgun).
+    pub id: Option<&'a str>,
+}
+
+impl<'a> SignRequest<'a> {
+    /// A `POST` of `body` at `timestamp`, with no URL, form or id.
+    pub fn new(body: &'a [u8], timestamp: i64) -> Self {
+        Self {
+            method: "POST",
+            url: "",
+            body,
+            form: None,
+            timestamp,
+            id: None,
+        }
+    }
+
+    /// Sets the URL.
+    pub fn url(mut self, url: &'a str) -> Self {
+        self.url = url;
+        self
+    }
+
+    /// Sets the method.
+    pub fn method(mut self, method: &'a str) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets the message id (or Mailgun token).
+    pub fn id(mut self, id: &'a str) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets the form parameters.
+    pub fn form(mut self, form: &'a [(String, String)]) -> Self {
+        self.form = Some(form);
+        self
+    }
+}
+
+/// What a provider would send.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Signed {
+    /// Headers to add, spelled as the provider spells them.
+    pub headers: Vec<(String, String)>,
+    /// The URL to call (differs from the input only for Twilio JSON webhooks, which
+    /// carry `bodySHA256`).
+    pub url: String,
+    /// Fields to put in the body (Mailgun: `timestamp`, `token`, `signature`, either as
+    /// form fields or inside a JSON `signature` object).
+    pub body_fields: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Signed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let fields: Vec<&str> = self.body_fields.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Signed")
+            .field("headers", &names)
+            .field("url", &self.url)
+            .field("body_fields", &fields)
+            .finish()
+    }
+}
+
+impl Signed {
+    pub(crate) fn headers(headers: Vec<(String, String)>, url: &str) -> Self {
+        Self {
+            headers,
+            url: url.to_owned(),
+            body_fields: Vec::new(),
+        }
+    }
+
+    /// The first header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Verifies `req` with the scheme, trying each configured secret (or public key).
+pub fn verify(
+    scheme: &Scheme,
+    req: &Request<'_>,
+    secrets: &[SecretString],
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    if secrets.is_empty() {
+        return Err(VerifyError::NoSecrets);
+    }
+    let ctx = schemes::Ctx {
+        req,
+        secrets,
+        now: opts.now_unix,
+        tolerance: opts
+            .tolerance_secs
+            .or_else(|| scheme.default_tolerance_secs()),
+    };
+    schemes::verify(scheme, &ctx)
+}
+
+/// Produces what the provider would send for `input`. Schemes that carry several
+/// signatures (Standard Webhooks, Svix, Stripe, Paddle, DocuSign) sign with every
+/// secret given; the others sign with the first.
+pub fn sign(
+    scheme: &Scheme,
+    secrets: &[SecretString],
+    input: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    if secrets.is_empty() {
+        return Err(SignError::NoSecrets);
+    }
+    if input.timestamp < 0 {
+        return Err(SignError::TimestampOutOfRange);
+    }
+    schemes::sign(scheme, secrets, input)
+}
+
+/// The public key to configure for verifying what `secret_key` signs: `whpk_…` for a
+/// Standard Webhooks `whsk_…` key, hex for a Discord (hex) key.
+pub fn public_key(scheme: &Scheme, secret_key: &SecretString) -> Result<String, SignError> {
+    let bad = |reason| SignError::BadSecret { index: 0, reason };
+    match scheme {
+        Scheme::Discord => Ok(hex::encode(
+            keys::hex_signing_key(secret_key)
+                .map_err(bad)?
+                .verifying_key()
+                .as_bytes(),
+        )),
+        Scheme::StandardWebhooks | Scheme::Svix => match keys::std_key(secret_key) {
+            Ok(keys::StdKey::Secret(k)) => Ok(format!(
+                "whpk_{}",
+                crypto::encode_base64(k.verifying_key().as_bytes())
+            )),
+            Ok(keys::StdKey::Public(_)) => Err(bad("already a public key (whpk_)")),
+            Ok(keys::StdKey::Hmac(_)) => Err(SignError::NoPublicKey),
+            Err(keys::KeyFault::Secret(r) | keys::KeyFault::Public(r)) => Err(bad(r)),
+        },
+        _ => Err(SignError::NoPublicKey),
+    }
+}

@@ -1,0 +1,107 @@
+//! A timestamp header next to a prefixed hex signature header: Slack and Zoom
+//! (`v0:{ts}:{body}`), Twitch EventSub (`{id}{ts}{body}`, RFC 3339 timestamps).
+
+use secrecy::SecretString;
+
+use super::{Ctx, prefixed_sig, sign_id, sign_raw};
+use crate::crypto::{HmacAlgorithm, SignatureEncoding, parse_timestamp};
+use crate::time::{format_rfc3339, parse_rfc3339};
+use crate::{SignError, SignRequest, Signed, Verified, VerifyError};
+
+pub(crate) struct Format {
+    timestamp_header: &'static str,
+    signature_header: &'static str,
+    /// Twitch: the message id header, signed before the timestamp.
+    id_header: Option<&'static str>,
+    prefix: &'static str,
+    /// RFC 3339 timestamps instead of Unix seconds.
+    rfc3339: bool,
+}
+
+pub(crate) const SLACK: Format = Format {
+    timestamp_header: "X-Slack-Request-Timestamp",
+    signature_header: "X-Slack-Signature",
+    id_header: None,
+    prefix: "v0=",
+    rfc3339: false,
+};
+
+pub(crate) const ZOOM: Format = Format {
+    timestamp_header: "x-zm-request-timestamp",
+    signature_header: "x-zm-signature",
+    id_header: None,
+    prefix: "v0=",
+    rfc3339: false,
+};
+
+pub(crate) const TWITCH: Format = Format {
+    timestamp_header: "Twitch-Eventsub-Message-Timestamp",
+    signature_header: "Twitch-Eventsub-Message-Signature",
+    id_header: Some("Twitch-Eventsub-Message-Id"),
+    prefix: "sha256=",
+    rfc3339: true,
+};
+
+/// The signed content: `v0:{ts}:{body}`, or `{id}{ts}{body}` when there is an id.
+fn parts<'a>(id: Option<&'a str>, ts: &'a str, body: &'a [u8]) -> Vec<&'a [u8]> {
+    match id {
+        Some(id) => vec![id.as_bytes(), ts.as_bytes(), body],
+        None => vec![b"v0:", ts.as_bytes(), b":", body],
+    }
+}
+
+pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
+    let h = ctx.req.headers;
+    let id = f.id_header.map(|name| h.text(name)).transpose()?;
+    let ts_text = h.text(f.timestamp_header)?;
+    let sig = prefixed_sig(
+        f.signature_header,
+        h.text(f.signature_header)?,
+        f.prefix,
+        SignatureEncoding::Hex,
+    )?;
+    let ts = if f.rfc3339 {
+        parse_rfc3339(ts_text).ok_or_else(|| {
+            VerifyError::malformed(f.timestamp_header, "not an RFC 3339 date-time")
+        })?
+    } else {
+        parse_timestamp(f.timestamp_header, ts_text)?
+    };
+    ctx.check_time(ts)?;
+    let secret_index = ctx.match_raw(
+        HmacAlgorithm::Sha256,
+        &parts(id, ts_text, ctx.req.body),
+        &[sig],
+    )?;
+    Ok(Verified {
+        secret_index,
+        timestamp: Some(ts),
+        id: id.map(str::to_owned),
+    })
+}
+
+pub(crate) fn sign(
+    f: &Format,
+    secrets: &[SecretString],
+    input: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    let id = f.id_header.map(|_| sign_id(input)).transpose()?;
+    let ts = if f.rfc3339 {
+        format_rfc3339(input.timestamp).ok_or(SignError::TimestampOutOfRange)?
+    } else {
+        input.timestamp.to_string()
+    };
+    let sig = sign_raw(
+        secrets,
+        HmacAlgorithm::Sha256,
+        &parts(id, &ts, input.body),
+        SignatureEncoding::Hex,
+    )?;
+    let mut headers = Vec::new();
+    if let (Some(name), Some(id)) = (f.id_header, id) {
+        headers.push((name.to_owned(), id.to_owned()));
+    }
+    headers.push((f.timestamp_header.to_owned(), ts));
+    headers.push((f.signature_header.to_owned(), format!("{}{sig}", f.prefix)));
+    Ok(Signed::headers(headers, input.url))
+}

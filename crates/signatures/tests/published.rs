@@ -1,0 +1,199 @@
+//! The examples the providers (or the specification's reference libraries) publish,
+//! as literal vectors.
+
+use signatures::{
+    Headers, Request, Scheme, SecretString, SignRequest, VerifyOptions, sign, verify,
+};
+
+fn one(secret: &str) -> Vec<SecretString> {
+    vec![SecretString::from(secret)]
+}
+
+/// Standard Webhooks reference libraries' test vector (also Svix's).
+#[test]
+fn standard_webhooks_reference_vector() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let body = br#"{"test": 2432232314}"#;
+    let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    for (scheme, prefix) in [
+        (Scheme::StandardWebhooks, "webhook"),
+        (Scheme::Svix, "svix"),
+    ] {
+        let headers = Headers::new()
+            .with(format!("{prefix}-id"), "msg_p5jXN8AQM9LWM0D4loKWxJek")
+            .with(format!("{prefix}-timestamp"), "1614265330")
+            .with(format!("{prefix}-signature"), expected);
+        let req = Request::new("POST", "https://example.com/", &headers, body);
+        let ok = verify(
+            &scheme,
+            &req,
+            &one(secret),
+            &VerifyOptions::at(1_614_265_330),
+        )
+        .unwrap();
+        assert_eq!(ok.secret_index, 0);
+        assert_eq!(ok.timestamp, Some(1_614_265_330));
+        assert_eq!(ok.id.as_deref(), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
+
+        let input = SignRequest::new(body, 1_614_265_330).id("msg_p5jXN8AQM9LWM0D4loKWxJek");
+        let signed = sign(&scheme, &one(secret), &input).unwrap();
+        assert_eq!(
+            signed.header(&format!("{prefix}-signature")),
+            Some(expected)
+        );
+    }
+}
+
+/// Svix white-labels the headers as `webhook-*`: the Svix scheme accepts those too.
+#[test]
+fn svix_accepts_webhook_prefixed_headers() {
+    let headers = Headers::new()
+        .with("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
+        .with("webhook-timestamp", "1614265330")
+        .with(
+            "webhook-signature",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        );
+    let req = Request::new("POST", "", &headers, br#"{"test": 2432232314}"#);
+    let secret = one("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    assert!(
+        verify(
+            &Scheme::Svix,
+            &req,
+            &secret,
+            &VerifyOptions::at(1_614_265_330)
+        )
+        .is_ok()
+    );
+}
+
+/// GitHub docs, "Validating webhook deliveries".
+#[test]
+fn github_docs_example() {
+    let headers = Headers::new().with(
+        "X-Hub-Signature-256",
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+    );
+    let req = Request::new("POST", "https://example.com/", &headers, b"Hello, World!");
+    let ok = verify(
+        &Scheme::Github,
+        &req,
+        &one("It's a Secret to Everybody"),
+        &VerifyOptions::at(0),
+    )
+    .unwrap();
+    assert_eq!(ok.secret_index, 0);
+    assert_eq!(ok.timestamp, None);
+
+    let signed = sign(
+        &Scheme::Github,
+        &one("It's a Secret to Everybody"),
+        &SignRequest::new(b"Hello, World!", 0),
+    );
+    assert_eq!(
+        signed.unwrap().header("X-Hub-Signature-256"),
+        Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+    );
+}
+
+const SLACK_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+
+/// Slack docs, "Verifying requests from Slack".
+#[test]
+fn slack_docs_example() {
+    let headers = Headers::new()
+        .with("X-Slack-Request-Timestamp", "1531420618")
+        .with(
+            "X-Slack-Signature",
+            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+        );
+    let req = Request::new(
+        "POST",
+        "https://example.com/slack",
+        &headers,
+        SLACK_BODY.as_bytes(),
+    );
+    let secret = one("8f742231b10e8888abcd99yyyzzz85a5");
+    let ok = verify(
+        &Scheme::Slack,
+        &req,
+        &secret,
+        &VerifyOptions::at(1_531_420_618 + 60),
+    )
+    .unwrap();
+    assert_eq!(ok.timestamp, Some(1_531_420_618));
+    // The example is from 2018: today it is a replay.
+    let err = verify(
+        &Scheme::Slack,
+        &req,
+        &secret,
+        &VerifyOptions::at(1_700_000_000),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "timestamp_outside_tolerance");
+
+    let signed = sign(
+        &Scheme::Slack,
+        &secret,
+        &SignRequest::new(SLACK_BODY.as_bytes(), 1_531_420_618),
+    )
+    .unwrap();
+    assert_eq!(
+        signed.header("X-Slack-Signature"),
+        Some("v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503")
+    );
+}
+
+/// Twilio docs, request validation example (form parameters).
+#[test]
+fn twilio_docs_example() {
+    let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    let form: Vec<(String, String)> = [
+        ("CallSid", "CA1234567890ABCDE"),
+        ("Caller", "+14158675309"),
+        ("Digits", "1234"),
+        ("From", "+14158675309"),
+        ("To", "+18005551212"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let body = "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212";
+    let headers = Headers::new().with("X-Twilio-Signature", "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+    let secret = one("12345");
+    // From the body as received, and from parameters the framework already parsed.
+    let req = Request::new("POST", url, &headers, body.as_bytes());
+    assert_eq!(
+        verify(&Scheme::Twilio, &req, &secret, &VerifyOptions::at(0))
+            .unwrap()
+            .secret_index,
+        0
+    );
+    let req = Request::new("POST", url, &headers, b"").with_form(&form);
+    assert!(verify(&Scheme::Twilio, &req, &secret, &VerifyOptions::at(0)).is_ok());
+    // The URL is signed: http instead of https fails.
+    let req = Request::new(
+        "POST",
+        "http://mycompany.com/myapp.php?foo=1&bar=2",
+        &headers,
+        body.as_bytes(),
+    );
+    assert_eq!(
+        verify(&Scheme::Twilio, &req, &secret, &VerifyOptions::at(0))
+            .unwrap_err()
+            .code(),
+        "no_match"
+    );
+
+    let signed = sign(
+        &Scheme::Twilio,
+        &secret,
+        &SignRequest::new(b"", 0).url(url).form(&form),
+    )
+    .unwrap();
+    assert_eq!(
+        signed.header("X-Twilio-Signature"),
+        Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    );
+    assert_eq!(signed.url, url);
+}

@@ -1,0 +1,1399 @@
+//! Scheme-specific rules: header formats, rotation inside one header, body fields, URLs,
+//! configuration and signing errors.
+
+mod common;
+
+use common::{Built, ID, TS, build, cases, check, check_with, secrets, whsec, whsk};
+use signatures::{
+    GenericHmac, Headers, HmacAlgorithm, Request, Scheme, SecretString, SignError, SignRequest,
+    SignatureEncoding, VerifyError, VerifyOptions, public_key, sign, verify,
+};
+
+fn case(label: &str) -> common::Case {
+    cases()
+        .into_iter()
+        .find(|c| c.label == label)
+        .unwrap_or_else(|| panic!("no case {label}"))
+}
+
+fn malformed(header: &str) -> impl Fn(&VerifyError) -> bool + '_ {
+    move |e| matches!(e, VerifyError::MalformedHeader { header: h, .. } if h.eq_ignore_ascii_case(header))
+}
+
+fn at(now: i64) -> VerifyOptions {
+    VerifyOptions::at(now)
+}
+
+// --- Standard Webhooks and Svix ---------------------------------------------------------
+
+#[test]
+fn standard_webhooks_signature_lists() {
+    let c = case("standard-webhooks");
+    let built = build(&c, b"payload");
+    let good = built.header("webhook-signature");
+    let other = build(
+        &common::Case {
+            sign_secret: whsec(9),
+            ..c.clone()
+        },
+        b"payload",
+    )
+    .header("webhook-signature");
+    let with = |v: &str| check(&c, &built.with_header("webhook-signature", v));
+
+    // The valid one may come anywhere in the list; unknown versions are skipped.
+    assert!(with(&format!("{other} {good}")).is_ok());
+    assert!(with(&format!("v2,AAAA {good} v1,!!!")).is_ok());
+    assert!(with(&format!("  {good}  ")).is_ok());
+    assert_eq!(
+        with(&other).unwrap_err(),
+        VerifyError::NoMatch {
+            signatures: 1,
+            secrets: 1
+        }
+    );
+    assert_eq!(
+        with(&format!("{other} {other}")).unwrap_err(),
+        VerifyError::NoMatch {
+            signatures: 2,
+            secrets: 1
+        }
+    );
+    // Nothing usable.
+    assert_eq!(
+        with("v2,AAAA v3,BBBB").unwrap_err(),
+        VerifyError::UnsupportedAlgorithm {
+            header: "webhook-signature".into(),
+            found: "v2".into()
+        }
+    );
+    assert!(malformed("webhook-signature")(
+        &with("v1,not*base64").unwrap_err()
+    ));
+    assert!(malformed("webhook-signature")(
+        &with("nocomma").unwrap_err()
+    ));
+    assert!(
+        malformed("webhook-signature")(&with("v1a,AAAA").unwrap_err()),
+        "v1a must be 64 bytes"
+    );
+    assert_eq!(
+        with(&vec![good.as_str(); 33].join(" ")).unwrap_err(),
+        VerifyError::TooManySignatures {
+            header: "webhook-signature".into(),
+            max: 32
+        }
+    );
+    assert!(with(&vec![good.as_str(); 32].join(" ")).is_ok());
+    // A very long tag is not echoed.
+    let err = with(&format!("{},AAAA", "v".repeat(40))).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::UnsupportedAlgorithm {
+            header: "webhook-signature".into(),
+            found: "?".into()
+        }
+    );
+}
+
+#[test]
+fn standard_webhooks_mixes_hmac_and_ed25519() {
+    let hmac = case("standard-webhooks");
+    let ed = case("standard-webhooks v1a");
+    let h_built = build(&hmac, b"payload");
+    let e_built = build(&ed, b"payload");
+    let both = format!(
+        "{} {}",
+        h_built.header("webhook-signature"),
+        e_built.header("webhook-signature")
+    );
+    let built = h_built.with_header("webhook-signature", &both);
+    // Each key kind finds its own signature; the index is the configured position.
+    let r = check_with(
+        &hmac,
+        &built,
+        &[&ed.verify_secret, &hmac.verify_secret],
+        at(TS),
+    )
+    .unwrap();
+    assert_eq!(r.secret_index, 1);
+    let r = check_with(
+        &hmac,
+        &built,
+        &[&ed.wrong_secret, &ed.verify_secret],
+        at(TS),
+    )
+    .unwrap();
+    assert_eq!(r.secret_index, 1);
+    // A whsk_ secret key verifies too (its public half is used).
+    assert_eq!(
+        check_with(&ed, &e_built, &[&ed.sign_secret], at(TS))
+            .unwrap()
+            .secret_index,
+        0
+    );
+    // Only one kind of signature, only the other kind of key.
+    assert_eq!(
+        check_with(&hmac, &h_built, &[&ed.verify_secret], at(TS)).unwrap_err(),
+        VerifyError::NoKeyForVersion { version: "v1" }
+    );
+    assert_eq!(
+        check_with(&ed, &e_built, &[&hmac.verify_secret], at(TS)).unwrap_err(),
+        VerifyError::NoKeyForVersion { version: "v1a" }
+    );
+    // Signing with both kinds at once gives both signatures.
+    let signed = sign(
+        &Scheme::StandardWebhooks,
+        &secrets(&[&hmac.sign_secret, &ed.sign_secret]),
+        &SignRequest::new(b"payload", TS).id(ID),
+    )
+    .unwrap();
+    assert_eq!(signed.header("webhook-signature"), Some(both.as_str()));
+}
+
+#[test]
+fn standard_webhooks_key_errors() {
+    let c = case("standard-webhooks");
+    let built = build(&c, b"payload");
+    let cases: &[(&str, VerifyError)] = &[
+        (
+            "whsec_!!!",
+            VerifyError::BadSecret {
+                index: 1,
+                reason: "not base64 after whsec_",
+            },
+        ),
+        (
+            "whsec_",
+            VerifyError::BadSecret {
+                index: 1,
+                reason: "empty",
+            },
+        ),
+        (
+            "whsk_%%",
+            VerifyError::BadSecret {
+                index: 1,
+                reason: "not base64 after whsk_",
+            },
+        ),
+        (
+            "whsk_AAAA",
+            VerifyError::BadSecret {
+                index: 1,
+                reason: "not a 32-byte seed or a 64-byte key pair",
+            },
+        ),
+        (
+            "whpk_%%",
+            VerifyError::BadPublicKey {
+                index: 1,
+                reason: "not base64 after whpk_",
+            },
+        ),
+        (
+            "whpk_AAAA",
+            VerifyError::BadPublicKey {
+                index: 1,
+                reason: "not 32 bytes",
+            },
+        ),
+        // The identity point: small order.
+        (
+            "whpk_AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            VerifyError::BadPublicKey {
+                index: 1,
+                reason: "a weak (small-order) key",
+            },
+        ),
+    ];
+    for (bad, expected) in cases {
+        // Keys are all read before matching: a broken key is reported, not skipped.
+        let err = check_with(&c, &built, &[&c.wrong_secret, bad], at(TS)).unwrap_err();
+        assert_eq!(&err, expected, "{bad}");
+        assert!(err.is_config_error());
+    }
+    // A 64-byte key pair works; one whose public half does not match is refused.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seed = [7u8; 32];
+    let whpk = public_key(&Scheme::StandardWebhooks, &SecretString::from(whsk(7))).unwrap();
+    let pk = b64.decode(whpk.strip_prefix("whpk_").unwrap());
+    let pair = [&seed[..], &pk.unwrap()[..]].concat();
+    let ed = case("standard-webhooks v1a");
+    let e_built = build(&ed, b"payload");
+    let pair_key = format!("whsk_{}", b64.encode(&pair));
+    assert!(check_with(&ed, &e_built, &[&pair_key], at(TS)).is_ok());
+    let bad_pair = format!("whsk_{}", b64.encode([&seed[..], &[1u8; 32][..]].concat()));
+    assert_eq!(
+        check_with(&ed, &e_built, &[&bad_pair], at(TS)).unwrap_err(),
+        VerifyError::BadSecret {
+            index: 0,
+            reason: "public half does not match the seed"
+        }
+    );
+    // A secret without the whsec_ prefix is read as bare base64, as the reference libraries do.
+    let bare = whsec(1)[6..].to_owned();
+    assert!(check_with(&c, &built, &[&bare], at(TS)).is_ok());
+}
+
+#[test]
+fn svix_prefers_its_own_headers() {
+    let c = case("svix");
+    let built = build(&c, b"payload");
+    // Also present under webhook- names with garbage: the svix- ones are used.
+    let mut h = built.headers.clone();
+    h.append("webhook-id", "other");
+    h.append("webhook-timestamp", "1");
+    h.append("webhook-signature", "v1,AAAA");
+    assert!(
+        check(
+            &c,
+            &Built {
+                headers: h,
+                ..built.clone()
+            }
+        )
+        .is_ok()
+    );
+    // Nothing at all: named by the svix- header.
+    assert_eq!(
+        check(&c, &built.without("svix-id")).unwrap_err(),
+        VerifyError::MissingHeader {
+            header: "svix-id".into()
+        }
+    );
+}
+
+// --- Stripe, Calendly, Paddle -----------------------------------------------------------
+
+#[test]
+fn stripe_header_elements() {
+    let c = case("stripe");
+    let built = build(&c, b"payload");
+    let good = built.header("Stripe-Signature");
+    let sig = good.split_once(",v1=").unwrap().1.to_owned();
+    let with = |v: String| check(&c, &built.with_header("Stripe-Signature", v));
+    let h = "Stripe-Signature";
+
+    assert!(
+        with(format!(
+            "t={TS},v1={},v1={sig},v0={}",
+            "0".repeat(64),
+            "1".repeat(64)
+        ))
+        .is_ok()
+    );
+    assert!(
+        with(format!("t={TS}, v1={sig}")).is_ok(),
+        "spaces around elements"
+    );
+    assert!(with(format!("v1={sig},t={TS}")).is_ok(), "any order");
+    assert_eq!(
+        with(format!("t={TS},v0={sig}")).unwrap_err(),
+        VerifyError::UnsupportedAlgorithm {
+            header: h.into(),
+            found: "v0".into()
+        }
+    );
+    assert_eq!(
+        with(format!("t={TS}")).unwrap_err(),
+        VerifyError::NoSignatures { header: h.into() }
+    );
+    assert_eq!(
+        with(format!("t={TS},v1=")).unwrap_err(),
+        VerifyError::NoSignatures { header: h.into() }
+    );
+    assert!(
+        malformed(h)(&with(format!("v1={sig}")).unwrap_err()),
+        "no t"
+    );
+    assert!(
+        malformed(h)(&with(format!("t={TS},t={TS},v1={sig}")).unwrap_err()),
+        "two t"
+    );
+    assert!(
+        malformed(h)(&with(format!("t={TS},junk,v1={sig}")).unwrap_err()),
+        "not key=value"
+    );
+    assert!(
+        malformed(h)(&with(format!("t={TS},v1=xyz")).unwrap_err()),
+        "not hex"
+    );
+    assert!(
+        malformed(h)(&with(format!("t=-{TS},v1={sig}")).unwrap_err()),
+        "negative t"
+    );
+    assert!(
+        malformed(h)(&with(format!("t=12a,v1={sig}")).unwrap_err()),
+        "t not digits"
+    );
+    let many = vec![format!("v1={sig}"); 40].join(",");
+    assert_eq!(
+        with(format!("t={TS},{many}")).unwrap_err(),
+        VerifyError::TooManySignatures {
+            header: h.into(),
+            max: 32
+        }
+    );
+}
+
+#[test]
+fn stripe_and_paddle_sign_every_secret_calendly_the_first() {
+    let input = SignRequest::new(b"payload", TS);
+    let keys = secrets(&["one", "two"]);
+    let stripe = sign(&Scheme::Stripe, &keys, &input).unwrap();
+    assert_eq!(
+        stripe
+            .header("stripe-signature")
+            .unwrap()
+            .matches("v1=")
+            .count(),
+        2
+    );
+    let paddle = sign(&Scheme::PaddleBilling, &keys, &input).unwrap();
+    let value = paddle.header("Paddle-Signature").unwrap();
+    assert!(
+        value.starts_with(&format!("ts={TS};h1=")) && value.matches(";h1=").count() == 2,
+        "{value}"
+    );
+    let calendly = sign(&Scheme::Calendly, &keys, &input).unwrap();
+    assert_eq!(
+        calendly
+            .header("Calendly-Webhook-Signature")
+            .unwrap()
+            .matches("v1=")
+            .count(),
+        1
+    );
+    let docusign = sign(&Scheme::Docusign, &keys, &input).unwrap();
+    assert!(docusign.header("X-DocuSign-Signature-2").is_some());
+
+    // Each of Paddle's signatures verifies with its own secret.
+    let headers: Headers = paddle.headers.iter().map(|(n, v)| (n, v)).collect();
+    let req = Request::new("POST", "", &headers, b"payload");
+    for (i, k) in ["one", "two"].iter().enumerate() {
+        let ok = verify(
+            &Scheme::PaddleBilling,
+            &req,
+            &secrets(&["zero", k]),
+            &at(TS),
+        )
+        .unwrap();
+        assert_eq!(ok.secret_index, 1, "{i}");
+    }
+}
+
+// --- Body HMACs ---------------------------------------------------------------------------
+
+#[test]
+fn github_headers() {
+    let c = case("github");
+    let built = build(&c, b"payload");
+    let legacy = built.header("X-Hub-Signature");
+    let modern = built.header("X-Hub-Signature-256");
+    // Only the legacy SHA-1 header.
+    assert!(check(&c, &built.without("X-Hub-Signature-256")).is_ok());
+    // Both present: SHA-256 is the one checked, a broken one is not rescued by SHA-1.
+    let broken = built.with_header("X-Hub-Signature-256", format!("sha256={}", "0".repeat(64)));
+    assert_eq!(check(&c, &broken).unwrap_err().code(), "no_match");
+    assert_eq!(
+        check(
+            &c,
+            &built.with_header("X-Hub-Signature-256", legacy.replace("sha1", "sha512"))
+        )
+        .unwrap_err(),
+        VerifyError::UnsupportedAlgorithm {
+            header: "X-Hub-Signature-256".into(),
+            found: "sha512".into()
+        }
+    );
+    assert_eq!(
+        check(&c, &built.with_header("X-Hub-Signature-256", &modern[7..])).unwrap_err(),
+        VerifyError::UnsupportedAlgorithm {
+            header: "X-Hub-Signature-256".into(),
+            found: "?".into()
+        },
+        "no prefix"
+    );
+    assert_eq!(
+        check(&c, &built.with_header("X-Hub-Signature-256", "sha256=")).unwrap_err(),
+        VerifyError::NoSignatures {
+            header: "X-Hub-Signature-256".into()
+        }
+    );
+    assert!(malformed("X-Hub-Signature-256")(
+        &check(&c, &built.with_header("X-Hub-Signature-256", "sha256=abc")).unwrap_err()
+    ));
+}
+
+#[test]
+fn docusign_headers() {
+    let c = case("docusign");
+    let built = build(&c, b"payload");
+    let good = built.header("X-DocuSign-Signature-1");
+    let moved = built.without("X-DocuSign-Signature-1");
+    let two = Built {
+        headers: moved
+            .headers
+            .clone()
+            .with("X-DocuSign-Signature-1", "AAAA")
+            .with("X-DocuSign-Signature-2", &good),
+        ..built.clone()
+    };
+    assert_eq!(check(&c, &two).unwrap().secret_index, 0);
+    // Names that only look alike are not signatures.
+    let lookalikes = Built {
+        headers: moved
+            .headers
+            .clone()
+            .with("X-DocuSign-Signature-", &good)
+            .with("X-DocuSign-Signature-x", &good),
+        ..built.clone()
+    };
+    assert_eq!(
+        check(&c, &lookalikes).unwrap_err(),
+        VerifyError::MissingHeader {
+            header: "X-DocuSign-Signature-1".into()
+        }
+    );
+    let mut many = moved.headers.clone();
+    for i in 1..=33 {
+        many.append(format!("X-DocuSign-Signature-{i}"), &good);
+    }
+    assert_eq!(
+        check(
+            &c,
+            &Built {
+                headers: many,
+                ..built.clone()
+            }
+        )
+        .unwrap_err()
+        .code(),
+        "too_many_signatures"
+    );
+    let bad = Built {
+        headers: moved
+            .headers
+            .clone()
+            .with("X-DocuSign-Signature-7", b"\xff"),
+        ..built.clone()
+    };
+    assert!(malformed("X-DocuSign-Signature-7")(
+        &check(&c, &bad).unwrap_err()
+    ));
+}
+
+#[test]
+fn square_and_hubspot_sign_the_url() {
+    for label in ["square", "hubspot-v3", "twilio json", "generic-hmac full"] {
+        let c = case(label);
+        let built = build(&c, b"payload");
+        let moved = Built {
+            url: format!("{}&y=2", built.url),
+            ..built.clone()
+        };
+        assert!(
+            matches!(
+                check(&c, &moved).unwrap_err().code(),
+                "no_match" | "body_hash_mismatch"
+            ),
+            "{label}"
+        );
+        let none = Built {
+            url: "  ".into(),
+            ..built.clone()
+        };
+        assert_eq!(
+            check(&c, &none).unwrap_err(),
+            VerifyError::MissingRequestPart { part: "url" },
+            "{label}"
+        );
+        let signed = sign(
+            &c.scheme,
+            &secrets(&[&c.sign_secret]),
+            &SignRequest::new(b"p", TS).id(ID),
+        );
+        assert_eq!(
+            signed.unwrap_err(),
+            SignError::MissingInput("url"),
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn hubspot_method_and_uri_decoding() {
+    let c = case("hubspot-v3");
+    let key = secrets(&[&c.sign_secret]);
+    let url = "https://example.com/a%3Ab%2Fc%3Fd%40e%21f%24g%27h%28i%29j%2Ak%2Cl%3Bm%20n%3a";
+    let signed = sign(
+        &c.scheme,
+        &key,
+        &SignRequest::new(b"{}", TS).url(url).method("POST"),
+    )
+    .unwrap();
+    let headers: Headers = signed.headers.iter().map(|(n, v)| (n, v)).collect();
+    let decoded = "https://example.com/a:b/c?d@e!f$g'h(i)j*k,l;m%20n:";
+    for u in [url, decoded] {
+        let req = Request::new("POST", u, &headers, b"{}");
+        assert!(verify(&c.scheme, &req, &key, &at(TS)).is_ok(), "{u}");
+    }
+    // %20 is not in HubSpot's list: it stays encoded, so decoding it changes the signature.
+    let req = Request::new(
+        "POST",
+        "https://example.com/a:b/c?d@e!f$g'h(i)j*k,l;m n:",
+        &headers,
+        b"{}",
+    );
+    assert_eq!(
+        verify(&c.scheme, &req, &key, &at(TS)).unwrap_err().code(),
+        "no_match"
+    );
+    let req = Request::new("GET", url, &headers, b"{}");
+    assert_eq!(
+        verify(&c.scheme, &req, &key, &at(TS)).unwrap_err().code(),
+        "no_match"
+    );
+    let req = Request::new("", url, &headers, b"{}");
+    assert_eq!(
+        verify(&c.scheme, &req, &key, &at(TS)).unwrap_err(),
+        VerifyError::MissingRequestPart { part: "method" }
+    );
+    let err = sign(
+        &c.scheme,
+        &key,
+        &SignRequest::new(b"{}", TS).url(url).method(" "),
+    )
+    .unwrap_err();
+    assert_eq!(err, SignError::MissingInput("method"));
+    let err = sign(&c.scheme, &key, &SignRequest::new(b"{}", i64::MAX).url(url)).unwrap_err();
+    assert_eq!(err, SignError::TimestampOutOfRange);
+    // A millisecond timestamp 400 ms in the future is within tolerance; 300.5 s is not.
+    let ms = |ms: i64| {
+        let h = headers.iter().map(|(n, v)| {
+            if n == "x-hubspot-request-timestamp" {
+                (n, ms.to_string().into_bytes())
+            } else {
+                (n, v.to_vec())
+            }
+        });
+        h.collect::<Headers>()
+    };
+    let h = ms(TS * 1000 + 300_500);
+    let err = verify(
+        &c.scheme,
+        &Request::new("POST", url, &h, b"{}"),
+        &key,
+        &at(TS),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::TimestampOutsideTolerance {
+            age_secs: -301,
+            tolerance_secs: 300
+        }
+    );
+}
+
+#[test]
+fn twilio_modes() {
+    let c = case("twilio json");
+    let built = build(&c, b"{\"a\":1}");
+    assert!(built.url.contains("bodySHA256="));
+    // Uppercase hex in the URL parameter is accepted (and signed as such).
+    let key = secrets(&[&c.sign_secret]);
+    let upper = {
+        let (base, hash) = built.url.split_once("bodySHA256=").unwrap();
+        format!("{base}bodySHA256={}", hash.to_ascii_uppercase())
+    };
+    let signed = sign(&c.scheme, &key, &SignRequest::new(b"", TS).url(&upper)).unwrap();
+    let headers: Headers = signed.headers.iter().map(|(n, v)| (n, v)).collect();
+    assert!(
+        verify(
+            &c.scheme,
+            &Request::new("POST", &upper, &headers, b"{\"a\":1}"),
+            &key,
+            &at(TS)
+        )
+        .is_ok()
+    );
+    // Without a body and without a form, the URL alone is signed (GET callbacks).
+    let signed = sign(
+        &c.scheme,
+        &key,
+        &SignRequest::new(b"", TS).url("https://e.com/cb?x=1"),
+    )
+    .unwrap();
+    assert_eq!(signed.url, "https://e.com/cb?x=1");
+    let headers: Headers = signed.headers.iter().map(|(n, v)| (n, v)).collect();
+    assert!(
+        verify(
+            &c.scheme,
+            &Request::new("GET", "https://e.com/cb?x=1", &headers, b""),
+            &key,
+            &at(TS)
+        )
+        .is_ok()
+    );
+    // A URL without a query gets one.
+    let signed = sign(
+        &c.scheme,
+        &key,
+        &SignRequest::new(b"{}", TS).url("https://e.com/cb"),
+    )
+    .unwrap();
+    assert!(signed.url.starts_with("https://e.com/cb?bodySHA256="));
+
+    // Form mode: the order of the parameters does not matter, their values do.
+    let f = case("twilio form");
+    let built = build(&f, b"");
+    let form = f.form.clone().unwrap();
+    let mut reversed = form.clone();
+    reversed.reverse();
+    let key = secrets(&[&f.verify_secret]);
+    let req = Request::new("POST", &built.url, &built.headers, b"").with_form(&reversed);
+    assert!(verify(&f.scheme, &req, &key, &at(TS)).is_ok());
+    let mut changed = form.clone();
+    changed[0].1.push('1');
+    let req = Request::new("POST", &built.url, &built.headers, b"").with_form(&changed);
+    assert_eq!(
+        verify(&f.scheme, &req, &key, &at(TS)).unwrap_err().code(),
+        "no_match"
+    );
+}
+
+#[test]
+fn linear_webhook_timestamp() {
+    let c = case("linear");
+    let key = secrets(&[&c.sign_secret]);
+    let run = |body: &str| {
+        let signed = sign(&c.scheme, &key, &SignRequest::new(body.as_bytes(), TS)).unwrap();
+        let headers: Headers = signed.headers.iter().map(|(n, v)| (n, v)).collect();
+        verify(
+            &c.scheme,
+            &Request::new("POST", "", &headers, body.as_bytes()),
+            &key,
+            &at(TS),
+        )
+    };
+    let ok = run(&format!("{{\"webhookTimestamp\":{}}}", TS * 1000 + 999)).unwrap();
+    assert_eq!(ok.timestamp, Some(TS));
+    let field = "webhookTimestamp";
+    assert_eq!(run("{}").unwrap_err(), VerifyError::MissingField { field });
+    assert_eq!(run("[1]").unwrap_err(), VerifyError::MissingField { field });
+    assert_eq!(
+        run("not json").unwrap_err(),
+        VerifyError::MalformedField {
+            field,
+            reason: "the body is not JSON"
+        }
+    );
+    for v in ["\"1700000000000\"", "-1", "1.5", "null"] {
+        let err = run(&format!("{{\"webhookTimestamp\":{v}}}")).unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::MalformedField {
+                field,
+                reason: "not a number of milliseconds"
+            },
+            "{v}"
+        );
+    }
+    assert_eq!(
+        run(&format!("{{\"webhookTimestamp\":{}}}", (TS - 61) * 1000)).unwrap_err(),
+        VerifyError::TimestampOutsideTolerance {
+            age_secs: 61,
+            tolerance_secs: 60
+        }
+    );
+}
+
+#[test]
+fn mailgun_body_fields() {
+    let c = case("mailgun");
+    let key = secrets(&[&c.sign_secret]);
+    let signed = sign(&c.scheme, &key, &SignRequest::new(b"", TS).id("tok123")).unwrap();
+    assert!(signed.headers.is_empty());
+    let field = |name: &str| {
+        signed
+            .body_fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let (ts, token, sig) = (field("timestamp"), field("token"), field("signature"));
+    let none = Headers::new();
+    let run = |body: String| {
+        verify(
+            &c.scheme,
+            &Request::new("POST", "", &none, body.as_bytes()),
+            &key,
+            &at(TS),
+        )
+    };
+
+    // JSON, with the timestamp as a string or as a number.
+    let ok = run(format!(
+        r#"{{"signature":{{"timestamp":"{ts}","token":"{token}","signature":"{sig}"}}}}"#
+    ))
+    .unwrap();
+    assert_eq!((ok.timestamp, ok.id.as_deref()), (Some(TS), Some("tok123")));
+    assert!(
+        run(format!(
+            r#"{{"signature":{{"timestamp":{ts},"token":"{token}","signature":"{sig}"}}}}"#
+        ))
+        .is_ok()
+    );
+    // Form fields, from the body or given already parsed (multipart).
+    assert!(
+        run(format!(
+            "timestamp={ts}&token={token}&signature={sig}&event=opened"
+        ))
+        .is_ok()
+    );
+    let form: Vec<(String, String)> = [("timestamp", &ts), ("token", &token), ("signature", &sig)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let req = Request::new("POST", "", &none, b"--multipart--").with_form(&form);
+    assert!(verify(&c.scheme, &req, &key, &at(TS)).is_ok());
+
+    let err = |body: String| run(body).unwrap_err();
+    assert_eq!(
+        err(r#"{"event-data":{}}"#.into()),
+        VerifyError::MissingField { field: "signature" }
+    );
+    assert_eq!(
+        err(r#"{"signature":"abc"}"#.into()),
+        VerifyError::MalformedField {
+            field: "signature",
+            reason: "not an object"
+        }
+    );
+    assert_eq!(
+        err(format!(
+            r#"{{"signature":{{"timestamp":"{ts}","signature":"{sig}"}}}}"#
+        )),
+        VerifyError::MissingField { field: "token" }
+    );
+    assert_eq!(
+        err(format!(
+            r#"{{"signature":{{"timestamp":"{ts}","token":[],"signature":"{sig}"}}}}"#
+        )),
+        VerifyError::MalformedField {
+            field: "token",
+            reason: "not a string"
+        }
+    );
+    assert_eq!(
+        err(format!("timestamp={ts}&token={token}&signature=zz")),
+        VerifyError::MalformedField {
+            field: "signature",
+            reason: "not hex"
+        }
+    );
+    assert_eq!(
+        err(format!("timestamp={ts}&token={token}&signature=")),
+        VerifyError::MalformedField {
+            field: "signature",
+            reason: "not hex"
+        }
+    );
+    assert_eq!(
+        err(format!("timestamp=soon&token={token}&signature={sig}")),
+        VerifyError::MalformedField {
+            field: "timestamp",
+            reason: "not a decimal integer"
+        }
+    );
+    assert_eq!(
+        err(format!("token={token}&signature={sig}")),
+        VerifyError::MissingField { field: "timestamp" }
+    );
+    assert_eq!(
+        err(format!("timestamp={ts}&token=other&signature={sig}")).code(),
+        "no_match"
+    );
+    assert_eq!(
+        err(String::new()),
+        VerifyError::MissingField { field: "timestamp" }
+    );
+    // The token is required to sign.
+    assert_eq!(
+        sign(&c.scheme, &key, &SignRequest::new(b"", TS)).unwrap_err(),
+        SignError::MissingInput("id")
+    );
+}
+
+#[test]
+fn discord_keys_and_signatures() {
+    let c = case("discord");
+    let built = build(&c, b"{\"type\":1}");
+    let h = "X-Signature-Ed25519";
+    let sig = built.header(h);
+    assert!(
+        malformed(h)(&check(&c, &built.with_header(h, &sig[..126])).unwrap_err()),
+        "63 bytes"
+    );
+    assert!(
+        malformed(h)(&check(&c, &built.with_header(h, format!("{sig}zz"))).unwrap_err()),
+        "not hex"
+    );
+    // A non-canonical signature (S >= L) is refused by the strict check.
+    let mut bytes = hex::decode(&sig).unwrap();
+    bytes[63] |= 0xf0;
+    assert_eq!(
+        check(&c, &built.with_header(h, hex::encode(&bytes)))
+            .unwrap_err()
+            .code(),
+        "no_match"
+    );
+    for (bad, reason) in [
+        ("zz", "not hex"),
+        ("abcd", "not 32 bytes"),
+        (&"0".repeat(64)[..], "a weak (small-order) key"),
+    ] {
+        let err = check_with(&c, &built, &[bad], at(TS)).unwrap_err();
+        assert_eq!(err, VerifyError::BadPublicKey { index: 0, reason }, "{bad}");
+    }
+    let key = secrets(&["not hex"]);
+    let err = sign(&c.scheme, &key, &SignRequest::new(b"", TS)).unwrap_err();
+    assert_eq!(
+        err,
+        SignError::BadSecret {
+            index: 0,
+            reason: "not hex"
+        }
+    );
+    // A 64-byte key pair signs like its seed.
+    let seed = hex::decode(&c.sign_secret).unwrap();
+    let pair = hex::encode([&seed[..], &hex::decode(&c.verify_secret).unwrap()[..]].concat());
+    let a = sign(&c.scheme, &secrets(&[&pair]), &SignRequest::new(b"x", TS)).unwrap();
+    let b = sign(
+        &c.scheme,
+        &secrets(&[&c.sign_secret]),
+        &SignRequest::new(b"x", TS),
+    )
+    .unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn twitch_timestamps() {
+    let c = case("twitch-eventsub");
+    let key = secrets(&[&c.sign_secret]);
+    let built = build(&c, b"{}");
+    let ts_h = "Twitch-Eventsub-Message-Timestamp";
+    assert_eq!(built.header(ts_h), "2023-11-14T22:13:20Z");
+    assert!(malformed(ts_h)(
+        &check(&c, &built.with_header(ts_h, "1700000000")).unwrap_err()
+    ));
+    // Offsets and fractions are honoured: each spelling of the same instant verifies (when
+    // signed as sent) and reads as the same time.
+    for stamp in [
+        "2023-11-15T00:13:20.5+02:00",
+        "2023-11-14t20:13:20-02:00",
+        "2023-11-14T22:13:20.000000001z",
+    ] {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(c.sign_secret.as_bytes()).unwrap();
+        mac.update(format!("{ID}{stamp}{{}}").as_bytes());
+        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let b = built
+            .with_header(ts_h, stamp)
+            .with_header("Twitch-Eventsub-Message-Signature", sig);
+        assert_eq!(check(&c, &b).unwrap().timestamp, Some(TS), "{stamp}");
+    }
+    assert_eq!(
+        sign(
+            &c.scheme,
+            &key,
+            &SignRequest::new(b"", 253_402_300_800).id("x")
+        )
+        .unwrap_err(),
+        SignError::TimestampOutOfRange
+    );
+    assert_eq!(
+        sign(&c.scheme, &key, &SignRequest::new(b"", TS)).unwrap_err(),
+        SignError::MissingInput("id")
+    );
+}
+
+// --- Generic HMAC -------------------------------------------------------------------------
+
+#[test]
+fn generic_hmac_configuration_errors() {
+    let bad: &[(GenericHmac, &str)] = &[
+        (GenericHmac::new(" "), "header is empty"),
+        (
+            GenericHmac::new("X Sig"),
+            "a header name has characters HTTP does not allow",
+        ),
+        (
+            GenericHmac {
+                timestamp_header: Some("T:".into()),
+                ..GenericHmac::new("X")
+            },
+            "a header name has characters HTTP does not allow",
+        ),
+        (
+            GenericHmac {
+                id_header: Some(String::new()),
+                ..GenericHmac::new("X")
+            },
+            "a header name has characters HTTP does not allow",
+        ),
+        (
+            GenericHmac {
+                prefix: " v=".into(),
+                ..GenericHmac::new("X")
+            },
+            "prefix starts with a space or has control characters",
+        ),
+        (
+            GenericHmac {
+                prefix: "v=\u{0}".into(),
+                ..GenericHmac::new("X")
+            },
+            "prefix starts with a space or has control characters",
+        ),
+        (
+            GenericHmac {
+                template: "{nope}".into(),
+                ..GenericHmac::new("X")
+            },
+            "unknown placeholder in template",
+        ),
+        (
+            GenericHmac {
+                template: "{body".into(),
+                ..GenericHmac::new("X")
+            },
+            "unclosed '{' in template (write '{{' for a literal one)",
+        ),
+        (
+            GenericHmac {
+                template: "a}b".into(),
+                ..GenericHmac::new("X")
+            },
+            "unmatched '}' in template (write '}}' for a literal one)",
+        ),
+        (
+            GenericHmac {
+                template: "".into(),
+                ..GenericHmac::new("X")
+            },
+            "template is empty",
+        ),
+        (
+            GenericHmac {
+                template: "{timestamp}".into(),
+                ..GenericHmac::new("X")
+            },
+            "{timestamp} is used but timestamp_header is not set",
+        ),
+        (
+            GenericHmac {
+                template: "{id}".into(),
+                ..GenericHmac::new("X")
+            },
+            "{id} is used but id_header is not set",
+        ),
+    ];
+    let headers = Headers::new().with("X", "abcd");
+    for (g, reason) in bad {
+        assert_eq!(g.validate(), Err(*reason));
+        let scheme = Scheme::GenericHmac(g.clone());
+        let err = verify(
+            &scheme,
+            &Request::new("POST", "u", &headers, b""),
+            &secrets(&["k"]),
+            &at(0),
+        )
+        .unwrap_err();
+        assert_eq!(err, VerifyError::InvalidConfig(reason));
+        assert!(err.is_config_error());
+        let err = sign(&scheme, &secrets(&["k"]), &SignRequest::new(b"", 0)).unwrap_err();
+        assert_eq!(err, SignError::InvalidConfig(reason));
+    }
+    assert_eq!(GenericHmac::new("X").validate(), Ok(()));
+}
+
+#[test]
+fn generic_hmac_templates_and_rotation() {
+    let g = GenericHmac {
+        template: "{{literal}}|{method}|{body}|end".into(),
+        algorithm: HmacAlgorithm::Sha1,
+        encoding: SignatureEncoding::Base64,
+        prefix: "v=".into(),
+        ..GenericHmac::new("X-Sig")
+    };
+    let scheme = Scheme::GenericHmac(g);
+    let a = sign(
+        &scheme,
+        &secrets(&["a"]),
+        &SignRequest::new(b"body", 0).method("PUT"),
+    )
+    .unwrap();
+    let b = sign(
+        &scheme,
+        &secrets(&["b"]),
+        &SignRequest::new(b"body", 0).method("PUT"),
+    )
+    .unwrap();
+    // Several values of the header: any may match.
+    let headers = Headers::new()
+        .with("X-Sig", b.header("X-Sig").unwrap())
+        .with("x-sig", a.header("X-Sig").unwrap());
+    let req = Request::new("PUT", "", &headers, b"body");
+    assert_eq!(
+        verify(&scheme, &req, &secrets(&["a"]), &at(0))
+            .unwrap()
+            .secret_index,
+        0
+    );
+    assert_eq!(
+        verify(&scheme, &req, &secrets(&["c", "b"]), &at(0))
+            .unwrap()
+            .secret_index,
+        1
+    );
+    let req = Request::new("POST", "", &headers, b"body");
+    assert_eq!(
+        verify(&scheme, &req, &secrets(&["a"]), &at(0))
+            .unwrap_err()
+            .code(),
+        "no_match"
+    );
+    // Without the header, or with a wrong prefix.
+    let empty = Headers::new();
+    let req = Request::new("PUT", "", &empty, b"body");
+    assert_eq!(
+        verify(&scheme, &req, &secrets(&["a"]), &at(0))
+            .unwrap_err()
+            .code(),
+        "missing_header"
+    );
+    let h = Headers::new().with("X-Sig", "w=AAAA");
+    let err = verify(
+        &scheme,
+        &Request::new("PUT", "", &h, b"body"),
+        &secrets(&["a"]),
+        &at(0),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::UnsupportedAlgorithm {
+            header: "X-Sig".into(),
+            found: "w".into()
+        }
+    );
+    let h: Headers = (0..33).map(|_| ("X-Sig", "v=AAAA")).collect();
+    let err = verify(
+        &scheme,
+        &Request::new("PUT", "", &h, b"body"),
+        &secrets(&["a"]),
+        &at(0),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "too_many_signatures");
+    // Default tolerance: 300 s with a timestamp header, the configured one if set.
+    assert_eq!(GenericHmac::new("X").default_tolerance_secs(), None);
+    let t = GenericHmac {
+        timestamp_header: Some("T".into()),
+        ..GenericHmac::new("X")
+    };
+    assert_eq!(t.default_tolerance_secs(), Some(300));
+    assert_eq!(common::generic_full().default_tolerance_secs(), Some(120));
+    // The id is required to sign when the template signs it.
+    let full = Scheme::GenericHmac(common::generic_full());
+    let err = sign(
+        &full,
+        &secrets(&["k"]),
+        &SignRequest::new(b"", 0).url("https://e"),
+    )
+    .unwrap_err();
+    assert_eq!(err, SignError::MissingInput("id"));
+}
+
+// --- Signing errors and keys ----------------------------------------------------------------
+
+#[test]
+fn signing_errors() {
+    for scheme in Scheme::BUILT_IN {
+        assert_eq!(
+            sign(scheme, &[], &SignRequest::new(b"", TS)).unwrap_err(),
+            SignError::NoSecrets,
+            "{scheme}"
+        );
+    }
+    for scheme in [
+        Scheme::StandardWebhooks,
+        Scheme::Svix,
+        Scheme::TwitchEventsub,
+        Scheme::Mailgun,
+    ] {
+        let key = secrets(&[&whsec(1)]);
+        let err = sign(&scheme, &key, &SignRequest::new(b"", TS).id("")).unwrap_err();
+        assert_eq!(err, SignError::MissingInput("id"), "{scheme}");
+    }
+    for id in [" x", "x\n", "a\u{0}b", "\t"] {
+        let input = SignRequest::new(b"", TS).id(id);
+        let err = sign(&Scheme::TwitchEventsub, &secrets(&["k"]), &input).unwrap_err();
+        assert_eq!(err, SignError::InvalidInput("id"), "{id:?}");
+    }
+    let err = sign(
+        &Scheme::Stripe,
+        &secrets(&["k"]),
+        &SignRequest::new(b"", -1),
+    )
+    .unwrap_err();
+    assert_eq!(err, SignError::TimestampOutOfRange);
+    let sw = Scheme::StandardWebhooks;
+    let input = SignRequest::new(b"", TS).id(ID);
+    let pk = public_key(&sw, &SecretString::from(whsk(1))).unwrap();
+    assert_eq!(
+        sign(&sw, &secrets(&[&whsec(1), &pk]), &input).unwrap_err(),
+        SignError::BadSecret {
+            index: 1,
+            reason: "a public key (whpk_) cannot sign"
+        }
+    );
+    assert_eq!(
+        sign(&sw, &secrets(&["whsec_***"]), &input).unwrap_err(),
+        SignError::BadSecret {
+            index: 0,
+            reason: "not base64 after whsec_"
+        }
+    );
+    assert_eq!(
+        sign(&sw, &secrets(&["whpk_***"]), &input).unwrap_err(),
+        SignError::BadSecret {
+            index: 0,
+            reason: "not base64 after whpk_"
+        }
+    );
+    for scheme in [
+        Scheme::Github,
+        Scheme::Stripe,
+        Scheme::Docusign,
+        Scheme::Slack,
+    ] {
+        let err = sign(&scheme, &secrets(&[""]), &input).unwrap_err();
+        assert_eq!(
+            err,
+            SignError::BadSecret {
+                index: 0,
+                reason: "empty"
+            },
+            "{scheme}"
+        );
+    }
+    // Verification with an empty raw secret says which one.
+    let c = case("stripe");
+    let built = build(&c, b"x");
+    assert_eq!(
+        check_with(&c, &built, &["nope", ""], at(TS)).unwrap_err(),
+        VerifyError::BadSecret {
+            index: 1,
+            reason: "empty"
+        }
+    );
+}
+
+#[test]
+fn public_keys() {
+    let sw = Scheme::StandardWebhooks;
+    let pk = public_key(&sw, &SecretString::from(whsk(7))).unwrap();
+    assert!(pk.starts_with("whpk_"));
+    assert_eq!(
+        public_key(&Scheme::Svix, &SecretString::from(whsk(7))).unwrap(),
+        pk
+    );
+    assert_eq!(
+        public_key(&sw, &SecretString::from(pk.clone())).unwrap_err(),
+        SignError::BadSecret {
+            index: 0,
+            reason: "already a public key (whpk_)"
+        }
+    );
+    assert_eq!(
+        public_key(&sw, &SecretString::from(whsec(1))).unwrap_err(),
+        SignError::NoPublicKey
+    );
+    assert_eq!(
+        public_key(&sw, &SecretString::from("whsk_!")).unwrap_err(),
+        SignError::BadSecret {
+            index: 0,
+            reason: "not base64 after whsk_"
+        }
+    );
+    assert_eq!(
+        public_key(&Scheme::Github, &SecretString::from("x")).unwrap_err(),
+        SignError::NoPublicKey
+    );
+    let d = public_key(
+        &Scheme::Discord,
+        &SecretString::from(hex::encode([1u8; 32])),
+    )
+    .unwrap();
+    assert_eq!(d.len(), 64);
+    assert!(public_key(&Scheme::Discord, &SecretString::from("xyz")).is_err());
+}
+
+// --- Names and configuration -----------------------------------------------------------------
+
+#[test]
+fn scheme_names_round_trip() {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        webhook_scheme: Scheme,
+    }
+    for scheme in Scheme::BUILT_IN {
+        let toml = format!("webhook_scheme = \"{}\"", scheme.name());
+        assert_eq!(
+            &toml::from_str::<Config>(&toml).unwrap().webhook_scheme,
+            scheme
+        );
+        assert_eq!(&scheme.name().parse::<Scheme>().unwrap(), scheme);
+        assert_eq!(scheme.to_string(), scheme.name());
+        assert_eq!(
+            serde_json::to_string(scheme).unwrap(),
+            format!("\"{}\"", scheme.name())
+        );
+    }
+    for (alias, scheme) in [
+        ("twitch", Scheme::TwitchEventsub),
+        ("hubspot", Scheme::HubspotV3),
+        ("paddle", Scheme::PaddleBilling),
+    ] {
+        assert_eq!(alias.parse::<Scheme>().unwrap(), scheme);
+        let toml = format!("webhook_scheme = \"{alias}\"");
+        assert_eq!(
+            toml::from_str::<Config>(&toml).unwrap().webhook_scheme,
+            scheme
+        );
+    }
+    assert_eq!(
+        "generic-hmac".parse::<Scheme>().unwrap_err().to_string(),
+        "unknown webhook scheme \"generic-hmac\""
+    );
+    assert!("nope".parse::<Scheme>().is_err());
+    assert!(toml::from_str::<Config>("webhook_scheme = \"nope\"").is_err());
+
+    let toml = r#"webhook_scheme = { generic-hmac = { header = "X-Sig", prefix = "sha256=", algorithm = "sha-256", encoding = "base64", template = "{timestamp}.{body}", timestamp_header = "X-Ts" } }"#;
+    let scheme = toml::from_str::<Config>(toml).unwrap().webhook_scheme;
+    let Scheme::GenericHmac(g) = &scheme else {
+        panic!("{scheme:?}")
+    };
+    assert_eq!(g.encoding, SignatureEncoding::Base64);
+    assert_eq!(scheme.name(), "generic-hmac");
+    assert_eq!(scheme.default_tolerance_secs(), Some(300));
+    assert!(
+        toml::from_str::<Config>(
+            r#"webhook_scheme = { generic-hmac = { header = "X", nope = 1 } }"#
+        )
+        .is_err()
+    );
+    // Serialised form parses back.
+    let json = serde_json::to_string(&scheme).unwrap();
+    assert_eq!(serde_json::from_str::<Scheme>(&json).unwrap(), scheme);
+}
+
+#[test]
+fn errors_have_stable_codes() {
+    let all = [
+        VerifyError::NoSecrets,
+        VerifyError::MissingHeader { header: "h".into() },
+        VerifyError::MalformedHeader {
+            header: "h".into(),
+            reason: "r",
+        },
+        VerifyError::MissingField { field: "f" },
+        VerifyError::MalformedField {
+            field: "f",
+            reason: "r",
+        },
+        VerifyError::MissingRequestPart { part: "url" },
+        VerifyError::TimestampOutsideTolerance {
+            age_secs: 1,
+            tolerance_secs: 0,
+        },
+        VerifyError::NoSignatures { header: "h".into() },
+        VerifyError::UnsupportedAlgorithm {
+            header: "h".into(),
+            found: "v".into(),
+        },
+        VerifyError::TooManySignatures {
+            header: "h".into(),
+            max: 1,
+        },
+        VerifyError::NoKeyForVersion { version: "v1" },
+        VerifyError::NoMatch {
+            signatures: 1,
+            secrets: 1,
+        },
+        VerifyError::BadSecret {
+            index: 0,
+            reason: "r",
+        },
+        VerifyError::BadPublicKey {
+            index: 0,
+            reason: "r",
+        },
+        VerifyError::BodyHashMismatch,
+        VerifyError::InvalidConfig("r"),
+    ];
+    let codes: std::collections::HashSet<_> = all.iter().map(VerifyError::code).collect();
+    assert_eq!(codes.len(), all.len());
+    let config: Vec<_> = all
+        .iter()
+        .filter(|e| e.is_config_error())
+        .map(VerifyError::code)
+        .collect();
+    assert_eq!(
+        config,
+        [
+            "no_secrets",
+            "bad_secret",
+            "bad_public_key",
+            "invalid_config"
+        ]
+    );
+    for e in &all {
+        assert!(!e.to_string().is_empty());
+    }
+    let sign_errors = [
+        SignError::NoSecrets,
+        SignError::BadSecret {
+            index: 0,
+            reason: "r",
+        },
+        SignError::MissingInput("id"),
+        SignError::InvalidInput("id"),
+        SignError::TimestampOutOfRange,
+        SignError::InvalidConfig("r"),
+        SignError::NoPublicKey,
+    ];
+    for e in &sign_errors {
+        assert!(!e.to_string().is_empty());
+    }
+    // Debug of what sign returns lists header names, not values.
+    let s = sign(
+        &Scheme::Github,
+        &secrets(&["k"]),
+        &SignRequest::new(b"x", 0),
+    )
+    .unwrap();
+    let dbg = format!("{s:?}");
+    assert!(
+        dbg.contains("X-Hub-Signature-256") && !dbg.contains("sha256="),
+        "{dbg}"
+    );
+}
