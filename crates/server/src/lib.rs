@@ -142,12 +142,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets
-/// in-flight requests finish for up to `grace`, and returns.
+/// in-flight requests finish for up to `grace()` (read when shutdown starts, so a
+/// reloaded setting applies), and returns.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    grace: impl FnOnce() -> Duration + Send + 'static,
 ) -> std::io::Result<()> {
     let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(
@@ -162,11 +163,13 @@ pub async fn serve(
     let mut task = tokio::spawn(async move { server.await });
     tokio::select! {
         res = &mut task => res.map_err(std::io::Error::other)?,
-        () = async {
+        grace = async {
             if fired_rx.await.is_ok() {
+                let grace = grace();
                 tokio::time::sleep(grace).await;
+                grace
             } else {
-                std::future::pending::<()>().await;
+                std::future::pending().await
             }
         } => {
             tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish within shutdown_grace_secs; closing them");

@@ -62,7 +62,7 @@ async fn start_with(toml: &str, extra: Option<Router>) -> Harness {
         async move {
             let _ = rx.await;
         },
-        Duration::from_secs(5),
+        || Duration::from_secs(5),
     ));
     Harness {
         base: format!("http://{addr}"),
@@ -616,7 +616,7 @@ async fn server_with_blocking_route(
         async move {
             let _ = stop_rx.await;
         },
-        grace,
+        move || grace,
     ));
     (addr, entered_rx, stop_tx, server)
 }
@@ -688,12 +688,9 @@ async fn timeouts_and_panics_answer_json() {
         .merge(router(AppState::new(engine)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(
-        listener,
-        app,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
+    tokio::spawn(serve(listener, app, std::future::pending(), || {
+        Duration::from_secs(1)
+    }));
     let res = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
     assert_eq!(res.status(), 500);
     let text = res.text().await.unwrap();
@@ -789,5 +786,96 @@ fn engine_errors_map_to_statuses_and_hide_internals() {
             "{}",
             a.message
         );
+    }
+}
+
+/// The Rust client against the real server: every call, and each kind of error.
+#[tokio::test]
+async fn rust_client_round_trip() {
+    let h = start().await;
+    let admin = client::Client::new(&format!("{}/", h.base), h.admin.clone().into()).unwrap();
+    let created = admin.create_api_key("from-client", "app").await.unwrap();
+    assert!(created.key.expose_secret().starts_with("sb_"));
+    assert_eq!(created.info.scope, "app");
+    let keys = admin.list_api_keys().await.unwrap();
+    assert!(keys.iter().any(|k| k.id == created.info.id));
+    let revoked = admin.revoke_api_key(&created.info.id).await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let page = admin.audit(2, None).await.unwrap();
+    assert_eq!(page.data.len(), 2);
+    assert_eq!(page.data[0].action, "api_key.revoke");
+    let next = admin.audit(2, page.next_cursor.as_deref()).await.unwrap();
+    assert!(next.data[0].seq < page.data[1].seq);
+    let v = admin.verify_audit().await.unwrap();
+    assert!(v.ok && v.first_bad_seq.is_none());
+
+    // API errors carry status, code and message.
+    let app = client::Client::new(&h.base, h.app.clone().into()).unwrap();
+    match app.list_api_keys().await.unwrap_err() {
+        client::ClientError::Api { status, code, .. } => {
+            assert_eq!((status, code.as_str()), (403, "forbidden"))
+        }
+        e => panic!("{e}"),
+    }
+    match admin.revoke_api_key("no such/id?").await.unwrap_err() {
+        client::ClientError::Api { status, code, .. } => {
+            assert_eq!((status, code.as_str()), (404, "not_found"))
+        }
+        e => panic!("{e}"),
+    }
+    match admin.create_api_key("bad/name", "app").await.unwrap_err() {
+        e @ client::ClientError::Api { status: 400, .. } => {
+            assert!(e.to_string().contains("invalid_request"))
+        }
+        e => panic!("{e}"),
+    }
+    // Transport and URL errors say what to check.
+    assert!(matches!(
+        client::Client::new("127.0.0.1:1", h.admin.clone().into()),
+        Err(client::ClientError::BadUrl(_))
+    ));
+    let dead = client::Client::new("http://127.0.0.1:9", h.admin.clone().into()).unwrap();
+    let e = dead.list_api_keys().await.unwrap_err();
+    assert!(matches!(e, client::ClientError::Transport { .. }));
+    assert!(e.to_string().contains("SWITCHBOARD_URL"));
+    assert!(
+        !e.to_string().contains(&h.admin),
+        "the key never appears in errors"
+    );
+}
+
+/// A server that answers something that is not Switchboard: the client says so.
+#[tokio::test]
+async fn rust_client_reports_unexpected_answers() {
+    let odd = Router::new()
+        .route("/api/api-keys", get(|| async { "not json" }))
+        .route(
+            "/api/audit/verify",
+            get(|| async {
+                (
+                    axum::http::StatusCode::BAD_GATEWAY,
+                    "<html>proxy error</html>",
+                )
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, odd).await });
+    let c = client::Client::new(&format!("http://{addr}"), "sb_x".to_owned().into()).unwrap();
+    assert!(matches!(
+        c.list_api_keys().await.unwrap_err(),
+        client::ClientError::Decode(_)
+    ));
+    match c.verify_audit().await.unwrap_err() {
+        client::ClientError::Api {
+            status,
+            code,
+            message,
+        } => {
+            assert_eq!(status, 502);
+            assert_eq!(code, "unknown");
+            assert!(message.contains("proxy error"));
+        }
+        e => panic!("{e}"),
     }
 }

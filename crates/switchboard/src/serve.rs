@@ -80,12 +80,10 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
         startup_ms = started.elapsed().as_millis() as u64,
         "switchboard listening"
     );
-    server::serve(
-        listener,
-        app,
-        shutdown_signal(),
-        Duration::from_secs(cfg.shutdown_grace_secs),
-    )
+    let live = engine.clone();
+    server::serve(listener, app, shutdown_signal(), move || {
+        Duration::from_secs(live.config().shutdown_grace_secs)
+    })
     .await
     .context("server failed")?;
     store.close().await;

@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `switchboard` binary run as a subprocess, each test in
+//! its own temporary working directory, talking HTTP on 127.0.0.1 only.
+
+mod audit;
+mod cli;
+mod config;
+mod harness;
+mod leaks;
+mod rotate;
+mod serve;
+mod signals;
