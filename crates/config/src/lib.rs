@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vault::{ExposeSecret, SecretString};
 
+mod tables;
+
+pub use tables::{Destination, Integration, valid_id};
+
 /// The documented default configuration file, embedded.
 pub const DEFAULT_FILE: &str = include_str!("../../../switchboard.default.toml");
 
@@ -131,7 +135,12 @@ struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     max_body_bytes: Option<u64>,
     allow_hosts: Option<Vec<String>>,
+    integrations: Option<Vec<tables::RawIntegration>>,
+    destinations: Option<Vec<tables::RawDestination>>,
 }
+
+/// The array-of-tables keys (`[[integrations]]`…). They come from the file only.
+pub const TABLES: &[&str] = &["integrations", "destinations"];
 
 /// Where a value came from, for error messages and `config check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +193,10 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Hosts that outbound calls may reach even if they are loopback or private.
     pub allow_hosts: Vec<String>,
+    /// Configured integrations.
+    pub integrations: Vec<Integration>,
+    /// Where mapped events are delivered.
+    pub destinations: Vec<Destination>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Where each key's value came from.
@@ -537,7 +550,18 @@ impl Config {
             }
         }
 
+        let integrations =
+            tables::integrations(raw.integrations.unwrap_or_default(), &file_src, env)?;
+        let destinations = tables::destinations(
+            raw.destinations.unwrap_or_default(),
+            &integrations,
+            &file_src,
+            env,
+        )?;
+
         Ok(Config {
+            integrations,
+            destinations,
             listen,
             database_url,
             public_url,
@@ -590,10 +614,33 @@ impl Config {
                 self.max_body_bytes != other.max_body_bytes,
             ),
             ("allow_hosts", self.allow_hosts != other.allow_hosts),
+            (
+                "integrations",
+                self.integrations.len() != other.integrations.len()
+                    || self
+                        .integrations
+                        .iter()
+                        .zip(&other.integrations)
+                        .any(|(a, b)| !a.same(b)),
+            ),
+            (
+                "destinations",
+                self.destinations.len() != other.destinations.len()
+                    || self
+                        .destinations
+                        .iter()
+                        .zip(&other.destinations)
+                        .any(|(a, b)| !a.same(b)),
+            ),
         ]
         .into_iter()
         .filter_map(|(k, changed)| changed.then_some(k))
         .collect()
+    }
+
+    /// The integration with this id.
+    pub fn integration(&self, id: &str) -> Option<&Integration> {
+        self.integrations.iter().find(|i| i.id == id)
     }
 
     /// Keys whose change only takes effect after a restart.

@@ -192,7 +192,11 @@ fn every_key_is_documented_in_the_default_file() {
 #[test]
 fn every_key_assignment_in_the_default_file_is_a_known_key() {
     let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-    for line in DEFAULT_FILE.lines() {
+    // Top-level keys come before the first table; table keys are tested elsewhere.
+    for line in DEFAULT_FILE
+        .lines()
+        .take_while(|l| !l.trim_start_matches("# ").starts_with("[["))
+    {
         let l = line.trim_start();
         let l = l.strip_prefix("# ").unwrap_or(l);
         let Some((lhs, _)) = l.split_once(" = ") else {
@@ -239,10 +243,17 @@ fn every_file_field_is_in_keys_and_back() {
         shutdown_grace_secs: _,
         max_body_bytes: _,
         allow_hosts: _,
+        integrations: _,
+        destinations: _,
     } = RawConfig::default();
-    let keys: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    let keys: Vec<&str> = KEYS
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(TABLES.iter().copied())
+        .collect();
+    let fields: Vec<&str> = RAW_FIELDS.iter().chain(TABLES).copied().collect();
     assert_eq!(
-        keys, RAW_FIELDS,
+        keys, fields,
         "KEYS and the file's fields are the same, in order"
     );
 }
@@ -1402,4 +1413,338 @@ fn config_error_display_and_equality() {
     };
     assert_eq!(i.to_string(), "listen (from default): bad");
     assert_ne!(u, i);
+}
+
+// ---------------------------------------------------------------------------------------
+// [[integrations]] and [[destinations]]
+// ---------------------------------------------------------------------------------------
+
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn tables_env() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "GITHUB_CLIENT_SECRET".to_owned(),
+            "gh-client-secret-value".to_owned(),
+        ),
+        (
+            "GITHUB_WEBHOOK_SECRET".to_owned(),
+            "gh-webhook-secret-value".to_owned(),
+        ),
+        ("APP_WEBHOOK_SECRET".to_owned(), WHSEC.to_owned()),
+    ])
+}
+
+fn parse_tables(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, "t.toml", &tables_env(), &Overrides::default())
+}
+
+/// The commented table examples of the default file, uncommented.
+fn default_file_tables() -> String {
+    DEFAULT_FILE
+        .lines()
+        .skip_while(|l| !l.starts_with("# [[integrations]]"))
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.starts_with("[[")
+                || l.split_once(" = ")
+                    .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_documented_table_examples_parse() {
+    let text = default_file_tables();
+    assert!(text.contains("[[destinations]]"), "{text}");
+    let c = parse_tables(&text).unwrap();
+    assert_eq!(c.integrations.len(), 1);
+    let i = c.integration("github-main").unwrap();
+    assert_eq!(i.provider, "github");
+    assert_eq!(i.client_id.as_deref(), Some("Iv1.abc"));
+    assert_eq!(
+        i.client_secret.as_ref().unwrap().expose_secret(),
+        "gh-client-secret-value"
+    );
+    assert_eq!(i.scopes, ["repo", "read:user"]);
+    assert_eq!(i.allowed_return_origins, ["https://app.example"]);
+    assert_eq!(i.webhook_secrets.len(), 1);
+    assert_eq!(i.webhook_scheme, Some(signatures::Scheme::StandardWebhooks));
+    assert_eq!(i.webhook_tolerance_secs, Some(300));
+    assert!(c.integration("nope").is_none());
+    let d = &c.destinations[0];
+    assert_eq!(
+        (d.id.as_str(), d.url.as_str()),
+        ("app", "https://app.example/hooks")
+    );
+    assert_eq!(d.secret.expose_secret(), WHSEC);
+    assert_eq!(d.integrations, ["github-main"]);
+    assert_eq!(d.event_types, ["*"]);
+}
+
+#[test]
+fn webhook_only_integration_and_defaults() {
+    let c = parse_tables(
+        "[[integrations]]\nid = \"hooks\"\nprovider = \"stripe\"\nwebhook_secrets = [\"whsec_a\", \"env:GITHUB_WEBHOOK_SECRET\"]\n\
+         [[destinations]]\nid = \"d\"\nurl = \"http://127.0.0.1:9000/x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\n",
+    )
+    .unwrap();
+    let i = &c.integrations[0];
+    assert!(i.client_id.is_none() && i.client_secret.is_none() && i.scopes.is_empty());
+    assert_eq!(i.webhook_secrets.len(), 2);
+    assert_eq!(
+        i.webhook_secrets[1].expose_secret(),
+        "gh-webhook-secret-value"
+    );
+    assert!(c.destinations[0].integrations.is_empty());
+    assert_eq!(c.destinations[0].event_types, ["*"]);
+}
+
+#[test]
+fn origins_are_normalised() {
+    let c = parse_tables(
+        "[[integrations]]\nid = \"a\"\nprovider = \"github\"\nallowed_return_origins = [\"HTTPS://App.Example:443\", \"http://localhost:3000/\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.integrations[0].allowed_return_origins,
+        ["https://app.example", "http://localhost:3000"]
+    );
+}
+
+#[test]
+fn generic_hmac_scheme_is_configurable() {
+    let c = parse_tables(
+        "[[integrations]]\nid = \"own\"\nprovider = \"generic-hmac\"\nwebhook_secrets = [\"s\"]\n\
+         webhook_scheme = { generic-hmac = { header = \"X-Signature\" } }\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        c.integrations[0].webhook_scheme,
+        Some(signatures::Scheme::GenericHmac(_))
+    ));
+}
+
+#[test]
+fn table_errors_name_the_key() {
+    let integ =
+        |extra: &str| format!("[[integrations]]\nid = \"a\"\nprovider = \"github\"\n{extra}\n");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "[[integrations]]\nid = \"Bad_Id\"\nprovider = \"x\"\n".into(),
+            "integrations[0].id",
+            "lowercase",
+        ),
+        (
+            "[[integrations]]\nid = \"-a\"\nprovider = \"x\"\n".into(),
+            "integrations[0].id",
+            "lowercase",
+        ),
+        (
+            format!(
+                "{}[[integrations]]\nid = \"a\"\nprovider = \"y\"\n",
+                integ("")
+            ),
+            "integrations[1].id",
+            "unique",
+        ),
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \" \"\n".into(),
+            "integrations[0].provider",
+            "providers list",
+        ),
+        (
+            integ("client_secret = \"s\""),
+            "integrations[0].client_id",
+            "both or neither",
+        ),
+        (
+            integ("client_id = \"\""),
+            "integrations[0].client_id",
+            "empty",
+        ),
+        (
+            integ("client_id = \"x\"\nclient_secret = \"env:MISSING_ONE\""),
+            "integrations[0].client_secret",
+            "MISSING_ONE",
+        ),
+        (
+            integ("scopes = [\"a b\"]"),
+            "integrations[0].scopes[0]",
+            "without spaces",
+        ),
+        (
+            integ("allowed_return_origins = [\"https://app.example/path\"]"),
+            "integrations[0].allowed_return_origins[0]",
+            "origin",
+        ),
+        (
+            integ("allowed_return_origins = [\"javascript:alert(1)\"]"),
+            "integrations[0].allowed_return_origins[0]",
+            "origin",
+        ),
+        (
+            integ("allowed_return_origins = [\"https://u:p@app.example\"]"),
+            "integrations[0].allowed_return_origins[0]",
+            "origin",
+        ),
+        (
+            integ("webhook_secrets = [\"file:/nonexistent/s\"]"),
+            "integrations[0].webhook_secrets[0]",
+            "/nonexistent/s",
+        ),
+        (
+            integ("webhook_tolerance_secs = 0"),
+            "integrations[0].webhook_tolerance_secs",
+            "out of range",
+        ),
+    ];
+    let dest = |extra: &str| format!("{}[[destinations]]\nid = \"d\"\n{extra}\n", integ(""));
+    let more: Vec<(String, &str, &str)> = vec![
+        (
+            dest("url = \"ftp://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\""),
+            "destinations[0].url",
+            "http(s)",
+        ),
+        (
+            dest("url = \"https://u:p@x\"\nsecret = \"env:APP_WEBHOOK_SECRET\""),
+            "destinations[0].url",
+            "credentials",
+        ),
+        (
+            dest("url = \"https://x\"\nsecret = \"not-whsec\""),
+            "destinations[0].secret",
+            "whsec_",
+        ),
+        (
+            dest("url = \"https://x\"\nsecret = \"whsec_AAAA\""),
+            "destinations[0].secret",
+            "whsec_",
+        ),
+        (
+            dest(
+                "url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nintegrations = [\"nope\"]",
+            ),
+            "destinations[0].integrations[0]",
+            "no integration",
+        ),
+        (
+            dest("url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nevent_types = []"),
+            "destinations[0].event_types",
+            "empty",
+        ),
+        (
+            dest(
+                "url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nevent_types = [\"pay*ment\"]",
+            ),
+            "destinations[0].event_types[0]",
+            "pattern",
+        ),
+        (
+            dest(
+                "url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nevent_types = [\"a b\"]",
+            ),
+            "destinations[0].event_types[0]",
+            "pattern",
+        ),
+        (
+            format!(
+                "{}id = \"d\"\nurl = \"https://y\"\nsecret = \"{WHSEC}\"\n",
+                dest(&format!(
+                    "url = \"https://x\"\nsecret = \"{WHSEC}\"\n[[destinations]]"
+                ))
+            ),
+            "destinations[1].id",
+            "unique",
+        ),
+        (
+            "[[destinations]]\nid = \"D\"\nurl = \"https://x\"\nsecret = \"s\"\n".into(),
+            "destinations[0].id",
+            "lowercase",
+        ),
+    ];
+    for (text, key, hint) in cases.into_iter().chain(more) {
+        match parse_tables(&text) {
+            Err(ConfigError::Invalid {
+                key: k,
+                origin,
+                message,
+            }) => {
+                assert_eq!(k, key, "{text}");
+                assert_eq!(origin, "t.toml");
+                assert!(message.contains(hint), "{text}: {message}");
+            }
+            other => panic!("{text}: expected Invalid for {key}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn table_parse_errors_name_the_key_and_hide_values() {
+    for (text, key) in [
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \"x\"\nwebhook_secrets = \"super-secret-value\"\n",
+            "webhook_secrets",
+        ),
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \"x\"\nclient_secret = [\"super-secret-value\"]\n",
+            "client_secret",
+        ),
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \"x\"\nwebhok_secrets = []\n",
+            "webhok_secrets",
+        ),
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \"x\"\nwebhook_scheme = \"strpe\"\n",
+            "webhook_scheme",
+        ),
+        (
+            "[[destinations]]\nid = \"a\"\nurl = \"https://x\"\nsecret = 5\n",
+            "secret",
+        ),
+    ] {
+        let err = parse_tables(text).unwrap_err();
+        let m = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{m}");
+        assert!(m.contains(key), "{text}: {m}");
+        assert!(!m.contains("super-secret-value"), "{m}");
+    }
+}
+
+#[test]
+fn changed_keys_sees_table_changes_without_values() {
+    let base = default_file_tables();
+    let a = parse_tables(&base).unwrap();
+    assert!(a.changed_keys(&parse_tables(&base).unwrap()).is_empty());
+    let scopes = parse_tables(&base.replace("\"repo\", ", "")).unwrap();
+    assert_eq!(a.changed_keys(&scopes), ["integrations"]);
+    let rotated = Config::from_toml(
+        &base,
+        "t.toml",
+        &{
+            let mut e = tables_env();
+            e.insert("GITHUB_WEBHOOK_SECRET".into(), "rotated".into());
+            e
+        },
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(a.changed_keys(&rotated), ["integrations"]);
+    let moved =
+        parse_tables(&base.replace("https://app.example/hooks", "https://app.example/other"))
+            .unwrap();
+    assert_eq!(a.changed_keys(&moved), ["destinations"]);
+    let fewer = parse_tables(&base[..base.find("[[destinations]]").unwrap()]).unwrap();
+    assert_eq!(a.changed_keys(&fewer), ["destinations"]);
+}
+
+#[test]
+fn ids_rule() {
+    for ok in ["a", "github-main", "x1", &"a".repeat(64)] {
+        assert!(valid_id(ok), "{ok}");
+    }
+    for bad in ["", "A", "a_b", "a b", "-a", "a-", "é", &"a".repeat(65)] {
+        assert!(!valid_id(bad), "{bad}");
+    }
 }

@@ -191,7 +191,11 @@ pub fn config_check(
                 )
             })
             .collect();
-        print_json(&serde_json::json!({ "ok": true, "file": file, "keys": keys }))?;
+        print_json(&serde_json::json!({
+            "ok": true, "file": file, "keys": keys,
+            "integrations": cfg.integrations.iter().map(|i| &i.id).collect::<Vec<_>>(),
+            "destinations": cfg.destinations.iter().map(|d| &d.id).collect::<Vec<_>>(),
+        }))?;
     } else {
         println!(
             "configuration OK ({})",
@@ -199,6 +203,18 @@ pub fn config_check(
                 .unwrap_or("no file; defaults and environment")
         );
         print_table(&["key", "value", "source"], &rows);
+        let ids = |v: Vec<&str>| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        println!(
+            "integrations: {}\ndestinations: {}",
+            ids(cfg.integrations.iter().map(|i| i.id.as_str()).collect()),
+            ids(cfg.destinations.iter().map(|d| d.id.as_str()).collect())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ mod admin;
 mod keys;
 mod logging;
 mod serve;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,16 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Webhooks: check a captured request offline.
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookCmd {
+    /// Verify a captured webhook against an integration's scheme and secrets, offline;
+    /// says which check failed and exits 1 if one did.
+    Verify(webhook::VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,5 +211,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::ApiKey(cmd) => admin::api_key(config_path, cmd, json).await,
         Command::Audit(cmd) => admin::audit(config_path, cmd, json).await,
+        Command::Webhook(WebhookCmd::Verify(args)) => {
+            webhook::verify(config_path.as_deref(), args, json)
+        }
     }
 }

@@ -9,3 +9,4 @@ mod leaks;
 mod rotate;
 mod serve;
 mod signals;
+mod webhook;

@@ -1,0 +1,357 @@
+//! The `[[integrations]]` and `[[destinations]]` tables.
+//!
+//! They are parsed and their secrets resolved with the rest of the file; the checks that
+//! need the provider catalog (does the provider exist, does its scheme take these
+//! secrets) are made by the caller, which owns the catalog.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use vault::{ExposeSecret, SecretString};
+
+use crate::{ConfigError, Env, Source, resolve_secret};
+
+/// An integration as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIntegration {
+    id: String,
+    provider: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    allowed_return_origins: Vec<String>,
+    #[serde(default)]
+    webhook_secrets: Vec<String>,
+    webhook_scheme: Option<signatures::Scheme>,
+    webhook_tolerance_secs: Option<u64>,
+}
+
+/// A destination as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDestination {
+    id: String,
+    url: String,
+    secret: String,
+    #[serde(default)]
+    integrations: Vec<String>,
+    #[serde(default = "all_event_types")]
+    event_types: Vec<String>,
+}
+
+fn all_event_types() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+/// One configured use of a provider.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// Operator-chosen id (`github-main`), lowercase letters, digits and `-`.
+    pub id: String,
+    /// Catalog or custom provider id.
+    pub provider: String,
+    /// OAuth client id, if the integration connects accounts.
+    pub client_id: Option<String>,
+    /// OAuth client secret.
+    pub client_secret: Option<SecretString>,
+    /// Scopes requested at connect time.
+    pub scopes: Vec<String>,
+    /// Origins (`https://app.example`) that connect results may be sent to.
+    pub allowed_return_origins: Vec<String>,
+    /// Webhook signing secrets; several while rotating.
+    pub webhook_secrets: Vec<SecretString>,
+    /// Overrides the provider's webhook scheme.
+    pub webhook_scheme: Option<signatures::Scheme>,
+    /// Overrides the scheme's timestamp tolerance.
+    pub webhook_tolerance_secs: Option<u64>,
+}
+
+/// An endpoint of the app that receives mapped events.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// Operator-chosen id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Standard Webhooks signing secret (`whsec_…`).
+    pub secret: SecretString,
+    /// Integrations whose events go here (empty: all).
+    pub integrations: Vec<String>,
+    /// Event type patterns (`*`, `payment.*`, `user.created`).
+    pub event_types: Vec<String>,
+}
+
+fn invalid(key: String, src: &Source, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        origin: src.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Whether `id` is a usable identifier: 1 to 64 of `a-z`, `0-9`, `-`, not starting or
+/// ending with `-` (it appears in URLs).
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+const ID_RULE: &str =
+    "use 1 to 64 lowercase letters, digits and '-' (it appears in URLs), e.g. github-main";
+
+/// Parses an origin (`scheme://host[:port]`) and returns its normalised form.
+fn origin(text: &str) -> Option<String> {
+    let u = url::Url::parse(text).ok()?;
+    let ok = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && !text.ends_with("/#")
+        && !text.ends_with('?');
+    ok.then(|| u.origin().ascii_serialization())
+}
+
+pub(crate) fn integrations(
+    raw: Vec<RawIntegration>,
+    src: &Source,
+    env: &dyn Env,
+) -> Result<Vec<Integration>, ConfigError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("integrations[{i}].{field}");
+        if !valid_id(&r.id) {
+            return Err(invalid(
+                key("id"),
+                src,
+                format!("{:?} is not a valid id; {ID_RULE}", r.id),
+            ));
+        }
+        if !seen.insert(r.id.clone()) {
+            return Err(invalid(
+                key("id"),
+                src,
+                format!("{:?} is used by two integrations; ids must be unique", r.id),
+            ));
+        }
+        if r.provider.trim().is_empty() {
+            return Err(invalid(
+                key("provider"),
+                src,
+                "is empty; name a provider (`switchboard providers list`)",
+            ));
+        }
+        let client_secret = r
+            .client_secret
+            .as_deref()
+            .map(|v| resolve_secret(&key("client_secret"), src, v, env))
+            .transpose()?;
+        match (&r.client_id, &client_secret) {
+            (Some(id), _) if id.trim().is_empty() => {
+                return Err(invalid(
+                    key("client_id"),
+                    src,
+                    "is empty; give the OAuth client id or remove the key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    key("client_id"),
+                    src,
+                    "is missing while client_secret is set; give both or neither",
+                ));
+            }
+            _ => {}
+        }
+        for (j, s) in r.scopes.iter().enumerate() {
+            if s.is_empty() || s.contains(char::is_whitespace) {
+                return Err(invalid(
+                    format!("integrations[{i}].scopes[{j}]"),
+                    src,
+                    "a scope is one non-empty word without spaces",
+                ));
+            }
+        }
+        let mut origins = Vec::with_capacity(r.allowed_return_origins.len());
+        for (j, o) in r.allowed_return_origins.iter().enumerate() {
+            let normal = origin(o).ok_or_else(|| {
+                invalid(
+                    format!("integrations[{i}].allowed_return_origins[{j}]"),
+                    src,
+                    format!("{o:?} is not an origin; write scheme://host[:port] without a path, e.g. https://app.example"),
+                )
+            })?;
+            origins.push(normal);
+        }
+        let mut webhook_secrets = Vec::with_capacity(r.webhook_secrets.len());
+        for (j, v) in r.webhook_secrets.iter().enumerate() {
+            webhook_secrets.push(resolve_secret(
+                &format!("integrations[{i}].webhook_secrets[{j}]"),
+                src,
+                v,
+                env,
+            )?);
+        }
+        if let Some(t) = r.webhook_tolerance_secs
+            && !(1..=86_400).contains(&t)
+        {
+            return Err(invalid(
+                key("webhook_tolerance_secs"),
+                src,
+                format!("{t} is out of range; use 1..=86400 seconds"),
+            ));
+        }
+        out.push(Integration {
+            id: r.id,
+            provider: r.provider,
+            client_id: r.client_id,
+            client_secret,
+            scopes: r.scopes,
+            allowed_return_origins: origins,
+            webhook_secrets,
+            webhook_scheme: r.webhook_scheme,
+            webhook_tolerance_secs: r.webhook_tolerance_secs,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn destinations(
+    raw: Vec<RawDestination>,
+    integrations: &[Integration],
+    src: &Source,
+    env: &dyn Env,
+) -> Result<Vec<Destination>, ConfigError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("destinations[{i}].{field}");
+        if !valid_id(&r.id) {
+            return Err(invalid(
+                key("id"),
+                src,
+                format!("{:?} is not a valid id; {ID_RULE}", r.id),
+            ));
+        }
+        if !seen.insert(r.id.clone()) {
+            return Err(invalid(
+                key("id"),
+                src,
+                format!("{:?} is used by two destinations; ids must be unique", r.id),
+            ));
+        }
+        let url_ok = url::Url::parse(&r.url).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
+        if !url_ok {
+            return Err(invalid(
+                key("url"),
+                src,
+                format!(
+                    "{:?} is not an http(s) URL with a host (and no credentials)",
+                    r.url
+                ),
+            ));
+        }
+        let secret = resolve_secret(&key("secret"), src, &r.secret, env)?;
+        if !standard_webhooks_secret(secret.expose_secret()) {
+            return Err(invalid(
+                key("secret"),
+                src,
+                "must be a Standard Webhooks secret: whsec_ followed by base64 of 24 to 64 random bytes",
+            ));
+        }
+        for (j, name) in r.integrations.iter().enumerate() {
+            if !integrations.iter().any(|it| &it.id == name) {
+                return Err(invalid(
+                    format!("destinations[{i}].integrations[{j}]"),
+                    src,
+                    format!("no integration has id {name:?}; list ids from [[integrations]]"),
+                ));
+            }
+        }
+        if r.event_types.is_empty() {
+            return Err(invalid(
+                key("event_types"),
+                src,
+                "is empty; use [\"*\"] for every event type",
+            ));
+        }
+        for (j, t) in r.event_types.iter().enumerate() {
+            let ok = !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'*'))
+                && (!t.contains('*')
+                    || t == "*"
+                    || (t.ends_with(".*") && t.matches('*').count() == 1));
+            if !ok {
+                return Err(invalid(
+                    format!("destinations[{i}].event_types[{j}]"),
+                    src,
+                    format!(
+                        "{t:?} is not an event type pattern; use \"*\", \"payment.*\" or \"user.created\""
+                    ),
+                ));
+            }
+        }
+        out.push(Destination {
+            id: r.id,
+            url: r.url,
+            secret,
+            integrations: r.integrations,
+            event_types: r.event_types,
+        });
+    }
+    Ok(out)
+}
+
+fn standard_webhooks_secret(s: &str) -> bool {
+    use base64::Engine as _;
+    s.strip_prefix("whsec_")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .is_some_and(|k| (24..=64).contains(&k.len()))
+}
+
+fn same_secrets(a: &[SecretString], b: &[SecretString]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| vault::secrets_equal(x, y))
+}
+
+impl Integration {
+    /// Whether two integrations are configured identically (secrets compared in
+    /// constant time).
+    pub fn same(&self, o: &Integration) -> bool {
+        self.id == o.id
+            && self.provider == o.provider
+            && self.client_id == o.client_id
+            && same_secrets(self.client_secret.as_slice(), o.client_secret.as_slice())
+            && self.scopes == o.scopes
+            && self.allowed_return_origins == o.allowed_return_origins
+            && same_secrets(&self.webhook_secrets, &o.webhook_secrets)
+            && self.webhook_scheme == o.webhook_scheme
+            && self.webhook_tolerance_secs == o.webhook_tolerance_secs
+    }
+}
+
+impl Destination {
+    /// Whether two destinations are configured identically.
+    pub fn same(&self, o: &Destination) -> bool {
+        self.id == o.id
+            && self.url == o.url
+            && vault::secrets_equal(&self.secret, &o.secret)
+            && self.integrations == o.integrations
+            && self.event_types == o.event_types
+    }
+}

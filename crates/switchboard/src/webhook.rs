@@ -1,0 +1,165 @@
+//! `switchboard webhook verify`: checks a captured webhook offline against an
+//! integration's scheme and secrets, and says exactly which check failed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::{Context, bail};
+use signatures::{Headers, Request, Scheme, VerifyOptions};
+
+use crate::admin::load_config;
+
+/// Reads a headers file: one `Name: value` per line, as `curl -D` or a request log
+/// writes them. A request or status line and blank lines are skipped.
+pub fn read_headers(path: &Path) -> anyhow::Result<Headers> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("cannot read headers file {}", path.display()))?;
+    let mut headers = Headers::new();
+    for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if line.is_empty()
+            || (n == 0 && (line.starts_with(b"HTTP/") || line.windows(6).any(|w| w == b" HTTP/")))
+        {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            bail!("{} line {}: expected `Name: value`", path.display(), n + 1);
+        };
+        let name = std::str::from_utf8(&line[..colon])
+            .ok()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+            .with_context(|| format!("{} line {}: invalid header name", path.display(), n + 1))?;
+        let value = line[colon + 1..].trim_ascii();
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// The scheme an integration verifies with: its `webhook_scheme`, else the scheme named
+/// like its provider.
+pub fn scheme_of(integration: &config::Integration) -> anyhow::Result<Scheme> {
+    if let Some(s) = &integration.webhook_scheme {
+        return Ok(s.clone());
+    }
+    Scheme::from_str(&integration.provider).map_err(|_| {
+        anyhow::anyhow!(
+            "integration {:?}: provider {:?} has no built-in webhook scheme; set webhook_scheme",
+            integration.id,
+            integration.provider
+        )
+    })
+}
+
+/// Arguments of `webhook verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The integration whose scheme and webhook_secrets to use.
+    pub integration: String,
+    /// File with the request headers, one `Name: value` per line.
+    #[arg(long, value_name = "FILE")]
+    pub headers: PathBuf,
+    /// File with the raw request body, byte for byte.
+    #[arg(long, value_name = "FILE")]
+    pub body: PathBuf,
+    /// URL the provider called (Twilio, Square and HubSpot sign it). Default:
+    /// {public_url}/webhooks/{integration}/event.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// HTTP method the provider used.
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// Verify as of this time (Unix seconds), e.g. when the request was captured.
+    /// Default: now.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub at: Option<i64>,
+}
+
+/// `switchboard webhook verify`
+pub fn verify(
+    config_path: Option<&Path>,
+    args: VerifyArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config_path, &Default::default())?;
+    let Some(integration) = cfg.integration(&args.integration) else {
+        bail!(
+            "no integration {:?} in the configuration; configured: {}",
+            args.integration,
+            cfg.integrations
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let scheme = scheme_of(integration)?;
+    if integration.webhook_secrets.is_empty() {
+        bail!(
+            "integration {:?} has no webhook_secrets to verify with",
+            integration.id
+        );
+    }
+    let headers = read_headers(&args.headers)?;
+    let body = std::fs::read(&args.body)
+        .with_context(|| format!("cannot read body file {}", args.body.display()))?;
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("{}/webhooks/{}/event", cfg.public_url, integration.id));
+    let now = args.at.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let mut opts = VerifyOptions::at(now);
+    if let Some(t) = integration.webhook_tolerance_secs {
+        opts = opts.with_tolerance(t);
+    }
+    let req = Request::new(&args.method, &url, &headers, &body);
+    let result = signatures::verify(&scheme, &req, &integration.webhook_secrets, &opts);
+    let n = integration.webhook_secrets.len();
+    match result {
+        Ok(v) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": true, "scheme": scheme.name(), "secret_index": v.secret_index,
+                        "timestamp": v.timestamp, "id": v.id,
+                    })
+                );
+            } else {
+                let when = v
+                    .timestamp
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                    .map(|t| format!(", signed at {}", t.to_rfc3339()))
+                    .unwrap_or_default();
+                println!(
+                    "valid: {} signature matched webhook_secrets[{}] ({} configured){when}",
+                    scheme.name(),
+                    v.secret_index,
+                    n
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": false, "scheme": scheme.name(),
+                        "error": { "code": e.code(), "message": e.to_string() },
+                    })
+                );
+            } else {
+                println!("invalid: {} check failed: {e}", scheme.name());
+                if e.is_config_error() {
+                    println!(
+                        "(this is a configuration problem of integration {:?}, not of the request)",
+                        integration.id
+                    );
+                }
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
