@@ -121,6 +121,31 @@ fn origin(text: &str) -> Option<String> {
     ok.then(|| u.origin().ascii_serialization())
 }
 
+/// Checks an entry's id: well-formed and not used by an earlier entry of `table`.
+fn check_id(
+    id: &str,
+    table: &str,
+    seen: &mut BTreeSet<String>,
+    key: String,
+    src: &Source,
+) -> Result<(), ConfigError> {
+    if !valid_id(id) {
+        return Err(invalid(
+            key,
+            src,
+            format!("{id:?} is not a valid id; {ID_RULE}"),
+        ));
+    }
+    if !seen.insert(id.to_owned()) {
+        return Err(invalid(
+            key,
+            src,
+            format!("{id:?} is used by two {table}; ids must be unique"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn integrations(
     raw: Vec<RawIntegration>,
     src: &Source,
@@ -130,20 +155,7 @@ pub(crate) fn integrations(
     let mut out = Vec::with_capacity(raw.len());
     for (i, r) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("integrations[{i}].{field}");
-        if !valid_id(&r.id) {
-            return Err(invalid(
-                key("id"),
-                src,
-                format!("{:?} is not a valid id; {ID_RULE}", r.id),
-            ));
-        }
-        if !seen.insert(r.id.clone()) {
-            return Err(invalid(
-                key("id"),
-                src,
-                format!("{:?} is used by two integrations; ids must be unique", r.id),
-            ));
-        }
+        check_id(&r.id, "integrations", &mut seen, key("id"), src)?;
         if r.provider.trim().is_empty() {
             return Err(invalid(
                 key("provider"),
@@ -236,20 +248,7 @@ pub(crate) fn destinations(
     let mut out = Vec::with_capacity(raw.len());
     for (i, r) in raw.into_iter().enumerate() {
         let key = |field: &str| format!("destinations[{i}].{field}");
-        if !valid_id(&r.id) {
-            return Err(invalid(
-                key("id"),
-                src,
-                format!("{:?} is not a valid id; {ID_RULE}", r.id),
-            ));
-        }
-        if !seen.insert(r.id.clone()) {
-            return Err(invalid(
-                key("id"),
-                src,
-                format!("{:?} is used by two destinations; ids must be unique", r.id),
-            ));
-        }
+        check_id(&r.id, "destinations", &mut seen, key("id"), src)?;
         let url_ok = url::Url::parse(&r.url).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https")
                 && u.host().is_some()
