@@ -1,0 +1,291 @@
+//! Custom providers from `switchboard.toml` (`[[providers]]`), and the pure half of
+//! OIDC / RFC 8414 discovery: turning a fetched document into a [`Provider`].
+
+use serde::{Deserialize, Serialize};
+use signatures::Scheme;
+
+use crate::error::CatalogError;
+use crate::model::{AuthMode, ClientAuth, OAuth2, Provider, Revocation, TokenResponse, Webhooks};
+use crate::validate::is_valid_id;
+
+/// A `[[providers]]` entry: an OIDC issuer (discovery), explicit endpoints, or both
+/// (explicit endpoints override discovered ones).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomProvider {
+    /// Lowercase kebab-case id, distinct from every built-in provider.
+    pub id: String,
+    /// Display name (default: the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// OIDC / RFC 8414 issuer; its discovery document supplies the endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Authorization endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+    /// Token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// RFC 7009 revocation endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
+    /// Userinfo endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_url: Option<String>,
+    /// Base URL of the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    /// Documentation link (default: the issuer or the token endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
+    /// Scopes requested when an integration lists none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_scopes: Option<Vec<String>>,
+    /// Scope separator (default a space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_separator: Option<String>,
+    /// PKCE (default on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce: Option<bool>,
+    /// Token-endpoint client authentication (default from discovery, else `basic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+    /// `oauth2` (default) or `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_mode: Option<AuthMode>,
+    /// Webhook signature scheme of the provider, if it sends webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_scheme: Option<Scheme>,
+}
+
+/// The fields of an OpenID Provider Metadata / RFC 8414 document that Switchboard uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiscoveryDocument {
+    /// Must equal the configured issuer exactly.
+    pub issuer: String,
+    /// `authorization_endpoint`.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// `token_endpoint`.
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// `revocation_endpoint` (RFC 7009).
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    /// `userinfo_endpoint` (OpenID).
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// `jwks_uri`.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// `scopes_supported`.
+    #[serde(default)]
+    pub scopes_supported: Option<Vec<String>>,
+    /// `code_challenge_methods_supported`.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// `token_endpoint_auth_methods_supported`.
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+impl CustomProvider {
+    fn err(&self, key: &str, msg: impl Into<String>) -> CatalogError {
+        CatalogError::invalid(&self.id, key, msg)
+    }
+
+    /// The URLs to fetch for discovery, in order: OpenID
+    /// (`{issuer}/.well-known/openid-configuration`) then RFC 8414
+    /// (`/.well-known/oauth-authorization-server{path}`).
+    pub fn discovery_urls(&self) -> Option<Vec<String>> {
+        let issuer = self.issuer.as_deref()?;
+        let trimmed = issuer.trim_end_matches('/');
+        let openid = format!("{trimmed}/.well-known/openid-configuration");
+        let rfc8414 = match url::Url::parse(issuer) {
+            Ok(u) => {
+                let path = u.path().trim_end_matches('/');
+                let mut base = u.clone();
+                base.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+                base.set_query(None);
+                base.to_string()
+            }
+            Err(_) => format!("{trimmed}/.well-known/oauth-authorization-server"),
+        };
+        Some(vec![openid, rfc8414])
+    }
+
+    /// Whether the endpoints must come from discovery (an issuer without explicit
+    /// token URL).
+    pub fn needs_discovery(&self) -> bool {
+        self.issuer.is_some() && self.token_url.is_none()
+    }
+
+    /// Checks the entry on its own; `dev` allows `http://` loopback URLs.
+    pub fn validate(&self, dev: bool) -> Result<(), CatalogError> {
+        if !is_valid_id(&self.id) {
+            return Err(self.err(
+                "id",
+                "must be lowercase kebab-case (`[a-z0-9]` words joined by `-`)",
+            ));
+        }
+        if let Some(i) = &self.issuer {
+            crate::template::check_url(i, dev)
+                .map_err(|m| self.err("issuer", format!("{m}; give the issuer's URL")))?;
+        } else if self.token_url.is_none() {
+            return Err(self.err(
+                "token_url",
+                "is missing; give `issuer` (for discovery) or the explicit endpoints",
+            ));
+        }
+        if self.needs_discovery() {
+            return Ok(());
+        }
+        self.to_provider(None, dev).map(|_| ())
+    }
+
+    /// The provider from explicit endpoints only (no discovery).
+    pub fn to_provider_explicit(&self, dev: bool) -> Result<Provider, CatalogError> {
+        if self.token_url.is_none() {
+            return Err(self.err(
+                "token_url",
+                "is missing; fetch the issuer's discovery document and use `from_discovery`, or give the endpoints",
+            ));
+        }
+        self.to_provider(None, dev)
+    }
+
+    /// Turns a fetched discovery document (JSON text) into a provider. The document's
+    /// `issuer` must equal the configured one exactly (OpenID Discovery §4.3, RFC 8414
+    /// §3.3); explicit endpoints in the entry override the document's.
+    pub fn from_discovery(&self, json: &str, dev: bool) -> Result<Provider, CatalogError> {
+        let issuer = self
+            .issuer
+            .as_deref()
+            .ok_or_else(|| self.err("issuer", "is missing; discovery needs the issuer URL"))?;
+        let derr = |message: String| CatalogError::Discovery {
+            provider: self.id.clone(),
+            issuer: issuer.to_owned(),
+            message,
+        };
+        let doc: DiscoveryDocument = serde_json::from_str(json)
+            .map_err(|e| derr(format!("is not a discovery document ({e})")))?;
+        if doc.issuer != issuer {
+            return Err(derr(format!(
+                "names issuer {:?}, not the configured one; refusing it (a mismatch can mean a mix-up attack); configure the issuer exactly as the provider publishes it",
+                doc.issuer.chars().take(200).collect::<String>()
+            )));
+        }
+        if doc.token_endpoint.is_none() && self.token_url.is_none() {
+            return Err(derr(
+                "has no token_endpoint; give token_url in the entry".to_owned(),
+            ));
+        }
+        self.to_provider(Some(&doc), dev)
+    }
+
+    fn to_provider(
+        &self,
+        doc: Option<&DiscoveryDocument>,
+        dev: bool,
+    ) -> Result<Provider, CatalogError> {
+        let pick = |own: &Option<String>, found: Option<&Option<String>>| {
+            own.clone().or_else(|| found.cloned().flatten())
+        };
+        let token_url = pick(&self.token_url, doc.map(|d| &d.token_endpoint))
+            .ok_or_else(|| self.err("token_url", "is missing"))?;
+        let supports = |list: Option<&Option<Vec<String>>>, what: &str| {
+            list.and_then(|l| l.as_ref())
+                .map(|l| l.iter().any(|m| m == what))
+        };
+        let pkce = self.pkce.unwrap_or_else(|| {
+            supports(doc.map(|d| &d.code_challenge_methods_supported), "S256").unwrap_or(true)
+        });
+        let methods = doc.map(|d| &d.token_endpoint_auth_methods_supported);
+        let client_auth = self.client_auth.unwrap_or(
+            match (
+                supports(methods, "client_secret_basic"),
+                supports(methods, "client_secret_post"),
+            ) {
+                (Some(false), Some(true)) => ClientAuth::Body,
+                _ => ClientAuth::Basic,
+            },
+        );
+        let default_scopes = self.default_scopes.clone().unwrap_or_else(|| {
+            match supports(doc.map(|d| &d.scopes_supported), "openid") {
+                Some(true) => vec!["openid".to_owned()],
+                _ => Vec::new(),
+            }
+        });
+        let auth_mode = self.auth_mode.unwrap_or(AuthMode::Oauth2);
+        if !matches!(auth_mode, AuthMode::Oauth2 | AuthMode::ClientCredentials) {
+            return Err(self.err(
+                "auth_mode",
+                "must be oauth2 or client_credentials for a custom provider",
+            ));
+        }
+        let docs_url = self
+            .docs_url
+            .clone()
+            .or_else(|| self.issuer.clone())
+            .unwrap_or_else(|| token_url.clone());
+        let provider = Provider {
+            id: self.id.clone(),
+            name: self.name.clone().unwrap_or_else(|| self.id.clone()),
+            docs_url,
+            auth_mode,
+            api_base_url: self.api_base_url.clone(),
+            placeholders: Default::default(),
+            oauth2: Some(OAuth2 {
+                authorization_url: pick(
+                    &self.authorization_url,
+                    doc.map(|d| &d.authorization_endpoint),
+                ),
+                token_url,
+                refresh_url: None,
+                userinfo_url: pick(&self.userinfo_url, doc.map(|d| &d.userinfo_endpoint)),
+                revocation: pick(&self.revocation_url, doc.map(|d| &d.revocation_endpoint)).map(
+                    |url| Revocation {
+                        url,
+                        method: Default::default(),
+                        token: Default::default(),
+                        send: Default::default(),
+                        param: "token".to_owned(),
+                        type_hint: true,
+                        client_auth: None,
+                    },
+                ),
+                issuer: doc.map(|d| d.issuer.clone()),
+                jwks_url: doc.and_then(|d| d.jwks_uri.clone()),
+                default_scopes,
+                scope_separator: self
+                    .scope_separator
+                    .clone()
+                    .unwrap_or_else(|| " ".to_owned()),
+                pkce,
+                client_auth,
+                authorization_params: Default::default(),
+                token_params: Default::default(),
+                token_headers: Default::default(),
+                token_request: Default::default(),
+                api_auth: None,
+                token_response: TokenResponse::default(),
+            }),
+            api_key: None,
+            basic: None,
+            api_headers: Default::default(),
+            verify: None,
+            rate_limit: None,
+            webhooks: self.webhook_scheme.clone().map(|s| Webhooks {
+                scheme: Some(s),
+                scheme_configurable: false,
+                event_id: None,
+                event_type: None,
+                routing: None,
+                handshake: None,
+            }),
+        };
+        provider.validate(dev)?;
+        Ok(provider)
+    }
+}

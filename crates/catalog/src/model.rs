@@ -1,0 +1,595 @@
+//! The provider file format as Rust types. Every struct refuses unknown keys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use signatures::Scheme;
+
+/// One external service: its endpoints, auth style, API, rate-limit headers and webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// Lowercase kebab-case id, equal to the file name (`github`).
+    pub id: String,
+    /// Display name (`GitHub`).
+    pub name: String,
+    /// The provider's developer documentation.
+    pub docs_url: String,
+    /// How end users (or the deployment) authenticate.
+    pub auth_mode: AuthMode,
+    /// Base URL of the provider's API (the proxy's target); may hold placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base_url: Option<String>,
+    /// Placeholders used by the URL templates, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub placeholders: BTreeMap<String, Placeholder>,
+    /// OAuth2 endpoints and behaviour (`oauth2` and `client_credentials` modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2>,
+    /// Where an API key goes (`api_key` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKey>,
+    /// Basic-auth labels (`basic` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<Basic>,
+    /// Fixed headers every API call needs (`Notion-Version`, `X-GitHub-Api-Version`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_headers: BTreeMap<String, String>,
+    /// A request that proves credentials work (made at connect time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyRequest>,
+    /// Rate-limit response headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Webhook signature scheme, event id, type, routing and handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Webhooks>,
+}
+
+/// How credentials are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// OAuth2 authorization code (with PKCE unless the provider breaks with it).
+    Oauth2,
+    /// A key the user pastes; see [`ApiKey`].
+    ApiKey,
+    /// HTTP basic authentication; see [`Basic`].
+    Basic,
+    /// OAuth2 client credentials: one app-level token.
+    ClientCredentials,
+    /// No credentials: the provider only sends webhooks.
+    WebhookOnly,
+}
+
+impl AuthMode {
+    /// The name used in files (`api_key`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oauth2 => "oauth2",
+            Self::ApiKey => "api_key",
+            Self::Basic => "basic",
+            Self::ClientCredentials => "client_credentials",
+            Self::WebhookOnly => "webhook_only",
+        }
+    }
+}
+
+impl fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `{name}` in a URL template: where its value comes from and what shape it must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placeholder {
+    /// Where the value comes from.
+    pub from: ValueSource,
+    /// What the value must look like; decides how it is checked and encoded.
+    pub kind: ValueKind,
+    /// Used when the source has no value (Microsoft `tenant = "common"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// For `host` and `origin` values: the host must end with one of these
+    /// (`.salesforce.com`); empty allows any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_suffixes: Vec<String>,
+    /// A sentence for people (shown on the Connect page and by `providers show`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Where a value comes from. Written as a one-key table: `{ connection = "shop" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ValueSource {
+    /// A setting the end user (or app) gives when connecting (Shopify shop).
+    Connection(String),
+    /// A setting of the integration in `switchboard.toml` (Okta domain, client id).
+    Integration(String),
+    /// A JSON pointer into the token response (Salesforce `/instance_url`).
+    TokenResponse(String),
+    /// A JSON pointer into the userinfo / metadata response (Mailchimp `/api_endpoint`).
+    Userinfo(String),
+    /// A query parameter of the OAuth2 callback (QuickBooks `realmId`).
+    CallbackQuery(String),
+}
+
+impl ValueSource {
+    /// `connection setting "shop"`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Connection(k) => format!("connection setting {k:?}"),
+            Self::Integration(k) => format!("integration setting {k:?}"),
+            Self::TokenResponse(p) => format!("the token response at {p:?}"),
+            Self::Userinfo(p) => format!("the userinfo response at {p:?}"),
+            Self::CallbackQuery(q) => format!("the callback query parameter {q:?}"),
+        }
+    }
+
+    /// Known before the user is sent to the provider (usable in the authorization URL).
+    pub fn known_before_authorization(&self) -> bool {
+        matches!(self, Self::Connection(_) | Self::Integration(_))
+    }
+
+    /// Known when the code is exchanged (usable in the token URL).
+    pub fn known_at_token_exchange(&self) -> bool {
+        self.known_before_authorization() || matches!(self, Self::CallbackQuery(_))
+    }
+}
+
+/// The shape of a placeholder's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    /// One DNS label (`acme` in `acme.myshopify.com`); only in the host.
+    Label,
+    /// A DNS host name of two labels or more (`dev-1.okta.com`); only in the host.
+    Host,
+    /// An `https://host` origin; only at the very start of a template.
+    Origin,
+    /// One path segment or query value, percent-encoded (`common`, a tenant GUID).
+    Segment,
+}
+
+/// OAuth2 endpoints and behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// Authorization endpoint (required in `oauth2` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Endpoint for the `refresh_token` grant, when not the token endpoint (Figma).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_url: Option<String>,
+    /// Userinfo (or "who am I") endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_url: Option<String>,
+    /// How to revoke a grant; absent when the provider has no way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
+    /// OpenID Connect issuer, when ID tokens are validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// JWKS of the ID-token signing keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    /// Scopes requested when the integration lists none.
+    #[serde(default)]
+    pub default_scopes: Vec<String>,
+    /// Joins scopes in the `scope` parameter (a space unless the provider wants another).
+    #[serde(default = "space")]
+    pub scope_separator: String,
+    /// Send a PKCE S256 challenge (on unless the provider breaks with it).
+    #[serde(default = "yes")]
+    pub pkce: bool,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Extra authorization parameters (Google `access_type = "offline"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorization_params: BTreeMap<String, String>,
+    /// Extra token-request parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub token_params: BTreeMap<String, String>,
+    /// Extra token-request headers (GitHub `Accept = "application/json"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub token_headers: BTreeMap<String, String>,
+    /// How the token request body is encoded.
+    #[serde(default)]
+    pub token_request: BodyFormat,
+    /// How the access token is sent to the API (default `Authorization: Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_auth: Option<ApiKey>,
+    /// How the token response differs from RFC 6749.
+    #[serde(default)]
+    pub token_response: TokenResponse,
+}
+
+fn space() -> String {
+    " ".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a request body is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    /// `application/x-www-form-urlencoded` (RFC 6749).
+    #[default]
+    Form,
+    /// `application/json`.
+    Json,
+}
+
+/// Token-endpoint client authentication.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with client id and secret (`client_secret_basic`).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    Body,
+}
+
+/// Where the token response keeps things, when not where RFC 6749 puts them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenResponse {
+    /// JSON pointer of the access token (default `/access_token`; Slack user tokens:
+    /// `/authed_user/access_token`).
+    #[serde(default = "p_access")]
+    pub access_token: String,
+    /// JSON pointer of a second, user-level token (Slack `/authed_user/access_token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_access_token: Option<String>,
+    /// JSON pointer of the refresh token.
+    #[serde(default = "p_refresh")]
+    pub refresh_token: String,
+    /// JSON pointer of the granted scopes.
+    #[serde(default = "p_scope")]
+    pub scope: String,
+    /// Separator of the granted scopes, when it differs from the request's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_separator: Option<String>,
+    /// Whether and how the response says when the access token expires.
+    #[serde(default)]
+    pub expiry: Expiry,
+    /// What a refresh does to the refresh token.
+    #[serde(default)]
+    pub refresh_tokens: RefreshTokens,
+    /// JSON pointer of a boolean that is `false` on failure in a 200 response
+    /// (Slack `/ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_flag: Option<String>,
+}
+
+impl Default for TokenResponse {
+    fn default() -> Self {
+        Self {
+            access_token: p_access(),
+            user_access_token: None,
+            refresh_token: p_refresh(),
+            scope: p_scope(),
+            scope_separator: None,
+            expiry: Expiry::default(),
+            refresh_tokens: RefreshTokens::default(),
+            ok_flag: None,
+        }
+    }
+}
+
+fn p_access() -> String {
+    "/access_token".to_owned()
+}
+fn p_refresh() -> String {
+    "/refresh_token".to_owned()
+}
+fn p_scope() -> String {
+    "/scope".to_owned()
+}
+
+/// How the expiry of an access token is known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expiry {
+    /// `expires_in` seconds in the response (RFC 6749); a response without it is taken
+    /// as a token that does not expire.
+    #[default]
+    ExpiresIn,
+    /// Tokens do not expire; there is normally no `expires_in` (one that appears is
+    /// honoured).
+    Never,
+    /// Tokens expire but the response does not say when: refresh on 401.
+    Unknown,
+}
+
+/// What refreshing does to the refresh token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshTokens {
+    /// The old refresh token stays valid (a response without one keeps it).
+    #[default]
+    Reused,
+    /// Each refresh returns a new refresh token and invalidates the old one.
+    Rotating,
+    /// The provider issues no refresh tokens.
+    None,
+}
+
+/// How to revoke at the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// Endpoint; may hold placeholders, and `{token}` when `send = "path"`.
+    pub url: String,
+    /// HTTP method.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Which token to revoke.
+    #[serde(default)]
+    pub token: RevokeToken,
+    /// Where the token goes.
+    #[serde(default)]
+    pub send: TokenPlacement,
+    /// Parameter (form, query or JSON field) name for the token.
+    #[serde(default = "p_token")]
+    pub param: String,
+    /// Send `token_type_hint` (RFC 7009).
+    #[serde(default)]
+    pub type_hint: bool,
+    /// Client authentication (default: as at the token endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<RevokeClientAuth>,
+}
+
+fn p_token() -> String {
+    "token".to_owned()
+}
+
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET.
+    Get,
+    /// POST.
+    #[default]
+    Post,
+    /// DELETE.
+    Delete,
+}
+
+/// Which token a revocation sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeToken {
+    /// The refresh token when there is one (revoking the grant), else the access token.
+    #[default]
+    RefreshFirst,
+    /// The access token.
+    Access,
+    /// The refresh token only.
+    Refresh,
+}
+
+/// Where the token goes in a revocation request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPlacement {
+    /// Form body parameter `param` (RFC 7009).
+    #[default]
+    Form,
+    /// JSON body field `param`.
+    Json,
+    /// Query parameter `param`.
+    Query,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// In the URL path as `{token}`.
+    Path,
+    /// The way API calls send it (see `oauth2.api_auth`).
+    ApiAuth,
+}
+
+/// Client authentication of a revocation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeClientAuth {
+    /// HTTP basic with client id and secret.
+    Basic,
+    /// `client_id` and `client_secret` in the body.
+    Body,
+    /// Only `client_id` in the body.
+    ClientId,
+    /// None.
+    None,
+}
+
+/// Where an API key goes. Exactly one of `header` and `query`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Header name (`Authorization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Text before the key in the header (`Bearer `).
+    #[serde(default)]
+    pub prefix: String,
+    /// Query parameter name, for providers that take the key in the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// What the provider calls the key (shown on the Connect page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// HTTP basic authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Basic {
+    /// A fixed user name (Mailgun `api`); absent when the user gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// What the provider calls the user name (`Account SID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_label: Option<String>,
+    /// What the provider calls the password (`Auth token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_label: Option<String>,
+}
+
+/// A request that succeeds (2xx) only with valid credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// HTTP method.
+    #[serde(default = "get")]
+    pub method: HttpMethod,
+    /// Path under `api_base_url`, starting with `/`.
+    pub path: String,
+}
+
+fn get() -> HttpMethod {
+    HttpMethod::Get
+}
+
+/// Rate-limit response headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Header with the request quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// Header with the requests left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<String>,
+    /// Header saying when the quota resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
+    /// How `reset` is written.
+    #[serde(default)]
+    pub reset_format: ResetFormat,
+}
+
+/// How a rate-limit reset header is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetFormat {
+    /// Unix time in seconds.
+    UnixSeconds,
+    /// Unix time in milliseconds.
+    UnixMillis,
+    /// Seconds from now.
+    #[default]
+    DeltaSeconds,
+    /// Milliseconds from now.
+    DeltaMillis,
+    /// An RFC 3339 / ISO 8601 date-time.
+    Rfc3339,
+    /// An HTTP date.
+    HttpDate,
+}
+
+/// What the webhook intake needs to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    /// The signature scheme (a `signatures::Scheme` name or a `generic-hmac` table);
+    /// absent when the provider does not sign.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "scheme_de"
+    )]
+    pub scheme: Option<Scheme>,
+    /// The integration must configure `webhook_scheme` itself (generic entries).
+    #[serde(default)]
+    pub scheme_configurable: bool,
+    /// Where the provider's event id is (for deduplication).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Location>,
+    /// Where the event type is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<Location>,
+    /// How an event is attached to a connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    /// A handshake the intake must answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
+}
+
+/// Reads a scheme by name (aliases too) or as a `{ generic-hmac = { … } }` table, with
+/// messages that say what to write.
+fn scheme_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Scheme>, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(name) if name == "generic-hmac" => Err(D::Error::custom(
+            "webhook scheme `generic-hmac` needs its settings: scheme = { generic-hmac = { header = \"X-Signature\" } }",
+        )),
+        serde_json::Value::String(name) => name.parse().map(Some).map_err(|e| {
+            D::Error::custom(format!(
+                "{e}; use one of the names in crates/signatures/README.md"
+            ))
+        }),
+        other => serde_json::from_value(other)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("webhook scheme: {e}"))),
+    }
+}
+
+/// A place in a webhook request. Written as a one-key table: `{ header = "X-GitHub-Event" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Location {
+    /// A request header.
+    Header(String),
+    /// A JSON pointer into the body (`/data/id`); for form bodies, a top-level field.
+    Pointer(String),
+}
+
+/// Attaches an event to the connection whose value matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// Where the key is in the event (Slack `/team_id`).
+    pub event: Location,
+    /// Where the connection's value comes from (Slack `{ token_response = "/team/id" }`).
+    pub connection: ValueSource,
+}
+
+/// A handshake the provider performs on the webhook URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Handshake {
+    /// Slack Events API `url_verification`: answer the `challenge`.
+    SlackUrlVerification,
+    /// Zoom `endpoint.url_validation`: answer the plain token and its HMAC.
+    ZoomUrlValidation,
+    /// Twitch EventSub `webhook_callback_verification`: answer the challenge as text.
+    TwitchCallbackVerification,
+    /// Microsoft Graph subscriptions: echo `validationToken` as text.
+    MicrosoftGraphValidationToken,
+    /// Meta (Facebook, Instagram, WhatsApp) `GET ?hub.challenge=` with `hub.verify_token`.
+    MetaHubChallenge,
+    /// Dropbox `GET ?challenge=`: echo it.
+    DropboxChallenge,
+    /// Discord interactions `PING` (type 1): answer type 1.
+    DiscordPing,
+    /// Asana `X-Hook-Secret`: echo the header, keep its value as the secret.
+    AsanaHookSecret,
+    /// monday.com `{"challenge"}`: echo it as JSON.
+    MondayChallenge,
+    /// Okta event hooks `X-Okta-Verification-Challenge`: echo it as `{"verification"}`.
+    OktaVerificationChallenge,
+}

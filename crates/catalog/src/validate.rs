@@ -1,0 +1,469 @@
+//! Validation of a [`Provider`]: URLs, templates, ids, header names, pointers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::CatalogError;
+use crate::model::{
+    AuthMode, Location, OAuth2, Placeholder, Provider, TokenPlacement, ValueKind, ValueSource,
+};
+use crate::template::{self, Position, TOKEN_PLACEHOLDER};
+
+/// What a URL may depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the user is sent away (authorization URL).
+    Authorization,
+    /// At code exchange (token URL).
+    TokenExchange,
+    /// Once connected (API, userinfo, revocation, verification).
+    Connected,
+}
+
+/// Lowercase kebab-case: `[a-z0-9]+(-[a-z0-9]+)*`, at most 64 characters.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// An HTTP field name (RFC 9110 token).
+pub(crate) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A JSON pointer (RFC 6901): empty, or `/`-separated with valid `~` escapes.
+pub(crate) fn is_pointer(p: &str) -> bool {
+    if !p.starts_with('/') {
+        return false;
+    }
+    let b = p.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| c != b'~' || matches!(b.get(i + 1), Some(b'0' | b'1')))
+}
+
+struct Checker<'a> {
+    p: &'a Provider,
+    dev: bool,
+    used: BTreeSet<String>,
+}
+
+impl Checker<'_> {
+    fn err(&self, key: impl AsRef<str>, msg: impl Into<String>) -> CatalogError {
+        CatalogError::invalid(&self.p.id, key.as_ref(), msg)
+    }
+
+    /// A plain URL (no placeholders allowed).
+    fn plain_url(&self, key: &str, url: &str) -> Result<(), CatalogError> {
+        if url.contains(['{', '}']) {
+            return Err(self.err(key, "must not hold placeholders"));
+        }
+        template::check_url(url, self.dev)
+            .map(|_| ())
+            .map_err(|m| self.err(key, format!("{m}; write the provider's https endpoint")))
+    }
+
+    /// A URL template: placeholders declared, usable at that phase, in a position that
+    /// fits their kind, and a sample resolution that is a valid URL.
+    fn template(
+        &mut self,
+        key: &str,
+        url: &str,
+        phase: Phase,
+        allow_token: bool,
+    ) -> Result<(), CatalogError> {
+        let vars = template::placeholders(url).map_err(|e| self.err(key, e.to_string()))?;
+        let mut sample = String::new();
+        let mut values = BTreeMap::new();
+        for (name, pos) in &vars {
+            if *name == TOKEN_PLACEHOLDER {
+                if !allow_token {
+                    return Err(self.err(
+                        key,
+                        "uses {token}, which only a revocation URL with `send = \"path\"` may",
+                    ));
+                }
+                if *pos != Position::Rest {
+                    return Err(self.err(key, "has {token} outside the path"));
+                }
+                values.insert((*name).to_owned(), "sample".to_owned());
+                continue;
+            }
+            let ph = self.p.placeholders.get(*name).ok_or_else(|| {
+                self.err(
+                    key,
+                    format!("uses {{{name}}}, which is not declared; add [placeholders.{name}]"),
+                )
+            })?;
+            let known = match phase {
+                Phase::Authorization => ph.from.known_before_authorization(),
+                Phase::TokenExchange => ph.from.known_at_token_exchange(),
+                Phase::Connected => true,
+            };
+            if !known {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "uses {{{name}}}, whose value comes from {} and is not known yet when this URL is used",
+                        ph.from.describe()
+                    ),
+                ));
+            }
+            let fits = matches!(
+                (ph.kind, pos),
+                (ValueKind::Origin, Position::Origin)
+                    | (ValueKind::Label | ValueKind::Host, Position::Host)
+                    | (ValueKind::Segment, Position::Rest)
+            );
+            if !fits {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "has {{{name}}} (kind {:?}) where it does not fit: an origin starts the URL, a label or host sits in the host, a segment in the path or query",
+                        ph.kind
+                    ),
+                ));
+            }
+            values.insert((*name).to_owned(), sample_for(ph));
+            self.used.insert((*name).to_owned());
+        }
+        for piece in template::parse(url).map_err(|e| self.err(key, e.to_string()))? {
+            match piece {
+                template::Piece::Text(t) => sample.push_str(t),
+                template::Piece::Var(n) => sample.push_str(&values[n]),
+            }
+        }
+        template::check_url(&sample, self.dev)
+            .map(|_| ())
+            .map_err(|m| self.err(key, format!("{m}; write the provider's https endpoint")))
+    }
+
+    fn header(&self, key: &str, name: &str) -> Result<(), CatalogError> {
+        if is_header_name(name) {
+            Ok(())
+        } else {
+            Err(self.err(key, format!("{name:?} is not an HTTP header name")))
+        }
+    }
+
+    fn api_key(&self, key: &str, k: &crate::model::ApiKey) -> Result<(), CatalogError> {
+        match (&k.header, &k.query) {
+            (Some(h), None) => self.header(&format!("{key}.header"), h),
+            (None, Some(q)) if !q.is_empty() && k.prefix.is_empty() => Ok(()),
+            _ => Err(self.err(
+                key,
+                "needs exactly one of `header` and `query` (where the key goes); `prefix` goes with `header`",
+            )),
+        }
+    }
+
+    fn pointer(&self, key: &str, p: &str) -> Result<(), CatalogError> {
+        if is_pointer(p) {
+            Ok(())
+        } else {
+            Err(self.err(
+                key,
+                format!("{p:?} is not a JSON pointer; write it like \"/data/id\""),
+            ))
+        }
+    }
+
+    fn location(&self, key: &str, loc: &Location) -> Result<(), CatalogError> {
+        match loc {
+            Location::Header(h) => self.header(key, h),
+            Location::Pointer(p) => self.pointer(key, p),
+        }
+    }
+
+    fn source(&self, key: &str, src: &ValueSource) -> Result<(), CatalogError> {
+        match src {
+            ValueSource::TokenResponse(p) | ValueSource::Userinfo(p) => self.pointer(key, p),
+            ValueSource::Connection(k)
+            | ValueSource::Integration(k)
+            | ValueSource::CallbackQuery(k) => {
+                if k.is_empty() || k.contains(char::is_whitespace) {
+                    Err(self.err(key, "must name a setting or parameter (no spaces)"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn oauth2(&mut self, o: &OAuth2) -> Result<(), CatalogError> {
+        match (&o.authorization_url, self.p.auth_mode) {
+            (Some(u), _) => {
+                self.template("oauth2.authorization_url", u, Phase::Authorization, false)?
+            }
+            (None, AuthMode::Oauth2) => {
+                return Err(self.err(
+                    "oauth2.authorization_url",
+                    "is missing; the oauth2 mode needs the provider's authorization endpoint",
+                ));
+            }
+            (None, _) => {}
+        }
+        self.template(
+            "oauth2.token_url",
+            &o.token_url,
+            Phase::TokenExchange,
+            false,
+        )?;
+        if let Some(u) = &o.refresh_url {
+            self.template("oauth2.refresh_url", u, Phase::Connected, false)?;
+        }
+        if let Some(u) = &o.userinfo_url {
+            self.template("oauth2.userinfo_url", u, Phase::Connected, false)?;
+        }
+        if let Some(r) = &o.revocation {
+            let path = r.send == TokenPlacement::Path;
+            self.template("oauth2.revocation.url", &r.url, Phase::Connected, path)?;
+            if path && !r.url.contains("{token}") {
+                return Err(self.err(
+                    "oauth2.revocation.url",
+                    "must hold {token} because `send = \"path\"`",
+                ));
+            }
+            if r.param.is_empty() {
+                return Err(self.err("oauth2.revocation.param", "must not be empty"));
+            }
+        }
+        if let Some(u) = &o.issuer {
+            self.template("oauth2.issuer", u, Phase::Authorization, false)?;
+        }
+        if let Some(u) = &o.jwks_url {
+            self.template("oauth2.jwks_url", u, Phase::Authorization, false)?;
+        }
+        if o.scope_separator.is_empty() {
+            return Err(self.err("oauth2.scope_separator", "must not be empty"));
+        }
+        for (i, s) in o.default_scopes.iter().enumerate() {
+            if s.is_empty() || s.contains(char::is_whitespace) {
+                return Err(self.err(
+                    format!("oauth2.default_scopes[{i}]"),
+                    "must be one scope without spaces",
+                ));
+            }
+        }
+        for (k, _) in o.authorization_params.iter().chain(&o.token_params) {
+            if RESERVED_PARAMS.contains(&k.as_str()) {
+                return Err(self.err(
+                    format!("oauth2 params.{k}"),
+                    "is set by Switchboard itself; remove it",
+                ));
+            }
+        }
+        for h in o.token_headers.keys() {
+            self.header(&format!("oauth2.token_headers.{h}"), h)?;
+        }
+        if let Some(a) = &o.api_auth {
+            self.api_key("oauth2.api_auth", a)?;
+        }
+        if let Some(r) = &o.revocation
+            && r.send == TokenPlacement::ApiAuth
+            && o.api_auth.is_none()
+        {
+            return Err(self.err(
+                "oauth2.revocation.send",
+                "is \"api_auth\" but there is no oauth2.api_auth; use \"bearer\" or add it",
+            ));
+        }
+        let t = &o.token_response;
+        if let Some(p) = &t.user_access_token {
+            self.pointer("oauth2.token_response.user_access_token", p)?;
+        }
+        self.pointer("oauth2.token_response.access_token", &t.access_token)?;
+        self.pointer("oauth2.token_response.refresh_token", &t.refresh_token)?;
+        self.pointer("oauth2.token_response.scope", &t.scope)?;
+        if let Some(p) = &t.ok_flag {
+            self.pointer("oauth2.token_response.ok_flag", p)?;
+        }
+        if t.scope_separator.as_deref() == Some("") {
+            return Err(self.err("oauth2.token_response.scope_separator", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn run(mut self) -> Result<(), CatalogError> {
+        let p = self.p;
+        if !is_valid_id(&p.id) {
+            return Err(self.err(
+                "id",
+                "must be lowercase kebab-case (`[a-z0-9]` words joined by `-`, at most 64 characters)",
+            ));
+        }
+        if p.name.trim().is_empty() {
+            return Err(self.err("name", "must not be empty"));
+        }
+        self.plain_url("docs_url", &p.docs_url)?;
+        for (name, ph) in &p.placeholders {
+            let key = format!("placeholders.{name}");
+            if name == TOKEN_PLACEHOLDER
+                || !template::parse(&format!("{{{name}}}")).is_ok_and(|v| v.len() == 1)
+            {
+                return Err(self.err(
+                    &key,
+                    "is not a usable placeholder name (lowercase letters, digits, `_`; `token` is reserved)",
+                ));
+            }
+            self.source(&format!("{key}.from"), &ph.from)?;
+            for s in &ph.host_suffixes {
+                if !matches!(ph.kind, ValueKind::Host | ValueKind::Origin)
+                    || !s.starts_with('.')
+                    || s.len() < 3
+                {
+                    return Err(self.err(
+                        format!("{key}.host_suffixes"),
+                        "apply to `host` and `origin` kinds and start with `.` (\".salesforce.com\")",
+                    ));
+                }
+            }
+            if let Some(d) = &ph.default {
+                template::encode_value(name, ph, d)
+                    .map_err(|e| self.err(format!("{key}.default"), e.to_string()))?;
+            }
+        }
+        match p.auth_mode {
+            AuthMode::Oauth2 | AuthMode::ClientCredentials if p.oauth2.is_none() => {
+                return Err(self.err(
+                    "oauth2",
+                    format!(
+                        "is missing; auth_mode {} needs an [oauth2] table",
+                        p.auth_mode
+                    ),
+                ));
+            }
+            AuthMode::ApiKey if p.api_key.is_none() => {
+                return Err(self.err(
+                    "api_key",
+                    "is missing; auth_mode api_key needs an [api_key] table",
+                ));
+            }
+            AuthMode::Basic if p.basic.is_none() => {
+                return Err(self.err("basic", "is missing; auth_mode basic needs a [basic] table"));
+            }
+            AuthMode::WebhookOnly if p.webhooks.is_none() => {
+                return Err(self.err(
+                    "webhooks",
+                    "is missing; auth_mode webhook_only needs a [webhooks] table",
+                ));
+            }
+            AuthMode::WebhookOnly
+                if p.oauth2.is_some() || p.api_key.is_some() || p.basic.is_some() =>
+            {
+                return Err(self.err(
+                    "auth_mode",
+                    "is webhook_only but credentials are described; pick the mode they belong to",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(o) = &p.oauth2 {
+            self.oauth2(o)?;
+        }
+        if let Some(u) = &p.api_base_url {
+            self.template("api_base_url", u, Phase::Connected, false)?;
+        } else if p.verify.is_some() {
+            return Err(self.err("verify", "needs api_base_url, which its path is under"));
+        }
+        if let Some(k) = &p.api_key {
+            self.api_key("api_key", k)?;
+        }
+        for h in p.api_headers.keys() {
+            self.header(&format!("api_headers.{h}"), h)?;
+        }
+        if let Some(v) = &p.verify
+            && !v.path.starts_with('/')
+        {
+            return Err(self.err(
+                "verify.path",
+                "must start with `/` (it is under api_base_url)",
+            ));
+        }
+        if let Some(r) = &p.rate_limit {
+            for (k, h) in [
+                ("limit", &r.limit),
+                ("remaining", &r.remaining),
+                ("reset", &r.reset),
+            ] {
+                if let Some(h) = h {
+                    self.header(&format!("rate_limit.{k}"), h)?;
+                }
+            }
+        }
+        if let Some(w) = &p.webhooks {
+            if w.scheme.is_none() && w.scheme_configurable && p.auth_mode != AuthMode::WebhookOnly {
+                return Err(self.err(
+                    "webhooks.scheme_configurable",
+                    "is only for webhook_only entries",
+                ));
+            }
+            if let Some(l) = &w.event_id {
+                self.location("webhooks.event_id", l)?;
+            }
+            if let Some(l) = &w.event_type {
+                self.location("webhooks.event_type", l)?;
+            }
+            if let Some(r) = &w.routing {
+                self.location("webhooks.routing.event", &r.event)?;
+                self.source("webhooks.routing.connection", &r.connection)?;
+            }
+        }
+        let unused: Vec<&String> = p
+            .placeholders
+            .keys()
+            .filter(|k| !self.used.contains(*k))
+            .collect();
+        if let Some(name) = unused.first() {
+            return Err(self.err(
+                format!("placeholders.{name}"),
+                "is declared but no URL uses it; remove it",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parameters Switchboard sets itself; a file may not override them.
+const RESERVED_PARAMS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "state",
+    "code",
+    "code_challenge",
+    "code_challenge_method",
+    "code_verifier",
+    "response_type",
+    "grant_type",
+    "scope",
+    "nonce",
+    "refresh_token",
+];
+
+fn sample_for(ph: &Placeholder) -> String {
+    let base = template::sample(ph.kind);
+    match (ph.kind, ph.host_suffixes.first()) {
+        (ValueKind::Host, Some(s)) => format!("sample{s}"),
+        (ValueKind::Origin, Some(s)) => format!("https://sample{s}"),
+        _ => base.to_owned(),
+    }
+}
+
+/// Validates a provider; `dev` also allows `http://` on loopback hosts.
+pub(crate) fn validate(p: &Provider, dev: bool) -> Result<(), CatalogError> {
+    Checker {
+        p,
+        dev,
+        used: BTreeSet::new(),
+    }
+    .run()
+}
