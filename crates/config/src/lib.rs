@@ -135,12 +135,13 @@ struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     max_body_bytes: Option<u64>,
     allow_hosts: Option<Vec<String>>,
+    providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
 }
 
 /// The array-of-tables keys (`[[integrations]]`…). They come from the file only.
-pub const TABLES: &[&str] = &["integrations", "destinations"];
+pub const TABLES: &[&str] = &["providers", "integrations", "destinations"];
 
 /// Where a value came from, for error messages and `config check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +194,8 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Hosts that outbound calls may reach even if they are loopback or private.
     pub allow_hosts: Vec<String>,
+    /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
+    pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
     pub integrations: Vec<Integration>,
     /// Where mapped events are delivered.
@@ -550,6 +553,7 @@ impl Config {
             }
         }
 
+        let providers = tables::providers(raw.providers.unwrap_or_default(), &file_src)?;
         let integrations =
             tables::integrations(raw.integrations.unwrap_or_default(), &file_src, env)?;
         let destinations = tables::destinations(
@@ -560,6 +564,7 @@ impl Config {
         )?;
 
         Ok(Config {
+            providers,
             integrations,
             destinations,
             listen,
@@ -614,6 +619,7 @@ impl Config {
                 self.max_body_bytes != other.max_body_bytes,
             ),
             ("allow_hosts", self.allow_hosts != other.allow_hosts),
+            ("providers", self.providers != other.providers),
             (
                 "integrations",
                 self.integrations.len() != other.integrations.len()
@@ -636,6 +642,15 @@ impl Config {
         .into_iter()
         .filter_map(|(k, changed)| changed.then_some(k))
         .collect()
+    }
+
+    /// The providers this configuration can use: the built-in catalog plus the custom
+    /// providers given with explicit endpoints, and the ids of custom providers that
+    /// still need OIDC discovery (I/O, done by the server). Checks that every integration
+    /// names a known provider and, if it has webhook secrets, has a signature scheme.
+    /// `dev` allows `http://` loopback URLs in custom providers (`serve --dev`).
+    pub fn catalog(&self, dev: bool) -> Result<(catalog::Catalog, Vec<String>), ConfigError> {
+        tables::effective_catalog(self, dev)
     }
 
     /// The integration with this id.

@@ -146,6 +146,87 @@ fn check_id(
     Ok(())
 }
 
+pub(crate) fn providers(
+    raw: Vec<catalog::CustomProvider>,
+    src: &Source,
+) -> Result<Vec<catalog::CustomProvider>, ConfigError> {
+    let mut seen = BTreeSet::new();
+    for (i, p) in raw.iter().enumerate() {
+        check_id(
+            &p.id,
+            "providers",
+            &mut seen,
+            format!("providers[{i}].id"),
+            src,
+        )?;
+        if catalog::Catalog::builtin().get(&p.id).is_some() {
+            return Err(invalid(
+                format!("providers[{i}].id"),
+                src,
+                format!(
+                    "{:?} is a built-in provider, which needs no entry; give yours another id",
+                    p.id
+                ),
+            ));
+        }
+        // Structure only; URL rules depend on --dev and are checked by `Config::catalog`.
+        p.validate(true)
+            .map_err(|e| invalid(format!("providers[{i}]"), src, e.to_string()))?;
+    }
+    Ok(raw)
+}
+
+pub(crate) fn effective_catalog(
+    cfg: &crate::Config,
+    dev: bool,
+) -> Result<(catalog::Catalog, Vec<String>), ConfigError> {
+    let src = cfg
+        .file
+        .as_deref()
+        .map(|p| Source::File(p.display().to_string()))
+        .unwrap_or(Source::Default);
+    let mut cat = catalog::Catalog::builtin().clone();
+    let mut pending = Vec::new();
+    for (i, p) in cfg.providers.iter().enumerate() {
+        p.validate(dev)
+            .map_err(|e| invalid(format!("providers[{i}]"), &src, e.to_string()))?;
+        if p.needs_discovery() {
+            pending.push(p.id.clone());
+            continue;
+        }
+        let provider = p
+            .to_provider_explicit(dev)
+            .map_err(|e| invalid(format!("providers[{i}]"), &src, e.to_string()))?;
+        cat.insert(provider)
+            .map_err(|e| invalid(format!("providers[{i}].id"), &src, e.to_string()))?;
+    }
+    for (i, it) in cfg.integrations.iter().enumerate() {
+        let known = cat.get(&it.provider);
+        if known.is_none() && !pending.contains(&it.provider) {
+            return Err(invalid(
+                format!("integrations[{i}].provider"),
+                &src,
+                catalog::CatalogError::UnknownProvider(it.provider.clone()).to_string(),
+            ));
+        }
+        let scheme = it
+            .webhook_scheme
+            .as_ref()
+            .or_else(|| known.and_then(catalog::Provider::webhook_scheme));
+        if !it.webhook_secrets.is_empty() && scheme.is_none() && known.is_some() {
+            return Err(invalid(
+                format!("integrations[{i}].webhook_scheme"),
+                &src,
+                format!(
+                    "provider {:?} has no webhook signature scheme; set webhook_scheme (see docs/webhooks/) or remove webhook_secrets",
+                    it.provider
+                ),
+            ));
+        }
+    }
+    Ok((cat, pending))
+}
+
 pub(crate) fn integrations(
     raw: Vec<RawIntegration>,
     src: &Source,

@@ -16,6 +16,21 @@ use vault::{ExposeSecret, SecretString};
 use crate::keys::{self, Missing};
 use crate::{ApiKeyCmd, AuditCmd, DbArgs, Target};
 
+/// The providers the configuration can use (built-in and custom), checked against its
+/// integrations; see [`config::Config::catalog`].
+pub fn catalog_of(cfg: &config::Config, dev: bool) -> anyhow::Result<catalog::Catalog> {
+    let (cat, pending) = cfg
+        .catalog(dev)
+        .map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+    for id in pending {
+        tracing::warn!(
+            provider = %id,
+            "custom provider needs OIDC discovery, which this build does not perform yet; give its endpoints explicitly"
+        );
+    }
+    Ok(cat)
+}
+
 /// Loads and validates the configuration, as `serve` does.
 pub fn load_config(
     path: Option<&Path>,
@@ -74,7 +89,7 @@ fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 /// Prints rows as an aligned table.
-fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -129,13 +144,16 @@ pub async fn migrate(
 /// `switchboard config check`
 pub fn config_check(
     config_path: Option<std::path::PathBuf>,
+    dev: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = match config::Config::load(
+    let loaded = config::Config::load(
         config_path.as_deref(),
         &config::ProcessEnv,
         &Default::default(),
-    ) {
+    )
+    .and_then(|c| c.catalog(dev).map(|_| c));
+    let cfg = match loaded {
         Ok(c) => c,
         Err(e) => {
             if json {

@@ -4,6 +4,7 @@
 mod admin;
 mod keys;
 mod logging;
+mod providers;
 mod serve;
 mod webhook;
 
@@ -44,6 +45,9 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The provider catalog: built-in and custom providers.
+    #[command(subcommand)]
+    Providers(providers::ProvidersCmd),
     /// Webhooks: check a captured request offline.
     #[command(subcommand)]
     Webhook(WebhookCmd),
@@ -83,7 +87,11 @@ struct DbArgs {
 enum ConfigCmd {
     /// Validate the configuration exactly as `serve` would, and show where each value
     /// comes from (never secret values).
-    Check,
+    Check {
+        /// Check as `serve --dev` would (allows http:// loopback custom providers).
+        #[arg(long)]
+        dev: bool,
+    },
     /// Print the documented default configuration file.
     Default,
 }
@@ -200,7 +208,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(config_path, args).await,
         Command::Migrate(db) => admin::migrate(config_path, db, json).await,
-        Command::Config(ConfigCmd::Check) => admin::config_check(config_path, json),
+        Command::Config(ConfigCmd::Check { dev }) => admin::config_check(config_path, dev, json),
+        Command::Providers(cmd) => providers::run(config_path.as_deref(), cmd, json),
         Command::Config(ConfigCmd::Default) => {
             print!("{}", config::DEFAULT_FILE);
             Ok(ExitCode::SUCCESS)

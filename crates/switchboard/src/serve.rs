@@ -21,6 +21,13 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     };
     let cfg = load_config(config_path.as_deref(), &overrides)?;
     let log = logging::init(cfg.log_format, &cfg.log_level)?;
+    let catalog = crate::admin::catalog_of(&cfg, args.dev)?;
+    tracing::info!(
+        providers = catalog.len(),
+        integrations = cfg.integrations.len(),
+        destinations = cfg.destinations.len(),
+        "configuration loaded"
+    );
 
     let missing = if args.dev {
         Missing::CreateDevFile

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use signatures::{Headers, Request, Scheme, VerifyOptions};
@@ -37,19 +36,23 @@ pub fn read_headers(path: &Path) -> anyhow::Result<Headers> {
     Ok(headers)
 }
 
-/// The scheme an integration verifies with: its `webhook_scheme`, else the scheme named
-/// like its provider.
-pub fn scheme_of(integration: &config::Integration) -> anyhow::Result<Scheme> {
-    if let Some(s) = &integration.webhook_scheme {
-        return Ok(s.clone());
-    }
-    Scheme::from_str(&integration.provider).map_err(|_| {
-        anyhow::anyhow!(
-            "integration {:?}: provider {:?} has no built-in webhook scheme; set webhook_scheme",
-            integration.id,
-            integration.provider
-        )
-    })
+/// The scheme an integration verifies with: its `webhook_scheme`, else its provider's.
+pub fn scheme_of(
+    integration: &config::Integration,
+    catalog: &catalog::Catalog,
+) -> anyhow::Result<Scheme> {
+    integration
+        .webhook_scheme
+        .as_ref()
+        .or_else(|| catalog.get(&integration.provider)?.webhook_scheme())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "integration {:?}: provider {:?} has no webhook signature scheme; set webhook_scheme",
+                integration.id,
+                integration.provider
+            )
+        })
 }
 
 /// Arguments of `webhook verify`.
@@ -94,7 +97,8 @@ pub fn verify(
                 .join(", ")
         );
     };
-    let scheme = scheme_of(integration)?;
+    let catalog = crate::admin::catalog_of(&cfg, false)?;
+    let scheme = scheme_of(integration, &catalog)?;
     if integration.webhook_secrets.is_empty() {
         bail!(
             "integration {:?} has no webhook_secrets to verify with",

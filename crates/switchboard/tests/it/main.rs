@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod harness;
 mod leaks;
+mod providers;
 mod rotate;
 mod serve;
 mod signals;

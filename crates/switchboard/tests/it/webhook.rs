@@ -23,14 +23,9 @@ webhook_secrets = ["env:OLD_GH_SECRET", "env:GH_SECRET"]
 
 [[integrations]]
 id = "own"
-provider = "my-service"
+provider = "svix"
 webhook_scheme = "standard-webhooks"
 webhook_secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-
-[[integrations]]
-id = "noscheme"
-provider = "my-service"
-webhook_secrets = ["x"]
 "#,
     );
     write(dir, "body.txt", b"Hello, World!");
@@ -213,21 +208,7 @@ fn bad_invocations_are_clear_errors() {
         ENV,
     );
     out.failure()
-        .stderr_has(&["no integration \"nope\"", "gh, own, noscheme"]);
-    let out = run(
-        dir.path(),
-        &[
-            "webhook",
-            "verify",
-            "noscheme",
-            "--headers",
-            "headers.txt",
-            "--body",
-            "body.txt",
-        ],
-        ENV,
-    );
-    out.failure().stderr_has(&["set webhook_scheme"]);
+        .stderr_has(&["no integration \"nope\"", "gh, own"]);
     let out = run(
         dir.path(),
         &[
@@ -257,4 +238,31 @@ fn bad_invocations_are_clear_errors() {
         ENV,
     );
     out.failure().stderr_has(&["line 1", "Name: value"]);
+}
+
+#[test]
+fn a_provider_without_a_scheme_needs_webhook_scheme() {
+    let dir = sandbox();
+    write(
+        dir.path(),
+        "switchboard.toml",
+        b"[[integrations]]\nid = \"gl\"\nprovider = \"gitlab\"\nwebhook_secrets = [\"x\"]\n",
+    );
+    write(dir.path(), "h.txt", b"X-Gitlab-Token: x\n");
+    write(dir.path(), "b.txt", b"{}");
+    let out = run(
+        dir.path(),
+        &[
+            "webhook",
+            "verify",
+            "gl",
+            "--headers",
+            "h.txt",
+            "--body",
+            "b.txt",
+        ],
+        &[],
+    );
+    out.failure()
+        .stderr_has(&["integrations[0].webhook_scheme", "set webhook_scheme"]);
 }

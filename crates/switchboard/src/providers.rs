@@ -1,0 +1,83 @@
+//! `switchboard providers list|show`: the built-in catalog plus custom providers.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+/// `providers` verbs.
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCmd {
+    /// List every provider: id, name, auth mode, webhook scheme.
+    List,
+    /// Show one provider's full definition (TOML, or JSON with --json).
+    Show {
+        /// The provider's id.
+        id: String,
+    },
+}
+
+/// The catalog of the configuration, or the built-in one when the configuration does not
+/// load (browsing the catalog must not need a valid config; the problem is reported).
+fn catalog(config_path: Option<&Path>) -> (catalog::Catalog, Vec<String>) {
+    let custom = |c: &config::Config| c.providers.iter().map(|p| p.id.clone()).collect();
+    match crate::admin::load_config(config_path, &Default::default())
+        .and_then(|c| Ok((crate::admin::catalog_of(&c, false)?, custom(&c))))
+    {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("warning: {e:#}; showing the built-in providers only");
+            (catalog::Catalog::builtin().clone(), Vec::new())
+        }
+    }
+}
+
+/// Runs a `providers` verb.
+pub fn run(config_path: Option<&Path>, cmd: ProvidersCmd, json: bool) -> anyhow::Result<ExitCode> {
+    let (cat, custom) = catalog(config_path);
+    match cmd {
+        ProvidersCmd::List => {
+            let rows: Vec<serde_json::Value> = cat
+                .list()
+                .map(|p| {
+                    serde_json::json!({
+                        "id": p.id,
+                        "name": p.name,
+                        "auth_mode": p.auth_mode.name(),
+                        "webhook_scheme": p.webhook_scheme().map(|s| s.name()),
+                        "custom": custom.contains(&p.id),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let cells: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+                        let mut id = s("id");
+                        if r["custom"] == true {
+                            id.push_str(" (custom)");
+                        }
+                        vec![id, s("name"), s("auth_mode"), s("webhook_scheme")]
+                    })
+                    .collect();
+                crate::admin::print_table(&["id", "name", "auth", "webhook scheme"], &cells);
+            }
+        }
+        ProvidersCmd::Show { id } => {
+            let p = cat.require(&id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(p)?);
+            } else {
+                print!(
+                    "{}",
+                    toml::to_string_pretty(p).context("rendering the provider")?
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
