@@ -668,6 +668,7 @@ impl Config {
         "log_format",
         "max_body_bytes",
         "request_timeout_secs",
+        "providers",
     ];
 }
 

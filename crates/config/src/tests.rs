@@ -1377,9 +1377,14 @@ fn restart_keys_content() {
             "log_format",
             "max_body_bytes",
             "request_timeout_secs",
+            "providers",
         ]
     );
-    let all: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    let all: Vec<&str> = KEYS
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(TABLES.iter().copied())
+        .collect();
     for k in Config::RESTART_KEYS {
         assert!(all.contains(k), "{k} is not a key");
     }

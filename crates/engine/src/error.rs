@@ -30,6 +30,14 @@ pub enum EngineError {
     /// The state does not allow it (already revoked, …).
     #[error("{0}")]
     Conflict(String),
+    /// A webhook failed verification. The reason (a stable code such as `no_match` or
+    /// `timestamp_outside_tolerance`) is for metrics and logs; the sender gets a generic
+    /// message.
+    #[error("webhook signature verification failed")]
+    BadSignature {
+        /// Which check failed.
+        reason: &'static str,
+    },
     /// A stored secret could not be opened.
     #[error(transparent)]
     Vault(#[from] VaultError),
@@ -43,6 +51,7 @@ impl EngineError {
     pub fn code(&self) -> &'static str {
         match self {
             EngineError::Unauthenticated(_) => "unauthorized",
+            EngineError::BadSignature { .. } => "invalid_signature",
             EngineError::Forbidden(_) => "forbidden",
             EngineError::NotFound { .. } => "not_found",
             EngineError::Invalid { .. } => "invalid_request",

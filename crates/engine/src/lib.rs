@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 mod error;
 pub mod secrets;
+pub mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ struct Inner {
     store: Arc<dyn Store>,
     keyring: Keyring,
     config: ArcSwap<config::Config>,
+    catalog: catalog::Catalog,
+    reject_log: webhooks::RejectLog,
 }
 
 impl fmt::Debug for Engine {
@@ -82,8 +85,28 @@ impl Engine {
                 store,
                 keyring,
                 config: ArcSwap::from_pointee(config),
+                catalog: catalog::Catalog::builtin().clone(),
+                reject_log: webhooks::RejectLog::default(),
             }),
         }
+    }
+
+    /// Uses `catalog` (built-in plus custom providers, from
+    /// [`config::Config::catalog`]) instead of the built-in one. Call it before the engine
+    /// is shared.
+    pub fn with_catalog(mut self, catalog: catalog::Catalog) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.catalog = catalog,
+            None => tracing::error!(
+                "with_catalog called on a shared engine; keeping the previous catalog"
+            ),
+        }
+        self
+    }
+
+    /// The provider catalog in use.
+    pub fn catalog(&self) -> &catalog::Catalog {
+        &self.inner.catalog
     }
 
     /// The store (for readiness checks).

@@ -113,7 +113,9 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
-            EngineError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            EngineError::Unauthenticated(_) | EngineError::BadSignature { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::Invalid { .. } => StatusCode::BAD_REQUEST,

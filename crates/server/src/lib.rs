@@ -80,9 +80,11 @@ impl Modify for BearerAuth {
         routes::admin::revoke_key,
         routes::admin::list_audit,
         routes::admin::verify_audit,
+        routes::webhooks::intake,
+        routes::webhooks::list_events,
     ),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "webhooks", description = "webhook intake and stored events"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -101,6 +103,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::ops::router())
         .merge(routes::admin::router())
+        .merge(routes::webhooks::router())
         .route("/api/{*rest}", any(api_fallback))
         .with_state(state)
         .layer(

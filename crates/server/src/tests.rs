@@ -879,3 +879,116 @@ async fn rust_client_reports_unexpected_answers() {
         e => panic!("{e}"),
     }
 }
+
+const WEBHOOK_CONFIG: &str = r#"
+max_body_bytes = 4096
+
+[[integrations]]
+id = "gh"
+provider = "github"
+webhook_secrets = ["It's a Secret to Everybody"]
+"#;
+
+/// The live intake route with GitHub's published example.
+#[tokio::test]
+async fn webhook_intake_route() {
+    let h = start_with(WEBHOOK_CONFIG, None).await;
+    let post = |delivery: &str, sig: &str, body: Vec<u8>| {
+        h.http
+            .post(h.url("/webhooks/gh/event"))
+            .header("X-GitHub-Delivery", delivery)
+            .header("X-GitHub-Event", "push")
+            .header("X-Hub-Signature-256", sig.to_owned())
+            .body(body)
+            .send()
+    };
+    let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let res = post("d-1", sig, b"Hello, World!".to_vec()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["duplicate"], false);
+    let id = v["id"].as_str().unwrap().to_owned();
+    let v: Value = post("d-1", sig, b"Hello, World!".to_vec())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["duplicate"].as_bool()),
+        (Some(id.as_str()), Some(true))
+    );
+
+    // Forged, altered, unsigned: 401 with a generic message that names no check.
+    for (s, body) in [
+        ("sha256=00", b"Hello, World!".to_vec()),
+        (sig, b"Hello, World?".to_vec()),
+        ("", b"Hello, World!".to_vec()),
+    ] {
+        let res = post("d-2", s, body).await.unwrap();
+        let code = error_code(res, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(code, "invalid_signature");
+    }
+    // Oversized, unknown integration.
+    let res = post("d-3", sig, vec![b'x'; 8192]).await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "payload_too_large"
+    );
+    let res = h
+        .http
+        .post(h.url("/webhooks/nope/event"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await, "not_found");
+    // Blocked.
+    h.engine
+        .set_webhooks_blocked("gh", true, &Actor::System)
+        .await
+        .unwrap();
+    let res = post("d-4", sig, b"Hello, World!".to_vec()).await.unwrap();
+    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await, "forbidden");
+
+    // Only the first delivery was stored; the listing shows it without the body.
+    let v: Value = h
+        .http
+        .get(h.url("/api/events?integration=gh"))
+        .bearer_auth(&h.app)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["id"], id.as_str());
+    assert_eq!(data[0]["provider_event_id"], "d-1");
+    assert_eq!(data[0]["event_type"], "push");
+    assert_eq!(data[0]["body_bytes"], 13);
+    assert!(data[0].get("body").is_none());
+
+    // Rejections are counted by reason.
+    let text = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"switchboard_webhooks_total{integration="gh",outcome="no_match"}"#),
+        "{text}"
+    );
+    // An empty signature header is a malformed (or missing) one, counted as such.
+    assert!(
+        text.contains(r#"outcome="malformed_header""#)
+            || text.contains(r#"outcome="missing_header""#),
+        "{text}"
+    );
+    assert!(text.contains(r#"outcome="duplicate""#));
+}

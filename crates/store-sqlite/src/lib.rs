@@ -16,20 +16,36 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use store::{
-    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, GENESIS_HASH, Scope,
-    SealedSecret, SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis,
-    to_millis,
+    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, Event, EventStore,
+    GENESIS_HASH, InsertOutcome, IntegrationStateStore, Scope, SealedSecret, SecretSlot,
+    SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis, to_millis,
 };
+use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a writer waits for the database lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many event inserts may wait for the writer before callers wait to enqueue.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// The most event inserts committed in one transaction.
+pub const EVENT_BATCH: usize = 256;
+
+/// An event to insert and where to send the outcome once its transaction has committed.
+type EventJob = (Event, oneshot::Sender<StoreResult<InsertOutcome>>);
+
 /// A SQLite-backed store.
+///
+/// Event inserts go through one writer task per store (shared by its clones) that commits
+/// whatever is queued in one transaction (group commit): concurrent webhooks share one
+/// fsync, and none is acknowledged before its commit. The task ends when the last clone
+/// is dropped.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    events: mpsc::Sender<EventJob>,
 }
 
 fn err(e: sqlx::Error) -> StoreError {
@@ -97,7 +113,9 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(err)?;
-        Ok(Self { pool })
+        let (events, queue) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(event_writer(pool.clone(), queue));
+        Ok(Self { pool, events })
     }
 
     /// The underlying pool (tests and tools).
@@ -438,6 +456,263 @@ impl AuditStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(err)
+    }
+}
+
+/// A copy of an error, to answer every insert of a failed batch.
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Migration(m) => StoreError::Migration(m.clone()),
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+    }
+}
+
+/// The group-commit writer: takes the first queued insert, drains whatever else is queued
+/// (up to [`EVENT_BATCH`]), commits them in one transaction, then answers each. Ends when
+/// every sender (every clone of the store) is gone, releasing its handle on the pool.
+async fn event_writer(pool: SqlitePool, mut queue: mpsc::Receiver<EventJob>) {
+    let mut batch: Vec<EventJob> = Vec::with_capacity(EVENT_BATCH);
+    while queue.recv_many(&mut batch, EVENT_BATCH).await > 0 {
+        match write_events(&pool, &batch).await {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, events = batch.len(), "event batch not committed");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(copy_err(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// Inserts a batch in one `BEGIN IMMEDIATE` transaction. `Err` means nothing was
+/// committed; `Ok` holds one outcome per event, in order, all committed (an event whose
+/// id already exists gets its own `Conflict` without failing the others).
+async fn write_events(
+    pool: &SqlitePool,
+    batch: &[EventJob],
+) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (e, _) in batch {
+        let headers = serde_json::to_string(&e.headers)
+            .map_err(|x| StoreError::Backend(format!("event headers: {x}")))?;
+        let inserted = sqlx::query(
+            "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
+                                 scheme, headers, body, connection_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
+             DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(&e.integration)
+        .bind(to_millis(e.received_at))
+        .bind(&e.provider_event_id)
+        .bind(&e.event_type)
+        .bind(&e.scheme)
+        .bind(headers)
+        .bind(&e.body)
+        .bind(&e.connection_id)
+        .execute(&mut *tx)
+        .await;
+        let outcome = match inserted {
+            Ok(r) if r.rows_affected() == 1 => Ok(InsertOutcome::Inserted),
+            Ok(_) => {
+                // Only the provider-id conflict is ignored, so the row that won is there
+                // (possibly inserted earlier in this very batch).
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM events WHERE integration = ? AND provider_event_id = ?",
+                )
+                .bind(&e.integration)
+                .bind(&e.provider_event_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+                match existing {
+                    Some(existing_id) => Ok(InsertOutcome::Duplicate { existing_id }),
+                    None => Err(StoreError::Backend(format!(
+                        "event {} was neither inserted nor found as a duplicate",
+                        e.id
+                    ))),
+                }
+            }
+            // A constraint failure rolls back only its statement: the batch goes on.
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(StoreError::Conflict(
+                format!("an event with id {} already exists", e.id),
+            )),
+            // Anything else may have ended the transaction: fail the whole batch.
+            Err(x) => return Err(err(x)),
+        };
+        outcomes.push(outcome);
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(outcomes)
+}
+
+fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
+    let headers: String = r.get("headers");
+    Ok(Event {
+        id: r.get("id"),
+        integration: r.get("integration"),
+        received_at: from_millis(r.get("received_at"))?,
+        provider_event_id: r.get("provider_event_id"),
+        event_type: r.get("event_type"),
+        scheme: r.get("scheme"),
+        headers: serde_json::from_str(&headers)
+            .map_err(|e| StoreError::Corrupt(format!("event headers: {e}")))?,
+        body: r.get("body"),
+        connection_id: r.get("connection_id"),
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn insert_event(&self, event: &Event) -> StoreResult<InsertOutcome> {
+        if self.pool.is_closed() {
+            return Err(err(sqlx::Error::PoolClosed));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send((event.clone(), reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the event writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the event writer stopped before committing".into())
+        })?
+    }
+
+    async fn get_event(&self, id: &str) -> StoreResult<Option<Event>> {
+        sqlx::query("SELECT * FROM events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?
+            .as_ref()
+            .map(event_from_row)
+            .transpose()
+    }
+
+    async fn list_events(
+        &self,
+        integration: Option<&str>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let limit = i64::from(limit);
+        let rows = match (integration, before) {
+            (None, None) => {
+                sqlx::query("SELECT * FROM events ORDER BY id DESC LIMIT ?")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            (None, Some(b)) => {
+                sqlx::query("SELECT * FROM events WHERE id < ? ORDER BY id DESC LIMIT ?")
+                    .bind(b)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            (Some(i), None) => {
+                sqlx::query("SELECT * FROM events WHERE integration = ? ORDER BY id DESC LIMIT ?")
+                    .bind(i)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            (Some(i), Some(b)) => {
+                sqlx::query(
+                    "SELECT * FROM events WHERE integration = ? AND id < ?
+                     ORDER BY id DESC LIMIT ?",
+                )
+                .bind(i)
+                .bind(b)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn count_events(&self, integration: Option<&str>) -> StoreResult<u64> {
+        let n: i64 = match integration {
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            Some(i) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE integration = ?")
+                    .bind(i)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+        }
+        .map_err(err)?;
+        Ok(n as u64)
+    }
+}
+
+#[async_trait]
+impl IntegrationStateStore for SqliteStore {
+    async fn set_integration_blocked(
+        &self,
+        integration: &str,
+        blocked: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = if blocked {
+            sqlx::query(
+                "INSERT INTO integration_state (integration, blocked, updated_at) VALUES (?, 1, ?)
+                 ON CONFLICT (integration) DO UPDATE SET
+                   blocked = 1, updated_at = excluded.updated_at
+                 WHERE integration_state.blocked = 0",
+            )
+            .bind(integration)
+            .bind(to_millis(at))
+            .execute(&self.pool)
+            .await
+        } else {
+            // No row means not blocked: unblocking then changes nothing.
+            sqlx::query(
+                "UPDATE integration_state SET blocked = 0, updated_at = ?
+                 WHERE integration = ? AND blocked = 1",
+            )
+            .bind(to_millis(at))
+            .bind(integration)
+            .execute(&self.pool)
+            .await
+        }
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool> {
+        let b: Option<i64> =
+            sqlx::query_scalar("SELECT blocked FROM integration_state WHERE integration = ?")
+                .bind(integration)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(b == Some(1))
+    }
+
+    async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT integration FROM integration_state WHERE blocked = 1 ORDER BY integration",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)
     }
 }
 

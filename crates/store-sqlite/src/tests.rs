@@ -81,6 +81,11 @@ async fn all_audit(s: &SqliteStore) -> Vec<AuditRecord> {
     s.list_audit_asc(0, u32::MAX).await.unwrap()
 }
 
+/// How many migrations the crate embeds.
+fn migration_count() -> usize {
+    MIGRATOR.iter().count()
+}
+
 async fn pragma_i64(s: &SqliteStore, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
 }
@@ -102,7 +107,7 @@ async fn table_names(s: &SqliteStore) -> BTreeSet<String> {
 async fn migrate_applies_once_and_is_idempotent_in_memory() {
     let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
     assert!(!table_names(&s).await.contains("api_keys"));
-    assert_eq!(s.migrate().await.unwrap(), 1);
+    assert_eq!(s.migrate().await.unwrap(), migration_count());
     assert_eq!(s.migrate().await.unwrap(), 0);
     assert_eq!(s.migrate().await.unwrap(), 0);
     let tables = table_names(&s).await;
@@ -111,6 +116,8 @@ async fn migrate_applies_once_and_is_idempotent_in_memory() {
         "secrets",
         "audit_log",
         "audit_head",
+        "events",
+        "integration_state",
         "_sqlx_migrations",
     ] {
         assert!(tables.contains(t), "missing table {t}: {tables:?}");
@@ -123,7 +130,7 @@ async fn migrate_is_idempotent_across_reopen_of_a_file() {
     let path = dir.path().join("sb.db");
     let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
     assert!(path.exists(), "connect creates the file");
-    assert_eq!(s.migrate().await.unwrap(), 1);
+    assert_eq!(s.migrate().await.unwrap(), migration_count());
     s.insert_api_key(&api_key("k1", now())).await.unwrap();
     s.close().await;
 
@@ -135,7 +142,7 @@ async fn migrate_is_idempotent_across_reopen_of_a_file() {
         .fetch_one(s.pool())
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, migration_count() as i64);
 }
 
 #[tokio::test]
@@ -306,15 +313,16 @@ async fn concurrent_first_migrations_both_succeed() {
         );
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         assert!(ra.is_ok() && rb.is_ok(), "round {round}: {ra:?} {rb:?}");
-        // Each reports what it saw change (1 for both when they raced); the schema itself
-        // was applied exactly once.
+        // Each reports what it saw change (everything for both when they raced); the
+        // schema itself was applied exactly once.
         let total = ra.unwrap() + rb.unwrap();
-        assert!((1..=2).contains(&total), "round {round}: {total}");
+        let n = migration_count();
+        assert!((n..=2 * n).contains(&total), "round {round}: {total}");
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(a.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 1, "round {round}");
+        assert_eq!(applied, migration_count() as i64, "round {round}");
     }
 }
 
@@ -1156,4 +1164,488 @@ async fn secret_updated_at_is_set_by_the_store_at_millisecond_precision() {
     assert!(s.replace_secret_if(&sl, 2, "k2", b"z").await.unwrap());
     let third = s.get_secret(&sl).await.unwrap().unwrap().updated_at;
     assert!(third > second && third <= now());
+}
+
+// ---------------------------------------------------------------------------------------
+// Events and integration state
+// ---------------------------------------------------------------------------------------
+
+/// A time-ordered event id shaped like the engine's (`evt_` + 32 lowercase hex).
+fn evt_id(n: u128) -> String {
+    format!("evt_{n:032x}")
+}
+
+fn event(n: u128, integration: &str, provider_event_id: Option<&str>) -> Event {
+    Event {
+        id: evt_id(n),
+        integration: integration.to_owned(),
+        received_at: ms(1_700_000_000_000 + n as i64),
+        provider_event_id: provider_event_id.map(str::to_owned),
+        event_type: Some("thing.happened".to_owned()),
+        scheme: "standard-webhooks".to_owned(),
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: format!("{{\"n\":{n}}}").into_bytes(),
+        connection_id: None,
+    }
+}
+
+fn ids(events: &[Event]) -> Vec<String> {
+    events.iter().map(|e| e.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn event_insert_and_get_round_trip_byte_for_byte() {
+    let s = mem().await;
+    let mut e = event(1, "github", Some("delivery-1"));
+    e.headers = vec![
+        ("X-B".to_owned(), "2".to_owned()),
+        ("a".to_owned(), "1".to_owned()),
+        ("X-B".to_owned(), "3".to_owned()),
+        ("x-unicode".to_owned(), "é \"quoted\" \\ ☃".to_owned()),
+    ];
+    e.body = vec![0x00, b'{', 0xff, 0xfe, 0x80, b'}', 0x00, 0xc3, 0x28];
+    assert!(std::str::from_utf8(&e.body).is_err());
+    e.connection_id = Some("conn_1".to_owned());
+    e.received_at = ms(1_712_345_678_901);
+    assert_eq!(s.insert_event(&e).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(s.get_event(&e.id).await.unwrap(), Some(e.clone()));
+
+    // Every optional field empty, and an empty body.
+    let bare = Event {
+        id: evt_id(2),
+        integration: "github".to_owned(),
+        received_at: ms(0),
+        provider_event_id: None,
+        event_type: None,
+        scheme: "github".to_owned(),
+        headers: vec![],
+        body: vec![],
+        connection_id: None,
+    };
+    assert_eq!(
+        s.insert_event(&bare).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(s.get_event(&bare.id).await.unwrap(), Some(bare));
+    assert_eq!(s.get_event(&evt_id(3)).await.unwrap(), None);
+
+    // Headers are a JSON array of pairs; the body a BLOB.
+    let (headers, kind): (String, String) =
+        sqlx::query_as("SELECT headers, typeof(body) FROM events WHERE id = ?")
+            .bind(&e.id)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(kind, "blob");
+    assert!(
+        headers.starts_with("[[\"X-B\",\"2\"],[\"a\",\"1\"]"),
+        "{headers}"
+    );
+}
+
+#[tokio::test]
+async fn event_received_at_is_truncated_to_milliseconds() {
+    let s = mem().await;
+    let mut e = event(1, "i", None);
+    e.received_at = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+    s.insert_event(&e).await.unwrap();
+    let got = s.get_event(&e.id).await.unwrap().unwrap();
+    assert_eq!(got.received_at, ms(1_700_000_000_123));
+}
+
+#[tokio::test]
+async fn events_deduplicate_by_provider_id_within_an_integration() {
+    let s = mem().await;
+    let first = event(1, "stripe", Some("evt_abc"));
+    assert_eq!(
+        s.insert_event(&first).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    // Same provider id, same integration: a duplicate of the first, nothing stored.
+    let again = event(2, "stripe", Some("evt_abc"));
+    assert_eq!(
+        s.insert_event(&again).await.unwrap(),
+        InsertOutcome::Duplicate {
+            existing_id: first.id.clone()
+        }
+    );
+    assert_eq!(s.get_event(&again.id).await.unwrap(), None);
+    // Resending the very same event is a duplicate of itself.
+    assert_eq!(
+        s.insert_event(&first).await.unwrap(),
+        InsertOutcome::Duplicate {
+            existing_id: first.id.clone()
+        }
+    );
+    // Same provider id in another integration: a different event.
+    assert_eq!(
+        s.insert_event(&event(3, "github", Some("evt_abc")))
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+    // No provider id never deduplicates.
+    for n in 4..7 {
+        assert_eq!(
+            s.insert_event(&event(n, "stripe", None)).await.unwrap(),
+            InsertOutcome::Inserted
+        );
+    }
+    assert_eq!(s.count_events(Some("stripe")).await.unwrap(), 4);
+    assert_eq!(s.count_events(Some("github")).await.unwrap(), 1);
+    assert_eq!(s.count_events(None).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn event_with_an_existing_id_is_a_conflict_and_does_not_fail_others() {
+    let s = mem().await;
+    let e = event(1, "i", None);
+    s.insert_event(&e).await.unwrap();
+    let mut clash = event(1, "other", None);
+    clash.body = b"different".to_vec();
+    let err = s.insert_event(&clash).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(s.get_event(&e.id).await.unwrap(), Some(e));
+    // The writer carries on.
+    assert_eq!(
+        s.insert_event(&event(2, "i", None)).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+}
+
+/// Holds the database write lock from another connection so that the writer is stuck
+/// on one batch while more inserts queue up behind it: the queued ones then form one
+/// batch, and none is acknowledged before its commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_inside_one_batch_refer_to_the_first_and_nothing_is_acked_before_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = file_store(&dir.path().join("sb.db")).await;
+    let mut locker = s.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+
+    // The writer takes this one alone and waits for the lock.
+    let blocker = tokio::spawn({
+        let s = s.clone();
+        async move { s.insert_event(&event(1, "i", Some("blocker"))).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // These queue behind it and are drained together into the next batch.
+    let mut tasks = Vec::new();
+    for n in 10..30u128 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let e = event(n, "i", Some("same"));
+            let outcome = s.insert_event(&e).await;
+            (e.id, outcome)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!blocker.is_finished(), "acknowledged before its commit");
+    assert!(tasks.iter().all(|t| !t.is_finished()));
+    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    drop(locker);
+
+    assert_eq!(blocker.await.unwrap().unwrap(), InsertOutcome::Inserted);
+    let mut inserted = Vec::new();
+    let mut duplicates_of = BTreeSet::new();
+    for t in tasks {
+        let (id, outcome) = t.await.unwrap();
+        match outcome.unwrap() {
+            InsertOutcome::Inserted => inserted.push(id),
+            InsertOutcome::Duplicate { existing_id } => {
+                assert_ne!(existing_id, id);
+                duplicates_of.insert(existing_id);
+            }
+        }
+    }
+    assert_eq!(inserted.len(), 1, "{inserted:?}");
+    assert_eq!(duplicates_of, BTreeSet::from([inserted[0].clone()]));
+    assert_eq!(s.count_events(None).await.unwrap(), 2);
+    let stored = s.get_event(&inserted[0]).await.unwrap().unwrap();
+    assert_eq!(stored.provider_event_id.as_deref(), Some("same"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_inserts_are_all_acknowledged_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = file_store(&dir.path().join("sb.db")).await;
+    let mut tasks = Vec::new();
+    for t in 0..50u128 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for k in 0..10u128 {
+                let n = t * 10 + k;
+                let integration = format!("int-{}", n % 5);
+                let pid = format!("p{n}");
+                let e = event(n, &integration, (n % 2 == 0).then_some(pid.as_str()));
+                assert_eq!(s.insert_event(&e).await.unwrap(), InsertOutcome::Inserted);
+                sent.push(e);
+            }
+            sent
+        }));
+    }
+    let mut sent = Vec::new();
+    for t in tasks {
+        sent.extend(t.await.unwrap());
+    }
+    assert_eq!(sent.len(), 500);
+    assert_eq!(s.count_events(None).await.unwrap(), 500);
+    for i in 0..5 {
+        assert_eq!(
+            s.count_events(Some(&format!("int-{i}"))).await.unwrap(),
+            100
+        );
+    }
+    for e in &sent {
+        assert_eq!(s.get_event(&e.id).await.unwrap().as_ref(), Some(e));
+    }
+    // What was acknowledged is on disk: a fresh pool on the file sees all of it.
+    s.close().await;
+    let reopened = file_store(&dir.path().join("sb.db")).await;
+    assert_eq!(reopened.count_events(None).await.unwrap(), 500);
+}
+
+#[tokio::test]
+async fn list_events_newest_first_with_cursor_filter_and_limit() {
+    let s = mem().await;
+    // Inserted out of id order, alternating integrations.
+    for n in [3u128, 1, 7, 5, 2, 6, 4] {
+        let integration = if n % 2 == 1 { "odd" } else { "even" };
+        s.insert_event(&event(n, integration, None)).await.unwrap();
+    }
+    let all = s.list_events(None, None, 100).await.unwrap();
+    assert_eq!(ids(&all), (1..=7).rev().map(evt_id).collect::<Vec<_>>());
+
+    // Paging with the last id as the cursor visits every event exactly once.
+    let mut pages = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = s.list_events(None, before.as_deref(), 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        before = Some(page.last().unwrap().id.clone());
+        pages.push(ids(&page));
+    }
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages.concat(), ids(&all));
+
+    let odd = s.list_events(Some("odd"), None, 100).await.unwrap();
+    assert_eq!(ids(&odd), [7, 5, 3, 1].map(evt_id).to_vec());
+    assert!(odd.iter().all(|e| e.integration == "odd"));
+    let odd_before_5 = s
+        .list_events(Some("odd"), Some(&evt_id(5)), 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&odd_before_5), [3, 1].map(evt_id).to_vec());
+    let even_limited = s
+        .list_events(Some("even"), Some(&evt_id(7)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&even_limited), [6, 4].map(evt_id).to_vec());
+    // A cursor that is not a stored id still bounds the listing.
+    let between = format!("{}~", evt_id(2));
+    let before_mid = s.list_events(None, Some(&between), 100).await.unwrap();
+    assert_eq!(ids(&before_mid), [2, 1].map(evt_id).to_vec());
+
+    assert!(s.list_events(None, None, 0).await.unwrap().is_empty());
+    assert!(
+        s.list_events(Some("none"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.list_events(None, Some(&evt_id(1)), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn count_events_overall_and_per_integration() {
+    let s = mem().await;
+    assert_eq!(s.count_events(None).await.unwrap(), 0);
+    assert_eq!(s.count_events(Some("a")).await.unwrap(), 0);
+    for n in 0..5 {
+        s.insert_event(&event(n, if n < 3 { "a" } else { "b" }, None))
+            .await
+            .unwrap();
+    }
+    // A duplicate adds nothing.
+    s.insert_event(&event(10, "a", Some("x"))).await.unwrap();
+    s.insert_event(&event(11, "a", Some("x"))).await.unwrap();
+    assert_eq!(s.count_events(None).await.unwrap(), 6);
+    assert_eq!(s.count_events(Some("a")).await.unwrap(), 4);
+    assert_eq!(s.count_events(Some("b")).await.unwrap(), 2);
+    assert_eq!(s.count_events(Some("c")).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn integration_block_and_unblock_report_changes() {
+    let s = mem().await;
+    assert!(!s.is_integration_blocked("x").await.unwrap());
+    assert!(s.blocked_integrations().await.unwrap().is_empty());
+    // Unblocking what was never blocked changes nothing.
+    assert!(!s.set_integration_blocked("x", false, ms(1)).await.unwrap());
+    assert!(!s.is_integration_blocked("x").await.unwrap());
+
+    assert!(s.set_integration_blocked("x", true, ms(2)).await.unwrap());
+    assert!(!s.set_integration_blocked("x", true, ms(3)).await.unwrap());
+    assert!(s.is_integration_blocked("x").await.unwrap());
+    assert!(s.set_integration_blocked("b", true, ms(4)).await.unwrap());
+    assert_eq!(s.blocked_integrations().await.unwrap(), ["b", "x"]);
+    // The time of the last change is kept, not of a call that changed nothing.
+    let at: i64 =
+        sqlx::query_scalar("SELECT updated_at FROM integration_state WHERE integration = 'x'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(at, 2);
+
+    assert!(s.set_integration_blocked("x", false, ms(5)).await.unwrap());
+    assert!(!s.set_integration_blocked("x", false, ms(6)).await.unwrap());
+    assert!(!s.is_integration_blocked("x").await.unwrap());
+    assert_eq!(s.blocked_integrations().await.unwrap(), ["b"]);
+    // And it can be blocked again.
+    assert!(s.set_integration_blocked("x", true, ms(7)).await.unwrap());
+    assert_eq!(s.blocked_integrations().await.unwrap(), ["b", "x"]);
+    assert!(!s.is_integration_blocked("unknown").await.unwrap());
+}
+
+#[tokio::test]
+async fn migration_0002_applies_on_a_database_with_only_0001() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.db");
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    let first = MIGRATOR.iter().next().unwrap().clone();
+    assert_eq!(first.version, 1);
+    sqlx::migrate::Migrator::with_migrations(vec![first])
+        .run(s.pool())
+        .await
+        .unwrap();
+    let tables = table_names(&s).await;
+    assert!(
+        tables.contains("api_keys") && !tables.contains("events"),
+        "{tables:?}"
+    );
+    s.insert_api_key(&api_key("k1", now())).await.unwrap();
+    s.close().await;
+
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    assert_eq!(s.migrate().await.unwrap(), 1);
+    let tables = table_names(&s).await;
+    for t in ["api_keys", "events", "integration_state"] {
+        assert!(tables.contains(t), "missing table {t}: {tables:?}");
+    }
+    let indexes: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert!(indexes.contains("events_provider_event_id"), "{indexes:?}");
+    assert!(indexes.contains("events_integration_id"), "{indexes:?}");
+    assert!(s.get_api_key("k1").await.unwrap().is_some());
+    assert_eq!(
+        s.insert_event(&event(1, "i", Some("p"))).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(s.migrate().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn insert_after_close_is_an_error_not_a_hang() {
+    for s in [mem().await, {
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(&dir.path().join("sb.db")).await;
+        s.insert_event(&event(1, "i", None)).await.unwrap();
+        s
+    }] {
+        let clone = s.clone();
+        s.close().await;
+        let e = tokio::time::timeout(
+            Duration::from_secs(5),
+            clone.insert_event(&event(2, "i", None)),
+        )
+        .await
+        .expect("insert after close hung")
+        .unwrap_err();
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    }
+}
+
+/// Jobs already queued when the pool closes get an error too (the writer cannot begin a
+/// transaction), rather than waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_queued_when_the_store_closes_fail_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = file_store(&dir.path().join("sb.db")).await;
+    let mut tasks = Vec::new();
+    for n in 0..50u128 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert_event(&event(n, "i", None)).await
+        }));
+    }
+    s.close().await;
+    let mut ok = 0;
+    for t in tasks {
+        match tokio::time::timeout(Duration::from_secs(20), t)
+            .await
+            .expect("an insert hung after close")
+            .unwrap()
+        {
+            Ok(InsertOutcome::Inserted) => ok += 1,
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}"),
+        }
+    }
+    // Whatever was acknowledged was committed.
+    let reopened = file_store(&dir.path().join("sb.db")).await;
+    assert_eq!(reopened.count_events(None).await.unwrap(), ok);
+}
+
+/// The writer task ends once every clone of the store is gone, so it does not keep the
+/// pool (and its connections) alive: leaving WAL mode needs every other connection to
+/// the file closed.
+#[tokio::test]
+async fn event_writer_stops_when_the_store_is_dropped() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.db");
+    let s = file_store(&path).await;
+    let copy = s.clone();
+    s.insert_event(&event(1, "i", None)).await.unwrap();
+    drop(s);
+    drop(copy);
+    let opts = SqliteConnectOptions::from_str(&file_url(&path))
+        .unwrap()
+        .busy_timeout(Duration::ZERO);
+    let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    let mut mode = String::new();
+    for _ in 0..500 {
+        if let Ok(m) = sqlx::query_scalar::<_, String>("PRAGMA journal_mode = DELETE")
+            .fetch_one(&mut conn)
+            .await
+        {
+            mode = m;
+            if mode == "delete" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(mode, "delete", "the pool outlived every store handle");
+    conn.close().await.unwrap();
+    let reopened = file_store(&path).await;
+    assert_eq!(reopened.count_events(None).await.unwrap(), 1);
 }

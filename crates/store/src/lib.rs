@@ -10,12 +10,14 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod events;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
+pub use events::{Event, EventStore, InsertOutcome, IntegrationStateStore};
 
 /// Errors of a storage backend. Messages never include stored secrets.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +231,16 @@ pub trait AuditStore: Send + Sync {
 
 /// A complete storage backend.
 #[async_trait]
-pub trait Store: ApiKeyStore + SecretStore + AuditStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    ApiKeyStore
+    + SecretStore
+    + AuditStore
+    + EventStore
+    + IntegrationStateStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
     /// Short backend name (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
     /// Checks that the database answers.

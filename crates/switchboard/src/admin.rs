@@ -237,6 +237,38 @@ pub fn config_check(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `switchboard webhook block|unblock`: acts on the database, so every server sharing
+/// it refuses (or accepts again) the integration's webhooks on the next request.
+pub async fn block(
+    config_path: Option<std::path::PathBuf>,
+    db: DbArgs,
+    integration: &str,
+    blocked: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let engine = local_engine(config_path.as_deref(), &db).await?;
+    let r = engine
+        .set_webhooks_blocked(integration, blocked, &cli_actor())
+        .await;
+    engine.store().close().await;
+    let changed = r?;
+    let state = if blocked {
+        "blocked"
+    } else {
+        "accepting webhooks"
+    };
+    if json {
+        print_json(
+            &serde_json::json!({ "integration": integration, "blocked": blocked, "changed": changed }),
+        )?;
+    } else if changed {
+        println!("integration {integration} is now {state}");
+    } else {
+        println!("integration {integration} was already {state}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `switchboard keys rotate`
 pub async fn rotate(
     config_path: Option<std::path::PathBuf>,

@@ -58,6 +58,20 @@ enum WebhookCmd {
     /// Verify a captured webhook against an integration's scheme and secrets, offline;
     /// says which check failed and exits 1 if one did.
     Verify(webhook::VerifyArgs),
+    /// Refuse every webhook of an integration (403) until unblocked; stores nothing.
+    Block {
+        /// The integration id.
+        integration: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Accept webhooks of an integration again.
+    Unblock {
+        /// The integration id.
+        integration: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +236,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => admin::audit(config_path, cmd, json).await,
         Command::Webhook(WebhookCmd::Verify(args)) => {
             webhook::verify(config_path.as_deref(), args, json)
+        }
+        Command::Webhook(WebhookCmd::Block { integration, db }) => {
+            admin::block(config_path, db, &integration, true, json).await
+        }
+        Command::Webhook(WebhookCmd::Unblock { integration, db }) => {
+            admin::block(config_path, db, &integration, false, json).await
         }
     }
 }

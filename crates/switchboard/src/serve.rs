@@ -52,7 +52,7 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     let applied = store.migrate().await.context("applying migrations")?;
     tracing::info!(backend = store.backend(), applied, "database ready");
 
-    let engine = Engine::new(store.clone(), keyring, cfg.clone());
+    let engine = Engine::new(store.clone(), keyring, cfg.clone()).with_catalog(catalog);
     for (id, n) in engine.unknown_secret_keys().await? {
         tracing::error!(key_id = %id, secrets = n, "stored secrets are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
     }

@@ -19,8 +19,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use store::{
-    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, SealedSecret, SecretSlot,
-    SecretStore, Store, StoreError, StoreResult, chain_hash,
+    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, Event, EventStore,
+    InsertOutcome, IntegrationStateStore, SealedSecret, SecretSlot, SecretStore, Store, StoreError,
+    StoreResult, chain_hash,
 };
 use store_sqlite::SqliteStore;
 use vault::{Keyring, MasterKey};
@@ -333,6 +334,52 @@ impl AuditStore for TamperStore {
 }
 
 #[async_trait]
+impl EventStore for TamperStore {
+    async fn insert_event(&self, event: &Event) -> StoreResult<InsertOutcome> {
+        self.inner.insert_event(event).await
+    }
+
+    async fn get_event(&self, id: &str) -> StoreResult<Option<Event>> {
+        self.inner.get_event(id).await
+    }
+
+    async fn list_events(
+        &self,
+        integration: Option<&str>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        self.inner.list_events(integration, before, limit).await
+    }
+
+    async fn count_events(&self, integration: Option<&str>) -> StoreResult<u64> {
+        self.inner.count_events(integration).await
+    }
+}
+
+#[async_trait]
+impl IntegrationStateStore for TamperStore {
+    async fn set_integration_blocked(
+        &self,
+        integration: &str,
+        blocked: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_integration_blocked(integration, blocked, at)
+            .await
+    }
+
+    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool> {
+        self.inner.is_integration_blocked(integration).await
+    }
+
+    async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
+        self.inner.blocked_integrations().await
+    }
+}
+
+#[async_trait]
 impl Store for TamperStore {
     fn backend(&self) -> &'static str {
         "tamper"
@@ -355,3 +402,4 @@ impl Store for TamperStore {
 pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
     store.list_audit_asc(0, 100_000).await.unwrap()
 }
+mod webhooks;

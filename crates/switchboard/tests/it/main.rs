@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod config;
 mod harness;
+mod intake;
 mod leaks;
 mod providers;
 mod rotate;

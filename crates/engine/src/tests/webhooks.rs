@@ -1,0 +1,397 @@
+//! Webhook intake: verification, handshakes, dedup, block, durability before the answer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hmac::{KeyInit, Mac};
+use signatures::Headers;
+use store::EventStore;
+
+use super::{key, memory_store, ring};
+use crate::webhooks::{Incoming, Intake};
+use crate::{Actor, Engine, EngineError};
+
+/// GitHub's published example (docs): secret, body and signature.
+const GH_BODY: &[u8] = b"Hello, World!";
+const GH_SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+const CONFIG: &str = r#"
+[[integrations]]
+id = "gh"
+provider = "github"
+webhook_secrets = ["old-secret", "It's a Secret to Everybody"]
+
+[[integrations]]
+id = "slack"
+provider = "slack"
+webhook_secrets = ["8f742231b10e8888abcd99yyyzzz85a5"]
+
+[[integrations]]
+id = "zoom"
+provider = "zoom"
+webhook_secrets = ["zoom-secret-token"]
+
+[[integrations]]
+id = "twitch"
+provider = "twitch"
+webhook_secrets = ["twitch-secret-0123"]
+
+[[integrations]]
+id = "graph"
+provider = "microsoft"
+webhook_secrets = ["unused"]
+webhook_scheme = "standard-webhooks"
+
+[[integrations]]
+id = "meta"
+provider = "meta"
+webhook_secrets = ["verify-me"]
+
+[[integrations]]
+id = "quiet"
+provider = "gitlab"
+"#;
+
+async fn engine() -> (Engine, store_sqlite::SqliteStore) {
+    let store = memory_store().await;
+    let cfg =
+        config::Config::from_toml(CONFIG, "t.toml", &BTreeMap::new(), &Default::default()).unwrap();
+    let engine = Engine::new(Arc::new(store.clone()), ring(&key(), &[]), cfg);
+    (engine, store)
+}
+
+fn hmac_hex(secret: &str, msg: &[u8]) -> String {
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(msg);
+    hex::encode(m.finalize().into_bytes())
+}
+
+fn incoming<'a>(
+    integration: &'a str,
+    headers: &'a Headers,
+    body: &'a [u8],
+    now: i64,
+) -> Incoming<'a> {
+    Incoming {
+        integration,
+        method: "POST",
+        url: "https://sb.example/webhooks/x/event",
+        query: "",
+        headers,
+        body,
+        now_unix: now,
+    }
+}
+
+fn github_headers(delivery: &str, sig: &str) -> Headers {
+    Headers::new()
+        .with("X-Hub-Signature-256", sig)
+        .with("X-GitHub-Delivery", delivery)
+        .with("X-GitHub-Event", "push")
+        .with("Authorization", "Bearer must-not-be-stored")
+}
+
+#[tokio::test]
+async fn genuine_webhook_is_stored_once_and_redelivery_is_a_duplicate() {
+    let (engine, store) = engine().await;
+    let h = github_headers("d-1", GH_SIG);
+    let first = engine
+        .intake(incoming("gh", &h, GH_BODY, 1_700_000_000))
+        .await
+        .unwrap();
+    let Intake::Stored { id } = first else {
+        panic!("{first:?}")
+    };
+    assert!(id.starts_with("evt_"));
+    let e = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(e.body, GH_BODY);
+    assert_eq!(e.provider_event_id.as_deref(), Some("d-1"));
+    assert_eq!(e.event_type.as_deref(), Some("push"));
+    assert_eq!(e.scheme, "github");
+    assert!(
+        e.headers
+            .iter()
+            .all(|(n, _)| !n.eq_ignore_ascii_case("authorization"))
+    );
+    // Redelivery: same delivery id.
+    let again = engine
+        .intake(incoming("gh", &h, GH_BODY, 1_700_000_000))
+        .await
+        .unwrap();
+    assert_eq!(again, Intake::Duplicate { id: id.clone() });
+    assert_eq!(store.count_events(Some("gh")).await.unwrap(), 1);
+    // Another delivery id is another event.
+    let h2 = github_headers("d-2", GH_SIG);
+    assert!(matches!(
+        engine
+            .intake(incoming("gh", &h2, GH_BODY, 0))
+            .await
+            .unwrap(),
+        Intake::Stored { .. }
+    ));
+    let (list, _) = engine.list_events(Some("gh"), None, 10).await.unwrap();
+    assert_eq!(list.len(), 2);
+}
+
+#[tokio::test]
+async fn forged_altered_or_unsigned_webhooks_are_refused_and_nothing_is_stored() {
+    let (engine, store) = engine().await;
+    let wrong = format!("sha256={}", hmac_hex("wrong secret", GH_BODY));
+    let cases: Vec<(Headers, &[u8], &str)> = vec![
+        (github_headers("a", &wrong), GH_BODY, "no_match"),
+        (github_headers("b", GH_SIG), b"Hello, World?", "no_match"),
+        (
+            Headers::new().with("X-GitHub-Delivery", "c"),
+            GH_BODY,
+            "missing_header",
+        ),
+        (
+            github_headers("d", "sha256=zz"),
+            GH_BODY,
+            "malformed_header",
+        ),
+    ];
+    for (h, body, reason) in &cases {
+        match engine.intake(incoming("gh", h, body, 0)).await {
+            Err(EngineError::BadSignature { reason: r }) => assert_eq!(r, *reason),
+            other => panic!("{reason}: {other:?}"),
+        }
+    }
+    assert_eq!(store.count_events(None).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn stale_slack_request_is_refused() {
+    let (engine, store) = engine().await;
+    // Slack's documented example: signing secret, timestamp, body, signature.
+    let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    let h = Headers::new()
+        .with("X-Slack-Request-Timestamp", "1531420618")
+        .with(
+            "X-Slack-Signature",
+            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+        );
+    assert!(matches!(
+        engine
+            .intake(incoming("slack", &h, body, 1531420618))
+            .await
+            .unwrap(),
+        Intake::Stored { .. }
+    ));
+    match engine
+        .intake(incoming("slack", &h, body, 1531420618 + 3600))
+        .await
+    {
+        Err(EngineError::BadSignature { reason }) => {
+            assert_eq!(reason, "timestamp_outside_tolerance")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.count_events(None).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn signed_handshakes_are_answered_after_verification() {
+    let (engine, store) = engine().await;
+    let now = 1_700_000_000;
+    // Slack url_verification.
+    let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let ts = now.to_string();
+    let mut base = format!("v0:{ts}:").into_bytes();
+    base.extend_from_slice(body);
+    let h = Headers::new().with("X-Slack-Request-Timestamp", &ts).with(
+        "X-Slack-Signature",
+        format!("v0={}", hmac_hex("8f742231b10e8888abcd99yyyzzz85a5", &base)),
+    );
+    let Intake::Handshake(r) = engine
+        .intake(incoming("slack", &h, body, now))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    // The same handshake with a bad signature is refused.
+    let bad = Headers::new()
+        .with("X-Slack-Request-Timestamp", &ts)
+        .with("X-Slack-Signature", "v0=00");
+    assert!(
+        engine
+            .intake(incoming("slack", &bad, body, now))
+            .await
+            .is_err()
+    );
+
+    // Zoom endpoint.url_validation: encryptedToken = hex HMAC-SHA256(secret token, plainToken).
+    let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+    let mut msg = format!("v0:{ts}:").into_bytes();
+    msg.extend_from_slice(body);
+    let h = Headers::new().with("x-zm-request-timestamp", &ts).with(
+        "x-zm-signature",
+        format!("v0={}", hmac_hex("zoom-secret-token", &msg)),
+    );
+    let Intake::Handshake(r) = engine
+        .intake(incoming("zoom", &h, body, now))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+    assert_eq!(
+        v["encryptedToken"],
+        hmac_hex("zoom-secret-token", b"qgg8vlvZRS6UYooatFL8Aw")
+    );
+
+    // Twitch webhook_callback_verification: the challenge as text.
+    let body =
+        br#"{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"id":"f1c2a387"}}"#;
+    let rfc = "2023-11-14T22:13:20Z";
+    let mut msg = b"msg-1".to_vec();
+    msg.extend_from_slice(rfc.as_bytes());
+    msg.extend_from_slice(body);
+    let h = Headers::new()
+        .with("Twitch-Eventsub-Message-Id", "msg-1")
+        .with("Twitch-Eventsub-Message-Timestamp", rfc)
+        .with(
+            "Twitch-Eventsub-Message-Type",
+            "webhook_callback_verification",
+        )
+        .with(
+            "Twitch-Eventsub-Message-Signature",
+            format!("sha256={}", hmac_hex("twitch-secret-0123", &msg)),
+        );
+    let Intake::Handshake(r) = engine
+        .intake(incoming("twitch", &h, body, now))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(r.body, b"pogchamp-kappa-360noscope-vohiyo");
+    assert!(r.content_type.starts_with("text/plain"));
+    assert_eq!(
+        store.count_events(None).await.unwrap(),
+        0,
+        "handshakes store nothing"
+    );
+}
+
+#[tokio::test]
+async fn unsigned_handshakes_graph_and_meta() {
+    let (engine, store) = engine().await;
+    let h = Headers::new();
+    let mut req = incoming("graph", &h, b"", 0);
+    req.query = "validationToken=Validation%3A%20Testing%20client%20application";
+    let Intake::Handshake(r) = engine.intake(req).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.body, b"Validation: Testing client application");
+
+    let mut req = incoming("meta", &h, b"", 0);
+    req.method = "GET";
+    req.query = "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444";
+    let Intake::Handshake(r) = engine.intake(req).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(r.body, b"1158201444");
+    // A wrong verify token is not answered; a GET without a handshake is refused.
+    req.query = "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1";
+    assert!(matches!(
+        engine.intake(req).await,
+        Err(EngineError::Invalid {
+            field: "method",
+            ..
+        })
+    ));
+    assert_eq!(store.count_events(None).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn unknown_blocked_and_unconfigured_integrations_are_refused() {
+    let (engine, store) = engine().await;
+    let h = github_headers("d-1", GH_SIG);
+    assert!(matches!(
+        engine.intake(incoming("nope", &h, GH_BODY, 0)).await,
+        Err(EngineError::NotFound {
+            what: "integration",
+            ..
+        })
+    ));
+    assert!(matches!(
+        engine.intake(incoming("quiet", &h, GH_BODY, 0)).await,
+        Err(EngineError::NotFound { .. })
+    ));
+    assert!(
+        engine
+            .set_webhooks_blocked("gh", true, &Actor::System)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !engine
+            .set_webhooks_blocked("gh", true, &Actor::System)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        engine.intake(incoming("gh", &h, GH_BODY, 0)).await,
+        Err(EngineError::Forbidden(_))
+    ));
+    assert_eq!(store.count_events(None).await.unwrap(), 0);
+    assert!(
+        engine
+            .set_webhooks_blocked("gh", false, &Actor::System)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        engine.intake(incoming("gh", &h, GH_BODY, 0)).await.unwrap(),
+        Intake::Stored { .. }
+    ));
+    assert!(matches!(
+        engine
+            .set_webhooks_blocked("nope", true, &Actor::System)
+            .await,
+        Err(EngineError::NotFound { .. })
+    ));
+    let actions: Vec<String> = engine
+        .list_audit(None, 10)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|r| r.entry.action)
+        .collect();
+    assert_eq!(actions, ["webhook.unblock", "webhook.block"]);
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_are_all_stored_and_deduplicated() {
+    let (engine, store) = engine().await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            // 100 distinct deliveries, each sent twice.
+            let h = github_headers(&format!("d-{}", i % 100), GH_SIG);
+            engine.intake(incoming("gh", &h, GH_BODY, 0)).await.unwrap()
+        }));
+    }
+    let mut stored = 0;
+    let mut dup = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Intake::Stored { .. } => stored += 1,
+            Intake::Duplicate { .. } => dup += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((stored, dup), (100, 100));
+    assert_eq!(store.count_events(Some("gh")).await.unwrap(), 100);
+}

@@ -1,0 +1,422 @@
+//! Webhook intake: verify, answer handshakes, deduplicate, and store durably before the
+//! caller answers 2xx.
+//!
+//! The order matters. Unsigned handshakes (Microsoft Graph, Meta, Dropbox) are answered
+//! before verification because the provider does not sign them, and they store nothing.
+//! Everything else is verified with the integration's scheme and secrets first; signed
+//! handshakes (Slack, Zoom, Twitch, Discord) are answered only after their signature
+//! checked out. An event is acknowledged only once [`store::EventStore::insert_event`]
+//! has committed it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use catalog::{Handshake, Location};
+use hmac::{KeyInit, Mac};
+use signatures::{Headers, Request, Scheme, VerifyOptions};
+use store::{Event, InsertOutcome};
+use vault::{ExposeSecret, constant_time_eq};
+
+use crate::{Actor, Engine, EngineError, EngineResult};
+
+/// Counter of webhooks by integration and outcome.
+pub const WEBHOOKS_TOTAL: &str = "switchboard_webhooks_total";
+
+/// Headers never stored with an event.
+const DROPPED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "proxy-authorization",
+    "set-cookie",
+];
+const MAX_KEPT_HEADERS: usize = 64;
+const MAX_KEPT_HEADER_BYTES: usize = 8 * 1024;
+/// Longest provider event id or event type kept (longer ones are cut).
+const MAX_ID_LEN: usize = 256;
+
+/// A webhook request as the server received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The integration id from the path.
+    pub integration: &'a str,
+    /// `POST`, or `GET` for handshakes.
+    pub method: &'a str,
+    /// The URL as the provider called it (public URL + path + query); some schemes sign it.
+    pub url: &'a str,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    /// The headers.
+    pub headers: &'a Headers,
+    /// The raw body.
+    pub body: &'a [u8],
+    /// Now, seconds since the epoch.
+    pub now_unix: i64,
+}
+
+/// What to answer the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    /// Stored (committed) as a new event.
+    Stored {
+        /// The event's id.
+        id: String,
+    },
+    /// Seen before (same provider event id): nothing stored.
+    Duplicate {
+        /// The id of the event stored the first time.
+        id: String,
+    },
+    /// A handshake; answer exactly this. Nothing was stored.
+    Handshake(HandshakeReply),
+}
+
+/// The answer to a handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type of `body`.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HandshakeReply {
+    fn text(body: &str) -> Self {
+        Self {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn json(v: serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            content_type: "application/json",
+            body: v.to_string().into_bytes(),
+        }
+    }
+}
+
+/// Logs rejected webhooks at most once per interval per integration, so that an attacker
+/// cannot flood the log; the metrics still count every one.
+#[derive(Debug, Default)]
+pub(crate) struct RejectLog {
+    last: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+impl RejectLog {
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    fn note(&self, integration: &str, reason: &str) {
+        let Ok(mut map) = self.last.lock() else {
+            return;
+        };
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        let now = Instant::now();
+        let entry = map
+            .entry(integration.to_owned())
+            .or_insert((now - Self::INTERVAL, 0));
+        if now.duration_since(entry.0) >= Self::INTERVAL {
+            tracing::warn!(
+                integration,
+                reason,
+                suppressed = entry.1,
+                "webhook rejected (further rejections for this integration are counted in metrics, logged every 10 s)"
+            );
+            *entry = (now, 0);
+        } else {
+            entry.1 += 1;
+        }
+    }
+}
+
+fn count(integration: &str, outcome: &'static str) {
+    metrics::counter!(WEBHOOKS_TOTAL, "integration" => integration.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    signatures::parse_urlencoded(query.as_bytes())
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// Reads a value at a location: a header, or a JSON pointer into the body (a top-level
+/// field for form bodies).
+fn read_location(
+    loc: &Location,
+    headers: &Headers,
+    json: Option<&serde_json::Value>,
+    body: &[u8],
+) -> Option<String> {
+    let raw = match loc {
+        Location::Header(name) => std::str::from_utf8(headers.get(name)?)
+            .ok()?
+            .trim()
+            .to_owned(),
+        Location::Pointer(p) => match json {
+            Some(v) => match v.pointer(p)? {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => return None,
+            },
+            None => {
+                let field = p.trim_start_matches('/');
+                signatures::parse_urlencoded(body)
+                    .into_iter()
+                    .find(|(k, _)| k == field)
+                    .map(|(_, v)| v)?
+            }
+        },
+    };
+    let cut: String = raw.chars().take(MAX_ID_LEN).collect();
+    (!cut.is_empty()).then_some(cut)
+}
+
+fn kept_headers(headers: &Headers) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(n, _)| !DROPPED_HEADERS.contains(&n.to_ascii_lowercase().as_str()))
+        .filter(|(_, v)| v.len() <= MAX_KEPT_HEADER_BYTES)
+        .filter_map(|(n, v)| Some((n.to_owned(), std::str::from_utf8(v).ok()?.to_owned())))
+        .take(MAX_KEPT_HEADERS)
+        .collect()
+}
+
+/// A new time-ordered event id.
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
+impl Engine {
+    /// Takes one webhook: see the module documentation for the order of the checks.
+    pub async fn intake(&self, req: Incoming<'_>) -> EngineResult<Intake> {
+        let cfg = self.config();
+        let Some(integration) = cfg.integration(req.integration) else {
+            count("unknown", "unknown_integration");
+            return Err(EngineError::NotFound {
+                what: "integration",
+                id: req.integration.to_owned(),
+            });
+        };
+        let id = integration.id.as_str();
+        if self.inner.store.is_integration_blocked(id).await? {
+            count(id, "blocked");
+            return Err(EngineError::Forbidden(format!(
+                "webhook intake for integration {id:?} is blocked; run `switchboard webhook unblock {id}` to accept webhooks again"
+            )));
+        }
+        let provider = self.inner.catalog.get(&integration.provider);
+        let hooks = provider.and_then(|p| p.webhooks.as_ref());
+        let handshake = hooks.and_then(|h| h.handshake.as_ref());
+
+        // Unsigned handshakes.
+        if let Some(reply) = unsigned_handshake(handshake, &req, &integration.webhook_secrets) {
+            count(id, "handshake");
+            return Ok(Intake::Handshake(reply));
+        }
+        if req.method != "POST" {
+            count(id, "method_not_allowed");
+            return Err(EngineError::Invalid {
+                field: "method",
+                message: "webhooks are delivered with POST".into(),
+            });
+        }
+
+        let scheme: Scheme = integration
+            .webhook_scheme
+            .clone()
+            .or_else(|| hooks.and_then(|h| h.scheme.clone()))
+            .ok_or_else(|| EngineError::NotFound {
+                what: "webhook scheme of integration",
+                id: id.to_owned(),
+            })?;
+        if integration.webhook_secrets.is_empty() {
+            count(id, "not_configured");
+            return Err(EngineError::NotFound {
+                what: "webhook secrets of integration",
+                id: id.to_owned(),
+            });
+        }
+        let mut opts = VerifyOptions::at(req.now_unix);
+        if let Some(t) = integration.webhook_tolerance_secs {
+            opts = opts.with_tolerance(t);
+        }
+        let sreq = Request::new(req.method, req.url, req.headers, req.body);
+        let verified = match signatures::verify(&scheme, &sreq, &integration.webhook_secrets, &opts)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                let reason = e.code();
+                count(id, reason);
+                self.inner.reject_log.note(id, reason);
+                if e.is_config_error() {
+                    tracing::error!(
+                        integration = id,
+                        reason,
+                        "webhook verification cannot work: {e}"
+                    );
+                }
+                return Err(EngineError::BadSignature { reason });
+            }
+        };
+
+        let json: Option<serde_json::Value> = serde_json::from_slice(req.body).ok();
+        // The handshake answer uses the secret that verified the request.
+        let matched = &integration.webhook_secrets[verified.secret_index..=verified.secret_index];
+        if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
+            count(id, "handshake");
+            return Ok(Intake::Handshake(reply));
+        }
+
+        let provider_event_id = hooks
+            .and_then(|h| h.event_id.as_ref())
+            .and_then(|loc| read_location(loc, req.headers, json.as_ref(), req.body))
+            .or_else(|| verified.id.clone());
+        let event_type = hooks
+            .and_then(|h| h.event_type.as_ref())
+            .and_then(|loc| read_location(loc, req.headers, json.as_ref(), req.body));
+        let event = Event {
+            id: new_event_id(),
+            integration: id.to_owned(),
+            received_at: store::now(),
+            provider_event_id,
+            event_type,
+            scheme: scheme.name().to_owned(),
+            headers: kept_headers(req.headers),
+            body: req.body.to_vec(),
+            connection_id: None,
+        };
+        match self.inner.store.insert_event(&event).await? {
+            InsertOutcome::Inserted => {
+                count(id, "stored");
+                Ok(Intake::Stored { id: event.id })
+            }
+            InsertOutcome::Duplicate { existing_id } => {
+                count(id, "duplicate");
+                Ok(Intake::Duplicate { id: existing_id })
+            }
+        }
+    }
+
+    /// Blocks (or unblocks) webhook intake for an integration, and audits it.
+    pub async fn set_webhooks_blocked(
+        &self,
+        integration: &str,
+        blocked: bool,
+        actor: &Actor,
+    ) -> EngineResult<bool> {
+        if self.config().integration(integration).is_none() {
+            return Err(EngineError::NotFound {
+                what: "integration",
+                id: integration.to_owned(),
+            });
+        }
+        let changed = self
+            .inner
+            .store
+            .set_integration_blocked(integration, blocked, store::now())
+            .await?;
+        if changed {
+            let action = if blocked {
+                "webhook.block"
+            } else {
+                "webhook.unblock"
+            };
+            self.audit(actor, action, integration, serde_json::json!({}))
+                .await?;
+        }
+        Ok(changed)
+    }
+
+    /// Stored events, newest first; `before` is the last id of the previous page.
+    pub async fn list_events(
+        &self,
+        integration: Option<&str>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> EngineResult<(Vec<Event>, Option<String>)> {
+        let limit = limit.clamp(1, 500);
+        let data = self
+            .inner
+            .store
+            .list_events(integration, before, limit)
+            .await?;
+        let next = (data.len() as u32 == limit)
+            .then(|| data.last().map(|e| e.id.clone()))
+            .flatten();
+        Ok((data, next))
+    }
+}
+
+fn unsigned_handshake(
+    kind: Option<&Handshake>,
+    req: &Incoming<'_>,
+    secrets: &[vault::SecretString],
+) -> Option<HandshakeReply> {
+    match kind? {
+        Handshake::MicrosoftGraphValidationToken => {
+            query_param(req.query, "validationToken").map(|t| HandshakeReply::text(&t))
+        }
+        Handshake::DropboxChallenge if req.method == "GET" => {
+            query_param(req.query, "challenge").map(|c| HandshakeReply::text(&c))
+        }
+        Handshake::MetaHubChallenge if req.method == "GET" => {
+            let mode = query_param(req.query, "hub.mode")?;
+            let token = query_param(req.query, "hub.verify_token")?;
+            let challenge = query_param(req.query, "hub.challenge")?;
+            let known = secrets
+                .iter()
+                .any(|s| constant_time_eq(s.expose_secret().as_bytes(), token.as_bytes()));
+            (mode == "subscribe" && known).then(|| HandshakeReply::text(&challenge))
+        }
+        _ => None,
+    }
+}
+
+fn signed_handshake(
+    kind: Option<&Handshake>,
+    req: &Incoming<'_>,
+    json: Option<&serde_json::Value>,
+    secrets: &[vault::SecretString],
+) -> Option<HandshakeReply> {
+    let str_at = |p: &str| json?.pointer(p)?.as_str().map(str::to_owned);
+    match kind? {
+        Handshake::SlackUrlVerification
+            if str_at("/type").as_deref() == Some("url_verification") =>
+        {
+            Some(HandshakeReply::json(
+                serde_json::json!({ "challenge": str_at("/challenge")? }),
+            ))
+        }
+        Handshake::ZoomUrlValidation
+            if str_at("/event").as_deref() == Some("endpoint.url_validation") =>
+        {
+            let plain = str_at("/payload/plainToken")?;
+            let secret = secrets.first()?;
+            let mut mac =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+                    .ok()?;
+            mac.update(plain.as_bytes());
+            let encrypted = hex::encode(mac.finalize().into_bytes());
+            Some(HandshakeReply::json(
+                serde_json::json!({ "plainToken": plain, "encryptedToken": encrypted }),
+            ))
+        }
+        Handshake::TwitchCallbackVerification => {
+            let kind = req.headers.get("Twitch-Eventsub-Message-Type")?;
+            (kind == b"webhook_callback_verification")
+                .then(|| str_at("/challenge").map(|c| HandshakeReply::text(&c)))?
+        }
+        Handshake::DiscordPing if json?.pointer("/type")?.as_i64() == Some(1) => {
+            Some(HandshakeReply::json(serde_json::json!({ "type": 1 })))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,80 @@
+//! Received webhooks and the per-integration intake state.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreResult;
+
+/// A received webhook, as stored. Times are millisecond precision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_` + 32 lowercase hex (UUID v7, simple form), so ids are time-ordered.
+    pub id: String,
+    /// The integration that received it.
+    pub integration: String,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// The provider's own event id; the deduplication key within the integration when
+    /// present.
+    pub provider_event_id: Option<String>,
+    /// The provider's event type, when it has one.
+    pub event_type: Option<String>,
+    /// Name of the signature scheme that verified it.
+    pub scheme: String,
+    /// The headers worth keeping, in order.
+    pub headers: Vec<(String, String)>,
+    /// The raw body, byte for byte.
+    pub body: Vec<u8>,
+    /// The connection it was routed to, if any.
+    pub connection_id: Option<String>,
+}
+
+/// What [`EventStore::insert_event`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The event was stored.
+    Inserted,
+    /// The integration already has an event with this provider event id; nothing was
+    /// stored.
+    Duplicate {
+        /// The id of the event already stored.
+        existing_id: String,
+    },
+}
+
+/// Received webhooks.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores the event durably: the commit has happened (fsync'd) when this returns Ok.
+    /// When provider_event_id is Some and the integration already has an event with it,
+    /// nothing is stored and the existing event's id is returned.
+    async fn insert_event(&self, event: &Event) -> StoreResult<InsertOutcome>;
+    /// The event with this id.
+    async fn get_event(&self, id: &str) -> StoreResult<Option<Event>>;
+    /// Newest first (by id), strictly before the id `before` when given, optionally of one integration.
+    async fn list_events(
+        &self,
+        integration: Option<&str>,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+    /// Number of events, optionally of one integration.
+    async fn count_events(&self, integration: Option<&str>) -> StoreResult<u64>;
+}
+
+/// Per-integration intake state.
+#[async_trait]
+pub trait IntegrationStateStore: Send + Sync {
+    /// Blocks or unblocks webhook intake for an integration; returns whether the state changed.
+    async fn set_integration_blocked(
+        &self,
+        integration: &str,
+        blocked: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Whether intake is blocked for the integration (false when never set).
+    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool>;
+    /// Every blocked integration, by name.
+    async fn blocked_integrations(&self) -> StoreResult<Vec<String>>;
+}
