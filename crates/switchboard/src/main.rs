@@ -58,6 +58,8 @@ enum WebhookCmd {
     /// Verify a captured webhook against an integration's scheme and secrets, offline;
     /// says which check failed and exits 1 if one did.
     Verify(webhook::VerifyArgs),
+    /// Send a correctly signed sample webhook to a running server.
+    Test(webhook::TestArgs),
     /// Refuse every webhook of an integration (403) until unblocked; stores nothing.
     Block {
         /// The integration id.
@@ -236,6 +238,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => admin::audit(config_path, cmd, json).await,
         Command::Webhook(WebhookCmd::Verify(args)) => {
             webhook::verify(config_path.as_deref(), args, json)
+        }
+        Command::Webhook(WebhookCmd::Test(args)) => {
+            webhook::test(config_path.as_deref(), args, json).await
         }
         Command::Webhook(WebhookCmd::Block { integration, db }) => {
             admin::block(config_path, db, &integration, true, json).await
