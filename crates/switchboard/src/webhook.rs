@@ -55,6 +55,30 @@ pub fn scheme_of(
         })
 }
 
+/// The integration named `id`, with its scheme, if it can take webhooks (it has
+/// secrets and a scheme); otherwise an error saying what to configure.
+fn webhook_integration<'c>(
+    cfg: &'c config::Config,
+    id: &str,
+) -> anyhow::Result<(&'c config::Integration, Scheme)> {
+    let Some(integration) = cfg.integration(id) else {
+        bail!(
+            "no integration {id:?} in the configuration; configured: {}",
+            cfg.integrations
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let catalog = crate::admin::catalog_of(cfg, false)?;
+    let scheme = scheme_of(integration, &catalog)?;
+    if integration.webhook_secrets.is_empty() {
+        bail!("integration {:?} has no webhook_secrets", integration.id);
+    }
+    Ok((integration, scheme))
+}
+
 /// Arguments of `webhook verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -86,25 +110,7 @@ pub fn verify(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config_path, &Default::default())?;
-    let Some(integration) = cfg.integration(&args.integration) else {
-        bail!(
-            "no integration {:?} in the configuration; configured: {}",
-            args.integration,
-            cfg.integrations
-                .iter()
-                .map(|i| i.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    };
-    let catalog = crate::admin::catalog_of(&cfg, false)?;
-    let scheme = scheme_of(integration, &catalog)?;
-    if integration.webhook_secrets.is_empty() {
-        bail!(
-            "integration {:?} has no webhook_secrets to verify with",
-            integration.id
-        );
-    }
+    let (integration, scheme) = webhook_integration(&cfg, &args.integration)?;
     let headers = read_headers(&args.headers)?;
     let body = std::fs::read(&args.body)
         .with_context(|| format!("cannot read body file {}", args.body.display()))?;
@@ -190,17 +196,7 @@ pub async fn test(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config_path, &Default::default())?;
-    let Some(integration) = cfg.integration(&args.integration) else {
-        bail!("no integration {:?} in the configuration", args.integration);
-    };
-    let catalog = crate::admin::catalog_of(&cfg, false)?;
-    let scheme = scheme_of(integration, &catalog)?;
-    if integration.webhook_secrets.is_empty() {
-        bail!(
-            "integration {:?} has no webhook_secrets to sign with",
-            integration.id
-        );
-    }
+    let (integration, scheme) = webhook_integration(&cfg, &args.integration)?;
     let now = chrono::Utc::now();
     let sample_id = format!("evt_test_{}", now.timestamp_millis());
     let body = match &args.event {
