@@ -71,6 +71,21 @@ pub enum Intake {
     Handshake(HandshakeReply),
 }
 
+/// An integration as listed by `integration list`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IntegrationStatus {
+    /// Its id.
+    pub id: String,
+    /// Its provider.
+    pub provider: String,
+    /// Disabled as a whole.
+    pub disabled: bool,
+    /// Webhook intake blocked.
+    pub webhooks_blocked: bool,
+    /// Has webhook secrets configured.
+    pub accepts_webhooks: bool,
+}
+
 /// The answer to a handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeReply {
@@ -206,6 +221,12 @@ impl Engine {
             });
         };
         let id = integration.id.as_str();
+        if self.inner.store.is_integration_disabled(id).await? {
+            count(id, "disabled");
+            return Err(EngineError::Forbidden(format!(
+                "integration {id:?} is disabled; run `switchboard integration enable {id}` to use it again"
+            )));
+        }
         if self.inner.store.is_integration_blocked(id).await? {
             count(id, "blocked");
             return Err(EngineError::Forbidden(format!(
@@ -333,6 +354,55 @@ impl Engine {
                 .await?;
         }
         Ok(changed)
+    }
+
+    /// Disables (or enables) an integration as a whole, and audits it. A disabled
+    /// integration refuses webhooks.
+    pub async fn set_integration_disabled(
+        &self,
+        integration: &str,
+        disabled: bool,
+        actor: &Actor,
+    ) -> EngineResult<bool> {
+        if self.config().integration(integration).is_none() {
+            return Err(EngineError::NotFound {
+                what: "integration",
+                id: integration.to_owned(),
+            });
+        }
+        let changed = self
+            .inner
+            .store
+            .set_integration_disabled(integration, disabled, store::now())
+            .await?;
+        if changed {
+            let action = if disabled {
+                "integration.disable"
+            } else {
+                "integration.enable"
+            };
+            self.audit(actor, action, integration, serde_json::json!({}))
+                .await?;
+        }
+        Ok(changed)
+    }
+
+    /// Every configured integration with its provider and state.
+    pub async fn integration_states(&self) -> EngineResult<Vec<IntegrationStatus>> {
+        let blocked = self.inner.store.blocked_integrations().await?;
+        let disabled = self.inner.store.disabled_integrations().await?;
+        Ok(self
+            .config()
+            .integrations
+            .iter()
+            .map(|i| IntegrationStatus {
+                id: i.id.clone(),
+                provider: i.provider.clone(),
+                disabled: disabled.contains(&i.id),
+                webhooks_blocked: blocked.contains(&i.id),
+                accepts_webhooks: !i.webhook_secrets.is_empty(),
+            })
+            .collect())
     }
 
     /// Stored events, newest first; `before` is the last id of the previous page.

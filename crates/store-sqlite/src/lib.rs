@@ -714,6 +714,56 @@ impl IntegrationStateStore for SqliteStore {
         .await
         .map_err(err)
     }
+
+    async fn set_integration_disabled(
+        &self,
+        integration: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = if disabled {
+            sqlx::query(
+                "INSERT INTO integration_state (integration, blocked, disabled, updated_at) VALUES (?, 0, 1, ?)
+                 ON CONFLICT (integration) DO UPDATE SET
+                   disabled = 1, updated_at = excluded.updated_at
+                 WHERE integration_state.disabled = 0",
+            )
+            .bind(integration)
+            .bind(to_millis(at))
+            .execute(&self.pool)
+            .await
+        } else {
+            sqlx::query(
+                "UPDATE integration_state SET disabled = 0, updated_at = ?
+                 WHERE integration = ? AND disabled = 1",
+            )
+            .bind(to_millis(at))
+            .bind(integration)
+            .execute(&self.pool)
+            .await
+        }
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool> {
+        let d: Option<i64> =
+            sqlx::query_scalar("SELECT disabled FROM integration_state WHERE integration = ?")
+                .bind(integration)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(d == Some(1))
+    }
+
+    async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT integration FROM integration_state WHERE disabled = 1 ORDER BY integration",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)
+    }
 }
 
 #[async_trait]

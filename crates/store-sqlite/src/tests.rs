@@ -1539,7 +1539,8 @@ async fn migration_0002_applies_on_a_database_with_only_0001() {
     s.close().await;
 
     let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
-    assert_eq!(s.migrate().await.unwrap(), 1);
+    // Every later migration applies (0002 events, 0003 disabled, …).
+    assert_eq!(s.migrate().await.unwrap(), migration_count() - 1);
     let tables = table_names(&s).await;
     for t in ["api_keys", "events", "integration_state"] {
         assert!(tables.contains(t), "missing table {t}: {tables:?}");
@@ -1648,4 +1649,39 @@ async fn event_writer_stops_when_the_store_is_dropped() {
     conn.close().await.unwrap();
     let reopened = file_store(&path).await;
     assert_eq!(reopened.count_events(None).await.unwrap(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Disabled integrations (migration 0003)
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn disable_and_enable_are_independent_of_block() {
+    let s = mem().await;
+    assert!(!s.is_integration_disabled("a").await.unwrap());
+    assert!(s.set_integration_disabled("a", true, now()).await.unwrap());
+    assert!(!s.set_integration_disabled("a", true, now()).await.unwrap());
+    assert!(s.is_integration_disabled("a").await.unwrap());
+    assert!(
+        !s.is_integration_blocked("a").await.unwrap(),
+        "disabling does not block"
+    );
+    assert!(s.set_integration_blocked("a", true, now()).await.unwrap());
+    assert!(s.set_integration_disabled("a", false, now()).await.unwrap());
+    assert!(
+        s.is_integration_blocked("a").await.unwrap(),
+        "enabling does not unblock"
+    );
+    assert!(!s.set_integration_disabled("a", false, now()).await.unwrap());
+    assert!(
+        !s.set_integration_disabled("never", false, now())
+            .await
+            .unwrap()
+    );
+    s.set_integration_disabled("c", true, now()).await.unwrap();
+    s.set_integration_disabled("b", true, now()).await.unwrap();
+    assert_eq!(s.disabled_integrations().await.unwrap(), ["b", "c"]);
+    // A blocked-only row is not disabled.
+    s.set_integration_blocked("d", true, now()).await.unwrap();
+    assert!(!s.is_integration_disabled("d").await.unwrap());
 }

@@ -77,4 +77,15 @@ pub trait IntegrationStateStore: Send + Sync {
     async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool>;
     /// Every blocked integration, by name.
     async fn blocked_integrations(&self) -> StoreResult<Vec<String>>;
+    /// Disables or enables an integration as a whole; returns whether the state changed.
+    async fn set_integration_disabled(
+        &self,
+        integration: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Whether the integration is disabled (false when never set).
+    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool>;
+    /// Every disabled integration, by name.
+    async fn disabled_integrations(&self) -> StoreResult<Vec<String>>;
 }

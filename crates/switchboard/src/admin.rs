@@ -269,6 +269,67 @@ pub async fn block(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `switchboard integration disable|enable`
+pub async fn disable(
+    config_path: Option<std::path::PathBuf>,
+    db: DbArgs,
+    integration: &str,
+    disabled: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let engine = local_engine(config_path.as_deref(), &db).await?;
+    let r = engine
+        .set_integration_disabled(integration, disabled, &cli_actor())
+        .await;
+    engine.store().close().await;
+    let changed = r?;
+    let state = if disabled { "disabled" } else { "enabled" };
+    if json {
+        print_json(
+            &serde_json::json!({ "integration": integration, "disabled": disabled, "changed": changed }),
+        )?;
+    } else if changed {
+        println!("integration {integration} is now {state}");
+    } else {
+        println!("integration {integration} was already {state}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `switchboard integration list`
+pub async fn integrations(
+    config_path: Option<std::path::PathBuf>,
+    db: DbArgs,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let engine = local_engine(config_path.as_deref(), &db).await?;
+    let r = engine.integration_states().await;
+    engine.store().close().await;
+    let rows = r?;
+    if json {
+        return print_json(&rows).map(|()| ExitCode::SUCCESS);
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let cells: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|i| {
+            vec![
+                i.id,
+                i.provider,
+                if i.disabled {
+                    "disabled".into()
+                } else {
+                    "enabled".into()
+                },
+                yes(i.accepts_webhooks),
+                yes(i.webhooks_blocked),
+            ]
+        })
+        .collect();
+    print_table(&["id", "provider", "state", "webhooks", "blocked"], &cells);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `switchboard keys rotate`
 pub async fn rotate(
     config_path: Option<std::path::PathBuf>,

@@ -48,9 +48,35 @@ enum Command {
     /// The provider catalog: built-in and custom providers.
     #[command(subcommand)]
     Providers(providers::ProvidersCmd),
+    /// Integrations: their state; disable or enable one as a whole.
+    #[command(subcommand)]
+    Integration(IntegrationCmd),
     /// Webhooks: check a captured request offline.
     #[command(subcommand)]
     Webhook(WebhookCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum IntegrationCmd {
+    /// List configured integrations with their provider and state.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Disable an integration: it refuses webhooks (403) until enabled.
+    Disable {
+        /// The integration id.
+        integration: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Enable a disabled integration.
+    Enable {
+        /// The integration id.
+        integration: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +264,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => admin::audit(config_path, cmd, json).await,
         Command::Webhook(WebhookCmd::Verify(args)) => {
             webhook::verify(config_path.as_deref(), args, json)
+        }
+        Command::Integration(IntegrationCmd::List { db }) => {
+            admin::integrations(config_path, db, json).await
+        }
+        Command::Integration(IntegrationCmd::Disable { integration, db }) => {
+            admin::disable(config_path, db, &integration, true, json).await
+        }
+        Command::Integration(IntegrationCmd::Enable { integration, db }) => {
+            admin::disable(config_path, db, &integration, false, json).await
         }
         Command::Webhook(WebhookCmd::Test(args)) => {
             webhook::test(config_path.as_deref(), args, json).await

@@ -526,8 +526,15 @@ async fn keys_of_every_scope_authenticate_with_their_scope() {
         assert_eq!(engine.authenticate(&c.key).await.unwrap().scope, scope);
     }
     let listed = engine.list_api_keys().await.unwrap();
-    let names: Vec<&str> = listed.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!(names, ["admin", "app"], "oldest first");
+    let mut names: Vec<&str> = listed.iter().map(|k| k.name.as_str()).collect();
+    // Oldest first; keys created in the same millisecond are ordered by id.
+    let order: Vec<_> = listed
+        .iter()
+        .map(|k| (k.created_at, k.id.clone()))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    names.sort_unstable();
+    assert_eq!(names, ["admin", "app"]);
 }
 
 #[tokio::test]

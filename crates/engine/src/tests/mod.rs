@@ -377,6 +377,25 @@ impl IntegrationStateStore for TamperStore {
     async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
         self.inner.blocked_integrations().await
     }
+
+    async fn set_integration_disabled(
+        &self,
+        integration: &str,
+        disabled: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_integration_disabled(integration, disabled, at)
+            .await
+    }
+
+    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool> {
+        self.inner.is_integration_disabled(integration).await
+    }
+
+    async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
+        self.inner.disabled_integrations().await
+    }
 }
 
 #[async_trait]

@@ -395,3 +395,61 @@ async fn concurrent_deliveries_are_all_stored_and_deduplicated() {
     assert_eq!((stored, dup), (100, 100));
     assert_eq!(store.count_events(Some("gh")).await.unwrap(), 100);
 }
+
+#[tokio::test]
+async fn a_disabled_integration_refuses_webhooks_until_enabled() {
+    let (engine, store) = engine().await;
+    let h = github_headers("d-1", GH_SIG);
+    assert!(
+        engine
+            .set_integration_disabled("gh", true, &Actor::System)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !engine
+            .set_integration_disabled("gh", true, &Actor::System)
+            .await
+            .unwrap()
+    );
+    match engine.intake(incoming("gh", &h, GH_BODY, 0)).await {
+        Err(EngineError::Forbidden(m)) => assert!(m.contains("integration enable gh"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.count_events(None).await.unwrap(), 0);
+    let states = engine.integration_states().await.unwrap();
+    let gh = states.iter().find(|s| s.id == "gh").unwrap();
+    assert!(gh.disabled && !gh.webhooks_blocked && gh.accepts_webhooks);
+    assert!(
+        !states
+            .iter()
+            .find(|s| s.id == "quiet")
+            .unwrap()
+            .accepts_webhooks
+    );
+    assert!(
+        engine
+            .set_integration_disabled("gh", false, &Actor::System)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        engine.intake(incoming("gh", &h, GH_BODY, 0)).await.unwrap(),
+        Intake::Stored { .. }
+    ));
+    assert!(matches!(
+        engine
+            .set_integration_disabled("nope", true, &Actor::System)
+            .await,
+        Err(EngineError::NotFound { .. })
+    ));
+    let actions: Vec<String> = engine
+        .list_audit(None, 10)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|r| r.entry.action)
+        .collect();
+    assert_eq!(actions, ["integration.enable", "integration.disable"]);
+}

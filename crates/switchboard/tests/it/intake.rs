@@ -226,3 +226,49 @@ async fn webhook_test_sends_a_correctly_signed_sample() {
         out.stdout
     );
 }
+
+#[tokio::test]
+async fn integration_list_disable_enable_from_the_cli() {
+    let dir = sandbox();
+    write_config(dir.path());
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let list = crate::harness::run(dir.path(), &["--json", "integration", "list"], &[])
+        .success()
+        .json();
+    assert_eq!(list[0]["id"], "gh");
+    assert_eq!(list[0]["disabled"], false);
+    let out = crate::harness::run(dir.path(), &["integration", "disable", "gh"], &[]);
+    assert!(
+        out.success().stdout.contains("now disabled"),
+        "{}",
+        out.stdout
+    );
+    let body = b"{}".to_vec();
+    let res = server
+        .http()
+        .post(server.url("/webhooks/gh/event"))
+        .header("X-Hub-Signature-256", github_signature(&body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let table = crate::harness::run(dir.path(), &["integration", "list"], &[])
+        .success()
+        .stdout
+        .clone();
+    assert!(table.contains("disabled"), "{table}");
+    crate::harness::run(dir.path(), &["integration", "enable", "gh"], &[]).success();
+    let res = server
+        .http()
+        .post(server.url("/webhooks/gh/event"))
+        .header("X-Hub-Signature-256", github_signature(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    crate::harness::run(dir.path(), &["integration", "disable", "nope"], &[])
+        .failure()
+        .stderr_has(&["integration \"nope\" not found"]);
+}
