@@ -326,34 +326,26 @@ impl Engine {
         }
     }
 
-    /// Blocks (or unblocks) webhook intake for an integration, and audits it.
+    /// Blocks (or unblocks) webhook intake for an integration, and audits it. Returns
+    /// whether the state changed.
     pub async fn set_webhooks_blocked(
         &self,
         integration: &str,
         blocked: bool,
         actor: &Actor,
     ) -> EngineResult<bool> {
-        if self.config().integration(integration).is_none() {
-            return Err(EngineError::NotFound {
-                what: "integration",
-                id: integration.to_owned(),
-            });
-        }
-        let changed = self
-            .inner
-            .store
-            .set_integration_blocked(integration, blocked, store::now())
-            .await?;
-        if changed {
-            let action = if blocked {
-                "webhook.block"
-            } else {
-                "webhook.unblock"
-            };
-            self.audit(actor, action, integration, serde_json::json!({}))
-                .await?;
-        }
-        Ok(changed)
+        let action = if blocked {
+            "webhook.block"
+        } else {
+            "webhook.unblock"
+        };
+        self.set_integration_flag(integration, actor, action, async {
+            self.inner
+                .store
+                .set_integration_blocked(integration, blocked, store::now())
+                .await
+        })
+        .await
     }
 
     /// Disables (or enables) an integration as a whole, and audits it. A disabled
@@ -364,23 +356,37 @@ impl Engine {
         disabled: bool,
         actor: &Actor,
     ) -> EngineResult<bool> {
+        let action = if disabled {
+            "integration.disable"
+        } else {
+            "integration.enable"
+        };
+        self.set_integration_flag(integration, actor, action, async {
+            self.inner
+                .store
+                .set_integration_disabled(integration, disabled, store::now())
+                .await
+        })
+        .await
+    }
+
+    /// Checks that the integration is configured, applies `write`, and audits `action`
+    /// if the state changed.
+    async fn set_integration_flag(
+        &self,
+        integration: &str,
+        actor: &Actor,
+        action: &str,
+        write: impl std::future::Future<Output = store::StoreResult<bool>>,
+    ) -> EngineResult<bool> {
         if self.config().integration(integration).is_none() {
             return Err(EngineError::NotFound {
                 what: "integration",
                 id: integration.to_owned(),
             });
         }
-        let changed = self
-            .inner
-            .store
-            .set_integration_disabled(integration, disabled, store::now())
-            .await?;
+        let changed = write.await?;
         if changed {
-            let action = if disabled {
-                "integration.disable"
-            } else {
-                "integration.enable"
-            };
             self.audit(actor, action, integration, serde_json::json!({}))
                 .await?;
         }

@@ -662,6 +662,106 @@ impl EventStore for SqliteStore {
     }
 }
 
+/// One boolean column of `integration_state`, with its statements (sqlx takes only
+/// static SQL, so each flag spells its own).
+#[derive(Clone, Copy)]
+enum StateFlag {
+    Blocked,
+    Disabled,
+}
+
+impl StateFlag {
+    /// Sets the flag; the WHERE makes an unchanged row count as no change.
+    fn set_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => {
+                "INSERT INTO integration_state (integration, blocked, updated_at) VALUES (?, 1, ?)
+                 ON CONFLICT (integration) DO UPDATE SET
+                   blocked = 1, updated_at = excluded.updated_at
+                 WHERE integration_state.blocked = 0"
+            }
+            StateFlag::Disabled => {
+                "INSERT INTO integration_state (integration, disabled, updated_at) VALUES (?, 1, ?)
+                 ON CONFLICT (integration) DO UPDATE SET
+                   disabled = 1, updated_at = excluded.updated_at
+                 WHERE integration_state.disabled = 0"
+            }
+        }
+    }
+
+    /// Clears the flag; no row means not set, so clearing then changes nothing.
+    fn clear_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => {
+                "UPDATE integration_state SET blocked = 0, updated_at = ? WHERE integration = ? AND blocked = 1"
+            }
+            StateFlag::Disabled => {
+                "UPDATE integration_state SET disabled = 0, updated_at = ? WHERE integration = ? AND disabled = 1"
+            }
+        }
+    }
+
+    fn get_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => "SELECT blocked FROM integration_state WHERE integration = ?",
+            StateFlag::Disabled => "SELECT disabled FROM integration_state WHERE integration = ?",
+        }
+    }
+
+    fn list_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => {
+                "SELECT integration FROM integration_state WHERE blocked = 1 ORDER BY integration"
+            }
+            StateFlag::Disabled => {
+                "SELECT integration FROM integration_state WHERE disabled = 1 ORDER BY integration"
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn set_flag(
+        &self,
+        flag: StateFlag,
+        integration: &str,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = if on {
+            sqlx::query(flag.set_sql())
+                .bind(integration)
+                .bind(to_millis(at))
+                .execute(&self.pool)
+                .await
+        } else {
+            sqlx::query(flag.clear_sql())
+                .bind(to_millis(at))
+                .bind(integration)
+                .execute(&self.pool)
+                .await
+        }
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn flag(&self, flag: StateFlag, integration: &str) -> StoreResult<bool> {
+        let v: Option<i64> = sqlx::query_scalar(flag.get_sql())
+            .bind(integration)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(v == Some(1))
+    }
+
+    async fn flagged(&self, flag: StateFlag) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(flag.list_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)
+    }
+}
+
 #[async_trait]
 impl IntegrationStateStore for SqliteStore {
     async fn set_integration_blocked(
@@ -670,49 +770,16 @@ impl IntegrationStateStore for SqliteStore {
         blocked: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let r = if blocked {
-            sqlx::query(
-                "INSERT INTO integration_state (integration, blocked, updated_at) VALUES (?, 1, ?)
-                 ON CONFLICT (integration) DO UPDATE SET
-                   blocked = 1, updated_at = excluded.updated_at
-                 WHERE integration_state.blocked = 0",
-            )
-            .bind(integration)
-            .bind(to_millis(at))
-            .execute(&self.pool)
+        self.set_flag(StateFlag::Blocked, integration, blocked, at)
             .await
-        } else {
-            // No row means not blocked: unblocking then changes nothing.
-            sqlx::query(
-                "UPDATE integration_state SET blocked = 0, updated_at = ?
-                 WHERE integration = ? AND blocked = 1",
-            )
-            .bind(to_millis(at))
-            .bind(integration)
-            .execute(&self.pool)
-            .await
-        }
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool> {
-        let b: Option<i64> =
-            sqlx::query_scalar("SELECT blocked FROM integration_state WHERE integration = ?")
-                .bind(integration)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
-        Ok(b == Some(1))
+        self.flag(StateFlag::Blocked, integration).await
     }
 
     async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT integration FROM integration_state WHERE blocked = 1 ORDER BY integration",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)
+        self.flagged(StateFlag::Blocked).await
     }
 
     async fn set_integration_disabled(
@@ -721,48 +788,16 @@ impl IntegrationStateStore for SqliteStore {
         disabled: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let r = if disabled {
-            sqlx::query(
-                "INSERT INTO integration_state (integration, blocked, disabled, updated_at) VALUES (?, 0, 1, ?)
-                 ON CONFLICT (integration) DO UPDATE SET
-                   disabled = 1, updated_at = excluded.updated_at
-                 WHERE integration_state.disabled = 0",
-            )
-            .bind(integration)
-            .bind(to_millis(at))
-            .execute(&self.pool)
+        self.set_flag(StateFlag::Disabled, integration, disabled, at)
             .await
-        } else {
-            sqlx::query(
-                "UPDATE integration_state SET disabled = 0, updated_at = ?
-                 WHERE integration = ? AND disabled = 1",
-            )
-            .bind(to_millis(at))
-            .bind(integration)
-            .execute(&self.pool)
-            .await
-        }
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool> {
-        let d: Option<i64> =
-            sqlx::query_scalar("SELECT disabled FROM integration_state WHERE integration = ?")
-                .bind(integration)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
-        Ok(d == Some(1))
+        self.flag(StateFlag::Disabled, integration).await
     }
 
     async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT integration FROM integration_state WHERE disabled = 1 ORDER BY integration",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)
+        self.flagged(StateFlag::Disabled).await
     }
 }
 

@@ -237,56 +237,46 @@ pub fn config_check(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `switchboard webhook block|unblock`: acts on the database, so every server sharing
-/// it refuses (or accepts again) the integration's webhooks on the next request.
-pub async fn block(
+/// Which per-integration switch `set_flag` turns.
+#[derive(Debug, Clone, Copy)]
+pub enum Flag {
+    /// `webhook block|unblock`
+    WebhooksBlocked,
+    /// `integration disable|enable`
+    Disabled,
+}
+
+/// `switchboard webhook block|unblock` and `integration disable|enable`: act on the
+/// database, so every server sharing it follows on its next request.
+pub async fn set_flag(
     config_path: Option<std::path::PathBuf>,
     db: DbArgs,
     integration: &str,
-    blocked: bool,
+    flag: Flag,
+    on: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let engine = local_engine(config_path.as_deref(), &db).await?;
-    let r = engine
-        .set_webhooks_blocked(integration, blocked, &cli_actor())
-        .await;
+    let actor = cli_actor();
+    let r = match flag {
+        Flag::WebhooksBlocked => engine.set_webhooks_blocked(integration, on, &actor).await,
+        Flag::Disabled => {
+            engine
+                .set_integration_disabled(integration, on, &actor)
+                .await
+        }
+    };
     engine.store().close().await;
     let changed = r?;
-    let state = if blocked {
-        "blocked"
-    } else {
-        "accepting webhooks"
+    let (key, state) = match (flag, on) {
+        (Flag::WebhooksBlocked, true) => ("blocked", "blocked"),
+        (Flag::WebhooksBlocked, false) => ("blocked", "accepting webhooks"),
+        (Flag::Disabled, true) => ("disabled", "disabled"),
+        (Flag::Disabled, false) => ("disabled", "enabled"),
     };
     if json {
         print_json(
-            &serde_json::json!({ "integration": integration, "blocked": blocked, "changed": changed }),
-        )?;
-    } else if changed {
-        println!("integration {integration} is now {state}");
-    } else {
-        println!("integration {integration} was already {state}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `switchboard integration disable|enable`
-pub async fn disable(
-    config_path: Option<std::path::PathBuf>,
-    db: DbArgs,
-    integration: &str,
-    disabled: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let engine = local_engine(config_path.as_deref(), &db).await?;
-    let r = engine
-        .set_integration_disabled(integration, disabled, &cli_actor())
-        .await;
-    engine.store().close().await;
-    let changed = r?;
-    let state = if disabled { "disabled" } else { "enabled" };
-    if json {
-        print_json(
-            &serde_json::json!({ "integration": integration, "disabled": disabled, "changed": changed }),
+            &serde_json::json!({ "integration": integration, key: on, "changed": changed }),
         )?;
     } else if changed {
         println!("integration {integration} is now {state}");

@@ -269,19 +269,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::integrations(config_path, db, json).await
         }
         Command::Integration(IntegrationCmd::Disable { integration, db }) => {
-            admin::disable(config_path, db, &integration, true, json).await
+            admin::set_flag(
+                config_path,
+                db,
+                &integration,
+                admin::Flag::Disabled,
+                true,
+                json,
+            )
+            .await
         }
         Command::Integration(IntegrationCmd::Enable { integration, db }) => {
-            admin::disable(config_path, db, &integration, false, json).await
+            admin::set_flag(
+                config_path,
+                db,
+                &integration,
+                admin::Flag::Disabled,
+                false,
+                json,
+            )
+            .await
         }
         Command::Webhook(WebhookCmd::Test(args)) => {
             webhook::test(config_path.as_deref(), args, json).await
         }
         Command::Webhook(WebhookCmd::Block { integration, db }) => {
-            admin::block(config_path, db, &integration, true, json).await
+            admin::set_flag(
+                config_path,
+                db,
+                &integration,
+                admin::Flag::WebhooksBlocked,
+                true,
+                json,
+            )
+            .await
         }
         Command::Webhook(WebhookCmd::Unblock { integration, db }) => {
-            admin::block(config_path, db, &integration, false, json).await
+            admin::set_flag(
+                config_path,
+                db,
+                &integration,
+                admin::Flag::WebhooksBlocked,
+                false,
+                json,
+            )
+            .await
         }
     }
 }
