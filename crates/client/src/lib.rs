@@ -221,12 +221,14 @@ impl Client {
 
     /// Revokes an API key (admin).
     pub async fn revoke_api_key(&self, id: &str) -> Result<ApiKey, ClientError> {
-        let id = percent_encode(id);
-        self.send(
-            self.http
-                .post(self.url(&format!("/api/api-keys/{id}/revoke"))),
-        )
-        .await
+        // The URL crate percent-encodes the id as one path segment.
+        let mut url = reqwest::Url::parse(&self.url("/api/api-keys"))
+            .map_err(|_| ClientError::BadUrl(self.base.clone()))?;
+        url.path_segments_mut()
+            .map_err(|()| ClientError::BadUrl(self.base.clone()))?
+            .push(id)
+            .push("revoke");
+        self.send(self.http.post(url)).await
     }
 
     /// A page of the audit log, newest first (admin).
@@ -248,16 +250,4 @@ impl Client {
         self.send(self.http.get(self.url("/api/audit/verify")))
             .await
     }
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

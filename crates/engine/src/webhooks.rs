@@ -221,13 +221,14 @@ impl Engine {
             });
         };
         let id = integration.id.as_str();
-        if self.inner.store.is_integration_disabled(id).await? {
+        let flags = self.inner.store.integration_flags(id).await?;
+        if flags.disabled {
             count(id, "disabled");
             return Err(EngineError::Forbidden(format!(
                 "integration {id:?} is disabled; run `switchboard integration enable {id}` to use it again"
             )));
         }
-        if self.inner.store.is_integration_blocked(id).await? {
+        if flags.blocked {
             count(id, "blocked");
             return Err(EngineError::Forbidden(format!(
                 "webhook intake for integration {id:?} is blocked; run `switchboard webhook unblock {id}` to accept webhooks again"

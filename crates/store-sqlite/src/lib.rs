@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 };
 use store::{
     ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, Event, EventStore,
-    GENESIS_HASH, InsertOutcome, IntegrationStateStore, Scope, SealedSecret, SecretSlot,
-    SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis, to_millis,
+    GENESIS_HASH, InsertOutcome, IntegrationFlags, IntegrationStateStore, Scope, SealedSecret,
+    SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis, to_millis,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -701,13 +701,6 @@ impl StateFlag {
         }
     }
 
-    fn get_sql(self) -> &'static str {
-        match self {
-            StateFlag::Blocked => "SELECT blocked FROM integration_state WHERE integration = ?",
-            StateFlag::Disabled => "SELECT disabled FROM integration_state WHERE integration = ?",
-        }
-    }
-
     fn list_sql(self) -> &'static str {
         match self {
             StateFlag::Blocked => {
@@ -745,15 +738,6 @@ impl SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn flag(&self, flag: StateFlag, integration: &str) -> StoreResult<bool> {
-        let v: Option<i64> = sqlx::query_scalar(flag.get_sql())
-            .bind(integration)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(v == Some(1))
-    }
-
     async fn flagged(&self, flag: StateFlag) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(flag.list_sql())
             .fetch_all(&self.pool)
@@ -774,8 +758,19 @@ impl IntegrationStateStore for SqliteStore {
             .await
     }
 
-    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool> {
-        self.flag(StateFlag::Blocked, integration).await
+    async fn integration_flags(&self, integration: &str) -> StoreResult<IntegrationFlags> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT blocked, disabled FROM integration_state WHERE integration = ?")
+                .bind(integration)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(
+            row.map_or_else(IntegrationFlags::default, |(b, d)| IntegrationFlags {
+                blocked: b == 1,
+                disabled: d == 1,
+            }),
+        )
     }
 
     async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
@@ -790,10 +785,6 @@ impl IntegrationStateStore for SqliteStore {
     ) -> StoreResult<bool> {
         self.set_flag(StateFlag::Disabled, integration, disabled, at)
             .await
-    }
-
-    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool> {
-        self.flag(StateFlag::Disabled, integration).await
     }
 
     async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {

@@ -63,6 +63,15 @@ pub trait EventStore: Send + Sync {
     async fn count_events(&self, integration: Option<&str>) -> StoreResult<u64>;
 }
 
+/// The switches of one integration; both false when never set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntegrationFlags {
+    /// Webhook intake is blocked.
+    pub blocked: bool,
+    /// The integration is disabled as a whole.
+    pub disabled: bool,
+}
+
 /// Per-integration intake state.
 #[async_trait]
 pub trait IntegrationStateStore: Send + Sync {
@@ -73,8 +82,12 @@ pub trait IntegrationStateStore: Send + Sync {
         blocked: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Both switches of the integration, read at once (one query on the intake path).
+    async fn integration_flags(&self, integration: &str) -> StoreResult<IntegrationFlags>;
     /// Whether intake is blocked for the integration (false when never set).
-    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool>;
+    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool> {
+        Ok(self.integration_flags(integration).await?.blocked)
+    }
     /// Every blocked integration, by name.
     async fn blocked_integrations(&self) -> StoreResult<Vec<String>>;
     /// Disables or enables an integration as a whole; returns whether the state changed.
@@ -85,7 +98,9 @@ pub trait IntegrationStateStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Whether the integration is disabled (false when never set).
-    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool>;
+    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool> {
+        Ok(self.integration_flags(integration).await?.disabled)
+    }
     /// Every disabled integration, by name.
     async fn disabled_integrations(&self) -> StoreResult<Vec<String>>;
 }

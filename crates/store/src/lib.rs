@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
-pub use events::{Event, EventStore, InsertOutcome, IntegrationStateStore};
+pub use events::{Event, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore};
 
 /// Errors of a storage backend. Messages never include stored secrets.
 #[derive(Debug, thiserror::Error)]

@@ -370,8 +370,8 @@ impl IntegrationStateStore for TamperStore {
             .await
     }
 
-    async fn is_integration_blocked(&self, integration: &str) -> StoreResult<bool> {
-        self.inner.is_integration_blocked(integration).await
+    async fn integration_flags(&self, integration: &str) -> StoreResult<store::IntegrationFlags> {
+        self.inner.integration_flags(integration).await
     }
 
     async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
@@ -387,10 +387,6 @@ impl IntegrationStateStore for TamperStore {
         self.inner
             .set_integration_disabled(integration, disabled, at)
             .await
-    }
-
-    async fn is_integration_disabled(&self, integration: &str) -> StoreResult<bool> {
-        self.inner.is_integration_disabled(integration).await
     }
 
     async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
