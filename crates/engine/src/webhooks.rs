@@ -204,6 +204,15 @@ fn kept_headers(headers: &Headers) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether `s` has the shape of an event id (`evt_` + 32 lowercase hex digits).
+pub fn is_event_id(s: &str) -> bool {
+    s.strip_prefix("evt_").is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// A new time-ordered event id.
 pub fn new_event_id() -> String {
     format!("evt_{}", uuid::Uuid::now_v7().simple())
@@ -419,6 +428,14 @@ impl Engine {
         before: Option<&str>,
         limit: u32,
     ) -> EngineResult<(Vec<Event>, Option<String>)> {
+        if let Some(c) = before
+            && !is_event_id(c)
+        {
+            return Err(EngineError::Invalid {
+                field: "cursor",
+                message: "not a cursor from a previous page; omit it to start at the newest".into(),
+            });
+        }
         let limit = limit.clamp(1, 500);
         let data = self
             .inner

@@ -992,3 +992,53 @@ async fn webhook_intake_route() {
     );
     assert!(text.contains(r#"outcome="duplicate""#));
 }
+
+/// Bad input on the webhook and event routes: a clear 4xx, nothing stored.
+#[tokio::test]
+async fn webhook_and_event_routes_refuse_bad_input() {
+    let h = start_with(WEBHOOK_CONFIG, None).await;
+    // GET is only for handshakes; GitHub has none.
+    let res = h
+        .http
+        .get(h.url("/webhooks/gh/event"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::BAD_REQUEST).await,
+        "invalid_request"
+    );
+    let res = h
+        .http
+        .put(h.url("/webhooks/gh/event"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::METHOD_NOT_ALLOWED).await,
+        "method_not_allowed"
+    );
+    // The listing needs a key and takes only well-formed parameters.
+    let res = h.http.get(h.url("/api/events")).send().await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    for q in ["limit=abc", "cursor=zzz", "cursor=evt_XYZ", "unknown=1"] {
+        let res = h
+            .http
+            .get(h.url(&format!("/api/events?{q}")))
+            .bearer_auth(&h.app)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(res, StatusCode::BAD_REQUEST).await,
+            "invalid_request",
+            "{q}"
+        );
+    }
+    let (events, _) = h.engine.list_events(None, None, 10).await.unwrap();
+    assert!(events.is_empty());
+}
