@@ -60,6 +60,12 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("shutdown_grace_secs", Kind::Int),
     ("max_body_bytes", Kind::Int),
     ("allow_hosts", Kind::List),
+    ("outbound_timeout_secs", Kind::Int),
+    ("token_refresh_margin_secs", Kind::Int),
+    ("refresh_lease_secs", Kind::Int),
+    ("connect_session_ttl_secs", Kind::Int),
+    ("background_refresh_interval_secs", Kind::Int),
+    ("background_refresh_concurrency", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -135,6 +141,12 @@ struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     max_body_bytes: Option<u64>,
     allow_hosts: Option<Vec<String>>,
+    outbound_timeout_secs: Option<u64>,
+    token_refresh_margin_secs: Option<u64>,
+    refresh_lease_secs: Option<u64>,
+    connect_session_ttl_secs: Option<u64>,
+    background_refresh_interval_secs: Option<u64>,
+    background_refresh_concurrency: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -194,6 +206,18 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// Hosts that outbound calls may reach even if they are loopback or private.
     pub allow_hosts: Vec<String>,
+    /// Longest time one outbound call (token endpoint, revocation, provider API) may take.
+    pub outbound_timeout_secs: u64,
+    /// An access token that expires within this margin is refreshed before it is handed out.
+    pub token_refresh_margin_secs: u64,
+    /// How long one refresher holds a connection's refresh lease; longer than outbound_timeout_secs.
+    pub refresh_lease_secs: u64,
+    /// How long a connect session token stays valid.
+    pub connect_session_ttl_secs: u64,
+    /// How often the background refresher looks for tokens about to expire.
+    pub background_refresh_interval_secs: u64,
+    /// How many connections the background refresher renews at once.
+    pub background_refresh_concurrency: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -531,6 +555,56 @@ impl Config {
             1024 * 1024 * 1024,
         )?;
 
+        let outbound_timeout_secs = int(
+            "outbound_timeout_secs",
+            raw.outbound_timeout_secs,
+            30,
+            1,
+            300,
+        )?;
+        let token_refresh_margin_secs = int(
+            "token_refresh_margin_secs",
+            raw.token_refresh_margin_secs,
+            300,
+            0,
+            86400,
+        )?;
+        let refresh_lease_secs = int("refresh_lease_secs", raw.refresh_lease_secs, 90, 10, 3600)?;
+        let connect_session_ttl_secs = int(
+            "connect_session_ttl_secs",
+            raw.connect_session_ttl_secs,
+            1800,
+            60,
+            86400,
+        )?;
+        let background_refresh_interval_secs = int(
+            "background_refresh_interval_secs",
+            raw.background_refresh_interval_secs,
+            30,
+            1,
+            3600,
+        )?;
+        let background_refresh_concurrency = int(
+            "background_refresh_concurrency",
+            raw.background_refresh_concurrency,
+            4,
+            1,
+            64,
+        )?;
+        if refresh_lease_secs <= outbound_timeout_secs {
+            return Err(invalid(
+                "refresh_lease_secs",
+                &sources
+                    .borrow()
+                    .get("refresh_lease_secs")
+                    .cloned()
+                    .unwrap_or(Source::Default),
+                format!(
+                    "{refresh_lease_secs} must be longer than outbound_timeout_secs ({outbound_timeout_secs}), so that a refresh cannot outlive its lease"
+                ),
+            ));
+        }
+
         let (v, mut s) = pick("allow_hosts", None, None);
         let allow_hosts = match (v, raw.allow_hosts) {
             (Some(e), _) => split_list(&e),
@@ -579,6 +653,12 @@ impl Config {
             shutdown_grace_secs,
             max_body_bytes,
             allow_hosts,
+            outbound_timeout_secs,
+            token_refresh_margin_secs,
+            refresh_lease_secs,
+            connect_session_ttl_secs,
+            background_refresh_interval_secs,
+            background_refresh_concurrency,
             file,
             sources: sources.into_inner(),
         })
@@ -619,6 +699,30 @@ impl Config {
                 self.max_body_bytes != other.max_body_bytes,
             ),
             ("allow_hosts", self.allow_hosts != other.allow_hosts),
+            (
+                "outbound_timeout_secs",
+                self.outbound_timeout_secs != other.outbound_timeout_secs,
+            ),
+            (
+                "token_refresh_margin_secs",
+                self.token_refresh_margin_secs != other.token_refresh_margin_secs,
+            ),
+            (
+                "refresh_lease_secs",
+                self.refresh_lease_secs != other.refresh_lease_secs,
+            ),
+            (
+                "connect_session_ttl_secs",
+                self.connect_session_ttl_secs != other.connect_session_ttl_secs,
+            ),
+            (
+                "background_refresh_interval_secs",
+                self.background_refresh_interval_secs != other.background_refresh_interval_secs,
+            ),
+            (
+                "background_refresh_concurrency",
+                self.background_refresh_concurrency != other.background_refresh_concurrency,
+            ),
             ("providers", self.providers != other.providers),
             (
                 "integrations",

@@ -22,6 +22,10 @@ pub(crate) struct RawIntegration {
     #[serde(default)]
     scopes: Vec<String>,
     #[serde(default)]
+    required_scopes: Vec<String>,
+    #[serde(default)]
+    settings: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
     allowed_return_origins: Vec<String>,
     #[serde(default)]
     webhook_secrets: Vec<String>,
@@ -57,8 +61,13 @@ pub struct Integration {
     pub client_id: Option<String>,
     /// OAuth client secret.
     pub client_secret: Option<SecretString>,
-    /// Scopes requested at connect time.
+    /// Scopes requested at connect time (the provider's defaults when empty).
     pub scopes: Vec<String>,
+    /// Scopes a connection must be granted; a connection missing one is marked
+    /// (`missing_scopes`).
+    pub required_scopes: Vec<String>,
+    /// Values of the provider's integration-level placeholders (Okta `domain`…).
+    pub settings: std::collections::BTreeMap<String, String>,
     /// Origins (`https://app.example`) that connect results may be sent to.
     pub allowed_return_origins: Vec<String>,
     /// Webhook signing secrets; several while rotating.
@@ -266,12 +275,26 @@ pub(crate) fn integrations(
             }
             _ => {}
         }
-        for (j, s) in r.scopes.iter().enumerate() {
-            if s.is_empty() || s.contains(char::is_whitespace) {
+        for (field, list) in [
+            ("scopes", &r.scopes),
+            ("required_scopes", &r.required_scopes),
+        ] {
+            for (j, s) in list.iter().enumerate() {
+                if s.is_empty() || s.contains(char::is_whitespace) {
+                    return Err(invalid(
+                        format!("integrations[{i}].{field}[{j}]"),
+                        src,
+                        "a scope is one non-empty word without spaces",
+                    ));
+                }
+            }
+        }
+        for (name, value) in &r.settings {
+            if value.is_empty() || value.len() > 512 {
                 return Err(invalid(
-                    format!("integrations[{i}].scopes[{j}]"),
+                    format!("integrations[{i}].settings.{name}"),
                     src,
-                    "a scope is one non-empty word without spaces",
+                    "must be 1 to 512 characters",
                 ));
             }
         }
@@ -310,6 +333,8 @@ pub(crate) fn integrations(
             client_id: r.client_id,
             client_secret,
             scopes: r.scopes,
+            required_scopes: r.required_scopes,
+            settings: r.settings,
             allowed_return_origins: origins,
             webhook_secrets,
             webhook_scheme: r.webhook_scheme,
@@ -418,6 +443,8 @@ impl Integration {
             && self.client_id == o.client_id
             && same_secrets(self.client_secret.as_slice(), o.client_secret.as_slice())
             && self.scopes == o.scopes
+            && self.required_scopes == o.required_scopes
+            && self.settings == o.settings
             && self.allowed_return_origins == o.allowed_return_origins
             && same_secrets(&self.webhook_secrets, &o.webhook_secrets)
             && self.webhook_scheme == o.webhook_scheme

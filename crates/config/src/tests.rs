@@ -226,6 +226,12 @@ const RAW_FIELDS: &[&str] = &[
     "shutdown_grace_secs",
     "max_body_bytes",
     "allow_hosts",
+    "outbound_timeout_secs",
+    "token_refresh_margin_secs",
+    "refresh_lease_secs",
+    "connect_session_ttl_secs",
+    "background_refresh_interval_secs",
+    "background_refresh_concurrency",
 ];
 
 #[test]
@@ -246,6 +252,12 @@ fn every_file_field_is_in_keys_and_back() {
         providers: _,
         integrations: _,
         destinations: _,
+        outbound_timeout_secs: _,
+        token_refresh_margin_secs: _,
+        refresh_lease_secs: _,
+        connect_session_ttl_secs: _,
+        background_refresh_interval_secs: _,
+        background_refresh_concurrency: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -274,6 +286,8 @@ fn keys_kinds_match_the_file_types() {
             ("old_master_keys", _) => format!("[{key:?}]"),
             ("log_format", _) => "\"json\"".to_owned(),
             (_, Kind::Str) => "\"x\"".to_owned(),
+            ("outbound_timeout_secs", _) => "20".to_owned(),
+            ("refresh_lease_secs" | "background_refresh_concurrency", _) => "60".to_owned(),
             (_, Kind::Int) => "3000".to_owned(),
             (_, Kind::List) => "[\"h\"]".to_owned(),
         };
@@ -368,6 +382,12 @@ allow_hosts = ["file.example.com"]
             ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "21"),
             ("SWITCHBOARD_MAX_BODY_BYTES", "4096"),
             ("SWITCHBOARD_ALLOW_HOSTS", "env.example.com"),
+            ("SWITCHBOARD_OUTBOUND_TIMEOUT_SECS", "12"),
+            ("SWITCHBOARD_TOKEN_REFRESH_MARGIN_SECS", "13"),
+            ("SWITCHBOARD_REFRESH_LEASE_SECS", "14"),
+            ("SWITCHBOARD_CONNECT_SESSION_TTL_SECS", "150"),
+            ("SWITCHBOARD_BACKGROUND_REFRESH_INTERVAL_SECS", "16"),
+            ("SWITCHBOARD_BACKGROUND_REFRESH_CONCURRENCY", "17"),
         ],
     )
     .unwrap();
@@ -381,6 +401,17 @@ allow_hosts = ["file.example.com"]
     assert_eq!(c.shutdown_grace_secs, 21);
     assert_eq!(c.max_body_bytes, 4096);
     assert_eq!(c.allow_hosts, vec!["env.example.com"]);
+    assert_eq!(
+        (
+            c.outbound_timeout_secs,
+            c.token_refresh_margin_secs,
+            c.refresh_lease_secs,
+            c.connect_session_ttl_secs,
+            c.background_refresh_interval_secs,
+            c.background_refresh_concurrency
+        ),
+        (12, 13, 14, 150, 16, 17)
+    );
     for (k, _) in KEYS {
         if *k == "master_key" || *k == "old_master_keys" {
             continue;
@@ -1307,6 +1338,24 @@ fn changed_keys_reports_each_key_by_name_only() {
         ("shutdown_grace_secs", "shutdown_grace_secs = 5".into()),
         ("max_body_bytes", "max_body_bytes = 5000".into()),
         ("allow_hosts", "allow_hosts = [\"h\"]".into()),
+        ("outbound_timeout_secs", "outbound_timeout_secs = 5".into()),
+        (
+            "token_refresh_margin_secs",
+            "token_refresh_margin_secs = 5".into(),
+        ),
+        ("refresh_lease_secs", "refresh_lease_secs = 50".into()),
+        (
+            "connect_session_ttl_secs",
+            "connect_session_ttl_secs = 500".into(),
+        ),
+        (
+            "background_refresh_interval_secs",
+            "background_refresh_interval_secs = 5".into(),
+        ),
+        (
+            "background_refresh_concurrency",
+            "background_refresh_concurrency = 5".into(),
+        ),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {
@@ -1848,4 +1897,33 @@ fn changed_keys_sees_providers() {
     let a = parse_tables(ACME).unwrap();
     let b = parse_tables(&ACME.replace("/token", "/oauth/token")).unwrap();
     assert_eq!(a.changed_keys(&b), ["providers"]);
+}
+
+#[test]
+fn a_refresh_lease_must_outlast_an_outbound_call() {
+    let (key, _, msg) = invalid(parse(
+        "outbound_timeout_secs = 60\nrefresh_lease_secs = 60\n",
+    ));
+    assert_eq!(key, "refresh_lease_secs");
+    assert!(msg.contains("longer than outbound_timeout_secs"), "{msg}");
+    let c = ok("outbound_timeout_secs = 60\nrefresh_lease_secs = 61\n");
+    assert_eq!((c.outbound_timeout_secs, c.refresh_lease_secs), (60, 61));
+}
+
+#[test]
+fn integrations_take_required_scopes_and_settings() {
+    let c = ok(
+        "[[integrations]]\nid = \"okta\"\nprovider = \"okta\"\nrequired_scopes = [\"openid\"]\nsettings = { domain = \"dev-1.okta.com\" }\n",
+    );
+    let i = &c.integrations[0];
+    assert_eq!(i.required_scopes, vec!["openid"]);
+    assert_eq!(i.settings["domain"], "dev-1.okta.com");
+    let (key, _, _) = invalid(parse(
+        "[[integrations]]\nid = \"a\"\nprovider = \"github\"\nrequired_scopes = [\"a b\"]\n",
+    ));
+    assert_eq!(key, "integrations[0].required_scopes[0]");
+    let (key, _, _) = invalid(parse(
+        "[[integrations]]\nid = \"a\"\nprovider = \"github\"\nsettings = { domain = \"\" }\n",
+    ));
+    assert_eq!(key, "integrations[0].settings.domain");
 }

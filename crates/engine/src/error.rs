@@ -38,6 +38,28 @@ pub enum EngineError {
         /// Which check failed.
         reason: &'static str,
     },
+    /// The connection cannot hand out credentials in its state.
+    #[error("connection {id:?} is {}: {hint}", status.as_str())]
+    ConnectionState {
+        /// The connection.
+        id: String,
+        /// Its status.
+        status: store::ConnectionStatus,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The provider is down, slow or throttling; nothing was changed.
+    #[error("{0}")]
+    ProviderUnavailable(String),
+    /// The provider answered in a way that is not a success (502 to the caller).
+    #[error("{0}")]
+    Provider(String),
+    /// The provider refused the credentials given at connect time.
+    #[error("{0}")]
+    CredentialsRejected(String),
+    /// The deployment's configuration does not allow it (integration misconfigured).
+    #[error("{0}")]
+    Misconfigured(String),
     /// A stored secret could not be opened.
     #[error(transparent)]
     Vault(#[from] VaultError),
@@ -56,6 +78,16 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::Invalid { .. } => "invalid_request",
             EngineError::Conflict(_) => "conflict",
+            EngineError::ConnectionState { status, .. } => match status {
+                store::ConnectionStatus::NeedsReauth => "needs_reauth",
+                store::ConnectionStatus::Revoked => "revoked",
+                store::ConnectionStatus::Error => "connection_error",
+                store::ConnectionStatus::Active => "conflict",
+            },
+            EngineError::ProviderUnavailable(_) => "provider_unavailable",
+            EngineError::Provider(_) => "provider_error",
+            EngineError::CredentialsRejected(_) => "credentials_rejected",
+            EngineError::Misconfigured(_) => "misconfigured",
             EngineError::Vault(_) => "internal",
             EngineError::Store(StoreError::Unavailable(_)) => "unavailable",
             EngineError::Store(StoreError::Conflict(_)) => "conflict",

@@ -8,7 +8,11 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod connections;
+pub mod discovery;
 mod error;
+pub mod http;
+pub mod oidc;
 pub mod secrets;
 pub mod webhooks;
 
@@ -66,6 +70,28 @@ struct Inner {
     config: ArcSwap<config::Config>,
     catalog: catalog::Catalog,
     reject_log: webhooks::RejectLog,
+    /// `serve --dev`: loopback providers over http allowed.
+    dev: bool,
+    outbound: ArcSwap<http::Outbound>,
+    id_tokens: oidc::IdTokenValidator,
+    refresh_locks: connections::RefreshLocks,
+}
+
+fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
+    let policy = http::HostPolicy {
+        dev,
+        allow_hosts: cfg.allow_hosts.clone(),
+    };
+    let timeout = std::time::Duration::from_secs(cfg.outbound_timeout_secs);
+    match http::Outbound::new(policy.clone(), timeout) {
+        Ok(o) => o,
+        Err(e) => {
+            // Building a client only fails when the TLS backend cannot initialise.
+            tracing::error!(error = %e, "cannot build the outbound HTTP client; retrying with defaults");
+            http::Outbound::new(policy, std::time::Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("no usable HTTP client: {e}"))
+        }
+    }
 }
 
 impl fmt::Debug for Engine {
@@ -80,6 +106,7 @@ impl fmt::Debug for Engine {
 impl Engine {
     /// Builds an engine over a migrated store.
     pub fn new(store: Arc<dyn Store>, keyring: Keyring, config: config::Config) -> Self {
+        let outbound = outbound_for(&config, false);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -87,8 +114,37 @@ impl Engine {
                 config: ArcSwap::from_pointee(config),
                 catalog: catalog::Catalog::builtin().clone(),
                 reject_log: webhooks::RejectLog::default(),
+                dev: false,
+                outbound: ArcSwap::from_pointee(outbound),
+                id_tokens: oidc::IdTokenValidator::new(),
+                refresh_locks: connections::RefreshLocks::default(),
             }),
         }
+    }
+
+    /// Development mode (`serve --dev`): providers on loopback and over `http://` are
+    /// allowed. Call it before the engine is shared.
+    pub fn with_dev(mut self, dev: bool) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.dev = dev;
+                inner
+                    .outbound
+                    .store(Arc::new(outbound_for(&inner.config.load(), dev)));
+            }
+            None => tracing::error!("with_dev called on a shared engine; ignored"),
+        }
+        self
+    }
+
+    /// Whether the engine runs in development mode.
+    pub fn dev(&self) -> bool {
+        self.inner.dev
+    }
+
+    /// The outbound HTTP client (SSRF-guarded) in force.
+    pub fn outbound(&self) -> Arc<http::Outbound> {
+        self.inner.outbound.load_full()
     }
 
     /// Uses `catalog` (built-in plus custom providers, from
@@ -158,6 +214,13 @@ impl Engine {
         if applied.sources.get("public_url") == Some(&config::Source::Default) {
             // Derived from listen, which keeps its running value.
             applied.public_url = old.public_url.clone();
+        }
+        if applied.allow_hosts != old.allow_hosts
+            || applied.outbound_timeout_secs != old.outbound_timeout_secs
+        {
+            self.inner
+                .outbound
+                .store(Arc::new(outbound_for(&applied, self.inner.dev)));
         }
         self.inner.config.store(Arc::new(applied));
         self.audit(

@@ -119,7 +119,11 @@ impl From<EngineError> for ApiError {
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
             EngineError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            EngineError::Conflict(_) => StatusCode::CONFLICT,
+            EngineError::Conflict(_) | EngineError::ConnectionState { .. } => StatusCode::CONFLICT,
+            EngineError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::Provider(_) => StatusCode::BAD_GATEWAY,
+            EngineError::CredentialsRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::Misconfigured(_) => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::Store(store::StoreError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

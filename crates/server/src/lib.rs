@@ -80,11 +80,23 @@ impl Modify for BearerAuth {
         routes::admin::revoke_key,
         routes::admin::list_audit,
         routes::admin::verify_audit,
+        routes::connections::create_session,
+        routes::connections::authorize,
+        routes::connections::callback,
+        routes::connections::disconnect,
+        routes::connections::status,
+        routes::connections::list_integrations,
+        routes::connections::list_connections,
+        routes::connections::get_connection,
+        routes::connections::token,
+        routes::connections::refresh,
+        routes::connections::connect_direct,
+        routes::connections::oauth_test,
         routes::webhooks::intake,
         routes::webhooks::list_events,
     ),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "webhooks", description = "webhook intake and stored events"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake and stored events"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -103,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::ops::router())
         .merge(routes::admin::router())
+        .merge(routes::connections::router())
         .merge(routes::webhooks::router())
         .route("/api/{*rest}", any(api_fallback))
         .with_state(state)

@@ -22,6 +22,8 @@ use store::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod connections;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a writer waits for the database lock before failing.
@@ -48,7 +50,7 @@ pub struct SqliteStore {
     events: mpsc::Sender<EventJob>,
 }
 
-fn err(e: sqlx::Error) -> StoreError {
+pub(crate) fn err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Io(e) => StoreError::Unavailable(e.to_string()),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
@@ -124,7 +126,7 @@ impl SqliteStore {
     }
 }
 
-fn opt_millis(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
+pub(crate) fn opt_millis(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
     v.map(from_millis).transpose()
 }
 
@@ -849,3 +851,6 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_connections;

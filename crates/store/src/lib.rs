@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod connections;
 pub mod events;
 
 use async_trait::async_trait;
@@ -17,6 +18,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
+pub use connections::{
+    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
+    OAuthState, RefreshCommit, SealedCredentials, Upsert, credentials_slot,
+};
 pub use events::{Event, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore};
 
 /// Errors of a storage backend. Messages never include stored secrets.
@@ -237,6 +242,7 @@ pub trait Store:
     + AuditStore
     + EventStore
     + IntegrationStateStore
+    + ConnectionStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -25,7 +25,7 @@ pub fn catalog_of(cfg: &config::Config, dev: bool) -> anyhow::Result<catalog::Ca
     for id in pending {
         tracing::warn!(
             provider = %id,
-            "custom provider needs OIDC discovery, which this build does not perform yet; give its endpoints explicitly"
+            "custom provider is given by issuer: `serve` discovers its endpoints at start; this command did not fetch them"
         );
     }
     Ok(cat)
@@ -185,6 +185,12 @@ pub fn config_check(
             "shutdown_grace_secs" => cfg.shutdown_grace_secs.to_string(),
             "max_body_bytes" => cfg.max_body_bytes.to_string(),
             "allow_hosts" => cfg.allow_hosts.join(","),
+            "outbound_timeout_secs" => cfg.outbound_timeout_secs.to_string(),
+            "token_refresh_margin_secs" => cfg.token_refresh_margin_secs.to_string(),
+            "refresh_lease_secs" => cfg.refresh_lease_secs.to_string(),
+            "connect_session_ttl_secs" => cfg.connect_session_ttl_secs.to_string(),
+            "background_refresh_interval_secs" => cfg.background_refresh_interval_secs.to_string(),
+            "background_refresh_concurrency" => cfg.background_refresh_concurrency.to_string(),
             _ => String::new(),
         }
     };

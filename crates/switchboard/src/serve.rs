@@ -21,7 +21,19 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     };
     let cfg = load_config(config_path.as_deref(), &overrides)?;
     let log = logging::init(cfg.log_format, &cfg.log_level)?;
-    let catalog = crate::admin::catalog_of(&cfg, args.dev)?;
+    // Custom providers given by issuer are discovered now, through the same guarded
+    // client every outbound call uses.
+    let outbound = engine::http::Outbound::new(
+        engine::http::HostPolicy {
+            dev: args.dev,
+            allow_hosts: cfg.allow_hosts.clone(),
+        },
+        Duration::from_secs(cfg.outbound_timeout_secs),
+    )
+    .context("building the outbound HTTP client")?;
+    let catalog = engine::discovery::effective_catalog(&cfg, &outbound, args.dev)
+        .await
+        .map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
     tracing::info!(
         providers = catalog.len(),
         integrations = cfg.integrations.len(),
@@ -52,7 +64,10 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     let applied = store.migrate().await.context("applying migrations")?;
     tracing::info!(backend = store.backend(), applied, "database ready");
 
-    let engine = Engine::new(store.clone(), keyring, cfg.clone()).with_catalog(catalog);
+    let engine = Engine::new(store.clone(), keyring, cfg.clone())
+        .with_catalog(catalog)
+        .with_dev(args.dev);
+    engine.refresh_connection_gauges().await;
     for (id, n) in engine.unknown_secret_keys().await? {
         tracing::error!(key_id = %id, secrets = n, "stored secrets are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
     }
@@ -87,12 +102,38 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
         startup_ms = started.elapsed().as_millis() as u64,
         "switchboard listening"
     );
+    // The background refresher stops with the server and may finish the refresh it is
+    // in (a provider may already have rotated the refresh token: its answer must be
+    // written, not dropped).
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let refresher = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            engine
+                .run_background_refresher(async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
     let live = engine.clone();
-    server::serve(listener, app, shutdown_signal(), move || {
-        Duration::from_secs(live.config().shutdown_grace_secs)
-    })
+    let stop = stop_tx.clone();
+    server::serve(
+        listener,
+        app,
+        async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        },
+        move || Duration::from_secs(live.config().shutdown_grace_secs),
+    )
     .await
     .context("server failed")?;
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(engine.config().shutdown_grace_secs.max(1));
+    if tokio::time::timeout(grace, refresher).await.is_err() {
+        tracing::warn!("the background refresher did not stop within shutdown_grace_secs");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

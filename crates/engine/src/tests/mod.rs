@@ -7,7 +7,10 @@
 
 mod api_keys;
 mod audit;
+mod discovery;
 mod errors;
+mod http;
+mod oidc;
 mod reload;
 mod secrets;
 
@@ -391,6 +394,105 @@ impl IntegrationStateStore for TamperStore {
 
     async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
         self.inner.disabled_integrations().await
+    }
+}
+
+#[async_trait]
+impl store::ConnectionStore for TamperStore {
+    async fn upsert_connection(
+        &self,
+        c: &store::Connection,
+        credentials: &store::SealedCredentials,
+    ) -> StoreResult<store::Upsert> {
+        self.inner.upsert_connection(c, credentials).await
+    }
+    async fn get_connection(&self, id: &str) -> StoreResult<Option<store::Connection>> {
+        self.inner.get_connection(id).await
+    }
+    async fn get_connection_credentials(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(store::Connection, store::SealedCredentials)>> {
+        self.inner.get_connection_credentials(id).await
+    }
+    async fn list_connections(
+        &self,
+        filter: &store::ConnectionFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<store::Connection>> {
+        self.inner.list_connections(filter, after, limit).await
+    }
+    async fn count_connections(&self) -> StoreResult<Vec<(String, store::ConnectionStatus, u64)>> {
+        self.inner.count_connections().await
+    }
+    async fn connection_by_routing_key(
+        &self,
+        integration: &str,
+        key: &str,
+    ) -> StoreResult<Option<String>> {
+        self.inner.connection_by_routing_key(integration, key).await
+    }
+    async fn acquire_refresh_lease(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Option<store::Lease>> {
+        self.inner.acquire_refresh_lease(id, now, until).await
+    }
+    async fn commit_refresh(
+        &self,
+        id: &str,
+        fence: i64,
+        commit: &store::RefreshCommit,
+    ) -> StoreResult<bool> {
+        self.inner.commit_refresh(id, fence, commit).await
+    }
+    async fn release_refresh_lease(&self, id: &str, fence: i64) -> StoreResult<bool> {
+        self.inner.release_refresh_lease(id, fence).await
+    }
+    async fn revoke_connection(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.inner.revoke_connection(id, at).await
+    }
+    async fn set_connection_status(
+        &self,
+        id: &str,
+        status: store::ConnectionStatus,
+        last_error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_connection_status(id, status, last_error, at)
+            .await
+    }
+    async fn delete_connection(&self, id: &str) -> StoreResult<bool> {
+        self.inner.delete_connection(id).await
+    }
+    async fn connections_due(
+        &self,
+        due: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<store::Connection>> {
+        self.inner.connections_due(due, limit).await
+    }
+    async fn insert_connect_session(&self, s: &store::ConnectSession) -> StoreResult<()> {
+        self.inner.insert_connect_session(s).await
+    }
+    async fn get_connect_session(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<store::ConnectSession>> {
+        self.inner.get_connect_session(token_hash).await
+    }
+    async fn insert_oauth_state(&self, s: &store::OAuthState) -> StoreResult<()> {
+        self.inner.insert_oauth_state(s).await
+    }
+    async fn take_oauth_state(&self, state_hash: &[u8]) -> StoreResult<Option<store::OAuthState>> {
+        self.inner.take_oauth_state(state_hash).await
+    }
+    async fn purge_expired_flows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.purge_expired_flows(now).await
     }
 }
 

@@ -7,6 +7,8 @@ mod config;
 mod harness;
 mod intake;
 mod leaks;
+mod oidc;
+mod oidc_peer;
 mod providers;
 mod rotate;
 mod serve;

@@ -1,0 +1,811 @@
+//! Looking at and managing connections: listings, status, disconnect (revocation at the
+//! provider), connecting with an API key, basic credentials or client credentials,
+//! revoking every connection of an integration, and checking an integration's OAuth
+//! set-up (`oauth test`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use store::{Connection, ConnectionFilter, ConnectionStatus, Upsert};
+
+use super::credentials::Credentials;
+use super::protocol::{self, Client, Grant, TokenError};
+use super::{ConnectionView, is_connection_id, is_end_user_id, new_connection_id};
+use crate::{Actor, Engine, EngineError, EngineResult};
+
+/// An integration with its provider, as one request needs them.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub integration: config::Integration,
+    pub provider: catalog::Provider,
+}
+
+impl Ctx {
+    pub fn oauth2(&self) -> EngineResult<&catalog::OAuth2> {
+        self.provider.oauth2.as_ref().ok_or_else(|| {
+            EngineError::Misconfigured(format!(
+                "provider {} has no OAuth2 settings",
+                self.provider.id
+            ))
+        })
+    }
+
+    pub fn client_id(&self) -> EngineResult<&str> {
+        self.integration.client_id.as_deref().ok_or_else(|| {
+            EngineError::Misconfigured(format!(
+                "integration {:?} has no client_id; set client_id and client_secret in switchboard.toml",
+                self.integration.id
+            ))
+        })
+    }
+
+    /// The scopes to request: the integration's, else the provider's defaults.
+    pub fn scopes(&self) -> Vec<String> {
+        if !self.integration.scopes.is_empty() {
+            return self.integration.scopes.clone();
+        }
+        self.provider
+            .oauth2
+            .as_ref()
+            .map(|o| o.default_scopes.clone())
+            .unwrap_or_default()
+    }
+
+    /// The values of the provider's placeholders for a connection with `settings`.
+    pub fn values(&self, settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (name, ph) in &self.provider.placeholders {
+            let v = match &ph.from {
+                catalog::ValueSource::Integration(k) => self.integration.settings.get(k),
+                catalog::ValueSource::Connection(k) => settings.get(k),
+                _ => settings.get(name),
+            };
+            if let Some(v) = v {
+                out.insert(name.clone(), v.clone());
+            }
+        }
+        out
+    }
+
+    /// Checks settings given at connect time: only the provider's `connection`
+    /// placeholders, with bounded values.
+    pub fn connection_settings(
+        &self,
+        given: BTreeMap<String, String>,
+    ) -> EngineResult<BTreeMap<String, String>> {
+        let known: Vec<&str> = self
+            .provider
+            .placeholders
+            .values()
+            .filter_map(|p| match &p.from {
+                catalog::ValueSource::Connection(k) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect();
+        for (k, v) in &given {
+            if !known.contains(&k.as_str()) {
+                return Err(EngineError::Invalid {
+                    field: "settings",
+                    message: format!(
+                        "provider {} takes no setting {k:?}{}",
+                        self.provider.id,
+                        if known.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; it takes {}", known.join(", "))
+                        }
+                    ),
+                });
+            }
+            if v.is_empty() || v.len() > 512 || v.chars().any(char::is_control) {
+                return Err(EngineError::Invalid {
+                    field: "settings",
+                    message: format!("setting {k:?} must be 1 to 512 printable characters"),
+                });
+            }
+        }
+        Ok(given)
+    }
+}
+
+/// A page of connections.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionPage {
+    /// The connections.
+    pub data: Vec<ConnectionView>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// The result of a disconnect.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disconnected {
+    /// The credentials were deleted.
+    pub deleted: bool,
+    /// The provider confirmed the revocation.
+    pub revoked_at_provider: bool,
+    /// Why revocation at the provider failed or was not possible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<String>,
+}
+
+/// Health of an integration (or of one of its connections).
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationHealth {
+    /// The integration.
+    pub integration: String,
+    /// Its provider.
+    pub provider: String,
+    /// How its connections authenticate.
+    pub auth_mode: String,
+    /// Whether it has a client id (and secret) for connecting accounts.
+    pub configured: bool,
+    /// Webhook intake switched off (`integration disable`).
+    pub disabled: bool,
+    /// Webhook intake blocked (`webhook block`).
+    pub webhooks_blocked: bool,
+    /// Connections by status.
+    pub connections: BTreeMap<String, u64>,
+    /// The connection asked about with `?connection_id=`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionView>,
+}
+
+/// Credentials typed or pasted by the user (API key or basic).
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {
+    /// The API key (`api_key` providers).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// User name (`basic` providers without a fixed one).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (`basic` providers).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for CredentialsInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsInput([redacted])")
+    }
+}
+
+/// `POST /api/connections`: a connection made without a browser redirect (API key,
+/// basic auth, client credentials).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectConnectRequest {
+    /// The integration.
+    pub integration: String,
+    /// The app's end-user id (default `app` for client credentials).
+    #[serde(default)]
+    pub end_user_id: Option<String>,
+    /// The connection id (generated when absent).
+    #[serde(default)]
+    pub connection_id: Option<String>,
+    /// The credentials (not for client credentials).
+    #[serde(default)]
+    pub credentials: Option<CredentialsInput>,
+    /// The provider's connection settings (subdomain…).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// Progress of `tokens revoke-all`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RevokeAllProgress {
+    /// Connections to revoke when the run started.
+    pub total: u64,
+    /// Done so far (credentials deleted).
+    pub done: u64,
+    /// Of those, confirmed by the provider.
+    pub revoked_at_provider: u64,
+}
+
+/// What `oauth test` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthCheck {
+    /// The integration.
+    pub integration: String,
+    /// Each check: name, passed, detail.
+    pub checks: Vec<(String, bool, String)>,
+}
+
+impl OAuthCheck {
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|(_, ok, _)| *ok)
+    }
+}
+
+impl Engine {
+    /// The integration and its provider.
+    pub(crate) fn connect_context(&self, integration: &str) -> EngineResult<Ctx> {
+        let cfg = self.config();
+        let it = cfg
+            .integration(integration)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "integration",
+                id: integration.to_owned(),
+            })?;
+        let provider = self.catalog().get(&it.provider).ok_or_else(|| {
+            EngineError::Misconfigured(format!(
+                "integration {integration:?} names provider {:?}, which is not in the catalog",
+                it.provider
+            ))
+        })?;
+        Ok(Ctx {
+            integration: it.clone(),
+            provider: provider.clone(),
+        })
+    }
+
+    /// One connection, without secrets.
+    pub async fn get_connection(&self, id: &str) -> EngineResult<ConnectionView> {
+        self.inner
+            .store
+            .get_connection(id)
+            .await?
+            .map(Into::into)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "connection",
+                id: id.to_owned(),
+            })
+    }
+
+    /// A page of connections, by id; `after` is the previous page's cursor.
+    pub async fn list_connections(
+        &self,
+        filter: &ConnectionFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> EngineResult<ConnectionPage> {
+        if let Some(a) = after
+            && !is_connection_id(a)
+        {
+            return Err(EngineError::Invalid {
+                field: "cursor",
+                message: "not a cursor from a previous page".into(),
+            });
+        }
+        let limit = limit.clamp(1, 500);
+        let mut rows = self
+            .inner
+            .store
+            .list_connections(filter, after, limit + 1)
+            .await?;
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        Ok(ConnectionPage {
+            data: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Health of an integration, or of one of its connections.
+    pub async fn integration_status(
+        &self,
+        integration: &str,
+        connection_id: Option<&str>,
+    ) -> EngineResult<IntegrationHealth> {
+        let ctx = self.connect_context(integration)?;
+        let flags = self.inner.store.integration_flags(integration).await?;
+        let mut counts: BTreeMap<String, u64> = ConnectionStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect();
+        for (i, s, n) in self.inner.store.count_connections().await? {
+            if i == integration {
+                counts.insert(s.as_str().to_owned(), n);
+            }
+        }
+        let connection = match connection_id {
+            Some(id) => {
+                let c = self.get_connection(id).await?;
+                if c.integration != integration {
+                    return Err(EngineError::NotFound {
+                        what: "connection",
+                        id: id.to_owned(),
+                    });
+                }
+                Some(c)
+            }
+            None => None,
+        };
+        Ok(IntegrationHealth {
+            integration: integration.to_owned(),
+            provider: ctx.provider.id.clone(),
+            auth_mode: ctx.provider.auth_mode.name().to_owned(),
+            configured: ctx.integration.client_id.is_some()
+                || matches!(
+                    ctx.provider.auth_mode,
+                    catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
+                ),
+            disabled: flags.disabled,
+            webhooks_blocked: flags.blocked,
+            connections: counts,
+            connection,
+        })
+    }
+
+    /// Disconnects: revokes at the provider (refresh token first, or as the catalog
+    /// says), then deletes the credentials whatever the provider answered.
+    pub async fn disconnect(
+        &self,
+        integration: &str,
+        connection_id: &str,
+        actor: &Actor,
+    ) -> EngineResult<Disconnected> {
+        let c = self
+            .inner
+            .store
+            .get_connection(connection_id)
+            .await?
+            .filter(|c| c.integration == integration)
+            .ok_or_else(|| EngineError::NotFound {
+                what: "connection",
+                id: connection_id.to_owned(),
+            })?;
+        let sealed = self
+            .inner
+            .store
+            .get_connection_credentials(connection_id)
+            .await?;
+        let (revoked, provider_error) = match sealed {
+            None => (
+                false,
+                Some("the connection holds no credentials".to_owned()),
+            ),
+            Some((_, sealed)) => {
+                let creds = super::credentials::Credentials::open(
+                    &self.inner.keyring,
+                    connection_id,
+                    &sealed,
+                )?;
+                self.revoke_at_provider(&c, &creds).await
+            }
+        };
+        self.inner
+            .store
+            .revoke_connection(connection_id, store::now())
+            .await?;
+        self.audit(
+            actor,
+            "connection.revoke",
+            connection_id,
+            serde_json::json!({
+                "integration": integration,
+                "revoked_at_provider": revoked,
+                "provider_error": provider_error,
+            }),
+        )
+        .await?;
+        self.refresh_connection_gauges().await;
+        Ok(Disconnected {
+            deleted: true,
+            revoked_at_provider: revoked,
+            provider_error,
+        })
+    }
+
+    async fn revoke_at_provider(
+        &self,
+        c: &Connection,
+        creds: &Credentials,
+    ) -> (bool, Option<String>) {
+        let ctx = match self.connect_context(&c.integration) {
+            Ok(ctx) => ctx,
+            Err(e) => return (false, Some(e.to_string())),
+        };
+        if !matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials") {
+            return (
+                false,
+                Some(format!(
+                    "{} credentials cannot be revoked through an API; revoke them at the provider",
+                    c.auth_mode
+                )),
+            );
+        }
+        let Some(client_id) = ctx.integration.client_id.as_deref() else {
+            return (false, Some("the integration has no client_id".into()));
+        };
+        let client = Client {
+            id: client_id,
+            secret: ctx.integration.client_secret.as_ref(),
+        };
+        match protocol::revoke(
+            &self.outbound(),
+            &ctx.provider,
+            &client,
+            &ctx.values(&c.settings),
+            creds,
+            self.dev(),
+        )
+        .await
+        {
+            Ok(true) => (true, None),
+            Ok(false) => (
+                false,
+                Some(format!(
+                    "provider {} has no revocation endpoint; revoke the grant in the provider's settings",
+                    ctx.provider.id
+                )),
+            ),
+            Err(e) => {
+                tracing::warn!(connection = %c.id, error = %e, "revocation at the provider failed");
+                (false, Some(e))
+            }
+        }
+    }
+
+    /// Disconnects every connection of an integration that still has credentials,
+    /// reporting progress after each.
+    pub async fn revoke_all(
+        &self,
+        integration: &str,
+        actor: &Actor,
+        mut progress: impl FnMut(RevokeAllProgress),
+    ) -> EngineResult<RevokeAllProgress> {
+        self.connect_context(integration)?;
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        let filter = ConnectionFilter {
+            integration: Some(integration.to_owned()),
+            ..ConnectionFilter::default()
+        };
+        loop {
+            let page = self
+                .inner
+                .store
+                .list_connections(&filter, after.as_deref(), 500)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            ids.extend(
+                page.into_iter()
+                    .filter(|c| c.status != ConnectionStatus::Revoked)
+                    .map(|c| c.id),
+            );
+        }
+        let mut p = RevokeAllProgress {
+            total: ids.len() as u64,
+            ..RevokeAllProgress::default()
+        };
+        progress(p);
+        for id in ids {
+            match self.disconnect(integration, &id, actor).await {
+                Ok(d) => {
+                    p.done += 1;
+                    p.revoked_at_provider += u64::from(d.revoked_at_provider);
+                }
+                Err(EngineError::NotFound { .. }) => p.done += 1,
+                Err(e) => return Err(e),
+            }
+            progress(p);
+        }
+        Ok(p)
+    }
+
+    /// Connects without a browser redirect: an API key or basic credentials checked by
+    /// the catalog's verify request, or a client-credentials token.
+    pub async fn connect_direct(
+        &self,
+        req: DirectConnectRequest,
+        actor: &Actor,
+    ) -> EngineResult<ConnectionView> {
+        let ctx = self.connect_context(&req.integration)?;
+        let mode = ctx.provider.auth_mode;
+        let end_user = req.end_user_id.clone().unwrap_or_else(|| "app".into());
+        if !is_end_user_id(&end_user) {
+            return Err(EngineError::Invalid {
+                field: "end_user_id",
+                message: "must be 1 to 256 printable characters".into(),
+            });
+        }
+        let id = match &req.connection_id {
+            Some(id) if !is_connection_id(id) => {
+                return Err(EngineError::Invalid {
+                    field: "connection_id",
+                    message: "use 1 to 128 letters, digits and . _ : -".into(),
+                });
+            }
+            Some(id) => id.clone(),
+            None => new_connection_id(),
+        };
+        let settings = ctx.connection_settings(req.settings.clone())?;
+        let now = store::now();
+        let (creds, expires_at, scopes) = match mode {
+            catalog::AuthMode::ApiKey => {
+                let key = req
+                    .credentials
+                    .as_ref()
+                    .and_then(|c| c.api_key.clone())
+                    .filter(|k| !k.trim().is_empty() && k.len() <= 4096)
+                    .ok_or_else(|| EngineError::Invalid {
+                        field: "credentials.api_key",
+                        message: "give the API key (1 to 4096 characters)".into(),
+                    })?;
+                let mut creds = Credentials::default();
+                creds.api_key = Some(key);
+                self.verify_credentials(&ctx, &settings, &creds).await?;
+                (creds, None, Vec::new())
+            }
+            catalog::AuthMode::Basic => {
+                let input = req.credentials.clone().unwrap_or_default();
+                let fixed = ctx.provider.basic.as_ref().and_then(|b| b.username.clone());
+                let username = fixed
+                    .or(input.username)
+                    .filter(|u| !u.is_empty() && u.len() <= 1024);
+                let password = input.password.filter(|p| !p.is_empty() && p.len() <= 4096);
+                let (Some(username), Some(password)) = (username, password) else {
+                    return Err(EngineError::Invalid {
+                        field: "credentials",
+                        message: "give username and password".into(),
+                    });
+                };
+                let mut creds = Credentials::default();
+                creds.username = Some(username);
+                creds.password = Some(password);
+                self.verify_credentials(&ctx, &settings, &creds).await?;
+                (creds, None, Vec::new())
+            }
+            catalog::AuthMode::ClientCredentials => {
+                if req.credentials.is_some() {
+                    return Err(EngineError::Invalid {
+                        field: "credentials",
+                        message: "client-credentials connections use the integration's client id and secret; send no credentials".into(),
+                    });
+                }
+                let client = Client {
+                    id: ctx.client_id()?,
+                    secret: ctx.integration.client_secret.as_ref(),
+                };
+                let scopes = ctx.scopes();
+                let tokens = protocol::token_request(
+                    &self.outbound(),
+                    &ctx.provider,
+                    &client,
+                    &ctx.values(&settings),
+                    Grant::ClientCredentials { scopes: &scopes },
+                    self.dev(),
+                )
+                .await
+                .map_err(token_failure)?;
+                let expires_at = tokens
+                    .expires_in
+                    .map(|s| now + chrono::Duration::seconds(s.min(10 * 365 * 86_400) as i64));
+                let granted = tokens.scopes.clone().unwrap_or(scopes);
+                (tokens.credentials.clone(), expires_at, granted)
+            }
+            catalog::AuthMode::Oauth2 => {
+                return Err(EngineError::Invalid {
+                    field: "integration",
+                    message: format!(
+                        "integration {:?} connects through the OAuth2 redirect: create a connect session and open its connect_url",
+                        req.integration
+                    ),
+                });
+            }
+            catalog::AuthMode::WebhookOnly => {
+                return Err(EngineError::Invalid {
+                    field: "integration",
+                    message: format!(
+                        "integration {:?} only receives webhooks; it has no accounts to connect",
+                        req.integration
+                    ),
+                });
+            }
+        };
+        let connection = Connection {
+            id: id.clone(),
+            integration: ctx.integration.id.clone(),
+            provider: ctx.provider.id.clone(),
+            end_user_id: end_user,
+            auth_mode: mode.name().to_owned(),
+            status: ConnectionStatus::Active,
+            scopes,
+            missing_scopes: Vec::new(),
+            settings,
+            routing_key: None,
+            expires_at,
+            created_at: now,
+            updated_at: now,
+            last_refresh_at: None,
+            last_error: None,
+            refresh_failures: 0,
+            next_refresh_at: self
+                .next_refresh(expires_at, mode == catalog::AuthMode::ClientCredentials),
+            token_version: 0,
+        };
+        let sealed = creds.seal(&self.inner.keyring, &id)?;
+        let stored = match self
+            .inner
+            .store
+            .upsert_connection(&connection, &sealed)
+            .await?
+        {
+            Upsert::Created(c) | Upsert::Replaced(c) => c,
+            Upsert::Taken => {
+                return Err(EngineError::Conflict(format!(
+                    "connection id {id:?} belongs to another integration or end user"
+                )));
+            }
+        };
+        self.audit(
+            actor,
+            "connection.connect",
+            &id,
+            serde_json::json!({
+                "integration": stored.integration,
+                "end_user_id": stored.end_user_id,
+                "auth_mode": stored.auth_mode,
+            }),
+        )
+        .await?;
+        self.refresh_connection_gauges().await;
+        Ok(stored.into())
+    }
+
+    /// Makes the catalog's verify request with `creds`; a refusal is
+    /// [`EngineError::CredentialsRejected`]. Providers without one are accepted as is.
+    async fn verify_credentials(
+        &self,
+        ctx: &Ctx,
+        settings: &BTreeMap<String, String>,
+        creds: &Credentials,
+    ) -> EngineResult<()> {
+        let (Some(verify), Some(base)) = (&ctx.provider.verify, &ctx.provider.api_base_url) else {
+            return Ok(());
+        };
+        let base = protocol::resolve(&ctx.provider, base, &ctx.values(settings), self.dev())
+            .map_err(|e| EngineError::Invalid {
+                field: "settings",
+                message: e.to_string(),
+            })?;
+        let url = format!("{}{}", base.trim_end_matches('/'), verify.path);
+        let status = match (&creds.api_key, &creds.username, &creds.password) {
+            (Some(key), _, _) => protocol::get_with_credential(
+                &self.outbound(),
+                &url,
+                ctx.provider.api_key.as_ref(),
+                key,
+                &ctx.provider.api_headers,
+            )
+            .await
+            .map(|(s, _)| s),
+            (None, Some(u), Some(p)) => {
+                protocol::get_with_basic(&self.outbound(), &url, u, p, &ctx.provider.api_headers)
+                    .await
+            }
+            _ => return Ok(()),
+        }
+        .map_err(|e| {
+            EngineError::ProviderUnavailable(format!("cannot check the credentials: {e}"))
+        })?;
+        match status {
+            200..=299 => Ok(()),
+            401 | 403 => Err(EngineError::CredentialsRejected(format!(
+                "the provider refused these credentials (HTTP {status}); check them and try again"
+            ))),
+            429 | 500..=599 => Err(EngineError::ProviderUnavailable(format!(
+                "the provider answered HTTP {status} while checking the credentials; try again later"
+            ))),
+            _ => Err(EngineError::Provider(format!(
+                "the provider answered HTTP {status} while checking the credentials"
+            ))),
+        }
+    }
+
+    /// Checks an integration's OAuth set-up: the token endpoint answers, and exchanging a
+    /// bogus code yields `invalid_grant` (client accepted), not `invalid_client`.
+    pub async fn oauth_test(&self, integration: &str) -> EngineResult<OAuthCheck> {
+        let ctx = self.connect_context(integration)?;
+        let mut checks = Vec::new();
+        let oauth = ctx.oauth2()?;
+        let client_id = ctx.client_id()?;
+        checks.push((
+            "client credentials configured".to_owned(),
+            ctx.integration.client_secret.is_some(),
+            if ctx.integration.client_secret.is_some() {
+                "client_id and client_secret are set".to_owned()
+            } else {
+                "client_secret is not set".to_owned()
+            },
+        ));
+        let values = ctx.values(&BTreeMap::new());
+        if let Some(a) = &oauth.authorization_url {
+            let r = protocol::resolve(&ctx.provider, a, &values, self.dev());
+            checks.push((
+                "authorization endpoint".to_owned(),
+                r.is_ok() || matches!(r, Err(TokenError::Request(ref m)) if m.contains("no value")),
+                match r {
+                    Ok(u) => u,
+                    Err(e) => e.to_string(),
+                },
+            ));
+        }
+        let client = Client {
+            id: client_id,
+            secret: ctx.integration.client_secret.as_ref(),
+        };
+        let redirect_uri = self.callback_url(integration);
+        let probe = protocol::token_request(
+            &self.outbound(),
+            &ctx.provider,
+            &client,
+            &values,
+            Grant::AuthorizationCode {
+                code: "switchboard-oauth-test-bogus-code",
+                redirect_uri: &redirect_uri,
+                verifier: oauth
+                    .pkce
+                    .then_some("switchboard-oauth-test-verifier-0123456789-abcdefghijklmnop"),
+            },
+            self.dev(),
+        )
+        .await;
+        let (ok, detail) = match probe {
+            Err(TokenError::InvalidGrant(_)) => (
+                true,
+                "the token endpoint answered invalid_grant for a bogus code: the client credentials are accepted".to_owned(),
+            ),
+            Err(TokenError::InvalidClient(d)) => (
+                false,
+                format!("the token endpoint refused the client ({d}); check client_id and client_secret"),
+            ),
+            Err(TokenError::Rejected { status, code }) => (
+                code == "invalid_request" || code == "bad_verification_code",
+                format!("the token endpoint answered HTTP {status} {code}"),
+            ),
+            Err(e) => (false, e.to_string()),
+            Ok(_) => (
+                false,
+                "the token endpoint accepted a bogus code; this is not a compliant OAuth2 server".to_owned(),
+            ),
+        };
+        checks.push(("token endpoint and client".to_owned(), ok, detail));
+        Ok(OAuthCheck {
+            integration: integration.to_owned(),
+            checks,
+        })
+    }
+
+    /// Updates the `switchboard_connections` gauge (by integration and status).
+    pub async fn refresh_connection_gauges(&self) {
+        match self.inner.store.count_connections().await {
+            Ok(rows) => {
+                let cfg = self.config();
+                for it in &cfg.integrations {
+                    for s in ConnectionStatus::ALL {
+                        let n = rows
+                            .iter()
+                            .find(|(i, st, _)| i == &it.id && *st == s)
+                            .map_or(0, |(_, _, n)| *n);
+                        metrics::gauge!(
+                            "switchboard_connections",
+                            "integration" => it.id.clone(),
+                            "status" => s.as_str()
+                        )
+                        .set(n as f64);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot count connections"),
+        }
+    }
+}
+
+fn token_failure(e: TokenError) -> EngineError {
+    match e {
+        TokenError::InvalidClient(_) => EngineError::Misconfigured(e.to_string()),
+        TokenError::Unavailable(_) => EngineError::ProviderUnavailable(e.to_string()),
+        TokenError::Request(_) => EngineError::Misconfigured(e.to_string()),
+        other => EngineError::Provider(other.to_string()),
+    }
+}

@@ -1,0 +1,659 @@
+//! Handing out tokens, and refreshing them exactly once.
+//!
+//! Refresh is single-flight at two levels. In one process, callers for the same
+//! connection queue on a per-connection mutex; the first refreshes, the others find the
+//! new token when they get the lock. Across processes, the refresher holds a lease in the
+//! database whose fence must still be current when the result is written
+//! (`store::ConnectionStore::commit_refresh`); a process that finds the lease taken waits
+//! for the credentials version to change instead of calling the provider.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use store::{Connection, ConnectionStatus, RefreshCommit};
+
+use super::credentials::Credentials;
+use super::protocol::{self, Client, Grant, TokenError};
+use crate::{Actor, Engine, EngineError, EngineResult};
+
+/// Per-connection locks of this process (entries vanish with their last user).
+#[derive(Debug, Default)]
+pub(crate) struct RefreshLocks {
+    map: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl RefreshLocks {
+    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if map.len() > 1024 {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(id.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
+}
+
+/// What `GET /api/connections/{id}/token` returns. Holds a secret: serialise it only into
+/// the response.
+#[derive(Clone, Serialize)]
+pub struct TokenView {
+    /// The access token (OAuth2 and client-credentials connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// `Bearer` unless the provider says otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The API key (API-key connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// User name (basic-auth connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password (basic-auth connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for TokenView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenView")
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TokenView {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.access_token.zeroize();
+        self.api_key.zeroize();
+        self.password.zeroize();
+    }
+}
+
+/// What a forced refresh did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshOutcome {
+    /// The connection after the refresh.
+    pub connection: super::ConnectionView,
+    /// Whether this call refreshed (false: another caller's refresh was used).
+    pub refreshed: bool,
+}
+
+fn token_view(c: &Connection, creds: &Credentials) -> TokenView {
+    TokenView {
+        access_token: creds.access_token.clone(),
+        token_type: creds
+            .access_token
+            .as_ref()
+            .map(|_| creds.token_type.clone().unwrap_or_else(|| "Bearer".into())),
+        expires_at: c.expires_at,
+        scopes: c.scopes.clone(),
+        api_key: creds.api_key.clone(),
+        username: creds.username.clone(),
+        password: creds.password.clone(),
+    }
+}
+
+fn refresh_metric(integration: &str, outcome: &'static str, started: std::time::Instant) {
+    metrics::counter!(
+        "switchboard_token_refreshes_total",
+        "integration" => integration.to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!(
+        "switchboard_token_refresh_duration_seconds",
+        "integration" => integration.to_owned()
+    )
+    .record(started.elapsed().as_secs_f64());
+}
+
+/// Backoff before the next background attempt after `failures` failures in a row:
+/// 30 s doubling to 1 h, with ±20 % jitter.
+fn backoff(failures: u32) -> Duration {
+    let base = 30f64 * 2f64.powi(failures.saturating_sub(1).min(7) as i32);
+    let secs = base.min(3600.0) * (0.8 + 0.4 * jitter_unit());
+    Duration::milliseconds((secs * 1000.0) as i64)
+}
+
+/// A uniform number in [0, 1) from the OS generator (0.5 if it fails).
+pub(crate) fn jitter_unit() -> f64 {
+    let mut b = [0u8; 4];
+    match getrandom::fill(&mut b) {
+        Ok(()) => f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0),
+        Err(_) => 0.5,
+    }
+}
+
+enum Attempt {
+    /// Refreshed and written.
+    Done(Box<(Connection, Credentials)>),
+    /// Someone else refreshed meanwhile.
+    Fresh,
+}
+
+impl Engine {
+    /// When the background refresher should renew a token that expires at `expires_at`:
+    /// a margin before, less up to 10 % of jitter so that tokens issued together are not
+    /// renewed in one burst.
+    pub(crate) fn next_refresh(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        renewable: bool,
+    ) -> Option<DateTime<Utc>> {
+        let at = expires_at.filter(|_| renewable)?;
+        let margin = self.config().token_refresh_margin_secs as f64;
+        let lead = margin * (1.0 + 0.1 * jitter_unit());
+        Some(at - Duration::milliseconds((lead * 1000.0) as i64))
+    }
+
+    fn needs_refresh(&self, c: &Connection, now: DateTime<Utc>) -> bool {
+        let margin = Duration::seconds(self.config().token_refresh_margin_secs as i64);
+        matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials")
+            && c.expires_at.is_some_and(|e| e <= now + margin)
+    }
+
+    async fn load_credentials(&self, id: &str) -> EngineResult<(Connection, Credentials)> {
+        match self.inner.store.get_connection_credentials(id).await? {
+            Some((c, sealed)) => {
+                let creds = Credentials::open(&self.inner.keyring, id, &sealed)?;
+                Ok((c, creds))
+            }
+            None => match self.inner.store.get_connection(id).await? {
+                Some(c) => Err(state_error(&c)),
+                None => Err(EngineError::NotFound {
+                    what: "connection",
+                    id: id.to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// A valid access token (or the API key / basic credentials) of a connection,
+    /// refreshed first when it expires within `token_refresh_margin_secs`.
+    pub async fn connection_token(&self, id: &str) -> EngineResult<TokenView> {
+        let (c, creds) = self.load_credentials(id).await?;
+        if c.status != ConnectionStatus::Active {
+            return Err(state_error(&c));
+        }
+        if !self.needs_refresh(&c, Utc::now()) {
+            return Ok(token_view(&c, &creds));
+        }
+        let (c, creds, _) = self.refresh_single_flight(c, creds, false).await?;
+        Ok(token_view(&c, &creds))
+    }
+
+    /// Refreshes now, whatever the expiry (`POST /api/connections/{id}/refresh`).
+    pub async fn force_refresh(&self, id: &str) -> EngineResult<RefreshOutcome> {
+        let (c, creds) = self.load_credentials(id).await?;
+        if !matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials") {
+            return Err(EngineError::Invalid {
+                field: "id",
+                message: format!(
+                    "connection {id:?} uses {} credentials, which do not refresh",
+                    c.auth_mode
+                ),
+            });
+        }
+        if c.status == ConnectionStatus::Revoked {
+            return Err(state_error(&c));
+        }
+        let (c, _, refreshed) = self.refresh_single_flight(c, creds, true).await?;
+        Ok(RefreshOutcome {
+            connection: c.into(),
+            refreshed,
+        })
+    }
+
+    /// Refreshes `c` unless someone else does (or did) it first; returns the connection
+    /// and credentials to use and whether this call refreshed.
+    async fn refresh_single_flight(
+        &self,
+        seen: Connection,
+        seen_creds: Credentials,
+        force: bool,
+    ) -> EngineResult<(Connection, Credentials, bool)> {
+        let lock = self.inner.refresh_locks.get(&seen.id);
+        let _guard = lock.lock().await;
+        // Another caller of this process may have refreshed while we queued.
+        let (c, creds) = self.load_credentials(&seen.id).await?;
+        if c.token_version != seen.token_version {
+            if c.status != ConnectionStatus::Active {
+                return Err(state_error(&c));
+            }
+            return Ok((c, creds, false));
+        }
+        let now = Utc::now();
+        if !force && !self.needs_refresh(&c, now) {
+            return Ok((c, creds, false));
+        }
+        if !force && c.refresh_failures > 0 {
+            // The last attempt failed: do not hammer a provider that is down. A token
+            // still valid is served until the backoff has passed; an expired one fails
+            // fast for a moment.
+            let valid = c.expires_at.is_some_and(|e| e > now);
+            if valid && c.next_refresh_at.is_some_and(|n| n > now) {
+                return Ok((c, creds, false));
+            }
+            if !valid && c.updated_at + Duration::seconds(2) > now {
+                return Err(EngineError::ProviderUnavailable(format!(
+                    "the last refresh failed ({}); retry shortly",
+                    c.last_error.as_deref().unwrap_or("unknown error")
+                )));
+            }
+        }
+        drop(seen_creds);
+        self.refresh_across_processes(c, creds, force).await
+    }
+
+    /// Takes the database lease (or waits for whoever holds it) and refreshes.
+    async fn refresh_across_processes(
+        &self,
+        c: Connection,
+        creds: Credentials,
+        force: bool,
+    ) -> EngineResult<(Connection, Credentials, bool)> {
+        let cfg = self.config();
+        let lease_for = Duration::seconds(cfg.refresh_lease_secs as i64);
+        let deadline = std::time::Instant::now()
+            + StdDuration::from_secs(cfg.refresh_lease_secs + cfg.outbound_timeout_secs);
+        let mut wait = StdDuration::from_millis(20);
+        loop {
+            let now = store::now();
+            if let Some(lease) = self
+                .inner
+                .store
+                .acquire_refresh_lease(&c.id, now, now + lease_for)
+                .await?
+            {
+                if lease.token_version != c.token_version {
+                    // Another process refreshed between our read and the lease.
+                    self.inner
+                        .store
+                        .release_refresh_lease(&c.id, lease.fence)
+                        .await?;
+                    let (c2, creds2) = self.load_credentials(&c.id).await?;
+                    if c2.status != ConnectionStatus::Active {
+                        return Err(state_error(&c2));
+                    }
+                    return Ok((c2, creds2, false));
+                }
+                return match self
+                    .refresh_under_lease(&c, &creds, lease.fence, now + lease_for, force)
+                    .await?
+                {
+                    Attempt::Done(done) => {
+                        let (c2, creds2) = *done;
+                        Ok((c2, creds2, true))
+                    }
+                    Attempt::Fresh => {
+                        let (c2, creds2) = self.load_credentials(&c.id).await?;
+                        Ok((c2, creds2, false))
+                    }
+                };
+            }
+            // Somebody else holds the lease: wait for their result.
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(StdDuration::from_millis(250));
+            let (c2, creds2) = self.load_credentials(&c.id).await?;
+            if c2.token_version != c.token_version {
+                if c2.status != ConnectionStatus::Active {
+                    return Err(state_error(&c2));
+                }
+                if force || !self.needs_refresh(&c2, Utc::now()) {
+                    return Ok((c2, creds2, false));
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return if c.expires_at.is_some_and(|e| e > Utc::now()) {
+                    Ok((c, creds, false))
+                } else {
+                    Err(EngineError::ProviderUnavailable(
+                        "another refresh of this connection is taking too long; retry shortly"
+                            .into(),
+                    ))
+                };
+            }
+        }
+    }
+
+    /// Calls the provider while holding the lease and writes the outcome under the fence.
+    async fn refresh_under_lease(
+        &self,
+        c: &Connection,
+        creds: &Credentials,
+        fence: i64,
+        lease_until: DateTime<Utc>,
+        force: bool,
+    ) -> EngineResult<Attempt> {
+        let started = std::time::Instant::now();
+        let cfg = self.config();
+        let ctx = match self.connect_context(&c.integration) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                self.inner.store.release_refresh_lease(&c.id, fence).await?;
+                return Err(e);
+            }
+        };
+        let still_valid = c.expires_at.is_some_and(|e| e > Utc::now());
+        // With a valid token in hand one attempt is enough (the background refresher
+        // retries with backoff); without one, retry a little now.
+        let attempts = if still_valid { 1 } else { 3 };
+        let timeout = StdDuration::from_secs(cfg.outbound_timeout_secs);
+        let mut result = Err(TokenError::Unavailable("not attempted".into()));
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let pause = StdDuration::from_millis(250 * (1 << attempt));
+                tokio::time::sleep(pause.mul_f64(0.5 + jitter_unit())).await;
+            }
+            // Never start a call that could outlive the lease.
+            let left = (lease_until - store::now()).to_std().unwrap_or_default();
+            if left <= timeout {
+                break;
+            }
+            result = self.call_refresh(&ctx, c, creds).await;
+            if !matches!(result, Err(TokenError::Unavailable(_))) {
+                break;
+            }
+        }
+        let now = store::now();
+        match result {
+            Ok(tokens) => {
+                let mut new = tokens.credentials.clone();
+                if new.refresh_token.is_none() {
+                    // A response without a refresh token keeps the old one.
+                    new.refresh_token = creds.refresh_token.clone();
+                }
+                if new.user_access_token.is_none() {
+                    new.user_access_token = creds.user_access_token.clone();
+                }
+                let expires_at = tokens
+                    .expires_in
+                    .map(|s| now + Duration::seconds(s.min(10 * 365 * 86_400) as i64));
+                let scopes = tokens.scopes.clone().unwrap_or_else(|| c.scopes.clone());
+                let renewable = new.refresh_token.is_some() || c.auth_mode == "client_credentials";
+                let commit = RefreshCommit {
+                    credentials: Some(new.seal(&self.inner.keyring, &c.id)?),
+                    expires_at,
+                    scopes: scopes.clone(),
+                    status: ConnectionStatus::Active,
+                    last_error: None,
+                    last_refresh_at: Some(now),
+                    refresh_failures: 0,
+                    next_refresh_at: self.next_refresh(expires_at, renewable),
+                    at: now,
+                };
+                if !self
+                    .inner
+                    .store
+                    .commit_refresh(&c.id, fence, &commit)
+                    .await?
+                {
+                    // Our lease was taken over; the newer holder's tokens stand.
+                    refresh_metric(&c.integration, "fenced", started);
+                    tracing::warn!(connection = %c.id, "refresh result discarded: the lease was lost");
+                    return Ok(Attempt::Fresh);
+                }
+                refresh_metric(&c.integration, "success", started);
+                let mut updated = c.clone();
+                updated.expires_at = expires_at;
+                updated.scopes = scopes;
+                updated.last_refresh_at = Some(now);
+                updated.last_error = None;
+                updated.refresh_failures = 0;
+                updated.status = ConnectionStatus::Active;
+                updated.token_version += 1;
+                updated.updated_at = now;
+                updated.next_refresh_at = commit.next_refresh_at;
+                Ok(Attempt::Done(Box::new((updated, new))))
+            }
+            Err(TokenError::InvalidGrant(detail)) => {
+                let message = format!(
+                    "the provider refused the refresh token ({}); the end user must connect again",
+                    protocol::clean(&detail, 200)
+                );
+                self.fail_refresh(c, fence, ConnectionStatus::NeedsReauth, &message, None)
+                    .await?;
+                refresh_metric(&c.integration, "invalid_grant", started);
+                self.record_needs_reauth(c, &message).await?;
+                Err(EngineError::ConnectionState {
+                    id: c.id.clone(),
+                    status: ConnectionStatus::NeedsReauth,
+                    hint: "the provider refused the refresh token; send the user through the connect flow again",
+                })
+            }
+            Err(e) => {
+                let failures = c.refresh_failures.saturating_add(1);
+                let message = e.to_string();
+                self.fail_refresh(
+                    c,
+                    fence,
+                    ConnectionStatus::Active,
+                    &message,
+                    Some(now + backoff(failures)),
+                )
+                .await?;
+                let outcome = match e {
+                    TokenError::Unavailable(_) => "provider_unavailable",
+                    TokenError::InvalidClient(_) => "invalid_client",
+                    _ => "error",
+                };
+                refresh_metric(&c.integration, outcome, started);
+                tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "token refresh failed");
+                if failures == 1 || failures.is_power_of_two() {
+                    self.audit(
+                        &Actor::System,
+                        "connection.refresh_failed",
+                        &c.id,
+                        serde_json::json!({
+                            "integration": c.integration,
+                            "error": e.code(),
+                            "failures": failures,
+                        }),
+                    )
+                    .await?;
+                }
+                if still_valid && !force {
+                    // The token we have keeps working until it expires.
+                    let mut kept = c.clone();
+                    kept.last_error = Some(message);
+                    kept.refresh_failures = failures;
+                    return Ok(Attempt::Done(Box::new((kept, creds.clone()))));
+                }
+                Err(match e {
+                    TokenError::Unavailable(m) => EngineError::ProviderUnavailable(format!(
+                        "the provider's token endpoint is unavailable ({m}); the token has expired, retry shortly"
+                    )),
+                    other => EngineError::Provider(other.to_string()),
+                })
+            }
+        }
+    }
+
+    async fn call_refresh(
+        &self,
+        ctx: &super::manage::Ctx,
+        c: &Connection,
+        creds: &Credentials,
+    ) -> Result<protocol::TokenSet, TokenError> {
+        let client_id = ctx
+            .client_id()
+            .map_err(|e| TokenError::Request(e.to_string()))?;
+        let client = Client {
+            id: client_id,
+            secret: ctx.integration.client_secret.as_ref(),
+        };
+        let scopes = ctx.scopes();
+        let grant = if c.auth_mode == "client_credentials" {
+            Grant::ClientCredentials { scopes: &scopes }
+        } else {
+            match creds.refresh_token.as_deref() {
+                Some(r) => Grant::Refresh { refresh_token: r },
+                None => {
+                    return Err(TokenError::InvalidGrant(
+                        "the connection has no refresh token".into(),
+                    ));
+                }
+            }
+        };
+        protocol::token_request(
+            &self.outbound(),
+            &ctx.provider,
+            &client,
+            &ctx.values(&c.settings),
+            grant,
+            self.dev(),
+        )
+        .await
+    }
+
+    async fn fail_refresh(
+        &self,
+        c: &Connection,
+        fence: i64,
+        status: ConnectionStatus,
+        message: &str,
+        next: Option<DateTime<Utc>>,
+    ) -> EngineResult<()> {
+        let now = store::now();
+        let commit = RefreshCommit {
+            credentials: None,
+            expires_at: c.expires_at,
+            scopes: c.scopes.clone(),
+            status,
+            last_error: Some(message.to_owned()),
+            last_refresh_at: None,
+            refresh_failures: c.refresh_failures.saturating_add(1),
+            next_refresh_at: next,
+            at: now,
+        };
+        self.inner
+            .store
+            .commit_refresh(&c.id, fence, &commit)
+            .await?;
+        if status != ConnectionStatus::Active {
+            self.refresh_connection_gauges().await;
+        }
+        Ok(())
+    }
+
+    /// Records the internal `connection.needs_reauth` event (delivered to the app by the
+    /// event pipeline) and the audit row.
+    async fn record_needs_reauth(&self, c: &Connection, message: &str) -> EngineResult<()> {
+        let now = store::now();
+        let body = serde_json::json!({
+            "type": "connection.needs_reauth",
+            "data": {
+                "connection_id": c.id,
+                "integration": c.integration,
+                "provider": c.provider,
+                "end_user_id": c.end_user_id,
+                "reason": message,
+                "at": now,
+            }
+        });
+        let event = store::Event {
+            id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+            integration: c.integration.clone(),
+            received_at: now,
+            provider_event_id: None,
+            event_type: Some("connection.needs_reauth".into()),
+            scheme: "internal".into(),
+            headers: Vec::new(),
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            connection_id: Some(c.id.clone()),
+        };
+        self.inner.store.insert_event(&event).await?;
+        self.audit(
+            &Actor::System,
+            "connection.needs_reauth",
+            &c.id,
+            serde_json::json!({ "integration": c.integration, "event": event.id }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// One pass of the background refresher: renews every active connection whose
+    /// `next_refresh_at` has come, at most `background_refresh_concurrency` at a time.
+    /// Returns how many were looked at.
+    pub async fn refresh_due(&self) -> EngineResult<usize> {
+        let cfg = self.config();
+        let due = self.inner.store.connections_due(store::now(), 500).await?;
+        let n = due.len();
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            cfg.background_refresh_concurrency.max(1) as usize,
+        ));
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in due {
+            let engine = self.clone();
+            let permit = permits.clone();
+            tasks.spawn(async move {
+                let Ok(_p) = permit.acquire_owned().await else {
+                    return;
+                };
+                let id = c.id.clone();
+                let Ok((c, creds)) = engine.load_credentials(&id).await else {
+                    return;
+                };
+                if c.status != ConnectionStatus::Active {
+                    return;
+                }
+                if let Err(e) = engine.refresh_single_flight(c, creds, true).await {
+                    tracing::debug!(connection = %id, error = %e, "background refresh failed");
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(n)
+    }
+
+    /// Runs the background refresher until `shutdown` resolves: a pass every
+    /// `background_refresh_interval_secs` (±20 % jitter), plus purging expired flows.
+    pub async fn run_background_refresher(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let every = self.config().background_refresh_interval_secs as f64;
+            let pause = StdDuration::from_secs_f64(every * (0.8 + 0.4 * jitter_unit()));
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            if let Err(e) = self.refresh_due().await {
+                tracing::warn!(error = %e, "background refresh pass failed");
+            }
+            if let Err(e) = self.inner.store.purge_expired_flows(store::now()).await {
+                tracing::warn!(error = %e, "purging expired connect flows failed");
+            }
+        }
+    }
+}
+
+/// The error for a connection that cannot hand out credentials.
+pub(crate) fn state_error(c: &Connection) -> EngineError {
+    EngineError::ConnectionState {
+        id: c.id.clone(),
+        status: c.status,
+        hint: match c.status {
+            ConnectionStatus::NeedsReauth => {
+                "the provider refused the grant; send the user through the connect flow again"
+            }
+            ConnectionStatus::Revoked => "it was disconnected; connect it again to use it",
+            ConnectionStatus::Error => "see last_error on the connection",
+            ConnectionStatus::Active => "retry",
+        },
+    }
+}

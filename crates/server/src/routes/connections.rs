@@ -1,0 +1,534 @@
+//! Connections: connect sessions (app key), the browser's authorization redirect and the
+//! provider's callback (no key: the session token and the single-use state authenticate),
+//! tokens, refresh, disconnect, listings and status.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use engine::connections::{
+    CallbackOutcome, CallbackParams, ConnectSessionRequest, ConnectionView, Delivery,
+    DirectConnectRequest,
+};
+use serde::{Deserialize, Serialize};
+use store::{ConnectionFilter, ConnectionStatus};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::{Admin, App};
+use crate::error::{ApiError, ErrorBody, JsonBody, PathParams, QueryParams};
+
+/// A connection (never secrets).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionBody {
+    /// The connection id.
+    pub id: String,
+    /// Its integration.
+    pub integration: String,
+    /// The provider.
+    pub provider: String,
+    /// The app's end-user id.
+    pub end_user_id: String,
+    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    pub auth_mode: String,
+    /// `active`, `needs_reauth`, `revoked` or `error`.
+    pub status: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Required scopes that were not granted.
+    pub missing_scopes: Vec<String>,
+    /// Connection settings (shop, instance URL…).
+    pub settings: BTreeMap<String, String>,
+    /// When the access token expires.
+    pub expires_at: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Last successful refresh.
+    pub last_refresh_at: Option<String>,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl From<ConnectionView> for ConnectionBody {
+    fn from(c: ConnectionView) -> Self {
+        Self {
+            id: c.id,
+            integration: c.integration,
+            provider: c.provider,
+            end_user_id: c.end_user_id,
+            auth_mode: c.auth_mode,
+            status: c.status.as_str().to_owned(),
+            scopes: c.scopes,
+            missing_scopes: c.missing_scopes,
+            settings: c.settings,
+            expires_at: c.expires_at.map(rfc3339),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+            last_refresh_at: c.last_refresh_at.map(rfc3339),
+            last_error: c.last_error,
+        }
+    }
+}
+
+/// `POST /api/connect-sessions`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ConnectSessionBody {
+    /// `{"id": "u42"}`.
+    #[schema(value_type = Object)]
+    pub end_user: serde_json::Value,
+    /// Integrations the user may connect.
+    pub integrations: Vec<String>,
+    /// The connection id to create (generated when absent).
+    pub connection_id: Option<String>,
+    /// Where the browser goes at the end (its origin must be allowed).
+    pub return_to: Option<String>,
+    /// The opener window's origin for a `postMessage` result.
+    pub opener_origin: Option<String>,
+}
+
+/// A created connect session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectSessionCreated {
+    /// The session token; give it to the browser.
+    pub token: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+    /// The Connect page for this session.
+    pub connect_url: String,
+}
+
+/// Create a connect session: a short-lived token allowing one end user to connect the
+/// listed integrations.
+#[utoipa::path(post, path = "/api/connect-sessions", tag = "connections", security(("api_key" = [])),
+    request_body = ConnectSessionBody, responses(
+    (status = 201, body = ConnectSessionCreated), (status = 400, body = ErrorBody),
+    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_session(
+    State(s): State<AppState>,
+    _: App,
+    JsonBody(req): JsonBody<ConnectSessionRequest>,
+) -> Result<(StatusCode, Json<ConnectSessionCreated>), ApiError> {
+    let created = s.engine.create_connect_session(req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectSessionCreated {
+            token: created.token,
+            expires_at: rfc3339(created.expires_at),
+            connect_url: created.connect_url,
+        }),
+    ))
+}
+
+/// The browser's redirect to the provider.
+#[utoipa::path(get, path = "/api/integrations/{integration}/auth", tag = "connections",
+    params(("integration" = String, Path, description = "integration id"),
+        ("session" = String, Query, description = "the connect session token"),
+        ("connection_id" = Option<String>, Query, description = "the connection to create, if the session did not fix one")),
+    responses((status = 302, description = "to the provider's authorization page"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn authorize(
+    State(s): State<AppState>,
+    PathParams(integration): PathParams<String>,
+    QueryParams(mut q): QueryParams<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let session = q.remove("session").unwrap_or_default();
+    if session.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "session: missing; open the connect_url the app was given",
+        ));
+    }
+    let connection_id = q.remove("connection_id");
+    let start = s
+        .engine
+        .start_authorization(&integration, &session, connection_id.as_deref(), q)
+        .await?;
+    let mut res = StatusCode::FOUND.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&start.url).map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot build the redirect",
+            )
+        })?,
+    );
+    no_store(&mut res);
+    Ok(res)
+}
+
+fn no_store(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+/// Escapes JSON for a `<script>` element (no `</script>` or `<!--` can form).
+fn script_json(v: &serde_json::Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The page that ends a popup flow: posts the result to the opener at exactly its
+/// origin, then closes itself.
+fn result_page(outcome: &CallbackOutcome) -> Response {
+    let fields: serde_json::Map<String, serde_json::Value> = outcome
+        .fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
+        .collect();
+    let mut payload = serde_json::Value::Object(fields);
+    payload["source"] = "switchboard".into();
+    let message = match &outcome.error {
+        None => "Connected. You can close this window.".to_owned(),
+        Some(e) => format!(
+            "The connection failed ({}). You can close this window.",
+            html_escape(e)
+        ),
+    };
+    let nonce = engine::connections::page_nonce();
+    let script = match &outcome.delivery {
+        Delivery::PostMessage { origin } => format!(
+            "<script nonce=\"{nonce}\">(function(){{var r={};if(window.opener){{window.opener.postMessage(r,{});window.close();}}}})();</script>",
+            script_json(&payload),
+            script_json(&serde_json::Value::String(origin.clone())),
+        ),
+        _ => String::new(),
+    };
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Switchboard</title></head><body><p id=\"result\" data-status=\"{}\">{message}</p>{script}</body></html>",
+        outcome.status()
+    );
+    let mut res = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    no_store(&mut res);
+    res
+}
+
+/// The provider's redirect back: checks the single-use state, exchanges the code,
+/// stores the connection, then sends the browser to `return_to` (or posts the result to
+/// the opener). An unknown, reused, expired or foreign state is refused and nothing is
+/// stored.
+#[utoipa::path(get, path = "/api/integrations/{integration}/callback", tag = "connections",
+    params(("integration" = String, Path, description = "integration id")),
+    responses((status = 302, description = "to return_to with status=connected&connection_id=… or status=error&error=…"),
+        (status = 200, description = "a page that posts the result to the opener window"),
+        (status = 400, body = ErrorBody, description = "missing, unknown, reused, expired or foreign state")))]
+pub async fn callback(
+    State(s): State<AppState>,
+    PathParams(integration): PathParams<String>,
+    QueryParams(q): QueryParams<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = CallbackParams {
+        code: q.get("code").cloned(),
+        state: q.get("state").cloned(),
+        error: q.get("error").cloned(),
+        other: q,
+    };
+    let outcome = s.engine.finish_authorization(&integration, params).await?;
+    match &outcome.delivery {
+        Delivery::Redirect(url) => {
+            let mut res = StatusCode::FOUND.into_response();
+            if let Ok(v) = HeaderValue::from_str(url) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            no_store(&mut res);
+            Ok(res)
+        }
+        _ => Ok(result_page(&outcome)),
+    }
+}
+
+/// Body of a disconnect.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectBody {
+    /// The connection to disconnect.
+    pub connection_id: String,
+}
+
+/// The result of a disconnect.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisconnectResult {
+    /// The credentials were deleted.
+    pub deleted: bool,
+    /// The provider confirmed the revocation.
+    pub revoked_at_provider: bool,
+    /// Why the provider did not confirm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<String>,
+}
+
+/// Disconnect: revoke at the provider (RFC 7009 or its own way), then delete the
+/// credentials (also when the provider's revocation failed; the answer says so).
+#[utoipa::path(post, path = "/api/integrations/{integration}/disconnect", tag = "connections",
+    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id")),
+    request_body = DisconnectBody, responses((status = 200, body = DisconnectResult),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn disconnect(
+    State(s): State<AppState>,
+    App(who): App,
+    PathParams(integration): PathParams<String>,
+    JsonBody(body): JsonBody<DisconnectBody>,
+) -> Result<Json<DisconnectResult>, ApiError> {
+    let d = s
+        .engine
+        .disconnect(&integration, &body.connection_id, &who.actor())
+        .await?;
+    Ok(Json(DisconnectResult {
+        deleted: d.deleted,
+        revoked_at_provider: d.revoked_at_provider,
+        provider_error: d.provider_error,
+    }))
+}
+
+/// `?connection_id=` of the status route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatusQuery {
+    /// One connection of the integration.
+    pub connection_id: Option<String>,
+}
+
+/// Health of an integration, or of one of its connections.
+#[utoipa::path(get, path = "/api/integrations/{integration}/status", tag = "connections",
+    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id"), StatusQuery),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn status(
+    State(s): State<AppState>,
+    _: App,
+    PathParams(integration): PathParams<String>,
+    QueryParams(q): QueryParams<StatusQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let st = s
+        .engine
+        .integration_status(&integration, q.connection_id.as_deref())
+        .await?;
+    let mut v = serde_json::to_value(&st).unwrap_or_default();
+    if let Some(c) = st.connection {
+        v["connection"] = serde_json::to_value(ConnectionBody::from(c)).unwrap_or_default();
+    }
+    Ok(Json(v))
+}
+
+/// Configured integrations.
+#[utoipa::path(get, path = "/api/integrations", tag = "connections", security(("api_key" = [])),
+    responses((status = 200, body = Object)))]
+pub async fn list_integrations(
+    State(s): State<AppState>,
+    _: App,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let data = s.engine.integration_states().await?;
+    Ok(Json(
+        serde_json::json!({ "data": data, "next_cursor": null }),
+    ))
+}
+
+/// Filters and paging of the connection listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionsQuery {
+    /// Only this integration.
+    pub integration: Option<String>,
+    /// Only this end user.
+    pub end_user_id: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of connections.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    /// The connections.
+    pub data: Vec<ConnectionBody>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Connections, by id.
+#[utoipa::path(get, path = "/api/connections", tag = "connections", security(("api_key" = [])),
+    params(ConnectionsQuery), responses((status = 200, body = ConnectionList), (status = 400, body = ErrorBody)))]
+pub async fn list_connections(
+    State(s): State<AppState>,
+    _: App,
+    QueryParams(q): QueryParams<ConnectionsQuery>,
+) -> Result<Json<ConnectionList>, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(t) => Some(ConnectionStatus::parse(t).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "status: use active, needs_reauth, revoked or error",
+            )
+        })?),
+    };
+    let filter = ConnectionFilter {
+        integration: q.integration,
+        end_user_id: q.end_user_id,
+        status,
+    };
+    let page = s
+        .engine
+        .list_connections(&filter, q.cursor.as_deref(), q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(ConnectionList {
+        data: page.data.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One connection (never secrets).
+#[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", security(("api_key" = [])),
+    params(("id" = String, Path, description = "connection id")),
+    responses((status = 200, body = ConnectionBody), (status = 404, body = ErrorBody)))]
+pub async fn get_connection(
+    State(s): State<AppState>,
+    _: App,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ConnectionBody>, ApiError> {
+    Ok(Json(s.engine.get_connection(&id).await?.into()))
+}
+
+/// A valid access token, refreshed first if it expires within the margin. API-key and
+/// basic connections return their credential fields instead.
+#[utoipa::path(get, path = "/api/connections/{id}/token", tag = "connections", security(("api_key" = [])),
+    params(("id" = String, Path, description = "connection id")),
+    responses((status = 200, body = Object, description = "{access_token, token_type, expires_at, scopes}"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "needs_reauth or revoked"),
+        (status = 503, body = ErrorBody, description = "the token expired and the provider is unavailable")))]
+pub async fn token(
+    State(s): State<AppState>,
+    _: App,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let t = s.engine.connection_token(&id).await?;
+    let mut body = serde_json::to_value(&t).unwrap_or_default();
+    if let Some(e) = t.expires_at {
+        body["expires_at"] = rfc3339(e).into();
+    }
+    let mut res = Json(body).into_response();
+    no_store(&mut res);
+    Ok(res)
+}
+
+/// Refresh now, whatever the expiry.
+#[utoipa::path(post, path = "/api/connections/{id}/refresh", tag = "connections", security(("api_key" = [])),
+    params(("id" = String, Path, description = "connection id")),
+    responses((status = 200, body = ConnectionBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn refresh(
+    State(s): State<AppState>,
+    _: App,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let out = s.engine.force_refresh(&id).await?;
+    let mut v = serde_json::to_value(ConnectionBody::from(out.connection)).unwrap_or_default();
+    v["refreshed"] = out.refreshed.into();
+    Ok(Json(v))
+}
+
+/// Connect without a browser redirect: an API key or basic credentials (checked by the
+/// provider's verify request) or a client-credentials token.
+#[utoipa::path(post, path = "/api/connections", tag = "connections", security(("api_key" = [])),
+    request_body = Object, responses((status = 201, body = ConnectionBody), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "the provider refused the credentials")))]
+pub async fn connect_direct(
+    State(s): State<AppState>,
+    App(who): App,
+    JsonBody(req): JsonBody<DirectConnectRequest>,
+) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
+    let c = s.engine.connect_direct(req, &who.actor()).await?;
+    Ok((StatusCode::CREATED, Json(c.into())))
+}
+
+/// Check an integration's OAuth set-up: the endpoints answer and the client
+/// credentials are accepted (a bogus code must give `invalid_grant`, not
+/// `invalid_client`).
+#[utoipa::path(post, path = "/api/integrations/{integration}/oauth-test", tag = "connections",
+    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn oauth_test(
+    State(s): State<AppState>,
+    _: Admin,
+    PathParams(integration): PathParams<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let check = s.engine.oauth_test(&integration).await?;
+    let checks: Vec<serde_json::Value> = check
+        .checks
+        .iter()
+        .map(|(name, ok, detail)| serde_json::json!({"check": name, "ok": ok, "detail": detail}))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "integration": check.integration,
+        "ok": check.ok(),
+        "checks": checks,
+    })))
+}
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/connect-sessions", post(create_session))
+        .route("/api/integrations", get(list_integrations))
+        .route("/api/integrations/{integration}/auth", get(authorize))
+        .route("/api/integrations/{integration}/callback", get(callback))
+        .route(
+            "/api/integrations/{integration}/disconnect",
+            post(disconnect),
+        )
+        .route("/api/integrations/{integration}/status", get(status))
+        .route(
+            "/api/integrations/{integration}/oauth-test",
+            post(oauth_test),
+        )
+        .route(
+            "/api/connections",
+            get(list_connections).post(connect_direct),
+        )
+        .route("/api/connections/{id}", get(get_connection))
+        .route("/api/connections/{id}/token", get(token))
+        .route("/api/connections/{id}/refresh", post(refresh))
+}

@@ -1,0 +1,298 @@
+//! Connections (one end user's credentials for one integration), connect sessions and
+//! in-flight OAuth2 authorization states.
+//!
+//! Credentials are one sealed blob per connection, kept in the `secrets` table (slot
+//! [`credentials_slot`]) so that key rotation treats them like every other secret; the
+//! store writes them in the same transaction as the connection's row, so the tokens,
+//! their expiry and the fencing counters always change together. A refresh is
+//! fenced: whoever refreshes first takes a lease ([`ConnectionStore::acquire_refresh_lease`])
+//! that increments `lease_fence`; the result is written only if the fence is unchanged
+//! ([`ConnectionStore::commit_refresh`]), so a refresher whose lease expired (and was
+//! taken over) can never overwrite newer tokens, even from another process.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{SecretSlot, StoreResult};
+
+/// The secret slot of a connection's credentials; sealed with this slot as associated
+/// data.
+pub fn credentials_slot(connection_id: &str) -> SecretSlot {
+    SecretSlot::new("connections", connection_id, "credentials")
+}
+
+/// The state of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Credentials work (as far as Switchboard knows).
+    Active,
+    /// The provider refused the grant (`invalid_grant`); the end user must connect again.
+    NeedsReauth,
+    /// Revoked; kept only until deleted.
+    Revoked,
+    /// Something else is wrong (see `last_error`).
+    Error,
+}
+
+impl ConnectionStatus {
+    /// All statuses, for metrics and listings.
+    pub const ALL: [ConnectionStatus; 4] = [
+        ConnectionStatus::Active,
+        ConnectionStatus::NeedsReauth,
+        ConnectionStatus::Revoked,
+        ConnectionStatus::Error,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::Revoked => "revoked",
+            ConnectionStatus::Error => "error",
+        }
+    }
+
+    /// Parses a stored or user-given name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A connection as stored (without its credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// Unique within the deployment; chosen by the app or generated (`conn_…`).
+    pub id: String,
+    /// The integration it belongs to.
+    pub integration: String,
+    /// The integration's provider when the connection was made.
+    pub provider: String,
+    /// The app's id of the end user.
+    pub end_user_id: String,
+    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    pub auth_mode: String,
+    /// Current state.
+    pub status: ConnectionStatus,
+    /// Scopes the provider granted.
+    pub scopes: Vec<String>,
+    /// Required scopes that were not granted.
+    pub missing_scopes: Vec<String>,
+    /// Values for the provider's URL placeholders and routing (shop, instance URL…).
+    pub settings: BTreeMap<String, String>,
+    /// The value webhooks are routed by (Slack team id…), when the provider routes.
+    pub routing_key: Option<String>,
+    /// When the access token expires, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change of any kind.
+    pub updated_at: DateTime<Utc>,
+    /// Last successful refresh.
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    /// What went wrong last (no secrets), cleared by a success.
+    pub last_error: Option<String>,
+    /// Refresh failures in a row (for backoff); 0 after a success.
+    pub refresh_failures: u32,
+    /// When the background refresher should look at it next.
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    /// Incremented by every write of the credentials.
+    pub token_version: i64,
+}
+
+/// A connection's sealed credentials (the vault's bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCredentials {
+    /// Hex id of the key that sealed them.
+    pub key_id: String,
+    /// The sealed bytes.
+    pub ciphertext: Vec<u8>,
+}
+
+/// A held refresh lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The fencing value; a commit must present it.
+    pub fence: i64,
+    /// The credentials version when the lease was taken.
+    pub token_version: i64,
+}
+
+/// The result of a refresh (or a failed one), written under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshCommit {
+    /// New credentials; `None` leaves them as they are (a failure).
+    pub credentials: Option<SealedCredentials>,
+    /// New expiry (ignored when `credentials` is `None`).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// New granted scopes (ignored when `credentials` is `None`).
+    pub scopes: Vec<String>,
+    /// New status.
+    pub status: ConnectionStatus,
+    /// New last error.
+    pub last_error: Option<String>,
+    /// Set on success.
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    /// Failures in a row.
+    pub refresh_failures: u32,
+    /// When to look again.
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    /// When this is written.
+    pub at: DateTime<Utc>,
+}
+
+/// Filters of a connection listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionFilter {
+    /// Only this integration.
+    pub integration: Option<String>,
+    /// Only this end user.
+    pub end_user_id: Option<String>,
+    /// Only this status.
+    pub status: Option<ConnectionStatus>,
+}
+
+/// What [`ConnectionStore::upsert_connection`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new connection.
+    Created(Connection),
+    /// An existing connection of the same integration and end user got new credentials.
+    Replaced(Connection),
+    /// The id is taken by another integration or end user; nothing changed.
+    Taken,
+}
+
+/// A short-lived permission for one end user to connect some integrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectSession {
+    /// SHA-256 of the session token.
+    pub token_hash: Vec<u8>,
+    /// The app's id of the end user.
+    pub end_user_id: String,
+    /// Integrations the user may connect.
+    pub integrations: Vec<String>,
+    /// The connection id to create, when the app chose one.
+    pub connection_id: Option<String>,
+    /// Where the browser goes at the end.
+    pub return_to: Option<String>,
+    /// The opener window's origin, for a `postMessage` result.
+    pub opener_origin: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One authorization in flight: created when the browser is sent to the provider,
+/// consumed (once) by the callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthState {
+    /// SHA-256 of the `state` parameter.
+    pub state_hash: Vec<u8>,
+    /// The integration.
+    pub integration: String,
+    /// The connection to create or replace.
+    pub connection_id: String,
+    /// The end user.
+    pub end_user_id: String,
+    /// SHA-256 of the connect session's token.
+    pub session_hash: Vec<u8>,
+    /// Where the browser goes at the end.
+    pub return_to: Option<String>,
+    /// The opener's origin for `postMessage`.
+    pub opener_origin: Option<String>,
+    /// Connection settings given at the start (placeholders).
+    pub settings: BTreeMap<String, String>,
+    /// The sealed PKCE verifier and nonce.
+    pub sealed: Vec<u8>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Connections, connect sessions and authorization states.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Creates the connection, or replaces the credentials and details of an existing one
+    /// with the same id, integration and end user (a reconnect: status back to what
+    /// `c` says, `token_version` incremented, any lease dropped).
+    async fn upsert_connection(
+        &self,
+        c: &Connection,
+        credentials: &SealedCredentials,
+    ) -> StoreResult<Upsert>;
+    /// The connection.
+    async fn get_connection(&self, id: &str) -> StoreResult<Option<Connection>>;
+    /// The connection with its sealed credentials, in one read.
+    async fn get_connection_credentials(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<(Connection, SealedCredentials)>>;
+    /// Connections ordered by id, strictly after `after` when given.
+    async fn list_connections(
+        &self,
+        filter: &ConnectionFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>>;
+    /// Number of connections by integration and status.
+    async fn count_connections(&self) -> StoreResult<Vec<(String, ConnectionStatus, u64)>>;
+    /// The connection whose routing key in `integration` is `key`, if exactly one.
+    async fn connection_by_routing_key(
+        &self,
+        integration: &str,
+        key: &str,
+    ) -> StoreResult<Option<String>>;
+    /// Takes the refresh lease until `until` if nobody holds an unexpired one; `None`
+    /// when somebody does.
+    async fn acquire_refresh_lease(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Option<Lease>>;
+    /// Writes a refresh's outcome and releases the lease, only if `fence` is still the
+    /// connection's; false (nothing written) when the lease was lost.
+    async fn commit_refresh(
+        &self,
+        id: &str,
+        fence: i64,
+        commit: &RefreshCommit,
+    ) -> StoreResult<bool>;
+    /// Gives the lease back without writing anything (somebody else refreshed meanwhile);
+    /// false when it was already lost.
+    async fn release_refresh_lease(&self, id: &str, fence: i64) -> StoreResult<bool>;
+    /// Marks the connection revoked and deletes its credentials (disconnect); false if
+    /// there was none.
+    async fn revoke_connection(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Sets status and last error (outside a refresh).
+    async fn set_connection_status(
+        &self,
+        id: &str,
+        status: ConnectionStatus,
+        last_error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Deletes the connection and its credentials; false if there was none.
+    async fn delete_connection(&self, id: &str) -> StoreResult<bool>;
+    /// Active connections with `next_refresh_at` at or before `due`, soonest first.
+    async fn connections_due(&self, due: DateTime<Utc>, limit: u32)
+    -> StoreResult<Vec<Connection>>;
+
+    /// Stores a connect session.
+    async fn insert_connect_session(&self, s: &ConnectSession) -> StoreResult<()>;
+    /// The session with this token hash, expired or not.
+    async fn get_connect_session(&self, token_hash: &[u8]) -> StoreResult<Option<ConnectSession>>;
+    /// Stores an authorization state.
+    async fn insert_oauth_state(&self, s: &OAuthState) -> StoreResult<()>;
+    /// Removes and returns the state (at most one caller ever gets it), expired or not.
+    async fn take_oauth_state(&self, state_hash: &[u8]) -> StoreResult<Option<OAuthState>>;
+    /// Deletes sessions and states that expired before `now`; returns how many.
+    async fn purge_expired_flows(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
