@@ -31,6 +31,12 @@ function intEnv(name, fallback) {
 
 const PORT = intEnv('PORT', 0);
 const ACCESS_TOKEN_TTL = intEnv('ACCESS_TOKEN_TTL', 3600);
+// Changeable at run time (POST /__test/ttl), so a test can issue one short-lived token
+// and long-lived ones after it.
+let accessTtl = ACCESS_TOKEN_TTL;
+// Every token value the token endpoint handed out (GET /__test/issued), so leak tests
+// can grep for each of them.
+const issued = [];
 const REFRESH_TOKEN_TTL = intEnv('REFRESH_TOKEN_TTL', 24 * 60 * 60);
 
 let clients;
@@ -105,6 +111,21 @@ async function testControl(ctx) {
   if (method === 'POST' && path === '/__test/reset') {
     stats = zeroStats();
     return json(ctx, 200, stats);
+  }
+  if (method === 'GET' && path === '/__test/issued') {
+    return json(ctx, 200, issued);
+  }
+  if (method === 'POST' && path === '/__test/ttl') {
+    let spec;
+    try {
+      spec = JSON.parse((await readRaw(ctx.req)).toString('utf8') || '{}');
+    } catch (e) {
+      return json(ctx, 400, { error: `body must be JSON: ${e.message}` });
+    }
+    const n = spec?.access_token;
+    if (!Number.isInteger(n) || n < 1) return json(ctx, 400, { error: 'access_token must be an integer >= 1' });
+    accessTtl = n;
+    return json(ctx, 200, { access_token: accessTtl });
   }
   if (method === 'GET' && path === '/__test/fail') {
     return json(ctx, 200, Object.fromEntries(faults));
@@ -232,8 +253,8 @@ const configuration = {
   // Tokens outlive the (throw-away) browser session of the test.
   expiresWithSession: async () => false,
   ttl: {
-    AccessToken: ACCESS_TOKEN_TTL,
-    ClientCredentials: ACCESS_TOKEN_TTL,
+    AccessToken: () => accessTtl,
+    ClientCredentials: () => accessTtl,
     RefreshToken: REFRESH_TOKEN_TTL,
     AuthorizationCode: 60,
     IdToken: 3600,
@@ -268,6 +289,13 @@ try {
 } catch (e) {
   die(`invalid configuration or OIDC_CLIENTS: ${e.message}${e.error_description ? ` (${e.error_description})` : ''}`);
 }
+
+provider.on('grant.success', (ctx) => {
+  const body = ctx.body && typeof ctx.body === 'object' ? ctx.body : {};
+  for (const key of ['access_token', 'refresh_token', 'id_token']) {
+    if (typeof body[key] === 'string') issued.push({ kind: key, value: body[key] });
+  }
+});
 
 // Loopback only: HTTP without TLS is what the tests use.
 provider.proxy = false;

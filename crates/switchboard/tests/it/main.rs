@@ -4,6 +4,7 @@
 mod audit;
 mod cli;
 mod config;
+mod connect;
 mod harness;
 mod intake;
 mod leaks;

@@ -209,6 +209,28 @@ impl OidcPeer {
         self.control(req, "POST /__test/fail").await;
     }
 
+    /// Access tokens issued from now on live `secs` seconds.
+    pub async fn set_access_ttl(&self, secs: u64) {
+        let req = self
+            .http
+            .post(self.url("/__test/ttl"))
+            .json(&json!({ "access_token": secs }));
+        self.control(req, "POST /__test/ttl").await;
+    }
+
+    /// Every token value (access, refresh, ID) the token endpoint has handed out.
+    pub async fn issued(&self) -> Vec<String> {
+        let req = self.http.get(self.url("/__test/issued"));
+        let v = self.control(req, "GET /__test/issued").await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t["value"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// RFC 7662 introspection of `token`, authenticated with HTTP Basic.
     pub async fn introspect(&self, client_id: &str, client_secret: &str, token: &str) -> Value {
         let req = self

@@ -1,0 +1,683 @@
+//! Connections end to end: the real `switchboard` binary against a real, certified
+//! authorization server (`oidc-provider`, started by the test) with PKCE required,
+//! refresh-token rotation, revocation and introspection.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{self, Server};
+use crate::oidc::{OidcPeer, browse_until};
+
+const CLIENT_ID: &str = "switchboard";
+const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
+const APP_ORIGIN: &str = "http://127.0.0.1:9";
+
+/// A peer whose one client accepts Switchboard's callback on any loopback port (RFC 8252
+/// native-app rule), so the peer can start before the server picks its port.
+fn peer(envs: &[(&str, &str)]) -> OidcPeer {
+    OidcPeer::start_with(
+        json!([{
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "application_type": "native",
+            "redirect_uris": [
+                "http://127.0.0.1/api/integrations/acme/callback",
+                "http://127.0.0.1/api/integrations/acme2/callback",
+            ],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": "openid profile email offline_access api:read api:write",
+        }]),
+        envs,
+    )
+}
+
+fn config(peer: &OidcPeer, extra: &str) -> String {
+    format!(
+        r#"{extra}
+[[providers]]
+id = "acme"
+issuer = "{issuer}"
+
+[[integrations]]
+id = "acme"
+provider = "acme"
+client_id = "{CLIENT_ID}"
+client_secret = "env:ACME_CLIENT_SECRET"
+scopes = ["openid", "email", "api:read"]
+required_scopes = ["api:read"]
+allowed_return_origins = ["{APP_ORIGIN}"]
+
+[[integrations]]
+id = "acme2"
+provider = "acme"
+client_id = "{CLIENT_ID}"
+client_secret = "env:ACME_CLIENT_SECRET"
+scopes = ["openid", "api:write"]
+required_scopes = ["api:admin"]
+allowed_return_origins = ["{APP_ORIGIN}"]
+"#,
+        issuer = peer.issuer
+    )
+}
+
+/// Runs `serve --dev` in `dir` with the config written there.
+async fn server(dir: &Path) -> Server {
+    Server::start(dir, &["--dev"], &[("ACME_CLIENT_SECRET", CLIENT_SECRET)]).await
+}
+
+/// An HTTP client that does not follow redirects.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+struct App<'a> {
+    server: &'a Server,
+    key: String,
+}
+
+impl App<'_> {
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .server
+            .http()
+            .post(self.server.url(path))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .server
+            .http()
+            .get(self.server.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A connect session for `u1`.
+    async fn session(&self, integration: &str, connection_id: &str) -> String {
+        let (status, v) = self
+            .post(
+                "/api/connect-sessions",
+                json!({
+                    "end_user": {"id": "u1"},
+                    "integrations": [integration],
+                    "connection_id": connection_id,
+                    "return_to": format!("{APP_ORIGIN}/done?from=app"),
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /auth`: returns the provider URL Switchboard redirects to.
+    async fn authorize(&self, integration: &str, session: &str) -> String {
+        let r = browser()
+            .get(self.server.url(&format!(
+                "/api/integrations/{integration}/auth?session={session}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND, "{:?}", r.text().await);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Logs in at the provider; returns the callback URL it sends the browser to.
+    async fn provider_login(&self, integration: &str, auth_url: &str) -> String {
+        let callback = self
+            .server
+            .url(&format!("/api/integrations/{integration}/callback"));
+        browse_until(auth_url, &callback).await
+    }
+
+    /// Calls the callback; returns the status and the Location (or body).
+    async fn callback(&self, url: &str) -> (StatusCode, String) {
+        let r = browser().get(url).send().await.unwrap();
+        let status = r.status();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, loc.unwrap_or(r.text().await.unwrap_or_default()))
+    }
+
+    /// The whole flow for `connection_id`; returns the final redirect.
+    async fn connect(&self, integration: &str, connection_id: &str) -> String {
+        let session = self.session(integration, connection_id).await;
+        let auth = self.authorize(integration, &session).await;
+        let cb = self.provider_login(integration, &auth).await;
+        let (status, loc) = self.callback(&cb).await;
+        assert_eq!(status, StatusCode::FOUND, "{loc}");
+        loc
+    }
+
+    /// How many connections exist.
+    async fn count(&self) -> usize {
+        self.get("/api/connections").await.1["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    }
+
+    async fn token(&self, id: &str) -> (StatusCode, Value) {
+        self.get(&format!("/api/connections/{id}/token")).await
+    }
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
+    let peer = peer(&[("ACCESS_TOKEN_TTL", "31")]);
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(&peer, "token_refresh_margin_secs = 30"),
+    )
+    .unwrap();
+    let server = server(dir.path()).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+
+    // Connect: Switchboard sends the browser to the provider with state, PKCE and nonce.
+    let session = app.session("acme", "c1").await;
+    let auth = app.authorize("acme", &session).await;
+    assert!(auth.starts_with(&peer.url("/auth?")), "{auth}");
+    for p in ["state", "code_challenge", "nonce", "redirect_uri", "scope"] {
+        assert!(query_param(&auth, p).is_some(), "{p} missing in {auth}");
+    }
+    assert_eq!(
+        query_param(&auth, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(
+        query_param(&auth, "state").unwrap().len() >= 43,
+        "state has 256 bits"
+    );
+    let cb = app.provider_login("acme", &auth).await;
+    let (status, loc) = app.callback(&cb).await;
+    assert_eq!(status, StatusCode::FOUND, "{loc}");
+    assert!(
+        loc.starts_with(&format!("{APP_ORIGIN}/done?from=app&")),
+        "{loc}"
+    );
+    assert_eq!(query_param(&loc, "status").as_deref(), Some("connected"));
+    assert_eq!(query_param(&loc, "connection_id").as_deref(), Some("c1"));
+
+    let (status, c) = app.get("/api/connections/c1").await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["integration"], "acme");
+    assert_eq!(c["end_user_id"], "u1");
+    assert!(
+        c["scopes"].as_array().unwrap().contains(&json!("api:read")),
+        "{c}"
+    );
+    assert_eq!(c["missing_scopes"], json!([]));
+    assert!(c.get("access_token").is_none() && !c.to_string().contains("token\":\""));
+
+    // A token: valid at the provider.
+    let (status, t1) = app.token("c1").await;
+    assert_eq!(status, StatusCode::OK, "{t1}");
+    let first = t1["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(t1["token_type"], "Bearer");
+    let info = peer.introspect(CLIENT_ID, CLIENT_SECRET, &first).await;
+    assert_eq!(info["active"], true, "{info}");
+    let stats = peer.stats().await;
+    assert_eq!(stats["token"]["authorization_code"], 1, "{stats}");
+    assert_eq!(stats["token"]["refresh_token"], 0, "{stats}");
+
+    // (Expire) the token comes within the 30 s margin: the next call refreshes first.
+    peer.set_access_ttl(3600).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (status, t2) = app.token("c1").await;
+    assert_eq!(status, StatusCode::OK, "{t2}");
+    let second = t2["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second, "refreshed");
+    assert_eq!(peer.stats().await["token"]["refresh_token"], 1);
+    // A fresh token is handed out as is.
+    let (_, t3) = app.token("c1").await;
+    assert_eq!(t3["access_token"], second);
+    assert_eq!(peer.stats().await["token"]["refresh_token"], 1);
+
+    // Rotation: a forced refresh works only if the rotated refresh token was stored
+    // (the provider revokes the whole grant when a used one comes back).
+    let (status, r) = app.post("/api/connections/c1/refresh", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["refreshed"], true);
+    assert_eq!(r["status"], "active");
+    let (_, t4) = app.token("c1").await;
+    let fourth = t4["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        peer.introspect(CLIENT_ID, CLIENT_SECRET, &fourth).await["active"],
+        true
+    );
+    assert_eq!(peer.stats().await["token"]["refresh_token"], 2);
+    let (_, c) = app.get("/api/connections/c1").await;
+    assert!(c["last_refresh_at"].is_string(), "{c}");
+
+    // Disconnect: revoked at the provider (RFC 7009, refresh token first), then deleted.
+    let (status, d) = app
+        .post(
+            "/api/integrations/acme/disconnect",
+            json!({"connection_id": "c1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d, json!({"deleted": true, "revoked_at_provider": true}));
+    assert_eq!(peer.stats().await["revocation"], 1);
+    let info = peer.introspect(CLIENT_ID, CLIENT_SECRET, &fourth).await;
+    assert_eq!(
+        info["active"], false,
+        "the grant is gone at the provider: {info}"
+    );
+    let (status, e) = app.token("c1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "revoked");
+    let (_, c) = app.get("/api/connections/c1").await;
+    assert_eq!(c["status"], "revoked");
+
+    // The audit log has the connect and the revoke.
+    let (_, audit) = app.get("/api/audit?limit=50").await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"connection.connect"), "{actions:?}");
+    assert!(actions.contains(&"connection.revoke"), "{actions:?}");
+
+    // No token the provider issued is anywhere in the database files or the logs.
+    let issued = peer.issued().await;
+    assert!(issued.len() >= 6, "{issued:?}");
+    let mut haystacks: Vec<(String, Vec<u8>)> =
+        ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"]
+            .iter()
+            .filter_map(|f| {
+                std::fs::read(dir.path().join(f))
+                    .ok()
+                    .map(|b| (f.to_string(), b))
+            })
+            .collect();
+    haystacks.push(("stdout".into(), server.stdout().into_bytes()));
+    haystacks.push(("stderr".into(), server.stderr().into_bytes()));
+    for token in &issued {
+        for (name, bytes) in &haystacks {
+            assert!(
+                !harness::contains_bytes(bytes, token),
+                "a token issued by the provider is in {name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_callbacks_and_origins_are_refused_and_store_nothing() {
+    let peer = peer(&[]);
+    let dir = harness::sandbox();
+    std::fs::write(dir.path().join("switchboard.toml"), config(&peer, "")).unwrap();
+    let server = server(dir.path()).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+
+    // A return_to (or opener) origin that no integration allows: refused up front.
+    for body in [
+        json!({"end_user": {"id": "u1"}, "integrations": ["acme"], "return_to": "https://evil.example/x"}),
+        json!({"end_user": {"id": "u1"}, "integrations": ["acme"], "return_to": "http://127.0.0.1:10/x"}),
+        json!({"end_user": {"id": "u1"}, "integrations": ["acme"], "opener_origin": "https://evil.example"}),
+        json!({"end_user": {"id": "u1"}, "integrations": ["acme"], "return_to": "javascript:alert(1)"}),
+    ] {
+        let (status, v) = app.post("/api/connect-sessions", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+
+    // A wrong PKCE verifier: flow A's code presented with flow B's state (so with B's
+    // verifier). The provider refuses; nothing is stored.
+    let sa = app.session("acme", "wrong-verifier").await;
+    let a = app.authorize("acme", &sa).await;
+    let cb_a = app.provider_login("acme", &a).await;
+    let sb = app.session("acme", "other").await;
+    let b = app.authorize("acme", &sb).await;
+    let state_b = query_param(&b, "state").unwrap();
+    let mut forged = reqwest::Url::parse(&cb_a).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                state_b.clone()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, loc) = app.callback(forged.as_str()).await;
+    assert_eq!(status, StatusCode::FOUND, "{loc}");
+    assert_eq!(
+        query_param(&loc, "status").as_deref(),
+        Some("error"),
+        "{loc}"
+    );
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("exchange_failed")
+    );
+    assert_eq!(app.count().await, 0);
+    assert_eq!(peer.stats().await["token_errors"], 1);
+
+    // Flow A's own state, with its code: connects (the wrong verifier did not burn it).
+    let (status, loc) = app.callback(&cb_a).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(
+        query_param(&loc, "status").as_deref(),
+        Some("connected"),
+        "{loc}"
+    );
+    assert_eq!(app.count().await, 1);
+
+    // A reused state: refused with 400, nothing changes.
+    let (status, body) = app.callback(&cb_a).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("already used"), "{body}");
+    assert_eq!(app.count().await, 1);
+
+    // A reused code: flow C's code presented again with a fresh state is refused by
+    // the provider (and nothing is stored for it).
+    let sc = app.session("acme", "reused-code").await;
+    let c = app.authorize("acme", &sc).await;
+    let cb_c = app.provider_login("acme", &c).await;
+    let (_, loc) = app.callback(&cb_c).await;
+    assert_eq!(query_param(&loc, "status").as_deref(), Some("connected"));
+    let sd = app.session("acme", "code-replay").await;
+    let d = app.authorize("acme", &sd).await;
+    let mut replay = reqwest::Url::parse(&cb_c).unwrap();
+    let state_d = query_param(&d, "state").unwrap();
+    let pairs: Vec<(String, String)> = replay
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                state_d.clone()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    replay.query_pairs_mut().clear().extend_pairs(pairs);
+    let (_, loc) = app.callback(replay.as_str()).await;
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("exchange_failed"),
+        "{loc}"
+    );
+    let (status, _) = app.get("/api/connections/code-replay").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A state of another integration (foreign state): refused, and it is spent.
+    let se = app.session("acme", "foreign").await;
+    let e = app.authorize("acme", &se).await;
+    let cb_e = app.provider_login("acme", &e).await;
+    let foreign = cb_e.replace("/integrations/acme/", "/integrations/acme2/");
+    let (status, body) = app.callback(&foreign).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app.callback(&cb_e).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a state is used once, even when refused"
+    );
+
+    // Missing or unknown state; garbage.
+    for q in ["", "?code=x", "?state=nope&code=x", "?state=%00%ff&code=x"] {
+        let (status, body) = app
+            .callback(&server.url(&format!("/api/integrations/acme/callback{q}")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {body}");
+    }
+
+    // The user says no at the provider: the app gets status=error&error=access_denied.
+    let sf = app.session("acme", "denied").await;
+    let f = app.authorize("acme", &sf).await;
+    let cb_f = app
+        .provider_login("acme", &format!("{f}&login_hint=deny"))
+        .await;
+    let (_, loc) = app.callback(&cb_f).await;
+    assert_eq!(
+        query_param(&loc, "status").as_deref(),
+        Some("error"),
+        "{loc}"
+    );
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        query_param(&loc, "connection_id").as_deref(),
+        Some("denied")
+    );
+
+    // A required scope the provider did not grant marks the connection.
+    app.connect("acme2", "scoped").await;
+    let (_, c) = app.get("/api/connections/scoped").await;
+    assert_eq!(c["missing_scopes"], json!(["api:admin"]), "{c}");
+
+    // Session misuse: unknown session, session for another integration, a session's
+    // fixed connection id overridden.
+    let r = browser()
+        .get(server.url("/api/integrations/acme/auth?session=cs_nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let s_only_acme = app.session("acme", "fixed").await;
+    let r = browser()
+        .get(server.url(&format!(
+            "/api/integrations/acme2/auth?session={s_only_acme}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = browser()
+        .get(server.url(&format!(
+            "/api/integrations/acme/auth?session={s_only_acme}&connection_id=other-id"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = browser()
+        .get(server.url(&format!(
+            "/api/integrations/acme/auth?session={s_only_acme}&shop=x"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "unknown setting");
+}
+
+#[tokio::test]
+async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() {
+    let peer = peer(&[("ACCESS_TOKEN_TTL", "31")]);
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(&peer, "token_refresh_margin_secs = 30"),
+    )
+    .unwrap();
+    let server = server(dir.path()).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    app.connect("acme", "outage").await;
+    app.connect("acme", "dead").await;
+    let (_, t) = app.token("outage").await;
+    let old = t["access_token"].as_str().unwrap().to_owned();
+
+    // The token endpoint is down (503) while the token is due for refresh but valid:
+    // the old token is served, the connection stays active, the error is recorded.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    peer.fail_next("token", 503, 5).await;
+    let (status, t) = app.token("outage").await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["access_token"], old.as_str());
+    let (_, c) = app.get("/api/connections/outage").await;
+    assert_eq!(c["status"], "active", "{c}");
+    assert!(c["last_error"].as_str().unwrap().contains("503"), "{c}");
+    assert!(peer.stats().await["faults_injected"].as_u64().unwrap() >= 1);
+    // While the provider is down, callers are not queued behind new attempts.
+    let (status, t) = app.token("outage").await;
+    assert_eq!(
+        (status, t["access_token"].as_str()),
+        (StatusCode::OK, Some(old.as_str()))
+    );
+
+    // The provider refuses the grant (invalid_grant): needs_reauth, an internal event for
+    // the app, an audit row, and no token any more.
+    peer.fail_with(json!({
+        "endpoint": "token",
+        "status": 400,
+        "count": 1,
+        "body": "{\"error\":\"invalid_grant\",\"error_description\":\"grant request is invalid\"}"
+    }))
+    .await;
+    let (status, e) = app.post("/api/connections/dead/refresh", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["error"]["code"], "needs_reauth");
+    let (_, c) = app.get("/api/connections/dead").await;
+    assert_eq!(c["status"], "needs_reauth", "{c}");
+    let (status, e) = app.token("dead").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(e["error"]["code"], "needs_reauth");
+    let (_, events) = app.get("/api/events").await;
+    let ev = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "connection.needs_reauth")
+        .unwrap_or_else(|| panic!("no needs_reauth event: {events}"));
+    assert_eq!(ev["connection_id"], "dead");
+    let (_, st) = app.get("/api/integrations/acme/status").await;
+    assert_eq!(st["connections"]["needs_reauth"], 1, "{st}");
+    assert_eq!(st["connections"]["active"], 1, "{st}");
+
+    // Connecting again brings it back.
+    app.connect("acme", "dead").await;
+    let (_, c) = app.get("/api/connections/dead").await;
+    assert_eq!(c["status"], "active");
+
+    // Metrics: flows, refreshes by outcome, connections by status.
+    let m = server
+        .http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "switchboard_connect_flows_total{integration=\"acme\",outcome=\"connected\"}",
+        "switchboard_token_refreshes_total{integration=\"acme\",outcome=\"invalid_grant\"}",
+        "switchboard_token_refreshes_total{integration=\"acme\",outcome=\"provider_unavailable\"}",
+        "switchboard_token_refresh_duration_seconds",
+        "switchboard_connections{integration=\"acme\",status=\"active\"}",
+    ] {
+        assert!(m.contains(needle), "{needle} not in /metrics");
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() {
+    let peer = peer(&[("ACCESS_TOKEN_TTL", "60")]);
+    let dir = harness::sandbox();
+    // Every token expires within the margin: the first token call must refresh.
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(
+            &peer,
+            "token_refresh_margin_secs = 300\nbackground_refresh_interval_secs = 3600",
+        ),
+    )
+    .unwrap();
+    let s1 = server(dir.path()).await;
+    let key = s1.printed_admin_key();
+    let s2 = server(dir.path()).await;
+    let s3 = server(dir.path()).await;
+    let app = App {
+        key: key.clone(),
+        server: &s1,
+    };
+    app.connect("acme", "hot").await;
+    // Tokens issued from now on outlive the margin, so exactly one refresh is needed.
+    peer.set_access_ttl(3600).await;
+    peer.reset().await;
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let servers = [&s1, &s2, &s3];
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000 {
+        let url = servers[i % 3].url("/api/connections/hot/token");
+        let http = http.clone();
+        let key = key.clone();
+        tasks.spawn(async move {
+            let r = http.get(url).bearer_auth(key).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            (status, v["access_token"].as_str().unwrap_or("").to_owned())
+        });
+    }
+    let mut tokens = std::collections::BTreeSet::new();
+    while let Some(res) = tasks.join_next().await {
+        let (status, token) = res.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        tokens.insert(token);
+    }
+    let stats = peer.stats().await;
+    assert_eq!(
+        stats["token"]["refresh_token"], 1,
+        "exactly one refresh at the authorization server: {stats}"
+    );
+    assert_eq!(tokens.len(), 1, "every caller got the refreshed token");
+    let token = tokens.into_iter().next().unwrap();
+    assert_eq!(
+        peer.introspect(CLIENT_ID, CLIENT_SECRET, &token).await["active"],
+        true
+    );
+}
