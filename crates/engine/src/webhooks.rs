@@ -313,6 +313,15 @@ impl Engine {
         let event_type = hooks
             .and_then(|h| h.event_type.as_ref())
             .and_then(|loc| read_location(loc, req.headers, json.as_ref(), req.body));
+        // Routing: the catalog names where the event carries the key (Slack `team_id`,
+        // GitHub `installation.id`…) that a connection recorded when it was made.
+        let connection_id = match hooks
+            .and_then(|h| h.routing.as_ref())
+            .and_then(|r| read_location(&r.event, req.headers, json.as_ref(), req.body))
+        {
+            Some(key) => self.inner.store.connection_by_routing_key(id, &key).await?,
+            None => None,
+        };
         let event = Event {
             id: new_event_id(),
             integration: id.to_owned(),
@@ -322,7 +331,7 @@ impl Engine {
             scheme: scheme.name().to_owned(),
             headers: kept_headers(req.headers),
             body: req.body.to_vec(),
-            connection_id: None,
+            connection_id,
         };
         match self.inner.store.insert_event(&event).await? {
             InsertOutcome::Inserted => {

@@ -588,7 +588,14 @@ impl Engine {
             return fail("id_token_invalid".into(), "id_token_invalid");
         }
         let connection = match self
-            .build_connection(&ctx, &st.connection_id, &st.end_user_id, settings, &tokens)
+            .build_connection(
+                &ctx,
+                &st.connection_id,
+                &st.end_user_id,
+                settings,
+                &tokens,
+                &params.other,
+            )
             .await
         {
             Ok(c) => c,
@@ -686,6 +693,7 @@ impl Engine {
         end_user_id: &str,
         mut settings: BTreeMap<String, String>,
         tokens: &TokenSet,
+        callback: &BTreeMap<String, String>,
     ) -> EngineResult<Connection> {
         let now = store::now();
         // Values the provider gives in the token response (Salesforce instance URL).
@@ -736,7 +744,7 @@ impl Engine {
                     .and_then(json_scalar),
                 catalog::ValueSource::Connection(k) => settings.get(k).cloned(),
                 catalog::ValueSource::Integration(k) => ctx.integration.settings.get(k).cloned(),
-                catalog::ValueSource::CallbackQuery(_) => None,
+                catalog::ValueSource::CallbackQuery(q) => callback.get(q).cloned(),
             });
         let requested = ctx.scopes();
         let granted = tokens.scopes.clone().unwrap_or(requested);

@@ -73,6 +73,15 @@ impl Ctx {
         &self,
         given: BTreeMap<String, String>,
     ) -> EngineResult<BTreeMap<String, String>> {
+        let routing = self
+            .provider
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.routing.as_ref())
+            .and_then(|r| match &r.connection {
+                catalog::ValueSource::Connection(k) if k != "username" => Some(k.as_str()),
+                _ => None,
+            });
         let known: Vec<&str> = self
             .provider
             .placeholders
@@ -81,6 +90,7 @@ impl Ctx {
                 catalog::ValueSource::Connection(k) => Some(k.as_str()),
                 _ => None,
             })
+            .chain(routing)
             .collect();
         for (k, v) in &given {
             if !known.contains(&k.as_str()) {
@@ -602,6 +612,17 @@ impl Engine {
                 });
             }
         };
+        let routing_key = ctx
+            .provider
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.routing.as_ref())
+            .and_then(|r| match &r.connection {
+                catalog::ValueSource::Connection(k) if k == "username" => creds.username.clone(),
+                catalog::ValueSource::Connection(k) => settings.get(k).cloned(),
+                catalog::ValueSource::Integration(k) => ctx.integration.settings.get(k).cloned(),
+                _ => None,
+            });
         let connection = Connection {
             id: id.clone(),
             integration: ctx.integration.id.clone(),
@@ -612,7 +633,7 @@ impl Engine {
             scopes,
             missing_scopes: Vec::new(),
             settings,
-            routing_key: None,
+            routing_key,
             expires_at,
             created_at: now,
             updated_at: now,

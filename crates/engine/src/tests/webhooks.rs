@@ -453,3 +453,79 @@ async fn a_disabled_integration_refuses_webhooks_until_enabled() {
         .collect();
     assert_eq!(actions, ["integration.enable", "integration.disable"]);
 }
+
+#[tokio::test]
+async fn events_are_routed_to_the_connection_with_their_key() {
+    use store::{Connection, ConnectionStatus, ConnectionStore, SealedCredentials};
+    let (engine, store) = engine().await;
+    let now = store::now();
+    let conn = |id: &str, integration: &str, key: &str| Connection {
+        id: id.into(),
+        integration: integration.into(),
+        provider: "slack".into(),
+        end_user_id: "u1".into(),
+        auth_mode: "oauth2".into(),
+        status: ConnectionStatus::Active,
+        scopes: vec![],
+        missing_scopes: vec![],
+        settings: Default::default(),
+        routing_key: Some(key.into()),
+        expires_at: None,
+        created_at: now,
+        updated_at: now,
+        last_refresh_at: None,
+        last_error: None,
+        refresh_failures: 0,
+        next_refresh_at: None,
+        token_version: 0,
+    };
+    let creds = SealedCredentials {
+        key_id: "00".into(),
+        ciphertext: vec![1, 2, 3],
+    };
+    // The same team id in another integration does not match.
+    for c in [
+        conn("team-conn", "slack", "T1DC2JH3J"),
+        conn("elsewhere", "gh", "T1DC2JH3J"),
+    ] {
+        store.upsert_connection(&c, &creds).await.unwrap();
+    }
+    // Slack's documented example: signing secret, timestamp, body (team_id T1DC2JH3J).
+    let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    let h = Headers::new()
+        .with("X-Slack-Request-Timestamp", "1531420618")
+        .with(
+            "X-Slack-Signature",
+            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+        );
+    let Intake::Stored { id } = engine
+        .intake(incoming("slack", &h, body, 1531420618))
+        .await
+        .unwrap()
+    else {
+        panic!("not stored")
+    };
+    let e = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(e.connection_id.as_deref(), Some("team-conn"));
+
+    // A JSON event of a team no connection has: stored, not routed.
+    let body = br#"{"type":"event_callback","team_id":"TUNKNOWN","event_id":"Ev1","event":{"type":"app_mention"}}"#;
+    let ts = "1700000000";
+    let mut base = format!("v0:{ts}:").into_bytes();
+    base.extend_from_slice(body);
+    let h = Headers::new().with("X-Slack-Request-Timestamp", ts).with(
+        "X-Slack-Signature",
+        format!("v0={}", hmac_hex("8f742231b10e8888abcd99yyyzzz85a5", &base)),
+    );
+    let Intake::Stored { id } = engine
+        .intake(incoming("slack", &h, body, 1_700_000_000))
+        .await
+        .unwrap()
+    else {
+        panic!("not stored")
+    };
+    assert_eq!(
+        store.get_event(&id).await.unwrap().unwrap().connection_id,
+        None
+    );
+}
