@@ -4,6 +4,7 @@
 mod admin;
 mod keys;
 mod logging;
+mod oauth;
 mod providers;
 mod serve;
 mod webhook;
@@ -54,6 +55,15 @@ enum Command {
     /// Webhooks: check a captured request offline.
     #[command(subcommand)]
     Webhook(WebhookCmd),
+    /// OAuth: test an integration's set-up; refresh or revoke a connection (via the server).
+    #[command(subcommand)]
+    Oauth(oauth::OauthCmd),
+    /// Tokens: revoke every connection of an integration (via the server).
+    #[command(subcommand)]
+    Tokens(oauth::TokensCmd),
+    /// Connections: list them or show one, never secrets (via the server).
+    #[command(subcommand)]
+    Connections(oauth::ConnectionsCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +271,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin::rotate(config_path, db, batch_size, json).await
         }
         Command::ApiKey(cmd) => admin::api_key(config_path, cmd, json).await,
+        Command::Oauth(cmd) => oauth::oauth(cmd, json).await,
+        Command::Tokens(cmd) => oauth::tokens(cmd, json).await,
+        Command::Connections(cmd) => oauth::connections(cmd, json).await,
         Command::Audit(cmd) => admin::audit(config_path, cmd, json).await,
         Command::Webhook(WebhookCmd::Verify(args)) => {
             webhook::verify(config_path.as_deref(), args, json)

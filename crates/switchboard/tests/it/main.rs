@@ -2,7 +2,9 @@
 //! its own temporary working directory, talking HTTP on 127.0.0.1 only.
 
 mod audit;
+mod browser;
 mod cli;
+mod cli_connections;
 mod config;
 mod connect;
 mod harness;
