@@ -70,6 +70,7 @@ struct Inner {
     config: ArcSwap<config::Config>,
     catalog: catalog::Catalog,
     reject_log: webhooks::RejectLog,
+    flags: webhooks::FlagsCache,
     /// `serve --dev`: loopback providers over http allowed.
     dev: bool,
     outbound: ArcSwap<http::Outbound>,
@@ -114,6 +115,7 @@ impl Engine {
                 config: ArcSwap::from_pointee(config),
                 catalog: catalog::Catalog::builtin().clone(),
                 reject_log: webhooks::RejectLog::default(),
+                flags: webhooks::FlagsCache::default(),
                 dev: false,
                 outbound: ArcSwap::from_pointee(outbound),
                 id_tokens: oidc::IdTokenValidator::new(),

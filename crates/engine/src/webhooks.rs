@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use catalog::{Handshake, Location};
 use hmac::{KeyInit, Mac};
 use signatures::{Headers, Request, Scheme, VerifyOptions};
-use store::{Event, InsertOutcome};
+use store::{Event, InsertOutcome, IntegrationFlags};
 use vault::{ExposeSecret, constant_time_eq};
 
 use crate::{Actor, Engine, EngineError, EngineResult};
@@ -150,6 +150,39 @@ impl RejectLog {
     }
 }
 
+/// Integration switches (disabled, blocked) as last read, for at most
+/// [`FlagsCache::TTL`]: the intake reads them on every webhook, and a database round trip
+/// per request halved its throughput. A switch flipped by this process applies at once;
+/// one flipped by another process sharing the database applies within the TTL.
+#[derive(Debug, Default)]
+pub(crate) struct FlagsCache {
+    map: Mutex<HashMap<String, (Instant, IntegrationFlags)>>,
+}
+
+impl FlagsCache {
+    /// How long a read is trusted.
+    pub(crate) const TTL: Duration = Duration::from_secs(1);
+
+    fn get(&self, integration: &str) -> Option<IntegrationFlags> {
+        let map = self.map.lock().ok()?;
+        map.get(integration)
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, f)| *f)
+    }
+
+    fn put(&self, integration: &str, flags: IntegrationFlags, read_at: Instant) {
+        if let Ok(mut map) = self.map.lock() {
+            map.insert(integration.to_owned(), (read_at, flags));
+        }
+    }
+
+    fn forget(&self, integration: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(integration);
+        }
+    }
+}
+
 fn count(integration: &str, outcome: &'static str) {
     metrics::counter!(WEBHOOKS_TOTAL, "integration" => integration.to_owned(), "outcome" => outcome)
         .increment(1);
@@ -230,7 +263,15 @@ impl Engine {
             });
         };
         let id = integration.id.as_str();
-        let flags = self.inner.store.integration_flags(id).await?;
+        let flags = match self.inner.flags.get(id) {
+            Some(f) => f,
+            None => {
+                let read_at = Instant::now();
+                let f = self.inner.store.integration_flags(id).await?;
+                self.inner.flags.put(id, f, read_at);
+                f
+            }
+        };
         if flags.disabled {
             count(id, "disabled");
             return Err(EngineError::Forbidden(format!(
@@ -314,14 +355,11 @@ impl Engine {
             .and_then(|h| h.event_type.as_ref())
             .and_then(|loc| read_location(loc, req.headers, json.as_ref(), req.body));
         // Routing: the catalog names where the event carries the key (Slack `team_id`,
-        // GitHub `installation.id`…) that a connection recorded when it was made.
-        let connection_id = match hooks
+        // GitHub `installation.id`…) that a connection recorded when it was made; the
+        // store attaches the connection with that key in the insert itself.
+        let routing_key = hooks
             .and_then(|h| h.routing.as_ref())
-            .and_then(|r| read_location(&r.event, req.headers, json.as_ref(), req.body))
-        {
-            Some(key) => self.inner.store.connection_by_routing_key(id, &key).await?,
-            None => None,
-        };
+            .and_then(|r| read_location(&r.event, req.headers, json.as_ref(), req.body));
         let event = Event {
             id: new_event_id(),
             integration: id.to_owned(),
@@ -331,7 +369,8 @@ impl Engine {
             scheme: scheme.name().to_owned(),
             headers: kept_headers(req.headers),
             body: req.body.to_vec(),
-            connection_id,
+            connection_id: None,
+            routing_key,
         };
         match self.inner.store.insert_event(&event).await? {
             InsertOutcome::Inserted => {
@@ -404,7 +443,9 @@ impl Engine {
                 id: integration.to_owned(),
             });
         }
-        let changed = write.await?;
+        let changed = write.await;
+        self.inner.flags.forget(integration);
+        let changed = changed?;
         if changed {
             self.audit(actor, action, integration, serde_json::json!({}))
                 .await?;

@@ -494,68 +494,152 @@ async fn event_writer(pool: SqlitePool, mut queue: mpsc::Receiver<EventJob>) {
     }
 }
 
+/// Rows per multi-row INSERT of the writer.
+const INSERT_CHUNK: usize = 32;
+
+/// The connection an event is attached to: the one given, else the only connection of
+/// the integration whose routing key is the event's.
+const CONNECTION_OF: &str = "COALESCE(?, (SELECT CASE WHEN COUNT(*) = 1 THEN MIN(c.id) END
+     FROM connections c WHERE c.integration = ? AND c.routing_key = ?))";
+
 /// Inserts a batch in one `BEGIN IMMEDIATE` transaction. `Err` means nothing was
 /// committed; `Ok` holds one outcome per event, in order, all committed (an event whose
 /// id already exists gets its own `Conflict` without failing the others).
+///
+/// Events go in multi-row INSERTs of up to [`INSERT_CHUNK`] rows (a few round trips to
+/// SQLite's worker thread per batch instead of one per event); an event whose provider
+/// id is already stored is skipped by the INSERT and looked up afterwards.
 async fn write_events(
     pool: &SqlitePool,
     batch: &[EventJob],
 ) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (e, _) in batch {
-        let headers = serde_json::to_string(&e.headers)
-            .map_err(|x| StoreError::Backend(format!("event headers: {x}")))?;
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
-                                 scheme, headers, body, connection_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
-             DO NOTHING",
-        )
+    for chunk in batch.chunks(INSERT_CHUNK) {
+        match insert_chunk(&mut tx, chunk).await {
+            Ok(inserted) => {
+                for (e, _) in chunk {
+                    outcomes.push(if inserted.contains(&e.id) {
+                        Ok(InsertOutcome::Inserted)
+                    } else {
+                        duplicate_of(&mut tx, e).await?
+                    });
+                }
+            }
+            // Only an event-id collision gets here (the provider-id conflict is DO
+            // NOTHING); the failed statement was rolled back alone: redo the chunk one
+            // event at a time so only the colliding event fails.
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                for (e, _) in chunk {
+                    outcomes.push(insert_one(&mut tx, e).await?);
+                }
+            }
+            // Anything else may have ended the transaction: fail the whole batch.
+            Err(x) => return Err(err(x)),
+        }
+    }
+    tx.commit().await.map_err(err)?;
+    Ok(outcomes)
+}
+
+fn headers_json(e: &Event) -> StoreResult<String> {
+    serde_json::to_string(&e.headers)
+        .map_err(|x| StoreError::Backend(format!("event headers: {x}")))
+}
+
+/// One multi-row INSERT; returns the ids actually inserted.
+async fn insert_chunk(
+    tx: &mut sqlx::SqliteConnection,
+    chunk: &[EventJob],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let row = format!("(?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?)");
+    let sql = format!(
+        "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
+                             scheme, headers, body, connection_id, routing_key)
+         VALUES {}
+         ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
+         DO NOTHING RETURNING id",
+        vec![row.as_str(); chunk.len()].join(", ")
+    );
+    // Built from constants only: no input reaches the SQL text.
+    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for (e, _) in chunk {
+        let headers = headers_json(e).map_err(|x| sqlx::Error::Protocol(x.to_string()))?;
+        q = q
+            .bind(&e.id)
+            .bind(&e.integration)
+            .bind(to_millis(e.received_at))
+            .bind(&e.provider_event_id)
+            .bind(&e.event_type)
+            .bind(&e.scheme)
+            .bind(headers)
+            .bind(&e.body)
+            .bind(&e.connection_id)
+            .bind(&e.integration)
+            .bind(&e.routing_key)
+            .bind(&e.routing_key);
+    }
+    Ok(q.fetch_all(&mut *tx).await?.into_iter().collect())
+}
+
+/// The answer for an event the INSERT skipped: the stored event with its provider id
+/// (possibly inserted earlier in this very batch).
+async fn duplicate_of(
+    tx: &mut sqlx::SqliteConnection,
+    e: &Event,
+) -> StoreResult<StoreResult<InsertOutcome>> {
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT id FROM events WHERE integration = ? AND provider_event_id = ?")
+            .bind(&e.integration)
+            .bind(&e.provider_event_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+    Ok(match existing {
+        Some(existing_id) => Ok(InsertOutcome::Duplicate { existing_id }),
+        None => Err(StoreError::Backend(format!(
+            "event {} was neither inserted nor found as a duplicate",
+            e.id
+        ))),
+    })
+}
+
+/// Inserts one event (the slow path after an id collision in its chunk).
+async fn insert_one(
+    tx: &mut sqlx::SqliteConnection,
+    e: &Event,
+) -> StoreResult<StoreResult<InsertOutcome>> {
+    let sql = format!(
+        "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
+                             scheme, headers, body, connection_id, routing_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?)
+         ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
+         DO NOTHING"
+    );
+    // Built from constants only.
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&e.id)
         .bind(&e.integration)
         .bind(to_millis(e.received_at))
         .bind(&e.provider_event_id)
         .bind(&e.event_type)
         .bind(&e.scheme)
-        .bind(headers)
+        .bind(headers_json(e)?)
         .bind(&e.body)
         .bind(&e.connection_id)
+        .bind(&e.integration)
+        .bind(&e.routing_key)
+        .bind(&e.routing_key)
         .execute(&mut *tx)
         .await;
-        let outcome = match inserted {
-            Ok(r) if r.rows_affected() == 1 => Ok(InsertOutcome::Inserted),
-            Ok(_) => {
-                // Only the provider-id conflict is ignored, so the row that won is there
-                // (possibly inserted earlier in this very batch).
-                let existing: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM events WHERE integration = ? AND provider_event_id = ?",
-                )
-                .bind(&e.integration)
-                .bind(&e.provider_event_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err)?;
-                match existing {
-                    Some(existing_id) => Ok(InsertOutcome::Duplicate { existing_id }),
-                    None => Err(StoreError::Backend(format!(
-                        "event {} was neither inserted nor found as a duplicate",
-                        e.id
-                    ))),
-                }
-            }
-            // A constraint failure rolls back only its statement: the batch goes on.
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(StoreError::Conflict(
-                format!("an event with id {} already exists", e.id),
-            )),
-            // Anything else may have ended the transaction: fail the whole batch.
-            Err(x) => return Err(err(x)),
-        };
-        outcomes.push(outcome);
+    match inserted {
+        Ok(r) if r.rows_affected() == 1 => Ok(Ok(InsertOutcome::Inserted)),
+        Ok(_) => duplicate_of(tx, e).await,
+        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(Err(StoreError::Conflict(
+            format!("an event with id {} already exists", e.id),
+        ))),
+        Err(x) => Err(err(x)),
     }
-    tx.commit().await.map_err(err)?;
-    Ok(outcomes)
 }
 
 fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
@@ -571,6 +655,7 @@ fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
             .map_err(|e| StoreError::Corrupt(format!("event headers: {e}")))?,
         body: r.get("body"),
         connection_id: r.get("connection_id"),
+        routing_key: r.get("routing_key"),
     })
 }
 

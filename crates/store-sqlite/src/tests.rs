@@ -1186,6 +1186,7 @@ fn event(n: u128, integration: &str, provider_event_id: Option<&str>) -> Event {
         headers: vec![("content-type".to_owned(), "application/json".to_owned())],
         body: format!("{{\"n\":{n}}}").into_bytes(),
         connection_id: None,
+        routing_key: None,
     }
 }
 
@@ -1221,6 +1222,7 @@ async fn event_insert_and_get_round_trip_byte_for_byte() {
         headers: vec![],
         body: vec![],
         connection_id: None,
+        routing_key: None,
     };
     assert_eq!(
         s.insert_event(&bare).await.unwrap(),

@@ -26,8 +26,11 @@ pub struct Event {
     pub headers: Vec<(String, String)>,
     /// The raw body, byte for byte.
     pub body: Vec<u8>,
-    /// The connection it was routed to, if any.
+    /// The connection it was routed to, if any. On insert, `None` with a `routing_key`
+    /// asks the store to attach the one connection of the integration with that key.
     pub connection_id: Option<String>,
+    /// The routing key the event carries (Slack team id, GitHub installation id…).
+    pub routing_key: Option<String>,
 }
 
 /// What [`EventStore::insert_event`] did.

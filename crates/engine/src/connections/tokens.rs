@@ -208,7 +208,8 @@ impl Engine {
                 ),
             });
         }
-        if c.status == ConnectionStatus::Revoked {
+        if c.status != ConnectionStatus::Active {
+            // A dead grant stays dead: only a new connect flow helps.
             return Err(state_error(&c));
         }
         let (c, _, refreshed) = self.refresh_single_flight(c, creds, true).await?;
@@ -228,8 +229,12 @@ impl Engine {
     ) -> EngineResult<(Connection, Credentials, bool)> {
         let lock = self.inner.refresh_locks.get(&seen.id);
         let _guard = lock.lock().await;
-        // Another caller of this process may have refreshed while we queued.
+        // Another caller of this process may have refreshed (or found the grant dead)
+        // while we queued.
         let (c, creds) = self.load_credentials(&seen.id).await?;
+        if c.status != ConnectionStatus::Active {
+            return Err(state_error(&c));
+        }
         if c.token_version != seen.token_version {
             if c.status != ConnectionStatus::Active {
                 return Err(state_error(&c));
@@ -575,6 +580,7 @@ impl Engine {
             headers: Vec::new(),
             body: serde_json::to_vec(&body).unwrap_or_default(),
             connection_id: Some(c.id.clone()),
+            routing_key: None,
         };
         self.inner.store.insert_event(&event).await?;
         self.audit(

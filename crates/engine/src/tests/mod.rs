@@ -520,3 +520,8 @@ pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
     store.list_audit_asc(0, 100_000).await.unwrap()
 }
 mod webhooks;
+
+mod connections;
+mod connections_manage;
+mod connections_protocol;
+mod connections_tokens;

@@ -147,6 +147,7 @@ async fn webhook_block_and_unblock_from_the_cli() {
     };
     assert_eq!(send("a").await.unwrap().status(), 200);
     let out = crate::harness::run(dir.path(), &["webhook", "block", "gh"], &[]);
+    switch_applies().await;
     assert!(
         out.success().stdout.contains("now blocked"),
         "{}",
@@ -166,6 +167,7 @@ async fn webhook_block_and_unblock_from_the_cli() {
         .stdout
         .contains("already");
     crate::harness::run(dir.path(), &["webhook", "unblock", "gh"], &[]).success();
+    switch_applies().await;
     assert_eq!(send("c").await.unwrap().status(), 200);
     crate::harness::run(dir.path(), &["webhook", "block", "nope"], &[])
         .failure()
@@ -219,6 +221,7 @@ async fn webhook_test_sends_a_correctly_signed_sample() {
         out.stdout
     );
     crate::harness::run(dir.path(), &["webhook", "block", "gh"], &[]).success();
+    switch_applies().await;
     let out = crate::harness::run(dir.path(), &["webhook", "test", "gh"], &env);
     assert!(
         out.exit_code(1).stdout.contains("refused with 403"),
@@ -238,6 +241,7 @@ async fn integration_list_disable_enable_from_the_cli() {
     assert_eq!(list[0]["id"], "gh");
     assert_eq!(list[0]["disabled"], false);
     let out = crate::harness::run(dir.path(), &["integration", "disable", "gh"], &[]);
+    switch_applies().await;
     assert!(
         out.success().stdout.contains("now disabled"),
         "{}",
@@ -259,6 +263,7 @@ async fn integration_list_disable_enable_from_the_cli() {
         .clone();
     assert!(table.contains("disabled"), "{table}");
     crate::harness::run(dir.path(), &["integration", "enable", "gh"], &[]).success();
+    switch_applies().await;
     let res = server
         .http()
         .post(server.url("/webhooks/gh/event"))
@@ -271,4 +276,10 @@ async fn integration_list_disable_enable_from_the_cli() {
     crate::harness::run(dir.path(), &["integration", "disable", "nope"], &[])
         .failure()
         .stderr_has(&["integration \"nope\" not found"]);
+}
+
+/// A switch flipped by the CLI on the database reaches a running server within the
+/// engine's flag-cache TTL (one second): wait that long.
+async fn switch_applies() {
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 }
