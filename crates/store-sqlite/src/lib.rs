@@ -112,6 +112,9 @@ impl SqliteStore {
                 Some(Duration::from_secs(3600))
             })
             .acquire_timeout(Duration::from_secs(15))
+            // A local file does not drop connections; a ping before every acquire cost
+            // two thread hops per query.
+            .test_before_acquire(false)
             .connect_with(opts)
             .await
             .map_err(err)?;
@@ -513,6 +516,94 @@ async fn write_events(
     pool: &SqlitePool,
     batch: &[EventJob],
 ) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
+    match write_events_at_once(pool, batch).await {
+        Ok(Some(outcomes)) => Ok(outcomes),
+        // An event-id collision: redo the batch step by step, so only it fails.
+        Ok(None) => write_events_stepwise(pool, batch).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// The whole batch as ONE multi-statement call (`BEGIN IMMEDIATE; INSERT …; COMMIT`):
+/// each call is a round trip to the connection's worker thread, and on a busy machine
+/// the hop, not SQLite, was most of the cost of a batch. `Ok(None)` when an event id
+/// collided (nothing committed).
+async fn write_events_at_once(
+    pool: &SqlitePool,
+    batch: &[EventJob],
+) -> StoreResult<Option<Vec<StoreResult<InsertOutcome>>>> {
+    let mut conn = pool.acquire().await.map_err(err)?;
+    let mut sql = String::from("BEGIN IMMEDIATE;\n");
+    for chunk in batch.chunks(INSERT_CHUNK) {
+        sql.push_str(&insert_sql(chunk.len(), true));
+        sql.push_str(";\n");
+    }
+    sql.push_str("COMMIT;");
+    // Built from constants only: no input reaches the SQL text.
+    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for (e, _) in batch {
+        q = bind_event(q, e)?;
+    }
+    let inserted: std::collections::HashSet<String> = match q.fetch_all(&mut *conn).await {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => {
+            // The transaction may still be open: end it before the connection goes back.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => Ok(None),
+                other => Err(err(other)),
+            };
+        }
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (e, _) in batch {
+        outcomes.push(if inserted.contains(&e.id) {
+            Ok(InsertOutcome::Inserted)
+        } else {
+            duplicate_of(&mut conn, e).await?
+        });
+    }
+    Ok(Some(outcomes))
+}
+
+/// The INSERT of `rows` events (with `RETURNING id` when `returning`).
+fn insert_sql(rows: usize, returning: bool) -> String {
+    let row = format!("(?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?)");
+    format!(
+        "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
+                             scheme, headers, body, connection_id, routing_key)
+         VALUES {}
+         ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
+         DO NOTHING{}",
+        vec![row.as_str(); rows].join(", "),
+        if returning { " RETURNING id" } else { "" }
+    )
+}
+
+/// Binds one event's values in the order of [`insert_sql`]'s row.
+fn bind_event<'q, O>(
+    q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
+    e: &'q Event,
+) -> StoreResult<sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>> {
+    Ok(q.bind(&e.id)
+        .bind(&e.integration)
+        .bind(to_millis(e.received_at))
+        .bind(&e.provider_event_id)
+        .bind(&e.event_type)
+        .bind(&e.scheme)
+        .bind(headers_json(e)?)
+        .bind(&e.body)
+        .bind(&e.connection_id)
+        .bind(&e.integration)
+        .bind(&e.routing_key)
+        .bind(&e.routing_key))
+}
+
+/// The batch statement by statement, inside one transaction (the fallback).
+async fn write_events_stepwise(
+    pool: &SqlitePool,
+    batch: &[EventJob],
+) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for chunk in batch.chunks(INSERT_CHUNK) {
@@ -552,32 +643,10 @@ async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     chunk: &[EventJob],
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let row = format!("(?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?)");
-    let sql = format!(
-        "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
-                             scheme, headers, body, connection_id, routing_key)
-         VALUES {}
-         ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
-         DO NOTHING RETURNING id",
-        vec![row.as_str(); chunk.len()].join(", ")
-    );
     // Built from constants only: no input reaches the SQL text.
-    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(insert_sql(chunk.len(), true)));
     for (e, _) in chunk {
-        let headers = headers_json(e).map_err(|x| sqlx::Error::Protocol(x.to_string()))?;
-        q = q
-            .bind(&e.id)
-            .bind(&e.integration)
-            .bind(to_millis(e.received_at))
-            .bind(&e.provider_event_id)
-            .bind(&e.event_type)
-            .bind(&e.scheme)
-            .bind(headers)
-            .bind(&e.body)
-            .bind(&e.connection_id)
-            .bind(&e.integration)
-            .bind(&e.routing_key)
-            .bind(&e.routing_key);
+        q = bind_event(q, e).map_err(|x| sqlx::Error::Protocol(x.to_string()))?;
     }
     Ok(q.fetch_all(&mut *tx).await?.into_iter().collect())
 }

@@ -233,6 +233,11 @@ enum AuditCmd {
     },
 }
 
+/// mimalloc instead of glibc's allocator: the server allocates per request on several
+/// threads, where glibc's arenas cost measurably (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
