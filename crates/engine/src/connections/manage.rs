@@ -830,3 +830,128 @@ fn token_failure(e: TokenError) -> EngineError {
         other => EngineError::Provider(other.to_string()),
     }
 }
+
+/// What the Connect page shows for one integration of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectOption {
+    /// The integration id.
+    pub integration: String,
+    /// The provider's display name.
+    pub provider_name: String,
+    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    pub auth_mode: String,
+    /// Settings the user must give (name, description), e.g. Shopify's `shop`.
+    pub settings: Vec<(String, String)>,
+    /// What the provider calls the API key (api_key mode).
+    pub api_key_label: Option<String>,
+    /// What the provider calls the user name, when the user gives one (basic mode).
+    pub username_label: Option<String>,
+    /// What the provider calls the password (basic mode).
+    pub password_label: Option<String>,
+}
+
+/// The Connect page of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectPage {
+    /// The end user.
+    pub end_user_id: String,
+    /// The connection id the session creates, if fixed.
+    pub connection_id: Option<String>,
+    /// One entry per integration of the session.
+    pub options: Vec<ConnectOption>,
+    /// When the session expires.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Engine {
+    /// What the Connect page of a session offers. Unknown or expired sessions are
+    /// refused like at the authorization route.
+    pub async fn connect_page(&self, session: &str) -> EngineResult<ConnectPage> {
+        let s = self
+            .inner
+            .store
+            .get_connect_session(&super::token_hash(session))
+            .await?
+            .filter(|s| s.expires_at > store::now())
+            .ok_or_else(|| EngineError::Invalid {
+                field: "session",
+                message: "unknown or expired connect session; ask the app for a new one".into(),
+            })?;
+        let mut options = Vec::with_capacity(s.integrations.len());
+        for id in &s.integrations {
+            let Ok(ctx) = self.connect_context(id) else {
+                continue;
+            };
+            let settings = ctx
+                .provider
+                .placeholders
+                .values()
+                .filter_map(|p| match &p.from {
+                    catalog::ValueSource::Connection(k) if p.default.is_none() => Some((
+                        k.clone(),
+                        p.description.clone().unwrap_or_else(|| k.clone()),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let basic = ctx.provider.basic.as_ref();
+            options.push(ConnectOption {
+                integration: id.clone(),
+                provider_name: ctx.provider.name.clone(),
+                auth_mode: ctx.provider.auth_mode.name().to_owned(),
+                settings,
+                api_key_label: ctx
+                    .provider
+                    .api_key
+                    .as_ref()
+                    .map(|k| k.label.clone().unwrap_or_else(|| "API key".into())),
+                username_label: basic
+                    .filter(|b| b.username.is_none())
+                    .map(|b| b.username_label.clone().unwrap_or_else(|| "User name".into())),
+                password_label: basic
+                    .map(|b| b.password_label.clone().unwrap_or_else(|| "Password".into())),
+            });
+        }
+        Ok(ConnectPage {
+            end_user_id: s.end_user_id,
+            connection_id: s.connection_id,
+            options,
+            expires_at: s.expires_at,
+        })
+    }
+
+    /// Connects an API-key or basic-auth integration with credentials the end user typed
+    /// on the Connect page: the session decides the end user and connection id.
+    pub async fn connect_with_session(
+        &self,
+        session: &str,
+        integration: &str,
+        credentials: CredentialsInput,
+        settings: BTreeMap<String, String>,
+    ) -> EngineResult<ConnectionView> {
+        let s = self.session_for(session, integration).await?;
+        let ctx = self.connect_context(integration)?;
+        if !matches!(
+            ctx.provider.auth_mode,
+            catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
+        ) {
+            return Err(EngineError::Invalid {
+                field: "integration",
+                message: format!(
+                    "integration {integration:?} does not take typed credentials; use its authorization link"
+                ),
+            });
+        }
+        self.connect_direct(
+            DirectConnectRequest {
+                integration: integration.to_owned(),
+                end_user_id: Some(s.end_user_id),
+                connection_id: s.connection_id,
+                credentials: Some(credentials),
+                settings,
+            },
+            &Actor::System,
+        )
+        .await
+    }
+}

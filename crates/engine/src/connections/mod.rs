@@ -26,7 +26,8 @@ pub use flow::{
     CreatedConnectSession, Delivery,
 };
 pub use manage::{
-    ConnectionPage, CredentialsInput, DirectConnectRequest, Disconnected, IntegrationHealth,
+    ConnectOption, ConnectPage, ConnectionPage, CredentialsInput, DirectConnectRequest,
+    Disconnected, IntegrationHealth,
     OAuthCheck, RevokeAllProgress,
 };
 pub use tokens::{RefreshOutcome, TokenView};
