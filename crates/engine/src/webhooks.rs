@@ -520,6 +520,23 @@ fn unsigned_handshake(
                 .any(|s| constant_time_eq(s.expose_secret().as_bytes(), token.as_bytes()));
             (mode == "subscribe" && known).then(|| HandshakeReply::text(&challenge))
         }
+        // Okta event hooks verify the URL once with a GET carrying a challenge header.
+        Handshake::OktaVerificationChallenge if req.method == "GET" => {
+            let c = std::str::from_utf8(req.headers.get("X-Okta-Verification-Challenge")?)
+                .ok()?
+                .trim();
+            (!c.is_empty() && c.len() <= 512)
+                .then(|| HandshakeReply::json(serde_json::json!({ "verification": c })))
+        }
+        // monday.com checks a new webhook URL with `{"challenge": "…"}` and expects it
+        // back; the request is not signed, and echoing stores nothing.
+        Handshake::MondayChallenge if req.method == "POST" => {
+            let v: serde_json::Value = serde_json::from_slice(req.body).ok()?;
+            let obj = v.as_object()?;
+            let c = obj.get("challenge")?.as_str()?;
+            (obj.len() == 1 && !c.is_empty() && c.len() <= 512)
+                .then(|| HandshakeReply::json(serde_json::json!({ "challenge": c })))
+        }
         _ => None,
     }
 }

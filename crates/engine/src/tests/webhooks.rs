@@ -50,6 +50,14 @@ webhook_secrets = ["verify-me"]
 [[integrations]]
 id = "quiet"
 provider = "gitlab"
+
+[[integrations]]
+id = "okta"
+provider = "okta"
+
+[[integrations]]
+id = "monday"
+provider = "monday"
 "#;
 
 async fn engine() -> (Engine, store_sqlite::SqliteStore) {
@@ -528,4 +536,53 @@ async fn events_are_routed_to_the_connection_with_their_key() {
         store.get_event(&id).await.unwrap().unwrap().connection_id,
         None
     );
+}
+
+#[tokio::test]
+async fn okta_and_monday_url_checks_are_echoed_and_store_nothing() {
+    let (engine, store) = engine().await;
+    // Okta: GET with X-Okta-Verification-Challenge → {"verification": …}.
+    let h = Headers::new().with("X-Okta-Verification-Challenge", "abc-123");
+    let mut req = incoming("okta", &h, b"", 0);
+    req.method = "GET";
+    let Intake::Handshake(r) = engine.intake(req).await.unwrap() else {
+        panic!("not a handshake")
+    };
+    assert_eq!(r.content_type, "application/json");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v, serde_json::json!({"verification": "abc-123"}));
+    // monday.com: POST {"challenge": …} → the same JSON.
+    let h = Headers::new();
+    let body = br#"{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#;
+    let Intake::Handshake(r) = engine
+        .intake(incoming("monday", &h, body, 0))
+        .await
+        .unwrap()
+    else {
+        panic!("not a handshake")
+    };
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    // Anything else is not a handshake: an event with a challenge field among others, an
+    // empty challenge, or a GET without the header (refused: these integrations have no
+    // signature scheme configured, so nothing is stored).
+    for body in [
+        &br#"{"challenge":"x","event":{"type":"create_item"}}"#[..],
+        br#"{"challenge":""}"#,
+        b"not json",
+    ] {
+        assert!(
+            engine
+                .intake(incoming("monday", &h, body, 0))
+                .await
+                .is_err()
+        );
+    }
+    let mut req = incoming("okta", &h, b"", 0);
+    req.method = "GET";
+    assert!(engine.intake(req).await.is_err());
+    assert_eq!(store.count_events(None).await.unwrap(), 0);
 }
