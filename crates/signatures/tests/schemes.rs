@@ -1397,3 +1397,29 @@ fn errors_have_stable_codes() {
         "{dbg}"
     );
 }
+
+// --- Shopify ------------------------------------------------------------------------------
+
+#[test]
+fn shopify_accepts_the_header_without_x_prefix() {
+    // Signature computed with Python's hmac/base64 (independent of our signer).
+    let body = br#"{"id":820982911946154508}"#;
+    let sig = "5A3oQQfW+WMeNQwhapvpG0xvKI5Ip4Bp9W/9ifwwyGk=";
+    let keys = [SecretString::from("shopify-secret")];
+    for header in ["X-Shopify-Hmac-Sha256", "Shopify-Hmac-Sha256"] {
+        let h = Headers::new().with(header, sig);
+        let req = Request::new("POST", "https://sb.example/webhooks/shop/event", &h, body);
+        assert!(verify(&Scheme::Shopify, &req, &keys, &at(0)).is_ok(), "{header}");
+    }
+    // With both present, the X- header is the one checked.
+    let h = Headers::new()
+        .with("X-Shopify-Hmac-Sha256", "AAAA")
+        .with("Shopify-Hmac-Sha256", sig);
+    let req = Request::new("POST", "https://sb.example/webhooks/shop/event", &h, body);
+    assert!(verify(&Scheme::Shopify, &req, &keys, &at(0)).is_err());
+    // Neither: the error names the documented header.
+    let h = Headers::new();
+    let req = Request::new("POST", "https://sb.example/webhooks/shop/event", &h, body);
+    let e = verify(&Scheme::Shopify, &req, &keys, &at(0)).unwrap_err();
+    assert!(e.to_string().contains("X-Shopify-Hmac-Sha256"), "{e}");
+}

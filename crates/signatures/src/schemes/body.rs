@@ -38,6 +38,15 @@ pub(crate) const SHOPIFY: Format = Format {
     enc: SignatureEncoding::Base64,
 };
 
+/// The same signature under the header name without `X-`, which Shopify documents for
+/// newer deliveries.
+const SHOPIFY_UNPREFIXED: Format = Format {
+    header: "Shopify-Hmac-Sha256",
+    prefix: "",
+    alg: HmacAlgorithm::Sha256,
+    enc: SignatureEncoding::Base64,
+};
+
 pub(crate) const TYPEFORM: Format = Format {
     header: "Typeform-Signature",
     prefix: "sha256=",
@@ -102,6 +111,15 @@ pub(crate) fn sign_github(
         .headers
         .extend(sign(&INTERCOM, secrets, input)?.headers);
     Ok(signed)
+}
+
+/// `X-Shopify-Hmac-Sha256` when present, else `Shopify-Hmac-Sha256`.
+pub(crate) fn verify_shopify(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
+    let h = ctx.req.headers;
+    if h.get(SHOPIFY.header).is_none() && h.get(SHOPIFY_UNPREFIXED.header).is_some() {
+        return verify(&SHOPIFY_UNPREFIXED, ctx);
+    }
+    verify(&SHOPIFY, ctx)
 }
 
 /// Square signs the notification URL followed by the body.

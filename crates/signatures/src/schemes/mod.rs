@@ -189,7 +189,7 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::PaddleBilling => tlist::verify(&tlist::PADDLE, ctx),
         Scheme::Github => body::verify_github(ctx),
         Scheme::Intercom => body::verify(&body::INTERCOM, ctx),
-        Scheme::Shopify => body::verify(&body::SHOPIFY, ctx),
+        Scheme::Shopify => body::verify_shopify(ctx),
         Scheme::Typeform => body::verify(&body::TYPEFORM, ctx),
         Scheme::Linear => body::verify_linear(ctx),
         Scheme::Square => body::verify_square(ctx),
