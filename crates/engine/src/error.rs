@@ -12,7 +12,7 @@ pub enum EngineError {
     #[error("{0}")]
     Forbidden(String),
     /// The thing does not exist.
-    #[error("{what} {id:?} not found")]
+    #[error("{what} {} not found", short(id))]
     NotFound {
         /// Kind of thing.
         what: &'static str,
@@ -66,6 +66,14 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// An id as messages quote it: at most 128 characters (a client can send a huge one).
+fn short(id: &str) -> String {
+    match id.char_indices().nth(128) {
+        Some((at, _)) => format!("{:?}…", &id[..at]),
+        None => format!("{id:?}"),
+    }
 }
 
 impl EngineError {

@@ -140,10 +140,12 @@ impl From<EngineError> for ApiError {
 }
 
 fn rejection_message(body: String) -> String {
-    // axum's rejection texts describe the input, never server state; keep them short.
-    let mut s = body;
-    s.truncate(300);
-    s
+    // axum's rejection texts describe the input, never server state; keep them short
+    // (cut on a character boundary).
+    match body.char_indices().nth(300) {
+        Some((at, _)) => body[..at].to_owned(),
+        None => body,
+    }
 }
 
 impl From<JsonRejection> for ApiError {
@@ -179,9 +181,94 @@ impl From<PathRejection> for ApiError {
 }
 
 /// JSON body extractor whose rejections use the JSON error shape.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+///
+/// Stricter than `axum::Json`: the body must be a JSON *object* (serde would otherwise
+/// fill a struct from an array by position, so `["c1"]` would act like
+/// `{"connection_id": "c1"}`), and error messages never quote a submitted value (serde's
+/// `invalid type: string "…"` would echo a secret typed into the wrong field).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json_type {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                let status = r.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload_too_large"
+                } else {
+                    "invalid_request"
+                };
+                ApiError::new(status, code, rejection_message(r.body_text()))
+            })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            // Valid JSON of another shape is a 422 like any wrong type; not JSON is 400.
+            let status = match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                Ok(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Err(_) => StatusCode::BAD_REQUEST,
+            };
+            return Err(ApiError::new(
+                status,
+                "invalid_request",
+                "the body must be a JSON object",
+            ));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            let status = if e.is_data() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            ApiError::new(status, "invalid_request", json_error_message(&e))
+        })
+    }
+}
+
+/// serde's message without any quoted value, cut short.
+fn json_error_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len().min(300));
+    let mut in_quotes = false;
+    for c in text.chars() {
+        match (c, in_quotes) {
+            ('"', false) => {
+                in_quotes = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                in_quotes = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    rejection_message(format!("body: {out}"))
+}
 
 /// Query extractor whose rejections use the JSON error shape.
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]

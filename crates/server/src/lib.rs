@@ -116,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::ops::router())
         .merge(routes::admin::router())
         .merge(routes::connections::router())
+        .merge(routes::connect_page::router())
         .merge(routes::webhooks::router())
         .route("/api/{*rest}", any(api_fallback))
         .with_state(state)
@@ -197,3 +198,9 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_connections;
+
+#[cfg(test)]
+mod tests_connect_page;

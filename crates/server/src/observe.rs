@@ -81,7 +81,9 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // JSON errors, and the HTML pages the browser routes render on purpose (the Connect
+    // page shows its form again with the problem); layers never answer HTML.
     if is_json {
         return res;
     }

@@ -1409,7 +1409,10 @@ fn shopify_accepts_the_header_without_x_prefix() {
     for header in ["X-Shopify-Hmac-Sha256", "Shopify-Hmac-Sha256"] {
         let h = Headers::new().with(header, sig);
         let req = Request::new("POST", "https://sb.example/webhooks/shop/event", &h, body);
-        assert!(verify(&Scheme::Shopify, &req, &keys, &at(0)).is_ok(), "{header}");
+        assert!(
+            verify(&Scheme::Shopify, &req, &keys, &at(0)).is_ok(),
+            "{header}"
+        );
     }
     // With both present, the X- header is the one checked.
     let h = Headers::new()

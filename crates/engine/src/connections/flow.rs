@@ -24,6 +24,7 @@ pub const STATE_TTL_SECS: i64 = 600;
 #[serde(deny_unknown_fields)]
 pub struct ConnectSessionRequest {
     /// The end user (`{"id": "u42"}`).
+    #[serde(deserialize_with = "super::object")]
     pub end_user: EndUser,
     /// Integrations the user may connect.
     pub integrations: Vec<String>,
@@ -42,6 +43,7 @@ pub struct ConnectSessionRequest {
 
 /// The end user of a connect session.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EndUser {
     /// The app's id of the user.
     pub id: String,

@@ -196,7 +196,7 @@ pub struct DirectConnectRequest {
     #[serde(default)]
     pub connection_id: Option<String>,
     /// The credentials (not for client credentials).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::object_opt")]
     pub credentials: Option<CredentialsInput>,
     /// The provider's connection settings (subdomain…).
     #[serde(default)]
@@ -905,11 +905,16 @@ impl Engine {
                     .api_key
                     .as_ref()
                     .map(|k| k.label.clone().unwrap_or_else(|| "API key".into())),
-                username_label: basic
-                    .filter(|b| b.username.is_none())
-                    .map(|b| b.username_label.clone().unwrap_or_else(|| "User name".into())),
-                password_label: basic
-                    .map(|b| b.password_label.clone().unwrap_or_else(|| "Password".into())),
+                username_label: basic.filter(|b| b.username.is_none()).map(|b| {
+                    b.username_label
+                        .clone()
+                        .unwrap_or_else(|| "User name".into())
+                }),
+                password_label: basic.map(|b| {
+                    b.password_label
+                        .clone()
+                        .unwrap_or_else(|| "Password".into())
+                }),
             });
         }
         Ok(ConnectPage {

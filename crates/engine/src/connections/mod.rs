@@ -9,11 +9,11 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
-mod credentials;
+pub(crate) mod credentials;
 mod flow;
-mod manage;
-mod protocol;
-mod tokens;
+pub(crate) mod manage;
+pub(crate) mod protocol;
+pub(crate) mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -27,8 +27,7 @@ pub use flow::{
 };
 pub use manage::{
     ConnectOption, ConnectPage, ConnectionPage, CredentialsInput, DirectConnectRequest,
-    Disconnected, IntegrationHealth,
-    OAuthCheck, RevokeAllProgress,
+    Disconnected, IntegrationHealth, OAuthCheck, RevokeAllProgress,
 };
 pub use tokens::{RefreshOutcome, TokenView};
 
@@ -121,6 +120,31 @@ pub(crate) fn random_token() -> crate::EngineResult<String> {
 pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     use sha2::Digest as _;
     sha2::Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Deserializes a nested struct of a request body only from a JSON object: serde's
+/// derived code would also fill it from an array by position.
+pub(crate) fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    let v = serde_json::Value::deserialize(d)?;
+    if !v.is_object() {
+        return Err(D::Error::custom("must be a JSON object"));
+    }
+    serde_json::from_value(v).map_err(D::Error::custom)
+}
+
+/// [`object`] for an optional field.
+pub(crate) fn object_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    object(d).map(Some)
 }
 
 /// A fresh nonce for a page's Content-Security-Policy.

@@ -444,7 +444,14 @@ pub async fn token(
     _: App,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, ApiError> {
-    let t = s.engine.connection_token(&id).await?;
+    let t = match s.engine.connection_token(&id).await {
+        Ok(t) => t,
+        Err(e) => {
+            let mut res = ApiError::from(e).into_response();
+            no_store(&mut res);
+            return Ok(res);
+        }
+    };
     let mut body = serde_json::to_value(&t).unwrap_or_default();
     if let Some(e) = t.expires_at {
         body["expires_at"] = rfc3339(e).into();

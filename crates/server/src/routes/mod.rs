@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource, each with its own `router()`.
 
 pub mod admin;
+pub mod connect_page;
 pub mod connections;
 pub mod ops;
 pub mod webhooks;

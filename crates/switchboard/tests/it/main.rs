@@ -7,6 +7,7 @@ mod cli;
 mod cli_connections;
 mod config;
 mod connect;
+mod connect_page;
 mod harness;
 mod intake;
 mod leaks;

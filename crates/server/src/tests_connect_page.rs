@@ -1,0 +1,780 @@
+//! In-process tests of the Connect page (`routes/connect_page.rs`): real sockets, real
+//! SQLite (in memory), reqwest, and a stub provider API on 127.0.0.1 answering the
+//! API-key and basic verify requests (the engine runs in dev mode so loopback is allowed).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use engine::{Actor, Engine};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use store::Scope;
+use tokio::net::TcpListener;
+use vault::{ExposeSecret, Keyring, MasterKey};
+
+use crate::routes::connect_page::escape;
+use crate::{AppState, router, serve};
+
+const GOOD_KEY: &str = "key-ok";
+const BAD_KEY: &str = "wrong-key-SECRET-7f3a";
+const BAD_PASSWORD: &str = "wrong-pass-SECRET-91c2";
+const EVIL_NAME: &str = "<script>alert(\"x\")</script>Evil & Co";
+const EVIL_SETTING: &str = "Your <img src=x onerror=alert(1)> 'shop'";
+
+// ---------------------------------------------------------------------------------------
+// Stub provider API and harness
+// ---------------------------------------------------------------------------------------
+
+/// `/api/me` accepts `Bearer key-ok` and `user:pw`; `/down/api/me` is a 503.
+async fn start_stub() -> String {
+    async fn me(headers: HeaderMap) -> StatusCode {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // base64("user:pw") = dXNlcjpwdw==
+        if auth == format!("Bearer {GOOD_KEY}") || auth == "Basic dXNlcjpwdw==" {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        }
+    }
+    let app = Router::new().route("/api/me", get(me)).route(
+        "/down/api/me",
+        get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn plain_provider(id: &str, name: &str, base: &str, mode: &str, patch: Value) -> Value {
+    let mut v = json!({
+        "id": id, "name": name, "docs_url": "https://docs.example.com",
+        "auth_mode": mode, "api_base_url": format!("{base}/api"), "verify": {"path": "/me"},
+    });
+    for (k, x) in patch.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+fn oauth_provider(id: &str, name: &str, patch: Value) -> Value {
+    let mut v = json!({
+        "id": id, "name": name, "docs_url": "https://docs.example.com",
+        "auth_mode": "oauth2", "api_base_url": "https://api.example.com",
+        "oauth2": {
+            "authorization_url": "https://auth.example.com/authorize",
+            "token_url": "https://auth.example.com/token",
+            "default_scopes": ["read"],
+        }
+    });
+    for (k, x) in patch.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+struct H {
+    base: String,
+    /// The Connect page's router alone, without the server's JSON-error layer.
+    bare: String,
+    app: String,
+    http: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl H {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a connect session for end user `u1`; returns `(token, connect_url path)`.
+    async fn session(
+        &self,
+        integrations: &[&str],
+        connection_id: Option<&str>,
+    ) -> (String, String) {
+        let mut body = json!({"end_user": {"id": "u1"}, "integrations": integrations});
+        if let Some(c) = connection_id {
+            body["connection_id"] = c.into();
+        }
+        let r = self
+            .http
+            .post(self.url("/api/connect-sessions"))
+            .bearer_auth(&self.app)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        let url = v["connect_url"].as_str().unwrap();
+        let path = &url[url.find("/connect?").expect("connect_url has /connect?")..];
+        assert_eq!(path, format!("/connect?session={token}"));
+        (token, path.to_owned())
+    }
+
+    async fn post_form(
+        &self,
+        base: &str,
+        integration: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{base}/connect/{integration}"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn connection(&self, id: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(&format!("/api/connections/{id}")))
+            .bearer_auth(&self.app)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn connection_count(&self) -> usize {
+        let r = self
+            .http
+            .get(self.url("/api/connections"))
+            .bearer_auth(&self.app)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["data"].as_array().unwrap().len()
+    }
+}
+
+/// Integrations: `acme` (OAuth2), `shopish` (OAuth2 with a `shop` setting), `keyed` (API
+/// key, a `region` setting), `down` (API key, the provider answers 503), `basic` (user
+/// name and password), `fixed` (basic with a fixed user name), `evil` (OAuth2 with a
+/// hostile name and setting description).
+async fn start() -> H {
+    let stub = start_stub().await;
+    let providers = vec![
+        oauth_provider("acme", "Acme ID", json!({})),
+        oauth_provider(
+            "shopish",
+            "Shopish",
+            json!({
+                "oauth2": {
+                    "authorization_url": "https://{shop}.shopish.example/authorize",
+                    "token_url": "https://{shop}.shopish.example/token",
+                },
+                "placeholders": {"shop": {"from": {"connection": "shop"}, "kind": "label", "description": "Shop name"}},
+            }),
+        ),
+        oauth_provider(
+            "evil",
+            EVIL_NAME,
+            json!({
+                "oauth2": {
+                    "authorization_url": "https://{shop}.evil.example/authorize",
+                    "token_url": "https://{shop}.evil.example/token",
+                },
+                "placeholders": {"shop": {"from": {"connection": "shop"}, "kind": "label", "description": EVIL_SETTING}},
+            }),
+        ),
+        plain_provider(
+            "keyed",
+            "Keyed",
+            &stub,
+            "api_key",
+            json!({
+                "api_key": {"header": "Authorization", "prefix": "Bearer ", "label": "Secret key"},
+                "placeholders": {"region": {"from": {"connection": "region"}, "kind": "segment", "description": "Region"}},
+            }),
+        ),
+        plain_provider(
+            "down",
+            "Down",
+            &format!("{stub}/down"),
+            "api_key",
+            json!({"api_key": {"header": "Authorization", "prefix": "Bearer "}}),
+        ),
+        plain_provider("basic", "Basic Co", &stub, "basic", json!({})),
+        plain_provider(
+            "fixed",
+            "Fixed Co",
+            &stub,
+            "basic",
+            json!({"basic": {"username": "api", "password_label": "Auth token"}}),
+        ),
+    ];
+    let mut toml = String::from("public_url = \"https://sb.example\"\n");
+    for id in ["acme", "shopish", "evil", "keyed", "down", "basic", "fixed"] {
+        toml.push_str(&format!(
+            "\n[[integrations]]\nid = \"{id}\"\nprovider = \"{id}\"\nclient_id = \"client-1\"\nclient_secret = \"secret-1\"\nallowed_return_origins = [\"https://app.example\"]\n"
+        ));
+    }
+    let cfg = config::Config::from_toml(&toml, "test.toml", &BTreeMap::new(), &Default::default())
+        .unwrap();
+    let store = store_sqlite::SqliteStore::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    store::Store::migrate(&store).await.unwrap();
+    let keyring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
+    // The built-in catalog, plus the test providers.
+    let mut catalog = Engine::new(Arc::new(store.clone()), keyring.clone(), cfg.clone())
+        .catalog()
+        .clone();
+    for p in providers {
+        catalog.insert(serde_json::from_value(p).unwrap()).unwrap();
+    }
+    let engine = Engine::new(Arc::new(store.clone()), keyring, cfg)
+        .with_catalog(catalog)
+        .with_dev(true);
+    let app = engine
+        .create_api_key("app", Scope::App, &Actor::System)
+        .await
+        .unwrap();
+    let state = AppState::new(engine);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        router(state.clone()),
+        async move {
+            let _ = rx.await;
+        },
+        || Duration::from_secs(5),
+    ));
+    let bare_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare = format!("http://{}", bare_listener.local_addr().unwrap());
+    let bare_app = crate::routes::connect_page::router().with_state(state);
+    tokio::spawn(async move { axum::serve(bare_listener, bare_app).await });
+    H {
+        base,
+        bare,
+        app: app.key.expose_secret().to_owned(),
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap(),
+        _stop: tx,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Assertions
+// ---------------------------------------------------------------------------------------
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name)
+        .unwrap_or_else(|| panic!("no {name} header in {h:?}"))
+        .to_str()
+        .unwrap()
+}
+
+/// The headers every response of the Connect page carries.
+fn assert_security_headers(h: &reqwest::header::HeaderMap) {
+    let csp = header(h, "content-security-policy");
+    for part in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(!csp.contains("script-src"), "no script at all: {csp}");
+    assert_eq!(header(h, "cache-control"), "no-store");
+    assert_eq!(header(h, "referrer-policy"), "no-referrer");
+    assert_eq!(header(h, "x-content-type-options"), "nosniff");
+}
+
+/// An HTML page's headers and body; checks the CSP nonce matches the style element.
+async fn html_page(r: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status);
+    let h = r.headers().clone();
+    assert_security_headers(&h);
+    assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
+    let csp = header(&h, "content-security-policy").to_owned();
+    assert!(csp.contains("form-action 'self'"), "{csp}");
+    let body = r.text().await.unwrap();
+    let nonce = csp
+        .split("style-src 'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or_else(|| panic!("no style nonce in {csp}"));
+    assert!(nonce.len() >= 22, "{nonce}");
+    assert!(
+        body.contains(&format!("<style nonce=\"{nonce}\">")),
+        "{body}"
+    );
+    assert_eq!(body.matches("<main").count(), 1, "one main: {body}");
+    assert_eq!(body.matches("<style").count(), 1);
+    assert!(!body.contains("<script"), "{body}");
+    assert_labelled(&body);
+    body
+}
+
+/// Every visible input has a `<label for>` naming its id.
+fn assert_labelled(body: &str) {
+    for chunk in body.split("<input ").skip(1) {
+        let tag = &chunk[..chunk.find('>').unwrap()];
+        if tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        let id = tag
+            .split("id=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("input without id: {tag}"));
+        assert!(
+            body.contains(&format!("<label for=\"{id}\">")),
+            "input {id} has no label: {body}"
+        );
+    }
+}
+
+/// The section of one integration.
+fn section<'a>(body: &'a str, integration: &str) -> &'a str {
+    let start = body
+        .find(&format!("data-integration=\"{integration}\""))
+        .unwrap_or_else(|| panic!("no section for {integration}: {body}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</section>").unwrap()]
+}
+
+async fn json_error(
+    r: reqwest::Response,
+    status: StatusCode,
+) -> (String, reqwest::header::HeaderMap) {
+    assert_eq!(r.status(), status);
+    let h = r.headers().clone();
+    assert!(header(&h, "content-type").starts_with("application/json"));
+    let v: Value = r.json().await.unwrap();
+    (v["error"]["code"].as_str().unwrap().to_owned(), h)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn escape_covers_the_html_specials() {
+    assert_eq!(
+        escape("<a href=\"x\" title='y'>&amp;</a>"),
+        "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+    );
+    assert_eq!(escape("plain text, é ✓"), "plain text, é ✓");
+    assert_eq!(escape(""), "");
+}
+
+#[tokio::test]
+async fn unknown_or_missing_session_is_a_json_400_with_the_security_headers() {
+    let h = start().await;
+    for path in [
+        "/connect",
+        "/connect?session=",
+        "/connect?session=cs_nosuchsession",
+    ] {
+        let r = h.http.get(h.url(path)).send().await.unwrap();
+        let (code, headers) = json_error(r, StatusCode::BAD_REQUEST).await;
+        assert_eq!(code, "invalid_request", "{path}");
+        assert_security_headers(&headers);
+    }
+    // The form route too, and a wrong method.
+    let r = h
+        .post_form(
+            &h.base,
+            "keyed",
+            &[("session", "cs_nosuchsession"), ("api_key", GOOD_KEY)],
+        )
+        .await;
+    let (_, headers) = json_error(r, StatusCode::BAD_REQUEST).await;
+    assert_security_headers(&headers);
+    let r = h.http.delete(h.url("/connect")).send().await.unwrap();
+    let (_, headers) = json_error(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_security_headers(&headers);
+    assert_eq!(h.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_page_lists_each_integration_with_the_right_controls() {
+    let h = start().await;
+    let (token, path) = h
+        .session(
+            &["acme", "shopish", "keyed", "basic", "fixed"],
+            Some("conn-1"),
+        )
+        .await;
+    let r = h.http.get(h.url(&path)).send().await.unwrap();
+    let body = html_page(r, StatusCode::OK).await;
+    assert!(body.contains("<html lang=\"en\">"));
+
+    // OAuth2: a plain link to the authorization route, with the session.
+    let acme = section(&body, "acme");
+    assert!(acme.contains("data-auth-mode=\"oauth2\""), "{acme}");
+    assert!(acme.contains("<h2 id=\"o0-title\">Acme ID</h2>"), "{acme}");
+    assert!(
+        acme.contains(&format!(
+            "<a id=\"o0-connect\" class=\"button\" href=\"/api/integrations/acme/auth?session={token}\">Connect Acme ID</a>"
+        )),
+        "{acme}"
+    );
+    assert!(!acme.contains("<form"), "{acme}");
+
+    // OAuth2 with a setting: a GET form back to the page first, no link yet.
+    let shop = section(&body, "shopish");
+    assert!(
+        shop.contains("<form method=\"get\" action=\"/connect\""),
+        "{shop}"
+    );
+    assert!(
+        shop.contains("name=\"settings.shop\" type=\"text\""),
+        "{shop}"
+    );
+    assert!(shop.contains(">Shop name</label>"), "{shop}");
+    assert!(
+        shop.contains("name=\"integration\" value=\"shopish\""),
+        "{shop}"
+    );
+    assert!(!shop.contains("<a "), "{shop}");
+
+    // API key: a password-type input with the provider's label, and the setting.
+    let keyed = section(&body, "keyed");
+    assert!(
+        keyed.contains("<form method=\"post\" action=\"/connect/keyed\""),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains(&format!("name=\"session\" value=\"{token}\"")),
+        "{keyed}"
+    );
+    assert!(keyed.contains(">Secret key</label>"), "{keyed}");
+    assert!(
+        keyed.contains("name=\"api_key\" type=\"password\""),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains("name=\"settings.region\" type=\"text\""),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains("<button type=\"submit\">Connect Keyed</button>"),
+        "{keyed}"
+    );
+
+    // Basic: user name and password; a fixed user name: the password only.
+    let basic = section(&body, "basic");
+    assert!(basic.contains("name=\"username\" type=\"text\""), "{basic}");
+    assert!(
+        basic.contains("name=\"password\" type=\"password\""),
+        "{basic}"
+    );
+    let fixed = section(&body, "fixed");
+    assert!(!fixed.contains("name=\"username\""), "{fixed}");
+    assert!(fixed.contains(">Auth token</label>"), "{fixed}");
+    assert!(
+        fixed.contains("name=\"password\" type=\"password\""),
+        "{fixed}"
+    );
+    assert!(body.contains("This link works until <time datetime=\""));
+
+    // The settings step completes the link, with the values percent-encoded.
+    let r = h
+        .http
+        .get(h.url(&format!("{path}&integration=shopish&settings.shop=my-shop")))
+        .send()
+        .await
+        .unwrap();
+    let body = html_page(r, StatusCode::OK).await;
+    let shop = section(&body, "shopish");
+    assert!(
+        shop.contains(&format!(
+            "href=\"/api/integrations/shopish/auth?session={token}&amp;shop=my-shop\""
+        )),
+        "{shop}"
+    );
+    assert!(shop.contains("name=\"settings.shop\" type=\"text\" required autocomplete=\"off\" spellcheck=\"false\" value=\"my-shop\""), "{shop}");
+    // A blank setting: the form again, with the reason (a 400; the page router alone, as
+    // the server's JSON-error layer replaces HTML error bodies).
+    let r = h
+        .http
+        .get(format!(
+            "{}{path}&integration=shopish&settings.shop=+",
+            h.bare
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body = html_page(r, StatusCode::BAD_REQUEST).await;
+    assert!(section(&body, "shopish").contains("role=\"alert\">Fill in: Shop name.</p>"));
+    // Not an OAuth2 integration of the session.
+    let r = h
+        .http
+        .get(h.url(&format!("{path}&integration=keyed")))
+        .send()
+        .await
+        .unwrap();
+    json_error(r, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn provider_names_and_descriptions_are_escaped() {
+    let h = start().await;
+    let (_, path) = h.session(&["evil"], None).await;
+    let r = h.http.get(h.url(&path)).send().await.unwrap();
+    let body = html_page(r, StatusCode::OK).await;
+    assert!(!body.contains("<script"), "{body}");
+    assert!(!body.contains("<img"), "{body}");
+    assert!(
+        body.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;Evil &amp; Co"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Your &lt;img src=x onerror=alert(1)&gt; &#39;shop&#39;"),
+        "{body}"
+    );
+    // A hostile setting value typed by the user comes back escaped too.
+    let r = h
+        .http
+        .get(h.url(&format!(
+            "{path}&integration=evil&settings.shop=%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let body = html_page(r, StatusCode::OK).await;
+    assert!(!body.contains("<script"), "{body}");
+    assert!(body.contains("value=\"&quot;&gt;&lt;script&gt;"), "{body}");
+    assert!(
+        body.contains("shop=%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_submission_connects() {
+    let h = start().await;
+    let (token, _) = h.session(&["keyed"], Some("conn-key")).await;
+    let r = h
+        .post_form(
+            &h.base,
+            "keyed",
+            &[
+                ("session", &token),
+                ("api_key", GOOD_KEY),
+                ("settings.region", "eu"),
+            ],
+        )
+        .await;
+    let body = html_page(r, StatusCode::OK).await;
+    assert!(body.contains("<h1>Connected</h1>"), "{body}");
+    assert!(
+        body.contains("data-status=\"connected\" data-connection-id=\"conn-key\""),
+        "{body}"
+    );
+    assert!(!body.contains(GOOD_KEY));
+    assert!(!body.contains(&token), "the session is not needed any more");
+    let (status, c) = h.connection("conn-key").await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["auth_mode"], "api_key");
+    assert_eq!(c["end_user_id"], "u1");
+    assert_eq!(c["settings"], json!({"region": "eu"}));
+
+    // Basic, with the user name given.
+    let (token, _) = h.session(&["basic"], Some("conn-basic")).await;
+    let r = h
+        .post_form(
+            &h.base,
+            "basic",
+            &[
+                ("session", &token),
+                ("username", "user"),
+                ("password", "pw"),
+            ],
+        )
+        .await;
+    html_page(r, StatusCode::OK).await;
+    assert_eq!(h.connection("conn-basic").await.1["auth_mode"], "basic");
+}
+
+#[tokio::test]
+async fn a_rejected_key_is_422_stores_nothing_and_is_not_echoed() {
+    let h = start().await;
+    let (token, _) = h.session(&["keyed", "basic"], Some("conn-bad")).await;
+    let form = [
+        ("session", token.as_str()),
+        ("api_key", BAD_KEY),
+        ("settings.region", "eu"),
+    ];
+    // Through the whole server: the status, the headers, no secret.
+    let r = h.post_form(&h.base, "keyed", &form).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_security_headers(r.headers());
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(BAD_KEY), "{text}");
+    // The page itself: the form again with the reason, the setting kept, the key not.
+    let r = h.post_form(&h.bare, "keyed", &form).await;
+    let body = html_page(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(!body.contains(BAD_KEY), "{body}");
+    let keyed = section(&body, "keyed");
+    assert!(
+        keyed.contains(
+            "role=\"alert\">Keyed refused these credentials. Check them and try again.</p>"
+        ),
+        "{keyed}"
+    );
+    assert!(keyed.contains("name=\"api_key\" type=\"password\" required autocomplete=\"new-password\" spellcheck=\"false\">"), "{keyed}");
+    assert!(keyed.contains("value=\"eu\""), "{keyed}");
+    assert!(!section(&body, "basic").contains("role=\"alert\""));
+
+    // A refused password: the user name comes back, the password does not.
+    let r = h
+        .post_form(
+            &h.bare,
+            "basic",
+            &[
+                ("session", &token),
+                ("username", "user"),
+                ("password", BAD_PASSWORD),
+            ],
+        )
+        .await;
+    let body = html_page(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(!body.contains(BAD_PASSWORD), "{body}");
+    assert!(section(&body, "basic").contains("value=\"user\""));
+    assert_eq!(h.connection_count().await, 0);
+    assert_eq!(h.connection("conn-bad").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_unavailable_provider_is_503_and_stores_nothing() {
+    let h = start().await;
+    let (token, _) = h.session(&["down"], None).await;
+    let form = [("session", token.as_str()), ("api_key", GOOD_KEY)];
+    let r = h.post_form(&h.base, "down", &form).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_security_headers(r.headers());
+    let r = h.post_form(&h.bare, "down", &form).await;
+    let body = html_page(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        body.contains("Down could not be reached to check the credentials."),
+        "{body}"
+    );
+    assert!(!body.contains(GOOD_KEY));
+    assert_eq!(h.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn missing_fields_are_400_and_store_nothing() {
+    let h = start().await;
+    let (token, _) = h.session(&["keyed", "basic", "acme"], None).await;
+    let t = token.as_str();
+    // (integration, form, message)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            "keyed",
+            vec![("session", t), ("settings.region", "eu")],
+            "Fill in: Secret key.",
+        ),
+        (
+            "keyed",
+            vec![("session", t), ("api_key", "  "), ("settings.region", "eu")],
+            "Fill in: Secret key.",
+        ),
+        (
+            "keyed",
+            vec![("session", t), ("api_key", GOOD_KEY)],
+            "Fill in: Region.",
+        ),
+        (
+            "basic",
+            vec![("session", t), ("username", "user")],
+            "Fill in: Password.",
+        ),
+        (
+            "basic",
+            vec![("session", t), ("password", "pw")],
+            "Fill in: User name.",
+        ),
+        (
+            "acme",
+            vec![("session", t), ("api_key", GOOD_KEY)],
+            "Acme ID is not connected with a key or a password here; use its button.",
+        ),
+    ];
+    for (it, form, message) in cases {
+        let r = h.post_form(&h.base, it, form).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{it} {form:?}");
+        assert_security_headers(r.headers());
+        let r = h.post_form(&h.bare, it, form).await;
+        let body = html_page(r, StatusCode::BAD_REQUEST).await;
+        assert!(
+            section(&body, it).contains(&format!("role=\"alert\">{}</p>", escape(message))),
+            "{it} {form:?}: {body}"
+        );
+        assert!(!body.contains(GOOD_KEY), "{body}");
+    }
+    // No session at all, and a body that is not a form.
+    let r = h
+        .post_form(&h.base, "keyed", &[("api_key", GOOD_KEY)])
+        .await;
+    assert_eq!(
+        json_error(r, StatusCode::BAD_REQUEST).await.0,
+        "invalid_request"
+    );
+    let r = h
+        .http
+        .post(h.url("/connect/keyed"))
+        .json(&json!({"session": t, "api_key": GOOD_KEY}))
+        .send()
+        .await
+        .unwrap();
+    let (code, headers) = json_error(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    assert_eq!(code, "unsupported_media_type");
+    assert_security_headers(&headers);
+    assert_eq!(h.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_session_for_another_integration_is_403() {
+    let h = start().await;
+    let (token, _) = h.session(&["basic"], None).await;
+    let r = h
+        .post_form(
+            &h.base,
+            "keyed",
+            &[
+                ("session", &token),
+                ("api_key", GOOD_KEY),
+                ("settings.region", "eu"),
+            ],
+        )
+        .await;
+    let (code, headers) = json_error(r, StatusCode::FORBIDDEN).await;
+    assert_eq!(code, "forbidden");
+    assert_security_headers(&headers);
+    // Unknown integrations alike (the page does not reveal which exist).
+    let r = h
+        .post_form(
+            &h.base,
+            "nosuch",
+            &[("session", &token), ("api_key", GOOD_KEY)],
+        )
+        .await;
+    json_error(r, StatusCode::FORBIDDEN).await;
+    assert_eq!(h.connection_count().await, 0);
+}
