@@ -1,6 +1,6 @@
-//! A client for Switchboard's HTTP API: the admin API (API keys, audit log) and the app
+//! A client for Switchboard's HTTP API: the admin API (API keys, audit log), the app
 //! backend's connection API (connect sessions, connections, tokens, refresh, disconnect,
-//! events).
+//! events), and the provider APIs through the proxy ([`Client::proxy`]).
 //!
 //! Connecting a user and getting a token:
 //!
@@ -58,6 +58,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+mod proxy;
+
+pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};
 
 use chrono::{DateTime, Utc};
 /// Re-exported so callers can read secret fields without depending on `secrecy`.

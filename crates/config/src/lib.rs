@@ -19,9 +19,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vault::{ExposeSecret, SecretString};
 
+mod mappings;
 mod tables;
 
-pub use tables::{Destination, Integration, valid_id};
+pub use mappings::{JqData, JqFilter, JqProgram, JqValue, Mapping, compile_jq};
+pub use tables::DEFAULT_RETRY_SCHEDULE_SECS;
+pub use tables::{Destination, Integration, OnLimit, RateLimit, valid_id};
 
 /// The documented default configuration file, embedded.
 pub const DEFAULT_FILE: &str = include_str!("../../../switchboard.default.toml");
@@ -32,6 +35,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchboard.db";
 /// Default path of the development key file that `serve --dev` creates.
 pub const DEFAULT_DEV_KEY_FILE: &str = "switchboard.dev.key";
+/// Query parameters the proxy's request log redacts unless `proxy_redact_query` is set.
+pub const DEFAULT_PROXY_REDACT_QUERY: &[&str] =
+    &["api_key", "token", "access_token", "key", "signature"];
 /// Default config file, read only if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
@@ -66,6 +72,9 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("connect_session_ttl_secs", Kind::Int),
     ("background_refresh_interval_secs", Kind::Int),
     ("background_refresh_concurrency", Kind::Int),
+    ("proxy_max_wait_secs", Kind::Int),
+    ("proxy_max_body_bytes", Kind::Int),
+    ("proxy_redact_query", Kind::List),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -147,13 +156,17 @@ struct RawConfig {
     connect_session_ttl_secs: Option<u64>,
     background_refresh_interval_secs: Option<u64>,
     background_refresh_concurrency: Option<u64>,
+    proxy_max_wait_secs: Option<u64>,
+    proxy_max_body_bytes: Option<u64>,
+    proxy_redact_query: Option<Vec<String>>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
+    mappings: Option<Vec<mappings::RawMapping>>,
 }
 
 /// The array-of-tables keys (`[[integrations]]`…). They come from the file only.
-pub const TABLES: &[&str] = &["providers", "integrations", "destinations"];
+pub const TABLES: &[&str] = &["providers", "integrations", "destinations", "mappings"];
 
 /// Where a value came from, for error messages and `config check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,12 +231,21 @@ pub struct Config {
     pub background_refresh_interval_secs: u64,
     /// How many connections the background refresher renews at once.
     pub background_refresh_concurrency: u64,
+    /// Longest total time the API proxy waits for one request (rate-limit waits and
+    /// retry back-offs together) before answering 429 with `Retry-After`.
+    pub proxy_max_wait_secs: u64,
+    /// Largest request body the API proxy streams to a provider.
+    pub proxy_max_body_bytes: u64,
+    /// Query parameters whose values the proxy's request log replaces with `[redacted]`.
+    pub proxy_redact_query: Vec<String>,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
     pub integrations: Vec<Integration>,
     /// Where mapped events are delivered.
     pub destinations: Vec<Destination>,
+    /// How provider events become the app's events (`[[mappings]]`).
+    pub mappings: Vec<Mapping>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Where each key's value came from.
@@ -605,6 +627,43 @@ impl Config {
             ));
         }
 
+        let proxy_max_wait_secs = int("proxy_max_wait_secs", raw.proxy_max_wait_secs, 30, 0, 3600)?;
+        let proxy_max_body_bytes = int(
+            "proxy_max_body_bytes",
+            raw.proxy_max_body_bytes,
+            1024 * 1024 * 1024,
+            1024,
+            1024 * 1024 * 1024 * 1024,
+        )?;
+        let (v, s) = pick("proxy_redact_query", None, None);
+        let proxy_redact_query = match (v, raw.proxy_redact_query) {
+            (Some(e), _) => split_list(&e),
+            (None, Some(list)) => {
+                sources
+                    .borrow_mut()
+                    .insert("proxy_redact_query", file_src.clone());
+                list
+            }
+            (None, None) => DEFAULT_PROXY_REDACT_QUERY
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        };
+        for (i, q) in proxy_redact_query.iter().enumerate() {
+            if q.is_empty() || q.contains(|c: char| c.is_whitespace() || c == '=' || c == '&') {
+                let src = sources
+                    .borrow()
+                    .get("proxy_redact_query")
+                    .cloned()
+                    .unwrap_or(s.clone());
+                return Err(invalid(
+                    &format!("proxy_redact_query[{i}]"),
+                    &src,
+                    format!("{q:?} is not a query parameter name; write a bare name like api_key"),
+                ));
+            }
+        }
+
         let (v, mut s) = pick("allow_hosts", None, None);
         let allow_hosts = match (v, raw.allow_hosts) {
             (Some(e), _) => split_list(&e),
@@ -636,11 +695,18 @@ impl Config {
             &file_src,
             env,
         )?;
+        let mappings = mappings::mappings(
+            raw.mappings.unwrap_or_default(),
+            &integrations,
+            &file_src,
+            file.as_deref(),
+        )?;
 
         Ok(Config {
             providers,
             integrations,
             destinations,
+            mappings,
             listen,
             database_url,
             public_url,
@@ -659,6 +725,9 @@ impl Config {
             connect_session_ttl_secs,
             background_refresh_interval_secs,
             background_refresh_concurrency,
+            proxy_max_wait_secs,
+            proxy_max_body_bytes,
+            proxy_redact_query,
             file,
             sources: sources.into_inner(),
         })
@@ -723,6 +792,18 @@ impl Config {
                 "background_refresh_concurrency",
                 self.background_refresh_concurrency != other.background_refresh_concurrency,
             ),
+            (
+                "proxy_max_wait_secs",
+                self.proxy_max_wait_secs != other.proxy_max_wait_secs,
+            ),
+            (
+                "proxy_max_body_bytes",
+                self.proxy_max_body_bytes != other.proxy_max_body_bytes,
+            ),
+            (
+                "proxy_redact_query",
+                self.proxy_redact_query != other.proxy_redact_query,
+            ),
             ("providers", self.providers != other.providers),
             (
                 "integrations",
@@ -740,6 +821,15 @@ impl Config {
                         .destinations
                         .iter()
                         .zip(&other.destinations)
+                        .any(|(a, b)| !a.same(b)),
+            ),
+            (
+                "mappings",
+                self.mappings.len() != other.mappings.len()
+                    || self
+                        .mappings
+                        .iter()
+                        .zip(&other.mappings)
                         .any(|(a, b)| !a.same(b)),
             ),
         ]

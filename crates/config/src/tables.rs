@@ -31,6 +31,99 @@ pub(crate) struct RawIntegration {
     webhook_secrets: Vec<String>,
     webhook_scheme: Option<signatures::Scheme>,
     webhook_tolerance_secs: Option<u64>,
+    rate_limit: Option<RawRateLimit>,
+}
+
+/// An integration's `rate_limit = { … }` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    per_second: Option<u64>,
+    burst: Option<u64>,
+    per_connection_per_second: Option<u64>,
+    per_connection_burst: Option<u64>,
+    on_limit: Option<String>,
+}
+
+/// What the API proxy does with a request over an integration's rate limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnLimit {
+    /// Wait for the bucket to refill, at most as long as `proxy_max_wait_secs` allows.
+    #[default]
+    Wait,
+    /// Answer 429 with `Retry-After` at once.
+    Reject,
+}
+
+/// Proactive rate limit of the API proxy for one integration (token buckets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second across all connections of the integration.
+    pub per_second: Option<u32>,
+    /// Burst of the integration's bucket (default: `per_second`).
+    pub burst: Option<u32>,
+    /// Requests per second of each connection.
+    pub per_connection_per_second: Option<u32>,
+    /// Burst of each connection's bucket (default: `per_connection_per_second`).
+    pub per_connection_burst: Option<u32>,
+    /// Wait or refuse over the limit.
+    pub on_limit: OnLimit,
+}
+
+const RATE_MAX: u64 = 1_000_000;
+
+fn rate_limit(r: RawRateLimit, i: usize, src: &Source) -> Result<RateLimit, ConfigError> {
+    let key = |f: &str| format!("integrations[{i}].rate_limit.{f}");
+    let num = |f: &str, v: Option<u64>| -> Result<Option<u32>, ConfigError> {
+        match v {
+            None => Ok(None),
+            Some(n) if (1..=RATE_MAX).contains(&n) => Ok(Some(n as u32)),
+            Some(n) => Err(invalid(
+                key(f),
+                src,
+                format!("{n} is out of range; use 1..={RATE_MAX} requests"),
+            )),
+        }
+    };
+    let out = RateLimit {
+        per_second: num("per_second", r.per_second)?,
+        burst: num("burst", r.burst)?,
+        per_connection_per_second: num("per_connection_per_second", r.per_connection_per_second)?,
+        per_connection_burst: num("per_connection_burst", r.per_connection_burst)?,
+        on_limit: match r.on_limit.as_deref() {
+            None | Some("wait") => OnLimit::Wait,
+            Some("reject") => OnLimit::Reject,
+            Some(other) => {
+                return Err(invalid(
+                    key("on_limit"),
+                    src,
+                    format!("{other:?} is not a choice; use \"wait\" or \"reject\""),
+                ));
+            }
+        },
+    };
+    if out.burst.is_some() && out.per_second.is_none() {
+        return Err(invalid(
+            key("burst"),
+            src,
+            "needs per_second (the rate the bucket refills at); set both",
+        ));
+    }
+    if out.per_connection_burst.is_some() && out.per_connection_per_second.is_none() {
+        return Err(invalid(
+            key("per_connection_burst"),
+            src,
+            "needs per_connection_per_second (the rate the bucket refills at); set both",
+        ));
+    }
+    if out.per_second.is_none() && out.per_connection_per_second.is_none() {
+        return Err(invalid(
+            key("per_second"),
+            src,
+            "rate_limit sets no limit; give per_second and/or per_connection_per_second, or remove rate_limit",
+        ));
+    }
+    Ok(out)
 }
 
 /// A destination as written in the file.
@@ -44,6 +137,10 @@ pub(crate) struct RawDestination {
     integrations: Vec<String>,
     #[serde(default = "all_event_types")]
     event_types: Vec<String>,
+    timeout_secs: Option<u64>,
+    max_attempts: Option<u64>,
+    retry_schedule_secs: Option<Vec<u64>>,
+    max_concurrency: Option<u64>,
 }
 
 fn all_event_types() -> Vec<String> {
@@ -76,6 +173,8 @@ pub struct Integration {
     pub webhook_scheme: Option<signatures::Scheme>,
     /// Overrides the scheme's timestamp tolerance.
     pub webhook_tolerance_secs: Option<u64>,
+    /// The API proxy's proactive rate limit (none when absent).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -91,7 +190,20 @@ pub struct Destination {
     pub integrations: Vec<String>,
     /// Event type patterns (`*`, `payment.*`, `user.created`).
     pub event_types: Vec<String>,
+    /// Longest time one delivery request may take (default 15 s).
+    pub timeout_secs: u64,
+    /// Attempts before a delivery is `dead` (default: one per retry schedule entry).
+    pub max_attempts: u32,
+    /// Delay before each attempt, in seconds: entry n is the wait before attempt n + 1
+    /// (the first is normally 0); jittered by ±20 %. The last entry repeats when
+    /// `max_attempts` is larger.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Requests in flight to this destination at once, per process.
+    pub max_concurrency: u32,
 }
+
+/// The default retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const DEFAULT_RETRY_SCHEDULE_SECS: &[u64] = &[0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 
 fn invalid(key: String, src: &Source, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -327,7 +439,9 @@ pub(crate) fn integrations(
                 format!("{t} is out of range; use 1..=86400 seconds"),
             ));
         }
+        let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
         out.push(Integration {
+            rate_limit,
             id: r.id,
             provider: r.provider,
             client_id: r.client_id,
@@ -412,12 +526,57 @@ pub(crate) fn destinations(
                 ));
             }
         }
+        let timeout_secs = r.timeout_secs.unwrap_or(15);
+        if !(1..=300).contains(&timeout_secs) {
+            return Err(invalid(
+                key("timeout_secs"),
+                src,
+                format!("{timeout_secs} is out of range; use 1..=300 seconds"),
+            ));
+        }
+        let retry_schedule_secs = r
+            .retry_schedule_secs
+            .unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE_SECS.to_vec());
+        if retry_schedule_secs.is_empty() || retry_schedule_secs.len() > 50 {
+            return Err(invalid(
+                key("retry_schedule_secs"),
+                src,
+                "give 1 to 50 delays in seconds, e.g. [0, 5, 300]",
+            ));
+        }
+        if let Some(j) = retry_schedule_secs.iter().position(|d| *d > 7 * 86_400) {
+            return Err(invalid(
+                format!("destinations[{i}].retry_schedule_secs[{j}]"),
+                src,
+                "is longer than a week (604800 seconds); use a shorter delay",
+            ));
+        }
+        let max_attempts = r.max_attempts.unwrap_or(retry_schedule_secs.len() as u64);
+        if !(1..=100).contains(&max_attempts) {
+            return Err(invalid(
+                key("max_attempts"),
+                src,
+                format!("{max_attempts} is out of range; use 1..=100"),
+            ));
+        }
+        let max_concurrency = r.max_concurrency.unwrap_or(8);
+        if !(1..=256).contains(&max_concurrency) {
+            return Err(invalid(
+                key("max_concurrency"),
+                src,
+                format!("{max_concurrency} is out of range; use 1..=256"),
+            ));
+        }
         out.push(Destination {
             id: r.id,
             url: r.url,
             secret,
             integrations: r.integrations,
             event_types: r.event_types,
+            timeout_secs,
+            max_attempts: max_attempts as u32,
+            retry_schedule_secs,
+            max_concurrency: max_concurrency as u32,
         });
     }
     Ok(out)
@@ -449,6 +608,7 @@ impl Integration {
             && same_secrets(&self.webhook_secrets, &o.webhook_secrets)
             && self.webhook_scheme == o.webhook_scheme
             && self.webhook_tolerance_secs == o.webhook_tolerance_secs
+            && self.rate_limit == o.rate_limit
     }
 }
 
@@ -460,5 +620,9 @@ impl Destination {
             && vault::secrets_equal(&self.secret, &o.secret)
             && self.integrations == o.integrations
             && self.event_types == o.event_types
+            && self.timeout_secs == o.timeout_secs
+            && self.max_attempts == o.max_attempts
+            && self.retry_schedule_secs == o.retry_schedule_secs
+            && self.max_concurrency == o.max_concurrency
     }
 }

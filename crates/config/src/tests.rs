@@ -232,6 +232,9 @@ const RAW_FIELDS: &[&str] = &[
     "connect_session_ttl_secs",
     "background_refresh_interval_secs",
     "background_refresh_concurrency",
+    "proxy_max_wait_secs",
+    "proxy_max_body_bytes",
+    "proxy_redact_query",
 ];
 
 #[test]
@@ -252,12 +255,16 @@ fn every_file_field_is_in_keys_and_back() {
         providers: _,
         integrations: _,
         destinations: _,
+        mappings: _,
         outbound_timeout_secs: _,
         token_refresh_margin_secs: _,
         refresh_lease_secs: _,
         connect_session_ttl_secs: _,
         background_refresh_interval_secs: _,
         background_refresh_concurrency: _,
+        proxy_max_wait_secs: _,
+        proxy_max_body_bytes: _,
+        proxy_redact_query: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -388,9 +395,14 @@ allow_hosts = ["file.example.com"]
             ("SWITCHBOARD_CONNECT_SESSION_TTL_SECS", "150"),
             ("SWITCHBOARD_BACKGROUND_REFRESH_INTERVAL_SECS", "16"),
             ("SWITCHBOARD_BACKGROUND_REFRESH_CONCURRENCY", "17"),
+            ("SWITCHBOARD_PROXY_MAX_WAIT_SECS", "18"),
+            ("SWITCHBOARD_PROXY_MAX_BODY_BYTES", "19000"),
+            ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
         ],
     )
     .unwrap();
+    assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
+    assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
     assert_eq!(c.public_url, "https://env.example.com");
@@ -1356,6 +1368,12 @@ fn changed_keys_reports_each_key_by_name_only() {
             "background_refresh_concurrency",
             "background_refresh_concurrency = 5".into(),
         ),
+        ("proxy_max_wait_secs", "proxy_max_wait_secs = 5".into()),
+        ("proxy_max_body_bytes", "proxy_max_body_bytes = 5000".into()),
+        (
+            "proxy_redact_query",
+            "proxy_redact_query = [\"sig\"]".into(),
+        ),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {
@@ -1791,7 +1809,9 @@ fn changed_keys_sees_table_changes_without_values() {
             .unwrap();
     assert_eq!(a.changed_keys(&moved), ["destinations"]);
     let fewer = parse_tables(&base[..base.find("[[destinations]]").unwrap()]).unwrap();
-    assert_eq!(a.changed_keys(&fewer), ["destinations"]);
+    assert_eq!(a.changed_keys(&fewer), ["destinations", "mappings"]);
+    let remapped = parse_tables(&base.replace("user.created", "user.added")).unwrap();
+    assert_eq!(a.changed_keys(&remapped), ["mappings"]);
 }
 
 #[test]
@@ -1926,4 +1946,238 @@ fn integrations_take_required_scopes_and_settings() {
         "[[integrations]]\nid = \"a\"\nprovider = \"github\"\nsettings = { domain = \"\" }\n",
     ));
     assert_eq!(key, "integrations[0].settings.domain");
+}
+
+// ---------------------------------------------------------------------------------------
+// the API proxy's keys
+
+#[test]
+fn proxy_defaults() {
+    let c = ok("");
+    assert_eq!(c.proxy_max_wait_secs, 30);
+    assert_eq!(c.proxy_max_body_bytes, 1024 * 1024 * 1024);
+    assert_eq!(
+        c.proxy_redact_query,
+        ["api_key", "token", "access_token", "key", "signature"]
+    );
+}
+
+#[test]
+fn proxy_redact_query_entries_are_checked() {
+    let (k, _, m) = invalid(parse("proxy_redact_query = [\"ok\", \"a=b\"]"));
+    assert_eq!(k, "proxy_redact_query[1]");
+    assert!(m.contains("not a query parameter name"), "{m}");
+    let c = parse_env("", &[("SWITCHBOARD_PROXY_REDACT_QUERY", "sig, code")]).unwrap();
+    assert_eq!(c.proxy_redact_query, ["sig", "code"]);
+}
+
+fn with_limit(limit: &str) -> Result<Config, ConfigError> {
+    parse(&format!(
+        "[[integrations]]\nid = \"a\"\nprovider = \"github\"\nrate_limit = {{ {limit} }}\n"
+    ))
+}
+
+#[test]
+fn integration_rate_limit_parses() {
+    let c = with_limit(
+        "per_second = 10, burst = 20, per_connection_per_second = 2, per_connection_burst = 5, on_limit = \"reject\"",
+    )
+    .unwrap();
+    let l = c.integrations[0].rate_limit.unwrap();
+    assert_eq!(l.per_second, Some(10));
+    assert_eq!(l.burst, Some(20));
+    assert_eq!(l.per_connection_per_second, Some(2));
+    assert_eq!(l.per_connection_burst, Some(5));
+    assert_eq!(l.on_limit, OnLimit::Reject);
+    let c = with_limit("per_second = 1").unwrap();
+    assert_eq!(
+        c.integrations[0].rate_limit.unwrap().on_limit,
+        OnLimit::Wait
+    );
+    assert!(
+        ok("[[integrations]]\nid = \"a\"\nprovider = \"github\"\n").integrations[0]
+            .rate_limit
+            .is_none()
+    );
+}
+
+#[test]
+fn integration_rate_limit_errors_name_the_key() {
+    for (text, key, says) in [
+        (
+            "per_second = 0",
+            "integrations[0].rate_limit.per_second",
+            "out of range",
+        ),
+        (
+            "burst = 5",
+            "integrations[0].rate_limit.burst",
+            "needs per_second",
+        ),
+        (
+            "per_connection_burst = 5",
+            "integrations[0].rate_limit.per_connection_burst",
+            "needs per_connection_per_second",
+        ),
+        (
+            "on_limit = \"drop\"",
+            "integrations[0].rate_limit.on_limit",
+            "\"wait\" or \"reject\"",
+        ),
+        ("", "integrations[0].rate_limit.per_second", "sets no limit"),
+    ] {
+        let (k, _, m) = invalid(with_limit(text));
+        assert_eq!(k, key, "{text}");
+        assert!(m.contains(says), "{text}: {m}");
+    }
+    // Unknown keys inside the table are refused too.
+    assert!(with_limit("per_minute = 5").is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// [[mappings]] and the delivery keys of [[destinations]]
+
+fn with_mapping(extra: &str) -> String {
+    format!(
+        "[[integrations]]\nid = \"stripe-main\"\nprovider = \"stripe\"\n[[mappings]]\n{extra}\n"
+    )
+}
+
+#[test]
+fn mappings_compile_at_load() {
+    let c = parse_tables(&with_mapping(
+        "integration = \"stripe-main\"\nevent_type = \"payment_intent.succeeded\"\njq = '{type: \"payment.completed\", data: .data.object}'\nschema = '{\"type\": \"object\"}'",
+    ))
+    .unwrap();
+    let m = &c.mappings[0];
+    assert_eq!(
+        (
+            m.integration.as_str(),
+            m.event_type.as_str(),
+            m.key.as_str()
+        ),
+        ("stripe-main", "payment_intent.succeeded", "mappings[0]")
+    );
+    assert_eq!(
+        m.schema.as_deref(),
+        Some(&serde_json::json!({"type": "object"}))
+    );
+    // The defaults of the delivery keys.
+    let d = parse_tables(&format!(
+        "{}[[destinations]]\nid = \"d\"\nurl = \"https://x.example\"\nsecret = \"{WHSEC}\"\n",
+        with_mapping("integration = \"stripe-main\"\nevent_type = \"*\"\njq = \".\"")
+    ))
+    .unwrap();
+    let d = &d.destinations[0];
+    assert_eq!(d.timeout_secs, 15);
+    assert_eq!(d.retry_schedule_secs, crate::DEFAULT_RETRY_SCHEDULE_SECS);
+    assert_eq!(d.max_attempts, 8);
+    assert_eq!(d.max_concurrency, 8);
+}
+
+#[test]
+fn mapping_errors_name_the_key_and_the_place() {
+    for (extra, key, needle) in [
+        (
+            "integration = \"nope\"\nevent_type = \"x\"\njq = \".\"",
+            "mappings[0].integration",
+            "no integration has id",
+        ),
+        (
+            "integration = \"stripe-main\"\nevent_type = \"\"\njq = \".\"",
+            "mappings[0].event_type",
+            "event type",
+        ),
+        (
+            "integration = \"stripe-main\"\nevent_type = \"a\"\njq = '''{type: \"x\",\n data: (.a | }'''",
+            "mappings[0].jq",
+            "line 2",
+        ),
+        (
+            "integration = \"stripe-main\"\nevent_type = \"a\"\njq = \"nosuchfunction(1)\"",
+            "mappings[0].jq",
+            "nosuchfunction",
+        ),
+        (
+            "integration = \"stripe-main\"\nevent_type = \"a\"\njq = \".\"\nschema = '{\"type\": 5}'",
+            "mappings[0].schema",
+            "not a valid JSON Schema",
+        ),
+        (
+            "integration = \"stripe-main\"\nevent_type = \"a\"\njq = \".\"\nschema = \"missing/schema.json\"",
+            "mappings[0].schema",
+            "cannot read the schema file",
+        ),
+        (
+            "integration = \"stripe-main\"\nevent_type = \"a\"\njq = \".\"\n[[mappings]]\nintegration = \"stripe-main\"\nevent_type = \"a\"\njq = \".\"",
+            "mappings[1].event_type",
+            "already has a mapping",
+        ),
+    ] {
+        let err = parse_tables(&with_mapping(extra)).unwrap_err();
+        let m = err.to_string();
+        assert!(m.contains(key), "{extra}: {m}");
+        assert!(m.contains(needle), "{extra}: {m}");
+    }
+}
+
+#[test]
+fn mapping_schema_file_is_read_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        r#"{"type": "object", "required": ["id"]}"#,
+    )
+    .unwrap();
+    let text = with_mapping(
+        "integration = \"stripe-main\"\nevent_type = \"a\"\njq = \".\"\nschema = \"s.json\"",
+    );
+    let path = dir.path().join("switchboard.toml");
+    let c = Config::from_toml(
+        &text,
+        path.to_str().unwrap(),
+        &tables_env(),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.mappings[0].schema.as_deref(),
+        Some(&serde_json::json!({"type": "object", "required": ["id"]}))
+    );
+}
+
+#[test]
+fn destination_delivery_keys_are_checked() {
+    let dest = |extra: &str| {
+        format!(
+            "[[destinations]]\nid = \"d\"\nurl = \"https://x.example\"\nsecret = \"{WHSEC}\"\n{extra}\n"
+        )
+    };
+    let c = parse_tables(&dest(
+        "timeout_secs = 3\nretry_schedule_secs = [0, 1]\nmax_concurrency = 2",
+    ))
+    .unwrap();
+    let d = &c.destinations[0];
+    assert_eq!(
+        (d.timeout_secs, d.max_attempts, d.max_concurrency),
+        (3, 2, 2)
+    );
+    assert_eq!(d.retry_schedule_secs, [0, 1]);
+    for (extra, key) in [
+        ("timeout_secs = 0", "destinations[0].timeout_secs"),
+        ("timeout_secs = 301", "destinations[0].timeout_secs"),
+        (
+            "retry_schedule_secs = []",
+            "destinations[0].retry_schedule_secs",
+        ),
+        (
+            "retry_schedule_secs = [0, 99999999]",
+            "destinations[0].retry_schedule_secs[1]",
+        ),
+        ("max_attempts = 0", "destinations[0].max_attempts"),
+        ("max_concurrency = 1000", "destinations[0].max_concurrency"),
+    ] {
+        let m = parse_tables(&dest(extra)).unwrap_err().to_string();
+        assert!(m.contains(key), "{extra}: {m}");
+    }
 }

@@ -13,6 +13,8 @@ pub mod discovery;
 mod error;
 pub mod http;
 pub mod oidc;
+pub mod pipeline;
+pub mod proxy;
 pub mod secrets;
 pub mod webhooks;
 
@@ -76,6 +78,8 @@ struct Inner {
     outbound: ArcSwap<http::Outbound>,
     id_tokens: oidc::IdTokenValidator,
     refresh_locks: connections::RefreshLocks,
+    pipeline: pipeline::Pipeline,
+    proxy: proxy::Shared,
 }
 
 fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
@@ -120,6 +124,8 @@ impl Engine {
                 outbound: ArcSwap::from_pointee(outbound),
                 id_tokens: oidc::IdTokenValidator::new(),
                 refresh_locks: connections::RefreshLocks::default(),
+                pipeline: pipeline::Pipeline::default(),
+                proxy: proxy::Shared::default(),
             }),
         }
     }

@@ -375,6 +375,9 @@ impl Engine {
         match self.inner.store.insert_event(&event).await? {
             InsertOutcome::Inserted => {
                 count(id, "stored");
+                // The event is committed unrouted; the pipeline maps and routes it (a
+                // sweep does so after a crash too).
+                self.poke_pipeline();
                 Ok(Intake::Stored { id: event.id })
             }
             InsertOutcome::Duplicate { existing_id } => {

@@ -92,11 +92,12 @@ impl Modify for BearerAuth {
         routes::connections::refresh,
         routes::connections::connect_direct,
         routes::connections::oauth_test,
+        routes::proxy::proxy,
         routes::webhooks::intake,
         routes::webhooks::list_events,
     ),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake and stored events"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake and stored events"), (name = "proxy", description = "the provider's API with the connection's credentials"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -112,6 +113,8 @@ pub fn router(state: AppState) -> Router {
     let cfg = state.engine.config();
     let x_request_id = HeaderName::from_static("x-request-id");
     let body_limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
+    // The proxy streams: it has its own layers, without the timeout and body limit.
+    let proxy = routes::proxy::router(state.clone());
     Router::new()
         .merge(routes::ops::router())
         .merge(routes::admin::router())
@@ -119,6 +122,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::connect_page::router())
         .merge(routes::webhooks::router())
         .route("/api/{*rest}", any(api_fallback))
+        // Explicit, so that it survives the merge with the proxy's router below (a merged
+        // router would otherwise answer unmatched paths with a bare 404 of its own).
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .with_state(state)
         .layer(
             // Listed outermost first.
@@ -156,6 +162,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(body_limit))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
+        .merge(proxy)
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets
@@ -204,3 +211,6 @@ mod tests_connections;
 
 #[cfg(test)]
 mod tests_connect_page;
+
+#[cfg(test)]
+mod tests_proxy;

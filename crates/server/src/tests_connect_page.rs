@@ -778,3 +778,99 @@ async fn a_session_for_another_integration_is_403() {
     json_error(r, StatusCode::FORBIDDEN).await;
     assert_eq!(h.connection_count().await, 0);
 }
+
+/// A session with a `return_to` or `opener_origin`: a typed-credentials connect reports
+/// back to the app the way the OAuth callback does, and the page's CSP lets its form end
+/// at the app's origin.
+#[tokio::test]
+async fn a_typed_connect_goes_back_to_the_app() {
+    let h = start().await;
+    let create = |body: Value| {
+        let req = h
+            .http
+            .post(h.url("/api/connect-sessions"))
+            .bearer_auth(&h.app)
+            .json(&body)
+            .send();
+        async move {
+            let r = req.await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // return_to: the page allows the app's origin as a form target, and success is a
+    // 303 to return_to with the result fields (the app's own query kept).
+    let token = create(json!({
+        "end_user": {"id": "u1"}, "integrations": ["keyed"], "connection_id": "back-1",
+        "return_to": "https://app.example/done?from=app"
+    }))
+    .await;
+    let r = h
+        .http
+        .get(h.url(&format!("/connect?session={token}")))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("form-action 'self' https://app.example;"),
+        "{csp}"
+    );
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .post(h.url("/connect/keyed"))
+        .form(&[
+            ("session", token.as_str()),
+            ("api_key", GOOD_KEY),
+            ("settings.region", "eu"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        "https://app.example/done?from=app&status=connected&connection_id=back-1"
+    );
+    assert_eq!(h.connection("back-1").await.1["status"], "active");
+
+    // opener_origin: a page that posts the result to exactly that origin.
+    let token = create(json!({
+        "end_user": {"id": "u1"}, "integrations": ["keyed"], "connection_id": "back-2",
+        "opener_origin": "https://app.example"
+    }))
+    .await;
+    let r = h
+        .post_form(
+            &h.base,
+            "keyed",
+            &[
+                ("session", &token),
+                ("api_key", GOOD_KEY),
+                ("settings.region", "eu"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("postMessage"), "{body}");
+    assert!(body.contains("\"https://app.example\""), "{body}");
+    assert!(
+        body.contains("back-2") && !body.contains(GOOD_KEY),
+        "{body}"
+    );
+}

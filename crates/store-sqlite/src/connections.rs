@@ -93,22 +93,14 @@ async fn put_credentials(
     c: &SealedCredentials,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at)
-         VALUES (?, ?, ?, ?, ?, 1, ?)
-         ON CONFLICT (owner, owner_id, name) DO UPDATE SET
-           key_id = excluded.key_id, ciphertext = excluded.ciphertext,
-           version = secrets.version + 1, updated_at = excluded.updated_at",
+    crate::upsert_secret(
+        tx,
+        &store::credentials_slot(id),
+        &c.key_id,
+        &c.ciphertext,
+        at,
     )
-    .bind(OWNER)
-    .bind(id)
-    .bind(NAME)
-    .bind(&c.key_id)
-    .bind(&c.ciphertext)
-    .bind(to_millis(at))
-    .execute(tx)
-    .await
-    .map_err(err)?;
+    .await?;
     Ok(())
 }
 

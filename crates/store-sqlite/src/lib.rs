@@ -23,6 +23,7 @@ use store::{
 use tokio::sync::{mpsc, oneshot};
 
 mod connections;
+mod deliveries;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -249,26 +250,40 @@ impl ApiKeyStore for SqliteStore {
     }
 }
 
+/// Inserts or replaces a sealed secret, bumping its version; returns the new version.
+/// Shared by `put_secret` and the connection writes that seal credentials in their own
+/// transaction.
+pub(crate) async fn upsert_secret(
+    conn: &mut sqlx::SqliteConnection,
+    s: &SecretSlot,
+    key_id: &str,
+    ct: &[u8],
+    at: DateTime<Utc>,
+) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at)
+         VALUES (?, ?, ?, ?, ?, 1, ?)
+         ON CONFLICT (owner, owner_id, name) DO UPDATE SET
+           key_id = excluded.key_id, ciphertext = excluded.ciphertext,
+           version = secrets.version + 1, updated_at = excluded.updated_at
+         RETURNING version",
+    )
+    .bind(&s.owner)
+    .bind(&s.owner_id)
+    .bind(&s.name)
+    .bind(key_id)
+    .bind(ct)
+    .bind(to_millis(at))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(err)
+}
+
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn put_secret(&self, s: &SecretSlot, key_id: &str, ct: &[u8]) -> StoreResult<i64> {
-        sqlx::query_scalar(
-            "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at)
-             VALUES (?, ?, ?, ?, ?, 1, ?)
-             ON CONFLICT (owner, owner_id, name) DO UPDATE SET
-               key_id = excluded.key_id, ciphertext = excluded.ciphertext,
-               version = secrets.version + 1, updated_at = excluded.updated_at
-             RETURNING version",
-        )
-        .bind(&s.owner)
-        .bind(&s.owner_id)
-        .bind(&s.name)
-        .bind(key_id)
-        .bind(ct)
-        .bind(to_millis(store::now()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(err)
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        upsert_secret(&mut conn, s, key_id, ct, store::now()).await
     }
 
     async fn get_secret(&self, s: &SecretSlot) -> StoreResult<Option<SealedSecret>> {
@@ -678,32 +693,11 @@ async fn insert_one(
     tx: &mut sqlx::SqliteConnection,
     e: &Event,
 ) -> StoreResult<StoreResult<InsertOutcome>> {
-    let sql = format!(
-        "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
-                             scheme, headers, body, connection_id, routing_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?)
-         ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
-         DO NOTHING"
-    );
-    // Built from constants only.
-    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&e.id)
-        .bind(&e.integration)
-        .bind(to_millis(e.received_at))
-        .bind(&e.provider_event_id)
-        .bind(&e.event_type)
-        .bind(&e.scheme)
-        .bind(headers_json(e)?)
-        .bind(&e.body)
-        .bind(&e.connection_id)
-        .bind(&e.integration)
-        .bind(&e.routing_key)
-        .bind(&e.routing_key)
-        .execute(&mut *tx)
-        .await;
-    match inserted {
-        Ok(r) if r.rows_affected() == 1 => Ok(Ok(InsertOutcome::Inserted)),
-        Ok(_) => duplicate_of(tx, e).await,
+    // Built from constants only: no input reaches the SQL text.
+    let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(insert_sql(1, true)));
+    match bind_event(q, e)?.fetch_optional(&mut *tx).await {
+        Ok(Some(_)) => Ok(Ok(InsertOutcome::Inserted)),
+        Ok(None) => duplicate_of(tx, e).await,
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(Err(StoreError::Conflict(
             format!("an event with id {} already exists", e.id),
         ))),
@@ -711,7 +705,7 @@ async fn insert_one(
     }
 }
 
-fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
+pub(crate) fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
     let headers: String = r.get("headers");
     Ok(Event {
         id: r.get("id"),
@@ -1008,3 +1002,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_connections;
+
+#[cfg(test)]
+mod tests_deliveries;

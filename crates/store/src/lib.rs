@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod deliveries;
 pub mod events;
 
 use async_trait::async_trait;
@@ -21,6 +22,10 @@ pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
 pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
     OAuthState, RefreshCommit, SealedCredentials, Upsert, credentials_slot,
+};
+pub use deliveries::{
+    Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,
+    Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
 };
 pub use events::{Event, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore};
 
@@ -243,6 +248,7 @@ pub trait Store:
     + EventStore
     + IntegrationStateStore
     + ConnectionStore
+    + DeliveryStore
     + Send
     + Sync
     + std::fmt::Debug

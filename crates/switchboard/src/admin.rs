@@ -191,6 +191,9 @@ pub fn config_check(
             "connect_session_ttl_secs" => cfg.connect_session_ttl_secs.to_string(),
             "background_refresh_interval_secs" => cfg.background_refresh_interval_secs.to_string(),
             "background_refresh_concurrency" => cfg.background_refresh_concurrency.to_string(),
+            "proxy_max_wait_secs" => cfg.proxy_max_wait_secs.to_string(),
+            "proxy_max_body_bytes" => cfg.proxy_max_body_bytes.to_string(),
+            "proxy_redact_query" => cfg.proxy_redact_query.join(","),
             _ => String::new(),
         }
     };

@@ -827,6 +827,28 @@ fn json_scalar(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// How a connect made with `session` (without a redirect to the provider) reports to the
+/// app: the same as the OAuth callback would.
+pub(crate) fn session_outcome(s: &ConnectSession, connection_id: &str) -> CallbackOutcome {
+    let delivery = match (&s.return_to, &s.opener_origin) {
+        (Some(r), _) => Delivery::Redirect(r.clone()),
+        (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
+        (None, None) => Delivery::Page,
+    };
+    let mut out = CallbackOutcome {
+        connection_id: Some(connection_id.to_owned()),
+        error: None,
+        delivery: delivery.clone(),
+    };
+    out.delivery = finish_delivery(&out, &delivery);
+    out
+}
+
+/// The origin of an absolute URL (`https://app.example`), if it has one.
+pub(crate) fn url_origin(url: &str) -> Option<String> {
+    origin_of(url)
+}
+
 fn finish_delivery(out: &CallbackOutcome, d: &Delivery) -> Delivery {
     match d {
         Delivery::Redirect(r) => Delivery::Redirect(with_result(r, &out.fields())),

@@ -861,6 +861,9 @@ pub struct ConnectPage {
     pub options: Vec<ConnectOption>,
     /// When the session expires.
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The origin of the session's `return_to`, which the page's forms may end at (a
+    /// successful connect redirects there).
+    pub return_origin: Option<String>,
 }
 
 impl Engine {
@@ -918,6 +921,7 @@ impl Engine {
             });
         }
         Ok(ConnectPage {
+            return_origin: s.return_to.as_deref().and_then(super::flow::url_origin),
             end_user_id: s.end_user_id,
             connection_id: s.connection_id,
             options,
@@ -933,7 +937,7 @@ impl Engine {
         integration: &str,
         credentials: CredentialsInput,
         settings: BTreeMap<String, String>,
-    ) -> EngineResult<ConnectionView> {
+    ) -> EngineResult<(ConnectionView, super::CallbackOutcome)> {
         let s = self.session_for(session, integration).await?;
         let ctx = self.connect_context(integration)?;
         if !matches!(
@@ -947,16 +951,19 @@ impl Engine {
                 ),
             });
         }
-        self.connect_direct(
-            DirectConnectRequest {
-                integration: integration.to_owned(),
-                end_user_id: Some(s.end_user_id),
-                connection_id: s.connection_id,
-                credentials: Some(credentials),
-                settings,
-            },
-            &Actor::System,
-        )
-        .await
+        let view = self
+            .connect_direct(
+                DirectConnectRequest {
+                    integration: integration.to_owned(),
+                    end_user_id: Some(s.end_user_id.clone()),
+                    connection_id: s.connection_id.clone(),
+                    credentials: Some(credentials),
+                    settings,
+                },
+                &Actor::System,
+            )
+            .await?;
+        let outcome = super::flow::session_outcome(&s, &view.id);
+        Ok((view, outcome))
     }
 }

@@ -160,13 +160,16 @@ impl Engine {
         Some(at - Duration::milliseconds((lead * 1000.0) as i64))
     }
 
-    fn needs_refresh(&self, c: &Connection, now: DateTime<Utc>) -> bool {
+    pub(crate) fn needs_refresh(&self, c: &Connection, now: DateTime<Utc>) -> bool {
         let margin = Duration::seconds(self.config().token_refresh_margin_secs as i64);
         matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials")
             && c.expires_at.is_some_and(|e| e <= now + margin)
     }
 
-    async fn load_credentials(&self, id: &str) -> EngineResult<(Connection, Credentials)> {
+    pub(crate) async fn load_credentials(
+        &self,
+        id: &str,
+    ) -> EngineResult<(Connection, Credentials)> {
         match self.inner.store.get_connection_credentials(id).await? {
             Some((c, sealed)) => {
                 let creds = Credentials::open(&self.inner.keyring, id, &sealed)?;
@@ -583,6 +586,7 @@ impl Engine {
             routing_key: None,
         };
         self.inner.store.insert_event(&event).await?;
+        self.poke_pipeline();
         self.audit(
             &Actor::System,
             "connection.needs_reauth",

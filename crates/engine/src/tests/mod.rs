@@ -398,6 +398,87 @@ impl IntegrationStateStore for TamperStore {
 }
 
 #[async_trait]
+impl store::DeliveryStore for TamperStore {
+    async fn unrouted_events(&self, limit: u32) -> StoreResult<Vec<store::Event>> {
+        self.inner.unrouted_events(limit).await
+    }
+    async fn route_events(&self, r: &[store::Routing], now: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.route_events(r, now).await
+    }
+    async fn event_routing(&self, id: &str) -> StoreResult<Option<store::EventRouting>> {
+        self.inner.event_routing(id).await
+    }
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        skip: &[String],
+    ) -> StoreResult<Vec<store::Claimed>> {
+        self.inner
+            .claim_deliveries(owner, limit, now, lease_until, skip)
+            .await
+    }
+    async fn renew_lease(&self, id: &str, fence: i64, until: DateTime<Utc>) -> StoreResult<bool> {
+        self.inner.renew_lease(id, fence, until).await
+    }
+    async fn complete_delivery(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.complete_delivery(id, fence, status, at).await
+    }
+    async fn fail_delivery(&self, id: &str, fence: i64, f: &store::Failure) -> StoreResult<bool> {
+        self.inner.fail_delivery(id, fence, f).await
+    }
+    async fn release_delivery(&self, id: &str, fence: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        self.inner.release_delivery(id, fence, at).await
+    }
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner.next_due().await
+    }
+    async fn queue_stats(&self) -> StoreResult<store::QueueStats> {
+        self.inner.queue_stats().await
+    }
+    async fn get_delivery(&self, id: &str) -> StoreResult<Option<store::Delivery>> {
+        self.inner.get_delivery(id).await
+    }
+    async fn list_deliveries(
+        &self,
+        f: &store::DeliveryFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<store::Delivery>> {
+        self.inner.list_deliveries(f, limit).await
+    }
+    async fn replay(
+        &self,
+        f: &store::ReplayFilter,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<store::ReplayCount> {
+        self.inner.replay(f, dry_run, now).await
+    }
+    async fn set_destination_disabled(
+        &self,
+        destination: &str,
+        disabled: bool,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_destination_disabled(destination, disabled, reason, at)
+            .await
+    }
+    async fn disabled_destinations(&self) -> StoreResult<Vec<(String, Option<String>)>> {
+        self.inner.disabled_destinations().await
+    }
+}
+
+#[async_trait]
 impl store::ConnectionStore for TamperStore {
     async fn upsert_connection(
         &self,
@@ -525,3 +606,5 @@ mod connections;
 mod connections_manage;
 mod connections_protocol;
 mod connections_tokens;
+mod pipeline;
+mod proxy;

@@ -29,6 +29,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use engine::connections::Delivery;
 use engine::connections::{ConnectOption, ConnectPage, CredentialsInput};
 
 use crate::AppState;
@@ -94,10 +95,16 @@ async fn security_headers(mut res: Response) -> Response {
     res
 }
 
-/// The page's CSP: nothing but the nonced inline style; forms only to this origin.
-fn page_csp(nonce: &str) -> String {
+/// The page's CSP: nothing but the nonced inline style; forms only to this origin, and
+/// to the app's `return_to` origin when there is one (browsers apply `form-action` to
+/// the redirect that follows a successful connect too).
+fn page_csp(nonce: &str, return_origin: Option<&str>) -> String {
+    let extra = return_origin
+        .filter(|o| !o.contains([';', ',', '\'', ' ']))
+        .map(|o| format!(" {o}"))
+        .unwrap_or_default();
     format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
@@ -147,13 +154,23 @@ fn document(nonce: &str, title: &str, main: &str) -> String {
 
 /// An HTML response with the page's CSP.
 fn html(status: StatusCode, nonce: &str, body: String) -> Response {
+    html_for(status, nonce, body, None)
+}
+
+/// [`html`] for a page whose forms may end at the app's `return_to` origin.
+fn html_for(
+    status: StatusCode,
+    nonce: &str,
+    body: String,
+    return_origin: Option<&str>,
+) -> Response {
     let mut res = (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         body,
     )
         .into_response();
-    if let Ok(v) = HeaderValue::from_str(&page_csp(nonce)) {
+    if let Ok(v) = HeaderValue::from_str(&page_csp(nonce, return_origin)) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     res
@@ -447,11 +464,21 @@ pub async fn page(
                 error: true,
             });
             let (nonce, body) = render(&page, session, &view);
-            return Ok(html(StatusCode::BAD_REQUEST, &nonce, body));
+            return Ok(html_for(
+                StatusCode::BAD_REQUEST,
+                &nonce,
+                body,
+                page.return_origin.as_deref(),
+            ));
         }
     }
     let (nonce, body) = render(&page, session, &view);
-    Ok(html(StatusCode::OK, &nonce, body))
+    Ok(html_for(
+        StatusCode::OK,
+        &nonce,
+        body,
+        page.return_origin.as_deref(),
+    ))
 }
 
 /// The page after a successful connect.
@@ -520,7 +547,7 @@ pub async fn submit(
             oauth_ready: None,
         };
         let (nonce, body) = render(&page, &session, &view);
-        html(status, &nonce, body)
+        html_for(status, &nonce, body, page.return_origin.as_deref())
     };
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
     let mut missing: Vec<&str> = Vec::new();
@@ -571,7 +598,18 @@ pub async fn submit(
         .connect_with_session(&session, &integration, credentials, settings)
         .await
     {
-        Ok(c) => Ok(connected_page(option, &c.id)),
+        Ok((c, outcome)) => Ok(match &outcome.delivery {
+            // Back to the app, as after the OAuth callback.
+            Delivery::Redirect(url) => {
+                let mut res = StatusCode::SEE_OTHER.into_response();
+                if let Ok(v) = HeaderValue::from_str(url) {
+                    res.headers_mut().insert(header::LOCATION, v);
+                }
+                res
+            }
+            Delivery::PostMessage { .. } => super::connections::result_page(&outcome),
+            Delivery::Page => connected_page(option, &c.id),
+        }),
         Err(e) => {
             let e = ApiError::from(e);
             let text = match e.code {

@@ -199,7 +199,7 @@ fn html_escape(s: &str) -> String {
 
 /// The page that ends a popup flow: posts the result to the opener at exactly its
 /// origin, then closes itself.
-fn result_page(outcome: &CallbackOutcome) -> Response {
+pub(crate) fn result_page(outcome: &CallbackOutcome) -> Response {
     let fields: serde_json::Map<String, serde_json::Value> = outcome
         .fields()
         .into_iter()

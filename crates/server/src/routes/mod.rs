@@ -4,4 +4,5 @@ pub mod admin;
 pub mod connect_page;
 pub mod connections;
 pub mod ops;
+pub mod proxy;
 pub mod webhooks;

@@ -14,6 +14,7 @@ mod leaks;
 mod oidc;
 mod oidc_peer;
 mod providers;
+mod proxy;
 mod rotate;
 mod serve;
 mod signals;

@@ -1,0 +1,975 @@
+//! The API proxy: a caller's request sent on to a connection's provider with the
+//! connection's credentials, and the provider's answer streamed back.
+//!
+//! One request ([`Engine::proxy`]):
+//! 1. The connection is loaded (it must be `active`); its integration and provider give
+//!    the base URL (`api_base_url`, templated with the connection's settings) and how the
+//!    credential is sent. The target is that base + the caller's path + query; its
+//!    scheme, host and port must be the base's and its path under the base's path.
+//! 2. The caller's `Authorization`, cookies and hop-by-hop headers (RFC 9110 §7.6.1 and
+//!    those named in `Connection`) are removed; the credential and the catalog's
+//!    `api_headers` are added.
+//! 3. The integration's token buckets ([`limit`]) admit the request, or it waits
+//!    (bounded) or is refused with 429 + `Retry-After`.
+//! 4. The request goes out through the SSRF-guarded [`crate::http::Outbound`] client
+//!    (redirects are never followed). A body up to [`REPLAY_MAX`] is buffered so that it
+//!    can be sent again; a larger one streams and is sent once.
+//! 5. A 401 triggers one single-flight refresh (OAuth2 and client credentials) and one
+//!    retry. 429, 502, 503, 504 and connection errors are retried for idempotent methods
+//!    (or with an `Idempotency-Key`), with exponential backoff and full jitter, honouring
+//!    `Retry-After` and the catalog's rate-limit reset header, within
+//!    `proxy_max_wait_secs` in total (rate-limit waits included). When the provider asks
+//!    for more than is left, its answer goes back to the caller at once.
+//!
+//! The retry loop is written here rather than taken from a crate: `backoff` is
+//! unmaintained, `reqwest-retry` ignores `Retry-After`, and `backon` cannot share one
+//! wait budget between the token buckets and the provider-requested delays, nor hand back
+//! the provider's 429 when its delay exceeds the budget.
+//!
+//! Nothing secret is logged: the request log has the method, integration, connection,
+//! path, the query with `proxy_redact_query` values replaced, status, attempts and
+//! duration.
+
+mod cache;
+pub(crate) mod limit;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use store::ConnectionStatus;
+
+use crate::connections::credentials::Credentials;
+use crate::connections::protocol;
+use crate::http::OutboundError;
+use crate::{Engine, EngineError};
+
+/// How long the proxy may keep using a connection's credentials after reading them (a
+/// disconnect by another instance reaches this one's proxy within it).
+pub fn cache_ttl() -> Duration {
+    cache::TTL
+}
+
+/// The proxy's per-process state: token buckets and the credential cache.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    limits: limit::Limits,
+    credentials: cache::CredentialCache,
+}
+
+/// An error inside a body stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A streaming body, in either direction.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
+
+/// Bodies up to this size are buffered so that a retry can send them again.
+pub const REPLAY_MAX: usize = 64 * 1024;
+
+/// Most attempts of one request (first try included).
+const MAX_ATTEMPTS: u32 = 8;
+/// First backoff ceiling; doubles each retry.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Largest backoff ceiling of one retry.
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// Longest a single upstream request may stream (the headers must come within
+/// `outbound_timeout_secs`, and each body chunk too).
+const STREAM_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The caller's request body.
+pub enum ProxyBody {
+    /// No body.
+    Empty,
+    /// A body, streamed.
+    Stream(BodyStream),
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyBody::Empty => f.write_str("Empty"),
+            ProxyBody::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+/// A request to send to a connection's provider.
+#[derive(Debug)]
+pub struct ProxyRequest {
+    /// The connection whose credentials are used.
+    pub connection_id: String,
+    /// The HTTP method.
+    pub method: Method,
+    /// The path under the provider's API base URL, as the caller wrote it
+    /// (percent-encoded), with or without a leading `/`.
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    /// The caller's headers (credentials, cookies and hop-by-hop headers are removed).
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: ProxyBody,
+}
+
+/// The provider's answer.
+pub struct ProxyResponse {
+    /// The provider's status.
+    pub status: StatusCode,
+    /// The provider's headers (hop-by-hop headers and `Set-Cookie` removed), plus
+    /// `Switchboard-Attempts` and `Switchboard-Upstream-Status`.
+    pub headers: HeaderMap,
+    /// The provider's body, streamed.
+    pub body: BodyStream,
+    /// How many requests were sent to the provider.
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for ProxyResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyResponse")
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a proxied request got no answer from the provider. Messages say what to do and
+/// never hold a credential, a query string or the caller's headers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The connection or its integration cannot be used (unknown, revoked, needs
+    /// re-authorization, misconfigured).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The path or query cannot be sent.
+    #[error("{0}")]
+    BadPath(String),
+    /// The provider has no API base URL in the catalog.
+    #[error(
+        "provider {0:?} has no api_base_url, so it cannot be proxied; add api_base_url to the custom provider"
+    )]
+    NoApi(String),
+    /// The API base URL cannot be built from the connection's settings.
+    #[error("cannot build the provider's API URL: {0}; check the connection's settings")]
+    BaseUrl(String),
+    /// The request body is larger than `proxy_max_body_bytes`.
+    #[error(
+        "the request body is larger than proxy_max_body_bytes ({limit} bytes); send less, or raise proxy_max_body_bytes"
+    )]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The caller's body could not be read.
+    #[error("cannot read the request body: {0}")]
+    Body(String),
+    /// Over the integration's rate limit (with `on_limit = "reject"`, or when waiting
+    /// would exceed `proxy_max_wait_secs`).
+    #[error("integration {integration:?} is over its rate limit; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// The integration.
+        integration: String,
+        /// Seconds until a request would be admitted.
+        retry_after_secs: u64,
+    },
+    /// The provider did not answer within `outbound_timeout_secs`.
+    #[error(
+        "the provider's API did not answer within outbound_timeout_secs; it may be down, retry later"
+    )]
+    Timeout,
+    /// The provider could not be reached, or the outbound guard refused it.
+    #[error("{0}")]
+    Upstream(#[source] OutboundError),
+}
+
+impl ProxyError {
+    /// The HTTP status for the caller.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyError::Engine(_) => 0,
+            ProxyError::BadPath(_) | ProxyError::Body(_) => 400,
+            ProxyError::NoApi(_) | ProxyError::BaseUrl(_) => 422,
+            ProxyError::TooLarge { .. } => 413,
+            ProxyError::RateLimited { .. } => 429,
+            ProxyError::Timeout => 504,
+            ProxyError::Upstream(_) => 502,
+        }
+    }
+
+    /// A stable code for the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Engine(e) => e.code(),
+            ProxyError::BadPath(_) | ProxyError::Body(_) => "invalid_request",
+            ProxyError::NoApi(_) | ProxyError::BaseUrl(_) => "misconfigured",
+            ProxyError::TooLarge { .. } => "payload_too_large",
+            ProxyError::RateLimited { .. } => "rate_limited",
+            ProxyError::Timeout => "upstream_timeout",
+            ProxyError::Upstream(_) => "upstream_unreachable",
+        }
+    }
+
+    /// Seconds for `Retry-After`, when the caller should retry later.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ProxyError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}
+
+/// Headers never forwarded in either direction: hop-by-hop (RFC 9110 §7.6.1 and the
+/// obsolete `Keep-Alive`/`Proxy-Connection`) and `Host`.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "host",
+];
+
+/// Removes hop-by-hop headers and those named in `Connection`.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+}
+
+/// The caller's headers as they may go to the provider: no hop-by-hop headers, no
+/// `Authorization` (the caller's Switchboard key), no cookies, no `Expect`.
+pub fn outgoing_headers(mut h: HeaderMap) -> HeaderMap {
+    strip_hop_by_hop(&mut h);
+    h.remove(header::AUTHORIZATION);
+    h.remove(header::COOKIE);
+    h.remove(header::EXPECT);
+    h
+}
+
+/// The provider's headers as they may go to the caller: no hop-by-hop headers and no
+/// `Set-Cookie` (a session of the connection's account is not the caller's).
+pub fn incoming_headers(mut h: HeaderMap) -> HeaderMap {
+    strip_hop_by_hop(&mut h);
+    h.remove(header::SET_COOKIE);
+    h
+}
+
+/// A query string with the values of `redact` parameters replaced by `[redacted]`, for
+/// logs.
+pub fn redact_query(query: &str, redact: &[String]) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let (name, has_value) = match pair.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (pair, false),
+            };
+            let decoded: String = form_urlencoded::parse(name.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default();
+            if has_value && redact.iter().any(|r| r.eq_ignore_ascii_case(&decoded)) {
+                format!("{name}=[redacted]")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A `Retry-After` value (delay seconds or an HTTP date) as a delay from `now`.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs.min(86_400 * 365)));
+    }
+    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
+    Some((at - now).to_std().unwrap_or_default())
+}
+
+/// A rate-limit reset header (the catalog's `rate_limit.reset`) as a delay from `now`.
+pub fn parse_reset(
+    value: &str,
+    format: catalog::ResetFormat,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    use catalog::ResetFormat as F;
+    let v = value.trim();
+    let num = || v.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+    let at = |ms: f64| {
+        let target = DateTime::<Utc>::from_timestamp_millis(ms as i64)?;
+        Some((target - now).to_std().unwrap_or_default())
+    };
+    match format {
+        F::DeltaSeconds => num().map(|n| Duration::from_secs_f64(n.min(1e9))),
+        F::DeltaMillis => num().map(|n| Duration::from_secs_f64((n / 1000.0).min(1e9))),
+        F::UnixSeconds => at(num()? * 1000.0),
+        F::UnixMillis => at(num()?),
+        F::Rfc3339 => {
+            let t = DateTime::parse_from_rfc3339(v).ok()?.with_timezone(&Utc);
+            Some((t - now).to_std().unwrap_or_default())
+        }
+        F::HttpDate => parse_retry_after(v, now),
+    }
+}
+
+/// Whether the request may be sent again after a failure: an idempotent method, or an
+/// `Idempotency-Key`.
+pub fn retryable_method(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    ) || headers.contains_key("idempotency-key")
+}
+
+/// Full-jitter backoff before retry number `retry` (1-based): uniform in
+/// `[0, min(cap, base · 2^(retry-1))]`.
+fn backoff(retry: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+        .min(BACKOFF_CAP);
+    ceiling.mul_f64(crate::connections::tokens::jitter_unit())
+}
+
+/// The caller's body after looking at its start.
+enum Prepared {
+    Empty,
+    /// Small enough to send again.
+    Buffered(Bytes),
+    /// Streams once.
+    Streaming(BodyStream),
+}
+
+/// Counts bytes and stops a body past `limit`, noting it in `over`.
+fn limited(body: BodyStream, limit: u64, over: Arc<AtomicBool>) -> BodyStream {
+    let mut seen = 0u64;
+    Box::pin(body.map(move |item| {
+        let chunk = item?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            over.store(true, Ordering::Relaxed);
+            return Err(Box::new(std::io::Error::other(
+                "request body larger than proxy_max_body_bytes",
+            )) as BoxError);
+        }
+        Ok(chunk)
+    }))
+}
+
+async fn prepare(
+    body: ProxyBody,
+    limit: u64,
+    over: Arc<AtomicBool>,
+) -> Result<Prepared, ProxyError> {
+    let ProxyBody::Stream(mut s) = body else {
+        return Ok(Prepared::Empty);
+    };
+    let mut head: Vec<Bytes> = Vec::new();
+    let mut size = 0usize;
+    loop {
+        match s.next().await {
+            None => {
+                if size as u64 > limit {
+                    return Err(ProxyError::TooLarge { limit });
+                }
+                return Ok(match head.len() {
+                    0 => Prepared::Empty,
+                    1 => Prepared::Buffered(head.pop().unwrap_or_default()),
+                    _ => Prepared::Buffered(Bytes::from(head.concat())),
+                });
+            }
+            Some(Err(e)) => return Err(body_error(e)),
+            Some(Ok(chunk)) => {
+                size += chunk.len();
+                head.push(chunk);
+                if size > REPLAY_MAX {
+                    let rest = futures_util::stream::iter(head.into_iter().map(Ok)).chain(s);
+                    return Ok(Prepared::Streaming(limited(Box::pin(rest), limit, over)));
+                }
+            }
+        }
+    }
+}
+
+fn body_error(e: BoxError) -> ProxyError {
+    let text = e.to_string();
+    if text.contains("length limit exceeded") {
+        return ProxyError::Body("the body is larger than the server accepts".into());
+    }
+    ProxyError::Body(text.chars().take(200).collect())
+}
+
+/// Where and how to send: the target URL and the credential.
+struct Target {
+    url: url::Url,
+    integration: String,
+    connection: String,
+    renewable: bool,
+}
+
+/// One outcome of a send.
+enum Sent {
+    Answer(reqwest::Response),
+    Failed(ProxyError, bool),
+}
+
+fn metric_status(status: &str, integration: &str) {
+    metrics::counter!(
+        "switchboard_proxy_requests_total",
+        "integration" => integration.to_owned(),
+        "status" => status.to_owned()
+    )
+    .increment(1);
+}
+
+fn retry_metric(integration: &str, reason: &'static str) {
+    metrics::counter!(
+        "switchboard_proxy_retries_total",
+        "integration" => integration.to_owned(),
+        "reason" => reason
+    )
+    .increment(1);
+}
+
+/// The streamed response body, failing when the provider stalls longer than `idle`.
+fn response_stream(resp: reqwest::Response, idle: Duration) -> BodyStream {
+    let inner = Box::pin(resp.bytes_stream());
+    Box::pin(futures_util::stream::unfold(
+        Some(inner),
+        move |state| async move {
+            let mut s = state?;
+            match tokio::time::timeout(idle, s.next()).await {
+                Ok(Some(Ok(b))) => Some((Ok(b), Some(s))),
+                Ok(Some(Err(e))) => Some((
+                    Err(Box::new(std::io::Error::other(format!(
+                        "the provider's response broke off: {}",
+                        e.without_url()
+                    ))) as BoxError),
+                    None,
+                )),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(Box::new(std::io::Error::other(
+                        "the provider stopped sending its response (outbound_timeout_secs)",
+                    )) as BoxError),
+                    None,
+                )),
+            }
+        },
+    ))
+}
+
+impl Engine {
+    /// Sends `req` to the connection's provider with its credentials (see the module
+    /// documentation) and returns the provider's answer, streamed.
+    pub async fn proxy(&self, req: ProxyRequest) -> Result<ProxyResponse, ProxyError> {
+        let started = Instant::now();
+        let cfg = self.config();
+        let method = req.method.clone();
+        let connection = req.connection_id.clone();
+        let path_for_log = format!("/{}", req.path.trim_start_matches('/'));
+        let query_for_log = req
+            .query
+            .as_deref()
+            .map(|q| redact_query(q, &cfg.proxy_redact_query));
+        let result = self.proxy_inner(req, started).await;
+        let (status, attempts, integration) = match &result {
+            Ok((r, integration)) => (
+                r.status.as_u16().to_string(),
+                r.attempts,
+                integration.clone(),
+            ),
+            Err((e, integration)) => {
+                let s = match e.status() {
+                    0 => "error".to_owned(),
+                    s => s.to_string(),
+                };
+                (s, 0, integration.clone())
+            }
+        };
+        if let Some(i) = &integration {
+            metric_status(&status, i);
+        }
+        tracing::info!(
+            target: "switchboard::proxy",
+            method = %method,
+            integration = integration.as_deref().unwrap_or("-"),
+            connection = %connection,
+            path = %path_for_log,
+            query = query_for_log.as_deref().unwrap_or(""),
+            status = %status,
+            attempts,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "proxied"
+        );
+        result.map(|(r, _)| r).map_err(|(e, _)| e)
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn proxy_inner(
+        &self,
+        req: ProxyRequest,
+        started: Instant,
+    ) -> Result<(ProxyResponse, Option<String>), (ProxyError, Option<String>)> {
+        let cfg = self.config();
+        let id = req.connection_id.clone();
+        let (conn, creds) = match self.inner.proxy.credentials.get(&id) {
+            Some(hit) => hit,
+            None => {
+                let (conn, creds) = self
+                    .load_credentials(&id)
+                    .await
+                    .map_err(|e| (e.into(), None))?;
+                if conn.status == ConnectionStatus::Active && !self.needs_refresh(&conn, Utc::now())
+                {
+                    self.inner.proxy.credentials.put(&conn, &creds);
+                }
+                (conn, creds)
+            }
+        };
+        let integration = Some(conn.integration.clone());
+        let fail = |e: ProxyError| (e, integration.clone());
+        if conn.status != ConnectionStatus::Active {
+            return Err(fail(crate::connections::tokens::state_error(&conn).into()));
+        }
+        let ctx = self
+            .connect_context(&conn.integration)
+            .map_err(|e| fail(e.into()))?;
+        let base_tpl = ctx
+            .provider
+            .api_base_url
+            .clone()
+            .ok_or_else(|| fail(ProxyError::NoApi(ctx.provider.id.clone())))?;
+        let base = protocol::resolve(
+            &ctx.provider,
+            &base_tpl,
+            &ctx.values(&conn.settings),
+            self.dev(),
+        )
+        .map_err(|e| fail(ProxyError::BaseUrl(e.to_string())))?;
+        // A credential sent in the query replaces any parameter of that name the caller
+        // sent.
+        let credential_param = match conn.auth_mode.as_str() {
+            "api_key" => ctx.provider.api_key.as_ref(),
+            "basic" => None,
+            _ => ctx
+                .provider
+                .oauth2
+                .as_ref()
+                .and_then(|o| o.api_auth.as_ref()),
+        }
+        .and_then(|a| a.query.as_deref());
+        let query = match (req.query.as_deref(), credential_param) {
+            (Some(q), Some(name)) => Some(without_param(q, name)),
+            (q, _) => q.map(str::to_owned),
+        };
+        let target = self
+            .target(
+                &base,
+                &req.path,
+                query.as_deref(),
+                &conn.integration,
+                &id,
+                &conn.auth_mode,
+            )
+            .map_err(fail)?;
+
+        // The credential: refreshed first when it is about to expire.
+        let mut creds = if self.needs_refresh(&conn, Utc::now()) {
+            drop(creds);
+            self.inner.proxy.credentials.forget(&id);
+            self.connection_token(&id)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            self.load_credentials(&id)
+                .await
+                .map_err(|e| fail(e.into()))?
+                .1
+        } else {
+            creds
+        };
+
+        let limit = cfg.proxy_max_body_bytes;
+        if let Some(len) = req
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && len > limit
+        {
+            return Err(fail(ProxyError::TooLarge { limit }));
+        }
+        let over = Arc::new(AtomicBool::new(false));
+        let mut body = prepare(req.body, limit, over.clone()).await.map_err(fail)?;
+        let headers = outgoing_headers(req.headers);
+        let replayable = !matches!(body, Prepared::Streaming(_));
+        let may_retry = replayable && retryable_method(&req.method, &headers);
+
+        let deadline = started + Duration::from_secs(cfg.proxy_max_wait_secs);
+        let buckets = ctx
+            .integration
+            .rate_limit
+            .map(|l| self.inner.proxy.limits.buckets(&conn.integration, l));
+        let header_timeout = Duration::from_secs(cfg.outbound_timeout_secs);
+        let outbound = self.outbound();
+        let mut attempts = 0u32;
+        let mut refreshed = false;
+        loop {
+            if let Some(b) = &buckets {
+                self.throttle(b, &target, deadline).await.map_err(fail)?;
+            }
+            attempts += 1;
+            let mut rb = outbound
+                .client()
+                .request(req.method.clone(), target.url.clone())
+                .headers(headers.clone())
+                .timeout(STREAM_TIMEOUT);
+            for (k, v) in &ctx.provider.api_headers {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(v),
+                ) {
+                    rb = rb.header(n, v);
+                }
+            }
+            rb = self.credential(rb, &ctx, &conn.auth_mode, &creds);
+            rb = match std::mem::replace(&mut body, Prepared::Empty) {
+                Prepared::Empty => rb,
+                Prepared::Buffered(b) => {
+                    body = Prepared::Buffered(b.clone());
+                    rb.body(b)
+                }
+                Prepared::Streaming(s) => rb.body(reqwest::Body::wrap_stream(s)),
+            };
+            let sent_at = Instant::now();
+            let sent = match tokio::time::timeout(header_timeout, rb.send()).await {
+                Ok(Ok(resp)) => Sent::Answer(resp),
+                Ok(Err(e)) => {
+                    if over.load(Ordering::Relaxed) {
+                        return Err(fail(ProxyError::TooLarge { limit }));
+                    }
+                    let connect = e.is_connect();
+                    let err = OutboundError::from_reqwest(&target.url, e);
+                    let retry = connect
+                        && !matches!(
+                            err,
+                            OutboundError::NonPublicHost { .. } | OutboundError::Resolve { .. }
+                        );
+                    Sent::Failed(ProxyError::Upstream(err), retry)
+                }
+                Err(_) => Sent::Failed(ProxyError::Timeout, false),
+            };
+            metrics::histogram!(
+                "switchboard_proxy_upstream_duration_seconds",
+                "integration" => target.integration.clone()
+            )
+            .record(sent_at.elapsed().as_secs_f64());
+            let resp = match sent {
+                Sent::Failed(e, connect_error) => {
+                    if connect_error && may_retry && attempts < MAX_ATTEMPTS {
+                        let pause = backoff(attempts);
+                        if Instant::now() + pause < deadline {
+                            retry_metric(&target.integration, "connect");
+                            tokio::time::sleep(pause).await;
+                            continue;
+                        }
+                    }
+                    return Err(fail(e));
+                }
+                Sent::Answer(r) => r,
+            };
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED && target.renewable && replayable && !refreshed {
+                refreshed = true;
+                let outcome = self.force_refresh(&id).await;
+                self.inner.proxy.credentials.forget(&id);
+                match outcome {
+                    Ok(_) => match self.load_credentials(&id).await {
+                        Ok((_, fresh)) => {
+                            retry_metric(&target.integration, "401");
+                            creds = fresh;
+                            drop(resp);
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(connection = %id, error = %e, "proxy: reading refreshed credentials failed");
+                        }
+                    },
+                    Err(e) => {
+                        tracing::info!(connection = %id, error = %e, "proxy: refresh after a 401 failed; passing the 401 on");
+                    }
+                }
+            }
+            let reason = match status.as_u16() {
+                429 => Some("429"),
+                502 => Some("502"),
+                503 => Some("503"),
+                504 => Some("504"),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                let asked = self.asked_delay(&ctx.provider, resp.headers());
+                let left = deadline.saturating_duration_since(Instant::now());
+                let pause = asked.unwrap_or_else(|| backoff(attempts));
+                if may_retry && attempts < MAX_ATTEMPTS && pause < left {
+                    retry_metric(&target.integration, reason);
+                    drop(resp);
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                return Ok((
+                    self.answer(resp, attempts, asked, header_timeout),
+                    integration.clone(),
+                ));
+            }
+            return Ok((
+                self.answer(resp, attempts, None, header_timeout),
+                integration.clone(),
+            ));
+        }
+    }
+
+    /// The target URL: the base, the caller's path and query; same scheme, host and port
+    /// as the base, under its path, and allowed by the outbound guard.
+    fn target(
+        &self,
+        base: &str,
+        path: &str,
+        query: Option<&str>,
+        integration: &str,
+        connection: &str,
+        auth_mode: &str,
+    ) -> Result<Target, ProxyError> {
+        let path = path.trim_start_matches('/');
+        if path.contains(|c: char| c.is_control() || c == ' ' || c == '#' || c == '?' || c == '\\')
+        {
+            return Err(ProxyError::BadPath(
+                "the path has a control character, space, '#', '?' or '\\'; percent-encode it"
+                    .into(),
+            ));
+        }
+        for seg in path.split('/') {
+            let decoded = percent_decode(seg);
+            if decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\')
+            {
+                return Err(ProxyError::BadPath(
+                    "the path may not contain '.' or '..' segments or encoded slashes".into(),
+                ));
+            }
+        }
+        if let Some(q) = query
+            && q.contains(|c: char| c.is_control() || c == ' ' || c == '#')
+        {
+            return Err(ProxyError::BadPath(
+                "the query string has a control character, space or '#'; percent-encode it".into(),
+            ));
+        }
+        let base_url = url::Url::parse(base).map_err(|e| ProxyError::BaseUrl(e.to_string()))?;
+        let mut text = format!("{}/{}", base.trim_end_matches('/'), path);
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            text.push('?');
+            text.push_str(q);
+        }
+        let url = self.outbound().check(&text).map_err(ProxyError::Upstream)?;
+        let base_path = base_url.path().trim_end_matches('/');
+        let same_origin = url.scheme() == base_url.scheme()
+            && url.host_str() == base_url.host_str()
+            && url.port_or_known_default() == base_url.port_or_known_default();
+        if !same_origin || !url.path().starts_with(base_path) {
+            return Err(ProxyError::BadPath(
+                "the path leaves the provider's API base URL".into(),
+            ));
+        }
+        Ok(Target {
+            url,
+            integration: integration.to_owned(),
+            connection: connection.to_owned(),
+            renewable: matches!(auth_mode, "oauth2" | "client_credentials"),
+        })
+    }
+
+    /// Puts the connection's credential on the request as the catalog says.
+    fn credential(
+        &self,
+        rb: reqwest::RequestBuilder,
+        ctx: &crate::connections::manage::Ctx,
+        auth_mode: &str,
+        creds: &Credentials,
+    ) -> reqwest::RequestBuilder {
+        match auth_mode {
+            "api_key" => match &creds.api_key {
+                Some(k) => protocol::apply_credential(rb, ctx.provider.api_key.as_ref(), k),
+                None => rb,
+            },
+            "basic" => {
+                let user = creds
+                    .username
+                    .as_deref()
+                    .or_else(|| {
+                        ctx.provider
+                            .basic
+                            .as_ref()
+                            .and_then(|b| b.username.as_deref())
+                    })
+                    .unwrap_or("");
+                let pass = creds.password.as_deref().unwrap_or("");
+                rb.header(header::AUTHORIZATION, protocol::basic_plain(user, pass))
+            }
+            _ => match &creds.access_token {
+                Some(t) => protocol::apply_credential(
+                    rb,
+                    ctx.provider
+                        .oauth2
+                        .as_ref()
+                        .and_then(|o| o.api_auth.as_ref()),
+                    t,
+                ),
+                None => rb,
+            },
+        }
+    }
+
+    /// Waits for a token of the integration's buckets, within the deadline.
+    async fn throttle(
+        &self,
+        buckets: &limit::Buckets,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<(), ProxyError> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match buckets.admit(&target.connection) {
+                Ok(()) => {
+                    if !waited.is_zero() {
+                        metrics::histogram!(
+                            "switchboard_proxy_throttle_wait_seconds",
+                            "integration" => target.integration.clone()
+                        )
+                        .record(waited.as_secs_f64());
+                    }
+                    return Ok(());
+                }
+                Err(wait) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if buckets.on_limit() == config::OnLimit::Reject || wait > left {
+                        return Err(ProxyError::RateLimited {
+                            integration: target.integration.clone(),
+                            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                        });
+                    }
+                    let pause = wait.max(Duration::from_millis(1));
+                    tokio::time::sleep(pause).await;
+                    waited += pause;
+                }
+            }
+        }
+    }
+
+    /// The delay the provider asked for: `Retry-After`, else the catalog's rate-limit
+    /// reset header.
+    fn asked_delay(&self, provider: &catalog::Provider, h: &HeaderMap) -> Option<Duration> {
+        let now = Utc::now();
+        if let Some(d) = h
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, now))
+        {
+            return Some(d);
+        }
+        let rl = provider.rate_limit.as_ref()?;
+        let name = rl.reset.as_deref()?;
+        let v = h.get(name)?.to_str().ok()?;
+        parse_reset(v, rl.reset_format, now)
+    }
+
+    fn answer(
+        &self,
+        resp: reqwest::Response,
+        attempts: u32,
+        asked: Option<Duration>,
+        idle: Duration,
+    ) -> ProxyResponse {
+        let status = resp.status();
+        let mut headers = incoming_headers(resp.headers().clone());
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && !headers.contains_key(header::RETRY_AFTER)
+            && let Some(d) = asked
+        {
+            let secs = d.as_secs_f64().ceil() as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        headers.insert("switchboard-attempts", HeaderValue::from(attempts));
+        headers.insert(
+            "switchboard-upstream-status",
+            HeaderValue::from(status.as_u16()),
+        );
+        ProxyResponse {
+            status,
+            headers,
+            body: response_stream(resp, idle),
+            attempts,
+        }
+    }
+}
+
+/// `query` without the pairs named `name` (compared after decoding).
+fn without_param(query: &str, name: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let n = pair.split_once('=').map_or(*pair, |(n, _)| n);
+            let decoded: String = form_urlencoded::parse(n.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default();
+            decoded != name
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (
+                (b[i + 1] as char).to_digit(16),
+                (b[i + 2] as char).to_digit(16),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
