@@ -56,6 +56,14 @@ pub fn cache_ttl() -> Duration {
     cache::TTL
 }
 
+impl crate::Engine {
+    /// Drops this process's cached credentials of a connection (after a refresh, a
+    /// failed refresh or a disconnect), so the proxy reads them again.
+    pub(crate) fn forget_proxy_credentials(&self, connection_id: &str) {
+        self.inner.proxy.credentials.forget(connection_id);
+    }
+}
+
 /// The proxy's per-process state: token buckets and the credential cache.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
