@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, StatusCode};
 use axum::routing::any;
 use engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -129,24 +129,17 @@ pub fn router(state: AppState) -> Router {
         .layer(
             // Listed outermost first.
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                    header::COOKIE,
-                    header::PROXY_AUTHORIZATION,
-                ]))
-                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(SetSensitiveRequestHeadersLayer::new(
+                    observe::SENSITIVE_HEADERS,
+                ))
+                .layer(SetRequestIdLayer::new(
+                    x_request_id.clone(),
+                    MakeRequestUuid,
+                ))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 .layer(
                     TraceLayer::new_for_http()
-                        .make_span_with(|req: &axum::http::Request<_>| {
-                            let id = req
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("");
-                            // The path only: query strings may carry session tokens.
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                        })
+                        .make_span_with(observe::request_span)
                         .on_request(())
                         .on_response(
                             tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),

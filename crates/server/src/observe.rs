@@ -111,3 +111,21 @@ pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response<
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
+
+/// The trace span of a request: method, path and request id. The path only: query
+/// strings may carry session tokens.
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// Request headers that traces and logs show as sensitive.
+pub const SENSITIVE_HEADERS: [axum::http::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];

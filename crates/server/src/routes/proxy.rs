@@ -43,23 +43,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                    header::COOKIE,
-                    header::PROXY_AUTHORIZATION,
-                ]))
-                .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+                .layer(SetSensitiveRequestHeadersLayer::new(
+                    observe::SENSITIVE_HEADERS,
+                ))
+                .layer(SetRequestIdLayer::new(
+                    x_request_id.clone(),
+                    MakeRequestUuid,
+                ))
                 .layer(PropagateRequestIdLayer::new(x_request_id))
                 .layer(
                     TraceLayer::new_for_http()
-                        .make_span_with(|req: &axum::http::Request<_>| {
-                            let id = req
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("");
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                        })
+                        .make_span_with(observe::request_span)
                         .on_request(())
                         .on_response(
                             tower_http::trace::DefaultOnResponse::new()
