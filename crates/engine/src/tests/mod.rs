@@ -607,4 +607,6 @@ mod connections_manage;
 mod connections_protocol;
 mod connections_tokens;
 mod pipeline;
+mod pipeline_mapping;
 mod proxy;
+mod proxy_more;
