@@ -57,6 +57,10 @@ pub struct CustomProvider {
     /// Webhook signature scheme of the provider, if it sends webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_scheme: Option<Scheme>,
+    /// Placeholders its URL templates use (`{tenant}`…), declared as in a catalog file
+    /// (`[providers.placeholders.tenant]`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub placeholders: std::collections::BTreeMap<String, crate::model::Placeholder>,
 }
 
 /// The fields of an OpenID Provider Metadata / RFC 8414 document that Switchboard uses.
@@ -228,14 +232,20 @@ impl CustomProvider {
             .docs_url
             .clone()
             .or_else(|| self.issuer.clone())
-            .unwrap_or_else(|| token_url.clone());
+            .or_else(|| (!token_url.contains('{')).then(|| token_url.clone()))
+            .ok_or_else(|| {
+                self.err(
+                    "docs_url",
+                    "is missing; give the provider's documentation URL (the token URL holds placeholders, so it cannot stand in)",
+                )
+            })?;
         let provider = Provider {
             id: self.id.clone(),
             name: self.name.clone().unwrap_or_else(|| self.id.clone()),
             docs_url,
             auth_mode,
             api_base_url: self.api_base_url.clone(),
-            placeholders: Default::default(),
+            placeholders: self.placeholders.clone(),
             oauth2: Some(OAuth2 {
                 authorization_url: pick(
                     &self.authorization_url,

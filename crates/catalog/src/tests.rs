@@ -1256,3 +1256,45 @@ fn no_character_escapes_its_place() {
         assert_eq!(parsed.path_segments().unwrap().count(), 4, "{c:?}");
     }
 }
+
+#[test]
+fn custom_providers_declare_placeholders_like_catalog_files() {
+    let p = custom(
+        r#"
+id = "acme"
+docs_url = "https://docs.acme.example"
+authorization_url = "https://{tenant}.acme.example/authorize"
+token_url = "https://{tenant}.acme.example/token"
+api_base_url = "https://{tenant}.acme.example/api"
+
+[placeholders.tenant]
+from = { integration = "tenant" }
+kind = "label"
+description = "Your Acme tenant."
+"#,
+    )
+    .to_provider_explicit(false)
+    .unwrap();
+    assert_eq!(p.placeholders["tenant"].kind, ValueKind::Label);
+    let values = BTreeMap::from([("tenant".to_owned(), "blue".to_owned())]);
+    assert_eq!(
+        p.resolve_url(p.token_url().unwrap(), &values).unwrap(),
+        "https://blue.acme.example/token"
+    );
+    // A value that is not a DNS label is refused, as for built-in providers.
+    let bad = BTreeMap::from([("tenant".to_owned(), "evil.example/x".to_owned())]);
+    assert!(p.resolve_url(p.token_url().unwrap(), &bad).is_err());
+    // A template naming a placeholder that is not declared is refused at load.
+    let e = custom("id = \"acme\"\ndocs_url = \"https://docs.acme.example\"\nauthorization_url = \"https://acme.example/authorize\"\ntoken_url = \"https://{tenant}.acme.example/token\"\n")
+        .to_provider_explicit(false)
+        .unwrap_err();
+    assert!(e.to_string().contains("tenant"), "{e}");
+}
+
+#[test]
+fn a_custom_provider_with_a_templated_token_url_needs_docs_url() {
+    let e = custom("id = \"acme\"\nauthorization_url = \"https://acme.example/authorize\"\ntoken_url = \"https://{tenant}.acme.example/token\"\n[placeholders.tenant]\nfrom = { integration = \"tenant\" }\nkind = \"label\"\n")
+        .to_provider_explicit(false)
+        .unwrap_err();
+    assert!(e.to_string().contains("docs_url"), "{e}");
+}
