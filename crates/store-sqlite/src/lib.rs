@@ -17,8 +17,9 @@ use sqlx::sqlite::{
 };
 use store::{
     ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, Event, EventStore,
-    GENESIS_HASH, InsertOutcome, IntegrationFlags, IntegrationStateStore, Scope, SealedSecret,
-    SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis, to_millis,
+    GENESIS_HASH, InsertOutcome, IntegrationFlags, IntegrationStateStore, Mapped, Routing, Scope,
+    SealedSecret, SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis,
+    to_millis,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,8 +37,14 @@ pub const EVENT_QUEUE: usize = 1024;
 /// The most event inserts committed in one transaction.
 pub const EVENT_BATCH: usize = 256;
 
-/// An event to insert and where to send the outcome once its transaction has committed.
-type EventJob = (Event, oneshot::Sender<StoreResult<InsertOutcome>>);
+/// An event to insert (with its routing when the caller mapped it) and where to send the
+/// outcome once its transaction has committed.
+#[derive(Debug)]
+struct EventJob {
+    event: Event,
+    routing: Option<Routing>,
+    reply: oneshot::Sender<StoreResult<InsertOutcome>>,
+}
 
 /// A SQLite-backed store.
 ///
@@ -127,6 +134,30 @@ impl SqliteStore {
     /// The underlying pool (tests and tools).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Hands an insert to the group-commit writer and waits for its commit.
+    async fn enqueue_event(
+        &self,
+        event: &Event,
+        routing: Option<Routing>,
+    ) -> StoreResult<InsertOutcome> {
+        if self.pool.is_closed() {
+            return Err(err(sqlx::Error::PoolClosed));
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = EventJob {
+            event: event.clone(),
+            routing,
+            reply,
+        };
+        self.events
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the event writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the event writer stopped before committing".into())
+        })?
     }
 }
 
@@ -498,14 +529,14 @@ async fn event_writer(pool: SqlitePool, mut queue: mpsc::Receiver<EventJob>) {
     while queue.recv_many(&mut batch, EVENT_BATCH).await > 0 {
         match write_events(&pool, &batch).await {
             Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(outcome);
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(outcome);
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "event batch not committed");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(copy_err(&e)));
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(copy_err(&e)));
                 }
             }
         }
@@ -553,11 +584,19 @@ async fn write_events_at_once(
         sql.push_str(&insert_sql(chunk.len(), true));
         sql.push_str(";\n");
     }
+    let deliveries = new_deliveries(batch);
+    for chunk in deliveries.chunks(INSERT_CHUNK) {
+        sql.push_str(&deliveries_sql(chunk.len()));
+        sql.push_str(";\n");
+    }
     sql.push_str("COMMIT;");
     // Built from constants only: no input reaches the SQL text.
     let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-    for (e, _) in batch {
-        q = bind_event(q, e)?;
+    for job in batch {
+        q = bind_event(q, job)?;
+    }
+    for d in &deliveries {
+        q = bind_delivery(q, d);
     }
     let inserted: std::collections::HashSet<String> = match q.fetch_all(&mut *conn).await {
         Ok(ids) => ids.into_iter().collect(),
@@ -571,22 +610,84 @@ async fn write_events_at_once(
         }
     };
     let mut outcomes = Vec::with_capacity(batch.len());
-    for (e, _) in batch {
-        outcomes.push(if inserted.contains(&e.id) {
+    for job in batch {
+        outcomes.push(if inserted.contains(&job.event.id) {
             Ok(InsertOutcome::Inserted)
         } else {
-            duplicate_of(&mut conn, e).await?
+            duplicate_of(&mut conn, &job.event).await?
         });
     }
     Ok(Some(outcomes))
 }
 
+/// A delivery to enqueue with its event: (delivery id, event id, destination, due at).
+type NewDelivery<'a> = (&'a str, &'a str, &'a str, i64);
+
+/// The deliveries of the routed events of a batch (mapped ones only).
+fn new_deliveries(batch: &[EventJob]) -> Vec<NewDelivery<'_>> {
+    batch
+        .iter()
+        .filter_map(|job| Some((job, job.routing.as_ref()?)))
+        .filter(|(_, r)| matches!(r.mapped, Mapped::Mapped { .. }))
+        .flat_map(|(job, r)| {
+            let at = to_millis(job.event.received_at);
+            r.deliveries
+                .iter()
+                .map(move |(id, dest)| (id.as_str(), job.event.id.as_str(), dest.as_str(), at))
+        })
+        .collect()
+}
+
+/// The INSERT of `rows` deliveries of events inserted by the same transaction: a
+/// delivery whose event was not inserted (a duplicate) is skipped.
+fn deliveries_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries (id, event_id, destination, status, next_attempt_at, created_at)
+         SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column4
+         FROM (VALUES {}) AS v
+         WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2)",
+        vec!["(?, ?, ?, ?)"; rows].join(", ")
+    )
+}
+
+fn bind_delivery<'q, O>(
+    q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
+    d: &NewDelivery<'q>,
+) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
+    q.bind(d.0).bind(d.1).bind(d.2).bind(d.3)
+}
+
+/// The columns an event's routing sets: (routed_at, status, type, data, error).
+type RoutingColumns<'a> = (
+    Option<i64>,
+    Option<&'static str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+fn routing_columns(job: &EventJob) -> RoutingColumns<'_> {
+    let at = Some(to_millis(job.event.received_at));
+    match &job.routing {
+        None => (None, None, None, None, None),
+        Some(r) => match &r.mapped {
+            Mapped::Mapped { event_type, data } => {
+                (at, Some("mapped"), Some(event_type), Some(data), None)
+            }
+            Mapped::Dropped => (at, Some("dropped"), None, None, None),
+            Mapped::Failed { error } => (at, Some("failed"), None, None, Some(error)),
+        },
+    }
+}
+
 /// The INSERT of `rows` events (with `RETURNING id` when `returning`).
 fn insert_sql(rows: usize, returning: bool) -> String {
-    let row = format!("(?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?)");
+    let row = format!("(?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?, ?, ?, ?, ?, ?)");
     format!(
         "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
-                             scheme, headers, body, connection_id, routing_key)
+                             scheme, headers, body, connection_id, routing_key,
+                             routed_at, mapping_status, mapped_type, mapped_data,
+                             mapping_error)
          VALUES {}
          ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
          DO NOTHING{}",
@@ -598,8 +699,10 @@ fn insert_sql(rows: usize, returning: bool) -> String {
 /// Binds one event's values in the order of [`insert_sql`]'s row.
 fn bind_event<'q, O>(
     q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
-    e: &'q Event,
+    job: &'q EventJob,
 ) -> StoreResult<sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>> {
+    let e = &job.event;
+    let (routed_at, status, ty, data, error) = routing_columns(job);
     Ok(q.bind(&e.id)
         .bind(&e.integration)
         .bind(to_millis(e.received_at))
@@ -611,7 +714,12 @@ fn bind_event<'q, O>(
         .bind(&e.connection_id)
         .bind(&e.integration)
         .bind(&e.routing_key)
-        .bind(&e.routing_key))
+        .bind(&e.routing_key)
+        .bind(routed_at)
+        .bind(status)
+        .bind(ty)
+        .bind(data)
+        .bind(error))
 }
 
 /// The batch statement by statement, inside one transaction (the fallback).
@@ -624,11 +732,11 @@ async fn write_events_stepwise(
     for chunk in batch.chunks(INSERT_CHUNK) {
         match insert_chunk(&mut tx, chunk).await {
             Ok(inserted) => {
-                for (e, _) in chunk {
-                    outcomes.push(if inserted.contains(&e.id) {
+                for job in chunk {
+                    outcomes.push(if inserted.contains(&job.event.id) {
                         Ok(InsertOutcome::Inserted)
                     } else {
-                        duplicate_of(&mut tx, e).await?
+                        duplicate_of(&mut tx, &job.event).await?
                     });
                 }
             }
@@ -636,13 +744,33 @@ async fn write_events_stepwise(
             // NOTHING); the failed statement was rolled back alone: redo the chunk one
             // event at a time so only the colliding event fails.
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                for (e, _) in chunk {
-                    outcomes.push(insert_one(&mut tx, e).await?);
+                for job in chunk {
+                    outcomes.push(insert_one(&mut tx, job).await?);
                 }
             }
             // Anything else may have ended the transaction: fail the whole batch.
             Err(x) => return Err(err(x)),
         }
+    }
+    // Only deliveries of events inserted now: a colliding event's routing is not
+    // written (its outcome is a `Conflict`).
+    let deliveries: Vec<NewDelivery<'_>> = new_deliveries(batch)
+        .into_iter()
+        .filter(|d| {
+            batch
+                .iter()
+                .zip(&outcomes)
+                .any(|(job, o)| job.event.id == d.1 && matches!(o, Ok(InsertOutcome::Inserted)))
+        })
+        .collect();
+    for chunk in deliveries.chunks(INSERT_CHUNK) {
+        // Built from constants only: no input reaches the SQL text.
+        let mut q =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(deliveries_sql(chunk.len())));
+        for d in chunk {
+            q = bind_delivery(q, d);
+        }
+        q.fetch_all(&mut *tx).await.map_err(err)?;
     }
     tx.commit().await.map_err(err)?;
     Ok(outcomes)
@@ -660,8 +788,8 @@ async fn insert_chunk(
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
     // Built from constants only: no input reaches the SQL text.
     let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(insert_sql(chunk.len(), true)));
-    for (e, _) in chunk {
-        q = bind_event(q, e).map_err(|x| sqlx::Error::Protocol(x.to_string()))?;
+    for job in chunk {
+        q = bind_event(q, job).map_err(|x| sqlx::Error::Protocol(x.to_string()))?;
     }
     Ok(q.fetch_all(&mut *tx).await?.into_iter().collect())
 }
@@ -691,11 +819,12 @@ async fn duplicate_of(
 /// Inserts one event (the slow path after an id collision in its chunk).
 async fn insert_one(
     tx: &mut sqlx::SqliteConnection,
-    e: &Event,
+    job: &EventJob,
 ) -> StoreResult<StoreResult<InsertOutcome>> {
+    let e = &job.event;
     // Built from constants only: no input reaches the SQL text.
     let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(insert_sql(1, true)));
-    match bind_event(q, e)?.fetch_optional(&mut *tx).await {
+    match bind_event(q, job)?.fetch_optional(&mut *tx).await {
         Ok(Some(_)) => Ok(Ok(InsertOutcome::Inserted)),
         Ok(None) => duplicate_of(tx, e).await,
         Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(Err(StoreError::Conflict(
@@ -725,17 +854,21 @@ pub(crate) fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn insert_event(&self, event: &Event) -> StoreResult<InsertOutcome> {
-        if self.pool.is_closed() {
-            return Err(err(sqlx::Error::PoolClosed));
+        self.enqueue_event(event, None).await
+    }
+
+    async fn insert_routed_event(
+        &self,
+        event: &Event,
+        routing: &Routing,
+    ) -> StoreResult<InsertOutcome> {
+        if routing.event_id != event.id {
+            return Err(StoreError::Backend(format!(
+                "routing of {} given with event {}",
+                routing.event_id, event.id
+            )));
         }
-        let (reply, answer) = oneshot::channel();
-        self.events
-            .send((event.clone(), reply))
-            .await
-            .map_err(|_| StoreError::Unavailable("the event writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the event writer stopped before committing".into())
-        })?
+        self.enqueue_event(event, Some(routing.clone())).await
     }
 
     async fn get_event(&self, id: &str) -> StoreResult<Option<Event>> {
@@ -1005,3 +1138,6 @@ mod tests_connections;
 
 #[cfg(test)]
 mod tests_deliveries;
+
+#[cfg(test)]
+mod tests_routed;

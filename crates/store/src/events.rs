@@ -53,6 +53,16 @@ pub trait EventStore: Send + Sync {
     /// When provider_event_id is Some and the integration already has an event with it,
     /// nothing is stored and the existing event's id is returned.
     async fn insert_event(&self, event: &Event) -> StoreResult<InsertOutcome>;
+    /// Like [`insert_event`](Self::insert_event) for an event the caller has already
+    /// mapped: its mapping (`routed_at` = `received_at`) and its deliveries (due at
+    /// `received_at`) are written in the same transaction as the event, so a routed event
+    /// never waits for the pipeline's sweep and intake stays the only writer on its hot
+    /// path. A duplicate writes neither. `routing.event_id` must be `event.id`.
+    async fn insert_routed_event(
+        &self,
+        event: &Event,
+        routing: &crate::Routing,
+    ) -> StoreResult<InsertOutcome>;
     /// The event with this id.
     async fn get_event(&self, id: &str) -> StoreResult<Option<Event>>;
     /// Newest first (by id), strictly before the id `before` when given, optionally of one integration.

@@ -116,6 +116,24 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
                 .await;
         })
     };
+    // The delivery worker: routes what intake did not (replays, internal events, a
+    // crash between commit and routing) and delivers; in-flight deliveries may finish
+    // within shutdown_grace_secs, and a cut one is retried after its lease (at least once).
+    let worker = {
+        let engine = engine.clone();
+        let mut stop_rx = stop_tx.subscribe();
+        let opts = engine::pipeline::deliver::WorkerOptions {
+            owner: format!("{}:{}", hostname(), std::process::id()),
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            engine
+                .run_delivery_worker(opts, async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
     let live = engine.clone();
     let stop = stop_tx.clone();
     server::serve(
@@ -131,12 +149,31 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     .context("server failed")?;
     let _ = stop_tx.send(true);
     let grace = Duration::from_secs(engine.config().shutdown_grace_secs.max(1));
-    if tokio::time::timeout(grace, refresher).await.is_err() {
+    let (refresher, worker) = tokio::join!(
+        tokio::time::timeout(grace, refresher),
+        tokio::time::timeout(grace, worker)
+    );
+    if refresher.is_err() {
         tracing::warn!("the background refresher did not stop within shutdown_grace_secs");
+    }
+    if worker.is_err() {
+        tracing::warn!(
+            "deliveries still in flight after shutdown_grace_secs are retried after their lease"
+        );
     }
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// This machine's name, for lease owners (operators see who holds a delivery).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "switchboard".into())
 }
 
 async fn shutdown_signal() {

@@ -65,10 +65,20 @@ fn cut(mut s: String) -> String {
 /// Maps one event under `cfg`. `provider` is the integration's provider id (for the
 /// pass-through type).
 pub fn map_event(cfg: &Config, provider: &str, event: &Event) -> Mapped {
+    map_event_with(cfg, provider, event, None)
+}
+
+/// [`map_event`] with the payload already parsed (intake has it); `None` parses it.
+pub fn map_event_with(
+    cfg: &Config,
+    provider: &str,
+    event: &Event,
+    parsed: Option<Value>,
+) -> Mapped {
     if event.scheme == "internal" {
         return internal(event);
     }
-    let input = payload(event);
+    let input = parsed.unwrap_or_else(|| payload(event));
     let Some(m) = mapping_for(cfg, event) else {
         return Mapped::Mapped {
             event_type: format!(

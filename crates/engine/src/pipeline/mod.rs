@@ -1,13 +1,15 @@
 //! The event pipeline: stored event → map → route (enqueue one delivery per matching
 //! destination) → deliver with retries → delivered or dead; replay.
 //!
-//! Routing is durable and decoupled from intake: an event is committed *unrouted*
-//! (`events.routed_at IS NULL`); intake only wakes the pipeline ([`Engine::poke_pipeline`]).
-//! The router ([`Engine::route_pending`]) maps batches of unrouted events and records the
-//! mapping and the deliveries in one transaction. Whatever happens between the commit and
-//! the routing (an error, a crash, `kill -9`), the event stays unrouted and the next
-//! sweep of any process routes it, so an accepted event is never lost, and intake keeps
-//! its single group-commit write.
+//! Intake maps each webhook itself ([`route_one`]) and the store writes the mapping and
+//! the deliveries in the event's own group commit
+//! ([`store::EventStore::insert_routed_event`]): one write per batch on the hot path, and
+//! the worker is woken only when a delivery was enqueued. Everything else is routed by the
+//! worker ([`Engine::route_pending`]): events stored *unrouted* (`events.routed_at IS
+//! NULL`: internal events such as `connection.needs_reauth`, events made unrouted by a
+//! replay, and events of older versions), in batches, mapping and deliveries in one
+//! transaction. Whatever happens, an accepted event is either routed in the transaction
+//! that stored it or left unrouted for the next sweep of any process; it is never lost.
 
 pub mod deliver;
 pub mod mapping;
@@ -35,6 +37,38 @@ pub(crate) struct Pipeline {
 /// A new delivery id (`dlv_` + UUID v7, time-ordered); it is the `webhook-id`.
 pub fn new_delivery_id() -> String {
     format!("dlv_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Maps one event under `cfg` and picks its destinations; counts the outcome. `payload`
+/// is the event's payload when the caller already parsed it (intake), else it is parsed
+/// from the body.
+pub fn route_one(
+    cfg: &config::Config,
+    provider: &str,
+    e: &store::Event,
+    payload: Option<serde_json::Value>,
+) -> Routing {
+    let mapped = mapping::map_event_with(cfg, provider, e, payload);
+    let (deliveries, outcome) = match &mapped {
+        store::Mapped::Mapped { event_type, .. } => (
+            mapping::destinations_for(cfg, &e.integration, event_type)
+                .map(|d| (new_delivery_id(), d.id.clone()))
+                .collect(),
+            "mapped",
+        ),
+        store::Mapped::Dropped => (Vec::new(), "dropped"),
+        store::Mapped::Failed { error } => {
+            tracing::warn!(event = %e.id, integration = %e.integration, error = %error, "event mapping failed");
+            (Vec::new(), "mapping_failed")
+        }
+    };
+    metrics::counter!(EVENTS_ROUTED, "integration" => e.integration.clone(), "outcome" => outcome)
+        .increment(1);
+    Routing {
+        event_id: e.id.clone(),
+        mapped,
+        deliveries,
+    }
 }
 
 impl Engine {
@@ -71,30 +105,7 @@ impl Engine {
                         .iter()
                         .find(|(id, _)| *id == e.integration)
                         .map_or(e.integration.as_str(), |(_, p)| p.as_str());
-                    let mapped = mapping::map_event(&cfg, provider, e);
-                    let deliveries = match &mapped {
-                        store::Mapped::Mapped { event_type, .. } => {
-                            mapping::destinations_for(&cfg, &e.integration, event_type)
-                                .map(|d| (new_delivery_id(), d.id.clone()))
-                                .collect()
-                        }
-                        _ => Vec::new(),
-                    };
-                    let outcome = match &mapped {
-                        store::Mapped::Mapped { .. } => "mapped",
-                        store::Mapped::Dropped => "dropped",
-                        store::Mapped::Failed { error } => {
-                            tracing::warn!(event = %e.id, integration = %e.integration, error = %error, "event mapping failed");
-                            "mapping_failed"
-                        }
-                    };
-                    metrics::counter!(EVENTS_ROUTED, "integration" => e.integration.clone(), "outcome" => outcome)
-                        .increment(1);
-                    Routing {
-                        event_id: e.id.clone(),
-                        mapped,
-                        deliveries,
-                    }
+                    route_one(&cfg, provider, e, None)
                 })
                 .collect::<Vec<_>>()
         })

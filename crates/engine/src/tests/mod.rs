@@ -342,6 +342,14 @@ impl EventStore for TamperStore {
         self.inner.insert_event(event).await
     }
 
+    async fn insert_routed_event(
+        &self,
+        event: &Event,
+        routing: &store::Routing,
+    ) -> StoreResult<InsertOutcome> {
+        self.inner.insert_routed_event(event, routing).await
+    }
+
     async fn get_event(&self, id: &str) -> StoreResult<Option<Event>> {
         self.inner.get_event(id).await
     }
@@ -600,6 +608,7 @@ impl Store for TamperStore {
 pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
     store.list_audit_asc(0, 100_000).await.unwrap()
 }
+mod intake_routing;
 mod webhooks;
 
 mod connections;
