@@ -293,6 +293,7 @@ impl CustomProvider {
                 event_type: None,
                 routing: None,
                 handshake: None,
+                header_alternatives: Default::default(),
             }),
         };
         provider.validate(dev)?;

@@ -527,6 +527,32 @@ pub struct Webhooks {
     /// A handshake the intake must answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Handshake>,
+    /// Other names a header read above (`event_id`, `event_type`, `routing.event`) may
+    /// arrive under, tried in order when it is absent: Shopify's newer deliveries send
+    /// `Shopify-Topic` for `X-Shopify-Topic`. Keyed by the name the location gives.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header_alternatives: BTreeMap<String, Vec<String>>,
+}
+
+impl Webhooks {
+    /// The names a header located at `name` may arrive under, in the order to try them:
+    /// `name` itself, then its [`header_alternatives`](Self::header_alternatives) (names
+    /// compare case-insensitively).
+    pub fn header_names<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let alternatives = self
+            .header_alternatives
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default();
+        std::iter::once(name).chain(alternatives.iter().map(String::as_str))
+    }
+
+    /// The value of the header located at `name`: the first of its
+    /// [names](Self::header_names) that the request carries.
+    pub fn header<'h>(&self, headers: &'h signatures::Headers, name: &str) -> Option<&'h [u8]> {
+        self.header_names(name).find_map(|n| headers.get(n))
+    }
 }
 
 /// Reads a scheme by name (aliases too) or as a `{ generic-hmac = { … } }` table, with

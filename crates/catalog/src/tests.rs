@@ -1298,3 +1298,156 @@ fn a_custom_provider_with_a_templated_token_url_needs_docs_url() {
         .unwrap_err();
     assert!(e.to_string().contains("docs_url"), "{e}");
 }
+
+// ---------------------------------------------------------------- header alternatives
+
+fn shopify_headers(pairs: &[(&str, &str)]) -> signatures::Headers {
+    pairs.iter().map(|(n, v)| (*n, *v)).collect()
+}
+
+/// Shopify's newer deliveries name the headers without `X-`: the event id, topic and shop
+/// domain are read under either name, the `X-` one first.
+#[test]
+fn shopify_reads_unprefixed_headers() {
+    let w = wh("shopify");
+    assert_eq!(
+        w.event_id,
+        Some(Location::Header("X-Shopify-Webhook-Id".into()))
+    );
+    assert_eq!(
+        w.header_names("X-Shopify-Webhook-Id").collect::<Vec<_>>(),
+        [
+            "X-Shopify-Webhook-Id",
+            "Shopify-Webhook-Id",
+            "Shopify-Event-Id"
+        ]
+    );
+    // Names compare case-insensitively, as HTTP header names do.
+    assert_eq!(
+        w.header_names("x-shopify-topic").collect::<Vec<_>>(),
+        ["x-shopify-topic", "Shopify-Topic"]
+    );
+    assert_eq!(
+        w.header_names("X-Shopify-Shop-Domain").collect::<Vec<_>>(),
+        ["X-Shopify-Shop-Domain", "Shopify-Shop-Domain"]
+    );
+    // A header with no alternatives is read under its own name only.
+    assert_eq!(
+        w.header_names("X-Shopify-Hmac-Sha256").collect::<Vec<_>>(),
+        ["X-Shopify-Hmac-Sha256"]
+    );
+
+    let legacy = shopify_headers(&[
+        ("X-Shopify-Webhook-Id", "wh-1"),
+        ("X-Shopify-Topic", "orders/create"),
+        ("X-Shopify-Shop-Domain", "acme.myshopify.com"),
+    ]);
+    let newer = shopify_headers(&[
+        ("shopify-webhook-id", "wh-2"),
+        ("shopify-event-id", "ev-2"),
+        ("shopify-topic", "products/update"),
+        ("shopify-shop-domain", "acme.myshopify.com"),
+    ]);
+    let id_only_event = shopify_headers(&[("Shopify-Event-Id", "ev-3")]);
+    let both = shopify_headers(&[
+        ("Shopify-Topic", "products/update"),
+        ("X-Shopify-Topic", "orders/create"),
+    ]);
+    let read = |h: &signatures::Headers, name: &str| {
+        w.header(h, name)
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    };
+    let id = "X-Shopify-Webhook-Id";
+    assert_eq!(read(&legacy, id).as_deref(), Some("wh-1"));
+    assert_eq!(read(&newer, id).as_deref(), Some("wh-2"));
+    assert_eq!(read(&id_only_event, id).as_deref(), Some("ev-3"));
+    assert_eq!(
+        read(&newer, "X-Shopify-Topic").as_deref(),
+        Some("products/update")
+    );
+    assert_eq!(
+        read(&newer, "X-Shopify-Shop-Domain").as_deref(),
+        Some("acme.myshopify.com")
+    );
+    // The `X-` name wins when both are sent, whatever their order.
+    assert_eq!(
+        read(&both, "X-Shopify-Topic").as_deref(),
+        Some("orders/create")
+    );
+    assert_eq!(read(&shopify_headers(&[]), id), None);
+    // Only Shopify declares alternatives so far; others read their one name.
+    for p in cat().list() {
+        if let Some(w) = &p.webhooks {
+            assert_eq!(
+                w.header_alternatives.is_empty(),
+                p.id != "shopify",
+                "{}",
+                p.id
+            );
+        }
+    }
+}
+
+#[test]
+fn header_alternatives_rules() {
+    let w = |body: &str| {
+        format!(
+            "{BASE}[webhooks]\nevent_id = {{ header = \"X-Acme-Id\" }}\nevent_type = {{ pointer = \"/type\" }}\nrouting = {{ event = {{ header = \"X-Acme-Account\" }}, connection = {{ connection = \"a\" }} }}\n[webhooks.header_alternatives]\n{body}\n"
+        )
+    };
+    let ok = parse(&w(
+        "\"X-Acme-Id\" = [\"Acme-Id\", \"Acme-Delivery\"]\n\"x-acme-account\" = [\"Acme-Account\"]",
+    ))
+    .unwrap();
+    let hooks = ok.webhooks.as_ref().unwrap();
+    assert_eq!(
+        hooks.header_names("x-acme-id").collect::<Vec<_>>(),
+        ["x-acme-id", "Acme-Id", "Acme-Delivery"]
+    );
+    assert_eq!(
+        hooks.header_names("X-Acme-Account").collect::<Vec<_>>(),
+        ["X-Acme-Account", "Acme-Account"]
+    );
+    // It survives a round trip, and is left out when empty.
+    let text = toml::to_string(&ok).unwrap();
+    assert_eq!(Provider::from_toml("acme", &text, false).unwrap(), ok);
+    assert!(
+        !toml::to_string(&parse(&format!("{BASE}[webhooks]\nscheme = \"github\"\n")).unwrap())
+            .unwrap()
+            .contains("header_alternatives")
+    );
+
+    // The key must be a header some location reads (not a pointer, not a stray name).
+    fails(
+        &w("\"X-Other\" = [\"Other\"]"),
+        &["webhooks.header_alternatives.X-Other", "names no header"],
+    );
+    fails(
+        &w("\"/type\" = [\"Type\"]"),
+        &[
+            "webhooks.header_alternatives./type",
+            "not an HTTP header name",
+        ],
+    );
+    fails(
+        &w("\"X-Acme-Id\" = []"),
+        &["webhooks.header_alternatives.X-Acme-Id", "is empty"],
+    );
+    fails(
+        &w("\"X-Acme-Id\" = [\"Bad Header\"]"),
+        &["webhooks.header_alternatives.X-Acme-Id", "Bad Header"],
+    );
+    fails(
+        &w("\"X-Acme-Id\" = [\"x-acme-id\"]"),
+        &["webhooks.header_alternatives.X-Acme-Id", "repeats"],
+    );
+    fails(
+        &w("\"X-Acme-Id\" = [\"Acme-Id\", \"ACME-ID\"]"),
+        &["webhooks.header_alternatives.X-Acme-Id", "repeats"],
+    );
+    fails(
+        &w("\"X-Acme-Id\" = [\"A\"]\n\"x-acme-id\" = [\"B\"]"),
+        &["header_alternatives", "listed twice"],
+    );
+    fails(&w("\"X-Acme-Id\" = \"Acme-Id\""), &["expected a sequence"]);
+}

@@ -183,6 +183,51 @@ impl Checker<'_> {
         }
     }
 
+    /// Each key is a header some location reads; each list is non-empty, of valid names,
+    /// without repeats (of the key or of each other, case-insensitively).
+    fn header_alternatives(&self, w: &crate::model::Webhooks) -> Result<(), CatalogError> {
+        let read: Vec<&str> = [
+            w.event_id.as_ref(),
+            w.event_type.as_ref(),
+            w.routing.as_ref().map(|r| &r.event),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|l| match l {
+            Location::Header(h) => Some(h.as_str()),
+            Location::Pointer(_) => None,
+        })
+        .collect();
+        let mut keys_seen: Vec<String> = Vec::new();
+        for (name, alternatives) in &w.header_alternatives {
+            let key = format!("webhooks.header_alternatives.{name}");
+            self.header(&key, name)?;
+            if !read.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Err(self.err(
+                    &key,
+                    "names no header that event_id, event_type or routing.event reads",
+                ));
+            }
+            if keys_seen.contains(&name.to_ascii_lowercase()) {
+                return Err(self.err(&key, "is listed twice (names compare case-insensitively)"));
+            }
+            keys_seen.push(name.to_ascii_lowercase());
+            if alternatives.is_empty() {
+                return Err(self.err(&key, "is empty; list at least one other header name"));
+            }
+            let mut seen = vec![name.to_ascii_lowercase()];
+            for alt in alternatives {
+                self.header(&key, alt)?;
+                let lower = alt.to_ascii_lowercase();
+                if seen.contains(&lower) {
+                    return Err(self.err(&key, format!("repeats the header name {alt:?}")));
+                }
+                seen.push(lower);
+            }
+        }
+        Ok(())
+    }
+
     fn source(&self, key: &str, src: &ValueSource) -> Result<(), CatalogError> {
         match src {
             ValueSource::TokenResponse(p) | ValueSource::Userinfo(p) => self.pointer(key, p),
@@ -416,6 +461,7 @@ impl Checker<'_> {
                 self.location("webhooks.routing.event", &r.event)?;
                 self.source("webhooks.routing.connection", &r.connection)?;
             }
+            self.header_alternatives(w)?;
         }
         let unused: Vec<&String> = p
             .placeholders

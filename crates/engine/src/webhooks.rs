@@ -197,14 +197,17 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 
 /// Reads a value at a location: a header, or a JSON pointer into the body (a top-level
 /// field for form bodies).
+/// Reads an id, type or routing key where the catalog says it is; a header is looked up
+/// under its name, then the provider's alternative names (Shopify's unprefixed ones).
 fn read_location(
+    hooks: &catalog::Webhooks,
     loc: &Location,
     headers: &Headers,
     json: Option<&serde_json::Value>,
     body: &[u8],
 ) -> Option<String> {
     let raw = match loc {
-        Location::Header(name) => std::str::from_utf8(headers.get(name)?)
+        Location::Header(name) => std::str::from_utf8(hooks.header(headers, name)?)
             .ok()?
             .trim()
             .to_owned(),
@@ -348,18 +351,32 @@ impl Engine {
         }
 
         let provider_event_id = hooks
-            .and_then(|h| h.event_id.as_ref())
-            .and_then(|loc| read_location(loc, req.headers, json.as_ref(), req.body))
+            .and_then(|h| {
+                read_location(
+                    h,
+                    h.event_id.as_ref()?,
+                    req.headers,
+                    json.as_ref(),
+                    req.body,
+                )
+            })
             .or_else(|| verified.id.clone());
-        let event_type = hooks
-            .and_then(|h| h.event_type.as_ref())
-            .and_then(|loc| read_location(loc, req.headers, json.as_ref(), req.body));
+        let event_type = hooks.and_then(|h| {
+            read_location(
+                h,
+                h.event_type.as_ref()?,
+                req.headers,
+                json.as_ref(),
+                req.body,
+            )
+        });
         // Routing: the catalog names where the event carries the key (Slack `team_id`,
         // GitHub `installation.id`…) that a connection recorded when it was made; the
         // store attaches the connection with that key in the insert itself.
-        let routing_key = hooks
-            .and_then(|h| h.routing.as_ref())
-            .and_then(|r| read_location(&r.event, req.headers, json.as_ref(), req.body));
+        let routing_key = hooks.and_then(|h| {
+            let r = h.routing.as_ref()?;
+            read_location(h, &r.event, req.headers, json.as_ref(), req.body)
+        });
         let event = Event {
             id: new_event_id(),
             integration: id.to_owned(),

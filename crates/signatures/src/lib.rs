@@ -84,7 +84,8 @@ pub enum Scheme {
     /// HubSpot signature v3: method + URI + body + timestamp, base64.
     #[serde(alias = "hubspot")]
     HubspotV3,
-    /// Mailgun: `timestamp`, `token`, `signature` inside the body.
+    /// Mailgun: `timestamp`, `token`, `signature` (and, for subaccounts,
+    /// `parent-signature`) inside the body.
     Mailgun,
     /// Calendly: `Calendly-Webhook-Signature: t=…,v1=…`.
     Calendly,
@@ -304,8 +305,8 @@ pub struct Signed {
     /// The URL to call (differs from the input only for Twilio JSON webhooks, which
     /// carry `bodySHA256`).
     pub url: String,
-    /// Fields to put in the body (Mailgun: `timestamp`, `token`, `signature`, either as
-    /// form fields or inside a JSON `signature` object).
+    /// Fields to put in the body (Mailgun: `timestamp`, `token`, `signature` and maybe
+    /// `parent-signature`, either as form fields or inside a JSON `signature` object).
     pub body_fields: Vec<(String, String)>,
 }
 
@@ -362,7 +363,8 @@ pub fn verify(
 
 /// Produces what the provider would send for `input`. Schemes that carry several
 /// signatures (Standard Webhooks, Svix, Stripe, Paddle, DocuSign) sign with every
-/// secret given; the others sign with the first.
+/// secret given; Mailgun signs with the first and, when a second is given, adds
+/// `parent-signature` made with it (a subaccount's event); the others sign with the first.
 pub fn sign(
     scheme: &Scheme,
     secrets: &[SecretString],

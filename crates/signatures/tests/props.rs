@@ -145,6 +145,59 @@ proptest! {
         prop_assert!(run(&f("timestamp"), &f("token"), &String::from_utf8(sig).unwrap()).is_err());
     }
 
+    /// Mailgun subaccount events: signed with the subaccount's key and the parent's, the
+    /// request verifies with either key alone, in JSON and form bodies, and with neither.
+    #[test]
+    fn mailgun_parent_signature(
+        token in "[A-Za-z0-9]{1,50}",
+        sub in "\\PC{1,24}",
+        parent in "\\PC{1,24}",
+        other in "\\PC{1,24}",
+        ts in 1_000_000_000i64..4_000_000_000,
+        json in any::<bool>(),
+    ) {
+        prop_assume!(sub != parent && other != sub && other != parent);
+        let signed = sign(&Scheme::Mailgun, &secrets(&[&sub, &parent]), &SignRequest::new(b"", ts).id(&token)).unwrap();
+        let body = if json {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                signed.body_fields.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+            serde_json::json!({"signature": fields, "event-data": {}}).to_string()
+        } else {
+            signed.body_fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+        };
+        let none = Headers::new();
+        let run = |keys: &[&str]| verify(&Scheme::Mailgun, &Request::new("POST", "", &none, body.as_bytes()), &secrets(keys), &VerifyOptions::at(ts));
+        prop_assert_eq!(run(&[&sub]).unwrap().secret_index, 0);
+        prop_assert_eq!(run(&[&parent]).unwrap().secret_index, 0);
+        prop_assert_eq!(run(&[&other, &parent]).unwrap().secret_index, 1);
+        prop_assert_eq!(run(&[&other]).unwrap_err().code(), "no_match");
+    }
+
+    /// DocuSign: up to 100 numbered headers, the matching one anywhere among them,
+    /// verifies; 101 is refused whatever they hold.
+    #[test]
+    fn docusign_numbered_headers(
+        n in 1usize..=101,
+        good_at in any::<usize>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let keys = secrets(&["docusign key"]);
+        let good = sign(&Scheme::Docusign, &keys, &SignRequest::new(&payload, 0)).unwrap();
+        let good = good.header("X-DocuSign-Signature-1").unwrap().to_owned();
+        let decoy = sign(&Scheme::Docusign, &secrets(&["other"]), &SignRequest::new(&payload, 0)).unwrap();
+        let decoy = decoy.header("X-DocuSign-Signature-1").unwrap().to_owned();
+        let at = good_at % n;
+        let headers: Headers = (0..n)
+            .map(|i| (format!("X-DocuSign-Signature-{}", i + 1), if i == at { good.clone() } else { decoy.clone() }))
+            .collect();
+        let res = verify(&Scheme::Docusign, &Request::new("POST", "", &headers, &payload), &keys, &VerifyOptions::at(0));
+        if n <= 100 {
+            prop_assert_eq!(res.unwrap().secret_index, 0);
+        } else {
+            prop_assert_eq!(res.unwrap_err().code(), "too_many_signatures");
+        }
+    }
+
     /// Arbitrary headers and bodies never panic, for any scheme.
     #[test]
     fn arbitrary_requests_never_panic(

@@ -197,3 +197,76 @@ fn twilio_docs_example() {
     );
     assert_eq!(signed.url, url);
 }
+
+/// Mailgun docs, "Securing Webhooks" (documentation.mailgun.com, user manual → webhooks):
+/// the `signature` object of a subaccount's event, with `parent-signature`. The page's
+/// hex values are placeholders (they end in `12345` and `54321`) and its signing key is not
+/// given, so no key verifies them: this checks that the documented shape is read, both
+/// signatures counted, and nothing is reported malformed.
+#[test]
+fn mailgun_docs_subaccount_example_shape() {
+    let body = r#"{"signature": {
+        "token": "e0b5477167110d68991efc6b9f89f0a11066af27834600e123",
+        "timestamp": "1770920772",
+        "signature": "12d99f5a15355c180971bed7494d578b093c958f57766f3fe750761baed12345",
+        "parent-signature": "13d99f5a15355c180971bed7494d578b093c958f57766f3fe750761baed54321"
+    }, "event-data": {"event": "delivered"}}"#;
+    let headers = Headers::new();
+    let req = Request::new(
+        "POST",
+        "https://example.com/mailgun",
+        &headers,
+        body.as_bytes(),
+    );
+    let err = verify(
+        &Scheme::Mailgun,
+        &req,
+        &one("key-unknown"),
+        &VerifyOptions::at(1_770_920_772),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        signatures::VerifyError::NoMatch {
+            signatures: 2,
+            secrets: 1
+        }
+    );
+    // What the same timestamp and token look like when signed for real (subaccount key,
+    // then parent key): both keys verify, each through its own field.
+    let signed = sign(
+        &Scheme::Mailgun,
+        &[
+            SecretString::from("subaccount key"),
+            SecretString::from("parent key"),
+        ],
+        &SignRequest::new(b"", 1_770_920_772)
+            .id("e0b5477167110d68991efc6b9f89f0a11066af27834600e123"),
+    )
+    .unwrap();
+    let fields: serde_json::Map<String, serde_json::Value> = signed
+        .body_fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    assert_eq!(fields.len(), 4);
+    let body = serde_json::json!({"signature": fields}).to_string();
+    let req = Request::new(
+        "POST",
+        "https://example.com/mailgun",
+        &headers,
+        body.as_bytes(),
+    );
+    for key in ["subaccount key", "parent key"] {
+        assert!(
+            verify(
+                &Scheme::Mailgun,
+                &req,
+                &one(key),
+                &VerifyOptions::at(1_770_920_772)
+            )
+            .is_ok(),
+            "{key}"
+        );
+    }
+}

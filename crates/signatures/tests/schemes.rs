@@ -457,22 +457,80 @@ fn docusign_headers() {
             header: "X-DocuSign-Signature-1".into()
         }
     );
-    let mut many = moved.headers.clone();
-    for i in 1..=33 {
-        many.append(format!("X-DocuSign-Signature-{i}"), &good);
-    }
+    // DocuSign allows 100 Connect keys per account, one header each: 100 headers are read,
+    // and the matching one may be the last.
+    let decoy = build(
+        &common::Case {
+            sign_secret: "a key of another account".into(),
+            ..c.clone()
+        },
+        b"payload",
+    )
+    .header("X-DocuSign-Signature-1");
+    let numbered = |n: usize, good_at: usize| {
+        let mut h = moved.headers.clone();
+        for i in 1..=n {
+            h.append(
+                format!("X-DocuSign-Signature-{i}"),
+                if i == good_at { &good } else { &decoy },
+            );
+        }
+        Built {
+            headers: h,
+            ..built.clone()
+        }
+    };
+    assert_eq!(check(&c, &numbered(100, 100)).unwrap().secret_index, 0);
     assert_eq!(
-        check(
-            &c,
-            &Built {
-                headers: many,
-                ..built.clone()
-            }
-        )
-        .unwrap_err()
-        .code(),
-        "too_many_signatures"
+        check(&c, &numbered(100, 0)).unwrap_err(),
+        VerifyError::NoMatch {
+            signatures: 100,
+            secrets: 1
+        }
     );
+    // A 101st is refused before anything is checked, wherever the good one is.
+    for good_at in [1, 101] {
+        assert_eq!(
+            check(&c, &numbered(101, good_at)).unwrap_err(),
+            VerifyError::TooManySignatures {
+                header: "X-DocuSign-Signature-".into(),
+                max: 100
+            }
+        );
+    }
+    // A value longer than any signature is refused before it is decoded.
+    let long = Built {
+        headers: moved
+            .headers
+            .clone()
+            .with("X-DocuSign-Signature-1", "A".repeat(132))
+            .with("X-DocuSign-Signature-2", &good),
+        ..built.clone()
+    };
+    assert_eq!(
+        check(&c, &long).unwrap_err(),
+        VerifyError::MalformedHeader {
+            header: "X-DocuSign-Signature-1".into(),
+            reason: "signature is too long"
+        }
+    );
+    // Padding and surrounding spaces are fine; 128 characters is still read (and fails).
+    let spaced = Built {
+        headers: moved
+            .headers
+            .clone()
+            .with("X-DocuSign-Signature-1", format!("  {good}  ")),
+        ..built.clone()
+    };
+    assert_eq!(check(&c, &spaced).unwrap().secret_index, 0);
+    let edge = Built {
+        headers: moved
+            .headers
+            .clone()
+            .with("X-DocuSign-Signature-1", "A".repeat(128)),
+        ..built.clone()
+    };
+    assert_eq!(check(&c, &edge).unwrap_err().code(), "no_match");
     let bad = Built {
         headers: moved
             .headers
@@ -827,6 +885,167 @@ fn mailgun_body_fields() {
     assert_eq!(
         sign(&c.scheme, &key, &SignRequest::new(b"", TS)).unwrap_err(),
         SignError::MissingInput("id")
+    );
+}
+
+/// Subaccount events carry `parent-signature` (HMAC of the same timestamp + token with
+/// the parent account's key): either signature may match a configured key.
+#[test]
+fn mailgun_parent_signature() {
+    let c = case("mailgun");
+    let (sub, parent) = ("subaccount signing key", "parent account signing key");
+    let signed = sign(
+        &c.scheme,
+        &secrets(&[sub, parent]),
+        &SignRequest::new(b"", TS).id("tok123"),
+    )
+    .unwrap();
+    let field = |name: &str| {
+        signed
+            .body_fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let (ts, sig, psig) = (
+        field("timestamp"),
+        field("signature"),
+        field("parent-signature"),
+    );
+    assert_ne!(sig, psig);
+    // One key alone signs no parent-signature.
+    let alone = sign(
+        &c.scheme,
+        &secrets(&[sub]),
+        &SignRequest::new(b"", TS).id("tok123"),
+    )
+    .unwrap();
+    assert!(
+        alone
+            .body_fields
+            .iter()
+            .all(|(k, _)| k != "parent-signature")
+    );
+
+    let none = Headers::new();
+    let run = |body: &str, keys: &[&str], now: i64| {
+        verify(
+            &c.scheme,
+            &Request::new("POST", "", &none, body.as_bytes()),
+            &secrets(keys),
+            &at(now),
+        )
+    };
+    let json = |s: &str, p: &str| {
+        format!(
+            r#"{{"signature":{{"token":"tok123","timestamp":"{ts}","signature":"{s}","parent-signature":"{p}"}},"event-data":{{"event":"delivered"}}}}"#
+        )
+    };
+    let form = |s: &str, p: &str| {
+        format!("timestamp={ts}&token=tok123&signature={s}&parent-signature={p}&event=opened")
+    };
+    let bad = "00".repeat(32);
+    for body in [json(&sig, &psig), form(&sig, &psig)] {
+        // The subaccount's key, the parent's key, or both, in any order.
+        for (keys, index) in [
+            (&[sub][..], 0),
+            (&[parent][..], 0),
+            (&["other", parent][..], 1),
+            (&[parent, sub][..], 0),
+            (&["other", "another", sub][..], 2),
+        ] {
+            let ok = run(&body, keys, TS).unwrap_or_else(|e| panic!("{keys:?}: {e}"));
+            assert_eq!(ok.secret_index, index, "{keys:?}");
+            assert_eq!((ok.timestamp, ok.id.as_deref()), (Some(TS), Some("tok123")));
+        }
+        assert_eq!(
+            run(&body, &["other"], TS).unwrap_err(),
+            VerifyError::NoMatch {
+                signatures: 2,
+                secrets: 1
+            }
+        );
+        // The tolerance applies whichever signature matches.
+        for keys in [&[sub][..], &[parent][..]] {
+            assert_eq!(
+                run(&body, keys, TS + 301).unwrap_err(),
+                VerifyError::TimestampOutsideTolerance {
+                    age_secs: 301,
+                    tolerance_secs: 300
+                }
+            );
+            assert_eq!(
+                run(&body, keys, TS - 301).unwrap_err(),
+                VerifyError::TimestampOutsideTolerance {
+                    age_secs: -301,
+                    tolerance_secs: 300
+                }
+            );
+        }
+    }
+    // Each signature only vouches for its own key: a wrong parent-signature leaves the
+    // subaccount's key working and the parent's key failing, and the other way round.
+    for body in [json(&sig, &bad), form(&sig, &bad)] {
+        assert!(run(&body, &[sub], TS).is_ok());
+        assert_eq!(run(&body, &[parent], TS).unwrap_err().code(), "no_match");
+    }
+    for body in [json(&bad, &psig), form(&bad, &psig)] {
+        assert!(run(&body, &[parent], TS).is_ok());
+        assert_eq!(run(&body, &[sub], TS).unwrap_err().code(), "no_match");
+    }
+    // The parent's signature does not stand in for a missing or broken `signature`.
+    let no_sig = format!(
+        r#"{{"signature":{{"token":"tok123","timestamp":"{ts}","parent-signature":"{psig}"}}}}"#
+    );
+    assert_eq!(
+        run(&no_sig, &[parent], TS).unwrap_err(),
+        VerifyError::MissingField { field: "signature" }
+    );
+    assert_eq!(
+        run(&json("zz", &psig), &[parent], TS).unwrap_err(),
+        VerifyError::MalformedField {
+            field: "signature",
+            reason: "not hex"
+        }
+    );
+    // A parent-signature that is present must be well formed.
+    for body in [
+        json(&sig, "zz"),
+        json(&sig, ""),
+        form(&sig, "zz"),
+        form(&sig, ""),
+    ] {
+        assert_eq!(
+            run(&body, &[sub], TS).unwrap_err(),
+            VerifyError::MalformedField {
+                field: "parent-signature",
+                reason: "not hex"
+            },
+            "{body}"
+        );
+    }
+    let number = format!(
+        r#"{{"signature":{{"token":"tok123","timestamp":"{ts}","signature":"{sig}","parent-signature":12}}}}"#
+    );
+    assert_eq!(
+        run(&number, &[sub], TS).unwrap_err(),
+        VerifyError::MalformedField {
+            field: "parent-signature",
+            reason: "not a string"
+        }
+    );
+    // null is taken as absent.
+    let null = format!(
+        r#"{{"signature":{{"token":"tok123","timestamp":"{ts}","signature":"{sig}","parent-signature":null}}}}"#
+    );
+    assert_eq!(run(&null, &[sub], TS).unwrap().secret_index, 0);
+    assert_eq!(
+        run(&null, &[parent], TS).unwrap_err(),
+        VerifyError::NoMatch {
+            signatures: 1,
+            secrets: 1
+        }
     );
 }
 

@@ -58,6 +58,11 @@ provider = "okta"
 [[integrations]]
 id = "monday"
 provider = "monday"
+
+[[integrations]]
+id = "shop"
+provider = "shopify"
+webhook_secrets = ["shop-secret"]
 "#;
 
 async fn engine() -> (Engine, store_sqlite::SqliteStore) {
@@ -585,4 +590,39 @@ async fn okta_and_monday_url_checks_are_echoed_and_store_nothing() {
     req.method = "GET";
     assert!(engine.intake(req).await.is_err());
     assert_eq!(store.count_events(None).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn shopify_unprefixed_headers_give_the_event_id_type_and_routing_key() {
+    use base64::Engine as _;
+    let (engine, store) = engine().await;
+    let body = br#"{"id":820982911946154508}"#;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"shop-secret").unwrap();
+    m.update(body);
+    let sig = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+    let h = Headers::new()
+        .with("Shopify-Hmac-Sha256", sig.as_str())
+        .with("Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+        .with("Shopify-Topic", "orders/create")
+        .with("Shopify-Shop-Domain", "example.myshopify.com");
+    let Intake::Stored { id } = engine
+        .intake(incoming("shop", &h, body, 1_700_000_000))
+        .await
+        .unwrap()
+    else {
+        panic!("not stored")
+    };
+    let e = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(
+        e.provider_event_id.as_deref(),
+        Some("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
+    );
+    assert_eq!(e.event_type.as_deref(), Some("orders/create"));
+    assert_eq!(e.routing_key.as_deref(), Some("example.myshopify.com"));
+    // The same delivery again (the unprefixed id) is a duplicate.
+    let again = engine
+        .intake(incoming("shop", &h, body, 1_700_000_000))
+        .await
+        .unwrap();
+    assert_eq!(again, Intake::Duplicate { id });
 }

@@ -14,6 +14,8 @@ struct Input<'a> {
     id: &'a [u8],
     body: &'a [u8],
     now: i64,
+    /// How many `X-DocuSign-Signature-N` headers to send (up to 120, past the limit of 100).
+    docusign_headers: u8,
 }
 
 const SCHEMES: &[(Scheme, &str, &str, &str)] = &[
@@ -56,5 +58,18 @@ fuzz_target!(|i: Input<'_>| {
         }
         let req = Request::new("POST", "https://example.com/hook", &headers, i.body);
         let _ = verify(scheme, &req, &keys, &VerifyOptions::at(i.now));
+    }
+
+    // DocuSign with many numbered headers, each holding the fuzzed value.
+    let n = usize::from(i.docusign_headers % 121);
+    let headers: Headers = (1..=n)
+        .map(|k| (format!("X-DocuSign-Signature-{k}"), i.signature))
+        .collect();
+    let req = Request::new("POST", "https://example.com/hook", &headers, i.body);
+    // More than 100 never verifies; 100 or fewer is never refused for their number (an
+    // earlier malformed header may be reported first).
+    match verify(&Scheme::Docusign, &req, &keys, &VerifyOptions::at(i.now)) {
+        Ok(_) => assert!(n <= 100, "{n} headers verified"),
+        Err(e) => assert!(n > 100 || e.code() != "too_many_signatures", "{n}: {e}"),
     }
 });

@@ -3,9 +3,7 @@
 
 use secrecy::SecretString;
 
-use super::{
-    Ctx, check_count, decode_sig, prefixed_sig, sign_raw, sign_raw_all, sign_url, verified,
-};
+use super::{Ctx, decode_sig, prefixed_sig, sign_raw, sign_raw_all, sign_url, verified};
 use crate::crypto::{HmacAlgorithm, SignatureEncoding};
 use crate::{SignError, SignRequest, Signed, Verified, VerifyError};
 
@@ -69,6 +67,15 @@ const SQUARE: Format = Format {
 };
 
 const DOCUSIGN_PREFIX: &str = "X-DocuSign-Signature-";
+
+/// Most `X-DocuSign-Signature-N` headers read: DocuSign Connect allows up to 100 HMAC keys
+/// per account and sends one header per key. More is refused, not checked.
+const DOCUSIGN_MAX_SIGNATURES: usize = 100;
+
+/// Longest signature value read (base64 of a 64-byte MAC is 88 characters); a longer one
+/// cannot be a signature and is refused before it is decoded, so what one request makes
+/// this scheme keep is bounded (100 × 96 bytes).
+const DOCUSIGN_MAX_VALUE_LEN: usize = 128;
 
 fn check(f: &Format, ctx: &Ctx<'_>, parts: &[&[u8]]) -> Result<usize, VerifyError> {
     let value = ctx.req.headers.text(f.header)?;
@@ -171,7 +178,7 @@ pub(crate) fn verify_linear(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
     })
 }
 
-/// DocuSign sends one `X-DocuSign-Signature-N` header per active key.
+/// DocuSign sends one `X-DocuSign-Signature-N` header per active key (at most 100).
 pub(crate) fn verify_docusign(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
     let mut sigs = Vec::new();
     for (name, value) in ctx.req.headers.iter() {
@@ -181,11 +188,20 @@ pub(crate) fn verify_docusign(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
         else {
             continue;
         };
-        let header = format!("{DOCUSIGN_PREFIX}{n}");
-        check_count(DOCUSIGN_PREFIX, sigs.len() + 1)?;
-        let text =
-            std::str::from_utf8(value).map_err(|_| VerifyError::malformed(&header, "not UTF-8"))?;
-        sigs.push(decode_sig(&header, text.trim(), SignatureEncoding::Base64)?);
+        if sigs.len() == DOCUSIGN_MAX_SIGNATURES {
+            return Err(VerifyError::TooManySignatures {
+                header: DOCUSIGN_PREFIX.to_owned(),
+                max: DOCUSIGN_MAX_SIGNATURES,
+            });
+        }
+        let header = || format!("{DOCUSIGN_PREFIX}{n}");
+        let text = std::str::from_utf8(value)
+            .map_err(|_| VerifyError::malformed(&header(), "not UTF-8"))?
+            .trim();
+        if text.len() > DOCUSIGN_MAX_VALUE_LEN {
+            return Err(VerifyError::malformed(&header(), "signature is too long"));
+        }
+        sigs.push(decode_sig(&header(), text, SignatureEncoding::Base64)?);
     }
     if sigs.is_empty() {
         return Err(VerifyError::missing("X-DocuSign-Signature-1"));

@@ -211,6 +211,28 @@ def mailgun_form(secret, ts, msg_id, **_):
             "headers": [], "body_fields": fields}
 
 
+# A subaccount's events also carry `parent-signature`: the same timestamp + token, keyed
+# by the parent (primary) account's webhook signing key (Mailgun, "Securing Webhooks").
+MAILGUN_PARENT_KEY = "key-mailgun-parent-account"
+
+
+def mailgun_parent_fields(secret, ts, token):
+    sig = mac(hashlib.sha256, MAILGUN_PARENT_KEY, f"{ts}{token}").hex()
+    return mailgun_fields(secret, ts, token) + [["parent-signature", sig]]
+
+
+def mailgun_parent_json(secret, ts, msg_id, **_):
+    fields = mailgun_parent_fields(secret, ts, msg_id)
+    body = json.dumps({"signature": dict(fields), "event-data": {"event": "delivered", "id": "ev2"}})
+    return {"body": body, "headers": [], "body_fields": fields}
+
+
+def mailgun_parent_form(secret, ts, msg_id, **_):
+    fields = mailgun_parent_fields(secret, ts, msg_id)
+    return {"body": urlencode([tuple(p) for p in fields + [["event", "opened"]]]),
+            "headers": [], "body_fields": fields}
+
+
 def calendly(secret, ts, body, **_):
     sig = mac(hashlib.sha256, secret, f"{ts}.{body}").hex()
     return {"headers": [["Calendly-Webhook-Signature", f"t={ts},v1={sig}"]]}
@@ -254,12 +276,15 @@ def generic_sha1(secret, body, **_):
 def vectors():
     out = []
 
-    def add(scheme, fn, secret, decoy, verify_key=None, decoy_key=None, check_sign=True, note=""):
-        """A vector signed with `secret`, and a rotation vector where it is the second."""
+    def add(scheme, fn, secret, decoy, verify_key=None, decoy_key=None, check_sign=True, note="",
+            extra_signing_secrets=()):
+        """A vector signed with `secret`, and a rotation vector where it is the second.
+        `extra_signing_secrets` are further keys the signer is given (Mailgun's parent key)."""
         parts = fn(secret=secret, ts=TS, body=BODY, msg_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
         name = scheme if isinstance(scheme, str) else "generic-hmac"
         for label, verify_secrets, index in (("", [verify_key or secret], 0),
                                              (" (rotation)", [decoy_key or decoy, verify_key or secret], 1)):
+            extra = {"extra_signing_secrets": list(extra_signing_secrets)} if extra_signing_secrets else {}
             out.append({
                 "name": name + (f" {note}" if note else "") + label,
                 "scheme": scheme,
@@ -277,6 +302,7 @@ def vectors():
                 "id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
                 "now": NOW,
                 "check_sign": check_sign,
+                **extra,
             })
 
     whsec = "whsec_" + b64(bytes(range(1, 25)))
@@ -307,6 +333,11 @@ def vectors():
     add("hubspot-v3", hubspot, "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy", "other")
     add("mailgun", mailgun_json, "key-mailgun-signing", "other", note="json")
     add("mailgun", mailgun_form, "key-mailgun-signing", "other", note="form")
+    # Verified with the parent's key alone: parent-signature is what matches.
+    add("mailgun", mailgun_parent_json, "key-mailgun-signing", "other", verify_key=MAILGUN_PARENT_KEY,
+        note="json parent-signature", extra_signing_secrets=[MAILGUN_PARENT_KEY])
+    add("mailgun", mailgun_parent_form, "key-mailgun-signing", "other", verify_key=MAILGUN_PARENT_KEY,
+        note="form parent-signature", extra_signing_secrets=[MAILGUN_PARENT_KEY])
     add("calendly", calendly, "calendly-signing-key", "other")
     add("typeform", typeform, "typeform-secret", "other")
     add("docusign", docusign, "docusign-connect-key=", "other")
