@@ -1,6 +1,8 @@
 //! A client for Switchboard's HTTP API: the admin API (API keys, audit log), the app
-//! backend's connection API (connect sessions, connections, tokens, refresh, disconnect,
-//! events), and the provider APIs through the proxy ([`Client::proxy`]).
+//! backend's connection API (connect sessions, connections, tokens, refresh, disconnect),
+//! stored events, replay and destinations ([`Client::list_events`], [`Client::replay`],
+//! [`Client::list_destinations`]), and the provider APIs through the proxy
+//! ([`Client::proxy`]).
 //!
 //! Connecting a user and getting a token:
 //!
@@ -59,8 +61,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+mod events;
 mod proxy;
 
+pub use events::{
+    Delivery, DeliveryCounts, Destination, DestinationChange, Event, EventDetail, EventFilter,
+    EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,
+};
 pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};
 
 use chrono::{DateTime, Utc};
@@ -855,28 +862,6 @@ pub struct OAuthTestReport {
     pub checks: Vec<OAuthCheck>,
 }
 
-/// A stored webhook event (metadata only).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Event {
-    /// `evt_…`
-    pub id: String,
-    /// Integration id.
-    pub integration: String,
-    /// When it was received.
-    pub received_at: DateTime<Utc>,
-    /// The provider's event id (deduplication key).
-    pub provider_event_id: Option<String>,
-    /// The provider's event type.
-    pub event_type: Option<String>,
-    /// The signature scheme that verified it.
-    pub scheme: String,
-    /// The connection it routes to.
-    pub connection_id: Option<String>,
-    /// Body size in bytes.
-    #[serde(default)]
-    pub body_bytes: u64,
-}
-
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -1185,27 +1170,6 @@ impl Client {
                 .post(self.api(&["integrations", integration, "oauth-test"])?),
         )
         .await
-    }
-
-    /// A page of stored events, newest first, optionally of one integration.
-    pub async fn list_events(
-        &self,
-        integration: Option<&str>,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Result<Page<Event>, ClientError> {
-        let mut q = Vec::new();
-        if let Some(i) = integration {
-            q.push(("integration", i.to_owned()));
-        }
-        if let Some(l) = limit {
-            q.push(("limit", l.to_string()));
-        }
-        if let Some(c) = cursor {
-            q.push(("cursor", c.to_owned()));
-        }
-        self.send(self.http.get(self.url("/api/events")).query(&q))
-            .await
     }
 }
 

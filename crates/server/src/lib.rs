@@ -94,10 +94,16 @@ impl Modify for BearerAuth {
         routes::connections::oauth_test,
         routes::proxy::proxy,
         routes::webhooks::intake,
-        routes::webhooks::list_events,
+        routes::events::list_events,
+        routes::events::get_event,
+        routes::events::replay_event,
+        routes::events::replay,
+        routes::destinations::list_destinations,
+        routes::destinations::disable,
+        routes::destinations::enable,
     ),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake and stored events"), (name = "proxy", description = "the provider's API with the connection's credentials"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -121,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::connections::router())
         .merge(routes::connect_page::router())
         .merge(routes::webhooks::router())
+        .merge(routes::events::router())
+        .merge(routes::destinations::router())
         .route("/api/{*rest}", any(api_fallback))
         // Explicit, so that it survives the merge with the proxy's router below (a merged
         // router would otherwise answer unmatched paths with a bare 404 of its own).
@@ -207,3 +215,6 @@ mod tests_connect_page;
 
 #[cfg(test)]
 mod tests_proxy;
+
+#[cfg(test)]
+mod tests_events;

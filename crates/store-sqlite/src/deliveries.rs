@@ -7,6 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use store::deliveries::{
+    DeliveryCounts, EventListFilter, EventStatus, EventSummary, MappingSummary,
+};
 use store::{
     Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, Event, EventRouting, Failure,
     Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing, StoreError, StoreResult,
@@ -575,5 +578,123 @@ impl DeliveryStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err)
+    }
+
+    async fn list_event_summaries(
+        &self,
+        f: &EventListFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<EventSummary>> {
+        let (unrouted, mapping_status, delivery_status) = match f.status {
+            None => (false, None, None),
+            Some(EventStatus::Unrouted) => (true, None, None),
+            Some(EventStatus::Mapped) => (false, Some("mapped"), None),
+            Some(EventStatus::Dropped) => (false, Some("dropped"), None),
+            Some(EventStatus::MappingFailed) => (false, Some("failed"), None),
+            Some(EventStatus::Pending) => (false, None, Some("pending")),
+            Some(EventStatus::InFlight) => (false, None, Some("in_flight")),
+            Some(EventStatus::Delivered) => (false, None, Some("delivered")),
+            Some(EventStatus::Dead) => (false, None, Some("dead")),
+        };
+        let rows = sqlx::query(
+            "SELECT e.id, e.integration, e.received_at, e.provider_event_id, e.event_type,
+                    e.scheme, e.connection_id, length(e.body) AS body_bytes, e.routed_at,
+                    e.mapping_status, e.mapped_type, e.mapping_error,
+                    (SELECT COUNT(*) FROM deliveries d
+                      WHERE d.event_id = e.id AND d.status = 'pending') AS n_pending,
+                    (SELECT COUNT(*) FROM deliveries d
+                      WHERE d.event_id = e.id AND d.status = 'in_flight') AS n_in_flight,
+                    (SELECT COUNT(*) FROM deliveries d
+                      WHERE d.event_id = e.id AND d.status = 'delivered') AS n_delivered,
+                    (SELECT COUNT(*) FROM deliveries d
+                      WHERE d.event_id = e.id AND d.status = 'dead') AS n_dead
+             FROM events e
+             WHERE (?1 IS NULL OR e.integration = ?1) AND (?2 IS NULL OR e.id < ?2)
+               AND (?3 IS NULL OR e.mapped_type = ?3 OR e.event_type = ?3)
+               AND (?4 = 0 OR e.routed_at IS NULL)
+               AND (?5 IS NULL OR (e.routed_at IS NOT NULL AND e.mapping_status = ?5))
+               AND (?6 IS NULL OR EXISTS (SELECT 1 FROM deliveries d
+                     WHERE d.event_id = e.id AND d.status = ?6))
+             ORDER BY e.id DESC LIMIT ?7",
+        )
+        .bind(&f.integration)
+        .bind(&f.before)
+        .bind(&f.event_type)
+        .bind(unrouted)
+        .bind(mapping_status)
+        .bind(delivery_status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                let routed_at = opt_millis(r.get("routed_at"))?;
+                let status: Option<String> = r.get("mapping_status");
+                let mapping = match (routed_at, status) {
+                    (Some(_), Some(status)) => Some(MappingSummary {
+                        event_type: if status == "mapped" {
+                            r.get("mapped_type")
+                        } else {
+                            None
+                        },
+                        error: if status == "failed" {
+                            r.get("mapping_error")
+                        } else {
+                            None
+                        },
+                        status,
+                    }),
+                    _ => None,
+                };
+                let n = |c: &str| r.get::<i64, _>(c).max(0) as u64;
+                Ok(EventSummary {
+                    id: r.get("id"),
+                    integration: r.get("integration"),
+                    received_at: from_millis(r.get("received_at"))?,
+                    provider_event_id: r.get("provider_event_id"),
+                    event_type: r.get("event_type"),
+                    scheme: r.get("scheme"),
+                    connection_id: r.get("connection_id"),
+                    body_bytes: n("body_bytes"),
+                    mapping,
+                    routed_at,
+                    deliveries: DeliveryCounts {
+                        pending: n("n_pending"),
+                        in_flight: n("n_in_flight"),
+                        delivered: n("n_delivered"),
+                        dead: n("n_dead"),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn destination_queue_counts(&self) -> StoreResult<Vec<(String, DeliveryCounts)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT destination, status, COUNT(*) FROM deliveries
+             WHERE status IN ('pending', 'in_flight', 'dead')
+             GROUP BY destination, status ORDER BY destination",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        let mut out: Vec<(String, DeliveryCounts)> = Vec::new();
+        for (destination, status, n) in rows {
+            if out.last().is_none_or(|(d, _)| *d != destination) {
+                out.push((destination, DeliveryCounts::default()));
+            }
+            let Some((_, c)) = out.last_mut() else {
+                continue;
+            };
+            let n = n.max(0) as u64;
+            match status.as_str() {
+                "pending" => c.pending = n,
+                "in_flight" => c.in_flight = n,
+                "dead" => c.dead = n,
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }

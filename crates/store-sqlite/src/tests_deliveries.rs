@@ -590,3 +590,224 @@ async fn a_replay_leaves_in_flight_deliveries_to_their_worker() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn event_summaries_carry_mapping_and_delivery_counts_and_filter() {
+    use store::deliveries::{DeliveryCounts, EventListFilter, EventStatus};
+    let s = mem().await;
+    // e1..e3 routed to app and audit; e4 failed; e5 dropped; e6 unrouted (other integration).
+    let ev = seed(&s, 3, "stripe-main", &["app", "audit"]).await;
+    let e4 = event(4, "stripe-main", "charge.failed", 10);
+    let e5 = event(5, "stripe-main", "ping", 11);
+    let e6 = event(6, "github-main", "push", 12);
+    for e in [&e4, &e5, &e6] {
+        s.insert_event(e).await.unwrap();
+    }
+    let failed = Routing {
+        event_id: e4.id.clone(),
+        mapped: Mapped::Failed {
+            error: "mappings[0] (jq): boom".into(),
+        },
+        deliveries: vec![],
+    };
+    let dropped = Routing {
+        event_id: e5.id.clone(),
+        mapped: Mapped::Dropped,
+        deliveries: vec![],
+    };
+    s.route_events(&[failed, dropped], at(20)).await.unwrap();
+    // e1: both delivered; e2: app dead, audit pending; e3: both pending.
+    for c in claim(&s, "w", 10, 100).await {
+        if c.event_id == ev[0].id {
+            s.complete_delivery(&c.id, c.fence, 200, at(101))
+                .await
+                .unwrap();
+        } else if c.event_id == ev[1].id && c.destination == "app" {
+            let f = Failure {
+                retry_at: None,
+                status: Some(500),
+                error: "HTTP 500".into(),
+            };
+            s.fail_delivery(&c.id, c.fence, &f).await.unwrap();
+        } else {
+            s.release_delivery(&c.id, c.fence, at(100)).await.unwrap();
+        }
+    }
+    let list = |status: Option<EventStatus>, integration: Option<&str>, ty: Option<&str>| {
+        let s = &s;
+        let f = EventListFilter {
+            integration: integration.map(str::to_owned),
+            status,
+            event_type: ty.map(str::to_owned),
+            before: None,
+        };
+        async move { s.list_event_summaries(&f, 100).await.unwrap() }
+    };
+    let all = list(None, None, None).await;
+    let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [&e6.id, &e5.id, &e4.id, &ev[2].id, &ev[1].id, &ev[0].id]
+    );
+    let by = |id: &str| all.iter().find(|e| e.id == id).unwrap().clone();
+    let s1 = by(&ev[0].id);
+    assert_eq!(s1.integration, "stripe-main");
+    assert_eq!(s1.body_bytes, 7);
+    assert_eq!(s1.provider_event_id.as_deref(), Some("p1"));
+    assert_eq!(s1.routed_at, Some(at(0)));
+    let m = s1.mapping.unwrap();
+    assert_eq!(
+        (m.status.as_str(), m.event_type.as_deref(), m.error),
+        ("mapped", Some("payment.completed"), None)
+    );
+    assert_eq!(
+        s1.deliveries,
+        DeliveryCounts {
+            delivered: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        by(&ev[1].id).deliveries,
+        DeliveryCounts {
+            pending: 1,
+            dead: 1,
+            ..Default::default()
+        }
+    );
+    let m4 = by(&e4.id).mapping.unwrap();
+    assert_eq!(
+        (m4.status.as_str(), m4.event_type, m4.error.as_deref()),
+        ("failed", None, Some("mappings[0] (jq): boom"))
+    );
+    assert_eq!(by(&e5.id).mapping.unwrap().status, "dropped");
+    assert_eq!(by(&e6.id).mapping, None);
+
+    let ids = |v: Vec<store::deliveries::EventSummary>| -> Vec<String> {
+        v.into_iter().map(|e| e.id).collect()
+    };
+    assert_eq!(
+        ids(list(Some(EventStatus::Unrouted), None, None).await),
+        [e6.id.as_str()]
+    );
+    assert_eq!(
+        ids(list(Some(EventStatus::MappingFailed), None, None).await),
+        [e4.id.as_str()]
+    );
+    assert_eq!(
+        ids(list(Some(EventStatus::Dropped), None, None).await),
+        [e5.id.as_str()]
+    );
+    assert_eq!(list(Some(EventStatus::Mapped), None, None).await.len(), 3);
+    assert_eq!(
+        ids(list(Some(EventStatus::Dead), None, None).await),
+        [ev[1].id.as_str()]
+    );
+    assert_eq!(
+        ids(list(Some(EventStatus::Delivered), None, None).await),
+        [ev[0].id.as_str()]
+    );
+    assert_eq!(
+        ids(list(Some(EventStatus::Pending), None, None).await),
+        [ev[2].id.as_str(), ev[1].id.as_str()]
+    );
+    assert!(
+        list(Some(EventStatus::InFlight), None, None)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        ids(list(None, Some("github-main"), None).await),
+        [e6.id.as_str()]
+    );
+    // Type: the mapped type or the provider's.
+    assert_eq!(list(None, None, Some("payment.completed")).await.len(), 3);
+    assert_eq!(
+        list(None, None, Some("payment_intent.succeeded"))
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(ids(list(None, None, Some("push")).await), [e6.id.as_str()]);
+    assert!(
+        list(Some(EventStatus::Dead), Some("github-main"), None)
+            .await
+            .is_empty()
+    );
+    // A replayed event is unrouted: its old mapping is not shown.
+    s.replay(
+        &ReplayFilter {
+            event_id: Some(ev[0].id.clone()),
+            ..Default::default()
+        },
+        false,
+        at(200),
+    )
+    .await
+    .unwrap();
+    let again = list(Some(EventStatus::Unrouted), None, None).await;
+    assert_eq!(again.len(), 2);
+    assert!(
+        again
+            .iter()
+            .all(|e| e.mapping.is_none() && e.routed_at.is_none())
+    );
+    // Paging by id.
+    let f = EventListFilter {
+        before: Some(ev[2].id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(s.list_event_summaries(&f, 1).await.unwrap()),
+        [ev[1].id.as_str()]
+    );
+}
+
+#[tokio::test]
+async fn destination_queue_counts_group_waiting_and_dead_deliveries() {
+    use store::deliveries::DeliveryCounts;
+    let s = mem().await;
+    assert!(s.destination_queue_counts().await.unwrap().is_empty());
+    let ev = seed(&s, 3, "stripe-main", &["app", "audit"]).await;
+    for c in claim(&s, "w", 10, 100).await {
+        match (c.event_id == ev[0].id, c.destination.as_str()) {
+            (true, _) => {
+                s.complete_delivery(&c.id, c.fence, 200, at(101))
+                    .await
+                    .unwrap();
+            }
+            (false, "app") if c.event_id == ev[1].id => {
+                let f = Failure {
+                    retry_at: None,
+                    status: None,
+                    error: "refused".into(),
+                };
+                s.fail_delivery(&c.id, c.fence, &f).await.unwrap();
+            }
+            (false, "app") => {}
+            _ => {
+                s.release_delivery(&c.id, c.fence, at(100)).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(
+        s.destination_queue_counts().await.unwrap(),
+        vec![
+            (
+                "app".to_owned(),
+                DeliveryCounts {
+                    in_flight: 1,
+                    dead: 1,
+                    ..Default::default()
+                }
+            ),
+            (
+                "audit".to_owned(),
+                DeliveryCounts {
+                    pending: 2,
+                    ..Default::default()
+                }
+            ),
+        ]
+    );
+}

@@ -234,6 +234,124 @@ pub struct EventRouting {
     pub routed_at: Option<DateTime<Utc>>,
 }
 
+/// The state an event listing can select (`GET /api/events?status=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Not routed yet (new, or replayed and waiting to be mapped again).
+    Unrouted,
+    /// Routed and mapped.
+    Mapped,
+    /// Routed; the mapping dropped it.
+    Dropped,
+    /// Routed; the mapping failed.
+    MappingFailed,
+    /// With a delivery waiting for an attempt.
+    Pending,
+    /// With a delivery being sent.
+    InFlight,
+    /// With a delivered delivery.
+    Delivered,
+    /// With a dead delivery.
+    Dead,
+}
+
+impl EventStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unrouted => "unrouted",
+            Self::Mapped => "mapped",
+            Self::Dropped => "dropped",
+            Self::MappingFailed => "mapping_failed",
+            Self::Pending => "pending",
+            Self::InFlight => "in_flight",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unrouted" => Self::Unrouted,
+            "mapped" => Self::Mapped,
+            "dropped" => Self::Dropped,
+            "mapping_failed" => Self::MappingFailed,
+            "pending" => Self::Pending,
+            "in_flight" => Self::InFlight,
+            "delivered" => Self::Delivered,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// Filter of [`DeliveryStore::list_event_summaries`]. Every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventListFilter {
+    /// Of one integration.
+    pub integration: Option<String>,
+    /// In one state.
+    pub status: Option<EventStatus>,
+    /// Of one type: the app's mapped type or the provider's type.
+    pub event_type: Option<String>,
+    /// Strictly older than this event id (the previous page's last id).
+    pub before: Option<String>,
+}
+
+/// How an event was mapped, without the mapped data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingSummary {
+    /// `mapped`, `dropped` or `failed`.
+    pub status: String,
+    /// The app's event type, when mapped.
+    pub event_type: Option<String>,
+    /// What went wrong, when failed.
+    pub error: Option<String>,
+}
+
+/// Deliveries of an event (or a destination) by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryCounts {
+    /// Waiting for an attempt.
+    pub pending: u64,
+    /// Being sent.
+    pub in_flight: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Dead.
+    pub dead: u64,
+}
+
+/// An event as listed: its metadata (not its body or headers), its mapping and its
+/// deliveries by state, read in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSummary {
+    /// `evt_…`
+    pub id: String,
+    /// The integration that received it.
+    pub integration: String,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// The provider's event id.
+    pub provider_event_id: Option<String>,
+    /// The provider's event type.
+    pub event_type: Option<String>,
+    /// The scheme that verified it.
+    pub scheme: String,
+    /// The connection it was routed to.
+    pub connection_id: Option<String>,
+    /// Body size in bytes.
+    pub body_bytes: u64,
+    /// Its mapping; `None` while unrouted.
+    pub mapping: Option<MappingSummary>,
+    /// When it was routed.
+    pub routed_at: Option<DateTime<Utc>>,
+    /// Its deliveries by state.
+    pub deliveries: DeliveryCounts,
+}
+
 /// The pipeline's storage.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
@@ -327,4 +445,16 @@ pub trait DeliveryStore: Send + Sync {
 
     /// Disabled destinations with the reason.
     async fn disabled_destinations(&self) -> StoreResult<Vec<(String, Option<String>)>>;
+
+    /// Events with their mapping and delivery counts, newest first (by id), at most
+    /// `limit`, narrowed by `filter`.
+    async fn list_event_summaries(
+        &self,
+        filter: &EventListFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<EventSummary>>;
+
+    /// Deliveries waiting, being sent or dead, per destination (delivered ones are not
+    /// counted: that would read the whole history).
+    async fn destination_queue_counts(&self) -> StoreResult<Vec<(String, DeliveryCounts)>>;
 }

@@ -2,6 +2,8 @@
 //! picks a store implementation; every decision lives in the engine.
 
 mod admin;
+mod destinations;
+mod events;
 mod keys;
 mod logging;
 mod oauth;
@@ -64,6 +66,13 @@ enum Command {
     /// Connections: list them or show one, never secrets (via the server).
     #[command(subcommand)]
     Connections(oauth::ConnectionsCmd),
+    /// Stored events: list them or show one with its mapping and deliveries (via the
+    /// server). Replay with `webhook replay`.
+    #[command(subcommand)]
+    Events(events::EventsCmd),
+    /// Destinations: list them with their queue; enable or disable one (via the server).
+    #[command(subcommand)]
+    Destinations(destinations::DestinationsCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +105,9 @@ enum WebhookCmd {
     Verify(webhook::VerifyArgs),
     /// Send a correctly signed sample webhook to a running server.
     Test(webhook::TestArgs),
+    /// Replay one event, or every event a filter selects (a dry run and a confirmation
+    /// first), via the server; --wait follows the deliveries.
+    Replay(events::ReplayArgs),
     /// Refuse every webhook of an integration (403) until unblocked; stores nothing.
     Block {
         /// The integration id.
@@ -279,6 +291,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Oauth(cmd) => oauth::oauth(cmd, json).await,
         Command::Tokens(cmd) => oauth::tokens(cmd, json).await,
         Command::Connections(cmd) => oauth::connections(cmd, json).await,
+        Command::Events(cmd) => events::events(cmd, json).await,
+        Command::Destinations(cmd) => destinations::run(cmd, json).await,
+        Command::Webhook(WebhookCmd::Replay(args)) => events::replay(args, json).await,
         Command::Audit(cmd) => admin::audit(config_path, cmd, json).await,
         Command::Webhook(WebhookCmd::Verify(args)) => {
             webhook::verify(config_path.as_deref(), args, json)

@@ -11,6 +11,7 @@
 //! transaction. Whatever happens, an accepted event is either routed in the transaction
 //! that stored it or left unrouted for the next sweep of any process; it is never lost.
 
+pub mod admin;
 pub mod deliver;
 pub mod mapping;
 

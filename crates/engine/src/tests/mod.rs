@@ -484,6 +484,18 @@ impl store::DeliveryStore for TamperStore {
     async fn disabled_destinations(&self) -> StoreResult<Vec<(String, Option<String>)>> {
         self.inner.disabled_destinations().await
     }
+    async fn list_event_summaries(
+        &self,
+        f: &store::deliveries::EventListFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<store::deliveries::EventSummary>> {
+        self.inner.list_event_summaries(f, limit).await
+    }
+    async fn destination_queue_counts(
+        &self,
+    ) -> StoreResult<Vec<(String, store::deliveries::DeliveryCounts)>> {
+        self.inner.destination_queue_counts().await
+    }
 }
 
 #[async_trait]

@@ -1,5 +1,5 @@
 //! Webhook intake (`/webhooks/{integration}/event`, no API key: the provider's signature
-//! authenticates) and the event listing (`GET /api/events`, app scope).
+//! authenticates). Stored events are listed and replayed in [`super::events`].
 
 use axum::Json;
 use axum::Router;
@@ -9,12 +9,11 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use engine::webhooks::{Incoming, Intake};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::App;
-use crate::error::{ApiError, ErrorBody, PathParams, QueryParams};
+use crate::error::{ApiError, ErrorBody, PathParams};
 
 /// The answer to an accepted webhook.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,83 +87,7 @@ pub async fn intake(
     })
 }
 
-/// Paging and filter of the event listing.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    /// Only this integration's events.
-    pub integration: Option<String>,
-    /// Page size, 1 to 500 (default 100).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// A stored event (metadata; the body is kept for replay and mapping).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    /// `evt_…`
-    pub id: String,
-    /// Integration id.
-    pub integration: String,
-    /// When it was received.
-    pub received_at: chrono::DateTime<chrono::Utc>,
-    /// The provider's event id (deduplication key).
-    pub provider_event_id: Option<String>,
-    /// The provider's event type.
-    pub event_type: Option<String>,
-    /// The signature scheme that verified it.
-    pub scheme: String,
-    /// The connection it routes to.
-    pub connection_id: Option<String>,
-    /// Body size in bytes.
-    pub body_bytes: usize,
-}
-
-/// A page of events, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventList {
-    /// The events.
-    pub data: Vec<EventView>,
-    /// Cursor of the next page, or null.
-    pub next_cursor: Option<String>,
-}
-
-/// Stored events, newest first.
-#[utoipa::path(get, path = "/api/events", tag = "webhooks", security(("api_key" = [])), params(EventsQuery), responses(
-    (status = 200, body = EventList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn list_events(
-    State(s): State<AppState>,
-    _: App,
-    QueryParams(q): QueryParams<EventsQuery>,
-) -> Result<Json<EventList>, ApiError> {
-    let (events, next_cursor) = s
-        .engine
-        .list_events(
-            q.integration.as_deref(),
-            q.cursor.as_deref(),
-            q.limit.unwrap_or(100),
-        )
-        .await?;
-    let data = events
-        .into_iter()
-        .map(|e| EventView {
-            body_bytes: e.body.len(),
-            id: e.id,
-            integration: e.integration,
-            received_at: e.received_at,
-            provider_event_id: e.provider_event_id,
-            event_type: e.event_type,
-            scheme: e.scheme,
-            connection_id: e.connection_id,
-        })
-        .collect();
-    Ok(Json(EventList { data, next_cursor }))
-}
-
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/{integration}/event", get(intake).post(intake))
-        .route("/api/events", get(list_events))
+    Router::new().route("/webhooks/{integration}/event", get(intake).post(intake))
 }

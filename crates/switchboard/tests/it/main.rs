@@ -5,6 +5,7 @@ mod audit;
 mod browser;
 mod cli;
 mod cli_connections;
+mod cli_events;
 mod config;
 mod connect;
 mod connect_page;
