@@ -24,7 +24,7 @@ mod tables;
 
 pub use mappings::{JqData, JqFilter, JqProgram, JqValue, Mapping, compile_jq};
 pub use tables::DEFAULT_RETRY_SCHEDULE_SECS;
-pub use tables::{Destination, Integration, OnLimit, RateLimit, valid_id};
+pub use tables::{Destination, DestinationRateLimit, Integration, OnLimit, RateLimit, valid_id};
 
 /// The documented default configuration file, embedded.
 pub const DEFAULT_FILE: &str = include_str!("../../../switchboard.default.toml");
@@ -75,6 +75,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("proxy_max_wait_secs", Kind::Int),
     ("proxy_max_body_bytes", Kind::Int),
     ("proxy_redact_query", Kind::List),
+    ("api_key_cache_secs", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -159,6 +160,7 @@ struct RawConfig {
     proxy_max_wait_secs: Option<u64>,
     proxy_max_body_bytes: Option<u64>,
     proxy_redact_query: Option<Vec<String>>,
+    api_key_cache_secs: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -238,6 +240,10 @@ pub struct Config {
     pub proxy_max_body_bytes: u64,
     /// Query parameters whose values the proxy's request log replaces with `[redacted]`.
     pub proxy_redact_query: Vec<String>,
+    /// How long a process may reuse an API key's verified record (hash, scope, revoked)
+    /// before reading it again; 0 reads it on every request. A revocation made by another
+    /// process takes effect within this time; one made by this process at once.
+    pub api_key_cache_secs: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -663,6 +669,7 @@ impl Config {
                 ));
             }
         }
+        let api_key_cache_secs = int("api_key_cache_secs", raw.api_key_cache_secs, 1, 0, 3600)?;
 
         let (v, mut s) = pick("allow_hosts", None, None);
         let allow_hosts = match (v, raw.allow_hosts) {
@@ -728,6 +735,7 @@ impl Config {
             proxy_max_wait_secs,
             proxy_max_body_bytes,
             proxy_redact_query,
+            api_key_cache_secs,
             file,
             sources: sources.into_inner(),
         })
@@ -803,6 +811,10 @@ impl Config {
             (
                 "proxy_redact_query",
                 self.proxy_redact_query != other.proxy_redact_query,
+            ),
+            (
+                "api_key_cache_secs",
+                self.api_key_cache_secs != other.api_key_cache_secs,
             ),
             ("providers", self.providers != other.providers),
             (

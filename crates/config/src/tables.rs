@@ -132,7 +132,8 @@ fn rate_limit(r: RawRateLimit, i: usize, src: &Source) -> Result<RateLimit, Conf
 pub(crate) struct RawDestination {
     id: String,
     url: String,
-    secret: String,
+    secret: Option<String>,
+    signing_key: Option<String>,
     #[serde(default)]
     integrations: Vec<String>,
     #[serde(default = "all_event_types")]
@@ -141,6 +142,58 @@ pub(crate) struct RawDestination {
     max_attempts: Option<u64>,
     retry_schedule_secs: Option<Vec<u64>>,
     max_concurrency: Option<u64>,
+    rate_limit: Option<RawDestinationRateLimit>,
+}
+
+/// A destination's `rate_limit = { per_second, burst }` as written (the shape of an
+/// integration's, without the per-connection buckets: deliveries over it always wait).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDestinationRateLimit {
+    per_second: Option<u64>,
+    burst: Option<u64>,
+}
+
+/// Most requests per second a destination may receive from each process (a token
+/// bucket: `per_second` refill, `burst` capacity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestinationRateLimit {
+    /// Requests per second.
+    pub per_second: u32,
+    /// Requests that may go at once after a quiet spell (default: `per_second`).
+    pub burst: u32,
+}
+
+fn destination_rate_limit(
+    r: RawDestinationRateLimit,
+    i: usize,
+    src: &Source,
+) -> Result<DestinationRateLimit, ConfigError> {
+    let key = |f: &str| format!("destinations[{i}].rate_limit.{f}");
+    let num = |f: &str, v: u64| -> Result<u32, ConfigError> {
+        if (1..=RATE_MAX).contains(&v) {
+            Ok(v as u32)
+        } else {
+            Err(invalid(
+                key(f),
+                src,
+                format!("{v} is out of range; use 1..={RATE_MAX} requests"),
+            ))
+        }
+    };
+    let Some(per_second) = r.per_second else {
+        return Err(invalid(
+            key("per_second"),
+            src,
+            "is missing; give the requests per second (and optionally burst), or remove rate_limit",
+        ));
+    };
+    let per_second = num("per_second", per_second)?;
+    let burst = r.burst.map(|b| num("burst", b)).transpose()?;
+    Ok(DestinationRateLimit {
+        per_second,
+        burst: burst.unwrap_or(per_second),
+    })
 }
 
 fn all_event_types() -> Vec<String> {
@@ -184,8 +237,11 @@ pub struct Destination {
     pub id: String,
     /// Where events are POSTed.
     pub url: String,
-    /// Standard Webhooks signing secret (`whsec_…`).
-    pub secret: SecretString,
+    /// Standard Webhooks symmetric signing secret (`whsec_…`): `v1` signatures.
+    pub secret: Option<SecretString>,
+    /// Standard Webhooks Ed25519 secret key (`whsk_…`): `v1a` signatures. At least one of
+    /// `secret` and `signing_key` is set.
+    pub signing_key: Option<SecretString>,
     /// Integrations whose events go here (empty: all).
     pub integrations: Vec<String>,
     /// Event type patterns (`*`, `payment.*`, `user.created`).
@@ -200,6 +256,8 @@ pub struct Destination {
     pub retry_schedule_secs: Vec<u64>,
     /// Requests in flight to this destination at once, per process.
     pub max_concurrency: u32,
+    /// Requests per second to this destination, per process (none when absent).
+    pub rate_limit: Option<DestinationRateLimit>,
 }
 
 /// The default retry schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -485,12 +543,33 @@ pub(crate) fn destinations(
                 ),
             ));
         }
-        let secret = resolve_secret(&key("secret"), src, &r.secret, env)?;
-        if !standard_webhooks_secret(secret.expose_secret()) {
+        let secret = r
+            .secret
+            .as_deref()
+            .map(|v| resolve_secret(&key("secret"), src, v, env))
+            .transpose()?;
+        if let Some(s) = &secret
+            && !standard_webhooks_secret(s.expose_secret())
+        {
             return Err(invalid(
                 key("secret"),
                 src,
                 "must be a Standard Webhooks secret: whsec_ followed by base64 of 24 to 64 random bytes",
+            ));
+        }
+        let signing_key = r
+            .signing_key
+            .as_deref()
+            .map(|v| resolve_secret(&key("signing_key"), src, v, env))
+            .transpose()?;
+        if let Some(k) = &signing_key {
+            check_signing_key(k).map_err(|m| invalid(key("signing_key"), src, m))?;
+        }
+        if secret.is_none() && signing_key.is_none() {
+            return Err(invalid(
+                key("secret"),
+                src,
+                "is missing; give secret (whsec_…, v1 signatures) and/or signing_key (whsk_…, v1a signatures)",
             ));
         }
         for (j, name) in r.integrations.iter().enumerate() {
@@ -567,10 +646,16 @@ pub(crate) fn destinations(
                 format!("{max_concurrency} is out of range; use 1..=256"),
             ));
         }
+        let rate_limit = r
+            .rate_limit
+            .map(|l| destination_rate_limit(l, i, src))
+            .transpose()?;
         out.push(Destination {
             id: r.id,
             url: r.url,
             secret,
+            signing_key,
+            rate_limit,
             integrations: r.integrations,
             event_types: r.event_types,
             timeout_secs,
@@ -587,6 +672,25 @@ fn standard_webhooks_secret(s: &str) -> bool {
     s.strip_prefix("whsec_")
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .is_some_and(|k| (24..=64).contains(&k.len()))
+}
+
+/// Checks a Standard Webhooks Ed25519 secret key (`whsk_` + base64 of a 32-byte seed or
+/// a 64-byte seed and public key); the message never contains the key.
+fn check_signing_key(k: &SecretString) -> Result<(), String> {
+    let text = k.expose_secret().trim();
+    if text.starts_with("whpk_") {
+        return Err("is a public key (whpk_…); put the secret key (whsk_…) here and give the public key to the app".into());
+    }
+    if !text.starts_with("whsk_") {
+        return Err("must be a Standard Webhooks Ed25519 secret key: whsk_ followed by base64 of a 32-byte seed (or of the 64-byte seed and public key)".into());
+    }
+    match signatures::public_key(&signatures::Scheme::StandardWebhooks, k) {
+        Ok(_) => Ok(()),
+        Err(signatures::SignError::BadSecret { reason, .. }) => Err(format!(
+            "is not a usable Ed25519 secret key ({reason}); write whsk_ followed by base64 of a 32-byte seed"
+        )),
+        Err(e) => Err(format!("is not a usable Ed25519 secret key ({e})")),
+    }
 }
 
 fn same_secrets(a: &[SecretString], b: &[SecretString]) -> bool {
@@ -617,12 +721,21 @@ impl Destination {
     pub fn same(&self, o: &Destination) -> bool {
         self.id == o.id
             && self.url == o.url
-            && vault::secrets_equal(&self.secret, &o.secret)
+            && same_secrets(self.secret.as_slice(), o.secret.as_slice())
+            && same_secrets(self.signing_key.as_slice(), o.signing_key.as_slice())
             && self.integrations == o.integrations
             && self.event_types == o.event_types
             && self.timeout_secs == o.timeout_secs
             && self.max_attempts == o.max_attempts
             && self.retry_schedule_secs == o.retry_schedule_secs
             && self.max_concurrency == o.max_concurrency
+            && self.rate_limit == o.rate_limit
+    }
+
+    /// The `whpk_…` public key that verifies this destination's `v1a` signatures (what
+    /// the app configures), if it has a signing key.
+    pub fn public_key(&self) -> Option<String> {
+        let k = self.signing_key.as_ref()?;
+        signatures::public_key(&signatures::Scheme::StandardWebhooks, k).ok()
     }
 }

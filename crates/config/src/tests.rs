@@ -235,6 +235,7 @@ const RAW_FIELDS: &[&str] = &[
     "proxy_max_wait_secs",
     "proxy_max_body_bytes",
     "proxy_redact_query",
+    "api_key_cache_secs",
 ];
 
 #[test]
@@ -265,6 +266,7 @@ fn every_file_field_is_in_keys_and_back() {
         proxy_max_wait_secs: _,
         proxy_max_body_bytes: _,
         proxy_redact_query: _,
+        api_key_cache_secs: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -398,10 +400,12 @@ allow_hosts = ["file.example.com"]
             ("SWITCHBOARD_PROXY_MAX_WAIT_SECS", "18"),
             ("SWITCHBOARD_PROXY_MAX_BODY_BYTES", "19000"),
             ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
+            ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
         ],
     )
     .unwrap();
     assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
+    assert_eq!(c.api_key_cache_secs, 22);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -1374,6 +1378,7 @@ fn changed_keys_reports_each_key_by_name_only() {
             "proxy_redact_query",
             "proxy_redact_query = [\"sig\"]".into(),
         ),
+        ("api_key_cache_secs", "api_key_cache_secs = 5".into()),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {
@@ -1505,8 +1510,14 @@ fn tables_env() -> BTreeMap<String, String> {
             "gh-webhook-secret-value".to_owned(),
         ),
         ("APP_WEBHOOK_SECRET".to_owned(), WHSEC.to_owned()),
+        ("APP_SIGNING_KEY".to_owned(), SIGNING_KEY.to_owned()),
+        ("APP_PUBLIC_KEY".to_owned(), PUBLIC_KEY.to_owned()),
     ])
 }
+
+/// A Standard Webhooks Ed25519 secret key (the RFC 8032 test 1 seed) and its public key.
+const SIGNING_KEY: &str = "whsk_nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+const PUBLIC_KEY: &str = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
 
 fn parse_tables(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, "t.toml", &tables_env(), &Overrides::default())
@@ -1551,9 +1562,15 @@ fn the_documented_table_examples_parse() {
         (d.id.as_str(), d.url.as_str()),
         ("app", "https://app.example/hooks")
     );
-    assert_eq!(d.secret.expose_secret(), WHSEC);
+    assert_eq!(d.secret.as_ref().unwrap().expose_secret(), WHSEC);
+    assert_eq!(d.signing_key.as_ref().unwrap().expose_secret(), SIGNING_KEY);
+    assert_eq!(d.public_key().as_deref(), Some(PUBLIC_KEY));
     assert_eq!(d.integrations, ["github-main"]);
     assert_eq!(d.event_types, ["*"]);
+    assert_eq!(
+        d.rate_limit.map(|l| (l.per_second, l.burst)),
+        Some((50, 100))
+    );
 }
 
 #[test]
@@ -1736,6 +1753,52 @@ fn table_errors_name_the_key() {
             "destinations[0].id",
             "lowercase",
         ),
+        (
+            dest("url = \"https://x\""),
+            "destinations[0].secret",
+            "signing_key",
+        ),
+        (
+            dest("url = \"https://x\"\nsigning_key = \"env:APP_PUBLIC_KEY\""),
+            "destinations[0].signing_key",
+            "public key",
+        ),
+        (
+            dest("url = \"https://x\"\nsigning_key = \"env:APP_WEBHOOK_SECRET\""),
+            "destinations[0].signing_key",
+            "whsk_",
+        ),
+        (
+            dest("url = \"https://x\"\nsigning_key = \"whsk_AAAA\""),
+            "destinations[0].signing_key",
+            "32-byte seed",
+        ),
+        (
+            dest("url = \"https://x\"\nsigning_key = \"env:NOT_SET_KEY\""),
+            "destinations[0].signing_key",
+            "NOT_SET_KEY",
+        ),
+        (
+            dest(
+                "url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nrate_limit = { burst = 5 }",
+            ),
+            "destinations[0].rate_limit.per_second",
+            "missing",
+        ),
+        (
+            dest(
+                "url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nrate_limit = { per_second = 0 }",
+            ),
+            "destinations[0].rate_limit.per_second",
+            "out of range",
+        ),
+        (
+            dest(
+                "url = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nrate_limit = { per_second = 5, burst = 2000000 }",
+            ),
+            "destinations[0].rate_limit.burst",
+            "out of range",
+        ),
     ];
     for (text, key, hint) in cases.into_iter().chain(more) {
         match parse_tables(&text) {
@@ -1751,6 +1814,72 @@ fn table_errors_name_the_key() {
             other => panic!("{text}: expected Invalid for {key}, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn destinations_sign_with_a_secret_a_signing_key_or_both_and_may_be_rate_limited() {
+    let base = "[[destinations]]\nid = \"d\"\nurl = \"https://app.example/h\"\n";
+    let c = parse_tables(&format!("{base}signing_key = \"env:APP_SIGNING_KEY\"\n")).unwrap();
+    let d = &c.destinations[0];
+    assert!(d.secret.is_none());
+    assert_eq!(d.public_key().as_deref(), Some(PUBLIC_KEY));
+    assert!(d.rate_limit.is_none(), "no rate limit by default");
+    // The 64-byte seed + public key form is accepted too.
+    let pair = {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut bytes = b64.decode(&SIGNING_KEY[5..]).unwrap();
+        bytes.extend(b64.decode(&PUBLIC_KEY[5..]).unwrap());
+        format!("whsk_{}", b64.encode(bytes))
+    };
+    let c = parse_tables(&format!("{base}signing_key = \"{pair}\"\n")).unwrap();
+    assert_eq!(c.destinations[0].public_key().as_deref(), Some(PUBLIC_KEY));
+    let c = parse_tables(&format!(
+        "{base}secret = \"env:APP_WEBHOOK_SECRET\"\nrate_limit = {{ per_second = 5 }}\n"
+    ))
+    .unwrap();
+    let d = &c.destinations[0];
+    assert!(d.signing_key.is_none() && d.public_key().is_none());
+    assert_eq!(
+        d.rate_limit.map(|l| (l.per_second, l.burst)),
+        Some((5, 5)),
+        "burst defaults to per_second"
+    );
+    // A changed key or limit is a changed destination.
+    let a = parse_tables(&format!("{base}signing_key = \"env:APP_SIGNING_KEY\"\n")).unwrap();
+    let b = parse_tables(&format!("{base}signing_key = \"{pair}\"\n")).unwrap();
+    let e = parse_tables(&format!(
+        "{base}signing_key = \"env:APP_SIGNING_KEY\"\nrate_limit = {{ per_second = 1 }}\n"
+    ))
+    .unwrap();
+    assert!(a.destinations[0].same(&a.destinations[0]));
+    assert!(!a.destinations[0].same(&b.destinations[0]));
+    assert!(!a.destinations[0].same(&e.destinations[0]));
+    assert_eq!(a.changed_keys(&e), ["destinations"]);
+}
+
+#[test]
+fn bad_signing_keys_are_never_echoed() {
+    for value in [
+        "whsk_c2VjcmV0LXZhbHVlLXRoYXQtaXMtdG9vLXNob3J0",
+        "whsk_!!!secret-value-not-base64!!!",
+        "secret-value-without-prefix",
+        "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+    ] {
+        let text = format!(
+            "[[destinations]]\nid = \"d\"\nurl = \"https://x\"\nsigning_key = \"{value}\"\n"
+        );
+        let err = parse_tables(&text).unwrap_err();
+        let m = format!("{err} {err:?}");
+        assert!(m.contains("destinations[0].signing_key"), "{m}");
+        assert!(!m.contains(&value[5..]), "{m}");
+    }
+    let c = parse_tables(
+        "[[destinations]]\nid = \"d\"\nurl = \"https://x\"\nsigning_key = \"env:APP_SIGNING_KEY\"\n",
+    )
+    .unwrap();
+    let shown = format!("{:?}", c.destinations[0]);
+    assert!(!shown.contains(&SIGNING_KEY[5..]), "{shown}");
 }
 
 #[test]
@@ -1775,6 +1904,14 @@ fn table_parse_errors_name_the_key_and_hide_values() {
         (
             "[[destinations]]\nid = \"a\"\nurl = \"https://x\"\nsecret = 5\n",
             "secret",
+        ),
+        (
+            "[[destinations]]\nid = \"a\"\nurl = \"https://x\"\nsigning_key = [\"super-secret-value\"]\n",
+            "signing_key",
+        ),
+        (
+            "[[destinations]]\nid = \"a\"\nurl = \"https://x\"\nsecret = \"env:APP_WEBHOOK_SECRET\"\nrate_limit = { per_second = 1, on_limit = \"reject\" }\n",
+            "on_limit",
         ),
     ] {
         let err = parse_tables(text).unwrap_err();

@@ -194,6 +194,7 @@ pub fn config_check(
             "proxy_max_wait_secs" => cfg.proxy_max_wait_secs.to_string(),
             "proxy_max_body_bytes" => cfg.proxy_max_body_bytes.to_string(),
             "proxy_redact_query" => cfg.proxy_redact_query.join(","),
+            "api_key_cache_secs" => cfg.api_key_cache_secs.to_string(),
             _ => String::new(),
         }
     };

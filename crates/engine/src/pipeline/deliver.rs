@@ -2,30 +2,49 @@
 //! destination signed per Standard Webhooks, and records the outcome.
 //!
 //! - `webhook-id` is the delivery id (stable across retries and replays), with
-//!   `webhook-timestamp` and `webhook-signature` (`v1,…`). The body is
+//!   `webhook-timestamp` and `webhook-signature`: `v1,…` (HMAC-SHA256) when the destination
+//!   has a `secret` (`whsec_…`), `v1a,…` (Ed25519) when it has a `signing_key`
+//!   (`whsk_…`), both space-separated when it has both. The body is
 //!   `{"type", "timestamp", "data"}`; `x-switchboard-event-id` names the event.
 //! - 2xx delivers. 410 Gone disables the destination (persisted; its deliveries wait) and
 //!   counts as a failed attempt. Anything else (other statuses, timeouts, refused
 //!   connections) retries per the destination's `retry_schedule_secs` with ±20 % jitter,
-//!   never earlier than a `Retry-After` (capped at 24 h); after `max_attempts` the
-//!   delivery is `dead`.
-//! - The lease is the request timeout + 30 s and is renewed every third of that while the
-//!   request runs, so it never lapses under a live request; a crashed worker's deliveries
-//!   are taken over once their lease expires.
+//!   never earlier than a `Retry-After` (delay seconds or an HTTP date; a past date is 0;
+//!   capped at 24 h); after `max_attempts` the delivery is `dead`.
+//! - The lease is the request timeout + `lease_margin` (30 s) and is renewed every third
+//!   of that while the request runs, so it never lapses under a live request. A renewal
+//!   that finds the claim taken over (the lease lapsed and another worker claimed it)
+//!   abandons the request; an outcome whose claim is no longer current is not written
+//!   (`lost_lease`). A crashed worker's deliveries are taken over once their lease expires.
 //! - A circuit breaker per destination: after `breaker_threshold` (5) failures in a row
 //!   no delivery to it is claimed for `breaker_cooldown` (30 s, doubling up to 10 min
 //!   while trial requests fail); then one trial request at a time until one succeeds.
+//! - `max_concurrency` caps the requests in flight to a destination (per process), and
+//!   its `rate_limit` (a `governor` token bucket per destination and process) caps their
+//!   rate. A rate-limited destination is claimed on its own, only while its bucket has a
+//!   token, and at most as many deliveries as it can take; one claimed over the limit
+//!   is released at once (no attempt counted, due when the next token is) and the
+//!   destination is not claimed again before then. No lease is held while waiting.
 //! - Idle, the worker sleeps until woken (intake, replay), until the next due delivery,
-//!   or for `poll_interval` (work enqueued by other processes), whichever comes first.
+//!   until a blocked destination (breaker, rate limit) opens again, or for
+//!   `poll_interval` (work enqueued by other processes), whichever comes first.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+use governor::clock::{Clock, FakeRelativeClock};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use signatures::{Scheme, SignRequest};
 use store::{Claimed, Failure};
 use tokio::task::JoinSet;
+use vault::SecretString;
 
 use crate::{Actor, Engine, EngineResult};
 
@@ -43,6 +62,9 @@ pub const DEAD: &str = "switchboard_deliveries_dead";
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
+/// Shortest idle sleep of the worker.
+const MIN_SLEEP: Duration = Duration::from_millis(20);
+
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -58,6 +80,11 @@ pub struct WorkerOptions {
     pub breaker_cooldown: Duration,
     /// Longest cool-down.
     pub breaker_max_cooldown: Duration,
+    /// A claim's lease is the destination's timeout plus this (renewed every third of
+    /// the lease while the request runs).
+    pub lease_margin: Duration,
+    /// The clock of the destinations' rate limiters.
+    pub rate_clock: RateClock,
 }
 
 impl Default for WorkerOptions {
@@ -69,21 +96,214 @@ impl Default for WorkerOptions {
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
             breaker_max_cooldown: Duration::from_secs(600),
+            lease_margin: Duration::from_secs(LEASE_MARGIN_SECS),
+            rate_clock: RateClock::default(),
         }
     }
 }
 
-/// One destination's circuit breaker and in-flight count.
+/// The clock of the destinations' rate limiters: the monotonic clock, or a fake one
+/// that a test advances by hand.
+#[derive(Debug, Clone, Default)]
+pub struct RateClock(Option<FakeRelativeClock>);
+
+impl RateClock {
+    /// A clock that moves only when `clock` is advanced.
+    pub fn fake(clock: FakeRelativeClock) -> Self {
+        Self(Some(clock))
+    }
+}
+
+impl Clock for RateClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        static START: OnceLock<Instant> = OnceLock::new();
+        match &self.0 {
+            Some(fake) => fake.now(),
+            None => Nanos::from(START.get_or_init(Instant::now).elapsed()),
+        }
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, RateClock, NoOpMiddleware<Nanos>>;
+
+/// One destination's circuit breaker, in-flight count and rate-limit state.
 #[derive(Debug, Default)]
 struct DestState {
     failures: u32,
     open_until: Option<Instant>,
     cooldown: Option<Duration>,
     in_flight: u32,
+    /// Not claimed before this: its rate limit has no token until then.
+    throttled_until: Option<Instant>,
+    /// Its backlog outruns its rate limit: claim one delivery per token.
+    throttled: bool,
 }
 
+/// What keeps a destination from being claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Block {
+    /// Its circuit is open, or its rate limit has no token, until then.
+    Until(Instant),
+    /// Its slots (`max_concurrency`, or the one trial request of a half-open circuit)
+    /// are taken; a finishing request frees one.
+    Full,
+}
+
+/// The worker's per-destination admission: circuit breakers, concurrency and rate
+/// limits. Times are parameters, so it is tested without waiting.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    threshold: u32,
+    cooldown: Duration,
+    max_cooldown: Duration,
+    clock: RateClock,
+    dests: HashMap<String, DestState>,
+    limiters: HashMap<String, ((u32, u32), Limiter)>,
+}
+
+impl Gate {
+    pub(crate) fn new(opts: &WorkerOptions) -> Self {
+        Self {
+            threshold: opts.breaker_threshold.max(1),
+            cooldown: opts.breaker_cooldown,
+            max_cooldown: opts.breaker_max_cooldown,
+            clock: opts.rate_clock.clone(),
+            dests: HashMap::new(),
+            limiters: HashMap::new(),
+        }
+    }
+
+    /// Whether `dest` may not be claimed at `now`, and why.
+    pub(crate) fn blocked(&self, dest: &config::Destination, now: Instant) -> Option<Block> {
+        let s = self.dests.get(&dest.id)?;
+        if let Some(t) = s.open_until.filter(|t| *t > now) {
+            return Some(Block::Until(t));
+        }
+        let half_open = s.failures >= self.threshold;
+        if s.in_flight >= dest.max_concurrency || (half_open && s.in_flight >= 1) {
+            return Some(Block::Full);
+        }
+        s.throttled_until.filter(|t| *t > now).map(Block::Until)
+    }
+
+    /// How many deliveries to `dest` may start at once now (0 when blocked).
+    pub(crate) fn room(&self, dest: &config::Destination, now: Instant) -> u32 {
+        if self.blocked(dest, now).is_some() {
+            return 0;
+        }
+        let (in_flight, failures, throttled) = self
+            .dests
+            .get(&dest.id)
+            .map_or((0, 0, false), |s| (s.in_flight, s.failures, s.throttled));
+        let mut room = dest.max_concurrency.saturating_sub(in_flight);
+        if failures >= self.threshold {
+            room = room.min(1);
+        }
+        if let Some(l) = dest.rate_limit {
+            room = room.min(if throttled { 1 } else { l.burst });
+        }
+        room
+    }
+
+    /// Takes a slot for a delivery to `dest` if it has one.
+    pub(crate) fn try_start(&mut self, dest: &config::Destination, now: Instant) -> bool {
+        if self.room(dest, now) == 0 {
+            return false;
+        }
+        self.dests.entry(dest.id.clone()).or_default().in_flight += 1;
+        true
+    }
+
+    /// Gives back a slot taken by [`Gate::try_start`] for a request that is not sent.
+    pub(crate) fn unstart(&mut self, dest: &str) {
+        if let Some(s) = self.dests.get_mut(dest) {
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Takes a token of `dest`'s rate limit, or marks it throttled until the next one
+    /// and says when that is.
+    pub(crate) fn admit(
+        &mut self,
+        dest: &config::Destination,
+        now: Instant,
+    ) -> Result<(), Instant> {
+        let Some(l) = dest.rate_limit else {
+            return Ok(());
+        };
+        let key = (l.per_second, l.burst);
+        let clock = self.clock.clone();
+        let limiter = match self.limiters.get(&dest.id) {
+            Some((k, lim)) if *k == key => lim,
+            _ => {
+                let rate = NonZeroU32::new(l.per_second).unwrap_or(NonZeroU32::MIN);
+                let burst = NonZeroU32::new(l.burst).unwrap_or(rate);
+                let lim = RateLimiter::direct_with_clock(
+                    Quota::per_second(rate).allow_burst(burst),
+                    clock.clone(),
+                );
+                self.limiters.insert(dest.id.clone(), (key, lim));
+                &self.limiters[&dest.id].1
+            }
+        };
+        let s = self.dests.entry(dest.id.clone()).or_default();
+        match limiter.check() {
+            Ok(()) => {
+                if s.throttled {
+                    // The bucket was empty: the next token comes one interval later.
+                    s.throttled_until = Some(now + Duration::from_secs(1) / l.per_second.max(1));
+                }
+                Ok(())
+            }
+            Err(not_until) => {
+                let at = now + not_until.wait_time_from(clock.now());
+                s.throttled = true;
+                s.throttled_until = Some(at);
+                Err(at)
+            }
+        }
+    }
+
+    /// A claim for `dest` asked for `wanted` and got `got`, all admitted: when it got
+    /// fewer, its backlog is drained and it is no longer throttled.
+    pub(crate) fn claimed(&mut self, dest: &str, wanted: u32, got: u32) {
+        if got < wanted
+            && let Some(s) = self.dests.get_mut(dest)
+        {
+            s.throttled = false;
+        }
+    }
+
+    /// Records the end of a request to `dest`.
+    pub(crate) fn finish(&mut self, dest: &str, outcome: Outcome, now: Instant) {
+        let s = self.dests.entry(dest.to_owned()).or_default();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        match outcome {
+            Outcome::Delivered => {
+                s.failures = 0;
+                s.open_until = None;
+                s.cooldown = None;
+            }
+            Outcome::Failed => {
+                s.failures += 1;
+                if s.failures >= self.threshold {
+                    let cd = s
+                        .cooldown
+                        .map_or(self.cooldown, |c| (c * 2).min(self.max_cooldown));
+                    s.cooldown = Some(cd);
+                    s.open_until = Some(now + cd);
+                }
+            }
+            Outcome::Neutral => {}
+        }
+    }
+}
+
+/// What a request did to the destination's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
     Delivered,
     Failed,
     /// Not attempted (lease lost, destination gone from config): no breaker change.
@@ -119,10 +339,29 @@ fn unit_random() -> f64 {
     f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
 }
 
-/// `Retry-After` in seconds (the date form is not honoured).
+/// A `Retry-After` value as a delay from `now`: delay seconds, or an HTTP date (RFC 9110
+/// §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms); a date in the past
+/// is no delay. `None` when it is neither.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Longer than u64 seconds is longer than any cap.
+        return Some(v.parse::<u64>().map_or(Duration::MAX, Duration::from_secs));
+    }
+    let at = if let Ok(d) = DateTime::parse_from_rfc2822(v) {
+        d.with_timezone(&Utc)
+    } else {
+        ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())?
+            .and_utc()
+    };
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(v, store::now())
 }
 
 impl Engine {
@@ -134,7 +373,7 @@ impl Engine {
         opts: WorkerOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) {
-        let states: Arc<Mutex<HashMap<String, DestState>>> = Arc::default();
+        let gate = Arc::new(Mutex::new(Gate::new(&opts)));
         let wake = self.pipeline_wake();
         let mut tasks: JoinSet<()> = JoinSet::new();
         tokio::pin!(shutdown);
@@ -150,60 +389,50 @@ impl Engine {
                     }
                 }
             }
-            let claimed = match self.claim_some(&opts, &states, tasks.len()).await {
+            let (claimed, reopens) = match self.claim_some(&opts, &gate, tasks.len()).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming deliveries failed; retrying at the next poll");
-                    Vec::new()
+                    (Vec::new(), None)
                 }
             };
             let got = !claimed.is_empty();
             for (c, dest) in claimed {
                 let engine = self.clone();
-                let states = states.clone();
-                let o = opts.clone();
+                let gate = gate.clone();
+                let margin = opts.lease_margin;
                 tasks.spawn(async move {
-                    let outcome = engine.deliver_one(&c, &dest).await;
-                    let mut map = states.lock().unwrap_or_else(|p| p.into_inner());
-                    let s = map.entry(dest.id.clone()).or_default();
-                    s.in_flight = s.in_flight.saturating_sub(1);
-                    match outcome {
-                        Outcome::Delivered => {
-                            *s = DestState {
-                                in_flight: s.in_flight,
-                                ..Default::default()
-                            };
-                        }
-                        Outcome::Failed => {
-                            s.failures += 1;
-                            if s.failures >= o.breaker_threshold {
-                                let cd = s.cooldown.map_or(o.breaker_cooldown, |c| {
-                                    (c * 2).min(o.breaker_max_cooldown)
-                                });
-                                s.cooldown = Some(cd);
-                                s.open_until = Some(Instant::now() + cd);
-                            }
-                        }
-                        Outcome::Neutral => {}
-                    }
+                    let outcome = engine.deliver_one(&c, &dest, margin).await;
+                    gate.lock().unwrap_or_else(|p| p.into_inner()).finish(
+                        &dest.id,
+                        outcome,
+                        Instant::now(),
+                    );
                 });
             }
             if got && tasks.len() < opts.concurrency {
                 continue;
             }
             self.publish_queue_metrics().await;
-            let sleep = match self.inner.store.next_due().await {
-                Ok(Some(due)) => (due - store::now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO)
-                    .min(opts.poll_interval),
-                _ => opts.poll_interval,
-            };
-            // With every slot busy, wait for one to free up instead.
             let sleep = if tasks.len() >= opts.concurrency {
+                // Every slot is busy: a finishing request wakes the loop.
                 opts.poll_interval
             } else {
-                sleep.max(Duration::from_millis(20))
+                let until_due = match self.inner.store.next_due().await {
+                    Ok(Some(due)) => (due - store::now()).to_std().unwrap_or(Duration::ZERO),
+                    _ => opts.poll_interval,
+                };
+                // Work that is due but was not claimed waits for a blocked destination
+                // (breaker, rate limit) to open, or for a slot: sleep until then rather
+                // than spin.
+                let until_due = if until_due.is_zero() {
+                    reopens.map_or(opts.poll_interval, |t| {
+                        t.saturating_duration_since(Instant::now())
+                    })
+                } else {
+                    until_due
+                };
+                until_due.min(opts.poll_interval).max(MIN_SLEEP)
             };
             tokio::select! {
                 () = &mut shutdown => break,
@@ -216,83 +445,178 @@ impl Engine {
     }
 
     /// Claims as many deliveries as there are free slots, skipping destinations whose
-    /// circuit is open or that are at their `max_concurrency`.
+    /// circuit is open, that are at their `max_concurrency` or out of rate-limit tokens;
+    /// rate-limited destinations are claimed one by one, as many as they may take. Also
+    /// returns the earliest time a blocked destination opens again.
     async fn claim_some(
         &self,
         opts: &WorkerOptions,
-        states: &Arc<Mutex<HashMap<String, DestState>>>,
+        gate: &Mutex<Gate>,
         busy: usize,
-    ) -> EngineResult<Vec<(Claimed, config::Destination)>> {
-        let free = opts.concurrency.saturating_sub(busy);
+    ) -> EngineResult<(Vec<(Claimed, config::Destination)>, Option<Instant>)> {
+        let mut free = opts.concurrency.saturating_sub(busy) as u32;
         if free == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let cfg = self.config();
-        let skip: Vec<String> = {
-            let map = states.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            map.iter()
-                .filter(|(id, s)| {
-                    let limit = cfg
-                        .destinations
-                        .iter()
-                        .find(|d| &d.id == *id)
-                        .map_or(1, |d| d.max_concurrency);
-                    let open = s.open_until.is_some_and(|t| t > now);
-                    // Half-open: one trial request at a time.
-                    let trial = s.failures >= opts.breaker_threshold && s.in_flight >= 1;
-                    open || trial || s.in_flight >= limit
-                })
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
+        let now = Instant::now();
+        let mut skip = Vec::new();
+        let mut limited = Vec::new();
+        let mut reopens: Option<Instant> = None;
+        {
+            let g = gate.lock().unwrap_or_else(|p| p.into_inner());
+            for d in &cfg.destinations {
+                match g.blocked(d, now) {
+                    Some(Block::Until(t)) => {
+                        reopens = Some(reopens.map_or(t, |r| r.min(t)));
+                        skip.push(d.id.clone());
+                    }
+                    Some(Block::Full) => skip.push(d.id.clone()),
+                    None if d.rate_limit.is_some() => {
+                        skip.push(d.id.clone());
+                        limited.push(d);
+                    }
+                    None => {}
+                }
+            }
+        }
         let longest = cfg
             .destinations
             .iter()
             .map(|d| d.timeout_secs)
             .max()
             .unwrap_or(15);
-        let now = store::now();
-        let lease_until = now + chrono::Duration::seconds(lease_secs(longest) as i64);
-        let claimed = self
-            .inner
-            .store
-            .claim_deliveries(&opts.owner, free as u32, now, lease_until, &skip)
-            .await?;
-        let mut out = Vec::with_capacity(claimed.len());
+        let lease = Duration::from_secs(longest) + opts.lease_margin;
+        let mut out = Vec::new();
+
+        // Destinations without a rate limit, in one claim.
+        let claimed = self.claim(opts, free, lease, &skip).await?;
+        free -= claimed.len() as u32;
         for c in claimed {
-            let Some(dest) = cfg.destinations.iter().find(|d| d.id == c.destination) else {
-                let f = Failure {
-                    retry_at: None,
-                    status: None,
-                    error: format!(
-                        "destination {:?} is no longer configured; add it back to [[destinations]] and replay",
-                        c.destination
-                    ),
-                };
-                self.inner.store.fail_delivery(&c.id, c.fence, &f).await?;
+            let Some(dest) = self.configured(&cfg, &c).await? else {
                 continue;
             };
-            let take = {
-                let mut map = states.lock().unwrap_or_else(|p| p.into_inner());
-                let s = map.entry(dest.id.clone()).or_default();
-                let half_open = s.failures >= opts.breaker_threshold;
-                let full = s.in_flight >= dest.max_concurrency || (half_open && s.in_flight >= 1);
-                if !full {
-                    s.in_flight += 1;
-                }
-                !full
-            };
+            let take = gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_start(dest, Instant::now());
             if take {
                 out.push((c, dest.clone()));
             } else {
+                // The batch held more deliveries to it than it has slots.
                 self.inner
                     .store
                     .release_delivery(&c.id, c.fence, store::now())
                     .await?;
             }
         }
-        Ok(out)
+
+        // Each rate-limited destination on its own, at most as many as it may take.
+        for d in limited {
+            let wanted = gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .room(d, Instant::now())
+                .min(free);
+            if wanted == 0 {
+                continue;
+            }
+            let others: Vec<String> = cfg
+                .destinations
+                .iter()
+                .filter(|o| o.id != d.id)
+                .map(|o| o.id.clone())
+                .collect();
+            let claimed = self.claim(opts, wanted, lease, &others).await?;
+            free -= claimed.len() as u32;
+            let got = claimed.len() as u32;
+            let mut all_admitted = true;
+            let mut refused_until: Option<Instant> = None;
+            for c in claimed {
+                let Some(dest) = self.configured(&cfg, &c).await? else {
+                    continue;
+                };
+                let admitted = match refused_until {
+                    Some(at) => Err(at),
+                    None => {
+                        let mut g = gate.lock().unwrap_or_else(|p| p.into_inner());
+                        let now = Instant::now();
+                        if g.try_start(dest, now) {
+                            g.admit(dest, now)
+                                .map(|()| true)
+                                .inspect_err(|_| g.unstart(&dest.id))
+                        } else {
+                            Ok(false)
+                        }
+                    }
+                };
+                let due = match admitted {
+                    Ok(true) => {
+                        out.push((c, dest.clone()));
+                        continue;
+                    }
+                    // Its slots filled meanwhile.
+                    Ok(false) => store::now(),
+                    // Over the limit: give it back, due when the next token is.
+                    Err(at) => {
+                        refused_until = Some(at);
+                        reopens = Some(reopens.map_or(at, |r| r.min(at)));
+                        let wait = at.saturating_duration_since(Instant::now());
+                        store::now() + chrono::Duration::milliseconds(wait.as_millis() as i64)
+                    }
+                };
+                all_admitted = false;
+                self.inner
+                    .store
+                    .release_delivery(&c.id, c.fence, due)
+                    .await?;
+            }
+            if all_admitted {
+                gate.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .claimed(&d.id, wanted, got);
+            }
+        }
+        Ok((out, reopens))
+    }
+
+    /// Claims up to `limit` due deliveries, except those to `skip`.
+    async fn claim(
+        &self,
+        opts: &WorkerOptions,
+        limit: u32,
+        lease: Duration,
+        skip: &[String],
+    ) -> EngineResult<Vec<Claimed>> {
+        let now = store::now();
+        let lease_until = now + chrono::Duration::milliseconds(lease.as_millis() as i64);
+        Ok(self
+            .inner
+            .store
+            .claim_deliveries(&opts.owner, limit, now, lease_until, skip)
+            .await?)
+    }
+
+    /// The configuration of a claimed delivery's destination; a delivery to one that is
+    /// no longer configured is made dead (a replay revives it once it is back).
+    async fn configured<'c>(
+        &self,
+        cfg: &'c config::Config,
+        c: &Claimed,
+    ) -> EngineResult<Option<&'c config::Destination>> {
+        if let Some(d) = cfg.destinations.iter().find(|d| d.id == c.destination) {
+            return Ok(Some(d));
+        }
+        let f = Failure {
+            retry_at: None,
+            status: None,
+            error: format!(
+                "destination {:?} is no longer configured; add it back to [[destinations]] and replay",
+                c.destination
+            ),
+        };
+        self.inner.store.fail_delivery(&c.id, c.fence, &f).await?;
+        Ok(None)
     }
 
     async fn publish_queue_metrics(&self) {
@@ -306,9 +630,15 @@ impl Engine {
         }
     }
 
-    /// Sends one claimed delivery and records the outcome.
-    async fn deliver_one(&self, c: &Claimed, dest: &config::Destination) -> Outcome {
-        match self.try_deliver(c, dest).await {
+    /// Sends one claimed delivery and records the outcome; the lease is the request
+    /// timeout plus `lease_margin`.
+    pub(crate) async fn deliver_one(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        lease_margin: Duration,
+    ) -> Outcome {
+        match self.try_deliver(c, dest, lease_margin).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(delivery = %c.id, destination = %dest.id, error = %e, "recording a delivery outcome failed; the lease will expire and the delivery be retried");
@@ -317,7 +647,12 @@ impl Engine {
         }
     }
 
-    async fn try_deliver(&self, c: &Claimed, dest: &config::Destination) -> EngineResult<Outcome> {
+    async fn try_deliver(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        lease_margin: Duration,
+    ) -> EngineResult<Outcome> {
         let store = &self.inner.store;
         let now = store::now();
         let data: serde_json::Value =
@@ -329,25 +664,33 @@ impl Engine {
         })
         .to_string();
         let timeout = Duration::from_secs(dest.timeout_secs);
+        let count = |outcome: &'static str| {
+            metrics::counter!(ATTEMPTS, "destination" => dest.id.clone(), "outcome" => outcome)
+                .increment(1);
+        };
         let sent = self.post_signed(c, dest, body.as_bytes(), now.timestamp(), timeout);
-        // Renew the lease while the request runs.
-        let lease = lease_secs(dest.timeout_secs);
-        let renew_every = Duration::from_secs((lease / 3).max(1));
+        // Renew the lease while the request runs; give up the request if it was lost.
+        let lease = timeout + lease_margin;
+        let renew_every = (lease / 3).max(Duration::from_millis(100));
         tokio::pin!(sent);
         let result = loop {
             tokio::select! {
                 r = &mut sent => break r,
                 () = tokio::time::sleep(renew_every) => {
-                    let until = store::now() + chrono::Duration::seconds(lease as i64);
-                    if !store.renew_lease(&c.id, c.fence, until).await.unwrap_or(false) {
-                        tracing::warn!(delivery = %c.id, "delivery lease lost while sending; its outcome will not be recorded");
+                    let until = store::now() + chrono::Duration::milliseconds(lease.as_millis() as i64);
+                    match store.renew_lease(&c.id, c.fence, until).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(delivery = %c.id, destination = %dest.id, "delivery lease lost while sending (another worker took it over); abandoning this attempt");
+                            count("lost_lease");
+                            return Ok(Outcome::Neutral);
+                        }
+                        Err(e) => {
+                            tracing::warn!(delivery = %c.id, error = %e, "renewing a delivery lease failed; retrying at the next renewal");
+                        }
                     }
                 }
             }
-        };
-        let count = |outcome: &'static str| {
-            metrics::counter!(ATTEMPTS, "destination" => dest.id.clone(), "outcome" => outcome)
-                .increment(1);
         };
         let (status, error, after) = match result {
             Ok((status, _)) if (200..300).contains(&status) => {
@@ -383,7 +726,6 @@ impl Engine {
                         )
                         .await;
                 }
-                count("gone");
                 (
                     Some(410),
                     "HTTP 410 Gone: destination disabled".to_owned(),
@@ -439,12 +781,8 @@ impl Engine {
             timestamp,
             id: Some(&c.id),
         };
-        let signed = signatures::sign(
-            &Scheme::StandardWebhooks,
-            std::slice::from_ref(&dest.secret),
-            &input,
-        )
-        .map_err(|e| format!("cannot sign: {e}"))?;
+        let signed = signatures::sign(&Scheme::StandardWebhooks, &signing_keys(dest), &input)
+            .map_err(|e| format!("cannot sign: {e}"))?;
         let mut req = outbound
             .client()
             .post(url.clone())
@@ -466,7 +804,21 @@ impl Engine {
     }
 }
 
-/// The lease of a request with this timeout: never shorter than the timeout.
+/// The keys a destination signs with: its `whsec_` secret (`v1`), then its `whsk_`
+/// signing key (`v1a`).
+fn signing_keys(dest: &config::Destination) -> Vec<SecretString> {
+    dest.secret
+        .iter()
+        .chain(dest.signing_key.iter())
+        .cloned()
+        .collect()
+}
+
+/// The default lease margin, in seconds.
+const LEASE_MARGIN_SECS: u64 = 30;
+
+/// The lease of a request with this timeout under the default margin: never shorter
+/// than the timeout.
 pub fn lease_secs(timeout_secs: u64) -> u64 {
-    timeout_secs + 30
+    timeout_secs + LEASE_MARGIN_SECS
 }

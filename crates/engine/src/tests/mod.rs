@@ -628,6 +628,7 @@ mod connections_manage;
 mod connections_protocol;
 mod connections_tokens;
 mod pipeline;
+mod pipeline_deliver;
 mod pipeline_mapping;
 mod proxy;
 mod proxy_more;

@@ -22,7 +22,7 @@ use super::*;
 use crate::Actor;
 use crate::pipeline::deliver::{WorkerOptions, next_delay};
 
-const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(super) const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// (webhook-id, event id, body, signature valid)
 type Seen = (String, String, serde_json::Value, bool);
@@ -87,7 +87,11 @@ impl Consumer {
     }
 }
 
-fn pipeline_config(url: &str, destination_extra: &str, mappings: &str) -> config::Config {
+pub(super) fn pipeline_config(
+    url: &str,
+    destination_extra: &str,
+    mappings: &str,
+) -> config::Config {
     let text = format!(
         "[[integrations]]\nid = \"stripe-main\"\nprovider = \"stripe\"\n\
          [[destinations]]\nid = \"app\"\nurl = \"{url}\"\nsecret = \"env:APP_SECRET\"\n{destination_extra}\n{mappings}"
@@ -96,13 +100,13 @@ fn pipeline_config(url: &str, destination_extra: &str, mappings: &str) -> config
     config::Config::from_toml(&text, "t.toml", &env, &Default::default()).unwrap()
 }
 
-async fn engine_with(cfg: config::Config) -> (Engine, SqliteStore) {
+pub(super) async fn engine_with(cfg: config::Config) -> (Engine, SqliteStore) {
     let store = memory_store().await;
     let engine = Engine::new(Arc::new(store.clone()), ring(&key(), &[]), cfg).with_dev(true);
     (engine, store)
 }
 
-fn stripe_event(n: u32, amount: i64) -> Event {
+pub(super) fn stripe_event(n: u32, amount: i64) -> Event {
     let body = serde_json::json!({
         "id": format!("evt_stripe_{n}"),
         "object": "event",
@@ -142,7 +146,7 @@ fn start_worker(engine: &Engine) -> tokio::sync::oneshot::Sender<()> {
     tx
 }
 
-async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(super) async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
     for _ in 0..300 {
         if done().await {
             return;
@@ -152,7 +156,10 @@ async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-async fn deliveries(store: &SqliteStore, status: Option<DeliveryStatus>) -> Vec<store::Delivery> {
+pub(super) async fn deliveries(
+    store: &SqliteStore,
+    status: Option<DeliveryStatus>,
+) -> Vec<store::Delivery> {
     store
         .list_deliveries(
             &DeliveryFilter {

@@ -14,6 +14,7 @@ mod intake;
 mod leaks;
 mod oidc;
 mod oidc_peer;
+mod pipeline;
 mod providers;
 mod proxy;
 mod rotate;
