@@ -4,6 +4,20 @@
 //! The `sb_` prefix and fixed shape let secret scanners recognise a leaked key
 //! (`sb_[a-z0-9]{12}_[A-Za-z0-9]{40}`). The secret part carries 238 bits of entropy, so
 //! a plain SHA-256 (no slow KDF) is the right hash: there is nothing to brute-force.
+//!
+//! Verification is cached per process ([`KeyCache`]): for `api_key_cache_secs` (default
+//! 1 s) after a key's record was read, requests with that key id reuse the stored hash,
+//! scope and revocation state instead of reading the database again. The presented
+//! secret is still hashed and compared (constant time) on every request, so a wrong
+//! secret never passes because its id is cached; the cache never holds a plaintext key.
+//! A revocation through this process empties the entry at once; one made by another
+//! process is seen when the entry expires. Only ids that exist are cached, and the cache
+//! is bounded ([`KeyCache`]), so random ids cannot make it grow.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -38,12 +52,131 @@ fn random_string(len: usize, alphabet: &[u8]) -> EngineResult<String> {
     Ok(out)
 }
 
-fn hash_secret(secret: &str) -> Vec<u8> {
+fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::new()
         .chain_update(b"switchboard.api-key.v1")
         .chain_update(secret.as_bytes())
         .finalize()
-        .to_vec()
+        .into()
+}
+
+/// At most this many key records are cached; past it, expired entries are dropped and,
+/// if that is not enough, the whole cache.
+pub(crate) const CACHE_MAX: usize = 10_000;
+
+/// What is cached of a key: what its database row says, never the key itself.
+#[derive(Clone)]
+struct Verified {
+    /// When the row was read.
+    at: Instant,
+    /// SHA-256 of the secret part, as stored.
+    hash: [u8; 32],
+    /// Revoked, or a stored hash that cannot match (not 32 bytes).
+    unusable: bool,
+    name: String,
+    scope: Scope,
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Verified {
+    fn new(r: &ApiKeyRecord, at: Instant) -> Self {
+        let hash: Option<[u8; 32]> = r.secret_hash.as_slice().try_into().ok();
+        Self {
+            at,
+            hash: hash.unwrap_or([0; 32]),
+            unusable: hash.is_none() || r.revoked_at.is_some(),
+            name: r.name.clone(),
+            scope: r.scope,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+/// The per-process cache of API key records, by key id (see the module documentation).
+///
+/// Writes are fenced by an epoch that every invalidation bumps: a lookup that read the
+/// database before a revocation in this process cannot put its stale record back after
+/// the revocation emptied the entry.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    map: Mutex<HashMap<String, Verified>>,
+    epoch: AtomicU64,
+    /// Added to the clock (tests move time forward with it).
+    skew_ms: AtomicU64,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache").finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Verified>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.skew_ms.load(Ordering::Relaxed))
+    }
+
+    /// The record of `id`, if read less than `ttl` ago.
+    fn get(&self, id: &str, ttl: Duration) -> Option<Verified> {
+        let now = self.now();
+        let map = self.lock();
+        map.get(id)
+            .filter(|v| now.saturating_duration_since(v.at) < ttl)
+            .cloned()
+    }
+
+    /// The epoch to pass to [`KeyCache::put`], read before the database is.
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Keeps a record read when the epoch was `epoch`, unless an invalidation happened
+    /// since.
+    fn put(&self, id: &str, v: Verified, epoch: u64, ttl: Duration) {
+        let mut map = self.lock();
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if map.len() >= CACHE_MAX && !map.contains_key(id) {
+            let now = self.now();
+            map.retain(|_, e| now.saturating_duration_since(e.at) < ttl);
+            if map.len() >= CACHE_MAX {
+                map.clear();
+            }
+        }
+        map.insert(id.to_owned(), v);
+    }
+
+    /// Notes a written `last_used_at`.
+    fn touched(&self, id: &str, at: chrono::DateTime<chrono::Utc>) {
+        if let Some(v) = self.lock().get_mut(id) {
+            v.last_used_at = Some(at);
+        }
+    }
+
+    /// Forgets `id` (it was revoked), and fences out lookups in flight.
+    fn invalidate(&self, id: &str) {
+        let mut map = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        map.remove(id);
+    }
+
+    /// How many records are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Moves this cache's clock forward.
+    #[cfg(test)]
+    pub(crate) fn advance(&self, by: Duration) {
+        self.skew_ms
+            .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
+    }
 }
 
 /// Splits a presented key into id and secret, checking its shape.
@@ -156,7 +289,7 @@ impl Engine {
             id: id.clone(),
             name: name.to_owned(),
             scope,
-            secret_hash: hash_secret(&secret),
+            secret_hash: hash_secret(&secret).to_vec(),
             created_at: store::now(),
             last_used_at: None,
             revoked_at: None,
@@ -189,6 +322,8 @@ impl Engine {
 
     /// Revokes a key; it stops authenticating at once, on every instance.
     pub async fn revoke_api_key(&self, id: &str, actor: &Actor) -> EngineResult<ApiKeyInfo> {
+        // Whatever happens below, this process reads the key again on its next use.
+        self.inner.api_keys.invalidate(id);
         let Some(existing) = self.inner.store.get_api_key(id).await? else {
             return Err(EngineError::NotFound {
                 what: "api key",
@@ -200,7 +335,10 @@ impl Engine {
                 "api key {id:?} is already revoked"
             )));
         }
-        if !self.inner.store.revoke_api_key(id, store::now()).await? {
+        let revoked = self.inner.store.revoke_api_key(id, store::now()).await;
+        // A lookup that raced with the write must not keep the key usable here.
+        self.inner.api_keys.invalidate(id);
+        if !revoked? {
             // Another instance revoked it between our read and our write.
             return Err(EngineError::Conflict(format!(
                 "api key {id:?} is already revoked"
@@ -218,7 +356,8 @@ impl Engine {
     }
 
     /// Checks a presented key. Every failure is the same `Unauthenticated` error, and the
-    /// comparison is constant-time.
+    /// comparison is constant-time. The key's record comes from the cache when it was
+    /// read less than `api_key_cache_secs` ago (see the module documentation).
     pub async fn authenticate(&self, presented: &SecretString) -> EngineResult<Principal> {
         const BAD: EngineError = EngineError::Unauthenticated(
             "invalid or revoked API key; send Authorization: Bearer sb_…",
@@ -227,15 +366,32 @@ impl Engine {
             return Err(BAD);
         };
         let presented_hash = hash_secret(secret);
-        let record = self.inner.store.get_api_key(id).await?;
+        let cache = &self.inner.api_keys;
+        let ttl = Duration::from_secs(self.inner.config.load().api_key_cache_secs);
+        let cached = if ttl.is_zero() {
+            None
+        } else {
+            cache.get(id, ttl)
+        };
+        let record = match cached {
+            Some(v) => Some(v),
+            None => {
+                let epoch = cache.epoch();
+                let record = self.inner.store.get_api_key(id).await?;
+                record.map(|r| {
+                    let v = Verified::new(&r, cache.now());
+                    if !ttl.is_zero() {
+                        cache.put(id, v.clone(), epoch, ttl);
+                    }
+                    v
+                })
+            }
+        };
         // Compare against something even when the id is unknown, so that timing does not
         // tell which ids exist.
-        let stored = record
-            .as_ref()
-            .map(|r| r.secret_hash.as_slice())
-            .unwrap_or(&[0u8; 32]);
+        let stored = record.as_ref().map_or(&[0u8; 32], |v| &v.hash);
         let matches = constant_time_eq(&presented_hash, stored);
-        let Some(record) = record.filter(|r| matches && r.revoked_at.is_none()) else {
+        let Some(record) = record.filter(|v| matches && !v.unusable) else {
             return Err(BAD);
         };
         let now = store::now();
@@ -244,15 +400,24 @@ impl Engine {
             .is_none_or(|t| (now - t).num_milliseconds() >= TOUCH_INTERVAL_MS);
         if stale {
             // A failed touch must not fail the request.
-            if let Err(e) = self.inner.store.touch_api_key(&record.id, now).await {
-                tracing::warn!(error = %e, key_id = %record.id, "could not record API key use");
+            match self.inner.store.touch_api_key(id, now).await {
+                Ok(()) => cache.touched(id, now),
+                Err(e) => {
+                    tracing::warn!(error = %e, key_id = %id, "could not record API key use")
+                }
             }
         }
         Ok(Principal {
-            key_id: record.id,
+            key_id: id.to_owned(),
             name: record.name,
             scope: record.scope,
         })
+    }
+
+    /// The cache of key records (tests).
+    #[cfg(test)]
+    pub(crate) fn api_key_cache(&self) -> &KeyCache {
+        &self.inner.api_keys
     }
 
     /// On a fresh deployment (no key ever created), creates one admin key. Returns it so
@@ -264,5 +429,293 @@ impl Engine {
         self.create_api_key("bootstrap-admin", Scope::Admin, &Actor::System)
             .await
             .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    //! The key-record cache: reuse, revocation here and elsewhere, wrong secrets, the
+    //! size bound, the epoch fence and `api_key_cache_secs = 0`. Time is moved with the
+    //! cache's own clock, never waited for.
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use store::{ApiKeyRecord, ApiKeyStore, Scope};
+    use vault::{ExposeSecret, SecretString};
+
+    use super::{CACHE_MAX, KeyCache, Verified};
+    use crate::tests::{key, memory_store, ring};
+    use crate::{Actor, Engine, EngineError};
+
+    fn config(text: &str) -> config::Config {
+        config::Config::from_toml(text, "t.toml", &BTreeMap::new(), &Default::default()).unwrap()
+    }
+
+    fn refused(r: crate::EngineResult<super::Principal>, what: &str) {
+        match r {
+            Err(EngineError::Unauthenticated(_)) => {}
+            other => panic!("{what}: expected 401, got {other:?}"),
+        }
+    }
+
+    async fn engine_with(text: &str) -> (Engine, store_sqlite::SqliteStore) {
+        let sqlite = memory_store().await;
+        let e = Engine::new(Arc::new(sqlite.clone()), ring(&key(), &[]), config(text));
+        (e, sqlite)
+    }
+
+    #[test]
+    fn one_second_is_the_default_and_it_can_be_set_or_turned_off() {
+        assert_eq!(config("").api_key_cache_secs, 1);
+        assert_eq!(config("api_key_cache_secs = 0").api_key_cache_secs, 0);
+        assert_eq!(config("api_key_cache_secs = 30").api_key_cache_secs, 30);
+        assert!(
+            config::Config::from_toml(
+                "api_key_cache_secs = 3601",
+                "t.toml",
+                &BTreeMap::new(),
+                &Default::default()
+            )
+            .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cached_key_keeps_working_and_is_read_once_per_ttl() {
+        // A long TTL, so that the test does not depend on how fast it runs; time moves
+        // only through the cache's clock.
+        let (engine, sqlite) = engine_with("api_key_cache_secs = 60").await;
+        let c = engine
+            .create_api_key("busy", Scope::App, &Actor::System)
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let p = engine.authenticate(&c.key).await.unwrap();
+            assert_eq!(
+                (p.key_id.as_str(), p.scope),
+                (c.info.id.as_str(), Scope::App)
+            );
+            assert_eq!(p.name, "busy");
+        }
+        assert_eq!(engine.api_key_cache().len(), 1);
+        // The row is not read again within the TTL: a revocation written straight to the
+        // store (as another process would) is not seen yet...
+        sqlite
+            .revoke_api_key(&c.info.id, store::now())
+            .await
+            .unwrap();
+        engine.authenticate(&c.key).await.unwrap();
+        // ...and is once the record is older than the TTL.
+        engine.api_key_cache().advance(Duration::from_secs(60));
+        refused(engine.authenticate(&c.key).await, "after the TTL");
+        // The refusal comes from the re-read (revoked) record, now cached as such.
+        refused(engine.authenticate(&c.key).await, "revoked record cached");
+    }
+
+    #[tokio::test]
+    async fn a_revocation_in_this_process_applies_at_once() {
+        let (engine, _) = engine_with("api_key_cache_secs = 60").await;
+        let c = engine
+            .create_api_key("k", Scope::Admin, &Actor::System)
+            .await
+            .unwrap();
+        engine.authenticate(&c.key).await.unwrap();
+        engine
+            .revoke_api_key(&c.info.id, &Actor::System)
+            .await
+            .unwrap();
+        refused(engine.authenticate(&c.key).await, "revoked here");
+        // A second revoke (a conflict) leaves it refused.
+        assert!(
+            engine
+                .revoke_api_key(&c.info.id, &Actor::System)
+                .await
+                .is_err()
+        );
+        refused(engine.authenticate(&c.key).await, "still revoked");
+    }
+
+    #[tokio::test]
+    async fn a_revocation_by_another_engine_applies_within_the_ttl() {
+        let sqlite = memory_store().await;
+        let on = |cfg: &str| Engine::new(Arc::new(sqlite.clone()), ring(&key(), &[]), config(cfg));
+        // A long TTL, so that the test does not depend on how fast it runs.
+        let a = on("api_key_cache_secs = 60");
+        let b = on("");
+        let c = a
+            .create_api_key("shared", Scope::App, &Actor::System)
+            .await
+            .unwrap();
+        a.authenticate(&c.key).await.unwrap();
+        b.authenticate(&c.key).await.unwrap();
+        b.revoke_api_key(&c.info.id, &Actor::System).await.unwrap();
+        refused(b.authenticate(&c.key).await, "on the revoking engine");
+        // a read the record before: accepted until its TTL has passed...
+        a.authenticate(&c.key).await.unwrap();
+        a.api_key_cache().advance(Duration::from_secs(30));
+        a.authenticate(&c.key).await.unwrap();
+        // ...and never after.
+        a.api_key_cache().advance(Duration::from_secs(30));
+        refused(a.authenticate(&c.key).await, "after the TTL");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_is_refused_even_when_the_id_is_cached() {
+        let (engine, _) = engine_with("api_key_cache_secs = 60").await;
+        let c = engine
+            .create_api_key("k", Scope::App, &Actor::System)
+            .await
+            .unwrap();
+        engine.authenticate(&c.key).await.unwrap();
+        let real = c.key.expose_secret().to_owned();
+        let (id, secret) = super::parse(&real).unwrap();
+        let mut wrong = secret.as_bytes().to_vec();
+        wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
+        let forged = format!("sb_{id}_{}", String::from_utf8(wrong).unwrap());
+        refused(
+            engine.authenticate(&SecretString::from(forged)).await,
+            "wrong secret, cached id",
+        );
+        refused(
+            engine
+                .authenticate(&SecretString::from(format!("sb_{id}_{}", "A".repeat(40))))
+                .await,
+            "another wrong secret",
+        );
+        // The right one still works, and the cache never held the key.
+        engine.authenticate(&c.key).await.unwrap();
+        let map = engine.api_key_cache().lock();
+        let v = map.get(id).unwrap();
+        assert_eq!(v.hash, super::hash_secret(secret));
+        assert_ne!(&v.hash[..], secret.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn zero_turns_the_cache_off() {
+        let (engine, sqlite) = engine_with("api_key_cache_secs = 0").await;
+        let c = engine
+            .create_api_key("k", Scope::App, &Actor::System)
+            .await
+            .unwrap();
+        engine.authenticate(&c.key).await.unwrap();
+        assert_eq!(engine.api_key_cache().len(), 0);
+        sqlite
+            .revoke_api_key(&c.info.id, store::now())
+            .await
+            .unwrap();
+        refused(engine.authenticate(&c.key).await, "no cache: seen at once");
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_are_not_cached() {
+        let (engine, _) = engine_with("").await;
+        for i in 0..300 {
+            let k = format!("sb_{:012}_{}", i, "A".repeat(40));
+            refused(engine.authenticate(&SecretString::from(k)).await, "unknown");
+        }
+        assert_eq!(engine.api_key_cache().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_last_use_is_written_once_per_minute_through_the_cache() {
+        let (engine, sqlite) = engine_with("api_key_cache_secs = 3600").await;
+        let c = engine
+            .create_api_key("k", Scope::App, &Actor::System)
+            .await
+            .unwrap();
+        engine.authenticate(&c.key).await.unwrap();
+        let first = sqlite.get_api_key(&c.info.id).await.unwrap().unwrap();
+        let first = first.last_used_at.expect("touched on first use");
+        // The cached record knows about the write, so the next uses do not write.
+        let cached = engine
+            .api_key_cache()
+            .get(&c.info.id, Duration::MAX)
+            .unwrap();
+        assert_eq!(cached.last_used_at, Some(first));
+        engine.authenticate(&c.key).await.unwrap();
+        let again = sqlite.get_api_key(&c.info.id).await.unwrap().unwrap();
+        assert_eq!(again.last_used_at, Some(first));
+    }
+
+    fn record(id: &str) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: id.to_owned(),
+            name: "n".into(),
+            scope: Scope::App,
+            secret_hash: super::hash_secret("s").to_vec(),
+            created_at: store::now(),
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn the_cache_never_grows_past_its_bound() {
+        let ttl = Duration::from_secs(1);
+        let cache = KeyCache::default();
+        let put = |id: &str| {
+            let v = Verified::new(&record(id), cache.now());
+            cache.put(id, v, cache.epoch(), ttl);
+        };
+        // Half the bound, then let it expire, then the other half fresh.
+        for i in 0..CACHE_MAX / 2 {
+            put(&format!("old{i}"));
+        }
+        cache.advance(Duration::from_secs(2));
+        for i in 0..CACHE_MAX / 2 {
+            put(&format!("new{i}"));
+        }
+        assert_eq!(cache.len(), CACHE_MAX);
+        // Full: the expired half goes first.
+        put("one-more");
+        assert_eq!(cache.len(), CACHE_MAX / 2 + 1);
+        assert!(cache.get("new0", ttl).is_some());
+        // Replacing an entry does not evict.
+        put("new0");
+        assert_eq!(cache.len(), CACHE_MAX / 2 + 1);
+        // Full of live entries: everything goes.
+        for i in 0..CACHE_MAX {
+            put(&format!("x{i}"));
+            assert!(cache.len() <= CACHE_MAX);
+        }
+        assert!(cache.len() <= CACHE_MAX);
+        for i in 0..3 * CACHE_MAX {
+            put(&format!("y{i}"));
+        }
+        assert!(cache.len() <= CACHE_MAX, "{}", cache.len());
+        assert!(format!("{cache:?}").starts_with("KeyCache"));
+    }
+
+    #[test]
+    fn a_lookup_that_raced_with_a_revocation_cannot_put_its_record_back() {
+        let ttl = Duration::from_secs(60);
+        let cache = KeyCache::default();
+        let before = cache.epoch();
+        // The revocation happens between the lookup's read and its write.
+        cache.invalidate("k");
+        cache.put("k", Verified::new(&record("k"), cache.now()), before, ttl);
+        assert!(cache.get("k", ttl).is_none());
+        // A lookup that started afterwards is kept.
+        cache.put(
+            "k",
+            Verified::new(&record("k"), cache.now()),
+            cache.epoch(),
+            ttl,
+        );
+        assert!(cache.get("k", ttl).is_some());
+    }
+
+    #[test]
+    fn a_malformed_stored_hash_never_matches() {
+        let mut r = record("k");
+        r.secret_hash = vec![1, 2, 3];
+        let v = Verified::new(&r, std::time::Instant::now());
+        assert!(v.unusable);
+        let mut r = record("k");
+        r.revoked_at = Some(store::now());
+        assert!(Verified::new(&r, std::time::Instant::now()).unusable);
+        assert!(!Verified::new(&record("k"), std::time::Instant::now()).unusable);
     }
 }

@@ -80,6 +80,7 @@ struct Inner {
     refresh_locks: connections::RefreshLocks,
     pipeline: pipeline::Pipeline,
     proxy: proxy::Shared,
+    api_keys: api_keys::KeyCache,
 }
 
 fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
@@ -126,6 +127,7 @@ impl Engine {
                 refresh_locks: connections::RefreshLocks::default(),
                 pipeline: pipeline::Pipeline::default(),
                 proxy: proxy::Shared::default(),
+                api_keys: api_keys::KeyCache::default(),
             }),
         }
     }

@@ -1,5 +1,9 @@
 //! API-key authentication: `Authorization: Bearer sb_…`, 401 without a valid key, 403
 //! for the wrong scope.
+//!
+//! The engine checks the key ([`engine::Engine::authenticate`]): the key's stored record
+//! comes from a per-process cache for up to `api_key_cache_secs` (so a busy key costs no
+//! database read per request), and the secret is compared against it on every request.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;

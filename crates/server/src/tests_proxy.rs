@@ -56,6 +56,7 @@ struct H {
     app: String,
     seen: Seen,
     http: reqwest::Client,
+    engine: Engine,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -125,7 +126,7 @@ rate_limit = { per_second = 1, burst = 1, on_limit = "reject" }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(
         listener,
-        router(AppState::new(engine)),
+        router(AppState::new(engine.clone())),
         async move {
             let _ = rx.await;
         },
@@ -136,6 +137,7 @@ rate_limit = { per_second = 1, burst = 1, on_limit = "reject" }
         app: key.key.expose_secret().to_owned(),
         seen,
         http: reqwest::Client::new(),
+        engine,
         _stop: tx,
     }
 }
@@ -333,4 +335,47 @@ async fn the_rust_client_proxies_and_types_its_errors() {
         .unwrap_err();
     assert_eq!(e.error_code(), Some(client::ErrorCode::RateLimited));
     assert!(e.message().unwrap().contains("Retry-After"), "{e}");
+}
+
+#[tokio::test]
+async fn a_key_revoked_here_stops_proxying_at_once_and_a_wrong_secret_never_passes() {
+    let h = start().await;
+    for _ in 0..3 {
+        let res = h
+            .req(reqwest::Method::GET, "/api/proxy/c1/x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // The key's id is cached now; the same id with another secret is still refused.
+    let (id, _) = engine::api_keys::parse(&h.app).unwrap();
+    let forged = format!("sb_{id}_{}", "Z".repeat(40));
+    let res = h
+        .http
+        .get(format!("{}/api/proxy/c1/x", h.base))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_error(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    // Revoked through this process: the very next request is refused.
+    h.engine.revoke_api_key(id, &Actor::System).await.unwrap();
+    let res = h
+        .req(reqwest::Method::GET, "/api/proxy/c1/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_error(res, StatusCode::UNAUTHORIZED).await,
+        "unauthorized"
+    );
+    assert_eq!(
+        h.seen.lock().unwrap().len(),
+        3,
+        "only the accepted requests left"
+    );
 }

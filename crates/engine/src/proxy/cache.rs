@@ -1,35 +1,69 @@
-//! A short-lived, per-process cache of connections' decrypted credentials for the proxy,
-//! so that a busy connection does not cost a database read and a decryption per request.
+//! A short-lived, per-process cache of what the proxy needs per connection, so that a
+//! busy connection does not cost a database read, a decryption, a copy of its
+//! integration and provider, and a rendering of the API base URL template per request.
 //!
 //! An entry lives [`TTL`] (one second, like the integration switches of webhook intake):
 //! a disconnect, revocation or refresh made by *another* process reaches this one's proxy
 //! within that time. This process forgets an entry whenever it refreshes the
 //! connection. Only active connections whose token is not due for refresh are kept;
-//! values are zeroed when dropped.
+//! an entry also records the configuration it was built under, and is not used once a
+//! reload replaced it. Values are zeroed when the last user drops them; a hit hands out
+//! a reference-counted pointer, not a copy.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
 use store::Connection;
 
 use crate::connections::credentials::Credentials;
+use crate::connections::manage::Ctx;
 
 /// How long an entry is used.
 pub(crate) const TTL: Duration = Duration::from_secs(1);
 /// At most this many connections are kept; past it the cache is emptied.
-const MAX: usize = 10_000;
+pub(crate) const MAX: usize = 10_000;
 
-struct Entry {
+/// Where a connection's requests go, worked out once per entry.
+#[derive(Debug)]
+pub(crate) struct Route {
+    /// The configuration this was built under.
+    pub config: Arc<config::Config>,
+    /// The integration and its provider.
+    pub ctx: Ctx,
+    /// The API base URL, rendered with the connection's settings.
+    pub base: String,
+    /// The same, parsed.
+    pub base_url: url::Url,
+    /// The provider's `api_headers`, as headers (invalid ones dropped).
+    pub api_headers: HeaderMap,
+    /// The query parameter the credential travels in, if any.
+    pub credential_param: Option<String>,
+}
+
+/// A connection as the proxy uses it.
+pub(crate) struct Entry {
+    pub conn: Connection,
+    pub creds: Arc<Credentials>,
+    pub route: Arc<Route>,
+}
+
+struct Slot {
     at: Instant,
-    conn: Connection,
-    creds: Credentials,
+    entry: Arc<Entry>,
 }
 
 /// See the module documentation.
+///
+/// Writes are fenced by an epoch that every [`CredentialCache::forget`] bumps, so a
+/// request that read the database before a refresh in this process cannot put the old
+/// credentials back after the refresh forgot them.
 #[derive(Default)]
 pub(crate) struct CredentialCache {
-    map: Mutex<HashMap<String, Entry>>,
+    map: Mutex<HashMap<String, Slot>>,
+    epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -39,35 +73,51 @@ impl std::fmt::Debug for CredentialCache {
 }
 
 impl CredentialCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cached connection and credentials, if younger than [`TTL`].
-    pub(crate) fn get(&self, id: &str) -> Option<(Connection, Credentials)> {
+    /// The cached entry, if younger than [`TTL`].
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Entry>> {
         let map = self.lock();
-        let e = map.get(id)?;
-        (e.at.elapsed() < TTL).then(|| (e.conn.clone(), e.creds.clone()))
+        let s = map.get(id)?;
+        (s.at.elapsed() < TTL).then(|| s.entry.clone())
     }
 
-    /// Keeps a freshly loaded connection.
-    pub(crate) fn put(&self, conn: &Connection, creds: &Credentials) {
+    /// The epoch to pass to [`CredentialCache::put`], read before the database is.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Keeps a connection loaded when the epoch was `epoch`, unless something was
+    /// forgotten since.
+    pub(crate) fn put(&self, entry: Arc<Entry>, epoch: u64) {
         let mut map = self.lock();
-        if map.len() >= MAX {
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        if map.len() >= MAX && !map.contains_key(&entry.conn.id) {
             map.clear();
         }
         map.insert(
-            conn.id.clone(),
-            Entry {
+            entry.conn.id.clone(),
+            Slot {
                 at: Instant::now(),
-                conn: conn.clone(),
-                creds: creds.clone(),
+                entry,
             },
         );
     }
 
     /// Drops the entry of `id` (after a refresh, or a failed one).
     pub(crate) fn forget(&self, id: &str) {
-        self.lock().remove(id);
+        let mut map = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        map.remove(id);
+    }
+
+    /// How many connections are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
     }
 }

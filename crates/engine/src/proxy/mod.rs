@@ -6,6 +6,9 @@
 //!    the base URL (`api_base_url`, templated with the connection's settings) and how the
 //!    credential is sent. The target is that base + the caller's path + query; its
 //!    scheme, host and port must be the base's and its path under the base's path.
+//!    The connection, its decrypted credentials and this route are kept for a second
+//!    per process ([`cache`]), so a busy connection costs no database read, decryption
+//!    or template rendering per request.
 //! 2. The caller's `Authorization`, cookies and hop-by-hop headers (RFC 9110 §7.6.1 and
 //!    those named in `Connection`) are removed; the credential and the catalog's
 //!    `api_headers` are added.
@@ -30,7 +33,7 @@
 //! path, the query with `proxy_redact_query` values replaced, status, attempts and
 //! duration.
 
-mod cache;
+pub(crate) mod cache;
 pub(crate) mod limit;
 
 use std::pin::Pin;
@@ -68,7 +71,7 @@ impl crate::Engine {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     limits: limit::Limits,
-    credentials: cache::CredentialCache,
+    pub(crate) credentials: cache::CredentialCache,
 }
 
 /// An error inside a body stream.
@@ -496,89 +499,102 @@ impl Engine {
     /// documentation) and returns the provider's answer, streamed.
     pub async fn proxy(&self, req: ProxyRequest) -> Result<ProxyResponse, ProxyError> {
         let started = Instant::now();
-        let cfg = self.config();
-        let method = req.method.clone();
-        let connection = req.connection_id.clone();
-        let path_for_log = format!("/{}", req.path.trim_start_matches('/'));
-        let query_for_log = req
-            .query
-            .as_deref()
-            .map(|q| redact_query(q, &cfg.proxy_redact_query));
+        // What the request log needs, copied only when the log line will be written.
+        let log =
+            tracing::enabled!(target: "switchboard::proxy", tracing::Level::INFO).then(|| {
+                (
+                    req.method.clone(),
+                    req.connection_id.clone(),
+                    req.path.clone(),
+                    req.query.clone(),
+                )
+            });
         let result = self.proxy_inner(req, started).await;
         let (status, attempts, integration) = match &result {
-            Ok((r, integration)) => (
-                r.status.as_u16().to_string(),
-                r.attempts,
-                integration.clone(),
-            ),
+            Ok((r, integration)) => (r.status.as_u16().to_string(), r.attempts, integration),
             Err((e, integration)) => {
                 let s = match e.status() {
                     0 => "error".to_owned(),
                     s => s.to_string(),
                 };
-                (s, 0, integration.clone())
+                (s, 0, integration)
             }
         };
-        if let Some(i) = &integration {
+        if let Some(i) = integration {
             metric_status(&status, i);
         }
-        tracing::info!(
-            target: "switchboard::proxy",
-            method = %method,
-            integration = integration.as_deref().unwrap_or("-"),
-            connection = %connection,
-            path = %path_for_log,
-            query = query_for_log.as_deref().unwrap_or(""),
-            status = %status,
-            attempts,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "proxied"
-        );
+        if let Some((method, connection, path, query)) = log {
+            let query =
+                query.map(|q| redact_query(&q, &self.inner.config.load().proxy_redact_query));
+            tracing::info!(
+                target: "switchboard::proxy",
+                method = %method,
+                integration = integration.as_deref().unwrap_or("-"),
+                connection = %connection,
+                path = %format_args!("/{}", path.trim_start_matches('/')),
+                query = query.as_deref().unwrap_or(""),
+                status = %status,
+                attempts,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "proxied"
+            );
+        }
         result.map(|(r, _)| r).map_err(|(e, _)| e)
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn proxy_inner(
+    /// The connection read from the store, with its route; kept in the cache when it is
+    /// active and its token is not due for refresh.
+    async fn proxy_entry(
         &self,
-        req: ProxyRequest,
-        started: Instant,
-    ) -> Result<(ProxyResponse, Option<String>), (ProxyError, Option<String>)> {
-        let cfg = self.config();
-        let id = req.connection_id.clone();
-        let (conn, creds) = match self.inner.proxy.credentials.get(&id) {
-            Some(hit) => hit,
-            None => {
-                let (conn, creds) = self
-                    .load_credentials(&id)
-                    .await
-                    .map_err(|e| (e.into(), None))?;
-                if conn.status == ConnectionStatus::Active && !self.needs_refresh(&conn, Utc::now())
-                {
-                    self.inner.proxy.credentials.put(&conn, &creds);
-                }
-                (conn, creds)
-            }
-        };
-        let integration = Some(conn.integration.clone());
-        let fail = |e: ProxyError| (e, integration.clone());
+        id: &str,
+        cfg: &Arc<config::Config>,
+    ) -> Result<Arc<cache::Entry>, (ProxyError, Option<String>)> {
+        let cache = &self.inner.proxy.credentials;
+        let epoch = cache.epoch();
+        let (conn, creds) = self
+            .load_credentials(id)
+            .await
+            .map_err(|e| (e.into(), None))?;
         if conn.status != ConnectionStatus::Active {
-            return Err(fail(crate::connections::tokens::state_error(&conn).into()));
+            let e = crate::connections::tokens::state_error(&conn).into();
+            return Err((e, Some(conn.integration)));
         }
-        let ctx = self
-            .connect_context(&conn.integration)
-            .map_err(|e| fail(e.into()))?;
+        let route = match self.route(&conn, cfg) {
+            Ok(r) => r,
+            Err(e) => return Err((e, Some(conn.integration))),
+        };
+        let entry = Arc::new(cache::Entry {
+            conn,
+            creds: Arc::new(creds),
+            route: Arc::new(route),
+        });
+        if !self.needs_refresh(&entry.conn, Utc::now()) {
+            cache.put(entry.clone(), epoch);
+        }
+        Ok(entry)
+    }
+
+    /// Where a connection's requests go: its integration and provider, the rendered API
+    /// base URL, the provider's extra headers and where the credential goes.
+    fn route(
+        &self,
+        conn: &store::Connection,
+        cfg: &Arc<config::Config>,
+    ) -> Result<cache::Route, ProxyError> {
+        let ctx = self.connect_context(&conn.integration)?;
         let base_tpl = ctx
             .provider
             .api_base_url
-            .clone()
-            .ok_or_else(|| fail(ProxyError::NoApi(ctx.provider.id.clone())))?;
+            .as_deref()
+            .ok_or_else(|| ProxyError::NoApi(ctx.provider.id.clone()))?;
         let base = protocol::resolve(
             &ctx.provider,
-            &base_tpl,
+            base_tpl,
             &ctx.values(&conn.settings),
             self.dev(),
         )
-        .map_err(|e| fail(ProxyError::BaseUrl(e.to_string())))?;
+        .map_err(|e| ProxyError::BaseUrl(e.to_string()))?;
+        let base_url = url::Url::parse(&base).map_err(|e| ProxyError::BaseUrl(e.to_string()))?;
         // A credential sent in the query replaces any parameter of that name the caller
         // sent.
         let credential_param = match conn.auth_mode.as_str() {
@@ -590,15 +606,62 @@ impl Engine {
                 .as_ref()
                 .and_then(|o| o.api_auth.as_ref()),
         }
-        .and_then(|a| a.query.as_deref());
-        let query = match (req.query.as_deref(), credential_param) {
-            (Some(q), Some(name)) => Some(without_param(q, name)),
-            (q, _) => q.map(str::to_owned),
+        .and_then(|a| a.query.clone());
+        let mut api_headers = HeaderMap::new();
+        for (k, v) in &ctx.provider.api_headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                api_headers.append(n, v);
+            }
+        }
+        Ok(cache::Route {
+            config: cfg.clone(),
+            ctx,
+            base,
+            base_url,
+            api_headers,
+            credential_param,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn proxy_inner(
+        &self,
+        req: ProxyRequest,
+        started: Instant,
+    ) -> Result<(ProxyResponse, Option<String>), (ProxyError, Option<String>)> {
+        let ProxyRequest {
+            connection_id: id,
+            method,
+            path,
+            query,
+            headers,
+            body: req_body,
+        } = req;
+        let cfg = self.config();
+        let entry = match self.inner.proxy.credentials.get(&id) {
+            // Cached entries are active; one built under a replaced configuration is not
+            // used.
+            Some(e) if Arc::ptr_eq(&e.route.config, &cfg) => e,
+            _ => self.proxy_entry(&id, &cfg).await?,
         };
+        let conn = &entry.conn;
+        let route = &entry.route;
+        let ctx = &route.ctx;
+        let integration = Some(conn.integration.clone());
+        let fail = |e: ProxyError| (e, integration.clone());
+        let query = match (query, route.credential_param.as_deref()) {
+            (Some(q), Some(name)) => Some(without_param(&q, name)),
+            (q, _) => q,
+        };
+        let outbound = self.outbound();
         let target = self
             .target(
-                &base,
-                &req.path,
+                &outbound,
+                route,
+                &path,
                 query.as_deref(),
                 &conn.integration,
                 &id,
@@ -607,23 +670,23 @@ impl Engine {
             .map_err(fail)?;
 
         // The credential: refreshed first when it is about to expire.
-        let mut creds = if self.needs_refresh(&conn, Utc::now()) {
-            drop(creds);
+        let mut creds = if self.needs_refresh(conn, Utc::now()) {
             self.inner.proxy.credentials.forget(&id);
             self.connection_token(&id)
                 .await
                 .map_err(|e| fail(e.into()))?;
-            self.load_credentials(&id)
-                .await
-                .map_err(|e| fail(e.into()))?
-                .1
+            Arc::new(
+                self.load_credentials(&id)
+                    .await
+                    .map_err(|e| fail(e.into()))?
+                    .1,
+            )
         } else {
-            creds
+            entry.creds.clone()
         };
 
         let limit = cfg.proxy_max_body_bytes;
-        if let Some(len) = req
-            .headers
+        if let Some(len) = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
@@ -632,10 +695,16 @@ impl Engine {
             return Err(fail(ProxyError::TooLarge { limit }));
         }
         let over = Arc::new(AtomicBool::new(false));
-        let mut body = prepare(req.body, limit, over.clone()).await.map_err(fail)?;
-        let headers = outgoing_headers(req.headers);
+        let mut body = prepare(req_body, limit, over.clone()).await.map_err(fail)?;
+        let mut headers = outgoing_headers(headers);
+        for (k, v) in &route.api_headers {
+            headers.append(k.clone(), v.clone());
+        }
         let replayable = !matches!(body, Prepared::Streaming(_));
-        let may_retry = replayable && retryable_method(&req.method, &headers);
+        let may_retry = replayable && retryable_method(&method, &headers);
+        // Whether the request can be sent more than once (a retry, or the one after a
+        // refresh): only then are its headers copied for each attempt.
+        let may_resend = may_retry || (target.renewable && replayable);
 
         let deadline = started + Duration::from_secs(cfg.proxy_max_wait_secs);
         let buckets = ctx
@@ -643,7 +712,6 @@ impl Engine {
             .rate_limit
             .map(|l| self.inner.proxy.limits.buckets(&conn.integration, l));
         let header_timeout = Duration::from_secs(cfg.outbound_timeout_secs);
-        let outbound = self.outbound();
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
@@ -651,20 +719,17 @@ impl Engine {
                 self.throttle(b, &target, deadline).await.map_err(fail)?;
             }
             attempts += 1;
+            let these = if may_resend {
+                headers.clone()
+            } else {
+                std::mem::take(&mut headers)
+            };
             let mut rb = outbound
                 .client()
-                .request(req.method.clone(), target.url.clone())
-                .headers(headers.clone())
+                .request(method.clone(), target.url.clone())
+                .headers(these)
                 .timeout(STREAM_TIMEOUT);
-            for (k, v) in &ctx.provider.api_headers {
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(k.as_bytes()),
-                    HeaderValue::from_str(v),
-                ) {
-                    rb = rb.header(n, v);
-                }
-            }
-            rb = self.credential(rb, &ctx, &conn.auth_mode, &creds);
+            rb = self.credential(rb, ctx, &conn.auth_mode, &creds);
             rb = match std::mem::replace(&mut body, Prepared::Empty) {
                 Prepared::Empty => rb,
                 Prepared::Buffered(b) => {
@@ -719,7 +784,7 @@ impl Engine {
                     Ok(_) => match self.load_credentials(&id).await {
                         Ok((_, fresh)) => {
                             retry_metric(&target.integration, "401");
-                            creds = fresh;
+                            creds = Arc::new(fresh);
                             drop(resp);
                             continue;
                         }
@@ -763,9 +828,11 @@ impl Engine {
 
     /// The target URL: the base, the caller's path and query; same scheme, host and port
     /// as the base, under its path, and allowed by the outbound guard.
+    #[allow(clippy::too_many_arguments)]
     fn target(
         &self,
-        base: &str,
+        outbound: &crate::http::Outbound,
+        route: &cache::Route,
         path: &str,
         query: Option<&str>,
         integration: &str,
@@ -781,7 +848,12 @@ impl Engine {
             ));
         }
         for seg in path.split('/') {
-            let decoded = percent_decode(seg);
+            // Only a segment with an escape needs decoding (and a copy).
+            let decoded = if seg.contains('%') {
+                std::borrow::Cow::Owned(percent_decode(seg))
+            } else {
+                std::borrow::Cow::Borrowed(seg)
+            };
             if decoded == "." || decoded == ".." || decoded.contains('/') || decoded.contains('\\')
             {
                 return Err(ProxyError::BadPath(
@@ -796,13 +868,19 @@ impl Engine {
                 "the query string has a control character, space or '#'; percent-encode it".into(),
             ));
         }
-        let base_url = url::Url::parse(base).map_err(|e| ProxyError::BaseUrl(e.to_string()))?;
-        let mut text = format!("{}/{}", base.trim_end_matches('/'), path);
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
+        let base_url = &route.base_url;
+        let base = route.base.trim_end_matches('/');
+        let query = query.filter(|q| !q.is_empty());
+        let mut text =
+            String::with_capacity(base.len() + 1 + path.len() + query.map_or(0, |q| q.len() + 1));
+        text.push_str(base);
+        text.push('/');
+        text.push_str(path);
+        if let Some(q) = query {
             text.push('?');
             text.push_str(q);
         }
-        let url = self.outbound().check(&text).map_err(ProxyError::Upstream)?;
+        let url = outbound.check(&text).map_err(ProxyError::Upstream)?;
         let base_path = base_url.path().trim_end_matches('/');
         let same_origin = url.scheme() == base_url.scheme()
             && url.host_str() == base_url.host_str()

@@ -203,7 +203,9 @@ async fn sighup_reload_of_shutdown_grace_secs_takes_effect() {
     let file = dir.path().join("switchboard.toml");
     let config = |grace: u32| {
         format!(
-            "log_level = \"debug\"\nrequest_timeout_secs = 3600\nshutdown_grace_secs = {grace}\n"
+            // No key cache: the stalled request's key lookup must reach the (logged)
+            // database, which is how the test knows the request was authenticated.
+            "log_level = \"debug\"\nrequest_timeout_secs = 3600\nshutdown_grace_secs = {grace}\napi_key_cache_secs = 0\n"
         )
     };
     std::fs::write(&file, config(3600)).unwrap();
