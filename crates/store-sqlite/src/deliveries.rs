@@ -184,6 +184,7 @@ impl DeliveryStore for SqliteStore {
                 }
             }
         }
+        let _turn = self.write_lock().await;
         let mut conn = self.pool.acquire().await.map_err(err)?;
         match q.fetch_all(&mut *conn).await {
             Ok(ids) => Ok(ids.len() as u64),
@@ -244,52 +245,53 @@ impl DeliveryStore for SqliteStore {
             return Ok(Vec::new());
         }
         let now = to_millis(now);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let claimed: Vec<String> = sqlx::query_scalar(
-            "UPDATE deliveries SET status = 'in_flight', attempts = attempts + 1,
-               lease_owner = ?1, lease_until = ?2, lease_fence = lease_fence + 1
-             WHERE id IN (
+        // ONE call (a single hop to SQLite's thread) on the queue pool: select the due
+        // ids into a per-connection temp table, claim them, read what the worker needs.
+        let sql = "BEGIN IMMEDIATE;
+             CREATE TEMP TABLE IF NOT EXISTS claim_selection (id TEXT PRIMARY KEY NOT NULL);
+             DELETE FROM temp.claim_selection;
+             INSERT INTO temp.claim_selection (id)
                SELECT due.id FROM (
                  SELECT d.id, d.next_attempt_at AS due FROM deliveries d
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?3
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?
                  UNION ALL
                  SELECT d.id, d.lease_until AS due FROM deliveries d
-                 WHERE d.status = 'in_flight' AND d.lease_until <= ?3
+                 WHERE d.status = 'in_flight' AND d.lease_until <= ?
                ) due
                JOIN deliveries d ON d.id = due.id
                JOIN events e ON e.id = d.event_id
                WHERE e.routed_at IS NOT NULL AND e.mapping_status = 'mapped'
                  AND d.destination NOT IN
                    (SELECT destination FROM destination_state WHERE disabled = 1)
-                 AND d.destination NOT IN (SELECT value FROM json_each(?4))
+                 AND d.destination NOT IN (SELECT value FROM json_each(?))
                ORDER BY due.due, due.id
-               LIMIT ?5)
-             RETURNING id",
-        )
-        .bind(owner)
-        .bind(to_millis(lease_until))
-        .bind(now)
-        .bind(json(&skip)?)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        if claimed.is_empty() {
-            tx.commit().await.map_err(err)?;
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            "SELECT d.id, d.event_id, e.integration, e.received_at, d.destination, d.attempts,
+               LIMIT ?;
+             UPDATE deliveries SET status = 'in_flight', attempts = attempts + 1,
+               lease_owner = ?, lease_until = ?, lease_fence = lease_fence + 1
+             WHERE id IN (SELECT id FROM temp.claim_selection);
+             SELECT d.id, d.event_id, e.integration, e.received_at, d.destination, d.attempts,
                     d.lease_fence, d.lease_until, e.mapped_type, e.mapped_data
              FROM deliveries d JOIN events e ON e.id = d.event_id
-             WHERE d.id IN (SELECT value FROM json_each(?))
-             ORDER BY d.next_attempt_at, d.id",
-        )
-        .bind(json(&claimed)?)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
+             WHERE d.id IN (SELECT id FROM temp.claim_selection)
+             ORDER BY d.next_attempt_at, d.id;
+             COMMIT;";
+        let q = sqlx::query(sql)
+            .bind(now)
+            .bind(now)
+            .bind(json(&skip)?)
+            .bind(i64::from(limit))
+            .bind(owner)
+            .bind(to_millis(lease_until));
+        let _turn = self.write_lock().await;
+        let mut conn = self.queue_pool().acquire().await.map_err(err)?;
+        let rows = match q.fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // The transaction may still be open: end it before the connection goes back.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(err(e));
+            }
+        };
         rows.iter()
             .map(|r| {
                 Ok(Claimed {
@@ -318,6 +320,7 @@ impl DeliveryStore for SqliteStore {
         fence: i64,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let _turn = self.write_lock().await;
         let r = sqlx::query(
             "UPDATE deliveries SET lease_until = ?
              WHERE id = ? AND lease_fence = ? AND status = 'in_flight'",
@@ -325,7 +328,7 @@ impl DeliveryStore for SqliteStore {
         .bind(to_millis(lease_until))
         .bind(id)
         .bind(fence)
-        .execute(&self.pool)
+        .execute(self.queue_pool())
         .await
         .map_err(err)?;
         Ok(r.rows_affected() == 1)
@@ -338,6 +341,7 @@ impl DeliveryStore for SqliteStore {
         status: u16,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let _turn = self.write_lock().await;
         let r = sqlx::query(
             "UPDATE deliveries SET status = 'delivered', delivered_at = ?, last_status = ?,
                last_error = NULL, lease_owner = NULL, lease_until = NULL
@@ -347,13 +351,14 @@ impl DeliveryStore for SqliteStore {
         .bind(i64::from(status))
         .bind(id)
         .bind(fence)
-        .execute(&self.pool)
+        .execute(self.queue_pool())
         .await
         .map_err(err)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn fail_delivery(&self, id: &str, fence: i64, f: &Failure) -> StoreResult<bool> {
+        let _turn = self.write_lock().await;
         let r = sqlx::query(
             "UPDATE deliveries SET status = CASE WHEN ?1 IS NULL THEN 'dead' ELSE 'pending' END,
                next_attempt_at = COALESCE(?1, next_attempt_at), last_status = ?2,
@@ -365,13 +370,14 @@ impl DeliveryStore for SqliteStore {
         .bind(&f.error)
         .bind(id)
         .bind(fence)
-        .execute(&self.pool)
+        .execute(self.queue_pool())
         .await
         .map_err(err)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn release_delivery(&self, id: &str, fence: i64, at: DateTime<Utc>) -> StoreResult<bool> {
+        let _turn = self.write_lock().await;
         let r = sqlx::query(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?,
                attempts = MAX(attempts - 1, 0), lease_owner = NULL, lease_until = NULL,
@@ -381,7 +387,7 @@ impl DeliveryStore for SqliteStore {
         .bind(to_millis(at))
         .bind(id)
         .bind(fence)
-        .execute(&self.pool)
+        .execute(self.queue_pool())
         .await
         .map_err(err)?;
         Ok(r.rows_affected() == 1)
@@ -468,6 +474,7 @@ impl DeliveryStore for SqliteStore {
             Some(ReplayStatus::MappingFailed) | None => None,
         };
         let by_delivery = f.destination.is_some() || delivery_status.is_some();
+        let _turn = self.write_lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         sqlx::query("CREATE TEMP TABLE IF NOT EXISTS replay_selection (id TEXT PRIMARY KEY)")
             .execute(&mut *tx)

@@ -52,9 +52,19 @@ struct EventJob {
 /// whatever is queued in one transaction (group commit): concurrent webhooks share one
 /// fsync, and none is acknowledged before its commit. The task ends when the last clone
 /// is dropped.
+///
+/// The delivery queue's own state changes (claim, renew, complete, fail, release) use a
+/// second, small pool whose commits do not wait for an fsync (`synchronous = NORMAL`, WAL):
+/// they survive a crash of the process, and what a power loss could undo (a claim or a
+/// completion) is done again: delivery is at least once, and an event itself is always
+/// committed with `synchronous = FULL`. The event writer and those queue writes take
+/// [`SqliteStore::write_lock`] in turn, so that within a process they queue for the
+/// database's single write lock instead of sleeping in SQLite's busy handler.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    queue: SqlitePool,
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     events: mpsc::Sender<EventJob>,
 }
 
@@ -105,6 +115,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        let queue_opts = opts.clone().synchronous(SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if memory { 1 } else { 8 })
@@ -126,9 +137,40 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(err)?;
-        let (events, queue) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(event_writer(pool.clone(), queue));
-        Ok(Self { pool, events })
+        // An in-memory database is private to its one connection: the queue shares it.
+        let queue = if memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(2)
+                .min_connections(0)
+                .idle_timeout(Some(Duration::from_secs(600)))
+                .max_lifetime(Some(Duration::from_secs(3600)))
+                .acquire_timeout(Duration::from_secs(15))
+                .test_before_acquire(false)
+                .connect_with(queue_opts)
+                .await
+                .map_err(err)?
+        };
+        let write_lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let (events, jobs) = mpsc::channel(EVENT_QUEUE);
+        tokio::spawn(event_writer(pool.clone(), write_lock.clone(), jobs));
+        Ok(Self {
+            pool,
+            queue,
+            write_lock,
+            events,
+        })
+    }
+
+    /// Taken by every write on the intake and delivery hot paths (see the type's doc).
+    pub(crate) async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().await
+    }
+
+    /// The pool of the delivery queue's state changes (`synchronous = NORMAL`).
+    pub(crate) fn queue_pool(&self) -> &SqlitePool {
+        &self.queue
     }
 
     /// The underlying pool (tests and tools).
@@ -524,10 +566,18 @@ fn copy_err(e: &StoreError) -> StoreError {
 /// The group-commit writer: takes the first queued insert, drains whatever else is queued
 /// (up to [`EVENT_BATCH`]), commits them in one transaction, then answers each. Ends when
 /// every sender (every clone of the store) is gone, releasing its handle on the pool.
-async fn event_writer(pool: SqlitePool, mut queue: mpsc::Receiver<EventJob>) {
+async fn event_writer(
+    pool: SqlitePool,
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    mut queue: mpsc::Receiver<EventJob>,
+) {
     let mut batch: Vec<EventJob> = Vec::with_capacity(EVENT_BATCH);
     while queue.recv_many(&mut batch, EVENT_BATCH).await > 0 {
-        match write_events(&pool, &batch).await {
+        let written = {
+            let _turn = write_lock.lock().await;
+            write_events(&pool, &batch).await
+        };
+        match written {
             Ok(outcomes) => {
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = job.reply.send(outcome);
@@ -1091,6 +1141,7 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+        self.queue.close().await;
     }
 
     async fn migrate(&self) -> StoreResult<usize> {

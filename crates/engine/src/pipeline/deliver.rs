@@ -376,24 +376,42 @@ impl Engine {
         let gate = Arc::new(Mutex::new(Gate::new(&opts)));
         let wake = self.pipeline_wake();
         let mut tasks: JoinSet<()> = JoinSet::new();
+        // Unrouted events are looked for at start, when poked (a replay, an internal
+        // event, a delivery enqueued by intake) and at every poll, not after every
+        // finished delivery: intake routes its own events.
+        let mut route = true;
+        // Queue metrics at most once a second (they are counts over the queue).
+        let mut metrics_at: Option<Instant> = None;
+        // With deliveries in flight, claim again only once a quarter of the slots are
+        // free (or nothing is left in flight): one claim per few deliveries, not per one.
+        let refill = (opts.concurrency / 4).max(1);
         tokio::pin!(shutdown);
         loop {
-            // Route what is waiting (every batch; a full batch means more may wait).
-            loop {
-                match self.route_pending().await {
-                    Ok(n) if n as u32 == super::ROUTE_BATCH => continue,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "routing events failed; retrying at the next poll");
-                        break;
+            if route {
+                // A full batch means more may wait.
+                loop {
+                    match self.route_pending().await {
+                        Ok(n) if n as u32 == super::ROUTE_BATCH => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "routing events failed; retrying at the next poll");
+                            break;
+                        }
                     }
                 }
+                route = false;
             }
-            let (claimed, reopens) = match self.claim_some(&opts, &gate, tasks.len()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed; retrying at the next poll");
-                    (Vec::new(), None)
+            while tasks.try_join_next().is_some() {}
+            let free = opts.concurrency.saturating_sub(tasks.len());
+            let (claimed, reopens) = if !tasks.is_empty() && free < refill {
+                (Vec::new(), None)
+            } else {
+                match self.claim_some(&opts, &gate, tasks.len()).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming deliveries failed; retrying at the next poll");
+                        (Vec::new(), None)
+                    }
                 }
             };
             let got = !claimed.is_empty();
@@ -413,9 +431,12 @@ impl Engine {
             if got && tasks.len() < opts.concurrency {
                 continue;
             }
-            self.publish_queue_metrics().await;
-            let sleep = if tasks.len() >= opts.concurrency {
-                // Every slot is busy: a finishing request wakes the loop.
+            if metrics_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                self.publish_queue_metrics().await;
+                metrics_at = Some(Instant::now());
+            }
+            let sleep = if opts.concurrency - tasks.len().min(opts.concurrency) < refill {
+                // (Nearly) every slot is busy: finishing requests wake the loop.
                 opts.poll_interval
             } else {
                 let until_due = match self.inner.store.next_due().await {
@@ -436,9 +457,9 @@ impl Engine {
             };
             tokio::select! {
                 () = &mut shutdown => break,
-                () = wake.notified() => {}
+                () = wake.notified() => route = true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                () = tokio::time::sleep(sleep) => {}
+                () = tokio::time::sleep(sleep) => route = true,
             }
         }
         while tasks.join_next().await.is_some() {}
