@@ -198,7 +198,9 @@ impl DeliveryStore for SqliteStore {
 
     async fn event_routing(&self, event_id: &str) -> StoreResult<Option<EventRouting>> {
         let row = sqlx::query(
-            "SELECT routed_at, mapping_status, mapped_type, mapped_data, mapping_error
+            "SELECT routed_at, mapping_status, mapped_type, mapping_error,
+                    COALESCE(mapped_data, CASE WHEN mapping_status = 'mapped'
+                                               THEN CAST(body AS TEXT) END) AS mapped_data
              FROM events WHERE id = ?",
         )
         .bind(event_id)
@@ -270,7 +272,8 @@ impl DeliveryStore for SqliteStore {
                lease_owner = ?, lease_until = ?, lease_fence = lease_fence + 1
              WHERE id IN (SELECT id FROM temp.claim_selection);
              SELECT d.id, d.event_id, e.integration, e.received_at, d.destination, d.attempts,
-                    d.lease_fence, d.lease_until, e.mapped_type, e.mapped_data
+                    d.lease_fence, d.lease_until, e.mapped_type,
+                    COALESCE(e.mapped_data, CAST(e.body AS TEXT)) AS mapped_data
              FROM deliveries d JOIN events e ON e.id = d.event_id
              WHERE d.id IN (SELECT id FROM temp.claim_selection)
              ORDER BY d.next_attempt_at, d.id;

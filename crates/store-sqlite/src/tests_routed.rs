@@ -232,3 +232,48 @@ async fn futures_join(
     }
     out
 }
+
+#[tokio::test]
+async fn data_equal_to_the_body_is_stored_once_and_reads_back_as_the_body() {
+    let s = mem().await;
+    let e = event(1, "p1");
+    let body = String::from_utf8(e.body.clone()).unwrap();
+    let passthrough = Mapped::Mapped {
+        event_type: "stripe.payment_intent.succeeded".into(),
+        data: body.clone(),
+    };
+    s.insert_routed_event(&e, &routed(&e, passthrough.clone(), &["app"]))
+        .await
+        .unwrap();
+    let stored: Option<String> = sqlx::query_scalar("SELECT mapped_data FROM events WHERE id = ?")
+        .bind(&e.id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, None, "the body is not stored a second time");
+    let r = s.event_routing(&e.id).await.unwrap().unwrap();
+    assert_eq!(r.mapped, Some(passthrough));
+    let claimed = s
+        .claim_deliveries(
+            "w",
+            1,
+            e.received_at,
+            from_millis(T0 + 60_000).unwrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].data, body);
+
+    // Other data is stored as given.
+    let other = event(2, "p2");
+    s.insert_routed_event(&other, &routed(&other, completed(), &["app"]))
+        .await
+        .unwrap();
+    let stored: Option<String> = sqlx::query_scalar("SELECT mapped_data FROM events WHERE id = ?")
+        .bind(&other.id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(r#"{"amount":5}"#));
+}

@@ -431,7 +431,9 @@ impl Engine {
             if got && tasks.len() < opts.concurrency {
                 continue;
             }
-            if metrics_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            // Also whenever the worker goes idle, so that an emptied queue reads empty.
+            if tasks.is_empty() || metrics_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            {
                 self.publish_queue_metrics().await;
                 metrics_at = Some(Instant::now());
             }

@@ -78,16 +78,24 @@ pub fn map_event_with(
     if event.scheme == "internal" {
         return internal(event);
     }
-    let input = parsed.unwrap_or_else(|| payload(event));
     let Some(m) = mapping_for(cfg, event) else {
+        // A JSON body passes through as it came: no re-serialisation, and the store keeps
+        // it once (the event's body) instead of twice.
+        let is_json = parsed.is_some()
+            || serde_json::from_slice::<serde::de::IgnoredAny>(&event.body).is_ok();
+        let data = match std::str::from_utf8(&event.body) {
+            Ok(text) if is_json => text.to_owned(),
+            _ => parsed.unwrap_or_else(|| payload(event)).to_string(),
+        };
         return Mapped::Mapped {
             event_type: format!(
                 "{provider}.{}",
                 event.event_type.as_deref().unwrap_or("event")
             ),
-            data: input.to_string(),
+            data,
         };
     };
+    let input = parsed.unwrap_or_else(|| payload(event));
     let place = format!(
         "{} (integration {:?}, event type {:?})",
         m.key, m.integration, m.event_type
