@@ -21,6 +21,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Where outbound calls may go.
@@ -487,4 +489,25 @@ impl Resolve for GuardedResolver {
             Ok(Box::new(kept.into_iter()) as Addrs)
         })
     }
+}
+
+/// A `Retry-After` value as a delay from `now`: delay seconds, or an HTTP date (RFC 9110
+/// §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms); a date in the past
+/// is no delay, and anything longer than a year is a year (callers cap it lower). `None`
+/// when it is neither. Shared by the proxy and the delivery worker.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    const YEAR: Duration = Duration::from_secs(86_400 * 365);
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(v.parse::<u64>().map_or(YEAR, Duration::from_secs).min(YEAR));
+    }
+    let at = if let Ok(d) = DateTime::parse_from_rfc2822(v) {
+        d.with_timezone(&Utc)
+    } else {
+        ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())?
+            .and_utc()
+    };
+    Some((at - now).to_std().unwrap_or(Duration::ZERO).min(YEAR))
 }

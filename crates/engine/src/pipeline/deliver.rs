@@ -35,7 +35,6 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use governor::clock::{Clock, FakeRelativeClock};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
@@ -339,25 +338,7 @@ fn unit_random() -> f64 {
     f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
 }
 
-/// A `Retry-After` value as a delay from `now`: delay seconds, or an HTTP date (RFC 9110
-/// §5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms); a date in the past
-/// is no delay. `None` when it is neither.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let v = value.trim();
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        // Longer than u64 seconds is longer than any cap.
-        return Some(v.parse::<u64>().map_or(Duration::MAX, Duration::from_secs));
-    }
-    let at = if let Ok(d) = DateTime::parse_from_rfc2822(v) {
-        d.with_timezone(&Utc)
-    } else {
-        ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
-            .iter()
-            .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())?
-            .and_utc()
-    };
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
+pub use crate::http::parse_retry_after;
 
 fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;

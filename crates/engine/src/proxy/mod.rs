@@ -312,15 +312,7 @@ pub fn redact_query(query: &str, redact: &[String]) -> String {
         .join("&")
 }
 
-/// A `Retry-After` value (delay seconds or an HTTP date) as a delay from `now`.
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs.min(86_400 * 365)));
-    }
-    let at = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
-    Some((at - now).to_std().unwrap_or_default())
-}
+pub use crate::http::parse_retry_after;
 
 /// A rate-limit reset header (the catalog's `rate_limit.reset`) as a delay from `now`.
 pub fn parse_reset(
