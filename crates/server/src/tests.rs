@@ -15,13 +15,14 @@ use vault::{ExposeSecret, Keyring, MasterKey};
 
 use crate::{AppState, router, serve};
 
-struct Harness {
-    base: String,
-    admin: String,
-    app: String,
-    engine: Engine,
-    store: store_sqlite::SqliteStore,
-    http: reqwest::Client,
+/// A server on a random port over an in-memory store, with an admin and an app key.
+pub(crate) struct Harness {
+    pub(crate) base: String,
+    pub(crate) admin: String,
+    pub(crate) app: String,
+    pub(crate) engine: Engine,
+    pub(crate) store: store_sqlite::SqliteStore,
+    pub(crate) http: reqwest::Client,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -39,7 +40,7 @@ async fn engine_with(toml: &str) -> (Engine, store_sqlite::SqliteStore) {
     (engine, store)
 }
 
-async fn start_with(toml: &str, extra: Option<Router>) -> Harness {
+pub(crate) async fn start_with(toml: &str, extra: Option<Router>) -> Harness {
     let (engine, store) = engine_with(toml).await;
     let admin = engine
         .create_api_key("admin", Scope::Admin, &Actor::System)
@@ -80,7 +81,7 @@ async fn start() -> Harness {
 }
 
 impl Harness {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }

@@ -1,22 +1,13 @@
 //! In-process tests of the event and destination routes (`routes/events.rs`,
 //! `routes/destinations.rs`): real sockets, real SQLite (in memory), reqwest. Events are
 //! received through the live intake route (GitHub's published signature example) and
-//! routed with [`Engine::route_pending`]; delivery outcomes are written through the store.
+//! routed with [`engine::Engine::route_pending`]; delivery outcomes are written through the store.
 //!
 //! Every bad input gets a clear 4xx with the JSON error shape and changes nothing.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use engine::{Actor, Engine};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use store::{DeliveryStore, Failure, Scope, Store};
-use tokio::net::TcpListener;
-use vault::{ExposeSecret, Keyring, MasterKey};
-
-use crate::{AppState, router, serve};
+use store::{DeliveryStore, Failure};
 
 const CONFIG: &str = r#"
 max_body_bytes = 4096
@@ -53,60 +44,13 @@ event_types = ["github.push"]
 /// GitHub's published example: this signature over `Hello, World!`.
 const SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
-struct H {
-    base: String,
-    app: String,
-    admin: String,
-    engine: Engine,
-    store: store_sqlite::SqliteStore,
-    http: reqwest::Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+use crate::tests::Harness as H;
 
 async fn start() -> H {
-    let store = store_sqlite::SqliteStore::connect("sqlite::memory:")
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let cfg = config::Config::from_toml(CONFIG, "test.toml", &BTreeMap::new(), &Default::default())
-        .unwrap();
-    let keyring = Keyring::new(MasterKey::generate().unwrap(), vec![]);
-    let engine = Engine::new(Arc::new(store.clone()), keyring, cfg);
-    let app = engine
-        .create_api_key("app", Scope::App, &Actor::System)
-        .await
-        .unwrap();
-    let admin = engine
-        .create_api_key("admin", Scope::Admin, &Actor::System)
-        .await
-        .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        listener,
-        router(AppState::new(engine.clone())),
-        async move {
-            let _ = rx.await;
-        },
-        || Duration::from_secs(5),
-    ));
-    H {
-        base: format!("http://{addr}"),
-        app: app.key.expose_secret().to_owned(),
-        admin: admin.key.expose_secret().to_owned(),
-        engine,
-        store,
-        http: reqwest::Client::new(),
-        _stop: tx,
-    }
+    crate::tests::start_with(CONFIG, None).await
 }
 
 impl H {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// Receives one GitHub event; returns its id.
     async fn receive(&self, integration: &str, delivery: &str, event_type: &str) -> String {
         let res = self
