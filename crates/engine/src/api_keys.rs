@@ -14,16 +14,14 @@
 //! process is seen when the entry expires. Only ids that exist are cached, and the cache
 //! is bounded ([`KeyCache`]), so random ids cannot make it grow.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use store::{ApiKeyRecord, Scope};
 use vault::{ExposeSecret, SecretString, constant_time_eq};
 
+use crate::ttl_cache::TtlCache;
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Prefix of every key.
@@ -66,9 +64,7 @@ pub(crate) const CACHE_MAX: usize = 10_000;
 
 /// What is cached of a key: what its database row says, never the key itself.
 #[derive(Clone)]
-struct Verified {
-    /// When the row was read.
-    at: Instant,
+pub(crate) struct Verified {
     /// SHA-256 of the secret part, as stored.
     hash: [u8; 32],
     /// Revoked, or a stored hash that cannot match (not 32 bytes).
@@ -79,10 +75,9 @@ struct Verified {
 }
 
 impl Verified {
-    fn new(r: &ApiKeyRecord, at: Instant) -> Self {
+    fn new(r: &ApiKeyRecord) -> Self {
         let hash: Option<[u8; 32]> = r.secret_hash.as_slice().try_into().ok();
         Self {
-            at,
             hash: hash.unwrap_or([0; 32]),
             unusable: hash.is_none() || r.revoked_at.is_some(),
             name: r.name.clone(),
@@ -92,91 +87,13 @@ impl Verified {
     }
 }
 
-/// The per-process cache of API key records, by key id (see the module documentation).
-///
-/// Writes are fenced by an epoch that every invalidation bumps: a lookup that read the
-/// database before a revocation in this process cannot put its stale record back after
-/// the revocation emptied the entry.
-#[derive(Default)]
-pub(crate) struct KeyCache {
-    map: Mutex<HashMap<String, Verified>>,
-    epoch: AtomicU64,
-    /// Added to the clock (tests move time forward with it).
-    skew_ms: AtomicU64,
-}
+/// The per-process cache of API key records, by key id (see the module documentation);
+/// a revocation in this process invalidates its entry and fences out lookups in flight.
+pub(crate) type KeyCache = TtlCache<Verified>;
 
-impl std::fmt::Debug for KeyCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache").finish_non_exhaustive()
-    }
-}
-
-impl KeyCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Verified>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn now(&self) -> Instant {
-        Instant::now() + Duration::from_millis(self.skew_ms.load(Ordering::Relaxed))
-    }
-
-    /// The record of `id`, if read less than `ttl` ago.
-    fn get(&self, id: &str, ttl: Duration) -> Option<Verified> {
-        let now = self.now();
-        let map = self.lock();
-        map.get(id)
-            .filter(|v| now.saturating_duration_since(v.at) < ttl)
-            .cloned()
-    }
-
-    /// The epoch to pass to [`KeyCache::put`], read before the database is.
-    fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Keeps a record read when the epoch was `epoch`, unless an invalidation happened
-    /// since.
-    fn put(&self, id: &str, v: Verified, epoch: u64, ttl: Duration) {
-        let mut map = self.lock();
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if map.len() >= CACHE_MAX && !map.contains_key(id) {
-            let now = self.now();
-            map.retain(|_, e| now.saturating_duration_since(e.at) < ttl);
-            if map.len() >= CACHE_MAX {
-                map.clear();
-            }
-        }
-        map.insert(id.to_owned(), v);
-    }
-
-    /// Notes a written `last_used_at`.
-    fn touched(&self, id: &str, at: chrono::DateTime<chrono::Utc>) {
-        if let Some(v) = self.lock().get_mut(id) {
-            v.last_used_at = Some(at);
-        }
-    }
-
-    /// Forgets `id` (it was revoked), and fences out lookups in flight.
-    fn invalidate(&self, id: &str) {
-        let mut map = self.lock();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        map.remove(id);
-    }
-
-    /// How many records are kept.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Moves this cache's clock forward.
-    #[cfg(test)]
-    pub(crate) fn advance(&self, by: Duration) {
-        self.skew_ms
-            .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
-    }
+/// An empty [`KeyCache`].
+pub(crate) fn key_cache() -> KeyCache {
+    TtlCache::new("KeyCache", CACHE_MAX)
 }
 
 /// Splits a presented key into id and secret, checking its shape.
@@ -379,7 +296,7 @@ impl Engine {
                 let epoch = cache.epoch();
                 let record = self.inner.store.get_api_key(id).await?;
                 record.map(|r| {
-                    let v = Verified::new(&r, cache.now());
+                    let v = Verified::new(&r);
                     if !ttl.is_zero() {
                         cache.put(id, v.clone(), epoch, ttl);
                     }
@@ -401,7 +318,7 @@ impl Engine {
         if stale {
             // A failed touch must not fail the request.
             match self.inner.store.touch_api_key(id, now).await {
-                Ok(()) => cache.touched(id, now),
+                Ok(()) => cache.update(id, |v| v.last_used_at = Some(now)),
                 Err(e) => {
                     tracing::warn!(error = %e, key_id = %id, "could not record API key use")
                 }
@@ -445,7 +362,7 @@ mod cache_tests {
     use store::{ApiKeyRecord, ApiKeyStore, Scope};
     use vault::{ExposeSecret, SecretString};
 
-    use super::{CACHE_MAX, KeyCache, Verified};
+    use super::{CACHE_MAX, Verified, key_cache};
     use crate::tests::{key, memory_store, ring};
     use crate::{Actor, Engine, EngineError};
 
@@ -586,8 +503,7 @@ mod cache_tests {
         );
         // The right one still works, and the cache never held the key.
         engine.authenticate(&c.key).await.unwrap();
-        let map = engine.api_key_cache().lock();
-        let v = map.get(id).unwrap();
+        let v = engine.api_key_cache().get(id, Duration::MAX).unwrap();
         assert_eq!(v.hash, super::hash_secret(secret));
         assert_ne!(&v.hash[..], secret.as_bytes());
     }
@@ -654,9 +570,9 @@ mod cache_tests {
     #[test]
     fn the_cache_never_grows_past_its_bound() {
         let ttl = Duration::from_secs(1);
-        let cache = KeyCache::default();
+        let cache = key_cache();
         let put = |id: &str| {
-            let v = Verified::new(&record(id), cache.now());
+            let v = Verified::new(&record(id));
             cache.put(id, v, cache.epoch(), ttl);
         };
         // Half the bound, then let it expire, then the other half fresh.
@@ -691,19 +607,14 @@ mod cache_tests {
     #[test]
     fn a_lookup_that_raced_with_a_revocation_cannot_put_its_record_back() {
         let ttl = Duration::from_secs(60);
-        let cache = KeyCache::default();
+        let cache = key_cache();
         let before = cache.epoch();
         // The revocation happens between the lookup's read and its write.
         cache.invalidate("k");
-        cache.put("k", Verified::new(&record("k"), cache.now()), before, ttl);
+        cache.put("k", Verified::new(&record("k")), before, ttl);
         assert!(cache.get("k", ttl).is_none());
         // A lookup that started afterwards is kept.
-        cache.put(
-            "k",
-            Verified::new(&record("k"), cache.now()),
-            cache.epoch(),
-            ttl,
-        );
+        cache.put("k", Verified::new(&record("k")), cache.epoch(), ttl);
         assert!(cache.get("k", ttl).is_some());
     }
 
@@ -711,11 +622,11 @@ mod cache_tests {
     fn a_malformed_stored_hash_never_matches() {
         let mut r = record("k");
         r.secret_hash = vec![1, 2, 3];
-        let v = Verified::new(&r, std::time::Instant::now());
+        let v = Verified::new(&r);
         assert!(v.unusable);
         let mut r = record("k");
         r.revoked_at = Some(store::now());
-        assert!(Verified::new(&r, std::time::Instant::now()).unusable);
-        assert!(!Verified::new(&record("k"), std::time::Instant::now()).unusable);
+        assert!(Verified::new(&r).unusable);
+        assert!(!Verified::new(&record("k")).unusable);
     }
 }

@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod pipeline;
 pub mod proxy;
 pub mod secrets;
+mod ttl_cache;
 pub mod webhooks;
 
 use std::fmt;
@@ -127,7 +128,7 @@ impl Engine {
                 refresh_locks: connections::RefreshLocks::default(),
                 pipeline: pipeline::Pipeline::default(),
                 proxy: proxy::Shared::default(),
-                api_keys: api_keys::KeyCache::default(),
+                api_keys: api_keys::key_cache(),
             }),
         }
     }

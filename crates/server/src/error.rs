@@ -197,35 +197,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let json_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !json_type {
+        if json_content_type(req.headers()) != Some(true) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|r| {
-                let status = r.status();
-                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "payload_too_large"
-                } else {
-                    "invalid_request"
-                };
-                ApiError::new(status, code, rejection_message(r.body_text()))
-            })?;
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let bytes = read_body(req, state, |r| rejection_message(r.body_text())).await?;
+        if !is_json_object(&bytes) {
             // Valid JSON of another shape is a 422 like any wrong type; not JSON is 400.
             let status = match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
                 Ok(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -250,7 +230,12 @@ where
 
 /// serde's message without any quoted value, cut short.
 fn json_error_message(e: &serde_json::Error) -> String {
-    let text = e.to_string();
+    rejection_message(format!("body: {}", without_quoted_values(&e.to_string())))
+}
+
+/// A parser's message with every quoted value replaced by `"…"`, so that a secret typed
+/// into the wrong field is never echoed.
+pub(crate) fn without_quoted_values(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(300));
     let mut in_quotes = false;
     for c in text.chars() {
@@ -267,7 +252,46 @@ fn json_error_message(e: &serde_json::Error) -> String {
             (c, false) => out.push(c),
         }
     }
-    rejection_message(format!("body: {out}"))
+    out
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`);
+/// `None` without a Content-Type.
+pub(crate) fn json_content_type(headers: &axum::http::HeaderMap) -> Option<bool> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+/// Whether the first non-blank byte opens a JSON object.
+pub(crate) fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// The whole body (within the body limit: 413 `payload_too_large`; any other read error
+/// is a 400 with `message` made from axum's rejection).
+pub(crate) async fn read_body<S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+    message: impl FnOnce(&axum::extract::rejection::BytesRejection) -> String,
+) -> Result<axum::body::Bytes, ApiError> {
+    use axum::extract::FromRequest;
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|r| {
+            let status = r.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "payload_too_large"
+            } else {
+                "invalid_request"
+            };
+            ApiError::new(status, code, message(&r))
+        })
 }
 
 /// Query extractor whose rejections use the JSON error shape.

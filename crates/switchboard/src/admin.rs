@@ -83,7 +83,8 @@ fn as_wire<T: Serialize, U: serde::de::DeserializeOwned>(v: &T) -> anyhow::Resul
     Ok(serde_json::from_value(serde_json::to_value(v)?)?)
 }
 
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+/// Prints a value as pretty JSON (`--json`).
+pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -115,7 +116,8 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+/// A time for a table cell (`-` when absent).
+pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| "-".into())
 }

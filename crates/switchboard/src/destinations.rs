@@ -4,9 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde::Serialize;
 
-use crate::admin::print_table;
+use crate::admin::{print_json, print_table};
 use crate::events::{Remote, explain};
 
 /// `switchboard destinations …`
@@ -36,11 +35,6 @@ pub enum DestinationsCmd {
         #[command(flatten)]
         remote: Remote,
     },
-}
-
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 /// `switchboard destinations …`

@@ -14,36 +14,8 @@ use client::{ClientError, EventFilter, EventStatus, ReplayCount, ReplayFilter, R
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::admin::print_table;
-
-/// The running server these verbs talk to.
-#[derive(Debug, Args, Clone)]
-pub struct Remote {
-    /// Server to talk to.
-    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// API key (app or admin scope); these verbs always go through the server.
-    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-}
-
-impl Remote {
-    /// A client, or a clear error naming SWITCHBOARD_API_KEY when no key is given.
-    pub fn client(&self, verb: &str) -> anyhow::Result<client::Client> {
-        match &self.api_key {
-            Some(k) if !k.trim().is_empty() => Ok(client::Client::new(
-                &self.url,
-                client::SecretString::from(k.trim().to_owned()),
-            )?),
-            _ => bail!(
-                "SWITCHBOARD_API_KEY is not set: `switchboard {verb}` goes through the running server. \
-                 Create a key with `switchboard api-key create NAME --scope app`, then set \
-                 SWITCHBOARD_API_KEY (or pass --api-key) and SWITCHBOARD_URL (now {})",
-                self.url
-            ),
-        }
-    }
-}
+use crate::admin::{print_json, print_table, time};
+pub use crate::oauth::Remote;
 
 /// Turns a client error into one that says what to do next.
 pub fn explain(e: ClientError, what: &str) -> anyhow::Error {
@@ -141,16 +113,6 @@ pub struct ReplayArgs {
     wait_timeout: u64,
     #[command(flatten)]
     remote: Remote,
-}
-
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
-fn time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "-".into())
 }
 
 fn mapping_cell(m: Option<&client::EventMapping>) -> String {

@@ -11,34 +11,42 @@ use client::{ConnectionFilter, ConnectionStatus, SecretString};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::admin::print_table;
+use crate::admin::{print_json, print_table, time};
 
-/// The running server these verbs talk to.
+/// The running server the client-backed verbs talk to.
 #[derive(Debug, Args, Clone)]
 pub struct Remote {
     /// Server to talk to.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// API key (admin scope for `oauth test`); these verbs always go through the server.
+    /// API key (app scope; admin for `oauth test`); these verbs always go through the
+    /// server.
     #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
 }
 
 impl Remote {
-    /// A client, or a clear error naming SWITCHBOARD_API_KEY when no key is given.
-    fn client(&self, verb: &str) -> anyhow::Result<client::Client> {
+    /// A client, or a clear error naming SWITCHBOARD_API_KEY when no key is given, saying
+    /// which scope of key to create for `verb`.
+    pub fn client(&self, verb: &str) -> anyhow::Result<client::Client> {
         match &self.api_key {
             Some(k) if !k.trim().is_empty() => Ok(client::Client::new(
                 &self.url,
                 SecretString::from(k.trim().to_owned()),
             )?),
-            _ => bail!(
-                "SWITCHBOARD_API_KEY is not set: `switchboard {verb}` goes through the running server \
-                 (only it holds the integration secrets). Create a key with \
-                 `switchboard api-key create NAME --scope admin`, then set SWITCHBOARD_API_KEY \
-                 (or pass --api-key) and SWITCHBOARD_URL (now {})",
-                self.url
-            ),
+            _ => {
+                let scope = if verb.starts_with("oauth") || verb.starts_with("tokens") {
+                    "admin"
+                } else {
+                    "app"
+                };
+                bail!(
+                    "SWITCHBOARD_API_KEY is not set: `switchboard {verb}` goes through the running server. \
+                     Create a key with `switchboard api-key create NAME --scope {scope}`, then set \
+                     SWITCHBOARD_API_KEY (or pass --api-key) and SWITCHBOARD_URL (now {})",
+                    self.url
+                )
+            }
         }
     }
 }
@@ -111,16 +119,6 @@ pub enum ConnectionsCmd {
         #[command(flatten)]
         remote: Remote,
     },
-}
-
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
-fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "-".into())
 }
 
 /// `switchboard oauth …`

@@ -66,7 +66,8 @@ pub fn redact_url(raw: &str) -> String {
     url.to_string()
 }
 
-fn check_event_id(id: &str) -> EngineResult<()> {
+/// `Invalid` unless `id` has the shape of an event id.
+pub(crate) fn check_event_id(id: &str) -> EngineResult<()> {
     if is_event_id(id) {
         Ok(())
     } else {

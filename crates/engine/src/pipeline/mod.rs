@@ -132,13 +132,8 @@ impl Engine {
         dry_run: bool,
         actor: &Actor,
     ) -> EngineResult<ReplayCount> {
-        if let Some(id) = &filter.event_id
-            && !crate::webhooks::is_event_id(id)
-        {
-            return Err(EngineError::Invalid {
-                field: "event_id",
-                message: "not an event id (evt_ followed by 32 hex digits)".into(),
-            });
+        if let Some(id) = &filter.event_id {
+            admin::check_event_id(id)?;
         }
         if let (Some(a), Some(b)) = (filter.since, filter.until)
             && a >= b

@@ -10,20 +10,19 @@
 //! reload replaced it. Values are zeroed when the last user drops them; a hit hands out
 //! a reference-counted pointer, not a copy.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use store::Connection;
 
 use crate::connections::credentials::Credentials;
 use crate::connections::manage::Ctx;
+use crate::ttl_cache::TtlCache;
 
 /// How long an entry is used.
 pub(crate) const TTL: Duration = Duration::from_secs(1);
-/// At most this many connections are kept; past it the cache is emptied.
+/// At most this many connections are kept; past it expired entries go, then all.
 pub(crate) const MAX: usize = 10_000;
 
 /// Where a connection's requests go, worked out once per entry.
@@ -50,74 +49,49 @@ pub(crate) struct Entry {
     pub route: Arc<Route>,
 }
 
-struct Slot {
-    at: Instant,
-    entry: Arc<Entry>,
-}
+/// See the module documentation. A [`TtlCache`] keyed by connection id with the fixed
+/// [`TTL`]: a request that read the database before a refresh in this process cannot
+/// put the old credentials back after the refresh forgot them.
+pub(crate) struct CredentialCache(TtlCache<Arc<Entry>>);
 
-/// See the module documentation.
-///
-/// Writes are fenced by an epoch that every [`CredentialCache::forget`] bumps, so a
-/// request that read the database before a refresh in this process cannot put the old
-/// credentials back after the refresh forgot them.
-#[derive(Default)]
-pub(crate) struct CredentialCache {
-    map: Mutex<HashMap<String, Slot>>,
-    epoch: AtomicU64,
+impl Default for CredentialCache {
+    fn default() -> Self {
+        Self(TtlCache::new("CredentialCache", MAX))
+    }
 }
 
 impl std::fmt::Debug for CredentialCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialCache").finish_non_exhaustive()
+        self.0.fmt(f)
     }
 }
 
 impl CredentialCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The cached entry, if younger than [`TTL`].
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Entry>> {
-        let map = self.lock();
-        let s = map.get(id)?;
-        (s.at.elapsed() < TTL).then(|| s.entry.clone())
+        self.0.get(id, TTL)
     }
 
     /// The epoch to pass to [`CredentialCache::put`], read before the database is.
     pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.0.epoch()
     }
 
     /// Keeps a connection loaded when the epoch was `epoch`, unless something was
     /// forgotten since.
     pub(crate) fn put(&self, entry: Arc<Entry>, epoch: u64) {
-        let mut map = self.lock();
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if map.len() >= MAX && !map.contains_key(&entry.conn.id) {
-            map.clear();
-        }
-        map.insert(
-            entry.conn.id.clone(),
-            Slot {
-                at: Instant::now(),
-                entry,
-            },
-        );
+        let id = entry.conn.id.clone();
+        self.0.put(&id, entry, epoch, TTL);
     }
 
     /// Drops the entry of `id` (after a refresh, or a failed one).
     pub(crate) fn forget(&self, id: &str) {
-        let mut map = self.lock();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        map.remove(id);
+        self.0.invalidate(id);
     }
 
     /// How many connections are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.0.len()
     }
 }

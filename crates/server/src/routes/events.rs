@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -16,7 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::App;
-use crate::error::{ApiError, ErrorBody, PathParams, QueryParams};
+use crate::error::{
+    ApiError, ErrorBody, PathParams, QueryParams, is_json_object, json_content_type, read_body,
+    without_quoted_values,
+};
 
 /// A JSON object body that may also be absent (empty): then `T::default()`. Unlike
 /// [`crate::error::JsonBody`], every error is a 400 (unknown fields included), and
@@ -34,26 +37,11 @@ fn safe_message(text: &str) -> String {
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
         .or_else(|| text.strip_prefix("Failed to parse the request body as JSON: "))
         .unwrap_or(text);
-    let mut out = String::from("body: ");
-    let mut quoted = false;
-    for c in text.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
-        if out.len() > 300 {
-            break;
-        }
+    let out = format!("body: {}", without_quoted_values(text));
+    match out.char_indices().nth(300) {
+        Some((at, _)) => out[..at].to_owned(),
+        None => out,
     }
-    out
 }
 
 impl<S, T> FromRequest<S> for OptionalJson<T>
@@ -64,26 +52,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let json_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            });
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|r| {
-                let status = r.status();
-                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "payload_too_large"
-                } else {
-                    "invalid_request"
-                };
-                ApiError::new(status, code, "the body could not be read")
-            })?;
+        let json_type = json_content_type(req.headers());
+        let bytes = read_body(req, state, |_| "the body could not be read".into()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
@@ -94,7 +64,7 @@ where
                 "send the body as application/json (or no body at all)",
             ));
         }
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !is_json_object(&bytes) {
             return Err(bad_body("the body must be a JSON object"));
         }
         // axum's parser names the field at fault (`status: unknown variant …`).
