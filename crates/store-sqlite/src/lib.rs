@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use store::{
     ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, Event, EventStore,
-    GENESIS_HASH, InsertOutcome, IntegrationFlags, IntegrationStateStore, Mapped, Routing, Scope,
+    GENESIS_HASH, InsertOutcome, IntegrationFlags, IntegrationStateStore, Routing, Scope,
     SealedSecret, SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis,
     to_millis,
 };
@@ -25,6 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 
 mod connections;
 mod deliveries;
+mod writer;
+
+use writer::{EventJob, EventRow};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -37,21 +40,12 @@ pub const EVENT_QUEUE: usize = 1024;
 /// The most event inserts committed in one transaction.
 pub const EVENT_BATCH: usize = 256;
 
-/// An event to insert (with its routing when the caller mapped it) and where to send the
-/// outcome once its transaction has committed.
-#[derive(Debug)]
-struct EventJob {
-    event: Event,
-    routing: Option<Routing>,
-    reply: oneshot::Sender<StoreResult<InsertOutcome>>,
-}
-
 /// A SQLite-backed store.
 ///
-/// Event inserts go through one writer task per store (shared by its clones) that commits
-/// whatever is queued in one transaction (group commit): concurrent webhooks share one
-/// fsync, and none is acknowledged before its commit. The task ends when the last clone
-/// is dropped.
+/// Event inserts go through one writer thread per store (shared by its clones, see
+/// [`writer`]) that commits whatever is queued in one transaction (group commit):
+/// concurrent webhooks share one fsync, and none is acknowledged before its commit. The
+/// thread ends when the last clone is dropped.
 ///
 /// The delivery queue's own state changes (claim, renew, complete, fail, release) use a
 /// second, small pool whose commits do not wait for an fsync (`synchronous = NORMAL`, WAL):
@@ -60,12 +54,18 @@ struct EventJob {
 /// committed with `synchronous = FULL`. The event writer and those queue writes take
 /// [`SqliteStore::write_lock`] in turn, so that within a process they queue for the
 /// database's single write lock instead of sleeping in SQLite's busy handler.
+///
+/// `sqlite::memory:` opens a private database in a temporary directory, removed when the
+/// last clone is dropped: the writer thread and the pools need one file to share, and it
+/// behaves exactly as a database on disk does, without the fsyncs.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     queue: SqlitePool,
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     events: mpsc::Sender<EventJob>,
+    /// The temporary directory of a `sqlite::memory:` store.
+    _scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 pub(crate) fn err(e: sqlx::Error) -> StoreError {
@@ -104,32 +104,44 @@ impl SqliteStore {
     /// `sqlite:path`, `sqlite::memory:`). Does not migrate; call [`Store::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url:?}: {e}")))?
+        let (opts, scratch) = if memory {
+            let dir = tempfile::Builder::new()
+                .prefix("switchboard-memory-")
+                .tempdir()
+                .map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot create a temporary directory for {url}: {e}; set TMPDIR to a \
+                         writable directory"
+                    ))
+                })?;
+            let opts = SqliteConnectOptions::new()
+                .filename(dir.path().join("switchboard.db"))
+                // Nothing of a scratch database has to survive a power loss.
+                .synchronous(SqliteSynchronous::Off);
+            (opts, Some(std::sync::Arc::new(dir)))
+        } else {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL {url:?}: {e}")))?
+                .synchronous(SqliteSynchronous::Full);
+            (opts, None)
+        };
+        let opts = opts
             .create_if_missing(true)
-            .journal_mode(if memory {
-                SqliteJournalMode::Memory
-            } else {
-                SqliteJournalMode::Wal
-            })
-            .synchronous(SqliteSynchronous::Full)
+            .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let queue_opts = opts.clone().synchronous(SqliteSynchronous::Normal);
+        let queue_opts = if memory {
+            opts.clone()
+        } else {
+            opts.clone().synchronous(SqliteSynchronous::Normal)
+        };
+        let events_sync = if memory { "OFF" } else { "FULL" };
+        let path = opts.get_filename().to_owned();
         let pool = SqlitePoolOptions::new()
-            // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if memory { 1 } else { 8 })
-            .min_connections(if memory { 1 } else { 0 })
-            .idle_timeout(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
+            .max_connections(8)
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
             .acquire_timeout(Duration::from_secs(15))
             // A local file does not drop connections; a ping before every acquire cost
             // two thread hops per query.
@@ -137,29 +149,25 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(err)?;
-        // An in-memory database is private to its one connection: the queue shares it.
-        let queue = if memory {
-            pool.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(2)
-                .min_connections(0)
-                .idle_timeout(Some(Duration::from_secs(600)))
-                .max_lifetime(Some(Duration::from_secs(3600)))
-                .acquire_timeout(Duration::from_secs(15))
-                .test_before_acquire(false)
-                .connect_with(queue_opts)
-                .await
-                .map_err(err)?
-        };
+        let queue = SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
+            .acquire_timeout(Duration::from_secs(15))
+            .test_before_acquire(false)
+            .connect_with(queue_opts)
+            .await
+            .map_err(err)?;
         let write_lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let (events, jobs) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(event_writer(pool.clone(), write_lock.clone(), jobs));
+        writer::spawn(&path, events_sync, write_lock.clone(), jobs)?;
         Ok(Self {
             pool,
             queue,
             write_lock,
             events,
+            _scratch: scratch,
         })
     }
 
@@ -182,15 +190,14 @@ impl SqliteStore {
     async fn enqueue_event(
         &self,
         event: &Event,
-        routing: Option<Routing>,
+        routing: Option<&Routing>,
     ) -> StoreResult<InsertOutcome> {
         if self.pool.is_closed() {
             return Err(err(sqlx::Error::PoolClosed));
         }
         let (reply, answer) = oneshot::channel();
         let job = EventJob {
-            event: event.clone(),
-            routing,
+            row: EventRow::new(event, routing)?,
             reply,
         };
         self.events
@@ -553,340 +560,6 @@ impl AuditStore for SqliteStore {
 }
 
 /// A copy of an error, to answer every insert of a failed batch.
-fn copy_err(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Migration(m) => StoreError::Migration(m.clone()),
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-    }
-}
-
-/// The group-commit writer: takes the first queued insert, drains whatever else is queued
-/// (up to [`EVENT_BATCH`]), commits them in one transaction, then answers each. Ends when
-/// every sender (every clone of the store) is gone, releasing its handle on the pool.
-async fn event_writer(
-    pool: SqlitePool,
-    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-    mut queue: mpsc::Receiver<EventJob>,
-) {
-    let mut batch: Vec<EventJob> = Vec::with_capacity(EVENT_BATCH);
-    while queue.recv_many(&mut batch, EVENT_BATCH).await > 0 {
-        let written = {
-            let _turn = write_lock.lock().await;
-            write_events(&pool, &batch).await
-        };
-        match written {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, events = batch.len(), "event batch not committed");
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(copy_err(&e)));
-                }
-            }
-        }
-    }
-}
-
-/// Rows per multi-row INSERT of the writer.
-const INSERT_CHUNK: usize = 32;
-
-/// The connection an event is attached to: the one given, else the only connection of
-/// the integration whose routing key is the event's.
-const CONNECTION_OF: &str = "COALESCE(?, (SELECT CASE WHEN COUNT(*) = 1 THEN MIN(c.id) END
-     FROM connections c WHERE c.integration = ? AND c.routing_key = ?))";
-
-/// Inserts a batch in one `BEGIN IMMEDIATE` transaction. `Err` means nothing was
-/// committed; `Ok` holds one outcome per event, in order, all committed (an event whose
-/// id already exists gets its own `Conflict` without failing the others).
-///
-/// Events go in multi-row INSERTs of up to [`INSERT_CHUNK`] rows (a few round trips to
-/// SQLite's worker thread per batch instead of one per event); an event whose provider
-/// id is already stored is skipped by the INSERT and looked up afterwards.
-async fn write_events(
-    pool: &SqlitePool,
-    batch: &[EventJob],
-) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
-    match write_events_at_once(pool, batch).await {
-        Ok(Some(outcomes)) => Ok(outcomes),
-        // An event-id collision: redo the batch step by step, so only it fails.
-        Ok(None) => write_events_stepwise(pool, batch).await,
-        Err(e) => Err(e),
-    }
-}
-
-/// The whole batch as ONE multi-statement call (`BEGIN IMMEDIATE; INSERT …; COMMIT`):
-/// each call is a round trip to the connection's worker thread, and on a busy machine
-/// the hop, not SQLite, was most of the cost of a batch. `Ok(None)` when an event id
-/// collided (nothing committed).
-async fn write_events_at_once(
-    pool: &SqlitePool,
-    batch: &[EventJob],
-) -> StoreResult<Option<Vec<StoreResult<InsertOutcome>>>> {
-    let mut conn = pool.acquire().await.map_err(err)?;
-    let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    for chunk in batch.chunks(INSERT_CHUNK) {
-        sql.push_str(&insert_sql(chunk.len(), true));
-        sql.push_str(";\n");
-    }
-    let deliveries = new_deliveries(batch);
-    for chunk in deliveries.chunks(INSERT_CHUNK) {
-        sql.push_str(&deliveries_sql(chunk.len()));
-        sql.push_str(";\n");
-    }
-    sql.push_str("COMMIT;");
-    // Built from constants only: no input reaches the SQL text.
-    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-    for job in batch {
-        q = bind_event(q, job)?;
-    }
-    for d in &deliveries {
-        q = bind_delivery(q, d);
-    }
-    let inserted: std::collections::HashSet<String> = match q.fetch_all(&mut *conn).await {
-        Ok(ids) => ids.into_iter().collect(),
-        Err(e) => {
-            // The transaction may still be open: end it before the connection goes back.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return match e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => Ok(None),
-                other => Err(err(other)),
-            };
-        }
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        outcomes.push(if inserted.contains(&job.event.id) {
-            Ok(InsertOutcome::Inserted)
-        } else {
-            duplicate_of(&mut conn, &job.event).await?
-        });
-    }
-    Ok(Some(outcomes))
-}
-
-/// A delivery to enqueue with its event: (delivery id, event id, destination, due at).
-type NewDelivery<'a> = (&'a str, &'a str, &'a str, i64);
-
-/// The deliveries of the routed events of a batch (mapped ones only).
-fn new_deliveries(batch: &[EventJob]) -> Vec<NewDelivery<'_>> {
-    batch
-        .iter()
-        .filter_map(|job| Some((job, job.routing.as_ref()?)))
-        .filter(|(_, r)| matches!(r.mapped, Mapped::Mapped { .. }))
-        .flat_map(|(job, r)| {
-            let at = to_millis(job.event.received_at);
-            r.deliveries
-                .iter()
-                .map(move |(id, dest)| (id.as_str(), job.event.id.as_str(), dest.as_str(), at))
-        })
-        .collect()
-}
-
-/// The INSERT of `rows` deliveries of events inserted by the same transaction: a
-/// delivery whose event was not inserted (a duplicate) is skipped.
-fn deliveries_sql(rows: usize) -> String {
-    format!(
-        "INSERT INTO deliveries (id, event_id, destination, status, next_attempt_at, created_at)
-         SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column4
-         FROM (VALUES {}) AS v
-         WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2)",
-        vec!["(?, ?, ?, ?)"; rows].join(", ")
-    )
-}
-
-fn bind_delivery<'q, O>(
-    q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
-    d: &NewDelivery<'q>,
-) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
-    q.bind(d.0).bind(d.1).bind(d.2).bind(d.3)
-}
-
-/// The columns an event's routing sets: (routed_at, status, type, data, error).
-type RoutingColumns<'a> = (
-    Option<i64>,
-    Option<&'static str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-);
-
-fn routing_columns(job: &EventJob) -> RoutingColumns<'_> {
-    let at = Some(to_millis(job.event.received_at));
-    match &job.routing {
-        None => (None, None, None, None, None),
-        Some(r) => match &r.mapped {
-            // Data that is the body byte for byte (a JSON body passed through) is not
-            // stored twice: NULL reads back as the body.
-            Mapped::Mapped { event_type, data } => {
-                let data = (data.as_bytes() != job.event.body.as_slice()).then_some(data.as_str());
-                (at, Some("mapped"), Some(event_type.as_str()), data, None)
-            }
-            Mapped::Dropped => (at, Some("dropped"), None, None, None),
-            Mapped::Failed { error } => (at, Some("failed"), None, None, Some(error)),
-        },
-    }
-}
-
-/// The INSERT of `rows` events (with `RETURNING id` when `returning`).
-fn insert_sql(rows: usize, returning: bool) -> String {
-    let row = format!("(?, ?, ?, ?, ?, ?, ?, ?, {CONNECTION_OF}, ?, ?, ?, ?, ?, ?)");
-    format!(
-        "INSERT INTO events (id, integration, received_at, provider_event_id, event_type,
-                             scheme, headers, body, connection_id, routing_key,
-                             routed_at, mapping_status, mapped_type, mapped_data,
-                             mapping_error)
-         VALUES {}
-         ON CONFLICT (integration, provider_event_id) WHERE provider_event_id IS NOT NULL
-         DO NOTHING{}",
-        vec![row.as_str(); rows].join(", "),
-        if returning { " RETURNING id" } else { "" }
-    )
-}
-
-/// Binds one event's values in the order of [`insert_sql`]'s row.
-fn bind_event<'q, O>(
-    q: sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
-    job: &'q EventJob,
-) -> StoreResult<sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>> {
-    let e = &job.event;
-    let (routed_at, status, ty, data, error) = routing_columns(job);
-    Ok(q.bind(&e.id)
-        .bind(&e.integration)
-        .bind(to_millis(e.received_at))
-        .bind(&e.provider_event_id)
-        .bind(&e.event_type)
-        .bind(&e.scheme)
-        .bind(headers_json(e)?)
-        .bind(&e.body)
-        .bind(&e.connection_id)
-        .bind(&e.integration)
-        .bind(&e.routing_key)
-        .bind(&e.routing_key)
-        .bind(routed_at)
-        .bind(status)
-        .bind(ty)
-        .bind(data)
-        .bind(error))
-}
-
-/// The batch statement by statement, inside one transaction (the fallback).
-async fn write_events_stepwise(
-    pool: &SqlitePool,
-    batch: &[EventJob],
-) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for chunk in batch.chunks(INSERT_CHUNK) {
-        match insert_chunk(&mut tx, chunk).await {
-            Ok(inserted) => {
-                for job in chunk {
-                    outcomes.push(if inserted.contains(&job.event.id) {
-                        Ok(InsertOutcome::Inserted)
-                    } else {
-                        duplicate_of(&mut tx, &job.event).await?
-                    });
-                }
-            }
-            // Only an event-id collision gets here (the provider-id conflict is DO
-            // NOTHING); the failed statement was rolled back alone: redo the chunk one
-            // event at a time so only the colliding event fails.
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                for job in chunk {
-                    outcomes.push(insert_one(&mut tx, job).await?);
-                }
-            }
-            // Anything else may have ended the transaction: fail the whole batch.
-            Err(x) => return Err(err(x)),
-        }
-    }
-    // Only deliveries of events inserted now: a colliding event's routing is not
-    // written (its outcome is a `Conflict`).
-    let deliveries: Vec<NewDelivery<'_>> = new_deliveries(batch)
-        .into_iter()
-        .filter(|d| {
-            batch
-                .iter()
-                .zip(&outcomes)
-                .any(|(job, o)| job.event.id == d.1 && matches!(o, Ok(InsertOutcome::Inserted)))
-        })
-        .collect();
-    for chunk in deliveries.chunks(INSERT_CHUNK) {
-        // Built from constants only: no input reaches the SQL text.
-        let mut q =
-            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(deliveries_sql(chunk.len())));
-        for d in chunk {
-            q = bind_delivery(q, d);
-        }
-        q.fetch_all(&mut *tx).await.map_err(err)?;
-    }
-    tx.commit().await.map_err(err)?;
-    Ok(outcomes)
-}
-
-fn headers_json(e: &Event) -> StoreResult<String> {
-    serde_json::to_string(&e.headers)
-        .map_err(|x| StoreError::Backend(format!("event headers: {x}")))
-}
-
-/// One multi-row INSERT; returns the ids actually inserted.
-async fn insert_chunk(
-    tx: &mut sqlx::SqliteConnection,
-    chunk: &[EventJob],
-) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    // Built from constants only: no input reaches the SQL text.
-    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(insert_sql(chunk.len(), true)));
-    for job in chunk {
-        q = bind_event(q, job).map_err(|x| sqlx::Error::Protocol(x.to_string()))?;
-    }
-    Ok(q.fetch_all(&mut *tx).await?.into_iter().collect())
-}
-
-/// The answer for an event the INSERT skipped: the stored event with its provider id
-/// (possibly inserted earlier in this very batch).
-async fn duplicate_of(
-    tx: &mut sqlx::SqliteConnection,
-    e: &Event,
-) -> StoreResult<StoreResult<InsertOutcome>> {
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT id FROM events WHERE integration = ? AND provider_event_id = ?")
-            .bind(&e.integration)
-            .bind(&e.provider_event_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?;
-    Ok(match existing {
-        Some(existing_id) => Ok(InsertOutcome::Duplicate { existing_id }),
-        None => Err(StoreError::Backend(format!(
-            "event {} was neither inserted nor found as a duplicate",
-            e.id
-        ))),
-    })
-}
-
-/// Inserts one event (the slow path after an id collision in its chunk).
-async fn insert_one(
-    tx: &mut sqlx::SqliteConnection,
-    job: &EventJob,
-) -> StoreResult<StoreResult<InsertOutcome>> {
-    let e = &job.event;
-    // Built from constants only: no input reaches the SQL text.
-    let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(insert_sql(1, true)));
-    match bind_event(q, job)?.fetch_optional(&mut *tx).await {
-        Ok(Some(_)) => Ok(Ok(InsertOutcome::Inserted)),
-        Ok(None) => duplicate_of(tx, e).await,
-        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Ok(Err(StoreError::Conflict(
-            format!("an event with id {} already exists", e.id),
-        ))),
-        Err(x) => Err(err(x)),
-    }
-}
-
 pub(crate) fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
     let headers: String = r.get("headers");
     Ok(Event {
@@ -921,7 +594,7 @@ impl EventStore for SqliteStore {
                 routing.event_id, event.id
             )));
         }
-        self.enqueue_event(event, Some(routing.clone())).await
+        self.enqueue_event(event, Some(routing)).await
     }
 
     async fn get_event(&self, id: &str) -> StoreResult<Option<Event>> {

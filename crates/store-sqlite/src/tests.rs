@@ -189,9 +189,29 @@ async fn memory_database_settings() {
         .fetch_one(s.pool())
         .await
         .unwrap();
-    assert_eq!(mode.to_lowercase(), "memory");
+    // A scratch file in WAL mode, as on disk, but nothing waits for an fsync.
+    assert_eq!(mode.to_lowercase(), "wal");
+    assert_eq!(pragma_i64(&s, "PRAGMA synchronous").await, 0);
     assert_eq!(pragma_i64(&s, "PRAGMA foreign_keys").await, 1);
     assert_eq!(pragma_i64(&s, "PRAGMA busy_timeout").await, 10_000);
+}
+
+#[tokio::test]
+async fn a_memory_database_is_removed_with_its_last_clone() {
+    let s = mem().await;
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    let dir = std::path::Path::new(&file).parent().unwrap().to_owned();
+    assert!(dir.exists());
+    s.insert_event(&event(1, "gh", Some("d1"))).await.unwrap();
+    let clone = s.clone();
+    drop(s);
+    assert!(dir.exists(), "a clone still uses it");
+    drop(clone);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
 }
 
 #[tokio::test]

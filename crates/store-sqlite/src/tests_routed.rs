@@ -218,8 +218,7 @@ async fn futures_join(
         let (reply, answer) = oneshot::channel();
         s.events
             .send(EventJob {
-                event,
-                routing,
+                row: EventRow::new(&event, routing.as_ref()).unwrap(),
                 reply,
             })
             .await
@@ -276,4 +275,42 @@ async fn data_equal_to_the_body_is_stored_once_and_reads_back_as_the_body() {
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(r#"{"amount":5}"#));
+}
+
+#[tokio::test]
+async fn an_event_whose_delivery_cannot_be_written_is_undone_alone() {
+    let s = mem().await;
+    let ok = event(1, "p1");
+    let bad = event(2, "p2");
+    // Two deliveries of `bad` under one delivery id: the second breaks the primary key.
+    let mut bad_routing = routed(&bad, completed(), &["app", "audit"]);
+    bad_routing.deliveries[1].0 = bad_routing.deliveries[0].0.clone();
+    let outcomes = futures_join(
+        &s,
+        vec![
+            (ok.clone(), Some(routed(&ok, completed(), &["app"]))),
+            (bad.clone(), Some(bad_routing)),
+        ],
+    )
+    .await;
+    assert_eq!(outcomes[0].as_ref().unwrap(), &InsertOutcome::Inserted);
+    assert!(
+        matches!(&outcomes[1], Err(StoreError::Conflict(m)) if m.contains(&bad.id)),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        s.get_event(&bad.id).await.unwrap().is_none(),
+        "nothing of it is kept"
+    );
+    assert!(deliveries_of(&s, &bad.id).await.is_empty());
+    assert_eq!(deliveries_of(&s, &ok.id).await.len(), 1);
+    // A redelivery of it is a new insert, not a duplicate of nothing.
+    let again = event(3, "p2");
+    assert_eq!(
+        s.insert_routed_event(&again, &routed(&again, completed(), &["app"]))
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
 }
