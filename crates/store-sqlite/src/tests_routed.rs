@@ -314,3 +314,23 @@ async fn an_event_whose_delivery_cannot_be_written_is_undone_alone() {
         InsertOutcome::Inserted
     );
 }
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_written_fails_every_event_in_it_and_the_writer_goes_on() {
+    let s = mem().await;
+    sqlx::query("ALTER TABLE events RENAME TO events_away")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    let e = event(1, "p1");
+    let failed = s.insert_event(&e).await;
+    assert!(
+        matches!(&failed, Err(StoreError::Backend(m)) if m.contains("events")),
+        "{failed:?}"
+    );
+    sqlx::query("ALTER TABLE events_away RENAME TO events")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(s.insert_event(&e).await.unwrap(), InsertOutcome::Inserted);
+}
