@@ -137,28 +137,8 @@ impl SqliteStore {
         };
         let events_sync = if memory { "OFF" } else { "FULL" };
         let path = opts.get_filename().to_owned();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(0)
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(3600)))
-            .acquire_timeout(Duration::from_secs(15))
-            // A local file does not drop connections; a ping before every acquire cost
-            // two thread hops per query.
-            .test_before_acquire(false)
-            .connect_with(opts)
-            .await
-            .map_err(err)?;
-        let queue = SqlitePoolOptions::new()
-            .max_connections(2)
-            .min_connections(0)
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(3600)))
-            .acquire_timeout(Duration::from_secs(15))
-            .test_before_acquire(false)
-            .connect_with(queue_opts)
-            .await
-            .map_err(err)?;
+        let pool = open_pool(8, opts).await?;
+        let queue = open_pool(2, queue_opts).await?;
         let write_lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let (events, jobs) = mpsc::channel(EVENT_QUEUE);
         writer::spawn(&path, events_sync, write_lock.clone(), jobs)?;
@@ -208,6 +188,22 @@ impl SqliteStore {
             StoreError::Unavailable("the event writer stopped before committing".into())
         })?
     }
+}
+
+/// A pool of up to `max` connections opened with `opts`.
+async fn open_pool(max: u32, opts: SqliteConnectOptions) -> StoreResult<SqlitePool> {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .idle_timeout(Some(Duration::from_secs(600)))
+        .max_lifetime(Some(Duration::from_secs(3600)))
+        .acquire_timeout(Duration::from_secs(15))
+        // A local file does not drop connections; a ping before every acquire cost two
+        // thread hops per query.
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await
+        .map_err(err)
 }
 
 pub(crate) fn opt_millis(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {

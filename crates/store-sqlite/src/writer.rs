@@ -7,7 +7,7 @@
 //! one prepared single-row INSERT per event, no thread hop per statement and no SQL
 //! built per batch. Against sqlx's worker thread running one multi-row statement per
 //! batch, a batch went from 741 µs (13.4 events) to about 300 µs (11.4 events), and
-//! intake from 20.7k to 36.1k webhooks/s (BENCHMARKS.md, session 4).
+//! intake from 20.8k to 36.7k webhooks/s (BENCHMARKS.md, session 4).
 //!
 //! Everything that can be done before the writer's turn (headers to JSON, the routing
 //! columns, ids) is done by the caller in [`EventRow::new`], so the one serial stage of
