@@ -339,3 +339,101 @@ fn err(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Backend(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::ffi;
+
+    fn failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some("detail".into()))
+    }
+
+    #[test]
+    fn a_locked_or_unopenable_database_reads_as_unavailable_and_says_why() {
+        for code in [ffi::SQLITE_BUSY, ffi::SQLITE_LOCKED] {
+            let e = err(failure(code));
+            assert!(
+                matches!(&e, StoreError::Unavailable(m) if m.contains("another process holds the write lock")),
+                "{e:?}"
+            );
+        }
+        for code in [ffi::SQLITE_CANTOPEN, ffi::SQLITE_FULL] {
+            assert!(matches!(err(failure(code)), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(
+            err(failure(ffi::SQLITE_CORRUPT)),
+            StoreError::Backend(_)
+        ));
+    }
+
+    #[test]
+    fn constraint_errors_name_the_event() {
+        let row = EventRow {
+            id: "evt_1".into(),
+            integration: "gh".into(),
+            received_at: 0,
+            provider_event_id: None,
+            event_type: None,
+            scheme: "github".into(),
+            headers: "[]".into(),
+            body: vec![],
+            connection_id: None,
+            routing_key: None,
+            routed_at: None,
+            mapping_status: None,
+            mapped_type: None,
+            mapped_data: None,
+            mapping_error: None,
+            deliveries: vec![],
+        };
+        for code in [
+            ffi::SQLITE_CONSTRAINT_PRIMARYKEY,
+            ffi::SQLITE_CONSTRAINT_UNIQUE,
+        ] {
+            let e = failure(code);
+            assert!(is_constraint(&e));
+            assert!(
+                matches!(constraint_error(&e, &row), StoreError::Conflict(m) if m.contains("evt_1"))
+            );
+        }
+        let e = failure(ffi::SQLITE_CONSTRAINT_NOTNULL);
+        assert!(
+            matches!(constraint_error(&e, &row), StoreError::Backend(m) if m.contains("evt_1"))
+        );
+        assert!(!is_constraint(&rusqlite::Error::QueryReturnedNoRows));
+        assert!(matches!(
+            constraint_error(&rusqlite::Error::QueryReturnedNoRows, &row),
+            StoreError::Backend(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_batch_error_is_copied_to_each_event_unchanged() {
+        for e in [
+            StoreError::Unavailable("u".into()),
+            StoreError::Conflict("c".into()),
+            StoreError::Corrupt("x".into()),
+            StoreError::Migration("m".into()),
+            StoreError::Backend("b".into()),
+        ] {
+            assert_eq!(copy_err(&e).to_string(), e.to_string());
+        }
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_is_unavailable() {
+        let (_tx, jobs) = mpsc::channel(1);
+        let e = spawn(
+            Path::new("/nonexistent-dir/switchboard.db"),
+            "FULL",
+            Arc::new(Mutex::new(())),
+            jobs,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Unavailable(m) if m.contains("/nonexistent-dir")),
+            "{e:?}"
+        );
+    }
+}
