@@ -529,6 +529,9 @@ impl ConnectionStore for SqliteStore {
 
     async fn purge_expired_flows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let now = to_millis(now);
+        // A background sweep: it queues behind the event writer and the delivery queue
+        // instead of sleeping in SQLite's busy handler while they write.
+        let _turn = self.write_lock().await;
         let a = sqlx::query("DELETE FROM oauth_states WHERE expires_at < ?")
             .bind(now)
             .execute(&self.pool)
