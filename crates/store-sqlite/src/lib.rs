@@ -804,6 +804,14 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        // Without its writer the store cannot take a webhook: not ready.
+        if self.events.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the event writer has stopped, so no webhook can be stored; restart the \
+                 server (its log says why the writer stopped)"
+                    .into(),
+            ));
+        }
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await

@@ -1707,3 +1707,24 @@ async fn disable_and_enable_are_independent_of_block() {
     s.set_integration_blocked("d", true, now()).await.unwrap();
     assert!(!s.is_integration_disabled("d").await.unwrap());
 }
+
+#[tokio::test]
+async fn a_store_whose_event_writer_stopped_is_not_ready_and_refuses_events() {
+    let mut s = mem().await;
+    s.ping().await.unwrap();
+    // What the store sees when its writer thread has ended (a panic, say).
+    let (gone, writer) = tokio::sync::mpsc::channel(1);
+    drop(writer);
+    s.events = gone;
+    let e = s.ping().await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Unavailable(m) if m.contains("restart the server")),
+        "{e:?}"
+    );
+    let refused = s.insert_event(&event(1, "gh", Some("d1"))).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Unavailable(m)) if m.contains("event writer")),
+        "{refused:?}"
+    );
+    assert_eq!(s.count_events(None).await.unwrap(), 0);
+}
