@@ -10,7 +10,7 @@
 //! intake from 20.8k to 36.7k webhooks/s (BENCHMARKS.md, session 4).
 //!
 //! Everything that can be done before the writer's turn (headers to JSON, the routing
-//! columns, ids) is done by the caller in [`EventRow::new`], so the one serial stage of
+//! columns) is done by the caller in [`EventRow::new`], so the one serial stage of
 //! intake does only SQLite's own work.
 
 use std::path::Path;
@@ -160,20 +160,10 @@ fn run(mut conn: Connection, write_lock: &Mutex<()>, mut jobs: mpsc::Receiver<Ev
             Err(e) => {
                 tracing::warn!(error = %e, events = batch.len(), "event batch not committed");
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(copy_err(&e)));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
-    }
-}
-
-fn copy_err(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Migration(m) => StoreError::Migration(m.clone()),
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
     }
 }
 
@@ -203,7 +193,7 @@ const INSERT_DELIVERY: &str = "INSERT INTO deliveries
 /// committed; `Ok` holds one outcome per event, in order, all committed. An event that
 /// breaks a constraint (its id already exists) gets its own error without failing the
 /// others: SQLite undoes only the failing statement.
-pub(crate) fn write_batch(
+fn write_batch(
     conn: &mut Connection,
     batch: &[EventJob],
 ) -> StoreResult<Vec<StoreResult<InsertOutcome>>> {
@@ -406,19 +396,6 @@ mod tests {
             constraint_error(&rusqlite::Error::QueryReturnedNoRows, &row),
             StoreError::Backend(_)
         ));
-    }
-
-    #[test]
-    fn a_failed_batch_error_is_copied_to_each_event_unchanged() {
-        for e in [
-            StoreError::Unavailable("u".into()),
-            StoreError::Conflict("c".into()),
-            StoreError::Corrupt("x".into()),
-            StoreError::Migration("m".into()),
-            StoreError::Backend("b".into()),
-        ] {
-            assert_eq!(copy_err(&e).to_string(), e.to_string());
-        }
     }
 
     #[test]

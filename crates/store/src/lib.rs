@@ -29,8 +29,9 @@ pub use deliveries::{
 };
 pub use events::{Event, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore};
 
-/// Errors of a storage backend. Messages never include stored secrets.
-#[derive(Debug, thiserror::Error)]
+/// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
+/// failed group commit answers each of its callers with the same error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or answered with an I/O error.
     #[error("database unavailable: {0}; check database_url and that the database is running")]
