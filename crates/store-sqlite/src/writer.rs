@@ -211,7 +211,7 @@ fn write_batch(
                 tx.execute_batch("SAVEPOINT event").map_err(err)?;
                 let mut outcome = insert_event(&tx, &mut insert, &job.row)?;
                 if matches!(outcome, Ok(InsertOutcome::Inserted))
-                    && let Err(e) = insert_deliveries(&tx, &job.row)
+                    && let Err(e) = insert_deliveries(&tx, &job.row)?
                 {
                     tx.execute_batch("ROLLBACK TO event").map_err(err)?;
                     outcome = Err(e);
@@ -281,20 +281,23 @@ fn duplicate_of(
     })
 }
 
-fn insert_deliveries(tx: &rusqlite::Transaction<'_>, r: &EventRow) -> StoreResult<()> {
+/// An inserted event's deliveries: like [`insert_event`], `Ok(Err)` for a constraint the
+/// event's own data breaks, `Err` for a failure that ends the batch.
+fn insert_deliveries(tx: &rusqlite::Transaction<'_>, r: &EventRow) -> StoreResult<StoreResult<()>> {
     let mut insert = tx.prepare_cached(INSERT_DELIVERY).map_err(err)?;
     for (id, destination) in &r.deliveries {
-        insert
-            .execute(params![id, r.id, destination, r.received_at])
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StoreError::Conflict(format!("delivery {id} of event {}: {e}", r.id))
-                } else {
-                    err(e)
-                }
-            })?;
+        match insert.execute(params![id, r.id, destination, r.received_at]) {
+            Ok(_) => {}
+            Err(e) if is_constraint(&e) => {
+                return Ok(Err(StoreError::Conflict(format!(
+                    "delivery {id} of event {}: {e}",
+                    r.id
+                ))));
+            }
+            Err(e) => return Err(err(e)),
+        }
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
