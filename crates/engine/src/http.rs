@@ -1,7 +1,7 @@
 //! The outbound HTTP client, with a guard against server-side request forgery (SSRF).
 //!
 //! Every call Switchboard makes to a provider (token endpoint, revocation, userinfo,
-//! JWKS, discovery, and later the API proxy and webhook delivery) goes through
+//! JWKS, discovery, the API proxy and webhook delivery) goes through
 //! [`Outbound`]. Two checks keep those calls on the public internet unless the operator
 //! says otherwise:
 //!

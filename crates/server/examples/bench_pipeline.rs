@@ -1,4 +1,4 @@
-//! Benchmark load generator and consumer for `bench/pipeline` (issue 5): end-to-end
+//! Benchmark load generator and consumer for `bench/pipeline`: end-to-end
 //! latency of the event pipeline (signed webhook in → stored → mapped → delivered to a
 //! destination) and its sustained delivery rate.
 //!

@@ -1,8 +1,9 @@
 //! The storage interface.
 //!
-//! The engine talks to storage only through the traits here; `store-sqlite` (and later
-//! `store-postgres`) implement them. Implementations keep what they are given: secrets
-//! arrive already sealed by the vault, and API keys arrive already hashed.
+//! The engine talks to storage only through the traits here. Each backend (`store-sqlite`)
+//! implements them and passes the one suite in `store-tests`. Implementations keep what
+//! they are given: secrets arrive already sealed by the vault, and API keys arrive
+//! already hashed.
 //!
 //! Time is stored as milliseconds since the Unix epoch so that every backend round-trips
 //! it exactly (the audit chain hashes it).
