@@ -187,6 +187,23 @@ impl App<'_> {
     }
 }
 
+/// Waits until the access token of connection `id` expires within `margin_secs`, by the
+/// expiry the server reports (the tests issue tokens that live just longer than that).
+async fn within_margin(app: &App<'_>, id: &str, margin_secs: i64) {
+    let (status, c) = app.get(&format!("/api/connections/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let expires = chrono::DateTime::parse_from_rfc3339(c["expires_at"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("expires_at of {id}: {e}: {c}"))
+        .with_timezone(&chrono::Utc);
+    harness::eventually(
+        "the access token to come within the refresh margin",
+        || async {
+            (expires - chrono::Utc::now() < chrono::Duration::seconds(margin_secs)).then_some(())
+        },
+    )
+    .await;
+}
+
 fn query_param(url: &str, name: &str) -> Option<String> {
     reqwest::Url::parse(url)
         .unwrap()
@@ -270,7 +287,12 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
 
     // (Expire) the token comes within the 30 s margin: the next call refreshes first.
     peer.set_access_ttl(3600).await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    within_margin(&app, "c1", 30).await;
+    assert_eq!(
+        peer.stats().await["token"]["refresh_token"],
+        0,
+        "nothing refreshed while the token entered the margin"
+    );
     let (status, t2) = app.token("c1").await;
     assert_eq!(status, StatusCode::OK, "{t2}");
     let second = t2["access_token"].as_str().unwrap().to_owned();
@@ -565,7 +587,12 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
 
     // The token endpoint is down (503) while the token is due for refresh but valid:
     // the old token is served, the connection stays active, the error is recorded.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    within_margin(&app, "outage", 30).await;
+    assert_eq!(
+        peer.stats().await["token"]["refresh_token"],
+        0,
+        "nothing refreshed while the token entered the margin"
+    );
     peer.fail_next("token", 503, 5).await;
     let (status, t) = app.token("outage").await;
     assert_eq!(status, StatusCode::OK, "{t}");
