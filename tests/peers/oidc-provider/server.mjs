@@ -80,7 +80,10 @@ function zeroStats() {
   };
 }
 let stats = zeroStats();
-const faults = new Map(); // endpoint -> { status, count, body, delay_ms, content_type }
+const faults = new Map(); // endpoint -> { status, count, body, delay_ms, content_type, hold }
+// Requests stopped by a `hold` fault, per endpoint: the resolve functions that let them go
+// on (POST /__test/release). Not counters: they survive POST /__test/reset.
+const held = new Map(); // endpoint -> [resolve]
 
 const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
@@ -130,6 +133,25 @@ async function testControl(ctx) {
   if (method === 'GET' && path === '/__test/fail') {
     return json(ctx, 200, Object.fromEntries(faults));
   }
+  if (method === 'GET' && path === '/__test/held') {
+    return json(ctx, 200, Object.fromEntries([...FAULTABLE.values()].map((e) => [e, (held.get(e) ?? []).length])));
+  }
+  if (method === 'POST' && path === '/__test/release') {
+    let spec;
+    try {
+      spec = JSON.parse((await readRaw(ctx.req)).toString('utf8') || '{}');
+    } catch (e) {
+      return json(ctx, 400, { error: `body must be JSON: ${e.message}` });
+    }
+    const endpoint = spec?.endpoint;
+    if (![...FAULTABLE.values()].includes(endpoint)) {
+      return json(ctx, 400, { error: `endpoint must be one of ${[...FAULTABLE.values()].join(', ')}` });
+    }
+    const waiting = held.get(endpoint) ?? [];
+    held.delete(endpoint);
+    for (const resolve of waiting) resolve();
+    return json(ctx, 200, { released: waiting.length });
+  }
   if (method === 'POST' && path === '/__test/fail') {
     let spec;
     try {
@@ -153,11 +175,14 @@ async function testControl(ctx) {
     if (spec.body !== undefined && typeof spec.body !== 'string') {
       return json(ctx, 400, { error: 'body must be a string' });
     }
+    if (spec.hold !== undefined && typeof spec.hold !== 'boolean') {
+      return json(ctx, 400, { error: 'hold must be true or false' });
+    }
     if (count === 0) {
       faults.delete(endpoint);
     } else {
       faults.set(endpoint, {
-        status, count, delay_ms: delayMs, body: spec.body, content_type: spec.content_type,
+        status, count, delay_ms: delayMs, body: spec.body, content_type: spec.content_type, hold: spec.hold ?? false,
       });
     }
     return json(ctx, 200, Object.fromEntries(faults));
@@ -174,6 +199,13 @@ async function injectFault(ctx, endpoint) {
   if (fault.count <= 0) faults.delete(endpoint);
   stats.faults_injected += 1;
   if (fault.delay_ms) await sleep(fault.delay_ms);
+  if (fault.hold) {
+    await new Promise((resolve) => {
+      if (!held.has(endpoint)) held.set(endpoint, []);
+      held.get(endpoint).push(resolve);
+      log(`holding a ${endpoint} request until POST /__test/release`);
+    });
+  }
   if (!fault.status) return false; // delay only, then the provider answers
   ctx.status = fault.status;
   let { body } = fault;

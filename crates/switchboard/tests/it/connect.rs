@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 use crate::harness::{self, Server};
 use crate::oidc::{OidcPeer, browse_until};
 
-const CLIENT_ID: &str = "switchboard";
-const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
+pub(crate) const CLIENT_ID: &str = "switchboard";
+pub(crate) const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
 const APP_ORIGIN: &str = "http://127.0.0.1:9";
 
 /// A peer whose one client accepts Switchboard's callback on any loopback port (RFC 8252
 /// native-app rule), so the peer can start before the server picks its port.
-fn peer(envs: &[(&str, &str)]) -> OidcPeer {
+pub(crate) fn peer(envs: &[(&str, &str)]) -> OidcPeer {
     OidcPeer::start_with(
         json!([{
             "client_id": CLIENT_ID,
@@ -36,7 +36,7 @@ fn peer(envs: &[(&str, &str)]) -> OidcPeer {
     )
 }
 
-fn config(peer: &OidcPeer, extra: &str) -> String {
+pub(crate) fn config(peer: &OidcPeer, extra: &str) -> String {
     format!(
         r#"{extra}
 [[providers]]
@@ -80,13 +80,14 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-struct App<'a> {
-    server: &'a Server,
-    key: String,
+/// The app backend's side of the API: an admin key on one server.
+pub(crate) struct App<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) key: String,
 }
 
 impl App<'_> {
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self
             .server
             .http()
@@ -100,7 +101,7 @@ impl App<'_> {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         let r = self
             .server
             .http()
@@ -163,7 +164,7 @@ impl App<'_> {
     }
 
     /// The whole flow for `connection_id`; returns the final redirect.
-    async fn connect(&self, integration: &str, connection_id: &str) -> String {
+    pub(crate) async fn connect(&self, integration: &str, connection_id: &str) -> String {
         let session = self.session(integration, connection_id).await;
         let auth = self.authorize(integration, &session).await;
         let cb = self.provider_login(integration, &auth).await;
@@ -180,9 +181,27 @@ impl App<'_> {
             .len()
     }
 
-    async fn token(&self, id: &str) -> (StatusCode, Value) {
+    /// `GET /api/connections/{id}/token`.
+    pub(crate) async fn token(&self, id: &str) -> (StatusCode, Value) {
         self.get(&format!("/api/connections/{id}/token")).await
     }
+}
+
+/// Waits until the access token of connection `id` expires within `margin_secs`, by the
+/// expiry the server reports (the tests issue tokens that live just longer than that).
+async fn within_margin(app: &App<'_>, id: &str, margin_secs: i64) {
+    let (status, c) = app.get(&format!("/api/connections/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let expires = chrono::DateTime::parse_from_rfc3339(c["expires_at"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("expires_at of {id}: {e}: {c}"))
+        .with_timezone(&chrono::Utc);
+    harness::eventually(
+        "the access token to come within the refresh margin",
+        || async {
+            (expires - chrono::Utc::now() < chrono::Duration::seconds(margin_secs)).then_some(())
+        },
+    )
+    .await;
 }
 
 fn query_param(url: &str, name: &str) -> Option<String> {
@@ -202,7 +221,17 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
         config(&peer, "token_refresh_margin_secs = 30"),
     )
     .unwrap();
-    let server = server(dir.path()).await;
+    // At debug level, so that the search for tokens in the logs below covers the most
+    // talkative ones.
+    let server = Server::start(
+        dir.path(),
+        &["--dev"],
+        &[
+            ("ACME_CLIENT_SECRET", CLIENT_SECRET),
+            ("SWITCHBOARD_LOG_LEVEL", "debug"),
+        ],
+    )
+    .await;
     let app = App {
         key: server.printed_admin_key(),
         server: &server,
@@ -258,7 +287,12 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
 
     // (Expire) the token comes within the 30 s margin: the next call refreshes first.
     peer.set_access_ttl(3600).await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    within_margin(&app, "c1", 30).await;
+    assert_eq!(
+        peer.stats().await["token"]["refresh_token"],
+        0,
+        "nothing refreshed while the token entered the margin"
+    );
     let (status, t2) = app.token("c1").await;
     assert_eq!(status, StatusCode::OK, "{t2}");
     let second = t2["access_token"].as_str().unwrap().to_owned();
@@ -317,9 +351,15 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
     assert!(actions.contains(&"connection.connect"), "{actions:?}");
     assert!(actions.contains(&"connection.revoke"), "{actions:?}");
 
-    // No token the provider issued is anywhere in the database files or the logs.
-    let issued = peer.issued().await;
+    // No token the provider issued, nor the client secret, is anywhere in the database
+    // files or the (debug) logs.
+    let mut issued = peer.issued().await;
     assert!(issued.len() >= 6, "{issued:?}");
+    assert!(
+        server.stderr().contains(" DEBUG "),
+        "the server did not log at debug level"
+    );
+    issued.push(CLIENT_SECRET.to_owned());
     let mut haystacks: Vec<(String, Vec<u8>)> =
         ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"]
             .iter()
@@ -335,7 +375,7 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
         for (name, bytes) in &haystacks {
             assert!(
                 !harness::contains_bytes(bytes, token),
-                "a token issued by the provider is in {name}"
+                "a token issued by the provider (or the client secret) is in {name}"
             );
         }
     }
@@ -547,7 +587,12 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
 
     // The token endpoint is down (503) while the token is due for refresh but valid:
     // the old token is served, the connection stays active, the error is recorded.
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    within_margin(&app, "outage", 30).await;
+    assert_eq!(
+        peer.stats().await["token"]["refresh_token"],
+        0,
+        "nothing refreshed while the token entered the margin"
+    );
     peer.fail_next("token", 503, 5).await;
     let (status, t) = app.token("outage").await;
     assert_eq!(status, StatusCode::OK, "{t}");
@@ -618,23 +663,67 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
     }
 }
 
+/// The SQL statement by which a process tries to take a connection's refresh lease
+/// (`store-sqlite`'s `acquire_refresh_lease`), as sqlx logs it at debug level.
+const ACQUIRE_LEASE_SQL: &str = "SET lease_fence = lease_fence + 1, lease_until = ?";
+
+/// Lease attempts in a JSON log (sqlx statement events): (taken, found taken).
+fn lease_attempts(stderr: &str) -> (usize, usize) {
+    let (mut won, mut lost) = (0, 0);
+    for line in stderr.lines() {
+        if !line.contains(ACQUIRE_LEASE_SQL) {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if !v["db.statement"]
+            .as_str()
+            .is_some_and(|sql| sql.contains(ACQUIRE_LEASE_SQL))
+        {
+            continue;
+        }
+        match v["rows_returned"].as_u64() {
+            Some(0) => lost += 1,
+            Some(_) => won += 1,
+            None => panic!("a lease statement without rows_returned: {line}"),
+        }
+    }
+    (won, lost)
+}
+
 #[tokio::test]
 async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() {
     let peer = peer(&[("ACCESS_TOKEN_TTL", "60")]);
     let dir = harness::sandbox();
-    // Every token expires within the margin: the first token call must refresh.
+    // Every token expires within the margin: the first token call must refresh. The
+    // refresh is held at the provider for as long as the test needs, so the timeouts
+    // leave room for a slow machine.
     std::fs::write(
         dir.path().join("switchboard.toml"),
         config(
             &peer,
-            "token_refresh_margin_secs = 300\nbackground_refresh_interval_secs = 3600",
+            "token_refresh_margin_secs = 300\nbackground_refresh_interval_secs = 3600\n\
+             request_timeout_secs = 120\noutbound_timeout_secs = 60\nrefresh_lease_secs = 90",
         ),
     )
     .unwrap();
-    let s1 = server(dir.path()).await;
+    // JSON logs with sqlx's statement events: they show which process took the refresh
+    // lease and which found it taken.
+    let start = || {
+        Server::start(
+            dir.path(),
+            &["--dev", "--log-format", "json"],
+            &[
+                ("ACME_CLIENT_SECRET", CLIENT_SECRET),
+                ("RUST_LOG", "sqlx::query=debug,info"),
+            ],
+        )
+    };
+    let s1 = start().await;
     let key = s1.printed_admin_key();
-    let s2 = server(dir.path()).await;
-    let s3 = server(dir.path()).await;
+    let s2 = start().await;
+    let s3 = start().await;
     let app = App {
         key: key.clone(),
         server: &s1,
@@ -643,26 +732,64 @@ async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() 
     // Tokens issued from now on outlive the margin, so exactly one refresh is needed.
     peer.set_access_ttl(3600).await;
     peer.reset().await;
+    let servers = [&s1, &s2, &s3];
+    for s in servers {
+        assert_eq!(lease_attempts(&s.stderr()), (0, 0), "no refresh yet");
+    }
+    // The one refresh that reaches the provider stays in flight there until released.
+    peer.hold_next("token").await;
 
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(64)
-        .timeout(Duration::from_secs(120))
+        .timeout(Duration::from_secs(180))
         .build()
         .unwrap();
-    let servers = [&s1, &s2, &s3];
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..1000 {
         let url = servers[i % 3].url("/api/connections/hot/token");
-        let http = http.clone();
-        let key = key.clone();
+        let (http, key, answered) = (http.clone(), key.clone(), answered.clone());
         tasks.spawn(async move {
             let r = http.get(url).bearer_auth(key).send().await.unwrap();
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let status = r.status();
             let v: Value = r.json().await.unwrap();
             (status, v["access_token"].as_str().unwrap_or("").to_owned())
         });
     }
+
+    // The overlap: while the single refresh is held at the provider, one process holds
+    // the lease and each of the two others has tried to take it and found it taken, so
+    // they wait for the holder's result instead of finding it already committed.
+    let logs = || servers.map(|s| lease_attempts(&s.stderr()));
+    let during = harness::eventually(
+        "one process holding the refresh lease and the two others waiting for it",
+        || async {
+            let l = logs();
+            let holders = l.iter().filter(|(won, _)| *won == 1).count();
+            let waiting = l
+                .iter()
+                .filter(|(won, lost)| *won == 0 && *lost > 0)
+                .count();
+            (holders == 1 && waiting == 2).then_some(l)
+        },
+    )
+    .await;
+    let stats = peer.stats().await;
+    assert_eq!(
+        (peer.held("token").await, &stats["token"]["refresh_token"]),
+        (1, &json!(1)),
+        "the one refresh is still in flight at the provider: {stats}"
+    );
+    assert_eq!(
+        answered.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no caller was answered while the refresh was in flight"
+    );
+    eprintln!("lease attempts (taken, found taken) per process while held: {during:?}");
+
+    assert_eq!(peer.release("token").await, 1);
     let mut tokens = std::collections::BTreeSet::new();
     while let Some(res) = tasks.join_next().await {
         let (status, token) = res.unwrap();
@@ -674,6 +801,8 @@ async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() 
         stats["token"]["refresh_token"], 1,
         "exactly one refresh at the authorization server: {stats}"
     );
+    // (A waiter may still take the lease after the commit: it then finds the new
+    // token_version and lets the lease go without calling the provider.)
     assert_eq!(tokens.len(), 1, "every caller got the refreshed token");
     let token = tokens.into_iter().next().unwrap();
     assert_eq!(

@@ -24,6 +24,39 @@ fn write_config(dir: &std::path::Path) {
     .unwrap();
 }
 
+/// The body a sender posts for `delivery` (about 1 KiB).
+fn body_of(delivery: &str) -> String {
+    format!(r#"{{"delivery":"{delivery}","pad":"{}"}}"#, "x".repeat(900))
+}
+
+/// Posts `delivery` as a signed GitHub push; the status and the JSON answer, or the
+/// transport error (the server is gone, or the answer was cut).
+async fn post_delivery(
+    http: &reqwest::Client,
+    url: &str,
+    delivery: &str,
+) -> Result<(u16, serde_json::Value), reqwest::Error> {
+    let body = body_of(delivery);
+    let r = http
+        .post(url)
+        .header("X-GitHub-Delivery", delivery)
+        .header("X-GitHub-Event", "push")
+        .header("X-Hub-Signature-256", github_signature(body.as_bytes()))
+        .body(body)
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await?))
+}
+
+/// What one sender saw before the kill.
+struct Sent {
+    /// (provider event id, Switchboard event id) of every send answered 200, in order.
+    acked: Vec<(String, String)>,
+    /// The send whose answer never came: stored or not, nobody knows.
+    unanswered: Option<String>,
+}
+
 #[tokio::test]
 async fn every_acknowledged_webhook_survives_kill_9() {
     let dir = sandbox();
@@ -36,34 +69,28 @@ async fn every_acknowledged_webhook_survives_kill_9() {
         let (url, stop) = (url.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let mut acked = Vec::new();
+            let mut sent = Sent {
+                acked: Vec::new(),
+                unanswered: None,
+            };
             for n in 0..100_000u32 {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let delivery = format!("w{w}-n{n}");
-                let body = format!(r#"{{"delivery":"{delivery}","pad":"{}"}}"#, "x".repeat(900));
-                let res = http
-                    .post(&url)
-                    .header("X-GitHub-Delivery", &delivery)
-                    .header("X-GitHub-Event", "push")
-                    .header("X-Hub-Signature-256", github_signature(body.as_bytes()))
-                    .body(body)
-                    .send()
-                    .await;
-                match res {
-                    Ok(r) if r.status() == 200 => {
-                        let v: serde_json::Value = match r.json().await {
-                            Ok(v) => v,
-                            Err(_) => break, // connection cut mid-answer: not acknowledged
-                        };
-                        acked.push((delivery, v["id"].as_str().unwrap().to_owned()));
+                match post_delivery(&http, &url, &delivery).await {
+                    Ok((200, v)) => {
+                        let id = v["id"].as_str().unwrap().to_owned();
+                        sent.acked.push((delivery, id));
                     }
-                    Ok(r) => panic!("unexpected status {}", r.status()),
-                    Err(_) => break, // the server is gone
+                    Ok((status, v)) => panic!("unexpected status {status}: {v}"),
+                    Err(_) => {
+                        sent.unanswered = Some(delivery);
+                        break;
+                    }
                 }
             }
-            acked
+            sent
         }));
     }
     // Let a stream build up, then kill -9 in the middle of it.
@@ -81,15 +108,19 @@ async fn every_acknowledged_webhook_survives_kill_9() {
     db.close().await;
     server.signal("KILL");
     stop.store(true, Ordering::Relaxed);
-    let mut acked = Vec::new();
+    let mut senders = Vec::new();
     for w in workers {
-        acked.extend(w.await.unwrap());
+        senders.push(w.await.unwrap());
     }
+    let acked: Vec<&(String, String)> = senders.iter().flat_map(|s| &s.acked).collect();
     assert!(
         acked.len() >= 300,
         "only {} acknowledged before the kill",
         acked.len()
     );
+    for (w, s) in senders.iter().enumerate() {
+        assert!(!s.acked.is_empty(), "sender {w} had nothing acknowledged");
+    }
     drop(server);
 
     // Every acknowledged event is in the database after the crash (WAL recovery on open),
@@ -110,24 +141,55 @@ async fn every_acknowledged_webhook_survives_kill_9() {
     }
     db.close().await;
 
-    // The server starts again on the same files and still deduplicates.
-    let server = Server::start(dir.path(), &["--dev"], &[]).await;
-    let (delivery, id) = &acked[0];
-    let body = format!(r#"{{"delivery":"{delivery}","pad":"{}"}}"#, "x".repeat(900));
-    let v: serde_json::Value = server
-        .http()
-        .post(server.url("/webhooks/gh/event"))
-        .header("X-GitHub-Delivery", delivery)
-        .header("X-Hub-Signature-256", github_signature(body.as_bytes()))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    // The server starts again on the same files and still deduplicates: the first and the
+    // last acknowledged event of every sender come back as duplicates with their ids.
+    let mut server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let url = server.url("/webhooks/gh/event");
+    let http = server.http().clone();
+    let mut reposted = Vec::new();
+    for s in &senders {
+        for (delivery, id) in [s.acked.first().unwrap(), s.acked.last().unwrap()] {
+            let (status, v) = post_delivery(&http, &url, delivery).await.unwrap();
+            assert_eq!(status, 200, "{delivery}: {v}");
+            assert_eq!(v["duplicate"], true, "{delivery} again: {v}");
+            assert_eq!(v["id"], id.as_str(), "{delivery} again: {v}");
+            reposted.push(delivery.clone());
+        }
+        // The send cut by the kill: stored or not, sending it again leaves one event.
+        if let Some(delivery) = &s.unanswered {
+            let (status, v) = post_delivery(&http, &url, delivery).await.unwrap();
+            assert_eq!(status, 200, "{delivery}: {v}");
+            eprintln!("{delivery} (unanswered at the kill) again: {v}");
+            reposted.push(delivery.clone());
+        }
+    }
+    server.stop();
+
+    // One row per provider event id, counted in the database file.
+    let db = open_db(dir.path()).await;
+    let (rows, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT provider_event_id) FROM events WHERE integration = 'gh'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(rows, distinct, "a provider event id has two rows");
+    assert!(
+        rows >= acked.len() as i64,
+        "{rows} rows, {} acknowledged",
+        acked.len()
+    );
+    for delivery in &reposted {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE integration = 'gh' AND provider_event_id = ?",
+        )
+        .bind(delivery)
+        .fetch_one(&db)
         .await
         .unwrap();
-    assert_eq!(v["duplicate"], true);
-    assert_eq!(v["id"], id.as_str());
+        assert_eq!(n, 1, "{delivery} has {n} rows");
+    }
+    db.close().await;
 }
 
 #[tokio::test]
@@ -147,7 +209,7 @@ async fn webhook_block_and_unblock_from_the_cli() {
     };
     assert_eq!(send("a").await.unwrap().status(), 200);
     let out = crate::harness::run(dir.path(), &["webhook", "block", "gh"], &[]);
-    switch_applies().await;
+    intake_answers(&server, 403).await;
     assert!(
         out.success().stdout.contains("now blocked"),
         "{}",
@@ -167,7 +229,7 @@ async fn webhook_block_and_unblock_from_the_cli() {
         .stdout
         .contains("already");
     crate::harness::run(dir.path(), &["webhook", "unblock", "gh"], &[]).success();
-    switch_applies().await;
+    intake_answers(&server, 200).await;
     assert_eq!(send("c").await.unwrap().status(), 200);
     crate::harness::run(dir.path(), &["webhook", "block", "nope"], &[])
         .failure()
@@ -221,7 +283,7 @@ async fn webhook_test_sends_a_correctly_signed_sample() {
         out.stdout
     );
     crate::harness::run(dir.path(), &["webhook", "block", "gh"], &[]).success();
-    switch_applies().await;
+    intake_answers(&server, 403).await;
     let out = crate::harness::run(dir.path(), &["webhook", "test", "gh"], &env);
     assert!(
         out.exit_code(1).stdout.contains("refused with 403"),
@@ -241,7 +303,7 @@ async fn integration_list_disable_enable_from_the_cli() {
     assert_eq!(list[0]["id"], "gh");
     assert_eq!(list[0]["disabled"], false);
     let out = crate::harness::run(dir.path(), &["integration", "disable", "gh"], &[]);
-    switch_applies().await;
+    intake_answers(&server, 403).await;
     assert!(
         out.success().stdout.contains("now disabled"),
         "{}",
@@ -263,7 +325,7 @@ async fn integration_list_disable_enable_from_the_cli() {
         .clone();
     assert!(table.contains("disabled"), "{table}");
     crate::harness::run(dir.path(), &["integration", "enable", "gh"], &[]).success();
-    switch_applies().await;
+    intake_answers(&server, 200).await;
     let res = server
         .http()
         .post(server.url("/webhooks/gh/event"))
@@ -278,8 +340,25 @@ async fn integration_list_disable_enable_from_the_cli() {
         .stderr_has(&["integration \"nope\" not found"]);
 }
 
-/// A switch flipped by the CLI on the database reaches a running server within the
-/// engine's flag-cache TTL (one second): wait that long.
-async fn switch_applies() {
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+/// Waits until webhooks to `gh` are answered `status`: a switch flipped by the CLI on the
+/// database reaches a running server when its flag cache (one second) expires. Each probe
+/// is a new signed event, stored when accepted.
+async fn intake_answers(server: &Server, status: u16) {
+    static PROBE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    crate::harness::eventually(&format!("webhooks to gh answered {status}"), || async {
+        let n = PROBE.fetch_add(1, Ordering::Relaxed);
+        let body = format!(r#"{{"probe":{n}}}"#);
+        let r = server
+            .http()
+            .post(server.url("/webhooks/gh/event"))
+            .header("X-GitHub-Delivery", format!("probe-{n}"))
+            .header("X-GitHub-Event", "ping")
+            .header("X-Hub-Signature-256", github_signature(body.as_bytes()))
+            .body(body)
+            .send()
+            .await
+            .ok()?;
+        (r.status().as_u16() == status).then_some(())
+    })
+    .await;
 }

@@ -203,10 +203,37 @@ impl OidcPeer {
     }
 
     /// Arms a fault with every option: `{"endpoint", "status" (0 = only delay, then the
-    /// provider answers), "count", "body"?, "content_type"?, "delay_ms"?}`.
+    /// provider answers), "count", "body"?, "content_type"?, "delay_ms"?, "hold"?}`.
     pub async fn fail_with(&self, spec: Value) {
         let req = self.http.post(self.url("/__test/fail")).json(&spec);
         self.control(req, "POST /__test/fail").await;
+    }
+
+    /// Stops the next request to `endpoint` at the peer until [`OidcPeer::release`]
+    /// (then the provider answers it): the test knows it is in flight for as long as it
+    /// needs.
+    pub async fn hold_next(&self, endpoint: &str) {
+        self.fail_with(json!({"endpoint": endpoint, "status": 0, "count": 1, "hold": true}))
+            .await;
+    }
+
+    /// How many requests to `endpoint` are held at the peer now.
+    pub async fn held(&self, endpoint: &str) -> u64 {
+        let req = self.http.get(self.url("/__test/held"));
+        let v = self.control(req, "GET /__test/held").await;
+        v[endpoint]
+            .as_u64()
+            .unwrap_or_else(|| panic!("GET /__test/held: no count for {endpoint}: {v}"))
+    }
+
+    /// Lets every held request to `endpoint` go on; returns how many there were.
+    pub async fn release(&self, endpoint: &str) -> u64 {
+        let req = self
+            .http
+            .post(self.url("/__test/release"))
+            .json(&json!({ "endpoint": endpoint }));
+        let v = self.control(req, "POST /__test/release").await;
+        v["released"].as_u64().unwrap_or(0)
     }
 
     /// Access tokens issued from now on live `secs` seconds.
@@ -226,6 +253,25 @@ impl OidcPeer {
             .map(|a| {
                 a.iter()
                     .filter_map(|t| t["value"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every token the token endpoint has handed out, as (kind, value): kind is
+    /// `access_token`, `refresh_token` or `id_token`.
+    pub async fn issued_with_kind(&self) -> Vec<(String, String)> {
+        let req = self.http.get(self.url("/__test/issued"));
+        let v = self.control(req, "GET /__test/issued").await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| {
+                        Some((
+                            t["kind"].as_str()?.to_owned(),
+                            t["value"].as_str()?.to_owned(),
+                        ))
+                    })
                     .collect()
             })
             .unwrap_or_default()

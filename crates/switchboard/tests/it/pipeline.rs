@@ -461,6 +461,16 @@ async fn wait_states(server: &Server, key: &str, id: &str, states: &[&str]) -> V
     }
 }
 
+/// The server still has the event's one delivery dead after three attempts.
+async fn assert_dead_after_three(server: &Server, key: &str, id: &str) {
+    let v = event_detail(server, key, id).await;
+    assert_eq!(delivery_states(&v), ["dead"], "GET /api/events/{id}: {v}");
+    assert_eq!(
+        v["deliveries"][0]["attempts"], 3,
+        "GET /api/events/{id}: {v}"
+    );
+}
+
 // ---- tests -------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -587,6 +597,19 @@ async fn pipeline_410_disables_the_destination_until_it_is_enabled() {
         1,
         "requests reached a disabled destination: {records:?}"
     );
+    // And the server agrees that both are still waiting: A at its one (410) attempt, B
+    // never tried.
+    for (id, attempts) in [(&a, 1), (&b, 0)] {
+        let v = event_detail(&server, &key, id).await;
+        assert_eq!(
+            (
+                &v["deliveries"][0]["attempts"],
+                delivery_states(&v) == ["delivered"]
+            ),
+            (&json!(attempts), false),
+            "GET /api/events/{id} while the destination is disabled: {v}"
+        );
+    }
 
     consumer.set_mode(json!({"mode": "up"})).await;
     let (status, v) = api_post(&server, &key, "/api/destinations/app/enable", &json!({})).await;
@@ -652,6 +675,7 @@ async fn pipeline_dead_after_max_attempts_then_replay_delivers() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let records = consumer.received().await;
     assert_eq!(for_event(&records, &id).len(), 3, "{records:?}");
+    assert_dead_after_three(&server, &key, &id).await;
     let webhook_id = records[0]["webhook_id"].clone();
 
     consumer.set_mode(json!({"mode": "up"})).await;
@@ -663,6 +687,7 @@ async fn pipeline_dead_after_max_attempts_then_replay_delivers() {
         3,
         "a dry run sent something"
     );
+    assert_dead_after_three(&server, &key, &id).await;
 
     assert_eq!(replay_event(&server, &key, &id, false).await, (1, 1));
     let ids = vec![id.clone()];
