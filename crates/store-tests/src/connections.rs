@@ -1,0 +1,1636 @@
+//! [`ConnectionStore`]: upserts, listings, routing keys, refresh leases and their
+//! fencing (also across two handles), revocation, connect sessions, OAuth states, and
+//! the interplay with key rotation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use store::{
+    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, Lease, OAuthState,
+    RefreshCommit, SealedCredentials, SealedSecret, SecretSlot, Store, StoreError, Upsert,
+    credentials_slot,
+};
+
+use crate::fixtures::{MIN, SEC, at};
+
+/// A connection with every field set (`token_version` is the store's to assign).
+pub(crate) fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
+    Connection {
+        id: id.to_owned(),
+        integration: integration.to_owned(),
+        provider: format!("{integration}-provider"),
+        end_user_id: end_user_id.to_owned(),
+        auth_mode: "oauth2".to_owned(),
+        status: ConnectionStatus::Active,
+        scopes: vec!["read".to_owned(), "write".to_owned()],
+        missing_scopes: vec!["admin".to_owned()],
+        settings: BTreeMap::from([
+            ("shop".to_owned(), "acme".to_owned()),
+            ("region".to_owned(), "eu".to_owned()),
+        ]),
+        routing_key: None,
+        expires_at: Some(at(60 * MIN)),
+        created_at: at(0),
+        updated_at: at(0),
+        last_refresh_at: None,
+        last_error: None,
+        refresh_failures: 0,
+        next_refresh_at: Some(at(55 * MIN)),
+        // Ignored by the store, which assigns it.
+        token_version: 0,
+    }
+}
+
+pub(crate) fn creds(key_id: &str, bytes: &[u8]) -> SealedCredentials {
+    SealedCredentials {
+        key_id: key_id.to_owned(),
+        ciphertext: bytes.to_vec(),
+    }
+}
+
+/// Upserts and asserts a creation; returns the stored connection.
+async fn create(s: &dyn Store, c: &Connection, cr: &SealedCredentials) -> Connection {
+    match s.upsert_connection(c, cr).await.unwrap() {
+        Upsert::Created(stored) => stored,
+        other => panic!("expected Created for {}, got {other:?}", c.id),
+    }
+}
+
+/// Creates `id` in `integration` for `user` with default details and credentials.
+async fn add(s: &dyn Store, id: &str, integration: &str, user: &str) -> Connection {
+    create(s, &conn(id, integration, user), &creds("k1", id.as_bytes())).await
+}
+
+/// A successful refresh's outcome.
+fn success(cr: SealedCredentials, now: DateTime<Utc>) -> RefreshCommit {
+    RefreshCommit {
+        credentials: Some(cr),
+        expires_at: Some(now + chrono::Duration::hours(2)),
+        scopes: vec!["read".to_owned(), "write".to_owned(), "extra".to_owned()],
+        status: ConnectionStatus::Active,
+        last_error: None,
+        last_refresh_at: Some(now),
+        refresh_failures: 0,
+        next_refresh_at: Some(now + chrono::Duration::minutes(110)),
+        at: now,
+    }
+}
+
+/// A failed refresh's outcome (no new credentials).
+fn failure(now: DateTime<Utc>, status: ConnectionStatus, error: &str) -> RefreshCommit {
+    RefreshCommit {
+        credentials: None,
+        // Both are to be ignored since there are no new credentials.
+        expires_at: Some(now + chrono::Duration::days(30)),
+        scopes: vec!["ignored".to_owned()],
+        status,
+        last_error: Some(error.to_owned()),
+        last_refresh_at: None,
+        refresh_failures: 3,
+        next_refresh_at: Some(now + chrono::Duration::minutes(8)),
+        at: now,
+    }
+}
+
+/// Everything the traits tell about one connection, to assert that "nothing changed".
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    connection: Option<Connection>,
+    with_credentials: Option<(Connection, SealedCredentials)>,
+    secret: Option<SealedSecret>,
+}
+
+async fn snapshot(s: &dyn Store, id: &str) -> Snapshot {
+    Snapshot {
+        connection: s.get_connection(id).await.unwrap(),
+        with_credentials: s.get_connection_credentials(id).await.unwrap(),
+        secret: s.get_secret(&credentials_slot(id)).await.unwrap(),
+    }
+}
+
+fn ids(cs: &[Connection]) -> Vec<&str> {
+    cs.iter().map(|c| c.id.as_str()).collect()
+}
+
+fn filter(
+    integration: Option<&str>,
+    end_user_id: Option<&str>,
+    status: Option<ConnectionStatus>,
+) -> ConnectionFilter {
+    ConnectionFilter {
+        integration: integration.map(str::to_owned),
+        end_user_id: end_user_id.map(str::to_owned),
+        status,
+    }
+}
+
+fn session(hash: &[u8], expires_at: DateTime<Utc>) -> ConnectSession {
+    ConnectSession {
+        token_hash: hash.to_vec(),
+        end_user_id: "u1".to_owned(),
+        integrations: vec!["github".to_owned(), "slack".to_owned()],
+        connection_id: Some("conn_1".to_owned()),
+        return_to: Some("https://app.example/done".to_owned()),
+        opener_origin: Some("https://app.example".to_owned()),
+        created_at: at(0),
+        expires_at,
+    }
+}
+
+fn state(hash: &[u8], expires_at: DateTime<Utc>) -> OAuthState {
+    OAuthState {
+        state_hash: hash.to_vec(),
+        integration: "github".to_owned(),
+        connection_id: "conn_1".to_owned(),
+        end_user_id: "u1".to_owned(),
+        session_hash: vec![7; 32],
+        return_to: None,
+        opener_origin: Some("https://app.example".to_owned()),
+        settings: BTreeMap::from([("shop".to_owned(), "acme".to_owned())]),
+        sealed: vec![0, 1, 2, 255, 254],
+        created_at: at(0),
+        expires_at,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Upsert
+// ---------------------------------------------------------------------------------------
+
+pub async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_table(
+    s: Arc<dyn Store>,
+) {
+    let mut c = conn("conn_1", "github", "u1");
+    c.routing_key = Some("team-1".to_owned());
+    c.last_refresh_at = Some(at(-MIN));
+    c.last_error = Some("previous".to_owned());
+    c.refresh_failures = 2;
+    c.token_version = 42; // ignored
+    let cr = creds("k1", b"\x00sealed\xff");
+
+    let stored = create(&*s, &c, &cr).await;
+    let mut expected = c.clone();
+    expected.token_version = 1;
+    assert_eq!(stored, expected);
+
+    // Read back field by field (all of them, via Eq).
+    assert_eq!(
+        s.get_connection("conn_1").await.unwrap(),
+        Some(expected.clone())
+    );
+    let (read, read_creds) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, expected);
+    assert_eq!(read_creds, cr);
+
+    // The same bytes are in the secrets table, in the credentials slot.
+    let secret = s
+        .get_secret(&credentials_slot("conn_1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        secret.slot,
+        SecretSlot::new("connections", "conn_1", "credentials")
+    );
+    assert_eq!(secret.key_id, "k1");
+    assert_eq!(secret.ciphertext, b"\x00sealed\xff");
+    assert_eq!(secret.version, 1);
+    assert_eq!(secret.updated_at, c.updated_at);
+
+    // A fresh connection holds no lease: the first is taken at once, with fence 1.
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", at(0), at(MIN))
+            .await
+            .unwrap(),
+        Some(Lease {
+            fence: 1,
+            token_version: 1
+        })
+    );
+}
+
+pub async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_lease(
+    s: Arc<dyn Store>,
+) {
+    let first = add(&*s, "conn_1", "github", "u1").await;
+    s.set_connection_status(
+        "conn_1",
+        ConnectionStatus::NeedsReauth,
+        Some("invalid_grant"),
+        at(MIN),
+    )
+    .await
+    .unwrap();
+    // Somebody is refreshing when the user reconnects.
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(2 * MIN), at(3 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.fence, 1);
+
+    let mut again = conn("conn_1", "github", "u1");
+    again.provider = "github-enterprise".to_owned();
+    again.auth_mode = "api_key".to_owned();
+    again.scopes = vec!["read".to_owned()];
+    again.missing_scopes = vec![];
+    again.settings = BTreeMap::from([("shop".to_owned(), "other".to_owned())]);
+    again.routing_key = Some("team-9".to_owned());
+    again.expires_at = Some(at(10 * MIN));
+    again.created_at = at(2 * MIN); // must not win over the original
+    again.updated_at = at(2 * MIN);
+    again.next_refresh_at = None;
+    let new_creds = creds("k2", b"reconnected");
+
+    let replaced = match s.upsert_connection(&again, &new_creds).await.unwrap() {
+        Upsert::Replaced(c) => c,
+        other => panic!("expected Replaced, got {other:?}"),
+    };
+    let mut expected = again.clone();
+    expected.created_at = first.created_at;
+    expected.token_version = 2;
+    assert_eq!(replaced, expected);
+    // Status is back to what the reconnect says, the error is cleared.
+    assert_eq!(replaced.status, ConnectionStatus::Active);
+    assert_eq!(replaced.last_error, None);
+
+    let (read, read_creds) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, expected);
+    assert_eq!(read_creds, new_creds);
+    let secret = s
+        .get_secret(&credentials_slot("conn_1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            secret.key_id.as_str(),
+            secret.ciphertext.as_slice(),
+            secret.version
+        ),
+        ("k2", b"reconnected".as_slice(), 2)
+    );
+
+    // The lease is dropped: somebody else can take one right away (same `now`).
+    let next = s
+        .acquire_refresh_lease("conn_1", at(2 * MIN), at(3 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.fence > lease.fence);
+    assert_eq!(next.token_version, 2);
+}
+
+pub async fn upsert_replaced_fences_out_the_old_lease_holder(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let old = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The user reconnects while the refresh is in flight.
+    let mut again = conn("conn_1", "github", "u1");
+    again.updated_at = at(MIN + SEC);
+    assert!(matches!(
+        s.upsert_connection(&again, &creds("k1", b"reconnected"))
+            .await
+            .unwrap(),
+        Upsert::Replaced(_)
+    ));
+    let after_reconnect = snapshot(&*s, "conn_1").await;
+
+    // The refresher (with tokens of the old grant) must not overwrite the new ones.
+    let committed = s
+        .commit_refresh(
+            "conn_1",
+            old.fence,
+            &success(creds("k1", b"refreshed-old-grant"), at(MIN + 2 * SEC)),
+        )
+        .await
+        .unwrap();
+    assert!(!committed, "a lease from before the reconnect must be lost");
+    assert_eq!(snapshot(&*s, "conn_1").await, after_reconnect);
+    assert!(
+        !s.release_refresh_lease("conn_1", old.fence).await.unwrap(),
+        "the lease was dropped by the reconnect"
+    );
+}
+
+pub async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_nothing(
+    s: Arc<dyn Store>,
+) {
+    let mut c = conn("conn_1", "github", "u1");
+    c.routing_key = Some("team-1".to_owned());
+    create(&*s, &c, &creds("k1", b"original")).await;
+    s.acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = snapshot(&*s, "conn_1").await;
+    assert!(before.connection.is_some() && before.secret.is_some());
+
+    let mut other_user = conn("conn_1", "github", "u2");
+    other_user.status = ConnectionStatus::Error;
+    other_user.updated_at = at(5 * MIN);
+    other_user.scopes = vec![];
+    let mut other_integration = conn("conn_1", "slack", "u1");
+    other_integration.updated_at = at(5 * MIN);
+    let both = conn("conn_1", "slack", "u2");
+
+    for taker in [&other_user, &other_integration, &both] {
+        assert_eq!(
+            s.upsert_connection(taker, &creds("k2", b"intruder"))
+                .await
+                .unwrap(),
+            Upsert::Taken,
+            "{}/{}",
+            taker.integration,
+            taker.end_user_id
+        );
+        assert_eq!(snapshot(&*s, "conn_1").await, before);
+    }
+    // Nothing else was created either.
+    let all = s
+        .list_connections(&ConnectionFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), ["conn_1"]);
+    assert_eq!(s.count_secrets_not_under("none").await.unwrap(), 1);
+}
+
+pub async fn unknown_ids_read_as_none(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    assert_eq!(s.get_connection("conn_2").await.unwrap(), None);
+    assert_eq!(s.get_connection_credentials("conn_2").await.unwrap(), None);
+    assert_eq!(s.get_connection("").await.unwrap(), None);
+    assert_eq!(s.get_connection("CONN_1").await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Listing, counting, routing keys
+// ---------------------------------------------------------------------------------------
+
+/// github: a (u1), c (u2, error), e (u1, needs_reauth), g (u3)
+/// slack:  b (u1), d (u2), f (u1, revoked)
+async fn listing_fixture(s: &dyn Store) {
+    for (id, integration, user) in [
+        ("c_g", "github", "u3"),
+        ("c_a", "github", "u1"),
+        ("c_d", "slack", "u2"),
+        ("c_b", "slack", "u1"),
+        ("c_f", "slack", "u1"),
+        ("c_c", "github", "u2"),
+        ("c_e", "github", "u1"),
+    ] {
+        add(s, id, integration, user).await;
+    }
+    assert!(
+        s.set_connection_status("c_c", ConnectionStatus::Error, Some("x"), at(MIN))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.set_connection_status("c_e", ConnectionStatus::NeedsReauth, None, at(MIN))
+            .await
+            .unwrap()
+    );
+    assert!(s.revoke_connection("c_f", at(MIN)).await.unwrap());
+}
+
+pub async fn list_filters_by_integration_end_user_and_status(s: Arc<dyn Store>) {
+    listing_fixture(&*s).await;
+    let list = |f: ConnectionFilter| {
+        let s = s.clone();
+        async move { s.list_connections(&f, None, 100).await.unwrap() }
+    };
+    use ConnectionStatus::*;
+
+    assert_eq!(
+        ids(&list(ConnectionFilter::default()).await),
+        ["c_a", "c_b", "c_c", "c_d", "c_e", "c_f", "c_g"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some("github"), None, None)).await),
+        ["c_a", "c_c", "c_e", "c_g"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some("slack"), None, None)).await),
+        ["c_b", "c_d", "c_f"]
+    );
+    assert!(list(filter(Some("gitlab"), None, None)).await.is_empty());
+    assert_eq!(
+        ids(&list(filter(None, Some("u1"), None)).await),
+        ["c_a", "c_b", "c_e", "c_f"]
+    );
+    assert_eq!(
+        ids(&list(filter(None, None, Some(Active))).await),
+        ["c_a", "c_b", "c_d", "c_g"]
+    );
+    assert_eq!(ids(&list(filter(None, None, Some(Error))).await), ["c_c"]);
+    assert_eq!(
+        ids(&list(filter(None, None, Some(NeedsReauth))).await),
+        ["c_e"]
+    );
+    assert_eq!(ids(&list(filter(None, None, Some(Revoked))).await), ["c_f"]);
+    assert_eq!(
+        ids(&list(filter(Some("github"), Some("u1"), None)).await),
+        ["c_a", "c_e"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some("github"), Some("u1"), Some(Active))).await),
+        ["c_a"]
+    );
+    assert_eq!(
+        ids(&list(filter(Some("slack"), Some("u1"), Some(Revoked))).await),
+        ["c_f"]
+    );
+    assert!(
+        list(filter(Some("slack"), Some("u3"), None))
+            .await
+            .is_empty()
+    );
+
+    // The listed rows are complete.
+    let listed = list(filter(None, None, Some(Error))).await;
+    assert_eq!(listed[0], s.get_connection("c_c").await.unwrap().unwrap());
+    assert_eq!(listed[0].last_error.as_deref(), Some("x"));
+}
+
+pub async fn list_pages_by_id_with_a_cursor_and_a_limit(s: Arc<dyn Store>) {
+    listing_fixture(&*s).await;
+    let all = ConnectionFilter::default();
+
+    // Page through with limit 2.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.list_connections(&all, after.as_deref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        seen.extend(page.iter().map(|c| c.id.clone()));
+        after = Some(page.last().unwrap().id.clone());
+    }
+    assert_eq!(seen, ["c_a", "c_b", "c_c", "c_d", "c_e", "c_f", "c_g"]);
+
+    // The cursor is strict, need not exist, and combines with filters.
+    assert_eq!(
+        ids(&s.list_connections(&all, Some("c_c"), 100).await.unwrap()),
+        ["c_d", "c_e", "c_f", "c_g"]
+    );
+    assert_eq!(
+        ids(&s.list_connections(&all, Some("c_cc"), 100).await.unwrap()),
+        ["c_d", "c_e", "c_f", "c_g"]
+    );
+    assert_eq!(
+        ids(&s
+            .list_connections(&filter(Some("github"), None, None), Some("c_a"), 2)
+            .await
+            .unwrap()),
+        ["c_c", "c_e"]
+    );
+    assert!(
+        s.list_connections(&all, Some("c_g"), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&s.list_connections(&all, Some(""), 1).await.unwrap()),
+        ["c_a"]
+    );
+    // Limits.
+    assert!(s.list_connections(&all, None, 0).await.unwrap().is_empty());
+    assert_eq!(
+        ids(&s.list_connections(&all, None, 3).await.unwrap()),
+        ["c_a", "c_b", "c_c"]
+    );
+    assert_eq!(
+        s.list_connections(&all, None, u32::MAX)
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+}
+
+pub async fn count_by_integration_and_status(s: Arc<dyn Store>) {
+    assert!(s.count_connections().await.unwrap().is_empty());
+    listing_fixture(&*s).await;
+    // One more active github connection.
+    add(&*s, "c_h", "github", "u4").await;
+    let mut counts = s.count_connections().await.unwrap();
+    counts.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+    use ConnectionStatus::*;
+    assert_eq!(
+        counts,
+        [
+            ("github".to_owned(), Active, 3),
+            ("github".to_owned(), Error, 1),
+            ("github".to_owned(), NeedsReauth, 1),
+            ("slack".to_owned(), Active, 2),
+            ("slack".to_owned(), Revoked, 1),
+        ]
+    );
+    // Deleting changes the counts.
+    assert!(s.delete_connection("c_f").await.unwrap());
+    let counts = s.count_connections().await.unwrap();
+    assert!(!counts.iter().any(|(_, st, _)| *st == Revoked));
+    assert_eq!(counts.iter().map(|(_, _, n)| n).sum::<u64>(), 7);
+}
+
+pub async fn by_routing_key_needs_exactly_one_match_in_the_integration(s: Arc<dyn Store>) {
+    let with_key = |id: &str, integration: &str, key: Option<&str>| {
+        let mut c = conn(id, integration, id);
+        c.routing_key = key.map(str::to_owned);
+        c
+    };
+    for c in [
+        with_key("c1", "slack", Some("T1")),
+        with_key("c2", "slack", Some("T2")),
+        with_key("c3", "slack", Some("T2")),
+        with_key("c4", "slack", None),
+        with_key("c5", "discord", Some("T1")),
+        with_key("c6", "discord", Some("T3")),
+    ] {
+        create(&*s, &c, &creds("k1", b"x")).await;
+    }
+
+    // One match.
+    assert_eq!(
+        s.connection_by_routing_key("slack", "T1").await.unwrap(),
+        Some("c1".to_owned())
+    );
+    assert_eq!(
+        s.connection_by_routing_key("discord", "T1").await.unwrap(),
+        Some("c5".to_owned())
+    );
+    // None.
+    assert_eq!(
+        s.connection_by_routing_key("slack", "T9").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.connection_by_routing_key("slack", "t1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.connection_by_routing_key("slack", "").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.connection_by_routing_key("github", "T1").await.unwrap(),
+        None
+    );
+    // The key of another integration does not match.
+    assert_eq!(
+        s.connection_by_routing_key("slack", "T3").await.unwrap(),
+        None
+    );
+    // Ambiguous.
+    assert_eq!(
+        s.connection_by_routing_key("slack", "T2").await.unwrap(),
+        None
+    );
+
+    // Removing one of the two makes it unambiguous.
+    assert!(s.delete_connection("c2").await.unwrap());
+    assert_eq!(
+        s.connection_by_routing_key("slack", "T2").await.unwrap(),
+        Some("c3".to_owned())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Refresh leases and fencing
+// ---------------------------------------------------------------------------------------
+
+pub async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence(
+    s: Arc<dyn Store>,
+) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let now = at(MIN);
+    let until = at(2 * MIN);
+
+    let first = s.acquire_refresh_lease("conn_1", now, until).await.unwrap();
+    assert_eq!(
+        first,
+        Some(Lease {
+            fence: 1,
+            token_version: 1
+        })
+    );
+    // Held: refused, whether asked at the same time or just before it expires.
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", now, until).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", at(2 * MIN - 1), at(5 * MIN))
+            .await
+            .unwrap(),
+        None
+    );
+    // A refusal does not change the lease: it still ends at `until` (not at the refused
+    // request's end), and the fence taken over below is the next one.
+
+    // Expired: taken over, with a higher fence.
+    let second = s
+        .acquire_refresh_lease("conn_1", until, at(4 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.fence, 2);
+    assert_eq!(second.token_version, 1);
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", at(3 * MIN), at(5 * MIN))
+            .await
+            .unwrap(),
+        None
+    );
+    // The connection itself did not change.
+    let c = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(c.token_version, 1);
+    assert_eq!(c.updated_at, at(0));
+
+    // Unknown connection: no lease.
+    assert_eq!(
+        s.acquire_refresh_lease("conn_2", now, until).await.unwrap(),
+        None
+    );
+}
+
+pub async fn lease_is_free_at_exactly_its_expiry(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    s.acquire_refresh_lease("conn_1", at(0), at(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let l = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap();
+    assert_eq!(l.map(|l| l.fence), Some(2));
+}
+
+pub async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let old = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = at(3 * MIN);
+    let current = s
+        .acquire_refresh_lease("conn_1", now, at(4 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(current.fence > old.fence);
+    let before = snapshot(&*s, "conn_1").await;
+
+    // The refresher whose lease was taken over loses, with success or failure.
+    assert!(
+        !s.commit_refresh("conn_1", old.fence, &success(creds("k9", b"stale"), now))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.commit_refresh(
+            "conn_1",
+            old.fence,
+            &failure(now, ConnectionStatus::NeedsReauth, "invalid_grant")
+        )
+        .await
+        .unwrap()
+    );
+    // Fences that were never handed out lose too.
+    for fence in [0, current.fence + 1, -1, i64::MAX] {
+        assert!(
+            !s.commit_refresh("conn_1", fence, &success(creds("k9", b"bogus"), now))
+                .await
+                .unwrap()
+        );
+    }
+    // Nothing written: credentials, expiry, scopes, version, lease, secret version.
+    assert_eq!(snapshot(&*s, "conn_1").await, before);
+
+    // The current holder commits.
+    let commit = success(creds("k2", b"fresh"), now);
+    assert!(
+        s.commit_refresh("conn_1", current.fence, &commit)
+            .await
+            .unwrap()
+    );
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k2", b"fresh"));
+    assert_eq!(c.token_version, 2);
+    assert_eq!(c.expires_at, commit.expires_at);
+    assert_eq!(c.scopes, commit.scopes);
+    assert_eq!(c.status, ConnectionStatus::Active);
+    assert_eq!(c.last_refresh_at, Some(now));
+    assert_eq!(c.last_error, None);
+    assert_eq!(c.refresh_failures, 0);
+    assert_eq!(c.next_refresh_at, commit.next_refresh_at);
+    assert_eq!(c.updated_at, now);
+    // Untouched by a refresh.
+    let original = before.connection.unwrap();
+    assert_eq!(c.created_at, original.created_at);
+    assert_eq!(c.missing_scopes, original.missing_scopes);
+    assert_eq!(c.settings, original.settings);
+    assert_eq!(c.provider, original.provider);
+    let secret = s
+        .get_secret(&credentials_slot("conn_1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            secret.key_id.as_str(),
+            secret.ciphertext.as_slice(),
+            secret.version
+        ),
+        ("k2", b"fresh".as_slice(), 2)
+    );
+    assert_eq!(secret.updated_at, now);
+
+    // The lease is released: a new one can be taken at the same `now`, which sees the new
+    // version.
+    let next = s
+        .acquire_refresh_lease("conn_1", now, at(4 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.fence > current.fence);
+    assert_eq!(next.token_version, 2);
+    // And the older holders still lose.
+    assert!(
+        !s.commit_refresh("conn_1", current.fence, &success(creds("k9", b"late"), now))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_connection_credentials("conn_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        creds("k2", b"fresh")
+    );
+}
+
+/// A refresher whose lease ran out while the provider was answering, and that nobody
+/// took over, still commits: the provider may already have rotated the refresh token,
+/// and dropping the answer would lose the only valid one.
+pub async fn lease_lapsed_but_not_taken_over_still_commits(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    // Well past the lease's end; nobody asked for the lease meanwhile.
+    let late = at(5 * MIN);
+    let commit = success(creds("k1", b"rotated"), late);
+    assert!(
+        s.commit_refresh("conn_1", lease.fence, &commit)
+            .await
+            .unwrap(),
+        "a lapsed lease that nobody took over must still commit"
+    );
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k1", b"rotated"));
+    assert_eq!(c.token_version, 2);
+    assert_eq!(c.last_refresh_at, Some(late));
+    assert_eq!(c.expires_at, commit.expires_at);
+    // The commit released the lease and moved the fence: the old fence is spent, and the
+    // next refresher takes the lease at once and sees the new version.
+    assert!(
+        !s.commit_refresh("conn_1", lease.fence, &commit)
+            .await
+            .unwrap()
+    );
+    let next = s
+        .acquire_refresh_lease("conn_1", late, at(6 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.fence > lease.fence);
+    assert_eq!(next.token_version, 2);
+}
+
+/// Once another refresher has taken a lapsed lease over, the old holder's commit (and
+/// release) is refused and writes nothing, before and after the new holder commits; the
+/// new holder's commit lands.
+pub async fn lease_lapsed_and_taken_over_refuses_the_old_holder(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let old = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let new = s
+        .acquire_refresh_lease("conn_1", at(3 * MIN), at(4 * MIN))
+        .await
+        .unwrap()
+        .expect("a lapsed lease is taken over");
+    assert!(new.fence > old.fence);
+    let before = snapshot(&*s, "conn_1").await;
+
+    let stale = success(creds("k1", b"old-holder"), at(3 * MIN + SEC));
+    assert!(
+        !s.commit_refresh("conn_1", old.fence, &stale).await.unwrap(),
+        "the old holder must lose once its lease was taken over"
+    );
+    assert!(!s.release_refresh_lease("conn_1", old.fence).await.unwrap());
+    assert_eq!(snapshot(&*s, "conn_1").await, before);
+    // The takeover still holds: nobody else gets the lease.
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", at(3 * MIN + SEC), at(5 * MIN))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(
+        s.commit_refresh(
+            "conn_1",
+            new.fence,
+            &success(creds("k1", b"new-holder"), at(3 * MIN + 2 * SEC))
+        )
+        .await
+        .unwrap()
+    );
+    assert!(!s.commit_refresh("conn_1", old.fence, &stale).await.unwrap());
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k1", b"new-holder"));
+    assert_eq!(c.token_version, 2);
+}
+
+pub async fn failed_refresh_commit_writes_state_but_keeps_credentials_and_version(
+    s: Arc<dyn Store>,
+) {
+    let mut c = conn("conn_1", "github", "u1");
+    c.last_refresh_at = Some(at(-10 * MIN));
+    let original = create(&*s, &c, &creds("k1", b"tokens")).await;
+    let now = at(MIN);
+    let lease = s
+        .acquire_refresh_lease("conn_1", now, at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let secret_before = s
+        .get_secret(&credentials_slot("conn_1"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    let commit = failure(now, ConnectionStatus::Error, "provider said 503");
+    assert!(
+        s.commit_refresh("conn_1", lease.fence, &commit)
+            .await
+            .unwrap()
+    );
+    let (got, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    // Written.
+    assert_eq!(got.status, ConnectionStatus::Error);
+    assert_eq!(got.last_error.as_deref(), Some("provider said 503"));
+    assert_eq!(got.refresh_failures, 3);
+    assert_eq!(got.next_refresh_at, commit.next_refresh_at);
+    assert_eq!(got.updated_at, now);
+    // Kept.
+    assert_eq!(cr, creds("k1", b"tokens"));
+    assert_eq!(got.token_version, original.token_version);
+    assert_eq!(got.expires_at, original.expires_at);
+    assert_eq!(got.scopes, original.scopes);
+    assert_eq!(got.last_refresh_at, Some(at(-10 * MIN)));
+    assert_eq!(
+        s.get_secret(&credentials_slot("conn_1")).await.unwrap(),
+        Some(secret_before)
+    );
+
+    // The lease is released (same `now`), and needs_reauth is written the same way.
+    let lease = s
+        .acquire_refresh_lease("conn_1", now, at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.token_version, original.token_version);
+    assert!(
+        s.commit_refresh(
+            "conn_1",
+            lease.fence,
+            &failure(at(90 * SEC), ConnectionStatus::NeedsReauth, "invalid_grant"),
+        )
+        .await
+        .unwrap()
+    );
+    let got = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(got.status, ConnectionStatus::NeedsReauth);
+    assert_eq!(got.last_error.as_deref(), Some("invalid_grant"));
+    assert_eq!(got.token_version, original.token_version);
+    assert_eq!(got.last_refresh_at, Some(at(-10 * MIN)));
+}
+
+pub async fn release_frees_the_lease_only_for_its_holder(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let now = at(MIN);
+    let first = s
+        .acquire_refresh_lease("conn_1", now, at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = s.get_connection_credentials("conn_1").await.unwrap();
+    assert!(
+        s.release_refresh_lease("conn_1", first.fence)
+            .await
+            .unwrap()
+    );
+    // Nothing but the lease changed.
+    assert_eq!(
+        s.get_connection_credentials("conn_1").await.unwrap(),
+        before
+    );
+    // Released: the old fence can no longer commit (nor release again).
+    assert!(
+        !s.commit_refresh("conn_1", first.fence, &success(creds("k9", b"late"), now))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.release_refresh_lease("conn_1", first.fence)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_connection_credentials("conn_1").await.unwrap(),
+        before
+    );
+
+    // Free: taken at the same `now`.
+    let second = s
+        .acquire_refresh_lease("conn_1", now, at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second.fence > first.fence);
+    // A stale fence neither releases nor disturbs the current lease.
+    assert!(
+        !s.release_refresh_lease("conn_1", first.fence)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", now, at(2 * MIN))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        !s.release_refresh_lease("conn_2", second.fence)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.release_refresh_lease("conn_1", second.fence)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.acquire_refresh_lease("conn_1", now, at(2 * MIN))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub async fn commit_for_a_deleted_connection_is_refused_and_writes_no_secret(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.delete_connection("conn_1").await.unwrap());
+    assert!(
+        !s.commit_refresh("conn_1", lease.fence, &success(creds("k1", b"x"), at(MIN)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.get_connection("conn_1").await.unwrap(), None);
+    assert_eq!(
+        s.get_secret(&credentials_slot("conn_1")).await.unwrap(),
+        None
+    );
+    assert!(
+        !s.release_refresh_lease("conn_1", lease.fence)
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn commit_after_revoke_does_not_resurrect_the_connection(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    // The user disconnects while the refresh is in flight.
+    assert!(s.revoke_connection("conn_1", at(MIN + SEC)).await.unwrap());
+    let revoked = snapshot(&*s, "conn_1").await;
+
+    let committed = s
+        .commit_refresh(
+            "conn_1",
+            lease.fence,
+            &success(creds("k1", b"refreshed"), at(MIN + 2 * SEC)),
+        )
+        .await
+        .unwrap();
+    assert!(!committed, "the lease must be lost by the revocation");
+    assert_eq!(snapshot(&*s, "conn_1").await, revoked);
+    let c = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(c.status, ConnectionStatus::Revoked);
+    assert_eq!(s.get_connection_credentials("conn_1").await.unwrap(), None);
+    assert_eq!(
+        s.get_secret(&credentials_slot("conn_1")).await.unwrap(),
+        None
+    );
+}
+
+/// Fifty tasks on each of two handles race for one lease, then for its takeover:
+/// exactly one wins each time.
+pub async fn two_handles_race_for_a_lease_and_exactly_one_wins(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    add(&*a, "conn_1", "github", "u1").await;
+
+    async fn race(
+        a: &Arc<dyn Store>,
+        b: &Arc<dyn Store>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<Lease> {
+        let mut tasks = Vec::new();
+        for store in [a, b] {
+            for _ in 0..50 {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    store.acquire_refresh_lease("conn_1", now, until).await
+                }));
+            }
+        }
+        let mut won = Vec::new();
+        for t in tasks {
+            if let Some(l) = t.await.unwrap().unwrap() {
+                won.push(l);
+            }
+        }
+        won
+    }
+
+    let won = race(&a, &b, at(MIN), at(2 * MIN)).await;
+    assert_eq!(
+        won,
+        [Lease {
+            fence: 1,
+            token_version: 1
+        }]
+    );
+    // The other handle sees it held until its end.
+    assert_eq!(
+        b.acquire_refresh_lease("conn_1", at(2 * MIN - 1), at(3 * MIN))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // After it expires, the takeover race has exactly one winner too.
+    let won = race(&a, &b, at(3 * MIN), at(4 * MIN)).await;
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].fence, 2);
+
+    // The loser's fence (1) is stale in the other store too.
+    assert!(
+        !b.commit_refresh("conn_1", 1, &success(creds("k1", b"stale"), at(3 * MIN)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        a.commit_refresh("conn_1", 2, &success(creds("k1", b"fresh"), at(3 * MIN)))
+            .await
+            .unwrap()
+    );
+    let (c, cr) = b
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr.ciphertext, b"fresh");
+    assert_eq!(c.token_version, 2);
+}
+
+/// After a takeover, the old and the new holder commit at the same time from two
+/// handles: only the new one's credentials land, and the version moves by one.
+pub async fn concurrent_commits_from_two_handles_write_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    for i in 0..20 {
+        let id = format!("conn_{i}");
+        add(&*a, &id, "github", "u1").await;
+        let old = a
+            .acquire_refresh_lease(&id, at(0), at(MIN))
+            .await
+            .unwrap()
+            .unwrap();
+        let new = b
+            .acquire_refresh_lease(&id, at(2 * MIN), at(3 * MIN))
+            .await
+            .unwrap()
+            .unwrap();
+        let old_commit = success(creds("k1", b"old"), at(2 * MIN));
+        let new_commit = success(creds("k1", b"new"), at(2 * MIN));
+        let (x, y) = tokio::join!(
+            a.commit_refresh(&id, old.fence, &old_commit),
+            b.commit_refresh(&id, new.fence, &new_commit),
+        );
+        assert_eq!((x.unwrap(), y.unwrap()), (false, true), "{id}");
+        let (c, cr) = a.get_connection_credentials(&id).await.unwrap().unwrap();
+        assert_eq!(cr.ciphertext, b"new", "{id}");
+        assert_eq!(c.token_version, 2, "{id}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Revoke, delete, status, due
+// ---------------------------------------------------------------------------------------
+
+pub async fn revoke_marks_revoked_deletes_credentials_and_bumps_the_version(s: Arc<dyn Store>) {
+    let original = add(&*s, "conn_1", "github", "u1").await;
+    add(&*s, "conn_2", "github", "u1").await;
+
+    assert!(s.revoke_connection("conn_1", at(5 * MIN)).await.unwrap());
+    let c = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(c.status, ConnectionStatus::Revoked);
+    assert_eq!(c.token_version, original.token_version + 1);
+    assert_eq!(c.updated_at, at(5 * MIN));
+    assert_eq!(c.created_at, original.created_at);
+    assert_eq!(
+        c.next_refresh_at, None,
+        "a revoked connection is not refreshed"
+    );
+    assert_eq!(s.get_connection_credentials("conn_1").await.unwrap(), None);
+    assert_eq!(
+        s.get_secret(&credentials_slot("conn_1")).await.unwrap(),
+        None
+    );
+    // Not due any more.
+    assert!(!ids(&s.connections_due(at(100 * MIN), 100).await.unwrap()).contains(&"conn_1"));
+    // The other connection is untouched.
+    assert_eq!(
+        s.get_connection_credentials("conn_2")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        creds("k1", b"conn_2")
+    );
+
+    // Unknown id.
+    assert!(!s.revoke_connection("conn_9", at(5 * MIN)).await.unwrap());
+    assert_eq!(s.get_connection("conn_9").await.unwrap(), None);
+
+    // A reconnect after revocation brings it back with new credentials.
+    let again = match s
+        .upsert_connection(&conn("conn_1", "github", "u1"), &creds("k1", b"back"))
+        .await
+        .unwrap()
+    {
+        Upsert::Replaced(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(again.status, ConnectionStatus::Active);
+    assert_eq!(again.token_version, original.token_version + 2);
+    assert_eq!(
+        s.get_connection_credentials("conn_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        creds("k1", b"back")
+    );
+}
+
+pub async fn delete_removes_the_row_and_its_secrets_once(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    add(&*s, "conn_2", "github", "u1").await;
+    // Some other secret of the same owner row goes as well; others stay.
+    s.put_secret(
+        &SecretSlot::new("connections", "conn_1", "extra"),
+        "k1",
+        b"e",
+    )
+    .await
+    .unwrap();
+    s.put_secret(
+        &SecretSlot::new("integrations", "conn_1", "credentials"),
+        "k1",
+        b"i",
+    )
+    .await
+    .unwrap();
+
+    assert!(s.delete_connection("conn_1").await.unwrap());
+    assert_eq!(s.get_connection("conn_1").await.unwrap(), None);
+    assert_eq!(s.get_connection_credentials("conn_1").await.unwrap(), None);
+    assert_eq!(
+        s.get_secret(&credentials_slot("conn_1")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_secret(&SecretSlot::new("connections", "conn_1", "extra"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        s.get_secret(&SecretSlot::new("integrations", "conn_1", "credentials"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.get_connection_credentials("conn_2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert!(!s.delete_connection("conn_1").await.unwrap());
+    assert!(!s.delete_connection("conn_9").await.unwrap());
+
+    // The id is free again, for anybody.
+    assert!(matches!(
+        s.upsert_connection(&conn("conn_1", "slack", "u7"), &creds("k1", b"new"))
+            .await
+            .unwrap(),
+        Upsert::Created(c) if c.token_version == 1
+    ));
+}
+
+pub async fn set_status_writes_status_error_and_time_only(s: Arc<dyn Store>) {
+    let original = add(&*s, "conn_1", "github", "u1").await;
+    assert!(
+        s.set_connection_status(
+            "conn_1",
+            ConnectionStatus::NeedsReauth,
+            Some("invalid_grant"),
+            at(MIN)
+        )
+        .await
+        .unwrap()
+    );
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut expected = original.clone();
+    expected.status = ConnectionStatus::NeedsReauth;
+    expected.last_error = Some("invalid_grant".to_owned());
+    expected.updated_at = at(MIN);
+    assert_eq!(c, expected);
+    assert_eq!(cr, creds("k1", b"conn_1"));
+
+    // Back to active, error cleared.
+    assert!(
+        s.set_connection_status("conn_1", ConnectionStatus::Active, None, at(2 * MIN))
+            .await
+            .unwrap()
+    );
+    let c = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(c.status, ConnectionStatus::Active);
+    assert_eq!(c.last_error, None);
+    assert_eq!(c.updated_at, at(2 * MIN));
+    assert_eq!(c.token_version, original.token_version);
+
+    assert!(
+        !s.set_connection_status("conn_9", ConnectionStatus::Error, None, at(MIN))
+            .await
+            .unwrap()
+    );
+}
+
+pub async fn due_are_active_due_ones_soonest_first(s: Arc<dyn Store>) {
+    let due = at(10 * MIN);
+    let make = |id: &str, next: Option<i64>| {
+        let mut c = conn(id, "github", id);
+        c.next_refresh_at = next.map(at);
+        c
+    };
+    let fixtures = [
+        make("d_late", Some(10 * MIN - 1)),
+        make("d_first", Some(-5 * MIN)),
+        make("d_exact", Some(10 * MIN)),
+        make("d_mid", Some(MIN)),
+        make("not_yet", Some(10 * MIN + 1)),
+        make("never", None),
+        make("reauth", Some(0)),
+        make("error", Some(0)),
+        make("revoked", Some(0)),
+    ];
+    for c in &fixtures {
+        create(&*s, c, &creds("k1", b"x")).await;
+    }
+    s.set_connection_status("reauth", ConnectionStatus::NeedsReauth, None, at(0))
+        .await
+        .unwrap();
+    s.set_connection_status("error", ConnectionStatus::Error, None, at(0))
+        .await
+        .unwrap();
+    s.set_connection_status("revoked", ConnectionStatus::Revoked, None, at(0))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        ids(&s.connections_due(due, 100).await.unwrap()),
+        ["d_first", "d_mid", "d_late", "d_exact"]
+    );
+    assert_eq!(
+        ids(&s.connections_due(due, 2).await.unwrap()),
+        ["d_first", "d_mid"]
+    );
+    assert!(s.connections_due(due, 0).await.unwrap().is_empty());
+    assert!(
+        s.connections_due(at(-6 * MIN), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&s.connections_due(at(10 * MIN + 1), 100).await.unwrap()),
+        ["d_first", "d_mid", "d_late", "d_exact", "not_yet"]
+    );
+    // Full rows.
+    let got = s.connections_due(due, 1).await.unwrap();
+    assert_eq!(got[0], s.get_connection("d_first").await.unwrap().unwrap());
+
+    // A successful refresh moves it back.
+    let l = s
+        .acquire_refresh_lease("d_first", due, at(11 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut commit = success(creds("k1", b"y"), due);
+    commit.next_refresh_at = Some(at(60 * MIN));
+    assert!(s.commit_refresh("d_first", l.fence, &commit).await.unwrap());
+    assert_eq!(
+        ids(&s.connections_due(due, 100).await.unwrap()),
+        ["d_mid", "d_late", "d_exact"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Connect sessions and OAuth states
+// ---------------------------------------------------------------------------------------
+
+pub async fn connect_sessions_round_trip_by_hash_and_refuse_duplicates(s: Arc<dyn Store>) {
+    let a = session(&[1; 32], at(15 * MIN));
+    let mut b = session(&[2; 32], at(15 * MIN));
+    b.connection_id = None;
+    b.return_to = None;
+    b.opener_origin = None;
+    b.integrations = vec![];
+    s.insert_connect_session(&a).await.unwrap();
+    s.insert_connect_session(&b).await.unwrap();
+
+    assert_eq!(
+        s.get_connect_session(&[1; 32]).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(s.get_connect_session(&[2; 32]).await.unwrap(), Some(b));
+    assert_eq!(s.get_connect_session(&[3; 32]).await.unwrap(), None);
+    assert_eq!(s.get_connect_session(&[1; 31]).await.unwrap(), None);
+    assert_eq!(s.get_connect_session(&[]).await.unwrap(), None);
+
+    // Duplicate hash: an error, and the original is intact.
+    let mut dup = session(&[1; 32], at(99 * MIN));
+    dup.end_user_id = "intruder".to_owned();
+    let e = s.insert_connect_session(&dup).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::Conflict(_) | StoreError::Backend(_)),
+        "{e:?}"
+    );
+    assert_eq!(
+        s.get_connect_session(&[1; 32]).await.unwrap(),
+        Some(a.clone())
+    );
+
+    // Reading does not consume, and expired sessions are still returned.
+    assert_eq!(s.get_connect_session(&[1; 32]).await.unwrap(), Some(a));
+    let old = session(&[4; 32], at(-MIN));
+    s.insert_connect_session(&old).await.unwrap();
+    assert_eq!(s.get_connect_session(&[4; 32]).await.unwrap(), Some(old));
+}
+
+pub async fn oauth_state_is_taken_once(s: Arc<dyn Store>) {
+    let st = state(&[9; 32], at(10 * MIN));
+    let mut other = state(&[8; 32], at(-MIN)); // already expired: still taken
+    other.settings = BTreeMap::new();
+    other.return_to = Some("https://app.example/back".to_owned());
+    s.insert_oauth_state(&st).await.unwrap();
+    s.insert_oauth_state(&other).await.unwrap();
+
+    let e = s.insert_oauth_state(&state(&[9; 32], at(MIN))).await;
+    assert!(e.is_err(), "duplicate state hash must fail: {e:?}");
+
+    assert_eq!(s.take_oauth_state(&[9; 32]).await.unwrap(), Some(st));
+    assert_eq!(s.take_oauth_state(&[9; 32]).await.unwrap(), None);
+    assert_eq!(s.take_oauth_state(&[7; 32]).await.unwrap(), None);
+    assert_eq!(s.take_oauth_state(&[8; 32]).await.unwrap(), Some(other));
+    assert_eq!(s.take_oauth_state(&[8; 32]).await.unwrap(), None);
+}
+
+/// Two handles take the same state at once: exactly one gets it.
+pub async fn concurrent_takes_from_two_handles_hand_a_state_out_once(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    for i in 0..30u8 {
+        let st = state(&[i; 32], at(10 * MIN));
+        a.insert_oauth_state(&st).await.unwrap();
+        let hash = [i; 32];
+        let (x, y) = tokio::join!(a.take_oauth_state(&hash), b.take_oauth_state(&hash));
+        let got: Vec<OAuthState> = [x.unwrap(), y.unwrap()].into_iter().flatten().collect();
+        assert_eq!(got, [st], "state {i}");
+    }
+}
+
+pub async fn purge_removes_only_expired_sessions_and_states(s: Arc<dyn Store>) {
+    let now = at(10 * MIN);
+    for (i, exp) in [
+        (1u8, 5 * MIN),
+        (2, 10 * MIN - 1),
+        (3, 10 * MIN),
+        (4, 20 * MIN),
+    ] {
+        s.insert_connect_session(&session(&[i; 32], at(exp)))
+            .await
+            .unwrap();
+        s.insert_oauth_state(&state(&[i; 32], at(exp)))
+            .await
+            .unwrap();
+    }
+    // Two sessions and two states expired before `now`.
+    assert_eq!(s.purge_expired_flows(now).await.unwrap(), 4);
+    assert_eq!(s.purge_expired_flows(now).await.unwrap(), 0);
+    for i in [1u8, 2] {
+        assert_eq!(s.get_connect_session(&[i; 32]).await.unwrap(), None);
+        assert_eq!(s.take_oauth_state(&[i; 32]).await.unwrap(), None);
+    }
+    for i in [3u8, 4] {
+        assert!(s.get_connect_session(&[i; 32]).await.unwrap().is_some());
+    }
+    // Later, the rest goes.
+    assert_eq!(s.purge_expired_flows(at(30 * MIN)).await.unwrap(), 4);
+    assert!(s.get_connect_session(&[4; 32]).await.unwrap().is_none());
+    assert!(s.take_oauth_state(&[4; 32]).await.unwrap().is_none());
+    // Connections are not flows.
+    add(&*s, "conn_1", "github", "u1").await;
+    assert_eq!(s.purge_expired_flows(at(1_000 * MIN)).await.unwrap(), 0);
+    assert!(s.get_connection("conn_1").await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------
+// Corrupt rows
+// ---------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------
+// Key rotation
+// ---------------------------------------------------------------------------------------
+
+pub async fn rotation_sees_connection_credentials_and_never_overwrites_a_newer_refresh(
+    s: Arc<dyn Store>,
+) {
+    add(&*s, "conn_1", "github", "u1").await;
+    s.put_secret(
+        &SecretSlot::new("integrations", "github", "client_secret"),
+        "k2",
+        b"cs",
+    )
+    .await
+    .unwrap();
+
+    // Rotation to k2 finds the credentials (sealed under k1) in their slot.
+    assert_eq!(s.count_secrets_not_under("k2").await.unwrap(), 1);
+    let todo = s.secrets_not_under("k2", None, 10).await.unwrap();
+    assert_eq!(todo.len(), 1);
+    let read = &todo[0];
+    assert_eq!(read.slot, credentials_slot("conn_1"));
+    assert_eq!(
+        (read.slot.owner.as_str(), read.slot.name.as_str()),
+        ("connections", "credentials")
+    );
+    assert_eq!(read.key_id, "k1");
+    assert_eq!(read.ciphertext, b"conn_1");
+    assert_eq!(read.version, 1);
+
+    // Meanwhile a refresh writes new credentials (still under k1).
+    let l = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.commit_refresh("conn_1", l.fence, &success(creds("k1", b"newer"), at(MIN)))
+            .await
+            .unwrap()
+    );
+
+    // Rotation's write-back of the old value is refused.
+    assert!(
+        !s.replace_secret_if(&read.slot, read.version, "k2", b"old-resealed")
+            .await
+            .unwrap()
+    );
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k1", b"newer"));
+    assert_eq!(c.token_version, 2);
+
+    // Rotation retries with what it reads now, and the connection sees the resealed
+    // value under the new key (a reseal is not a new token: version unchanged).
+    let todo = s.secrets_not_under("k2", None, 10).await.unwrap();
+    assert_eq!(todo.len(), 1);
+    assert_eq!(todo[0].ciphertext, b"newer");
+    assert!(
+        s.replace_secret_if(&todo[0].slot, todo[0].version, "k2", b"newer-resealed")
+            .await
+            .unwrap()
+    );
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k2", b"newer-resealed"));
+    assert_eq!(c.token_version, 2);
+    assert_eq!(s.count_secrets_not_under("k2").await.unwrap(), 0);
+
+    // And a reconnect after that also bumps the secret's version, so a rotation that read
+    // before it loses as well.
+    let before = s
+        .get_secret(&credentials_slot("conn_1"))
+        .await
+        .unwrap()
+        .unwrap();
+    s.upsert_connection(
+        &conn("conn_1", "github", "u1"),
+        &creds("k2", b"reconnected"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !s.replace_secret_if(&before.slot, before.version, "k3", b"x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_connection_credentials("conn_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        creds("k2", b"reconnected")
+    );
+}
