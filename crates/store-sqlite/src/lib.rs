@@ -4,6 +4,13 @@
 //! that a commit survives power loss (an event answered 2xx must never be lost). Writes
 //! that read-then-write (the audit chain) use `BEGIN IMMEDIATE`, which takes the write
 //! lock up front, so concurrent processes on one file serialise instead of failing.
+//!
+//! One module per trait (`api_keys`, `secrets`, `audit`, `events`, `integration_state`,
+//! `connections`, `deliveries`) and the group-commit event writer (`writer`); this file
+//! holds the store type, how it is opened, and the helpers the modules share. What every
+//! backend must do is tested by the `store-tests` suite (`tests/suite.rs` runs it whole);
+//! `src/tests*.rs` test only what is SQLite's own (settings, files, the memory store,
+//! the writer, the schema's checks, corrupt rows).
 
 use std::str::FromStr;
 use std::time::Duration;

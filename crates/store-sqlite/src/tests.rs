@@ -200,6 +200,7 @@ async fn file_database_uses_wal_foreign_keys_busy_timeout_and_full_sync_on_every
 #[tokio::test]
 async fn memory_database_settings() {
     let s = mem().await;
+    assert_eq!(s.backend(), "sqlite");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(s.pool())
         .await
