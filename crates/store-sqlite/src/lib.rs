@@ -48,7 +48,7 @@ pub const EVENT_BATCH: usize = 256;
 /// A SQLite-backed store.
 ///
 /// Event inserts go through one writer thread per store (shared by its clones, see
-/// [`writer`]) that commits whatever is queued in one transaction (group commit):
+/// `writer`) that commits whatever is queued in one transaction (group commit):
 /// concurrent webhooks share one fsync, and none is acknowledged before its commit. The
 /// thread ends when the last clone is dropped.
 ///
@@ -57,7 +57,7 @@ pub const EVENT_BATCH: usize = 256;
 /// they survive a crash of the process, and what a power loss could undo (a claim or a
 /// completion) is done again: delivery is at least once, and an event itself is always
 /// committed with `synchronous = FULL`. The event writer and those queue writes take
-/// [`SqliteStore::write_lock`] in turn, so that within a process they queue for the
+/// `SqliteStore::write_lock` in turn, so that within a process they queue for the
 /// database's single write lock instead of sleeping in SQLite's busy handler.
 ///
 /// `sqlite::memory:` opens a private database in a temporary directory, removed when the

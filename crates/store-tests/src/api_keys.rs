@@ -1,4 +1,4 @@
-//! [`ApiKeyStore`]: insert, read, list, revoke, touch, count.
+//! [`ApiKeyStore`](store::ApiKeyStore): insert, read, list, revoke, touch, count.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! [`AuditStore`]: the hash chain, its listings, and appends that race.
+//! [`AuditStore`](store::AuditStore): the hash chain, its listings, and appends that race.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! [`ConnectionStore`]: upserts, listings, routing keys, refresh leases and their
+//! [`ConnectionStore`](store::ConnectionStore): upserts, listings, routing keys, refresh leases and their
 //! fencing (also across two handles), revocation, connect sessions, OAuth states, and
 //! the interplay with key rotation.
 
@@ -158,6 +158,8 @@ fn state(hash: &[u8], expires_at: DateTime<Utc>) -> OAuthState {
 // Upsert
 // ---------------------------------------------------------------------------------------
 
+/// A new connection gets version 1, reads back field by field, and its credentials sit
+/// in the secrets table under its credentials slot.
 pub async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_table(
     s: Arc<dyn Store>,
 ) {
@@ -214,6 +216,8 @@ pub async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_tabl
     );
 }
 
+/// A reconnect (same id, integration and end user) replaces details and credentials,
+/// keeps `created_at`, bumps the version and drops any lease.
 pub async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_lease(
     s: Arc<dyn Store>,
 ) {
@@ -290,6 +294,8 @@ pub async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_
     assert_eq!(next.token_version, 2);
 }
 
+/// A refresher that took its lease before a reconnect cannot commit the old grant's
+/// tokens over the new ones.
 pub async fn upsert_replaced_fences_out_the_old_lease_holder(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     let old = s
@@ -326,6 +332,7 @@ pub async fn upsert_replaced_fences_out_the_old_lease_holder(s: Arc<dyn Store>) 
     );
 }
 
+/// An id owned by another end user or integration is `Taken`, and nothing changes.
 pub async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_nothing(
     s: Arc<dyn Store>,
 ) {
@@ -368,6 +375,7 @@ pub async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_no
     assert_eq!(s.count_secrets_not_under("none").await.unwrap(), 1);
 }
 
+/// Ids match exactly; unknown ones read as `None`.
 pub async fn unknown_ids_read_as_none(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     assert_eq!(s.get_connection("conn_2").await.unwrap(), None);
@@ -407,6 +415,8 @@ async fn listing_fixture(s: &dyn Store) {
     assert!(s.revoke_connection("c_f", at(MIN)).await.unwrap());
 }
 
+/// Listing filters by integration, end user and status, alone or together, ordered by
+/// id, with complete rows.
 pub async fn list_filters_by_integration_end_user_and_status(s: Arc<dyn Store>) {
     listing_fixture(&*s).await;
     let list = |f: ConnectionFilter| {
@@ -466,6 +476,7 @@ pub async fn list_filters_by_integration_end_user_and_status(s: Arc<dyn Store>) 
     assert_eq!(listed[0].last_error.as_deref(), Some("x"));
 }
 
+/// Listing pages by id with a strict cursor (stored or not) and a limit.
 pub async fn list_pages_by_id_with_a_cursor_and_a_limit(s: Arc<dyn Store>) {
     listing_fixture(&*s).await;
     let all = ConnectionFilter::default();
@@ -525,6 +536,7 @@ pub async fn list_pages_by_id_with_a_cursor_and_a_limit(s: Arc<dyn Store>) {
     );
 }
 
+/// Counts by integration and status follow creation, status changes and deletion.
 pub async fn count_by_integration_and_status(s: Arc<dyn Store>) {
     assert!(s.count_connections().await.unwrap().is_empty());
     listing_fixture(&*s).await;
@@ -550,6 +562,7 @@ pub async fn count_by_integration_and_status(s: Arc<dyn Store>) {
     assert_eq!(counts.iter().map(|(_, _, n)| n).sum::<u64>(), 7);
 }
 
+/// A routing key finds a connection only when exactly one of the integration has it.
 pub async fn by_routing_key_needs_exactly_one_match_in_the_integration(s: Arc<dyn Store>) {
     let with_key = |id: &str, integration: &str, key: Option<&str>| {
         let mut c = conn(id, integration, id);
@@ -616,6 +629,8 @@ pub async fn by_routing_key_needs_exactly_one_match_in_the_integration(s: Arc<dy
 // Refresh leases and fencing
 // ---------------------------------------------------------------------------------------
 
+/// A refresh lease is exclusive until its end; after it, it is taken over with the next
+/// fence, and a refused request changes nothing.
 pub async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence(
     s: Arc<dyn Store>,
 ) {
@@ -671,6 +686,7 @@ pub async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_f
     );
 }
 
+/// A lease is free at exactly its end time.
 pub async fn lease_is_free_at_exactly_its_expiry(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     s.acquire_refresh_lease("conn_1", at(0), at(MIN))
@@ -684,6 +700,8 @@ pub async fn lease_is_free_at_exactly_its_expiry(s: Arc<dyn Store>) {
     assert_eq!(l.map(|l| l.fence), Some(2));
 }
 
+/// Stale or never-issued fences commit nothing; the current holder's commit writes
+/// credentials, expiry, scopes and state, bumps both versions and releases the lease.
 pub async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     let old = s
@@ -890,6 +908,8 @@ pub async fn lease_lapsed_and_taken_over_refuses_the_old_holder(s: Arc<dyn Store
     assert_eq!(c.token_version, 2);
 }
 
+/// A failed refresh writes status, error and backoff but keeps credentials, expiry,
+/// scopes and versions.
 pub async fn failed_refresh_commit_writes_state_but_keeps_credentials_and_version(
     s: Arc<dyn Store>,
 ) {
@@ -959,6 +979,8 @@ pub async fn failed_refresh_commit_writes_state_but_keeps_credentials_and_versio
     assert_eq!(got.last_refresh_at, Some(at(-10 * MIN)));
 }
 
+/// Only the current holder releases a lease; a released fence can neither commit nor
+/// release again.
 pub async fn release_frees_the_lease_only_for_its_holder(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     let now = at(MIN);
@@ -1031,6 +1053,7 @@ pub async fn release_frees_the_lease_only_for_its_holder(s: Arc<dyn Store>) {
     );
 }
 
+/// A commit for a connection deleted meanwhile is refused and writes no secret.
 pub async fn commit_for_a_deleted_connection_is_refused_and_writes_no_secret(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     let lease = s
@@ -1056,6 +1079,8 @@ pub async fn commit_for_a_deleted_connection_is_refused_and_writes_no_secret(s: 
     );
 }
 
+/// A commit after a disconnect (revoke) is refused: the connection stays revoked,
+/// without credentials.
 pub async fn commit_after_revoke_does_not_resurrect_the_connection(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     let lease = s
@@ -1192,6 +1217,8 @@ pub async fn concurrent_commits_from_two_handles_write_once(a: Arc<dyn Store>, b
 // Revoke, delete, status, due
 // ---------------------------------------------------------------------------------------
 
+/// Revoking marks the connection revoked, deletes its credentials, bumps its version and
+/// takes it off the refresh schedule; a reconnect brings it back.
 pub async fn revoke_marks_revoked_deletes_credentials_and_bumps_the_version(s: Arc<dyn Store>) {
     let original = add(&*s, "conn_1", "github", "u1").await;
     add(&*s, "conn_2", "github", "u1").await;
@@ -1248,6 +1275,8 @@ pub async fn revoke_marks_revoked_deletes_credentials_and_bumps_the_version(s: A
     );
 }
 
+/// Deleting removes the connection and every secret of its row, once; the id is free
+/// again.
 pub async fn delete_removes_the_row_and_its_secrets_once(s: Arc<dyn Store>) {
     add(&*s, "conn_1", "github", "u1").await;
     add(&*s, "conn_2", "github", "u1").await;
@@ -1305,6 +1334,7 @@ pub async fn delete_removes_the_row_and_its_secrets_once(s: Arc<dyn Store>) {
     ));
 }
 
+/// Setting a status writes status, last error and `updated_at`, nothing else.
 pub async fn set_status_writes_status_error_and_time_only(s: Arc<dyn Store>) {
     let original = add(&*s, "conn_1", "github", "u1").await;
     assert!(
@@ -1348,6 +1378,7 @@ pub async fn set_status_writes_status_error_and_time_only(s: Arc<dyn Store>) {
     );
 }
 
+/// Due connections are the active ones whose `next_refresh_at` has come, soonest first.
 pub async fn due_are_active_due_ones_soonest_first(s: Arc<dyn Store>) {
     let due = at(10 * MIN);
     let make = |id: &str, next: Option<i64>| {
@@ -1421,6 +1452,8 @@ pub async fn due_are_active_due_ones_soonest_first(s: Arc<dyn Store>) {
 // Connect sessions and OAuth states
 // ---------------------------------------------------------------------------------------
 
+/// Connect sessions round-trip by token hash (expired ones too), and a duplicate hash is
+/// refused without touching the original.
 pub async fn connect_sessions_round_trip_by_hash_and_refuse_duplicates(s: Arc<dyn Store>) {
     let a = session(&[1; 32], at(15 * MIN));
     let mut b = session(&[2; 32], at(15 * MIN));
@@ -1460,6 +1493,7 @@ pub async fn connect_sessions_round_trip_by_hash_and_refuse_duplicates(s: Arc<dy
     assert_eq!(s.get_connect_session(&[4; 32]).await.unwrap(), Some(old));
 }
 
+/// An OAuth state is handed out once, expired or not; a duplicate hash is refused.
 pub async fn oauth_state_is_taken_once(s: Arc<dyn Store>) {
     let st = state(&[9; 32], at(10 * MIN));
     let mut other = state(&[8; 32], at(-MIN)); // already expired: still taken
@@ -1493,6 +1527,7 @@ pub async fn concurrent_takes_from_two_handles_hand_a_state_out_once(
     }
 }
 
+/// Purging removes sessions and states that expired before `now`, nothing else.
 pub async fn purge_removes_only_expired_sessions_and_states(s: Arc<dyn Store>) {
     let now = at(10 * MIN);
     for (i, exp) in [
@@ -1536,6 +1571,8 @@ pub async fn purge_removes_only_expired_sessions_and_states(s: Arc<dyn Store>) {
 // Key rotation
 // ---------------------------------------------------------------------------------------
 
+/// Key rotation finds connection credentials in their slot and never overwrites
+/// credentials a refresh or a reconnect wrote after rotation read them.
 pub async fn rotation_sees_connection_credentials_and_never_overwrites_a_newer_refresh(
     s: Arc<dyn Store>,
 ) {

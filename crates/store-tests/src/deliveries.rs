@@ -1,4 +1,4 @@
-//! [`DeliveryStore`]: routing (idempotent per event and destination, and only once
+//! [`DeliveryStore`](store::DeliveryStore): routing (idempotent per event and destination, and only once
 //! across routers), exclusive claims across two handles, lease takeover, renewal,
 //! fencing, retries and dead deliveries, disabled destinations, replay filters and dry
 //! runs, event summaries and queue statistics.
@@ -68,6 +68,7 @@ async fn claim(s: &dyn Store, owner: &str, n: u32, now: i64) -> Vec<Claimed> {
         .unwrap()
 }
 
+/// A stored event is unrouted until routed; a second router changes nothing.
 pub async fn new_events_are_unrouted_until_routed_once(s: Arc<dyn Store>) {
     let e = event(1, "stripe-main", "payment_intent.succeeded", 0);
     s.insert_event(&e).await.unwrap();
@@ -103,6 +104,7 @@ pub async fn new_events_are_unrouted_until_routed_once(s: Arc<dyn Store>) {
     assert_eq!(s.event_routing("evt_nope").await.unwrap(), None);
 }
 
+/// A failed mapping is kept with its error and enqueues no delivery.
 pub async fn a_failed_mapping_is_kept_with_its_error_and_enqueues_nothing(s: Arc<dyn Store>) {
     let e = event(1, "stripe-main", "payment_intent.succeeded", 0);
     s.insert_event(&e).await.unwrap();
@@ -159,6 +161,8 @@ pub async fn claims_are_exclusive_across_two_handles(a: Arc<dyn Store>, b: Arc<d
     assert!(claim(&*b, "b", 10, 30 * SEC).await.is_empty());
 }
 
+/// Renewal extends a claim; an expired one is taken over with a new attempt and fence,
+/// and the old holder can no longer complete, fail, renew or release.
 pub async fn an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off(s: Arc<dyn Store>) {
     seed(&*s, 1, "stripe-main", &["app"]).await;
     let first = claim(&*s, "a", 1, 0).await.remove(0);
@@ -219,6 +223,8 @@ pub async fn an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off(s: 
     );
 }
 
+/// A failure retries at the given time or makes the delivery dead; a release gives the
+/// attempt back.
 pub async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_attempt_back(
     s: Arc<dyn Store>,
 ) {
@@ -262,6 +268,7 @@ pub async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_att
     assert_eq!(s.next_due().await.unwrap(), None);
 }
 
+/// Disabled destinations and those a worker skips are not claimed.
 pub async fn disabled_and_skipped_destinations_are_not_claimed(s: Arc<dyn Store>) {
     seed(&*s, 2, "stripe-main", &["app", "audit"]).await;
     assert!(
@@ -298,6 +305,7 @@ pub async fn disabled_and_skipped_destinations_are_not_claimed(s: Arc<dyn Store>
     assert_eq!(claim(&*s, "w", 10, 0).await.len(), 4);
 }
 
+/// Queue statistics count depth, in-flight, unrouted and the oldest waiting delivery.
 pub async fn queue_stats_count_depth_and_age(s: Arc<dyn Store>) {
     let empty = s.queue_stats().await.unwrap();
     assert_eq!((empty.depth, empty.oldest_pending), (0, None));
@@ -325,6 +333,8 @@ async fn kill_all(s: &dyn Store) {
     }
 }
 
+/// Replay filters (event, integration, destination, status, type, time) count in a dry
+/// run and requeue for real, unrouting the events they take.
 pub async fn replay_filters_count_in_a_dry_run_and_requeue_for_real(s: Arc<dyn Store>) {
     let stripe = seed(&*s, 3, "stripe-main", &["app", "audit"]).await;
     let mut github = Vec::new();
@@ -461,6 +471,7 @@ pub async fn replay_filters_count_in_a_dry_run_and_requeue_for_real(s: Arc<dyn S
     assert_eq!(d[0].next_attempt_at, at(4));
 }
 
+/// Replaying events whose mapping failed routes them again.
 pub async fn replay_of_mapping_failed_events_routes_them_again(s: Arc<dyn Store>) {
     let good = seed(&*s, 1, "stripe-main", &["app"]).await;
     let bad = event(50, "stripe-main", "charge.failed", 0);
@@ -497,6 +508,7 @@ pub async fn replay_of_mapping_failed_events_routes_them_again(s: Arc<dyn Store>
     assert!(got.iter().any(|c| c.event_id == good[0].id));
 }
 
+/// A replayed event whose mapping now fails kills its pending deliveries.
 pub async fn a_remap_that_now_fails_kills_the_pending_deliveries(s: Arc<dyn Store>) {
     let e = seed(&*s, 1, "stripe-main", &["app"]).await.remove(0);
     s.replay(&ReplayFilter::default(), false, at(1))
@@ -528,6 +540,7 @@ pub async fn a_remap_that_now_fails_kills_the_pending_deliveries(s: Arc<dyn Stor
     assert!(claim(&*s, "w", 10, 3).await.is_empty());
 }
 
+/// A replay leaves in-flight deliveries to their worker.
 pub async fn a_replay_leaves_in_flight_deliveries_to_their_worker(s: Arc<dyn Store>) {
     seed(&*s, 1, "stripe-main", &["app"]).await;
     let c = claim(&*s, "w", 1, 0).await.remove(0);
@@ -543,6 +556,8 @@ pub async fn a_replay_leaves_in_flight_deliveries_to_their_worker(s: Arc<dyn Sto
     );
 }
 
+/// Event summaries carry mapping and delivery counts, filter by status, integration and
+/// type, and page by id.
 pub async fn event_summaries_carry_mapping_and_delivery_counts_and_filter(s: Arc<dyn Store>) {
     use store::deliveries::{DeliveryCounts, EventListFilter, EventStatus};
     // e1..e3 routed to app and audit; e4 failed; e5 dropped; e6 unrouted (other integration).
@@ -713,6 +728,7 @@ pub async fn event_summaries_carry_mapping_and_delivery_counts_and_filter(s: Arc
     );
 }
 
+/// Per-destination counts group waiting, in-flight and dead deliveries.
 pub async fn destination_queue_counts_group_waiting_and_dead_deliveries(s: Arc<dyn Store>) {
     use store::deliveries::DeliveryCounts;
     assert!(s.destination_queue_counts().await.unwrap().is_empty());

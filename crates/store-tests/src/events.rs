@@ -1,4 +1,4 @@
-//! [`EventStore`]: received webhooks, byte for byte, deduplicated by provider id.
+//! [`EventStore`](store::EventStore): received webhooks, byte for byte, deduplicated by provider id.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! [`IntegrationStateStore`]: the blocked and disabled switches of an integration.
+//! [`IntegrationStateStore`](store::IntegrationStateStore): the blocked and disabled switches of an integration.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Events routed by intake itself ([`EventStore::insert_routed_event`]): the mapping and
+//! Events routed by intake itself ([`EventStore::insert_routed_event`](store::EventStore::insert_routed_event)): the mapping and
 //! the deliveries are written with the event, and a duplicate writes neither.
 
 use std::sync::Arc;
@@ -52,6 +52,7 @@ async fn deliveries_of(s: &dyn Store, event_id: &str) -> Vec<store::Delivery> {
     s.list_deliveries(&filter, 100).await.unwrap()
 }
 
+/// A routed event is stored mapped, with its deliveries due at once.
 pub async fn a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once(s: Arc<dyn Store>) {
     let e = event(1, "p1");
     let r = routed(&e, completed(), &["app", "audit"]);
@@ -86,6 +87,7 @@ pub async fn a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once(s: 
         && c.integration == "stripe-main"));
 }
 
+/// A duplicate routed event writes neither a mapping nor deliveries.
 pub async fn a_duplicate_writes_neither_mapping_nor_deliveries(s: Arc<dyn Store>) {
     let first = event(1, "p1");
     s.insert_routed_event(&first, &routed(&first, completed(), &["app"]))
@@ -107,6 +109,7 @@ pub async fn a_duplicate_writes_neither_mapping_nor_deliveries(s: Arc<dyn Store>
     assert_eq!(deliveries_of(&*s, &first.id).await.len(), 1);
 }
 
+/// Dropped and failed mappings are recorded, without deliveries.
 pub async fn dropped_and_failed_mappings_are_recorded_without_deliveries(s: Arc<dyn Store>) {
     let dropped = event(1, "p1");
     s.insert_routed_event(&dropped, &routed(&dropped, Mapped::Dropped, &["app"]))
@@ -128,6 +131,7 @@ pub async fn dropped_and_failed_mappings_are_recorded_without_deliveries(s: Arc<
     assert!(s.unrouted_events(10).await.unwrap().is_empty());
 }
 
+/// An event inserted without routing is left for the sweep.
 pub async fn an_unrouted_insert_is_left_for_the_sweep(s: Arc<dyn Store>) {
     let e = event(1, "p1");
     s.insert_event(&e).await.unwrap();
@@ -136,6 +140,7 @@ pub async fn an_unrouted_insert_is_left_for_the_sweep(s: Arc<dyn Store>) {
     assert_eq!(s.unrouted_events(10).await.unwrap().len(), 1);
 }
 
+/// A routing that names another event is refused, and nothing is stored.
 pub async fn a_routing_of_another_event_is_refused(s: Arc<dyn Store>) {
     let e = event(1, "p1");
     let other = event(2, "p2");

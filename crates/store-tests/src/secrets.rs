@@ -1,4 +1,4 @@
-//! [`SecretStore`]: versions, slots, deletion, and what key rotation reads and writes.
+//! [`SecretStore`](store::SecretStore): versions, slots, deletion, and what key rotation reads and writes.
 
 use std::sync::Arc;
 
