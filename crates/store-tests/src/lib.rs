@@ -34,6 +34,10 @@
 //! store_tests::suite!(fresh = fresh(), pair = pair());
 //! ```
 //!
+//! A factory may also yield `(store, guard)` (`(a, b, guard)` for a pair): the guard,
+//! say a temporary directory or a handle that drops the case's database, is dropped
+//! after the case has finished.
+//!
 //! [`suite!`] expands to one `#[tokio::test]` per case, grouped in one module per trait
 //! (`api_keys::revoke_once`, `connections::lease_lapsed_but_not_taken_over_still_commits`;
 //! the two-handle cases in `connections_across_handles` and the like), so the test runner reports each case on its own and runs them in parallel. Both
@@ -60,12 +64,54 @@ pub mod secrets;
 
 mod fixtures;
 
+use std::any::Any;
+use std::sync::Arc;
+
+use store::Store;
+
+/// What a `fresh` factory of [`suite!`] yields: a fresh store, alone or with a guard
+/// that lives until the case has finished (a temporary directory, a database to drop).
+pub trait Fresh {
+    /// The store, and what to drop once the case is done.
+    fn into_parts(self) -> (Arc<dyn Store>, Box<dyn Any + Send>);
+}
+
+impl Fresh for Arc<dyn Store> {
+    fn into_parts(self) -> (Arc<dyn Store>, Box<dyn Any + Send>) {
+        (self, Box::new(()))
+    }
+}
+
+impl<G: Send + 'static> Fresh for (Arc<dyn Store>, G) {
+    fn into_parts(self) -> (Arc<dyn Store>, Box<dyn Any + Send>) {
+        (self.0, Box::new(self.1))
+    }
+}
+
+/// What a `pair` factory of [`suite!`] yields: two independent handles (own pools) on
+/// one fresh database, alone or with a guard that lives until the case has finished.
+pub trait FreshPair {
+    /// The two handles, and what to drop once the case is done.
+    fn into_parts(self) -> (Arc<dyn Store>, Arc<dyn Store>, Box<dyn Any + Send>);
+}
+
+impl FreshPair for (Arc<dyn Store>, Arc<dyn Store>) {
+    fn into_parts(self) -> (Arc<dyn Store>, Arc<dyn Store>, Box<dyn Any + Send>) {
+        (self.0, self.1, Box::new(()))
+    }
+}
+
+impl<G: Send + 'static> FreshPair for (Arc<dyn Store>, Arc<dyn Store>, G) {
+    fn into_parts(self) -> (Arc<dyn Store>, Arc<dyn Store>, Box<dyn Any + Send>) {
+        (self.0, self.1, Box::new(self.2))
+    }
+}
+
 /// Expands to one `#[tokio::test]` per case of the suite.
 ///
-/// `fresh` is an expression whose `.await` yields a fresh, migrated, empty
-/// `Arc<dyn store::Store>`; `pair` one whose `.await` yields two independent handles
-/// `(Arc<dyn Store>, Arc<dyn Store>)` on one fresh, migrated database. Both are
-/// evaluated anew for every case. The tests live in modules named like the suite's
+/// `fresh` is an expression whose `.await` yields a fresh, migrated, empty store (see
+/// [`Fresh`]); `pair` one whose `.await` yields two independent handles on one fresh,
+/// migrated database (see [`FreshPair`]). Both are evaluated anew for every case. The tests live in modules named like the suite's
 /// (`api_keys`, `connections`, …) that `use super::*`, so the expressions may call
 /// private helpers of the invoking module. The invoking crate needs `tokio` (features
 /// `macros`, `rt-multi-thread`).
@@ -198,7 +244,9 @@ macro_rules! __cases {
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    $crate::$module::$case($fresh.await).await;
+                    let (store, guard) = $crate::Fresh::into_parts($fresh.await);
+                    $crate::$module::$case(store).await;
+                    drop(guard);
                 }
             )+
         }
@@ -216,8 +264,9 @@ macro_rules! __pair_module {
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let (a, b) = $pair.await;
+                    let (a, b, guard) = $crate::FreshPair::into_parts($pair.await);
                     $crate::$module::$case(a, b).await;
+                    drop(guard);
                 }
             )+
         }
