@@ -93,7 +93,7 @@ async fn put_credentials(
     c: &SealedCredentials,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    crate::upsert_secret(
+    crate::secrets::upsert_secret(
         tx,
         &store::credentials_slot(id),
         &c.key_id,

@@ -16,7 +16,8 @@ use store::{
     from_millis, to_millis,
 };
 
-use crate::{SqliteStore, err, event_from_row, opt_millis};
+use crate::events::event_from_row;
+use crate::{SqliteStore, err, opt_millis};
 
 fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend(e.to_string()))

@@ -4,27 +4,32 @@
 //! that a commit survives power loss (an event answered 2xx must never be lost). Writes
 //! that read-then-write (the audit chain) use `BEGIN IMMEDIATE`, which takes the write
 //! lock up front, so concurrent processes on one file serialise instead of failing.
+//!
+//! One module per trait (`api_keys`, `secrets`, `audit`, `events`, `integration_state`,
+//! `connections`, `deliveries`) and the group-commit event writer (`writer`); this file
+//! holds the store type, how it is opened, and the helpers the modules share. What every
+//! backend must do is tested by the `store-tests` suite (`tests/suite.rs` runs it whole);
+//! `src/tests*.rs` test only what is SQLite's own (settings, files, the memory store,
+//! the writer, the schema's checks, corrupt rows).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use store::{
-    ApiKeyRecord, ApiKeyStore, AuditEntry, AuditRecord, AuditStore, Event, EventStore,
-    GENESIS_HASH, InsertOutcome, IntegrationFlags, IntegrationStateStore, Routing, Scope,
-    SealedSecret, SecretSlot, SecretStore, Store, StoreError, StoreResult, chain_hash, from_millis,
-    to_millis,
-};
+use store::{Event, InsertOutcome, Routing, Store, StoreError, StoreResult, from_millis};
 use tokio::sync::{mpsc, oneshot};
 
+mod api_keys;
+mod audit;
 mod connections;
 mod deliveries;
+mod events;
+mod integration_state;
+mod secrets;
 mod writer;
 
 use writer::{EventJob, EventRow};
@@ -43,7 +48,7 @@ pub const EVENT_BATCH: usize = 256;
 /// A SQLite-backed store.
 ///
 /// Event inserts go through one writer thread per store (shared by its clones, see
-/// [`writer`]) that commits whatever is queued in one transaction (group commit):
+/// `writer`) that commits whatever is queued in one transaction (group commit):
 /// concurrent webhooks share one fsync, and none is acknowledged before its commit. The
 /// thread ends when the last clone is dropped.
 ///
@@ -52,7 +57,7 @@ pub const EVENT_BATCH: usize = 256;
 /// they survive a crash of the process, and what a power loss could undo (a claim or a
 /// completion) is done again: delivery is at least once, and an event itself is always
 /// committed with `synchronous = FULL`. The event writer and those queue writes take
-/// [`SqliteStore::write_lock`] in turn, so that within a process they queue for the
+/// `SqliteStore::write_lock` in turn, so that within a process they queue for the
 /// database's single write lock instead of sleeping in SQLite's busy handler.
 ///
 /// `sqlite::memory:` opens a private database in a temporary directory, removed when the
@@ -64,7 +69,22 @@ pub struct SqliteStore {
     queue: SqlitePool,
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     events: mpsc::Sender<EventJob>,
-    /// The temporary directory of a `sqlite::memory:` store.
+    /// What the store was opened with, to open it again ([`SqliteStore::open_again`]).
+    opened: Opened,
+    /// The `synchronous` level the event writer's own connection reports (0 OFF … 2 FULL);
+    /// `open` refuses a level other than the one it asked for, tests read it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    writer_synchronous: i64,
+}
+
+/// How a store was opened.
+#[derive(Debug, Clone)]
+struct Opened {
+    /// The pool connections' options before the settings every store adds.
+    options: SqliteConnectOptions,
+    /// A `sqlite::memory:` store (nothing waits for an fsync).
+    memory: bool,
+    /// The temporary directory of a `sqlite::memory:` store, removed with the last handle.
     _scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
@@ -125,7 +145,27 @@ impl SqliteStore {
                 .synchronous(SqliteSynchronous::Full);
             (opts, None)
         };
-        let opts = opts
+        Self::open(Opened {
+            options: opts,
+            memory,
+            _scratch: scratch,
+        })
+        .await
+    }
+
+    /// Opens a second, independent handle on this store's database (its own pools and
+    /// event writer), as another process would: what holds across processes (one lease
+    /// winner, exclusive claims) is tested with it. Works for `sqlite::memory:` too,
+    /// whose temporary directory then lives until the last handle of either is dropped.
+    pub async fn open_again(&self) -> StoreResult<Self> {
+        Self::open(self.opened.clone()).await
+    }
+
+    async fn open(opened: Opened) -> StoreResult<Self> {
+        let memory = opened.memory;
+        let opts = opened
+            .options
+            .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
@@ -135,19 +175,28 @@ impl SqliteStore {
         } else {
             opts.clone().synchronous(SqliteSynchronous::Normal)
         };
-        let events_sync = if memory { "OFF" } else { "FULL" };
+        let (events_sync, events_level) = if memory { ("OFF", 0) } else { ("FULL", 2) };
         let path = opts.get_filename().to_owned();
         let pool = open_pool(8, opts).await?;
         let queue = open_pool(2, queue_opts).await?;
         let write_lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let (events, jobs) = mpsc::channel(EVENT_QUEUE);
-        writer::spawn(&path, events_sync, write_lock.clone(), jobs)?;
+        let writer_synchronous = writer::spawn(&path, events_sync, write_lock.clone(), jobs)?;
+        if writer_synchronous != events_level {
+            return Err(StoreError::Unavailable(format!(
+                "the event writer's connection to {} runs synchronous = {writer_synchronous}, \
+                 not {events_sync}; check that the file is a SQLite database this build can \
+                 write",
+                path.display()
+            )));
+        }
         Ok(Self {
             pool,
             queue,
             write_lock,
             events,
-            _scratch: scratch,
+            opened,
+            writer_synchronous,
         })
     }
 
@@ -208,593 +257,6 @@ async fn open_pool(max: u32, opts: SqliteConnectOptions) -> StoreResult<SqlitePo
 
 pub(crate) fn opt_millis(v: Option<i64>) -> StoreResult<Option<DateTime<Utc>>> {
     v.map(from_millis).transpose()
-}
-
-fn api_key_from_row(r: &SqliteRow) -> StoreResult<ApiKeyRecord> {
-    let scope: String = r.get("scope");
-    Ok(ApiKeyRecord {
-        id: r.get("id"),
-        name: r.get("name"),
-        scope: Scope::parse(&scope)
-            .ok_or_else(|| StoreError::Corrupt(format!("api key scope {scope:?}")))?,
-        secret_hash: r.get("secret_hash"),
-        created_at: from_millis(r.get("created_at"))?,
-        last_used_at: opt_millis(r.get("last_used_at"))?,
-        revoked_at: opt_millis(r.get("revoked_at"))?,
-    })
-}
-
-fn secret_from_row(r: &SqliteRow) -> StoreResult<SealedSecret> {
-    Ok(SealedSecret {
-        slot: SecretSlot {
-            owner: r.get("owner"),
-            owner_id: r.get("owner_id"),
-            name: r.get("name"),
-        },
-        key_id: r.get("key_id"),
-        ciphertext: r.get("ciphertext"),
-        version: r.get("version"),
-        updated_at: from_millis(r.get("updated_at"))?,
-    })
-}
-
-fn audit_from_row(r: &SqliteRow) -> StoreResult<AuditRecord> {
-    let details: String = r.get("details");
-    Ok(AuditRecord {
-        seq: r.get("seq"),
-        entry: AuditEntry {
-            at: from_millis(r.get("at"))?,
-            actor: r.get("actor"),
-            action: r.get("action"),
-            target: r.get("target"),
-            details: serde_json::from_str(&details)
-                .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
-        },
-        prev_hash: r.get("prev_hash"),
-        hash: r.get("hash"),
-    })
-}
-
-#[async_trait]
-impl ApiKeyStore for SqliteStore {
-    async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, name, scope, secret_hash, created_at, last_used_at, revoked_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&k.id)
-        .bind(&k.name)
-        .bind(k.scope.as_str())
-        .bind(&k.secret_hash)
-        .bind(to_millis(k.created_at))
-        .bind(k.last_used_at.map(to_millis))
-        .bind(k.revoked_at.map(to_millis))
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(())
-    }
-
-    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        sqlx::query("SELECT * FROM api_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(api_key_from_row)
-            .transpose()
-    }
-
-    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
-        sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(api_key_from_row)
-            .collect()
-    }
-
-    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
-        let r =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(to_millis(at))
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(err)?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-            .bind(to_millis(at))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
-    async fn count_active_api_keys(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(n as u64)
-    }
-}
-
-/// Inserts or replaces a sealed secret, bumping its version; returns the new version.
-/// Shared by `put_secret` and the connection writes that seal credentials in their own
-/// transaction.
-pub(crate) async fn upsert_secret(
-    conn: &mut sqlx::SqliteConnection,
-    s: &SecretSlot,
-    key_id: &str,
-    ct: &[u8],
-    at: DateTime<Utc>,
-) -> StoreResult<i64> {
-    sqlx::query_scalar(
-        "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at)
-         VALUES (?, ?, ?, ?, ?, 1, ?)
-         ON CONFLICT (owner, owner_id, name) DO UPDATE SET
-           key_id = excluded.key_id, ciphertext = excluded.ciphertext,
-           version = secrets.version + 1, updated_at = excluded.updated_at
-         RETURNING version",
-    )
-    .bind(&s.owner)
-    .bind(&s.owner_id)
-    .bind(&s.name)
-    .bind(key_id)
-    .bind(ct)
-    .bind(to_millis(at))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(err)
-}
-
-#[async_trait]
-impl SecretStore for SqliteStore {
-    async fn put_secret(&self, s: &SecretSlot, key_id: &str, ct: &[u8]) -> StoreResult<i64> {
-        let mut conn = self.pool.acquire().await.map_err(err)?;
-        upsert_secret(&mut conn, s, key_id, ct, store::now()).await
-    }
-
-    async fn get_secret(&self, s: &SecretSlot) -> StoreResult<Option<SealedSecret>> {
-        sqlx::query("SELECT * FROM secrets WHERE owner = ? AND owner_id = ? AND name = ?")
-            .bind(&s.owner)
-            .bind(&s.owner_id)
-            .bind(&s.name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(secret_from_row)
-            .transpose()
-    }
-
-    async fn delete_secret(&self, s: &SecretSlot) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM secrets WHERE owner = ? AND owner_id = ? AND name = ?")
-            .bind(&s.owner)
-            .bind(&s.owner_id)
-            .bind(&s.name)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn delete_secrets_of(&self, owner: &str, owner_id: &str) -> StoreResult<u64> {
-        let r = sqlx::query("DELETE FROM secrets WHERE owner = ? AND owner_id = ?")
-            .bind(owner)
-            .bind(owner_id)
-            .execute(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(r.rows_affected())
-    }
-
-    async fn secret_key_ids(&self) -> StoreResult<Vec<(String, u64)>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT key_id, COUNT(*) FROM secrets GROUP BY key_id ORDER BY key_id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(err)?;
-        Ok(rows.into_iter().map(|(k, n)| (k, n as u64)).collect())
-    }
-
-    async fn count_secrets_not_under(&self, key_id: &str) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key_id <> ?")
-            .bind(key_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
-        Ok(n as u64)
-    }
-
-    async fn secrets_not_under(
-        &self,
-        key_id: &str,
-        after: Option<&SecretSlot>,
-        limit: u32,
-    ) -> StoreResult<Vec<SealedSecret>> {
-        let rows = match after {
-            None => {
-                sqlx::query(
-                    "SELECT * FROM secrets WHERE key_id <> ?
-                 ORDER BY owner, owner_id, name LIMIT ?",
-                )
-                .bind(key_id)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-            }
-            Some(a) => sqlx::query(
-                "SELECT * FROM secrets WHERE key_id <> ? AND (owner, owner_id, name) > (?, ?, ?)
-                 ORDER BY owner, owner_id, name LIMIT ?",
-            )
-            .bind(key_id)
-            .bind(&a.owner)
-            .bind(&a.owner_id)
-            .bind(&a.name)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await,
-        }
-        .map_err(err)?;
-        rows.iter().map(secret_from_row).collect()
-    }
-
-    async fn replace_secret_if(
-        &self,
-        s: &SecretSlot,
-        expected_version: i64,
-        key_id: &str,
-        ct: &[u8],
-    ) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE secrets SET key_id = ?, ciphertext = ?, version = version + 1, updated_at = ?
-             WHERE owner = ? AND owner_id = ? AND name = ? AND version = ?",
-        )
-        .bind(key_id)
-        .bind(ct)
-        .bind(to_millis(store::now()))
-        .bind(&s.owner)
-        .bind(&s.owner_id)
-        .bind(&s.name)
-        .bind(expected_version)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
-    }
-}
-
-#[async_trait]
-impl AuditStore for SqliteStore {
-    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<AuditRecord> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
-        let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(err)?;
-        let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let seq = prev_seq + 1;
-        let hash = chain_hash(&prev_hash, seq, entry);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(to_millis(entry.at))
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(entry.details.to_string())
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )
-        .bind(seq)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        let mut stored = entry.clone();
-        stored.at = from_millis(to_millis(entry.at))?;
-        Ok(AuditRecord {
-            seq,
-            entry: stored,
-            prev_hash,
-            hash,
-        })
-    }
-
-    async fn list_audit_desc(
-        &self,
-        before: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        sqlx::query("SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?")
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
-    }
-
-    async fn list_audit_asc(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-        sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq ASC LIMIT ?")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
-    }
-
-    async fn audit_head(&self) -> StoreResult<Option<(i64, String)>> {
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)
-    }
-}
-
-/// A copy of an error, to answer every insert of a failed batch.
-pub(crate) fn event_from_row(r: &SqliteRow) -> StoreResult<Event> {
-    let headers: String = r.get("headers");
-    Ok(Event {
-        id: r.get("id"),
-        integration: r.get("integration"),
-        received_at: from_millis(r.get("received_at"))?,
-        provider_event_id: r.get("provider_event_id"),
-        event_type: r.get("event_type"),
-        scheme: r.get("scheme"),
-        headers: serde_json::from_str(&headers)
-            .map_err(|e| StoreError::Corrupt(format!("event headers: {e}")))?,
-        body: r.get("body"),
-        connection_id: r.get("connection_id"),
-        routing_key: r.get("routing_key"),
-    })
-}
-
-#[async_trait]
-impl EventStore for SqliteStore {
-    async fn insert_event(&self, event: &Event) -> StoreResult<InsertOutcome> {
-        self.enqueue_event(event, None).await
-    }
-
-    async fn insert_routed_event(
-        &self,
-        event: &Event,
-        routing: &Routing,
-    ) -> StoreResult<InsertOutcome> {
-        if routing.event_id != event.id {
-            return Err(StoreError::Backend(format!(
-                "routing of {} given with event {}",
-                routing.event_id, event.id
-            )));
-        }
-        self.enqueue_event(event, Some(routing)).await
-    }
-
-    async fn get_event(&self, id: &str) -> StoreResult<Option<Event>> {
-        sqlx::query("SELECT * FROM events WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(err)?
-            .as_ref()
-            .map(event_from_row)
-            .transpose()
-    }
-
-    async fn list_events(
-        &self,
-        integration: Option<&str>,
-        before: Option<&str>,
-        limit: u32,
-    ) -> StoreResult<Vec<Event>> {
-        let limit = i64::from(limit);
-        let rows = match (integration, before) {
-            (None, None) => {
-                sqlx::query("SELECT * FROM events ORDER BY id DESC LIMIT ?")
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            (None, Some(b)) => {
-                sqlx::query("SELECT * FROM events WHERE id < ? ORDER BY id DESC LIMIT ?")
-                    .bind(b)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            (Some(i), None) => {
-                sqlx::query("SELECT * FROM events WHERE integration = ? ORDER BY id DESC LIMIT ?")
-                    .bind(i)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            (Some(i), Some(b)) => {
-                sqlx::query(
-                    "SELECT * FROM events WHERE integration = ? AND id < ?
-                     ORDER BY id DESC LIMIT ?",
-                )
-                .bind(i)
-                .bind(b)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-            }
-        }
-        .map_err(err)?;
-        rows.iter().map(event_from_row).collect()
-    }
-
-    async fn count_events(&self, integration: Option<&str>) -> StoreResult<u64> {
-        let n: i64 = match integration {
-            None => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM events")
-                    .fetch_one(&self.pool)
-                    .await
-            }
-            Some(i) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE integration = ?")
-                    .bind(i)
-                    .fetch_one(&self.pool)
-                    .await
-            }
-        }
-        .map_err(err)?;
-        Ok(n as u64)
-    }
-}
-
-/// One boolean column of `integration_state`, with its statements (sqlx takes only
-/// static SQL, so each flag spells its own).
-#[derive(Clone, Copy)]
-enum StateFlag {
-    Blocked,
-    Disabled,
-}
-
-impl StateFlag {
-    /// Sets the flag; the WHERE makes an unchanged row count as no change.
-    fn set_sql(self) -> &'static str {
-        match self {
-            StateFlag::Blocked => {
-                "INSERT INTO integration_state (integration, blocked, updated_at) VALUES (?, 1, ?)
-                 ON CONFLICT (integration) DO UPDATE SET
-                   blocked = 1, updated_at = excluded.updated_at
-                 WHERE integration_state.blocked = 0"
-            }
-            StateFlag::Disabled => {
-                "INSERT INTO integration_state (integration, disabled, updated_at) VALUES (?, 1, ?)
-                 ON CONFLICT (integration) DO UPDATE SET
-                   disabled = 1, updated_at = excluded.updated_at
-                 WHERE integration_state.disabled = 0"
-            }
-        }
-    }
-
-    /// Clears the flag; no row means not set, so clearing then changes nothing.
-    fn clear_sql(self) -> &'static str {
-        match self {
-            StateFlag::Blocked => {
-                "UPDATE integration_state SET blocked = 0, updated_at = ? WHERE integration = ? AND blocked = 1"
-            }
-            StateFlag::Disabled => {
-                "UPDATE integration_state SET disabled = 0, updated_at = ? WHERE integration = ? AND disabled = 1"
-            }
-        }
-    }
-
-    fn list_sql(self) -> &'static str {
-        match self {
-            StateFlag::Blocked => {
-                "SELECT integration FROM integration_state WHERE blocked = 1 ORDER BY integration"
-            }
-            StateFlag::Disabled => {
-                "SELECT integration FROM integration_state WHERE disabled = 1 ORDER BY integration"
-            }
-        }
-    }
-}
-
-impl SqliteStore {
-    async fn set_flag(
-        &self,
-        flag: StateFlag,
-        integration: &str,
-        on: bool,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let r = if on {
-            sqlx::query(flag.set_sql())
-                .bind(integration)
-                .bind(to_millis(at))
-                .execute(&self.pool)
-                .await
-        } else {
-            sqlx::query(flag.clear_sql())
-                .bind(to_millis(at))
-                .bind(integration)
-                .execute(&self.pool)
-                .await
-        }
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    async fn flagged(&self, flag: StateFlag) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar(flag.list_sql())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err)
-    }
-}
-
-#[async_trait]
-impl IntegrationStateStore for SqliteStore {
-    async fn set_integration_blocked(
-        &self,
-        integration: &str,
-        blocked: bool,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.set_flag(StateFlag::Blocked, integration, blocked, at)
-            .await
-    }
-
-    async fn integration_flags(&self, integration: &str) -> StoreResult<IntegrationFlags> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT blocked, disabled FROM integration_state WHERE integration = ?")
-                .bind(integration)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
-        Ok(
-            row.map_or_else(IntegrationFlags::default, |(b, d)| IntegrationFlags {
-                blocked: b == 1,
-                disabled: d == 1,
-            }),
-        )
-    }
-
-    async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
-        self.flagged(StateFlag::Blocked).await
-    }
-
-    async fn set_integration_disabled(
-        &self,
-        integration: &str,
-        disabled: bool,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.set_flag(StateFlag::Disabled, integration, disabled, at)
-            .await
-    }
-
-    async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
-        self.flagged(StateFlag::Disabled).await
-    }
 }
 
 #[async_trait]
@@ -865,10 +327,7 @@ impl Store for SqliteStore {
 mod tests;
 
 #[cfg(test)]
-mod tests_connections;
+mod tests_rows;
 
 #[cfg(test)]
-mod tests_deliveries;
-
-#[cfg(test)]
-mod tests_routed;
+mod tests_writer;

@@ -101,24 +101,30 @@ pub(crate) struct EventJob {
 
 /// Opens the writer's connection to the database file at `path` (WAL, foreign keys,
 /// busy timeout, `synchronous` as given) and starts the writer thread. The thread ends,
-/// closing its connection, when every sender of `jobs` is gone.
+/// closing its connection, when every sender of `jobs` is gone. Returns the
+/// `synchronous` level that connection reports (0 OFF, 1 NORMAL, 2 FULL), read back from
+/// the very connection the thread then commits every event on.
 pub(crate) fn spawn(
     path: &Path,
     synchronous: &str,
     write_lock: Arc<Mutex<()>>,
     jobs: mpsc::Receiver<EventJob>,
-) -> StoreResult<()> {
-    let conn = open(path, synchronous).map_err(|e| {
+) -> StoreResult<i64> {
+    let cannot_open = |e: rusqlite::Error| {
         StoreError::Unavailable(format!(
             "cannot open {} for the event writer: {e}",
             path.display()
         ))
-    })?;
+    };
+    let conn = open(path, synchronous).map_err(cannot_open)?;
+    let level: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(cannot_open)?;
     std::thread::Builder::new()
         .name("sb-event-writer".into())
         .spawn(move || run(conn, &write_lock, jobs))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the event writer: {e}")))?;
-    Ok(())
+    Ok(level)
 }
 
 fn open(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {

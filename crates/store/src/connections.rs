@@ -7,8 +7,11 @@
 //! their expiry and the fencing counters always change together. A refresh is
 //! fenced: whoever refreshes first takes a lease ([`ConnectionStore::acquire_refresh_lease`])
 //! that increments `lease_fence`; the result is written only if the fence is unchanged
-//! ([`ConnectionStore::commit_refresh`]), so a refresher whose lease expired (and was
-//! taken over) can never overwrite newer tokens, even from another process.
+//! ([`ConnectionStore::commit_refresh`]). The fence, not the clock, decides: a refresher
+//! whose lease expired and was taken over (or whose connection was reconnected, revoked
+//! or deleted meanwhile) can never overwrite newer tokens, even from another process;
+//! one whose lease merely expired, with nobody taking it over, still commits, so a
+//! refresh token the provider has already rotated is never dropped.
 
 use std::collections::BTreeMap;
 
@@ -259,6 +262,14 @@ pub trait ConnectionStore: Send + Sync {
     ) -> StoreResult<Option<Lease>>;
     /// Writes a refresh's outcome and releases the lease, only if `fence` is still the
     /// connection's; false (nothing written) when the lease was lost.
+    ///
+    /// "Lost" means the fence moved: another refresher took the lease over after it
+    /// expired, or a reconnect, revoke, release, commit or delete bumped the fence. The
+    /// lease's end time alone does not refuse a commit: a holder whose lease expired
+    /// while nobody took it over still commits (true), so tokens the provider already
+    /// issued (a rotated refresh token) are kept. Every backend behaves so; the
+    /// `store-tests` cases `lease_lapsed_but_not_taken_over_still_commits` and
+    /// `lease_lapsed_and_taken_over_refuses_the_old_holder` pin both.
     async fn commit_refresh(
         &self,
         id: &str,

@@ -1,38 +1,18 @@
-//! Behaviour tests of the SQLite [`DeliveryStore`]: routing (idempotent per event and
-//! destination, and only once across routers), exclusive claims across two stores on one
-//! file, lease takeover, renewal, fencing, retries and dead deliveries, disabled
-//! destinations, replay filters and dry runs, and queue statistics.
+//! [`DeliveryStore`](store::DeliveryStore): routing (idempotent per event and destination, and only once
+//! across routers), exclusive claims across two handles, lease takeover, renewal,
+//! fencing, retries and dead deliveries, disabled destinations, replay filters and dry
+//! runs, event summaries and queue statistics.
 
-use super::*;
-
-use std::path::Path;
+use std::sync::Arc;
 
 use store::{
-    Claimed, DeliveryFilter, DeliveryStatus, DeliveryStore, Failure, Mapped, ReplayFilter,
-    ReplayStatus, Routing,
+    Claimed, DeliveryFilter, DeliveryStatus, Event, Failure, InsertOutcome, Mapped, ReplayFilter,
+    ReplayStatus, Routing, Store,
 };
 
-const T0: i64 = 1_700_000_000_000;
-const SEC: i64 = 1_000;
+use crate::fixtures::{SEC, at};
 
-fn at(offset_ms: i64) -> DateTime<Utc> {
-    from_millis(T0 + offset_ms).unwrap()
-}
-
-async fn mem() -> SqliteStore {
-    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    s.migrate().await.unwrap();
-    s
-}
-
-async fn file_store(path: &Path) -> SqliteStore {
-    let s = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    s.migrate().await.unwrap();
-    s
-}
-
+/// Event `n` of `integration`, received `received` ms after T0.
 fn event(n: u32, integration: &str, event_type: &str, received: i64) -> Event {
     Event {
         id: format!("evt_{n:032x}"),
@@ -67,7 +47,7 @@ fn routing(e: &Event, ty: &str, dests: &[&str]) -> Routing {
 }
 
 /// Stores `n` events of `integration` and routes each to `dests`.
-async fn seed(s: &SqliteStore, n: u32, integration: &str, dests: &[&str]) -> Vec<Event> {
+async fn seed(s: &dyn Store, n: u32, integration: &str, dests: &[&str]) -> Vec<Event> {
     let mut out = Vec::new();
     for i in 0..n {
         let e = event(i + 1, integration, "payment_intent.succeeded", i64::from(i));
@@ -82,15 +62,14 @@ async fn seed(s: &SqliteStore, n: u32, integration: &str, dests: &[&str]) -> Vec
     out
 }
 
-async fn claim(s: &SqliteStore, owner: &str, n: u32, now: i64) -> Vec<Claimed> {
+async fn claim(s: &dyn Store, owner: &str, n: u32, now: i64) -> Vec<Claimed> {
     s.claim_deliveries(owner, n, at(now), at(now + 60 * SEC), &[])
         .await
         .unwrap()
 }
 
-#[tokio::test]
-async fn new_events_are_unrouted_until_routed_once() {
-    let s = mem().await;
+/// A stored event is unrouted until routed; a second router changes nothing.
+pub async fn new_events_are_unrouted_until_routed_once(s: Arc<dyn Store>) {
     let e = event(1, "stripe-main", "payment_intent.succeeded", 0);
     s.insert_event(&e).await.unwrap();
     assert_eq!(s.unrouted_events(10).await.unwrap(), vec![e.clone()]);
@@ -122,18 +101,11 @@ async fn new_events_are_unrouted_until_routed_once() {
     assert!(all.iter().all(|d| d.status == DeliveryStatus::Pending
         && d.attempts == 0
         && d.next_attempt_at == at(5)));
-    assert_eq!(s.unknown_event_routing().await, None);
+    assert_eq!(s.event_routing("evt_nope").await.unwrap(), None);
 }
 
-impl SqliteStore {
-    async fn unknown_event_routing(&self) -> Option<store::EventRouting> {
-        self.event_routing("evt_nope").await.unwrap()
-    }
-}
-
-#[tokio::test]
-async fn a_failed_mapping_is_kept_with_its_error_and_enqueues_nothing() {
-    let s = mem().await;
+/// A failed mapping is kept with its error and enqueues no delivery.
+pub async fn a_failed_mapping_is_kept_with_its_error_and_enqueues_nothing(s: Arc<dyn Store>) {
     let e = event(1, "stripe-main", "payment_intent.succeeded", 0);
     s.insert_event(&e).await.unwrap();
     let failed = Mapped::Failed {
@@ -158,17 +130,13 @@ async fn a_failed_mapping_is_kept_with_its_error_and_enqueues_nothing() {
     assert_eq!(s.queue_stats().await.unwrap().depth, 0);
 }
 
-#[tokio::test]
-async fn claims_are_exclusive_across_two_stores_on_one_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("q.db");
-    let a = file_store(&path).await;
-    let b = file_store(&path).await;
-    seed(&a, 40, "stripe-main", &["app"]).await;
+/// Two handles claim the same queue at once: every delivery is claimed exactly once.
+pub async fn claims_are_exclusive_across_two_handles(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    seed(&*a, 40, "stripe-main", &["app"]).await;
 
     let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        let (x, y) = tokio::join!(claim(&a, "a", 3, SEC), claim(&b, "b", 3, SEC));
+        let (x, y) = tokio::join!(claim(&*a, "a", 3, SEC), claim(&*b, "b", 3, SEC));
         got_a.extend(x);
         got_b.extend(y);
     }
@@ -190,23 +158,23 @@ async fn claims_are_exclusive_across_two_stores_on_one_file() {
     assert_eq!(d.lease_owner.as_deref(), Some("a"));
     assert_eq!(d.lease_until, Some(at(61 * SEC)));
     // Nothing is left to claim while the leases hold.
-    assert!(claim(&b, "b", 10, 30 * SEC).await.is_empty());
+    assert!(claim(&*b, "b", 10, 30 * SEC).await.is_empty());
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off() {
-    let s = mem().await;
-    seed(&s, 1, "stripe-main", &["app"]).await;
-    let first = claim(&s, "a", 1, 0).await.remove(0);
+/// Renewal extends a claim; an expired one is taken over with a new attempt and fence,
+/// and the old holder can no longer complete, fail, renew or release.
+pub async fn an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off(s: Arc<dyn Store>) {
+    seed(&*s, 1, "stripe-main", &["app"]).await;
+    let first = claim(&*s, "a", 1, 0).await.remove(0);
     // Renewal extends the lease: at 61 s it still holds.
     assert!(
         s.renew_lease(&first.id, first.fence, at(120 * SEC))
             .await
             .unwrap()
     );
-    assert!(claim(&s, "b", 1, 61 * SEC).await.is_empty());
+    assert!(claim(&*s, "b", 1, 61 * SEC).await.is_empty());
     // Past it, another worker takes it over: a new attempt, a new fence.
-    let second = claim(&s, "b", 1, 121 * SEC).await.remove(0);
+    let second = claim(&*s, "b", 1, 121 * SEC).await.remove(0);
     assert_eq!(second.id, first.id);
     assert_eq!(second.attempts, 2);
     assert!(second.fence > first.fence);
@@ -255,11 +223,13 @@ async fn an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off() {
     );
 }
 
-#[tokio::test]
-async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_attempt_back() {
-    let s = mem().await;
-    seed(&s, 1, "stripe-main", &["app"]).await;
-    let c = claim(&s, "w", 1, 0).await.remove(0);
+/// A failure retries at the given time or makes the delivery dead; a release gives the
+/// attempt back.
+pub async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_attempt_back(
+    s: Arc<dyn Store>,
+) {
+    seed(&*s, 1, "stripe-main", &["app"]).await;
+    let c = claim(&*s, "w", 1, 0).await.remove(0);
     let retry = Failure {
         retry_at: Some(at(5 * SEC)),
         status: Some(503),
@@ -271,9 +241,9 @@ async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_attempt
     assert_eq!((d.attempts, d.last_status), (1, Some(503)));
     assert_eq!(d.next_attempt_at, at(5 * SEC));
     assert_eq!(s.next_due().await.unwrap(), Some(at(5 * SEC)));
-    assert!(claim(&s, "w", 1, 4 * SEC).await.is_empty(), "not due yet");
+    assert!(claim(&*s, "w", 1, 4 * SEC).await.is_empty(), "not due yet");
 
-    let c = claim(&s, "w", 1, 5 * SEC).await.remove(0);
+    let c = claim(&*s, "w", 1, 5 * SEC).await.remove(0);
     assert_eq!(c.attempts, 2);
     assert!(
         s.release_delivery(&c.id, c.fence, at(6 * SEC))
@@ -283,7 +253,7 @@ async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_attempt
     let d = s.get_delivery(&c.id).await.unwrap().unwrap();
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 1));
 
-    let c = claim(&s, "w", 1, 6 * SEC).await.remove(0);
+    let c = claim(&*s, "w", 1, 6 * SEC).await.remove(0);
     let dead = Failure {
         retry_at: None,
         status: None,
@@ -298,10 +268,9 @@ async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_attempt
     assert_eq!(s.next_due().await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn disabled_and_skipped_destinations_are_not_claimed() {
-    let s = mem().await;
-    seed(&s, 2, "stripe-main", &["app", "audit"]).await;
+/// Disabled destinations and those a worker skips are not claimed.
+pub async fn disabled_and_skipped_destinations_are_not_claimed(s: Arc<dyn Store>) {
+    seed(&*s, 2, "stripe-main", &["app", "audit"]).await;
     assert!(
         s.set_destination_disabled("app", true, Some("410 Gone"), at(0))
             .await
@@ -317,7 +286,7 @@ async fn disabled_and_skipped_destinations_are_not_claimed() {
         s.disabled_destinations().await.unwrap(),
         [("app".to_owned(), Some("410 Gone".to_owned()))]
     );
-    let got = claim(&s, "w", 10, 0).await;
+    let got = claim(&*s, "w", 10, 0).await;
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|c| c.destination == "audit"));
     for c in &got {
@@ -333,12 +302,11 @@ async fn disabled_and_skipped_destinations_are_not_claimed() {
             .await
             .unwrap()
     );
-    assert_eq!(claim(&s, "w", 10, 0).await.len(), 4);
+    assert_eq!(claim(&*s, "w", 10, 0).await.len(), 4);
 }
 
-#[tokio::test]
-async fn queue_stats_count_depth_and_age() {
-    let s = mem().await;
+/// Queue statistics count depth, in-flight, unrouted and the oldest waiting delivery.
+pub async fn queue_stats_count_depth_and_age(s: Arc<dyn Store>) {
     let empty = s.queue_stats().await.unwrap();
     assert_eq!((empty.depth, empty.oldest_pending), (0, None));
     let e = event(9, "stripe-main", "t", 0);
@@ -347,14 +315,14 @@ async fn queue_stats_count_depth_and_age() {
     s.route_events(&[routing(&e, "x", &["app", "b"])], at(7))
         .await
         .unwrap();
-    claim(&s, "w", 1, 7).await;
+    claim(&*s, "w", 1, 7).await;
     let st = s.queue_stats().await.unwrap();
     assert_eq!((st.depth, st.in_flight, st.unrouted), (2, 1, 0));
     assert_eq!(st.oldest_pending, Some(at(7)));
 }
 
 /// Dead deliveries for `events` (claimed and failed for good).
-async fn kill_all(s: &SqliteStore) {
+async fn kill_all(s: &dyn Store) {
     for c in claim(s, "w", 100, 0).await {
         let f = Failure {
             retry_at: None,
@@ -365,10 +333,10 @@ async fn kill_all(s: &SqliteStore) {
     }
 }
 
-#[tokio::test]
-async fn replay_filters_count_in_a_dry_run_and_requeue_for_real() {
-    let s = mem().await;
-    let stripe = seed(&s, 3, "stripe-main", &["app", "audit"]).await;
+/// Replay filters (event, integration, destination, status, type, time) count in a dry
+/// run and requeue for real, unrouting the events they take.
+pub async fn replay_filters_count_in_a_dry_run_and_requeue_for_real(s: Arc<dyn Store>) {
+    let stripe = seed(&*s, 3, "stripe-main", &["app", "audit"]).await;
     let mut github = Vec::new();
     for i in 0..2 {
         let e = event(100 + i, "github-main", "member", 10 * SEC + i64::from(i));
@@ -384,7 +352,7 @@ async fn replay_filters_count_in_a_dry_run_and_requeue_for_real() {
     )
     .await
     .unwrap();
-    kill_all(&s).await;
+    kill_all(&*s).await;
     // Deliver one: it is not dead any more.
     let one = &stripe[0];
     let dlv = format!("dlv_{}_app", &one.id[4..]);
@@ -401,7 +369,7 @@ async fn replay_filters_count_in_a_dry_run_and_requeue_for_real() {
         .await
         .unwrap();
     assert_eq!((revived.events, revived.deliveries), (1, 1));
-    let c = claim(&s, "w", 10, 0).await;
+    let c = claim(&*s, "w", 10, 0).await;
     // The event is unrouted until mapped again: nothing is claimable yet.
     assert!(c.is_empty());
     s.route_events(
@@ -410,7 +378,7 @@ async fn replay_filters_count_in_a_dry_run_and_requeue_for_real() {
     )
     .await
     .unwrap();
-    let c = claim(&s, "w", 10, 1).await;
+    let c = claim(&*s, "w", 10, 1).await;
     assert_eq!(c.len(), 1);
     assert_eq!((c[0].id.as_str(), c[0].attempts), (dlv.as_str(), 1));
     s.complete_delivery(&c[0].id, c[0].fence, 200, at(2))
@@ -503,10 +471,9 @@ async fn replay_filters_count_in_a_dry_run_and_requeue_for_real() {
     assert_eq!(d[0].next_attempt_at, at(4));
 }
 
-#[tokio::test]
-async fn replay_of_mapping_failed_events_routes_them_again() {
-    let s = mem().await;
-    let good = seed(&s, 1, "stripe-main", &["app"]).await;
+/// Replaying events whose mapping failed routes them again.
+pub async fn replay_of_mapping_failed_events_routes_them_again(s: Arc<dyn Store>) {
+    let good = seed(&*s, 1, "stripe-main", &["app"]).await;
     let bad = event(50, "stripe-main", "charge.failed", 0);
     s.insert_event(&bad).await.unwrap();
     s.route_events(
@@ -535,16 +502,15 @@ async fn replay_of_mapping_failed_events_routes_them_again() {
     s.route_events(&[routing(&bad, "charge.failed", &["app"])], at(2))
         .await
         .unwrap();
-    let got = claim(&s, "w", 10, 2).await;
+    let got = claim(&*s, "w", 10, 2).await;
     assert_eq!(got.len(), 2);
     assert!(got.iter().any(|c| c.event_id == bad.id));
     assert!(got.iter().any(|c| c.event_id == good[0].id));
 }
 
-#[tokio::test]
-async fn a_remap_that_now_fails_kills_the_pending_deliveries() {
-    let s = mem().await;
-    let e = seed(&s, 1, "stripe-main", &["app"]).await.remove(0);
+/// A replayed event whose mapping now fails kills its pending deliveries.
+pub async fn a_remap_that_now_fails_kills_the_pending_deliveries(s: Arc<dyn Store>) {
+    let e = seed(&*s, 1, "stripe-main", &["app"]).await.remove(0);
     s.replay(&ReplayFilter::default(), false, at(1))
         .await
         .unwrap();
@@ -571,14 +537,13 @@ async fn a_remap_that_now_fails_kills_the_pending_deliveries() {
             .unwrap()
             .contains("mappings[0]: bad")
     );
-    assert!(claim(&s, "w", 10, 3).await.is_empty());
+    assert!(claim(&*s, "w", 10, 3).await.is_empty());
 }
 
-#[tokio::test]
-async fn a_replay_leaves_in_flight_deliveries_to_their_worker() {
-    let s = mem().await;
-    seed(&s, 1, "stripe-main", &["app"]).await;
-    let c = claim(&s, "w", 1, 0).await.remove(0);
+/// A replay leaves in-flight deliveries to their worker.
+pub async fn a_replay_leaves_in_flight_deliveries_to_their_worker(s: Arc<dyn Store>) {
+    seed(&*s, 1, "stripe-main", &["app"]).await;
+    let c = claim(&*s, "w", 1, 0).await.remove(0);
     let r = s
         .replay(&ReplayFilter::default(), false, at(1))
         .await
@@ -591,12 +556,12 @@ async fn a_replay_leaves_in_flight_deliveries_to_their_worker() {
     );
 }
 
-#[tokio::test]
-async fn event_summaries_carry_mapping_and_delivery_counts_and_filter() {
+/// Event summaries carry mapping and delivery counts, filter by status, integration and
+/// type, and page by id.
+pub async fn event_summaries_carry_mapping_and_delivery_counts_and_filter(s: Arc<dyn Store>) {
     use store::deliveries::{DeliveryCounts, EventListFilter, EventStatus};
-    let s = mem().await;
     // e1..e3 routed to app and audit; e4 failed; e5 dropped; e6 unrouted (other integration).
-    let ev = seed(&s, 3, "stripe-main", &["app", "audit"]).await;
+    let ev = seed(&*s, 3, "stripe-main", &["app", "audit"]).await;
     let e4 = event(4, "stripe-main", "charge.failed", 10);
     let e5 = event(5, "stripe-main", "ping", 11);
     let e6 = event(6, "github-main", "push", 12);
@@ -617,7 +582,7 @@ async fn event_summaries_carry_mapping_and_delivery_counts_and_filter() {
     };
     s.route_events(&[failed, dropped], at(20)).await.unwrap();
     // e1: both delivered; e2: app dead, audit pending; e3: both pending.
-    for c in claim(&s, "w", 10, 100).await {
+    for c in claim(&*s, "w", 10, 100).await {
         if c.event_id == ev[0].id {
             s.complete_delivery(&c.id, c.fence, 200, at(101))
                 .await
@@ -763,13 +728,12 @@ async fn event_summaries_carry_mapping_and_delivery_counts_and_filter() {
     );
 }
 
-#[tokio::test]
-async fn destination_queue_counts_group_waiting_and_dead_deliveries() {
+/// Per-destination counts group waiting, in-flight and dead deliveries.
+pub async fn destination_queue_counts_group_waiting_and_dead_deliveries(s: Arc<dyn Store>) {
     use store::deliveries::DeliveryCounts;
-    let s = mem().await;
     assert!(s.destination_queue_counts().await.unwrap().is_empty());
-    let ev = seed(&s, 3, "stripe-main", &["app", "audit"]).await;
-    for c in claim(&s, "w", 10, 100).await {
+    let ev = seed(&*s, 3, "stripe-main", &["app", "audit"]).await;
+    for c in claim(&*s, "w", 10, 100).await {
         match (c.event_id == ev[0].id, c.destination.as_str()) {
             (true, _) => {
                 s.complete_delivery(&c.id, c.fence, 200, at(101))

@@ -1,49 +1,21 @@
-//! Behaviour tests of the SQLite [`ConnectionStore`]: upserts, listings, routing keys,
-//! refresh leases and their fencing (also across two stores on one file), revocation,
-//! connect sessions, OAuth states, corrupt rows and the interplay with key rotation.
-
-use super::*;
+//! [`ConnectionStore`](store::ConnectionStore): upserts, listings, routing keys, refresh leases and their
+//! fencing (also across two handles), revocation, connect sessions, OAuth states, and
+//! the interplay with key rotation.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use store::{
-    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
-    OAuthState, RefreshCommit, SealedCredentials, Upsert, credentials_slot,
+    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, Lease, OAuthState,
+    RefreshCommit, SealedCredentials, SealedSecret, SecretSlot, Store, StoreError, Upsert,
+    credentials_slot,
 };
 
-// ---------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------
+use crate::fixtures::{MIN, SEC, at};
 
-/// A fixed, millisecond-precise instant everything is relative to.
-const T0: i64 = 1_700_000_000_000;
-
-async fn mem() -> SqliteStore {
-    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    s.migrate().await.unwrap();
-    s
-}
-
-fn file_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
-}
-
-async fn file_store(path: &Path) -> SqliteStore {
-    let s = SqliteStore::connect(&file_url(path)).await.unwrap();
-    s.migrate().await.unwrap();
-    s
-}
-
-/// `T0 + offset` milliseconds.
-fn at(offset_ms: i64) -> DateTime<Utc> {
-    from_millis(T0 + offset_ms).unwrap()
-}
-
-const SEC: i64 = 1_000;
-const MIN: i64 = 60 * SEC;
-
-fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
+/// A connection with every field set (`token_version` is the store's to assign).
+pub(crate) fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
     Connection {
         id: id.to_owned(),
         integration: integration.to_owned(),
@@ -70,7 +42,7 @@ fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
     }
 }
 
-fn creds(key_id: &str, bytes: &[u8]) -> SealedCredentials {
+pub(crate) fn creds(key_id: &str, bytes: &[u8]) -> SealedCredentials {
     SealedCredentials {
         key_id: key_id.to_owned(),
         ciphertext: bytes.to_vec(),
@@ -78,7 +50,7 @@ fn creds(key_id: &str, bytes: &[u8]) -> SealedCredentials {
 }
 
 /// Upserts and asserts a creation; returns the stored connection.
-async fn create(s: &SqliteStore, c: &Connection, cr: &SealedCredentials) -> Connection {
+async fn create(s: &dyn Store, c: &Connection, cr: &SealedCredentials) -> Connection {
     match s.upsert_connection(c, cr).await.unwrap() {
         Upsert::Created(stored) => stored,
         other => panic!("expected Created for {}, got {other:?}", c.id),
@@ -86,7 +58,7 @@ async fn create(s: &SqliteStore, c: &Connection, cr: &SealedCredentials) -> Conn
 }
 
 /// Creates `id` in `integration` for `user` with default details and credentials.
-async fn add(s: &SqliteStore, id: &str, integration: &str, user: &str) -> Connection {
+async fn add(s: &dyn Store, id: &str, integration: &str, user: &str) -> Connection {
     create(s, &conn(id, integration, user), &creds("k1", id.as_bytes())).await
 }
 
@@ -121,30 +93,19 @@ fn failure(now: DateTime<Utc>, status: ConnectionStatus, error: &str) -> Refresh
     }
 }
 
-/// The lease columns, read raw: `(lease_fence, lease_until)`.
-async fn lease_columns(s: &SqliteStore, id: &str) -> Option<(i64, Option<i64>)> {
-    sqlx::query_as("SELECT lease_fence, lease_until FROM connections WHERE id = ?")
-        .bind(id)
-        .fetch_optional(s.pool())
-        .await
-        .unwrap()
-}
-
-/// Everything stored about one connection, to assert that "nothing changed".
+/// Everything the traits tell about one connection, to assert that "nothing changed".
 #[derive(Debug, PartialEq)]
 struct Snapshot {
     connection: Option<Connection>,
     with_credentials: Option<(Connection, SealedCredentials)>,
     secret: Option<SealedSecret>,
-    lease: Option<(i64, Option<i64>)>,
 }
 
-async fn snapshot(s: &SqliteStore, id: &str) -> Snapshot {
+async fn snapshot(s: &dyn Store, id: &str) -> Snapshot {
     Snapshot {
         connection: s.get_connection(id).await.unwrap(),
         with_credentials: s.get_connection_credentials(id).await.unwrap(),
         secret: s.get_secret(&credentials_slot(id)).await.unwrap(),
-        lease: lease_columns(s, id).await,
     }
 }
 
@@ -197,9 +158,11 @@ fn state(hash: &[u8], expires_at: DateTime<Utc>) -> OAuthState {
 // Upsert
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_table() {
-    let s = mem().await;
+/// A new connection gets version 1, reads back field by field, and its credentials sit
+/// in the secrets table under its credentials slot.
+pub async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_table(
+    s: Arc<dyn Store>,
+) {
     let mut c = conn("conn_1", "github", "u1");
     c.routing_key = Some("team-1".to_owned());
     c.last_refresh_at = Some(at(-MIN));
@@ -208,7 +171,7 @@ async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_table() 
     c.token_version = 42; // ignored
     let cr = creds("k1", b"\x00sealed\xff");
 
-    let stored = create(&s, &c, &cr).await;
+    let stored = create(&*s, &c, &cr).await;
     let mut expected = c.clone();
     expected.token_version = 1;
     assert_eq!(stored, expected);
@@ -241,14 +204,24 @@ async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_table() 
     assert_eq!(secret.version, 1);
     assert_eq!(secret.updated_at, c.updated_at);
 
-    // A fresh connection holds no lease.
-    assert_eq!(lease_columns(&s, "conn_1").await, Some((0, None)));
+    // A fresh connection holds no lease: the first is taken at once, with fence 1.
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", at(0), at(MIN))
+            .await
+            .unwrap(),
+        Some(Lease {
+            fence: 1,
+            token_version: 1
+        })
+    );
 }
 
-#[tokio::test]
-async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_lease() {
-    let s = mem().await;
-    let first = add(&s, "conn_1", "github", "u1").await;
+/// A reconnect (same id, integration and end user) replaces details and credentials,
+/// keeps `created_at`, bumps the version and drops any lease.
+pub async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_lease(
+    s: Arc<dyn Store>,
+) {
+    let first = add(&*s, "conn_1", "github", "u1").await;
     s.set_connection_status(
         "conn_1",
         ConnectionStatus::NeedsReauth,
@@ -321,10 +294,10 @@ async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_leas
     assert_eq!(next.token_version, 2);
 }
 
-#[tokio::test]
-async fn upsert_replaced_fences_out_the_old_lease_holder() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// A refresher that took its lease before a reconnect cannot commit the old grant's
+/// tokens over the new ones.
+pub async fn upsert_replaced_fences_out_the_old_lease_holder(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     let old = s
         .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
         .await
@@ -340,7 +313,7 @@ async fn upsert_replaced_fences_out_the_old_lease_holder() {
             .unwrap(),
         Upsert::Replaced(_)
     ));
-    let after_reconnect = snapshot(&s, "conn_1").await;
+    let after_reconnect = snapshot(&*s, "conn_1").await;
 
     // The refresher (with tokens of the old grant) must not overwrite the new ones.
     let committed = s
@@ -352,24 +325,25 @@ async fn upsert_replaced_fences_out_the_old_lease_holder() {
         .await
         .unwrap();
     assert!(!committed, "a lease from before the reconnect must be lost");
-    assert_eq!(snapshot(&s, "conn_1").await, after_reconnect);
+    assert_eq!(snapshot(&*s, "conn_1").await, after_reconnect);
     assert!(
         !s.release_refresh_lease("conn_1", old.fence).await.unwrap(),
         "the lease was dropped by the reconnect"
     );
 }
 
-#[tokio::test]
-async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_nothing() {
-    let s = mem().await;
+/// An id owned by another end user or integration is `Taken`, and nothing changes.
+pub async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_nothing(
+    s: Arc<dyn Store>,
+) {
     let mut c = conn("conn_1", "github", "u1");
     c.routing_key = Some("team-1".to_owned());
-    create(&s, &c, &creds("k1", b"original")).await;
+    create(&*s, &c, &creds("k1", b"original")).await;
     s.acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
         .await
         .unwrap()
         .unwrap();
-    let before = snapshot(&s, "conn_1").await;
+    let before = snapshot(&*s, "conn_1").await;
     assert!(before.connection.is_some() && before.secret.is_some());
 
     let mut other_user = conn("conn_1", "github", "u2");
@@ -390,7 +364,7 @@ async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_nothin
             taker.integration,
             taker.end_user_id
         );
-        assert_eq!(snapshot(&s, "conn_1").await, before);
+        assert_eq!(snapshot(&*s, "conn_1").await, before);
     }
     // Nothing else was created either.
     let all = s
@@ -401,10 +375,9 @@ async fn upsert_with_another_end_user_or_integration_is_taken_and_changes_nothin
     assert_eq!(s.count_secrets_not_under("none").await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn unknown_ids_read_as_none() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// Ids match exactly; unknown ones read as `None`.
+pub async fn unknown_ids_read_as_none(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     assert_eq!(s.get_connection("conn_2").await.unwrap(), None);
     assert_eq!(s.get_connection_credentials("conn_2").await.unwrap(), None);
     assert_eq!(s.get_connection("").await.unwrap(), None);
@@ -417,8 +390,7 @@ async fn unknown_ids_read_as_none() {
 
 /// github: a (u1), c (u2, error), e (u1, needs_reauth), g (u3)
 /// slack:  b (u1), d (u2), f (u1, revoked)
-async fn listing_fixture() -> SqliteStore {
-    let s = mem().await;
+async fn listing_fixture(s: &dyn Store) {
     for (id, integration, user) in [
         ("c_g", "github", "u3"),
         ("c_a", "github", "u1"),
@@ -428,7 +400,7 @@ async fn listing_fixture() -> SqliteStore {
         ("c_c", "github", "u2"),
         ("c_e", "github", "u1"),
     ] {
-        add(&s, id, integration, user).await;
+        add(s, id, integration, user).await;
     }
     assert!(
         s.set_connection_status("c_c", ConnectionStatus::Error, Some("x"), at(MIN))
@@ -441,12 +413,12 @@ async fn listing_fixture() -> SqliteStore {
             .unwrap()
     );
     assert!(s.revoke_connection("c_f", at(MIN)).await.unwrap());
-    s
 }
 
-#[tokio::test]
-async fn list_connections_filters_by_integration_end_user_and_status() {
-    let s = listing_fixture().await;
+/// Listing filters by integration, end user and status, alone or together, ordered by
+/// id, with complete rows.
+pub async fn list_filters_by_integration_end_user_and_status(s: Arc<dyn Store>) {
+    listing_fixture(&*s).await;
     let list = |f: ConnectionFilter| {
         let s = s.clone();
         async move { s.list_connections(&f, None, 100).await.unwrap() }
@@ -504,9 +476,9 @@ async fn list_connections_filters_by_integration_end_user_and_status() {
     assert_eq!(listed[0].last_error.as_deref(), Some("x"));
 }
 
-#[tokio::test]
-async fn list_connections_pages_by_id_with_a_cursor_and_a_limit() {
-    let s = listing_fixture().await;
+/// Listing pages by id with a strict cursor (stored or not) and a limit.
+pub async fn list_pages_by_id_with_a_cursor_and_a_limit(s: Arc<dyn Store>) {
+    listing_fixture(&*s).await;
     let all = ConnectionFilter::default();
 
     // Page through with limit 2.
@@ -564,13 +536,12 @@ async fn list_connections_pages_by_id_with_a_cursor_and_a_limit() {
     );
 }
 
-#[tokio::test]
-async fn count_connections_by_integration_and_status() {
-    let s = mem().await;
+/// Counts by integration and status follow creation, status changes and deletion.
+pub async fn count_by_integration_and_status(s: Arc<dyn Store>) {
     assert!(s.count_connections().await.unwrap().is_empty());
-    let s = listing_fixture().await;
+    listing_fixture(&*s).await;
     // One more active github connection.
-    add(&s, "c_h", "github", "u4").await;
+    add(&*s, "c_h", "github", "u4").await;
     let mut counts = s.count_connections().await.unwrap();
     counts.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
     use ConnectionStatus::*;
@@ -591,9 +562,8 @@ async fn count_connections_by_integration_and_status() {
     assert_eq!(counts.iter().map(|(_, _, n)| n).sum::<u64>(), 7);
 }
 
-#[tokio::test]
-async fn connection_by_routing_key_needs_exactly_one_match_in_the_integration() {
-    let s = mem().await;
+/// A routing key finds a connection only when exactly one of the integration has it.
+pub async fn by_routing_key_needs_exactly_one_match_in_the_integration(s: Arc<dyn Store>) {
     let with_key = |id: &str, integration: &str, key: Option<&str>| {
         let mut c = conn(id, integration, id);
         c.routing_key = key.map(str::to_owned);
@@ -607,7 +577,7 @@ async fn connection_by_routing_key_needs_exactly_one_match_in_the_integration() 
         with_key("c5", "discord", Some("T1")),
         with_key("c6", "discord", Some("T3")),
     ] {
-        create(&s, &c, &creds("k1", b"x")).await;
+        create(&*s, &c, &creds("k1", b"x")).await;
     }
 
     // One match.
@@ -659,10 +629,12 @@ async fn connection_by_routing_key_needs_exactly_one_match_in_the_integration() 
 // Refresh leases and fencing
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// A refresh lease is exclusive until its end; after it, it is taken over with the next
+/// fence, and a refused request changes nothing.
+pub async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence(
+    s: Arc<dyn Store>,
+) {
+    add(&*s, "conn_1", "github", "u1").await;
     let now = at(MIN);
     let until = at(2 * MIN);
 
@@ -685,22 +657,19 @@ async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence
             .unwrap(),
         None
     );
-    // A refusal does not change the lease.
-    assert_eq!(
-        lease_columns(&s, "conn_1").await,
-        Some((1, Some(to_millis(until))))
-    );
+    // A refusal does not change the lease: it still ends at `until` (not at the refused
+    // request's end), and the fence taken over below is the next one.
 
     // Expired: taken over, with a higher fence.
     let second = s
-        .acquire_refresh_lease("conn_1", at(3 * MIN), at(4 * MIN))
+        .acquire_refresh_lease("conn_1", until, at(4 * MIN))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(second.fence, 2);
     assert_eq!(second.token_version, 1);
     assert_eq!(
-        s.acquire_refresh_lease("conn_1", at(3 * MIN), at(4 * MIN))
+        s.acquire_refresh_lease("conn_1", at(3 * MIN), at(5 * MIN))
             .await
             .unwrap(),
         None
@@ -717,10 +686,9 @@ async fn lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence
     );
 }
 
-#[tokio::test]
-async fn lease_is_free_at_exactly_its_expiry() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// A lease is free at exactly its end time.
+pub async fn lease_is_free_at_exactly_its_expiry(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     s.acquire_refresh_lease("conn_1", at(0), at(MIN))
         .await
         .unwrap()
@@ -732,10 +700,10 @@ async fn lease_is_free_at_exactly_its_expiry() {
     assert_eq!(l.map(|l| l.fence), Some(2));
 }
 
-#[tokio::test]
-async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// Stale or never-issued fences commit nothing; the current holder's commit writes
+/// credentials, expiry, scopes and state, bumps both versions and releases the lease.
+pub async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     let old = s
         .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
         .await
@@ -748,7 +716,7 @@ async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins() {
         .unwrap()
         .unwrap();
     assert!(current.fence > old.fence);
-    let before = snapshot(&s, "conn_1").await;
+    let before = snapshot(&*s, "conn_1").await;
 
     // The refresher whose lease was taken over loses, with success or failure.
     assert!(
@@ -774,7 +742,7 @@ async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins() {
         );
     }
     // Nothing written: credentials, expiry, scopes, version, lease, secret version.
-    assert_eq!(snapshot(&s, "conn_1").await, before);
+    assert_eq!(snapshot(&*s, "conn_1").await, before);
 
     // The current holder commits.
     let commit = success(creds("k2", b"fresh"), now);
@@ -844,12 +812,110 @@ async fn commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins() {
     );
 }
 
-#[tokio::test]
-async fn failed_refresh_commit_writes_state_but_keeps_credentials_and_version() {
-    let s = mem().await;
+/// A refresher whose lease ran out while the provider was answering, and that nobody
+/// took over, still commits: the provider may already have rotated the refresh token,
+/// and dropping the answer would lose the only valid one.
+pub async fn lease_lapsed_but_not_taken_over_still_commits(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    // Well past the lease's end; nobody asked for the lease meanwhile.
+    let late = at(5 * MIN);
+    let commit = success(creds("k1", b"rotated"), late);
+    assert!(
+        s.commit_refresh("conn_1", lease.fence, &commit)
+            .await
+            .unwrap(),
+        "a lapsed lease that nobody took over must still commit"
+    );
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k1", b"rotated"));
+    assert_eq!(c.token_version, 2);
+    assert_eq!(c.last_refresh_at, Some(late));
+    assert_eq!(c.expires_at, commit.expires_at);
+    // The commit released the lease and moved the fence: the old fence is spent, and the
+    // next refresher takes the lease at once and sees the new version.
+    assert!(
+        !s.commit_refresh("conn_1", lease.fence, &commit)
+            .await
+            .unwrap()
+    );
+    let next = s
+        .acquire_refresh_lease("conn_1", late, at(6 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.fence > lease.fence);
+    assert_eq!(next.token_version, 2);
+}
+
+/// Once another refresher has taken a lapsed lease over, the old holder's commit (and
+/// release) is refused and writes nothing, before and after the new holder commits; the
+/// new holder's commit lands.
+pub async fn lease_lapsed_and_taken_over_refuses_the_old_holder(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let old = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let new = s
+        .acquire_refresh_lease("conn_1", at(3 * MIN), at(4 * MIN))
+        .await
+        .unwrap()
+        .expect("a lapsed lease is taken over");
+    assert!(new.fence > old.fence);
+    let before = snapshot(&*s, "conn_1").await;
+
+    let stale = success(creds("k1", b"old-holder"), at(3 * MIN + SEC));
+    assert!(
+        !s.commit_refresh("conn_1", old.fence, &stale).await.unwrap(),
+        "the old holder must lose once its lease was taken over"
+    );
+    assert!(!s.release_refresh_lease("conn_1", old.fence).await.unwrap());
+    assert_eq!(snapshot(&*s, "conn_1").await, before);
+    // The takeover still holds: nobody else gets the lease.
+    assert_eq!(
+        s.acquire_refresh_lease("conn_1", at(3 * MIN + SEC), at(5 * MIN))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(
+        s.commit_refresh(
+            "conn_1",
+            new.fence,
+            &success(creds("k1", b"new-holder"), at(3 * MIN + 2 * SEC))
+        )
+        .await
+        .unwrap()
+    );
+    assert!(!s.commit_refresh("conn_1", old.fence, &stale).await.unwrap());
+    let (c, cr) = s
+        .get_connection_credentials("conn_1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cr, creds("k1", b"new-holder"));
+    assert_eq!(c.token_version, 2);
+}
+
+/// A failed refresh writes status, error and backoff but keeps credentials, expiry,
+/// scopes and versions.
+pub async fn failed_refresh_commit_writes_state_but_keeps_credentials_and_version(
+    s: Arc<dyn Store>,
+) {
     let mut c = conn("conn_1", "github", "u1");
     c.last_refresh_at = Some(at(-10 * MIN));
-    let original = create(&s, &c, &creds("k1", b"tokens")).await;
+    let original = create(&*s, &c, &creds("k1", b"tokens")).await;
     let now = at(MIN);
     let lease = s
         .acquire_refresh_lease("conn_1", now, at(2 * MIN))
@@ -913,10 +979,10 @@ async fn failed_refresh_commit_writes_state_but_keeps_credentials_and_version() 
     assert_eq!(got.last_refresh_at, Some(at(-10 * MIN)));
 }
 
-#[tokio::test]
-async fn release_frees_the_lease_only_for_its_holder() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// Only the current holder releases a lease; a released fence can neither commit nor
+/// release again.
+pub async fn release_frees_the_lease_only_for_its_holder(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     let now = at(MIN);
     let first = s
         .acquire_refresh_lease("conn_1", now, at(2 * MIN))
@@ -934,10 +1000,20 @@ async fn release_frees_the_lease_only_for_its_holder() {
         s.get_connection_credentials("conn_1").await.unwrap(),
         before
     );
-    // Released: free, and the old fence can no longer commit.
+    // Released: the old fence can no longer commit (nor release again).
+    assert!(
+        !s.commit_refresh("conn_1", first.fence, &success(creds("k9", b"late"), now))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.release_refresh_lease("conn_1", first.fence)
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        lease_columns(&s, "conn_1").await,
-        Some((first.fence + 1, None))
+        s.get_connection_credentials("conn_1").await.unwrap(),
+        before
     );
 
     // Free: taken at the same `now`.
@@ -977,10 +1053,9 @@ async fn release_frees_the_lease_only_for_its_holder() {
     );
 }
 
-#[tokio::test]
-async fn commit_for_a_deleted_connection_is_refused_and_writes_no_secret() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// A commit for a connection deleted meanwhile is refused and writes no secret.
+pub async fn commit_for_a_deleted_connection_is_refused_and_writes_no_secret(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     let lease = s
         .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
         .await
@@ -1004,10 +1079,10 @@ async fn commit_for_a_deleted_connection_is_refused_and_writes_no_secret() {
     );
 }
 
-#[tokio::test]
-async fn commit_after_revoke_does_not_resurrect_the_connection() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// A commit after a disconnect (revoke) is refused: the connection stays revoked,
+/// without credentials.
+pub async fn commit_after_revoke_does_not_resurrect_the_connection(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
     let lease = s
         .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
         .await
@@ -1015,7 +1090,7 @@ async fn commit_after_revoke_does_not_resurrect_the_connection() {
         .unwrap();
     // The user disconnects while the refresh is in flight.
     assert!(s.revoke_connection("conn_1", at(MIN + SEC)).await.unwrap());
-    let revoked = snapshot(&s, "conn_1").await;
+    let revoked = snapshot(&*s, "conn_1").await;
 
     let committed = s
         .commit_refresh(
@@ -1026,7 +1101,7 @@ async fn commit_after_revoke_does_not_resurrect_the_connection() {
         .await
         .unwrap();
     assert!(!committed, "the lease must be lost by the revocation");
-    assert_eq!(snapshot(&s, "conn_1").await, revoked);
+    assert_eq!(snapshot(&*s, "conn_1").await, revoked);
     let c = s.get_connection("conn_1").await.unwrap().unwrap();
     assert_eq!(c.status, ConnectionStatus::Revoked);
     assert_eq!(s.get_connection_credentials("conn_1").await.unwrap(), None);
@@ -1036,18 +1111,17 @@ async fn commit_after_revoke_does_not_resurrect_the_connection() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_on_one_file_race_for_a_lease_and_exactly_one_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("leases.db");
-    let a = file_store(&path).await;
-    let b = SqliteStore::connect(&file_url(&path)).await.unwrap();
-    assert_eq!(b.migrate().await.unwrap(), 0);
-    add(&a, "conn_1", "github", "u1").await;
+/// Fifty tasks on each of two handles race for one lease, then for its takeover:
+/// exactly one wins each time.
+pub async fn two_handles_race_for_a_lease_and_exactly_one_wins(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    add(&*a, "conn_1", "github", "u1").await;
 
     async fn race(
-        a: &SqliteStore,
-        b: &SqliteStore,
+        a: &Arc<dyn Store>,
+        b: &Arc<dyn Store>,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Vec<Lease> {
@@ -1077,9 +1151,12 @@ async fn two_stores_on_one_file_race_for_a_lease_and_exactly_one_wins() {
             token_version: 1
         }]
     );
+    // The other handle sees it held until its end.
     assert_eq!(
-        lease_columns(&b, "conn_1").await,
-        Some((1, Some(to_millis(at(2 * MIN)))))
+        b.acquire_refresh_lease("conn_1", at(2 * MIN - 1), at(3 * MIN))
+            .await
+            .unwrap(),
+        None
     );
 
     // After it expires, the takeover race has exactly one winner too.
@@ -1107,17 +1184,12 @@ async fn two_stores_on_one_file_race_for_a_lease_and_exactly_one_wins() {
     assert_eq!(c.token_version, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_commits_with_one_fence_from_two_stores_write_once() {
-    // After a takeover, the old and the new holder commit at the same time from two
-    // processes: only the new one's credentials may land, and the version moves by one.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("commits.db");
-    let a = file_store(&path).await;
-    let b = SqliteStore::connect(&file_url(&path)).await.unwrap();
+/// After a takeover, the old and the new holder commit at the same time from two
+/// handles: only the new one's credentials land, and the version moves by one.
+pub async fn concurrent_commits_from_two_handles_write_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     for i in 0..20 {
         let id = format!("conn_{i}");
-        add(&a, &id, "github", "u1").await;
+        add(&*a, &id, "github", "u1").await;
         let old = a
             .acquire_refresh_lease(&id, at(0), at(MIN))
             .await
@@ -1145,11 +1217,11 @@ async fn concurrent_commits_with_one_fence_from_two_stores_write_once() {
 // Revoke, delete, status, due
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn revoke_marks_revoked_deletes_credentials_and_bumps_the_version() {
-    let s = mem().await;
-    let original = add(&s, "conn_1", "github", "u1").await;
-    add(&s, "conn_2", "github", "u1").await;
+/// Revoking marks the connection revoked, deletes its credentials, bumps its version and
+/// takes it off the refresh schedule; a reconnect brings it back.
+pub async fn revoke_marks_revoked_deletes_credentials_and_bumps_the_version(s: Arc<dyn Store>) {
+    let original = add(&*s, "conn_1", "github", "u1").await;
+    add(&*s, "conn_2", "github", "u1").await;
 
     assert!(s.revoke_connection("conn_1", at(5 * MIN)).await.unwrap());
     let c = s.get_connection("conn_1").await.unwrap().unwrap();
@@ -1203,11 +1275,11 @@ async fn revoke_marks_revoked_deletes_credentials_and_bumps_the_version() {
     );
 }
 
-#[tokio::test]
-async fn delete_removes_the_row_and_its_secrets_once() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
-    add(&s, "conn_2", "github", "u1").await;
+/// Deleting removes the connection and every secret of its row, once; the id is free
+/// again.
+pub async fn delete_removes_the_row_and_its_secrets_once(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    add(&*s, "conn_2", "github", "u1").await;
     // Some other secret of the same owner row goes as well; others stay.
     s.put_secret(
         &SecretSlot::new("connections", "conn_1", "extra"),
@@ -1262,10 +1334,9 @@ async fn delete_removes_the_row_and_its_secrets_once() {
     ));
 }
 
-#[tokio::test]
-async fn set_connection_status_writes_status_error_and_time_only() {
-    let s = mem().await;
-    let original = add(&s, "conn_1", "github", "u1").await;
+/// Setting a status writes status, last error and `updated_at`, nothing else.
+pub async fn set_status_writes_status_error_and_time_only(s: Arc<dyn Store>) {
+    let original = add(&*s, "conn_1", "github", "u1").await;
     assert!(
         s.set_connection_status(
             "conn_1",
@@ -1307,9 +1378,8 @@ async fn set_connection_status_writes_status_error_and_time_only() {
     );
 }
 
-#[tokio::test]
-async fn connections_due_are_active_due_ones_soonest_first() {
-    let s = mem().await;
+/// Due connections are the active ones whose `next_refresh_at` has come, soonest first.
+pub async fn due_are_active_due_ones_soonest_first(s: Arc<dyn Store>) {
     let due = at(10 * MIN);
     let make = |id: &str, next: Option<i64>| {
         let mut c = conn(id, "github", id);
@@ -1328,7 +1398,7 @@ async fn connections_due_are_active_due_ones_soonest_first() {
         make("revoked", Some(0)),
     ];
     for c in &fixtures {
-        create(&s, c, &creds("k1", b"x")).await;
+        create(&*s, c, &creds("k1", b"x")).await;
     }
     s.set_connection_status("reauth", ConnectionStatus::NeedsReauth, None, at(0))
         .await
@@ -1382,9 +1452,9 @@ async fn connections_due_are_active_due_ones_soonest_first() {
 // Connect sessions and OAuth states
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn connect_sessions_round_trip_by_hash_and_refuse_duplicates() {
-    let s = mem().await;
+/// Connect sessions round-trip by token hash (expired ones too), and a duplicate hash is
+/// refused without touching the original.
+pub async fn connect_sessions_round_trip_by_hash_and_refuse_duplicates(s: Arc<dyn Store>) {
     let a = session(&[1; 32], at(15 * MIN));
     let mut b = session(&[2; 32], at(15 * MIN));
     b.connection_id = None;
@@ -1423,9 +1493,8 @@ async fn connect_sessions_round_trip_by_hash_and_refuse_duplicates() {
     assert_eq!(s.get_connect_session(&[4; 32]).await.unwrap(), Some(old));
 }
 
-#[tokio::test]
-async fn oauth_state_is_taken_once() {
-    let s = mem().await;
+/// An OAuth state is handed out once, expired or not; a duplicate hash is refused.
+pub async fn oauth_state_is_taken_once(s: Arc<dyn Store>) {
     let st = state(&[9; 32], at(10 * MIN));
     let mut other = state(&[8; 32], at(-MIN)); // already expired: still taken
     other.settings = BTreeMap::new();
@@ -1443,12 +1512,11 @@ async fn oauth_state_is_taken_once() {
     assert_eq!(s.take_oauth_state(&[8; 32]).await.unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_takes_from_two_stores_hand_a_state_out_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("states.db");
-    let a = file_store(&path).await;
-    let b = SqliteStore::connect(&file_url(&path)).await.unwrap();
+/// Two handles take the same state at once: exactly one gets it.
+pub async fn concurrent_takes_from_two_handles_hand_a_state_out_once(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
     for i in 0..30u8 {
         let st = state(&[i; 32], at(10 * MIN));
         a.insert_oauth_state(&st).await.unwrap();
@@ -1459,9 +1527,8 @@ async fn concurrent_takes_from_two_stores_hand_a_state_out_once() {
     }
 }
 
-#[tokio::test]
-async fn purge_removes_only_expired_sessions_and_states() {
-    let s = mem().await;
+/// Purging removes sessions and states that expired before `now`, nothing else.
+pub async fn purge_removes_only_expired_sessions_and_states(s: Arc<dyn Store>) {
     let now = at(10 * MIN);
     for (i, exp) in [
         (1u8, 5 * MIN),
@@ -1491,7 +1558,7 @@ async fn purge_removes_only_expired_sessions_and_states() {
     assert!(s.get_connect_session(&[4; 32]).await.unwrap().is_none());
     assert!(s.take_oauth_state(&[4; 32]).await.unwrap().is_none());
     // Connections are not flows.
-    add(&s, "conn_1", "github", "u1").await;
+    add(&*s, "conn_1", "github", "u1").await;
     assert_eq!(s.purge_expired_flows(at(1_000 * MIN)).await.unwrap(), 0);
     assert!(s.get_connection("conn_1").await.unwrap().is_some());
 }
@@ -1500,146 +1567,16 @@ async fn purge_removes_only_expired_sessions_and_states() {
 // Corrupt rows
 // ---------------------------------------------------------------------------------------
 
-fn assert_corrupt<T: std::fmt::Debug>(r: StoreResult<T>, what: &str) {
-    match r {
-        Err(StoreError::Corrupt(_)) => {}
-        other => panic!("{what}: expected Corrupt, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn status_is_checked_by_the_schema() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
-    let r = sqlx::query("UPDATE connections SET status = 'bogus' WHERE id = 'conn_1'")
-        .execute(s.pool())
-        .await;
-    assert!(r.is_err(), "the CHECK constraint refuses unknown statuses");
-}
-
-#[tokio::test]
-async fn unknown_status_reads_as_corrupt() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
-    // Bypass the CHECK constraint (an older or hand-edited database). The in-memory store
-    // has exactly one connection, so the pragma applies to the statement that follows.
-    let mut c = s.pool().acquire().await.unwrap();
-    sqlx::query("PRAGMA ignore_check_constraints = ON")
-        .execute(&mut *c)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE connections SET status = 'bogus' WHERE id = 'conn_1'")
-        .execute(&mut *c)
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA ignore_check_constraints = OFF")
-        .execute(&mut *c)
-        .await
-        .unwrap();
-    drop(c);
-
-    assert_corrupt(s.get_connection("conn_1").await, "get");
-    assert_corrupt(
-        s.get_connection_credentials("conn_1").await,
-        "get with credentials",
-    );
-    assert_corrupt(
-        s.list_connections(&ConnectionFilter::default(), None, 10)
-            .await,
-        "list",
-    );
-    assert_corrupt(s.count_connections().await, "count");
-    assert_corrupt(
-        s.upsert_connection(&conn("conn_1", "github", "u1"), &creds("k1", b"x"))
-            .await,
-        "upsert over it",
-    );
-    // Other connections still read.
-    add(&s, "conn_2", "github", "u1").await;
-    assert!(s.get_connection("conn_2").await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn invalid_json_and_timestamps_read_as_corrupt() {
-    let s = mem().await;
-    for (id, sql) in [
-        (
-            "c_scopes",
-            "UPDATE connections SET scopes = 'not json' WHERE id = ?",
-        ),
-        (
-            "c_missing",
-            "UPDATE connections SET missing_scopes = '{}' WHERE id = ?",
-        ),
-        (
-            "c_settings",
-            "UPDATE connections SET settings = '{\"a\": 1}' WHERE id = ?",
-        ),
-        (
-            "c_expires",
-            "UPDATE connections SET expires_at = 9223372036854775807 WHERE id = ?",
-        ),
-        (
-            "c_created",
-            "UPDATE connections SET created_at = -9223372036854775808 WHERE id = ?",
-        ),
-    ] {
-        add(&s, id, "github", "u1").await;
-        sqlx::query(sql).bind(id).execute(s.pool()).await.unwrap();
-        assert_corrupt(s.get_connection(id).await, id);
-        assert_corrupt(s.get_connection_credentials(id).await, id);
-    }
-    assert_corrupt(
-        s.list_connections(&ConnectionFilter::default(), None, 10)
-            .await,
-        "list",
-    );
-
-    s.insert_connect_session(&session(&[1; 32], at(MIN)))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE connect_sessions SET integrations = 'nope'")
-        .execute(s.pool())
-        .await
-        .unwrap();
-    assert_corrupt(s.get_connect_session(&[1; 32]).await, "session");
-
-    s.insert_oauth_state(&state(&[1; 32], at(MIN)))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE oauth_states SET settings = '[1]'")
-        .execute(s.pool())
-        .await
-        .unwrap();
-    assert_corrupt(s.take_oauth_state(&[1; 32]).await, "state");
-}
-
-#[tokio::test]
-#[ignore = "bug (minor, crate-wide pattern): a non-integer value in an INTEGER column \
-            (refresh_failures = 'x') makes `Row::get` panic instead of returning Corrupt"]
-async fn wrongly_typed_column_reads_as_corrupt_without_panicking() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
-    sqlx::query("UPDATE connections SET refresh_failures = 'x' WHERE id = 'conn_1'")
-        .execute(s.pool())
-        .await
-        .unwrap();
-    let s2 = s.clone();
-    let r = tokio::spawn(async move { s2.get_connection("conn_1").await.map(|_| ()) }).await;
-    match r {
-        Ok(r) => assert_corrupt(r, "get"),
-        Err(e) => panic!("reading a wrongly typed row panicked: {e}"),
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Key rotation
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn rotation_sees_connection_credentials_and_never_overwrites_a_newer_refresh() {
-    let s = mem().await;
-    add(&s, "conn_1", "github", "u1").await;
+/// Key rotation finds connection credentials in their slot and never overwrites
+/// credentials a refresh or a reconnect wrote after rotation read them.
+pub async fn rotation_sees_connection_credentials_and_never_overwrites_a_newer_refresh(
+    s: Arc<dyn Store>,
+) {
+    add(&*s, "conn_1", "github", "u1").await;
     s.put_secret(
         &SecretSlot::new("integrations", "github", "client_secret"),
         "k2",

@@ -1,0 +1,137 @@
+//! The blocked and disabled switches of each integration ([`IntegrationStateStore`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use store::{IntegrationFlags, IntegrationStateStore, StoreResult, to_millis};
+
+use crate::{SqliteStore, err};
+
+/// One boolean column of `integration_state`, with its statements (sqlx takes only
+/// static SQL, so each flag spells its own).
+#[derive(Clone, Copy)]
+enum StateFlag {
+    Blocked,
+    Disabled,
+}
+
+impl StateFlag {
+    /// Sets the flag; the WHERE makes an unchanged row count as no change.
+    fn set_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => {
+                "INSERT INTO integration_state (integration, blocked, updated_at) VALUES (?, 1, ?)
+                 ON CONFLICT (integration) DO UPDATE SET
+                   blocked = 1, updated_at = excluded.updated_at
+                 WHERE integration_state.blocked = 0"
+            }
+            StateFlag::Disabled => {
+                "INSERT INTO integration_state (integration, disabled, updated_at) VALUES (?, 1, ?)
+                 ON CONFLICT (integration) DO UPDATE SET
+                   disabled = 1, updated_at = excluded.updated_at
+                 WHERE integration_state.disabled = 0"
+            }
+        }
+    }
+
+    /// Clears the flag; no row means not set, so clearing then changes nothing.
+    fn clear_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => {
+                "UPDATE integration_state SET blocked = 0, updated_at = ? WHERE integration = ? AND blocked = 1"
+            }
+            StateFlag::Disabled => {
+                "UPDATE integration_state SET disabled = 0, updated_at = ? WHERE integration = ? AND disabled = 1"
+            }
+        }
+    }
+
+    fn list_sql(self) -> &'static str {
+        match self {
+            StateFlag::Blocked => {
+                "SELECT integration FROM integration_state WHERE blocked = 1 ORDER BY integration"
+            }
+            StateFlag::Disabled => {
+                "SELECT integration FROM integration_state WHERE disabled = 1 ORDER BY integration"
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn set_flag(
+        &self,
+        flag: StateFlag,
+        integration: &str,
+        on: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = if on {
+            sqlx::query(flag.set_sql())
+                .bind(integration)
+                .bind(to_millis(at))
+                .execute(&self.pool)
+                .await
+        } else {
+            sqlx::query(flag.clear_sql())
+                .bind(to_millis(at))
+                .bind(integration)
+                .execute(&self.pool)
+                .await
+        }
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn flagged(&self, flag: StateFlag) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(flag.list_sql())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)
+    }
+}
+
+#[async_trait]
+impl IntegrationStateStore for SqliteStore {
+    async fn set_integration_blocked(
+        &self,
+        integration: &str,
+        blocked: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.set_flag(StateFlag::Blocked, integration, blocked, at)
+            .await
+    }
+
+    async fn integration_flags(&self, integration: &str) -> StoreResult<IntegrationFlags> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT blocked, disabled FROM integration_state WHERE integration = ?")
+                .bind(integration)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(
+            row.map_or_else(IntegrationFlags::default, |(b, d)| IntegrationFlags {
+                blocked: b == 1,
+                disabled: d == 1,
+            }),
+        )
+    }
+
+    async fn blocked_integrations(&self) -> StoreResult<Vec<String>> {
+        self.flagged(StateFlag::Blocked).await
+    }
+
+    async fn set_integration_disabled(
+        &self,
+        integration: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.set_flag(StateFlag::Disabled, integration, disabled, at)
+            .await
+    }
+
+    async fn disabled_integrations(&self) -> StoreResult<Vec<String>> {
+        self.flagged(StateFlag::Disabled).await
+    }
+}
