@@ -1,18 +1,40 @@
-//! `switchboard serve`
+//! `switchboard serve`: runs the server until SIGTERM or SIGINT; SIGHUP reloads the
+//! configuration.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use clap::Args;
 use engine::{Actor, Engine};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::admin::{load_config, open_store};
-use crate::keys::{self, KeySource, Missing};
-use crate::{ServeArgs, logging};
+use super::Globals;
+use crate::exit::Outcome;
+use crate::local::{DbArgs, load_config, open_store};
+use crate::logging;
+use crate::master_key::{self, KeySource, Missing};
 
-pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Development mode: creates and uses a local key file when no master key is set,
+    /// and creates a first admin API key.
+    #[arg(long)]
+    dev: bool,
+    /// Listen address, IP:PORT.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Log format: human or json.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+/// `switchboard serve`
+pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
+    let config_path = g.config.clone();
     let started = Instant::now();
     let overrides = config::Overrides {
         listen: args.listen.clone(),
@@ -33,7 +55,7 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     .context("building the outbound HTTP client")?;
     let catalog = engine::discovery::effective_catalog(&cfg, &outbound, args.dev)
         .await
-        .map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+        .map_err(|e| anyhow::Error::new(e).context("configuration error"))?;
     tracing::info!(
         providers = catalog.len(),
         integrations = cfg.integrations.len(),
@@ -46,7 +68,7 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     } else {
         Missing::Require
     };
-    let (keyring, key_source) = keys::keyring(&cfg, missing)?;
+    let (keyring, key_source) = master_key::keyring(&cfg, missing)?;
     match key_source {
         KeySource::Configured => {}
         KeySource::DevFile => tracing::warn!(
@@ -163,7 +185,7 @@ pub async fn run(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Resul
     }
     store.close().await;
     tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 /// This machine's name, for lease owners (operators see who holds a delivery).

@@ -1,0 +1,112 @@
+//! Master-key resolution for `serve` and the local verbs: the configured keys, or the
+//! development key file.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context;
+use vault::{ExposeSecret, Keyring, MasterKey};
+
+use crate::exit::CliError;
+
+/// How the key ring was obtained.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `master_key` from the configuration.
+    Configured,
+    /// The development key file, which existed.
+    DevFile,
+    /// The development key file, created just now.
+    DevFileCreated,
+}
+
+/// What to do when no master key is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// `serve --dev`: create the dev key file if it does not exist.
+    CreateDevFile,
+    /// Local admin verbs: use the dev key file only if it exists.
+    UseDevFile,
+    /// `serve` without `--dev`: a configured key is required.
+    Require,
+}
+
+/// Builds the key ring from the configuration.
+pub fn keyring(cfg: &config::Config, missing: Missing) -> anyhow::Result<(Keyring, KeySource)> {
+    let old = cfg
+        .old_master_keys
+        .iter()
+        .map(|k| MasterKey::from_base64(k.expose_secret()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("old_master_keys")?;
+    if let Some(k) = &cfg.master_key {
+        let primary = MasterKey::from_base64(k.expose_secret()).context("master_key")?;
+        return Ok((Keyring::new(primary, old), KeySource::Configured));
+    }
+    let path = cfg.dev_key_file.as_path();
+    if missing == Missing::Require {
+        return Err(no_key(
+            "For local development run `switchboard serve --dev`, which creates a key file.",
+        ));
+    }
+    if path.exists() {
+        let key = read_dev_key(path)?;
+        return Ok((Keyring::new(key, old), KeySource::DevFile));
+    }
+    match missing {
+        Missing::CreateDevFile => {
+            let key = create_dev_key(path)?;
+            Ok((Keyring::new(key, old), KeySource::DevFileCreated))
+        }
+        Missing::UseDevFile | Missing::Require => Err(no_key(
+            "(`serve --dev` creates a development key file instead.)",
+        )),
+    }
+}
+
+/// The error of a missing master key, ending with `then`.
+fn no_key(then: &str) -> anyhow::Error {
+    CliError::new(
+        "invalid_config",
+        format!(
+            "no master key: set SWITCHBOARD_MASTER_KEY (or master_key in switchboard.toml) to a base64 32-byte key; \
+             `switchboard keys generate` prints one. {then}"
+        ),
+    )
+    .into()
+}
+
+fn read_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("dev key file {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CliError::new(
+            "invalid_config",
+            format!(
+                "dev key file {} is readable by other users (mode {mode:o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+        )
+        .into());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read dev key file {}", path.display()))?;
+    MasterKey::from_base64(&text).with_context(|| format!("dev key file {}", path.display()))
+}
+
+fn create_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
+    let key = MasterKey::generate()?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create dev key file {}", path.display()))?;
+    writeln!(f, "{}", key.to_base64().expose_secret())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write dev key file {}", path.display()))?;
+    Ok(key)
+}
