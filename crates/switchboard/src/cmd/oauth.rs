@@ -72,17 +72,20 @@ pub async fn run(cmd: OauthCmd, g: &Globals) -> anyhow::Result<Outcome> {
             if report.ok {
                 return Ok(Outcome::Success);
             }
-            let failed: Vec<String> = report
-                .checks
-                .iter()
-                .filter(|k| !k.ok)
-                .map(|k| format!("{}: {}", k.check, k.detail))
-                .collect();
-            eprintln!(
-                "error: OAuth test of integration {} failed: {}",
-                report.integration,
-                failed.join("; ")
-            );
+            // The JSON report already lists the failed checks; people get a summary.
+            if !json {
+                let failed: Vec<String> = report
+                    .checks
+                    .iter()
+                    .filter(|k| !k.ok)
+                    .map(|k| format!("{}: {}", k.check, k.detail))
+                    .collect();
+                eprintln!(
+                    "error: OAuth test of integration {} failed: {}",
+                    report.integration,
+                    failed.join("; ")
+                );
+            }
             Ok(Outcome::Problem)
         }
         OauthCmd::Refresh {

@@ -197,6 +197,11 @@ async fn oauth_test_passes_with_the_right_secret_and_fails_with_a_wrong_one() {
     );
     let out = bad_app.cli(&["oauth", "test", "acme", "--json"]);
     out.exit_code(1);
+    assert!(
+        out.stderr.is_empty(),
+        "the JSON report says it all: {}",
+        out.stderr
+    );
     let v = out.json();
     assert_eq!(v["ok"], false, "{v}");
     assert!(
