@@ -17,8 +17,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use vault::{ExposeSecret, SecretString};
+use vault::SecretString;
 
+mod layers;
 mod mappings;
 mod tables;
 
@@ -388,327 +389,71 @@ impl Config {
         Self::from_raw(raw, Some(PathBuf::from(name)), env, overrides)
     }
 
+    /// Builds a configuration from the file as written and the other layers. The steps
+    /// run in the order of [`KEYS`], so that when several keys are wrong the first
+    /// one reported is the first one a reader of the file meets.
     fn from_raw(
-        raw: RawConfig,
+        mut raw: RawConfig,
         file: Option<PathBuf>,
         env: &dyn Env,
         ov: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let file_src = Source::File(
-            file.as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| DEFAULT_CONFIG_FILE.into()),
-        );
-        let sources = std::cell::RefCell::new(BTreeMap::new());
+        let mut layers = layers::Layers::new(env, file.as_deref());
 
-        // Picks the winning value of a key: flag > env > file > default.
-        let pick = |key: &'static str, flag: Option<(&str, String)>, file_val: Option<String>| {
-            let env_var = env_name(key);
-            let (val, src) = if let Some((flag_name, v)) = flag {
-                (Some(v), Source::Flag(flag_name.to_owned()))
-            } else if let Some(v) = env.var(&env_var) {
-                (Some(v), Source::Env(env_var))
-            } else if let Some(v) = file_val {
-                (Some(v), file_src.clone())
-            } else {
-                (None, Source::Default)
-            };
-            sources.borrow_mut().insert(key, src.clone());
-            (val, src)
-        };
-        let invalid = |key: &str, src: &Source, message: String| ConfigError::Invalid {
-            key: key.to_owned(),
-            origin: src.to_string(),
-            message,
-        };
+        // Where the server is. `public_url` defaults to `http://{listen}`, so `listen`
+        // is resolved first.
+        let listen = layers.listen(raw.listen.take(), ov.listen.clone())?;
+        let database_url = layers.database_url(raw.database_url.take(), ov.database_url.clone())?;
+        let public_url = layers.public_url(raw.public_url.take(), listen)?;
 
-        let (v, s) = pick(
-            "listen",
-            ov.listen.clone().map(|v| ("--listen", v)),
-            raw.listen,
-        );
-        let listen_text = v.unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            invalid(
-                "listen",
-                &s,
-                format!("{listen_text:?} is not an address; write IP:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080"),
-            )
-        })?;
+        // The master keys are checked here, not when first used, so that a server never
+        // starts (and `config check` never passes) with a key that cannot open secrets.
+        let master_key = layers.master_key(raw.master_key.take())?;
+        let old_master_keys = layers.old_master_keys(raw.old_master_keys.take())?;
+        let dev_key_file = layers.dev_key_file(raw.dev_key_file.take());
 
-        let (v, s) = pick(
-            "database_url",
-            ov.database_url.clone().map(|v| ("--database-url", v)),
-            raw.database_url,
-        );
-        let database_url = v.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "database_url",
-                &s,
-                "must start with sqlite:// (e.g. sqlite://switchboard.db) or postgres://".into(),
-            ));
-        }
+        let log_format = layers.log_format(raw.log_format.take(), ov.log_format.clone())?;
+        let log_level = layers.log_level(raw.log_level.take())?;
 
-        let (v, s) = pick("public_url", None, raw.public_url);
-        let public_url = match v {
-            Some(u) => {
-                let parsed = url::Url::parse(&u).map_err(|e| {
-                    invalid(
-                        "public_url",
-                        &s,
-                        format!(
-                            "{u:?} is not a URL ({e}); write e.g. https://switchboard.example.com"
-                        ),
-                    )
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                    return Err(invalid(
-                        "public_url",
-                        &s,
-                        "must be an http:// or https:// URL with a host".into(),
-                    ));
-                }
-                if parsed.query().is_some() || parsed.fragment().is_some() {
-                    return Err(invalid(
-                        "public_url",
-                        &s,
-                        "must not have a query or fragment".into(),
-                    ));
-                }
-                u.trim_end_matches('/').to_owned()
-            }
-            None => format!("http://{listen}"),
-        };
+        // Numbers, then the lists. The limits include one rule between two keys
+        // (refresh_lease_secs > outbound_timeout_secs), checked once both are known.
+        let limits = layers.limits(&raw)?;
+        let proxy_redact_query = layers.proxy_redact_query(raw.proxy_redact_query.take())?;
+        let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
+        let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
 
-        let (v, s) = pick("master_key", None, raw.master_key);
-        let master_key = v
-            .map(|v| resolve_secret("master_key", &s, &v, env))
-            .transpose()?;
-        if let Some(k) = &master_key {
-            vault::MasterKey::from_base64(k.expose_secret())
-                .map_err(|e| invalid("master_key", &s, format!("{e}")))?;
-        }
-
-        let (v, s) = pick(
-            "old_master_keys",
-            None,
-            None, // lists from the file are handled below, to keep their indexes
-        );
-        let old_refs: Vec<(String, Source)> = match (v, raw.old_master_keys) {
-            (Some(env_val), _) => split_list(&env_val)
-                .into_iter()
-                .map(|r| (r, s.clone()))
-                .collect(),
-            (None, Some(list)) => {
-                sources
-                    .borrow_mut()
-                    .insert("old_master_keys", file_src.clone());
-                list.into_iter().map(|r| (r, file_src.clone())).collect()
-            }
-            (None, None) => Vec::new(),
-        };
-        let mut old_master_keys = Vec::new();
-        for (i, (r, src)) in old_refs.iter().enumerate() {
-            let key = format!("old_master_keys[{i}]");
-            let k = resolve_secret(&key, src, r, env)?;
-            vault::MasterKey::from_base64(k.expose_secret())
-                .map_err(|e| invalid(&key, src, format!("{e}")))?;
-            old_master_keys.push(k);
-        }
-
-        let (v, _) = pick("dev_key_file", None, raw.dev_key_file);
-        let dev_key_file = PathBuf::from(v.unwrap_or_else(|| DEFAULT_DEV_KEY_FILE.into()));
-
-        let (v, s) = pick(
-            "log_format",
-            ov.log_format.clone().map(|v| ("--log-format", v)),
-            raw.log_format,
-        );
-        let log_format = match v {
-            None => LogFormat::Human,
-            Some(t) => LogFormat::parse(&t).ok_or_else(|| {
-                invalid(
-                    "log_format",
-                    &s,
-                    format!("{t:?} is not a log format; use \"human\" or \"json\""),
-                )
-            })?,
-        };
-
-        let (v, s) = pick("log_level", None, raw.log_level);
-        let log_level = v.unwrap_or_else(|| "info".into());
-        if log_level.trim().is_empty() {
-            return Err(invalid(
-                "log_level",
-                &s,
-                "is empty; use e.g. \"info\" or \"switchboard=debug,info\"".into(),
-            ));
-        }
-
-        let int = |key: &'static str, file_val: Option<u64>, default: u64, min: u64, max: u64| {
-            let (v, s) = pick(key, None, file_val.map(|n| n.to_string()));
-            let n = match v {
-                None => default,
-                Some(t) => t
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| invalid(key, &s, format!("{t:?} is not a whole number")))?,
-            };
-            if !(min..=max).contains(&n) {
-                return Err(invalid(
-                    key,
-                    &s,
-                    format!("{n} is out of range; use {min}..={max}"),
-                ));
-            }
-            Ok(n)
-        };
-        let request_timeout_secs = int(
-            "request_timeout_secs",
-            raw.request_timeout_secs,
-            30,
-            1,
-            3600,
-        )?;
-        let shutdown_grace_secs = int("shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0, 3600)?;
-        let max_body_bytes = int(
-            "max_body_bytes",
-            raw.max_body_bytes,
-            1024 * 1024,
-            1024,
-            1024 * 1024 * 1024,
-        )?;
-
-        let outbound_timeout_secs = int(
-            "outbound_timeout_secs",
-            raw.outbound_timeout_secs,
-            30,
-            1,
-            300,
-        )?;
-        let token_refresh_margin_secs = int(
-            "token_refresh_margin_secs",
-            raw.token_refresh_margin_secs,
-            300,
-            0,
-            86400,
-        )?;
-        let refresh_lease_secs = int("refresh_lease_secs", raw.refresh_lease_secs, 90, 10, 3600)?;
-        let connect_session_ttl_secs = int(
-            "connect_session_ttl_secs",
-            raw.connect_session_ttl_secs,
-            1800,
-            60,
-            86400,
-        )?;
-        let background_refresh_interval_secs = int(
-            "background_refresh_interval_secs",
-            raw.background_refresh_interval_secs,
-            30,
-            1,
-            3600,
-        )?;
-        let background_refresh_concurrency = int(
-            "background_refresh_concurrency",
-            raw.background_refresh_concurrency,
-            4,
-            1,
-            64,
-        )?;
-        if refresh_lease_secs <= outbound_timeout_secs {
-            return Err(invalid(
-                "refresh_lease_secs",
-                &sources
-                    .borrow()
-                    .get("refresh_lease_secs")
-                    .cloned()
-                    .unwrap_or(Source::Default),
-                format!(
-                    "{refresh_lease_secs} must be longer than outbound_timeout_secs ({outbound_timeout_secs}), so that a refresh cannot outlive its lease"
-                ),
-            ));
-        }
-
-        let proxy_max_wait_secs = int("proxy_max_wait_secs", raw.proxy_max_wait_secs, 30, 0, 3600)?;
-        let proxy_max_body_bytes = int(
-            "proxy_max_body_bytes",
-            raw.proxy_max_body_bytes,
-            1024 * 1024 * 1024,
-            1024,
-            1024 * 1024 * 1024 * 1024,
-        )?;
-        let (v, s) = pick("proxy_redact_query", None, None);
-        let proxy_redact_query = match (v, raw.proxy_redact_query) {
-            (Some(e), _) => split_list(&e),
-            (None, Some(list)) => {
-                sources
-                    .borrow_mut()
-                    .insert("proxy_redact_query", file_src.clone());
-                list
-            }
-            (None, None) => DEFAULT_PROXY_REDACT_QUERY
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        };
-        for (i, q) in proxy_redact_query.iter().enumerate() {
-            if q.is_empty() || q.contains(|c: char| c.is_whitespace() || c == '=' || c == '&') {
-                let src = sources
-                    .borrow()
-                    .get("proxy_redact_query")
-                    .cloned()
-                    .unwrap_or(s.clone());
-                return Err(invalid(
-                    &format!("proxy_redact_query[{i}]"),
-                    &src,
-                    format!("{q:?} is not a query parameter name; write a bare name like api_key"),
-                ));
-            }
-        }
-        let api_key_cache_secs = int("api_key_cache_secs", raw.api_key_cache_secs, 1, 0, 3600)?;
-
-        let (v, mut s) = pick("allow_hosts", None, None);
-        let allow_hosts = match (v, raw.allow_hosts) {
-            (Some(e), _) => split_list(&e),
-            (None, Some(list)) => {
-                sources.borrow_mut().insert("allow_hosts", file_src.clone());
-                s = file_src.clone();
-                list
-            }
-            (None, None) => Vec::new(),
-        };
-        for (i, h) in allow_hosts.iter().enumerate() {
-            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
-                return Err(invalid(
-                    &format!("allow_hosts[{i}]"),
-                    &s,
-                    format!(
-                        "{h:?} is not a host name; write a bare host like api.example.com or 127.0.0.1"
-                    ),
-                ));
-            }
-        }
-
-        let providers = tables::providers(raw.providers.unwrap_or_default(), &file_src)?;
+        // The tables come from the file only, and last: destinations and mappings name
+        // integrations, so integrations are read (and their ids checked) before them.
+        let file_src = layers.file.clone();
+        let providers = tables::providers(raw.providers.take().unwrap_or_default(), &file_src)?;
         let integrations =
-            tables::integrations(raw.integrations.unwrap_or_default(), &file_src, env)?;
+            tables::integrations(raw.integrations.take().unwrap_or_default(), &file_src, env)?;
         let destinations = tables::destinations(
-            raw.destinations.unwrap_or_default(),
+            raw.destinations.take().unwrap_or_default(),
             &integrations,
             &file_src,
             env,
         )?;
         let mappings = mappings::mappings(
-            raw.mappings.unwrap_or_default(),
+            raw.mappings.take().unwrap_or_default(),
             &integrations,
             &file_src,
             file.as_deref(),
         )?;
 
+        let layers::Limits {
+            request_timeout_secs,
+            shutdown_grace_secs,
+            max_body_bytes,
+            outbound_timeout_secs,
+            token_refresh_margin_secs,
+            refresh_lease_secs,
+            connect_session_ttl_secs,
+            background_refresh_interval_secs,
+            background_refresh_concurrency,
+            proxy_max_wait_secs,
+            proxy_max_body_bytes,
+        } = limits;
         Ok(Config {
             providers,
             integrations,
@@ -737,7 +482,7 @@ impl Config {
             proxy_redact_query,
             api_key_cache_secs,
             file,
-            sources: sources.into_inner(),
+            sources: layers.into_sources(),
         })
     }
 

@@ -40,5 +40,11 @@ pub fn init(format: config::LogFormat, level: &str) -> anyhow::Result<FilterHand
 pub fn filter(level: &str) -> anyhow::Result<EnvFilter> {
     let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_owned());
     EnvFilter::try_new(&spec)
-        .map_err(|e| anyhow::anyhow!("log_level {spec:?} is not a valid filter ({e}); use e.g. \"info\" or \"switchboard=debug,info\""))
+        .map_err(|e| {
+            crate::exit::CliError::new(
+                "invalid_config",
+                format!("log_level {spec:?} is not a valid filter ({e}); use e.g. \"info\" or \"switchboard=debug,info\""),
+            )
+            .into()
+        })
 }

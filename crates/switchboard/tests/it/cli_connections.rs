@@ -173,9 +173,9 @@ async fn oauth_test_passes_with_the_right_secret_and_fails_with_a_wrong_one() {
     assert!(checks.len() >= 2, "{v}");
     assert!(checks.iter().all(|c| c["ok"] == true), "{v}");
 
-    // An unknown integration: the server's error, exit 1.
+    // An unknown integration: the server's error, exit 2 (an error, not a failed check).
     let out = app.cli(&["oauth", "test", "nope"]);
-    out.exit_code(1).stderr_has(&["not_found"]);
+    out.exit_code(2).stderr_has(&["not_found"]);
 
     // A second server whose configuration has a wrong client secret.
     let bad_dir = harness::sandbox();
@@ -197,6 +197,11 @@ async fn oauth_test_passes_with_the_right_secret_and_fails_with_a_wrong_one() {
     );
     let out = bad_app.cli(&["oauth", "test", "acme", "--json"]);
     out.exit_code(1);
+    assert!(
+        out.stderr.is_empty(),
+        "the JSON report says it all: {}",
+        out.stderr
+    );
     let v = out.json();
     assert_eq!(v["ok"], false, "{v}");
     assert!(
@@ -257,7 +262,7 @@ async fn oauth_refresh_and_revoke_and_connections_list_and_show() {
     out.success();
     assert_eq!(out.json()["integration"], "acme");
     app.cli(&["connections", "show", "nope"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found"]);
     app.cli(&["connections", "list", "--status", "sleepy"])
         .exit_code(2);
@@ -315,12 +320,12 @@ async fn oauth_refresh_and_revoke_and_connections_list_and_show() {
         "{}",
         out.stdout
     );
-    // Refreshing a revoked connection: the server's code, exit 1.
+    // Refreshing a revoked connection: the server's code, exit 2.
     app.cli(&["oauth", "refresh", "c1"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["revoked"]);
     app.cli(&["oauth", "revoke", "nope"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found"]);
 }
 
@@ -348,12 +353,12 @@ async fn tokens_revoke_all_disconnects_every_connection_of_the_integration() {
 
     // Without --yes and without a terminal: refused, nothing revoked.
     let out = app.cli(&["tokens", "revoke-all", "--integration", "acme"]);
-    out.exit_code(1).stderr_has(&["--yes", "3 connection(s)"]);
+    out.exit_code(2).stderr_has(&["--yes", "3 connection(s)"]);
     assert_eq!(peer.stats().await["revocation"], 0);
 
     // An unknown integration is an error, not "nothing to do".
     app.cli(&["tokens", "revoke-all", "--integration", "acmee", "--yes"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found"]);
 
     let out = app.cli(&[
@@ -426,7 +431,7 @@ fn connection_verbs_without_an_api_key_name_the_variable() {
             args,
             &[("SWITCHBOARD_URL", "http://127.0.0.1:9")],
         );
-        out.exit_code(1)
+        out.exit_code(2)
             .stderr_has(&["SWITCHBOARD_API_KEY is not set", "api-key create"]);
         assert!(out.stdout.is_empty(), "{}", out.stdout);
     }
@@ -439,6 +444,6 @@ fn connection_verbs_without_an_api_key_name_the_variable() {
             ("SWITCHBOARD_API_KEY", "sb_x"),
         ],
     );
-    out.exit_code(1)
+    out.exit_code(2)
         .stderr_has(&["cannot reach Switchboard at http://127.0.0.1:9"]);
 }

@@ -221,25 +221,25 @@ async fn events_list_show_and_replay_through_the_cli() {
     assert_eq!(v["deliveries"][0]["status"], "dead");
     assert_eq!(v["deliveries"][0]["last_status"], 500);
     cx.cli(&["events", "show", "evt_nope"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["invalid_request"]);
     let unknown = format!("evt_{}", "0".repeat(32));
     cx.cli(&["events", "show", &unknown])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found", "switchboard events list"]);
 
     // Refusals: nothing changes.
     cx.cli(&["webhook", "replay"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["--all"]);
     cx.cli(&["webhook", "replay", "--status", "dead"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["3 event(s)", "pass --yes"]);
     cx.cli(&["webhook", "replay", "--integration", "nope", "--yes"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["integration", "invalid_request"]);
     cx.cli(&["webhook", "replay", "--destination", "nope", "--yes"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["destination"]);
     cx.cli(&["webhook", "replay", "--since", "yesterday", "--yes"])
         .exit_code(2)
@@ -247,10 +247,10 @@ async fn events_list_show_and_replay_through_the_cli() {
     cx.cli(&["webhook", "replay", &ids[0], "--integration", "gh"])
         .exit_code(2);
     cx.cli(&["webhook", "replay", "evt_bad", "--yes"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["invalid_request"]);
     cx.cli(&["webhook", "replay", &unknown])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found"]);
     let out = cx.cli(&["webhook", "replay", "--status", "dead", "--dry-run"]);
     out.success();
@@ -337,7 +337,7 @@ async fn destinations_list_disable_enable_through_the_cli() {
         &["destinations", "list"],
         &[("SWITCHBOARD_URL", server.base.as_str())],
     )
-    .exit_code(1)
+    .exit_code(2)
     .stderr_has(&["SWITCHBOARD_API_KEY", "api-key create"]);
     // A wrong key: says to check it.
     harness::run(
@@ -351,7 +351,7 @@ async fn destinations_list_disable_enable_through_the_cli() {
             ),
         ],
     )
-    .exit_code(1)
+    .exit_code(2)
     .stderr_has(&["unauthorized", "check SWITCHBOARD_API_KEY"]);
 
     let out = cx.cli(&["destinations", "list"]);
@@ -384,14 +384,14 @@ async fn destinations_list_disable_enable_through_the_cli() {
         out.stdout
     );
     cx.cli(&["destinations", "disable", "nope"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found", "switchboard destinations list"]);
     cx.cli(&["destinations", "enable", "nope"])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["not_found"]);
     let long = "x".repeat(600);
     cx.cli(&["destinations", "disable", "app", "--reason", &long])
-        .exit_code(1)
+        .exit_code(2)
         .stderr_has(&["reason"]);
 
     let id = cx.receive("d-wait").await;

@@ -14,6 +14,9 @@ struct Broken {
     /// `--config` value; `{dir}` is replaced by the sandbox path.
     config_flag: Option<String>,
     needles: Vec<String>,
+    /// The file cannot be read at all (an error, exit 2), rather than read and found
+    /// wrong (a problem `config check` reports, exit 1).
+    unreadable: bool,
 }
 
 fn broken_cases() -> Vec<Broken> {
@@ -24,6 +27,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: None,
             needles: vec!["lisen".into(), "switchboard.toml".into()],
+            unreadable: false,
         },
         Broken {
             name: "wrong type",
@@ -31,6 +35,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: None,
             needles: vec!["listen".into()],
+            unreadable: false,
         },
         Broken {
             name: "bad log format",
@@ -38,6 +43,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: None,
             needles: vec!["log_format".into(), "human".into()],
+            unreadable: false,
         },
         Broken {
             name: "master key from an unset variable",
@@ -45,6 +51,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: None,
             needles: vec!["master_key".into(), "NOPE_NOT_SET".into()],
+            unreadable: false,
         },
         Broken {
             name: "master key from a missing file",
@@ -52,6 +59,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: None,
             needles: vec!["master_key".into(), "/nonexistent/k".into()],
+            unreadable: false,
         },
         Broken {
             name: "master key not base64",
@@ -59,6 +67,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![("SWITCHBOARD_MASTER_KEY", "not a key!".into())],
             config_flag: None,
             needles: vec!["master_key".into(), "SWITCHBOARD_MASTER_KEY".into()],
+            unreadable: false,
         },
         Broken {
             name: "bad number in the environment",
@@ -69,6 +78,7 @@ fn broken_cases() -> Vec<Broken> {
                 "SWITCHBOARD_SHUTDOWN_GRACE_SECS".into(),
                 "shutdown_grace_secs".into(),
             ],
+            unreadable: false,
         },
         Broken {
             name: "missing --config file",
@@ -76,6 +86,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: Some("{dir}/missing/switchboard.toml".into()),
             needles: vec!["{dir}/missing/switchboard.toml".into()],
+            unreadable: true,
         },
         Broken {
             name: "--config is a directory",
@@ -83,6 +94,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![],
             config_flag: Some("{dir}".into()),
             needles: vec!["cannot read config file".into(), "{dir}".into()],
+            unreadable: true,
         },
         Broken {
             name: "missing SWITCHBOARD_CONFIG file",
@@ -90,6 +102,7 @@ fn broken_cases() -> Vec<Broken> {
             envs: vec![("SWITCHBOARD_CONFIG", "/nonexistent/sb.toml".into())],
             config_flag: None,
             needles: vec!["/nonexistent/sb.toml".into()],
+            unreadable: true,
         },
     ]
 }
@@ -145,7 +158,7 @@ fn config_errors_stop_serve_and_name_the_key() {
 }
 
 #[test]
-fn config_check_reports_the_same_errors_with_exit_code_2() {
+fn config_check_reports_the_same_errors_as_problems_or_errors() {
     let dir = sandbox();
     let d = dir.path().display().to_string();
     for c in broken_cases() {
@@ -153,10 +166,13 @@ fn config_check_reports_the_same_errors_with_exit_code_2() {
         let mut args: Vec<&str> = vec!["config", "check"];
         args.extend(flag.iter().map(String::as_str));
         let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // A configuration read and found wrong is what the check is for (exit 1); a
+        // file that cannot be read is an error (exit 2).
+        let code = if c.unreadable { 2 } else { 1 };
         let out = run(dir.path(), &args, &envs);
         assert_eq!(
             out.code(),
-            Some(2),
+            Some(code),
             "{}: config check exited {}\n{}",
             c.name,
             out.status,
@@ -172,13 +188,20 @@ fn config_check_reports_the_same_errors_with_exit_code_2() {
             );
         }
 
-        // The same through --json, on stdout.
+        // The same through --json, on stdout: the check's report, or the CLI's JSON
+        // error.
         args.push("--json");
         let out = run(dir.path(), &args, &envs);
-        out.exit_code(2);
+        out.exit_code(code);
         let v = out.json();
-        assert_eq!(v["ok"], false, "{}: {v}", c.name);
-        let msg = v["error"].as_str().unwrap_or_default();
+        if c.unreadable {
+            assert!(v.get("ok").is_none(), "{}: {v}", c.name);
+            assert_eq!(v["error"]["code"], "unreadable_file", "{}: {v}", c.name);
+        } else {
+            assert_eq!(v["ok"], false, "{}: {v}", c.name);
+            assert_eq!(v["error"]["code"], "invalid_config", "{}: {v}", c.name);
+        }
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
         for n in &needles {
             assert!(msg.contains(n.as_str()), "{}: {msg:?} lacks {n:?}", c.name);
         }
@@ -302,7 +325,7 @@ fn config_errors_never_echo_a_mistyped_secret() {
     ] {
         std::fs::write(dir.path().join("switchboard.toml"), file).unwrap();
         let out = run(dir.path(), &["config", "check"], &[]);
-        out.exit_code(2);
+        out.exit_code(1);
         assert!(out.stderr.contains("master_key"), "{file}: {}", out.stderr);
         for text in [&out.stdout, &out.stderr] {
             assert!(

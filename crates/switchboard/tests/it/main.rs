@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod cli_connections;
 mod cli_events;
+mod cli_exit;
 mod config;
 mod connect;
 mod connect_page;

@@ -63,7 +63,7 @@ fn custom_providers_are_listed_and_checked() {
     )
     .unwrap();
     run(dir.path(), &["config", "check"], &[])
-        .exit_code(2)
+        .exit_code(1)
         .stderr_has(&["integrations[0].provider", "unknown provider \"acmee\""]);
     run(
         dir.path(),
@@ -83,7 +83,7 @@ fn custom_providers_are_listed_and_checked() {
     )
     .unwrap();
     run(dir.path(), &["config", "check"], &[])
-        .exit_code(2)
+        .exit_code(1)
         .stderr_has(&["providers[0]", "https"]);
     run(dir.path(), &["config", "check", "--dev"], &[]).success();
 }

@@ -196,8 +196,17 @@ async fn keys_rotate_without_the_old_key_changes_nothing() {
         &["keys", "rotate", "--json"],
         &[("SWITCHBOARD_MASTER_KEY", b64_.as_str())],
     );
-    out.failure()
-        .stderr_has(&[&a.id().to_string(), "old_master_keys"]);
+    // An error; under --json it is the JSON error on stdout.
+    out.exit_code(2);
+    let message = out.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains(&a.id().to_string()) && message.contains("old_master_keys"),
+        "{}",
+        out.stdout
+    );
 
     let db = open_db(dir.path()).await;
     assert_eq!(rows(&db).await, before, "rotation changed secrets");

@@ -1,12 +1,12 @@
 //! `switchboard destinations list|enable|disable`: the configured destinations with their
 //! state and queue, through the running server (`SWITCHBOARD_URL`, `SWITCHBOARD_API_KEY`).
 
-use std::process::ExitCode;
-
 use clap::Subcommand;
 
-use crate::admin::{print_json, print_table};
-use crate::events::{Remote, explain};
+use super::Globals;
+use crate::exit::Outcome;
+use crate::output::{print_json, print_table};
+use crate::remote::{Remote, explain};
 
 /// `switchboard destinations …`
 #[derive(Debug, Subcommand)]
@@ -38,7 +38,8 @@ pub enum DestinationsCmd {
 }
 
 /// `switchboard destinations …`
-pub async fn run(cmd: DestinationsCmd, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: DestinationsCmd, g: &Globals) -> anyhow::Result<Outcome> {
+    let json = g.json;
     match cmd {
         DestinationsCmd::List { remote } => {
             let c = remote.client("destinations list")?;
@@ -48,13 +49,13 @@ pub async fn run(cmd: DestinationsCmd, json: bool) -> anyhow::Result<ExitCode> {
                 .map_err(|e| explain(e, "destinations list"))?;
             if json {
                 print_json(&serde_json::json!({ "data": ds, "next_cursor": null }))?;
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Outcome::Success);
             }
             if ds.is_empty() {
                 println!(
                     "no destinations configured (add [[destinations]] to the server's configuration)"
                 );
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Outcome::Success);
             }
             let rows: Vec<Vec<String>> = ds
                 .iter()
@@ -80,7 +81,7 @@ pub async fn run(cmd: DestinationsCmd, json: bool) -> anyhow::Result<ExitCode> {
                 &["id", "state", "pending", "in flight", "dead", "url"],
                 &rows,
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Success)
         }
         DestinationsCmd::Enable {
             destination,
@@ -104,7 +105,7 @@ pub async fn run(cmd: DestinationsCmd, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 println!("destination {destination}: already enabled");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Success)
         }
         DestinationsCmd::Disable {
             destination,
@@ -133,7 +134,7 @@ pub async fn run(cmd: DestinationsCmd, json: bool) -> anyhow::Result<ExitCode> {
                     println!("destination {destination}: already disabled ({why})");
                 }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Outcome::Success)
         }
     }
 }

@@ -1,12 +1,16 @@
 //! `switchboard providers list|show`: the built-in catalog plus custom providers.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
 
-/// `providers` verbs.
+use super::Globals;
+use crate::exit::Outcome;
+use crate::local::{catalog_of, load_config};
+use crate::output::{print_json, print_table};
+
+/// `switchboard providers …`
 #[derive(Debug, Subcommand)]
 pub enum ProvidersCmd {
     /// List every provider: id, name, auth mode, webhook scheme.
@@ -22,8 +26,8 @@ pub enum ProvidersCmd {
 /// load (browsing the catalog must not need a valid config; the problem is reported).
 fn catalog(config_path: Option<&Path>) -> (catalog::Catalog, Vec<String>) {
     let custom = |c: &config::Config| c.providers.iter().map(|p| p.id.clone()).collect();
-    match crate::admin::load_config(config_path, &Default::default())
-        .and_then(|c| Ok((crate::admin::catalog_of(&c, false)?, custom(&c))))
+    match load_config(config_path, &Default::default())
+        .and_then(|c| Ok((catalog_of(&c, false)?, custom(&c))))
     {
         Ok(v) => v,
         Err(e) => {
@@ -33,9 +37,10 @@ fn catalog(config_path: Option<&Path>) -> (catalog::Catalog, Vec<String>) {
     }
 }
 
-/// Runs a `providers` verb.
-pub fn run(config_path: Option<&Path>, cmd: ProvidersCmd, json: bool) -> anyhow::Result<ExitCode> {
-    let (cat, custom) = catalog(config_path);
+/// `switchboard providers …`
+pub async fn run(cmd: ProvidersCmd, g: &Globals) -> anyhow::Result<Outcome> {
+    let json = g.json;
+    let (cat, custom) = catalog(g.config_path());
     match cmd {
         ProvidersCmd::List => {
             let rows: Vec<serde_json::Value> = cat
@@ -51,7 +56,7 @@ pub fn run(config_path: Option<&Path>, cmd: ProvidersCmd, json: bool) -> anyhow:
                 })
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                print_json(&rows)?;
             } else {
                 let cells: Vec<Vec<String>> = rows
                     .iter()
@@ -64,13 +69,13 @@ pub fn run(config_path: Option<&Path>, cmd: ProvidersCmd, json: bool) -> anyhow:
                         vec![id, s("name"), s("auth_mode"), s("webhook_scheme")]
                     })
                     .collect();
-                crate::admin::print_table(&["id", "name", "auth", "webhook scheme"], &cells);
+                print_table(&["id", "name", "auth", "webhook scheme"], &cells);
             }
         }
         ProvidersCmd::Show { id } => {
             let p = cat.require(&id)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(p)?);
+                print_json(p)?;
             } else {
                 print!(
                     "{}",
@@ -79,5 +84,5 @@ pub fn run(config_path: Option<&Path>, cmd: ProvidersCmd, json: bool) -> anyhow:
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }

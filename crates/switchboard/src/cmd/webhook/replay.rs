@@ -1,68 +1,20 @@
-//! Event verbs that go through the running server (`SWITCHBOARD_URL`,
-//! `SWITCHBOARD_API_KEY`): `events list|show` and `webhook replay` (one event, or a
-//! filter: a dry run first, then confirmation; `--wait` follows the replayed deliveries
-//! until they are delivered or dead).
+//! `switchboard webhook replay`: one event, or every event a filter selects (a dry run
+//! first, then confirmation), through the running server; `--wait` follows the replayed
+//! deliveries until they are delivered or dead, and exits 1 if some are dead or the wait
+//! times out.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand};
-use client::{ClientError, EventFilter, EventStatus, ReplayCount, ReplayFilter, ReplayStatus};
-use indicatif::{ProgressBar, ProgressStyle};
+use clap::Args;
+use client::{EventFilter, EventStatus, ReplayCount, ReplayFilter, ReplayStatus};
+use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::admin::{print_json, print_table, time};
-pub use crate::oauth::Remote;
-
-/// Turns a client error into one that says what to do next.
-pub fn explain(e: ClientError, what: &str) -> anyhow::Error {
-    let hint = if e.is_auth() {
-        "; check SWITCHBOARD_API_KEY (an app or admin key of this server)"
-    } else if e.is_not_found() && what.starts_with("event") {
-        "; list events with `switchboard events list`"
-    } else if e.is_not_found() && what.starts_with("destination") {
-        "; list configured destinations with `switchboard destinations list`"
-    } else {
-        ""
-    };
-    anyhow::anyhow!("{what}: {e}{hint}")
-}
-
-/// `switchboard events …`
-#[derive(Debug, Subcommand)]
-pub enum EventsCmd {
-    /// List stored events, newest first, with their mapping and deliveries.
-    List {
-        /// Only this integration.
-        #[arg(long)]
-        integration: Option<String>,
-        /// Only events in this state: unrouted, mapped, dropped, mapping_failed, or with
-        /// a delivery pending, in_flight, delivered or dead.
-        #[arg(long)]
-        status: Option<EventStatus>,
-        /// Only this event type (the app's mapped type or the provider's type).
-        #[arg(long = "type", value_name = "TYPE")]
-        event_type: Option<String>,
-        /// How many events (1 to 500).
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
-        limit: u32,
-        /// Continue from a previous listing's next cursor.
-        #[arg(long)]
-        cursor: Option<String>,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Show one event: metadata, mapping and deliveries (never its headers).
-    Show {
-        /// The event id (evt_…).
-        event_id: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
+use crate::cmd::Globals;
+use crate::exit::{CliError, Outcome};
+use crate::output::{confirm, print_json, progress};
+use crate::remote::{Remote, explain};
 
 fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
@@ -70,7 +22,7 @@ fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("{s:?} is not an RFC 3339 time; write e.g. 2026-01-31T12:00:00Z"))
 }
 
-/// `switchboard webhook replay …`
+/// Arguments of `webhook replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// Replay this one event (evt_…); without it, the filter below selects the events.
@@ -115,167 +67,6 @@ pub struct ReplayArgs {
     remote: Remote,
 }
 
-fn mapping_cell(m: Option<&client::EventMapping>) -> String {
-    match m {
-        None => "unrouted".into(),
-        Some(m) => match (m.status.as_str(), &m.event_type) {
-            ("mapped", Some(t)) => t.clone(),
-            ("failed", _) => "FAILED".into(),
-            (s, _) => s.to_owned(),
-        },
-    }
-}
-
-/// `switchboard events …`
-pub async fn events(cmd: EventsCmd, json: bool) -> anyhow::Result<ExitCode> {
-    match cmd {
-        EventsCmd::List {
-            integration,
-            status,
-            event_type,
-            limit,
-            cursor,
-            remote,
-        } => {
-            let c = remote.client("events list")?;
-            let filter = EventFilter {
-                integration,
-                status,
-                event_type,
-                limit: Some(limit),
-            };
-            let page = c
-                .list_events(&filter, cursor.as_deref())
-                .await
-                .map_err(|e| explain(e, "events list"))?;
-            if json {
-                print_json(&page)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = page
-                .data
-                .iter()
-                .map(|e| {
-                    let d = e.deliveries;
-                    vec![
-                        e.id.clone(),
-                        e.integration.clone(),
-                        time(Some(e.received_at)),
-                        e.event_type.clone().unwrap_or_else(|| "-".into()),
-                        mapping_cell(e.mapping.as_ref()),
-                        format!("{}/{}/{}/{}", d.pending, d.in_flight, d.delivered, d.dead),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "id",
-                    "integration",
-                    "received",
-                    "type",
-                    "mapped to",
-                    "pending/in flight/delivered/dead",
-                ],
-                &rows,
-            );
-            if rows.is_empty() {
-                println!("no events");
-            }
-            if let Some(next) = &page.next_cursor {
-                println!("more: --cursor {next}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        EventsCmd::Show { event_id, remote } => {
-            let c = remote.client("events show")?;
-            let e = c
-                .get_event(&event_id)
-                .await
-                .map_err(|e| explain(e, &format!("event {event_id}")))?;
-            if json {
-                print_json(&e)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-            let mut rows = vec![
-                vec!["id".to_owned(), e.id.clone()],
-                vec!["integration".to_owned(), e.integration.clone()],
-                vec!["received".to_owned(), time(Some(e.received_at))],
-                vec!["provider event id".to_owned(), opt(&e.provider_event_id)],
-                vec!["provider type".to_owned(), opt(&e.event_type)],
-                vec!["scheme".to_owned(), e.scheme.clone()],
-                vec!["connection".to_owned(), opt(&e.connection_id)],
-                vec!["body bytes".to_owned(), e.body_bytes.to_string()],
-                vec!["routed".to_owned(), time(e.routed_at)],
-            ];
-            match &e.mapping {
-                None => rows.push(vec![
-                    "mapping".to_owned(),
-                    "unrouted (waiting to be mapped)".to_owned(),
-                ]),
-                Some(m) => {
-                    rows.push(vec!["mapping".to_owned(), m.status.clone()]);
-                    if let Some(t) = &m.event_type {
-                        rows.push(vec!["mapped type".to_owned(), t.clone()]);
-                    }
-                    if let Some(err) = &m.error {
-                        rows.push(vec!["mapping error".to_owned(), err.clone()]);
-                    }
-                }
-            }
-            print_table(&["field", "value"], &rows);
-            println!();
-            if e.deliveries.is_empty() {
-                println!("no deliveries");
-            } else {
-                let rows: Vec<Vec<String>> = e
-                    .deliveries
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.id.clone(),
-                            d.destination.clone(),
-                            d.status.clone(),
-                            d.attempts.to_string(),
-                            if d.status == "pending" {
-                                time(Some(d.next_attempt_at))
-                            } else {
-                                "-".into()
-                            },
-                            d.last_status.map_or("-".into(), |s| s.to_string()),
-                            opt(&d.last_error),
-                            time(d.delivered_at),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &[
-                        "delivery",
-                        "destination",
-                        "status",
-                        "attempts",
-                        "next attempt",
-                        "last status",
-                        "last error",
-                        "delivered",
-                    ],
-                    &rows,
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// Asks on the terminal; false unless the answer is yes.
-fn confirm(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"))
-}
-
 fn describe(c: &ReplayCount) -> String {
     format!(
         "{} event(s), {} deliver{}",
@@ -286,7 +77,8 @@ fn describe(c: &ReplayCount) -> String {
 }
 
 /// `switchboard webhook replay …`
-pub async fn replay(args: ReplayArgs, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(args: ReplayArgs, g: &Globals) -> anyhow::Result<Outcome> {
+    let json = g.json;
     let c = args.remote.client("webhook replay")?;
     if let Some(id) = &args.event_id {
         let what = format!("event {id}");
@@ -306,7 +98,7 @@ pub async fn replay(args: ReplayArgs, json: bool) -> anyhow::Result<ExitCode> {
         if args.wait && !args.dry_run {
             return wait_event(&c, id, json, Duration::from_secs(args.wait_timeout)).await;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     let filter = ReplayFilter {
         integration: args.integration.clone(),
@@ -318,10 +110,11 @@ pub async fn replay(args: ReplayArgs, json: bool) -> anyhow::Result<ExitCode> {
         all: args.all,
     };
     if filter.is_empty() && !filter.all {
-        bail!(
+        return Err(CliError::usage(
             "give an EVENT_ID or a filter (--integration, --destination, --status, --type, --since, --until), \
-             or --all to replay every event"
-        );
+             or --all to replay every event",
+        )
+        .into());
     }
     let would = c
         .replay(&filter, true)
@@ -333,7 +126,7 @@ pub async fn replay(args: ReplayArgs, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             println!("dry run: would replay {}", describe(&would));
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     if would.events == 0 {
         if json {
@@ -341,24 +134,23 @@ pub async fn replay(args: ReplayArgs, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             println!("nothing to replay: no event matches the filter");
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Success);
     }
     if !json {
         eprintln!("this replays {}", describe(&would));
     }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            bail!(
+    confirm(
+        args.yes,
+        &format!("Replay {}?", describe(&would)),
+        || {
+            format!(
                 "refusing to replay {} without confirmation: stdin is not a terminal; pass --yes \
                  (or --dry-run to only count)",
                 describe(&would)
-            );
-        }
-        if !confirm(&format!("Replay {}?", describe(&would)))? {
-            eprintln!("nothing replayed");
-            return Ok(ExitCode::from(1));
-        }
-    }
+            )
+        },
+        "nothing replayed",
+    )?;
     let done = c
         .replay(&filter, false)
         .await
@@ -378,23 +170,16 @@ pub async fn replay(args: ReplayArgs, json: bool) -> anyhow::Result<ExitCode> {
         )
         .await;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 const POLL: Duration = Duration::from_millis(500);
 
 fn bar(len: u64, json: bool) -> ProgressBar {
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(len)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} delivering [{bar:40}] {pos}/{len} settled ({elapsed}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+    let bar = progress(
+        len,
+        "{spinner} delivering [{bar:40}] {pos}/{len} settled ({elapsed}) {msg}",
+        json,
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
@@ -422,7 +207,7 @@ async fn wait_event(
     id: &str,
     json: bool,
     timeout: Duration,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let bar = bar(0, json);
     let what = format!("event {id}");
@@ -470,7 +255,7 @@ async fn wait_bulk(
     done: ReplayCount,
     json: bool,
     timeout: Duration,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let unrouted_filter = EventFilter {
         integration: filter.integration.clone(),
@@ -531,7 +316,7 @@ async fn queue(c: &client::Client, filter: &ReplayFilter) -> anyhow::Result<(u64
         }))
 }
 
-fn finish_wait(o: WaitOutcome, json: bool) -> anyhow::Result<ExitCode> {
+fn finish_wait(o: WaitOutcome, json: bool) -> anyhow::Result<Outcome> {
     if json {
         print_json(&o)?;
     } else if o.timed_out {
@@ -550,9 +335,5 @@ fn finish_wait(o: WaitOutcome, json: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if o.timed_out || o.dead > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(Outcome::from_ok(!o.timed_out && o.dead == 0))
 }

@@ -1,12 +1,14 @@
-//! Master-key resolution: configured keys, or the development key file.
+//! Master-key resolution for `serve` and the local verbs: the configured keys, or the
+//! development key file.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use vault::{ExposeSecret, Keyring, MasterKey};
+
+use crate::exit::CliError;
 
 /// How the key ring was obtained.
 #[derive(Debug, PartialEq, Eq)]
@@ -44,10 +46,9 @@ pub fn keyring(cfg: &config::Config, missing: Missing) -> anyhow::Result<(Keyrin
     }
     let path = cfg.dev_key_file.as_path();
     if missing == Missing::Require {
-        bail!(
-            "no master key: set SWITCHBOARD_MASTER_KEY (or master_key in switchboard.toml) to a base64 32-byte key; \
-             `switchboard keys generate` prints one. For local development run `switchboard serve --dev`, which creates a key file."
-        );
+        return Err(no_key(
+            "For local development run `switchboard serve --dev`, which creates a key file.",
+        ));
     }
     if path.exists() {
         let key = read_dev_key(path)?;
@@ -58,11 +59,22 @@ pub fn keyring(cfg: &config::Config, missing: Missing) -> anyhow::Result<(Keyrin
             let key = create_dev_key(path)?;
             Ok((Keyring::new(key, old), KeySource::DevFileCreated))
         }
-        Missing::UseDevFile | Missing::Require => bail!(
-            "no master key: set SWITCHBOARD_MASTER_KEY (or master_key in switchboard.toml) to a base64 32-byte key; \
-             `switchboard keys generate` prints one. (`serve --dev` creates a development key file instead.)"
-        ),
+        Missing::UseDevFile | Missing::Require => Err(no_key(
+            "(`serve --dev` creates a development key file instead.)",
+        )),
     }
+}
+
+/// The error of a missing master key, ending with `then`.
+fn no_key(then: &str) -> anyhow::Error {
+    CliError::new(
+        "invalid_config",
+        format!(
+            "no master key: set SWITCHBOARD_MASTER_KEY (or master_key in switchboard.toml) to a base64 32-byte key; \
+             `switchboard keys generate` prints one. {then}"
+        ),
+    )
+    .into()
 }
 
 fn read_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
@@ -70,11 +82,15 @@ fn read_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
         std::fs::metadata(path).with_context(|| format!("dev key file {}", path.display()))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        bail!(
-            "dev key file {} is readable by other users (mode {mode:o}); run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        );
+        return Err(CliError::new(
+            "invalid_config",
+            format!(
+                "dev key file {} is readable by other users (mode {mode:o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+        )
+        .into());
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read dev key file {}", path.display()))?;
@@ -93,15 +109,4 @@ fn create_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write dev key file {}", path.display()))?;
     Ok(key)
-}
-
-/// `switchboard keys generate`
-pub fn generate() -> anyhow::Result<ExitCode> {
-    let key = MasterKey::generate()?;
-    println!("{}", key.to_base64().expose_secret());
-    eprintln!(
-        "key id {}: set it as SWITCHBOARD_MASTER_KEY (or master_key = \"file:/path\"); keep a copy, secrets cannot be recovered without it",
-        key.id()
-    );
-    Ok(ExitCode::SUCCESS)
 }

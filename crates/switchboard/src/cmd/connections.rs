@@ -1,0 +1,135 @@
+//! `switchboard connections list|show`: connections and their state, never secrets,
+//! through the running server.
+
+use clap::Subcommand;
+use client::{ConnectionFilter, ConnectionStatus};
+
+use super::Globals;
+use crate::exit::Outcome;
+use crate::output::{print_json, print_table, time};
+use crate::remote::Remote;
+
+/// `switchboard connections …`
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCmd {
+    /// List connections (never secrets).
+    List {
+        /// Only this integration.
+        #[arg(long)]
+        integration: Option<String>,
+        /// Only this status: active, needs_reauth, revoked or error.
+        #[arg(long)]
+        status: Option<ConnectionStatus>,
+        /// Only this end user.
+        #[arg(long, value_name = "END_USER_ID")]
+        end_user: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one connection (never secrets).
+    Show {
+        /// The connection id.
+        connection_id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `switchboard connections …`
+pub async fn run(cmd: ConnectionsCmd, g: &Globals) -> anyhow::Result<Outcome> {
+    let json = g.json;
+    match cmd {
+        ConnectionsCmd::List {
+            integration,
+            status,
+            end_user,
+            remote,
+        } => {
+            let c = remote.client("connections list")?;
+            let filter = ConnectionFilter {
+                integration,
+                end_user_id: end_user,
+                status,
+                limit: Some(500),
+            };
+            let rows = c.list_all_connections(filter).await?;
+            if json {
+                print_json(&serde_json::json!({ "data": rows, "next_cursor": null }))?;
+                return Ok(Outcome::Success);
+            }
+            let cells: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|k| {
+                    vec![
+                        k.id,
+                        k.integration,
+                        k.end_user_id,
+                        k.status.to_string(),
+                        time(k.expires_at),
+                        time(k.last_refresh_at),
+                        k.last_error.unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "id",
+                    "integration",
+                    "end user",
+                    "status",
+                    "expires",
+                    "last refresh",
+                    "last error",
+                ],
+                &cells,
+            );
+            Ok(Outcome::Success)
+        }
+        ConnectionsCmd::Show {
+            connection_id,
+            remote,
+        } => {
+            let c = remote.client("connections show")?;
+            let k = c.get_connection(&connection_id).await?;
+            if json {
+                print_json(&k)?;
+                return Ok(Outcome::Success);
+            }
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.join(" ")
+                }
+            };
+            let rows = vec![
+                vec!["id".to_owned(), k.id.clone()],
+                vec!["integration".to_owned(), k.integration.clone()],
+                vec!["provider".to_owned(), k.provider.clone()],
+                vec!["end user".to_owned(), k.end_user_id.clone()],
+                vec!["auth mode".to_owned(), k.auth_mode.clone()],
+                vec!["status".to_owned(), k.status.to_string()],
+                vec!["scopes".to_owned(), list(&k.scopes)],
+                vec!["missing scopes".to_owned(), list(&k.missing_scopes)],
+                vec![
+                    "settings".to_owned(),
+                    list(
+                        &k.settings
+                            .iter()
+                            .map(|(n, v)| format!("{n}={v}"))
+                            .collect::<Vec<_>>(),
+                    ),
+                ],
+                vec!["expires".to_owned(), time(k.expires_at)],
+                vec!["created".to_owned(), time(Some(k.created_at))],
+                vec!["last refresh".to_owned(), time(k.last_refresh_at)],
+                vec![
+                    "last error".to_owned(),
+                    k.last_error.clone().unwrap_or_else(|| "-".into()),
+                ],
+            ];
+            print_table(&["field", "value"], &rows);
+            Ok(Outcome::Success)
+        }
+    }
+}

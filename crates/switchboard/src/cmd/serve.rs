@@ -1,0 +1,304 @@
+//! `switchboard serve`: runs the server until SIGTERM or SIGINT; SIGHUP reloads the
+//! configuration.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use engine::{Actor, Engine};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::Globals;
+use crate::exit::Outcome;
+use crate::local::{DbArgs, load_config, open_store};
+use crate::logging;
+use crate::master_key::{self, KeySource, Missing};
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Development mode: creates and uses a local key file when no master key is set,
+    /// and creates a first admin API key.
+    #[arg(long)]
+    dev: bool,
+    /// Listen address, IP:PORT.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Log format: human or json.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+/// `switchboard serve`: starts in an order where each step can trust the one before
+/// (a valid configuration, then logging, the providers, the keys, the database, the
+/// engine), and only then listens; stops the background work after the last request.
+pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let config_path = g.config.clone();
+    let overrides = config::Overrides {
+        listen: args.listen.clone(),
+        database_url: args.db.database_url.clone(),
+        log_format: args.log_format.clone(),
+    };
+    let cfg = load_config(config_path.as_deref(), &overrides)?;
+    let log = logging::init(cfg.log_format, &cfg.log_level)?;
+    let catalog = providers(&cfg, args.dev).await?;
+    let keyring = keyring(&cfg, args.dev)?;
+    let store = open_store(&cfg.database_url).await?;
+    let applied = store.migrate().await.context("applying migrations")?;
+    tracing::info!(backend = store.backend(), applied, "database ready");
+    let engine = Engine::new(store.clone(), keyring, cfg.clone())
+        .with_catalog(catalog)
+        .with_dev(args.dev);
+    prepare(&engine, args.dev).await?;
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another process using it? set listen or --listen",
+                cfg.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    let app = server::router(server::AppState::new(engine.clone()));
+    spawn_reloader(engine.clone(), config_path, overrides, log);
+    tracing::info!(
+        address = %local,
+        public_url = %cfg.public_url,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "switchboard listening"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = Background::spawn(&engine, stop_rx);
+    let live = engine.clone();
+    let stop = stop_tx.clone();
+    server::serve(
+        listener,
+        app,
+        async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        },
+        move || Duration::from_secs(live.config().shutdown_grace_secs),
+    )
+    .await
+    .context("server failed")?;
+    // The server has answered its last request; the background work stops now, and
+    // the database closes only after it did (or its grace ran out).
+    let _ = stop_tx.send(true);
+    background
+        .stop(Duration::from_secs(
+            engine.config().shutdown_grace_secs.max(1),
+        ))
+        .await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(Outcome::Success)
+}
+
+/// The providers the configuration can use. Custom providers given by issuer are
+/// discovered now, through the same guarded client every outbound call uses.
+async fn providers(cfg: &config::Config, dev: bool) -> anyhow::Result<catalog::Catalog> {
+    let outbound = engine::http::Outbound::new(
+        engine::http::HostPolicy {
+            dev,
+            allow_hosts: cfg.allow_hosts.clone(),
+        },
+        Duration::from_secs(cfg.outbound_timeout_secs),
+    )
+    .context("building the outbound HTTP client")?;
+    let catalog = engine::discovery::effective_catalog(cfg, &outbound, dev)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("configuration error"))?;
+    tracing::info!(
+        providers = catalog.len(),
+        integrations = cfg.integrations.len(),
+        destinations = cfg.destinations.len(),
+        "configuration loaded"
+    );
+    Ok(catalog)
+}
+
+/// The master keys: configured, or (`--dev` only) the development key file, created if
+/// needed, which is said loudly.
+fn keyring(cfg: &config::Config, dev: bool) -> anyhow::Result<vault::Keyring> {
+    let missing = if dev {
+        Missing::CreateDevFile
+    } else {
+        Missing::Require
+    };
+    let (keyring, key_source) = master_key::keyring(cfg, missing)?;
+    match key_source {
+        KeySource::Configured => {}
+        KeySource::DevFile => tracing::warn!(
+            path = %cfg.dev_key_file.display(),
+            "DEVELOPMENT MODE: secrets are encrypted with the local dev key file; set SWITCHBOARD_MASTER_KEY in production"
+        ),
+        KeySource::DevFileCreated => tracing::warn!(
+            path = %cfg.dev_key_file.display(),
+            "DEVELOPMENT MODE: created a new dev key file (mode 0600); secrets stored now need this file to be read again; set SWITCHBOARD_MASTER_KEY in production"
+        ),
+    }
+    tracing::info!(primary_key_id = %keyring.primary().id(), old_keys = keyring.key_ids().len() - 1, "master keys loaded");
+    Ok(keyring)
+}
+
+/// What the engine needs before the first request: the connection gauges, a loud error
+/// for secrets sealed under a key that is not configured, and under `--dev` a first
+/// admin API key.
+async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
+    engine.refresh_connection_gauges().await;
+    for (id, n) in engine.unknown_secret_keys().await? {
+        tracing::error!(key_id = %id, secrets = n, "stored secrets are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
+    }
+    if dev && let Some(created) = engine.bootstrap_admin_key().await? {
+        use vault::ExposeSecret;
+        // Printed on stdout, not through the logger, so it never reaches log storage.
+        println!(
+            "\n  First admin API key (shown once, store it now):\n\n    {}\n\n  Use it as: Authorization: Bearer <key>, or SWITCHBOARD_API_KEY for the CLI.\n",
+            created.key.expose_secret()
+        );
+    }
+    Ok(())
+}
+
+/// The work that runs beside the server until it stops.
+struct Background {
+    refresher: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Starts the background refresher and the delivery worker; both stop when `stop`
+    /// turns true.
+    fn spawn(engine: &Engine, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        // The background refresher may finish the refresh it is in when told to stop
+        // (a provider may already have rotated the refresh token: its answer must be
+        // written, not dropped).
+        let refresher = {
+            let engine = engine.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_background_refresher(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+            })
+        };
+        // The delivery worker: routes what intake did not (replays, internal events, a
+        // crash between commit and routing) and delivers; in-flight deliveries may
+        // finish within shutdown_grace_secs, and a cut one is retried after its lease
+        // (at least once).
+        let worker = {
+            let engine = engine.clone();
+            let mut stop = stop;
+            let opts = engine::pipeline::deliver::WorkerOptions {
+                owner: format!("{}:{}", hostname(), std::process::id()),
+                ..Default::default()
+            };
+            tokio::spawn(async move {
+                engine
+                    .run_delivery_worker(opts, async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+            })
+        };
+        Self { refresher, worker }
+    }
+
+    /// Waits up to `grace` for both to stop (they have been told to).
+    async fn stop(self, grace: Duration) {
+        let (refresher, worker) = tokio::join!(
+            tokio::time::timeout(grace, self.refresher),
+            tokio::time::timeout(grace, self.worker)
+        );
+        if refresher.is_err() {
+            tracing::warn!("the background refresher did not stop within shutdown_grace_secs");
+        }
+        if worker.is_err() {
+            tracing::warn!(
+                "deliveries still in flight after shutdown_grace_secs are retried after their lease"
+            );
+        }
+    }
+}
+
+/// This machine's name, for lease owners (operators see who holds a delivery).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "switchboard".into())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Reloads the configuration on SIGHUP. An invalid file is refused and the running
+/// configuration stays in force.
+fn spawn_reloader(
+    engine: Engine,
+    path: Option<PathBuf>,
+    overrides: config::Overrides,
+    log: logging::FilterHandle,
+) {
+    tokio::spawn(async move {
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGHUP; config reload is unavailable");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            let new = match config::Config::load(path.as_deref(), &config::ProcessEnv, &overrides) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload refused; the running configuration stays in force");
+                    continue;
+                }
+            };
+            match logging::filter(&new.log_level) {
+                Ok(f) => {
+                    if let Err(e) = log.reload(f) {
+                        tracing::error!(error = %e, "cannot apply the new log_level");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload refused; the running configuration stays in force");
+                    continue;
+                }
+            }
+            match engine.reload_config(new, &Actor::Signal("SIGHUP")).await {
+                Ok((changed, restart)) => {
+                    tracing::info!(?changed, needs_restart = ?restart, "configuration reloaded")
+                }
+                Err(e) => tracing::error!(error = %e, "configuration reload could not be recorded"),
+            }
+        }
+    });
+}
