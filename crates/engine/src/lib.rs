@@ -12,6 +12,7 @@ pub mod connections;
 pub mod discovery;
 mod error;
 pub mod http;
+pub mod ids;
 pub mod oidc;
 pub mod pipeline;
 pub mod proxy;

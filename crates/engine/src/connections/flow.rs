@@ -13,7 +13,10 @@ use vault::{Aad, ExposeSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::protocol::{self, Client, Grant, TokenError, TokenSet};
-use super::{is_connection_id, is_end_user_id, new_connection_id, random_token, token_hash};
+use crate::ids::{
+    is_connection_id, is_end_user_id, is_oauth_state, new_connect_session_token, new_connection_id,
+    random_token, token_hash,
+};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// How long an authorization may take between the redirect and the callback.
@@ -284,7 +287,7 @@ impl Engine {
                 ));
             }
         }
-        let token = format!("cs_{}", random_token()?);
+        let token = new_connect_session_token()?;
         let now = store::now();
         let expires_at = now + Duration::seconds(cfg.connect_session_ttl_secs as i64);
         self.inner
@@ -475,11 +478,7 @@ impl Engine {
         integration: &str,
         params: CallbackParams,
     ) -> EngineResult<CallbackOutcome> {
-        let Some(state) = params
-            .state
-            .as_deref()
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-        else {
+        let Some(state) = params.state.as_deref().filter(|s| is_oauth_state(s)) else {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
                 "state",

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use store::{Connection, ConnectionFilter, ConnectionStatus, Upsert};
 
+use super::ConnectionView;
 use super::credentials::Credentials;
 use super::protocol::{self, Client, Grant, TokenError};
-use super::{ConnectionView, is_connection_id, is_end_user_id, new_connection_id};
+use crate::ids::{is_connection_id, is_end_user_id, new_connection_id, token_hash};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// An integration with its provider, as one request needs them.
@@ -874,7 +875,7 @@ impl Engine {
         let s = self
             .inner
             .store
-            .get_connect_session(&super::token_hash(session))
+            .get_connect_session(&token_hash(session))
             .await?
             .filter(|s| s.expires_at > store::now())
             .ok_or_else(|| EngineError::Invalid {

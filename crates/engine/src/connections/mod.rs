@@ -33,6 +33,10 @@ pub use tokens::{RefreshOutcome, TokenView};
 
 pub(crate) use tokens::RefreshLocks;
 
+// Connection and end-user ids are checked in `crate::ids`; re-exported here, where the
+// API has always had them.
+pub use crate::ids::{is_connection_id, is_end_user_id};
+
 /// A connection as the API shows it: never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConnectionView {
@@ -87,41 +91,6 @@ impl From<Connection> for ConnectionView {
     }
 }
 
-/// Whether `id` is acceptable as an app-chosen connection id: 1 to 128 of
-/// `A-Z a-z 0-9 . _ : -`, starting with a letter or digit.
-pub fn is_connection_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id.as_bytes()[0].is_ascii_alphanumeric()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-/// Whether `id` is acceptable as an end-user id: 1 to 256 printable characters.
-pub fn is_end_user_id(id: &str) -> bool {
-    (1..=256).contains(&id.len()) && !id.chars().any(char::is_control)
-}
-
-/// A new connection id: `conn_` + 32 hex (UUID v7, so ids sort by creation).
-pub(crate) fn new_connection_id() -> String {
-    format!("conn_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// 32 random bytes, base64url without padding (256 bits: states, session tokens, PKCE
-/// verifiers, nonces).
-pub(crate) fn random_token() -> crate::EngineResult<String> {
-    use base64::Engine as _;
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|_| crate::EngineError::Vault(vault::VaultError::Random))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
-}
-
-/// SHA-256 of a token, as stored.
-pub(crate) fn token_hash(token: &str) -> Vec<u8> {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// Deserializes a nested struct of a request body only from a JSON object: serde's
 /// derived code would also fill it from an array by position.
 pub(crate) fn object<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -149,5 +118,5 @@ where
 
 /// A fresh nonce for a page's Content-Security-Policy.
 pub fn page_nonce() -> String {
-    random_token().unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
+    crate::ids::random_token().unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
 }

@@ -576,7 +576,7 @@ impl Engine {
             }
         });
         let event = store::Event {
-            id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+            id: crate::ids::new_event_id(),
             integration: c.integration.clone(),
             received_at: now,
             provider_event_id: None,
