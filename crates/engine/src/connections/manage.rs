@@ -386,7 +386,7 @@ impl Engine {
             .store
             .revoke_connection(connection_id, store::now())
             .await?;
-        self.forget_proxy_credentials(connection_id);
+        self.connection_changed(connection_id);
         self.audit(
             actor,
             "connection.revoke",

@@ -415,7 +415,7 @@ impl Engine {
                     tracing::warn!(connection = %c.id, "refresh result discarded: the lease was lost");
                     return Ok(Attempt::Fresh);
                 }
-                self.forget_proxy_credentials(&c.id);
+                self.connection_changed(&c.id);
                 refresh_metric(&c.integration, "success", started);
                 let mut updated = c.clone();
                 updated.expires_at = expires_at;
@@ -553,7 +553,7 @@ impl Engine {
             .store
             .commit_refresh(&c.id, fence, &commit)
             .await?;
-        self.forget_proxy_credentials(&c.id);
+        self.connection_changed(&c.id);
         if status != ConnectionStatus::Active {
             self.refresh_connection_gauges().await;
         }
