@@ -1,6 +1,7 @@
-//! Connect sessions and the authorization-code flow: the redirect to the provider (state,
-//! PKCE S256, nonce) and the callback (single-use state, code exchange, ID-token
-//! validation, storing the connection, the result for the browser).
+//! The authorization-code flow: the redirect to the provider (state, PKCE S256, nonce)
+//! and the callback (single-use state, code exchange, ID-token validation, storing the
+//! connection, the result for the browser). Connect sessions, which start it, are in
+//! [`super::sessions`].
 
 use std::collections::BTreeMap;
 
@@ -8,60 +9,19 @@ use base64::Engine as _;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
-use store::{ConnectSession, Connection, ConnectionStatus, OAuthState, Upsert};
+use store::{Connection, ConnectionStatus, OAuthState, Upsert};
 use vault::{Aad, ExposeSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::context::Ctx;
+use super::invalid;
 use super::protocol::{self, Client, Grant, TokenError, TokenSet};
-use crate::ids::{
-    is_connection_id, is_end_user_id, is_oauth_state, new_connect_session_token, new_connection_id,
-    random_token, token_hash,
-};
+use super::sessions::{CallbackOutcome, Delivery, finish_delivery};
+use crate::ids::{is_connection_id, is_oauth_state, new_connection_id, random_token, token_hash};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// How long an authorization may take between the redirect and the callback.
 pub const STATE_TTL_SECS: i64 = 600;
-
-/// `POST /api/connect-sessions`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectSessionRequest {
-    /// The end user (`{"id": "u42"}`).
-    #[serde(deserialize_with = "super::object")]
-    pub end_user: EndUser,
-    /// Integrations the user may connect.
-    pub integrations: Vec<String>,
-    /// The connection id to create (the app's choice); generated when absent.
-    #[serde(default)]
-    pub connection_id: Option<String>,
-    /// Where the browser goes at the end; its origin must be allowed by every listed
-    /// integration.
-    #[serde(default)]
-    pub return_to: Option<String>,
-    /// The origin of the window that opened the Connect popup, for a `postMessage`
-    /// result; must be allowed by every listed integration.
-    #[serde(default)]
-    pub opener_origin: Option<String>,
-}
-
-/// The end user of a connect session.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndUser {
-    /// The app's id of the user.
-    pub id: String,
-}
-
-/// A created connect session. The token is shown only here.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreatedConnectSession {
-    /// The session token (`cs_…`).
-    pub token: String,
-    /// When it stops working.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-    /// The Connect page for this session.
-    pub connect_url: String,
-}
 
 /// Where to send the browser to authorize.
 #[derive(Debug, Clone)]
@@ -86,77 +46,11 @@ pub struct CallbackParams {
     pub other: BTreeMap<String, String>,
 }
 
-/// How the browser gets the result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// A 302 to `return_to` with the result in the query.
-    Redirect(String),
-    /// A page that posts the result to the opener at exactly this origin.
-    PostMessage {
-        /// The opener's origin.
-        origin: String,
-    },
-    /// A page that says what happened (no return address was given).
-    Page,
-}
-
-/// The result of a callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallbackOutcome {
-    /// The connection, when it was created (or also on error, when known).
-    pub connection_id: Option<String>,
-    /// `None` on success, else a short code (`access_denied`, `exchange_failed`…).
-    pub error: Option<String>,
-    /// How to tell the browser.
-    pub delivery: Delivery,
-}
-
-impl CallbackOutcome {
-    /// `connected` or `error`.
-    pub fn status(&self) -> &'static str {
-        if self.error.is_none() {
-            "connected"
-        } else {
-            "error"
-        }
-    }
-
-    /// The fields the app receives: `status` and `connection_id` or `error`.
-    pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = vec![("status", self.status().to_owned())];
-        if let Some(id) = &self.connection_id {
-            out.push(("connection_id", id.clone()));
-        }
-        if let Some(e) = &self.error {
-            out.push(("error", e.clone()));
-        }
-        out
-    }
-}
-
 /// Secrets of a flow in flight, sealed in its state row.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct FlowSecrets {
     verifier: Option<String>,
     nonce: Option<String>,
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> EngineError {
-    EngineError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
-fn origin_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-        return None;
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return None;
-    }
-    Some(u.origin().ascii_serialization())
 }
 
 fn state_aad(hash: &[u8]) -> String {
@@ -185,22 +79,6 @@ fn provider_error_code(e: &str) -> String {
     }
 }
 
-/// Appends the result fields to a return URL, keeping its own query.
-fn with_result(return_to: &str, fields: &[(&'static str, String)]) -> String {
-    match url::Url::parse(return_to) {
-        Ok(mut u) => {
-            {
-                let mut q = u.query_pairs_mut();
-                for (k, v) in fields {
-                    q.append_pair(k, v);
-                }
-            }
-            u.to_string()
-        }
-        Err(_) => return_to.to_owned(),
-    }
-}
-
 impl Engine {
     /// The callback URL of an integration, as registered at the provider.
     pub fn callback_url(&self, integration: &str) -> String {
@@ -208,139 +86,6 @@ impl Engine {
             "{}/api/integrations/{integration}/callback",
             self.config().public_url
         )
-    }
-
-    /// Creates a connect session (app backend).
-    pub async fn create_connect_session(
-        &self,
-        req: ConnectSessionRequest,
-    ) -> EngineResult<CreatedConnectSession> {
-        let cfg = self.config();
-        if !is_end_user_id(&req.end_user.id) {
-            return Err(invalid(
-                "end_user.id",
-                "must be 1 to 256 printable characters",
-            ));
-        }
-        if req.integrations.is_empty() {
-            return Err(invalid(
-                "integrations",
-                "list at least one integration the user may connect",
-            ));
-        }
-        if req.integrations.len() > 64 {
-            return Err(invalid("integrations", "list at most 64 integrations"));
-        }
-        for id in &req.integrations {
-            let ctx = self.connect_context(id)?;
-            if ctx.provider.auth_mode == catalog::AuthMode::WebhookOnly {
-                return Err(invalid(
-                    "integrations",
-                    format!(
-                        "integration {id:?} only receives webhooks; it has no accounts to connect"
-                    ),
-                ));
-            }
-        }
-        if let Some(id) = &req.connection_id
-            && !is_connection_id(id)
-        {
-            return Err(invalid(
-                "connection_id",
-                "use 1 to 128 letters, digits and . _ : - (starting with a letter or digit)",
-            ));
-        }
-        let allowed_everywhere = |origin: &str| {
-            req.integrations.iter().all(|id| {
-                cfg.integration(id)
-                    .is_some_and(|i| i.allowed_return_origins.iter().any(|o| o == origin))
-            })
-        };
-        if let Some(r) = &req.return_to {
-            let origin = origin_of(r).ok_or_else(|| {
-                invalid(
-                    "return_to",
-                    "must be an absolute http(s) URL without credentials",
-                )
-            })?;
-            if !allowed_everywhere(&origin) {
-                return Err(invalid(
-                    "return_to",
-                    format!(
-                        "origin {origin} is not in allowed_return_origins of every listed integration; add it in switchboard.toml"
-                    ),
-                ));
-            }
-        }
-        if let Some(o) = &req.opener_origin {
-            let origin = origin_of(o)
-                .filter(|n| n == o.trim_end_matches('/'))
-                .ok_or_else(|| {
-                    invalid("opener_origin", "must be an origin: scheme://host[:port]")
-                })?;
-            if !allowed_everywhere(&origin) {
-                return Err(invalid(
-                    "opener_origin",
-                    format!(
-                        "origin {origin} is not in allowed_return_origins of every listed integration; add it in switchboard.toml"
-                    ),
-                ));
-            }
-        }
-        let token = new_connect_session_token()?;
-        let now = store::now();
-        let expires_at = now + Duration::seconds(cfg.connect_session_ttl_secs as i64);
-        self.inner
-            .store
-            .insert_connect_session(&ConnectSession {
-                token_hash: token_hash(&token),
-                end_user_id: req.end_user.id,
-                integrations: req.integrations,
-                connection_id: req.connection_id,
-                return_to: req.return_to,
-                opener_origin: req
-                    .opener_origin
-                    .map(|o| o.trim_end_matches('/').to_owned()),
-                created_at: now,
-                expires_at,
-            })
-            .await?;
-        let connect_url = format!(
-            "{}/connect?session={}",
-            cfg.public_url,
-            form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
-        );
-        Ok(CreatedConnectSession {
-            token,
-            expires_at,
-            connect_url,
-        })
-    }
-
-    /// A live connect session that allows `integration`.
-    pub(crate) async fn session_for(
-        &self,
-        session: &str,
-        integration: &str,
-    ) -> EngineResult<ConnectSession> {
-        let s = self
-            .inner
-            .store
-            .get_connect_session(&token_hash(session))
-            .await?
-            .filter(|s| s.expires_at > store::now())
-            .ok_or_else(|| {
-                invalid(
-                    "session",
-                    "unknown or expired connect session; ask the app for a new one",
-                )
-            })?;
-        if !s.integrations.iter().any(|i| i == integration) {
-            return Err(EngineError::Forbidden(format!(
-                "this connect session does not allow integration {integration:?}"
-            )));
-        }
-        Ok(s)
     }
 
     /// Starts an authorization: stores a state and returns the provider URL
@@ -644,7 +389,7 @@ impl Engine {
 
     async fn check_id_token(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &Ctx,
         values: &BTreeMap<String, String>,
         tokens: &TokenSet,
         nonce: Option<&str>,
@@ -689,7 +434,7 @@ impl Engine {
     /// A new active connection from a token response.
     pub(crate) async fn build_connection(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &Ctx,
         id: &str,
         end_user_id: &str,
         mut settings: BTreeMap<String, String>,
@@ -787,7 +532,7 @@ impl Engine {
 
     async fn fetch_userinfo(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &Ctx,
         settings: &BTreeMap<String, String>,
         tokens: &TokenSet,
     ) -> Option<serde_json::Value> {
@@ -823,34 +568,5 @@ fn json_scalar(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-/// How a connect made with `session` (without a redirect to the provider) reports to the
-/// app: the same as the OAuth callback would.
-pub(crate) fn session_outcome(s: &ConnectSession, connection_id: &str) -> CallbackOutcome {
-    let delivery = match (&s.return_to, &s.opener_origin) {
-        (Some(r), _) => Delivery::Redirect(r.clone()),
-        (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
-        (None, None) => Delivery::Page,
-    };
-    let mut out = CallbackOutcome {
-        connection_id: Some(connection_id.to_owned()),
-        error: None,
-        delivery: delivery.clone(),
-    };
-    out.delivery = finish_delivery(&out, &delivery);
-    out
-}
-
-/// The origin of an absolute URL (`https://app.example`), if it has one.
-pub(crate) fn url_origin(url: &str) -> Option<String> {
-    origin_of(url)
-}
-
-fn finish_delivery(out: &CallbackOutcome, d: &Delivery) -> Delivery {
-    match d {
-        Delivery::Redirect(r) => Delivery::Redirect(with_result(r, &out.fields())),
-        other => other.clone(),
     }
 }

@@ -9,10 +9,12 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
+pub(crate) mod context;
 pub(crate) mod credentials;
 mod flow;
 pub(crate) mod manage;
 pub(crate) mod protocol;
+mod sessions;
 pub(crate) mod tokens;
 
 use std::collections::BTreeMap;
@@ -21,13 +23,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::{Connection, ConnectionStatus};
 
-pub use flow::{
-    AuthorizationStart, CallbackOutcome, CallbackParams, ConnectSessionRequest,
-    CreatedConnectSession, Delivery,
-};
+pub use flow::{AuthorizationStart, CallbackParams};
 pub use manage::{
-    ConnectOption, ConnectPage, ConnectionPage, CredentialsInput, DirectConnectRequest,
-    Disconnected, IntegrationHealth, OAuthCheck, RevokeAllProgress,
+    ConnectionPage, CredentialsInput, DirectConnectRequest, Disconnected, IntegrationHealth,
+    OAuthCheck, RevokeAllProgress,
+};
+pub use sessions::{
+    CallbackOutcome, ConnectOption, ConnectPage, ConnectSessionRequest, CreatedConnectSession,
+    Delivery,
 };
 pub use tokens::{RefreshOutcome, TokenView};
 
@@ -88,6 +91,14 @@ impl From<Connection> for ConnectionView {
             last_refresh_at: c.last_refresh_at,
             last_error: c.last_error,
         }
+    }
+}
+
+/// The error of a request field that does not hold what it must.
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> crate::EngineError {
+    crate::EngineError::Invalid {
+        field,
+        message: message.into(),
     }
 }
 

@@ -494,7 +494,7 @@ impl Engine {
 
     async fn call_refresh(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &super::context::Ctx,
         c: &Connection,
         creds: &Credentials,
     ) -> Result<protocol::TokenSet, TokenError> {

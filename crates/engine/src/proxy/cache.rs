@@ -18,8 +18,8 @@ use reqwest::header::HeaderMap;
 use store::Connection;
 
 use crate::changes::ConnectionWatcher;
+use crate::connections::context::Ctx;
 use crate::connections::credentials::Credentials;
-use crate::connections::manage::Ctx;
 use crate::ttl_cache::TtlCache;
 
 /// How long an entry is used.

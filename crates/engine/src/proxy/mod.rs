@@ -896,7 +896,7 @@ impl Engine {
     fn credential(
         &self,
         rb: reqwest::RequestBuilder,
-        ctx: &crate::connections::manage::Ctx,
+        ctx: &crate::connections::context::Ctx,
         auth_mode: &str,
         creds: &Credentials,
     ) -> reqwest::RequestBuilder {

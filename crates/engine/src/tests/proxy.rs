@@ -1294,7 +1294,7 @@ fn the_credential_cache_is_bounded_and_fenced() {
     use crate::proxy::cache::{CredentialCache, Entry, MAX, Route};
     let route = Arc::new(Route {
         config: Arc::new(super::test_config()),
-        ctx: crate::connections::manage::Ctx {
+        ctx: crate::connections::context::Ctx {
             integration: super::connections::config("", &integration("i", "p", "")).integrations[0]
                 .clone(),
             provider: plain_provider("p", "http://x.example", "api_key", json!({})),
