@@ -79,6 +79,48 @@ fn provider_error_code(e: &str) -> String {
     }
 }
 
+/// Why a callback whose state was taken did not connect.
+enum Halt {
+    /// A result for the app: `code` is what it receives (`access_denied`,
+    /// `exchange_failed`…), `outcome` the flow metric's label.
+    Refused { code: String, outcome: &'static str },
+    /// A failure on our side (store, vault, configuration): the caller's error.
+    Failed(EngineError),
+}
+
+impl Halt {
+    fn refused(code: impl Into<String>, outcome: &'static str) -> Self {
+        Self::Refused {
+            code: code.into(),
+            outcome,
+        }
+    }
+}
+
+impl From<EngineError> for Halt {
+    fn from(e: EngineError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The connection's settings: those chosen when the flow started, plus the provider's
+/// `callback_query` values found on the callback.
+fn callback_settings(
+    ctx: &Ctx,
+    started: &BTreeMap<String, String>,
+    query: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut settings = started.clone();
+    for (name, ph) in &ctx.provider.placeholders {
+        if let catalog::ValueSource::CallbackQuery(q) = &ph.from
+            && let Some(v) = query.get(q)
+        {
+            settings.insert(name.clone(), v.clone());
+        }
+    }
+    settings
+}
+
 impl Engine {
     /// The callback URL of an integration, as registered at the provider.
     pub fn callback_url(&self, integration: &str) -> String {
@@ -218,12 +260,66 @@ impl Engine {
     /// Finishes an authorization (`GET /api/integrations/{integration}/callback`). An
     /// unknown, reused, expired or foreign state is an error and changes nothing; every
     /// other failure is a result for the app.
+    ///
+    /// The steps, each below with why it is where it is: take the state, then (in
+    /// `complete_authorization`) the provider's error, the sealed flow secrets,
+    /// the settings the callback brings, the code exchange, the ID token, the connection,
+    /// its upsert; then the outcome for the browser.
     pub async fn finish_authorization(
         &self,
         integration: &str,
         params: CallbackParams,
     ) -> EngineResult<CallbackOutcome> {
-        let Some(state) = params.state.as_deref().filter(|s| is_oauth_state(s)) else {
+        // The state comes first and is spent at once: it is the only proof that this
+        // callback answers a redirect we made, and it is what tells us where the app
+        // waits. Without a valid one there is nobody to report to, so it is an error for
+        // the browser and nothing changes.
+        let (hash, st) = self
+            .take_state(integration, params.state.as_deref())
+            .await?;
+        // From here on the app gets a result, however the rest goes: the way back was
+        // fixed by the connect session when the flow started.
+        let delivery = match (&st.return_to, &st.opener_origin) {
+            (Some(r), _) => Delivery::Redirect(r.clone()),
+            (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
+            (None, None) => Delivery::Page,
+        };
+        let (connection_id, error) = match self
+            .complete_authorization(integration, &params, &hash, &st)
+            .await
+        {
+            Ok(stored) => {
+                flow_metric(integration, "connected");
+                self.refresh_connection_gauges().await;
+                (stored, None)
+            }
+            // A refusal names the connection too: the app may be waiting for that id.
+            Err(Halt::Refused { code, outcome }) => {
+                flow_metric(integration, outcome);
+                (st.connection_id.clone(), Some(code))
+            }
+            // Our own failure (store, vault, configuration): the caller's error, as for
+            // any other request.
+            Err(Halt::Failed(e)) => return Err(e),
+        };
+        let mut out = CallbackOutcome {
+            connection_id: Some(connection_id),
+            error,
+            delivery: delivery.clone(),
+        };
+        out.delivery = finish_delivery(&out, &delivery);
+        Ok(out)
+    }
+
+    /// Takes the callback's state out of the store (single use: a replayed callback finds
+    /// nothing), and checks that it belongs to `integration` and has not expired. Returns
+    /// the state's hash (its row's id, and the associated data of its sealed secrets).
+    async fn take_state(
+        &self,
+        integration: &str,
+        state: Option<&str>,
+    ) -> EngineResult<(Vec<u8>, OAuthState)> {
+        let Some(state) = state.filter(|s| is_oauth_state(s)) else {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
                 "state",
@@ -231,6 +327,7 @@ impl Engine {
             ));
         };
         let hash = token_hash(state);
+        // Removed before it is checked, so that even a refused state cannot be tried twice.
         let Some(st) = self.inner.store.take_oauth_state(&hash).await? else {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
@@ -252,87 +349,54 @@ impl Engine {
                 "expired (authorizations must finish within 10 minutes); start again",
             ));
         }
-        let delivery = match (&st.return_to, &st.opener_origin) {
-            (Some(r), _) => Delivery::Redirect(r.clone()),
-            (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
-            (None, None) => Delivery::Page,
-        };
-        let fail = |code: String, outcome: &'static str| {
-            flow_metric(integration, outcome);
-            let mut out = CallbackOutcome {
-                connection_id: Some(st.connection_id.clone()),
-                error: Some(code),
-                delivery: delivery.clone(),
-            };
-            out.delivery = finish_delivery(&out, &delivery);
-            Ok(out)
-        };
+        Ok((hash, st))
+    }
+
+    /// The callback once its state is spent: from the provider's answer to a stored
+    /// connection. Returns the connection's id, or why it stopped.
+    async fn complete_authorization(
+        &self,
+        integration: &str,
+        params: &CallbackParams,
+        hash: &[u8],
+        st: &OAuthState,
+    ) -> Result<String, Halt> {
+        // The provider's verdict before anything of ours: a user who clicked "deny" is
+        // told so (with the provider's code when it looks like one), not "exchange failed".
         if let Some(e) = &params.error {
-            return fail(provider_error_code(e), "provider_error");
+            return Err(Halt::refused(provider_error_code(e), "provider_error"));
         }
         let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
-            return fail("invalid_request".into(), "provider_error");
+            return Err(Halt::refused("invalid_request", "provider_error"));
         };
-        let plain = match self.inner.keyring.open(
-            &st.sealed,
-            Aad::new("oauth_states", "sealed", &state_aad(&hash)),
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, integration, "cannot open a flow's sealed state");
-                return fail("internal_error".into(), "state_invalid");
-            }
-        };
-        let secrets: FlowSecrets = match serde_json::from_slice(plain.expose_secret()) {
-            Ok(s) => s,
-            Err(_) => return fail("internal_error".into(), "state_invalid"),
-        };
+        // The PKCE verifier and the nonce were sealed into the state row, bound to its
+        // hash: only the holder of this state can have them, and the exchange needs them.
+        let secrets = self.open_flow_secrets(integration, hash, st)?;
         let ctx = self.connect_context(integration)?;
-        let mut settings = st.settings.clone();
-        for (name, ph) in &ctx.provider.placeholders {
-            if let catalog::ValueSource::CallbackQuery(q) = &ph.from
-                && let Some(v) = params.other.get(q)
-            {
-                settings.insert(name.clone(), v.clone());
-            }
-        }
+        // Settings may come back on the callback itself (QuickBooks' `realmId`), and the
+        // token URL may need them, so they are merged before the exchange.
+        let settings = callback_settings(&ctx, &st.settings, &params.other);
         let values = ctx.values(&settings);
-        let redirect_uri = self.callback_url(integration);
-        let client = Client {
-            id: ctx.client_id()?,
-            secret: ctx.integration.client_secret.as_ref(),
-        };
-        let exchanged = protocol::token_request(
-            &self.outbound(),
-            &ctx.provider,
-            &client,
-            &values,
-            Grant::AuthorizationCode {
+        let tokens = self
+            .exchange_code(
+                &ctx,
+                integration,
+                &values,
                 code,
-                redirect_uri: &redirect_uri,
-                verifier: secrets.verifier.as_deref(),
-            },
-            self.dev(),
-        )
-        .await;
-        let tokens = match exchanged {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(integration, error = %e, "code exchange failed");
-                let code = match e {
-                    TokenError::InvalidClient(_) => "invalid_client",
-                    _ => "exchange_failed",
-                };
-                return fail(code.into(), "exchange_failed");
-            }
-        };
+                secrets.verifier.as_deref(),
+            )
+            .await?;
+        // An OpenID provider's ID token is checked against the nonce we sent: tokens
+        // meant for another flow (an injected code) are refused before anything is kept.
         if let Err(e) = self
             .check_id_token(&ctx, &values, &tokens, secrets.nonce.as_deref())
             .await
         {
             tracing::warn!(integration, error = %e, "ID token refused");
-            return fail("id_token_invalid".into(), "id_token_invalid");
+            return Err(Halt::refused("id_token_invalid", "id_token_invalid"));
         }
+        // Settings the token response or the userinfo endpoint give (Salesforce's
+        // instance URL, a webhook routing key) are only known now.
         let connection = match self
             .build_connection(
                 &ctx,
@@ -347,21 +411,102 @@ impl Engine {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(integration, error = %e, "cannot build the connection");
-                return fail("exchange_failed".into(), "exchange_failed");
+                return Err(Halt::refused("exchange_failed", "exchange_failed"));
             }
         };
+        self.store_connection(integration, &connection, &tokens)
+            .await
+    }
+
+    /// Opens the flow's sealed secrets. A state that cannot be opened (a key removed
+    /// from the ring since) is the app's result `internal_error`: the user can start
+    /// again, and the detail goes to the log.
+    fn open_flow_secrets(
+        &self,
+        integration: &str,
+        hash: &[u8],
+        st: &OAuthState,
+    ) -> Result<FlowSecrets, Halt> {
+        let plain = match self.inner.keyring.open(
+            &st.sealed,
+            Aad::new("oauth_states", "sealed", &state_aad(hash)),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, integration, "cannot open a flow's sealed state");
+                return Err(Halt::refused("internal_error", "state_invalid"));
+            }
+        };
+        match serde_json::from_slice(plain.expose_secret()) {
+            Ok(s) => Ok(s),
+            Err(_) => Err(Halt::refused("internal_error", "state_invalid")),
+        }
+    }
+
+    /// Exchanges the code at the provider's token endpoint. A refused client is told
+    /// apart (`invalid_client`: the operator must fix the integration's credentials);
+    /// anything else the provider or the network did is `exchange_failed`.
+    async fn exchange_code(
+        &self,
+        ctx: &Ctx,
+        integration: &str,
+        values: &BTreeMap<String, String>,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> Result<TokenSet, Halt> {
+        let redirect_uri = self.callback_url(integration);
+        let client = Client {
+            id: ctx.client_id()?,
+            secret: ctx.integration.client_secret.as_ref(),
+        };
+        let exchanged = protocol::token_request(
+            &self.outbound(),
+            &ctx.provider,
+            &client,
+            values,
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri: &redirect_uri,
+                verifier,
+            },
+            self.dev(),
+        )
+        .await;
+        match exchanged {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                tracing::warn!(integration, error = %e, "code exchange failed");
+                let code = match e {
+                    TokenError::InvalidClient(_) => "invalid_client",
+                    _ => "exchange_failed",
+                };
+                Err(Halt::refused(code, "exchange_failed"))
+            }
+        }
+    }
+
+    /// Seals the tokens and creates or replaces the connection, then audits it. Returns
+    /// the stored connection's id. An id held by another integration or end user is the
+    /// app's result `connection_id_taken`, and nothing is written.
+    async fn store_connection(
+        &self,
+        integration: &str,
+        connection: &Connection,
+        tokens: &TokenSet,
+    ) -> Result<String, Halt> {
         let sealed = tokens
             .credentials
             .seal(&self.inner.keyring, &connection.id)?;
         let (stored, reconnect) = match self
             .inner
             .store
-            .upsert_connection(&connection, &sealed)
-            .await?
+            .upsert_connection(connection, &sealed)
+            .await
+            .map_err(EngineError::from)?
         {
             Upsert::Created(c) => (c, false),
             Upsert::Replaced(c) => (c, true),
-            Upsert::Taken => return fail("connection_id_taken".into(), "taken"),
+            Upsert::Taken => return Err(Halt::refused("connection_id_taken", "taken")),
         };
         self.audit(
             &Actor::System,
@@ -376,15 +521,7 @@ impl Engine {
             }),
         )
         .await?;
-        flow_metric(integration, "connected");
-        self.refresh_connection_gauges().await;
-        let mut out = CallbackOutcome {
-            connection_id: Some(stored.id),
-            error: None,
-            delivery: delivery.clone(),
-        };
-        out.delivery = finish_delivery(&out, &delivery);
-        Ok(out)
+        Ok(stored.id)
     }
 
     async fn check_id_token(
