@@ -10,8 +10,10 @@
 //! | connect session | [`new_connect_session_token`] | `cs_` + [`random_token`] |
 //! | OAuth state, PKCE verifier, nonce | [`random_token`] | 43 base64url characters (256 bits) |
 //!
-//! Secret tokens (sessions, states) are stored only as [`token_hash`]. API keys have their
-//! own shape, next to their hashing, in [`crate::api_keys`].
+//! | API key | [`new_api_key`] | `sb_` + 12 of `[a-z0-9]` (its id) + `_` + 40 of `[A-Za-z0-9]` (its secret) |
+//!
+//! Secret tokens (sessions, states) are stored only as [`token_hash`]; an API key's
+//! secret part as the hash [`crate::api_keys`] gives it.
 
 use crate::{EngineError, EngineResult};
 
@@ -91,4 +93,58 @@ pub(crate) fn random_token() -> crate::EngineResult<String> {
 pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     use sha2::Digest as _;
     sha2::Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Prefix of every API key. The fixed shape lets secret scanners recognise a leaked key
+/// (`sb_[a-z0-9]{12}_[A-Za-z0-9]{40}`).
+pub const API_KEY_PREFIX: &str = "sb_";
+const KEY_ID_LEN: usize = 12;
+const KEY_SECRET_LEN: usize = 40;
+const KEY_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+const KEY_SECRET_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A new API key's id and secret part; the key is `sb_<id>_<secret>`.
+pub(crate) fn new_api_key() -> EngineResult<(String, String)> {
+    Ok((
+        random_string(KEY_ID_LEN, KEY_ID_ALPHABET)?,
+        random_string(KEY_SECRET_LEN, KEY_SECRET_ALPHABET)?,
+    ))
+}
+
+/// Splits a presented API key into id and secret, checking its shape.
+pub fn parse_api_key(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(API_KEY_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    let ok = id.len() == KEY_ID_LEN
+        && secret.len() == KEY_SECRET_LEN
+        && id.bytes().all(|b| KEY_ID_ALPHABET.contains(&b))
+        && secret.bytes().all(|b| KEY_SECRET_ALPHABET.contains(&b));
+    ok.then_some((id, secret))
+}
+
+/// Whether `text` contains something shaped like a Switchboard API key (used by the
+/// secret scanner and by tests that prove keys never leak).
+pub fn looks_like_api_key(text: &str) -> bool {
+    const LEN: usize = API_KEY_PREFIX.len() + KEY_ID_LEN + 1 + KEY_SECRET_LEN;
+    text.match_indices(API_KEY_PREFIX).any(|(i, _)| {
+        text.get(i..i + LEN)
+            .is_some_and(|k| parse_api_key(k).is_some())
+    })
+}
+
+/// Random string from `alphabet` (rejection sampling, no modulo bias).
+fn random_string(len: usize, alphabet: &[u8]) -> EngineResult<String> {
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|_| vault::VaultError::Random)?;
+        for &b in &buf {
+            if (b as usize) < limit && out.len() < len {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    Ok(out)
 }

@@ -83,3 +83,20 @@ fn tokens_are_stored_as_their_sha256() {
         sha2::Sha256::digest(b"cs_abc").to_vec()
     );
 }
+
+#[test]
+fn api_keys_have_their_documented_shape() {
+    let (id, secret) = new_api_key().unwrap();
+    let key = format!("{API_KEY_PREFIX}{id}_{secret}");
+    assert_eq!(key.len(), 3 + 12 + 1 + 40, "{key}");
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
+    assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_eq!(parse_api_key(&key), Some((id.as_str(), secret.as_str())));
+    assert!(looks_like_api_key(&format!("leaked: {key}.")));
+    assert!(parse_api_key(&key.replacen("sb_", "sk_", 1)).is_none());
+    assert!(parse_api_key(&key[..key.len() - 1]).is_none());
+    assert!(!looks_like_api_key(&key[..key.len() - 1]));
+}
