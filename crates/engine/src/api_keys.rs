@@ -21,34 +21,19 @@ use sha2::{Digest, Sha256};
 use store::{ApiKeyRecord, Scope};
 use vault::{ExposeSecret, SecretString, constant_time_eq};
 
+use crate::ids::new_api_key;
 use crate::ttl_cache::TtlCache;
 use crate::{Actor, Engine, EngineError, EngineResult};
 
-/// Prefix of every key.
-pub const PREFIX: &str = "sb_";
-const ID_LEN: usize = 12;
-const SECRET_LEN: usize = 40;
-const ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+// The key's shape is made and checked in `crate::ids`, with every other id; re-exported
+// here, where the server and the CLI have always had it.
+pub use crate::ids::{
+    API_KEY_PREFIX as PREFIX, looks_like_api_key as looks_like_key, parse_api_key as parse,
+};
+
 /// How stale `last_used_at` may get before a use is written back (avoids a write per
 /// request).
 const TOUCH_INTERVAL_MS: i64 = 60_000;
-
-/// Random string from `alphabet` (rejection sampling, no modulo bias).
-fn random_string(len: usize, alphabet: &[u8]) -> EngineResult<String> {
-    let limit = 256 - (256 % alphabet.len());
-    let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        getrandom::fill(&mut buf).map_err(|_| vault::VaultError::Random)?;
-        for &b in &buf {
-            if (b as usize) < limit && out.len() < len {
-                out.push(alphabet[b as usize % alphabet.len()] as char);
-            }
-        }
-    }
-    Ok(out)
-}
 
 fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::new()
@@ -94,25 +79,6 @@ pub(crate) type KeyCache = TtlCache<Verified>;
 /// An empty [`KeyCache`].
 pub(crate) fn key_cache() -> KeyCache {
     TtlCache::new("KeyCache", CACHE_MAX)
-}
-
-/// Splits a presented key into id and secret, checking its shape.
-pub fn parse(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix(PREFIX)?;
-    let (id, secret) = rest.split_once('_')?;
-    let ok = id.len() == ID_LEN
-        && secret.len() == SECRET_LEN
-        && id.bytes().all(|b| ID_ALPHABET.contains(&b))
-        && secret.bytes().all(|b| SECRET_ALPHABET.contains(&b));
-    ok.then_some((id, secret))
-}
-
-/// Whether `text` contains something shaped like a Switchboard API key (used by the
-/// secret scanner and by tests that prove keys never leak).
-pub fn looks_like_key(text: &str) -> bool {
-    const LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN;
-    text.match_indices(PREFIX)
-        .any(|(i, _)| text.get(i..i + LEN).is_some_and(|k| parse(k).is_some()))
 }
 
 /// A key as listed: never its secret.
@@ -200,8 +166,7 @@ impl Engine {
     ) -> EngineResult<CreatedKey> {
         let name = name.trim();
         validate_name(name)?;
-        let id = random_string(ID_LEN, ID_ALPHABET)?;
-        let secret = random_string(SECRET_LEN, SECRET_ALPHABET)?;
+        let (id, secret) = new_api_key()?;
         let record = ApiKeyRecord {
             id: id.clone(),
             name: name.to_owned(),

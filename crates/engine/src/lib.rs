@@ -8,10 +8,12 @@
 
 pub mod api_keys;
 pub mod audit;
+mod changes;
 pub mod connections;
 pub mod discovery;
 mod error;
 pub mod http;
+pub mod ids;
 pub mod oidc;
 pub mod pipeline;
 pub mod proxy;
@@ -81,6 +83,8 @@ struct Inner {
     refresh_locks: connections::RefreshLocks,
     pipeline: pipeline::Pipeline,
     proxy: proxy::Shared,
+    /// Connection changes, told to the proxy's credential cache.
+    changes: changes::ConnectionChanges,
     api_keys: api_keys::KeyCache,
 }
 
@@ -114,6 +118,8 @@ impl Engine {
     /// Builds an engine over a migrated store.
     pub fn new(store: Arc<dyn Store>, keyring: Keyring, config: config::Config) -> Self {
         let outbound = outbound_for(&config, false);
+        let proxy = proxy::Shared::default();
+        let changes = changes::ConnectionChanges::new(vec![proxy.watcher()]);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -127,7 +133,8 @@ impl Engine {
                 id_tokens: oidc::IdTokenValidator::new(),
                 refresh_locks: connections::RefreshLocks::default(),
                 pipeline: pipeline::Pipeline::default(),
-                proxy: proxy::Shared::default(),
+                proxy,
+                changes,
                 api_keys: api_keys::key_cache(),
             }),
         }

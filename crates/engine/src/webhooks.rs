@@ -18,6 +18,7 @@ use signatures::{Headers, Request, Scheme, VerifyOptions};
 use store::{Event, InsertOutcome, IntegrationFlags};
 use vault::{ExposeSecret, constant_time_eq};
 
+use crate::ids::{is_event_id, new_event_id};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Counter of webhooks by integration and outcome.
@@ -238,20 +239,6 @@ fn kept_headers(headers: &Headers) -> Vec<(String, String)> {
         .filter_map(|(n, v)| Some((n.to_owned(), std::str::from_utf8(v).ok()?.to_owned())))
         .take(MAX_KEPT_HEADERS)
         .collect()
-}
-
-/// Whether `s` has the shape of an event id (`evt_` + 32 lowercase hex digits).
-pub fn is_event_id(s: &str) -> bool {
-    s.strip_prefix("evt_").is_some_and(|h| {
-        h.len() == 32
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// A new time-ordered event id.
-pub fn new_event_id() -> String {
-    format!("evt_{}", uuid::Uuid::now_v7().simple())
 }
 
 impl Engine {

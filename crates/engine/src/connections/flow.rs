@@ -1,6 +1,7 @@
-//! Connect sessions and the authorization-code flow: the redirect to the provider (state,
-//! PKCE S256, nonce) and the callback (single-use state, code exchange, ID-token
-//! validation, storing the connection, the result for the browser).
+//! The authorization-code flow: the redirect to the provider (state, PKCE S256, nonce)
+//! and the callback (single-use state, code exchange, ID-token validation, storing the
+//! connection, the result for the browser). Connect sessions, which start it, are in
+//! [`super::sessions`].
 
 use std::collections::BTreeMap;
 
@@ -8,57 +9,19 @@ use base64::Engine as _;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
-use store::{ConnectSession, Connection, ConnectionStatus, OAuthState, Upsert};
+use store::{Connection, ConnectionStatus, OAuthState, Upsert};
 use vault::{Aad, ExposeSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::context::Ctx;
+use super::invalid;
 use super::protocol::{self, Client, Grant, TokenError, TokenSet};
-use super::{is_connection_id, is_end_user_id, new_connection_id, random_token, token_hash};
+use super::sessions::{CallbackOutcome, Delivery, finish_delivery};
+use crate::ids::{is_connection_id, is_oauth_state, new_connection_id, random_token, token_hash};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// How long an authorization may take between the redirect and the callback.
 pub const STATE_TTL_SECS: i64 = 600;
-
-/// `POST /api/connect-sessions`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectSessionRequest {
-    /// The end user (`{"id": "u42"}`).
-    #[serde(deserialize_with = "super::object")]
-    pub end_user: EndUser,
-    /// Integrations the user may connect.
-    pub integrations: Vec<String>,
-    /// The connection id to create (the app's choice); generated when absent.
-    #[serde(default)]
-    pub connection_id: Option<String>,
-    /// Where the browser goes at the end; its origin must be allowed by every listed
-    /// integration.
-    #[serde(default)]
-    pub return_to: Option<String>,
-    /// The origin of the window that opened the Connect popup, for a `postMessage`
-    /// result; must be allowed by every listed integration.
-    #[serde(default)]
-    pub opener_origin: Option<String>,
-}
-
-/// The end user of a connect session.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndUser {
-    /// The app's id of the user.
-    pub id: String,
-}
-
-/// A created connect session. The token is shown only here.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreatedConnectSession {
-    /// The session token (`cs_…`).
-    pub token: String,
-    /// When it stops working.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-    /// The Connect page for this session.
-    pub connect_url: String,
-}
 
 /// Where to send the browser to authorize.
 #[derive(Debug, Clone)]
@@ -83,77 +46,11 @@ pub struct CallbackParams {
     pub other: BTreeMap<String, String>,
 }
 
-/// How the browser gets the result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// A 302 to `return_to` with the result in the query.
-    Redirect(String),
-    /// A page that posts the result to the opener at exactly this origin.
-    PostMessage {
-        /// The opener's origin.
-        origin: String,
-    },
-    /// A page that says what happened (no return address was given).
-    Page,
-}
-
-/// The result of a callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallbackOutcome {
-    /// The connection, when it was created (or also on error, when known).
-    pub connection_id: Option<String>,
-    /// `None` on success, else a short code (`access_denied`, `exchange_failed`…).
-    pub error: Option<String>,
-    /// How to tell the browser.
-    pub delivery: Delivery,
-}
-
-impl CallbackOutcome {
-    /// `connected` or `error`.
-    pub fn status(&self) -> &'static str {
-        if self.error.is_none() {
-            "connected"
-        } else {
-            "error"
-        }
-    }
-
-    /// The fields the app receives: `status` and `connection_id` or `error`.
-    pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut out = vec![("status", self.status().to_owned())];
-        if let Some(id) = &self.connection_id {
-            out.push(("connection_id", id.clone()));
-        }
-        if let Some(e) = &self.error {
-            out.push(("error", e.clone()));
-        }
-        out
-    }
-}
-
 /// Secrets of a flow in flight, sealed in its state row.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct FlowSecrets {
     verifier: Option<String>,
     nonce: Option<String>,
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> EngineError {
-    EngineError::Invalid {
-        field,
-        message: message.into(),
-    }
-}
-
-fn origin_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-        return None;
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return None;
-    }
-    Some(u.origin().ascii_serialization())
 }
 
 fn state_aad(hash: &[u8]) -> String {
@@ -182,20 +79,46 @@ fn provider_error_code(e: &str) -> String {
     }
 }
 
-/// Appends the result fields to a return URL, keeping its own query.
-fn with_result(return_to: &str, fields: &[(&'static str, String)]) -> String {
-    match url::Url::parse(return_to) {
-        Ok(mut u) => {
-            {
-                let mut q = u.query_pairs_mut();
-                for (k, v) in fields {
-                    q.append_pair(k, v);
-                }
-            }
-            u.to_string()
+/// Why a callback whose state was taken did not connect.
+enum Halt {
+    /// A result for the app: `code` is what it receives (`access_denied`,
+    /// `exchange_failed`…), `outcome` the flow metric's label.
+    Refused { code: String, outcome: &'static str },
+    /// A failure on our side (store, vault, configuration): the caller's error.
+    Failed(EngineError),
+}
+
+impl Halt {
+    fn refused(code: impl Into<String>, outcome: &'static str) -> Self {
+        Self::Refused {
+            code: code.into(),
+            outcome,
         }
-        Err(_) => return_to.to_owned(),
     }
+}
+
+impl From<EngineError> for Halt {
+    fn from(e: EngineError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The connection's settings: those chosen when the flow started, plus the provider's
+/// `callback_query` values found on the callback.
+fn callback_settings(
+    ctx: &Ctx,
+    started: &BTreeMap<String, String>,
+    query: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut settings = started.clone();
+    for (name, ph) in &ctx.provider.placeholders {
+        if let catalog::ValueSource::CallbackQuery(q) = &ph.from
+            && let Some(v) = query.get(q)
+        {
+            settings.insert(name.clone(), v.clone());
+        }
+    }
+    settings
 }
 
 impl Engine {
@@ -205,139 +128,6 @@ impl Engine {
             "{}/api/integrations/{integration}/callback",
             self.config().public_url
         )
-    }
-
-    /// Creates a connect session (app backend).
-    pub async fn create_connect_session(
-        &self,
-        req: ConnectSessionRequest,
-    ) -> EngineResult<CreatedConnectSession> {
-        let cfg = self.config();
-        if !is_end_user_id(&req.end_user.id) {
-            return Err(invalid(
-                "end_user.id",
-                "must be 1 to 256 printable characters",
-            ));
-        }
-        if req.integrations.is_empty() {
-            return Err(invalid(
-                "integrations",
-                "list at least one integration the user may connect",
-            ));
-        }
-        if req.integrations.len() > 64 {
-            return Err(invalid("integrations", "list at most 64 integrations"));
-        }
-        for id in &req.integrations {
-            let ctx = self.connect_context(id)?;
-            if ctx.provider.auth_mode == catalog::AuthMode::WebhookOnly {
-                return Err(invalid(
-                    "integrations",
-                    format!(
-                        "integration {id:?} only receives webhooks; it has no accounts to connect"
-                    ),
-                ));
-            }
-        }
-        if let Some(id) = &req.connection_id
-            && !is_connection_id(id)
-        {
-            return Err(invalid(
-                "connection_id",
-                "use 1 to 128 letters, digits and . _ : - (starting with a letter or digit)",
-            ));
-        }
-        let allowed_everywhere = |origin: &str| {
-            req.integrations.iter().all(|id| {
-                cfg.integration(id)
-                    .is_some_and(|i| i.allowed_return_origins.iter().any(|o| o == origin))
-            })
-        };
-        if let Some(r) = &req.return_to {
-            let origin = origin_of(r).ok_or_else(|| {
-                invalid(
-                    "return_to",
-                    "must be an absolute http(s) URL without credentials",
-                )
-            })?;
-            if !allowed_everywhere(&origin) {
-                return Err(invalid(
-                    "return_to",
-                    format!(
-                        "origin {origin} is not in allowed_return_origins of every listed integration; add it in switchboard.toml"
-                    ),
-                ));
-            }
-        }
-        if let Some(o) = &req.opener_origin {
-            let origin = origin_of(o)
-                .filter(|n| n == o.trim_end_matches('/'))
-                .ok_or_else(|| {
-                    invalid("opener_origin", "must be an origin: scheme://host[:port]")
-                })?;
-            if !allowed_everywhere(&origin) {
-                return Err(invalid(
-                    "opener_origin",
-                    format!(
-                        "origin {origin} is not in allowed_return_origins of every listed integration; add it in switchboard.toml"
-                    ),
-                ));
-            }
-        }
-        let token = format!("cs_{}", random_token()?);
-        let now = store::now();
-        let expires_at = now + Duration::seconds(cfg.connect_session_ttl_secs as i64);
-        self.inner
-            .store
-            .insert_connect_session(&ConnectSession {
-                token_hash: token_hash(&token),
-                end_user_id: req.end_user.id,
-                integrations: req.integrations,
-                connection_id: req.connection_id,
-                return_to: req.return_to,
-                opener_origin: req
-                    .opener_origin
-                    .map(|o| o.trim_end_matches('/').to_owned()),
-                created_at: now,
-                expires_at,
-            })
-            .await?;
-        let connect_url = format!(
-            "{}/connect?session={}",
-            cfg.public_url,
-            form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()
-        );
-        Ok(CreatedConnectSession {
-            token,
-            expires_at,
-            connect_url,
-        })
-    }
-
-    /// A live connect session that allows `integration`.
-    pub(crate) async fn session_for(
-        &self,
-        session: &str,
-        integration: &str,
-    ) -> EngineResult<ConnectSession> {
-        let s = self
-            .inner
-            .store
-            .get_connect_session(&token_hash(session))
-            .await?
-            .filter(|s| s.expires_at > store::now())
-            .ok_or_else(|| {
-                invalid(
-                    "session",
-                    "unknown or expired connect session; ask the app for a new one",
-                )
-            })?;
-        if !s.integrations.iter().any(|i| i == integration) {
-            return Err(EngineError::Forbidden(format!(
-                "this connect session does not allow integration {integration:?}"
-            )));
-        }
-        Ok(s)
     }
 
     /// Starts an authorization: stores a state and returns the provider URL
@@ -470,16 +260,66 @@ impl Engine {
     /// Finishes an authorization (`GET /api/integrations/{integration}/callback`). An
     /// unknown, reused, expired or foreign state is an error and changes nothing; every
     /// other failure is a result for the app.
+    ///
+    /// The steps, each below with why it is where it is: take the state, then (in
+    /// `complete_authorization`) the provider's error, the sealed flow secrets,
+    /// the settings the callback brings, the code exchange, the ID token, the connection,
+    /// its upsert; then the outcome for the browser.
     pub async fn finish_authorization(
         &self,
         integration: &str,
         params: CallbackParams,
     ) -> EngineResult<CallbackOutcome> {
-        let Some(state) = params
-            .state
-            .as_deref()
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-        else {
+        // The state comes first and is spent at once: it is the only proof that this
+        // callback answers a redirect we made, and it is what tells us where the app
+        // waits. Without a valid one there is nobody to report to, so it is an error for
+        // the browser and nothing changes.
+        let (hash, st) = self
+            .take_state(integration, params.state.as_deref())
+            .await?;
+        // From here on the app gets a result, however the rest goes: the way back was
+        // fixed by the connect session when the flow started.
+        let delivery = match (&st.return_to, &st.opener_origin) {
+            (Some(r), _) => Delivery::Redirect(r.clone()),
+            (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
+            (None, None) => Delivery::Page,
+        };
+        let (connection_id, error) = match self
+            .complete_authorization(integration, &params, &hash, &st)
+            .await
+        {
+            Ok(stored) => {
+                flow_metric(integration, "connected");
+                self.refresh_connection_gauges().await;
+                (stored, None)
+            }
+            // A refusal names the connection too: the app may be waiting for that id.
+            Err(Halt::Refused { code, outcome }) => {
+                flow_metric(integration, outcome);
+                (st.connection_id.clone(), Some(code))
+            }
+            // Our own failure (store, vault, configuration): the caller's error, as for
+            // any other request.
+            Err(Halt::Failed(e)) => return Err(e),
+        };
+        let mut out = CallbackOutcome {
+            connection_id: Some(connection_id),
+            error,
+            delivery: delivery.clone(),
+        };
+        out.delivery = finish_delivery(&out, &delivery);
+        Ok(out)
+    }
+
+    /// Takes the callback's state out of the store (single use: a replayed callback finds
+    /// nothing), and checks that it belongs to `integration` and has not expired. Returns
+    /// the state's hash (its row's id, and the associated data of its sealed secrets).
+    async fn take_state(
+        &self,
+        integration: &str,
+        state: Option<&str>,
+    ) -> EngineResult<(Vec<u8>, OAuthState)> {
+        let Some(state) = state.filter(|s| is_oauth_state(s)) else {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
                 "state",
@@ -487,6 +327,7 @@ impl Engine {
             ));
         };
         let hash = token_hash(state);
+        // Removed before it is checked, so that even a refused state cannot be tried twice.
         let Some(st) = self.inner.store.take_oauth_state(&hash).await? else {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
@@ -508,87 +349,54 @@ impl Engine {
                 "expired (authorizations must finish within 10 minutes); start again",
             ));
         }
-        let delivery = match (&st.return_to, &st.opener_origin) {
-            (Some(r), _) => Delivery::Redirect(r.clone()),
-            (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
-            (None, None) => Delivery::Page,
-        };
-        let fail = |code: String, outcome: &'static str| {
-            flow_metric(integration, outcome);
-            let mut out = CallbackOutcome {
-                connection_id: Some(st.connection_id.clone()),
-                error: Some(code),
-                delivery: delivery.clone(),
-            };
-            out.delivery = finish_delivery(&out, &delivery);
-            Ok(out)
-        };
+        Ok((hash, st))
+    }
+
+    /// The callback once its state is spent: from the provider's answer to a stored
+    /// connection. Returns the connection's id, or why it stopped.
+    async fn complete_authorization(
+        &self,
+        integration: &str,
+        params: &CallbackParams,
+        hash: &[u8],
+        st: &OAuthState,
+    ) -> Result<String, Halt> {
+        // The provider's verdict before anything of ours: a user who clicked "deny" is
+        // told so (with the provider's code when it looks like one), not "exchange failed".
         if let Some(e) = &params.error {
-            return fail(provider_error_code(e), "provider_error");
+            return Err(Halt::refused(provider_error_code(e), "provider_error"));
         }
         let Some(code) = params.code.as_deref().filter(|c| !c.is_empty()) else {
-            return fail("invalid_request".into(), "provider_error");
+            return Err(Halt::refused("invalid_request", "provider_error"));
         };
-        let plain = match self.inner.keyring.open(
-            &st.sealed,
-            Aad::new("oauth_states", "sealed", &state_aad(&hash)),
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, integration, "cannot open a flow's sealed state");
-                return fail("internal_error".into(), "state_invalid");
-            }
-        };
-        let secrets: FlowSecrets = match serde_json::from_slice(plain.expose_secret()) {
-            Ok(s) => s,
-            Err(_) => return fail("internal_error".into(), "state_invalid"),
-        };
+        // The PKCE verifier and the nonce were sealed into the state row, bound to its
+        // hash: only the holder of this state can have them, and the exchange needs them.
+        let secrets = self.open_flow_secrets(integration, hash, st)?;
         let ctx = self.connect_context(integration)?;
-        let mut settings = st.settings.clone();
-        for (name, ph) in &ctx.provider.placeholders {
-            if let catalog::ValueSource::CallbackQuery(q) = &ph.from
-                && let Some(v) = params.other.get(q)
-            {
-                settings.insert(name.clone(), v.clone());
-            }
-        }
+        // Settings may come back on the callback itself (QuickBooks' `realmId`), and the
+        // token URL may need them, so they are merged before the exchange.
+        let settings = callback_settings(&ctx, &st.settings, &params.other);
         let values = ctx.values(&settings);
-        let redirect_uri = self.callback_url(integration);
-        let client = Client {
-            id: ctx.client_id()?,
-            secret: ctx.integration.client_secret.as_ref(),
-        };
-        let exchanged = protocol::token_request(
-            &self.outbound(),
-            &ctx.provider,
-            &client,
-            &values,
-            Grant::AuthorizationCode {
+        let tokens = self
+            .exchange_code(
+                &ctx,
+                integration,
+                &values,
                 code,
-                redirect_uri: &redirect_uri,
-                verifier: secrets.verifier.as_deref(),
-            },
-            self.dev(),
-        )
-        .await;
-        let tokens = match exchanged {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(integration, error = %e, "code exchange failed");
-                let code = match e {
-                    TokenError::InvalidClient(_) => "invalid_client",
-                    _ => "exchange_failed",
-                };
-                return fail(code.into(), "exchange_failed");
-            }
-        };
+                secrets.verifier.as_deref(),
+            )
+            .await?;
+        // An OpenID provider's ID token is checked against the nonce we sent: tokens
+        // meant for another flow (an injected code) are refused before anything is kept.
         if let Err(e) = self
             .check_id_token(&ctx, &values, &tokens, secrets.nonce.as_deref())
             .await
         {
             tracing::warn!(integration, error = %e, "ID token refused");
-            return fail("id_token_invalid".into(), "id_token_invalid");
+            return Err(Halt::refused("id_token_invalid", "id_token_invalid"));
         }
+        // Settings the token response or the userinfo endpoint give (Salesforce's
+        // instance URL, a webhook routing key) are only known now.
         let connection = match self
             .build_connection(
                 &ctx,
@@ -603,21 +411,102 @@ impl Engine {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(integration, error = %e, "cannot build the connection");
-                return fail("exchange_failed".into(), "exchange_failed");
+                return Err(Halt::refused("exchange_failed", "exchange_failed"));
             }
         };
+        self.store_connection(integration, &connection, &tokens)
+            .await
+    }
+
+    /// Opens the flow's sealed secrets. A state that cannot be opened (a key removed
+    /// from the ring since) is the app's result `internal_error`: the user can start
+    /// again, and the detail goes to the log.
+    fn open_flow_secrets(
+        &self,
+        integration: &str,
+        hash: &[u8],
+        st: &OAuthState,
+    ) -> Result<FlowSecrets, Halt> {
+        let plain = match self.inner.keyring.open(
+            &st.sealed,
+            Aad::new("oauth_states", "sealed", &state_aad(hash)),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, integration, "cannot open a flow's sealed state");
+                return Err(Halt::refused("internal_error", "state_invalid"));
+            }
+        };
+        match serde_json::from_slice(plain.expose_secret()) {
+            Ok(s) => Ok(s),
+            Err(_) => Err(Halt::refused("internal_error", "state_invalid")),
+        }
+    }
+
+    /// Exchanges the code at the provider's token endpoint. A refused client is told
+    /// apart (`invalid_client`: the operator must fix the integration's credentials);
+    /// anything else the provider or the network did is `exchange_failed`.
+    async fn exchange_code(
+        &self,
+        ctx: &Ctx,
+        integration: &str,
+        values: &BTreeMap<String, String>,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> Result<TokenSet, Halt> {
+        let redirect_uri = self.callback_url(integration);
+        let client = Client {
+            id: ctx.client_id()?,
+            secret: ctx.integration.client_secret.as_ref(),
+        };
+        let exchanged = protocol::token_request(
+            &self.outbound(),
+            &ctx.provider,
+            &client,
+            values,
+            Grant::AuthorizationCode {
+                code,
+                redirect_uri: &redirect_uri,
+                verifier,
+            },
+            self.dev(),
+        )
+        .await;
+        match exchanged {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                tracing::warn!(integration, error = %e, "code exchange failed");
+                let code = match e {
+                    TokenError::InvalidClient(_) => "invalid_client",
+                    _ => "exchange_failed",
+                };
+                Err(Halt::refused(code, "exchange_failed"))
+            }
+        }
+    }
+
+    /// Seals the tokens and creates or replaces the connection, then audits it. Returns
+    /// the stored connection's id. An id held by another integration or end user is the
+    /// app's result `connection_id_taken`, and nothing is written.
+    async fn store_connection(
+        &self,
+        integration: &str,
+        connection: &Connection,
+        tokens: &TokenSet,
+    ) -> Result<String, Halt> {
         let sealed = tokens
             .credentials
             .seal(&self.inner.keyring, &connection.id)?;
         let (stored, reconnect) = match self
             .inner
             .store
-            .upsert_connection(&connection, &sealed)
-            .await?
+            .upsert_connection(connection, &sealed)
+            .await
+            .map_err(EngineError::from)?
         {
             Upsert::Created(c) => (c, false),
             Upsert::Replaced(c) => (c, true),
-            Upsert::Taken => return fail("connection_id_taken".into(), "taken"),
+            Upsert::Taken => return Err(Halt::refused("connection_id_taken", "taken")),
         };
         self.audit(
             &Actor::System,
@@ -632,20 +521,12 @@ impl Engine {
             }),
         )
         .await?;
-        flow_metric(integration, "connected");
-        self.refresh_connection_gauges().await;
-        let mut out = CallbackOutcome {
-            connection_id: Some(stored.id),
-            error: None,
-            delivery: delivery.clone(),
-        };
-        out.delivery = finish_delivery(&out, &delivery);
-        Ok(out)
+        Ok(stored.id)
     }
 
     async fn check_id_token(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &Ctx,
         values: &BTreeMap<String, String>,
         tokens: &TokenSet,
         nonce: Option<&str>,
@@ -690,7 +571,7 @@ impl Engine {
     /// A new active connection from a token response.
     pub(crate) async fn build_connection(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &Ctx,
         id: &str,
         end_user_id: &str,
         mut settings: BTreeMap<String, String>,
@@ -788,7 +669,7 @@ impl Engine {
 
     async fn fetch_userinfo(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &Ctx,
         settings: &BTreeMap<String, String>,
         tokens: &TokenSet,
     ) -> Option<serde_json::Value> {
@@ -824,34 +705,5 @@ fn json_scalar(v: &serde_json::Value) -> Option<String> {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-/// How a connect made with `session` (without a redirect to the provider) reports to the
-/// app: the same as the OAuth callback would.
-pub(crate) fn session_outcome(s: &ConnectSession, connection_id: &str) -> CallbackOutcome {
-    let delivery = match (&s.return_to, &s.opener_origin) {
-        (Some(r), _) => Delivery::Redirect(r.clone()),
-        (None, Some(o)) => Delivery::PostMessage { origin: o.clone() },
-        (None, None) => Delivery::Page,
-    };
-    let mut out = CallbackOutcome {
-        connection_id: Some(connection_id.to_owned()),
-        error: None,
-        delivery: delivery.clone(),
-    };
-    out.delivery = finish_delivery(&out, &delivery);
-    out
-}
-
-/// The origin of an absolute URL (`https://app.example`), if it has one.
-pub(crate) fn url_origin(url: &str) -> Option<String> {
-    origin_of(url)
-}
-
-fn finish_delivery(out: &CallbackOutcome, d: &Delivery) -> Delivery {
-    match d {
-        Delivery::Redirect(r) => Delivery::Redirect(with_result(r, &out.fields())),
-        other => other.clone(),
     }
 }

@@ -8,115 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use store::{Connection, ConnectionFilter, ConnectionStatus, Upsert};
 
+use super::ConnectionView;
+use super::context::Ctx;
 use super::credentials::Credentials;
 use super::protocol::{self, Client, Grant, TokenError};
-use super::{ConnectionView, is_connection_id, is_end_user_id, new_connection_id};
+use crate::ids::{is_connection_id, is_end_user_id, new_connection_id};
 use crate::{Actor, Engine, EngineError, EngineResult};
-
-/// An integration with its provider, as one request needs them.
-#[derive(Debug, Clone)]
-pub(crate) struct Ctx {
-    pub integration: config::Integration,
-    pub provider: catalog::Provider,
-}
-
-impl Ctx {
-    pub fn oauth2(&self) -> EngineResult<&catalog::OAuth2> {
-        self.provider.oauth2.as_ref().ok_or_else(|| {
-            EngineError::Misconfigured(format!(
-                "provider {} has no OAuth2 settings",
-                self.provider.id
-            ))
-        })
-    }
-
-    pub fn client_id(&self) -> EngineResult<&str> {
-        self.integration.client_id.as_deref().ok_or_else(|| {
-            EngineError::Misconfigured(format!(
-                "integration {:?} has no client_id; set client_id and client_secret in switchboard.toml",
-                self.integration.id
-            ))
-        })
-    }
-
-    /// The scopes to request: the integration's, else the provider's defaults.
-    pub fn scopes(&self) -> Vec<String> {
-        if !self.integration.scopes.is_empty() {
-            return self.integration.scopes.clone();
-        }
-        self.provider
-            .oauth2
-            .as_ref()
-            .map(|o| o.default_scopes.clone())
-            .unwrap_or_default()
-    }
-
-    /// The values of the provider's placeholders for a connection with `settings`.
-    pub fn values(&self, settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        for (name, ph) in &self.provider.placeholders {
-            let v = match &ph.from {
-                catalog::ValueSource::Integration(k) => self.integration.settings.get(k),
-                catalog::ValueSource::Connection(k) => settings.get(k),
-                _ => settings.get(name),
-            };
-            if let Some(v) = v {
-                out.insert(name.clone(), v.clone());
-            }
-        }
-        out
-    }
-
-    /// Checks settings given at connect time: only the provider's `connection`
-    /// placeholders, with bounded values.
-    pub fn connection_settings(
-        &self,
-        given: BTreeMap<String, String>,
-    ) -> EngineResult<BTreeMap<String, String>> {
-        let routing = self
-            .provider
-            .webhooks
-            .as_ref()
-            .and_then(|w| w.routing.as_ref())
-            .and_then(|r| match &r.connection {
-                catalog::ValueSource::Connection(k) if k != "username" => Some(k.as_str()),
-                _ => None,
-            });
-        let known: Vec<&str> = self
-            .provider
-            .placeholders
-            .values()
-            .filter_map(|p| match &p.from {
-                catalog::ValueSource::Connection(k) => Some(k.as_str()),
-                _ => None,
-            })
-            .chain(routing)
-            .collect();
-        for (k, v) in &given {
-            if !known.contains(&k.as_str()) {
-                return Err(EngineError::Invalid {
-                    field: "settings",
-                    message: format!(
-                        "provider {} takes no setting {k:?}{}",
-                        self.provider.id,
-                        if known.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; it takes {}", known.join(", "))
-                        }
-                    ),
-                });
-            }
-            if v.is_empty() || v.len() > 512 || v.chars().any(char::is_control) {
-                return Err(EngineError::Invalid {
-                    field: "settings",
-                    message: format!("setting {k:?} must be 1 to 512 printable characters"),
-                });
-            }
-        }
-        Ok(given)
-    }
-}
 
 /// A page of connections.
 #[derive(Debug, Clone, Serialize)]
@@ -231,27 +128,6 @@ impl OAuthCheck {
 }
 
 impl Engine {
-    /// The integration and its provider.
-    pub(crate) fn connect_context(&self, integration: &str) -> EngineResult<Ctx> {
-        let cfg = self.config();
-        let it = cfg
-            .integration(integration)
-            .ok_or_else(|| EngineError::NotFound {
-                what: "integration",
-                id: integration.to_owned(),
-            })?;
-        let provider = self.catalog().get(&it.provider).ok_or_else(|| {
-            EngineError::Misconfigured(format!(
-                "integration {integration:?} names provider {:?}, which is not in the catalog",
-                it.provider
-            ))
-        })?;
-        Ok(Ctx {
-            integration: it.clone(),
-            provider: provider.clone(),
-        })
-    }
-
     /// One connection, without secrets.
     pub async fn get_connection(&self, id: &str) -> EngineResult<ConnectionView> {
         self.inner
@@ -385,7 +261,7 @@ impl Engine {
             .store
             .revoke_connection(connection_id, store::now())
             .await?;
-        self.forget_proxy_credentials(connection_id);
+        self.connection_changed(connection_id);
         self.audit(
             actor,
             "connection.revoke",
@@ -829,142 +705,5 @@ fn token_failure(e: TokenError) -> EngineError {
         TokenError::Unavailable(_) => EngineError::ProviderUnavailable(e.to_string()),
         TokenError::Request(_) => EngineError::Misconfigured(e.to_string()),
         other => EngineError::Provider(other.to_string()),
-    }
-}
-
-/// What the Connect page shows for one integration of a session.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectOption {
-    /// The integration id.
-    pub integration: String,
-    /// The provider's display name.
-    pub provider_name: String,
-    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
-    pub auth_mode: String,
-    /// Settings the user must give (name, description), e.g. Shopify's `shop`.
-    pub settings: Vec<(String, String)>,
-    /// What the provider calls the API key (api_key mode).
-    pub api_key_label: Option<String>,
-    /// What the provider calls the user name, when the user gives one (basic mode).
-    pub username_label: Option<String>,
-    /// What the provider calls the password (basic mode).
-    pub password_label: Option<String>,
-}
-
-/// The Connect page of a session.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectPage {
-    /// The end user.
-    pub end_user_id: String,
-    /// The connection id the session creates, if fixed.
-    pub connection_id: Option<String>,
-    /// One entry per integration of the session.
-    pub options: Vec<ConnectOption>,
-    /// When the session expires.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-    /// The origin of the session's `return_to`, which the page's forms may end at (a
-    /// successful connect redirects there).
-    pub return_origin: Option<String>,
-}
-
-impl Engine {
-    /// What the Connect page of a session offers. Unknown or expired sessions are
-    /// refused like at the authorization route.
-    pub async fn connect_page(&self, session: &str) -> EngineResult<ConnectPage> {
-        let s = self
-            .inner
-            .store
-            .get_connect_session(&super::token_hash(session))
-            .await?
-            .filter(|s| s.expires_at > store::now())
-            .ok_or_else(|| EngineError::Invalid {
-                field: "session",
-                message: "unknown or expired connect session; ask the app for a new one".into(),
-            })?;
-        let mut options = Vec::with_capacity(s.integrations.len());
-        for id in &s.integrations {
-            let Ok(ctx) = self.connect_context(id) else {
-                continue;
-            };
-            let settings = ctx
-                .provider
-                .placeholders
-                .values()
-                .filter_map(|p| match &p.from {
-                    catalog::ValueSource::Connection(k) if p.default.is_none() => Some((
-                        k.clone(),
-                        p.description.clone().unwrap_or_else(|| k.clone()),
-                    )),
-                    _ => None,
-                })
-                .collect();
-            let basic = ctx.provider.basic.as_ref();
-            options.push(ConnectOption {
-                integration: id.clone(),
-                provider_name: ctx.provider.name.clone(),
-                auth_mode: ctx.provider.auth_mode.name().to_owned(),
-                settings,
-                api_key_label: ctx
-                    .provider
-                    .api_key
-                    .as_ref()
-                    .map(|k| k.label.clone().unwrap_or_else(|| "API key".into())),
-                username_label: basic.filter(|b| b.username.is_none()).map(|b| {
-                    b.username_label
-                        .clone()
-                        .unwrap_or_else(|| "User name".into())
-                }),
-                password_label: basic.map(|b| {
-                    b.password_label
-                        .clone()
-                        .unwrap_or_else(|| "Password".into())
-                }),
-            });
-        }
-        Ok(ConnectPage {
-            return_origin: s.return_to.as_deref().and_then(super::flow::url_origin),
-            end_user_id: s.end_user_id,
-            connection_id: s.connection_id,
-            options,
-            expires_at: s.expires_at,
-        })
-    }
-
-    /// Connects an API-key or basic-auth integration with credentials the end user typed
-    /// on the Connect page: the session decides the end user and connection id.
-    pub async fn connect_with_session(
-        &self,
-        session: &str,
-        integration: &str,
-        credentials: CredentialsInput,
-        settings: BTreeMap<String, String>,
-    ) -> EngineResult<(ConnectionView, super::CallbackOutcome)> {
-        let s = self.session_for(session, integration).await?;
-        let ctx = self.connect_context(integration)?;
-        if !matches!(
-            ctx.provider.auth_mode,
-            catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
-        ) {
-            return Err(EngineError::Invalid {
-                field: "integration",
-                message: format!(
-                    "integration {integration:?} does not take typed credentials; use its authorization link"
-                ),
-            });
-        }
-        let view = self
-            .connect_direct(
-                DirectConnectRequest {
-                    integration: integration.to_owned(),
-                    end_user_id: Some(s.end_user_id.clone()),
-                    connection_id: s.connection_id.clone(),
-                    credentials: Some(credentials),
-                    settings,
-                },
-                &Actor::System,
-            )
-            .await?;
-        let outcome = super::flow::session_outcome(&s, &view.id);
-        Ok((view, outcome))
     }
 }

@@ -9,10 +9,12 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
+pub(crate) mod context;
 pub(crate) mod credentials;
 mod flow;
 pub(crate) mod manage;
 pub(crate) mod protocol;
+mod sessions;
 pub(crate) mod tokens;
 
 use std::collections::BTreeMap;
@@ -21,17 +23,22 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::{Connection, ConnectionStatus};
 
-pub use flow::{
-    AuthorizationStart, CallbackOutcome, CallbackParams, ConnectSessionRequest,
-    CreatedConnectSession, Delivery,
-};
+pub use flow::{AuthorizationStart, CallbackParams};
 pub use manage::{
-    ConnectOption, ConnectPage, ConnectionPage, CredentialsInput, DirectConnectRequest,
-    Disconnected, IntegrationHealth, OAuthCheck, RevokeAllProgress,
+    ConnectionPage, CredentialsInput, DirectConnectRequest, Disconnected, IntegrationHealth,
+    OAuthCheck, RevokeAllProgress,
+};
+pub use sessions::{
+    CallbackOutcome, ConnectOption, ConnectPage, ConnectSessionRequest, CreatedConnectSession,
+    Delivery,
 };
 pub use tokens::{RefreshOutcome, TokenView};
 
 pub(crate) use tokens::RefreshLocks;
+
+// Connection and end-user ids are checked in `crate::ids`; re-exported here, where the
+// API has always had them.
+pub use crate::ids::{is_connection_id, is_end_user_id};
 
 /// A connection as the API shows it: never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,39 +94,12 @@ impl From<Connection> for ConnectionView {
     }
 }
 
-/// Whether `id` is acceptable as an app-chosen connection id: 1 to 128 of
-/// `A-Z a-z 0-9 . _ : -`, starting with a letter or digit.
-pub fn is_connection_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id.as_bytes()[0].is_ascii_alphanumeric()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-/// Whether `id` is acceptable as an end-user id: 1 to 256 printable characters.
-pub fn is_end_user_id(id: &str) -> bool {
-    (1..=256).contains(&id.len()) && !id.chars().any(char::is_control)
-}
-
-/// A new connection id: `conn_` + 32 hex (UUID v7, so ids sort by creation).
-pub(crate) fn new_connection_id() -> String {
-    format!("conn_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// 32 random bytes, base64url without padding (256 bits: states, session tokens, PKCE
-/// verifiers, nonces).
-pub(crate) fn random_token() -> crate::EngineResult<String> {
-    use base64::Engine as _;
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|_| crate::EngineError::Vault(vault::VaultError::Random))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
-}
-
-/// SHA-256 of a token, as stored.
-pub(crate) fn token_hash(token: &str) -> Vec<u8> {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes()).to_vec()
+/// The error of a request field that does not hold what it must.
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> crate::EngineError {
+    crate::EngineError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// Deserializes a nested struct of a request body only from a JSON object: serde's
@@ -149,5 +129,5 @@ where
 
 /// A fresh nonce for a page's Content-Security-Policy.
 pub fn page_nonce() -> String {
-    random_token().unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
+    crate::ids::random_token().unwrap_or_else(|_| uuid::Uuid::new_v4().simple().to_string())
 }

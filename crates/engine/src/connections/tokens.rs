@@ -415,7 +415,7 @@ impl Engine {
                     tracing::warn!(connection = %c.id, "refresh result discarded: the lease was lost");
                     return Ok(Attempt::Fresh);
                 }
-                self.forget_proxy_credentials(&c.id);
+                self.connection_changed(&c.id);
                 refresh_metric(&c.integration, "success", started);
                 let mut updated = c.clone();
                 updated.expires_at = expires_at;
@@ -494,7 +494,7 @@ impl Engine {
 
     async fn call_refresh(
         &self,
-        ctx: &super::manage::Ctx,
+        ctx: &super::context::Ctx,
         c: &Connection,
         creds: &Credentials,
     ) -> Result<protocol::TokenSet, TokenError> {
@@ -553,7 +553,7 @@ impl Engine {
             .store
             .commit_refresh(&c.id, fence, &commit)
             .await?;
-        self.forget_proxy_credentials(&c.id);
+        self.connection_changed(&c.id);
         if status != ConnectionStatus::Active {
             self.refresh_connection_gauges().await;
         }
@@ -576,7 +576,7 @@ impl Engine {
             }
         });
         let event = store::Event {
-            id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
+            id: crate::ids::new_event_id(),
             integration: c.integration.clone(),
             received_at: now,
             provider_event_id: None,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use store::deliveries::{DeliveryCounts, EventListFilter, EventSummary};
 use store::{Delivery, DeliveryFilter, Event, EventRouting, ReplayCount, ReplayFilter};
 
-use crate::webhooks::is_event_id;
+use crate::ids::{check_event_id, is_event_id};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Longest event type accepted in a filter.
@@ -64,18 +64,6 @@ pub fn redact_url(raw: &str) -> String {
     }
     url.set_fragment(None);
     url.to_string()
-}
-
-/// `Invalid` unless `id` has the shape of an event id.
-pub(crate) fn check_event_id(id: &str) -> EngineResult<()> {
-    if is_event_id(id) {
-        Ok(())
-    } else {
-        Err(EngineError::Invalid {
-            field: "event_id",
-            message: "not an event id (evt_ followed by 32 lowercase hex digits)".into(),
-        })
-    }
 }
 
 fn check_type(t: Option<&str>, field: &'static str) -> EngineResult<()> {

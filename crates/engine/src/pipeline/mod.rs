@@ -20,6 +20,7 @@ use std::sync::Arc;
 use store::{ReplayCount, ReplayFilter, Routing};
 use tokio::sync::Notify;
 
+use crate::ids::{check_event_id, new_delivery_id};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Events routed per transaction.
@@ -33,11 +34,6 @@ pub const EVENTS_ROUTED: &str = "switchboard_events_routed_total";
 pub(crate) struct Pipeline {
     /// Woken by intake and replays; the worker waits on it when idle.
     pub(crate) wake: Arc<Notify>,
-}
-
-/// A new delivery id (`dlv_` + UUID v7, time-ordered); it is the `webhook-id`.
-pub fn new_delivery_id() -> String {
-    format!("dlv_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Maps one event under `cfg` and picks its destinations; counts the outcome. `payload`
@@ -133,7 +129,7 @@ impl Engine {
         actor: &Actor,
     ) -> EngineResult<ReplayCount> {
         if let Some(id) = &filter.event_id {
-            admin::check_event_id(id)?;
+            check_event_id(id)?;
         }
         if let (Some(a), Some(b)) = (filter.since, filter.until)
             && a >= b

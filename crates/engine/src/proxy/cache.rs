@@ -4,8 +4,9 @@
 //!
 //! An entry lives [`TTL`] (one second, like the integration switches of webhook intake):
 //! a disconnect, revocation or refresh made by *another* process reaches this one's proxy
-//! within that time. This process forgets an entry whenever it refreshes the
-//! connection. Only active connections whose token is not due for refresh are kept;
+//! within that time. This process forgets an entry whenever it refreshes or disconnects
+//! the connection: the cache watches this process's connection changes
+//! ([`crate::changes`]). Only active connections whose token is not due for refresh are kept;
 //! an entry also records the configuration it was built under, and is not used once a
 //! reload replaced it. Values are zeroed when the last user drops them; a hit hands out
 //! a reference-counted pointer, not a copy.
@@ -16,8 +17,9 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use store::Connection;
 
+use crate::changes::ConnectionWatcher;
+use crate::connections::context::Ctx;
 use crate::connections::credentials::Credentials;
-use crate::connections::manage::Ctx;
 use crate::ttl_cache::TtlCache;
 
 /// How long an entry is used.
@@ -93,5 +95,13 @@ impl CredentialCache {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
+    }
+}
+
+/// A refresh, a failed refresh or a disconnect in this process: the entry goes at once,
+/// and a load that read the database before the change cannot put it back (the epoch).
+impl ConnectionWatcher for CredentialCache {
+    fn connection_changed(&self, id: &str) {
+        self.forget(id);
     }
 }

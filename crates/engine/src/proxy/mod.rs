@@ -48,6 +48,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use store::ConnectionStatus;
 
+use crate::changes::ConnectionWatcher;
 use crate::connections::credentials::Credentials;
 use crate::connections::protocol;
 use crate::http::OutboundError;
@@ -59,19 +60,20 @@ pub fn cache_ttl() -> Duration {
     cache::TTL
 }
 
-impl crate::Engine {
-    /// Drops this process's cached credentials of a connection (after a refresh, a
-    /// failed refresh or a disconnect), so the proxy reads them again.
-    pub(crate) fn forget_proxy_credentials(&self, connection_id: &str) {
-        self.inner.proxy.credentials.forget(connection_id);
-    }
-}
-
 /// The proxy's per-process state: token buckets and the credential cache.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     limits: limit::Limits,
-    pub(crate) credentials: cache::CredentialCache,
+    pub(crate) credentials: Arc<cache::CredentialCache>,
+}
+
+impl Shared {
+    /// What must hear of connection changes made in this process (a refresh, a failed
+    /// refresh, a disconnect): the credential cache, which then forgets the connection
+    /// so the next request reads it again.
+    pub(crate) fn watcher(&self) -> Arc<dyn ConnectionWatcher> {
+        self.credentials.clone()
+    }
 }
 
 /// An error inside a body stream.
@@ -894,7 +896,7 @@ impl Engine {
     fn credential(
         &self,
         rb: reqwest::RequestBuilder,
-        ctx: &crate::connections::manage::Ctx,
+        ctx: &crate::connections::context::Ctx,
         auth_mode: &str,
         creds: &Credentials,
     ) -> reqwest::RequestBuilder {

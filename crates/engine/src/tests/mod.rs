@@ -10,6 +10,7 @@ mod audit;
 mod discovery;
 mod errors;
 mod http;
+mod ids;
 mod oidc;
 mod reload;
 mod secrets;

@@ -114,7 +114,7 @@ pub(super) fn stripe_event(n: u32, amount: i64) -> Event {
         "data": {"object": {"id": format!("pi_{n}"), "object": "payment_intent", "amount": amount, "currency": "usd", "customer": "cus_1"}}
     });
     Event {
-        id: crate::webhooks::new_event_id(),
+        id: crate::ids::new_event_id(),
         integration: "stripe-main".into(),
         received_at: store::now(),
         provider_event_id: Some(format!("evt_stripe_{n}")),

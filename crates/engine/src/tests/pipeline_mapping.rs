@@ -28,7 +28,7 @@ fn one(jq: &str) -> config::Config {
 
 fn event(event_type: Option<&str>, body: &[u8]) -> Event {
     Event {
-        id: crate::webhooks::new_event_id(),
+        id: crate::ids::new_event_id(),
         integration: "stripe-main".into(),
         received_at: store::now(),
         provider_event_id: None,

@@ -995,6 +995,24 @@ async fn a_refresh_in_this_process_replaces_the_cached_credentials_at_once() {
 }
 
 #[tokio::test]
+async fn a_disconnect_in_this_process_is_seen_by_the_proxy_at_once() {
+    let (h, up) = setup("").await;
+    h.engine.proxy(get("ck", "x")).await.unwrap();
+    assert_eq!(h.engine.inner.proxy.credentials.len(), 1, "cached");
+    h.engine
+        .disconnect("key", "ck", &crate::Actor::System)
+        .await
+        .unwrap();
+    // No waiting: the cache heard of the disconnect before `disconnect` returned.
+    assert_eq!(h.engine.inner.proxy.credentials.len(), 0, "forgotten");
+    match h.engine.proxy(get("ck", "x")).await {
+        Err(e) => assert_eq!(e.code(), "revoked"),
+        Ok(r) => panic!("proxied after a disconnect: {}", r.status),
+    }
+    assert_eq!(up.seen().len(), 1);
+}
+
+#[tokio::test]
 async fn a_token_due_for_refresh_is_refreshed_before_the_request_and_not_cached() {
     let (h, up) = setup("").await;
     let mut c = conn("cs", "oauth", "oauth2", Some(10));
@@ -1276,7 +1294,7 @@ fn the_credential_cache_is_bounded_and_fenced() {
     use crate::proxy::cache::{CredentialCache, Entry, MAX, Route};
     let route = Arc::new(Route {
         config: Arc::new(super::test_config()),
-        ctx: crate::connections::manage::Ctx {
+        ctx: crate::connections::context::Ctx {
             integration: super::connections::config("", &integration("i", "p", "")).integrations[0]
                 .clone(),
             provider: plain_provider("p", "http://x.example", "api_key", json!({})),

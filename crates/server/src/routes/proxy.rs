@@ -109,7 +109,7 @@ pub async fn proxy(State(s): State<AppState>, _: App, req: Request) -> Response 
         .strip_prefix("/api/proxy/")
         .unwrap_or_default();
     let (connection_id, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if !engine::connections::is_connection_id(connection_id) {
+    if !engine::ids::is_connection_id(connection_id) {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
