@@ -285,7 +285,7 @@ impl Engine {
             }
         }
         let token = format!("cs_{}", random_token()?);
-        let now = store::now();
+        let now = self.now();
         let expires_at = now + Duration::seconds(cfg.connect_session_ttl_secs as i64);
         self.inner
             .store
@@ -325,7 +325,7 @@ impl Engine {
             .store
             .get_connect_session(&token_hash(session))
             .await?
-            .filter(|s| s.expires_at > store::now())
+            .filter(|s| s.expires_at > self.now())
             .ok_or_else(|| {
                 invalid(
                     "session",
@@ -443,7 +443,7 @@ impl Engine {
             plain.expose_secret().as_bytes(),
             Aad::new("oauth_states", "sealed", &state_aad(&hash)),
         )?;
-        let now = store::now();
+        let now = self.now();
         self.inner
             .store
             .insert_oauth_state(&OAuthState {
@@ -501,7 +501,7 @@ impl Engine {
                 "belongs to another integration; start the connection again from the app",
             ));
         }
-        if st.expires_at <= store::now() {
+        if st.expires_at <= self.now() {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
                 "state",
@@ -678,7 +678,7 @@ impl Engine {
                     issuer: &issuer,
                     client_id,
                     nonce: Some(nonce),
-                    now: chrono::Utc::now(),
+                    now: self.now(),
                     leeway_secs: 60,
                 },
             )
@@ -697,7 +697,7 @@ impl Engine {
         tokens: &TokenSet,
         callback: &BTreeMap<String, String>,
     ) -> EngineResult<Connection> {
-        let now = store::now();
+        let now = self.now();
         // Values the provider gives in the token response (Salesforce instance URL).
         for (name, ph) in &ctx.provider.placeholders {
             if let catalog::ValueSource::TokenResponse(p) = &ph.from

@@ -383,7 +383,7 @@ impl Engine {
         };
         self.inner
             .store
-            .revoke_connection(connection_id, store::now())
+            .revoke_connection(connection_id, self.now())
             .await?;
         self.forget_proxy_credentials(connection_id);
         self.audit(
@@ -530,7 +530,7 @@ impl Engine {
             None => new_connection_id(),
         };
         let settings = ctx.connection_settings(req.settings.clone())?;
-        let now = store::now();
+        let now = self.now();
         let (creds, expires_at, scopes) = match mode {
             catalog::AuthMode::ApiKey => {
                 let key = req
@@ -876,7 +876,7 @@ impl Engine {
             .store
             .get_connect_session(&super::token_hash(session))
             .await?
-            .filter(|s| s.expires_at > store::now())
+            .filter(|s| s.expires_at > self.now())
             .ok_or_else(|| EngineError::Invalid {
                 field: "session",
                 message: "unknown or expired connect session; ask the app for a new one".into(),

@@ -514,9 +514,8 @@ async fn a_bucket_of_10_per_second_holds_under_100_concurrent_callers() {
 }
 
 #[test]
-fn buckets_on_a_fake_clock() {
-    use governor::clock::FakeRelativeClock;
-    let clock = FakeRelativeClock::default();
+fn buckets_on_a_manual_clock() {
+    let clock = crate::ManualClock::new();
     let b = crate::proxy::limit::Buckets::with_clock(
         config::RateLimit {
             per_second: Some(10),
@@ -525,7 +524,7 @@ fn buckets_on_a_fake_clock() {
             per_connection_burst: Some(3),
             on_limit: config::OnLimit::Wait,
         },
-        clock.clone(),
+        clock.clock(),
     );
     // Connection a: its burst of 3, then it must wait 0.5 s (2/s).
     for _ in 0..3 {
@@ -634,19 +633,26 @@ fn method_retryability() {
 
 #[tokio::test]
 async fn cached_credentials_expire_within_a_second() {
-    let (h, up) = setup("").await;
+    let (mut h, up) = setup("").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
     h.engine.proxy(get("ck", "x")).await.unwrap();
     // Another process disconnects the connection (simulated by writing the row).
     let mut c = conn("ck", "key", "api_key", None);
     c.provider = "key".into();
     c.status = ConnectionStatus::Revoked;
     put(&h.engine, &c, json!({"api_key": "provider-key-1"})).await;
-    tokio::time::sleep(crate::proxy::cache_ttl() + Duration::from_millis(50)).await;
+    // Until the entry is a second old this process still uses it...
+    clock.advance(crate::proxy::cache_ttl() - Duration::from_millis(1));
+    h.engine.proxy(get("ck", "x")).await.unwrap();
+    assert_eq!(up.seen().len(), 2, "served from the cache");
+    // ...and not from then on.
+    clock.advance(Duration::from_millis(1));
     match h.engine.proxy(get("ck", "x")).await {
         Err(e) => assert_eq!(e.code(), "revoked"),
         Ok(r) => panic!("still proxied after the cache lifetime: {}", r.status),
     }
-    assert_eq!(up.seen().len(), 1);
+    assert_eq!(up.seen().len(), 2);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1294,21 +1300,22 @@ fn the_credential_cache_is_bounded_and_fenced() {
         })
     };
     let cache = CredentialCache::default();
+    let now = crate::ManualClock::new().instant();
     for i in 0..MAX {
-        cache.put(entry(&format!("c{i}")), cache.epoch());
+        cache.put(entry(&format!("c{i}")), cache.epoch(), now);
     }
     assert_eq!(cache.len(), MAX);
     // Replacing an entry does not empty the cache; a new one past the bound does.
-    cache.put(entry("c0"), cache.epoch());
+    cache.put(entry("c0"), cache.epoch(), now);
     assert_eq!(cache.len(), MAX);
-    cache.put(entry("new"), cache.epoch());
+    cache.put(entry("new"), cache.epoch(), now);
     assert_eq!(cache.len(), 1);
-    assert!(cache.get("new").is_some());
+    assert!(cache.get("new", now).is_some());
     // A load that raced with a forget does not put stale credentials back.
     let before = cache.epoch();
     cache.forget("other");
-    cache.put(entry("late"), before);
-    assert!(cache.get("late").is_none());
+    cache.put(entry("late"), before, now);
+    assert!(cache.get("late", now).is_none());
     assert!(format!("{cache:?}").starts_with("CredentialCache"));
 }
 
