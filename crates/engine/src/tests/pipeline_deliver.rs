@@ -698,23 +698,32 @@ async fn the_lease_is_renewed_while_a_slow_request_runs() {
     let (consumer, url) = Consumer::start(200).await;
     // Lease = 3 s timeout + no margin, renewed every second.
     let cfg = config_with(&url, SECRET, "timeout_secs = 3", "");
-    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
     enqueue(&engine, &store, 1).await;
     let c = claim(&store, "t", Duration::from_secs(1)).await.remove(0);
-    let first = c.lease_until;
     let hold = consumer.hold();
     let (e, c2, d) = (engine.clone(), c.clone(), dest(&engine));
     let task = tokio::spawn(async move { e.deliver_one(&c2, &d, Duration::ZERO).await });
-    wait_for("a renewal", async || {
+    wait_for("the request", async || consumer.seen().len() == 1).await;
+    let lease_until = async || {
         store
             .get_delivery(&c.id)
             .await
             .unwrap()
             .unwrap()
             .lease_until
-            .is_some_and(|t| t > first + chrono::Duration::seconds(2))
-    })
-    .await;
+    };
+    // Two renewals, a clock second apart, each for the whole lease from then.
+    for _ in 0..2 {
+        clock.until_sleeping(1).await;
+        let n = clock.sleeps_started();
+        clock.advance(Duration::from_secs(1));
+        clock.until_sleeps_started(n + 1).await;
+        assert_eq!(
+            lease_until().await,
+            Some(clock.now() + chrono::Duration::seconds(3))
+        );
+    }
     assert_eq!(consumer.seen().len(), 1, "renewed while the request waits");
     consumer.release(&hold);
     assert_eq!(task.await.unwrap(), Outcome::Delivered);
@@ -726,7 +735,7 @@ async fn the_lease_is_renewed_while_a_slow_request_runs() {
 async fn a_renewal_that_finds_the_lease_taken_over_abandons_the_request() {
     let (consumer, url) = Consumer::start(200).await;
     let cfg = config_with(&url, SECRET, "timeout_secs = 5", "");
-    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
     enqueue(&engine, &store, 1).await;
     let c = claim(&store, "t", Duration::from_secs(60)).await.remove(0);
     let hold = consumer.hold();
@@ -734,6 +743,7 @@ async fn a_renewal_that_finds_the_lease_taken_over_abandons_the_request() {
     // Lease 5 s + 0: renewed every 1.67 s.
     let task = tokio::spawn(async move { e.deliver_one(&c2, &d, Duration::ZERO).await });
     wait_for("the request", async || consumer.seen().len() == 1).await;
+    clock.until_sleeping(1).await;
     // Another worker takes it over (as if the lease had lapsed).
     let later = store::now() + chrono::Duration::hours(1);
     let taken = store
@@ -747,6 +757,11 @@ async fn a_renewal_that_finds_the_lease_taken_over_abandons_the_request() {
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
+    assert!(
+        !task.is_finished(),
+        "the request goes on until the next renewal"
+    );
+    clock.advance(Duration::from_millis(1667));
     let outcome = task.await.unwrap();
     assert_eq!(outcome, Outcome::Neutral, "lost_lease");
     consumer.release(&hold);

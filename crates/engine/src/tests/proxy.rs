@@ -226,12 +226,21 @@ fn hdr<'a>(r: &'a crate::proxy::ProxyResponse, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn a_429_with_retry_after_1_is_retried_once() {
-    let (h, up) = setup("").await;
+    let (mut h, up) = setup("").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
     up.script(|i, _| match i {
         0 => (429, vec![("retry-after", "1".into())], "slow down".into()),
         _ => (200, vec![], "fine".into()),
     });
-    let r = h.engine.proxy(get("ck", "v1/items")).await.unwrap();
+    let e = h.engine.clone();
+    let task = tokio::spawn(async move { e.proxy(get("ck", "v1/items")).await });
+    // The proxy waits the second the provider asked for, on the engine's clock.
+    clock.until_sleeping(1).await;
+    assert_eq!(up.seen().len(), 1);
+    assert!(!task.is_finished());
+    clock.advance(Duration::from_secs(1));
+    let r = task.await.unwrap().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.attempts, 2);
     assert_eq!(hdr(&r, "switchboard-attempts"), Some("2"));
