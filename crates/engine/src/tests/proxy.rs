@@ -1,6 +1,6 @@
 //! The API proxy against a local upstream with fault injection: retries and their limits,
 //! refresh on 401, credentials injected and the caller's stripped, path checks, body
-//! limits, token buckets (also on a fake clock), and the pure helpers.
+//! limits, token buckets (also on a manual clock), and the pure helpers.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
