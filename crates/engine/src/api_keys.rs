@@ -172,7 +172,7 @@ impl Engine {
             name: name.to_owned(),
             scope,
             secret_hash: hash_secret(&secret).to_vec(),
-            created_at: store::now(),
+            created_at: self.now(),
             last_used_at: None,
             revoked_at: None,
         };
@@ -217,7 +217,7 @@ impl Engine {
                 "api key {id:?} is already revoked"
             )));
         }
-        let revoked = self.inner.store.revoke_api_key(id, store::now()).await;
+        let revoked = self.inner.store.revoke_api_key(id, self.now()).await;
         // A lookup that raced with the write must not keep the key usable here.
         self.inner.api_keys.invalidate(id);
         if !revoked? {
@@ -253,7 +253,7 @@ impl Engine {
         let cached = if ttl.is_zero() {
             None
         } else {
-            cache.get(id, ttl)
+            cache.get(id, ttl, self.instant())
         };
         let record = match cached {
             Some(v) => Some(v),
@@ -263,7 +263,7 @@ impl Engine {
                 record.map(|r| {
                     let v = Verified::new(&r);
                     if !ttl.is_zero() {
-                        cache.put(id, v.clone(), epoch, ttl);
+                        cache.put(id, v.clone(), epoch, ttl, self.instant());
                     }
                     v
                 })
@@ -276,7 +276,7 @@ impl Engine {
         let Some(record) = record.filter(|v| matches && !v.unusable) else {
             return Err(BAD);
         };
-        let now = store::now();
+        let now = self.now();
         let stale = record
             .last_used_at
             .is_none_or(|t| (now - t).num_milliseconds() >= TOUCH_INTERVAL_MS);
@@ -317,8 +317,8 @@ impl Engine {
 #[cfg(test)]
 mod cache_tests {
     //! The key-record cache: reuse, revocation here and elsewhere, wrong secrets, the
-    //! size bound, the epoch fence and `api_key_cache_secs = 0`. Time is moved with the
-    //! cache's own clock, never waited for.
+    //! size bound, the epoch fence and `api_key_cache_secs = 0`. Time is moved with a
+    //! manual clock, never waited for.
 
     use std::collections::BTreeMap;
     use std::sync::Arc;
@@ -329,7 +329,7 @@ mod cache_tests {
 
     use super::{CACHE_MAX, Verified, key_cache};
     use crate::tests::{key, memory_store, ring};
-    use crate::{Actor, Engine, EngineError};
+    use crate::{Actor, Engine, EngineError, ManualClock};
 
     fn config(text: &str) -> config::Config {
         config::Config::from_toml(text, "t.toml", &BTreeMap::new(), &Default::default()).unwrap()
@@ -342,10 +342,12 @@ mod cache_tests {
         }
     }
 
-    async fn engine_with(text: &str) -> (Engine, store_sqlite::SqliteStore) {
+    async fn engine_with(text: &str) -> (Engine, store_sqlite::SqliteStore, ManualClock) {
         let sqlite = memory_store().await;
-        let e = Engine::new(Arc::new(sqlite.clone()), ring(&key(), &[]), config(text));
-        (e, sqlite)
+        let clock = ManualClock::new();
+        let e = Engine::new(Arc::new(sqlite.clone()), ring(&key(), &[]), config(text))
+            .with_clock(clock.clone());
+        (e, sqlite, clock)
     }
 
     #[test]
@@ -366,9 +368,8 @@ mod cache_tests {
 
     #[tokio::test]
     async fn a_cached_key_keeps_working_and_is_read_once_per_ttl() {
-        // A long TTL, so that the test does not depend on how fast it runs; time moves
-        // only through the cache's clock.
-        let (engine, sqlite) = engine_with("api_key_cache_secs = 60").await;
+        // Time moves only through the engine's manual clock.
+        let (engine, sqlite, clock) = engine_with("api_key_cache_secs = 60").await;
         let c = engine
             .create_api_key("busy", Scope::App, &Actor::System)
             .await
@@ -385,12 +386,13 @@ mod cache_tests {
         // The row is not read again within the TTL: a revocation written straight to the
         // store (as another process would) is not seen yet...
         sqlite
-            .revoke_api_key(&c.info.id, store::now())
+            .revoke_api_key(&c.info.id, clock.now())
             .await
             .unwrap();
+        clock.advance(Duration::from_millis(59_999));
         engine.authenticate(&c.key).await.unwrap();
-        // ...and is once the record is older than the TTL.
-        engine.api_key_cache().advance(Duration::from_secs(60));
+        // ...and is once the record is as old as the TTL.
+        clock.advance(Duration::from_millis(1));
         refused(engine.authenticate(&c.key).await, "after the TTL");
         // The refusal comes from the re-read (revoked) record, now cached as such.
         refused(engine.authenticate(&c.key).await, "revoked record cached");
@@ -398,7 +400,7 @@ mod cache_tests {
 
     #[tokio::test]
     async fn a_revocation_in_this_process_applies_at_once() {
-        let (engine, _) = engine_with("api_key_cache_secs = 60").await;
+        let (engine, _, _) = engine_with("api_key_cache_secs = 60").await;
         let c = engine
             .create_api_key("k", Scope::Admin, &Actor::System)
             .await
@@ -422,8 +424,11 @@ mod cache_tests {
     #[tokio::test]
     async fn a_revocation_by_another_engine_applies_within_the_ttl() {
         let sqlite = memory_store().await;
-        let on = |cfg: &str| Engine::new(Arc::new(sqlite.clone()), ring(&key(), &[]), config(cfg));
-        // A long TTL, so that the test does not depend on how fast it runs.
+        let clock = ManualClock::new();
+        let on = |cfg: &str| {
+            Engine::new(Arc::new(sqlite.clone()), ring(&key(), &[]), config(cfg))
+                .with_clock(clock.clone())
+        };
         let a = on("api_key_cache_secs = 60");
         let b = on("");
         let c = a
@@ -436,16 +441,16 @@ mod cache_tests {
         refused(b.authenticate(&c.key).await, "on the revoking engine");
         // a read the record before: accepted until its TTL has passed...
         a.authenticate(&c.key).await.unwrap();
-        a.api_key_cache().advance(Duration::from_secs(30));
+        clock.advance(Duration::from_secs(30));
         a.authenticate(&c.key).await.unwrap();
         // ...and never after.
-        a.api_key_cache().advance(Duration::from_secs(30));
+        clock.advance(Duration::from_secs(30));
         refused(a.authenticate(&c.key).await, "after the TTL");
     }
 
     #[tokio::test]
     async fn a_wrong_secret_is_refused_even_when_the_id_is_cached() {
-        let (engine, _) = engine_with("api_key_cache_secs = 60").await;
+        let (engine, _, _) = engine_with("api_key_cache_secs = 60").await;
         let c = engine
             .create_api_key("k", Scope::App, &Actor::System)
             .await
@@ -468,14 +473,17 @@ mod cache_tests {
         );
         // The right one still works, and the cache never held the key.
         engine.authenticate(&c.key).await.unwrap();
-        let v = engine.api_key_cache().get(id, Duration::MAX).unwrap();
+        let v = engine
+            .api_key_cache()
+            .get(id, Duration::MAX, engine.clock().instant())
+            .unwrap();
         assert_eq!(v.hash, super::hash_secret(secret));
         assert_ne!(&v.hash[..], secret.as_bytes());
     }
 
     #[tokio::test]
     async fn zero_turns_the_cache_off() {
-        let (engine, sqlite) = engine_with("api_key_cache_secs = 0").await;
+        let (engine, sqlite, clock) = engine_with("api_key_cache_secs = 0").await;
         let c = engine
             .create_api_key("k", Scope::App, &Actor::System)
             .await
@@ -483,7 +491,7 @@ mod cache_tests {
         engine.authenticate(&c.key).await.unwrap();
         assert_eq!(engine.api_key_cache().len(), 0);
         sqlite
-            .revoke_api_key(&c.info.id, store::now())
+            .revoke_api_key(&c.info.id, clock.now())
             .await
             .unwrap();
         refused(engine.authenticate(&c.key).await, "no cache: seen at once");
@@ -491,7 +499,7 @@ mod cache_tests {
 
     #[tokio::test]
     async fn unknown_ids_are_not_cached() {
-        let (engine, _) = engine_with("").await;
+        let (engine, _, _) = engine_with("").await;
         for i in 0..300 {
             let k = format!("sb_{:012}_{}", i, "A".repeat(40));
             refused(engine.authenticate(&SecretString::from(k)).await, "unknown");
@@ -501,7 +509,7 @@ mod cache_tests {
 
     #[tokio::test]
     async fn the_last_use_is_written_once_per_minute_through_the_cache() {
-        let (engine, sqlite) = engine_with("api_key_cache_secs = 3600").await;
+        let (engine, sqlite, _) = engine_with("api_key_cache_secs = 3600").await;
         let c = engine
             .create_api_key("k", Scope::App, &Actor::System)
             .await
@@ -512,7 +520,7 @@ mod cache_tests {
         // The cached record knows about the write, so the next uses do not write.
         let cached = engine
             .api_key_cache()
-            .get(&c.info.id, Duration::MAX)
+            .get(&c.info.id, Duration::MAX, engine.clock().instant())
             .unwrap();
         assert_eq!(cached.last_used_at, Some(first));
         engine.authenticate(&c.key).await.unwrap();
@@ -526,7 +534,7 @@ mod cache_tests {
             name: "n".into(),
             scope: Scope::App,
             secret_hash: super::hash_secret("s").to_vec(),
-            created_at: store::now(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
             last_used_at: None,
             revoked_at: None,
         }
@@ -536,15 +544,16 @@ mod cache_tests {
     fn the_cache_never_grows_past_its_bound() {
         let ttl = Duration::from_secs(1);
         let cache = key_cache();
+        let clock = ManualClock::new();
         let put = |id: &str| {
             let v = Verified::new(&record(id));
-            cache.put(id, v, cache.epoch(), ttl);
+            cache.put(id, v, cache.epoch(), ttl, clock.instant());
         };
         // Half the bound, then let it expire, then the other half fresh.
         for i in 0..CACHE_MAX / 2 {
             put(&format!("old{i}"));
         }
-        cache.advance(Duration::from_secs(2));
+        clock.advance(Duration::from_secs(2));
         for i in 0..CACHE_MAX / 2 {
             put(&format!("new{i}"));
         }
@@ -552,7 +561,7 @@ mod cache_tests {
         // Full: the expired half goes first.
         put("one-more");
         assert_eq!(cache.len(), CACHE_MAX / 2 + 1);
-        assert!(cache.get("new0", ttl).is_some());
+        assert!(cache.get("new0", ttl, clock.instant()).is_some());
         // Replacing an entry does not evict.
         put("new0");
         assert_eq!(cache.len(), CACHE_MAX / 2 + 1);
@@ -573,14 +582,15 @@ mod cache_tests {
     fn a_lookup_that_raced_with_a_revocation_cannot_put_its_record_back() {
         let ttl = Duration::from_secs(60);
         let cache = key_cache();
+        let now = ManualClock::new().instant();
         let before = cache.epoch();
         // The revocation happens between the lookup's read and its write.
         cache.invalidate("k");
-        cache.put("k", Verified::new(&record("k")), before, ttl);
-        assert!(cache.get("k", ttl).is_none());
+        cache.put("k", Verified::new(&record("k")), before, ttl, now);
+        assert!(cache.get("k", ttl, now).is_none());
         // A lookup that started afterwards is kept.
-        cache.put("k", Verified::new(&record("k")), cache.epoch(), ttl);
-        assert!(cache.get("k", ttl).is_some());
+        cache.put("k", Verified::new(&record("k")), cache.epoch(), ttl, now);
+        assert!(cache.get("k", ttl, now).is_some());
     }
 
     #[test]
@@ -590,7 +600,7 @@ mod cache_tests {
         let v = Verified::new(&r);
         assert!(v.unusable);
         let mut r = record("k");
-        r.revoked_at = Some(store::now());
+        r.revoked_at = Some(chrono::DateTime::UNIX_EPOCH);
         assert!(Verified::new(&r).unusable);
         assert!(!Verified::new(&record("k")).unusable);
     }

@@ -60,7 +60,7 @@ impl Engine {
         details: serde_json::Value,
     ) -> EngineResult<AuditRecord> {
         let entry = AuditEntry {
-            at: store::now(),
+            at: self.now(),
             actor: actor.to_string(),
             action: action.to_owned(),
             target: target.to_owned(),

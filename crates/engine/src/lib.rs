@@ -9,6 +9,7 @@
 pub mod api_keys;
 pub mod audit;
 mod changes;
+pub mod clock;
 pub mod connections;
 pub mod discovery;
 mod error;
@@ -28,6 +29,7 @@ use arc_swap::ArcSwap;
 use store::Store;
 use vault::Keyring;
 
+pub use clock::{Clock, ManualClock};
 pub use error::EngineError;
 
 /// Result alias for engine operations.
@@ -71,6 +73,8 @@ pub struct Engine {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// Every time the engine reads or waits for (see [`clock`]).
+    clock: Clock,
     keyring: Keyring,
     config: ArcSwap<config::Config>,
     catalog: catalog::Catalog,
@@ -115,7 +119,7 @@ impl fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds an engine over a migrated store.
+    /// Builds an engine over a migrated store, on the system clock.
     pub fn new(store: Arc<dyn Store>, keyring: Keyring, config: config::Config) -> Self {
         let outbound = outbound_for(&config, false);
         let proxy = proxy::Shared::default();
@@ -123,6 +127,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 store,
+                clock: Clock::system(),
                 keyring,
                 config: ArcSwap::from_pointee(config),
                 catalog: catalog::Catalog::builtin().clone(),
@@ -153,6 +158,35 @@ impl Engine {
             None => tracing::error!("with_dev called on a shared engine; ignored"),
         }
         self
+    }
+
+    /// Reads and waits for time on `clock` instead of the system's (tests pass a
+    /// [`ManualClock`]'s). Call it before the engine is shared.
+    pub fn with_clock(mut self, clock: impl Into<Clock>) -> Self {
+        let clock = clock.into();
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                inner.id_tokens = inner.id_tokens.clone().with_clock(clock.clone());
+                inner.clock = clock;
+            }
+            None => tracing::error!("with_clock called on a shared engine; keeping its clock"),
+        }
+        self
+    }
+
+    /// The clock every decision of the engine reads.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Wall time on the engine's clock, in milliseconds.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Monotonic time on the engine's clock.
+    pub(crate) fn instant(&self) -> std::time::Instant {
+        self.inner.clock.instant()
     }
 
     /// Whether the engine runs in development mode.

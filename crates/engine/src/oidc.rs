@@ -19,6 +19,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
+use crate::clock::Clock;
 use crate::http::{Outbound, redact};
 
 /// Longest ID token accepted, in bytes.
@@ -151,6 +152,8 @@ pub enum OidcError {
 struct CachedJwks {
     keys: Arc<Vec<Jwk>>,
     fetched_at: Instant,
+    /// The value of [`Inner::fetches`] this fetch set.
+    fetch_no: u64,
     last_refetch: Option<Instant>,
 }
 
@@ -159,6 +162,9 @@ struct Inner {
     cache: Mutex<HashMap<String, CachedJwks>>,
     /// Serialises fetches so that concurrent validations fetch a cold JWKS once.
     fetch: tokio::sync::Mutex<()>,
+    /// Fetches stored so far (tells a waiter whether someone fetched while it waited,
+    /// even when the clock did not move).
+    fetches: std::sync::atomic::AtomicU64,
 }
 
 /// Validates ID tokens against a provider's JWKS (fetched through [`Outbound`], cached
@@ -169,6 +175,8 @@ struct Inner {
 pub struct IdTokenValidator {
     inner: Arc<Inner>,
     cooldown: Duration,
+    /// Times the cache's age and the refetch cool-down.
+    clock: Clock,
 }
 
 impl Default for IdTokenValidator {
@@ -176,6 +184,7 @@ impl Default for IdTokenValidator {
         Self {
             inner: Arc::default(),
             cooldown: REFETCH_COOLDOWN,
+            clock: Clock::system(),
         }
     }
 }
@@ -394,6 +403,13 @@ impl IdTokenValidator {
         self
     }
 
+    /// Times the JWKS cache and the refetch cool-down on `clock` (the system's by
+    /// default).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Forgets every cached JWKS.
     pub fn clear(&self) {
         self.cache().clear();
@@ -435,23 +451,27 @@ impl IdTokenValidator {
         jwks_url: &str,
         refresh: bool,
     ) -> Result<(Arc<Vec<Jwk>>, bool), OidcError> {
-        let fresh = |c: &CachedJwks| c.fetched_at.elapsed() < MAX_AGE;
-        let cooling = |c: &CachedJwks| c.last_refetch.is_some_and(|t| t.elapsed() < self.cooldown);
+        let age = |t: Instant| self.clock.instant().saturating_duration_since(t);
+        let fresh = |c: &CachedJwks| age(c.fetched_at) < MAX_AGE;
+        let cooling = |c: &CachedJwks| c.last_refetch.is_some_and(|t| age(t) < self.cooldown);
         if !refresh && let Some(c) = self.cache().get(jwks_url).filter(|c| fresh(c)) {
             return Ok((c.keys.clone(), false));
         }
-        let started = Instant::now();
+        let seen = self
+            .inner
+            .fetches
+            .load(std::sync::atomic::Ordering::Acquire);
         let _guard = self.inner.fetch.lock().await;
         let stale = match self.cache().get_mut(jwks_url) {
             Some(c) => {
                 // Someone else may have fetched while we waited.
-                let fetched_meanwhile = c.fetched_at >= started;
+                let fetched_meanwhile = c.fetch_no > seen;
                 if fetched_meanwhile || (fresh(c) && (!refresh || cooling(c))) {
                     return Ok((c.keys.clone(), fetched_meanwhile));
                 }
                 if refresh {
                     // Counted before the attempt, so failures cool down too.
-                    c.last_refetch = Some(Instant::now());
+                    c.last_refetch = Some(self.clock.instant());
                 }
                 Some(c.keys.clone())
             }
@@ -475,7 +495,12 @@ impl IdTokenValidator {
             jwks_url.to_owned(),
             CachedJwks {
                 keys: keys.clone(),
-                fetched_at: Instant::now(),
+                fetched_at: self.clock.instant(),
+                fetch_no: self
+                    .inner
+                    .fetches
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+                    + 1,
                 last_refetch,
             },
         );

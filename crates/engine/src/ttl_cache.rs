@@ -3,6 +3,7 @@
 //! bounded (past the bound, expired entries go first, then everything), and writes are
 //! fenced by an epoch that every invalidation bumps, so a read of the database made
 //! before an invalidation in this process cannot put its stale value back after it.
+//! The time is a parameter (the engine's clock, [`crate::clock`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,8 +22,6 @@ pub(crate) struct TtlCache<V> {
     map: Mutex<HashMap<String, Slot<V>>>,
     epoch: AtomicU64,
     max: usize,
-    /// Added to the clock (tests move time forward with it).
-    skew_ms: AtomicU64,
 }
 
 impl<V> std::fmt::Debug for TtlCache<V> {
@@ -39,7 +38,6 @@ impl<V: Clone> TtlCache<V> {
             map: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             max,
-            skew_ms: AtomicU64::new(0),
         }
     }
 
@@ -47,13 +45,8 @@ impl<V: Clone> TtlCache<V> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn now(&self) -> Instant {
-        Instant::now() + Duration::from_millis(self.skew_ms.load(Ordering::Relaxed))
-    }
-
-    /// The value of `key`, if put less than `ttl` ago.
-    pub(crate) fn get(&self, key: &str, ttl: Duration) -> Option<V> {
-        let now = self.now();
+    /// The value of `key`, if put less than `ttl` before `now`.
+    pub(crate) fn get(&self, key: &str, ttl: Duration, now: Instant) -> Option<V> {
         self.lock()
             .get(key)
             .filter(|s| now.saturating_duration_since(s.at) < ttl)
@@ -66,13 +59,13 @@ impl<V: Clone> TtlCache<V> {
     }
 
     /// Keeps a value read when the epoch was `epoch`, unless an invalidation happened
-    /// since. `ttl` decides which entries are expired when the bound is reached.
-    pub(crate) fn put(&self, key: &str, value: V, epoch: u64, ttl: Duration) {
+    /// since, as put at `now`. `ttl` decides which entries are expired when the bound is
+    /// reached.
+    pub(crate) fn put(&self, key: &str, value: V, epoch: u64, ttl: Duration, now: Instant) {
         let mut map = self.lock();
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        let now = self.now();
         if map.len() >= self.max && !map.contains_key(key) {
             map.retain(|_, s| now.saturating_duration_since(s.at) < ttl);
             if map.len() >= self.max {
@@ -100,12 +93,5 @@ impl<V: Clone> TtlCache<V> {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    /// Moves this cache's clock forward.
-    #[cfg(test)]
-    pub(crate) fn advance(&self, by: Duration) {
-        self.skew_ms
-            .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
     }
 }

@@ -51,8 +51,6 @@ pub struct Incoming<'a> {
     pub headers: &'a Headers,
     /// The raw body.
     pub body: &'a [u8],
-    /// Now, seconds since the epoch.
-    pub now_unix: i64,
 }
 
 /// What to answer the provider.
@@ -126,14 +124,13 @@ pub(crate) struct RejectLog {
 impl RejectLog {
     const INTERVAL: Duration = Duration::from_secs(10);
 
-    fn note(&self, integration: &str, reason: &str) {
+    fn note(&self, integration: &str, reason: &str, now: Instant) {
         let Ok(mut map) = self.last.lock() else {
             return;
         };
         if map.len() > 10_000 {
             map.clear();
         }
-        let now = Instant::now();
         let entry = map
             .entry(integration.to_owned())
             .or_insert((now - Self::INTERVAL, 0));
@@ -164,10 +161,10 @@ impl FlagsCache {
     /// How long a read is trusted.
     pub(crate) const TTL: Duration = Duration::from_secs(1);
 
-    fn get(&self, integration: &str) -> Option<IntegrationFlags> {
+    fn get(&self, integration: &str, now: Instant) -> Option<IntegrationFlags> {
         let map = self.map.lock().ok()?;
         map.get(integration)
-            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .filter(|(at, _)| now.saturating_duration_since(*at) < Self::TTL)
             .map(|(_, f)| *f)
     }
 
@@ -253,10 +250,10 @@ impl Engine {
             });
         };
         let id = integration.id.as_str();
-        let flags = match self.inner.flags.get(id) {
+        let flags = match self.inner.flags.get(id, self.instant()) {
             Some(f) => f,
             None => {
-                let read_at = Instant::now();
+                let read_at = self.instant();
                 let f = self.inner.store.integration_flags(id).await?;
                 self.inner.flags.put(id, f, read_at);
                 f
@@ -306,7 +303,8 @@ impl Engine {
                 id: id.to_owned(),
             });
         }
-        let mut opts = VerifyOptions::at(req.now_unix);
+        // Tolerance windows are measured on the engine's clock.
+        let mut opts = VerifyOptions::at(self.now().timestamp());
         if let Some(t) = integration.webhook_tolerance_secs {
             opts = opts.with_tolerance(t);
         }
@@ -317,7 +315,7 @@ impl Engine {
             Err(e) => {
                 let reason = e.code();
                 count(id, reason);
-                self.inner.reject_log.note(id, reason);
+                self.inner.reject_log.note(id, reason, self.instant());
                 if e.is_config_error() {
                     tracing::error!(
                         integration = id,
@@ -367,7 +365,7 @@ impl Engine {
         let event = Event {
             id: new_event_id(),
             integration: id.to_owned(),
-            received_at: store::now(),
+            received_at: self.now(),
             provider_event_id,
             event_type,
             scheme: scheme.name().to_owned(),
@@ -417,7 +415,7 @@ impl Engine {
         self.set_integration_flag(integration, actor, action, async {
             self.inner
                 .store
-                .set_integration_blocked(integration, blocked, store::now())
+                .set_integration_blocked(integration, blocked, self.now())
                 .await
         })
         .await
@@ -439,7 +437,7 @@ impl Engine {
         self.set_integration_flag(integration, actor, action, async {
             self.inner
                 .store
-                .set_integration_disabled(integration, disabled, store::now())
+                .set_integration_disabled(integration, disabled, self.now())
                 .await
         })
         .await

@@ -233,7 +233,7 @@ impl Engine {
             plain.expose_secret().as_bytes(),
             Aad::new("oauth_states", "sealed", &state_aad(&hash)),
         )?;
-        let now = store::now();
+        let now = self.now();
         self.inner
             .store
             .insert_oauth_state(&OAuthState {
@@ -342,7 +342,7 @@ impl Engine {
                 "belongs to another integration; start the connection again from the app",
             ));
         }
-        if st.expires_at <= store::now() {
+        if st.expires_at <= self.now() {
             flow_metric(integration, "state_invalid");
             return Err(invalid(
                 "state",
@@ -559,7 +559,7 @@ impl Engine {
                     issuer: &issuer,
                     client_id,
                     nonce: Some(nonce),
-                    now: chrono::Utc::now(),
+                    now: self.now(),
                     leeway_secs: 60,
                 },
             )
@@ -578,7 +578,7 @@ impl Engine {
         tokens: &TokenSet,
         callback: &BTreeMap<String, String>,
     ) -> EngineResult<Connection> {
-        let now = store::now();
+        let now = self.now();
         // Values the provider gives in the token response (Salesforce instance URL).
         for (name, ph) in &ctx.provider.placeholders {
             if let catalog::ValueSource::TokenResponse(p) = &ph.from

@@ -259,7 +259,7 @@ impl Engine {
         };
         self.inner
             .store
-            .revoke_connection(connection_id, store::now())
+            .revoke_connection(connection_id, self.now())
             .await?;
         self.connection_changed(connection_id);
         self.audit(
@@ -406,7 +406,7 @@ impl Engine {
             None => new_connection_id(),
         };
         let settings = ctx.connection_settings(req.settings.clone())?;
-        let now = store::now();
+        let now = self.now();
         let (creds, expires_at, scopes) = match mode {
             catalog::AuthMode::ApiKey => {
                 let key = req

@@ -245,7 +245,7 @@ impl Engine {
             }
         }
         let token = new_connect_session_token()?;
-        let now = store::now();
+        let now = self.now();
         let expires_at = now + Duration::seconds(cfg.connect_session_ttl_secs as i64);
         self.inner
             .store
@@ -285,7 +285,7 @@ impl Engine {
             .store
             .get_connect_session(&token_hash(session))
             .await?
-            .filter(|s| s.expires_at > store::now())
+            .filter(|s| s.expires_at > self.now())
             .ok_or_else(|| {
                 invalid(
                     "session",
@@ -310,7 +310,7 @@ impl Engine {
             .store
             .get_connect_session(&token_hash(session))
             .await?
-            .filter(|s| s.expires_at > store::now())
+            .filter(|s| s.expires_at > self.now())
             .ok_or_else(|| EngineError::Invalid {
                 field: "session",
                 message: "unknown or expired connect session; ask the app for a new one".into(),

@@ -107,7 +107,7 @@ fn token_view(c: &Connection, creds: &Credentials) -> TokenView {
     }
 }
 
-fn refresh_metric(integration: &str, outcome: &'static str, started: std::time::Instant) {
+fn refresh_metric(integration: &str, outcome: &'static str, took: StdDuration) {
     metrics::counter!(
         "switchboard_token_refreshes_total",
         "integration" => integration.to_owned(),
@@ -118,7 +118,7 @@ fn refresh_metric(integration: &str, outcome: &'static str, started: std::time::
         "switchboard_token_refresh_duration_seconds",
         "integration" => integration.to_owned()
     )
-    .record(started.elapsed().as_secs_f64());
+    .record(took.as_secs_f64());
 }
 
 /// Backoff before the next background attempt after `failures` failures in a row:
@@ -192,7 +192,7 @@ impl Engine {
         if c.status != ConnectionStatus::Active {
             return Err(state_error(&c));
         }
-        if !self.needs_refresh(&c, Utc::now()) {
+        if !self.needs_refresh(&c, self.now()) {
             return Ok(token_view(&c, &creds));
         }
         let (c, creds, _) = self.refresh_single_flight(c, creds, false).await?;
@@ -244,7 +244,7 @@ impl Engine {
             }
             return Ok((c, creds, false));
         }
-        let now = Utc::now();
+        let now = self.now();
         if !force && !self.needs_refresh(&c, now) {
             return Ok((c, creds, false));
         }
@@ -276,11 +276,11 @@ impl Engine {
     ) -> EngineResult<(Connection, Credentials, bool)> {
         let cfg = self.config();
         let lease_for = Duration::seconds(cfg.refresh_lease_secs as i64);
-        let deadline = std::time::Instant::now()
+        let deadline = self.instant()
             + StdDuration::from_secs(cfg.refresh_lease_secs + cfg.outbound_timeout_secs);
         let mut wait = StdDuration::from_millis(20);
         loop {
-            let now = store::now();
+            let now = self.now();
             if let Some(lease) = self
                 .inner
                 .store
@@ -314,19 +314,19 @@ impl Engine {
                 };
             }
             // Somebody else holds the lease: wait for their result.
-            tokio::time::sleep(wait).await;
+            self.clock().sleep(wait).await;
             wait = (wait * 2).min(StdDuration::from_millis(250));
             let (c2, creds2) = self.load_credentials(&c.id).await?;
             if c2.token_version != c.token_version {
                 if c2.status != ConnectionStatus::Active {
                     return Err(state_error(&c2));
                 }
-                if force || !self.needs_refresh(&c2, Utc::now()) {
+                if force || !self.needs_refresh(&c2, self.now()) {
                     return Ok((c2, creds2, false));
                 }
             }
-            if std::time::Instant::now() > deadline {
-                return if c.expires_at.is_some_and(|e| e > Utc::now()) {
+            if self.instant() > deadline {
+                return if c.expires_at.is_some_and(|e| e > self.now()) {
                     Ok((c, creds, false))
                 } else {
                     Err(EngineError::ProviderUnavailable(
@@ -347,7 +347,7 @@ impl Engine {
         lease_until: DateTime<Utc>,
         force: bool,
     ) -> EngineResult<Attempt> {
-        let started = std::time::Instant::now();
+        let started = self.instant();
         let cfg = self.config();
         let ctx = match self.connect_context(&c.integration) {
             Ok(ctx) => ctx,
@@ -356,7 +356,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        let still_valid = c.expires_at.is_some_and(|e| e > Utc::now());
+        let still_valid = c.expires_at.is_some_and(|e| e > self.now());
         // With a valid token in hand one attempt is enough (the background refresher
         // retries with backoff); without one, retry a little now.
         let attempts = if still_valid { 1 } else { 3 };
@@ -365,10 +365,10 @@ impl Engine {
         for attempt in 0..attempts {
             if attempt > 0 {
                 let pause = StdDuration::from_millis(250 * (1 << attempt));
-                tokio::time::sleep(pause.mul_f64(0.5 + jitter_unit())).await;
+                self.clock().sleep(pause.mul_f64(0.5 + jitter_unit())).await;
             }
             // Never start a call that could outlive the lease.
-            let left = (lease_until - store::now()).to_std().unwrap_or_default();
+            let left = (lease_until - self.now()).to_std().unwrap_or_default();
             if left <= timeout {
                 break;
             }
@@ -377,7 +377,7 @@ impl Engine {
                 break;
             }
         }
-        let now = store::now();
+        let now = self.now();
         match result {
             Ok(tokens) => {
                 let mut new = tokens.credentials.clone();
@@ -411,12 +411,12 @@ impl Engine {
                     .await?
                 {
                     // Our lease was taken over; the newer holder's tokens stand.
-                    refresh_metric(&c.integration, "fenced", started);
+                    refresh_metric(&c.integration, "fenced", self.instant() - started);
                     tracing::warn!(connection = %c.id, "refresh result discarded: the lease was lost");
                     return Ok(Attempt::Fresh);
                 }
                 self.connection_changed(&c.id);
-                refresh_metric(&c.integration, "success", started);
+                refresh_metric(&c.integration, "success", self.instant() - started);
                 let mut updated = c.clone();
                 updated.expires_at = expires_at;
                 updated.scopes = scopes;
@@ -436,7 +436,7 @@ impl Engine {
                 );
                 self.fail_refresh(c, fence, ConnectionStatus::NeedsReauth, &message, None)
                     .await?;
-                refresh_metric(&c.integration, "invalid_grant", started);
+                refresh_metric(&c.integration, "invalid_grant", self.instant() - started);
                 self.record_needs_reauth(c, &message).await?;
                 Err(EngineError::ConnectionState {
                     id: c.id.clone(),
@@ -460,7 +460,7 @@ impl Engine {
                     TokenError::InvalidClient(_) => "invalid_client",
                     _ => "error",
                 };
-                refresh_metric(&c.integration, outcome, started);
+                refresh_metric(&c.integration, outcome, self.instant() - started);
                 tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "token refresh failed");
                 if failures == 1 || failures.is_power_of_two() {
                     self.audit(
@@ -537,7 +537,7 @@ impl Engine {
         message: &str,
         next: Option<DateTime<Utc>>,
     ) -> EngineResult<()> {
-        let now = store::now();
+        let now = self.now();
         let commit = RefreshCommit {
             credentials: None,
             expires_at: c.expires_at,
@@ -563,7 +563,7 @@ impl Engine {
     /// Records the internal `connection.needs_reauth` event (delivered to the app by the
     /// event pipeline) and the audit row.
     async fn record_needs_reauth(&self, c: &Connection, message: &str) -> EngineResult<()> {
-        let now = store::now();
+        let now = self.now();
         let body = serde_json::json!({
             "type": "connection.needs_reauth",
             "data": {
@@ -604,7 +604,7 @@ impl Engine {
     /// Returns how many were looked at.
     pub async fn refresh_due(&self) -> EngineResult<usize> {
         let cfg = self.config();
-        let due = self.inner.store.connections_due(store::now(), 500).await?;
+        let due = self.inner.store.connections_due(self.now(), 500).await?;
         let n = due.len();
         let permits = Arc::new(tokio::sync::Semaphore::new(
             cfg.background_refresh_concurrency.max(1) as usize,
@@ -642,12 +642,12 @@ impl Engine {
             let pause = StdDuration::from_secs_f64(every * (0.8 + 0.4 * jitter_unit()));
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tokio::time::sleep(pause) => {}
+                _ = self.clock().sleep(pause) => {}
             }
             if let Err(e) = self.refresh_due().await {
                 tracing::warn!(error = %e, "background refresh pass failed");
             }
-            if let Err(e) = self.inner.store.purge_expired_flows(store::now()).await {
+            if let Err(e) = self.inner.store.purge_expired_flows(self.now()).await {
                 tracing::warn!(error = %e, "purging expired connect flows failed");
             }
         }

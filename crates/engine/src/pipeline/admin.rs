@@ -282,7 +282,7 @@ impl Engine {
         let changed = self
             .inner
             .store
-            .set_destination_disabled(id, disabled, reason, store::now())
+            .set_destination_disabled(id, disabled, reason, self.now())
             .await?;
         if changed {
             let (action, details) = if disabled {

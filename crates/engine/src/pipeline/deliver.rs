@@ -28,14 +28,15 @@
 //! - Idle, the worker sleeps until woken (intake, replay), until the next due delivery,
 //!   until a blocked destination (breaker, rate limit) opens again, or for
 //!   `poll_interval` (work enqueued by other processes), whichever comes first.
+//! - Every time it reads or sleeps for (schedules, leases, breaker cool-downs, rate
+//!   limits, the idle sleep) is the engine's clock ([`crate::clock`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, FakeRelativeClock};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
@@ -45,6 +46,7 @@ use store::{Claimed, Failure};
 use tokio::task::JoinSet;
 use vault::SecretString;
 
+use crate::clock::Clock;
 use crate::{Actor, Engine, EngineResult};
 
 /// Deliveries waiting or in flight.
@@ -82,8 +84,6 @@ pub struct WorkerOptions {
     /// A claim's lease is the destination's timeout plus this (renewed every third of
     /// the lease while the request runs).
     pub lease_margin: Duration,
-    /// The clock of the destinations' rate limiters.
-    pub rate_clock: RateClock,
 }
 
 impl Default for WorkerOptions {
@@ -96,36 +96,11 @@ impl Default for WorkerOptions {
             breaker_cooldown: Duration::from_secs(30),
             breaker_max_cooldown: Duration::from_secs(600),
             lease_margin: Duration::from_secs(LEASE_MARGIN_SECS),
-            rate_clock: RateClock::default(),
         }
     }
 }
 
-/// The clock of the destinations' rate limiters: the monotonic clock, or a fake one
-/// that a test advances by hand.
-#[derive(Debug, Clone, Default)]
-pub struct RateClock(Option<FakeRelativeClock>);
-
-impl RateClock {
-    /// A clock that moves only when `clock` is advanced.
-    pub fn fake(clock: FakeRelativeClock) -> Self {
-        Self(Some(clock))
-    }
-}
-
-impl Clock for RateClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        static START: OnceLock<Instant> = OnceLock::new();
-        match &self.0 {
-            Some(fake) => fake.now(),
-            None => Nanos::from(START.get_or_init(Instant::now).elapsed()),
-        }
-    }
-}
-
-type Limiter = RateLimiter<NotKeyed, InMemoryState, RateClock, NoOpMiddleware<Nanos>>;
+type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Nanos>>;
 
 /// One destination's circuit breaker, in-flight count and rate-limit state.
 #[derive(Debug, Default)]
@@ -151,24 +126,25 @@ pub(crate) enum Block {
 }
 
 /// The worker's per-destination admission: circuit breakers, concurrency and rate
-/// limits. Times are parameters, so it is tested without waiting.
+/// limits. Times are parameters, so it is tested without waiting; the rate limiters
+/// read `clock`, which must be the one those times come from.
 #[derive(Debug)]
 pub(crate) struct Gate {
     threshold: u32,
     cooldown: Duration,
     max_cooldown: Duration,
-    clock: RateClock,
+    clock: Clock,
     dests: HashMap<String, DestState>,
     limiters: HashMap<String, ((u32, u32), Limiter)>,
 }
 
 impl Gate {
-    pub(crate) fn new(opts: &WorkerOptions) -> Self {
+    pub(crate) fn new(opts: &WorkerOptions, clock: Clock) -> Self {
         Self {
             threshold: opts.breaker_threshold.max(1),
             cooldown: opts.breaker_cooldown,
             max_cooldown: opts.breaker_max_cooldown,
-            clock: opts.rate_clock.clone(),
+            clock,
             dests: HashMap::new(),
             limiters: HashMap::new(),
         }
@@ -257,7 +233,7 @@ impl Gate {
                 Ok(())
             }
             Err(not_until) => {
-                let at = now + not_until.wait_time_from(clock.now());
+                let at = now + not_until.wait_time_from(governor::clock::Clock::now(&clock));
                 s.throttled = true;
                 s.throttled_until = Some(at);
                 Err(at)
@@ -340,9 +316,12 @@ fn unit_random() -> f64 {
 
 pub use crate::http::parse_retry_after;
 
-fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after(
+    h: &reqwest::header::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(v, store::now())
+    parse_retry_after(v, now)
 }
 
 impl Engine {
@@ -354,7 +333,7 @@ impl Engine {
         opts: WorkerOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) {
-        let gate = Arc::new(Mutex::new(Gate::new(&opts)));
+        let gate = Arc::new(Mutex::new(Gate::new(&opts, self.clock().clone())));
         let wake = self.pipeline_wake();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // Unrouted events are looked for at start, when poked (a replay, an internal
@@ -405,7 +384,7 @@ impl Engine {
                     gate.lock().unwrap_or_else(|p| p.into_inner()).finish(
                         &dest.id,
                         outcome,
-                        Instant::now(),
+                        engine.instant(),
                     );
                 });
             }
@@ -413,17 +392,20 @@ impl Engine {
                 continue;
             }
             // Also whenever the worker goes idle, so that an emptied queue reads empty.
-            if tasks.is_empty() || metrics_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            if tasks.is_empty()
+                || metrics_at.is_none_or(|t| {
+                    self.instant().saturating_duration_since(t) >= Duration::from_secs(1)
+                })
             {
                 self.publish_queue_metrics().await;
-                metrics_at = Some(Instant::now());
+                metrics_at = Some(self.instant());
             }
             let sleep = if opts.concurrency - tasks.len().min(opts.concurrency) < refill {
                 // (Nearly) every slot is busy: finishing requests wake the loop.
                 opts.poll_interval
             } else {
                 let until_due = match self.inner.store.next_due().await {
-                    Ok(Some(due)) => (due - store::now()).to_std().unwrap_or(Duration::ZERO),
+                    Ok(Some(due)) => (due - self.now()).to_std().unwrap_or(Duration::ZERO),
                     _ => opts.poll_interval,
                 };
                 // Work that is due but was not claimed waits for a blocked destination
@@ -431,7 +413,7 @@ impl Engine {
                 // than spin.
                 let until_due = if until_due.is_zero() {
                     reopens.map_or(opts.poll_interval, |t| {
-                        t.saturating_duration_since(Instant::now())
+                        t.saturating_duration_since(self.instant())
                     })
                 } else {
                     until_due
@@ -442,7 +424,7 @@ impl Engine {
                 () = &mut shutdown => break,
                 () = wake.notified() => route = true,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                () = tokio::time::sleep(sleep) => route = true,
+                () = self.clock().sleep(sleep) => route = true,
             }
         }
         while tasks.join_next().await.is_some() {}
@@ -463,7 +445,7 @@ impl Engine {
             return Ok((Vec::new(), None));
         }
         let cfg = self.config();
-        let now = Instant::now();
+        let now = self.instant();
         let mut skip = Vec::new();
         let mut limited = Vec::new();
         let mut reopens: Option<Instant> = None;
@@ -503,14 +485,14 @@ impl Engine {
             let take = gate
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .try_start(dest, Instant::now());
+                .try_start(dest, self.instant());
             if take {
                 out.push((c, dest.clone()));
             } else {
                 // The batch held more deliveries to it than it has slots.
                 self.inner
                     .store
-                    .release_delivery(&c.id, c.fence, store::now())
+                    .release_delivery(&c.id, c.fence, self.now())
                     .await?;
             }
         }
@@ -520,7 +502,7 @@ impl Engine {
             let wanted = gate
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .room(d, Instant::now())
+                .room(d, self.instant())
                 .min(free);
             if wanted == 0 {
                 continue;
@@ -544,7 +526,7 @@ impl Engine {
                     Some(at) => Err(at),
                     None => {
                         let mut g = gate.lock().unwrap_or_else(|p| p.into_inner());
-                        let now = Instant::now();
+                        let now = self.instant();
                         if g.try_start(dest, now) {
                             g.admit(dest, now)
                                 .map(|()| true)
@@ -560,13 +542,13 @@ impl Engine {
                         continue;
                     }
                     // Its slots filled meanwhile.
-                    Ok(false) => store::now(),
+                    Ok(false) => self.now(),
                     // Over the limit: give it back, due when the next token is.
                     Err(at) => {
                         refused_until = Some(at);
                         reopens = Some(reopens.map_or(at, |r| r.min(at)));
-                        let wait = at.saturating_duration_since(Instant::now());
-                        store::now() + chrono::Duration::milliseconds(wait.as_millis() as i64)
+                        let wait = at.saturating_duration_since(self.instant());
+                        self.now() + chrono::Duration::milliseconds(wait.as_millis() as i64)
                     }
                 };
                 all_admitted = false;
@@ -592,7 +574,7 @@ impl Engine {
         lease: Duration,
         skip: &[String],
     ) -> EngineResult<Vec<Claimed>> {
-        let now = store::now();
+        let now = self.now();
         let lease_until = now + chrono::Duration::milliseconds(lease.as_millis() as i64);
         Ok(self
             .inner
@@ -628,7 +610,7 @@ impl Engine {
             metrics::gauge!(QUEUE_DEPTH).set(s.depth as f64);
             metrics::gauge!(DEAD).set(s.dead as f64);
             let age = s.oldest_pending.map_or(0.0, |t| {
-                (store::now() - t).num_milliseconds().max(0) as f64 / 1e3
+                (self.now() - t).num_milliseconds().max(0) as f64 / 1e3
             });
             metrics::gauge!(OLDEST_PENDING).set(age);
         }
@@ -658,7 +640,7 @@ impl Engine {
         lease_margin: Duration,
     ) -> EngineResult<Outcome> {
         let store = &self.inner.store;
-        let now = store::now();
+        let now = self.now();
         let data: serde_json::Value =
             serde_json::from_str(&c.data).unwrap_or(serde_json::Value::Null);
         let body = serde_json::json!({
@@ -680,8 +662,8 @@ impl Engine {
         let result = loop {
             tokio::select! {
                 r = &mut sent => break r,
-                () = tokio::time::sleep(renew_every) => {
-                    let until = store::now() + chrono::Duration::milliseconds(lease.as_millis() as i64);
+                () = self.clock().sleep(renew_every) => {
+                    let until = self.now() + chrono::Duration::milliseconds(lease.as_millis() as i64);
                     match store.renew_lease(&c.id, c.fence, until).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -699,25 +681,20 @@ impl Engine {
         let (status, error, after) = match result {
             Ok((status, _)) if (200..300).contains(&status) => {
                 let ok = store
-                    .complete_delivery(&c.id, c.fence, status, store::now())
+                    .complete_delivery(&c.id, c.fence, status, self.now())
                     .await?;
                 if !ok {
                     count("lost_lease");
                     return Ok(Outcome::Neutral);
                 }
                 count("delivered");
-                let secs = (store::now() - c.received_at).num_milliseconds().max(0) as f64 / 1e3;
+                let secs = (self.now() - c.received_at).num_milliseconds().max(0) as f64 / 1e3;
                 metrics::histogram!(LATENCY, "destination" => dest.id.clone()).record(secs);
                 return Ok(Outcome::Delivered);
             }
             Ok((410, _)) => {
                 if store
-                    .set_destination_disabled(
-                        &dest.id,
-                        true,
-                        Some("answered 410 Gone"),
-                        store::now(),
-                    )
+                    .set_destination_disabled(&dest.id, true, Some("answered 410 Gone"), self.now())
                     .await?
                 {
                     tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
@@ -748,7 +725,7 @@ impl Engine {
         );
         let failure = Failure {
             retry_at: delay
-                .map(|d| store::now() + chrono::Duration::milliseconds(d.as_millis() as i64)),
+                .map(|d| self.now() + chrono::Duration::milliseconds(d.as_millis() as i64)),
             status,
             error,
         };
@@ -803,7 +780,7 @@ impl Engine {
             .await
             .map_err(|e| crate::http::OutboundError::from_reqwest(&url, e).to_string())?;
         let status = resp.status().as_u16();
-        let after = retry_after(resp.headers());
+        let after = retry_after(resp.headers(), self.now());
         Ok((status, after))
     }
 }

@@ -109,11 +109,7 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Misconfigured(format!("event mapping stopped: {e}")))?;
         let n = routings.len();
-        let enqueued = self
-            .inner
-            .store
-            .route_events(&routings, store::now())
-            .await?;
+        let enqueued = self.inner.store.route_events(&routings, self.now()).await?;
         if enqueued > 0 {
             self.poke_pipeline();
         }
@@ -139,11 +135,7 @@ impl Engine {
                 message: "must be before until".into(),
             });
         }
-        let count = self
-            .inner
-            .store
-            .replay(filter, dry_run, store::now())
-            .await?;
+        let count = self.inner.store.replay(filter, dry_run, self.now()).await?;
         if !dry_run {
             self.audit(
                 actor,

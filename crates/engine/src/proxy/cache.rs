@@ -12,7 +12,7 @@
 //! a reference-counted pointer, not a copy.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 use store::Connection;
@@ -69,9 +69,9 @@ impl std::fmt::Debug for CredentialCache {
 }
 
 impl CredentialCache {
-    /// The cached entry, if younger than [`TTL`].
-    pub(crate) fn get(&self, id: &str) -> Option<Arc<Entry>> {
-        self.0.get(id, TTL)
+    /// The cached entry, if younger than [`TTL`] at `now`.
+    pub(crate) fn get(&self, id: &str, now: Instant) -> Option<Arc<Entry>> {
+        self.0.get(id, TTL, now)
     }
 
     /// The epoch to pass to [`CredentialCache::put`], read before the database is.
@@ -80,10 +80,10 @@ impl CredentialCache {
     }
 
     /// Keeps a connection loaded when the epoch was `epoch`, unless something was
-    /// forgotten since.
-    pub(crate) fn put(&self, entry: Arc<Entry>, epoch: u64) {
+    /// forgotten since, as read at `now`.
+    pub(crate) fn put(&self, entry: Arc<Entry>, epoch: u64, now: Instant) {
         let id = entry.conn.id.clone();
-        self.0.put(&id, entry, epoch, TTL);
+        self.0.put(&id, entry, epoch, TTL, now);
     }
 
     /// Drops the entry of `id` (after a refresh, or a failed one).

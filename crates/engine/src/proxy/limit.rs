@@ -12,15 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
 use governor::state::keyed::HashMapStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
-type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
-type Keyed<C> =
-    RateLimiter<String, HashMapStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+use crate::clock::Clock;
+
+type Direct = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Nanos>>;
+type Keyed = RateLimiter<String, HashMapStateStore<String>, Clock, NoOpMiddleware<Nanos>>;
 
 /// Per-connection state is pruned of idle keys after this many admissions.
 const PRUNE_EVERY: u64 = 4096;
@@ -31,16 +32,16 @@ fn quota(per_second: u32, burst: Option<u32>) -> Quota {
     Quota::per_second(rate).allow_burst(burst)
 }
 
-/// The buckets of one integration.
-pub(crate) struct Buckets<C: Clock = DefaultClock> {
+/// The buckets of one integration, on the engine's clock.
+pub(crate) struct Buckets {
     limit: config::RateLimit,
-    all: Option<Direct<C>>,
-    per_connection: Option<Keyed<C>>,
-    clock: C,
+    all: Option<Direct>,
+    per_connection: Option<Keyed>,
+    clock: Clock,
     admitted: AtomicU64,
 }
 
-impl<C: Clock> std::fmt::Debug for Buckets<C> {
+impl std::fmt::Debug for Buckets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Buckets")
             .field("limit", &self.limit)
@@ -48,9 +49,9 @@ impl<C: Clock> std::fmt::Debug for Buckets<C> {
     }
 }
 
-impl<C: Clock + Clone> Buckets<C> {
+impl Buckets {
     /// Buckets for `limit`, on `clock`.
-    pub(crate) fn with_clock(limit: config::RateLimit, clock: C) -> Self {
+    pub(crate) fn with_clock(limit: config::RateLimit, clock: Clock) -> Self {
         let all = limit
             .per_second
             .map(|r| RateLimiter::direct_with_clock(quota(r, limit.burst), clock.clone()));
@@ -77,10 +78,11 @@ impl<C: Clock + Clone> Buckets<C> {
                 k.retain_recent();
             }
             k.check_key(&connection.to_owned())
-                .map_err(|n| n.wait_time_from(self.clock.now()))?;
+                .map_err(|n| n.wait_time_from(governor::clock::Clock::now(&self.clock)))?;
         }
         if let Some(a) = &self.all {
-            a.check().map_err(|n| n.wait_time_from(self.clock.now()))?;
+            a.check()
+                .map_err(|n| n.wait_time_from(governor::clock::Clock::now(&self.clock)))?;
         }
         Ok(())
     }
@@ -99,15 +101,20 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// The buckets of `integration` under `limit`.
-    pub(crate) fn buckets(&self, integration: &str, limit: config::RateLimit) -> Arc<Buckets> {
+    /// The buckets of `integration` under `limit`, on `clock` when they are new.
+    pub(crate) fn buckets(
+        &self,
+        integration: &str,
+        limit: config::RateLimit,
+        clock: &Clock,
+    ) -> Arc<Buckets> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = map.get(integration)
             && b.limit == limit
         {
             return b.clone();
         }
-        let b = Arc::new(Buckets::with_clock(limit, DefaultClock::default()));
+        let b = Arc::new(Buckets::with_clock(limit, clock.clone()));
         map.insert(integration.to_owned(), b.clone());
         b
     }

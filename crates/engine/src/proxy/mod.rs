@@ -492,7 +492,7 @@ impl Engine {
     /// Sends `req` to the connection's provider with its credentials (see the module
     /// documentation) and returns the provider's answer, streamed.
     pub async fn proxy(&self, req: ProxyRequest) -> Result<ProxyResponse, ProxyError> {
-        let started = Instant::now();
+        let started = self.instant();
         // What the request log needs, copied only when the log line will be written.
         let log =
             tracing::enabled!(target: "switchboard::proxy", tracing::Level::INFO).then(|| {
@@ -529,7 +529,7 @@ impl Engine {
                 query = query.as_deref().unwrap_or(""),
                 status = %status,
                 attempts,
-                duration_ms = started.elapsed().as_millis() as u64,
+                duration_ms = self.instant().saturating_duration_since(started).as_millis() as u64,
                 "proxied"
             );
         }
@@ -562,8 +562,8 @@ impl Engine {
             creds: Arc::new(creds),
             route: Arc::new(route),
         });
-        if !self.needs_refresh(&entry.conn, Utc::now()) {
-            cache.put(entry.clone(), epoch);
+        if !self.needs_refresh(&entry.conn, self.now()) {
+            cache.put(entry.clone(), epoch, self.instant());
         }
         Ok(entry)
     }
@@ -635,7 +635,7 @@ impl Engine {
             body: req_body,
         } = req;
         let cfg = self.config();
-        let entry = match self.inner.proxy.credentials.get(&id) {
+        let entry = match self.inner.proxy.credentials.get(&id, self.instant()) {
             // Cached entries are active; one built under a replaced configuration is not
             // used.
             Some(e) if Arc::ptr_eq(&e.route.config, &cfg) => e,
@@ -664,7 +664,7 @@ impl Engine {
             .map_err(fail)?;
 
         // The credential: refreshed first when it is about to expire.
-        let mut creds = if self.needs_refresh(conn, Utc::now()) {
+        let mut creds = if self.needs_refresh(conn, self.now()) {
             self.inner.proxy.credentials.forget(&id);
             self.connection_token(&id)
                 .await
@@ -701,10 +701,12 @@ impl Engine {
         let may_resend = may_retry || (target.renewable && replayable);
 
         let deadline = started + Duration::from_secs(cfg.proxy_max_wait_secs);
-        let buckets = ctx
-            .integration
-            .rate_limit
-            .map(|l| self.inner.proxy.limits.buckets(&conn.integration, l));
+        let buckets = ctx.integration.rate_limit.map(|l| {
+            self.inner
+                .proxy
+                .limits
+                .buckets(&conn.integration, l, self.clock())
+        });
         let header_timeout = Duration::from_secs(cfg.outbound_timeout_secs);
         let mut attempts = 0u32;
         let mut refreshed = false;
@@ -732,7 +734,7 @@ impl Engine {
                 }
                 Prepared::Streaming(s) => rb.body(reqwest::Body::wrap_stream(s)),
             };
-            let sent_at = Instant::now();
+            let sent_at = self.instant();
             let sent = match tokio::time::timeout(header_timeout, rb.send()).await {
                 Ok(Ok(resp)) => Sent::Answer(resp),
                 Ok(Err(e)) => {
@@ -754,14 +756,18 @@ impl Engine {
                 "switchboard_proxy_upstream_duration_seconds",
                 "integration" => target.integration.clone()
             )
-            .record(sent_at.elapsed().as_secs_f64());
+            .record(
+                self.instant()
+                    .saturating_duration_since(sent_at)
+                    .as_secs_f64(),
+            );
             let resp = match sent {
                 Sent::Failed(e, connect_error) => {
                     if connect_error && may_retry && attempts < MAX_ATTEMPTS {
                         let pause = backoff(attempts);
-                        if Instant::now() + pause < deadline {
+                        if self.instant() + pause < deadline {
                             retry_metric(&target.integration, "connect");
-                            tokio::time::sleep(pause).await;
+                            self.clock().sleep(pause).await;
                             continue;
                         }
                     }
@@ -800,12 +806,12 @@ impl Engine {
             };
             if let Some(reason) = reason {
                 let asked = self.asked_delay(&ctx.provider, resp.headers());
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = deadline.saturating_duration_since(self.instant());
                 let pause = asked.unwrap_or_else(|| backoff(attempts));
                 if may_retry && attempts < MAX_ATTEMPTS && pause < left {
                     retry_metric(&target.integration, reason);
                     drop(resp);
-                    tokio::time::sleep(pause).await;
+                    self.clock().sleep(pause).await;
                     continue;
                 }
                 return Ok((
@@ -954,7 +960,7 @@ impl Engine {
                     return Ok(());
                 }
                 Err(wait) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
+                    let left = deadline.saturating_duration_since(self.instant());
                     if buckets.on_limit() == config::OnLimit::Reject || wait > left {
                         return Err(ProxyError::RateLimited {
                             integration: target.integration.clone(),
@@ -962,7 +968,7 @@ impl Engine {
                         });
                     }
                     let pause = wait.max(Duration::from_millis(1));
-                    tokio::time::sleep(pause).await;
+                    self.clock().sleep(pause).await;
                     waited += pause;
                 }
             }
@@ -972,7 +978,7 @@ impl Engine {
     /// The delay the provider asked for: `Retry-After`, else the catalog's rate-limit
     /// reset header.
     fn asked_delay(&self, provider: &catalog::Provider, h: &HeaderMap) -> Option<Duration> {
-        let now = Utc::now();
+        let now = self.now();
         if let Some(d) = h
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())

@@ -8,7 +8,7 @@ use vault::{ExposeSecret, SecretString};
 
 use super::{TamperStore, all_audit, engine_on, key, memory_store, ring, setup};
 use crate::api_keys::{PREFIX, looks_like_key, parse};
-use crate::{Actor, EngineError};
+use crate::{Actor, EngineError, ManualClock};
 
 const BAD: &str = "invalid or revoked API key; send Authorization: Bearer sb_…";
 
@@ -369,57 +369,34 @@ async fn invalid_names_are_refused() {
 
 #[tokio::test]
 async fn last_used_at_is_set_on_first_use_and_throttled() {
-    let (engine, store) = setup().await;
+    let store = memory_store().await;
+    let clock = ManualClock::new();
+    let engine = engine_on(Arc::new(store.clone()), ring(&key(), &[])).with_clock(clock.clone());
     let c = engine
         .create_api_key("used", Scope::App, &cli())
         .await
         .unwrap();
     let id = c.info.id.clone();
-    assert!(
-        store
-            .get_api_key(&id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at
-            .is_none()
-    );
+    let last_used = async || store.get_api_key(&id).await.unwrap().unwrap().last_used_at;
+    assert!(last_used().await.is_none());
 
-    let before = store::now();
     engine.authenticate(&c.key).await.unwrap();
-    let first = store
-        .get_api_key(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .last_used_at
-        .expect("set on first use");
-    assert!(first >= before && first <= store::now());
+    let first = last_used().await.expect("set on first use");
+    assert_eq!(first, clock.now());
 
-    // A second use within the minute does not write again.
+    // Uses within the minute do not write again, whether the record comes from the
+    // cache or (its 1 s TTL passed) from the store.
     engine.authenticate(&c.key).await.unwrap();
-    let again = store.get_api_key(&id).await.unwrap().unwrap().last_used_at;
-    assert_eq!(again, Some(first));
+    assert_eq!(last_used().await, Some(first));
+    clock.advance(std::time::Duration::from_millis(59_999));
+    engine.authenticate(&c.key).await.unwrap();
+    assert_eq!(last_used().await, Some(first));
 
-    // A use after more than a minute does (the key's cached record expired: this
-    // engine reads the row written behind its back).
-    let old = store::now() - chrono::Duration::minutes(2);
-    store.touch_api_key(&id, old).await.unwrap();
-    engine
-        .api_key_cache()
-        .advance(std::time::Duration::from_secs(2));
+    // A use a minute later does.
+    clock.advance(std::time::Duration::from_millis(1));
     engine.authenticate(&c.key).await.unwrap();
-    let later = store
-        .get_api_key(&id)
-        .await
-        .unwrap()
-        .unwrap()
-        .last_used_at
-        .unwrap();
-    assert!(
-        later > old + chrono::Duration::minutes(1),
-        "{later} vs {old}"
-    );
+    let later = last_used().await.unwrap();
+    assert_eq!(later, first + chrono::Duration::minutes(1));
     let listed = engine.list_api_keys().await.unwrap();
     assert_eq!(listed[0].last_used_at, Some(later));
 }

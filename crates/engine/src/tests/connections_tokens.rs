@@ -13,8 +13,29 @@ use super::connections::{
     H, Resp, Stub, config, conn, default_route, engine_with, harness, harness_with, integration,
     provider, put, seal, stored_creds,
 };
-use super::{TempDb, all_audit, key, ring};
+use super::{TempDb, all_audit, key, on_clock, ring};
 use crate::EngineError;
+
+/// Waits until `waiting` sleeps on `clock`, and checks that it has not finished. A
+/// caller polls for a lease holder's result on the engine's clock (at most every
+/// 250 ms): once it sleeps it has found the lease taken, and it cannot finish before
+/// the clock moves.
+async fn still_waiting<T>(clock: &crate::ManualClock, waiting: &tokio::task::JoinHandle<T>) {
+    tokio::time::timeout(Duration::from_secs(10), clock.until_sleeping(1))
+        .await
+        .expect("the caller never waited for the lease holder");
+    assert!(
+        !waiting.is_finished(),
+        "the caller waits for the lease holder"
+    );
+}
+
+/// The harness with its engine on a manual clock, and the clock.
+fn on_manual_clock(mut h: H) -> (H, crate::ManualClock) {
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
+    (h, clock)
+}
 
 /// A connection `id` of `it` whose token expires in `secs`.
 async fn expiring(h: &H, id: &str, secs: i64) {
@@ -219,20 +240,36 @@ async fn an_outage_serves_the_valid_token_and_backs_off() {
 
 #[tokio::test]
 async fn an_outage_with_an_expired_token_is_unavailable() {
-    let h = harness(json!({}), "", "").await;
+    let (h, clock) = on_manual_clock(harness(json!({}), "", "").await);
     h.stub.set(failing(503));
     expiring(&h, "c", -10).await;
-    let e = h.engine.connection_token("c").await.unwrap_err();
+    // Without a valid token the refresh is retried a little, with pauses on the clock.
+    let e = on_clock(
+        &clock,
+        Duration::from_millis(250),
+        h.engine.connection_token("c"),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, EngineError::ProviderUnavailable(_)), "{e:?}");
     let calls = h.stub.count("/token");
     assert!((1..=3).contains(&calls), "{calls}");
-    // Right after: failing fast, without a call.
+    // For two seconds after the failure: failing fast, without a call.
+    let failed_at = h
+        .store
+        .get_connection("c")
+        .await
+        .unwrap()
+        .unwrap()
+        .updated_at;
+    let since = (clock.now() - failed_at).to_std().unwrap();
+    clock.advance(Duration::from_millis(1999) - since);
     let e = h.engine.connection_token("c").await.unwrap_err();
     assert!(e.to_string().contains("last refresh failed"), "{e}");
     assert_eq!(h.stub.count("/token"), calls);
     // The provider is back: after the short pause, a refresh succeeds.
     h.stub.set(default_route);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(1));
     let t = h.engine.connection_token("c").await.unwrap();
     assert!(t.access_token.clone().unwrap().starts_with("at-"));
     let c = h.store.get_connection("c").await.unwrap().unwrap();
@@ -438,7 +475,8 @@ async fn refresh_due_renews_due_active_connections() {
 
 #[tokio::test]
 async fn the_background_refresher_runs_until_shutdown() {
-    let h = harness(json!({}), "", "background_refresh_interval_secs = 1").await;
+    let (h, clock) =
+        on_manual_clock(harness(json!({}), "", "background_refresh_interval_secs = 1").await);
     expiring(&h, "c", 30).await;
     let v0 = h
         .store
@@ -455,14 +493,14 @@ async fn the_background_refresher_runs_until_shutdown() {
         })
         .await;
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while h.stub.count("/token") == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no background refresh"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // It pauses 0.8 to 1.2 s between passes: nothing before the clock moves.
+    clock.until_sleeping(1).await;
+    assert_eq!(h.stub.count("/token"), 0);
+    clock.advance(Duration::from_millis(1200));
+    // After the pass it pauses again.
+    clock.until_sleeps_started(2).await;
+    assert_eq!(h.stub.count("/token"), 1, "one background refresh");
+    assert!(!task.is_finished());
     tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(3), task)
         .await
@@ -602,14 +640,14 @@ async fn hold_lease(h: &H, id: &str) -> store::Lease {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_caller_waits_for_the_lease_holder_of_another_process() {
-    let h = harness(json!({}), "", "").await;
+    let (h, clock) = on_manual_clock(harness(json!({}), "", "").await);
 
     // The holder commits newer tokens: the waiting caller uses them.
     expiring(&h, "a", 100).await;
     let lease = hold_lease(&h, "a").await;
     let e = h.engine.clone();
     let waiting = tokio::spawn(async move { e.connection_token("a").await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    still_waiting(&clock, &waiting).await;
     let commit = other_commit(
         &h,
         "a",
@@ -623,6 +661,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
             .await
             .unwrap()
     );
+    clock.advance(Duration::from_millis(250));
     let t = waiting.await.unwrap().unwrap();
     assert_eq!(t.access_token.as_deref(), Some("theirs"));
 
@@ -631,7 +670,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
     let lease = hold_lease(&h, "f").await;
     let e = h.engine.clone();
     let waiting = tokio::spawn(async move { e.force_refresh("f").await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    still_waiting(&clock, &waiting).await;
     let commit = other_commit(
         &h,
         "f",
@@ -645,6 +684,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
             .await
             .unwrap()
     );
+    clock.advance(Duration::from_millis(250));
     let out = waiting.await.unwrap().unwrap();
     assert!(!out.refreshed);
     assert_eq!(stored_creds(&h, "f").await["access_token"], "theirs-f");
@@ -654,7 +694,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
     let lease = hold_lease(&h, "d").await;
     let e = h.engine.clone();
     let waiting = tokio::spawn(async move { e.connection_token("d").await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    still_waiting(&clock, &waiting).await;
     let commit = other_commit(
         &h,
         "d",
@@ -668,6 +708,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
             .await
             .unwrap()
     );
+    clock.advance(Duration::from_millis(250));
     let err = waiting.await.unwrap().unwrap_err();
     assert!(
         matches!(
@@ -686,7 +727,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
     hold_lease(&h, "r").await;
     let e = h.engine.clone();
     let waiting = tokio::spawn(async move { e.connection_token("r").await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    still_waiting(&clock, &waiting).await;
     let c = conn("r", "it", "oauth2", Some(100));
     h.store
         .upsert_connection(
@@ -699,6 +740,7 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
         )
         .await
         .unwrap();
+    clock.advance(Duration::from_millis(250));
     let t = waiting.await.unwrap().unwrap();
     assert_eq!(t.access_token.as_deref(), Some("reconnected"));
     assert_eq!(h.stub.count("/token"), 0);
@@ -706,20 +748,33 @@ async fn a_caller_waits_for_the_lease_holder_of_another_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lease_held_too_long_serves_a_valid_token_or_fails() {
-    let h = harness(
-        json!({}),
-        "",
-        "outbound_timeout_secs = 1\nrefresh_lease_secs = 10",
-    )
-    .await;
+    let (h, clock) = on_manual_clock(
+        harness(
+            json!({}),
+            "",
+            "outbound_timeout_secs = 1\nrefresh_lease_secs = 10",
+        )
+        .await,
+    );
     expiring(&h, "valid", 100).await;
     expiring(&h, "expired", -5).await;
     hold_lease(&h, "valid").await;
     hold_lease(&h, "expired").await;
-    let (a, b) = tokio::join!(
-        h.engine.connection_token("valid"),
-        h.engine.connection_token("expired")
+    // They wait for the holder as long as a refresh may take (lease + timeout, 11 s),
+    // polling on the engine's clock.
+    let (e1, e2) = (h.engine.clone(), h.engine.clone());
+    let a = tokio::spawn(async move { e1.connection_token("valid").await });
+    let b = tokio::spawn(async move { e2.connection_token("expired").await });
+    clock.until_sleeping(2).await;
+    let n = clock.sleeps_started();
+    clock.advance(Duration::from_millis(10_999));
+    clock.until_sleeps_started(n + 2).await;
+    assert!(
+        !a.is_finished() && !b.is_finished(),
+        "still waiting at 10.999 s"
     );
+    clock.advance(Duration::from_millis(250));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
     assert_eq!(a.unwrap().access_token.as_deref(), Some("old-at"));
     let e = b.unwrap_err();
     assert!(e.to_string().contains("taking too long"), "{e}");

@@ -53,7 +53,6 @@ async fn post(engine: &Engine, h: &Headers, body: &[u8]) -> Intake {
             query: "",
             headers: h,
             body,
-            now_unix: 1_700_000_000,
         })
         .await
         .unwrap()

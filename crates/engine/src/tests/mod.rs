@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod audit;
+mod clock;
 mod discovery;
 mod errors;
 mod http;
@@ -51,6 +52,25 @@ pub(super) fn key() -> MasterKey {
 /// A ring with `primary` and `old` keys.
 pub(super) fn ring(primary: &MasterKey, old: &[&MasterKey]) -> Keyring {
     Keyring::new(primary.clone(), old.iter().map(|k| (*k).clone()).collect())
+}
+
+/// Runs `fut`, moving `clock` by `step` whenever something sleeps on it and `fut` cannot
+/// go on: for code that pauses on the engine's clock (retry back-off, polling) where the
+/// pauses are not what the test is about. `fut` is polled first after every step, so
+/// the clock never moves twice for one pause.
+pub(super) async fn on_clock<T>(
+    clock: &crate::ManualClock,
+    step: std::time::Duration,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut fut => return out,
+            () = clock.until_sleeping(1) => clock.advance(step),
+        }
+    }
 }
 
 pub(super) fn engine_on(store: Arc<dyn Store>, keyring: Keyring) -> Engine {

@@ -254,6 +254,8 @@ async fn gone_disables_the_destination_and_its_deliveries_wait() {
     let (consumer, url) = Consumer::start(410).await;
     let cfg = pipeline_config(&url, "retry_schedule_secs = [0, 1]", "");
     let (engine, store) = engine_with(cfg).await;
+    let clock = crate::ManualClock::new();
+    let engine = engine.with_clock(clock.clone());
     let _stop = start_worker(&engine);
     store.insert_event(&stripe_event(1, 1)).await.unwrap();
     engine.poke_pipeline();
@@ -277,9 +279,16 @@ async fn gone_disables_the_destination_and_its_deliveries_wait() {
         (d.status, d.last_status),
         (DeliveryStatus::Pending, Some(410))
     );
-    // Retries are not sent to a disabled destination.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    // Retries are not sent to a disabled destination: the retry comes due (1 s ±20 %)
+    // and the worker makes a pass after that without sending it.
+    wait_for("the worker idle", async || clock.sleeping() == 1).await;
+    let sleeps = clock.sleeps_started();
+    clock.advance(Duration::from_millis(1200));
+    clock.until_sleeps_started(sleeps + 1).await;
     assert_eq!(consumer.seen().len(), 1);
+    let d = &deliveries(&store, None).await[0];
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 1));
+    assert!(d.next_attempt_at <= clock.now(), "due, yet not sent");
     let audit = engine.inner.store.list_audit_desc(None, 10).await.unwrap();
     assert!(
         audit

@@ -1,6 +1,6 @@
 //! The delivery worker in detail: `v1a` Ed25519 signatures checked with an independent
 //! Ed25519 implementation (aws-lc-rs) and with our verifier, per-destination rate limits
-//! on a fake clock, `Retry-After` dates, the circuit breaker, lease renewal and lost
+//! on a manual clock, `Retry-After` dates, the circuit breaker, lease renewal and lost
 //! leases, 410, dead deliveries, refused connections, timeouts and shutdown with a
 //! request in flight. Single deliveries are driven directly (claim, then
 //! `deliver_one`) so each outcome is deterministic; the worker loop is run where its
@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use axum::body::Bytes;
@@ -17,13 +17,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine as _;
-use governor::clock::FakeRelativeClock;
 use store::{Claimed, DeliveryStatus, DeliveryStore, EventStore};
 use vault::SecretString;
 
 use super::pipeline::{WHSEC, deliveries, stripe_event, wait_for};
 use super::*;
-use crate::pipeline::deliver::{Block, Gate, Outcome, RateClock, WorkerOptions, parse_retry_after};
+use crate::ManualClock;
+use crate::pipeline::deliver::{Block, Gate, Outcome, WorkerOptions, parse_retry_after};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -130,6 +130,27 @@ async fn engine_on_cfg(cfg: config::Config, dev: bool) -> (Engine, SqliteStore) 
     let store = memory_store().await;
     let engine = Engine::new(Arc::new(store.clone()), ring(&key(), &[]), cfg).with_dev(dev);
     (engine, store)
+}
+
+/// An engine on a manual clock (in development mode), its store and its clock.
+async fn engine_on_manual_clock(cfg: config::Config) -> (Engine, SqliteStore, ManualClock) {
+    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let clock = ManualClock::new();
+    (engine.with_clock(clock.clone()), store, clock)
+}
+
+/// Waits until the worker is the only thing asleep on `clock` (no request in flight:
+/// each renews its lease on the clock) and the deliveries satisfy `ok`: from then on
+/// only the clock can move the worker on.
+async fn worker_idle(
+    clock: &ManualClock,
+    store: &SqliteStore,
+    ok: impl Fn(&[store::Delivery]) -> bool,
+) {
+    wait_for("the worker to go idle", async || {
+        clock.sleeping() == 1 && ok(&deliveries(store, None).await)
+    })
+    .await;
 }
 
 /// Stores `n` events and routes them; returns their ids.
@@ -303,26 +324,24 @@ fn limited(per_second: u32, burst: u32, max_concurrency: u32) -> config::Destina
 
 #[test]
 fn the_rate_limit_admits_a_burst_then_one_per_interval_on_its_clock() {
-    let fake = FakeRelativeClock::default();
-    let opts = WorkerOptions {
-        rate_clock: RateClock::fake(fake.clone()),
-        ..Default::default()
-    };
-    let mut gate = Gate::new(&opts);
+    let clock = ManualClock::new();
+    let mut gate = Gate::new(&WorkerOptions::default(), clock.clock());
     let d = limited(4, 2, 100);
-    let t0 = Instant::now();
+    let t0 = clock.instant();
     assert_eq!(gate.room(&d, t0), 2, "a burst of 2 at most");
     assert_eq!(gate.admit(&d, t0), Ok(()));
     assert_eq!(gate.admit(&d, t0), Ok(()));
-    // The bucket is empty: the next token comes 250 ms later on the limiter's clock.
+    // The bucket is empty: the next token comes 250 ms later.
     let at = gate.admit(&d, t0).unwrap_err();
     assert_eq!(at - t0, Duration::from_millis(250));
     assert_eq!(gate.blocked(&d, t0), Some(Block::Until(at)));
     assert_eq!(gate.room(&d, t0), 0);
-    // Real time passing does not refill it; only the limiter's clock does.
-    assert!(gate.admit(&d, at).is_err());
-    fake.advance(Duration::from_millis(250));
-    let t1 = t0 + Duration::from_secs(1);
+    // A millisecond early it is still empty.
+    clock.advance(Duration::from_millis(249));
+    assert!(gate.admit(&d, clock.instant()).is_err());
+    clock.advance(Duration::from_millis(1));
+    let t1 = clock.instant();
+    assert_eq!(t1, at);
     assert_eq!(gate.room(&d, t1), 1, "throttled: one per token");
     assert_eq!(gate.admit(&d, t1), Ok(()));
     assert_eq!(
@@ -331,23 +350,20 @@ fn the_rate_limit_admits_a_burst_then_one_per_interval_on_its_clock() {
         "the next token is predicted one interval later"
     );
     assert!(gate.admit(&d, t1).is_err());
-    // Over a fake second at most burst + rate requests were admitted: count them.
-    let fake2 = FakeRelativeClock::default();
-    let mut gate = Gate::new(&WorkerOptions {
-        rate_clock: RateClock::fake(fake2.clone()),
-        ..Default::default()
-    });
+    // Over a clock second at most burst + rate requests were admitted: count them.
+    let clock = ManualClock::new();
+    let mut gate = Gate::new(&WorkerOptions::default(), clock.clock());
     let mut admitted_per_window = Vec::new();
     for _window in 0..5 {
         let mut n = 0;
         for _tick in 0..10 {
             // 100 ms ticks, trying far more often than the limit allows.
             for _ in 0..10 {
-                if gate.admit(&d, Instant::now()).is_ok() {
+                if gate.admit(&d, clock.instant()).is_ok() {
                     n += 1;
                 }
             }
-            fake2.advance(Duration::from_millis(100));
+            clock.advance(Duration::from_millis(100));
         }
         admitted_per_window.push(n);
     }
@@ -358,16 +374,16 @@ fn the_rate_limit_admits_a_burst_then_one_per_interval_on_its_clock() {
     );
     // A changed limit takes effect with a fresh bucket.
     let faster = limited(100, 10, 100);
-    assert_eq!(gate.admit(&faster, Instant::now()), Ok(()));
+    assert_eq!(gate.admit(&faster, clock.instant()), Ok(()));
     // A destination without a limit is never throttled.
     let mut free = d.clone();
     free.rate_limit = None;
     for _ in 0..1000 {
-        assert_eq!(gate.admit(&free, Instant::now()), Ok(()));
+        assert_eq!(gate.admit(&free, clock.instant()), Ok(()));
     }
     gate.claimed("app", 4, 0);
     assert_eq!(
-        gate.room(&faster, Instant::now() + Duration::from_secs(1)),
+        gate.room(&faster, clock.instant() + Duration::from_secs(1)),
         10
     );
 }
@@ -381,15 +397,13 @@ async fn deliveries_to_a_rate_limited_destination_wait_for_tokens_without_leases
         "rate_limit = { per_second = 2, burst = 2 }\nmax_concurrency = 50",
         "",
     );
-    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
     enqueue(&engine, &store, 7).await;
-    let fake = FakeRelativeClock::default();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let e = engine.clone();
     let opts = WorkerOptions {
         owner: "w".into(),
         poll_interval: Duration::from_millis(100),
-        rate_clock: RateClock::fake(fake.clone()),
         ..Default::default()
     };
     let worker = tokio::spawn(async move {
@@ -398,9 +412,10 @@ async fn deliveries_to_a_rate_limited_destination_wait_for_tokens_without_leases
         })
         .await;
     });
-    // Limiter time t = 0: the burst of 2, and not one more however long we wait.
-    let mut admitted = 2;
-    for step in 0..3 {
+    // Clock time t = 0: the burst of 2, and not one more while the clock stands still;
+    // then one per 500 ms step (2 per second).
+    for step in 0..5 {
+        let admitted = 2 + step;
         wait_for("the admitted deliveries", async || {
             deliveries(&store, Some(DeliveryStatus::Delivered))
                 .await
@@ -415,14 +430,17 @@ async fn deliveries_to_a_rate_limited_destination_wait_for_tokens_without_leases
             admitted,
             "step {step}"
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The worker is idle: nothing in flight, the rest waiting for tokens.
+        worker_idle(&clock, &store, |all| {
+            all.iter().all(|d| d.status != DeliveryStatus::InFlight)
+        })
+        .await;
         assert_eq!(
             consumer.seen().len(),
             admitted,
-            "step {step}: never more than burst + rate x elapsed limiter time"
+            "step {step}: never more than burst + rate x elapsed clock time"
         );
-        // The waiting ones hold no lease and have used no attempt (but for an instant
-        // between a claim and its release).
+        // The waiting ones hold no lease and have used no attempt.
         let waiting: Vec<_> = deliveries(&store, None)
             .await
             .into_iter()
@@ -430,15 +448,13 @@ async fn deliveries_to_a_rate_limited_destination_wait_for_tokens_without_leases
             .collect();
         assert_eq!(waiting.len(), 7 - admitted);
         assert!(
-            waiting.iter().all(|d| (d.status == DeliveryStatus::Pending
+            waiting.iter().all(|d| d.status == DeliveryStatus::Pending
                 && d.attempts == 0
-                && d.lease_owner.is_none())
-                || d.status == DeliveryStatus::InFlight),
+                && d.lease_owner.is_none()),
             "{waiting:?}"
         );
-        // One limiter second: two more tokens.
-        fake.advance(Duration::from_secs(1));
-        admitted += 2;
+        // Half a clock second: one more token (the worker's idle sleep ends with it).
+        clock.advance(Duration::from_millis(500));
     }
     wait_for("the last one", async || {
         deliveries(&store, Some(DeliveryStatus::Delivered))
@@ -558,10 +574,11 @@ fn the_breaker_opens_half_opens_doubles_and_closes() {
         breaker_max_cooldown: Duration::from_secs(25),
         ..Default::default()
     };
-    let mut gate = Gate::new(&opts);
+    let clock = ManualClock::new();
+    let mut gate = Gate::new(&opts, clock.clock());
     let mut d = limited(1000, 1000, 4);
     d.rate_limit = None;
-    let t0 = Instant::now();
+    let t0 = clock.instant();
     assert_eq!(gate.blocked(&d, t0), None);
     assert_eq!(gate.room(&d, t0), 4);
     assert!(gate.try_start(&d, t0));
@@ -614,13 +631,14 @@ async fn an_open_breaker_stops_requests_until_its_trial_succeeds() {
         "retry_schedule_secs = [0]\nmax_attempts = 100",
         "",
     );
-    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
     enqueue(&engine, &store, 3).await;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let e = engine.clone();
     let opts = WorkerOptions {
         owner: "w".into(),
-        poll_interval: Duration::from_millis(50),
+        // Longer than the test: the worker's idle sleep ends when the circuit reopens.
+        poll_interval: Duration::from_secs(3600),
         breaker_threshold: 3,
         breaker_cooldown: Duration::from_secs(2),
         concurrency: 1,
@@ -632,17 +650,34 @@ async fn an_open_breaker_stops_requests_until_its_trial_succeeds() {
         })
         .await;
     });
-    wait_for("three failures", async || consumer.seen().len() >= 3).await;
-    let opened = Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    if opened.elapsed() < Duration::from_secs(2) {
-        assert_eq!(
-            consumer.seen().len(),
-            3,
-            "no request while the circuit is open"
-        );
-    }
+    // The retry schedule is [0]: every failed delivery is due again at once, so only
+    // the open circuit keeps the worker from sending.
+    let three_failures = |all: &[store::Delivery]| {
+        all.iter().all(|d| d.status == DeliveryStatus::Pending)
+            && all.iter().map(|d| d.attempts).sum::<u32>() == 3
+    };
+    worker_idle(&clock, &store, three_failures).await;
+    assert_eq!(
+        consumer.seen().len(),
+        3,
+        "the circuit opened after three failures"
+    );
+    // The cool-down but its last millisecond: the worker sleeps on. (The real pause
+    // only gives a broken worker the chance to send; nothing depends on its length.)
+    let sleeps = clock.sleeps_started();
+    clock.advance(Duration::from_millis(1999));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(clock.sleeps_started(), sleeps, "the worker still sleeps");
+    assert!(!worker.is_finished());
+    assert_eq!(
+        consumer.seen().len(),
+        3,
+        "no request while the circuit is open"
+    );
+    assert!(three_failures(&deliveries(&store, None).await));
+    // The cool-down is over: the trial succeeds and closes the circuit.
     consumer.status.store(200, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1));
     wait_for("everything delivered after the trial", async || {
         deliveries(&store, Some(DeliveryStatus::Delivered))
             .await
@@ -663,23 +698,32 @@ async fn the_lease_is_renewed_while_a_slow_request_runs() {
     let (consumer, url) = Consumer::start(200).await;
     // Lease = 3 s timeout + no margin, renewed every second.
     let cfg = config_with(&url, SECRET, "timeout_secs = 3", "");
-    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
     enqueue(&engine, &store, 1).await;
     let c = claim(&store, "t", Duration::from_secs(1)).await.remove(0);
-    let first = c.lease_until;
     let hold = consumer.hold();
     let (e, c2, d) = (engine.clone(), c.clone(), dest(&engine));
     let task = tokio::spawn(async move { e.deliver_one(&c2, &d, Duration::ZERO).await });
-    wait_for("a renewal", async || {
+    wait_for("the request", async || consumer.seen().len() == 1).await;
+    let lease_until = async || {
         store
             .get_delivery(&c.id)
             .await
             .unwrap()
             .unwrap()
             .lease_until
-            .is_some_and(|t| t > first + chrono::Duration::seconds(2))
-    })
-    .await;
+    };
+    // Two renewals, a clock second apart, each for the whole lease from then.
+    for _ in 0..2 {
+        clock.until_sleeping(1).await;
+        let n = clock.sleeps_started();
+        clock.advance(Duration::from_secs(1));
+        clock.until_sleeps_started(n + 1).await;
+        assert_eq!(
+            lease_until().await,
+            Some(clock.now() + chrono::Duration::seconds(3))
+        );
+    }
     assert_eq!(consumer.seen().len(), 1, "renewed while the request waits");
     consumer.release(&hold);
     assert_eq!(task.await.unwrap(), Outcome::Delivered);
@@ -691,7 +735,7 @@ async fn the_lease_is_renewed_while_a_slow_request_runs() {
 async fn a_renewal_that_finds_the_lease_taken_over_abandons_the_request() {
     let (consumer, url) = Consumer::start(200).await;
     let cfg = config_with(&url, SECRET, "timeout_secs = 5", "");
-    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
     enqueue(&engine, &store, 1).await;
     let c = claim(&store, "t", Duration::from_secs(60)).await.remove(0);
     let hold = consumer.hold();
@@ -699,6 +743,7 @@ async fn a_renewal_that_finds_the_lease_taken_over_abandons_the_request() {
     // Lease 5 s + 0: renewed every 1.67 s.
     let task = tokio::spawn(async move { e.deliver_one(&c2, &d, Duration::ZERO).await });
     wait_for("the request", async || consumer.seen().len() == 1).await;
+    clock.until_sleeping(1).await;
     // Another worker takes it over (as if the lease had lapsed).
     let later = store::now() + chrono::Duration::hours(1);
     let taken = store
@@ -712,6 +757,11 @@ async fn a_renewal_that_finds_the_lease_taken_over_abandons_the_request() {
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
+    assert!(
+        !task.is_finished(),
+        "the request goes on until the next renewal"
+    );
+    clock.advance(Duration::from_millis(1667));
     let outcome = task.await.unwrap();
     assert_eq!(outcome, Outcome::Neutral, "lost_lease");
     consumer.release(&hold);
@@ -1038,21 +1088,11 @@ async fn limited_and_unlimited_destinations_share_one_worker() {
     worker.await.unwrap();
 }
 
-#[test]
-fn the_real_rate_clock_moves_forward() {
-    use governor::clock::{Clock as _, Reference as _};
-    let c = RateClock::default();
-    let a = c.now();
-    std::thread::sleep(Duration::from_millis(5));
-    let b = c.now();
-    assert!(b.duration_since(a) >= Duration::from_millis(5).into());
-}
-
 #[tokio::test]
 async fn store_failures_are_logged_and_never_panic() {
     // The worker on a store that fails every call keeps polling until shutdown.
-    let (engine, store) =
-        engine_on_cfg(config_with("http://127.0.0.1:9/h", SECRET, "", ""), true).await;
+    let (engine, store, clock) =
+        engine_on_manual_clock(config_with("http://127.0.0.1:9/h", SECRET, "", "")).await;
     store.close().await;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let e = engine.clone();
@@ -1068,16 +1108,22 @@ async fn store_failures_are_logged_and_never_panic() {
         )
         .await;
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(!worker.is_finished());
+    // Three polls, each failing: the worker sleeps again after every one.
+    for _ in 0..3 {
+        let n = clock.sleeps_started();
+        clock.until_sleeping(1).await;
+        clock.advance(Duration::from_millis(20));
+        clock.until_sleeps_started(n + 1).await;
+        assert!(!worker.is_finished());
+    }
     tx.send(()).unwrap();
     worker.await.unwrap();
 
     // A store that fails while a request runs: renewals and the outcome cannot be
     // written; the attempt is left to its lease (a later claim retries it).
     let (consumer, url) = Consumer::start(200).await;
-    let (engine, store) =
-        engine_on_cfg(config_with(&url, SECRET, "timeout_secs = 2", ""), true).await;
+    let (engine, store, clock) =
+        engine_on_manual_clock(config_with(&url, SECRET, "timeout_secs = 2", "")).await;
     enqueue(&engine, &store, 1).await;
     let c = claim(&store, "t", Duration::from_secs(60)).await.remove(0);
     let hold = consumer.hold();
@@ -1085,8 +1131,13 @@ async fn store_failures_are_logged_and_never_panic() {
     // Lease 2 s: renewed every 667 ms.
     let task = tokio::spawn(async move { e.deliver_one(&c, &d, Duration::ZERO).await });
     wait_for("the request", async || consumer.seen().len() == 1).await;
+    clock.until_sleeping(1).await;
     store.close().await;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // A renewal comes due and fails; the request goes on and the next renewal waits.
+    let n = clock.sleeps_started();
+    clock.advance(Duration::from_millis(667));
+    clock.until_sleeps_started(n + 1).await;
+    assert!(!task.is_finished());
     consumer.release(&hold);
     assert_eq!(task.await.unwrap(), Outcome::Neutral);
 }

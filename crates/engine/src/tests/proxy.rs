@@ -1,6 +1,6 @@
 //! The API proxy against a local upstream with fault injection: retries and their limits,
 //! refresh on 401, credentials injected and the caller's stripped, path checks, body
-//! limits, token buckets (also on a fake clock), and the pure helpers.
+//! limits, token buckets (also on a manual clock), and the pure helpers.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -226,12 +226,21 @@ fn hdr<'a>(r: &'a crate::proxy::ProxyResponse, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn a_429_with_retry_after_1_is_retried_once() {
-    let (h, up) = setup("").await;
+    let (mut h, up) = setup("").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
     up.script(|i, _| match i {
         0 => (429, vec![("retry-after", "1".into())], "slow down".into()),
         _ => (200, vec![], "fine".into()),
     });
-    let r = h.engine.proxy(get("ck", "v1/items")).await.unwrap();
+    let e = h.engine.clone();
+    let task = tokio::spawn(async move { e.proxy(get("ck", "v1/items")).await });
+    // The proxy waits the second the provider asked for, on the engine's clock.
+    clock.until_sleeping(1).await;
+    assert_eq!(up.seen().len(), 1);
+    assert!(!task.is_finished());
+    clock.advance(Duration::from_secs(1));
+    let r = task.await.unwrap().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.attempts, 2);
     assert_eq!(hdr(&r, "switchboard-attempts"), Some("2"));
@@ -514,9 +523,8 @@ async fn a_bucket_of_10_per_second_holds_under_100_concurrent_callers() {
 }
 
 #[test]
-fn buckets_on_a_fake_clock() {
-    use governor::clock::FakeRelativeClock;
-    let clock = FakeRelativeClock::default();
+fn buckets_on_a_manual_clock() {
+    let clock = crate::ManualClock::new();
     let b = crate::proxy::limit::Buckets::with_clock(
         config::RateLimit {
             per_second: Some(10),
@@ -525,7 +533,7 @@ fn buckets_on_a_fake_clock() {
             per_connection_burst: Some(3),
             on_limit: config::OnLimit::Wait,
         },
-        clock.clone(),
+        clock.clock(),
     );
     // Connection a: its burst of 3, then it must wait 0.5 s (2/s).
     for _ in 0..3 {
@@ -634,19 +642,26 @@ fn method_retryability() {
 
 #[tokio::test]
 async fn cached_credentials_expire_within_a_second() {
-    let (h, up) = setup("").await;
+    let (mut h, up) = setup("").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
     h.engine.proxy(get("ck", "x")).await.unwrap();
     // Another process disconnects the connection (simulated by writing the row).
     let mut c = conn("ck", "key", "api_key", None);
     c.provider = "key".into();
     c.status = ConnectionStatus::Revoked;
     put(&h.engine, &c, json!({"api_key": "provider-key-1"})).await;
-    tokio::time::sleep(crate::proxy::cache_ttl() + Duration::from_millis(50)).await;
+    // Until the entry is a second old this process still uses it...
+    clock.advance(crate::proxy::cache_ttl() - Duration::from_millis(1));
+    h.engine.proxy(get("ck", "x")).await.unwrap();
+    assert_eq!(up.seen().len(), 2, "served from the cache");
+    // ...and not from then on.
+    clock.advance(Duration::from_millis(1));
     match h.engine.proxy(get("ck", "x")).await {
         Err(e) => assert_eq!(e.code(), "revoked"),
         Ok(r) => panic!("still proxied after the cache lifetime: {}", r.status),
     }
-    assert_eq!(up.seen().len(), 1);
+    assert_eq!(up.seen().len(), 2);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1312,21 +1327,22 @@ fn the_credential_cache_is_bounded_and_fenced() {
         })
     };
     let cache = CredentialCache::default();
+    let now = crate::ManualClock::new().instant();
     for i in 0..MAX {
-        cache.put(entry(&format!("c{i}")), cache.epoch());
+        cache.put(entry(&format!("c{i}")), cache.epoch(), now);
     }
     assert_eq!(cache.len(), MAX);
     // Replacing an entry does not empty the cache; a new one past the bound does.
-    cache.put(entry("c0"), cache.epoch());
+    cache.put(entry("c0"), cache.epoch(), now);
     assert_eq!(cache.len(), MAX);
-    cache.put(entry("new"), cache.epoch());
+    cache.put(entry("new"), cache.epoch(), now);
     assert_eq!(cache.len(), 1);
-    assert!(cache.get("new").is_some());
+    assert!(cache.get("new", now).is_some());
     // A load that raced with a forget does not put stale credentials back.
     let before = cache.epoch();
     cache.forget("other");
-    cache.put(entry("late"), before);
-    assert!(cache.get("late").is_none());
+    cache.put(entry("late"), before, now);
+    assert!(cache.get("late", now).is_none());
     assert!(format!("{cache:?}").starts_with("CredentialCache"));
 }
 

@@ -1,13 +1,12 @@
-//! The proxy's rate-limit buckets beyond the basic fake-clock case: buckets kept and
+//! The proxy's rate-limit buckets beyond the basic manual-clock case: buckets kept and
 //! rebuilt across reloads, one-sided limits, degenerate quotas, pruning of idle
 //! connections, and `on_limit`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::FakeRelativeClock;
-
 use crate::proxy::limit::{Buckets, Limits};
+use crate::{Clock, ManualClock};
 
 fn limit(
     per_second: Option<u32>,
@@ -26,7 +25,7 @@ fn limit(
 
 #[test]
 fn no_limit_admits_everything() {
-    let b = Buckets::with_clock(config::RateLimit::default(), FakeRelativeClock::default());
+    let b = Buckets::with_clock(config::RateLimit::default(), ManualClock::new().clock());
     for i in 0..10_000 {
         assert_eq!(b.admit(&format!("c{}", i % 3)), Ok(()));
     }
@@ -35,8 +34,8 @@ fn no_limit_admits_everything() {
 
 #[test]
 fn only_an_integration_bucket_is_shared_by_every_connection() {
-    let clock = FakeRelativeClock::default();
-    let b = Buckets::with_clock(limit(Some(4), None, None, None), clock.clone());
+    let clock = ManualClock::new();
+    let b = Buckets::with_clock(limit(Some(4), None, None, None), clock.clock());
     // Burst defaults to the rate.
     for c in ["a", "b", "c", "d"] {
         b.admit(c).unwrap();
@@ -49,8 +48,8 @@ fn only_an_integration_bucket_is_shared_by_every_connection() {
 
 #[test]
 fn only_per_connection_buckets_keep_connections_apart() {
-    let clock = FakeRelativeClock::default();
-    let b = Buckets::with_clock(limit(None, None, Some(1), Some(2)), clock.clone());
+    let clock = ManualClock::new();
+    let b = Buckets::with_clock(limit(None, None, Some(1), Some(2)), clock.clock());
     b.admit("a").unwrap();
     b.admit("a").unwrap();
     assert_eq!(b.admit("a").unwrap_err(), Duration::from_secs(1));
@@ -66,8 +65,8 @@ fn only_per_connection_buckets_keep_connections_apart() {
 
 #[test]
 fn a_rejected_connection_does_not_take_from_the_integration_bucket() {
-    let clock = FakeRelativeClock::default();
-    let b = Buckets::with_clock(limit(Some(3), Some(3), Some(1), Some(1)), clock);
+    let clock = ManualClock::new();
+    let b = Buckets::with_clock(limit(Some(3), Some(3), Some(1), Some(1)), clock.clock());
     b.admit("a").unwrap();
     for _ in 0..10 {
         assert!(b.admit("a").is_err());
@@ -80,9 +79,9 @@ fn a_rejected_connection_does_not_take_from_the_integration_bucket() {
 
 #[test]
 fn zero_rates_and_bursts_are_treated_as_one_and_the_rate() {
-    let clock = FakeRelativeClock::default();
+    let clock = ManualClock::new();
     // per_second 0 → 1 per second; burst 0 → the rate (1).
-    let b = Buckets::with_clock(limit(Some(0), Some(0), Some(0), Some(0)), clock.clone());
+    let b = Buckets::with_clock(limit(Some(0), Some(0), Some(0), Some(0)), clock.clock());
     b.admit("a").unwrap();
     assert_eq!(b.admit("a").unwrap_err(), Duration::from_secs(1));
     assert_eq!(b.admit("b").unwrap_err(), Duration::from_secs(1));
@@ -92,11 +91,11 @@ fn zero_rates_and_bursts_are_treated_as_one_and_the_rate() {
 
 #[test]
 fn idle_connections_are_pruned_without_losing_the_busy_ones() {
-    let clock = FakeRelativeClock::default();
-    let b = Buckets::with_clock(limit(None, None, Some(1), Some(1)), clock.clone());
+    let clock = ManualClock::new();
+    let b = Buckets::with_clock(limit(None, None, Some(1), Some(1)), clock.clock());
     // A fills its bucket; then more than PRUNE_EVERY (4096) admissions of other
     // connections pass, so idle state is pruned at least once while a's is still
-    // recent (the fake clock does not move).
+    // recent (the manual clock does not move).
     b.admit("a").unwrap();
     for i in 0..5000 {
         b.admit(&format!("c{i}")).unwrap();
@@ -114,7 +113,7 @@ fn idle_connections_are_pruned_without_losing_the_busy_ones() {
 fn on_limit_follows_the_configuration() {
     let mut l = limit(Some(1), None, None, None);
     l.on_limit = config::OnLimit::Reject;
-    let b = Buckets::with_clock(l, FakeRelativeClock::default());
+    let b = Buckets::with_clock(l, ManualClock::new().clock());
     assert_eq!(b.on_limit(), config::OnLimit::Reject);
     let debug = format!("{b:?}");
     assert!(debug.starts_with("Buckets"), "{debug}");
@@ -124,28 +123,29 @@ fn on_limit_follows_the_configuration() {
 #[test]
 fn limits_keep_buckets_until_the_limit_changes() {
     let limits = Limits::default();
+    let clock = Clock::system();
     let one = limit(Some(1), None, None, None);
-    let a1 = limits.buckets("a", one);
-    let a2 = limits.buckets("a", one);
+    let a1 = limits.buckets("a", one, &clock);
+    let a2 = limits.buckets("a", one, &clock);
     assert!(Arc::ptr_eq(&a1, &a2), "same limit: same buckets");
     // The bucket is shared: a1's token is gone for a2.
     a1.admit("x").unwrap();
     assert!(a2.admit("y").is_err());
 
     // Another integration has its own.
-    let b = limits.buckets("b", one);
+    let b = limits.buckets("b", one, &clock);
     assert!(!Arc::ptr_eq(&a1, &b));
     b.admit("x").unwrap();
 
     // A changed limit (a reload) rebuilds the integration's buckets, full again.
     let two = limit(Some(2), None, None, None);
-    let a3 = limits.buckets("a", two);
+    let a3 = limits.buckets("a", two, &clock);
     assert!(!Arc::ptr_eq(&a1, &a3));
     a3.admit("x").unwrap();
     a3.admit("x").unwrap();
     assert!(a3.admit("x").is_err());
     // And it is kept from then on.
-    assert!(Arc::ptr_eq(&a3, &limits.buckets("a", two)));
+    assert!(Arc::ptr_eq(&a3, &limits.buckets("a", two, &clock)));
     // Going back to the old limit rebuilds again.
-    assert!(!Arc::ptr_eq(&a3, &limits.buckets("a", one)));
+    assert!(!Arc::ptr_eq(&a3, &limits.buckets("a", one, &clock)));
 }

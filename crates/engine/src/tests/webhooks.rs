@@ -9,7 +9,7 @@ use store::EventStore;
 
 use super::{key, memory_store, ring};
 use crate::webhooks::{Incoming, Intake};
-use crate::{Actor, Engine, EngineError};
+use crate::{Actor, Engine, EngineError, ManualClock};
 
 /// GitHub's published example (docs): secret, body and signature.
 const GH_BODY: &[u8] = b"Hello, World!";
@@ -65,11 +65,25 @@ provider = "shopify"
 webhook_secrets = ["shop-secret"]
 "#;
 
-async fn engine() -> (Engine, store_sqlite::SqliteStore) {
+/// Unix time of the engine's manual clock in these tests (Twitch's example time).
+const NOW: i64 = 1_700_000_000;
+
+/// Slack's documented example request was signed at this time.
+const SLACK_EXAMPLE_TS: i64 = 1531420618;
+
+/// An engine on a manual clock at `unix` seconds, its store and its clock.
+async fn engine_at(unix: i64) -> (Engine, store_sqlite::SqliteStore, ManualClock) {
     let store = memory_store().await;
     let cfg =
         config::Config::from_toml(CONFIG, "t.toml", &BTreeMap::new(), &Default::default()).unwrap();
-    let engine = Engine::new(Arc::new(store.clone()), ring(&key(), &[]), cfg);
+    let clock = ManualClock::starting_at(chrono::DateTime::from_timestamp(unix, 0).unwrap());
+    let engine =
+        Engine::new(Arc::new(store.clone()), ring(&key(), &[]), cfg).with_clock(clock.clone());
+    (engine, store, clock)
+}
+
+async fn engine() -> (Engine, store_sqlite::SqliteStore) {
+    let (engine, store, _) = engine_at(NOW).await;
     (engine, store)
 }
 
@@ -79,12 +93,7 @@ fn hmac_hex(secret: &str, msg: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-fn incoming<'a>(
-    integration: &'a str,
-    headers: &'a Headers,
-    body: &'a [u8],
-    now: i64,
-) -> Incoming<'a> {
+fn incoming<'a>(integration: &'a str, headers: &'a Headers, body: &'a [u8]) -> Incoming<'a> {
     Incoming {
         integration,
         method: "POST",
@@ -92,7 +101,6 @@ fn incoming<'a>(
         query: "",
         headers,
         body,
-        now_unix: now,
     }
 }
 
@@ -108,10 +116,7 @@ fn github_headers(delivery: &str, sig: &str) -> Headers {
 async fn genuine_webhook_is_stored_once_and_redelivery_is_a_duplicate() {
     let (engine, store) = engine().await;
     let h = github_headers("d-1", GH_SIG);
-    let first = engine
-        .intake(incoming("gh", &h, GH_BODY, 1_700_000_000))
-        .await
-        .unwrap();
+    let first = engine.intake(incoming("gh", &h, GH_BODY)).await.unwrap();
     let Intake::Stored { id } = first else {
         panic!("{first:?}")
     };
@@ -127,19 +132,13 @@ async fn genuine_webhook_is_stored_once_and_redelivery_is_a_duplicate() {
             .all(|(n, _)| !n.eq_ignore_ascii_case("authorization"))
     );
     // Redelivery: same delivery id.
-    let again = engine
-        .intake(incoming("gh", &h, GH_BODY, 1_700_000_000))
-        .await
-        .unwrap();
+    let again = engine.intake(incoming("gh", &h, GH_BODY)).await.unwrap();
     assert_eq!(again, Intake::Duplicate { id: id.clone() });
     assert_eq!(store.count_events(Some("gh")).await.unwrap(), 1);
     // Another delivery id is another event.
     let h2 = github_headers("d-2", GH_SIG);
     assert!(matches!(
-        engine
-            .intake(incoming("gh", &h2, GH_BODY, 0))
-            .await
-            .unwrap(),
+        engine.intake(incoming("gh", &h2, GH_BODY)).await.unwrap(),
         Intake::Stored { .. }
     ));
     let (list, _) = engine.list_events(Some("gh"), None, 10).await.unwrap();
@@ -165,7 +164,7 @@ async fn forged_altered_or_unsigned_webhooks_are_refused_and_nothing_is_stored()
         ),
     ];
     for (h, body, reason) in &cases {
-        match engine.intake(incoming("gh", h, body, 0)).await {
+        match engine.intake(incoming("gh", h, body)).await {
             Err(EngineError::BadSignature { reason: r }) => assert_eq!(r, *reason),
             other => panic!("{reason}: {other:?}"),
         }
@@ -175,7 +174,7 @@ async fn forged_altered_or_unsigned_webhooks_are_refused_and_nothing_is_stored()
 
 #[tokio::test]
 async fn stale_slack_request_is_refused() {
-    let (engine, store) = engine().await;
+    let (engine, store, clock) = engine_at(SLACK_EXAMPLE_TS).await;
     // Slack's documented example: signing secret, timestamp, body, signature.
     let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     let h = Headers::new()
@@ -185,16 +184,12 @@ async fn stale_slack_request_is_refused() {
             "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
         );
     assert!(matches!(
-        engine
-            .intake(incoming("slack", &h, body, 1531420618))
-            .await
-            .unwrap(),
+        engine.intake(incoming("slack", &h, body)).await.unwrap(),
         Intake::Stored { .. }
     ));
-    match engine
-        .intake(incoming("slack", &h, body, 1531420618 + 3600))
-        .await
-    {
+    // An hour later, the same request is outside the tolerance window.
+    clock.advance(std::time::Duration::from_secs(3600));
+    match engine.intake(incoming("slack", &h, body)).await {
         Err(EngineError::BadSignature { reason }) => {
             assert_eq!(reason, "timestamp_outside_tolerance")
         }
@@ -206,7 +201,7 @@ async fn stale_slack_request_is_refused() {
 #[tokio::test]
 async fn signed_handshakes_are_answered_after_verification() {
     let (engine, store) = engine().await;
-    let now = 1_700_000_000;
+    let now = NOW;
     // Slack url_verification.
     let body = br#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
     let ts = now.to_string();
@@ -216,11 +211,7 @@ async fn signed_handshakes_are_answered_after_verification() {
         "X-Slack-Signature",
         format!("v0={}", hmac_hex("8f742231b10e8888abcd99yyyzzz85a5", &base)),
     );
-    let Intake::Handshake(r) = engine
-        .intake(incoming("slack", &h, body, now))
-        .await
-        .unwrap()
-    else {
+    let Intake::Handshake(r) = engine.intake(incoming("slack", &h, body)).await.unwrap() else {
         panic!()
     };
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -232,12 +223,7 @@ async fn signed_handshakes_are_answered_after_verification() {
     let bad = Headers::new()
         .with("X-Slack-Request-Timestamp", &ts)
         .with("X-Slack-Signature", "v0=00");
-    assert!(
-        engine
-            .intake(incoming("slack", &bad, body, now))
-            .await
-            .is_err()
-    );
+    assert!(engine.intake(incoming("slack", &bad, body)).await.is_err());
 
     // Zoom endpoint.url_validation: encryptedToken = hex HMAC-SHA256(secret token, plainToken).
     let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
@@ -247,11 +233,7 @@ async fn signed_handshakes_are_answered_after_verification() {
         "x-zm-signature",
         format!("v0={}", hmac_hex("zoom-secret-token", &msg)),
     );
-    let Intake::Handshake(r) = engine
-        .intake(incoming("zoom", &h, body, now))
-        .await
-        .unwrap()
-    else {
+    let Intake::Handshake(r) = engine.intake(incoming("zoom", &h, body)).await.unwrap() else {
         panic!()
     };
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -279,11 +261,7 @@ async fn signed_handshakes_are_answered_after_verification() {
             "Twitch-Eventsub-Message-Signature",
             format!("sha256={}", hmac_hex("twitch-secret-0123", &msg)),
         );
-    let Intake::Handshake(r) = engine
-        .intake(incoming("twitch", &h, body, now))
-        .await
-        .unwrap()
-    else {
+    let Intake::Handshake(r) = engine.intake(incoming("twitch", &h, body)).await.unwrap() else {
         panic!()
     };
     assert_eq!(r.body, b"pogchamp-kappa-360noscope-vohiyo");
@@ -299,14 +277,14 @@ async fn signed_handshakes_are_answered_after_verification() {
 async fn unsigned_handshakes_graph_and_meta() {
     let (engine, store) = engine().await;
     let h = Headers::new();
-    let mut req = incoming("graph", &h, b"", 0);
+    let mut req = incoming("graph", &h, b"");
     req.query = "validationToken=Validation%3A%20Testing%20client%20application";
     let Intake::Handshake(r) = engine.intake(req).await.unwrap() else {
         panic!()
     };
     assert_eq!(r.body, b"Validation: Testing client application");
 
-    let mut req = incoming("meta", &h, b"", 0);
+    let mut req = incoming("meta", &h, b"");
     req.method = "GET";
     req.query = "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444";
     let Intake::Handshake(r) = engine.intake(req).await.unwrap() else {
@@ -330,14 +308,14 @@ async fn unknown_blocked_and_unconfigured_integrations_are_refused() {
     let (engine, store) = engine().await;
     let h = github_headers("d-1", GH_SIG);
     assert!(matches!(
-        engine.intake(incoming("nope", &h, GH_BODY, 0)).await,
+        engine.intake(incoming("nope", &h, GH_BODY)).await,
         Err(EngineError::NotFound {
             what: "integration",
             ..
         })
     ));
     assert!(matches!(
-        engine.intake(incoming("quiet", &h, GH_BODY, 0)).await,
+        engine.intake(incoming("quiet", &h, GH_BODY)).await,
         Err(EngineError::NotFound { .. })
     ));
     assert!(
@@ -353,7 +331,7 @@ async fn unknown_blocked_and_unconfigured_integrations_are_refused() {
             .unwrap()
     );
     assert!(matches!(
-        engine.intake(incoming("gh", &h, GH_BODY, 0)).await,
+        engine.intake(incoming("gh", &h, GH_BODY)).await,
         Err(EngineError::Forbidden(_))
     ));
     assert_eq!(store.count_events(None).await.unwrap(), 0);
@@ -364,7 +342,7 @@ async fn unknown_blocked_and_unconfigured_integrations_are_refused() {
             .unwrap()
     );
     assert!(matches!(
-        engine.intake(incoming("gh", &h, GH_BODY, 0)).await.unwrap(),
+        engine.intake(incoming("gh", &h, GH_BODY)).await.unwrap(),
         Intake::Stored { .. }
     ));
     assert!(matches!(
@@ -393,7 +371,7 @@ async fn concurrent_deliveries_are_all_stored_and_deduplicated() {
         tasks.push(tokio::spawn(async move {
             // 100 distinct deliveries, each sent twice.
             let h = github_headers(&format!("d-{}", i % 100), GH_SIG);
-            engine.intake(incoming("gh", &h, GH_BODY, 0)).await.unwrap()
+            engine.intake(incoming("gh", &h, GH_BODY)).await.unwrap()
         }));
     }
     let mut stored = 0;
@@ -425,7 +403,7 @@ async fn a_disabled_integration_refuses_webhooks_until_enabled() {
             .await
             .unwrap()
     );
-    match engine.intake(incoming("gh", &h, GH_BODY, 0)).await {
+    match engine.intake(incoming("gh", &h, GH_BODY)).await {
         Err(EngineError::Forbidden(m)) => assert!(m.contains("integration enable gh"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -447,7 +425,7 @@ async fn a_disabled_integration_refuses_webhooks_until_enabled() {
             .unwrap()
     );
     assert!(matches!(
-        engine.intake(incoming("gh", &h, GH_BODY, 0)).await.unwrap(),
+        engine.intake(incoming("gh", &h, GH_BODY)).await.unwrap(),
         Intake::Stored { .. }
     ));
     assert!(matches!(
@@ -470,8 +448,8 @@ async fn a_disabled_integration_refuses_webhooks_until_enabled() {
 #[tokio::test]
 async fn events_are_routed_to_the_connection_with_their_key() {
     use store::{Connection, ConnectionStatus, ConnectionStore, SealedCredentials};
-    let (engine, store) = engine().await;
-    let now = store::now();
+    let (engine, store, clock) = engine_at(SLACK_EXAMPLE_TS).await;
+    let now = clock.now();
     let conn = |id: &str, integration: &str, key: &str| Connection {
         id: id.into(),
         integration: integration.into(),
@@ -511,11 +489,7 @@ async fn events_are_routed_to_the_connection_with_their_key() {
             "X-Slack-Signature",
             "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
         );
-    let Intake::Stored { id } = engine
-        .intake(incoming("slack", &h, body, 1531420618))
-        .await
-        .unwrap()
-    else {
+    let Intake::Stored { id } = engine.intake(incoming("slack", &h, body)).await.unwrap() else {
         panic!("not stored")
     };
     let e = store.get_event(&id).await.unwrap().unwrap();
@@ -523,18 +497,17 @@ async fn events_are_routed_to_the_connection_with_their_key() {
 
     // A JSON event of a team no connection has: stored, not routed.
     let body = br#"{"type":"event_callback","team_id":"TUNKNOWN","event_id":"Ev1","event":{"type":"app_mention"}}"#;
-    let ts = "1700000000";
+    clock.advance(std::time::Duration::from_secs(
+        (NOW - SLACK_EXAMPLE_TS) as u64,
+    ));
+    let ts = NOW.to_string();
     let mut base = format!("v0:{ts}:").into_bytes();
     base.extend_from_slice(body);
-    let h = Headers::new().with("X-Slack-Request-Timestamp", ts).with(
+    let h = Headers::new().with("X-Slack-Request-Timestamp", &ts).with(
         "X-Slack-Signature",
         format!("v0={}", hmac_hex("8f742231b10e8888abcd99yyyzzz85a5", &base)),
     );
-    let Intake::Stored { id } = engine
-        .intake(incoming("slack", &h, body, 1_700_000_000))
-        .await
-        .unwrap()
-    else {
+    let Intake::Stored { id } = engine.intake(incoming("slack", &h, body)).await.unwrap() else {
         panic!("not stored")
     };
     assert_eq!(
@@ -548,7 +521,7 @@ async fn okta_and_monday_url_checks_are_echoed_and_store_nothing() {
     let (engine, store) = engine().await;
     // Okta: GET with X-Okta-Verification-Challenge → {"verification": …}.
     let h = Headers::new().with("X-Okta-Verification-Challenge", "abc-123");
-    let mut req = incoming("okta", &h, b"", 0);
+    let mut req = incoming("okta", &h, b"");
     req.method = "GET";
     let Intake::Handshake(r) = engine.intake(req).await.unwrap() else {
         panic!("not a handshake")
@@ -559,11 +532,7 @@ async fn okta_and_monday_url_checks_are_echoed_and_store_nothing() {
     // monday.com: POST {"challenge": …} → the same JSON.
     let h = Headers::new();
     let body = br#"{"challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#;
-    let Intake::Handshake(r) = engine
-        .intake(incoming("monday", &h, body, 0))
-        .await
-        .unwrap()
-    else {
+    let Intake::Handshake(r) = engine.intake(incoming("monday", &h, body)).await.unwrap() else {
         panic!("not a handshake")
     };
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
@@ -579,14 +548,9 @@ async fn okta_and_monday_url_checks_are_echoed_and_store_nothing() {
         br#"{"challenge":""}"#,
         b"not json",
     ] {
-        assert!(
-            engine
-                .intake(incoming("monday", &h, body, 0))
-                .await
-                .is_err()
-        );
+        assert!(engine.intake(incoming("monday", &h, body)).await.is_err());
     }
-    let mut req = incoming("okta", &h, b"", 0);
+    let mut req = incoming("okta", &h, b"");
     req.method = "GET";
     assert!(engine.intake(req).await.is_err());
     assert_eq!(store.count_events(None).await.unwrap(), 0);
@@ -605,11 +569,7 @@ async fn shopify_unprefixed_headers_give_the_event_id_type_and_routing_key() {
         .with("Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
         .with("Shopify-Topic", "orders/create")
         .with("Shopify-Shop-Domain", "example.myshopify.com");
-    let Intake::Stored { id } = engine
-        .intake(incoming("shop", &h, body, 1_700_000_000))
-        .await
-        .unwrap()
-    else {
+    let Intake::Stored { id } = engine.intake(incoming("shop", &h, body)).await.unwrap() else {
         panic!("not stored")
     };
     let e = store.get_event(&id).await.unwrap().unwrap();
@@ -620,9 +580,6 @@ async fn shopify_unprefixed_headers_give_the_event_id_type_and_routing_key() {
     assert_eq!(e.event_type.as_deref(), Some("orders/create"));
     assert_eq!(e.routing_key.as_deref(), Some("example.myshopify.com"));
     // The same delivery again (the unprefixed id) is a duplicate.
-    let again = engine
-        .intake(incoming("shop", &h, body, 1_700_000_000))
-        .await
-        .unwrap();
+    let again = engine.intake(incoming("shop", &h, body)).await.unwrap();
     assert_eq!(again, Intake::Duplicate { id });
 }

@@ -61,7 +61,6 @@ pub async fn intake(
             query,
             headers: &headers,
             body: &body,
-            now_unix: chrono::Utc::now().timestamp(),
         })
         .await?;
     Ok(match outcome {
