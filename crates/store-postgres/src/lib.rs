@@ -53,8 +53,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection as _, Row};
 use store::{Event, InsertOutcome, Routing, Store, StoreError, StoreResult, from_millis};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -70,6 +70,11 @@ mod writer;
 use writer::{EventJob, EventRow};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Serialises [`Store::migrate`] of the instances that share a schema (released when
+/// its connection closes).
+const MIGRATE_LOCK: &str =
+    "SELECT pg_advisory_lock(hashtextextended('switchboard.migrate.' || current_schema(), 0))";
 
 /// How many event inserts may wait for the writers before callers wait to enqueue.
 pub const EVENT_QUEUE: usize = 1024;
@@ -126,18 +131,70 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// `url` with its password, if any, replaced by `***` (for messages).
+/// `url` with its password, if any (`user:password@` or `?password=`), replaced by
+/// `***`, for messages.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
             }
+            if u.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             u.to_string()
         }
         // Not a URL we can take apart: show nothing of it that could be a secret.
-        Err(_) => "(unparsable URL)".to_owned(),
+        Err(_) => "(an unparsable URL)".to_owned(),
     }
+}
+
+/// The passwords in `url` (user info and `?password=`).
+fn passwords(url: &str) -> Vec<String> {
+    let Ok(u) = url::Url::parse(url) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = u
+        .query_pairs()
+        .filter(|(k, _)| k == "password")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if let Some(p) = u.password() {
+        out.push(p.to_owned());
+        // As given in the URL and percent-decoded.
+        if let Ok(decoded) = percent_decode(p) {
+            out.push(decoded);
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = s.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
 }
 
 /// SQLSTATE classes and codes that mean the database cannot be used right now.
@@ -150,6 +207,7 @@ fn unavailable_code(code: &str) -> bool {
             "57P01" | "57P02" | "57P03" // admin / crash shutdown, cannot connect now
                 | "3D000" // the database does not exist
                 | "25006" // read-only transaction (a standby)
+                | "57014" // statement timeout: the database did not answer in time
         )
 }
 
@@ -229,35 +287,37 @@ impl PgStore {
         if let Some(t) = settings.statement_timeout {
             pooled = pooled.options([("statement_timeout", t.as_millis().to_string())]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections.max(2))
-            .min_connections(0)
-            .acquire_timeout(settings.acquire_timeout)
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(3600)))
-            .connect_with(pooled)
+        // One connection first, so that an unreachable server or a refused login fails
+        // at once (the pool would retry until its acquire timeout), and to check what
+        // the session's commits promise.
+        let cannot = |e: sqlx::Error| match err(e) {
+            StoreError::Unavailable(m) | StoreError::Backend(m) | StoreError::Conflict(m) => {
+                StoreError::Unavailable(format!("cannot connect to {shown}: {}", without(&m, url)))
+            }
+            other => other,
+        };
+        let mut first = sqlx::PgConnection::connect_with(&pooled)
             .await
-            .map_err(|e| match err(e) {
-                StoreError::Unavailable(m) | StoreError::Backend(m) | StoreError::Conflict(m) => {
-                    StoreError::Unavailable(format!(
-                        "cannot connect to {shown}: {}",
-                        without(&m, url)
-                    ))
-                }
-                other => other,
-            })?;
+            .map_err(cannot)?;
         let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
-            .fetch_one(&pool)
+            .fetch_one(&mut first)
             .await
-            .map_err(err)?;
+            .map_err(cannot)?;
+        let _ = first.close().await;
         if sync == "off" {
-            pool.close().await;
             return Err(StoreError::Unavailable(format!(
                 "{shown} runs with synchronous_commit = off, so a webhook answered 2xx could \
                  be lost in a crash; set it to on (or remote_write, remote_apply) for this \
                  database or role"
             )));
         }
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(2))
+            .min_connections(0)
+            .acquire_timeout(settings.acquire_timeout)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(3600)))
+            .connect_lazy_with(pooled);
         let (events, jobs) = mpsc::channel(EVENT_QUEUE);
         let jobs = Arc::new(Mutex::new(jobs));
         for _ in 0..EVENT_WRITERS {
@@ -299,16 +359,12 @@ impl PgStore {
     }
 }
 
-/// `message` with every occurrence of the password of `url` masked, in case a driver
-/// message quotes the URL.
+/// `message` with every password of `url` masked, in case a driver message quotes the
+/// URL.
 fn without(message: &str, url: &str) -> String {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.password().map(str::to_owned))
-    {
-        Some(p) if !p.is_empty() => message.replace(&p, "***"),
-        _ => message.to_owned(),
-    }
+    passwords(url)
+        .iter()
+        .fold(message.to_owned(), |m, p| m.replace(p.as_str(), "***"))
 }
 
 #[async_trait]
@@ -363,7 +419,11 @@ impl Store for PgStore {
                 .await
                 .map_err(err)
         };
+        // The migrator serialises instances with its own advisory lock; this one (per
+        // schema, on the same connection) also covers the counts before and after, so
+        // each instance reports only what it applied itself.
         let counted = async {
+            sqlx::query(MIGRATE_LOCK).execute(&own).await.map_err(err)?;
             let before = applied(&own).await?;
             MIGRATOR
                 .run(&own)
@@ -375,5 +435,56 @@ impl Store for PgStore {
         own.close().await;
         let (before, after) = counted?;
         Ok((after - before).max(0) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_passwords_in_user_info_and_query() {
+        let shown = redact("postgres://sb:s3cr%40t@db.internal:5432/switchboard?sslmode=require");
+        assert!(!shown.contains("s3cr"), "{shown}");
+        assert!(
+            shown.contains("sb:***@db.internal:5432/switchboard"),
+            "{shown}"
+        );
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        let shown = redact("postgres://db/sb?user=sb&password=hunter2&sslmode=verify-full");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("password=***") || shown.contains("password=%2A%2A%2A"));
+        assert_eq!(redact("postgres://db/sb"), "postgres://db/sb");
+        assert_eq!(redact("not a url with pw"), "(an unparsable URL)");
+    }
+
+    #[test]
+    fn without_masks_raw_and_decoded_passwords() {
+        let url = "postgres://sb:p%40ss@db/x?password=other";
+        assert_eq!(
+            without("bad p%40ss, p@ss and other", url),
+            "bad ***, *** and ***"
+        );
+        assert_eq!(without("nothing here", "postgres://db/x"), "nothing here");
+    }
+
+    #[test]
+    fn sqlstates_map_to_what_the_caller_can_do() {
+        for code in [
+            "08006", "08001", "53300", "28P01", "57P01", "3D000", "57014",
+        ] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "22021", "42P01", "40001"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+        assert!(matches!(
+            err(sqlx::Error::PoolClosed),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            err(sqlx::Error::PoolTimedOut),
+            StoreError::Unavailable(_)
+        ));
     }
 }
