@@ -44,6 +44,13 @@
 //!   and an exhausted or closed pool are [`StoreError::Unavailable`]. A URL's password
 //!   never appears in an error or in `Debug` output ([`redact`]).
 //!
+//! **Tests** run against a real server (`SWITCHBOARD_TEST_PG_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/test`): `tests/suite.rs` runs the whole
+//! `store-tests` suite, `tests/postgres.rs` what only this backend has. Each test gets a
+//! schema of its own (`sb_test_<pid>_<random>`, reached with `options[search_path]` in
+//! the URL and dropped afterwards), so runs never see each other. An unreachable server
+//! fails the tests with a message saying what to do, unless `SWITCHBOARD_TEST_PG=skip`.
+//!
 //! Wake-ups by `LISTEN/NOTIFY`, rate limits across instances and the choice of backend
 //! by `database_url` are not in this crate.
 

@@ -77,10 +77,19 @@ async fn instances_migrating_at_once_apply_each_migration_once() {
     let schema = TestSchema::new().await;
     let mut stores = Vec::new();
     for _ in 0..4 {
-        stores.push(PgStore::connect(&schema.url).await.unwrap());
+        stores.push(Arc::new(PgStore::connect(&schema.url).await.unwrap()));
     }
-    let runs = stores.iter().map(|s| s.migrate());
-    let applied: Vec<usize> = futures_join_all(runs).await;
+    let runs: Vec<_> = stores
+        .iter()
+        .map(|s| {
+            let s = s.clone();
+            tokio::spawn(async move { s.migrate().await.unwrap() })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for r in runs {
+        applied.push(r.await.unwrap());
+    }
     let total: usize = applied.iter().sum();
     let migrations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
         .fetch_one(stores[0].pool())
@@ -97,47 +106,6 @@ async fn instances_migrating_at_once_apply_each_migration_once() {
     for s in &stores {
         assert_eq!(s.migrate().await.unwrap(), 0);
     }
-}
-
-/// Runs the futures at once on the runtime and collects their results, in order.
-async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<usize>
-where
-    F: std::future::Future<Output = store::StoreResult<usize>>,
-{
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(f);
-    }
-    let mut out = Vec::new();
-    // Poll them together: each migrate waits for the lock the others hold.
-    let results = join_vec(set).await;
-    for r in results {
-        out.push(r.unwrap());
-    }
-    out
-}
-
-async fn join_vec<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().map(Option::unwrap).collect()
 }
 
 #[tokio::test]
