@@ -5,18 +5,14 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use serde_json::json;
-use store::{
-    ApiKeyRecord, AuditEntry, AuditRecord, Event, GENESIS_HASH, InsertOutcome, Scope, Store,
-    StoreError, chain_hash, now,
-};
 use store::{ApiKeyStore, AuditStore, EventStore, IntegrationStateStore};
+use store::{InsertOutcome, Store, StoreError, now};
+use store_tests::fixtures::{all_audit, api_key, assert_valid_chain, entry, event, ms};
 
 use super::*;
 
 // ---------------------------------------------------------------------------------------
-// Helpers (shared with the other test modules)
+// Helpers (shared with the other test modules; records come from `store_tests::fixtures`)
 // ---------------------------------------------------------------------------------------
 
 pub(crate) async fn mem() -> SqliteStore {
@@ -35,47 +31,6 @@ pub(crate) async fn file_store(path: &Path) -> SqliteStore {
     s
 }
 
-pub(crate) fn api_key(id: &str, created_at: DateTime<Utc>) -> ApiKeyRecord {
-    ApiKeyRecord {
-        id: id.to_owned(),
-        name: format!("key {id}"),
-        scope: Scope::App,
-        secret_hash: id.bytes().chain(0..32).take(32).collect(),
-        created_at,
-        last_used_at: None,
-        revoked_at: None,
-    }
-}
-
-pub(crate) fn ms(millis: i64) -> DateTime<Utc> {
-    from_millis(millis).unwrap()
-}
-
-pub(crate) fn entry(actor: &str, action: &str, target: &str) -> AuditEntry {
-    AuditEntry {
-        at: now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        details: json!({}),
-    }
-}
-
-/// Checks that `records` (oldest first, starting at seq 1) form a valid chain.
-pub(crate) fn assert_valid_chain(records: &[AuditRecord]) {
-    let mut prev = GENESIS_HASH.to_owned();
-    for (i, r) in records.iter().enumerate() {
-        assert_eq!(r.seq, i as i64 + 1, "gap or reorder at index {i}");
-        assert_eq!(r.prev_hash, prev, "prev_hash of seq {}", r.seq);
-        assert_eq!(r.hash, chain_hash(&r.prev_hash, r.seq, &r.entry));
-        prev = r.hash.clone();
-    }
-}
-
-pub(crate) async fn all_audit(s: &SqliteStore) -> Vec<AuditRecord> {
-    s.list_audit_asc(0, u32::MAX).await.unwrap()
-}
-
 /// How many migrations the crate embeds.
 fn migration_count() -> usize {
     MIGRATOR.iter().count()
@@ -92,26 +47,6 @@ async fn table_names(s: &SqliteStore) -> BTreeSet<String> {
         .unwrap()
         .into_iter()
         .collect()
-}
-
-/// A time-ordered event id shaped like the engine's (`evt_` + 32 lowercase hex).
-pub(crate) fn evt_id(n: u128) -> String {
-    format!("evt_{n:032x}")
-}
-
-pub(crate) fn event(n: u128, integration: &str, provider_event_id: Option<&str>) -> Event {
-    Event {
-        id: evt_id(n),
-        integration: integration.to_owned(),
-        received_at: ms(1_700_000_000_000 + n as i64),
-        provider_event_id: provider_event_id.map(str::to_owned),
-        event_type: Some("thing.happened".to_owned()),
-        scheme: "standard-webhooks".to_owned(),
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-        body: format!("{{\"n\":{n}}}").into_bytes(),
-        connection_id: None,
-        routing_key: None,
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,59 +1,14 @@
 //! What the SQLite schema refuses, and rows only raw SQL can make (out-of-range times,
 //! bad JSON, unknown statuses): every read of them is `Corrupt`, never a panic.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use store::{ApiKeyStore, AuditStore, ConnectionStore, SecretStore};
-use store::{
-    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, OAuthState, SealedCredentials,
-    SecretSlot, StoreError, StoreResult, Upsert, from_millis,
+use store::{ConnectionFilter, StoreError, StoreResult, Upsert};
+use store_tests::fixtures::{
+    MIN, all_audit, assert_valid_chain, at, conn, creds, entry, session, slot, state,
 };
 
 use crate::SqliteStore;
-use crate::tests::{all_audit, assert_valid_chain, entry, mem};
-
-fn slot(owner: &str, owner_id: &str, name: &str) -> SecretSlot {
-    SecretSlot::new(owner, owner_id, name)
-}
-
-const T0: i64 = 1_700_000_000_000;
-const MIN: i64 = 60_000;
-
-/// `T0 + offset` milliseconds.
-fn at(offset_ms: i64) -> DateTime<Utc> {
-    from_millis(T0 + offset_ms).unwrap()
-}
-
-fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
-    Connection {
-        id: id.to_owned(),
-        integration: integration.to_owned(),
-        provider: format!("{integration}-provider"),
-        end_user_id: end_user_id.to_owned(),
-        auth_mode: "oauth2".to_owned(),
-        status: ConnectionStatus::Active,
-        scopes: vec!["read".to_owned()],
-        missing_scopes: vec![],
-        settings: BTreeMap::from([("shop".to_owned(), "acme".to_owned())]),
-        routing_key: None,
-        expires_at: Some(at(60 * MIN)),
-        created_at: at(0),
-        updated_at: at(0),
-        last_refresh_at: None,
-        last_error: None,
-        refresh_failures: 0,
-        next_refresh_at: Some(at(55 * MIN)),
-        token_version: 0,
-    }
-}
-
-fn creds(key_id: &str, bytes: &[u8]) -> SealedCredentials {
-    SealedCredentials {
-        key_id: key_id.to_owned(),
-        ciphertext: bytes.to_vec(),
-    }
-}
+use crate::tests::mem;
 
 /// Creates `id` in `integration` for `user`.
 async fn add(s: &SqliteStore, id: &str, integration: &str, user: &str) {
@@ -62,35 +17,6 @@ async fn add(s: &SqliteStore, id: &str, integration: &str, user: &str) {
         .await
         .unwrap();
     assert!(matches!(created, Upsert::Created(_)), "{created:?}");
-}
-
-fn session(hash: &[u8], expires_at: DateTime<Utc>) -> ConnectSession {
-    ConnectSession {
-        token_hash: hash.to_vec(),
-        end_user_id: "u1".to_owned(),
-        integrations: vec!["github".to_owned()],
-        connection_id: None,
-        return_to: None,
-        opener_origin: None,
-        created_at: at(0),
-        expires_at,
-    }
-}
-
-fn state(hash: &[u8], expires_at: DateTime<Utc>) -> OAuthState {
-    OAuthState {
-        state_hash: hash.to_vec(),
-        integration: "github".to_owned(),
-        connection_id: "conn_1".to_owned(),
-        end_user_id: "u1".to_owned(),
-        session_hash: vec![7; 32],
-        return_to: None,
-        opener_origin: None,
-        settings: BTreeMap::new(),
-        sealed: vec![0, 1, 2],
-        created_at: at(0),
-        expires_at,
-    }
 }
 
 fn assert_corrupt<T: std::fmt::Debug>(r: StoreResult<T>, what: &str) {

@@ -2,63 +2,18 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
-use store::{
-    DeliveryFilter, Event, InsertOutcome, Mapped, Routing, Store, StoreError, StoreResult,
-    from_millis,
-};
 use store::{DeliveryStore, EventStore};
+use store::{Event, InsertOutcome, Routing, Store, StoreError, StoreResult};
+use store_tests::fixtures::{completed, deliveries_of, event, evt_id, routed, routed_event};
 use tokio::sync::oneshot;
 
 use crate::SqliteStore;
-use crate::tests::{event, file_store, file_url, mem};
+use crate::tests::{file_store, file_url, mem};
 use crate::writer::{EventJob, EventRow};
-
-const T0: i64 = 1_700_000_000_000;
-
-/// Event `n` of stripe-main with a provider id, received `n` ms after T0.
-fn routed_event(n: u32, provider_id: &str) -> Event {
-    Event {
-        id: format!("evt_{n:032x}"),
-        integration: "stripe-main".to_owned(),
-        received_at: from_millis(T0 + i64::from(n)).unwrap(),
-        provider_event_id: Some(provider_id.to_owned()),
-        event_type: Some("payment_intent.succeeded".to_owned()),
-        scheme: "stripe".to_owned(),
-        headers: vec![],
-        body: br#"{"id":"pi_1"}"#.to_vec(),
-        connection_id: None,
-        routing_key: None,
-    }
-}
-
-fn routed(e: &Event, mapped: Mapped, dests: &[&str]) -> Routing {
-    Routing {
-        event_id: e.id.clone(),
-        mapped,
-        deliveries: dests
-            .iter()
-            .map(|d| (format!("dlv_{}_{d}", &e.id[4..]), (*d).to_owned()))
-            .collect(),
-    }
-}
-
-fn completed() -> Mapped {
-    Mapped::Mapped {
-        event_type: "payment.completed".into(),
-        data: r#"{"amount":5}"#.into(),
-    }
-}
-
-async fn deliveries_of(s: &SqliteStore, event_id: &str) -> Vec<store::Delivery> {
-    let filter = DeliveryFilter {
-        event_id: Some(event_id.to_owned()),
-        ..Default::default()
-    };
-    s.list_deliveries(&filter, 100).await.unwrap()
-}
 
 /// Sends every job at once so that the writer takes them as one batch.
 async fn futures_join(
@@ -139,44 +94,19 @@ async fn duplicates_inside_one_batch_refer_to_the_first_and_nothing_is_acked_bef
     assert_eq!(stored.provider_event_id.as_deref(), Some("same"));
 }
 
+/// The suite's 500 concurrent inserts on a file, then what only a file has: everything
+/// acknowledged is on disk, so a fresh pool on the reopened file sees all of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_inserts_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let s = file_store(&dir.path().join("sb.db")).await;
-    let mut tasks = Vec::new();
-    for t in 0..50u128 {
-        let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut sent = Vec::new();
-            for k in 0..10u128 {
-                let n = t * 10 + k;
-                let integration = format!("int-{}", n % 5);
-                let pid = format!("p{n}");
-                let e = event(n, &integration, (n % 2 == 0).then_some(pid.as_str()));
-                assert_eq!(s.insert_event(&e).await.unwrap(), InsertOutcome::Inserted);
-                sent.push(e);
-            }
-            sent
-        }));
-    }
-    let mut sent = Vec::new();
-    for t in tasks {
-        sent.extend(t.await.unwrap());
-    }
-    assert_eq!(sent.len(), 500);
-    assert_eq!(s.count_events(None).await.unwrap(), 500);
-    for i in 0..5 {
-        assert_eq!(
-            s.count_events(Some(&format!("int-{i}"))).await.unwrap(),
-            100
-        );
-    }
-    for e in &sent {
-        assert_eq!(s.get_event(&e.id).await.unwrap().as_ref(), Some(e));
-    }
-    // What was acknowledged is on disk: a fresh pool on the file sees all of it.
+    let path = dir.path().join("sb.db");
+    let s = file_store(&path).await;
+    store_tests::events::five_hundred_concurrent_inserts_are_all_acknowledged_and_stored(Arc::new(
+        s.clone(),
+    ))
+    .await;
     s.close().await;
-    let reopened = file_store(&dir.path().join("sb.db")).await;
+    let reopened = file_store(&path).await;
     assert_eq!(reopened.count_events(None).await.unwrap(), 500);
 }
 
@@ -375,47 +305,27 @@ async fn a_batch_that_cannot_be_written_fails_every_event_in_it_and_the_writer_g
     assert_eq!(s.insert_event(&e).await.unwrap(), InsertOutcome::Inserted);
 }
 
+/// The suite's passthrough case, then what only the schema shows: mapped data equal to
+/// the body is not stored a second time (`mapped_data` is NULL), other data is stored as
+/// given.
 #[tokio::test]
 async fn data_equal_to_the_body_is_stored_once_and_reads_back_as_the_body() {
     let s = mem().await;
-    let e = routed_event(1, "p1");
-    let body = String::from_utf8(e.body.clone()).unwrap();
-    let passthrough = Mapped::Mapped {
-        event_type: "stripe.payment_intent.succeeded".into(),
-        data: body.clone(),
+    store_tests::routed::a_passthrough_mapping_reads_back_as_the_body(Arc::new(s.clone())).await;
+    let mapped_data = |n: u128| {
+        sqlx::query_scalar::<_, Option<String>>("SELECT mapped_data FROM events WHERE id = ?")
+            .bind(evt_id(n))
+            .fetch_one(s.pool())
     };
-    s.insert_routed_event(&e, &routed(&e, passthrough.clone(), &["app"]))
-        .await
-        .unwrap();
-    let stored: Option<String> = sqlx::query_scalar("SELECT mapped_data FROM events WHERE id = ?")
-        .bind(&e.id)
-        .fetch_one(s.pool())
-        .await
-        .unwrap();
-    assert_eq!(stored, None, "the body is not stored a second time");
-    let r = s.event_routing(&e.id).await.unwrap().unwrap();
-    assert_eq!(r.mapped, Some(passthrough));
-    let claimed = s
-        .claim_deliveries(
-            "w",
-            1,
-            e.received_at,
-            from_millis(T0 + 60_000).unwrap(),
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(claimed[0].data, body);
-
-    // Other data is stored as given.
-    let other = routed_event(2, "p2");
-    s.insert_routed_event(&other, &routed(&other, completed(), &["app"]))
-        .await
-        .unwrap();
-    let stored: Option<String> = sqlx::query_scalar("SELECT mapped_data FROM events WHERE id = ?")
-        .bind(&other.id)
-        .fetch_one(s.pool())
-        .await
-        .unwrap();
-    assert_eq!(stored.as_deref(), Some(r#"{"amount":5}"#));
+    // The case maps `routed_event(1, "p1")` to its own body, `routed_event(2, "p2")` to
+    // `completed()`.
+    assert_eq!(
+        mapped_data(1).await.unwrap(),
+        None,
+        "the body is not stored a second time"
+    );
+    assert_eq!(
+        mapped_data(2).await.unwrap().as_deref(),
+        Some(r#"{"amount":5}"#)
+    );
 }

@@ -2,23 +2,9 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use store::{ApiKeyRecord, Scope, Store, StoreError, now};
+use store::{Scope, Store, StoreError, now};
 
-use crate::fixtures::ms;
-
-/// An app key with a hash derived from its id.
-pub(crate) fn api_key(id: &str, created_at: DateTime<Utc>) -> ApiKeyRecord {
-    ApiKeyRecord {
-        id: id.to_owned(),
-        name: format!("key {id}"),
-        scope: Scope::App,
-        secret_hash: id.bytes().chain(0..32).take(32).collect(),
-        created_at,
-        last_used_at: None,
-        revoked_at: None,
-    }
-}
+use crate::fixtures::{api_key, ms};
 
 /// Every field round-trips, optional timestamps included; ids match exactly.
 pub async fn insert_and_get_round_trip(s: Arc<dyn Store>) {

@@ -4,40 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::json;
-use store::{AuditEntry, AuditRecord, GENESIS_HASH, Store, chain_hash, now};
+use store::{AuditRecord, GENESIS_HASH, Store, chain_hash};
 
-/// An entry at the current time with empty details.
-pub(crate) fn entry(actor: &str, action: &str, target: &str) -> AuditEntry {
-    AuditEntry {
-        at: now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        details: json!({}),
-    }
-}
-
-/// Checks that `records` (oldest first, starting at seq 1) form a valid chain.
-pub(crate) fn assert_valid_chain(records: &[AuditRecord]) {
-    let mut prev = GENESIS_HASH.to_owned();
-    for (i, r) in records.iter().enumerate() {
-        assert_eq!(r.seq, i as i64 + 1, "gap or reorder at index {i}");
-        assert_eq!(r.prev_hash, prev, "prev_hash of seq {}", r.seq);
-        assert_eq!(
-            r.hash,
-            chain_hash(&r.prev_hash, r.seq, &r.entry),
-            "hash of seq {}",
-            r.seq
-        );
-        assert_eq!(r.hash.len(), 64);
-        prev = r.hash.clone();
-    }
-}
-
-/// The whole log, oldest first.
-pub(crate) async fn all_audit(s: &dyn Store) -> Vec<AuditRecord> {
-    s.list_audit_asc(0, u32::MAX).await.unwrap()
-}
+use crate::fixtures::{all_audit, assert_valid_chain, entry};
 
 /// Each append chains to the head; what is returned is what is stored.
 pub async fn append_builds_a_chain(s: Arc<dyn Store>) {

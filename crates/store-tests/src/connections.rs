@@ -7,47 +7,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use store::{
-    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, Lease, OAuthState,
-    RefreshCommit, SealedCredentials, SealedSecret, SecretSlot, Store, StoreError, Upsert,
-    credentials_slot,
+    Connection, ConnectionFilter, ConnectionStatus, Lease, OAuthState, RefreshCommit,
+    SealedCredentials, SealedSecret, SecretSlot, Store, StoreError, Upsert, credentials_slot,
 };
 
-use crate::fixtures::{MIN, SEC, at};
-
-/// A connection with every field set (`token_version` is the store's to assign).
-pub(crate) fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
-    Connection {
-        id: id.to_owned(),
-        integration: integration.to_owned(),
-        provider: format!("{integration}-provider"),
-        end_user_id: end_user_id.to_owned(),
-        auth_mode: "oauth2".to_owned(),
-        status: ConnectionStatus::Active,
-        scopes: vec!["read".to_owned(), "write".to_owned()],
-        missing_scopes: vec!["admin".to_owned()],
-        settings: BTreeMap::from([
-            ("shop".to_owned(), "acme".to_owned()),
-            ("region".to_owned(), "eu".to_owned()),
-        ]),
-        routing_key: None,
-        expires_at: Some(at(60 * MIN)),
-        created_at: at(0),
-        updated_at: at(0),
-        last_refresh_at: None,
-        last_error: None,
-        refresh_failures: 0,
-        next_refresh_at: Some(at(55 * MIN)),
-        // Ignored by the store, which assigns it.
-        token_version: 0,
-    }
-}
-
-pub(crate) fn creds(key_id: &str, bytes: &[u8]) -> SealedCredentials {
-    SealedCredentials {
-        key_id: key_id.to_owned(),
-        ciphertext: bytes.to_vec(),
-    }
-}
+use crate::fixtures::{MIN, SEC, at, conn, creds, session, state};
 
 /// Upserts and asserts a creation; returns the stored connection.
 async fn create(s: &dyn Store, c: &Connection, cr: &SealedCredentials) -> Connection {
@@ -122,35 +86,6 @@ fn filter(
         integration: integration.map(str::to_owned),
         end_user_id: end_user_id.map(str::to_owned),
         status,
-    }
-}
-
-fn session(hash: &[u8], expires_at: DateTime<Utc>) -> ConnectSession {
-    ConnectSession {
-        token_hash: hash.to_vec(),
-        end_user_id: "u1".to_owned(),
-        integrations: vec!["github".to_owned(), "slack".to_owned()],
-        connection_id: Some("conn_1".to_owned()),
-        return_to: Some("https://app.example/done".to_owned()),
-        opener_origin: Some("https://app.example".to_owned()),
-        created_at: at(0),
-        expires_at,
-    }
-}
-
-fn state(hash: &[u8], expires_at: DateTime<Utc>) -> OAuthState {
-    OAuthState {
-        state_hash: hash.to_vec(),
-        integration: "github".to_owned(),
-        connection_id: "conn_1".to_owned(),
-        end_user_id: "u1".to_owned(),
-        session_hash: vec![7; 32],
-        return_to: None,
-        opener_origin: Some("https://app.example".to_owned()),
-        settings: BTreeMap::from([("shop".to_owned(), "acme".to_owned())]),
-        sealed: vec![0, 1, 2, 255, 254],
-        created_at: at(0),
-        expires_at,
     }
 }
 

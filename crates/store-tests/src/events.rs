@@ -4,29 +4,7 @@ use std::sync::Arc;
 
 use store::{Event, InsertOutcome, Store, StoreError, Upsert};
 
-use crate::connections::{conn, creds};
-use crate::fixtures::ms;
-
-/// A time-ordered event id shaped like the engine's (`evt_` + 32 lowercase hex).
-pub(crate) fn evt_id(n: u128) -> String {
-    format!("evt_{n:032x}")
-}
-
-/// Event `n` of `integration`, received `n` ms after 2023-11-14.
-pub(crate) fn event(n: u128, integration: &str, provider_event_id: Option<&str>) -> Event {
-    Event {
-        id: evt_id(n),
-        integration: integration.to_owned(),
-        received_at: ms(1_700_000_000_000 + n as i64),
-        provider_event_id: provider_event_id.map(str::to_owned),
-        event_type: Some("thing.happened".to_owned()),
-        scheme: "standard-webhooks".to_owned(),
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-        body: format!("{{\"n\":{n}}}").into_bytes(),
-        connection_id: None,
-        routing_key: None,
-    }
-}
+use crate::fixtures::{conn, creds, event, evt_id, ms};
 
 fn ids(events: &[Event]) -> Vec<String> {
     events.iter().map(|e| e.id.clone()).collect()

@@ -49,6 +49,23 @@
 //! schemas or advisory locks) and rows that only raw SQL can make (a corrupt column)
 //! stay in that backend's own tests.
 //!
+//! # Fixtures for a backend's own tests
+//!
+//! The records the cases build (events, routings, connections, sessions, keys, audit
+//! entries) and their checks are public in [`fixtures`]: a backend's own tests use them
+//! instead of copies, and a backend test that adds to a case (say, reopening the file
+//! after it) calls the case function itself, then checks only what is its own:
+//!
+//! ```ignore
+//! let s = file_store(&path).await;
+//! store_tests::events::five_hundred_concurrent_inserts_are_all_acknowledged_and_stored(
+//!     Arc::new(s.clone()),
+//! )
+//! .await;
+//! s.close().await;
+//! assert_eq!(file_store(&path).await.count_events(None).await.unwrap(), 500);
+//! ```
+//!
 //! A new case goes in the module of its trait as a `pub async fn` and in the list of
 //! [`suite!`]; the test `every_case_is_listed` fails when one is missing from the list.
 
@@ -62,7 +79,7 @@ pub mod lifecycle;
 pub mod routed;
 pub mod secrets;
 
-mod fixtures;
+pub mod fixtures;
 
 use std::any::Any;
 use std::sync::Arc;

@@ -6,11 +6,7 @@ use std::time::Duration;
 use chrono::{TimeZone as _, Utc};
 use store::{InsertOutcome, Store, StoreError, now};
 
-use crate::api_keys::api_key;
-use crate::audit::{all_audit, assert_valid_chain, entry};
-use crate::events::event;
-use crate::fixtures::ms;
-use crate::secrets::slot;
+use crate::fixtures::{all_audit, api_key, assert_valid_chain, entry, event, ms, slot};
 
 /// A fresh store answers and names its backend.
 pub async fn ping_answers_and_the_backend_has_a_name(s: Arc<dyn Store>) {

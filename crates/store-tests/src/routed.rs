@@ -3,58 +3,13 @@
 
 use std::sync::Arc;
 
-use store::{
-    DeliveryFilter, DeliveryStatus, Event, InsertOutcome, Mapped, Routing, Store, StoreError,
-    from_millis,
-};
+use store::{DeliveryStatus, InsertOutcome, Mapped, Store, StoreError, from_millis};
 
-use crate::fixtures::{SEC, T0, at};
-
-/// Event `n` of stripe-main with the given provider id, received `n` ms after T0.
-fn event(n: u32, provider_id: &str) -> Event {
-    Event {
-        id: format!("evt_{n:032x}"),
-        integration: "stripe-main".to_owned(),
-        received_at: from_millis(T0 + i64::from(n)).unwrap(),
-        provider_event_id: Some(provider_id.to_owned()),
-        event_type: Some("payment_intent.succeeded".to_owned()),
-        scheme: "stripe".to_owned(),
-        headers: vec![],
-        body: br#"{"id":"pi_1"}"#.to_vec(),
-        connection_id: None,
-        routing_key: None,
-    }
-}
-
-fn routed(e: &Event, mapped: Mapped, dests: &[&str]) -> Routing {
-    Routing {
-        event_id: e.id.clone(),
-        mapped,
-        deliveries: dests
-            .iter()
-            .map(|d| (format!("dlv_{}_{d}", &e.id[4..]), (*d).to_owned()))
-            .collect(),
-    }
-}
-
-fn completed() -> Mapped {
-    Mapped::Mapped {
-        event_type: "payment.completed".into(),
-        data: r#"{"amount":5}"#.into(),
-    }
-}
-
-async fn deliveries_of(s: &dyn Store, event_id: &str) -> Vec<store::Delivery> {
-    let filter = DeliveryFilter {
-        event_id: Some(event_id.to_owned()),
-        ..Default::default()
-    };
-    s.list_deliveries(&filter, 100).await.unwrap()
-}
+use crate::fixtures::{SEC, T0, at, completed, deliveries_of, routed, routed_event};
 
 /// A routed event is stored mapped, with its deliveries due at once.
 pub async fn a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once(s: Arc<dyn Store>) {
-    let e = event(1, "p1");
+    let e = routed_event(1, "p1");
     let r = routed(&e, completed(), &["app", "audit"]);
     assert_eq!(
         s.insert_routed_event(&e, &r).await.unwrap(),
@@ -89,11 +44,11 @@ pub async fn a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once(s: 
 
 /// A duplicate routed event writes neither a mapping nor deliveries.
 pub async fn a_duplicate_writes_neither_mapping_nor_deliveries(s: Arc<dyn Store>) {
-    let first = event(1, "p1");
+    let first = routed_event(1, "p1");
     s.insert_routed_event(&first, &routed(&first, completed(), &["app"]))
         .await
         .unwrap();
-    let again = event(2, "p1");
+    let again = routed_event(2, "p1");
     let out = s
         .insert_routed_event(&again, &routed(&again, completed(), &["app", "audit"]))
         .await
@@ -111,11 +66,11 @@ pub async fn a_duplicate_writes_neither_mapping_nor_deliveries(s: Arc<dyn Store>
 
 /// Dropped and failed mappings are recorded, without deliveries.
 pub async fn dropped_and_failed_mappings_are_recorded_without_deliveries(s: Arc<dyn Store>) {
-    let dropped = event(1, "p1");
+    let dropped = routed_event(1, "p1");
     s.insert_routed_event(&dropped, &routed(&dropped, Mapped::Dropped, &["app"]))
         .await
         .unwrap();
-    let failed = event(2, "p2");
+    let failed = routed_event(2, "p2");
     let error = Mapped::Failed {
         error: "mappings[0] (jq): cannot index number".into(),
     };
@@ -133,7 +88,7 @@ pub async fn dropped_and_failed_mappings_are_recorded_without_deliveries(s: Arc<
 
 /// An event inserted without routing is left for the sweep.
 pub async fn an_unrouted_insert_is_left_for_the_sweep(s: Arc<dyn Store>) {
-    let e = event(1, "p1");
+    let e = routed_event(1, "p1");
     s.insert_event(&e).await.unwrap();
     let r = s.event_routing(&e.id).await.unwrap().unwrap();
     assert_eq!((r.mapped, r.routed_at), (None, None));
@@ -142,8 +97,8 @@ pub async fn an_unrouted_insert_is_left_for_the_sweep(s: Arc<dyn Store>) {
 
 /// A routing that names another event is refused, and nothing is stored.
 pub async fn a_routing_of_another_event_is_refused(s: Arc<dyn Store>) {
-    let e = event(1, "p1");
-    let other = event(2, "p2");
+    let e = routed_event(1, "p1");
+    let other = routed_event(2, "p2");
     let err = s
         .insert_routed_event(&e, &routed(&other, completed(), &["app"]))
         .await
@@ -155,7 +110,7 @@ pub async fn a_routing_of_another_event_is_refused(s: Arc<dyn Store>) {
 /// Mapped data that is the body byte for byte (a JSON body passed through) reads back as
 /// given, from the routing and from a claim; other data too.
 pub async fn a_passthrough_mapping_reads_back_as_the_body(s: Arc<dyn Store>) {
-    let e = event(1, "p1");
+    let e = routed_event(1, "p1");
     let body = String::from_utf8(e.body.clone()).unwrap();
     let passthrough = Mapped::Mapped {
         event_type: "stripe.payment_intent.succeeded".into(),
@@ -166,7 +121,7 @@ pub async fn a_passthrough_mapping_reads_back_as_the_body(s: Arc<dyn Store>) {
         .unwrap();
     let r = s.event_routing(&e.id).await.unwrap().unwrap();
     assert_eq!(r.mapped, Some(passthrough));
-    let other = event(2, "p2");
+    let other = routed_event(2, "p2");
     s.insert_routed_event(&other, &routed(&other, completed(), &["app"]))
         .await
         .unwrap();
@@ -193,7 +148,7 @@ pub async fn a_passthrough_mapping_reads_back_as_the_body(s: Arc<dyn Store>) {
 /// `Conflict` naming the event, nothing of the event is kept, and a redelivery of it is a
 /// new insert (not a duplicate of nothing).
 pub async fn a_routing_with_a_repeated_delivery_id_stores_nothing(s: Arc<dyn Store>) {
-    let bad = event(2, "p2");
+    let bad = routed_event(2, "p2");
     let mut bad_routing = routed(&bad, completed(), &["app", "audit"]);
     bad_routing.deliveries[1].0 = bad_routing.deliveries[0].0.clone();
     let outcome = s.insert_routed_event(&bad, &bad_routing).await;
@@ -204,7 +159,7 @@ pub async fn a_routing_with_a_repeated_delivery_id_stores_nothing(s: Arc<dyn Sto
     assert!(s.get_event(&bad.id).await.unwrap().is_none());
     assert!(deliveries_of(&*s, &bad.id).await.is_empty());
     assert!(s.event_routing(&bad.id).await.unwrap().is_none());
-    let again = event(3, "p2");
+    let again = routed_event(3, "p2");
     assert_eq!(
         s.insert_routed_event(&again, &routed(&again, completed(), &["app"]))
             .await

@@ -4,10 +4,7 @@ use std::sync::Arc;
 
 use store::{SecretSlot, Store, now};
 
-/// A slot.
-pub(crate) fn slot(owner: &str, owner_id: &str, name: &str) -> SecretSlot {
-    SecretSlot::new(owner, owner_id, name)
-}
+use crate::fixtures::slot;
 
 /// Every put bumps the slot's version; another slot starts at 1.
 pub async fn put_secret_versions_increment_on_overwrite(s: Arc<dyn Store>) {
