@@ -776,6 +776,12 @@ async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() 
         },
     )
     .await;
+    // The holder took the lease before it sent its request: wait for it to reach the
+    // provider (where it is held), however slow the machine.
+    harness::eventually("the one refresh held at the provider", || async {
+        (peer.held("token").await == 1).then_some(())
+    })
+    .await;
     let stats = peer.stats().await;
     assert_eq!(
         (peer.held("token").await, &stats["token"]["refresh_token"]),
