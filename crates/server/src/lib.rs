@@ -66,47 +66,38 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI description, generated from the handlers' annotations.
+/// The parts of the OpenAPI description that no route declares: the title, the tags, the
+/// bearer scheme, and the one route mounted outside [`routes::Routes`] (the proxy, with
+/// its own layers and a catch-all path). [`openapi`] adds every other route's entry.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard", description = "Self-hosted integration gateway: connections, API proxy, webhooks."),
-    paths(
-        routes::ops::healthz,
-        routes::ops::readyz,
-        routes::ops::metrics,
-        routes::ops::openapi,
-        routes::admin::list_keys,
-        routes::admin::create_key,
-        routes::admin::revoke_key,
-        routes::admin::list_audit,
-        routes::admin::verify_audit,
-        routes::connections::create_session,
-        routes::connections::authorize,
-        routes::connections::callback,
-        routes::connections::disconnect,
-        routes::connections::status,
-        routes::connections::list_integrations,
-        routes::connections::list_connections,
-        routes::connections::get_connection,
-        routes::connections::token,
-        routes::connections::refresh,
-        routes::connections::connect_direct,
-        routes::connections::oauth_test,
-        routes::proxy::proxy,
-        routes::webhooks::intake,
-        routes::events::list_events,
-        routes::events::get_event,
-        routes::events::replay_event,
-        routes::events::replay,
-        routes::destinations::list_destinations,
-        routes::destinations::disable,
-        routes::destinations::enable,
-    ),
+    paths(routes::proxy::proxy),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+/// Every route but the proxy's, each declared once (path, handler and OpenAPI entry).
+pub fn documented_routes() -> routes::Routes {
+    routes::Routes::new()
+        .merge(routes::ops::router())
+        .merge(routes::admin::router())
+        .merge(routes::connections::router())
+        .merge(routes::connect_page::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::events::router())
+        .merge(routes::destinations::router())
+}
+
+/// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let (_, paths) = documented_routes().split();
+    doc.merge(paths);
+    doc
+}
 
 /// Unknown paths under `/api` still require a key, so that they do not reveal which
 /// routes exist to unauthenticated callers.
@@ -121,14 +112,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
     // The proxy streams: it has its own layers, without the timeout and body limit.
     let proxy = routes::proxy::router(state.clone());
+    let (documented, _) = documented_routes().split();
     Router::new()
-        .merge(routes::ops::router())
-        .merge(routes::admin::router())
-        .merge(routes::connections::router())
-        .merge(routes::connect_page::router())
-        .merge(routes::webhooks::router())
-        .merge(routes::events::router())
-        .merge(routes::destinations::router())
+        .merge(documented)
+        // Not a route: what unknown `/api` paths answer (a 404, behind a key).
         .route("/api/{*rest}", any(api_fallback))
         // Explicit, so that it survives the merge with the proxy's router below (a merged
         // router would otherwise answer unmatched paths with a bare 404 of its own).
@@ -218,3 +205,6 @@ mod tests_proxy;
 
 #[cfg(test)]
 mod tests_events;
+
+#[cfg(test)]
+mod tests_routes;

@@ -2,16 +2,16 @@
 //! `disable` / `enable` (re-enabling after a 410 Gone is the usual case).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use engine::pipeline::admin::DestinationStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::App;
 use crate::error::{ApiError, ErrorBody, PathParams};
+use crate::routes::Routes;
 use crate::routes::events::OptionalJson;
 
 /// Deliveries of a destination by state (delivered ones are not counted).
@@ -169,9 +169,9 @@ pub async fn enable(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/destinations", get(list_destinations))
-        .route("/api/destinations/{id}/disable", post(disable))
-        .route("/api/destinations/{id}/enable", post(enable))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(list_destinations))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
 }

@@ -3,16 +3,15 @@
 //! `POST /api/events/replay` (a filter that must name what it takes, or `"all": true`).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use store::deliveries::{DeliveryCounts, EventListFilter, EventStatus, EventSummary};
 use store::{Mapped, ReplayCount, ReplayFilter, ReplayStatus};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::App;
@@ -20,6 +19,7 @@ use crate::error::{
     ApiError, ErrorBody, PathParams, QueryParams, is_json_object, json_content_type, read_body,
     without_quoted_values,
 };
+use crate::routes::Routes;
 
 /// A JSON object body that may also be absent (empty): then `T::default()`. Unlike
 /// [`crate::error::JsonBody`], every error is a 400 (unknown fields included), and
@@ -227,8 +227,7 @@ pub struct MappingDetail {
     /// The app's event type, when mapped.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
-    /// The app's event data, when mapped.
-    #[schema(value_type = Object)]
+    /// The app's event data (any JSON), when mapped.
     pub data: Option<serde_json::Value>,
     /// What went wrong, when failed.
     pub error: Option<String>,
@@ -457,10 +456,10 @@ pub async fn replay(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/events", get(list_events))
-        .route("/api/events/replay", post(replay))
-        .route("/api/events/{id}", get(get_event))
-        .route("/api/events/{id}/replay", post(replay_event))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(list_events))
+        .routes(routes!(replay))
+        .routes(routes!(get_event))
+        .routes(routes!(replay_event))
 }

@@ -2,18 +2,18 @@
 //! authenticates). Stored events are listed and replayed in [`super::events`].
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use engine::webhooks::{Incoming, Intake};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody, PathParams};
+use crate::routes::Routes;
 
 /// The answer to an accepted webhook.
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,7 +28,7 @@ pub struct Accepted {
 /// committed to the database before the 200; a redelivery (same provider event id) is
 /// answered 200 with `duplicate: true` and not stored again. `GET` only answers
 /// handshakes (Meta, Dropbox, Microsoft Graph).
-#[utoipa::path(post, path = "/webhooks/{integration}/event", tag = "webhooks",
+#[utoipa::path(method(get, post), path = "/webhooks/{integration}/event", tag = "webhooks",
     params(("integration" = String, Path, description = "integration id")),
     request_body(content = String, description = "the provider's payload, verbatim"),
     responses(
@@ -88,6 +88,6 @@ pub async fn intake(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/webhooks/{integration}/event", get(intake).post(intake))
+pub fn router() -> Routes {
+    Routes::new().routes(routes!(intake))
 }
