@@ -91,12 +91,76 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::destinations::router())
 }
 
-/// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route.
+/// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the
+/// errors that the extractors add (see [`extractor_errors`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     let (_, paths) = documented_routes().split();
     doc.merge(paths);
+    extractor_errors(&mut doc);
     doc
+}
+
+/// Documents what comes from the extractors and layers rather than from the handlers:
+/// - 401 where an API key is required (`Admin`, `App`), and 413 and 415 where there is a
+///   request body (the body limit, the content type check); an operation that documents
+///   the status itself keeps its own description;
+/// - an optional body (`OptionalJson`, declared as `Option<T>`) may be absent, but when
+///   present it is a `T`: JSON `null` is refused like any other non-object.
+fn extractor_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+    let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in operations.into_iter().flatten() {
+            let mut added = Vec::new();
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                added.push(("401", "missing, invalid or revoked API key"));
+            }
+            if let Some(body) = &mut op.request_body {
+                if body.required != Some(Required::True) {
+                    for content in body.content.values_mut() {
+                        if let Some(RefOr::T(Schema::OneOf(one))) = &content.schema
+                            && one.items.iter().any(is_null)
+                            && let [item] =
+                                &one.items.iter().filter(|i| !is_null(i)).collect::<Vec<_>>()[..]
+                        {
+                            content.schema = Some((*item).clone());
+                        }
+                    }
+                }
+                added.push(("413", "body larger than max_body_bytes"));
+                added.push(("415", "a body of another content type than documented"));
+            }
+            for (status, description) in added {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
+    }
 }
 
 /// Unknown paths under `/api` still require a key, so that they do not reveal which

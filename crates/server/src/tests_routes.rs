@@ -215,3 +215,104 @@ fn handlers_of_two_paths_in_one_routes_call_are_refused() {
         crate::routes::admin::create_key
     ));
 }
+
+/// Every operation of the document, with its path.
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            if let Some(op) = item.get(m) {
+                out.push((path.clone(), m.to_owned(), op.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Found by the API fuzzer: query structs (`IntoParams` read through `QueryParams`) were
+/// documented as required *path* parameters, so clients were told to put `limit` in the
+/// path and the fuzzer never sent it. A path parameter must be in the path template.
+#[test]
+fn path_parameters_are_in_the_path_and_query_parameters_are_optional_unless_said() {
+    let doc = serde_json::to_value(crate::openapi()).unwrap();
+    let mut wrong = Vec::new();
+    for (path, method, op) in operations(&doc) {
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap();
+            match p["in"].as_str().unwrap() {
+                "path" if !path.contains(&format!("{{{name}}}")) => {
+                    wrong.push(format!("{method} {path}: {name} is not in the path"));
+                }
+                "query" if p["required"] == true && !["session", "state"].contains(&name) => {
+                    wrong.push(format!("{method} {path}: query {name} is required"));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let audit = &doc["paths"]["/api/audit"]["get"]["parameters"];
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "limit" && p["in"] == "query")
+    );
+}
+
+/// Found by the API fuzzer: the errors that extractors return were missing from the
+/// document (401 on keyed routes, 415 on routes with a body), and optional bodies were
+/// documented as required, or as possibly `null` (which is refused).
+#[test]
+fn extractor_errors_and_optional_bodies_are_documented() {
+    let doc = serde_json::to_value(crate::openapi()).unwrap();
+    let mut wrong = Vec::new();
+    for (path, method, op) in operations(&doc) {
+        let statuses = op["responses"].as_object().unwrap();
+        if op.get("security").is_some() && !statuses.contains_key("401") {
+            wrong.push(format!("{method} {path}: keyed, no 401"));
+        }
+        if let Some(body) = op.get("requestBody") {
+            for s in ["413", "415"] {
+                if !statuses.contains_key(s) {
+                    wrong.push(format!("{method} {path}: a body, no {s}"));
+                }
+            }
+            if body.to_string().contains(r#""type":"null""#) {
+                wrong.push(format!("{method} {path}: body may be null"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    for path in [
+        "/api/destinations/{id}/disable",
+        "/api/destinations/{id}/enable",
+        "/api/events/{id}/replay",
+    ] {
+        let body = &doc["paths"][path]["post"]["requestBody"];
+        assert!(body.is_object(), "{path} documents its optional body");
+        assert_ne!(body["required"], true, "{path}: the body may be omitted");
+    }
+}
+
+/// Found while typing the responses: `problem` of the audit verification was documented
+/// as an object, but most breaks serialize as a string (`"hash_mismatch"`).
+#[test]
+fn audit_chain_breaks_are_documented_as_strings_or_objects() {
+    let doc = serde_json::to_value(crate::openapi()).unwrap();
+    let schema = doc["components"]["schemas"]["ChainBreak"].to_string();
+    for needle in [
+        "hash_mismatch",
+        "prev_hash_mismatch",
+        "head_mismatch",
+        "expected",
+        "head_seq",
+    ] {
+        assert!(schema.contains(needle), "{needle} in {schema}");
+    }
+    let text = serde_json::to_value(crate::routes::admin::ChainBreak::HashMismatch).unwrap();
+    assert_eq!(text, "hash_mismatch");
+    let gap = serde_json::to_value(crate::routes::admin::ChainBreak::Gap { expected: 3 }).unwrap();
+    assert_eq!(gap, serde_json::json!({"gap": {"expected": 3}}));
+}

@@ -60,10 +60,12 @@ pub struct ApiKeyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    /// Name: 1 to 64 letters, digits, spaces, `-`, `_`, `.`.
+    /// Name: 1 to 64 letters, digits, spaces, `-`, `_`, `.` (surrounding blanks are
+    /// trimmed).
+    #[schema(pattern = r"^\s*[A-Za-z0-9._-]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?\s*$")]
     pub name: String,
     /// `admin` or `app`.
-    #[schema(value_type = String, example = "app")]
+    #[schema(value_type = String, pattern = "^(admin|app)$", example = "app")]
     pub scope: Scope,
 }
 
@@ -96,7 +98,8 @@ pub async fn list_keys(State(s): State<AppState>, _: Admin) -> Result<Json<ApiKe
 
 /// Create an API key.
 #[utoipa::path(post, path = "/api/api-keys", tag = "admin", security(("api_key" = [])), request_body = CreateApiKey, responses(
-    (status = 201, body = CreatedApiKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    (status = 201, body = CreatedApiKey), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "a field of the wrong type or an unknown scope")))]
 pub async fn create_key(
     State(s): State<AppState>,
     Admin(who): Admin,
@@ -118,7 +121,8 @@ pub async fn create_key(
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "admin", security(("api_key" = [])),
     params(("id" = String, Path, description = "the key's id")), responses(
-    (status = 200, body = ApiKeyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 200, body = ApiKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody, description = "already revoked")))]
 pub async fn revoke_key(
     State(s): State<AppState>,
     Admin(who): Admin,
@@ -131,11 +135,14 @@ pub async fn revoke_key(
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// Page size, 1 to 500 (default 100).
+    /// Page size (default 100); values outside 1 to 500 are clamped to it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
 }
 

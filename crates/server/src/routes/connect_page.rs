@@ -529,7 +529,7 @@ impl std::fmt::Debug for ConnectForm {
 /// answer the form again with the reason, never with the submitted secret. A missing or
 /// unknown session is a JSON 400, an integration outside the session a JSON 403.
 #[utoipa::path(post, path = "/connect/{integration}", tag = "connect",
-    params(("integration" = String, Path, description = "integration id")),
+    params(("integration" = String, Path, example = "acme", description = "integration id")),
     request_body(content = ConnectForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "connected (a page, or a page that posts the result to the opener window)"),

@@ -85,12 +85,15 @@ impl From<ConnectionView> for ConnectionBody {
 /// which the handler parses).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"end_user": {"id": "u42"}, "integrations": ["acme"]}))]
 pub struct ConnectSessionBody {
     /// The end user.
     pub end_user: EndUserBody,
     /// Integrations the user may connect.
+    #[schema(min_items = 1)]
     pub integrations: Vec<String>,
     /// The connection id to create (generated when absent).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: Option<String>,
     /// Where the browser goes at the end (its origin must be allowed).
     pub return_to: Option<String>,
@@ -102,7 +105,8 @@ pub struct ConnectSessionBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndUserBody {
-    /// The app's id of the user, e.g. `u42`.
+    /// The app's id of the user, e.g. `u42`: 1 to 256 characters, no control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$")]
     pub id: String,
 }
 
@@ -122,7 +126,8 @@ pub struct ConnectSessionCreated {
 #[utoipa::path(post, path = "/api/connect-sessions", tag = "connections", security(("api_key" = [])),
     request_body = ConnectSessionBody, responses(
     (status = 201, body = ConnectSessionCreated), (status = 400, body = ErrorBody),
-    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 404, body = ErrorBody, description = "an integration is not configured"),
+    (status = 422, body = ErrorBody, description = "a field of the wrong type")))]
 pub async fn create_session(
     State(s): State<AppState>,
     _: App,
@@ -141,7 +146,7 @@ pub async fn create_session(
 
 /// The browser's redirect to the provider.
 #[utoipa::path(get, path = "/api/integrations/{integration}/auth", tag = "connections",
-    params(("integration" = String, Path, description = "integration id"),
+    params(("integration" = String, Path, example = "acme", description = "integration id"),
         ("session" = String, Query, description = "the connect session token"),
         ("connection_id" = Option<String>, Query, description = "the connection to create, if the session did not fix one")),
     responses((status = 302, description = "to the provider's authorization page"),
@@ -258,7 +263,10 @@ pub(crate) fn result_page(outcome: &CallbackOutcome) -> Response {
 /// the opener). An unknown, reused, expired or foreign state is refused and nothing is
 /// stored.
 #[utoipa::path(get, path = "/api/integrations/{integration}/callback", tag = "connections",
-    params(("integration" = String, Path, description = "integration id")),
+    params(("integration" = String, Path, example = "acme", description = "integration id"),
+        ("state" = String, Query, description = "the state Switchboard sent to the provider"),
+        ("code" = Option<String>, Query, description = "the authorization code"),
+        ("error" = Option<String>, Query, description = "the provider's error code, when the user declined or it failed")),
     responses((status = 302, description = "to return_to with status=connected&connection_id=… or status=error&error=…"),
         (status = 200, description = "a page that posts the result to the opener window"),
         (status = 400, body = ErrorBody, description = "missing, unknown, reused, expired or foreign state")))]
@@ -292,6 +300,7 @@ pub async fn callback(
 #[serde(deny_unknown_fields)]
 pub struct DisconnectBody {
     /// The connection to disconnect.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: String,
 }
 
@@ -310,9 +319,10 @@ pub struct DisconnectResult {
 /// Disconnect: revoke at the provider (RFC 7009 or its own way), then delete the
 /// credentials (also when the provider's revocation failed; the answer says so).
 #[utoipa::path(post, path = "/api/integrations/{integration}/disconnect", tag = "connections",
-    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id")),
+    security(("api_key" = [])), params(("integration" = String, Path, example = "acme", description = "integration id")),
     request_body = DisconnectBody, responses((status = 200, body = DisconnectResult),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a field of the wrong type")))]
 pub async fn disconnect(
     State(s): State<AppState>,
     App(who): App,
@@ -332,9 +342,11 @@ pub async fn disconnect(
 
 /// `?connection_id=` of the status route.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatusQuery {
     /// One connection of the integration.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: Option<String>,
 }
 
@@ -378,8 +390,10 @@ impl From<IntegrationHealth> for IntegrationHealthBody {
 
 /// Health of an integration, or of one of its connections.
 #[utoipa::path(get, path = "/api/integrations/{integration}/status", tag = "connections",
-    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id"), StatusQuery),
-    responses((status = 200, body = IntegrationHealthBody), (status = 404, body = ErrorBody)))]
+    security(("api_key" = [])), params(("integration" = String, Path, example = "acme", description = "integration id"), StatusQuery),
+    responses((status = 200, body = IntegrationHealthBody),
+        (status = 400, body = ErrorBody, description = "an unknown query parameter"),
+        (status = 404, body = ErrorBody)))]
 pub async fn status(
     State(s): State<AppState>,
     _: App,
@@ -445,6 +459,7 @@ pub async fn list_integrations(
 
 /// Filters and paging of the connection listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionsQuery {
     /// Only this integration.
@@ -452,10 +467,13 @@ pub struct ConnectionsQuery {
     /// Only this end user.
     pub end_user_id: Option<String>,
     /// Only this status.
+    #[param(pattern = "^(active|needs_reauth|revoked|error)$")]
     pub status: Option<String>,
-    /// Page size, 1 to 500 (default 100).
+    /// Page size (default 100); values outside 1 to 500 are clamped to it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub cursor: Option<String>,
 }
 
@@ -619,14 +637,19 @@ pub async fn refresh(
 /// the handler parses).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"integration": "acme-cc", "connection_id": "acme-cc-1"}))]
 pub struct DirectConnectBody {
     /// The integration.
     pub integration: String,
-    /// The app's end-user id (default `app` for client credentials).
+    /// The app's end-user id (default `app` for client credentials): 1 to 256
+    /// characters, no control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$")]
     pub end_user_id: Option<String>,
     /// The connection id (generated when absent).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: Option<String>,
-    /// The credentials (not for client credentials).
+    /// The credentials (not for client credentials); an object, not null.
+    #[schema(nullable = false)]
     pub credentials: Option<CredentialsBody>,
     /// The provider's connection settings (subdomain…).
     #[serde(default)]
@@ -654,8 +677,13 @@ impl std::fmt::Debug for CredentialsBody {
 /// Connect without a browser redirect: an API key or basic credentials (checked by the
 /// provider's verify request) or a client-credentials token.
 #[utoipa::path(post, path = "/api/connections", tag = "connections", security(("api_key" = [])),
-    request_body = DirectConnectBody, responses((status = 201, body = ConnectionBody), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "the provider refused the credentials")))]
+    request_body = DirectConnectBody, responses((status = 201, body = ConnectionBody),
+        (status = 400, body = ErrorBody, description = "a bad field, or an integration that does not connect this way"),
+        (status = 404, body = ErrorBody, description = "the integration is not configured"),
+        (status = 409, body = ErrorBody, description = "the connection exists already"),
+        (status = 422, body = ErrorBody, description = "a field of the wrong type, or the provider refused the credentials"),
+        (status = 502, body = ErrorBody, description = "the provider's answer was not understood"),
+        (status = 503, body = ErrorBody, description = "the provider could not be reached")))]
 pub async fn connect_direct(
     State(s): State<AppState>,
     App(who): App,
@@ -705,8 +733,9 @@ impl From<OAuthCheck> for OAuthTestResult {
 /// credentials are accepted (a bogus code must give `invalid_grant`, not
 /// `invalid_client`).
 #[utoipa::path(post, path = "/api/integrations/{integration}/oauth-test", tag = "connections",
-    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id")),
-    responses((status = 200, body = OAuthTestResult), (status = 404, body = ErrorBody)))]
+    security(("api_key" = [])), params(("integration" = String, Path, example = "acme", description = "integration id")),
+    responses((status = 200, body = OAuthTestResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the integration's provider has no OAuth2 settings")))]
 pub async fn oauth_test(
     State(s): State<AppState>,
     _: Admin,

@@ -76,20 +76,26 @@ where
 
 /// Paging and filters of the event listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only this integration's events.
     pub integration: Option<String>,
     /// Only events in this state: `unrouted`, `mapped`, `dropped`, `mapping_failed`, or
     /// with a delivery `pending`, `in_flight`, `delivered` or `dead`.
+    #[param(
+        pattern = "^(unrouted|mapped|dropped|mapping_failed|pending|in_flight|delivered|dead)$"
+    )]
     pub status: Option<String>,
     /// Only events of this type (the app's mapped type or the provider's type).
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", min_length = 1, max_length = 256)]
     pub event_type: Option<String>,
-    /// Page size, 1 to 500 (default 100).
+    /// Page size (default 100); values outside 1 to 500 are clamped to it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^evt_[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -286,7 +292,7 @@ pub struct EventDetailView {
 
 /// One event with its mapping and deliveries.
 #[utoipa::path(get, path = "/api/events/{id}", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "event id (evt_…)")),
+    params(("id" = String, Path, pattern = "^evt_[0-9a-f]{32}$", description = "event id (evt_…)")),
     responses(
         (status = 200, body = EventDetailView),
         (status = 400, body = ErrorBody, description = "not an event id"),
@@ -382,8 +388,8 @@ impl ReplayAnswer {
 /// destinations it is missing, and its deliveries that are not in flight are sent again
 /// (same `webhook-id`).
 #[utoipa::path(post, path = "/api/events/{id}/replay", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "event id (evt_…)")),
-    request_body(content = ReplayOne, description = "optional"),
+    params(("id" = String, Path, pattern = "^evt_[0-9a-f]{32}$", description = "event id (evt_…)")),
+    request_body(content = Option<ReplayOne>, description = "optional"),
     responses(
         (status = 200, body = ReplayAnswer),
         (status = 400, body = ErrorBody, description = "not an event id, or a bad body"),
@@ -410,9 +416,10 @@ pub struct ReplayRequest {
     pub destination: Option<String>,
     /// `pending`, `delivered`, `dead` (deliveries in that state) or `mapping_failed`
     /// (events whose mapping failed).
-    #[schema(value_type = Option<String>, example = "dead")]
+    #[schema(value_type = Option<String>, pattern = "^(pending|delivered|dead|mapping_failed)$", example = "dead")]
     pub status: Option<ReplayStatus>,
     /// Events of this type (the app's mapped type or the provider's type).
+    #[schema(min_length = 1, max_length = 256)]
     pub event_type: Option<String>,
     /// Received at or after (RFC 3339).
     pub since: Option<DateTime<Utc>>,
