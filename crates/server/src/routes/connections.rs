@@ -81,8 +81,9 @@ impl From<ConnectionView> for ConnectionBody {
     }
 }
 
-/// `POST /api/connect-sessions` (the schema of the engine's [`ConnectSessionRequest`],
-/// which the handler parses).
+/// `POST /api/connect-sessions`.
+// The schema of the engine's `ConnectSessionRequest`, which the handler parses; the
+// fuzzer (tests/schemathesis) checks that the two accept the same bodies.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"end_user": {"id": "u42"}, "integrations": ["acme"]}))]
@@ -533,8 +534,7 @@ pub async fn get_connection(
 
 /// A connection's usable credentials: an access token (OAuth2, client credentials), an
 /// API key, or a user name and password; the fields of the other kinds are absent.
-///
-/// It borrows the secrets from the engine's [`TokenView`], which wipes them on drop.
+// It borrows the secrets from the engine's `TokenView`, which wipes them on drop.
 #[derive(Serialize, ToSchema)]
 pub struct TokenBody<'a> {
     /// The access token.
@@ -633,8 +633,9 @@ pub async fn refresh(
     }))
 }
 
-/// `POST /api/connections` (the schema of the engine's [`DirectConnectRequest`], which
-/// the handler parses).
+/// `POST /api/connections`.
+// The schema of the engine's `DirectConnectRequest`, which the handler parses; the
+// fuzzer (tests/schemathesis) checks that the two accept the same bodies.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"integration": "acme-cc", "connection_id": "acme-cc-1"}))]
