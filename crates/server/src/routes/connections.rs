@@ -587,6 +587,7 @@ impl<'a> From<&'a TokenView> for TokenBody<'a> {
     params(("id" = String, Path, description = "connection id")),
     responses((status = 200, body = TokenBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "needs_reauth or revoked"),
+        (status = 502, body = ErrorBody, description = "the token expired and the provider's refresh answer was not understood"),
         (status = 503, body = ErrorBody, description = "the token expired and the provider is unavailable")))]
 pub async fn token(
     State(s): State<AppState>,
