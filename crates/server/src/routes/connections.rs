@@ -522,7 +522,7 @@ pub async fn list_connections(
 
 /// One connection (never secrets).
 #[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", security(("api_key" = [])),
-    params(("id" = String, Path, description = "connection id")),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
     responses((status = 200, body = ConnectionBody), (status = 404, body = ErrorBody)))]
 pub async fn get_connection(
     State(s): State<AppState>,
@@ -584,7 +584,7 @@ impl<'a> From<&'a TokenView> for TokenBody<'a> {
 /// A valid access token, refreshed first if it expires within the margin. API-key and
 /// basic connections return their credential fields instead.
 #[utoipa::path(get, path = "/api/connections/{id}/token", tag = "connections", security(("api_key" = [])),
-    params(("id" = String, Path, description = "connection id")),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
     responses((status = 200, body = TokenBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "needs_reauth or revoked"),
         (status = 502, body = ErrorBody, description = "the token expired and the provider's refresh answer was not understood"),
@@ -619,7 +619,7 @@ pub struct RefreshedConnection {
 
 /// Refresh now, whatever the expiry.
 #[utoipa::path(post, path = "/api/connections/{id}/refresh", tag = "connections", security(("api_key" = [])),
-    params(("id" = String, Path, description = "connection id")),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
     responses((status = 200, body = RefreshedConnection), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn refresh(
