@@ -320,3 +320,23 @@ fn audit_chain_breaks_are_documented_as_strings_or_objects() {
     let gap = serde_json::to_value(crate::routes::admin::ChainBreak::Gap { expected: 3 }).unwrap();
     assert_eq!(gap, serde_json::json!({"gap": {"expected": 3}}));
 }
+
+/// The routes that answer HTML (the Connect page and its form, the OAuth callback's
+/// result page) are in the document with their HTML answers.
+#[test]
+fn html_routes_are_documented() {
+    let doc = serde_json::to_value(crate::openapi()).unwrap();
+    for (path, method) in [
+        ("/connect", "get"),
+        ("/connect/{integration}", "post"),
+        ("/api/integrations/{integration}/callback", "get"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        let ok = op["responses"]["200"].to_string();
+        assert!(
+            ok.contains("text/html"),
+            "{method} {path}: 200 is documented as HTML: {ok}"
+        );
+    }
+}

@@ -269,7 +269,7 @@ pub(crate) fn result_page(outcome: &CallbackOutcome) -> Response {
         ("code" = Option<String>, Query, description = "the authorization code"),
         ("error" = Option<String>, Query, description = "the provider's error code, when the user declined or it failed")),
     responses((status = 302, description = "to return_to with status=connected&connection_id=… or status=error&error=…"),
-        (status = 200, description = "a page that posts the result to the opener window"),
+        (status = 200, content_type = "text/html", body = String, description = "a page that posts the result to the opener window"),
         (status = 400, body = ErrorBody, description = "missing, unknown, reused, expired or foreign state")))]
 pub async fn callback(
     State(s): State<AppState>,
