@@ -60,7 +60,7 @@ pub fn is_connection_id(id: &str) -> bool {
 
 /// Whether `id` is acceptable as an end-user id: 1 to 256 printable characters.
 pub fn is_end_user_id(id: &str) -> bool {
-    (1..=256).contains(&id.len()) && !id.chars().any(char::is_control)
+    (1..=256).contains(&id.chars().count()) && !id.chars().any(char::is_control)
 }
 
 /// A new connection id: `conn_` + 32 hex (UUID v7, so ids sort by creation).

@@ -66,47 +66,105 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI description, generated from the handlers' annotations.
+/// The parts of the OpenAPI description that no route declares: the title, the tags, the
+/// bearer scheme, and the one route mounted outside [`routes::Routes`] (the proxy, with
+/// its own layers and a catch-all path). [`openapi`] adds every other route's entry.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard", description = "Self-hosted integration gateway: connections, API proxy, webhooks."),
-    paths(
-        routes::ops::healthz,
-        routes::ops::readyz,
-        routes::ops::metrics,
-        routes::ops::openapi,
-        routes::admin::list_keys,
-        routes::admin::create_key,
-        routes::admin::revoke_key,
-        routes::admin::list_audit,
-        routes::admin::verify_audit,
-        routes::connections::create_session,
-        routes::connections::authorize,
-        routes::connections::callback,
-        routes::connections::disconnect,
-        routes::connections::status,
-        routes::connections::list_integrations,
-        routes::connections::list_connections,
-        routes::connections::get_connection,
-        routes::connections::token,
-        routes::connections::refresh,
-        routes::connections::connect_direct,
-        routes::connections::oauth_test,
-        routes::proxy::proxy,
-        routes::webhooks::intake,
-        routes::events::list_events,
-        routes::events::get_event,
-        routes::events::replay_event,
-        routes::events::replay,
-        routes::destinations::list_destinations,
-        routes::destinations::disable,
-        routes::destinations::enable,
-    ),
+    paths(routes::proxy::proxy),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
+
+/// Every route but the proxy's, each declared once (path, handler and OpenAPI entry).
+pub fn documented_routes() -> routes::Routes {
+    routes::Routes::new()
+        .merge(routes::ops::router())
+        .merge(routes::admin::router())
+        .merge(routes::connections::router())
+        .merge(routes::connect_page::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::events::router())
+        .merge(routes::destinations::router())
+}
+
+/// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the
+/// errors that the extractors add (see [`extractor_errors`]).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let (_, paths) = documented_routes().split();
+    doc.merge(paths);
+    extractor_errors(&mut doc);
+    doc
+}
+
+/// Documents what comes from the extractors and layers rather than from the handlers:
+/// - 401 where an API key is required (`Admin`, `App`), and 413 and 415 where there is a
+///   request body (the body limit, the content type check; no 415 for a body of any
+///   type); an operation that documents the status itself keeps its own description;
+/// - an optional body (`OptionalJson`, declared as `Option<T>`) may be absent, but when
+///   present it is a `T`: JSON `null` is refused like any other non-object.
+fn extractor_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+    let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for op in operations.into_iter().flatten() {
+            let mut added = Vec::new();
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                added.push(("401", "missing, invalid or revoked API key"));
+            }
+            if let Some(body) = &mut op.request_body {
+                if body.required != Some(Required::True) {
+                    for content in body.content.values_mut() {
+                        if let Some(RefOr::T(Schema::OneOf(one))) = &content.schema
+                            && one.items.iter().any(is_null)
+                            && let [item] =
+                                &one.items.iter().filter(|i| !is_null(i)).collect::<Vec<_>>()[..]
+                        {
+                            content.schema = Some((*item).clone());
+                        }
+                    }
+                }
+                added.push(("413", "body larger than max_body_bytes"));
+                // A route that takes any content type (webhook intake) never answers 415.
+                if !body.content.contains_key("*/*") {
+                    added.push(("415", "a body of another content type than documented"));
+                }
+            }
+            for (status, description) in added {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
+    }
+}
 
 /// Unknown paths under `/api` still require a key, so that they do not reveal which
 /// routes exist to unauthenticated callers.
@@ -121,14 +179,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(cfg.max_body_bytes).unwrap_or(usize::MAX);
     // The proxy streams: it has its own layers, without the timeout and body limit.
     let proxy = routes::proxy::router(state.clone());
+    let (documented, _) = documented_routes().split();
     Router::new()
-        .merge(routes::ops::router())
-        .merge(routes::admin::router())
-        .merge(routes::connections::router())
-        .merge(routes::connect_page::router())
-        .merge(routes::webhooks::router())
-        .merge(routes::events::router())
-        .merge(routes::destinations::router())
+        .merge(documented)
+        // Not a route: what unknown `/api` paths answer (a 404, behind a key).
         .route("/api/{*rest}", any(api_fallback))
         // Explicit, so that it survives the merge with the proxy's router below (a merged
         // router would otherwise answer unmatched paths with a bare 404 of its own).
@@ -218,3 +272,6 @@ mod tests_proxy;
 
 #[cfg(test)]
 mod tests_events;
+
+#[cfg(test)]
+mod tests_routes;

@@ -257,7 +257,10 @@ async fn start() -> H {
     ));
     let bare_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bare = format!("http://{}", bare_listener.local_addr().unwrap());
-    let bare_app = crate::routes::connect_page::router().with_state(state);
+    let bare_app = crate::routes::connect_page::router()
+        .split()
+        .0
+        .with_state(state);
     tokio::spawn(async move { axum::serve(bare_listener, bare_app).await });
     H {
         base,

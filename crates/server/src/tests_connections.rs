@@ -1969,3 +1969,36 @@ async fn error_messages_stay_short_for_huge_inputs() {
     }
     assert!(lens.iter().all(|n| *n <= 1000), "message lengths {lens:?}");
 }
+
+/// Found by the API fuzzer: an end-user id is "1 to 256 characters" (as the error and
+/// the OpenAPI pattern say), but the check counted bytes, so 200 accented letters (400
+/// bytes) were refused.
+#[tokio::test]
+async fn end_user_ids_are_limited_in_characters_not_bytes() {
+    let h = start_dev("").await;
+    let accented = "é".repeat(256);
+    h.session(json!({"end_user": {"id": accented}, "integrations": ["oa"]}))
+        .await;
+    let res = h
+        .post_json(
+            "/api/connections",
+            &json!({"integration": "cc", "connection_id": "c-accent", "end_user_id": accented})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let too_long = "é".repeat(257);
+    let res = h
+        .post_json(
+            "/api/connect-sessions",
+            &json!({"end_user": {"id": too_long}, "integrations": ["oa"]}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, message) = error_of(res, StatusCode::BAD_REQUEST).await;
+    assert_eq!(code, "invalid_request");
+    assert!(message.contains("end_user.id"), "{message}");
+}

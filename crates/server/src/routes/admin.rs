@@ -1,20 +1,20 @@
 //! Admin resources: API keys and the audit log (admin scope).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use engine::api_keys::ApiKeyInfo;
-use engine::audit::{AuditPage, Verification};
+use engine::audit::{AuditPage, Break, Verification};
 use serde::{Deserialize, Serialize};
 use store::Scope;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 use vault::ExposeSecret;
 
 use crate::AppState;
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody, JsonBody, PathParams, QueryParams};
+use crate::routes::Routes;
 
 /// An API key as listed (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,10 +60,12 @@ pub struct ApiKeyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    /// Name: 1 to 64 letters, digits, spaces, `-`, `_`, `.`.
+    /// Name: 1 to 64 letters, digits, spaces, `-`, `_`, `.` (surrounding blanks are
+    /// trimmed).
+    #[schema(pattern = r"^\s*[A-Za-z0-9._-]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?\s*$")]
     pub name: String,
     /// `admin` or `app`.
-    #[schema(value_type = String, example = "app")]
+    #[schema(value_type = String, pattern = "^(admin|app)$", example = "app")]
     pub scope: Scope,
 }
 
@@ -96,7 +98,8 @@ pub async fn list_keys(State(s): State<AppState>, _: Admin) -> Result<Json<ApiKe
 
 /// Create an API key.
 #[utoipa::path(post, path = "/api/api-keys", tag = "admin", security(("api_key" = [])), request_body = CreateApiKey, responses(
-    (status = 201, body = CreatedApiKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    (status = 201, body = CreatedApiKey), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "a field of the wrong type or an unknown scope")))]
 pub async fn create_key(
     State(s): State<AppState>,
     Admin(who): Admin,
@@ -118,7 +121,8 @@ pub async fn create_key(
 /// Revoke an API key; it stops working at once.
 #[utoipa::path(post, path = "/api/api-keys/{id}/revoke", tag = "admin", security(("api_key" = [])),
     params(("id" = String, Path, description = "the key's id")), responses(
-    (status = 200, body = ApiKeyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    (status = 200, body = ApiKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, body = ErrorBody, description = "already revoked")))]
 pub async fn revoke_key(
     State(s): State<AppState>,
     Admin(who): Admin,
@@ -131,11 +135,14 @@ pub async fn revoke_key(
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// Page size, 1 to 500 (default 100).
+    /// Page size (default 100); values outside 1 to 500 are clamped to it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
 }
 
@@ -152,8 +159,7 @@ pub struct AuditRow {
     pub action: String,
     /// On what.
     pub target: String,
-    /// Extra facts (never secrets).
-    #[schema(value_type = Object)]
+    /// Extra facts (never secrets): any JSON, usually an object.
     pub details: serde_json::Value,
     /// Hash of the previous row.
     pub prev_hash: String,
@@ -216,9 +222,43 @@ pub struct VerifyResult {
     pub ok: bool,
     /// Sequence number of the first bad row.
     pub first_bad_seq: Option<i64>,
-    /// What is wrong with it (`hash_mismatch`, `prev_hash_mismatch`, `gap`, `truncated`, `head_mismatch`).
-    #[schema(value_type = Option<Object>)]
-    pub problem: Option<serde_json::Value>,
+    /// What is wrong with it.
+    pub problem: Option<ChainBreak>,
+}
+
+/// Why a row breaks the audit chain: `"hash_mismatch"`, `"prev_hash_mismatch"`,
+/// `"head_mismatch"`, `{"gap": {"expected"}}` or `{"truncated": {"head_seq"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainBreak {
+    /// The row's content does not match its hash: it was edited.
+    HashMismatch,
+    /// The row does not point at the previous row's hash.
+    PrevHashMismatch,
+    /// Sequence numbers skip: rows were deleted.
+    Gap {
+        /// The sequence number that should have come next.
+        expected: i64,
+    },
+    /// The chain ends before the recorded head: the newest rows were deleted.
+    Truncated {
+        /// The head's sequence number.
+        head_seq: i64,
+    },
+    /// The last row's hash differs from the recorded head.
+    HeadMismatch,
+}
+
+impl From<Break> for ChainBreak {
+    fn from(b: Break) -> Self {
+        match b {
+            Break::HashMismatch => Self::HashMismatch,
+            Break::PrevHashMismatch => Self::PrevHashMismatch,
+            Break::Gap { expected } => Self::Gap { expected },
+            Break::Truncated { head_seq } => Self::Truncated { head_seq },
+            Break::HeadMismatch => Self::HeadMismatch,
+        }
+    }
 }
 
 impl From<Verification> for VerifyResult {
@@ -227,9 +267,7 @@ impl From<Verification> for VerifyResult {
             rows_checked: v.rows_checked,
             ok: v.ok,
             first_bad_seq: v.first_bad_seq,
-            problem: v
-                .problem
-                .map(|p| serde_json::to_value(p).unwrap_or_default()),
+            problem: v.problem.map(Into::into),
         }
     }
 }
@@ -245,10 +283,10 @@ pub async fn verify_audit(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/api-keys", get(list_keys).post(create_key))
-        .route("/api/api-keys/{id}/revoke", post(revoke_key))
-        .route("/api/audit", get(list_audit))
-        .route("/api/audit/verify", get(verify_audit))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(list_audit))
+        .routes(routes!(verify_audit))
 }

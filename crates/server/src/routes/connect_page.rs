@@ -23,17 +23,19 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use engine::connections::Delivery;
 use engine::connections::{ConnectOption, ConnectPage, CredentialsInput};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, PathParams, QueryParams};
+use crate::error::{ApiError, ErrorBody, PathParams, QueryParams};
+use crate::routes::Routes;
 
 /// The CSP of responses that are not a rendered page (errors, 405s): nothing may load.
 const STRICT_CSP: &str =
@@ -426,6 +428,14 @@ fn session_of(v: Option<&String>) -> Result<&str, ApiError> {
 /// The Connect page of a session (`GET /connect?session=…`). An unknown or expired
 /// session is a 400 in the API's JSON error shape. With `integration=…&settings.<name>=…`
 /// (the settings form of an OAuth2 integration) the integration's link is completed.
+#[utoipa::path(get, path = "/connect", tag = "connect",
+    params(
+        ("session" = String, Query, description = "the connect session token (from connect_url)"),
+        ("integration" = Option<String>, Query, description = "an OAuth2 integration of the session whose settings are given as `settings.<name>` parameters")),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "the page"),
+        (status = 400, description = "a missing, unknown or expired session (JSON), or an integration's settings left blank (the page again, with the reason)",
+            content((ErrorBody = "application/json"), (String = "text/html")))))]
 pub async fn page(
     State(s): State<AppState>,
     QueryParams(q): QueryParams<BTreeMap<String, String>>,
@@ -492,12 +502,45 @@ fn connected_page(option: &ConnectOption, connection_id: &str) -> Response {
     html(StatusCode::OK, &nonce, document(&nonce, "Connected", &main))
 }
 
+/// The Connect page's form (`application/x-www-form-urlencoded`); settings come as
+/// further `settings.<name>` fields.
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectForm {
+    /// The connect session token.
+    pub session: String,
+    /// The API key (API-key integrations).
+    pub api_key: Option<String>,
+    /// The user name (basic integrations that ask for one).
+    pub username: Option<String>,
+    /// The password (basic integrations).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectForm([redacted])")
+    }
+}
+
 /// Connects an API-key or basic integration with the credentials typed on the Connect
 /// page (`POST /connect/{integration}`, form-encoded `session`, `api_key` or
 /// `username`/`password`, `settings.<name>`). Success answers a "Connected" page;
 /// missing fields (400), refused credentials (422) and an unavailable provider (503)
 /// answer the form again with the reason, never with the submitted secret. A missing or
 /// unknown session is a JSON 400, an integration outside the session a JSON 403.
+#[utoipa::path(post, path = "/connect/{integration}", tag = "connect",
+    params(("integration" = String, Path, example = "acme", description = "integration id")),
+    request_body(content = ConnectForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "connected (a page, or a page that posts the result to the opener window)"),
+        (status = 303, description = "connected: to the app's return_to"),
+        (status = 400, description = "a missing, unknown or expired session (JSON), or fields left blank (the form again, with the reason)",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 403, body = ErrorBody, description = "the session does not allow this integration"),
+        (status = 409, content_type = "text/html", body = String, description = "the connection exists already (the form again)"),
+        (status = 415, body = ErrorBody, description = "not a form"),
+        (status = 422, content_type = "text/html", body = String, description = "the provider refused the credentials (the form again)"),
+        (status = 503, content_type = "text/html", body = String, description = "the provider could not be reached (the form again)")))]
 pub async fn submit(
     State(s): State<AppState>,
     PathParams(integration): PathParams<String>,
@@ -629,9 +672,9 @@ pub async fn submit(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/connect", get(page))
-        .route("/connect/{integration}", post(submit))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(page))
+        .routes(routes!(submit))
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -5,22 +5,23 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use engine::connections::{
     CallbackOutcome, CallbackParams, ConnectSessionRequest, ConnectionView, Delivery,
-    DirectConnectRequest,
+    DirectConnectRequest, IntegrationHealth, OAuthCheck, TokenView,
 };
+use engine::webhooks::IntegrationStatus;
 use serde::{Deserialize, Serialize};
 use store::{ConnectionFilter, ConnectionStatus};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::{Admin, App};
 use crate::error::{ApiError, ErrorBody, JsonBody, PathParams, QueryParams};
+use crate::routes::Routes;
 
 /// A connection (never secrets).
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,19 +82,33 @@ impl From<ConnectionView> for ConnectionBody {
 }
 
 /// `POST /api/connect-sessions`.
+// The schema of the engine's `ConnectSessionRequest`, which the handler parses; the
+// fuzzer (tests/schemathesis) checks that the two accept the same bodies.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"end_user": {"id": "u42"}, "integrations": ["acme"]}))]
 pub struct ConnectSessionBody {
-    /// `{"id": "u42"}`.
-    #[schema(value_type = Object)]
-    pub end_user: serde_json::Value,
+    /// The end user.
+    pub end_user: EndUserBody,
     /// Integrations the user may connect.
+    #[schema(min_items = 1)]
     pub integrations: Vec<String>,
     /// The connection id to create (generated when absent).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: Option<String>,
     /// Where the browser goes at the end (its origin must be allowed).
     pub return_to: Option<String>,
     /// The opener window's origin for a `postMessage` result.
     pub opener_origin: Option<String>,
+}
+
+/// The end user of a connect session.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndUserBody {
+    /// The app's id of the user, e.g. `u42`: 1 to 256 characters, no control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$")]
+    pub id: String,
 }
 
 /// A created connect session.
@@ -112,7 +127,8 @@ pub struct ConnectSessionCreated {
 #[utoipa::path(post, path = "/api/connect-sessions", tag = "connections", security(("api_key" = [])),
     request_body = ConnectSessionBody, responses(
     (status = 201, body = ConnectSessionCreated), (status = 400, body = ErrorBody),
-    (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 404, body = ErrorBody, description = "an integration is not configured"),
+    (status = 422, body = ErrorBody, description = "a field of the wrong type")))]
 pub async fn create_session(
     State(s): State<AppState>,
     _: App,
@@ -131,7 +147,7 @@ pub async fn create_session(
 
 /// The browser's redirect to the provider.
 #[utoipa::path(get, path = "/api/integrations/{integration}/auth", tag = "connections",
-    params(("integration" = String, Path, description = "integration id"),
+    params(("integration" = String, Path, example = "acme", description = "integration id"),
         ("session" = String, Query, description = "the connect session token"),
         ("connection_id" = Option<String>, Query, description = "the connection to create, if the session did not fix one")),
     responses((status = 302, description = "to the provider's authorization page"),
@@ -248,9 +264,12 @@ pub(crate) fn result_page(outcome: &CallbackOutcome) -> Response {
 /// the opener). An unknown, reused, expired or foreign state is refused and nothing is
 /// stored.
 #[utoipa::path(get, path = "/api/integrations/{integration}/callback", tag = "connections",
-    params(("integration" = String, Path, description = "integration id")),
+    params(("integration" = String, Path, example = "acme", description = "integration id"),
+        ("state" = String, Query, description = "the state Switchboard sent to the provider"),
+        ("code" = Option<String>, Query, description = "the authorization code"),
+        ("error" = Option<String>, Query, description = "the provider's error code, when the user declined or it failed")),
     responses((status = 302, description = "to return_to with status=connected&connection_id=… or status=error&error=…"),
-        (status = 200, description = "a page that posts the result to the opener window"),
+        (status = 200, content_type = "text/html", body = String, description = "a page that posts the result to the opener window"),
         (status = 400, body = ErrorBody, description = "missing, unknown, reused, expired or foreign state")))]
 pub async fn callback(
     State(s): State<AppState>,
@@ -282,6 +301,7 @@ pub async fn callback(
 #[serde(deny_unknown_fields)]
 pub struct DisconnectBody {
     /// The connection to disconnect.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: String,
 }
 
@@ -300,9 +320,10 @@ pub struct DisconnectResult {
 /// Disconnect: revoke at the provider (RFC 7009 or its own way), then delete the
 /// credentials (also when the provider's revocation failed; the answer says so).
 #[utoipa::path(post, path = "/api/integrations/{integration}/disconnect", tag = "connections",
-    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id")),
+    security(("api_key" = [])), params(("integration" = String, Path, example = "acme", description = "integration id")),
     request_body = DisconnectBody, responses((status = 200, body = DisconnectResult),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "a field of the wrong type")))]
 pub async fn disconnect(
     State(s): State<AppState>,
     App(who): App,
@@ -322,48 +343,124 @@ pub async fn disconnect(
 
 /// `?connection_id=` of the status route.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatusQuery {
     /// One connection of the integration.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: Option<String>,
+}
+
+/// Health of an integration (or of one of its connections).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationHealthBody {
+    /// The integration.
+    pub integration: String,
+    /// Its provider.
+    pub provider: String,
+    /// How its connections authenticate (`oauth2`, `api_key`, `basic`,
+    /// `client_credentials`).
+    pub auth_mode: String,
+    /// Whether it has what connecting an account needs (a client id for OAuth2).
+    pub configured: bool,
+    /// Webhook intake switched off (`integration disable`).
+    pub disabled: bool,
+    /// Webhook intake blocked (`webhook block`).
+    pub webhooks_blocked: bool,
+    /// Its connections by status (every status, 0 included).
+    pub connections: BTreeMap<String, u64>,
+    /// The connection asked about with `?connection_id=`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionBody>,
+}
+
+impl From<IntegrationHealth> for IntegrationHealthBody {
+    fn from(h: IntegrationHealth) -> Self {
+        Self {
+            integration: h.integration,
+            provider: h.provider,
+            auth_mode: h.auth_mode,
+            configured: h.configured,
+            disabled: h.disabled,
+            webhooks_blocked: h.webhooks_blocked,
+            connections: h.connections,
+            connection: h.connection.map(Into::into),
+        }
+    }
 }
 
 /// Health of an integration, or of one of its connections.
 #[utoipa::path(get, path = "/api/integrations/{integration}/status", tag = "connections",
-    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id"), StatusQuery),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    security(("api_key" = [])), params(("integration" = String, Path, example = "acme", description = "integration id"), StatusQuery),
+    responses((status = 200, body = IntegrationHealthBody),
+        (status = 400, body = ErrorBody, description = "an unknown query parameter"),
+        (status = 404, body = ErrorBody)))]
 pub async fn status(
     State(s): State<AppState>,
     _: App,
     PathParams(integration): PathParams<String>,
     QueryParams(q): QueryParams<StatusQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IntegrationHealthBody>, ApiError> {
     let st = s
         .engine
         .integration_status(&integration, q.connection_id.as_deref())
         .await?;
-    let mut v = serde_json::to_value(&st).unwrap_or_default();
-    if let Some(c) = st.connection {
-        v["connection"] = serde_json::to_value(ConnectionBody::from(c)).unwrap_or_default();
+    Ok(Json(st.into()))
+}
+
+/// A configured integration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationView {
+    /// Its id.
+    pub id: String,
+    /// Its provider.
+    pub provider: String,
+    /// Webhook intake switched off.
+    pub disabled: bool,
+    /// Webhook intake blocked.
+    pub webhooks_blocked: bool,
+    /// Whether it has webhook secrets configured.
+    pub accepts_webhooks: bool,
+}
+
+impl From<IntegrationStatus> for IntegrationView {
+    fn from(i: IntegrationStatus) -> Self {
+        Self {
+            id: i.id,
+            provider: i.provider,
+            disabled: i.disabled,
+            webhooks_blocked: i.webhooks_blocked,
+            accepts_webhooks: i.accepts_webhooks,
+        }
     }
-    Ok(Json(v))
+}
+
+/// The configured integrations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationList {
+    /// In configuration order.
+    pub data: Vec<IntegrationView>,
+    /// Always null: the list is not paginated.
+    pub next_cursor: Option<String>,
 }
 
 /// Configured integrations.
 #[utoipa::path(get, path = "/api/integrations", tag = "connections", security(("api_key" = [])),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = IntegrationList), (status = 401, body = ErrorBody)))]
 pub async fn list_integrations(
     State(s): State<AppState>,
     _: App,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IntegrationList>, ApiError> {
     let data = s.engine.integration_states().await?;
-    Ok(Json(
-        serde_json::json!({ "data": data, "next_cursor": null }),
-    ))
+    Ok(Json(IntegrationList {
+        data: data.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    }))
 }
 
 /// Filters and paging of the connection listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionsQuery {
     /// Only this integration.
@@ -371,10 +468,13 @@ pub struct ConnectionsQuery {
     /// Only this end user.
     pub end_user_id: Option<String>,
     /// Only this status.
+    #[param(pattern = "^(active|needs_reauth|revoked|error)$")]
     pub status: Option<String>,
-    /// Page size, 1 to 500 (default 100).
+    /// Page size (default 100); values outside 1 to 500 are clamped to it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub cursor: Option<String>,
 }
 
@@ -422,7 +522,7 @@ pub async fn list_connections(
 
 /// One connection (never secrets).
 #[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", security(("api_key" = [])),
-    params(("id" = String, Path, description = "connection id")),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
     responses((status = 200, body = ConnectionBody), (status = 404, body = ErrorBody)))]
 pub async fn get_connection(
     State(s): State<AppState>,
@@ -432,12 +532,62 @@ pub async fn get_connection(
     Ok(Json(s.engine.get_connection(&id).await?.into()))
 }
 
+/// A connection's usable credentials: an access token (OAuth2, client credentials), an
+/// API key, or a user name and password; the fields of the other kinds are absent.
+// It borrows the secrets from the engine's `TokenView`, which wipes them on drop.
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody<'a> {
+    /// The access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<&'a str>,
+    /// `Bearer` unless the provider says otherwise (with `access_token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'a str>,
+    /// When the access token expires (RFC 3339), or null.
+    pub expires_at: Option<String>,
+    /// Granted scopes.
+    pub scopes: &'a [String],
+    /// The API key (API-key connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<&'a str>,
+    /// User name (basic-auth connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<&'a str>,
+    /// Password (basic-auth connections).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<&'a str>,
+}
+
+impl std::fmt::Debug for TokenBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenBody")
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> From<&'a TokenView> for TokenBody<'a> {
+    fn from(t: &'a TokenView) -> Self {
+        Self {
+            access_token: t.access_token.as_deref(),
+            token_type: t.token_type.as_deref(),
+            expires_at: t.expires_at.map(rfc3339),
+            scopes: &t.scopes,
+            api_key: t.api_key.as_deref(),
+            username: t.username.as_deref(),
+            password: t.password.as_deref(),
+        }
+    }
+}
+
 /// A valid access token, refreshed first if it expires within the margin. API-key and
 /// basic connections return their credential fields instead.
 #[utoipa::path(get, path = "/api/connections/{id}/token", tag = "connections", security(("api_key" = [])),
-    params(("id" = String, Path, description = "connection id")),
-    responses((status = 200, body = Object, description = "{access_token, token_type, expires_at, scopes}"),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
+    responses((status = 200, body = TokenBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "needs_reauth or revoked"),
+        (status = 502, body = ErrorBody, description = "the token expired and the provider's refresh answer was not understood"),
         (status = 503, body = ErrorBody, description = "the token expired and the provider is unavailable")))]
 pub async fn token(
     State(s): State<AppState>,
@@ -452,36 +602,90 @@ pub async fn token(
             return Ok(res);
         }
     };
-    let mut body = serde_json::to_value(&t).unwrap_or_default();
-    if let Some(e) = t.expires_at {
-        body["expires_at"] = rfc3339(e).into();
-    }
-    let mut res = Json(body).into_response();
+    let mut res = Json(TokenBody::from(&t)).into_response();
     no_store(&mut res);
     Ok(res)
 }
 
+/// A connection after a forced refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshedConnection {
+    /// The connection as it is now.
+    #[serde(flatten)]
+    pub connection: ConnectionBody,
+    /// Whether this call refreshed it (false when another refresh had just done so).
+    pub refreshed: bool,
+}
+
 /// Refresh now, whatever the expiry.
 #[utoipa::path(post, path = "/api/connections/{id}/refresh", tag = "connections", security(("api_key" = [])),
-    params(("id" = String, Path, description = "connection id")),
-    responses((status = 200, body = ConnectionBody), (status = 404, body = ErrorBody),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
+    responses((status = 200, body = RefreshedConnection), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn refresh(
     State(s): State<AppState>,
     _: App,
     PathParams(id): PathParams<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RefreshedConnection>, ApiError> {
     let out = s.engine.force_refresh(&id).await?;
-    let mut v = serde_json::to_value(ConnectionBody::from(out.connection)).unwrap_or_default();
-    v["refreshed"] = out.refreshed.into();
-    Ok(Json(v))
+    Ok(Json(RefreshedConnection {
+        connection: out.connection.into(),
+        refreshed: out.refreshed,
+    }))
+}
+
+/// `POST /api/connections`.
+// The schema of the engine's `DirectConnectRequest`, which the handler parses; the
+// fuzzer (tests/schemathesis) checks that the two accept the same bodies.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"integration": "acme-cc", "connection_id": "acme-cc-1"}))]
+pub struct DirectConnectBody {
+    /// The integration.
+    pub integration: String,
+    /// The app's end-user id (default `app` for client credentials): 1 to 256
+    /// characters, no control characters.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$")]
+    pub end_user_id: Option<String>,
+    /// The connection id (generated when absent).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    pub connection_id: Option<String>,
+    /// The credentials (not for client credentials); an object, not null.
+    #[schema(nullable = false)]
+    pub credentials: Option<CredentialsBody>,
+    /// The provider's connection settings (subdomain…).
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// Credentials of an API-key or basic connection.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsBody {
+    /// The API key (`api_key` providers).
+    pub api_key: Option<String>,
+    /// User name (`basic` providers without a fixed one).
+    pub username: Option<String>,
+    /// Password (`basic` providers).
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for CredentialsBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsBody([redacted])")
+    }
 }
 
 /// Connect without a browser redirect: an API key or basic credentials (checked by the
 /// provider's verify request) or a client-credentials token.
 #[utoipa::path(post, path = "/api/connections", tag = "connections", security(("api_key" = [])),
-    request_body = Object, responses((status = 201, body = ConnectionBody), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody, description = "the provider refused the credentials")))]
+    request_body = DirectConnectBody, responses((status = 201, body = ConnectionBody),
+        (status = 400, body = ErrorBody, description = "a bad field, or an integration that does not connect this way"),
+        (status = 404, body = ErrorBody, description = "the integration is not configured"),
+        (status = 409, body = ErrorBody, description = "the connection exists already"),
+        (status = 422, body = ErrorBody, description = "a field of the wrong type, or the provider refused the credentials"),
+        (status = 502, body = ErrorBody, description = "the provider's answer was not understood"),
+        (status = 503, body = ErrorBody, description = "the provider could not be reached")))]
 pub async fn connect_direct(
     State(s): State<AppState>,
     App(who): App,
@@ -491,51 +695,69 @@ pub async fn connect_direct(
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 
+/// What `oauth-test` found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthTestResult {
+    /// The integration.
+    pub integration: String,
+    /// Whether every check passed.
+    pub ok: bool,
+    /// The checks, in the order they ran.
+    pub checks: Vec<OAuthTestCheck>,
+}
+
+/// One check of `oauth-test`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthTestCheck {
+    /// What was checked.
+    pub check: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl From<OAuthCheck> for OAuthTestResult {
+    fn from(c: OAuthCheck) -> Self {
+        Self {
+            ok: c.ok(),
+            integration: c.integration,
+            checks: c
+                .checks
+                .into_iter()
+                .map(|(check, ok, detail)| OAuthTestCheck { check, ok, detail })
+                .collect(),
+        }
+    }
+}
+
 /// Check an integration's OAuth set-up: the endpoints answer and the client
 /// credentials are accepted (a bogus code must give `invalid_grant`, not
 /// `invalid_client`).
 #[utoipa::path(post, path = "/api/integrations/{integration}/oauth-test", tag = "connections",
-    security(("api_key" = [])), params(("integration" = String, Path, description = "integration id")),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    security(("api_key" = [])), params(("integration" = String, Path, example = "acme", description = "integration id")),
+    responses((status = 200, body = OAuthTestResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the integration's provider has no OAuth2 settings")))]
 pub async fn oauth_test(
     State(s): State<AppState>,
     _: Admin,
     PathParams(integration): PathParams<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let check = s.engine.oauth_test(&integration).await?;
-    let checks: Vec<serde_json::Value> = check
-        .checks
-        .iter()
-        .map(|(name, ok, detail)| serde_json::json!({"check": name, "ok": ok, "detail": detail}))
-        .collect();
-    Ok(Json(serde_json::json!({
-        "integration": check.integration,
-        "ok": check.ok(),
-        "checks": checks,
-    })))
+) -> Result<Json<OAuthTestResult>, ApiError> {
+    Ok(Json(s.engine.oauth_test(&integration).await?.into()))
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/connect-sessions", post(create_session))
-        .route("/api/integrations", get(list_integrations))
-        .route("/api/integrations/{integration}/auth", get(authorize))
-        .route("/api/integrations/{integration}/callback", get(callback))
-        .route(
-            "/api/integrations/{integration}/disconnect",
-            post(disconnect),
-        )
-        .route("/api/integrations/{integration}/status", get(status))
-        .route(
-            "/api/integrations/{integration}/oauth-test",
-            post(oauth_test),
-        )
-        .route(
-            "/api/connections",
-            get(list_connections).post(connect_direct),
-        )
-        .route("/api/connections/{id}", get(get_connection))
-        .route("/api/connections/{id}/token", get(token))
-        .route("/api/connections/{id}/refresh", post(refresh))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(create_session))
+        .routes(routes!(list_integrations))
+        .routes(routes!(authorize))
+        .routes(routes!(callback))
+        .routes(routes!(disconnect))
+        .routes(routes!(status))
+        .routes(routes!(oauth_test))
+        .routes(routes!(list_connections, connect_direct))
+        .routes(routes!(get_connection))
+        .routes(routes!(token))
+        .routes(routes!(refresh))
 }

@@ -2,16 +2,16 @@
 //! `disable` / `enable` (re-enabling after a 410 Gone is the usual case).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use engine::pipeline::admin::DestinationStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::App;
 use crate::error::{ApiError, ErrorBody, PathParams};
+use crate::routes::Routes;
 use crate::routes::events::OptionalJson;
 
 /// Deliveries of a destination by state (delivered ones are not counted).
@@ -86,6 +86,9 @@ pub struct DestinationChange {
 #[serde(deny_unknown_fields)]
 pub struct DisableRequest {
     /// Why (kept while disabled, shown in listings; at most 500 characters).
+    #[schema(
+        pattern = r"^\s*[^\s\u0000-\u001f\u007f-\u009f]([^\u0000-\u001f\u007f-\u009f]{0,498}[^\s\u0000-\u001f\u007f-\u009f])?\s*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -117,8 +120,8 @@ pub async fn list_destinations(
 /// Stop delivering to a destination: its deliveries wait (nothing is lost) until it is
 /// enabled again. Audited.
 #[utoipa::path(post, path = "/api/destinations/{id}/disable", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "destination id")),
-    request_body(content = DisableRequest, description = "optional"),
+    params(("id" = String, Path, example = "app", description = "destination id")),
+    request_body(content = Option<DisableRequest>, description = "optional"),
     responses(
         (status = 200, body = DestinationChange),
         (status = 400, body = ErrorBody, description = "a bad body or reason"),
@@ -144,7 +147,8 @@ pub async fn disable(
 /// Deliver to a destination again (after a 410 Gone or `disable`); its waiting
 /// deliveries go out at once. Audited.
 #[utoipa::path(post, path = "/api/destinations/{id}/enable", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "destination id")),
+    params(("id" = String, Path, example = "app", description = "destination id")),
+    request_body(content = Option<EnableRequest>, description = "optional: nothing, or an empty object"),
     responses(
         (status = 200, body = DestinationChange),
         (status = 400, body = ErrorBody, description = "a bad body"),
@@ -169,9 +173,9 @@ pub async fn enable(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/destinations", get(list_destinations))
-        .route("/api/destinations/{id}/disable", post(disable))
-        .route("/api/destinations/{id}/enable", post(enable))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(list_destinations))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
 }

@@ -3,16 +3,15 @@
 //! `POST /api/events/replay` (a filter that must name what it takes, or `"all": true`).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use store::deliveries::{DeliveryCounts, EventListFilter, EventStatus, EventSummary};
 use store::{Mapped, ReplayCount, ReplayFilter, ReplayStatus};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::App;
@@ -20,6 +19,7 @@ use crate::error::{
     ApiError, ErrorBody, PathParams, QueryParams, is_json_object, json_content_type, read_body,
     without_quoted_values,
 };
+use crate::routes::Routes;
 
 /// A JSON object body that may also be absent (empty): then `T::default()`. Unlike
 /// [`crate::error::JsonBody`], every error is a 400 (unknown fields included), and
@@ -76,20 +76,26 @@ where
 
 /// Paging and filters of the event listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only this integration's events.
     pub integration: Option<String>,
     /// Only events in this state: `unrouted`, `mapped`, `dropped`, `mapping_failed`, or
     /// with a delivery `pending`, `in_flight`, `delivered` or `dead`.
+    #[param(
+        pattern = "^(unrouted|mapped|dropped|mapping_failed|pending|in_flight|delivered|dead)$"
+    )]
     pub status: Option<String>,
     /// Only events of this type (the app's mapped type or the provider's type).
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", min_length = 1, max_length = 256)]
     pub event_type: Option<String>,
-    /// Page size, 1 to 500 (default 100).
+    /// Page size (default 100); values outside 1 to 500 are clamped to it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^evt_[0-9a-f]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -227,8 +233,7 @@ pub struct MappingDetail {
     /// The app's event type, when mapped.
     #[serde(rename = "type")]
     pub event_type: Option<String>,
-    /// The app's event data, when mapped.
-    #[schema(value_type = Object)]
+    /// The app's event data (any JSON), when mapped.
     pub data: Option<serde_json::Value>,
     /// What went wrong, when failed.
     pub error: Option<String>,
@@ -287,7 +292,7 @@ pub struct EventDetailView {
 
 /// One event with its mapping and deliveries.
 #[utoipa::path(get, path = "/api/events/{id}", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "event id (evt_…)")),
+    params(("id" = String, Path, pattern = "^evt_[0-9a-f]{32}$", description = "event id (evt_…)")),
     responses(
         (status = 200, body = EventDetailView),
         (status = 400, body = ErrorBody, description = "not an event id"),
@@ -383,8 +388,8 @@ impl ReplayAnswer {
 /// destinations it is missing, and its deliveries that are not in flight are sent again
 /// (same `webhook-id`).
 #[utoipa::path(post, path = "/api/events/{id}/replay", tag = "webhooks", security(("api_key" = [])),
-    params(("id" = String, Path, description = "event id (evt_…)")),
-    request_body(content = ReplayOne, description = "optional"),
+    params(("id" = String, Path, pattern = "^evt_[0-9a-f]{32}$", description = "event id (evt_…)")),
+    request_body(content = Option<ReplayOne>, description = "optional"),
     responses(
         (status = 200, body = ReplayAnswer),
         (status = 400, body = ErrorBody, description = "not an event id, or a bad body"),
@@ -411,9 +416,10 @@ pub struct ReplayRequest {
     pub destination: Option<String>,
     /// `pending`, `delivered`, `dead` (deliveries in that state) or `mapping_failed`
     /// (events whose mapping failed).
-    #[schema(value_type = Option<String>, example = "dead")]
+    #[schema(value_type = Option<String>, pattern = "^(pending|delivered|dead|mapping_failed)$", example = "dead")]
     pub status: Option<ReplayStatus>,
     /// Events of this type (the app's mapped type or the provider's type).
+    #[schema(min_length = 1, max_length = 256)]
     pub event_type: Option<String>,
     /// Received at or after (RFC 3339).
     pub since: Option<DateTime<Utc>>,
@@ -457,10 +463,10 @@ pub async fn replay(
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/events", get(list_events))
-        .route("/api/events/replay", post(replay))
-        .route("/api/events/{id}", get(get_event))
-        .route("/api/events/{id}/replay", post(replay_event))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(list_events))
+        .routes(routes!(replay))
+        .routes(routes!(get_event))
+        .routes(routes!(replay_event))
 }

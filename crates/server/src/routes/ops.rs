@@ -1,16 +1,18 @@
 //! Operations endpoints: liveness, readiness, metrics, the API description.
 
+use std::sync::OnceLock;
+
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::Routes;
 
 /// Liveness or readiness answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,22 +67,20 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This API's OpenAPI 3.1 description, generated from the code.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, content_type = "application/json")))]
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses(
+    (status = 200, content_type = "application/json", body = Object, description = "an OpenAPI 3.1 document")))]
 pub async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::ApiDoc::openapi()
-            .to_pretty_json()
-            .unwrap_or_default(),
-    )
-        .into_response()
+    // Built once: the description is fixed at compile time.
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| crate::openapi().to_pretty_json().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str()).into_response()
 }
 
 /// The routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
 }
