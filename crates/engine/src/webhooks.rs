@@ -118,33 +118,48 @@ impl HandshakeReply {
 /// cannot flood the log; the metrics still count every one.
 #[derive(Debug, Default)]
 pub(crate) struct RejectLog {
+    /// Per integration: when a rejection was last logged, and how many were not logged
+    /// since.
     last: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 impl RejectLog {
     const INTERVAL: Duration = Duration::from_secs(10);
 
-    fn note(&self, integration: &str, reason: &str, now: Instant) {
+    /// Notes a rejection at `now`, logging it unless one was logged less than
+    /// [`Self::INTERVAL`] ago. Returns how many went unlogged before it when it was
+    /// logged, `None` when it was only counted.
+    ///
+    /// An integration's first rejection is always logged. That is decided by its
+    /// absence from the map, not by pretending one was logged an interval before
+    /// `now`: `now - INTERVAL` does not exist when the clock's origin is less than an
+    /// interval before `now` (an `Instant` can be the time since boot), and subtracting
+    /// panicked there.
+    pub(crate) fn note(&self, integration: &str, reason: &str, now: Instant) -> Option<u64> {
         let Ok(mut map) = self.last.lock() else {
-            return;
+            return None;
         };
         if map.len() > 10_000 {
             map.clear();
         }
-        let entry = map
-            .entry(integration.to_owned())
-            .or_insert((now - Self::INTERVAL, 0));
-        if now.duration_since(entry.0) >= Self::INTERVAL {
-            tracing::warn!(
-                integration,
-                reason,
-                suppressed = entry.1,
-                "webhook rejected (further rejections for this integration are counted in metrics, logged every 10 s)"
-            );
-            *entry = (now, 0);
-        } else {
-            entry.1 += 1;
-        }
+        let suppressed = match map.get_mut(integration) {
+            Some((last, suppressed)) => {
+                if now.saturating_duration_since(*last) < Self::INTERVAL {
+                    *suppressed += 1;
+                    return None;
+                }
+                *suppressed
+            }
+            None => 0,
+        };
+        tracing::warn!(
+            integration,
+            reason,
+            suppressed,
+            "webhook rejected (further rejections for this integration are counted in metrics, logged every 10 s)"
+        );
+        map.insert(integration.to_owned(), (now, 0));
+        Some(suppressed)
     }
 }
 
