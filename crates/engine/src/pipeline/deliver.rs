@@ -324,6 +324,12 @@ fn retry_after(
     parse_retry_after(v, now)
 }
 
+/// Counts an attempt's outcome for its destination.
+fn attempt_metric(dest: &config::Destination, outcome: &'static str) {
+    metrics::counter!(ATTEMPTS, "destination" => dest.id.clone(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// What one claim pass may take, as the gate stands: destinations left out of the
 /// shared claim, the rate-limited ones among them (claimed one by one), and the
 /// earliest time a blocked one opens again.
@@ -704,13 +710,47 @@ impl Engine {
         }
     }
 
+    /// One attempt: the delivery sent under its lease, then its outcome recorded under
+    /// the lease's fence (delivered, or a failure with its next try). A lease lost at
+    /// any point means another worker owns the delivery now: this attempt is dropped
+    /// without a record ([`Outcome::Neutral`]).
     async fn try_deliver(
         &self,
         c: &Claimed,
         dest: &config::Destination,
         lease_margin: Duration,
     ) -> EngineResult<Outcome> {
-        let store = &self.inner.store;
+        let Some(result) = self.send_under_lease(c, dest, lease_margin).await else {
+            return Ok(Outcome::Neutral);
+        };
+        let (status, error, after) = match result {
+            Ok((status, _)) if (200..300).contains(&status) => {
+                return self.record_delivered(c, dest, status).await;
+            }
+            Ok((410, _)) => {
+                self.disable_gone(c, dest).await?;
+                (
+                    Some(410),
+                    "HTTP 410 Gone: destination disabled".to_owned(),
+                    None,
+                )
+            }
+            Ok((status, after)) => (Some(status), format!("HTTP {status}"), after),
+            Err(e) => (None, e, None),
+        };
+        self.record_failure(c, dest, status, error, after).await
+    }
+
+    /// Posts the delivery, renewing its lease while the request runs (the destination
+    /// may take up to its timeout, longer than a lease granted at claim time should
+    /// have to cover). `None` when the lease was lost meanwhile: the request is given
+    /// up, since its outcome could not be recorded.
+    async fn send_under_lease(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        lease_margin: Duration,
+    ) -> Option<Result<(u16, Option<Duration>), String>> {
         let now = self.now();
         let data: serde_json::Value =
             serde_json::from_str(&c.data).unwrap_or(serde_json::Value::Null);
@@ -721,72 +761,90 @@ impl Engine {
         })
         .to_string();
         let timeout = Duration::from_secs(dest.timeout_secs);
-        let count = |outcome: &'static str| {
-            metrics::counter!(ATTEMPTS, "destination" => dest.id.clone(), "outcome" => outcome)
-                .increment(1);
-        };
         let sent = self.post_signed(c, dest, body.as_bytes(), now.timestamp(), timeout);
-        // Renew the lease while the request runs; give up the request if it was lost.
         let lease = timeout + lease_margin;
         let renew_every = (lease / 3).max(Duration::from_millis(100));
         tokio::pin!(sent);
-        let result = loop {
+        loop {
             tokio::select! {
-                r = &mut sent => break r,
+                r = &mut sent => return Some(r),
                 () = self.clock().sleep(renew_every) => {
                     let until = self.now() + chrono::Duration::milliseconds(lease.as_millis() as i64);
-                    match store.renew_lease(&c.id, c.fence, until).await {
+                    match self.inner.store.renew_lease(&c.id, c.fence, until).await {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::warn!(delivery = %c.id, destination = %dest.id, "delivery lease lost while sending (another worker took it over); abandoning this attempt");
-                            count("lost_lease");
-                            return Ok(Outcome::Neutral);
+                            attempt_metric(dest, "lost_lease");
+                            return None;
                         }
+                        // A store hiccup: the lease still has a third or more to run,
+                        // so the next renewal may yet succeed.
                         Err(e) => {
                             tracing::warn!(delivery = %c.id, error = %e, "renewing a delivery lease failed; retrying at the next renewal");
                         }
                     }
                 }
             }
-        };
-        let (status, error, after) = match result {
-            Ok((status, _)) if (200..300).contains(&status) => {
-                let ok = store
-                    .complete_delivery(&c.id, c.fence, status, self.now())
-                    .await?;
-                if !ok {
-                    count("lost_lease");
-                    return Ok(Outcome::Neutral);
-                }
-                count("delivered");
-                let secs = (self.now() - c.received_at).num_milliseconds().max(0) as f64 / 1e3;
-                metrics::histogram!(LATENCY, "destination" => dest.id.clone()).record(secs);
-                return Ok(Outcome::Delivered);
-            }
-            Ok((410, _)) => {
-                if store
-                    .set_destination_disabled(&dest.id, true, Some("answered 410 Gone"), self.now())
-                    .await?
-                {
-                    tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
-                    let _ = self
-                        .audit(
-                            &Actor::System,
-                            "destination.disable",
-                            &dest.id,
-                            serde_json::json!({ "reason": "410 Gone", "delivery": c.id }),
-                        )
-                        .await;
-                }
-                (
-                    Some(410),
-                    "HTTP 410 Gone: destination disabled".to_owned(),
-                    None,
+        }
+    }
+
+    /// Records a 2xx under the fence, and how long the event took from intake to here.
+    async fn record_delivered(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        status: u16,
+    ) -> EngineResult<Outcome> {
+        let ok = self
+            .inner
+            .store
+            .complete_delivery(&c.id, c.fence, status, self.now())
+            .await?;
+        if !ok {
+            attempt_metric(dest, "lost_lease");
+            return Ok(Outcome::Neutral);
+        }
+        attempt_metric(dest, "delivered");
+        let secs = (self.now() - c.received_at).num_milliseconds().max(0) as f64 / 1e3;
+        metrics::histogram!(LATENCY, "destination" => dest.id.clone()).record(secs);
+        Ok(Outcome::Delivered)
+    }
+
+    /// A 410 Gone says the endpoint will not come back: the destination is disabled
+    /// (its deliveries wait, they are not failed one by one) until an operator enables
+    /// it again. Audited once, by the worker that flipped it.
+    async fn disable_gone(&self, c: &Claimed, dest: &config::Destination) -> EngineResult<()> {
+        if self
+            .inner
+            .store
+            .set_destination_disabled(&dest.id, true, Some("answered 410 Gone"), self.now())
+            .await?
+        {
+            tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
+            let _ = self
+                .audit(
+                    &Actor::System,
+                    "destination.disable",
+                    &dest.id,
+                    serde_json::json!({ "reason": "410 Gone", "delivery": c.id }),
                 )
-            }
-            Ok((status, after)) => (Some(status), format!("HTTP {status}"), after),
-            Err(e) => (None, e, None),
-        };
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt under the fence, with the next try from the
+    /// destination's retry schedule (or the `Retry-After` it sent, within bounds); past
+    /// `max_attempts` there is none and the delivery is dead, which is logged since
+    /// only a replay brings it back.
+    async fn record_failure(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        status: Option<u16>,
+        error: String,
+        after: Option<Duration>,
+    ) -> EngineResult<Outcome> {
         let delay = next_delay(
             &dest.retry_schedule_secs,
             dest.max_attempts,
@@ -800,15 +858,20 @@ impl Engine {
             status,
             error,
         };
-        if !store.fail_delivery(&c.id, c.fence, &failure).await? {
-            count("lost_lease");
+        if !self
+            .inner
+            .store
+            .fail_delivery(&c.id, c.fence, &failure)
+            .await?
+        {
+            attempt_metric(dest, "lost_lease");
             return Ok(Outcome::Neutral);
         }
         if failure.retry_at.is_none() {
-            count("dead");
+            attempt_metric(dest, "dead");
             tracing::warn!(delivery = %c.id, event = %c.event_id, destination = %dest.id, attempts = c.attempts, error = %failure.error, "delivery is dead after its last attempt; replay it once the destination works");
         } else {
-            count(if status == Some(410) { "gone" } else { "retry" });
+            attempt_metric(dest, if status == Some(410) { "gone" } else { "retry" });
         }
         Ok(Outcome::Failed)
     }
