@@ -118,33 +118,48 @@ impl HandshakeReply {
 /// cannot flood the log; the metrics still count every one.
 #[derive(Debug, Default)]
 pub(crate) struct RejectLog {
+    /// Per integration: when a rejection was last logged, and how many were not logged
+    /// since.
     last: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
 impl RejectLog {
     const INTERVAL: Duration = Duration::from_secs(10);
 
-    fn note(&self, integration: &str, reason: &str, now: Instant) {
+    /// Notes a rejection at `now`, logging it unless one was logged less than
+    /// [`Self::INTERVAL`] ago. Returns how many went unlogged before it when it was
+    /// logged, `None` when it was only counted.
+    ///
+    /// An integration's first rejection is always logged. That is decided by its
+    /// absence from the map, not by pretending one was logged an interval before
+    /// `now`: `now - INTERVAL` does not exist when the clock's origin is less than an
+    /// interval before `now` (an `Instant` can be the time since boot), and subtracting
+    /// panicked there.
+    pub(crate) fn note(&self, integration: &str, reason: &str, now: Instant) -> Option<u64> {
         let Ok(mut map) = self.last.lock() else {
-            return;
+            return None;
         };
         if map.len() > 10_000 {
             map.clear();
         }
-        let entry = map
-            .entry(integration.to_owned())
-            .or_insert((now - Self::INTERVAL, 0));
-        if now.duration_since(entry.0) >= Self::INTERVAL {
-            tracing::warn!(
-                integration,
-                reason,
-                suppressed = entry.1,
-                "webhook rejected (further rejections for this integration are counted in metrics, logged every 10 s)"
-            );
-            *entry = (now, 0);
-        } else {
-            entry.1 += 1;
-        }
+        let suppressed = match map.get_mut(integration) {
+            Some((last, suppressed)) => {
+                if now.saturating_duration_since(*last) < Self::INTERVAL {
+                    *suppressed += 1;
+                    return None;
+                }
+                *suppressed
+            }
+            None => 0,
+        };
+        tracing::warn!(
+            integration,
+            reason,
+            suppressed,
+            "webhook rejected (further rejections for this integration are counted in metrics, logged every 10 s)"
+        );
+        map.insert(integration.to_owned(), (now, 0));
+        Some(suppressed)
     }
 }
 
@@ -240,6 +255,9 @@ fn kept_headers(headers: &Headers) -> Vec<(String, String)> {
 
 impl Engine {
     /// Takes one webhook: see the module documentation for the order of the checks.
+    /// The steps: the integration and its switches, an unsigned handshake, the
+    /// signature, a signed handshake, then the event built and stored (with its
+    /// deliveries) before anything is acknowledged.
     pub async fn intake(&self, req: Incoming<'_>) -> EngineResult<Intake> {
         let cfg = self.config();
         let Some(integration) = cfg.integration(req.integration) else {
@@ -250,6 +268,45 @@ impl Engine {
             });
         };
         let id = integration.id.as_str();
+        // The operator's switches before any work on the request: a disabled or blocked
+        // integration costs no signature check, whatever an attacker sends.
+        self.intake_open(id).await?;
+        let provider = self.inner.catalog.get(&integration.provider);
+        let hooks = provider.and_then(|p| p.webhooks.as_ref());
+        let handshake = hooks.and_then(|h| h.handshake.as_ref());
+
+        // Unsigned handshakes come before verification: the provider does not sign
+        // them, and they store nothing.
+        if let Some(reply) = unsigned_handshake(handshake, &req, &integration.webhook_secrets) {
+            count(id, "handshake");
+            return Ok(Intake::Handshake(reply));
+        }
+        if req.method != "POST" {
+            count(id, "method_not_allowed");
+            return Err(EngineError::Invalid {
+                field: "method",
+                message: "webhooks are delivered with POST".into(),
+            });
+        }
+        let (scheme, verified) = self.verify_webhook(integration, hooks, &req)?;
+
+        let json: Option<serde_json::Value> = serde_json::from_slice(req.body).ok();
+        // Signed handshakes are answered only now that the signature checked out; the
+        // answer uses the secret that verified the request.
+        let matched = &integration.webhook_secrets[verified.secret_index..=verified.secret_index];
+        if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
+            count(id, "handshake");
+            return Ok(Intake::Handshake(reply));
+        }
+
+        let event = self.event_from(id, hooks, &scheme, &req, json.as_ref(), verified.id);
+        self.store_event(&cfg, &integration.provider, event, json)
+            .await
+    }
+
+    /// Refuses a webhook for a disabled integration, or one whose intake is blocked.
+    /// The switches are read through [`FlagsCache`]: this runs on every webhook.
+    async fn intake_open(&self, id: &str) -> EngineResult<()> {
         let flags = match self.inner.flags.get(id, self.instant()) {
             Some(f) => f,
             None => {
@@ -271,23 +328,21 @@ impl Engine {
                 "webhook intake for integration {id:?} is blocked; run `switchboard webhook unblock {id}` to accept webhooks again"
             )));
         }
-        let provider = self.inner.catalog.get(&integration.provider);
-        let hooks = provider.and_then(|p| p.webhooks.as_ref());
-        let handshake = hooks.and_then(|h| h.handshake.as_ref());
+        Ok(())
+    }
 
-        // Unsigned handshakes.
-        if let Some(reply) = unsigned_handshake(handshake, &req, &integration.webhook_secrets) {
-            count(id, "handshake");
-            return Ok(Intake::Handshake(reply));
-        }
-        if req.method != "POST" {
-            count(id, "method_not_allowed");
-            return Err(EngineError::Invalid {
-                field: "method",
-                message: "webhooks are delivered with POST".into(),
-            });
-        }
-
+    /// Checks the request's signature with the integration's scheme (its own, else the
+    /// catalog's) and secrets, within its tolerance window on the engine's clock.
+    /// Returns the scheme (stored with the event) and what the signature vouched for.
+    /// A refusal is counted on every request but logged at most every 10 s per
+    /// integration ([`RejectLog`]), so a flood cannot flood the log.
+    fn verify_webhook(
+        &self,
+        integration: &config::Integration,
+        hooks: Option<&catalog::Webhooks>,
+        req: &Incoming<'_>,
+    ) -> EngineResult<(Scheme, signatures::Verified)> {
+        let id = integration.id.as_str();
         let scheme: Scheme = integration
             .webhook_scheme
             .clone()
@@ -303,19 +358,19 @@ impl Engine {
                 id: id.to_owned(),
             });
         }
-        // Tolerance windows are measured on the engine's clock.
         let mut opts = VerifyOptions::at(self.now().timestamp());
         if let Some(t) = integration.webhook_tolerance_secs {
             opts = opts.with_tolerance(t);
         }
         let sreq = Request::new(req.method, req.url, req.headers, req.body);
-        let verified = match signatures::verify(&scheme, &sreq, &integration.webhook_secrets, &opts)
-        {
-            Ok(v) => v,
+        match signatures::verify(&scheme, &sreq, &integration.webhook_secrets, &opts) {
+            Ok(v) => Ok((scheme, v)),
             Err(e) => {
                 let reason = e.code();
                 count(id, reason);
                 self.inner.reject_log.note(id, reason, self.instant());
+                // A scheme that cannot verify anything (a bad key in the configuration)
+                // is the operator's to fix: always logged, as an error.
                 if e.is_config_error() {
                     tracing::error!(
                         integration = id,
@@ -323,46 +378,34 @@ impl Engine {
                         "webhook verification cannot work: {e}"
                     );
                 }
-                return Err(EngineError::BadSignature { reason });
+                Err(EngineError::BadSignature { reason })
             }
-        };
-
-        let json: Option<serde_json::Value> = serde_json::from_slice(req.body).ok();
-        // The handshake answer uses the secret that verified the request.
-        let matched = &integration.webhook_secrets[verified.secret_index..=verified.secret_index];
-        if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
-            count(id, "handshake");
-            return Ok(Intake::Handshake(reply));
         }
+    }
 
-        let provider_event_id = hooks
-            .and_then(|h| {
-                read_location(
-                    h,
-                    h.event_id.as_ref()?,
-                    req.headers,
-                    json.as_ref(),
-                    req.body,
-                )
-            })
-            .or_else(|| verified.id.clone());
-        let event_type = hooks.and_then(|h| {
-            read_location(
-                h,
-                h.event_type.as_ref()?,
-                req.headers,
-                json.as_ref(),
-                req.body,
-            )
-        });
+    /// The event to store: a new id, and what the catalog says where to find in the
+    /// request (the provider's event id, else the id the signature vouched for; the
+    /// event type; the routing key). Only the headers worth keeping are kept.
+    fn event_from(
+        &self,
+        id: &str,
+        hooks: Option<&catalog::Webhooks>,
+        scheme: &Scheme,
+        req: &Incoming<'_>,
+        json: Option<&serde_json::Value>,
+        verified_id: Option<String>,
+    ) -> Event {
+        let read = |loc: Option<&Location>| {
+            let h = hooks?;
+            read_location(h, loc?, req.headers, json, req.body)
+        };
+        let provider_event_id = read(hooks.and_then(|h| h.event_id.as_ref())).or(verified_id);
+        let event_type = read(hooks.and_then(|h| h.event_type.as_ref()));
         // Routing: the catalog names where the event carries the key (Slack `team_id`,
         // GitHub `installation.id`…) that a connection recorded when it was made; the
         // store attaches the connection with that key in the insert itself.
-        let routing_key = hooks.and_then(|h| {
-            let r = h.routing.as_ref()?;
-            read_location(h, &r.event, req.headers, json.as_ref(), req.body)
-        });
-        let event = Event {
+        let routing_key = read(hooks.and_then(|h| h.routing.as_ref()).map(|r| &r.event));
+        Event {
             id: new_event_id(),
             integration: id.to_owned(),
             received_at: self.now(),
@@ -373,12 +416,25 @@ impl Engine {
             body: req.body.to_vec(),
             connection_id: None,
             routing_key,
-        };
-        // Mapped here and written with the event in its own group commit: intake stays
-        // the only writer on its hot path (a separate routing transaction per batch
-        // halved intake throughput), and the worker is woken only when there is a
-        // delivery to make.
-        let routing = crate::pipeline::route_one(&cfg, &integration.provider, &event, json);
+        }
+    }
+
+    /// Stores the event with its deliveries, deduplicated on the provider's event id;
+    /// the caller acknowledges only once this has committed.
+    ///
+    /// Mapped here and written with the event in its own group commit: intake stays the
+    /// only writer on its hot path (a separate routing transaction per batch halved
+    /// intake throughput), and the worker is woken only when there is a delivery to
+    /// make.
+    async fn store_event(
+        &self,
+        cfg: &config::Config,
+        provider: &str,
+        event: Event,
+        json: Option<serde_json::Value>,
+    ) -> EngineResult<Intake> {
+        let id = event.integration.as_str();
+        let routing = crate::pipeline::route_one(cfg, provider, &event, json);
         match self
             .inner
             .store

@@ -381,6 +381,10 @@ impl Engine {
 
     /// Connects without a browser redirect: an API key or basic credentials checked by
     /// the catalog's verify request, or a client-credentials token.
+    ///
+    /// The steps: the request's ids and settings are checked, then the credential is
+    /// obtained (and proven to work) for the provider's auth mode, then the connection
+    /// is built and stored, and the connect audited.
     pub async fn connect_direct(
         &self,
         req: DirectConnectRequest,
@@ -388,87 +392,57 @@ impl Engine {
     ) -> EngineResult<ConnectionView> {
         let ctx = self.connect_context(&req.integration)?;
         let mode = ctx.provider.auth_mode;
-        let end_user = req.end_user_id.clone().unwrap_or_else(|| "app".into());
-        if !is_end_user_id(&end_user) {
-            return Err(EngineError::Invalid {
-                field: "end_user_id",
-                message: "must be 1 to 256 printable characters".into(),
-            });
-        }
-        let id = match &req.connection_id {
-            Some(id) if !is_connection_id(id) => {
-                return Err(EngineError::Invalid {
-                    field: "connection_id",
-                    message: "use 1 to 128 letters, digits and . _ : -".into(),
-                });
-            }
-            Some(id) => id.clone(),
-            None => new_connection_id(),
-        };
+        // Everything the caller sent is checked before the provider is called: a typo
+        // must not cost a verify request or a token.
+        let (end_user, id) = direct_ids(&req)?;
         let settings = ctx.connection_settings(req.settings.clone())?;
         let now = self.now();
-        let (creds, expires_at, scopes) = match mode {
-            catalog::AuthMode::ApiKey => {
-                let key = req
-                    .credentials
-                    .as_ref()
-                    .and_then(|c| c.api_key.clone())
-                    .filter(|k| !k.trim().is_empty() && k.len() <= 4096)
-                    .ok_or_else(|| EngineError::Invalid {
-                        field: "credentials.api_key",
-                        message: "give the API key (1 to 4096 characters)".into(),
-                    })?;
-                let mut creds = Credentials::default();
-                creds.api_key = Some(key);
-                self.verify_credentials(&ctx, &settings, &creds).await?;
-                (creds, None, Vec::new())
-            }
-            catalog::AuthMode::Basic => {
-                let input = req.credentials.clone().unwrap_or_default();
-                let fixed = ctx.provider.basic.as_ref().and_then(|b| b.username.clone());
-                let username = fixed
-                    .or(input.username)
-                    .filter(|u| !u.is_empty() && u.len() <= 1024);
-                let password = input.password.filter(|p| !p.is_empty() && p.len() <= 4096);
-                let (Some(username), Some(password)) = (username, password) else {
-                    return Err(EngineError::Invalid {
-                        field: "credentials",
-                        message: "give username and password".into(),
-                    });
-                };
-                let mut creds = Credentials::default();
-                creds.username = Some(username);
-                creds.password = Some(password);
-                self.verify_credentials(&ctx, &settings, &creds).await?;
-                (creds, None, Vec::new())
-            }
+        let granted = self.direct_credentials(&ctx, &req, &settings, now).await?;
+        let routing_key = direct_routing_key(&ctx, &settings, &granted.creds);
+        let connection = Connection {
+            id: id.clone(),
+            integration: ctx.integration.id.clone(),
+            provider: ctx.provider.id.clone(),
+            end_user_id: end_user,
+            auth_mode: mode.name().to_owned(),
+            status: ConnectionStatus::Active,
+            scopes: granted.scopes,
+            missing_scopes: Vec::new(),
+            settings,
+            routing_key,
+            expires_at: granted.expires_at,
+            created_at: now,
+            updated_at: now,
+            last_refresh_at: None,
+            last_error: None,
+            refresh_failures: 0,
+            // Only a client-credentials token is renewed ahead of its expiry; keys and
+            // passwords do not expire on a schedule we know.
+            next_refresh_at: self.next_refresh(
+                granted.expires_at,
+                mode == catalog::AuthMode::ClientCredentials,
+            ),
+            token_version: 0,
+        };
+        self.store_direct(&connection, &granted.creds, actor).await
+    }
+
+    /// The credential for a direct connect, by the provider's auth mode. A key or a
+    /// password is proven with the catalog's verify request before it is kept, so a
+    /// wrong one is refused now rather than on the app's first proxied request. The
+    /// OAuth2 and webhook-only modes have no direct connect, and say what to do instead.
+    async fn direct_credentials(
+        &self,
+        ctx: &Ctx,
+        req: &DirectConnectRequest,
+        settings: &BTreeMap<String, String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> EngineResult<Granted> {
+        let creds = match ctx.provider.auth_mode {
+            catalog::AuthMode::ApiKey => api_key_input(req)?,
+            catalog::AuthMode::Basic => basic_input(ctx, req)?,
             catalog::AuthMode::ClientCredentials => {
-                if req.credentials.is_some() {
-                    return Err(EngineError::Invalid {
-                        field: "credentials",
-                        message: "client-credentials connections use the integration's client id and secret; send no credentials".into(),
-                    });
-                }
-                let client = Client {
-                    id: ctx.client_id()?,
-                    secret: ctx.integration.client_secret.as_ref(),
-                };
-                let scopes = ctx.scopes();
-                let tokens = protocol::token_request(
-                    &self.outbound(),
-                    &ctx.provider,
-                    &client,
-                    &ctx.values(&settings),
-                    Grant::ClientCredentials { scopes: &scopes },
-                    self.dev(),
-                )
-                .await
-                .map_err(token_failure)?;
-                let expires_at = tokens
-                    .expires_in
-                    .map(|s| now + chrono::Duration::seconds(s.min(10 * 365 * 86_400) as i64));
-                let granted = tokens.scopes.clone().unwrap_or(scopes);
-                (tokens.credentials.clone(), expires_at, granted)
+                return self.client_credentials_grant(ctx, req, settings, now).await;
             }
             catalog::AuthMode::Oauth2 => {
                 return Err(EngineError::Invalid {
@@ -489,43 +463,73 @@ impl Engine {
                 });
             }
         };
-        let routing_key = ctx
-            .provider
-            .webhooks
-            .as_ref()
-            .and_then(|w| w.routing.as_ref())
-            .and_then(|r| match &r.connection {
-                catalog::ValueSource::Connection(k) if k == "username" => creds.username.clone(),
-                catalog::ValueSource::Connection(k) => settings.get(k).cloned(),
-                catalog::ValueSource::Integration(k) => ctx.integration.settings.get(k).cloned(),
-                _ => None,
+        self.verify_credentials(ctx, settings, &creds).await?;
+        Ok(Granted {
+            creds,
+            expires_at: None,
+            scopes: Vec::new(),
+        })
+    }
+
+    /// A client-credentials token from the provider, with the integration's own client
+    /// id and secret (so the caller sends none). The token proves the set-up works; its
+    /// lifetime (capped at ten years, so that a huge `expires_in` cannot overflow) sets
+    /// when it is renewed, and the scopes granted are those the provider names, else
+    /// those asked for.
+    async fn client_credentials_grant(
+        &self,
+        ctx: &Ctx,
+        req: &DirectConnectRequest,
+        settings: &BTreeMap<String, String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> EngineResult<Granted> {
+        if req.credentials.is_some() {
+            return Err(EngineError::Invalid {
+                field: "credentials",
+                message: "client-credentials connections use the integration's client id and secret; send no credentials".into(),
             });
-        let connection = Connection {
-            id: id.clone(),
-            integration: ctx.integration.id.clone(),
-            provider: ctx.provider.id.clone(),
-            end_user_id: end_user,
-            auth_mode: mode.name().to_owned(),
-            status: ConnectionStatus::Active,
-            scopes,
-            missing_scopes: Vec::new(),
-            settings,
-            routing_key,
-            expires_at,
-            created_at: now,
-            updated_at: now,
-            last_refresh_at: None,
-            last_error: None,
-            refresh_failures: 0,
-            next_refresh_at: self
-                .next_refresh(expires_at, mode == catalog::AuthMode::ClientCredentials),
-            token_version: 0,
+        }
+        let client = Client {
+            id: ctx.client_id()?,
+            secret: ctx.integration.client_secret.as_ref(),
         };
-        let sealed = creds.seal(&self.inner.keyring, &id)?;
+        let scopes = ctx.scopes();
+        let tokens = protocol::token_request(
+            &self.outbound(),
+            &ctx.provider,
+            &client,
+            &ctx.values(settings),
+            Grant::ClientCredentials { scopes: &scopes },
+            self.dev(),
+        )
+        .await
+        .map_err(token_failure)?;
+        let expires_at = tokens
+            .expires_in
+            .map(|s| now + chrono::Duration::seconds(s.min(10 * 365 * 86_400) as i64));
+        let granted = tokens.scopes.clone().unwrap_or(scopes);
+        Ok(Granted {
+            creds: tokens.credentials.clone(),
+            expires_at,
+            scopes: granted,
+        })
+    }
+
+    /// Seals and stores the connection, then audits the connect. Sealed under the
+    /// connection's id, so a sealed credential cannot be moved to another row. An id
+    /// that belongs to another integration or end user is refused, not taken over.
+    async fn store_direct(
+        &self,
+        connection: &Connection,
+        creds: &Credentials,
+        actor: &Actor,
+    ) -> EngineResult<ConnectionView> {
+        let id = &connection.id;
+        let sealed = creds.seal(&self.inner.keyring, id)?;
         let stored = match self
             .inner
             .store
-            .upsert_connection(&connection, &sealed)
+            .upsert_connection(connection, &sealed)
             .await?
         {
             Upsert::Created(c) | Upsert::Replaced(c) => c,
@@ -538,7 +542,7 @@ impl Engine {
         self.audit(
             actor,
             "connection.connect",
-            &id,
+            id,
             serde_json::json!({
                 "integration": stored.integration,
                 "end_user_id": stored.end_user_id,
@@ -706,4 +710,91 @@ fn token_failure(e: TokenError) -> EngineError {
         TokenError::Request(_) => EngineError::Misconfigured(e.to_string()),
         other => EngineError::Provider(other.to_string()),
     }
+}
+
+/// A direct connect's credential, with what it gives the connection.
+struct Granted {
+    creds: Credentials,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    scopes: Vec<String>,
+}
+
+/// The end user (default `app`) and the connection id (generated when absent) of a
+/// direct connect, checked as every other way in checks them.
+fn direct_ids(req: &DirectConnectRequest) -> EngineResult<(String, String)> {
+    let end_user = req.end_user_id.clone().unwrap_or_else(|| "app".into());
+    if !is_end_user_id(&end_user) {
+        return Err(EngineError::Invalid {
+            field: "end_user_id",
+            message: "must be 1 to 256 printable characters".into(),
+        });
+    }
+    let id = match &req.connection_id {
+        Some(id) if !is_connection_id(id) => {
+            return Err(EngineError::Invalid {
+                field: "connection_id",
+                message: "use 1 to 128 letters, digits and . _ : -".into(),
+            });
+        }
+        Some(id) => id.clone(),
+        None => new_connection_id(),
+    };
+    Ok((end_user, id))
+}
+
+/// The API key the caller sent, within the bounds any provider accepts.
+fn api_key_input(req: &DirectConnectRequest) -> EngineResult<Credentials> {
+    let key = req
+        .credentials
+        .as_ref()
+        .and_then(|c| c.api_key.clone())
+        .filter(|k| !k.trim().is_empty() && k.len() <= 4096)
+        .ok_or_else(|| EngineError::Invalid {
+            field: "credentials.api_key",
+            message: "give the API key (1 to 4096 characters)".into(),
+        })?;
+    let mut creds = Credentials::default();
+    creds.api_key = Some(key);
+    Ok(creds)
+}
+
+/// The username and password the caller sent. A username fixed by the catalog (an API
+/// whose username is always `api`, as Mailgun's) wins over the caller's.
+fn basic_input(ctx: &Ctx, req: &DirectConnectRequest) -> EngineResult<Credentials> {
+    let input = req.credentials.clone().unwrap_or_default();
+    let fixed = ctx.provider.basic.as_ref().and_then(|b| b.username.clone());
+    let username = fixed
+        .or(input.username)
+        .filter(|u| !u.is_empty() && u.len() <= 1024);
+    let password = input.password.filter(|p| !p.is_empty() && p.len() <= 4096);
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(EngineError::Invalid {
+            field: "credentials",
+            message: "give username and password".into(),
+        });
+    };
+    let mut creds = Credentials::default();
+    creds.username = Some(username);
+    creds.password = Some(password);
+    Ok(creds)
+}
+
+/// The key that routes the provider's webhooks to this connection, where the catalog
+/// says the connection has it (a setting, the basic username) or the integration does.
+/// Known now, at connect, so that intake can attach events to the connection.
+fn direct_routing_key(
+    ctx: &Ctx,
+    settings: &BTreeMap<String, String>,
+    creds: &Credentials,
+) -> Option<String> {
+    ctx.provider
+        .webhooks
+        .as_ref()
+        .and_then(|w| w.routing.as_ref())
+        .and_then(|r| match &r.connection {
+            catalog::ValueSource::Connection(k) if k == "username" => creds.username.clone(),
+            catalog::ValueSource::Connection(k) => settings.get(k).cloned(),
+            catalog::ValueSource::Integration(k) => ctx.integration.settings.get(k).cloned(),
+            _ => None,
+        })
 }

@@ -138,6 +138,14 @@ pub(crate) fn jitter_unit() -> f64 {
     }
 }
 
+/// The lease a refresh holds: its fence (every write under the lease is checked
+/// against it) and when the refresh started (for the duration metric).
+#[derive(Clone, Copy)]
+struct Held {
+    fence: i64,
+    started: std::time::Instant,
+}
+
 enum Attempt {
     /// Refreshed and written.
     Done(Box<(Connection, Credentials)>),
@@ -339,6 +347,12 @@ impl Engine {
     }
 
     /// Calls the provider while holding the lease and writes the outcome under the fence.
+    ///
+    /// The steps: the integration's context (the lease goes back if it is gone), the
+    /// provider's token endpoint within what is left of the lease, then one of three
+    /// outcomes written under the fence: new tokens ([`Engine::commit_refreshed`]), a
+    /// refused grant ([`Engine::refresh_refused`]) or a failure that may pass
+    /// ([`Engine::refresh_failed`]).
     async fn refresh_under_lease(
         &self,
         c: &Connection,
@@ -347,149 +361,215 @@ impl Engine {
         lease_until: DateTime<Utc>,
         force: bool,
     ) -> EngineResult<Attempt> {
-        let started = self.instant();
-        let cfg = self.config();
+        let held = Held {
+            fence,
+            started: self.instant(),
+        };
         let ctx = match self.connect_context(&c.integration) {
             Ok(ctx) => ctx,
             Err(e) => {
+                // Nothing will be written: let the next caller try at once rather
+                // than wait for the lease to lapse.
                 self.inner.store.release_refresh_lease(&c.id, fence).await?;
                 return Err(e);
             }
         };
         let still_valid = c.expires_at.is_some_and(|e| e > self.now());
-        // With a valid token in hand one attempt is enough (the background refresher
-        // retries with backoff); without one, retry a little now.
+        let result = self
+            .call_within_lease(&ctx, c, creds, lease_until, still_valid)
+            .await;
+        let now = self.now();
+        match result {
+            Ok(tokens) => self.commit_refreshed(c, creds, held, tokens, now).await,
+            Err(TokenError::InvalidGrant(detail)) => self.refresh_refused(c, held, &detail).await,
+            Err(e) => {
+                // Keep serving the token we have, unless the caller demanded a new one.
+                let keep = still_valid && !force;
+                self.refresh_failed(c, creds, held, e, now, keep).await
+            }
+        }
+    }
+
+    /// The provider's answer to the refresh, retried a little when it is unavailable.
+    /// With a valid token in hand one attempt is enough (the background refresher
+    /// retries with backoff); without one, up to three, with jittered pauses. A call is
+    /// never started when it could outlive the lease: its result could not be written
+    /// under our fence, and a rotated refresh token would be lost.
+    async fn call_within_lease(
+        &self,
+        ctx: &super::context::Ctx,
+        c: &Connection,
+        creds: &Credentials,
+        lease_until: DateTime<Utc>,
+        still_valid: bool,
+    ) -> Result<protocol::TokenSet, TokenError> {
         let attempts = if still_valid { 1 } else { 3 };
-        let timeout = StdDuration::from_secs(cfg.outbound_timeout_secs);
+        let timeout = StdDuration::from_secs(self.config().outbound_timeout_secs);
         let mut result = Err(TokenError::Unavailable("not attempted".into()));
         for attempt in 0..attempts {
             if attempt > 0 {
                 let pause = StdDuration::from_millis(250 * (1 << attempt));
                 self.clock().sleep(pause.mul_f64(0.5 + jitter_unit())).await;
             }
-            // Never start a call that could outlive the lease.
             let left = (lease_until - self.now()).to_std().unwrap_or_default();
             if left <= timeout {
                 break;
             }
-            result = self.call_refresh(&ctx, c, creds).await;
+            result = self.call_refresh(ctx, c, creds).await;
             if !matches!(result, Err(TokenError::Unavailable(_))) {
                 break;
             }
         }
-        let now = self.now();
-        match result {
-            Ok(tokens) => {
-                let mut new = tokens.credentials.clone();
-                if new.refresh_token.is_none() {
-                    // A response without a refresh token keeps the old one.
-                    new.refresh_token = creds.refresh_token.clone();
-                }
-                if new.user_access_token.is_none() {
-                    new.user_access_token = creds.user_access_token.clone();
-                }
-                let expires_at = tokens
-                    .expires_in
-                    .map(|s| now + Duration::seconds(s.min(10 * 365 * 86_400) as i64));
-                let scopes = tokens.scopes.clone().unwrap_or_else(|| c.scopes.clone());
-                let renewable = new.refresh_token.is_some() || c.auth_mode == "client_credentials";
-                let commit = RefreshCommit {
-                    credentials: Some(new.seal(&self.inner.keyring, &c.id)?),
-                    expires_at,
-                    scopes: scopes.clone(),
-                    status: ConnectionStatus::Active,
-                    last_error: None,
-                    last_refresh_at: Some(now),
-                    refresh_failures: 0,
-                    next_refresh_at: self.next_refresh(expires_at, renewable),
-                    at: now,
-                };
-                if !self
-                    .inner
-                    .store
-                    .commit_refresh(&c.id, fence, &commit)
-                    .await?
-                {
-                    // Our lease was taken over; the newer holder's tokens stand.
-                    refresh_metric(&c.integration, "fenced", self.instant() - started);
-                    tracing::warn!(connection = %c.id, "refresh result discarded: the lease was lost");
-                    return Ok(Attempt::Fresh);
-                }
-                self.connection_changed(&c.id);
-                refresh_metric(&c.integration, "success", self.instant() - started);
-                let mut updated = c.clone();
-                updated.expires_at = expires_at;
-                updated.scopes = scopes;
-                updated.last_refresh_at = Some(now);
-                updated.last_error = None;
-                updated.refresh_failures = 0;
-                updated.status = ConnectionStatus::Active;
-                updated.token_version += 1;
-                updated.updated_at = now;
-                updated.next_refresh_at = commit.next_refresh_at;
-                Ok(Attempt::Done(Box::new((updated, new))))
-            }
-            Err(TokenError::InvalidGrant(detail)) => {
-                let message = format!(
-                    "the provider refused the refresh token ({}); the end user must connect again",
-                    protocol::clean(&detail, 200)
-                );
-                self.fail_refresh(c, fence, ConnectionStatus::NeedsReauth, &message, None)
-                    .await?;
-                refresh_metric(&c.integration, "invalid_grant", self.instant() - started);
-                self.record_needs_reauth(c, &message).await?;
-                Err(EngineError::ConnectionState {
-                    id: c.id.clone(),
-                    status: ConnectionStatus::NeedsReauth,
-                    hint: "the provider refused the refresh token; send the user through the connect flow again",
-                })
-            }
-            Err(e) => {
-                let failures = c.refresh_failures.saturating_add(1);
-                let message = e.to_string();
-                self.fail_refresh(
-                    c,
-                    fence,
-                    ConnectionStatus::Active,
-                    &message,
-                    Some(now + backoff(failures)),
-                )
-                .await?;
-                let outcome = match e {
-                    TokenError::Unavailable(_) => "provider_unavailable",
-                    TokenError::InvalidClient(_) => "invalid_client",
-                    _ => "error",
-                };
-                refresh_metric(&c.integration, outcome, self.instant() - started);
-                tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "token refresh failed");
-                if failures == 1 || failures.is_power_of_two() {
-                    self.audit(
-                        &Actor::System,
-                        "connection.refresh_failed",
-                        &c.id,
-                        serde_json::json!({
-                            "integration": c.integration,
-                            "error": e.code(),
-                            "failures": failures,
-                        }),
-                    )
-                    .await?;
-                }
-                if still_valid && !force {
-                    // The token we have keeps working until it expires.
-                    let mut kept = c.clone();
-                    kept.last_error = Some(message);
-                    kept.refresh_failures = failures;
-                    return Ok(Attempt::Done(Box::new((kept, creds.clone()))));
-                }
-                Err(match e {
-                    TokenError::Unavailable(m) => EngineError::ProviderUnavailable(format!(
-                        "the provider's token endpoint is unavailable ({m}); the token has expired, retry shortly"
-                    )),
-                    other => EngineError::Provider(other.to_string()),
-                })
-            }
+        result
+    }
+
+    /// Writes new tokens under the fence and returns the connection as it now is. A
+    /// response without a refresh token (or a user token) keeps the old one: many
+    /// providers rotate only sometimes. When the fence refuses the write, the lease was
+    /// taken over and the newer holder's tokens stand ([`Attempt::Fresh`]).
+    async fn commit_refreshed(
+        &self,
+        c: &Connection,
+        creds: &Credentials,
+        held: Held,
+        tokens: protocol::TokenSet,
+        now: DateTime<Utc>,
+    ) -> EngineResult<Attempt> {
+        let mut new = tokens.credentials.clone();
+        if new.refresh_token.is_none() {
+            new.refresh_token = creds.refresh_token.clone();
         }
+        if new.user_access_token.is_none() {
+            new.user_access_token = creds.user_access_token.clone();
+        }
+        // A lifetime capped at ten years, so that a huge `expires_in` cannot overflow.
+        let expires_at = tokens
+            .expires_in
+            .map(|s| now + Duration::seconds(s.min(10 * 365 * 86_400) as i64));
+        let scopes = tokens.scopes.clone().unwrap_or_else(|| c.scopes.clone());
+        let renewable = new.refresh_token.is_some() || c.auth_mode == "client_credentials";
+        let commit = RefreshCommit {
+            credentials: Some(new.seal(&self.inner.keyring, &c.id)?),
+            expires_at,
+            scopes: scopes.clone(),
+            status: ConnectionStatus::Active,
+            last_error: None,
+            last_refresh_at: Some(now),
+            refresh_failures: 0,
+            next_refresh_at: self.next_refresh(expires_at, renewable),
+            at: now,
+        };
+        if !self
+            .inner
+            .store
+            .commit_refresh(&c.id, held.fence, &commit)
+            .await?
+        {
+            refresh_metric(&c.integration, "fenced", self.instant() - held.started);
+            tracing::warn!(connection = %c.id, "refresh result discarded: the lease was lost");
+            return Ok(Attempt::Fresh);
+        }
+        // Told only once committed: the proxy's cache and other watchers then read the
+        // new tokens, never ones that might still be discarded.
+        self.connection_changed(&c.id);
+        refresh_metric(&c.integration, "success", self.instant() - held.started);
+        let mut updated = c.clone();
+        updated.expires_at = expires_at;
+        updated.scopes = scopes;
+        updated.last_refresh_at = Some(now);
+        updated.last_error = None;
+        updated.refresh_failures = 0;
+        updated.status = ConnectionStatus::Active;
+        updated.token_version += 1;
+        updated.updated_at = now;
+        updated.next_refresh_at = commit.next_refresh_at;
+        Ok(Attempt::Done(Box::new((updated, new))))
+    }
+
+    /// The provider refused the refresh token: no retry can help, so the connection
+    /// needs the end user again. It is marked so under the fence, and the app is told
+    /// (`connection.needs_reauth`), before the caller gets the error.
+    async fn refresh_refused(
+        &self,
+        c: &Connection,
+        held: Held,
+        detail: &str,
+    ) -> EngineResult<Attempt> {
+        let message = format!(
+            "the provider refused the refresh token ({}); the end user must connect again",
+            protocol::clean(detail, 200)
+        );
+        self.fail_refresh(c, held.fence, ConnectionStatus::NeedsReauth, &message, None)
+            .await?;
+        refresh_metric(
+            &c.integration,
+            "invalid_grant",
+            self.instant() - held.started,
+        );
+        self.record_needs_reauth(c, &message).await?;
+        Err(EngineError::ConnectionState {
+            id: c.id.clone(),
+            status: ConnectionStatus::NeedsReauth,
+            hint: "the provider refused the refresh token; send the user through the connect flow again",
+        })
+    }
+
+    /// A failure that may pass (the provider down, a refused client, an odd answer):
+    /// the connection stays active with its failure count and a back-off before the
+    /// next try, under the fence. The audit log gets the 1st, 2nd, 4th, 8th… failure in
+    /// a row, so an outage does not flood it. With `keep`, the token in hand is served
+    /// on until it expires; otherwise the caller gets the error.
+    async fn refresh_failed(
+        &self,
+        c: &Connection,
+        creds: &Credentials,
+        held: Held,
+        e: TokenError,
+        now: DateTime<Utc>,
+        keep: bool,
+    ) -> EngineResult<Attempt> {
+        let failures = c.refresh_failures.saturating_add(1);
+        let message = e.to_string();
+        self.fail_refresh(
+            c,
+            held.fence,
+            ConnectionStatus::Active,
+            &message,
+            Some(now + backoff(failures)),
+        )
+        .await?;
+        let outcome = match e {
+            TokenError::Unavailable(_) => "provider_unavailable",
+            TokenError::InvalidClient(_) => "invalid_client",
+            _ => "error",
+        };
+        refresh_metric(&c.integration, outcome, self.instant() - held.started);
+        tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "token refresh failed");
+        if failures == 1 || failures.is_power_of_two() {
+            self.audit(
+                &Actor::System,
+                "connection.refresh_failed",
+                &c.id,
+                serde_json::json!({
+                    "integration": c.integration,
+                    "error": e.code(),
+                    "failures": failures,
+                }),
+            )
+            .await?;
+        }
+        if keep {
+            let mut kept = c.clone();
+            kept.last_error = Some(message);
+            kept.refresh_failures = failures;
+            return Ok(Attempt::Done(Box::new((kept, creds.clone()))));
+        }
+        Err(match e {
+            TokenError::Unavailable(m) => EngineError::ProviderUnavailable(format!(
+                "the provider's token endpoint is unavailable ({m}); the token has expired, retry shortly"
+            )),
+            other => EngineError::Provider(other.to_string()),
+        })
     }
 
     async fn call_refresh(

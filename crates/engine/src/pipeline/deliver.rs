@@ -324,6 +324,62 @@ fn retry_after(
     parse_retry_after(v, now)
 }
 
+/// Counts an attempt's outcome for its destination.
+fn attempt_metric(dest: &config::Destination, outcome: &'static str) {
+    metrics::counter!(ATTEMPTS, "destination" => dest.id.clone(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// What one claim pass may take, as the gate stands: destinations left out of the
+/// shared claim, the rate-limited ones among them (claimed one by one), and the
+/// earliest time a blocked one opens again.
+struct ClaimPlan<'a> {
+    skip: Vec<String>,
+    limited: Vec<&'a config::Destination>,
+    reopens: Option<Instant>,
+}
+
+/// Reads the gate once for every configured destination: one blocked until a time
+/// (an open circuit, a rate limit without a token) is skipped and its reopening
+/// noted, one with every slot busy is skipped, and a rate-limited one is kept for its
+/// own claim.
+fn plan_claim<'a>(cfg: &'a config::Config, gate: &Mutex<Gate>, now: Instant) -> ClaimPlan<'a> {
+    let mut plan = ClaimPlan {
+        skip: Vec::new(),
+        limited: Vec::new(),
+        reopens: None,
+    };
+    let g = gate.lock().unwrap_or_else(|p| p.into_inner());
+    for d in &cfg.destinations {
+        match g.blocked(d, now) {
+            Some(Block::Until(t)) => {
+                plan.reopens = Some(plan.reopens.map_or(t, |r| r.min(t)));
+                plan.skip.push(d.id.clone());
+            }
+            Some(Block::Full) => plan.skip.push(d.id.clone()),
+            None if d.rate_limit.is_some() => {
+                plan.skip.push(d.id.clone());
+                plan.limited.push(d);
+            }
+            None => {}
+        }
+    }
+    plan
+}
+
+/// One claim pass: what it reads, and what it gathers.
+struct ClaimPass<'a> {
+    opts: &'a WorkerOptions,
+    cfg: &'a config::Config,
+    gate: &'a Mutex<Gate>,
+    /// The batch's lease.
+    lease: Duration,
+    /// Claimed and started at the gate, with their destination.
+    out: Vec<(Claimed, config::Destination)>,
+    /// The earliest time a blocked destination opens again.
+    reopens: Option<Instant>,
+}
+
 impl Engine {
     /// Runs the pipeline until `shutdown` resolves: routes unrouted events and delivers
     /// due deliveries. In-flight deliveries finish (bounded by their timeout) before it
@@ -445,60 +501,31 @@ impl Engine {
             return Ok((Vec::new(), None));
         }
         let cfg = self.config();
-        let now = self.instant();
-        let mut skip = Vec::new();
-        let mut limited = Vec::new();
-        let mut reopens: Option<Instant> = None;
-        {
-            let g = gate.lock().unwrap_or_else(|p| p.into_inner());
-            for d in &cfg.destinations {
-                match g.blocked(d, now) {
-                    Some(Block::Until(t)) => {
-                        reopens = Some(reopens.map_or(t, |r| r.min(t)));
-                        skip.push(d.id.clone());
-                    }
-                    Some(Block::Full) => skip.push(d.id.clone()),
-                    None if d.rate_limit.is_some() => {
-                        skip.push(d.id.clone());
-                        limited.push(d);
-                    }
-                    None => {}
-                }
-            }
-        }
+        // The gate first: a destination whose circuit is open or whose slots are full
+        // must not have deliveries claimed (leased) only to be given back.
+        let plan = plan_claim(&cfg, gate, self.instant());
+        // One lease for the batch, long enough for the slowest destination's request.
         let longest = cfg
             .destinations
             .iter()
             .map(|d| d.timeout_secs)
             .max()
             .unwrap_or(15);
-        let lease = Duration::from_secs(longest) + opts.lease_margin;
-        let mut out = Vec::new();
+        let mut pass = ClaimPass {
+            opts,
+            cfg: &cfg,
+            gate,
+            lease: Duration::from_secs(longest) + opts.lease_margin,
+            out: Vec::new(),
+            reopens: plan.reopens,
+        };
 
         // Destinations without a rate limit, in one claim.
-        let claimed = self.claim(opts, free, lease, &skip).await?;
-        free -= claimed.len() as u32;
-        for c in claimed {
-            let Some(dest) = self.configured(&cfg, &c).await? else {
-                continue;
-            };
-            let take = gate
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .try_start(dest, self.instant());
-            if take {
-                out.push((c, dest.clone()));
-            } else {
-                // The batch held more deliveries to it than it has slots.
-                self.inner
-                    .store
-                    .release_delivery(&c.id, c.fence, self.now())
-                    .await?;
-            }
-        }
-
-        // Each rate-limited destination on its own, at most as many as it may take.
-        for d in limited {
+        free -= self.claim_unlimited(&mut pass, free, &plan.skip).await?;
+        // Each rate-limited destination on its own, at most as many as it may take:
+        // a shared claim could take more than its tokens allow, and the rest would be
+        // claimed only to be given back.
+        for d in plan.limited {
             let wanted = gate
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -507,63 +534,113 @@ impl Engine {
             if wanted == 0 {
                 continue;
             }
-            let others: Vec<String> = cfg
-                .destinations
-                .iter()
-                .filter(|o| o.id != d.id)
-                .map(|o| o.id.clone())
-                .collect();
-            let claimed = self.claim(opts, wanted, lease, &others).await?;
-            free -= claimed.len() as u32;
-            let got = claimed.len() as u32;
-            let mut all_admitted = true;
-            let mut refused_until: Option<Instant> = None;
-            for c in claimed {
-                let Some(dest) = self.configured(&cfg, &c).await? else {
-                    continue;
-                };
-                let admitted = match refused_until {
-                    Some(at) => Err(at),
-                    None => {
-                        let mut g = gate.lock().unwrap_or_else(|p| p.into_inner());
-                        let now = self.instant();
-                        if g.try_start(dest, now) {
-                            g.admit(dest, now)
-                                .map(|()| true)
-                                .inspect_err(|_| g.unstart(&dest.id))
-                        } else {
-                            Ok(false)
-                        }
-                    }
-                };
-                let due = match admitted {
-                    Ok(true) => {
-                        out.push((c, dest.clone()));
-                        continue;
-                    }
-                    // Its slots filled meanwhile.
-                    Ok(false) => self.now(),
-                    // Over the limit: give it back, due when the next token is.
-                    Err(at) => {
-                        refused_until = Some(at);
-                        reopens = Some(reopens.map_or(at, |r| r.min(at)));
-                        let wait = at.saturating_duration_since(self.instant());
-                        self.now() + chrono::Duration::milliseconds(wait.as_millis() as i64)
-                    }
-                };
-                all_admitted = false;
+            free -= self.claim_limited(&mut pass, d, wanted).await?;
+        }
+        Ok((pass.out, pass.reopens))
+    }
+
+    /// Claims up to `free` due deliveries to the destinations not in `skip` (one store
+    /// round trip), and starts each at the gate. A batch may hold more deliveries to
+    /// one destination than it has slots: those are given back at once, due now.
+    /// Returns how many were claimed (slots they took, started or not).
+    async fn claim_unlimited(
+        &self,
+        pass: &mut ClaimPass<'_>,
+        free: u32,
+        skip: &[String],
+    ) -> EngineResult<u32> {
+        let claimed = self.claim(pass.opts, free, pass.lease, skip).await?;
+        let n = claimed.len() as u32;
+        for c in claimed {
+            let Some(dest) = self.configured(pass.cfg, &c).await? else {
+                continue;
+            };
+            let take = pass
+                .gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .try_start(dest, self.instant());
+            if take {
+                pass.out.push((c, dest.clone()));
+            } else {
                 self.inner
                     .store
-                    .release_delivery(&c.id, c.fence, due)
+                    .release_delivery(&c.id, c.fence, self.now())
                     .await?;
             }
-            if all_admitted {
-                gate.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .claimed(&d.id, wanted, got);
-            }
         }
-        Ok((out, reopens))
+        Ok(n)
+    }
+
+    /// Claims up to `wanted` due deliveries to the rate-limited destination `d` and
+    /// admits each through its slots and its token bucket. Once the bucket refuses,
+    /// the rest of the batch is given back due when the next token is (and that time
+    /// joins `reopens`, so the worker sleeps until then rather than spin); one whose
+    /// slots filled meanwhile is given back due now. Only a batch admitted whole tells
+    /// the gate how much was there to take. Returns how many were claimed.
+    async fn claim_limited(
+        &self,
+        pass: &mut ClaimPass<'_>,
+        d: &config::Destination,
+        wanted: u32,
+    ) -> EngineResult<u32> {
+        let others: Vec<String> = pass
+            .cfg
+            .destinations
+            .iter()
+            .filter(|o| o.id != d.id)
+            .map(|o| o.id.clone())
+            .collect();
+        let claimed = self.claim(pass.opts, wanted, pass.lease, &others).await?;
+        let got = claimed.len() as u32;
+        let mut all_admitted = true;
+        let mut refused_until: Option<Instant> = None;
+        for c in claimed {
+            let Some(dest) = self.configured(pass.cfg, &c).await? else {
+                continue;
+            };
+            let admitted = match refused_until {
+                Some(at) => Err(at),
+                None => {
+                    let mut g = pass.gate.lock().unwrap_or_else(|p| p.into_inner());
+                    let now = self.instant();
+                    if g.try_start(dest, now) {
+                        g.admit(dest, now)
+                            .map(|()| true)
+                            .inspect_err(|_| g.unstart(&dest.id))
+                    } else {
+                        Ok(false)
+                    }
+                }
+            };
+            let due = match admitted {
+                Ok(true) => {
+                    pass.out.push((c, dest.clone()));
+                    continue;
+                }
+                // Its slots filled meanwhile.
+                Ok(false) => self.now(),
+                // Over the limit: give it back, due when the next token is.
+                Err(at) => {
+                    refused_until = Some(at);
+                    pass.reopens = Some(pass.reopens.map_or(at, |r| r.min(at)));
+                    let wait = at.saturating_duration_since(self.instant());
+                    self.now() + chrono::Duration::milliseconds(wait.as_millis() as i64)
+                }
+            };
+            all_admitted = false;
+            self.inner
+                .store
+                .release_delivery(&c.id, c.fence, due)
+                .await?;
+        }
+        if all_admitted {
+            pass.gate
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .claimed(&d.id, wanted, got);
+        }
+        Ok(got)
     }
 
     /// Claims up to `limit` due deliveries, except those to `skip`.
@@ -633,13 +710,47 @@ impl Engine {
         }
     }
 
+    /// One attempt: the delivery sent under its lease, then its outcome recorded under
+    /// the lease's fence (delivered, or a failure with its next try). A lease lost at
+    /// any point means another worker owns the delivery now: this attempt is dropped
+    /// without a record ([`Outcome::Neutral`]).
     async fn try_deliver(
         &self,
         c: &Claimed,
         dest: &config::Destination,
         lease_margin: Duration,
     ) -> EngineResult<Outcome> {
-        let store = &self.inner.store;
+        let Some(result) = self.send_under_lease(c, dest, lease_margin).await else {
+            return Ok(Outcome::Neutral);
+        };
+        let (status, error, after) = match result {
+            Ok((status, _)) if (200..300).contains(&status) => {
+                return self.record_delivered(c, dest, status).await;
+            }
+            Ok((410, _)) => {
+                self.disable_gone(c, dest).await?;
+                (
+                    Some(410),
+                    "HTTP 410 Gone: destination disabled".to_owned(),
+                    None,
+                )
+            }
+            Ok((status, after)) => (Some(status), format!("HTTP {status}"), after),
+            Err(e) => (None, e, None),
+        };
+        self.record_failure(c, dest, status, error, after).await
+    }
+
+    /// Posts the delivery, renewing its lease while the request runs (the destination
+    /// may take up to its timeout, longer than a lease granted at claim time should
+    /// have to cover). `None` when the lease was lost meanwhile: the request is given
+    /// up, since its outcome could not be recorded.
+    async fn send_under_lease(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        lease_margin: Duration,
+    ) -> Option<Result<(u16, Option<Duration>), String>> {
         let now = self.now();
         let data: serde_json::Value =
             serde_json::from_str(&c.data).unwrap_or(serde_json::Value::Null);
@@ -650,72 +761,90 @@ impl Engine {
         })
         .to_string();
         let timeout = Duration::from_secs(dest.timeout_secs);
-        let count = |outcome: &'static str| {
-            metrics::counter!(ATTEMPTS, "destination" => dest.id.clone(), "outcome" => outcome)
-                .increment(1);
-        };
         let sent = self.post_signed(c, dest, body.as_bytes(), now.timestamp(), timeout);
-        // Renew the lease while the request runs; give up the request if it was lost.
         let lease = timeout + lease_margin;
         let renew_every = (lease / 3).max(Duration::from_millis(100));
         tokio::pin!(sent);
-        let result = loop {
+        loop {
             tokio::select! {
-                r = &mut sent => break r,
+                r = &mut sent => return Some(r),
                 () = self.clock().sleep(renew_every) => {
                     let until = self.now() + chrono::Duration::milliseconds(lease.as_millis() as i64);
-                    match store.renew_lease(&c.id, c.fence, until).await {
+                    match self.inner.store.renew_lease(&c.id, c.fence, until).await {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::warn!(delivery = %c.id, destination = %dest.id, "delivery lease lost while sending (another worker took it over); abandoning this attempt");
-                            count("lost_lease");
-                            return Ok(Outcome::Neutral);
+                            attempt_metric(dest, "lost_lease");
+                            return None;
                         }
+                        // A store hiccup: the lease still has a third or more to run,
+                        // so the next renewal may yet succeed.
                         Err(e) => {
                             tracing::warn!(delivery = %c.id, error = %e, "renewing a delivery lease failed; retrying at the next renewal");
                         }
                     }
                 }
             }
-        };
-        let (status, error, after) = match result {
-            Ok((status, _)) if (200..300).contains(&status) => {
-                let ok = store
-                    .complete_delivery(&c.id, c.fence, status, self.now())
-                    .await?;
-                if !ok {
-                    count("lost_lease");
-                    return Ok(Outcome::Neutral);
-                }
-                count("delivered");
-                let secs = (self.now() - c.received_at).num_milliseconds().max(0) as f64 / 1e3;
-                metrics::histogram!(LATENCY, "destination" => dest.id.clone()).record(secs);
-                return Ok(Outcome::Delivered);
-            }
-            Ok((410, _)) => {
-                if store
-                    .set_destination_disabled(&dest.id, true, Some("answered 410 Gone"), self.now())
-                    .await?
-                {
-                    tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
-                    let _ = self
-                        .audit(
-                            &Actor::System,
-                            "destination.disable",
-                            &dest.id,
-                            serde_json::json!({ "reason": "410 Gone", "delivery": c.id }),
-                        )
-                        .await;
-                }
-                (
-                    Some(410),
-                    "HTTP 410 Gone: destination disabled".to_owned(),
-                    None,
+        }
+    }
+
+    /// Records a 2xx under the fence, and how long the event took from intake to here.
+    async fn record_delivered(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        status: u16,
+    ) -> EngineResult<Outcome> {
+        let ok = self
+            .inner
+            .store
+            .complete_delivery(&c.id, c.fence, status, self.now())
+            .await?;
+        if !ok {
+            attempt_metric(dest, "lost_lease");
+            return Ok(Outcome::Neutral);
+        }
+        attempt_metric(dest, "delivered");
+        let secs = (self.now() - c.received_at).num_milliseconds().max(0) as f64 / 1e3;
+        metrics::histogram!(LATENCY, "destination" => dest.id.clone()).record(secs);
+        Ok(Outcome::Delivered)
+    }
+
+    /// A 410 Gone says the endpoint will not come back: the destination is disabled
+    /// (its deliveries wait, they are not failed one by one) until an operator enables
+    /// it again. Audited once, by the worker that flipped it.
+    async fn disable_gone(&self, c: &Claimed, dest: &config::Destination) -> EngineResult<()> {
+        if self
+            .inner
+            .store
+            .set_destination_disabled(&dest.id, true, Some("answered 410 Gone"), self.now())
+            .await?
+        {
+            tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
+            let _ = self
+                .audit(
+                    &Actor::System,
+                    "destination.disable",
+                    &dest.id,
+                    serde_json::json!({ "reason": "410 Gone", "delivery": c.id }),
                 )
-            }
-            Ok((status, after)) => (Some(status), format!("HTTP {status}"), after),
-            Err(e) => (None, e, None),
-        };
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt under the fence, with the next try from the
+    /// destination's retry schedule (or the `Retry-After` it sent, within bounds); past
+    /// `max_attempts` there is none and the delivery is dead, which is logged since
+    /// only a replay brings it back.
+    async fn record_failure(
+        &self,
+        c: &Claimed,
+        dest: &config::Destination,
+        status: Option<u16>,
+        error: String,
+        after: Option<Duration>,
+    ) -> EngineResult<Outcome> {
         let delay = next_delay(
             &dest.retry_schedule_secs,
             dest.max_attempts,
@@ -729,15 +858,20 @@ impl Engine {
             status,
             error,
         };
-        if !store.fail_delivery(&c.id, c.fence, &failure).await? {
-            count("lost_lease");
+        if !self
+            .inner
+            .store
+            .fail_delivery(&c.id, c.fence, &failure)
+            .await?
+        {
+            attempt_metric(dest, "lost_lease");
             return Ok(Outcome::Neutral);
         }
         if failure.retry_at.is_none() {
-            count("dead");
+            attempt_metric(dest, "dead");
             tracing::warn!(delivery = %c.id, event = %c.event_id, destination = %dest.id, attempts = c.attempts, error = %failure.error, "delivery is dead after its last attempt; replay it once the destination works");
         } else {
-            count(if status == Some(410) { "gone" } else { "retry" });
+            attempt_metric(dest, if status == Some(410) { "gone" } else { "retry" });
         }
         Ok(Outcome::Failed)
     }

@@ -369,6 +369,21 @@ enum Prepared {
     Streaming(BodyStream),
 }
 
+impl Prepared {
+    /// The body for one attempt. A buffered body is kept (a cheap `Bytes` copy) for the
+    /// next attempt; a streamed one is sent once and leaves nothing.
+    fn next_attempt(&mut self) -> Option<reqwest::Body> {
+        match std::mem::replace(self, Prepared::Empty) {
+            Prepared::Empty => None,
+            Prepared::Buffered(b) => {
+                *self = Prepared::Buffered(b.clone());
+                Some(reqwest::Body::from(b))
+            }
+            Prepared::Streaming(s) => Some(reqwest::Body::wrap_stream(s)),
+        }
+    }
+}
+
 /// Counts bytes and stops a body past `limit`, noting it in `over`.
 fn limited(body: BodyStream, limit: u64, over: Arc<AtomicBool>) -> BodyStream {
     let mut seen = 0u64;
@@ -438,8 +453,100 @@ struct Target {
 
 /// One outcome of a send.
 enum Sent {
+    /// The provider's headers came back (any status).
     Answer(reqwest::Response),
+    /// No answer; `true` when the failure was a refused connection that may be retried.
     Failed(ProxyError, bool),
+}
+
+/// What the attempt loop does with a provider's answer.
+enum Verdict {
+    /// Send again after `pause`, counted under `reason` in the retry metric.
+    Retry {
+        reason: &'static str,
+        pause: Duration,
+    },
+    /// The answer goes back to the caller, with the delay the provider asked for.
+    Answer { asked: Option<Duration> },
+}
+
+/// The request as it goes out: headers and body, and whether it may be sent more than
+/// once.
+struct Outgoing {
+    method: Method,
+    headers: HeaderMap,
+    body: Prepared,
+    /// Set when a streamed body passes `limit` while being sent.
+    over: Arc<AtomicBool>,
+    /// `proxy_max_body_bytes`.
+    limit: u64,
+    /// The body can be sent again (it was small enough to buffer).
+    replayable: bool,
+    /// A failure or a retryable status may be tried again: replayable and idempotent
+    /// (or with an `Idempotency-Key`).
+    may_retry: bool,
+    /// The request may be sent more than once (a retry, or the one after a refresh):
+    /// only then are its headers copied for each attempt.
+    may_resend: bool,
+}
+
+impl Outgoing {
+    /// The caller's request made ready to send. A declared `Content-Length` over the
+    /// limit is refused before a byte is read; a body up to [`REPLAY_MAX`] is buffered
+    /// so that it can be replayed. The caller's credentials, cookies and hop-by-hop
+    /// headers go, the catalog's `api_headers` come.
+    async fn prepare(
+        method: Method,
+        headers: HeaderMap,
+        body: ProxyBody,
+        route: &cache::Route,
+        limit: u64,
+        renewable: bool,
+    ) -> Result<Self, ProxyError> {
+        if let Some(len) = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && len > limit
+        {
+            return Err(ProxyError::TooLarge { limit });
+        }
+        let over = Arc::new(AtomicBool::new(false));
+        let body = prepare(body, limit, over.clone()).await?;
+        let mut headers = outgoing_headers(headers);
+        for (k, v) in &route.api_headers {
+            headers.append(k.clone(), v.clone());
+        }
+        let replayable = !matches!(body, Prepared::Streaming(_));
+        let may_retry = replayable && retryable_method(&method, &headers);
+        let may_resend = may_retry || (renewable && replayable);
+        Ok(Self {
+            method,
+            headers,
+            body,
+            over,
+            limit,
+            replayable,
+            may_retry,
+            may_resend,
+        })
+    }
+}
+
+/// One proxied request ready to go: what its attempts share.
+struct Call<'a> {
+    id: &'a str,
+    entry: &'a cache::Entry,
+    target: Target,
+    outbound: Arc<crate::http::Outbound>,
+    out: Outgoing,
+    /// Replaced after a refresh.
+    creds: Arc<Credentials>,
+    /// The end of the request's one wait budget (`proxy_max_wait_secs`).
+    deadline: Instant,
+    /// `outbound_timeout_secs`: for the provider's headers, and then for each body
+    /// chunk.
+    header_timeout: Duration,
 }
 
 fn metric_status(status: &str, integration: &str) {
@@ -620,6 +727,10 @@ impl Engine {
         })
     }
 
+    /// One request's way through, in order: the connection and its route, the target
+    /// URL, the credential, the outgoing headers and body, then the attempts
+    /// ([`Engine::send_with_retries`]). Each step says why it is where it is. Errors carry
+    /// the integration once it is known, for the request metric and log.
     #[allow(clippy::type_complexity)]
     async fn proxy_inner(
         &self,
@@ -632,213 +743,288 @@ impl Engine {
             path,
             query,
             headers,
-            body: req_body,
+            body,
         } = req;
         let cfg = self.config();
-        let entry = match self.inner.proxy.credentials.get(&id, self.instant()) {
+        // The connection first: its integration says where and how to send, and an
+        // inactive one is refused before any other work.
+        let entry = self.proxy_connection(&id, &cfg).await?;
+        let integration = Some(entry.conn.integration.clone());
+        let fail = |e: ProxyError| (e, integration.clone());
+        let outbound = self.outbound();
+        // The target before the credential: a path we refuse must not cost a refresh.
+        let target = self
+            .target(&outbound, &entry, &id, &path, query)
+            .map_err(fail)?;
+        let creds = self.current_credentials(&id, &entry).await.map_err(fail)?;
+        let out = Outgoing::prepare(
+            method,
+            headers,
+            body,
+            &entry.route,
+            cfg.proxy_max_body_bytes,
+            target.renewable,
+        )
+        .await
+        .map_err(fail)?;
+        let call = Call {
+            id: &id,
+            entry: &entry,
+            target,
+            outbound,
+            out,
+            creds,
+            // One budget for the whole request, counted from its arrival: rate-limit
+            // waits and retry pauses all come out of it.
+            deadline: started + Duration::from_secs(cfg.proxy_max_wait_secs),
+            header_timeout: Duration::from_secs(cfg.outbound_timeout_secs),
+        };
+        match self.send_with_retries(call).await {
+            Ok(r) => Ok((r, integration.clone())),
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    /// The connection with its route: the cached entry when there is one built under
+    /// the configuration in force (a reload may change the route), else read from the
+    /// store (see [`Engine::proxy_entry`]).
+    async fn proxy_connection(
+        &self,
+        id: &str,
+        cfg: &Arc<config::Config>,
+    ) -> Result<Arc<cache::Entry>, (ProxyError, Option<String>)> {
+        match self.inner.proxy.credentials.get(id, self.instant()) {
             // Cached entries are active; one built under a replaced configuration is not
             // used.
-            Some(e) if Arc::ptr_eq(&e.route.config, &cfg) => e,
-            _ => self.proxy_entry(&id, &cfg).await?,
-        };
-        let conn = &entry.conn;
-        let route = &entry.route;
-        let ctx = &route.ctx;
-        let integration = Some(conn.integration.clone());
-        let fail = |e: ProxyError| (e, integration.clone());
-        let query = match (query, route.credential_param.as_deref()) {
-            (Some(q), Some(name)) => Some(without_param(&q, name)),
-            (q, _) => q,
-        };
-        let outbound = self.outbound();
-        let target = self
-            .target(
-                &outbound,
-                route,
-                &path,
-                query.as_deref(),
-                &conn.integration,
-                &id,
-                &conn.auth_mode,
-            )
-            .map_err(fail)?;
-
-        // The credential: refreshed first when it is about to expire.
-        let mut creds = if self.needs_refresh(conn, self.now()) {
-            self.inner.proxy.credentials.forget(&id);
-            self.connection_token(&id)
-                .await
-                .map_err(|e| fail(e.into()))?;
-            Arc::new(
-                self.load_credentials(&id)
-                    .await
-                    .map_err(|e| fail(e.into()))?
-                    .1,
-            )
-        } else {
-            entry.creds.clone()
-        };
-
-        let limit = cfg.proxy_max_body_bytes;
-        if let Some(len) = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            && len > limit
-        {
-            return Err(fail(ProxyError::TooLarge { limit }));
+            Some(e) if Arc::ptr_eq(&e.route.config, cfg) => Ok(e),
+            _ => self.proxy_entry(id, cfg).await,
         }
-        let over = Arc::new(AtomicBool::new(false));
-        let mut body = prepare(req_body, limit, over.clone()).await.map_err(fail)?;
-        let mut headers = outgoing_headers(headers);
-        for (k, v) in &route.api_headers {
-            headers.append(k.clone(), v.clone());
-        }
-        let replayable = !matches!(body, Prepared::Streaming(_));
-        let may_retry = replayable && retryable_method(&method, &headers);
-        // Whether the request can be sent more than once (a retry, or the one after a
-        // refresh): only then are its headers copied for each attempt.
-        let may_resend = may_retry || (target.renewable && replayable);
+    }
 
-        let deadline = started + Duration::from_secs(cfg.proxy_max_wait_secs);
-        let buckets = ctx.integration.rate_limit.map(|l| {
+    /// The credential for the first attempt. One due for refresh (expired, or within
+    /// `token_refresh_margin_secs`) is refreshed now rather than after a 401: a request
+    /// is not spent on a token we know is stale. The cache forgets the connection first,
+    /// so that no other request picks up the old credential meanwhile.
+    async fn current_credentials(
+        &self,
+        id: &str,
+        entry: &cache::Entry,
+    ) -> Result<Arc<Credentials>, ProxyError> {
+        if !self.needs_refresh(&entry.conn, self.now()) {
+            return Ok(entry.creds.clone());
+        }
+        self.inner.proxy.credentials.forget(id);
+        self.connection_token(id).await?;
+        Ok(Arc::new(self.load_credentials(id).await?.1))
+    }
+
+    /// The attempts. Each waits for the integration's rate limit, is sent, and is then
+    /// judged: a refused connection or a retryable status is tried again after a pause,
+    /// a 401 once after a refresh, and anything else is the answer. Every wait (rate
+    /// limit and pauses alike) comes out of the one budget ending at `call.deadline`, so
+    /// the caller waits at most `proxy_max_wait_secs` in all, however the waits add up.
+    async fn send_with_retries(&self, mut call: Call<'_>) -> Result<ProxyResponse, ProxyError> {
+        let entry = call.entry;
+        let buckets = entry.route.ctx.integration.rate_limit.map(|l| {
             self.inner
                 .proxy
                 .limits
-                .buckets(&conn.integration, l, self.clock())
+                .buckets(&entry.conn.integration, l, self.clock())
         });
-        let header_timeout = Duration::from_secs(cfg.outbound_timeout_secs);
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
+            // The rate limit on every attempt: a retry reaches the provider like any
+            // other request.
             if let Some(b) = &buckets {
-                self.throttle(b, &target, deadline).await.map_err(fail)?;
+                self.throttle(b, &call.target, call.deadline).await?;
             }
             attempts += 1;
-            let these = if may_resend {
-                headers.clone()
-            } else {
-                std::mem::take(&mut headers)
-            };
-            let mut rb = outbound
-                .client()
-                .request(method.clone(), target.url.clone())
-                .headers(these)
-                .timeout(STREAM_TIMEOUT);
-            rb = self.credential(rb, ctx, &conn.auth_mode, &creds);
-            rb = match std::mem::replace(&mut body, Prepared::Empty) {
-                Prepared::Empty => rb,
-                Prepared::Buffered(b) => {
-                    body = Prepared::Buffered(b.clone());
-                    rb.body(b)
-                }
-                Prepared::Streaming(s) => rb.body(reqwest::Body::wrap_stream(s)),
-            };
-            let sent_at = self.instant();
-            let sent = match tokio::time::timeout(header_timeout, rb.send()).await {
-                Ok(Ok(resp)) => Sent::Answer(resp),
-                Ok(Err(e)) => {
-                    if over.load(Ordering::Relaxed) {
-                        return Err(fail(ProxyError::TooLarge { limit }));
-                    }
-                    let connect = e.is_connect();
-                    let err = OutboundError::from_reqwest(&target.url, e);
-                    let retry = connect
-                        && !matches!(
-                            err,
-                            OutboundError::NonPublicHost { .. } | OutboundError::Resolve { .. }
-                        );
-                    Sent::Failed(ProxyError::Upstream(err), retry)
-                }
-                Err(_) => Sent::Failed(ProxyError::Timeout, false),
-            };
-            metrics::histogram!(
-                "switchboard_proxy_upstream_duration_seconds",
-                "integration" => target.integration.clone()
-            )
-            .record(
-                self.instant()
-                    .saturating_duration_since(sent_at)
-                    .as_secs_f64(),
-            );
-            let resp = match sent {
-                Sent::Failed(e, connect_error) => {
-                    if connect_error && may_retry && attempts < MAX_ATTEMPTS {
-                        let pause = backoff(attempts);
-                        if self.instant() + pause < deadline {
-                            retry_metric(&target.integration, "connect");
-                            self.clock().sleep(pause).await;
-                            continue;
-                        }
-                    }
-                    return Err(fail(e));
-                }
+            let resp = match self.send_once(&mut call).await? {
                 Sent::Answer(r) => r,
-            };
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED && target.renewable && replayable && !refreshed {
-                refreshed = true;
-                let outcome = self.force_refresh(&id).await;
-                self.inner.proxy.credentials.forget(&id);
-                match outcome {
-                    Ok(_) => match self.load_credentials(&id).await {
-                        Ok((_, fresh)) => {
-                            retry_metric(&target.integration, "401");
-                            creds = Arc::new(fresh);
-                            drop(resp);
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(connection = %id, error = %e, "proxy: reading refreshed credentials failed");
-                        }
-                    },
-                    Err(e) => {
-                        tracing::info!(connection = %id, error = %e, "proxy: refresh after a 401 failed; passing the 401 on");
+                Sent::Failed(e, connect_error) => {
+                    // Only a refused connection is tried again: the provider never saw
+                    // the request. A timeout may have reached it, and is the answer.
+                    if connect_error
+                        && let Some(pause) =
+                            self.retry_pause(call.out.may_retry, attempts, None, call.deadline)
+                    {
+                        retry_metric(&call.target.integration, "connect");
+                        self.clock().sleep(pause).await;
+                        continue;
                     }
+                    return Err(e);
                 }
-            }
-            let reason = match status.as_u16() {
-                429 => Some("429"),
-                502 => Some("502"),
-                503 => Some("503"),
-                504 => Some("504"),
-                _ => None,
             };
-            if let Some(reason) = reason {
-                let asked = self.asked_delay(&ctx.provider, resp.headers());
-                let left = deadline.saturating_duration_since(self.instant());
-                let pause = asked.unwrap_or_else(|| backoff(attempts));
-                if may_retry && attempts < MAX_ATTEMPTS && pause < left {
-                    retry_metric(&target.integration, reason);
+            // A 401 for a token that can be renewed: it may have been revoked or rotated
+            // behind our back. One refresh and one more attempt, never more, so a
+            // provider that always answers 401 costs one refresh per request.
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && call.target.renewable
+                && call.out.replayable
+                && !refreshed
+            {
+                refreshed = true;
+                if let Some(fresh) = self.renew_after_401(call.id).await {
+                    retry_metric(&call.target.integration, "401");
+                    call.creds = fresh;
                     drop(resp);
-                    self.clock().sleep(pause).await;
                     continue;
                 }
-                return Ok((
-                    self.answer(resp, attempts, asked, header_timeout),
-                    integration.clone(),
-                ));
             }
-            return Ok((
-                self.answer(resp, attempts, None, header_timeout),
-                integration.clone(),
-            ));
+            match self.judge(&resp, &entry.route.ctx.provider, &call, attempts) {
+                Verdict::Retry { reason, pause } => {
+                    retry_metric(&call.target.integration, reason);
+                    // The provider's connection goes back to the pool before the wait.
+                    drop(resp);
+                    self.clock().sleep(pause).await;
+                }
+                Verdict::Answer { asked } => {
+                    return Ok(self.answer(resp, attempts, asked, call.header_timeout));
+                }
+            }
         }
+    }
+
+    /// One attempt: the request built with the current credential and sent, waiting
+    /// for the provider's headers at most `outbound_timeout_secs` (real time: it bounds
+    /// I/O). Whether a failure may be retried is decided here, where the error is seen:
+    /// a refused connection may, unless the outbound guard or DNS refused the host (a
+    /// retry would change nothing).
+    async fn send_once(&self, call: &mut Call<'_>) -> Result<Sent, ProxyError> {
+        let entry = call.entry;
+        let out = &mut call.out;
+        // Copied only when the request may be sent again.
+        let these = if out.may_resend {
+            out.headers.clone()
+        } else {
+            std::mem::take(&mut out.headers)
+        };
+        let mut rb = call
+            .outbound
+            .client()
+            .request(out.method.clone(), call.target.url.clone())
+            .headers(these)
+            .timeout(STREAM_TIMEOUT);
+        rb = self.credential(rb, &entry.route.ctx, &entry.conn.auth_mode, &call.creds);
+        if let Some(body) = out.body.next_attempt() {
+            rb = rb.body(body);
+        }
+        let sent_at = self.instant();
+        let sent = match tokio::time::timeout(call.header_timeout, rb.send()).await {
+            Ok(Ok(resp)) => Sent::Answer(resp),
+            Ok(Err(e)) => {
+                // A streamed body cut off at the size limit fails the send: that is the
+                // caller's error, and says so.
+                if out.over.load(Ordering::Relaxed) {
+                    return Err(ProxyError::TooLarge { limit: out.limit });
+                }
+                let connect = e.is_connect();
+                let err = OutboundError::from_reqwest(&call.target.url, e);
+                let retry = connect
+                    && !matches!(
+                        err,
+                        OutboundError::NonPublicHost { .. } | OutboundError::Resolve { .. }
+                    );
+                Sent::Failed(ProxyError::Upstream(err), retry)
+            }
+            Err(_) => Sent::Failed(ProxyError::Timeout, false),
+        };
+        metrics::histogram!(
+            "switchboard_proxy_upstream_duration_seconds",
+            "integration" => call.target.integration.clone()
+        )
+        .record(
+            self.instant()
+                .saturating_duration_since(sent_at)
+                .as_secs_f64(),
+        );
+        Ok(sent)
+    }
+
+    /// New credentials after a 401, or `None` when the 401 goes back to the caller. The
+    /// refresh is the single-flight one every caller shares; the cache forgets the
+    /// connection whatever the outcome, since its credential was just refused.
+    async fn renew_after_401(&self, id: &str) -> Option<Arc<Credentials>> {
+        let outcome = self.force_refresh(id).await;
+        self.inner.proxy.credentials.forget(id);
+        match outcome {
+            Ok(_) => match self.load_credentials(id).await {
+                Ok((_, fresh)) => Some(Arc::new(fresh)),
+                Err(e) => {
+                    tracing::warn!(connection = %id, error = %e, "proxy: reading refreshed credentials failed");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::info!(connection = %id, error = %e, "proxy: refresh after a 401 failed; passing the 401 on");
+                None
+            }
+        }
+    }
+
+    /// What to do with the provider's answer. 429, 502, 503 and 504 say "later": they
+    /// are tried again when [`Engine::retry_pause`] allows. Otherwise the answer goes
+    /// back, keeping the delay the provider asked for so that a 429 tells the caller
+    /// when to come back.
+    fn judge(
+        &self,
+        resp: &reqwest::Response,
+        provider: &catalog::Provider,
+        call: &Call<'_>,
+        attempts: u32,
+    ) -> Verdict {
+        let reason = match resp.status().as_u16() {
+            429 => "429",
+            502 => "502",
+            503 => "503",
+            504 => "504",
+            _ => return Verdict::Answer { asked: None },
+        };
+        let asked = self.asked_delay(provider, resp.headers());
+        match self.retry_pause(call.out.may_retry, attempts, asked, call.deadline) {
+            Some(pause) => Verdict::Retry { reason, pause },
+            None => Verdict::Answer { asked },
+        }
+    }
+
+    /// The pause before the next attempt, if there is to be one: only for a request
+    /// that may be sent again, at most [`MAX_ATTEMPTS`] in all, and only when the pause
+    /// (the delay the provider asked for, else a jittered back-off) ends before the
+    /// budget does; waiting longer would only delay an answer the caller gets anyway.
+    fn retry_pause(
+        &self,
+        may_retry: bool,
+        attempts: u32,
+        asked: Option<Duration>,
+        deadline: Instant,
+    ) -> Option<Duration> {
+        if !may_retry || attempts >= MAX_ATTEMPTS {
+            return None;
+        }
+        let pause = asked.unwrap_or_else(|| backoff(attempts));
+        let left = deadline.saturating_duration_since(self.instant());
+        (pause < left).then_some(pause)
     }
 
     /// The target URL: the base, the caller's path and query; same scheme, host and port
     /// as the base, under its path, and allowed by the outbound guard.
-    #[allow(clippy::too_many_arguments)]
+    /// A credential the catalog sends in the query replaces any parameter of that name
+    /// the caller sent, so the caller's goes first.
     fn target(
         &self,
         outbound: &crate::http::Outbound,
-        route: &cache::Route,
-        path: &str,
-        query: Option<&str>,
-        integration: &str,
+        entry: &cache::Entry,
         connection: &str,
-        auth_mode: &str,
+        path: &str,
+        query: Option<String>,
     ) -> Result<Target, ProxyError> {
+        let route = &entry.route;
+        let query = match (query, route.credential_param.as_deref()) {
+            (Some(q), Some(name)) => Some(without_param(&q, name)),
+            (q, _) => q,
+        };
+        let query = query.as_deref();
         let path = path.trim_start_matches('/');
         if path.contains(|c: char| c.is_control() || c == ' ' || c == '#' || c == '?' || c == '\\')
         {
@@ -892,9 +1078,12 @@ impl Engine {
         }
         Ok(Target {
             url,
-            integration: integration.to_owned(),
+            integration: entry.conn.integration.clone(),
             connection: connection.to_owned(),
-            renewable: matches!(auth_mode, "oauth2" | "client_credentials"),
+            renewable: matches!(
+                entry.conn.auth_mode.as_str(),
+                "oauth2" | "client_credentials"
+            ),
         })
     }
 

@@ -177,6 +177,10 @@ async fn consumer_down_then_up_gets_every_event_once_per_webhook_id() {
     let (consumer, url) = Consumer::start(503).await;
     let cfg = pipeline_config(&url, "retry_schedule_secs = [0, 1]\nmax_attempts = 20", "");
     let (engine, store) = engine_with(cfg).await;
+    // The retry schedule runs on the engine's clock: the test moves it past each retry
+    // (1 s ±20 %) once every failure is recorded and the worker is idle.
+    let clock = crate::ManualClock::new();
+    let engine = engine.with_clock(clock.clone());
     let _stop = start_worker(&engine);
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -185,25 +189,32 @@ async fn consumer_down_then_up_gets_every_event_once_per_webhook_id() {
         engine.poke_pipeline();
         ids.push(e.id);
     }
-    // Down: every event is attempted and fails.
-    wait_for("a failed attempt of every event", async || {
-        let seen: HashSet<String> = consumer.seen().into_iter().map(|s| s.1).collect();
-        seen.len() == 5
-    })
-    .await;
-    assert!(
-        deliveries(&store, Some(DeliveryStatus::Delivered))
-            .await
-            .is_empty()
-    );
-    let failed = deliveries(&store, None).await;
-    assert!(
-        failed
-            .iter()
-            .all(|d| d.last_status == Some(503) || d.status == DeliveryStatus::InFlight)
-    );
-    // Up: everything arrives.
+    let failed_times = async |n: u32| {
+        wait_for(
+            &format!("failure {n} of every event recorded"),
+            async || {
+                let all = deliveries(&store, None).await;
+                all.len() == 5
+                    && all.iter().all(|d| {
+                        (d.status, d.attempts, d.last_status)
+                            == (DeliveryStatus::Pending, n, Some(503))
+                    })
+            },
+        )
+        .await;
+        wait_for("the worker idle", async || clock.sleeping() == 1).await;
+    };
+    // Down: every event is attempted and fails, and nothing more happens until its
+    // retry is due.
+    failed_times(1).await;
+    assert_eq!(consumer.seen().len(), 5);
+    // Still down when the retries come: each fails again.
+    clock.advance(Duration::from_millis(1200));
+    failed_times(2).await;
+    assert_eq!(consumer.seen().len(), 10);
+    // Up: at the next retry everything arrives.
     consumer.status.store(204, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(1200));
     wait_for("every delivery delivered", async || {
         deliveries(&store, Some(DeliveryStatus::Delivered))
             .await
@@ -243,9 +254,15 @@ async fn consumer_down_then_up_gets_every_event_once_per_webhook_id() {
     );
     let delivered: HashSet<String> = by_webhook_id.values().flatten().cloned().collect();
     assert_eq!(delivered, ids.into_iter().collect::<HashSet<_>>());
-    assert!(seen.len() > 5, "retries happened");
-    let d = &deliveries(&store, Some(DeliveryStatus::Delivered)).await[0];
-    assert!(d.attempts >= 2 && d.last_status == Some(204) && d.delivered_at.is_some());
+    assert_eq!(
+        seen.len(),
+        15,
+        "three attempts of each, the last one delivered"
+    );
+    for d in deliveries(&store, Some(DeliveryStatus::Delivered)).await {
+        assert_eq!((d.attempts, d.last_status), (3, Some(204)));
+        assert!(d.delivered_at.is_some());
+    }
     assert_eq!(store.queue_stats().await.unwrap().depth, 0);
 }
 
@@ -302,10 +319,24 @@ async fn the_last_failure_makes_it_dead_and_a_replay_delivers_it() {
     let (consumer, url) = Consumer::start(500).await;
     let cfg = pipeline_config(&url, "retry_schedule_secs = [0, 1]\nmax_attempts = 2", "");
     let (engine, store) = engine_with(cfg).await;
+    let clock = crate::ManualClock::new();
+    let engine = engine.with_clock(clock.clone());
     let _stop = start_worker(&engine);
     let e = stripe_event(7, 5);
     store.insert_event(&e).await.unwrap();
     engine.poke_pipeline();
+    wait_for("the first failure recorded", async || {
+        deliveries(&store, None)
+            .await
+            .iter()
+            .any(|d| (d.status, d.attempts) == (DeliveryStatus::Pending, 1))
+    })
+    .await;
+    // The retry is the last attempt allowed; it comes when it is due (1 s ±20 %) on the
+    // engine's clock.
+    wait_for("the worker idle", async || clock.sleeping() == 1).await;
+    assert_eq!(consumer.seen().len(), 1);
+    clock.advance(Duration::from_millis(1200));
     wait_for("a dead delivery", async || {
         deliveries(&store, Some(DeliveryStatus::Dead)).await.len() == 1
     })

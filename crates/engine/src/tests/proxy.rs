@@ -19,6 +19,7 @@ use store::ConnectionStatus;
 use super::connections::{
     H, Stub, conn, default_route, harness_with, integration, plain_provider, provider, put,
 };
+use super::on_clock;
 use crate::proxy::{
     ProxyBody, ProxyError, ProxyRequest, parse_reset, parse_retry_after, redact_query,
 };
@@ -251,29 +252,40 @@ async fn a_429_with_retry_after_1_is_retried_once() {
 
 #[tokio::test]
 async fn a_503_twice_then_200_takes_three_attempts() {
-    let (h, up) = setup("").await;
+    let (mut h, up) = setup("").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
     up.script(|i, _| match i {
         0 | 1 => (503, vec![], "down".into()),
         _ => (200, vec![], "up".into()),
     });
-    let r = h.engine.proxy(get("ck", "x")).await.unwrap();
+    // The back-offs (at most 100 ms, then 200 ms) are on the engine's clock.
+    let r = on_clock(
+        &clock,
+        Duration::from_millis(200),
+        h.engine.proxy(get("ck", "x")),
+    )
+    .await
+    .unwrap();
     assert_eq!((r.status.as_u16(), r.attempts), (200, 3));
     assert_eq!(up.seen().len(), 3);
+    assert_eq!(clock.sleeps_started(), 2, "a back-off after each 503");
 }
 
 #[tokio::test]
 async fn post_is_retried_only_with_an_idempotency_key() {
-    let (h, up) = setup("").await;
+    let (mut h, up) = setup("").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
+    let step = Duration::from_millis(100);
     up.script(|i, _| match i {
         0 => (503, vec![], "down".into()),
         _ => (201, vec![], "made".into()),
     });
-    let r = h
-        .engine
-        .proxy(with_body(get("ck", "things"), Method::POST, b"{}".to_vec()))
-        .await
-        .unwrap();
+    let req = with_body(get("ck", "things"), Method::POST, b"{}".to_vec());
+    let r = on_clock(&clock, step, h.engine.proxy(req)).await.unwrap();
     assert_eq!((r.status.as_u16(), r.attempts), (503, 1), "not retried");
+    assert_eq!(clock.sleeps_started(), 0, "no back-off either");
     assert_eq!(up.seen().len(), 1);
     assert_eq!(up.seen()[0].method, "POST");
 
@@ -281,8 +293,9 @@ async fn post_is_retried_only_with_an_idempotency_key() {
     let mut req = with_body(get("ck", "things"), Method::POST, b"{\"a\":1}".to_vec());
     req.headers
         .insert("idempotency-key", HeaderValue::from_static("k-1"));
-    let r = h.engine.proxy(req).await.unwrap();
+    let r = on_clock(&clock, step, h.engine.proxy(req)).await.unwrap();
     assert_eq!((r.status.as_u16(), r.attempts), (201, 2), "retried");
+    assert_eq!(clock.sleeps_started(), 1, "after a back-off");
     let seen = up.seen();
     assert_eq!(seen[2].body_len, 7, "the buffered body is sent again");
     assert_eq!(seen[2].headers.get("idempotency-key").unwrap(), "k-1");
@@ -733,14 +746,28 @@ async fn a_refused_connection_is_not_retried_for_a_post_but_is_for_a_get() {
         "proxy_max_wait_secs = 1",
     )
     .await;
+    let mut h = h;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
+    // Each back-off moves the engine's clock by the whole budget.
+    let step = Duration::from_secs(1);
     key_conn(&h, "cd", "dead").await;
-    let e = h.engine.proxy(post("cd", "things")).await.unwrap_err();
+    let e = on_clock(&clock, step, h.engine.proxy(post("cd", "things")))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ProxyError::Upstream(_)), "{e:?}");
     assert_eq!((e.status(), e.code()), (502, "upstream_unreachable"));
     assert_eq!(e.retry_after_secs(), None);
+    assert_eq!(clock.sleeps_started(), 0, "a POST is not retried");
     // A GET is retried with backoff within proxy_max_wait_secs, then fails the same way.
-    let e = h.engine.proxy(get("cd", "things")).await.unwrap_err();
+    let e = on_clock(&clock, step, h.engine.proxy(get("cd", "things")))
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), 502, "{e}");
+    assert!(
+        clock.sleeps_started() >= 1,
+        "a GET is retried after a back-off"
+    );
     // Nothing in the message but the failure (no key, no query).
     assert!(!e.to_string().contains("X-Api-Key"), "{e}");
 }
@@ -878,11 +905,16 @@ async fn small_bodies_in_many_chunks_are_joined_and_empty_streams_send_nothing()
 
 #[tokio::test]
 async fn retry_after_as_an_http_date_is_honoured_both_ways() {
-    let (h, up) = setup("proxy_max_wait_secs = 5").await;
-    // A date a second ahead: waited for, then retried.
-    up.script(|i, _| match i {
+    let (mut h, up) = setup("proxy_max_wait_secs = 5").await;
+    // On a whole second, so that an HTTP date (whole seconds) names an exact delay.
+    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
+    let clock = crate::ManualClock::starting_at(start);
+    h.engine = h.engine.with_clock(clock.clone());
+    // A date a second ahead: waited for on the engine's clock, then retried.
+    let at_clock = clock.clone();
+    up.script(move |i, _| match i {
         0 => {
-            let at = chrono::Utc::now() + chrono::Duration::seconds(1);
+            let at = at_clock.now() + chrono::Duration::seconds(1);
             (
                 503,
                 vec![(
@@ -894,20 +926,34 @@ async fn retry_after_as_an_http_date_is_honoured_both_ways() {
         }
         _ => (200, vec![], "ok".into()),
     });
-    let r = h.engine.proxy(get("ck", "x")).await.unwrap();
+    let e = h.engine.clone();
+    let task = tokio::spawn(async move { e.proxy(get("ck", "x")).await });
+    clock.until_sleeping(1).await;
+    assert_eq!(up.seen().len(), 1);
+    assert!(!task.is_finished());
+    clock.advance(Duration::from_secs(1));
+    let r = task.await.unwrap().unwrap();
     assert_eq!((r.status.as_u16(), r.attempts), (200, 2));
 
     // A date an hour ahead: beyond the budget, so the provider's answer comes back at
     // once with its own Retry-After.
     up.up.n.store(0, Ordering::SeqCst);
-    let far = (chrono::Utc::now() + chrono::Duration::hours(1))
+    let sleeps = clock.sleeps_started();
+    let far = (clock.now() + chrono::Duration::hours(1))
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string();
     let sent = far.clone();
     up.script(move |_, _| (429, vec![("retry-after", sent.clone())], "later".into()));
-    let r = h.engine.proxy(get("ck", "x")).await.unwrap();
+    let r = on_clock(
+        &clock,
+        Duration::from_secs(1),
+        h.engine.proxy(get("ck", "x")),
+    )
+    .await
+    .unwrap();
     assert_eq!((r.status.as_u16(), r.attempts), (429, 1));
     assert_eq!(hdr(&r, "retry-after"), Some(far.as_str()));
+    assert_eq!(clock.sleeps_started(), sleeps, "no wait");
 }
 
 #[tokio::test]
@@ -944,12 +990,17 @@ async fn reset_headers_in_every_format_drive_the_retry() {
         .iter()
         .map(|(id, _)| integration(id, id, ""))
         .collect();
-    let h = harness_for(providers, &its, "proxy_max_wait_secs = 5").await;
+    let mut h = harness_for(providers, &its, "proxy_max_wait_secs = 5").await;
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
+    // The waits the headers ask for (at most 20 ms) are on the engine's clock.
+    let step = Duration::from_millis(20);
     for (id, fmt) in formats {
         key_conn(&h, &format!("c{id}"), id).await;
         let f: F = serde_json::from_value(json!(fmt)).unwrap();
+        let at_clock = clock.clone();
         let value = move || {
-            let now = chrono::Utc::now();
+            let now = at_clock.now();
             match f {
                 F::DeltaSeconds => "0".to_owned(),
                 F::DeltaMillis => "20".to_owned(),
@@ -964,8 +1015,12 @@ async fn reset_headers_in_every_format_drive_the_retry() {
             0 => (429, vec![("x-reset", value())], "wait".into()),
             _ => (200, vec![], "ok".into()),
         });
-        let r = h.engine.proxy(get(&format!("c{id}"), "x")).await.unwrap();
+        let sleeps = clock.sleeps_started();
+        let r = on_clock(&clock, step, h.engine.proxy(get(&format!("c{id}"), "x")))
+            .await
+            .unwrap();
         assert_eq!((r.status.as_u16(), r.attempts), (200, 2), "{fmt}");
+        assert_eq!(clock.sleeps_started(), sleeps + 1, "{fmt}: one wait");
     }
     // An unreadable reset header: the usual backoff.
     up.up.n.store(0, Ordering::SeqCst);
@@ -973,7 +1028,13 @@ async fn reset_headers_in_every_format_drive_the_retry() {
         0 => (429, vec![("x-reset", "soon".into())], "wait".into()),
         _ => (200, vec![], "ok".into()),
     });
-    let r = h.engine.proxy(get("cds", "x")).await.unwrap();
+    let r = on_clock(
+        &clock,
+        Duration::from_millis(100),
+        h.engine.proxy(get("cds", "x")),
+    )
+    .await
+    .unwrap();
     assert_eq!((r.status.as_u16(), r.attempts), (200, 2));
 }
 
@@ -1238,7 +1299,10 @@ async fn waiting_for_the_bucket_admits_late_and_a_short_budget_refuses() {
             "rate_limit = { per_second = 1, burst = 1, on_limit = \"wait\" }"
         ),
     );
-    let h = harness_for(vec![p("w", &up.base)], &its, "proxy_max_wait_secs = 0").await;
+    let mut h = harness_for(vec![p("w", &up.base)], &its, "proxy_max_wait_secs = 0").await;
+    // The buckets and the wait for them are on the engine's clock.
+    let clock = crate::ManualClock::new();
+    h.engine = h.engine.with_clock(clock.clone());
     for (id, it) in [("cw", "wait"), ("cs", "slow")] {
         let mut c = conn(id, it, "api_key", None);
         c.provider = "w".into();
@@ -1248,6 +1312,7 @@ async fn waiting_for_the_bucket_admits_late_and_a_short_budget_refuses() {
     h.engine.proxy(get("cs", "x")).await.unwrap();
     let e = h.engine.proxy(get("cs", "x")).await.unwrap_err();
     assert_eq!((e.status(), e.retry_after_secs()), (429, Some(1)));
+    assert_eq!(clock.sleeps_started(), 0, "refused without waiting");
     assert!(e.to_string().contains("\"slow\""), "{e}");
 
     let its2 = format!(
@@ -1270,9 +1335,14 @@ async fn waiting_for_the_bucket_admits_late_and_a_short_budget_refuses() {
         )
         .await
         .unwrap();
-    // 10/s with a burst of 1: the second request waits about 100 ms, then goes.
+    // 10/s with a burst of 1: the second request waits 100 ms, then goes.
     h.engine.proxy(get("cw", "x")).await.unwrap();
-    let r = h.engine.proxy(get("cw", "x")).await.unwrap();
+    let e = h.engine.clone();
+    let second = tokio::spawn(async move { e.proxy(get("cw", "x")).await });
+    clock.until_sleeping(1).await;
+    assert_eq!(up.seen().len(), 2, "the second waits");
+    clock.advance(Duration::from_millis(100));
+    let r = second.await.unwrap().unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(up.seen().len(), 3);
 }

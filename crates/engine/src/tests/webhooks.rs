@@ -583,3 +583,48 @@ async fn shopify_unprefixed_headers_give_the_event_id_type_and_routing_key() {
     let again = engine.intake(incoming("shop", &h, body)).await.unwrap();
     assert_eq!(again, Intake::Duplicate { id });
 }
+
+/// The earliest `Instant` this platform represents, to within a second: a clock whose
+/// origin is less than [`RejectLog`]'s interval before "now" (an `Instant` counted
+/// from boot, a moment after boot).
+fn earliest_instant() -> std::time::Instant {
+    let mut t = std::time::Instant::now();
+    let mut step = std::time::Duration::from_secs(1 << 62);
+    while step >= std::time::Duration::from_secs(1) {
+        while let Some(earlier) = t.checked_sub(step) {
+            t = earlier;
+        }
+        step /= 2;
+    }
+    t
+}
+
+#[test]
+fn rejections_right_after_the_clocks_origin_are_logged_not_a_panic() {
+    use crate::webhooks::RejectLog;
+    use std::time::Duration;
+    let origin = earliest_instant();
+    // What the log used to compute for an integration's first rejection.
+    assert!(origin.checked_sub(Duration::from_secs(10)).is_none());
+    let log = RejectLog::default();
+    // The first rejection is logged, then one per 10 s per integration, saying how many
+    // went unlogged in between.
+    assert_eq!(log.note("gh", "bad_signature", origin), Some(0));
+    assert_eq!(log.note("gh", "bad_signature", origin), None);
+    assert_eq!(
+        log.note("gh", "bad_signature", origin + Duration::from_secs(9)),
+        None
+    );
+    assert_eq!(
+        log.note("slack", "stale", origin + Duration::from_secs(9)),
+        Some(0)
+    );
+    assert_eq!(
+        log.note("gh", "bad_signature", origin + Duration::from_secs(10)),
+        Some(2)
+    );
+    assert_eq!(
+        log.note("gh", "bad_signature", origin + Duration::from_secs(11)),
+        None
+    );
+}
