@@ -5,8 +5,9 @@
 //! before verification because the provider does not sign them, and they store nothing.
 //! Everything else is verified with the integration's scheme and secrets first; signed
 //! handshakes (Slack, Zoom, Twitch, Discord) are answered only after their signature
-//! checked out. An event is acknowledged only once [`store::EventStore::insert_event`]
-//! has committed it.
+//! checked out. An event is acknowledged only once
+//! [`store::EventStore::insert_routed_event`] has committed it, with its mapping and its
+//! deliveries when it has any.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
