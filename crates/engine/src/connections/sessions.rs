@@ -274,14 +274,10 @@ impl Engine {
         })
     }
 
-    /// A live connect session that allows `integration`.
-    pub(crate) async fn session_for(
-        &self,
-        session: &str,
-        integration: &str,
-    ) -> EngineResult<ConnectSession> {
-        let s = self
-            .inner
+    /// A connect session that exists and has not expired; anything else is the one
+    /// `session` error, so a caller cannot tell an unknown token from an expired one.
+    async fn live_session(&self, session: &str) -> EngineResult<ConnectSession> {
+        self.inner
             .store
             .get_connect_session(&token_hash(session))
             .await?
@@ -291,7 +287,16 @@ impl Engine {
                     "session",
                     "unknown or expired connect session; ask the app for a new one",
                 )
-            })?;
+            })
+    }
+
+    /// A live connect session that allows `integration`.
+    pub(crate) async fn session_for(
+        &self,
+        session: &str,
+        integration: &str,
+    ) -> EngineResult<ConnectSession> {
+        let s = self.live_session(session).await?;
         if !s.integrations.iter().any(|i| i == integration) {
             return Err(EngineError::Forbidden(format!(
                 "this connect session does not allow integration {integration:?}"
@@ -305,16 +310,7 @@ impl Engine {
     /// What the Connect page of a session offers. Unknown or expired sessions are
     /// refused like at the authorization route.
     pub async fn connect_page(&self, session: &str) -> EngineResult<ConnectPage> {
-        let s = self
-            .inner
-            .store
-            .get_connect_session(&token_hash(session))
-            .await?
-            .filter(|s| s.expires_at > self.now())
-            .ok_or_else(|| EngineError::Invalid {
-                field: "session",
-                message: "unknown or expired connect session; ask the app for a new one".into(),
-            })?;
+        let s = self.live_session(session).await?;
         let mut options = Vec::with_capacity(s.integrations.len());
         for id in &s.integrations {
             let Ok(ctx) = self.connect_context(id) else {
