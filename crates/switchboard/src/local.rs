@@ -17,7 +17,7 @@ use crate::master_key::{self, Missing};
 /// `--database-url`: which database a local verb opens.
 #[derive(Debug, Args, Clone, Default)]
 pub struct DbArgs {
-    /// Database URL (sqlite://PATH).
+    /// Database URL (sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE).
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
 }
@@ -56,26 +56,86 @@ pub fn catalog_of(cfg: &config::Config, dev: bool) -> anyhow::Result<catalog::Ca
     Ok(cat)
 }
 
-/// Opens the store named by `url`. The one place that picks an implementation.
-pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        let s = store_sqlite::SqliteStore::connect(url)
-            .await
-            .with_context(|| format!("opening {url}"))?;
-        Ok(Arc::new(s))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(CliError::new(
-            "invalid_config",
-            "database_url: PostgreSQL is not supported by this build yet; use sqlite://PATH",
-        )
-        .into())
-    } else {
-        Err(CliError::new(
-            "invalid_config",
-            format!("database_url: unsupported scheme in {url:?}; use sqlite://PATH"),
-        )
-        .into())
+/// Which backend a `database_url` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:…`: the embedded default.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend `url` names, if any.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
     }
+}
+
+/// `url` as it may be printed: a PostgreSQL URL without its password (a SQLite URL is a
+/// path and holds none).
+pub fn shown_url(url: &str) -> String {
+    match Backend::of(url) {
+        Some(Backend::Postgres) => store_postgres::redact(url),
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the store named by `url`, without migrating. The one place that picks an
+/// implementation: `sqlite:…` is [`store_sqlite::SqliteStore`], `postgres://…` and
+/// `postgresql://…` are [`store_postgres::PgStore`]. Errors never hold a password.
+pub async fn store_for(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    match Backend::of(url) {
+        Some(Backend::Sqlite) => {
+            let s = store_sqlite::SqliteStore::connect(url)
+                .await
+                .with_context(|| format!("opening {url}"))?;
+            Ok(Arc::new(s))
+        }
+        // PgStore's errors name the URL without its password.
+        Some(Backend::Postgres) => Ok(Arc::new(store_postgres::PgStore::connect(url).await?)),
+        None => Err(CliError::new(
+            "invalid_config",
+            format!(
+                "database_url: unsupported scheme in {:?}; use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+                shown_url(url)
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Opens the database `cfg` names and applies its migrations; returns the store and the
+/// number of migrations applied. A database that cannot be opened is an error that
+/// names the setting (`database_url`, where it was set, and its environment variable).
+pub async fn open_database(cfg: &config::Config) -> anyhow::Result<(Arc<dyn Store>, usize)> {
+    let setting = || {
+        let from = match cfg.sources.get("database_url") {
+            Some(source @ (config::Source::Env(_) | config::Source::Flag(_))) => {
+                format!("from {source}")
+            }
+            Some(config::Source::Default) | None => "the default; set it in the file, as \
+                 SWITCHBOARD_DATABASE_URL or with --database-url"
+                .to_owned(),
+            Some(source) => format!(
+                "from {source}; the environment variable SWITCHBOARD_DATABASE_URL or \
+                 --database-url override it"
+            ),
+        };
+        format!("cannot open the database that database_url names ({from})")
+    };
+    let store = store_for(&cfg.database_url).await.with_context(setting)?;
+    let applied = store
+        .migrate()
+        .await
+        .with_context(|| format!("applying migrations to {}", shown_url(&cfg.database_url)))?;
+    Ok((store, applied))
 }
 
 /// The audit log's actor for a local verb: the user running it.
@@ -92,8 +152,7 @@ pub fn cli_actor() -> Actor {
 pub async fn engine(config_path: Option<&Path>, db: &DbArgs) -> anyhow::Result<Engine> {
     let cfg = load_config(config_path, &db.overrides())?;
     let (keyring, _) = master_key::keyring(&cfg, Missing::UseDevFile)?;
-    let store = open_store(&cfg.database_url).await?;
-    store.migrate().await.context("applying migrations")?;
+    let (store, _) = open_database(&cfg).await?;
     Ok(Engine::new(store, keyring, cfg))
 }
 

@@ -1,6 +1,6 @@
 //! The `switchboard` binary: parses the command line and hands it to the verb's module
 //! under [`cmd`]; [`exit::finish`] turns the verb's result into the exit code. It is the
-//! one place that picks a store implementation ([`local::open_store`]); every decision
+//! one place that picks a store implementation ([`local::store_for`]); every decision
 //! lives in the engine.
 
 mod cmd;

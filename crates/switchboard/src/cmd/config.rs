@@ -59,7 +59,7 @@ fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
     let shown = |k: &str| -> String {
         match k {
             "listen" => cfg.listen.to_string(),
-            "database_url" => cfg.database_url.clone(),
+            "database_url" => crate::local::shown_url(&cfg.database_url),
             "public_url" => cfg.public_url.clone(),
             "master_key" => {
                 if cfg.master_key.is_some() {

@@ -11,7 +11,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::Globals;
 use crate::exit::Outcome;
-use crate::local::{DbArgs, load_config, open_store};
+use crate::local::{DbArgs, load_config, open_database};
 use crate::logging;
 use crate::master_key::{self, KeySource, Missing};
 
@@ -47,8 +47,7 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     let log = logging::init(cfg.log_format, &cfg.log_level)?;
     let catalog = providers(&cfg, args.dev).await?;
     let keyring = keyring(&cfg, args.dev)?;
-    let store = open_store(&cfg.database_url).await?;
-    let applied = store.migrate().await.context("applying migrations")?;
+    let (store, applied) = open_database(&cfg).await?;
     tracing::info!(backend = store.backend(), applied, "database ready");
     let engine = Engine::new(store.clone(), keyring, cfg.clone())
         .with_catalog(catalog)

@@ -16,6 +16,7 @@ mod leaks;
 mod oidc;
 mod oidc_peer;
 mod pipeline;
+mod postgres;
 mod providers;
 mod proxy;
 mod rotate;

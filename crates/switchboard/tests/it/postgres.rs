@@ -1,0 +1,279 @@
+//! The binary on PostgreSQL: `database_url = "postgres://…"` selects the PostgreSQL
+//! store for `serve` and the offline verbs, a bad URL stops startup naming the setting
+//! (never its password), and intake keeps its promises through `kill -9`.
+//!
+//! The server is `SWITCHBOARD_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), as for the store-postgres tests. Each test
+//! gets a schema of its own (`sb_it_<pid>_<random>`, reached with `options[search_path]`
+//! in the URL and dropped afterwards). An unreachable server fails the test saying what to
+//! do, unless `SWITCHBOARD_TEST_PG=skip`.
+
+use hmac::{KeyInit, Mac};
+use sqlx::Connection as _;
+
+use crate::harness::{Server, free_port, run, sandbox};
+
+const SECRET: &str = "pg-e2e-secret";
+
+/// The server the tests use.
+fn admin_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// `n` random bytes as hex.
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).expect("random bytes");
+    hex::encode(b)
+}
+
+/// A schema of its own on the test server, dropped with everything in it on drop.
+struct PgSchema {
+    name: String,
+    /// The server's URL with `search_path` set to the schema.
+    url: String,
+}
+
+impl PgSchema {
+    async fn new() -> Self {
+        let admin = admin_url();
+        let mut conn = match sqlx::PgConnection::connect(&admin).await {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var("SWITCHBOARD_TEST_PG").as_deref() == Ok("skip") {
+                    eprintln!(
+                        "SKIPPED: PostgreSQL is not reachable ({e}) and SWITCHBOARD_TEST_PG=skip"
+                    );
+                    std::process::exit(0);
+                }
+                panic!(
+                    "PostgreSQL (SWITCHBOARD_TEST_PG_URL) is not reachable: {e}. Start it \
+                     (scripts/setup installs and starts it), point SWITCHBOARD_TEST_PG_URL at \
+                     another server, or set SWITCHBOARD_TEST_PG=skip to skip these tests"
+                );
+            }
+        };
+        let name = format!("sb_it_{}_{}", std::process::id(), random_hex(6));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{sep}options[search_path]={name}");
+        Self { name, url }
+    }
+
+    /// A query on the schema's tables, on a connection of its own.
+    async fn count(&self, sql: &str) -> i64 {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.close().await;
+        n
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which must not block on itself: a thread
+        // with a runtime of its own drops the schema, and is waited for.
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut conn = sqlx::PgConnection::connect(&admin_url()).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {name} CASCADE"
+                )))
+                .execute(&mut conn)
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+fn write_config(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("switchboard.toml"),
+        format!("[[integrations]]\nid = \"gh\"\nprovider = \"github\"\nwebhook_secrets = [\"{SECRET}\"]\n"),
+    )
+    .unwrap();
+}
+
+/// Posts `delivery` as a signed GitHub push; the status and the JSON answer.
+async fn post_delivery(server: &Server, delivery: &str) -> (u16, serde_json::Value) {
+    let body = format!(r#"{{"delivery":"{delivery}"}}"#);
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    m.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(m.finalize().into_bytes()));
+    let r = server
+        .http()
+        .post(server.url("/webhooks/gh/event"))
+        .header("X-GitHub-Delivery", delivery)
+        .header("X-GitHub-Event", "push")
+        .header("X-Hub-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Fails the test if `secret` appears in either output stream.
+#[track_caller]
+fn assert_absent(secret: &str, stdout: &str, stderr: &str, what: &str) {
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{what} printed the password\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_or_wrong_postgres_url_stops_startup_naming_the_setting() {
+    let dir = sandbox();
+    let password = format!("pw-{}", random_hex(8));
+    // Nothing listens on a port that was free a moment ago; the test server has no such
+    // database.
+    let closed = format!(
+        "postgres://switchboard:{password}@127.0.0.1:{}/switchboard",
+        free_port()
+    );
+    let admin = url_without_database(&admin_url());
+    let missing_db = format!(
+        "postgresql://postgres:{password}@{admin}/sb_no_such_db_{}",
+        random_hex(4)
+    );
+    let in_query = format!(
+        "postgres://127.0.0.1:{}/switchboard?user=switchboard&password={password}",
+        free_port()
+    );
+    for url in [&closed, &missing_db, &in_query] {
+        // `serve` from the environment variable.
+        let out = run(
+            dir.path(),
+            &["serve", "--dev", "--listen", "127.0.0.1:0"],
+            &[("SWITCHBOARD_DATABASE_URL", url)],
+        );
+        out.exit_code(2)
+            .stderr_has(&["database_url", "SWITCHBOARD_DATABASE_URL", "***"]);
+        assert_absent(&password, &out.stdout, &out.stderr, "serve");
+
+        // `migrate --json` from the file: the JSON error names the setting and the file.
+        std::fs::write(
+            dir.path().join("switchboard.toml"),
+            format!("database_url = {url:?}\n"),
+        )
+        .unwrap();
+        let out = run(dir.path(), &["migrate", "--json"], &[]);
+        out.exit_code(2);
+        let v = out.json();
+        assert_eq!(v["error"]["code"], "database", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        for needle in [
+            "database_url",
+            "switchboard.toml",
+            "SWITCHBOARD_DATABASE_URL",
+        ] {
+            assert!(message.contains(needle), "{needle:?} not in {message}");
+        }
+        assert_absent(&password, &out.stdout, &out.stderr, "migrate");
+
+        // `config check` shows the URL without its password.
+        let out = run(dir.path(), &["config", "check"], &[]);
+        assert_absent(&password, &out.stdout, &out.stderr, "config check");
+        std::fs::remove_file(dir.path().join("switchboard.toml")).unwrap();
+    }
+    // No SQLite file was made as a fallback.
+    assert!(!dir.path().join("switchboard.db").exists());
+}
+
+/// `host:port` of a PostgreSQL URL (the part between `@` or `//` and the path).
+fn url_without_database(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_on_postgres_are_stored_deduplicated_and_survive_kill_9() {
+    let schema = PgSchema::new().await;
+    let dir = sandbox();
+    write_config(dir.path());
+    let envs = [("SWITCHBOARD_DATABASE_URL", schema.url.as_str())];
+
+    // `migrate` applies the PostgreSQL migrations and says which database it is.
+    let out = run(dir.path(), &["migrate", "--json"], &envs);
+    out.success();
+    let v = out.json();
+    assert_eq!(v["database"], "postgres", "{v}");
+    assert!(v["applied"].as_u64().unwrap() > 0, "{v}");
+
+    let server = Server::start(dir.path(), &["--dev"], &envs).await;
+    let key = server.printed_admin_key();
+    let (status, first) = post_delivery(&server, "pg-1").await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["duplicate"], false, "{first}");
+    let (status, again) = post_delivery(&server, "pg-1").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(again["id"], id.as_str(), "{again}");
+    let list = server.get_json("/api/events?integration=gh", &key).await;
+    let listed: Vec<&serde_json::Value> = list["data"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["provider_event_id"], "pg-1");
+    // The row is in the PostgreSQL schema, and no SQLite file was made.
+    assert_eq!(
+        schema
+            .count("SELECT COUNT(*) FROM events WHERE provider_event_id = 'pg-1'")
+            .await,
+        1
+    );
+    assert!(!dir.path().join("switchboard.db").exists());
+
+    // kill -9, then start again on the same database: the event is there, still
+    // deduplicated, and the first admin key still works (it was stored, not re-made).
+    server.signal("KILL");
+    drop(server);
+    let mut server = Server::start(dir.path(), &["--dev"], &envs).await;
+    assert!(
+        crate::harness::find_api_keys(&server.stdout()).is_empty(),
+        "a second admin key was made:\n{}",
+        server.stdout()
+    );
+    let shown = server.get_json(&format!("/api/events/{id}"), &key).await;
+    assert_eq!(shown["provider_event_id"], "pg-1", "{shown}");
+    let (status, after) = post_delivery(&server, "pg-1").await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["duplicate"], true, "{after}");
+    assert_eq!(after["id"], id.as_str(), "{after}");
+    let (status, second) = post_delivery(&server, "pg-2").await;
+    assert_eq!((status, &second["duplicate"]), (200, &false.into()));
+    let list = server.get_json("/api/events?integration=gh", &key).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+    server.stop();
+
+    // An offline verb reads the same database.
+    let out = run(dir.path(), &["audit", "verify", "--json"], &envs);
+    out.success();
+    assert_eq!(
+        schema
+            .count("SELECT COUNT(*) FROM events WHERE integration = 'gh'")
+            .await,
+        2
+    );
+}
