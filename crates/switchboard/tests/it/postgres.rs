@@ -1,6 +1,7 @@
 //! The binary on PostgreSQL: `database_url = "postgres://…"` selects the PostgreSQL
 //! store for `serve` and the offline verbs, a bad URL stops startup naming the setting
-//! (never its password), and intake keeps its promises through `kill -9`.
+//! (never its password), intake keeps its promises through `kill -9`, and `/readyz`
+//! follows a database that goes away and comes back.
 //!
 //! The server is `SWITCHBOARD_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`), as for the store-postgres tests. Each test
@@ -8,10 +9,13 @@
 //! in the URL and dropped afterwards). An unreachable server fails the test saying what to
 //! do, unless `SWITCHBOARD_TEST_PG=skip`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use hmac::{KeyInit, Mac};
 use sqlx::Connection as _;
 
-use crate::harness::{Server, free_port, run, sandbox};
+use crate::harness::{Server, eventually, free_port, run, sandbox};
 
 const SECRET: &str = "pg-e2e-secret";
 
@@ -276,4 +280,84 @@ async fn webhooks_on_postgres_are_stored_deduplicated_and_survive_kill_9() {
             .await,
         2
     );
+}
+
+/// A TCP relay to the test server that can be cut: while cut, it closes every relayed
+/// connection and every new one, as a database that went away would.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    live: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let live = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_up, tasks) = (up.clone(), live.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !is_up.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                let relayed = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(relayed.abort_handle());
+            }
+        });
+        Self { port, up, live }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for task in self.live.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_a_postgres_database_that_goes_away_and_comes_back() {
+    let schema = PgSchema::new().await;
+    let hostport = url_without_database(&schema.url);
+    let relay = Relay::start(hostport.clone()).await;
+    let url = schema
+        .url
+        .replacen(&hostport, &format!("127.0.0.1:{}", relay.port), 1);
+    let dir = sandbox();
+    write_config(dir.path());
+    let envs = [("SWITCHBOARD_DATABASE_URL", url.as_str())];
+    let server = Server::start(dir.path(), &["--dev"], &envs).await;
+    let key = server.printed_admin_key();
+    let (status, v) = post_delivery(&server, "before").await;
+    assert_eq!(status, 200, "{v}");
+
+    relay.cut();
+    eventually("/readyz to fail while the database is away", || async {
+        (server.get("/readyz", None).await.status() == 503).then_some(())
+    })
+    .await;
+    let res = server.get("/api/events", Some(&key)).await;
+    assert_eq!(res.status(), 503, "{:?}", res.text().await);
+
+    // Back without a restart.
+    relay.restore();
+    eventually("/readyz to pass again", || async {
+        (server.get("/readyz", None).await.status() == 200).then_some(())
+    })
+    .await;
+    let (status, v) = post_delivery(&server, "after").await;
+    assert_eq!(status, 200, "{v}");
+    let list = server.get_json("/api/events?integration=gh", &key).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
 }
