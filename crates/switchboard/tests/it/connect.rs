@@ -663,9 +663,11 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
     }
 }
 
-/// The SQL statement by which a process tries to take a connection's refresh lease
-/// (`store-sqlite`'s `acquire_refresh_lease`), as sqlx logs it at debug level.
-const ACQUIRE_LEASE_SQL: &str = "SET lease_fence = lease_fence + 1, lease_until = ?";
+/// The start of the SQL statement by which a process tries to take a connection's
+/// refresh lease (`acquire_refresh_lease` of `store-sqlite` and of `store-postgres`,
+/// which differ only in their placeholders), as sqlx logs it at debug level.
+const ACQUIRE_LEASE_SQL: &str =
+    "UPDATE connections SET lease_fence = lease_fence + 1, lease_until = ";
 
 /// Lease attempts in a JSON log (sqlx statement events): (taken, found taken).
 fn lease_attempts(stderr: &str) -> (usize, usize) {
@@ -694,6 +696,18 @@ fn lease_attempts(stderr: &str) -> (usize, usize) {
 
 #[tokio::test]
 async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() {
+    refresh_storm_on_three_processes(None).await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_token_requests_on_three_processes_on_postgres_refresh_once() {
+    let schema = crate::postgres::PgSchema::new().await;
+    refresh_storm_on_three_processes(Some(&schema.url)).await;
+}
+
+/// 1,000 token requests spread over three `serve` processes on one database (the
+/// sandbox's SQLite file, or `database_url` when given), after expiry: one refresh.
+async fn refresh_storm_on_three_processes(database_url: Option<&str>) {
     let peer = peer(&[("ACCESS_TOKEN_TTL", "60")]);
     let dir = harness::sandbox();
     // Every token expires within the margin: the first token call must refresh. The
@@ -710,16 +724,14 @@ async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() 
     .unwrap();
     // JSON logs with sqlx's statement events: they show which process took the refresh
     // lease and which found it taken.
-    let start = || {
-        Server::start(
-            dir.path(),
-            &["--dev", "--log-format", "json"],
-            &[
-                ("ACME_CLIENT_SECRET", CLIENT_SECRET),
-                ("RUST_LOG", "sqlx::query=debug,info"),
-            ],
-        )
-    };
+    let mut envs = vec![
+        ("ACME_CLIENT_SECRET", CLIENT_SECRET),
+        ("RUST_LOG", "sqlx::query=debug,info"),
+    ];
+    if let Some(url) = database_url {
+        envs.push(("SWITCHBOARD_DATABASE_URL", url));
+    }
+    let start = || Server::start(dir.path(), &["--dev", "--log-format", "json"], &envs);
     let s1 = start().await;
     let key = s1.printed_admin_key();
     let s2 = start().await;

@@ -33,14 +33,16 @@ fn random_hex(n: usize) -> String {
 }
 
 /// A schema of its own on the test server, dropped with everything in it on drop.
-struct PgSchema {
+pub(crate) struct PgSchema {
     name: String,
     /// The server's URL with `search_path` set to the schema.
-    url: String,
+    pub(crate) url: String,
 }
 
 impl PgSchema {
-    async fn new() -> Self {
+    /// Creates a fresh, empty schema (the test fails, or with `SWITCHBOARD_TEST_PG=skip`
+    /// ends successfully, when the server cannot be reached).
+    pub(crate) async fn new() -> Self {
         let admin = admin_url();
         let mut conn = match sqlx::PgConnection::connect(&admin).await {
             Ok(c) => c,
