@@ -1,4 +1,5 @@
-//! Webhook intake on the real binary: durable before 2xx, even through `kill -9`.
+//! Webhook intake on the real binary: durable before 2xx, even through `kill -9`, on
+//! SQLite and on PostgreSQL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,11 +58,115 @@ struct Sent {
     unanswered: Option<String>,
 }
 
+/// The events table of the database a test's servers use, read beside them.
+enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Db {
+    /// The sandbox's SQLite file, or the PostgreSQL database at `url`.
+    async fn open(dir: &std::path::Path, url: Option<&str>) -> Self {
+        match url {
+            None => Self::Sqlite(open_db(dir).await),
+            Some(url) => Self::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Self::Sqlite(p) => p.close().await,
+            Self::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// How many events are stored (0 while the table cannot be read).
+    async fn events(&self) -> i64 {
+        const SQL: &str = "SELECT COUNT(*) FROM events";
+        match self {
+            Self::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap_or(0),
+            Self::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await.unwrap_or(0),
+        }
+    }
+
+    /// The provider event id of the event `id`, if it is stored.
+    async fn provider_event_id(&self, id: &str) -> Option<String> {
+        match self {
+            Self::Sqlite(p) => {
+                sqlx::query_scalar("SELECT provider_event_id FROM events WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await
+            }
+            Self::Postgres(p) => {
+                sqlx::query_scalar("SELECT provider_event_id FROM events WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(p)
+                    .await
+            }
+        }
+        .unwrap()
+    }
+
+    /// Rows and distinct provider event ids of integration `gh`.
+    async fn rows_and_distinct(&self) -> (i64, i64) {
+        const SQL: &str = "SELECT COUNT(*), COUNT(DISTINCT provider_event_id) FROM events \
+                           WHERE integration = 'gh'";
+        match self {
+            Self::Sqlite(p) => sqlx::query_as(SQL).fetch_one(p).await,
+            Self::Postgres(p) => sqlx::query_as(SQL).fetch_one(p).await,
+        }
+        .unwrap()
+    }
+
+    /// Rows of integration `gh` with provider event id `delivery`.
+    async fn rows_of(&self, delivery: &str) -> i64 {
+        match self {
+            Self::Sqlite(p) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM events WHERE integration = 'gh' AND provider_event_id = ?",
+            )
+            .bind(delivery)
+            .fetch_one(p)
+            .await,
+            Self::Postgres(p) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM events WHERE integration = 'gh' AND provider_event_id = $1",
+            )
+            .bind(delivery)
+            .fetch_one(p)
+            .await,
+        }
+        .unwrap()
+    }
+}
+
 #[tokio::test]
 async fn every_acknowledged_webhook_survives_kill_9() {
+    acknowledged_webhooks_survive_kill_9(None).await;
+}
+
+#[tokio::test]
+async fn every_acknowledged_webhook_survives_kill_9_on_postgres() {
+    let schema = crate::postgres::PgSchema::new().await;
+    acknowledged_webhooks_survive_kill_9(Some(&schema.url)).await;
+}
+
+/// Eight senders stream signed webhooks until `kill -9`; every one acknowledged 2xx is
+/// stored once, on the sandbox's SQLite file or on the PostgreSQL database at
+/// `database_url`, and the restarted server still deduplicates.
+async fn acknowledged_webhooks_survive_kill_9(database_url: Option<&str>) {
     let dir = sandbox();
     write_config(dir.path());
-    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let envs: Vec<(&str, &str)> = database_url
+        .map(|url| ("SWITCHBOARD_DATABASE_URL", url))
+        .into_iter()
+        .collect();
+    let server = Server::start(dir.path(), &["--dev"], &envs).await;
     let url = server.url("/webhooks/gh/event");
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -94,13 +199,9 @@ async fn every_acknowledged_webhook_survives_kill_9() {
         }));
     }
     // Let a stream build up, then kill -9 in the middle of it.
-    let db = open_db(dir.path()).await;
+    let db = Db::open(dir.path(), database_url).await;
     for _ in 0..600 {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-            .fetch_one(&db)
-            .await
-            .unwrap_or(0);
-        if n >= 300 {
+        if db.events().await >= 300 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -125,14 +226,9 @@ async fn every_acknowledged_webhook_survives_kill_9() {
 
     // Every acknowledged event is in the database after the crash (WAL recovery on open),
     // with the id it was acknowledged with.
-    let db = open_db(dir.path()).await;
+    let db = Db::open(dir.path(), database_url).await;
     for (delivery, id) in &acked {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT provider_event_id FROM events WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&db)
-                .await
-                .unwrap();
+        let found = db.provider_event_id(id).await;
         assert_eq!(
             found.as_deref(),
             Some(delivery.as_str()),
@@ -141,9 +237,9 @@ async fn every_acknowledged_webhook_survives_kill_9() {
     }
     db.close().await;
 
-    // The server starts again on the same files and still deduplicates: the first and the
+    // The server starts again on the same database and still deduplicates: the first and the
     // last acknowledged event of every sender come back as duplicates with their ids.
-    let mut server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let mut server = Server::start(dir.path(), &["--dev"], &envs).await;
     let url = server.url("/webhooks/gh/event");
     let http = server.http().clone();
     let mut reposted = Vec::new();
@@ -166,13 +262,8 @@ async fn every_acknowledged_webhook_survives_kill_9() {
     server.stop();
 
     // One row per provider event id, counted in the database file.
-    let db = open_db(dir.path()).await;
-    let (rows, distinct): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(DISTINCT provider_event_id) FROM events WHERE integration = 'gh'",
-    )
-    .fetch_one(&db)
-    .await
-    .unwrap();
+    let db = Db::open(dir.path(), database_url).await;
+    let (rows, distinct) = db.rows_and_distinct().await;
     assert_eq!(rows, distinct, "a provider event id has two rows");
     assert!(
         rows >= acked.len() as i64,
@@ -180,13 +271,7 @@ async fn every_acknowledged_webhook_survives_kill_9() {
         acked.len()
     );
     for delivery in &reposted {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE integration = 'gh' AND provider_event_id = ?",
-        )
-        .bind(delivery)
-        .fetch_one(&db)
-        .await
-        .unwrap();
+        let n = db.rows_of(delivery).await;
         assert_eq!(n, 1, "{delivery} has {n} rows");
     }
     db.close().await;
