@@ -200,7 +200,7 @@ impl fmt::Display for Source {
 pub struct Config {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
-    /// Database URL (`sqlite://…`).
+    /// Database URL: `sqlite://…`, or `postgres://…` / `postgresql://…`.
     pub database_url: String,
     /// Base URL providers and browsers use to reach this server, without trailing `/`.
     pub public_url: String,
