@@ -72,6 +72,8 @@ mod deliveries;
 mod events;
 mod integration_state;
 mod secrets;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod writer;
 
 use writer::{EventJob, EventRow};

@@ -8,13 +8,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestSchema, admin_url};
+use common::TestSchema;
 use serde_json::json;
 use sqlx::Connection as _;
 use store::{
     AuditEntry, AuditStore, DeliveryStore, Event, EventStore, InsertOutcome, Mapped, Routing,
     Store, StoreError, from_millis, now,
 };
+use store_postgres::testing::admin_url;
 use store_postgres::{PgSettings, PgStore};
 
 const T0: i64 = 1_700_000_000_000;
@@ -50,7 +51,7 @@ async fn migrated(schema: &TestSchema) -> PgStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_refuses_update_delete_and_truncate() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let s = migrated(&schema).await;
     let entry = AuditEntry {
         at: now(),
@@ -74,7 +75,7 @@ async fn the_audit_log_refuses_update_delete_and_truncate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_migrating_at_once_apply_each_migration_once() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let mut stores = Vec::new();
     for _ in 0..4 {
         stores.push(Arc::new(PgStore::connect(&schema.url).await.unwrap()));
@@ -150,7 +151,7 @@ async fn synchronous_commit_off_is_refused() {
 
 #[tokio::test]
 async fn the_statement_timeout_setting_applies_to_every_query() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let settings = PgSettings {
         statement_timeout: Some(Duration::from_millis(50)),
         ..PgSettings::default()
@@ -168,7 +169,7 @@ async fn the_statement_timeout_setting_applies_to_every_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_event_with_bad_data_fails_alone_within_its_batch() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let s = Arc::new(migrated(&schema).await);
     let mut tasks = Vec::new();
     for n in 0..200u32 {
@@ -199,7 +200,7 @@ async fn an_event_with_bad_data_fails_alone_within_its_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_inserting_the_same_provider_ids_store_each_once() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let first = migrated(&schema).await;
     let stores: Vec<Arc<PgStore>> = vec![
         Arc::new(first),
@@ -242,7 +243,7 @@ async fn three_instances_inserting_the_same_provider_ids_store_each_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_skips_rows_another_transaction_holds_instead_of_waiting() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let s = migrated(&schema).await;
     let mut routings = Vec::new();
     for n in 1..=3u32 {
@@ -302,7 +303,7 @@ async fn a_claim_skips_rows_another_transaction_holds_instead_of_waiting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_append_one_audit_chain() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let first = migrated(&schema).await;
     let stores: Vec<Arc<PgStore>> = vec![
         Arc::new(first),
@@ -344,7 +345,7 @@ async fn three_instances_append_one_audit_chain() {
 
 #[tokio::test]
 async fn a_store_whose_pool_is_closed_is_unavailable_but_others_carry_on() {
-    let schema = TestSchema::new().await;
+    let schema = TestSchema::new("sb_test").await;
     let a = migrated(&schema).await;
     let b = PgStore::connect(&schema.url).await.unwrap();
     a.close().await;

@@ -701,7 +701,7 @@ async fn a_thousand_concurrent_token_requests_on_three_processes_refresh_once() 
 
 #[tokio::test]
 async fn a_thousand_concurrent_token_requests_on_three_processes_on_postgres_refresh_once() {
-    let schema = crate::postgres::PgSchema::new().await;
+    let schema = crate::postgres::pg_schema().await;
     refresh_storm_on_three_processes(Some(&schema.url)).await;
 }
 

@@ -152,7 +152,7 @@ async fn every_acknowledged_webhook_survives_kill_9() {
 
 #[tokio::test]
 async fn every_acknowledged_webhook_survives_kill_9_on_postgres() {
-    let schema = crate::postgres::PgSchema::new().await;
+    let schema = crate::postgres::pg_schema().await;
     acknowledged_webhooks_survive_kill_9(Some(&schema.url)).await;
 }
 

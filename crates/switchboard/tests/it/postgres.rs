@@ -13,17 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hmac::{KeyInit, Mac};
-use sqlx::Connection as _;
 
 use crate::harness::{Server, eventually, free_port, run, sandbox};
 
 const SECRET: &str = "pg-e2e-secret";
-
-/// The server the tests use.
-fn admin_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
 
 /// `n` random bytes as hex.
 fn random_hex(n: usize) -> String {
@@ -32,82 +25,13 @@ fn random_hex(n: usize) -> String {
     hex::encode(b)
 }
 
-/// A schema of its own on the test server, dropped with everything in it on drop.
-pub(crate) struct PgSchema {
-    name: String,
-    /// The server's URL with `search_path` set to the schema.
-    pub(crate) url: String,
-}
+/// A schema of its own on the test server (`sb_it_<pid>_<random>`), dropped with
+/// everything in it on drop.
+pub(crate) type PgSchema = store_postgres::testing::TestSchema;
 
-impl PgSchema {
-    /// Creates a fresh, empty schema (the test fails, or with `SWITCHBOARD_TEST_PG=skip`
-    /// ends successfully, when the server cannot be reached).
-    pub(crate) async fn new() -> Self {
-        let admin = admin_url();
-        let mut conn = match sqlx::PgConnection::connect(&admin).await {
-            Ok(c) => c,
-            Err(e) => {
-                if std::env::var("SWITCHBOARD_TEST_PG").as_deref() == Ok("skip") {
-                    eprintln!(
-                        "SKIPPED: PostgreSQL is not reachable ({e}) and SWITCHBOARD_TEST_PG=skip"
-                    );
-                    std::process::exit(0);
-                }
-                panic!(
-                    "PostgreSQL (SWITCHBOARD_TEST_PG_URL) is not reachable: {e}. Start it \
-                     (scripts/setup installs and starts it), point SWITCHBOARD_TEST_PG_URL at \
-                     another server, or set SWITCHBOARD_TEST_PG=skip to skip these tests"
-                );
-            }
-        };
-        let name = format!("sb_it_{}_{}", std::process::id(), random_hex(6));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options[search_path]={name}");
-        Self { name, url }
-    }
-
-    /// A query on the schema's tables, on a connection of its own.
-    async fn count(&self, sql: &str) -> i64 {
-        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let _ = conn.close().await;
-        n
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which must not block on itself: a thread
-        // with a runtime of its own drops the schema, and is waited for.
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let mut conn = sqlx::PgConnection::connect(&admin_url()).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {name} CASCADE"
-                )))
-                .execute(&mut conn)
-                .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}: {dropped:?}", self.name);
-        }
-    }
+/// A fresh schema for one end-to-end test.
+pub(crate) async fn pg_schema() -> PgSchema {
+    PgSchema::new("sb_it").await
 }
 
 fn write_config(dir: &std::path::Path) {
@@ -157,7 +81,7 @@ async fn an_unreachable_or_wrong_postgres_url_stops_startup_naming_the_setting()
         "postgres://switchboard:{password}@127.0.0.1:{}/switchboard",
         free_port()
     );
-    let admin = url_without_database(&admin_url());
+    let admin = url_without_database(&store_postgres::testing::admin_url());
     let missing_db = format!(
         "postgresql://postgres:{password}@{admin}/sb_no_such_db_{}",
         random_hex(4)
@@ -215,7 +139,7 @@ fn url_without_database(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_on_postgres_are_stored_deduplicated_and_survive_kill_9() {
-    let schema = PgSchema::new().await;
+    let schema = pg_schema().await;
     let dir = sandbox();
     write_config(dir.path());
     let envs = [("SWITCHBOARD_DATABASE_URL", schema.url.as_str())];
@@ -330,7 +254,7 @@ impl Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_follows_a_postgres_database_that_goes_away_and_comes_back() {
-    let schema = PgSchema::new().await;
+    let schema = pg_schema().await;
     let hostport = url_without_database(&schema.url);
     let relay = Relay::start(hostport.clone()).await;
     let url = schema
