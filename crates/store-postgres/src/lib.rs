@@ -76,7 +76,8 @@ mod secrets;
 pub mod testing;
 mod writer;
 
-use writer::{EventJob, EventRow};
+use store::EventRow;
+use writer::EventJob;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

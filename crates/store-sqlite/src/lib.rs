@@ -32,7 +32,8 @@ mod integration_state;
 mod secrets;
 mod writer;
 
-use writer::{EventJob, EventRow};
+use store::EventRow;
+use writer::EventJob;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

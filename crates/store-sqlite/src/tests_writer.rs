@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 
 use crate::SqliteStore;
 use crate::tests::{file_store, file_url, mem};
-use crate::writer::{EventJob, EventRow};
+use crate::writer::EventJob;
+use store::EventRow;
 
 /// Sends every job at once so that the writer takes them as one batch.
 async fn futures_join(

@@ -17,80 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use store::{Event, InsertOutcome, Mapped, Routing, StoreError, StoreResult, to_millis};
+use store::{EventRow, InsertOutcome, StoreError, StoreResult};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{BUSY_TIMEOUT, EVENT_BATCH};
-
-/// An event as the writer inserts it, with its routing columns and the deliveries to
-/// enqueue with it.
-#[derive(Debug)]
-pub(crate) struct EventRow {
-    id: String,
-    integration: String,
-    received_at: i64,
-    provider_event_id: Option<String>,
-    event_type: Option<String>,
-    scheme: String,
-    headers: String,
-    body: Vec<u8>,
-    connection_id: Option<String>,
-    routing_key: Option<String>,
-    routed_at: Option<i64>,
-    mapping_status: Option<&'static str>,
-    mapped_type: Option<String>,
-    mapped_data: Option<String>,
-    mapping_error: Option<String>,
-    /// (delivery id, destination): only for a mapped event.
-    deliveries: Vec<(String, String)>,
-}
-
-impl EventRow {
-    /// The row of `event`, routed by `routing` when the caller mapped it.
-    pub(crate) fn new(event: &Event, routing: Option<&Routing>) -> StoreResult<Self> {
-        let received_at = to_millis(event.received_at);
-        let headers = serde_json::to_string(&event.headers)
-            .map_err(|x| StoreError::Backend(format!("event headers: {x}")))?;
-        let mut row = Self {
-            id: event.id.clone(),
-            integration: event.integration.clone(),
-            received_at,
-            provider_event_id: event.provider_event_id.clone(),
-            event_type: event.event_type.clone(),
-            scheme: event.scheme.clone(),
-            headers,
-            body: event.body.clone(),
-            connection_id: event.connection_id.clone(),
-            routing_key: event.routing_key.clone(),
-            routed_at: None,
-            mapping_status: None,
-            mapped_type: None,
-            mapped_data: None,
-            mapping_error: None,
-            deliveries: Vec::new(),
-        };
-        if let Some(r) = routing {
-            row.routed_at = Some(received_at);
-            match &r.mapped {
-                Mapped::Mapped { event_type, data } => {
-                    row.mapping_status = Some("mapped");
-                    row.mapped_type = Some(event_type.clone());
-                    // Data that is the body byte for byte (a JSON body passed through) is
-                    // not stored twice: NULL reads back as the body.
-                    row.mapped_data =
-                        (data.as_bytes() != event.body.as_slice()).then(|| data.clone());
-                    row.deliveries = r.deliveries.clone();
-                }
-                Mapped::Dropped => row.mapping_status = Some("dropped"),
-                Mapped::Failed { error } => {
-                    row.mapping_status = Some("failed");
-                    row.mapping_error = Some(error.clone());
-                }
-            }
-        }
-        Ok(row)
-    }
-}
 
 /// An insert and where to send its outcome once its transaction has committed.
 #[derive(Debug)]

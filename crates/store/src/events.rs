@@ -117,3 +117,90 @@ pub trait IntegrationStateStore: Send + Sync {
     /// Every disabled integration, by name.
     async fn disabled_integrations(&self) -> StoreResult<Vec<String>>;
 }
+
+/// An event as a backend's writer inserts it: the `events` columns (times in
+/// milliseconds, headers as JSON) with its routing, and the deliveries to enqueue in the
+/// same commit. Built before the writer's turn, so that the writer's serial stage only
+/// does the database's work; every backend keeps the same columns.
+#[derive(Debug)]
+pub struct EventRow {
+    /// `evt_…`.
+    pub id: String,
+    /// The integration that received it.
+    pub integration: String,
+    /// When it was received, in milliseconds since the epoch.
+    pub received_at: i64,
+    /// The provider's event id, the deduplication key.
+    pub provider_event_id: Option<String>,
+    /// The provider's event type.
+    pub event_type: Option<String>,
+    /// The signature scheme that verified it.
+    pub scheme: String,
+    /// The kept headers, as a JSON array of pairs.
+    pub headers: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// The connection it was routed to, if any.
+    pub connection_id: Option<String>,
+    /// The routing key read from it, if any.
+    pub routing_key: Option<String>,
+    /// When it was routed (its reception time when routed at intake), or NULL.
+    pub routed_at: Option<i64>,
+    /// `mapped`, `dropped` or `failed` once routed.
+    pub mapping_status: Option<&'static str>,
+    /// The mapped event type.
+    pub mapped_type: Option<String>,
+    /// The mapped data, NULL when it is the body byte for byte.
+    pub mapped_data: Option<String>,
+    /// Why mapping failed.
+    pub mapping_error: Option<String>,
+    /// (delivery id, destination): only for a mapped event.
+    pub deliveries: Vec<(String, String)>,
+}
+
+impl EventRow {
+    /// The row of `event`, routed by `routing` when the caller mapped it.
+    pub fn new(event: &Event, routing: Option<&crate::Routing>) -> StoreResult<Self> {
+        let received_at = crate::to_millis(event.received_at);
+        let headers = serde_json::to_string(&event.headers)
+            .map_err(|x| crate::StoreError::Backend(format!("event headers: {x}")))?;
+        let mut row = Self {
+            id: event.id.clone(),
+            integration: event.integration.clone(),
+            received_at,
+            provider_event_id: event.provider_event_id.clone(),
+            event_type: event.event_type.clone(),
+            scheme: event.scheme.clone(),
+            headers,
+            body: event.body.clone(),
+            connection_id: event.connection_id.clone(),
+            routing_key: event.routing_key.clone(),
+            routed_at: None,
+            mapping_status: None,
+            mapped_type: None,
+            mapped_data: None,
+            mapping_error: None,
+            deliveries: Vec::new(),
+        };
+        if let Some(r) = routing {
+            row.routed_at = Some(received_at);
+            match &r.mapped {
+                crate::Mapped::Mapped { event_type, data } => {
+                    row.mapping_status = Some("mapped");
+                    row.mapped_type = Some(event_type.clone());
+                    // Data that is the body byte for byte (a JSON body passed through) is
+                    // not stored twice: NULL reads back as the body.
+                    row.mapped_data =
+                        (data.as_bytes() != event.body.as_slice()).then(|| data.clone());
+                    row.deliveries = r.deliveries.clone();
+                }
+                crate::Mapped::Dropped => row.mapping_status = Some("dropped"),
+                crate::Mapped::Failed { error } => {
+                    row.mapping_status = Some("failed");
+                    row.mapping_error = Some(error.clone());
+                }
+            }
+        }
+        Ok(row)
+    }
+}

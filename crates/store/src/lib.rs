@@ -28,7 +28,9 @@ pub use deliveries::{
     Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,
     Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
 };
-pub use events::{Event, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore};
+pub use events::{
+    Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
+};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
 /// failed group commit answers each of its callers with the same error.
