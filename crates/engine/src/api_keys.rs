@@ -21,15 +21,9 @@ use sha2::{Digest, Sha256};
 use store::{ApiKeyRecord, Scope};
 use vault::{ExposeSecret, SecretString, constant_time_eq};
 
-use crate::ids::new_api_key;
+use crate::ids::{API_KEY_PREFIX, new_api_key, parse_api_key};
 use crate::ttl_cache::TtlCache;
 use crate::{Actor, Engine, EngineError, EngineResult};
-
-// The key's shape is made and checked in `crate::ids`, with every other id; re-exported
-// here, where the server and the CLI have always had it.
-pub use crate::ids::{
-    API_KEY_PREFIX as PREFIX, looks_like_api_key as looks_like_key, parse_api_key as parse,
-};
 
 /// How stale `last_used_at` may get before a use is written back (avoids a write per
 /// request).
@@ -186,7 +180,7 @@ impl Engine {
         .await?;
         Ok(CreatedKey {
             info: record.into(),
-            key: SecretString::from(format!("{PREFIX}{id}_{secret}")),
+            key: SecretString::from(format!("{API_KEY_PREFIX}{id}_{secret}")),
         })
     }
 
@@ -244,7 +238,7 @@ impl Engine {
         const BAD: EngineError = EngineError::Unauthenticated(
             "invalid or revoked API key; send Authorization: Bearer sb_…",
         );
-        let Some((id, secret)) = parse(presented.expose_secret()) else {
+        let Some((id, secret)) = parse_api_key(presented.expose_secret()) else {
             return Err(BAD);
         };
         let presented_hash = hash_secret(secret);
@@ -457,7 +451,7 @@ mod cache_tests {
             .unwrap();
         engine.authenticate(&c.key).await.unwrap();
         let real = c.key.expose_secret().to_owned();
-        let (id, secret) = super::parse(&real).unwrap();
+        let (id, secret) = crate::ids::parse_api_key(&real).unwrap();
         let mut wrong = secret.as_bytes().to_vec();
         wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
         let forged = format!("sb_{id}_{}", String::from_utf8(wrong).unwrap());

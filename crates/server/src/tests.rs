@@ -349,9 +349,7 @@ async fn revoked_key_stops_working_at_once() {
         .await
         .unwrap();
     assert!(
-        !text.contains(&key)
-            && !text.contains(&h.admin)
-            && !engine::api_keys::looks_like_key(&text)
+        !text.contains(&key) && !text.contains(&h.admin) && !engine::ids::looks_like_api_key(&text)
     );
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 3);

@@ -349,7 +349,7 @@ async fn a_key_revoked_here_stops_proxying_at_once_and_a_wrong_secret_never_pass
         assert_eq!(res.status(), 200);
     }
     // The key's id is cached now; the same id with another secret is still refused.
-    let (id, _) = engine::api_keys::parse(&h.app).unwrap();
+    let (id, _) = engine::ids::parse_api_key(&h.app).unwrap();
     let forged = format!("sb_{id}_{}", "Z".repeat(40));
     let res = h
         .http

@@ -36,10 +36,6 @@ pub use tokens::{RefreshOutcome, TokenView};
 
 pub(crate) use tokens::RefreshLocks;
 
-// Connection and end-user ids are checked in `crate::ids`; re-exported here, where the
-// API has always had them.
-pub use crate::ids::{is_connection_id, is_end_user_id};
-
 /// A connection as the API shows it: never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConnectionView {

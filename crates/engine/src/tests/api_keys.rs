@@ -7,7 +7,9 @@ use store::{ApiKeyStore, Scope};
 use vault::{ExposeSecret, SecretString};
 
 use super::{TamperStore, all_audit, engine_on, key, memory_store, ring, setup};
-use crate::api_keys::{PREFIX, looks_like_key, parse};
+use crate::ids::{
+    API_KEY_PREFIX as PREFIX, looks_like_api_key as looks_like_key, parse_api_key as parse,
+};
 use crate::{Actor, EngineError, ManualClock};
 
 const BAD: &str = "invalid or revoked API key; send Authorization: Bearer sb_…";

@@ -25,9 +25,9 @@ use tokio::sync::Notify;
 
 use super::{all_audit, key, memory_store, ring};
 use crate::connections::{
-    CallbackOutcome, CallbackParams, ConnectSessionRequest, Delivery, is_connection_id,
-    is_end_user_id, page_nonce,
+    CallbackOutcome, CallbackParams, ConnectSessionRequest, Delivery, page_nonce,
 };
+use crate::ids::{is_connection_id, is_end_user_id};
 use crate::{Engine, EngineError};
 
 // ---------------------------------------------------------------------------------------
