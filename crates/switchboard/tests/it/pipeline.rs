@@ -6,8 +6,8 @@
 //! Covered: retries until a consumer that was down comes back; 410 disabling the
 //! destination until it is enabled again; dead after `max_attempts` and a replay; a
 //! failing `[[mappings]]` fixed by SIGHUP and a `mapping_failed` replay; `kill -9` with
-//! deliveries in flight loses no acknowledged event. Every wait is a poll with a generous
-//! deadline; nothing asserts on elapsed time.
+//! deliveries in flight loses no acknowledged event, on SQLite and on PostgreSQL. Every wait
+//! is a poll with a generous deadline; nothing asserts on elapsed time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -796,6 +796,23 @@ jq = '{type: "repo.pushed", data: {ref: .ref, size: (.commits | length)}}'
 
 #[tokio::test]
 async fn pipeline_kill_9_with_deliveries_in_flight_loses_no_event() {
+    kill_9_with_deliveries_in_flight(None).await;
+}
+
+#[tokio::test]
+async fn pipeline_kill_9_with_deliveries_in_flight_loses_no_event_on_postgres() {
+    let schema = crate::postgres::pg_schema().await;
+    kill_9_with_deliveries_in_flight(Some(&schema.url)).await;
+}
+
+/// Senders stream webhooks while deliveries hang at the consumer, until `kill -9`; a new
+/// server on the same database (the sandbox's SQLite file, or `database_url` when given)
+/// delivers every acknowledged event, each under one webhook-id.
+async fn kill_9_with_deliveries_in_flight(database_url: Option<&str>) {
+    let envs: Vec<(&str, &str)> = database_url
+        .map(|url| ("SWITCHBOARD_DATABASE_URL", url))
+        .into_iter()
+        .collect();
     let secret = whsec();
     let consumer = Consumer::start(&secret);
     // Slow: requests hang past the destination's 3 s timeout, so deliveries are in
@@ -811,7 +828,7 @@ async fn pipeline_kill_9_with_deliveries_in_flight_loses_no_event() {
         "max_attempts = 100\ntimeout_secs = 3\nmax_concurrency = 8",
         "",
     );
-    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let server = Server::start(dir.path(), &["--dev"], &envs).await;
     let key = server.printed_admin_key();
 
     // Four senders keep sending until the kill; only events answered 200 count.
@@ -891,7 +908,7 @@ async fn pipeline_kill_9_with_deliveries_in_flight_loses_no_event() {
 
     // Back up: the consumer answers at once; a new server on the same database.
     consumer.set_mode(json!({"mode": "up"})).await;
-    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let server = Server::start(dir.path(), &["--dev"], &envs).await;
     let records = wait_delivered(&server, &consumer, &expected).await;
     // Every acknowledged event arrived, verified, each under one webhook-id however
     // often it was sent (before and after the crash). Besides them only events whose
