@@ -706,18 +706,20 @@ async fn a_thousand_concurrent_token_requests_on_three_processes_on_postgres_ref
 }
 
 /// 1,000 token requests spread over three `serve` processes on one database (the
-/// sandbox's SQLite file, or `database_url` when given), after expiry: one refresh.
+/// sandbox's SQLite file, or `database_url` when given), after the access token has
+/// expired: one refresh, counted at the provider, and every caller gets its token.
 async fn refresh_storm_on_three_processes(database_url: Option<&str>) {
-    let peer = peer(&[("ACCESS_TOKEN_TTL", "60")]);
+    // The first access token lives two seconds; no refresh margin, so the storm below
+    // starts after it has expired, not merely while it is due. The refresh is held at
+    // the provider for as long as the test needs, so the timeouts leave room for a slow
+    // machine; the background refresher does not run during the test.
+    let peer = peer(&[("ACCESS_TOKEN_TTL", "2")]);
     let dir = harness::sandbox();
-    // Every token expires within the margin: the first token call must refresh. The
-    // refresh is held at the provider for as long as the test needs, so the timeouts
-    // leave room for a slow machine.
     std::fs::write(
         dir.path().join("switchboard.toml"),
         config(
             &peer,
-            "token_refresh_margin_secs = 300\nbackground_refresh_interval_secs = 3600\n\
+            "token_refresh_margin_secs = 0\nbackground_refresh_interval_secs = 3600\n\
              request_timeout_secs = 120\noutbound_timeout_secs = 60\nrefresh_lease_secs = 90",
         ),
     )
@@ -741,7 +743,9 @@ async fn refresh_storm_on_three_processes(database_url: Option<&str>) {
         server: &s1,
     };
     app.connect("acme", "hot").await;
-    // Tokens issued from now on outlive the margin, so exactly one refresh is needed.
+    // Wait (bounded) until the access token has expired by the expiry the server
+    // reports. Tokens issued from now on live an hour, so exactly one refresh is needed.
+    within_margin(&app, "hot", 0).await;
     peer.set_access_ttl(3600).await;
     peer.reset().await;
     let servers = [&s1, &s2, &s3];
