@@ -22,4 +22,5 @@ mod proxy;
 mod rotate;
 mod serve;
 mod signals;
+mod three;
 mod webhook;

@@ -27,12 +27,12 @@ use serde_json::{Value, json};
 use crate::harness::{self, Server, sandbox};
 
 /// The integration's GitHub webhook secret.
-const WEBHOOK_SECRET: &str = "pipeline-test-secret";
+pub(crate) const WEBHOOK_SECRET: &str = "pipeline-test-secret";
 /// How long the consumer peer may take to print `LISTENING <port>`.
 const PEER_START: Duration = Duration::from_secs(30);
 /// Deadline of a wait that may include one circuit-breaker cool-down (30 s) or one
 /// expired delivery lease (timeout + 30 s).
-const LONG: Duration = Duration::from_secs(90);
+pub(crate) const LONG: Duration = Duration::from_secs(90);
 /// Deadline of an ordinary wait.
 const SHORT: Duration = Duration::from_secs(30);
 
@@ -45,7 +45,7 @@ fn consumer_dir() -> PathBuf {
 
 /// A running `tests/peers/consumer/server.js`. Killed on drop.
 #[derive(Debug)]
-struct Consumer {
+pub(crate) struct Consumer {
     port: u16,
     child: Child,
     stderr_path: PathBuf,
@@ -55,7 +55,7 @@ struct Consumer {
 
 impl Consumer {
     /// Starts the peer verifying with `secret` (`whsec_…`).
-    fn start(secret: &str) -> Consumer {
+    pub(crate) fn start(secret: &str) -> Consumer {
         let dir = consumer_dir();
         assert!(
             dir.join("node_modules/standardwebhooks/package.json")
@@ -140,7 +140,7 @@ impl Consumer {
     }
 
     /// The destination URL to configure.
-    fn hook_url(&self) -> String {
+    pub(crate) fn hook_url(&self) -> String {
         self.url("/hook")
     }
 
@@ -155,13 +155,13 @@ impl Consumer {
     }
 
     /// Sets the mode: `{"mode": "up"|"down"|"gone"|"status", "status"?, "delay_ms"?}`.
-    async fn set_mode(&self, mode: Value) {
+    pub(crate) async fn set_mode(&self, mode: Value) {
         let req = self.http.post(self.url("/__test/mode")).json(&mode);
         self.control(req, "POST /__test/mode").await;
     }
 
     /// Every request received so far, oldest first.
-    async fn received(&self) -> Vec<Value> {
+    pub(crate) async fn received(&self) -> Vec<Value> {
         let req = self.http.get(self.url("/__test/received"));
         let v = self.control(req, "GET /__test/received").await;
         v["requests"].as_array().cloned().unwrap_or_default()
@@ -182,12 +182,12 @@ fn read(path: &Path) -> String {
 // ---- records ---------------------------------------------------------------------------
 
 /// The requests that carried event `id`.
-fn for_event<'r>(records: &'r [Value], id: &str) -> Vec<&'r Value> {
+pub(crate) fn for_event<'r>(records: &'r [Value], id: &str) -> Vec<&'r Value> {
     records.iter().filter(|r| r["event_id"] == id).collect()
 }
 
 /// Whether `r` was a successful delivery: answered 2xx, completely.
-fn is_delivery(r: &Value) -> bool {
+pub(crate) fn is_delivery(r: &Value) -> bool {
     r["completed"] == true
         && r["answered"]
             .as_u64()
@@ -195,7 +195,7 @@ fn is_delivery(r: &Value) -> bool {
 }
 
 /// Whether every event in `ids` was delivered at least once.
-fn all_delivered(records: &[Value], ids: &[String]) -> bool {
+pub(crate) fn all_delivered(records: &[Value], ids: &[String]) -> bool {
     ids.iter()
         .all(|id| for_event(records, id).into_iter().any(is_delivery))
 }
@@ -204,7 +204,7 @@ fn all_delivered(records: &[Value], ids: &[String]) -> bool {
 /// `standardwebhooks`, each webhook-id on exactly one event, each event under exactly
 /// one webhook-id (there is one destination), and only events of `ids`.
 #[track_caller]
-fn assert_consistent(records: &[Value], ids: &[String]) {
+pub(crate) fn assert_consistent(records: &[Value], ids: &[String]) {
     let known: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     let mut events_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut ids_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -250,7 +250,7 @@ fn assert_consistent(records: &[Value], ids: &[String]) {
 // ---- configuration and traffic --------------------------------------------------------------
 
 /// A fresh Standard Webhooks secret.
-fn whsec() -> String {
+pub(crate) fn whsec() -> String {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).expect("random bytes");
     format!("whsec_{}", STANDARD.encode(b))
@@ -287,7 +287,7 @@ retry_schedule_secs = [0, 1, 1]
     std::fs::write(dir.join("switchboard.toml"), toml).expect("write switchboard.toml");
 }
 
-fn github_signature(body: &[u8]) -> String {
+pub(crate) fn github_signature(body: &[u8]) -> String {
     // Independent of our signer: HMAC-SHA256 straight from RustCrypto.
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
     m.update(body);
@@ -295,7 +295,7 @@ fn github_signature(body: &[u8]) -> String {
 }
 
 /// Posts a signed GitHub webhook; returns the status and the answer.
-async fn post_event(
+pub(crate) async fn post_event(
     http: &reqwest::Client,
     base: &str,
     delivery: &str,
@@ -372,7 +372,7 @@ async fn replay_where(server: &Server, key: &str, filter: Value) -> (u64, u64) {
 }
 
 /// Polls `check` every 50 ms until it returns `Some` or `deadline` passes.
-async fn until<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
+pub(crate) async fn until<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
