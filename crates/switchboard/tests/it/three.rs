@@ -558,3 +558,398 @@ async fn admin_actions_on_three_instances_make_one_verifiable_audit_chain() {
         started.elapsed()
     );
 }
+
+// ---- key rotation while three instances serve --------------------------------------------
+
+/// Secrets sealed straight into the table beside the connections' own, so that the
+/// rotation has enough rows to be caught half-way.
+const SEEDED: usize = 1000;
+
+/// The plaintext of seeded secret `i`.
+fn seeded_plaintext(i: usize) -> String {
+    format!("seeded-secret-{i}")
+}
+
+/// Inserts the seeded secrets (owner `seed`, name `value`) sealed under `key`.
+async fn seed_secrets(schema: &PgSchema, key: &MasterKey) {
+    let ring = Keyring::new(key.clone(), vec![]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&schema.url)
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..SEEDED {
+        let owner_id = format!("s{i:05}");
+        let sealed = ring
+            .seal(
+                seeded_plaintext(i).as_bytes(),
+                Aad::new("seed", "value", &owner_id),
+            )
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at) \
+             VALUES ('seed', $1, 'value', $2, $3, 1, 0)",
+        )
+        .bind(&owner_id)
+        .bind(key.id().to_string())
+        .bind(&sealed)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+}
+
+/// The environment of an instance whose key ring is `primary` and `old`.
+fn ring_envs(url: &str, primary: &MasterKey, old: Option<&MasterKey>) -> Vec<(String, String)> {
+    let b64 = |k: &MasterKey| k.to_base64().expose_secret().to_owned();
+    let mut envs = vec![
+        ("SWITCHBOARD_DATABASE_URL".to_owned(), url.to_owned()),
+        ("ACME_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
+        ("SWITCHBOARD_MASTER_KEY".to_owned(), b64(primary)),
+    ];
+    if let Some(old) = old {
+        envs.push(("SWITCHBOARD_OLD_MASTER_KEYS".to_owned(), b64(old)));
+    }
+    envs
+}
+
+/// Restarts the instances one at a time with `envs`, each taken out of the balancer and
+/// drained first, then stopped with SIGTERM; the others keep serving meanwhile.
+async fn rolling_restart(
+    servers: &mut [Server],
+    lb: &Balancer,
+    dir: &Path,
+    envs: &[(String, String)],
+) {
+    for i in 0..servers.len() {
+        lb.drain(i).await;
+        servers[i].stop();
+        servers[i] = Server::start(dir, &["--dev"], &env_refs(envs)).await;
+        let stderr = servers[i].stderr();
+        assert!(
+            !stderr.contains("not configured"),
+            "instance {i} found secrets it cannot open:\n{stderr}"
+        );
+        lb.put_in(i, &servers[i].base);
+    }
+}
+
+/// Waits until `served` has moved past `from`: the traffic is still being answered.
+async fn served_past(served: &AtomicUsize, from: usize, what: &str) -> usize {
+    eventually(what, || async {
+        let n = served.load(Ordering::SeqCst);
+        (n > from).then_some(n)
+    })
+    .await
+}
+
+/// The connections the traffic uses.
+const CONNECTIONS: [&str; 4] = ["c0", "c1", "c2", "c3"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_while_three_instances_serve_fails_no_request() {
+    let started = Instant::now();
+    let schema = pg_schema().await;
+    let peer = connect::peer(&[]);
+    let dir = sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            r#"[[providers]]
+id = "acme"
+issuer = "{issuer}"
+api_base_url = "{issuer}"
+
+[[integrations]]
+id = "acme"
+provider = "acme"
+client_id = "{client_id}"
+client_secret = "env:ACME_CLIENT_SECRET"
+scopes = ["openid", "email", "api:read"]
+allowed_return_origins = ["http://127.0.0.1:9"]
+
+[[integrations]]
+id = "gh"
+provider = "github"
+webhook_secrets = ["{WEBHOOK_SECRET}"]
+"#,
+            issuer = peer.issuer,
+            client_id = connect::CLIENT_ID,
+        ),
+    )
+    .unwrap();
+    let (a, b) = (
+        MasterKey::generate().unwrap(),
+        MasterKey::generate().unwrap(),
+    );
+    let url = schema.url.clone();
+
+    // Three instances under key A, four connections made through the real flow, and
+    // the seeded secrets, all sealed under A.
+    let under_a = ring_envs(&url, &a, None);
+    let (mut servers, key) = start_three(dir.path(), &env_refs(&under_a)).await;
+    {
+        let app = App {
+            server: &servers[0],
+            key: key.clone(),
+        };
+        for c in CONNECTIONS {
+            let done = app.connect("acme", c).await;
+            assert!(done.contains("status=connected"), "{done}");
+        }
+    }
+    seed_secrets(&schema, &a).await;
+    let total_secrets = schema.count("SELECT COUNT(*) FROM secrets").await;
+    assert!(total_secrets > SEEDED as i64, "no connection secret stored");
+    let a_id = a.id().to_string();
+    assert_eq!(
+        schema
+            .count(&format!(
+                "SELECT COUNT(*) FROM secrets WHERE key_id = '{a_id}'"
+            ))
+            .await,
+        total_secrets
+    );
+
+    // Traffic through the balancer from four workers until the end: token requests,
+    // proxy calls (the provider's userinfo), webhooks, and forced refreshes (which write
+    // new credentials under whichever key is primary). Any answer but 2xx is a failure.
+    let lb = Balancer::new(&servers);
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..4usize {
+        let (lb, stop, served, failures, key) = (
+            lb.clone(),
+            stop.clone(),
+            served.clone(),
+            failures.clone(),
+            key.clone(),
+        );
+        workers.spawn(async move {
+            let http = harness::http();
+            let mut k = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                k += 1;
+                let c = CONNECTIONS[(w + k) % CONNECTIONS.len()];
+                let (_, base, _guard) = lb.pick();
+                let (what, result) = match k % 4 {
+                    0 => {
+                        let what = format!("GET {base}/api/connections/{c}/token");
+                        let r = http
+                            .get(format!("{base}/api/connections/{c}/token"))
+                            .bearer_auth(&key)
+                            .send()
+                            .await;
+                        (what, r)
+                    }
+                    1 => {
+                        let what = format!("GET {base}/api/proxy/{c}/me");
+                        let r = http
+                            .get(format!("{base}/api/proxy/{c}/me"))
+                            .bearer_auth(&key)
+                            .send()
+                            .await;
+                        (what, r)
+                    }
+                    2 => {
+                        let delivery = format!("r{w}-{k}");
+                        let what = format!("webhook {delivery} to {base}");
+                        match post_event(&http, &base, &delivery, "push", &json!({"k": k})).await {
+                            Ok((200, _)) => {
+                                served.fetch_add(1, Ordering::SeqCst);
+                                continue;
+                            }
+                            Ok((status, v)) => {
+                                failures
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("{what}: {status} {v}"));
+                                continue;
+                            }
+                            Err(e) => {
+                                failures.lock().unwrap().push(format!("{what}: {e}"));
+                                continue;
+                            }
+                        }
+                    }
+                    _ if w < 2 => {
+                        // Worker w refreshes connection w, and only c0 and c1 are
+                        // refreshed: refreshes of one connection never race here
+                        // (connect.rs tests that), and the credentials of c2 and c3 stay
+                        // under key A until `keys rotate` rewrites them.
+                        let own = CONNECTIONS[w];
+                        let what = format!("POST {base}/api/connections/{own}/refresh");
+                        let r = http
+                            .post(format!("{base}/api/connections/{own}/refresh"))
+                            .bearer_auth(&key)
+                            .json(&json!({}))
+                            .send()
+                            .await;
+                        (what, r)
+                    }
+                    _ => {
+                        let what = format!("GET {base}/api/connections/{c}");
+                        let r = http
+                            .get(format!("{base}/api/connections/{c}"))
+                            .bearer_auth(&key)
+                            .send()
+                            .await;
+                        (what, r)
+                    }
+                };
+                match result {
+                    Ok(r) if r.status().is_success() => {
+                        served.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(r) => {
+                        let status = r.status();
+                        let body = r.text().await.unwrap_or_default();
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{what}: {status} {body}"));
+                    }
+                    Err(e) => failures.lock().unwrap().push(format!("{what}: {e}")),
+                }
+            }
+        });
+    }
+    let mut mark = served_past(&served, 20, "traffic under key A").await;
+
+    // 1. Every instance learns key B (to open only), one restart at a time: an instance
+    //    with B as its primary must never meet one that cannot open what it sealed.
+    rolling_restart(
+        &mut servers,
+        &lb,
+        dir.path(),
+        &ring_envs(&url, &a, Some(&b)),
+    )
+    .await;
+    mark = served_past(&served, mark, "traffic with B in every key ring").await;
+    // 2. B becomes the primary everywhere, A stays to open.
+    let b_then_a = ring_envs(&url, &b, Some(&a));
+    rolling_restart(&mut servers, &lb, dir.path(), &b_then_a).await;
+    served_past(&served, mark, "traffic with B primary").await;
+
+    // 3. `keys rotate` while the three serve; the traffic is answered while the rotation
+    //    is half done (some secrets under B, some still under A).
+    let rotate = {
+        let dir = dir.path().to_owned();
+        let envs = b_then_a.clone();
+        tokio::task::spawn_blocking(move || {
+            run(
+                &dir,
+                &["keys", "rotate", "--json", "--batch-size", "1"],
+                &env_refs(&envs),
+            )
+        })
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let b_id = b.id().to_string();
+    let mut half_done: Option<(usize, usize)> = None;
+    while !rotate.is_finished() {
+        let under_a: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key_id = $1")
+            .bind(&a_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let under_b: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key_id = $1")
+            .bind(&b_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if under_a > 0 && under_b > 0 {
+            let now = served.load(Ordering::SeqCst);
+            half_done = Some(half_done.map_or((now, now), |(first, _)| (first, now)));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = rotate.await.unwrap();
+    out.success();
+    let v = out.json();
+    assert_eq!(v["primary_key_id"], b_id.as_str(), "{v}");
+    // The seeded secrets and the credentials of the connections nobody refreshed.
+    assert!(
+        v["rewritten"].as_u64().unwrap() >= SEEDED as u64 + 2,
+        "keys rotate rewrote too little: {v}"
+    );
+    let (first, last) = half_done.expect("the rotation was never seen half done");
+    assert!(
+        last > first,
+        "no request was answered while the rotation was half done"
+    );
+    eprintln!(
+        "keys rotate: {v}; {} requests answered while it was half done",
+        last - first
+    );
+    let not_b: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets WHERE key_id <> $1")
+        .bind(&b_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(not_b, 0, "secrets left under another key than B");
+    mark = served_past(&served, last, "traffic after the rotation").await;
+
+    // 4. A leaves the key rings: every instance restarts with B alone and keeps serving.
+    let only_b = ring_envs(&url, &b, None);
+    rolling_restart(&mut servers, &lb, dir.path(), &only_b).await;
+    served_past(&served, mark, "traffic with B alone").await;
+    stop.store(true, Ordering::Relaxed);
+    while let Some(r) = workers.join_next().await {
+        r.unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} request(s) failed during the rotation: {failures:#?}",
+        failures.len()
+    );
+    let n_served = served.load(Ordering::SeqCst);
+
+    // Every secret is under B: the seeded ones open with B alone; every instance opens
+    // every connection's credentials (a token, a proxied call) with B alone.
+    let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT owner_id, key_id, ciphertext FROM secrets WHERE owner = 'seed' ORDER BY owner_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(rows.len(), SEEDED);
+    let ring = Keyring::new(b.clone(), vec![]);
+    for (owner_id, key_id, ct) in &rows {
+        assert_eq!(key_id, &b_id, "{owner_id}");
+        let i: usize = owner_id[1..].parse().unwrap();
+        let plain = ring
+            .open(ct, Aad::new("seed", "value", owner_id))
+            .unwrap_or_else(|e| panic!("{owner_id}: {e}"));
+        assert_eq!(plain.expose_secret(), seeded_plaintext(i).as_bytes());
+    }
+    for s in &servers {
+        for c in CONNECTIONS {
+            let v = s
+                .get_json(&format!("/api/connections/{c}/token"), &key)
+                .await;
+            assert!(v["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+            let r = s.get(&format!("/api/proxy/{c}/me"), Some(&key)).await;
+            assert_eq!(r.status(), 200, "{c} through {}", s.base);
+        }
+    }
+    let audit = servers[0].audit_rows(&key).await;
+    for action in ["keys.rotate.start", "keys.rotate.finish"] {
+        assert!(audit.iter().any(|r| r["action"] == action), "no {action}");
+    }
+    eprintln!(
+        "{n_served} requests answered, none failed ({:?})",
+        started.elapsed()
+    );
+}
