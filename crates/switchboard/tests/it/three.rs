@@ -624,16 +624,16 @@ async fn rolling_restart(
     dir: &Path,
     envs: &[(String, String)],
 ) {
-    for i in 0..servers.len() {
+    for (i, server) in servers.iter_mut().enumerate() {
         lb.drain(i).await;
-        servers[i].stop();
-        servers[i] = Server::start(dir, &["--dev"], &env_refs(envs)).await;
-        let stderr = servers[i].stderr();
+        server.stop();
+        *server = Server::start(dir, &["--dev"], &env_refs(envs)).await;
+        let stderr = server.stderr();
         assert!(
             !stderr.contains("not configured"),
             "instance {i} found secrets it cannot open:\n{stderr}"
         );
-        lb.put_in(i, &servers[i].base);
+        lb.put_in(i, &server.base);
     }
 }
 
