@@ -9,8 +9,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use store::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
-    OAuthState, RefreshCommit, SealedCredentials, StoreError, StoreResult, Upsert, from_millis,
-    to_millis,
+    OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, StoreError, StoreResult,
+    Upsert, from_millis, to_millis,
 };
 
 use crate::{SqliteStore, err, opt_millis};
@@ -543,5 +543,65 @@ impl ConnectionStore for SqliteStore {
             .await
             .map_err(err)?;
         Ok(a.rows_affected() + b.rows_affected())
+    }
+
+    async fn oauth_state_key_ids(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key_id, COUNT(*) FROM oauth_states WHERE expires_at >= ?
+             GROUP BY key_id ORDER BY key_id",
+        )
+        .bind(to_millis(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(rows.into_iter().map(|(k, n)| (k, n as u64)).collect())
+    }
+
+    async fn oauth_states_not_under(
+        &self,
+        key_id: &str,
+        now: DateTime<Utc>,
+        after: Option<&[u8]>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedOAuthState>> {
+        // BLOBs compare with memcmp(), so the order is bytewise, as the trait says.
+        let rows: Vec<(Vec<u8>, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT state_hash, key_id, sealed FROM oauth_states
+             WHERE key_id <> ? AND expires_at >= ? AND (? IS NULL OR state_hash > ?)
+             ORDER BY state_hash LIMIT ?",
+        )
+        .bind(key_id)
+        .bind(to_millis(now))
+        .bind(after)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(state_hash, key_id, sealed)| SealedOAuthState {
+                state_hash,
+                key_id,
+                sealed,
+            })
+            .collect())
+    }
+
+    async fn replace_oauth_state_sealed_if(
+        &self,
+        state_hash: &[u8],
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        let r =
+            sqlx::query("UPDATE oauth_states SET sealed = ? WHERE state_hash = ? AND sealed = ?")
+                .bind(sealed)
+                .bind(state_hash)
+                .bind(expected)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+        Ok(r.rows_affected() == 1)
     }
 }

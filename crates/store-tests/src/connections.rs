@@ -11,7 +11,9 @@ use store::{
     SealedCredentials, SealedSecret, SecretSlot, Store, StoreError, Upsert, credentials_slot,
 };
 
-use crate::fixtures::{MIN, SEC, at, conn, creds, session, state};
+use crate::fixtures::{
+    MIN, SEC, at, conn, creds, key_hex, sealed_under, session, state, state_under,
+};
 
 /// Upserts and asserts a creation; returns the stored connection.
 async fn create(s: &dyn Store, c: &Connection, cr: &SealedCredentials) -> Connection {
@@ -1605,4 +1607,229 @@ pub async fn rotation_sees_connection_credentials_and_never_overwrites_a_newer_r
             .1,
         creds("k2", b"reconnected")
     );
+}
+
+const OLD: [u8; 8] = [0x0a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f, 0x60, 0x71];
+const NEW: [u8; 8] = [0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89];
+
+/// Authorization states are counted by the key in their sealed value's header (lowercase
+/// hex, as `secrets.key_id`), and only while they can still be used: a state expiring
+/// exactly at `now` counts (purging at `now` keeps it), an expired one does not.
+pub async fn oauth_state_key_ids_count_unexpired_states_by_the_key_in_their_header(
+    s: Arc<dyn Store>,
+) {
+    let now = at(10 * MIN);
+    assert!(s.oauth_state_key_ids(now).await.unwrap().is_empty());
+    for (i, key, exp) in [
+        (1u8, OLD, 20 * MIN),
+        (2, OLD, 10 * MIN),
+        (3, NEW, 20 * MIN),
+        (4, OLD, 5 * MIN),
+        (5, NEW, 10 * MIN - 1),
+    ] {
+        s.insert_oauth_state(&state_under(&[i; 32], key, b"verifier", at(exp)))
+            .await
+            .unwrap();
+    }
+    let expected = vec![(key_hex(OLD), 2), (key_hex(NEW), 1)];
+    assert_eq!(s.oauth_state_key_ids(now).await.unwrap(), expected);
+    // Earlier, the expired ones still count.
+    assert_eq!(
+        s.oauth_state_key_ids(at(0)).await.unwrap(),
+        vec![(key_hex(OLD), 3), (key_hex(NEW), 2)]
+    );
+    s.purge_expired_flows(now).await.unwrap();
+    assert_eq!(s.oauth_state_key_ids(now).await.unwrap(), expected);
+    // A used state is gone from the count.
+    s.take_oauth_state(&[3; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        s.oauth_state_key_ids(now).await.unwrap(),
+        vec![(key_hex(OLD), 2)]
+    );
+}
+
+/// The states left under an old key come in bytewise state-hash order, page by page
+/// after a cursor, without the expired ones and those already under the key.
+pub async fn oauth_states_not_under_pages_in_hash_order_with_a_cursor(s: Arc<dyn Store>) {
+    let now = at(10 * MIN);
+    // First bytes on both sides of 0x80, so a signed comparison would order them wrongly.
+    let old_hashes: Vec<[u8; 32]> = [0xff_u8, 0x00, 0x80, 0x7f, 0x81, 0x01, 0xfe]
+        .iter()
+        .map(|&b| {
+            let mut h = [b; 32];
+            h[31] = 0x42;
+            h
+        })
+        .collect();
+    for (n, h) in old_hashes.iter().enumerate() {
+        s.insert_oauth_state(&state_under(h, OLD, &[n as u8; 40], at(20 * MIN)))
+            .await
+            .unwrap();
+    }
+    s.insert_oauth_state(&state_under(&[0x50; 32], NEW, b"new", at(20 * MIN)))
+        .await
+        .unwrap();
+    s.insert_oauth_state(&state_under(&[0x51; 32], OLD, b"expired", at(MIN)))
+        .await
+        .unwrap();
+
+    let mut expected = old_hashes.clone();
+    expected.sort();
+    let all = s
+        .oauth_states_not_under(&key_hex(NEW), now, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.state_hash.clone()).collect::<Vec<_>>(),
+        expected.iter().map(|h| h.to_vec()).collect::<Vec<_>>()
+    );
+    for r in &all {
+        let n = old_hashes
+            .iter()
+            .position(|h| h.as_slice() == r.state_hash)
+            .unwrap();
+        assert_eq!(r.key_id, key_hex(OLD));
+        assert_eq!(r.sealed, sealed_under(OLD, &[n as u8; 40]));
+    }
+
+    // Pages of 2 after a cursor give the same rows once each.
+    let mut paged = Vec::new();
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let page = s
+            .oauth_states_not_under(&key_hex(NEW), now, cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.state_hash.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+
+    // A cursor between hashes starts after it; after the last there is nothing.
+    let from_mid = s
+        .oauth_states_not_under(&key_hex(NEW), now, Some(&[0x7f; 32]), 100)
+        .await
+        .unwrap();
+    assert_eq!(from_mid, all[3..].to_vec());
+    assert!(
+        s.oauth_states_not_under(&key_hex(NEW), now, Some(&expected[6]), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.oauth_states_not_under(&key_hex(NEW), now, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Under a key nothing uses: every unexpired state; before the expiry, that one too.
+    assert_eq!(
+        s.oauth_states_not_under("none", now, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        old_hashes.len() + 1
+    );
+    assert_eq!(
+        s.oauth_states_not_under(&key_hex(NEW), at(0), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        old_hashes.len() + 1
+    );
+}
+
+/// A state's sealed value is replaced only while it is byte for byte what rotation read:
+/// not after another rewrite, not after the callback took the state (which is not brought
+/// back), and nothing else of the state changes.
+pub async fn replace_oauth_state_sealed_if_only_while_the_sealed_value_is_unchanged(
+    s: Arc<dyn Store>,
+) {
+    let now = at(MIN);
+    let st = state_under(&[3; 32], OLD, b"old-verifier", at(10 * MIN));
+    s.insert_oauth_state(&st).await.unwrap();
+    let read = s
+        .oauth_states_not_under(&key_hex(NEW), now, None, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(read.sealed, st.sealed);
+
+    let resealed = sealed_under(NEW, b"new-verifier");
+    assert!(
+        !s.replace_oauth_state_sealed_if(&[3; 32], b"something else", &resealed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.replace_oauth_state_sealed_if(&[4; 32], &read.sealed, &resealed)
+            .await
+            .unwrap(),
+        "no such state"
+    );
+    assert!(
+        s.replace_oauth_state_sealed_if(&[3; 32], &read.sealed, &resealed)
+            .await
+            .unwrap()
+    );
+    // A second rotation that read the old value loses.
+    assert!(
+        !s.replace_oauth_state_sealed_if(&[3; 32], &read.sealed, &sealed_under(NEW, b"x"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.oauth_state_key_ids(now).await.unwrap(),
+        vec![(key_hex(NEW), 1)]
+    );
+    assert!(
+        s.oauth_states_not_under(&key_hex(NEW), now, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let taken = s.take_oauth_state(&[3; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        taken,
+        OAuthState {
+            sealed: resealed.clone(),
+            ..st
+        }
+    );
+    // Once taken, a late rewrite changes nothing and brings nothing back.
+    assert!(
+        !s.replace_oauth_state_sealed_if(&[3; 32], &resealed, &sealed_under(NEW, b"y"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.take_oauth_state(&[3; 32]).await.unwrap(), None);
+}
+
+/// A callback taking a state races rotation rewriting it, from two handles: the callback
+/// gets exactly one of the two values, and the rewrite reports success exactly when it
+/// landed before the take.
+pub async fn a_take_racing_a_rewrite_gets_one_value_and_the_rewrite_reports_it(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    for i in 0..30u8 {
+        let st = state_under(&[i; 32], OLD, &[i; 16], at(10 * MIN));
+        a.insert_oauth_state(&st).await.unwrap();
+        let resealed = sealed_under(NEW, &[i; 17]);
+        let hash = [i; 32];
+        let (taken, replaced) = tokio::join!(
+            a.take_oauth_state(&hash),
+            b.replace_oauth_state_sealed_if(&hash, &st.sealed, &resealed)
+        );
+        let taken = taken.unwrap().expect("the state is taken");
+        if replaced.unwrap() {
+            assert_eq!(taken.sealed, resealed, "state {i}");
+        } else {
+            assert_eq!(taken.sealed, st.sealed, "state {i}");
+        }
+        assert_eq!(b.take_oauth_state(&[i; 32]).await.unwrap(), None);
+    }
 }

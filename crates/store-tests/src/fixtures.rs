@@ -220,6 +220,33 @@ pub fn session(hash: &[u8], expires_at: DateTime<Utc>) -> ConnectSession {
     }
 }
 
+/// Bytes shaped like a vault value sealed under `key` (format 1: a version byte, the 8-byte
+/// key id, then the rest), which is all a store reads of them: the key id in the header.
+pub fn sealed_under(key: [u8; 8], rest: &[u8]) -> Vec<u8> {
+    let mut v = vec![1];
+    v.extend_from_slice(&key);
+    v.extend_from_slice(rest);
+    v
+}
+
+/// `key` as stores report key ids: lowercase hex.
+pub fn key_hex(key: [u8; 8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`state`] with its sealed part under `key`.
+pub fn state_under(
+    hash: &[u8],
+    key: [u8; 8],
+    rest: &[u8],
+    expires_at: DateTime<Utc>,
+) -> OAuthState {
+    OAuthState {
+        sealed: sealed_under(key, rest),
+        ..state(hash, expires_at)
+    }
+}
+
 /// An OAuth state of `u1`'s github connection `conn_1`, created at [`T0`].
 pub fn state(hash: &[u8], expires_at: DateTime<Utc>) -> OAuthState {
     OAuthState {

@@ -219,6 +219,17 @@ pub struct OAuthState {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The sealed part of an unexpired authorization state, as key rotation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedOAuthState {
+    /// SHA-256 of the `state` parameter (the row, and the sealed value's associated data).
+    pub state_hash: Vec<u8>,
+    /// Hex id of the key that sealed it, read from the sealed value's header.
+    pub key_id: String,
+    /// The sealed PKCE verifier and nonce.
+    pub sealed: Vec<u8>,
+}
+
 /// Connections, connect sessions and authorization states.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
@@ -306,4 +317,27 @@ pub trait ConnectionStore: Send + Sync {
     async fn take_oauth_state(&self, state_hash: &[u8]) -> StoreResult<Option<OAuthState>>;
     /// Deletes sessions and states that expired before `now`; returns how many.
     async fn purge_expired_flows(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// How many states not expired at `now` (those `purge_expired_flows(now)` keeps) are
+    /// sealed under each key id, ordered by key id. The key id is the one in each sealed
+    /// value's header (vault format 1: a version byte, then the 8-byte key id, as lowercase
+    /// hex), so states written by any version are counted.
+    async fn oauth_state_key_ids(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, u64)>>;
+    /// Up to `limit` states not expired at `now` whose sealed value is not under `key_id`,
+    /// ordered by state hash (bytewise), strictly after `after` when given (a cursor, as
+    /// for secrets).
+    async fn oauth_states_not_under(
+        &self,
+        key_id: &str,
+        now: DateTime<Utc>,
+        after: Option<&[u8]>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedOAuthState>>;
+    /// Replaces a state's sealed value only if it is still exactly `expected`; false if the
+    /// state was used, purged or rewritten meanwhile (nothing is written then).
+    async fn replace_oauth_state_sealed_if(
+        &self,
+        state_hash: &[u8],
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool>;
 }

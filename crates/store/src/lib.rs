@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
 pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
-    OAuthState, RefreshCommit, SealedCredentials, Upsert, credentials_slot,
+    OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert, credentials_slot,
 };
 pub use deliveries::{
     Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,

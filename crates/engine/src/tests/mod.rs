@@ -616,6 +616,30 @@ impl store::ConnectionStore for TamperStore {
     async fn purge_expired_flows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.inner.purge_expired_flows(now).await
     }
+    async fn oauth_state_key_ids(&self, now: DateTime<Utc>) -> StoreResult<Vec<(String, u64)>> {
+        self.inner.oauth_state_key_ids(now).await
+    }
+    async fn oauth_states_not_under(
+        &self,
+        key_id: &str,
+        now: DateTime<Utc>,
+        after: Option<&[u8]>,
+        limit: u32,
+    ) -> StoreResult<Vec<store::SealedOAuthState>> {
+        self.inner
+            .oauth_states_not_under(key_id, now, after, limit)
+            .await
+    }
+    async fn replace_oauth_state_sealed_if(
+        &self,
+        state_hash: &[u8],
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        self.inner
+            .replace_oauth_state_sealed_if(state_hash, expected, sealed)
+            .await
+    }
 }
 
 #[async_trait]
