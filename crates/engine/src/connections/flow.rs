@@ -10,7 +10,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use store::{Connection, ConnectionStatus, OAuthState, Upsert};
-use vault::{Aad, ExposeSecret};
+use vault::ExposeSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::context::Ctx;
@@ -18,6 +18,7 @@ use super::invalid;
 use super::protocol::{self, Client, Grant, TokenError, TokenSet};
 use super::sessions::{CallbackOutcome, Delivery, finish_delivery};
 use crate::ids::{is_connection_id, is_oauth_state, new_connection_id, random_token, token_hash};
+use crate::secrets::{state_aad, state_row};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// How long an authorization may take between the redirect and the callback.
@@ -51,10 +52,6 @@ pub struct CallbackParams {
 struct FlowSecrets {
     verifier: Option<String>,
     nonce: Option<String>,
-}
-
-fn state_aad(hash: &[u8]) -> String {
-    hex::encode(hash)
 }
 
 fn flow_metric(integration: &str, outcome: &'static str) {
@@ -231,7 +228,7 @@ impl Engine {
         );
         let sealed = self.inner.keyring.seal(
             plain.expose_secret().as_bytes(),
-            Aad::new("oauth_states", "sealed", &state_aad(&hash)),
+            state_aad(&state_row(&hash)),
         )?;
         let now = self.now();
         self.inner
@@ -427,10 +424,11 @@ impl Engine {
         hash: &[u8],
         st: &OAuthState,
     ) -> Result<FlowSecrets, Halt> {
-        let plain = match self.inner.keyring.open(
-            &st.sealed,
-            Aad::new("oauth_states", "sealed", &state_aad(hash)),
-        ) {
+        let plain = match self
+            .inner
+            .keyring
+            .open(&st.sealed, state_aad(&state_row(hash)))
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, integration, "cannot open a flow's sealed state");

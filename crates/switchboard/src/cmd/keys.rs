@@ -1,5 +1,5 @@
-//! `switchboard keys generate|rotate`: make a master key; re-encrypt every stored secret
-//! under the primary one.
+//! `switchboard keys generate|rotate`: make a master key; re-encrypt every sealed value
+//! (stored secrets and the authorizations in progress) under the primary one.
 
 use clap::Subcommand;
 use vault::{ExposeSecret, MasterKey};
@@ -14,12 +14,13 @@ use crate::output::{print_json, progress};
 pub enum KeysCmd {
     /// Print a new random master key (base64 of 32 bytes).
     Generate,
-    /// Re-encrypt every stored secret under the primary master key. Resumable: run it
-    /// again after an interruption. Keep the old key in old_master_keys until it ends.
+    /// Re-encrypt every stored secret, and the sealed state of every authorization in
+    /// progress, under the primary master key. Resumable: run it again after an
+    /// interruption. Keep the old key in old_master_keys until it ends.
     Rotate {
         #[command(flatten)]
         db: DbArgs,
-        /// Secrets per batch.
+        /// Sealed values per batch.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         batch_size: u32,
     },
@@ -49,7 +50,7 @@ async fn rotate(g: &Globals, db: &DbArgs, batch: u32) -> anyhow::Result<Outcome>
     let engine = local::engine(g.config_path(), db).await?;
     let bar = progress(
         0,
-        "{spinner} re-encrypting [{bar:40}] {pos}/{len} secrets ({eta} left)",
+        "{spinner} re-encrypting [{bar:40}] {pos}/{len} sealed values ({eta} left)",
         g.json,
     );
     let result = engine
@@ -63,13 +64,17 @@ async fn rotate(g: &Globals, db: &DbArgs, batch: u32) -> anyhow::Result<Outcome>
     let p = result?;
     let primary = engine.keyring().primary().id().to_string();
     if g.json {
-        print_json(
-            &serde_json::json!({ "primary_key_id": primary, "rewritten": p.rewritten, "skipped": p.skipped }),
-        )?;
+        print_json(&serde_json::json!({
+            "primary_key_id": primary,
+            "rewritten": p.rewritten,
+            "skipped": p.skipped,
+            "oauth_states_rewritten": p.oauth_states_rewritten,
+            "oauth_states_skipped": p.oauth_states_skipped,
+        }))?;
     } else {
         println!(
-            "every secret is now sealed under key {primary} ({} re-encrypted, {} already rewritten by others); old_master_keys can be removed",
-            p.rewritten, p.skipped
+            "every sealed value is now under key {primary} ({} re-encrypted, of which {} authorizations in progress; {} already rewritten by others or used meanwhile); old_master_keys can be removed",
+            p.rewritten, p.oauth_states_rewritten, p.skipped
         );
     }
     Ok(Outcome::Success)
