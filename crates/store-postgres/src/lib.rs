@@ -74,6 +74,7 @@ mod integration_state;
 mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transfer;
 mod writer;
 
 use store::EventRow;
@@ -400,6 +401,10 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn transfer(&self) -> &dyn store::transfer::Transfer {
+        self
     }
 
     async fn migrate(&self) -> StoreResult<usize> {

@@ -6,7 +6,8 @@
 //! lock up front, so concurrent processes on one file serialise instead of failing.
 //!
 //! One module per trait (`api_keys`, `secrets`, `audit`, `events`, `integration_state`,
-//! `connections`, `deliveries`) and the group-commit event writer (`writer`); this file
+//! `connections`, `deliveries`), the group-commit event writer (`writer`) and the row
+//! access of `switchboard db copy` (`transfer`); this file
 //! holds the store type, how it is opened, and the helpers the modules share. What every
 //! backend must do is tested by the `store-tests` suite (`tests/suite.rs` runs it whole);
 //! `src/tests*.rs` test only what is SQLite's own (settings, files, the memory store,
@@ -30,6 +31,7 @@ mod deliveries;
 mod events;
 mod integration_state;
 mod secrets;
+mod transfer;
 mod writer;
 
 use store::EventRow;
@@ -287,6 +289,10 @@ impl Store for SqliteStore {
         self.queue.close().await;
     }
 
+    fn transfer(&self) -> &dyn store::transfer::Transfer {
+        self
+    }
+
     async fn migrate(&self) -> StoreResult<usize> {
         let applied = |pool: SqlitePool| async move {
             let exists: i64 = sqlx::query_scalar(
@@ -329,6 +335,9 @@ mod tests;
 
 #[cfg(test)]
 mod tests_rows;
+
+#[cfg(test)]
+mod tests_transfer;
 
 #[cfg(test)]
 mod tests_writer;

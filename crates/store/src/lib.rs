@@ -1,9 +1,10 @@
 //! The storage interface.
 //!
-//! The engine talks to storage only through the traits here. Each backend (`store-sqlite`)
-//! implements them and passes the one suite in `store-tests`. Implementations keep what
-//! they are given: secrets arrive already sealed by the vault, and API keys arrive
-//! already hashed.
+//! The engine talks to storage only through the traits here. Each backend
+//! (`store-sqlite`, `store-postgres`) implements them and passes the one suite in
+//! `store-tests`. Implementations keep what they are given: secrets arrive already sealed
+//! by the vault, and API keys arrive already hashed. [`transfer`] moves whole databases
+//! between backends, row by row, as stored.
 //!
 //! Time is stored as milliseconds since the Unix epoch so that every backend round-trips
 //! it exactly (the audit chain hashes it).
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
+pub mod transfer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -265,4 +267,6 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<usize>;
     /// Closes the connections, waiting for those in use to be returned.
     async fn close(&self);
+    /// Row-level access to the whole database, for `switchboard db copy`.
+    fn transfer(&self) -> &dyn transfer::Transfer;
 }

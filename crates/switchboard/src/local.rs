@@ -78,12 +78,12 @@ impl Backend {
     }
 }
 
-/// `url` as it may be printed: a PostgreSQL URL without its password (a SQLite URL is a
-/// path and holds none).
+/// `url` as it may be printed: a SQLite URL as it is (a path holds no password), any
+/// other (PostgreSQL, or a scheme no backend has) without its password.
 pub fn shown_url(url: &str) -> String {
     match Backend::of(url) {
-        Some(Backend::Postgres) => store_postgres::redact(url),
-        _ => url.to_owned(),
+        Some(Backend::Sqlite) => url.to_owned(),
+        _ => store_postgres::redact(url),
     }
 }
 

@@ -635,6 +635,10 @@ impl Store for TamperStore {
     async fn close(&self) {
         self.inner.close().await
     }
+
+    fn transfer(&self) -> &dyn store::transfer::Transfer {
+        self.inner.transfer()
+    }
 }
 
 /// Every audit row, oldest first.

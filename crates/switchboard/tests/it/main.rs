@@ -10,6 +10,7 @@ mod cli_exit;
 mod config;
 mod connect;
 mod connect_page;
+mod db_copy;
 mod harness;
 mod intake;
 mod leaks;
