@@ -635,6 +635,10 @@ impl Store for TamperStore {
     async fn close(&self) {
         self.inner.close().await
     }
+
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        self.inner.subscribe()
+    }
 }
 
 /// Every audit row, oldest first.
