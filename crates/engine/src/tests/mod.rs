@@ -645,6 +645,7 @@ impl Store for TamperStore {
 pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
     store.list_audit_asc(0, 100_000).await.unwrap()
 }
+mod changes;
 mod intake_routing;
 mod webhooks;
 
