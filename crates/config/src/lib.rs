@@ -242,8 +242,9 @@ pub struct Config {
     /// Query parameters whose values the proxy's request log replaces with `[redacted]`.
     pub proxy_redact_query: Vec<String>,
     /// How long a process may reuse an API key's verified record (hash, scope, revoked)
-    /// before reading it again; 0 reads it on every request. A revocation made by another
-    /// process takes effect within this time; one made by this process at once.
+    /// before reading it again; 0 reads it on every request. A revocation made by this
+    /// process takes effect at once; one made by another process as the store's change
+    /// feed tells of it (PostgreSQL), else within this time.
     pub api_key_cache_secs: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,

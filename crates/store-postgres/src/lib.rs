@@ -51,8 +51,14 @@
 //! the URL and dropped afterwards), so runs never see each other. An unreachable server
 //! fails the tests with a message saying what to do, unless `SWITCHBOARD_TEST_PG=skip`.
 //!
-//! Wake-ups by `LISTEN/NOTIFY`, rate limits across instances and the choice of backend
-//! by `database_url` are not in this crate.
+//! - **Changes** other instances must hear of (deliveries due, connections, API keys,
+//!   integration and destination state) are announced by triggers with `pg_notify` on a
+//!   channel per schema (migration `0005_notify.sql`) and read back as the store's change
+//!   feed ([`Store::subscribe`], `notify`): one `LISTEN` connection per subscription,
+//!   outside the pool, and [`store::Change::Resync`] whenever it (re)starts listening.
+//!
+//! Rate limits across instances and the choice of backend by `database_url` are not in
+//! this crate.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -71,6 +77,7 @@ mod connections;
 mod deliveries;
 mod events;
 mod integration_state;
+mod notify;
 mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -100,7 +107,10 @@ pub const EVENT_WRITERS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgSettings {
     /// Most connections the store's pool opens (the event writers take up to
-    /// [`EVENT_WRITERS`] of them under load).
+    /// [`EVENT_WRITERS`] of them under load). Beside the pool, each
+    /// [`Store::subscribe`] holds one connection of its own while its feed lives
+    /// (`serve` subscribes once), and [`Store::migrate`] opens one for its run: an
+    /// instance uses at most `max_connections + 2`.
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing as unavailable.
     pub acquire_timeout: Duration,
@@ -405,6 +415,12 @@ impl Store for PgStore {
 
     fn transfer(&self) -> &dyn store::transfer::Transfer {
         self
+    }
+
+    /// A feed over `LISTEN/NOTIFY` on a connection of its own (see the `notify` module);
+    /// it ends when the store is closed.
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        Some(notify::subscribe(self.options.clone(), self.pool.clone()))
     }
 
     async fn migrate(&self) -> StoreResult<usize> {

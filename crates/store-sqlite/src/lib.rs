@@ -293,6 +293,14 @@ impl Store for SqliteStore {
         self
     }
 
+    /// `None`: SQLite cannot tell one process what another committed. Processes sharing
+    /// a database file learn of each other's changes by polling: caches when their
+    /// entries expire (`api_key_cache_secs`, one second for the proxy's credentials and
+    /// the integration switches), the delivery worker within its poll interval.
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        None
+    }
+
     async fn migrate(&self) -> StoreResult<usize> {
         let applied = |pool: SqlitePool| async move {
             let exists: i64 = sqlx::query_scalar(

@@ -72,6 +72,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod changes;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
@@ -240,6 +241,9 @@ macro_rules! suite {
         $crate::__pair_module!(deliveries_across_handles, deliveries, $pair;
             claims_are_exclusive_across_two_handles,
         );
+        $crate::__pair_module!(changes_across_handles, changes, $pair;
+            changes_through_one_handle_reach_the_other_handles_feed,
+        );
         $crate::__cases!(routed, $fresh;
             a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once,
             a_duplicate_writes_neither_mapping_nor_deliveries,
@@ -336,6 +340,7 @@ mod tests {
         let modules = [
             ("api_keys", include_str!("api_keys.rs")),
             ("audit", include_str!("audit.rs")),
+            ("changes", include_str!("changes.rs")),
             ("connections", include_str!("connections.rs")),
             ("deliveries", include_str!("deliveries.rs")),
             ("events", include_str!("events.rs")),

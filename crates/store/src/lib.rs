@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod changes;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
+pub use changes::{Change, ChangeFeed};
 pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
     OAuthState, RefreshCommit, SealedCredentials, Upsert, credentials_slot,
@@ -269,4 +271,10 @@ pub trait Store:
     async fn close(&self);
     /// Row-level access to the whole database, for `switchboard db copy`.
     fn transfer(&self) -> &dyn transfer::Transfer;
+    /// A feed of the changes committed to the database by every process sharing it
+    /// (see [`changes`]), or `None` when the backend cannot tell them: then another
+    /// process's changes reach this one's caches when their entries expire, and its
+    /// delivery worker when it polls. Each call is a subscription of its own; the first
+    /// change it yields is [`Change::Resync`], once it listens.
+    fn subscribe(&self) -> Option<ChangeFeed>;
 }

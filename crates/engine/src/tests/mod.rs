@@ -639,12 +639,17 @@ impl Store for TamperStore {
     fn transfer(&self) -> &dyn store::transfer::Transfer {
         self.inner.transfer()
     }
+
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        self.inner.subscribe()
+    }
 }
 
 /// Every audit row, oldest first.
 pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
     store.list_audit_asc(0, 100_000).await.unwrap()
 }
+mod changes;
 mod intake_routing;
 mod webhooks;
 

@@ -170,12 +170,37 @@ async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
 struct Background {
     refresher: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    /// Applies other instances' changes, when the store has a change feed.
+    changes: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
-    /// Starts the background refresher and the delivery worker; both stop when `stop`
-    /// turns true.
+    /// Starts the background refresher, the delivery worker and, when the store has a
+    /// change feed (PostgreSQL), the task that applies it; all stop when `stop` turns
+    /// true.
     fn spawn(engine: &Engine, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        // Other instances' changes (deliveries due, keys revoked, connections refreshed,
+        // switches flipped) as they commit; without a feed they are seen by polling.
+        let changes = match engine.store().subscribe() {
+            Some(feed) => {
+                let engine = engine.clone();
+                let mut stop = stop.clone();
+                Some(tokio::spawn(async move {
+                    engine
+                        .follow_changes(feed, async move {
+                            let _ = stop.wait_for(|stop| *stop).await;
+                        })
+                        .await;
+                }))
+            }
+            None => {
+                tracing::debug!(
+                    backend = engine.store().backend(),
+                    "this database cannot announce other processes' changes: they are seen when caches expire and when the delivery worker polls"
+                );
+                None
+            }
+        };
         // The background refresher may finish the refresh it is in when told to stop
         // (a provider may already have rotated the refresh token: its answer must be
         // written, not dropped).
@@ -209,11 +234,19 @@ impl Background {
                     .await;
             })
         };
-        Self { refresher, worker }
+        Self {
+            refresher,
+            worker,
+            changes,
+        }
     }
 
     /// Waits up to `grace` for both to stop (they have been told to).
     async fn stop(self, grace: Duration) {
+        if let Some(changes) = self.changes {
+            // It only waits on the feed: it stops at once.
+            let _ = tokio::time::timeout(grace, changes).await;
+        }
         let (refresher, worker) = tokio::join!(
             tokio::time::timeout(grace, self.refresher),
             tokio::time::timeout(grace, self.worker)
