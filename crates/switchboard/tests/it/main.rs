@@ -17,6 +17,7 @@ mod oidc;
 mod oidc_peer;
 mod pipeline;
 mod postgres;
+mod postgres_settings;
 mod providers;
 mod proxy;
 mod rotate;
