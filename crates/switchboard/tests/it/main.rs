@@ -10,6 +10,7 @@ mod cli_exit;
 mod config;
 mod connect;
 mod connect_page;
+mod deploy;
 mod harness;
 mod intake;
 mod leaks;
