@@ -182,3 +182,34 @@ pub async fn engine(config_path: Option<&Path>, db: &DbArgs) -> anyhow::Result<E
 pub fn as_wire<T: Serialize, U: serde::de::DeserializeOwned>(v: &T) -> anyhow::Result<U> {
     Ok(serde_json::from_value(serde_json::to_value(v)?)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> config::Config {
+        config::Config::from_toml(
+            text,
+            "t.toml",
+            &std::collections::BTreeMap::new(),
+            &config::Overrides::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pg_settings_follow_the_database_keys() {
+        let s = pg_settings(&config(""));
+        assert_eq!(s.max_connections, 16);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(15));
+        assert_eq!(s.statement_timeout, Some(Duration::from_secs(30)));
+        let s = pg_settings(&config(
+            "database_max_connections = 5\ndatabase_acquire_timeout_secs = 2\n\
+             database_statement_timeout_secs = 0\n",
+        ));
+        assert_eq!(s.max_connections, 5);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(2));
+        // 0 leaves the server's own statement_timeout.
+        assert_eq!(s.statement_timeout, None);
+    }
+}
