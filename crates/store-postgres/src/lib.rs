@@ -299,7 +299,9 @@ impl PgStore {
     /// Like [`connect`](Self::connect), with the pool sized and timed by `settings`.
     /// Fails as [`StoreError::Unavailable`] (naming the URL without its password) when
     /// the database cannot be reached, refuses the login, or runs with
-    /// `synchronous_commit = off` (a webhook answered 2xx could then be lost).
+    /// `synchronous_commit = off` (a webhook answered 2xx could then be lost); a TLS
+    /// failure says so and what to check. Connections are named
+    /// `application_name = switchboard` unless the URL (or `PGAPPNAME`) names them.
     pub async fn connect_with(url: &str, settings: &PgSettings) -> StoreResult<Self> {
         // sqlx's `verify-ca` builds its certificate verifier with rustls' process-wide
         // provider, which rustls cannot pick by itself when two are compiled in (ring
