@@ -42,6 +42,13 @@ pub const DEFAULT_PROXY_REDACT_QUERY: &[&str] =
 /// Default config file, read only if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
+/// The keys that tune the PostgreSQL connection pool; SQLite ignores them.
+pub const DATABASE_POOL_KEYS: &[&str] = &[
+    "database_max_connections",
+    "database_acquire_timeout_secs",
+    "database_statement_timeout_secs",
+];
+
 /// How a key's environment value is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,6 +64,9 @@ pub enum Kind {
 pub const KEYS: &[(&str, Kind)] = &[
     ("listen", Kind::Str),
     ("database_url", Kind::Str),
+    ("database_max_connections", Kind::Int),
+    ("database_acquire_timeout_secs", Kind::Int),
+    ("database_statement_timeout_secs", Kind::Int),
     ("public_url", Kind::Str),
     ("master_key", Kind::Str),
     ("old_master_keys", Kind::List),
@@ -142,6 +152,9 @@ impl LogFormat {
 struct RawConfig {
     listen: Option<String>,
     database_url: Option<String>,
+    database_max_connections: Option<u64>,
+    database_acquire_timeout_secs: Option<u64>,
+    database_statement_timeout_secs: Option<u64>,
     public_url: Option<String>,
     master_key: Option<String>,
     old_master_keys: Option<Vec<String>>,
@@ -202,6 +215,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL: `sqlite://…`, or `postgres://…` / `postgresql://…`.
     pub database_url: String,
+    /// PostgreSQL: most connections each process's pool opens (ignored by SQLite).
+    pub database_max_connections: u32,
+    /// PostgreSQL: how long a query waits for a free pooled connection before it fails
+    /// as unavailable (ignored by SQLite).
+    pub database_acquire_timeout_secs: u64,
+    /// PostgreSQL: the `statement_timeout` of every pooled connection; 0 keeps the
+    /// server's own setting (ignored by SQLite).
+    pub database_statement_timeout_secs: u64,
     /// Base URL providers and browsers use to reach this server, without trailing `/`.
     pub public_url: String,
     /// Primary master key (base64 of 32 bytes), if configured.
@@ -405,6 +426,11 @@ impl Config {
         // is resolved first.
         let listen = layers.listen(raw.listen.take(), ov.listen.clone())?;
         let database_url = layers.database_url(raw.database_url.take(), ov.database_url.clone())?;
+        let layers::DatabasePool {
+            max_connections: database_max_connections,
+            acquire_timeout_secs: database_acquire_timeout_secs,
+            statement_timeout_secs: database_statement_timeout_secs,
+        } = layers.database_pool(&raw)?;
         let public_url = layers.public_url(raw.public_url.take(), listen)?;
 
         // The master keys are checked here, not when first used, so that a server never
@@ -462,6 +488,9 @@ impl Config {
             mappings,
             listen,
             database_url,
+            database_max_connections,
+            database_acquire_timeout_secs,
+            database_statement_timeout_secs,
             public_url,
             master_key,
             old_master_keys,
@@ -497,6 +526,18 @@ impl Config {
         [
             ("listen", self.listen != other.listen),
             ("database_url", self.database_url != other.database_url),
+            (
+                "database_max_connections",
+                self.database_max_connections != other.database_max_connections,
+            ),
+            (
+                "database_acquire_timeout_secs",
+                self.database_acquire_timeout_secs != other.database_acquire_timeout_secs,
+            ),
+            (
+                "database_statement_timeout_secs",
+                self.database_statement_timeout_secs != other.database_statement_timeout_secs,
+            ),
             ("public_url", self.public_url != other.public_url),
             (
                 "master_key",
@@ -605,6 +646,28 @@ impl Config {
         tables::effective_catalog(self, dev)
     }
 
+    /// Whether `database_url` names a PostgreSQL database (`postgres://`,
+    /// `postgresql://`) rather than SQLite.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+    }
+
+    /// The PostgreSQL-only keys ([`DATABASE_POOL_KEYS`]) that were set (in the file,
+    /// the environment or a flag) while `database_url` names SQLite, which ignores them:
+    /// `serve` and `config check` warn about them rather than refuse, so that one
+    /// environment file can serve both backends.
+    pub fn ignored_database_keys(&self) -> Vec<&'static str> {
+        if self.is_postgres() {
+            return Vec::new();
+        }
+        DATABASE_POOL_KEYS
+            .iter()
+            .copied()
+            .filter(|k| !matches!(self.sources.get(k), None | Some(Source::Default)))
+            .collect()
+    }
+
     /// The integration with this id.
     pub fn integration(&self, id: &str) -> Option<&Integration> {
         self.integrations.iter().find(|i| i.id == id)
@@ -614,6 +677,9 @@ impl Config {
     pub const RESTART_KEYS: &'static [&'static str] = &[
         "listen",
         "database_url",
+        "database_max_connections",
+        "database_acquire_timeout_secs",
+        "database_statement_timeout_secs",
         "master_key",
         "old_master_keys",
         "dev_key_file",

@@ -218,6 +218,21 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     String::from_utf8(out)
 }
 
+/// Whether a connection failed in its TLS handshake or certificate check (rustls'
+/// errors reach sqlx as I/O errors of the stream).
+fn tls_problem(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => {
+            let text = io.to_string().to_ascii_lowercase();
+            ["certificate", "tls", "handshake"]
+                .iter()
+                .any(|w| text.contains(w))
+        }
+        _ => false,
+    }
+}
+
 /// SQLSTATE classes and codes that mean the database cannot be used right now.
 fn unavailable_code(code: &str) -> bool {
     code.starts_with("08") // connection exception
@@ -295,8 +310,15 @@ impl PgStore {
     /// Like [`connect`](Self::connect), with the pool sized and timed by `settings`.
     /// Fails as [`StoreError::Unavailable`] (naming the URL without its password) when
     /// the database cannot be reached, refuses the login, or runs with
-    /// `synchronous_commit = off` (a webhook answered 2xx could then be lost).
+    /// `synchronous_commit = off` (a webhook answered 2xx could then be lost); a TLS
+    /// failure says so and what to check. Connections are named
+    /// `application_name = switchboard` unless the URL (or `PGAPPNAME`) names them.
     pub async fn connect_with(url: &str, settings: &PgSettings) -> StoreResult<Self> {
+        // sqlx's `verify-ca` builds its certificate verifier with rustls' process-wide
+        // provider, which rustls cannot pick by itself when two are compiled in (ring
+        // for sqlx, aws-lc-rs for reqwest): without one installed it panics. Ring is what
+        // sqlx's connections use; an already installed provider is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let shown = redact(url);
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Unavailable(format!(
@@ -304,6 +326,11 @@ impl PgStore {
                 without(&e.to_string(), url)
             ))
         })?;
+        // Named in pg_stat_activity unless the URL (or PGAPPNAME) names it otherwise.
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("switchboard"),
+        };
         let mut pooled = options.clone();
         if let Some(t) = settings.statement_timeout {
             pooled = pooled.options([("statement_timeout", t.as_millis().to_string())]);
@@ -311,11 +338,22 @@ impl PgStore {
         // One connection first, so that an unreachable server or a refused login fails
         // at once (the pool would retry until its acquire timeout), and to check what
         // the session's commits promise.
-        let cannot = |e: sqlx::Error| match err(e) {
-            StoreError::Unavailable(m) | StoreError::Backend(m) | StoreError::Conflict(m) => {
-                StoreError::Unavailable(format!("cannot connect to {shown}: {}", without(&m, url)))
+        let cannot = |e: sqlx::Error| {
+            let tls = tls_problem(&e);
+            match err(e) {
+                StoreError::Unavailable(m) | StoreError::Backend(m) | StoreError::Conflict(m) => {
+                    let m = without(&m, url);
+                    StoreError::Unavailable(if tls {
+                        format!(
+                            "cannot connect to {shown}: TLS failed ({m}); check sslmode in the \
+                             URL (and sslrootcert=/path/to/ca.pem for a private CA)"
+                        )
+                    } else {
+                        format!("cannot connect to {shown}: {m}")
+                    })
+                }
+                other => other,
             }
-            other => other,
         };
         let mut first = sqlx::PgConnection::connect_with(&pooled)
             .await

@@ -45,6 +45,7 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     };
     let cfg = load_config(config_path.as_deref(), &overrides)?;
     let log = logging::init(cfg.log_format, &cfg.log_level)?;
+    warn_ignored_database_keys(&cfg);
     let catalog = providers(&cfg, args.dev).await?;
     let keyring = keyring(&cfg, args.dev)?;
     let (store, applied) = open_database(&cfg).await?;
@@ -98,6 +99,18 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     store.close().await;
     tracing::info!("stopped");
     Ok(Outcome::Success)
+}
+
+/// Says which PostgreSQL pool keys are set while the database is SQLite, which ignores
+/// them (a warning, not a refusal: one environment file may serve both backends).
+fn warn_ignored_database_keys(cfg: &config::Config) {
+    let ignored = cfg.ignored_database_keys();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            keys = %ignored.join(", "),
+            "these keys tune the PostgreSQL pool and are ignored: database_url names SQLite"
+        );
+    }
 }
 
 /// The providers the configuration can use. Custom providers given by issuer are
