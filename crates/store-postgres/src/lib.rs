@@ -70,6 +70,7 @@ mod audit;
 mod connections;
 mod deliveries;
 mod events;
+mod instances;
 mod integration_state;
 mod secrets;
 #[cfg(feature = "testing")]

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
+pub mod instances;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -31,6 +32,7 @@ pub use deliveries::{
 pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
 };
+pub use instances::{InstanceBeat, InstanceStore, LiveInstance};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
 /// failed group commit answers each of its callers with the same error.
@@ -253,6 +255,7 @@ pub trait Store:
     + IntegrationStateStore
     + ConnectionStore
     + DeliveryStore
+    + InstanceStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -619,6 +619,19 @@ impl store::ConnectionStore for TamperStore {
 }
 
 #[async_trait]
+impl store::InstanceStore for TamperStore {
+    async fn beat_instance(
+        &self,
+        beat: &store::InstanceBeat,
+    ) -> StoreResult<Vec<store::LiveInstance>> {
+        self.inner.beat_instance(beat).await
+    }
+    async fn leave_instance(&self, id: &str) -> StoreResult<bool> {
+        self.inner.leave_instance(id).await
+    }
+}
+
+#[async_trait]
 impl Store for TamperStore {
     fn backend(&self) -> &'static str {
         "tamper"
