@@ -236,6 +236,7 @@ const RAW_FIELDS: &[&str] = &[
     "proxy_max_body_bytes",
     "proxy_redact_query",
     "api_key_cache_secs",
+    "instance_heartbeat_ms",
 ];
 
 #[test]
@@ -267,6 +268,7 @@ fn every_file_field_is_in_keys_and_back() {
         proxy_max_body_bytes: _,
         proxy_redact_query: _,
         api_key_cache_secs: _,
+        instance_heartbeat_ms: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -1379,6 +1381,10 @@ fn changed_keys_reports_each_key_by_name_only() {
             "proxy_redact_query = [\"sig\"]".into(),
         ),
         ("api_key_cache_secs", "api_key_cache_secs = 5".into()),
+        (
+            "instance_heartbeat_ms",
+            "instance_heartbeat_ms = 500".into(),
+        ),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {

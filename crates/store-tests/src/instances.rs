@@ -51,7 +51,11 @@ pub async fn a_beat_registers_and_reads_back_the_live_instances(s: Arc<dyn Store
         .await
         .unwrap();
     let b = live.iter().find(|i| i.id == "b").unwrap();
-    assert_eq!(b.started_at, at(0), "started_at is kept from the first beat");
+    assert_eq!(
+        b.started_at,
+        at(0),
+        "started_at is kept from the first beat"
+    );
     assert_eq!(b.last_seen, at(1000));
     assert_eq!(b.expires_at, at(4000));
     assert_eq!(b.demand, BTreeMap::new());
@@ -64,31 +68,50 @@ pub async fn an_instance_is_live_until_it_expires_then_its_row_is_removed(s: Arc
     s.beat_instance(&beat("a", 0, 0, 3000, &[("integration:x", 1.0)]))
         .await
         .unwrap();
-    let live = s.beat_instance(&beat("b", 0, 2999, 3000, &[])).await.unwrap();
+    let live = s
+        .beat_instance(&beat("b", 0, 2999, 3000, &[]))
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["a", "b"], "a is live 1 ms before its expiry");
-    let live = s.beat_instance(&beat("b", 0, 3000, 3000, &[])).await.unwrap();
+    let live = s
+        .beat_instance(&beat("b", 0, 3000, 3000, &[]))
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["b"], "a is dead at its expiry");
     assert!(
         !s.leave_instance("a").await.unwrap(),
         "the dead instance's row was removed by b's beat"
     );
     // A dead instance that beats again is live again.
-    let live = s.beat_instance(&beat("a", 0, 3500, 3000, &[])).await.unwrap();
+    let live = s
+        .beat_instance(&beat("a", 0, 3500, 3000, &[]))
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["a", "b"]);
     // A beat never removes its own row, even one whose previous beat expired.
-    let live = s.beat_instance(&beat("a", 0, 9000, 3000, &[])).await.unwrap();
+    let live = s
+        .beat_instance(&beat("a", 0, 9000, 3000, &[]))
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["a"], "b expired at 6000");
 }
 
 /// Leaving removes the row at once (the others stop counting it at their next beat,
 /// without waiting for its expiry), once.
 pub async fn leave_removes_the_instance_at_once_and_once(s: Arc<dyn Store>) {
-    s.beat_instance(&beat("a", 0, 0, 60_000, &[])).await.unwrap();
-    s.beat_instance(&beat("b", 0, 0, 60_000, &[])).await.unwrap();
+    s.beat_instance(&beat("a", 0, 0, 60_000, &[]))
+        .await
+        .unwrap();
+    s.beat_instance(&beat("b", 0, 0, 60_000, &[]))
+        .await
+        .unwrap();
     assert!(s.leave_instance("a").await.unwrap());
     assert!(!s.leave_instance("a").await.unwrap());
     assert!(!s.leave_instance("never-was").await.unwrap());
-    let live = s.beat_instance(&beat("b", 0, 1, 60_000, &[])).await.unwrap();
+    let live = s
+        .beat_instance(&beat("b", 0, 1, 60_000, &[]))
+        .await
+        .unwrap();
     assert_eq!(ids(&live), ["b"]);
 }
 
