@@ -90,11 +90,13 @@ impl Gcra {
     }
 
     /// The rate in force, per second.
+    #[cfg(test)]
     pub(crate) fn rate(&self) -> f64 {
         1.0 / self.interval.as_secs_f64()
     }
 
     /// The capacity in force.
+    #[cfg(test)]
     pub(crate) fn burst(&self) -> u32 {
         self.burst
     }

@@ -85,6 +85,7 @@ impl std::fmt::Debug for Buckets {
 
 impl Buckets {
     /// Buckets for `limit`, on `clock`, for an instance that is alone (tests).
+    #[cfg(test)]
     pub(crate) fn with_clock(limit: config::RateLimit, clock: Clock) -> Self {
         Self::shared("", limit, clock, Arc::new(Membership::new()))
     }

@@ -12,6 +12,7 @@ mod discovery;
 mod errors;
 mod http;
 mod ids;
+mod instances;
 mod oidc;
 mod reload;
 mod secrets;

@@ -18,6 +18,7 @@ mod oidc_peer;
 mod pipeline;
 mod postgres;
 mod providers;
+mod rate_limits;
 mod proxy;
 mod rotate;
 mod serve;
