@@ -61,7 +61,9 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
             live,
             "joined the instances sharing the database"
         ),
-        Err(e) => tracing::warn!(error = %e, "first instance heartbeat failed; retrying every instance_heartbeat_ms"),
+        Err(e) => {
+            tracing::warn!(error = %e, "first instance heartbeat failed; retrying every instance_heartbeat_ms")
+        }
     }
     let (beat_stop, beat_stopped) = tokio::sync::watch::channel(false);
     let heartbeat = {
@@ -124,7 +126,9 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
         .await
         .is_err()
     {
-        tracing::warn!("leaving the instances table timed out; the others take this instance's share once its row expires");
+        tracing::warn!(
+            "leaving the instances table timed out; the others take this instance's share once its row expires"
+        );
     }
     store.close().await;
     tracing::info!("stopped");

@@ -38,7 +38,9 @@ async fn start_upstream() -> (String, Arrivals) {
         .route(
             "/token",
             axum::routing::post(|| async {
-                axum::Json(json!({"access_token": "rl-token", "token_type": "Bearer", "expires_in": 3600}))
+                axum::Json(
+                    json!({"access_token": "rl-token", "token_type": "Bearer", "expires_in": 3600}),
+                )
             }),
         )
         .fallback(move || {
