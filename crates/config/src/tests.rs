@@ -403,11 +403,13 @@ allow_hosts = ["file.example.com"]
             ("SWITCHBOARD_PROXY_MAX_BODY_BYTES", "19000"),
             ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
             ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
+            ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
         ],
     )
     .unwrap();
     assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
     assert_eq!(c.api_key_cache_secs, 22);
+    assert_eq!(c.instance_heartbeat_ms, 230);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -846,7 +848,9 @@ fn int_ranges_are_enforced() {
         ("request_timeout_secs", 1u64, 3600u64),
         ("shutdown_grace_secs", 0, 3600),
         ("max_body_bytes", 1024, 1024 * 1024 * 1024),
+        ("instance_heartbeat_ms", 100, 60_000),
     ];
+    assert_eq!(ok("").instance_heartbeat_ms, 1000);
     for (key, lo, hi) in cases {
         ok(&format!("{key} = {lo}"));
         ok(&format!("{key} = {hi}"));

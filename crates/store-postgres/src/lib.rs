@@ -51,8 +51,13 @@
 //! the URL and dropped afterwards), so runs never see each other. An unreachable server
 //! fails the tests with a message saying what to do, unless `SWITCHBOARD_TEST_PG=skip`.
 //!
-//! Wake-ups by `LISTEN/NOTIFY`, rate limits across instances and the choice of backend
-//! by `database_url` are not in this crate.
+//! - **Instances** (`instances`): each `serve` process beats in one statement that
+//!   removes expired rows of others (`FOR UPDATE SKIP LOCKED`, so beats never wait on
+//!   each other), upserts its own row and returns the live ones; the engine splits rate
+//!   limits among them (`engine::instances`).
+//!
+//! Wake-ups by `LISTEN/NOTIFY` and the choice of backend by `database_url` are not in
+//! this crate.
 
 use std::str::FromStr;
 use std::sync::Arc;
