@@ -178,7 +178,7 @@ async fn a_dead_instance_counts_until_its_row_expires_and_one_that_leaves_not_at
     beat_all(&engines).await;
     beat_all(&engines).await;
     // Engine 2 dies (never beats again).
-    let (alive, dead) = engines.split_at(2);
+    let alive = &engines[..2];
     for step in 1..=LIVE_BEATS {
         clock.advance(Duration::from_secs(1));
         beat_all(alive).await;
@@ -195,7 +195,6 @@ async fn a_dead_instance_counts_until_its_row_expires_and_one_that_leaves_not_at
             );
         }
     }
-    drop(dead);
     // Engine 1 leaves: engine 0 holds everything at its next beat.
     alive[1].leave().await;
     clock.advance(Duration::from_millis(10));
@@ -211,7 +210,6 @@ async fn a_dead_instance_counts_until_its_row_expires_and_one_that_leaves_not_at
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_database_keeps_shares_for_the_liveness_window_then_drops_them() {
     let store = memory_store().await;
-    let other = memory_store().await;
     let clock = ManualClock::new();
     let k = key();
     let a = engine_on(Arc::new(store.clone()), ring(&k, &[])).with_clock(clock.clone());
@@ -230,7 +228,6 @@ async fn losing_the_database_keeps_shares_for_the_liveness_window_then_drops_the
     assert!((a.membership().share("integration:x") - 0.5).abs() < EPS);
     buckets.admit("c").unwrap();
     store::Store::close(&store).await;
-    drop(other);
     for step in 1..=LIVE_BEATS {
         clock.advance(Duration::from_secs(1));
         assert!(a.beat().await.is_err());
