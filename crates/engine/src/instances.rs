@@ -177,19 +177,14 @@ impl Membership {
         self.live.load(Ordering::Acquire)
     }
 
-    /// The fraction of `key`'s limit this instance holds now (1 when alone).
+    /// The fraction of `key`'s limit this instance holds now (1 when alone). For a key
+    /// no bucket uses yet: an equal split among the live instances.
     pub fn share(&self, key: &str) -> f64 {
         self.keys
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
-            .map_or_else(
-                || {
-                    let view = self.view.lock().unwrap_or_else(|p| p.into_inner());
-                    self.compute(&view, key, 0.0)
-                },
-                |k| k.fraction(),
-            )
+            .map_or_else(|| self.per_connection(), |k| k.fraction())
     }
 
     /// The fraction of every per-connection limit this instance holds (`1 / n`).

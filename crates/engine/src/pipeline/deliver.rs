@@ -154,7 +154,12 @@ impl Gate {
         match self.limiters.get(id) {
             Some((k, lim)) if *k == (l.per_second, l.burst) => lim.in_force(),
             _ => {
-                let f = self.membership.share(&limit_key(id));
+                // Registered now (with the floor an instance without demand gets), so
+                // an instance that has not delivered to it yet still gets a share.
+                let f = self
+                    .membership
+                    .key(&limit_key(id), l.per_second.max(1))
+                    .fraction();
                 if f <= 0.0 {
                     (0.0, 0)
                 } else {

@@ -311,10 +311,11 @@ async fn rebalancing_never_lets_two_instances_exceed_the_limit_together() {
 }
 
 /// The delivery worker's gate of two instances on one destination limit: together at
-/// most the limit, split evenly under equal demand.
+/// most the limit, split evenly under equal demand; a third instance that has not
+/// delivered to it yet still has room to start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_destination_rate_limit() {
-    let (engines, clock, _store) = cluster(2).await;
+    let (engines, clock, _store) = cluster(3).await;
     beat_all(&engines).await;
     beat_all(&engines).await;
     let d: config::Destination = config::Config::from_toml(
@@ -326,7 +327,7 @@ async fn two_workers_share_a_destination_rate_limit() {
     .unwrap()
     .destinations
     .remove(0);
-    let mut gates: Vec<Gate> = engines
+    let mut gates: Vec<Gate> = engines[..2]
         .iter()
         .map(|e| Gate::new(&WorkerOptions::default(), e.membership().clone()))
         .collect();
@@ -350,7 +351,9 @@ async fn two_workers_share_a_destination_rate_limit() {
     // 20 s at 10/s, + one burst (10) + 1 for rounding.
     assert!(total <= 200 + 11, "{admitted:?}");
     assert!(total >= 180, "{admitted:?}");
-    let s: Vec<f64> = engines
+    let idle = Gate::new(&WorkerOptions::default(), engines[2].membership().clone());
+    assert_eq!(idle.room(&d, clock.instant()), 1, "the floor: one token at once");
+    let s: Vec<f64> = engines[..2]
         .iter()
         .map(|e| e.membership().share("destination:app"))
         .collect();
