@@ -446,6 +446,14 @@ impl<'a> Layers<'a> {
         self.int("api_key_cache_secs", file_val, 1, 0, 3600)
     }
 
+    /// `instance_heartbeat_ms`.
+    pub(crate) fn instance_heartbeat_ms(
+        &mut self,
+        file_val: Option<u64>,
+    ) -> Result<u64, ConfigError> {
+        self.int("instance_heartbeat_ms", file_val, 1000, 100, 60_000)
+    }
+
     /// `allow_hosts`: bare host names; none by default.
     pub(crate) fn allow_hosts(
         &mut self,

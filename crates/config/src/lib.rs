@@ -87,6 +87,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("proxy_max_body_bytes", Kind::Int),
     ("proxy_redact_query", Kind::List),
     ("api_key_cache_secs", Kind::Int),
+    ("instance_heartbeat_ms", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -175,6 +176,7 @@ struct RawConfig {
     proxy_max_body_bytes: Option<u64>,
     proxy_redact_query: Option<Vec<String>>,
     api_key_cache_secs: Option<u64>,
+    instance_heartbeat_ms: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -267,6 +269,10 @@ pub struct Config {
     /// process takes effect at once; one made by another process as the store's change
     /// feed tells of it (PostgreSQL), else within this time.
     pub api_key_cache_secs: u64,
+    /// How often (milliseconds) this instance beats in the `instances` table; shared rate
+    /// limits are rebalanced at every beat, and an instance that has not beaten for
+    /// three of them no longer counts.
+    pub instance_heartbeat_ms: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -447,6 +453,7 @@ impl Config {
         let limits = layers.limits(&raw)?;
         let proxy_redact_query = layers.proxy_redact_query(raw.proxy_redact_query.take())?;
         let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
+        let instance_heartbeat_ms = layers.instance_heartbeat_ms(raw.instance_heartbeat_ms)?;
         let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
 
         // The tables come from the file only, and last: destinations and mappings name
@@ -511,6 +518,7 @@ impl Config {
             proxy_max_body_bytes,
             proxy_redact_query,
             api_key_cache_secs,
+            instance_heartbeat_ms,
             file,
             sources: layers.into_sources(),
         })
@@ -602,6 +610,10 @@ impl Config {
             (
                 "api_key_cache_secs",
                 self.api_key_cache_secs != other.api_key_cache_secs,
+            ),
+            (
+                "instance_heartbeat_ms",
+                self.instance_heartbeat_ms != other.instance_heartbeat_ms,
             ),
             ("providers", self.providers != other.providers),
             (

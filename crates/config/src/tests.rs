@@ -242,6 +242,7 @@ const RAW_FIELDS: &[&str] = &[
     "proxy_max_body_bytes",
     "proxy_redact_query",
     "api_key_cache_secs",
+    "instance_heartbeat_ms",
 ];
 
 #[test]
@@ -276,6 +277,7 @@ fn every_file_field_is_in_keys_and_back() {
         proxy_max_body_bytes: _,
         proxy_redact_query: _,
         api_key_cache_secs: _,
+        instance_heartbeat_ms: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -414,11 +416,13 @@ database_max_connections = 9
             ("SWITCHBOARD_PROXY_MAX_BODY_BYTES", "19000"),
             ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
             ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
+            ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
         ],
     )
     .unwrap();
     assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
     assert_eq!(c.api_key_cache_secs, 22);
+    assert_eq!(c.instance_heartbeat_ms, 230);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -984,7 +988,9 @@ fn int_ranges_are_enforced() {
         ("request_timeout_secs", 1u64, 3600u64),
         ("shutdown_grace_secs", 0, 3600),
         ("max_body_bytes", 1024, 1024 * 1024 * 1024),
+        ("instance_heartbeat_ms", 100, 60_000),
     ];
+    assert_eq!(ok("").instance_heartbeat_ms, 1000);
     for (key, lo, hi) in cases {
         ok(&format!("{key} = {lo}"));
         ok(&format!("{key} = {hi}"));
@@ -1531,6 +1537,10 @@ fn changed_keys_reports_each_key_by_name_only() {
             "proxy_redact_query = [\"sig\"]".into(),
         ),
         ("api_key_cache_secs", "api_key_cache_secs = 5".into()),
+        (
+            "instance_heartbeat_ms",
+            "instance_heartbeat_ms = 500".into(),
+        ),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {

@@ -57,7 +57,12 @@
 //!   feed ([`Store::subscribe`], `notify`): one `LISTEN` connection per subscription,
 //!   outside the pool, and [`store::Change::Resync`] whenever it (re)starts listening.
 //!
-//! Rate limits across instances and the choice of backend by `database_url` are not in
+//! - **Instances** (`instances`): each `serve` process beats in one statement that
+//!   removes expired rows of others (`FOR UPDATE SKIP LOCKED`, so beats never wait on
+//!   each other), upserts its own row and returns the live ones; the engine splits rate
+//!   limits among them (`engine::instances`).
+//!
+//! The choice of backend by `database_url` is not in
 //! this crate.
 
 use std::str::FromStr;
@@ -76,6 +81,7 @@ mod audit;
 mod connections;
 mod deliveries;
 mod events;
+mod instances;
 mod integration_state;
 mod notify;
 mod secrets;

@@ -29,6 +29,7 @@ mod audit;
 mod connections;
 mod deliveries;
 mod events;
+mod instances;
 mod integration_state;
 mod secrets;
 mod transfer;

@@ -76,6 +76,7 @@ pub mod changes;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
+pub mod instances;
 pub mod integration_state;
 pub mod lifecycle;
 pub mod routed;
@@ -244,6 +245,14 @@ macro_rules! suite {
         $crate::__pair_module!(changes_across_handles, changes, $pair;
             changes_through_one_handle_reach_the_other_handles_feed,
         );
+        $crate::__cases!(instances, $fresh;
+            a_beat_registers_and_reads_back_the_live_instances,
+            an_instance_is_live_until_it_expires_then_its_row_is_removed,
+            leave_removes_the_instance_at_once_and_once,
+        );
+        $crate::__pair_module!(instances_across_handles, instances, $pair;
+            beats_from_two_handles_see_each_other,
+        );
         $crate::__cases!(routed, $fresh;
             a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once,
             a_duplicate_writes_neither_mapping_nor_deliveries,
@@ -344,6 +353,7 @@ mod tests {
             ("connections", include_str!("connections.rs")),
             ("deliveries", include_str!("deliveries.rs")),
             ("events", include_str!("events.rs")),
+            ("instances", include_str!("instances.rs")),
             ("integration_state", include_str!("integration_state.rs")),
             ("lifecycle", include_str!("lifecycle.rs")),
             ("routed", include_str!("routed.rs")),

@@ -16,6 +16,7 @@ pub mod changes;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
+pub mod instances;
 pub mod transfer;
 
 use async_trait::async_trait;
@@ -35,6 +36,7 @@ pub use deliveries::{
 pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
 };
+pub use instances::{InstanceBeat, InstanceStore, LiveInstance};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
 /// failed group commit answers each of its callers with the same error.
@@ -257,6 +259,7 @@ pub trait Store:
     + IntegrationStateStore
     + ConnectionStore
     + DeliveryStore
+    + InstanceStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -12,6 +12,7 @@ mod discovery;
 mod errors;
 mod http;
 mod ids;
+mod instances;
 mod oidc;
 mod reload;
 mod secrets;
@@ -615,6 +616,19 @@ impl store::ConnectionStore for TamperStore {
     }
     async fn purge_expired_flows(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.inner.purge_expired_flows(now).await
+    }
+}
+
+#[async_trait]
+impl store::InstanceStore for TamperStore {
+    async fn beat_instance(
+        &self,
+        beat: &store::InstanceBeat,
+    ) -> StoreResult<Vec<store::LiveInstance>> {
+        self.inner.beat_instance(beat).await
+    }
+    async fn leave_instance(&self, id: &str) -> StoreResult<bool> {
+        self.inner.leave_instance(id).await
     }
 }
 

@@ -100,6 +100,7 @@ fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
             "proxy_max_body_bytes" => cfg.proxy_max_body_bytes.to_string(),
             "proxy_redact_query" => cfg.proxy_redact_query.join(","),
             "api_key_cache_secs" => cfg.api_key_cache_secs.to_string(),
+            "instance_heartbeat_ms" => cfg.instance_heartbeat_ms.to_string(),
             _ => String::new(),
         }
     };

@@ -54,6 +54,30 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
         .with_catalog(catalog)
         .with_dev(args.dev);
     prepare(&engine, args.dev).await?;
+    // Join the instances sharing the database before the first request, so that shared
+    // rate limits start from this instance's share rather than the whole limit.
+    match engine.beat().await {
+        Ok(live) => tracing::info!(
+            instance = engine.membership().id(),
+            live,
+            "joined the instances sharing the database"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "first instance heartbeat failed; retrying every instance_heartbeat_ms")
+        }
+    }
+    let (beat_stop, beat_stopped) = tokio::sync::watch::channel(false);
+    let heartbeat = {
+        let engine = engine.clone();
+        let mut stop = beat_stopped;
+        tokio::spawn(async move {
+            engine
+                .run_instance_heartbeat(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -96,6 +120,17 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
             engine.config().shutdown_grace_secs.max(1),
         ))
         .await;
+    // Nothing is sent any more: leave, so the others take this instance's share at
+    // their next heartbeat instead of after its row expires.
+    let _ = beat_stop.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), heartbeat)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "leaving the instances table timed out; the others take this instance's share once its row expires"
+        );
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(Outcome::Success)

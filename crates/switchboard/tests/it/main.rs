@@ -22,6 +22,7 @@ mod postgres;
 mod postgres_settings;
 mod providers;
 mod proxy;
+mod rate_limits;
 mod rotate;
 mod serve;
 mod signals;
