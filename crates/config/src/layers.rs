@@ -46,6 +46,13 @@ pub(crate) struct Limits {
     pub proxy_max_body_bytes: u64,
 }
 
+/// The PostgreSQL pool's settings (`database_*`), each within its range.
+pub(crate) struct DatabasePool {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    pub statement_timeout_secs: u64,
+}
+
 impl<'a> Layers<'a> {
     /// Layers over `env` and the file read from `file`, if any.
     pub(crate) fn new(env: &'a dyn Env, file: Option<&Path>) -> Self {
@@ -174,6 +181,44 @@ impl<'a> Layers<'a> {
             ));
         }
         Ok(url)
+    }
+
+    /// The PostgreSQL pool's keys, in the order of [`crate::KEYS`]. They are read and
+    /// checked whatever the backend (a bad value is an error on SQLite too, so that it
+    /// cannot surprise the day the URL changes).
+    pub(crate) fn database_pool(&mut self, raw: &RawConfig) -> Result<DatabasePool, ConfigError> {
+        // At least 2: intake's writers and the delivery queue must not wait on a single
+        // connection held by a long statement. PostgreSQL's own default max_connections
+        // (100) is shared by every instance, so the default stays well below it.
+        let max_connections = self.int(
+            "database_max_connections",
+            raw.database_max_connections,
+            16,
+            2,
+            10_000,
+        )?;
+        let acquire_timeout_secs = self.int(
+            "database_acquire_timeout_secs",
+            raw.database_acquire_timeout_secs,
+            15,
+            1,
+            3600,
+        )?;
+        // 30 s, as request_timeout_secs: no request waits longer for its answer, so a
+        // statement still running after it (a lock held by a stuck client, a runaway
+        // query) only holds a connection and locks that others need.
+        let statement_timeout_secs = self.int(
+            "database_statement_timeout_secs",
+            raw.database_statement_timeout_secs,
+            30,
+            0,
+            86_400,
+        )?;
+        Ok(DatabasePool {
+            max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
+            acquire_timeout_secs,
+            statement_timeout_secs,
+        })
     }
 
     /// `public_url`: an http(s) URL with a host and nothing after the path, without a
@@ -399,6 +444,14 @@ impl<'a> Layers<'a> {
     /// `api_key_cache_secs`.
     pub(crate) fn api_key_cache_secs(&mut self, file_val: Option<u64>) -> Result<u64, ConfigError> {
         self.int("api_key_cache_secs", file_val, 1, 0, 3600)
+    }
+
+    /// `instance_heartbeat_ms`.
+    pub(crate) fn instance_heartbeat_ms(
+        &mut self,
+        file_val: Option<u64>,
+    ) -> Result<u64, ConfigError> {
+        self.int("instance_heartbeat_ms", file_val, 1000, 100, 60_000)
     }
 
     /// `allow_hosts`: bare host names; none by default.

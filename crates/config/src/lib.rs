@@ -42,6 +42,13 @@ pub const DEFAULT_PROXY_REDACT_QUERY: &[&str] =
 /// Default config file, read only if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "switchboard.toml";
 
+/// The keys that tune the PostgreSQL connection pool; SQLite ignores them.
+pub const DATABASE_POOL_KEYS: &[&str] = &[
+    "database_max_connections",
+    "database_acquire_timeout_secs",
+    "database_statement_timeout_secs",
+];
+
 /// How a key's environment value is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,6 +64,9 @@ pub enum Kind {
 pub const KEYS: &[(&str, Kind)] = &[
     ("listen", Kind::Str),
     ("database_url", Kind::Str),
+    ("database_max_connections", Kind::Int),
+    ("database_acquire_timeout_secs", Kind::Int),
+    ("database_statement_timeout_secs", Kind::Int),
     ("public_url", Kind::Str),
     ("master_key", Kind::Str),
     ("old_master_keys", Kind::List),
@@ -77,6 +87,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("proxy_max_body_bytes", Kind::Int),
     ("proxy_redact_query", Kind::List),
     ("api_key_cache_secs", Kind::Int),
+    ("instance_heartbeat_ms", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -142,6 +153,9 @@ impl LogFormat {
 struct RawConfig {
     listen: Option<String>,
     database_url: Option<String>,
+    database_max_connections: Option<u64>,
+    database_acquire_timeout_secs: Option<u64>,
+    database_statement_timeout_secs: Option<u64>,
     public_url: Option<String>,
     master_key: Option<String>,
     old_master_keys: Option<Vec<String>>,
@@ -162,6 +176,7 @@ struct RawConfig {
     proxy_max_body_bytes: Option<u64>,
     proxy_redact_query: Option<Vec<String>>,
     api_key_cache_secs: Option<u64>,
+    instance_heartbeat_ms: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -202,6 +217,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL: `sqlite://…`, or `postgres://…` / `postgresql://…`.
     pub database_url: String,
+    /// PostgreSQL: most connections each process's pool opens (ignored by SQLite).
+    pub database_max_connections: u32,
+    /// PostgreSQL: how long a query waits for a free pooled connection before it fails
+    /// as unavailable (ignored by SQLite).
+    pub database_acquire_timeout_secs: u64,
+    /// PostgreSQL: the `statement_timeout` of every pooled connection; 0 keeps the
+    /// server's own setting (ignored by SQLite).
+    pub database_statement_timeout_secs: u64,
     /// Base URL providers and browsers use to reach this server, without trailing `/`.
     pub public_url: String,
     /// Primary master key (base64 of 32 bytes), if configured.
@@ -242,9 +265,14 @@ pub struct Config {
     /// Query parameters whose values the proxy's request log replaces with `[redacted]`.
     pub proxy_redact_query: Vec<String>,
     /// How long a process may reuse an API key's verified record (hash, scope, revoked)
-    /// before reading it again; 0 reads it on every request. A revocation made by another
-    /// process takes effect within this time; one made by this process at once.
+    /// before reading it again; 0 reads it on every request. A revocation made by this
+    /// process takes effect at once; one made by another process as the store's change
+    /// feed tells of it (PostgreSQL), else within this time.
     pub api_key_cache_secs: u64,
+    /// How often (milliseconds) this instance beats in the `instances` table; shared rate
+    /// limits are rebalanced at every beat, and an instance that has not beaten for
+    /// three of them no longer counts.
+    pub instance_heartbeat_ms: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -404,6 +432,11 @@ impl Config {
         // is resolved first.
         let listen = layers.listen(raw.listen.take(), ov.listen.clone())?;
         let database_url = layers.database_url(raw.database_url.take(), ov.database_url.clone())?;
+        let layers::DatabasePool {
+            max_connections: database_max_connections,
+            acquire_timeout_secs: database_acquire_timeout_secs,
+            statement_timeout_secs: database_statement_timeout_secs,
+        } = layers.database_pool(&raw)?;
         let public_url = layers.public_url(raw.public_url.take(), listen)?;
 
         // The master keys are checked here, not when first used, so that a server never
@@ -420,6 +453,7 @@ impl Config {
         let limits = layers.limits(&raw)?;
         let proxy_redact_query = layers.proxy_redact_query(raw.proxy_redact_query.take())?;
         let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
+        let instance_heartbeat_ms = layers.instance_heartbeat_ms(raw.instance_heartbeat_ms)?;
         let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
 
         // The tables come from the file only, and last: destinations and mappings name
@@ -461,6 +495,9 @@ impl Config {
             mappings,
             listen,
             database_url,
+            database_max_connections,
+            database_acquire_timeout_secs,
+            database_statement_timeout_secs,
             public_url,
             master_key,
             old_master_keys,
@@ -481,6 +518,7 @@ impl Config {
             proxy_max_body_bytes,
             proxy_redact_query,
             api_key_cache_secs,
+            instance_heartbeat_ms,
             file,
             sources: layers.into_sources(),
         })
@@ -496,6 +534,18 @@ impl Config {
         [
             ("listen", self.listen != other.listen),
             ("database_url", self.database_url != other.database_url),
+            (
+                "database_max_connections",
+                self.database_max_connections != other.database_max_connections,
+            ),
+            (
+                "database_acquire_timeout_secs",
+                self.database_acquire_timeout_secs != other.database_acquire_timeout_secs,
+            ),
+            (
+                "database_statement_timeout_secs",
+                self.database_statement_timeout_secs != other.database_statement_timeout_secs,
+            ),
             ("public_url", self.public_url != other.public_url),
             (
                 "master_key",
@@ -561,6 +611,10 @@ impl Config {
                 "api_key_cache_secs",
                 self.api_key_cache_secs != other.api_key_cache_secs,
             ),
+            (
+                "instance_heartbeat_ms",
+                self.instance_heartbeat_ms != other.instance_heartbeat_ms,
+            ),
             ("providers", self.providers != other.providers),
             (
                 "integrations",
@@ -604,6 +658,28 @@ impl Config {
         tables::effective_catalog(self, dev)
     }
 
+    /// Whether `database_url` names a PostgreSQL database (`postgres://`,
+    /// `postgresql://`) rather than SQLite.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
+    }
+
+    /// The PostgreSQL-only keys ([`DATABASE_POOL_KEYS`]) that were set (in the file,
+    /// the environment or a flag) while `database_url` names SQLite, which ignores them:
+    /// `serve` and `config check` warn about them rather than refuse, so that one
+    /// environment file can serve both backends.
+    pub fn ignored_database_keys(&self) -> Vec<&'static str> {
+        if self.is_postgres() {
+            return Vec::new();
+        }
+        DATABASE_POOL_KEYS
+            .iter()
+            .copied()
+            .filter(|k| !matches!(self.sources.get(k), None | Some(Source::Default)))
+            .collect()
+    }
+
     /// The integration with this id.
     pub fn integration(&self, id: &str) -> Option<&Integration> {
         self.integrations.iter().find(|i| i.id == id)
@@ -613,6 +689,9 @@ impl Config {
     pub const RESTART_KEYS: &'static [&'static str] = &[
         "listen",
         "database_url",
+        "database_max_connections",
+        "database_acquire_timeout_secs",
+        "database_statement_timeout_secs",
         "master_key",
         "old_master_keys",
         "dev_key_file",

@@ -154,8 +154,8 @@ pub(crate) struct RawDestinationRateLimit {
     burst: Option<u64>,
 }
 
-/// Most requests per second a destination may receive from each process (a token
-/// bucket: `per_second` refill, `burst` capacity).
+/// Most requests per second a destination may receive, across every instance sharing
+/// the database (a token bucket: `per_second` refill, `burst` capacity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DestinationRateLimit {
     /// Requests per second.

@@ -154,6 +154,9 @@ fn default_file_parses_and_equals_the_built_in_defaults() {
     for key in [
         "listen",
         "database_url",
+        "database_max_connections",
+        "database_acquire_timeout_secs",
+        "database_statement_timeout_secs",
         "old_master_keys",
         "dev_key_file",
         "log_format",
@@ -216,6 +219,9 @@ fn every_key_assignment_in_the_default_file_is_a_known_key() {
 const RAW_FIELDS: &[&str] = &[
     "listen",
     "database_url",
+    "database_max_connections",
+    "database_acquire_timeout_secs",
+    "database_statement_timeout_secs",
     "public_url",
     "master_key",
     "old_master_keys",
@@ -236,6 +242,7 @@ const RAW_FIELDS: &[&str] = &[
     "proxy_max_body_bytes",
     "proxy_redact_query",
     "api_key_cache_secs",
+    "instance_heartbeat_ms",
 ];
 
 #[test]
@@ -243,6 +250,9 @@ fn every_file_field_is_in_keys_and_back() {
     let RawConfig {
         listen: _,
         database_url: _,
+        database_max_connections: _,
+        database_acquire_timeout_secs: _,
+        database_statement_timeout_secs: _,
         public_url: _,
         master_key: _,
         old_master_keys: _,
@@ -267,6 +277,7 @@ fn every_file_field_is_in_keys_and_back() {
         proxy_max_body_bytes: _,
         proxy_redact_query: _,
         api_key_cache_secs: _,
+        instance_heartbeat_ms: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -377,12 +388,16 @@ request_timeout_secs = 10
 shutdown_grace_secs = 11
 max_body_bytes = 2048
 allow_hosts = ["file.example.com"]
+database_max_connections = 9
 "#;
     let c = parse_env(
         file,
         &[
             ("SWITCHBOARD_LISTEN", "127.0.0.1:7000"),
             ("SWITCHBOARD_DATABASE_URL", "postgres://db/sb"),
+            ("SWITCHBOARD_DATABASE_MAX_CONNECTIONS", "24"),
+            ("SWITCHBOARD_DATABASE_ACQUIRE_TIMEOUT_SECS", "25"),
+            ("SWITCHBOARD_DATABASE_STATEMENT_TIMEOUT_SECS", "26"),
             ("SWITCHBOARD_PUBLIC_URL", "https://env.example.com"),
             ("SWITCHBOARD_DEV_KEY_FILE", "env.key"),
             ("SWITCHBOARD_LOG_FORMAT", "human"),
@@ -401,14 +416,24 @@ allow_hosts = ["file.example.com"]
             ("SWITCHBOARD_PROXY_MAX_BODY_BYTES", "19000"),
             ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
             ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
+            ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
         ],
     )
     .unwrap();
     assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
     assert_eq!(c.api_key_cache_secs, 22);
+    assert_eq!(c.instance_heartbeat_ms, 230);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
+    assert_eq!(
+        (
+            c.database_max_connections,
+            c.database_acquire_timeout_secs,
+            c.database_statement_timeout_secs
+        ),
+        (24, 25, 26)
+    );
     assert_eq!(c.public_url, "https://env.example.com");
     assert_eq!(c.dev_key_file, PathBuf::from("env.key"));
     assert_eq!(c.log_format, LogFormat::Human);
@@ -723,6 +748,125 @@ fn database_url_scheme_is_checked() {
 }
 
 #[test]
+fn database_pool_keys_default_and_are_read_from_every_layer() {
+    let c = ok("");
+    assert_eq!(c.database_max_connections, 16);
+    assert_eq!(c.database_acquire_timeout_secs, 15);
+    assert_eq!(c.database_statement_timeout_secs, 30);
+    let c = parse_env(
+        "database_url = \"postgres://u@h/db\"\ndatabase_max_connections = 40\n\
+         database_statement_timeout_secs = 0\n",
+        &[
+            ("SWITCHBOARD_DATABASE_MAX_CONNECTIONS", "8"),
+            ("SWITCHBOARD_DATABASE_ACQUIRE_TIMEOUT_SECS", " 5 "),
+        ],
+    )
+    .unwrap();
+    // The environment wins over the file; 0 keeps the server's statement timeout.
+    assert_eq!(c.database_max_connections, 8);
+    assert_eq!(c.database_acquire_timeout_secs, 5);
+    assert_eq!(c.database_statement_timeout_secs, 0);
+    assert_eq!(
+        c.sources["database_max_connections"],
+        Source::Env("SWITCHBOARD_DATABASE_MAX_CONNECTIONS".into())
+    );
+    assert_eq!(
+        c.sources["database_statement_timeout_secs"],
+        Source::File("t.toml".into())
+    );
+}
+
+#[test]
+fn bad_database_pool_values_name_the_key_and_the_range() {
+    for (line, key, needle) in [
+        (
+            "database_max_connections = 0",
+            "database_max_connections",
+            "2..=10000",
+        ),
+        (
+            "database_max_connections = 1",
+            "database_max_connections",
+            "2..=10000",
+        ),
+        (
+            "database_max_connections = 10001",
+            "database_max_connections",
+            "2..=10000",
+        ),
+        (
+            "database_acquire_timeout_secs = 0",
+            "database_acquire_timeout_secs",
+            "1..=3600",
+        ),
+        (
+            "database_statement_timeout_secs = 86401",
+            "database_statement_timeout_secs",
+            "0..=86400",
+        ),
+    ] {
+        // On PostgreSQL, and on SQLite too (a bad value must not wait for the day the
+        // URL changes).
+        for url in ["postgres://u@h/db", "sqlite://x.db"] {
+            let (k, origin, m) = invalid(parse(&format!("database_url = {url:?}\n{line}")));
+            assert_eq!(k, key, "{line}");
+            assert_eq!(origin, "t.toml", "{line}");
+            assert!(m.contains("out of range") && m.contains(needle), "{m}");
+        }
+    }
+    // A wrong type in the file names the key and line, never the value.
+    let (_, m) = parse_error(parse("database_statement_timeout_secs = \"15s\""));
+    assert!(m.contains("database_statement_timeout_secs"), "{m}");
+    assert!(!m.contains("15s"), "{m}");
+    // From the environment: the variable is named.
+    let (k, origin, m) = invalid(parse_env(
+        "",
+        &[("SWITCHBOARD_DATABASE_STATEMENT_TIMEOUT_SECS", "15s")],
+    ));
+    assert_eq!(k, "database_statement_timeout_secs");
+    assert_eq!(
+        origin,
+        "environment variable SWITCHBOARD_DATABASE_STATEMENT_TIMEOUT_SECS"
+    );
+    assert!(m.contains("not a whole number"), "{m}");
+    // A negative number is refused too.
+    let (k, _, _) = invalid(parse_env(
+        "",
+        &[("SWITCHBOARD_DATABASE_MAX_CONNECTIONS", "-4")],
+    ));
+    assert_eq!(k, "database_max_connections");
+}
+
+#[test]
+fn database_pool_keys_set_for_sqlite_are_reported_as_ignored() {
+    // Defaults are not "set": nothing to report.
+    assert!(ok("").ignored_database_keys().is_empty());
+    let text = "database_max_connections = 4\ndatabase_statement_timeout_secs = 5\n";
+    let sqlite = ok(text);
+    assert!(!sqlite.is_postgres());
+    assert_eq!(
+        sqlite.ignored_database_keys(),
+        vec![
+            "database_max_connections",
+            "database_statement_timeout_secs"
+        ]
+    );
+    let from_env = parse_env("", &[("SWITCHBOARD_DATABASE_ACQUIRE_TIMEOUT_SECS", "3")]).unwrap();
+    assert_eq!(
+        from_env.ignored_database_keys(),
+        vec!["database_acquire_timeout_secs"]
+    );
+    for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
+        let pg = ok(&format!("database_url = {url:?}\n{text}"));
+        assert!(pg.is_postgres());
+        assert!(pg.ignored_database_keys().is_empty(), "{url}");
+    }
+    for k in DATABASE_POOL_KEYS {
+        assert!(KEYS.iter().any(|(key, _)| key == k), "{k} is not in KEYS");
+    }
+}
+
+#[test]
 fn public_url_without_scheme_is_refused() {
     let (key, origin, m) = invalid(parse("public_url = \"switchboard.example.com\""));
     assert_eq!(key, "public_url");
@@ -844,7 +988,9 @@ fn int_ranges_are_enforced() {
         ("request_timeout_secs", 1u64, 3600u64),
         ("shutdown_grace_secs", 0, 3600),
         ("max_body_bytes", 1024, 1024 * 1024 * 1024),
+        ("instance_heartbeat_ms", 100, 60_000),
     ];
+    assert_eq!(ok("").instance_heartbeat_ms, 1000);
     for (key, lo, hi) in cases {
         ok(&format!("{key} = {lo}"));
         ok(&format!("{key} = {hi}"));
@@ -1339,6 +1485,18 @@ fn changed_keys_reports_each_key_by_name_only() {
         ("listen", "listen = \"127.0.0.1:1\"".into()),
         ("database_url", "database_url = \"sqlite://o.db\"".into()),
         (
+            "database_max_connections",
+            "database_max_connections = 5".into(),
+        ),
+        (
+            "database_acquire_timeout_secs",
+            "database_acquire_timeout_secs = 5".into(),
+        ),
+        (
+            "database_statement_timeout_secs",
+            "database_statement_timeout_secs = 5".into(),
+        ),
+        (
             "public_url",
             "public_url = \"https://o.example.com\"".into(),
         ),
@@ -1379,6 +1537,10 @@ fn changed_keys_reports_each_key_by_name_only() {
             "proxy_redact_query = [\"sig\"]".into(),
         ),
         ("api_key_cache_secs", "api_key_cache_secs = 5".into()),
+        (
+            "instance_heartbeat_ms",
+            "instance_heartbeat_ms = 500".into(),
+        ),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {
@@ -1443,6 +1605,9 @@ fn restart_keys_content() {
         &[
             "listen",
             "database_url",
+            "database_max_connections",
+            "database_acquire_timeout_secs",
+            "database_statement_timeout_secs",
             "master_key",
             "old_master_keys",
             "dev_key_file",

@@ -11,7 +11,9 @@
 //! secret is still hashed and compared (constant time) on every request, so a wrong
 //! secret never passes because its id is cached; the cache never holds a plaintext key.
 //! A revocation through this process empties the entry at once; one made by another
-//! process is seen when the entry expires. Only ids that exist are cached, and the cache
+//! process empties it when the store's change feed tells of it (PostgreSQL: as the
+//! revocation commits, [`crate::changes`]), and otherwise (SQLite, or a lost
+//! notification) when the entry expires. Only ids that exist are cached, and the cache
 //! is bounded ([`KeyCache`]), so random ids cannot make it grow.
 
 use std::time::Duration;

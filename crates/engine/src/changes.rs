@@ -1,15 +1,27 @@
-//! "This connection changed": how per-process state kept about connections (today the
-//! proxy's credential cache) learns of a refresh, a failed refresh or a disconnect made
-//! in this process, without the code that made the change knowing who keeps what.
+//! How per-process state learns that stored state changed.
 //!
-//! Watchers are registered once, when the engine is built; the change is reported right
-//! after the store has it, and every watcher has heard of it before
-//! [`Engine::connection_changed`] returns. So a request that starts after a refresh or a
-//! disconnect returned never sees what came before it (another process's changes reach
-//! a cache when its entry expires).
+//! "This connection changed": state kept about connections (today the proxy's credential
+//! cache) learns of a refresh, a failed refresh or a disconnect made in this process,
+//! without the code that made the change knowing who keeps what. Watchers are registered
+//! once, when the engine is built; the change is reported right after the store has it,
+//! and every watcher has heard of it before [`Engine::connection_changed`] returns. So a
+//! request that starts after a refresh or a disconnect returned never sees what came
+//! before it.
+//!
+//! Changes made by other processes sharing the database arrive through the store's
+//! change feed ([`store::changes`], when the backend has one: PostgreSQL), which
+//! [`Engine::follow_changes`] applies as they come: deliveries due and destinations
+//! enabled wake the delivery worker, a connection goes to the same watchers, an API key
+//! or an integration's switches leave their caches, and a `Resync` (the feed may have
+//! missed something) empties every cache and wakes the worker. Without a feed (SQLite),
+//! another process's changes reach a cache when its entry expires, and the worker when
+//! it polls; with one, those remain the backstop for a lost notification.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+
+use store::{Change, ChangeFeed};
 
 use crate::Engine;
 
@@ -18,6 +30,8 @@ pub(crate) trait ConnectionWatcher: Send + Sync {
     /// The stored state of connection `id` changed (tokens refreshed, a refresh failed,
     /// revoked): forget what was kept about it. Must not block: it runs inline.
     fn connection_changed(&self, id: &str);
+    /// Any connection may have changed: forget everything kept. Must not block.
+    fn all_changed(&self);
 }
 
 /// The watchers of this process, fixed when the engine is built.
@@ -47,6 +61,52 @@ impl Engine {
     pub(crate) fn connection_changed(&self, id: &str) {
         for w in &self.inner.changes.watchers {
             w.connection_changed(id);
+        }
+    }
+}
+
+impl Engine {
+    /// Applies the store's change feed ([`store::Store::subscribe`]) until `shutdown`
+    /// resolves or the feed ends (the store was closed); see the module documentation.
+    /// `serve` runs it beside the delivery worker when the backend has a feed. It waits
+    /// on the feed: an idle instance spends nothing here.
+    pub async fn follow_changes(
+        &self,
+        mut feed: ChangeFeed,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let change = tokio::select! {
+                () = &mut shutdown => return,
+                change = feed.recv() => change,
+            };
+            match change {
+                Some(change) => self.apply_change(&change),
+                None => {
+                    tracing::debug!("the store's change feed ended");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Drops or wakes what `change` concerns.
+    pub(crate) fn apply_change(&self, change: &Change) {
+        match change {
+            Change::DeliveriesDue | Change::Destination(_) => self.poke_pipeline(),
+            Change::Connection(id) => self.connection_changed(id),
+            Change::ApiKey(id) => self.inner.api_keys.invalidate(id),
+            Change::IntegrationState(id) => self.inner.flags.forget(id),
+            Change::Resync => {
+                tracing::debug!("the store's change feed (re)started: every cache emptied");
+                self.inner.api_keys.clear();
+                self.inner.flags.clear();
+                for w in &self.inner.changes.watchers {
+                    w.all_changed();
+                }
+                self.poke_pipeline();
+            }
         }
     }
 }

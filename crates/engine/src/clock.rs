@@ -25,23 +25,16 @@
 //! timeouts) therefore stay on real time under either clock; they bound I/O, not
 //! decisions.
 //!
-//! The clock is also a `governor` clock, so the rate limiters of the proxy and of the
-//! delivery worker follow it too.
+//! The rate limiters of the proxy and of the delivery worker ([`crate::gcra`]) take
+//! their instants from it too.
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use governor::nanos::Nanos;
 use tokio::sync::{Notify, watch};
-
-/// The process's origin of `governor` time: every clock's instants are at or after it.
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
 
 /// The engine's clock: the system's, or a [`ManualClock`]'s. Cheap to clone; clones of
 /// a manual clock share its time.
@@ -63,7 +56,6 @@ impl std::fmt::Debug for Clock {
 impl Clock {
     /// The operating system's clocks.
     pub fn system() -> Self {
-        origin();
         Self(None)
     }
 
@@ -97,14 +89,6 @@ impl Clock {
             None => tokio::time::sleep_until(t.into()).await,
             Some(m) => m.sleep_until(t).await,
         }
-    }
-}
-
-impl governor::clock::Clock for Clock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(self.instant().saturating_duration_since(origin()))
     }
 }
 
@@ -194,10 +178,7 @@ impl ManualClock {
     /// A manual clock that starts at `wall` (truncated to milliseconds).
     pub fn starting_at(wall: DateTime<Utc>) -> Self {
         let wall = store::from_millis(store::to_millis(wall)).unwrap_or(wall);
-        let mono = {
-            origin();
-            Instant::now()
-        };
+        let mono = Instant::now();
         Self(Arc::new(Manual {
             wall,
             mono,

@@ -13,8 +13,10 @@ pub mod clock;
 pub mod connections;
 pub mod discovery;
 mod error;
+mod gcra;
 pub mod http;
 pub mod ids;
+pub mod instances;
 pub mod oidc;
 pub mod pipeline;
 pub mod proxy;
@@ -90,6 +92,8 @@ struct Inner {
     /// Connection changes, told to the proxy's credential cache.
     changes: changes::ConnectionChanges,
     api_keys: api_keys::KeyCache,
+    /// This instance among those sharing the database, and its rate-limit shares.
+    membership: Arc<instances::Membership>,
 }
 
 fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
@@ -141,6 +145,7 @@ impl Engine {
                 proxy,
                 changes,
                 api_keys: api_keys::key_cache(),
+                membership: Arc::new(instances::Membership::new()),
             }),
         }
     }

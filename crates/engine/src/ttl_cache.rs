@@ -89,6 +89,13 @@ impl<V: Clone> TtlCache<V> {
         map.remove(key);
     }
 
+    /// Forgets everything, and fences out reads in flight.
+    pub(crate) fn clear(&self) {
+        let mut map = self.lock();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        map.clear();
+    }
+
     /// How many entries are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -20,6 +20,7 @@ use store::{Event, InsertOutcome, IntegrationFlags};
 use vault::{ExposeSecret, constant_time_eq};
 
 use crate::ids::{is_event_id, new_event_id};
+use crate::ttl_cache::TtlCache;
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Counter of webhooks by integration and outcome.
@@ -167,33 +168,41 @@ impl RejectLog {
 /// Integration switches (disabled, blocked) as last read, for at most
 /// [`FlagsCache::TTL`]: the intake reads them on every webhook, and a database round trip
 /// per request halved its throughput. A switch flipped by this process applies at once;
-/// one flipped by another process sharing the database applies within the TTL.
-#[derive(Debug, Default)]
-pub(crate) struct FlagsCache {
-    map: Mutex<HashMap<String, (Instant, IntegrationFlags)>>,
+/// one flipped by another process sharing the database applies when the store's change
+/// feed tells of it ([`crate::changes`]), or else within the TTL. A [`TtlCache`], so a
+/// read made before a switch was flipped cannot put the old state back after it.
+#[derive(Debug)]
+pub(crate) struct FlagsCache(TtlCache<IntegrationFlags>);
+
+impl Default for FlagsCache {
+    fn default() -> Self {
+        Self(TtlCache::new("FlagsCache", Self::MAX))
+    }
 }
 
 impl FlagsCache {
     /// How long a read is trusted.
     pub(crate) const TTL: Duration = Duration::from_secs(1);
+    /// At most this many integrations are kept.
+    const MAX: usize = 10_000;
 
     fn get(&self, integration: &str, now: Instant) -> Option<IntegrationFlags> {
-        let map = self.map.lock().ok()?;
-        map.get(integration)
-            .filter(|(at, _)| now.saturating_duration_since(*at) < Self::TTL)
-            .map(|(_, f)| *f)
+        self.0.get(integration, Self::TTL, now)
     }
 
-    fn put(&self, integration: &str, flags: IntegrationFlags, read_at: Instant) {
-        if let Ok(mut map) = self.map.lock() {
-            map.insert(integration.to_owned(), (read_at, flags));
-        }
+    /// Keeps switches read when the epoch was `epoch`, as of `read_at`.
+    fn put(&self, integration: &str, flags: IntegrationFlags, epoch: u64, read_at: Instant) {
+        self.0.put(integration, flags, epoch, Self::TTL, read_at);
     }
 
-    fn forget(&self, integration: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(integration);
-        }
+    /// Forgets one integration's switches, and fences out reads in flight.
+    pub(crate) fn forget(&self, integration: &str) {
+        self.0.invalidate(integration);
+    }
+
+    /// Forgets every integration's switches.
+    pub(crate) fn clear(&self) {
+        self.0.clear();
     }
 }
 
@@ -311,9 +320,10 @@ impl Engine {
         let flags = match self.inner.flags.get(id, self.instant()) {
             Some(f) => f,
             None => {
+                let epoch = self.inner.flags.0.epoch();
                 let read_at = self.instant();
                 let f = self.inner.store.integration_flags(id).await?;
-                self.inner.flags.put(id, f, read_at);
+                self.inner.flags.put(id, f, epoch, read_at);
                 f
             }
         };

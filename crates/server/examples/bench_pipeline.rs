@@ -23,7 +23,10 @@
 //! Results are printed to stdout as `key=value` lines (`bench/pipeline` reads them);
 //! progress goes to stderr.
 //!
-//! Usage: `bench_pipeline rate|drain --server http://127.0.0.1:PORT --consumer
+//! `--server` may list several servers, comma-separated (instances sharing one
+//! database): event `seq` goes to server `seq % n`, so the load is spread evenly.
+//!
+//! Usage: `bench_pipeline rate|drain --server http://127.0.0.1:PORT[,http://…] --consumer
 //! 127.0.0.1:PORT --integration gh --secret GITHUB_WEBHOOK_SECRET --dest-secret whsec_…
 //! [--rate 1000] [--duration 10] [--events 20000] [--concurrency 64] [--wait 120]`
 
@@ -124,7 +127,8 @@ async fn hook(State(c): State<Arc<Consumer>>, headers: HeaderMap, body: Bytes) -
 #[derive(Debug)]
 struct Args {
     mode: String,
-    server: String,
+    /// One or more servers (`--server A,B,C`), sent to in turn.
+    servers: Vec<String>,
     consumer: String,
     integration: String,
     secret: String,
@@ -164,7 +168,11 @@ fn args() -> Result<Args, Error> {
     };
     let a = Args {
         mode,
-        server: s("server")?.trim_end_matches('/').to_owned(),
+        servers: s("server")?
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+            .collect(),
         consumer: s("consumer")?,
         integration: s("integration")?,
         secret: s("secret")?,
@@ -175,6 +183,9 @@ fn args() -> Result<Args, Error> {
         concurrency: n("concurrency", 64)?.max(1),
         wait: n("wait", 120)?,
     };
+    if a.servers.is_empty() {
+        return Err("--server needs at least one URL".into());
+    }
     if a.mode != "rate" && a.mode != "drain" {
         return Err(format!("unknown mode {:?}: use rate or drain", a.mode).into());
     }
@@ -185,7 +196,8 @@ fn args() -> Result<Args, Error> {
 #[derive(Debug)]
 struct Sender {
     client: reqwest::Client,
-    url: String,
+    /// The intake URL of each server; event `seq` goes to `urls[seq % len]`.
+    urls: Vec<String>,
     run: String,
     secret: Vec<SecretString>,
     pad: String,
@@ -218,7 +230,7 @@ impl Sender {
         };
         let mut req = self
             .client
-            .post(&self.url)
+            .post(&self.urls[(seq % self.urls.len() as u64) as usize])
             .header("content-type", "application/json")
             .header("x-github-event", "issues")
             .header("x-github-delivery", format!("{}-{seq}", self.run));
@@ -360,7 +372,11 @@ async fn main() -> Result<(), Error> {
         .build()?;
     let sender = Arc::new(Sender {
         client,
-        url: format!("{}/webhooks/{}/event", a.server, a.integration),
+        urls: a
+            .servers
+            .iter()
+            .map(|s| format!("{s}/webhooks/{}/event", a.integration))
+            .collect(),
         run,
         secret: vec![SecretString::from(a.secret.clone())],
         // The payload is about 1 KiB in all.

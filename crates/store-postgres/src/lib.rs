@@ -51,8 +51,19 @@
 //! the URL and dropped afterwards), so runs never see each other. An unreachable server
 //! fails the tests with a message saying what to do, unless `SWITCHBOARD_TEST_PG=skip`.
 //!
-//! Wake-ups by `LISTEN/NOTIFY`, rate limits across instances and the choice of backend
-//! by `database_url` are not in this crate.
+//! - **Changes** other instances must hear of (deliveries due, connections, API keys,
+//!   integration and destination state) are announced by triggers with `pg_notify` on a
+//!   channel per schema (migration `0005_notify.sql`) and read back as the store's change
+//!   feed ([`Store::subscribe`], `notify`): one `LISTEN` connection per subscription,
+//!   outside the pool, and [`store::Change::Resync`] whenever it (re)starts listening.
+//!
+//! - **Instances** (`instances`): each `serve` process beats in one statement that
+//!   removes expired rows of others (`FOR UPDATE SKIP LOCKED`, so beats never wait on
+//!   each other), upserts its own row and returns the live ones; the engine splits rate
+//!   limits among them (`engine::instances`).
+//!
+//! The choice of backend by `database_url` is not in
+//! this crate.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -70,10 +81,13 @@ mod audit;
 mod connections;
 mod deliveries;
 mod events;
+mod instances;
 mod integration_state;
+mod notify;
 mod secrets;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transfer;
 mod writer;
 
 use store::EventRow;
@@ -99,7 +113,10 @@ pub const EVENT_WRITERS: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgSettings {
     /// Most connections the store's pool opens (the event writers take up to
-    /// [`EVENT_WRITERS`] of them under load).
+    /// [`EVENT_WRITERS`] of them under load). Beside the pool, each
+    /// [`Store::subscribe`] holds one connection of its own while its feed lives
+    /// (`serve` subscribes once), and [`Store::migrate`] opens one for its run: an
+    /// instance uses at most `max_connections + 2`.
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing as unavailable.
     pub acquire_timeout: Duration,
@@ -207,6 +224,21 @@ fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
     String::from_utf8(out)
 }
 
+/// Whether a connection failed in its TLS handshake or certificate check (rustls'
+/// errors reach sqlx as I/O errors of the stream).
+fn tls_problem(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => {
+            let text = io.to_string().to_ascii_lowercase();
+            ["certificate", "tls", "handshake"]
+                .iter()
+                .any(|w| text.contains(w))
+        }
+        _ => false,
+    }
+}
+
 /// SQLSTATE classes and codes that mean the database cannot be used right now.
 fn unavailable_code(code: &str) -> bool {
     code.starts_with("08") // connection exception
@@ -284,8 +316,15 @@ impl PgStore {
     /// Like [`connect`](Self::connect), with the pool sized and timed by `settings`.
     /// Fails as [`StoreError::Unavailable`] (naming the URL without its password) when
     /// the database cannot be reached, refuses the login, or runs with
-    /// `synchronous_commit = off` (a webhook answered 2xx could then be lost).
+    /// `synchronous_commit = off` (a webhook answered 2xx could then be lost); a TLS
+    /// failure says so and what to check. Connections are named
+    /// `application_name = switchboard` unless the URL (or `PGAPPNAME`) names them.
     pub async fn connect_with(url: &str, settings: &PgSettings) -> StoreResult<Self> {
+        // sqlx's `verify-ca` builds its certificate verifier with rustls' process-wide
+        // provider, which rustls cannot pick by itself when two are compiled in (ring
+        // for sqlx, aws-lc-rs for reqwest): without one installed it panics. Ring is what
+        // sqlx's connections use; an already installed provider is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let shown = redact(url);
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             StoreError::Unavailable(format!(
@@ -293,6 +332,11 @@ impl PgStore {
                 without(&e.to_string(), url)
             ))
         })?;
+        // Named in pg_stat_activity unless the URL (or PGAPPNAME) names it otherwise.
+        let options = match options.get_application_name() {
+            Some(_) => options,
+            None => options.application_name("switchboard"),
+        };
         let mut pooled = options.clone();
         if let Some(t) = settings.statement_timeout {
             pooled = pooled.options([("statement_timeout", t.as_millis().to_string())]);
@@ -300,11 +344,22 @@ impl PgStore {
         // One connection first, so that an unreachable server or a refused login fails
         // at once (the pool would retry until its acquire timeout), and to check what
         // the session's commits promise.
-        let cannot = |e: sqlx::Error| match err(e) {
-            StoreError::Unavailable(m) | StoreError::Backend(m) | StoreError::Conflict(m) => {
-                StoreError::Unavailable(format!("cannot connect to {shown}: {}", without(&m, url)))
+        let cannot = |e: sqlx::Error| {
+            let tls = tls_problem(&e);
+            match err(e) {
+                StoreError::Unavailable(m) | StoreError::Backend(m) | StoreError::Conflict(m) => {
+                    let m = without(&m, url);
+                    StoreError::Unavailable(if tls {
+                        format!(
+                            "cannot connect to {shown}: TLS failed ({m}); check sslmode in the \
+                             URL (and sslrootcert=/path/to/ca.pem for a private CA)"
+                        )
+                    } else {
+                        format!("cannot connect to {shown}: {m}")
+                    })
+                }
+                other => other,
             }
-            other => other,
         };
         let mut first = sqlx::PgConnection::connect_with(&pooled)
             .await
@@ -400,6 +455,16 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn transfer(&self) -> &dyn store::transfer::Transfer {
+        self
+    }
+
+    /// A feed over `LISTEN/NOTIFY` on a connection of its own (see the `notify` module);
+    /// it ends when the store is closed.
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        Some(notify::subscribe(self.options.clone(), self.pool.clone()))
     }
 
     async fn migrate(&self) -> StoreResult<usize> {

@@ -358,3 +358,133 @@ async fn a_store_whose_pool_is_closed_is_unavailable_but_others_carry_on() {
         InsertOutcome::Inserted
     );
 }
+
+/// The copy list of `switchboard db copy` (`store::transfer::TABLES`) against this
+/// backend's migrations: every table of the migrated schema is in it, with the same
+/// columns, types, nullability and primary key, so no table or column is left behind
+/// silently when a migration adds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_list_has_every_table_and_column_of_the_schema() {
+    use std::collections::BTreeMap;
+    use store::transfer::{ColumnType, TABLES};
+
+    let schema = TestSchema::new("sb_test").await;
+    let s = migrated(&schema).await;
+    let mut in_schema: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+           AND table_name <> '_sqlx_migrations' ORDER BY 1",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    let mut listed: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    in_schema.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(
+        in_schema, listed,
+        "the tables of the PostgreSQL schema and store::transfer::TABLES differ: add the \
+         new table to TABLES (in foreign-key order) so that db copy moves it"
+    );
+    for t in TABLES {
+        let columns: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT column_name::text, data_type::text, is_nullable::text
+             FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1",
+        )
+        .bind(t.name)
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        let actual: BTreeMap<String, (String, bool)> = columns
+            .into_iter()
+            .map(|(name, ty, nullable)| {
+                // Widths do not matter to the copy: integers travel as 64 bits.
+                let ty = if ty == "integer" { "bigint".into() } else { ty };
+                (name, (ty, nullable == "YES"))
+            })
+            .collect();
+        let expected: BTreeMap<String, (String, bool)> = t
+            .columns
+            .iter()
+            .map(|c| {
+                let ty = match c.ty {
+                    ColumnType::Int => "bigint",
+                    ColumnType::Bool => "boolean",
+                    ColumnType::Text => "text",
+                    ColumnType::Bytes => "bytea",
+                };
+                (c.name.to_owned(), (ty.to_owned(), c.nullable))
+            })
+            .collect();
+        assert_eq!(actual, expected, "columns of {} (type, nullable)", t.name);
+        let pk: Vec<String> = sqlx::query_scalar(
+            "SELECT a.attname::text
+             FROM pg_index i
+             JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+             ORDER BY k.n",
+        )
+        .bind(t.name)
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(pk, t.key, "primary key of {}", t.name);
+    }
+}
+
+/// Audit rows go in with their stored sequence numbers and hashes despite the
+/// append-only triggers, the head moves to the copied one, and the next append chains
+/// on; the triggers still refuse changes afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copied_audit_rows_pass_the_triggers_and_the_chain_goes_on() {
+    use store::transfer::{Value, table};
+
+    let source = TestSchema::new("sb_test").await;
+    let target = TestSchema::new("sb_test").await;
+    let a = migrated(&source).await;
+    let b = migrated(&target).await;
+    for n in 0..3 {
+        a.append_audit(&AuditEntry {
+            at: now(),
+            actor: "system".into(),
+            action: "test".into(),
+            target: format!("t{n}"),
+            details: json!({"n": n}),
+        })
+        .await
+        .unwrap();
+    }
+    for name in ["audit_log", "audit_head"] {
+        let t = table(name).unwrap();
+        let rows = a.transfer().read(t, None, 100).await.unwrap();
+        assert_eq!(
+            b.transfer().write(t, &rows).await.unwrap(),
+            rows.len() as u64
+        );
+    }
+    assert_eq!(b.audit_head().await.unwrap(), a.audit_head().await.unwrap());
+    let next = b
+        .append_audit(&AuditEntry {
+            at: now(),
+            actor: "cli:ops".into(),
+            action: "db.copy".into(),
+            target: String::new(),
+            details: json!({}),
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.seq, 4);
+    assert_eq!(next.prev_hash, a.audit_head().await.unwrap().unwrap().1);
+    // An older head does not move it back; the log still refuses changes.
+    let t = table("audit_head").unwrap();
+    let old = vec![Value::Int(1), Value::Int(2), Value::Text("0".repeat(64))];
+    assert_eq!(b.transfer().write(t, &[old]).await.unwrap(), 0);
+    assert_eq!(b.audit_head().await.unwrap().unwrap().0, 4);
+    let refused = sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 1")
+        .execute(b.pool())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+}

@@ -6,7 +6,8 @@
 //! lock up front, so concurrent processes on one file serialise instead of failing.
 //!
 //! One module per trait (`api_keys`, `secrets`, `audit`, `events`, `integration_state`,
-//! `connections`, `deliveries`) and the group-commit event writer (`writer`); this file
+//! `connections`, `deliveries`), the group-commit event writer (`writer`) and the row
+//! access of `switchboard db copy` (`transfer`); this file
 //! holds the store type, how it is opened, and the helpers the modules share. What every
 //! backend must do is tested by the `store-tests` suite (`tests/suite.rs` runs it whole);
 //! `src/tests*.rs` test only what is SQLite's own (settings, files, the memory store,
@@ -28,8 +29,10 @@ mod audit;
 mod connections;
 mod deliveries;
 mod events;
+mod instances;
 mod integration_state;
 mod secrets;
+mod transfer;
 mod writer;
 
 use store::EventRow;
@@ -287,6 +290,18 @@ impl Store for SqliteStore {
         self.queue.close().await;
     }
 
+    fn transfer(&self) -> &dyn store::transfer::Transfer {
+        self
+    }
+
+    /// `None`: SQLite cannot tell one process what another committed. Processes sharing
+    /// a database file learn of each other's changes by polling: caches when their
+    /// entries expire (`api_key_cache_secs`, one second for the proxy's credentials and
+    /// the integration switches), the delivery worker within its poll interval.
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        None
+    }
+
     async fn migrate(&self) -> StoreResult<usize> {
         let applied = |pool: SqlitePool| async move {
             let exists: i64 = sqlx::query_scalar(
@@ -329,6 +344,9 @@ mod tests;
 
 #[cfg(test)]
 mod tests_rows;
+
+#[cfg(test)]
+mod tests_transfer;
 
 #[cfg(test)]
 mod tests_writer;

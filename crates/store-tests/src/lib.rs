@@ -4,7 +4,8 @@
 //! pool, nothing of one backend) that takes a fresh, migrated, empty store and panics
 //! (`assert!`) when the backend misbehaves. A few cases take two handles on one
 //! database, as two processes would have, to check what must hold across processes
-//! (exactly one lease winner, exclusive claims, a state handed out once).
+//! (exactly one lease winner, exclusive claims, a state handed out once), and a few take
+//! two fresh stores, two databases, to copy rows from one into the other.
 //!
 //! # Running it from a backend
 //!
@@ -71,13 +72,16 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod changes;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
+pub mod instances;
 pub mod integration_state;
 pub mod lifecycle;
 pub mod routed;
 pub mod secrets;
+pub mod transfer;
 
 pub mod fixtures;
 
@@ -242,6 +246,17 @@ macro_rules! suite {
         $crate::__pair_module!(deliveries_across_handles, deliveries, $pair;
             claims_are_exclusive_across_two_handles,
         );
+        $crate::__pair_module!(changes_across_handles, changes, $pair;
+            changes_through_one_handle_reach_the_other_handles_feed,
+        );
+        $crate::__cases!(instances, $fresh;
+            a_beat_registers_and_reads_back_the_live_instances,
+            an_instance_is_live_until_it_expires_then_its_row_is_removed,
+            leave_removes_the_instance_at_once_and_once,
+        );
+        $crate::__pair_module!(instances_across_handles, instances, $pair;
+            beats_from_two_handles_see_each_other,
+        );
         $crate::__cases!(routed, $fresh;
             a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once,
             a_duplicate_writes_neither_mapping_nor_deliveries,
@@ -250,6 +265,16 @@ macro_rules! suite {
             a_routing_of_another_event_is_refused,
             a_passthrough_mapping_reads_back_as_the_body,
             a_routing_with_a_repeated_delivery_id_stores_nothing,
+        );
+        $crate::__cases!(transfer, $fresh;
+            a_fresh_store_is_empty_in_every_table,
+            reads_page_in_key_order_after_a_cursor,
+            writing_rows_that_are_there_changes_nothing,
+            a_row_that_does_not_fit_writes_nothing_of_its_batch,
+        );
+        $crate::__two_stores_module!(transfer_between_stores, transfer, $fresh;
+            a_copy_keeps_every_record_and_the_audit_chain_goes_on,
+            a_copy_run_again_adds_only_what_is_missing,
         );
     };
 }
@@ -294,6 +319,28 @@ macro_rules! __pair_module {
     };
 }
 
+/// One test module of cases that take two fresh stores, two databases (see [`suite!`]):
+/// `fresh` is evaluated twice.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __two_stores_module {
+    ($test_module:ident, $module:ident, $fresh:expr; $($case:ident),+ $(,)?) => {
+        mod $test_module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (a, guard_a) = $crate::Fresh::into_parts($fresh.await);
+                    let (b, guard_b) = $crate::Fresh::into_parts($fresh.await);
+                    $crate::$module::$case(a, b).await;
+                    drop((guard_a, guard_b));
+                }
+            )+
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     /// Every `pub async fn` of a case module is in the list of [`suite!`], so that no
@@ -306,13 +353,16 @@ mod tests {
         let modules = [
             ("api_keys", include_str!("api_keys.rs")),
             ("audit", include_str!("audit.rs")),
+            ("changes", include_str!("changes.rs")),
             ("connections", include_str!("connections.rs")),
             ("deliveries", include_str!("deliveries.rs")),
             ("events", include_str!("events.rs")),
+            ("instances", include_str!("instances.rs")),
             ("integration_state", include_str!("integration_state.rs")),
             ("lifecycle", include_str!("lifecycle.rs")),
             ("routed", include_str!("routed.rs")),
             ("secrets", include_str!("secrets.rs")),
+            ("transfer", include_str!("transfer.rs")),
         ];
         let mut cases = 0;
         for (module, source) in modules {

@@ -1,9 +1,10 @@
 //! The storage interface.
 //!
-//! The engine talks to storage only through the traits here. Each backend (`store-sqlite`)
-//! implements them and passes the one suite in `store-tests`. Implementations keep what
-//! they are given: secrets arrive already sealed by the vault, and API keys arrive
-//! already hashed.
+//! The engine talks to storage only through the traits here. Each backend
+//! (`store-sqlite`, `store-postgres`) implements them and passes the one suite in
+//! `store-tests`. Implementations keep what they are given: secrets arrive already sealed
+//! by the vault, and API keys arrive already hashed. [`transfer`] moves whole databases
+//! between backends, row by row, as stored.
 //!
 //! Time is stored as milliseconds since the Unix epoch so that every backend round-trips
 //! it exactly (the audit chain hashes it).
@@ -11,15 +12,19 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod changes;
 pub mod connections;
 pub mod deliveries;
 pub mod events;
+pub mod instances;
+pub mod transfer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
+pub use changes::{Change, ChangeFeed};
 pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
     OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert, credentials_slot,
@@ -31,6 +36,7 @@ pub use deliveries::{
 pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
 };
+pub use instances::{InstanceBeat, InstanceStore, LiveInstance};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
 /// failed group commit answers each of its callers with the same error.
@@ -253,6 +259,7 @@ pub trait Store:
     + IntegrationStateStore
     + ConnectionStore
     + DeliveryStore
+    + InstanceStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -265,4 +272,12 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<usize>;
     /// Closes the connections, waiting for those in use to be returned.
     async fn close(&self);
+    /// Row-level access to the whole database, for `switchboard db copy`.
+    fn transfer(&self) -> &dyn transfer::Transfer;
+    /// A feed of the changes committed to the database by every process sharing it
+    /// (see [`changes`]), or `None` when the backend cannot tell them: then another
+    /// process's changes reach this one's caches when their entries expire, and its
+    /// delivery worker when it polls. Each call is a subscription of its own; the first
+    /// change it yields is [`Change::Resync`], once it listens.
+    fn subscribe(&self) -> Option<ChangeFeed>;
 }

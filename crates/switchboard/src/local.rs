@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -78,19 +79,35 @@ impl Backend {
     }
 }
 
-/// `url` as it may be printed: a PostgreSQL URL without its password (a SQLite URL is a
-/// path and holds none).
+/// `url` as it may be printed: a SQLite URL as it is (a path holds no password), any
+/// other (PostgreSQL, or a scheme no backend has) without its password.
 pub fn shown_url(url: &str) -> String {
     match Backend::of(url) {
-        Some(Backend::Postgres) => store_postgres::redact(url),
-        _ => url.to_owned(),
+        Some(Backend::Sqlite) => url.to_owned(),
+        _ => store_postgres::redact(url),
+    }
+}
+
+/// The PostgreSQL pool settings the configuration asks for (`database_max_connections`,
+/// `database_acquire_timeout_secs`, `database_statement_timeout_secs`; 0 keeps the
+/// server's statement timeout).
+pub fn pg_settings(cfg: &config::Config) -> store_postgres::PgSettings {
+    store_postgres::PgSettings {
+        max_connections: cfg.database_max_connections,
+        acquire_timeout: Duration::from_secs(cfg.database_acquire_timeout_secs),
+        statement_timeout: (cfg.database_statement_timeout_secs > 0)
+            .then(|| Duration::from_secs(cfg.database_statement_timeout_secs)),
     }
 }
 
 /// Opens the store named by `url`, without migrating. The one place that picks an
 /// implementation: `sqlite:…` is [`store_sqlite::SqliteStore`], `postgres://…` and
-/// `postgresql://…` are [`store_postgres::PgStore`]. Errors never hold a password.
-pub async fn store_for(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// `postgresql://…` are [`store_postgres::PgStore`], its pool set by `pg` (SQLite has no
+/// use for it). Errors never hold a password.
+pub async fn store_for(
+    url: &str,
+    pg: &store_postgres::PgSettings,
+) -> anyhow::Result<Arc<dyn Store>> {
     match Backend::of(url) {
         Some(Backend::Sqlite) => {
             let s = store_sqlite::SqliteStore::connect(url)
@@ -99,7 +116,9 @@ pub async fn store_for(url: &str) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(s))
         }
         // PgStore's errors name the URL without its password.
-        Some(Backend::Postgres) => Ok(Arc::new(store_postgres::PgStore::connect(url).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(
+            store_postgres::PgStore::connect_with(url, pg).await?,
+        )),
         None => Err(CliError::new(
             "invalid_config",
             format!(
@@ -130,7 +149,9 @@ pub async fn open_database(cfg: &config::Config) -> anyhow::Result<(Arc<dyn Stor
         };
         format!("cannot open the database that database_url names ({from})")
     };
-    let store = store_for(&cfg.database_url).await.with_context(setting)?;
+    let store = store_for(&cfg.database_url, &pg_settings(cfg))
+        .await
+        .with_context(setting)?;
     let applied = store
         .migrate()
         .await
@@ -160,4 +181,35 @@ pub async fn engine(config_path: Option<&Path>, db: &DbArgs) -> anyhow::Result<E
 /// send, so that local and remote verbs print the same thing.
 pub fn as_wire<T: Serialize, U: serde::de::DeserializeOwned>(v: &T) -> anyhow::Result<U> {
     Ok(serde_json::from_value(serde_json::to_value(v)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> config::Config {
+        config::Config::from_toml(
+            text,
+            "t.toml",
+            &std::collections::BTreeMap::new(),
+            &config::Overrides::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn pg_settings_follow_the_database_keys() {
+        let s = pg_settings(&config(""));
+        assert_eq!(s.max_connections, 16);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(15));
+        assert_eq!(s.statement_timeout, Some(Duration::from_secs(30)));
+        let s = pg_settings(&config(
+            "database_max_connections = 5\ndatabase_acquire_timeout_secs = 2\n\
+             database_statement_timeout_secs = 0\n",
+        ));
+        assert_eq!(s.max_connections, 5);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(2));
+        // 0 leaves the server's own statement_timeout.
+        assert_eq!(s.statement_timeout, None);
+    }
 }

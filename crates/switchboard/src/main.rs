@@ -41,6 +41,9 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Apply database migrations and exit.
     Migrate(local::DbArgs),
+    /// Databases: copy every row of one into another (SQLite to PostgreSQL, or back).
+    #[command(subcommand)]
+    Db(cmd::db::DbCmd),
     /// Check the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCmd),
@@ -107,6 +110,7 @@ async fn run(command: Command, g: &Globals) -> anyhow::Result<Outcome> {
     match command {
         Command::Serve(args) => cmd::serve::run(args, g).await,
         Command::Migrate(db) => cmd::migrate::run(db, g).await,
+        Command::Db(c) => cmd::db::run(c, g).await,
         Command::Config(c) => cmd::config::run(c, g).await,
         Command::Keys(c) => cmd::keys::run(c, g).await,
         Command::ApiKey(c) => cmd::api_key::run(c, g).await,

@@ -20,8 +20,9 @@
 //!   no delivery to it is claimed for `breaker_cooldown` (30 s, doubling up to 10 min
 //!   while trial requests fail); then one trial request at a time until one succeeds.
 //! - `max_concurrency` caps the requests in flight to a destination (per process), and
-//!   its `rate_limit` (a `governor` token bucket per destination and process) caps their
-//!   rate. A rate-limited destination is claimed on its own, only while its bucket has a
+//!   its `rate_limit` caps their rate across every instance sharing the database: a
+//!   token bucket per destination holding this instance's demand-weighted share of it
+//!   ([`crate::instances`]). A rate-limited destination is claimed on its own, only while its bucket has a
 //!   token, and at most as many deliveries as it can take; one claimed over the limit
 //!   is released at once (no attempt counted, due when the next token is) and the
 //!   destination is not claimed again before then. No lease is held while waiting.
@@ -33,20 +34,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use signatures::{Scheme, SignRequest};
 use store::{Claimed, Failure};
 use tokio::task::JoinSet;
 use vault::SecretString;
 
-use crate::clock::Clock;
+use crate::instances::{Membership, SharedBucket, split};
 use crate::{Actor, Engine, EngineResult};
 
 /// Deliveries waiting or in flight.
@@ -100,8 +96,6 @@ impl Default for WorkerOptions {
     }
 }
 
-type Limiter = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Nanos>>;
-
 /// One destination's circuit breaker, in-flight count and rate-limit state.
 #[derive(Debug, Default)]
 struct DestState {
@@ -126,27 +120,52 @@ pub(crate) enum Block {
 }
 
 /// The worker's per-destination admission: circuit breakers, concurrency and rate
-/// limits. Times are parameters, so it is tested without waiting; the rate limiters
-/// read `clock`, which must be the one those times come from.
+/// limits. Times are parameters, so it is tested without waiting.
 #[derive(Debug)]
 pub(crate) struct Gate {
     threshold: u32,
     cooldown: Duration,
     max_cooldown: Duration,
-    clock: Clock,
+    /// This instance's shares of the destinations' rate limits.
+    membership: Arc<Membership>,
     dests: HashMap<String, DestState>,
-    limiters: HashMap<String, ((u32, u32), Limiter)>,
+    limiters: HashMap<String, ((u32, u32), SharedBucket)>,
+}
+
+/// The shared-limit key of a destination.
+pub(crate) fn limit_key(destination: &str) -> String {
+    format!("destination:{destination}")
 }
 
 impl Gate {
-    pub(crate) fn new(opts: &WorkerOptions, clock: Clock) -> Self {
+    pub(crate) fn new(opts: &WorkerOptions, membership: Arc<Membership>) -> Self {
         Self {
             threshold: opts.breaker_threshold.max(1),
             cooldown: opts.breaker_cooldown,
             max_cooldown: opts.breaker_max_cooldown,
-            clock,
+            membership,
             dests: HashMap::new(),
             limiters: HashMap::new(),
+        }
+    }
+
+    /// The rate (per second) and burst of `dest`'s limit this instance holds now.
+    fn in_force(&self, id: &str, l: config::DestinationRateLimit) -> (f64, u32) {
+        match self.limiters.get(id) {
+            Some((k, lim)) if *k == (l.per_second, l.burst) => lim.in_force(),
+            _ => {
+                // Registered now (with the floor an instance without demand gets), so
+                // an instance that has not delivered to it yet still gets a share.
+                let f = self
+                    .membership
+                    .key(&limit_key(id), l.per_second.max(1))
+                    .fraction();
+                if f <= 0.0 {
+                    (0.0, 0)
+                } else {
+                    split(l.per_second, l.burst, f)
+                }
+            }
         }
     }
 
@@ -177,7 +196,8 @@ impl Gate {
             room = room.min(1);
         }
         if let Some(l) = dest.rate_limit {
-            room = room.min(if throttled { 1 } else { l.burst });
+            let burst = self.in_force(&dest.id, l).1;
+            room = room.min(if throttled { 1 } else { burst });
         }
         room
     }
@@ -209,31 +229,29 @@ impl Gate {
             return Ok(());
         };
         let key = (l.per_second, l.burst);
-        let clock = self.clock.clone();
         let limiter = match self.limiters.get(&dest.id) {
             Some((k, lim)) if *k == key => lim,
             _ => {
-                let rate = NonZeroU32::new(l.per_second).unwrap_or(NonZeroU32::MIN);
-                let burst = NonZeroU32::new(l.burst).unwrap_or(rate);
-                let lim = RateLimiter::direct_with_clock(
-                    Quota::per_second(rate).allow_burst(burst),
-                    clock.clone(),
-                );
+                let share = self
+                    .membership
+                    .key(&limit_key(&dest.id), l.per_second.max(1));
+                let lim = SharedBucket::new(share, l.per_second, l.burst);
                 self.limiters.insert(dest.id.clone(), (key, lim));
                 &self.limiters[&dest.id].1
             }
         };
         let s = self.dests.entry(dest.id.clone()).or_default();
-        match limiter.check() {
+        match limiter.check(now) {
             Ok(()) => {
                 if s.throttled {
                     // The bucket was empty: the next token comes one interval later.
-                    s.throttled_until = Some(now + Duration::from_secs(1) / l.per_second.max(1));
+                    let rate = limiter.in_force().0.max(1e-6);
+                    s.throttled_until = Some(now + Duration::from_secs_f64(1.0 / rate));
                 }
                 Ok(())
             }
-            Err(not_until) => {
-                let at = now + not_until.wait_time_from(governor::clock::Clock::now(&clock));
+            Err(wait) => {
+                let at = now + wait;
                 s.throttled = true;
                 s.throttled_until = Some(at);
                 Err(at)
@@ -389,7 +407,7 @@ impl Engine {
         opts: WorkerOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) {
-        let gate = Arc::new(Mutex::new(Gate::new(&opts, self.clock().clone())));
+        let gate = Arc::new(Mutex::new(Gate::new(&opts, self.membership().clone())));
         let wake = self.pipeline_wake();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // Unrouted events are looked for at start, when poked (a replay, an internal

@@ -2,11 +2,12 @@
 //! busy connection does not cost a database read, a decryption, a copy of its
 //! integration and provider, and a rendering of the API base URL template per request.
 //!
-//! An entry lives [`TTL`] (one second, like the integration switches of webhook intake):
-//! a disconnect, revocation or refresh made by *another* process reaches this one's proxy
-//! within that time. This process forgets an entry whenever it refreshes or disconnects
-//! the connection: the cache watches this process's connection changes
-//! ([`crate::changes`]). Only active connections whose token is not due for refresh are kept;
+//! An entry lives [`TTL`] (one second, like the integration switches of webhook intake).
+//! This process forgets an entry whenever it refreshes or disconnects the connection: the
+//! cache watches connection changes ([`crate::changes`]), this process's at once and, on
+//! a store with a change feed (PostgreSQL), another process's as its notification
+//! arrives; without a feed (SQLite), another process's change reaches this one's proxy
+//! within the TTL. Only active connections whose token is not due for refresh are kept;
 //! an entry also records the configuration it was built under, and is not used once a
 //! reload replaced it. Values are zeroed when the last user drops them; a hit hands out
 //! a reference-counted pointer, not a copy.
@@ -103,5 +104,9 @@ impl CredentialCache {
 impl ConnectionWatcher for CredentialCache {
     fn connection_changed(&self, id: &str) {
         self.forget(id);
+    }
+
+    fn all_changed(&self) {
+        self.0.clear();
     }
 }

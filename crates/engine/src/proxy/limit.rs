@@ -1,42 +1,76 @@
-//! Proactive rate limiting: a token bucket (GCRA, `governor`) per integration and one per
+//! Proactive rate limiting: a token bucket (GCRA) per integration and one per
 //! connection, from the integration's `rate_limit` in the configuration.
 //!
 //! A request takes a token from its connection's bucket, then from its integration's.
 //! When either is empty the caller learns how long until a token is available, and the
 //! proxy waits (bounded by what is left of `proxy_max_wait_secs`) or answers 429 with
 //! `Retry-After`, as `on_limit` says.
+//!
+//! The limits hold across instances sharing a database ([`crate::instances`]): the
+//! integration's bucket holds this instance's demand-weighted share of `per_second` and
+//! `burst`, and each connection's bucket an equal share (`1 / n` of the live
+//! instances). Shares change at heartbeats without handing out a fresh burst.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
-use governor::state::keyed::HashMapStateStore;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
-
 use crate::clock::Clock;
+use crate::gcra::Gcra;
+use crate::instances::{self, Membership, NO_SHARE_RETRY, SharedBucket};
 
-type Direct = RateLimiter<NotKeyed, InMemoryState, Clock, NoOpMiddleware<Nanos>>;
-type Keyed = RateLimiter<String, HashMapStateStore<String>, Clock, NoOpMiddleware<Nanos>>;
-
-/// Per-connection state is pruned of idle keys after this many admissions.
+/// Per-connection state is pruned of full (idle) buckets after this many admissions.
 const PRUNE_EVERY: u64 = 4096;
 
-fn quota(per_second: u32, burst: Option<u32>) -> Quota {
-    let rate = NonZeroU32::new(per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = burst.and_then(NonZeroU32::new).unwrap_or(rate);
-    Quota::per_second(rate).allow_burst(burst)
+/// The shared-limit key of an integration.
+pub(crate) fn key(integration: &str) -> String {
+    format!("integration:{integration}")
+}
+
+/// One bucket per connection, each holding this instance's equal share of the
+/// per-connection limit.
+#[derive(Debug)]
+struct PerConnection {
+    per_second: u32,
+    burst: u32,
+    /// Each connection's bucket, with the fraction it was last set to.
+    buckets: Mutex<HashMap<String, (f64, Gcra)>>,
+}
+
+impl PerConnection {
+    fn check(
+        &self,
+        connection: &str,
+        fraction: f64,
+        now: std::time::Instant,
+        prune: bool,
+    ) -> Result<(), Duration> {
+        if fraction <= 0.0 {
+            return Err(NO_SHARE_RETRY);
+        }
+        let (rate, burst) = instances::split(self.per_second, self.burst, fraction);
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if prune {
+            map.retain(|c, (_, g)| c == connection || !g.is_full(now));
+        }
+        let (f, g) = map
+            .entry(connection.to_owned())
+            .or_insert_with(|| (fraction, Gcra::new(rate, burst)));
+        if f.to_bits() != fraction.to_bits() {
+            g.set(now, rate, burst);
+            *f = fraction;
+        }
+        g.check(now)
+    }
 }
 
 /// The buckets of one integration, on the engine's clock.
 pub(crate) struct Buckets {
     limit: config::RateLimit,
-    all: Option<Direct>,
-    per_connection: Option<Keyed>,
+    all: Option<SharedBucket>,
+    per_connection: Option<PerConnection>,
+    membership: Arc<Membership>,
     clock: Clock,
     admitted: AtomicU64,
 }
@@ -50,22 +84,38 @@ impl std::fmt::Debug for Buckets {
 }
 
 impl Buckets {
-    /// Buckets for `limit`, on `clock`.
+    /// Buckets for `limit`, on `clock`, for an instance that is alone (tests).
+    #[cfg(test)]
     pub(crate) fn with_clock(limit: config::RateLimit, clock: Clock) -> Self {
-        let all = limit
-            .per_second
-            .map(|r| RateLimiter::direct_with_clock(quota(r, limit.burst), clock.clone()));
+        Self::shared("", limit, clock, Arc::new(Membership::new()))
+    }
+
+    /// Buckets for `integration` under `limit`, on `clock`, holding this instance's
+    /// shares as `membership` says.
+    pub(crate) fn shared(
+        integration: &str,
+        limit: config::RateLimit,
+        clock: Clock,
+        membership: Arc<Membership>,
+    ) -> Self {
+        let all = limit.per_second.map(|r| {
+            let r = r.max(1);
+            let burst = limit.burst.filter(|b| *b > 0).unwrap_or(r);
+            SharedBucket::new(membership.key(&key(integration), r), r, burst)
+        });
         let per_connection = limit.per_connection_per_second.map(|r| {
-            RateLimiter::new(
-                quota(r, limit.per_connection_burst),
-                HashMapStateStore::default(),
-                clock.clone(),
-            )
+            let r = r.max(1);
+            PerConnection {
+                per_second: r,
+                burst: limit.per_connection_burst.filter(|b| *b > 0).unwrap_or(r),
+                buckets: Mutex::new(HashMap::new()),
+            }
         });
         Self {
             limit,
             all,
             per_connection,
+            membership,
             clock,
             admitted: AtomicU64::new(0),
         }
@@ -73,16 +123,14 @@ impl Buckets {
 
     /// Takes a token for `connection`, or says how long until one is available.
     pub(crate) fn admit(&self, connection: &str) -> Result<(), Duration> {
+        let now = self.clock.instant();
         if let Some(k) = &self.per_connection {
-            if self.admitted.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
-                k.retain_recent();
-            }
-            k.check_key(&connection.to_owned())
-                .map_err(|n| n.wait_time_from(governor::clock::Clock::now(&self.clock)))?;
+            let prune =
+                self.admitted.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
+            k.check(connection, self.membership.per_connection(), now, prune)?;
         }
         if let Some(a) = &self.all {
-            a.check()
-                .map_err(|n| n.wait_time_from(governor::clock::Clock::now(&self.clock)))?;
+            a.check(now)?;
         }
         Ok(())
     }
@@ -101,12 +149,14 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// The buckets of `integration` under `limit`, on `clock` when they are new.
+    /// The buckets of `integration` under `limit`, on `clock` and sharing as
+    /// `membership` says when they are new.
     pub(crate) fn buckets(
         &self,
         integration: &str,
         limit: config::RateLimit,
         clock: &Clock,
+        membership: &Arc<Membership>,
     ) -> Arc<Buckets> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = map.get(integration)
@@ -114,7 +164,12 @@ impl Limits {
         {
             return b.clone();
         }
-        let b = Arc::new(Buckets::with_clock(limit, clock.clone()));
+        let b = Arc::new(Buckets::shared(
+            integration,
+            limit,
+            clock.clone(),
+            membership.clone(),
+        ));
         map.insert(integration.to_owned(), b.clone());
         b
     }

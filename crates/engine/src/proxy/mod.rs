@@ -826,10 +826,12 @@ impl Engine {
     async fn send_with_retries(&self, mut call: Call<'_>) -> Result<ProxyResponse, ProxyError> {
         let entry = call.entry;
         let buckets = entry.route.ctx.integration.rate_limit.map(|l| {
-            self.inner
-                .proxy
-                .limits
-                .buckets(&entry.conn.integration, l, self.clock())
+            self.inner.proxy.limits.buckets(
+                &entry.conn.integration,
+                l,
+                self.clock(),
+                self.membership(),
+            )
         });
         let mut attempts = 0u32;
         let mut refreshed = false;

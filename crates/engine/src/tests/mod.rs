@@ -12,6 +12,7 @@ mod discovery;
 mod errors;
 mod http;
 mod ids;
+mod instances;
 mod oidc;
 mod reload;
 mod secrets;
@@ -643,6 +644,19 @@ impl store::ConnectionStore for TamperStore {
 }
 
 #[async_trait]
+impl store::InstanceStore for TamperStore {
+    async fn beat_instance(
+        &self,
+        beat: &store::InstanceBeat,
+    ) -> StoreResult<Vec<store::LiveInstance>> {
+        self.inner.beat_instance(beat).await
+    }
+    async fn leave_instance(&self, id: &str) -> StoreResult<bool> {
+        self.inner.leave_instance(id).await
+    }
+}
+
+#[async_trait]
 impl Store for TamperStore {
     fn backend(&self) -> &'static str {
         "tamper"
@@ -659,12 +673,21 @@ impl Store for TamperStore {
     async fn close(&self) {
         self.inner.close().await
     }
+
+    fn transfer(&self) -> &dyn store::transfer::Transfer {
+        self.inner.transfer()
+    }
+
+    fn subscribe(&self) -> Option<store::ChangeFeed> {
+        self.inner.subscribe()
+    }
 }
 
 /// Every audit row, oldest first.
 pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
     store.list_audit_asc(0, 100_000).await.unwrap()
 }
+mod changes;
 mod intake_routing;
 mod webhooks;
 

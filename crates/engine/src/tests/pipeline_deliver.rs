@@ -325,7 +325,7 @@ fn limited(per_second: u32, burst: u32, max_concurrency: u32) -> config::Destina
 #[test]
 fn the_rate_limit_admits_a_burst_then_one_per_interval_on_its_clock() {
     let clock = ManualClock::new();
-    let mut gate = Gate::new(&WorkerOptions::default(), clock.clock());
+    let mut gate = Gate::new(&WorkerOptions::default(), Default::default());
     let d = limited(4, 2, 100);
     let t0 = clock.instant();
     assert_eq!(gate.room(&d, t0), 2, "a burst of 2 at most");
@@ -352,7 +352,7 @@ fn the_rate_limit_admits_a_burst_then_one_per_interval_on_its_clock() {
     assert!(gate.admit(&d, t1).is_err());
     // Over a clock second at most burst + rate requests were admitted: count them.
     let clock = ManualClock::new();
-    let mut gate = Gate::new(&WorkerOptions::default(), clock.clock());
+    let mut gate = Gate::new(&WorkerOptions::default(), Default::default());
     let mut admitted_per_window = Vec::new();
     for _window in 0..5 {
         let mut n = 0;
@@ -575,7 +575,7 @@ fn the_breaker_opens_half_opens_doubles_and_closes() {
         ..Default::default()
     };
     let clock = ManualClock::new();
-    let mut gate = Gate::new(&opts, clock.clock());
+    let mut gate = Gate::new(&opts, Default::default());
     let mut d = limited(1000, 1000, 4);
     d.rate_limit = None;
     let t0 = clock.instant();

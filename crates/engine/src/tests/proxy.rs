@@ -1413,6 +1413,18 @@ fn the_credential_cache_is_bounded_and_fenced() {
     cache.forget("other");
     cache.put(entry("late"), before, now);
     assert!(cache.get("late", now).is_none());
+    // Told of changes (this process's, or another's through the store's change feed):
+    // one connection, then all of them (a Resync), fencing out loads in flight.
+    use crate::changes::ConnectionWatcher;
+    cache.put(entry("a"), cache.epoch(), now);
+    cache.put(entry("b"), cache.epoch(), now);
+    cache.connection_changed("a");
+    assert!(cache.get("a", now).is_none() && cache.get("b", now).is_some());
+    let before = cache.epoch();
+    cache.all_changed();
+    assert_eq!(cache.len(), 0);
+    cache.put(entry("a"), before, now);
+    assert!(cache.get("a", now).is_none());
     assert!(format!("{cache:?}").starts_with("CredentialCache"));
 }
 

@@ -124,28 +124,29 @@ fn on_limit_follows_the_configuration() {
 fn limits_keep_buckets_until_the_limit_changes() {
     let limits = Limits::default();
     let clock = Clock::system();
+    let m = Arc::new(crate::instances::Membership::new());
     let one = limit(Some(1), None, None, None);
-    let a1 = limits.buckets("a", one, &clock);
-    let a2 = limits.buckets("a", one, &clock);
+    let a1 = limits.buckets("a", one, &clock, &m);
+    let a2 = limits.buckets("a", one, &clock, &m);
     assert!(Arc::ptr_eq(&a1, &a2), "same limit: same buckets");
     // The bucket is shared: a1's token is gone for a2.
     a1.admit("x").unwrap();
     assert!(a2.admit("y").is_err());
 
     // Another integration has its own.
-    let b = limits.buckets("b", one, &clock);
+    let b = limits.buckets("b", one, &clock, &m);
     assert!(!Arc::ptr_eq(&a1, &b));
     b.admit("x").unwrap();
 
     // A changed limit (a reload) rebuilds the integration's buckets, full again.
     let two = limit(Some(2), None, None, None);
-    let a3 = limits.buckets("a", two, &clock);
+    let a3 = limits.buckets("a", two, &clock, &m);
     assert!(!Arc::ptr_eq(&a1, &a3));
     a3.admit("x").unwrap();
     a3.admit("x").unwrap();
     assert!(a3.admit("x").is_err());
     // And it is kept from then on.
-    assert!(Arc::ptr_eq(&a3, &limits.buckets("a", two, &clock)));
+    assert!(Arc::ptr_eq(&a3, &limits.buckets("a", two, &clock, &m)));
     // Going back to the old limit rebuilds again.
-    assert!(!Arc::ptr_eq(&a3, &limits.buckets("a", one, &clock)));
+    assert!(!Arc::ptr_eq(&a3, &limits.buckets("a", one, &clock, &m)));
 }

@@ -12,8 +12,9 @@ use crate::webhooks::{Incoming, Intake};
 use crate::{Actor, Engine, EngineError, ManualClock};
 
 /// GitHub's published example (docs): secret, body and signature.
-const GH_BODY: &[u8] = b"Hello, World!";
-const GH_SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+pub(super) const GH_BODY: &[u8] = b"Hello, World!";
+pub(super) const GH_SIG: &str =
+    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
 const CONFIG: &str = r#"
 [[integrations]]
@@ -82,7 +83,7 @@ async fn engine_at(unix: i64) -> (Engine, store_sqlite::SqliteStore, ManualClock
     (engine, store, clock)
 }
 
-async fn engine() -> (Engine, store_sqlite::SqliteStore) {
+pub(super) async fn engine() -> (Engine, store_sqlite::SqliteStore) {
     let (engine, store, _) = engine_at(NOW).await;
     (engine, store)
 }
@@ -93,7 +94,11 @@ fn hmac_hex(secret: &str, msg: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-fn incoming<'a>(integration: &'a str, headers: &'a Headers, body: &'a [u8]) -> Incoming<'a> {
+pub(super) fn incoming<'a>(
+    integration: &'a str,
+    headers: &'a Headers,
+    body: &'a [u8],
+) -> Incoming<'a> {
     Incoming {
         integration,
         method: "POST",
@@ -104,7 +109,7 @@ fn incoming<'a>(integration: &'a str, headers: &'a Headers, body: &'a [u8]) -> I
     }
 }
 
-fn github_headers(delivery: &str, sig: &str) -> Headers {
+pub(super) fn github_headers(delivery: &str, sig: &str) -> Headers {
     Headers::new()
         .with("X-Hub-Signature-256", sig)
         .with("X-GitHub-Delivery", delivery)

@@ -55,11 +55,25 @@ fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Problem);
         }
     };
+    let ignored = cfg.ignored_database_keys();
+    if !ignored.is_empty() {
+        // stderr: under --json stdout holds only the report.
+        eprintln!(
+            "warning: {} tune the PostgreSQL pool and are ignored: database_url names SQLite",
+            ignored.join(", ")
+        );
+    }
     let file = cfg.file.as_ref().map(|p| p.display().to_string());
     let shown = |k: &str| -> String {
         match k {
             "listen" => cfg.listen.to_string(),
             "database_url" => crate::local::shown_url(&cfg.database_url),
+            "database_max_connections" => cfg.database_max_connections.to_string(),
+            "database_acquire_timeout_secs" => cfg.database_acquire_timeout_secs.to_string(),
+            "database_statement_timeout_secs" => match cfg.database_statement_timeout_secs {
+                0 => "0 (the server's)".to_owned(),
+                n => n.to_string(),
+            },
             "public_url" => cfg.public_url.clone(),
             "master_key" => {
                 if cfg.master_key.is_some() {
@@ -86,6 +100,7 @@ fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
             "proxy_max_body_bytes" => cfg.proxy_max_body_bytes.to_string(),
             "proxy_redact_query" => cfg.proxy_redact_query.join(","),
             "api_key_cache_secs" => cfg.api_key_cache_secs.to_string(),
+            "instance_heartbeat_ms" => cfg.instance_heartbeat_ms.to_string(),
             _ => String::new(),
         }
     };

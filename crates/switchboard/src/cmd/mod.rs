@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod audit;
 pub mod config;
 pub mod connections;
+pub mod db;
 pub mod destinations;
 pub mod events;
 pub mod integration;

@@ -45,6 +45,7 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     };
     let cfg = load_config(config_path.as_deref(), &overrides)?;
     let log = logging::init(cfg.log_format, &cfg.log_level)?;
+    warn_ignored_database_keys(&cfg);
     let catalog = providers(&cfg, args.dev).await?;
     let keyring = keyring(&cfg, args.dev)?;
     let (store, applied) = open_database(&cfg).await?;
@@ -53,6 +54,30 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
         .with_catalog(catalog)
         .with_dev(args.dev);
     prepare(&engine, args.dev).await?;
+    // Join the instances sharing the database before the first request, so that shared
+    // rate limits start from this instance's share rather than the whole limit.
+    match engine.beat().await {
+        Ok(live) => tracing::info!(
+            instance = engine.membership().id(),
+            live,
+            "joined the instances sharing the database"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "first instance heartbeat failed; retrying every instance_heartbeat_ms")
+        }
+    }
+    let (beat_stop, beat_stopped) = tokio::sync::watch::channel(false);
+    let heartbeat = {
+        let engine = engine.clone();
+        let mut stop = beat_stopped;
+        tokio::spawn(async move {
+            engine
+                .run_instance_heartbeat(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await;
+        })
+    };
 
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -95,9 +120,32 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
             engine.config().shutdown_grace_secs.max(1),
         ))
         .await;
+    // Nothing is sent any more: leave, so the others take this instance's share at
+    // their next heartbeat instead of after its row expires.
+    let _ = beat_stop.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), heartbeat)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "leaving the instances table timed out; the others take this instance's share once its row expires"
+        );
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(Outcome::Success)
+}
+
+/// Says which PostgreSQL pool keys are set while the database is SQLite, which ignores
+/// them (a warning, not a refusal: one environment file may serve both backends).
+fn warn_ignored_database_keys(cfg: &config::Config) {
+    let ignored = cfg.ignored_database_keys();
+    if !ignored.is_empty() {
+        tracing::warn!(
+            keys = %ignored.join(", "),
+            "these keys tune the PostgreSQL pool and are ignored: database_url names SQLite"
+        );
+    }
 }
 
 /// The providers the configuration can use. Custom providers given by issuer are
@@ -170,12 +218,37 @@ async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
 struct Background {
     refresher: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    /// Applies other instances' changes, when the store has a change feed.
+    changes: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
-    /// Starts the background refresher and the delivery worker; both stop when `stop`
-    /// turns true.
+    /// Starts the background refresher, the delivery worker and, when the store has a
+    /// change feed (PostgreSQL), the task that applies it; all stop when `stop` turns
+    /// true.
     fn spawn(engine: &Engine, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        // Other instances' changes (deliveries due, keys revoked, connections refreshed,
+        // switches flipped) as they commit; without a feed they are seen by polling.
+        let changes = match engine.store().subscribe() {
+            Some(feed) => {
+                let engine = engine.clone();
+                let mut stop = stop.clone();
+                Some(tokio::spawn(async move {
+                    engine
+                        .follow_changes(feed, async move {
+                            let _ = stop.wait_for(|stop| *stop).await;
+                        })
+                        .await;
+                }))
+            }
+            None => {
+                tracing::debug!(
+                    backend = engine.store().backend(),
+                    "this database cannot announce other processes' changes: they are seen when caches expire and when the delivery worker polls"
+                );
+                None
+            }
+        };
         // The background refresher may finish the refresh it is in when told to stop
         // (a provider may already have rotated the refresh token: its answer must be
         // written, not dropped).
@@ -209,11 +282,19 @@ impl Background {
                     .await;
             })
         };
-        Self { refresher, worker }
+        Self {
+            refresher,
+            worker,
+            changes,
+        }
     }
 
     /// Waits up to `grace` for both to stop (they have been told to).
     async fn stop(self, grace: Duration) {
+        if let Some(changes) = self.changes {
+            // It only waits on the feed: it stops at once.
+            let _ = tokio::time::timeout(grace, changes).await;
+        }
         let (refresher, worker) = tokio::join!(
             tokio::time::timeout(grace, self.refresher),
             tokio::time::timeout(grace, self.worker)

@@ -287,3 +287,59 @@ async fn readyz_follows_a_postgres_database_that_goes_away_and_comes_back() {
     let list = server.get_json("/api/events?integration=gh", &key).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
 }
+
+/// Two instances on one schema, with API-key records cached for five minutes: a key
+/// revoked through one is refused by the other as soon as the revocation's notification
+/// arrives, long before the cache would have let go of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_instance_is_refused_by_another_long_before_its_cache_expires() {
+    let schema = pg_schema().await;
+    let dir = sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        "api_key_cache_secs = 300\n",
+    )
+    .unwrap();
+    let envs = [("SWITCHBOARD_DATABASE_URL", schema.url.as_str())];
+    let a = Server::start(dir.path(), &["--dev"], &envs).await;
+    let admin = a.printed_admin_key();
+    let b = Server::start(dir.path(), &["--dev"], &envs).await;
+
+    let created: serde_json::Value = a
+        .http()
+        .post(a.url("/api/api-keys"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "app", "scope": "app"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, key) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["key"].as_str().unwrap().to_owned(),
+    );
+    // B checks the key, and keeps its record for 300 s.
+    for server in [&a, &b] {
+        assert_eq!(server.get("/api/events", Some(&key)).await.status(), 200);
+    }
+    let revoked = a
+        .http()
+        .post(a.url(&format!("/api/api-keys/{id}/revoke")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(a.get("/api/events", Some(&key)).await.status(), 401);
+    // The bound is the harness's 30 s, a tenth of the cache's life.
+    eventually("instance B to refuse the revoked key", || async {
+        (b.get("/api/events", Some(&key)).await.status() == 401).then_some(())
+    })
+    .await;
+    // The admin key, untouched, still works on both.
+    for server in [&a, &b] {
+        assert_eq!(server.get("/api/events", Some(&admin)).await.status(), 200);
+    }
+}
