@@ -141,6 +141,9 @@ pub enum ErrorCode {
     RateLimited,
     /// `unavailable`: the server (or its database) is unavailable.
     Unavailable,
+    /// `key_unavailable`: a stored secret is sealed under a master key this server does
+    /// not have (the operator adds it back to `old_master_keys`); retry once fixed.
+    KeyUnavailable,
     /// `internal`: a server-side failure.
     Internal,
     /// A code this client does not know (see [`ClientError::code`] for the text).
@@ -166,6 +169,7 @@ impl ErrorCode {
             "misconfigured" => Self::Misconfigured,
             "rate_limited" => Self::RateLimited,
             "unavailable" => Self::Unavailable,
+            "key_unavailable" => Self::KeyUnavailable,
             "internal" => Self::Internal,
             _ => Self::Other,
         }
@@ -189,6 +193,7 @@ impl ErrorCode {
             Self::Misconfigured => "misconfigured",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::KeyUnavailable => "key_unavailable",
             Self::Internal => "internal",
             Self::Other => "other",
         }
@@ -1216,6 +1221,13 @@ mod tests {
             assert!(check(&e), "{code}");
             assert_eq!(e.error_code().unwrap().as_str(), code);
         }
+        let e = decode::<serde_json::Value>(
+            503,
+            br#"{"error":{"code":"key_unavailable","message":"m"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.error_code(), Some(ErrorCode::KeyUnavailable));
+        assert_eq!(ErrorCode::KeyUnavailable.as_str(), "key_unavailable");
     }
 
     #[test]

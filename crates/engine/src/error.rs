@@ -96,6 +96,7 @@ impl EngineError {
             EngineError::Provider(_) => "provider_error",
             EngineError::CredentialsRejected(_) => "credentials_rejected",
             EngineError::Misconfigured(_) => "misconfigured",
+            EngineError::Vault(VaultError::UnknownKey(_)) => "key_unavailable",
             EngineError::Vault(_) => "internal",
             EngineError::Store(StoreError::Unavailable(_)) => "unavailable",
             EngineError::Store(StoreError::Conflict(_)) => "conflict",
@@ -107,5 +108,12 @@ impl EngineError {
     /// message).
     pub fn is_internal(&self) -> bool {
         matches!(self.code(), "internal" | "unavailable")
+    }
+
+    /// Whether the operator must act on this failure (it is logged as an error even when
+    /// the client is told what happened): a value sealed under a master key that this
+    /// server does not have.
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, EngineError::Vault(VaultError::UnknownKey(_)))
     }
 }

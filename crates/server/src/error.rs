@@ -128,8 +128,14 @@ impl From<EngineError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             EngineError::Store(store::StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            // The server lacks a master key (removed from old_master_keys too early): the
+            // operator can fix it, the request can be retried then.
+            EngineError::Vault(vault::VaultError::UnknownKey(_)) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::Vault(_) | EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
+        if e.needs_operator() {
+            tracing::error!(error = %e, "request failed: the operator must act");
+        }
         if e.is_internal() {
             // The detail goes to the operator's log; the client gets a generic message.
             tracing::error!(error = %e, "request failed");

@@ -776,6 +776,15 @@ fn engine_errors_map_to_statuses_and_hide_internals() {
             "internal",
         ),
     ];
+    let missing = vault::KeyId([0xab; 8]);
+    let a = ApiError::from(EngineError::Vault(vault::VaultError::UnknownKey(missing)));
+    assert_eq!(a.status.as_u16(), 503);
+    assert_eq!(a.code, "key_unavailable");
+    assert!(
+        a.message.contains(&missing.to_string()) && a.message.contains("old_master_keys"),
+        "names the key and what to do: {}",
+        a.message
+    );
     for (e, status, code) in cases {
         let a = ApiError::from(e);
         assert_eq!(a.status.as_u16(), status);

@@ -1708,3 +1708,96 @@ async fn expired_session_and_state_purge() {
         .unwrap();
     assert_eq!(purged, 2);
 }
+
+/// `keys rotate` moves the sealed verifier and nonce of the authorizations in flight to
+/// the new key with the stored secrets: once the old key is gone the callbacks of flows
+/// started before the rotation still finish, and a state spent meanwhile is not counted.
+#[tokio::test]
+async fn key_rotation_carries_authorizations_in_flight() {
+    let stub = Stub::start(default_route).await;
+    let p = provider("p", &stub.base, json!({}));
+    let store = memory_store().await;
+    let (old, new) = (key(), key());
+    let on = |r: vault::Keyring| {
+        engine_with(
+            Arc::new(store.clone()),
+            r,
+            std::slice::from_ref(&p),
+            config("", &integration("it", "p", "")),
+            true,
+        )
+    };
+    let h = H {
+        engine: on(ring(&old, &[])),
+        store: store.clone(),
+        stub,
+    };
+    let mut states = Vec::new();
+    for _ in 0..4 {
+        states.push(begin(&h, "it", json!({})).await.0);
+    }
+    // A server that no longer has the old key cannot open a state sealed under it: the
+    // app gets `internal_error` and the state is spent.
+    let without = on(ring(&new, &[]));
+    let out = without
+        .finish_authorization("it", cb(Some("the-code"), Some(&states[0])))
+        .await
+        .unwrap();
+    assert_eq!(out.error.as_deref(), Some("internal_error"), "{out:?}");
+    // One flow finishes under the old key: its credentials are sealed under it too.
+    let out = h
+        .engine
+        .finish_authorization("it", cb(Some("the-code"), Some(&states[3])))
+        .await
+        .unwrap();
+    assert_eq!(out.error, None, "{out:?}");
+
+    let both = on(ring(&new, &[&old]));
+    let before = both.sealed_key_ids().await.unwrap();
+    let under_old: u64 = before
+        .iter()
+        .filter(|(id, _)| *id == old.id().to_string())
+        .map(|(_, n)| n)
+        .sum();
+    assert!(under_old >= 3, "two states and the connection's secret: {before:?}");
+    assert_eq!(
+        without.unknown_secret_keys().await.unwrap(),
+        vec![(old.id().to_string(), under_old)]
+    );
+    let seen = Mutex::new(Vec::new());
+    let p = both
+        .rotate_keys(1, &crate::Actor::System, &|p| seen.lock().unwrap().push(p))
+        .await
+        .unwrap();
+    assert_eq!(p.oauth_states_total, 2, "{p:?}");
+    assert_eq!(p.oauth_states_rewritten, 2, "{p:?}");
+    assert_eq!(p.oauth_states_skipped, 0, "{p:?}");
+    assert_eq!(p.total, under_old, "{p:?}");
+    assert_eq!(p.rewritten, under_old, "{p:?}");
+    assert_eq!(seen.lock().unwrap().last(), Some(&p));
+    assert_eq!(
+        both.sealed_key_ids().await.unwrap(),
+        vec![(new.id().to_string(), under_old)]
+    );
+    assert!(without.unknown_secret_keys().await.unwrap().is_empty());
+    let finish = all_audit(&store).await;
+    let last = finish.last().unwrap();
+    assert_eq!(last.action, "keys.rotate.finish");
+    assert_eq!(last.details["oauth_states_rewritten"], 2, "{:?}", last.details);
+    assert_eq!(last.details["oauth_states_remaining"], 0, "{:?}", last.details);
+
+    // The flows started before the rotation finish on a server with the new key alone.
+    for state in &states[1..3] {
+        let out = without
+            .finish_authorization("it", cb(Some("the-code"), Some(state)))
+            .await
+            .unwrap();
+        assert_eq!(out.error, None, "{out:?}");
+    }
+    // Nothing is left to rotate.
+    let again = both
+        .rotate_keys(5, &crate::Actor::System, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.total, again.oauth_states_total), (0, 0));
+}

@@ -38,8 +38,8 @@ fn all_errors() -> Vec<(EngineError, &'static str, bool)> {
         (EngineError::Vault(VaultError::Random), "internal", true),
         (
             EngineError::Vault(VaultError::UnknownKey(KeyId([1; 8]))),
-            "internal",
-            true,
+            "key_unavailable",
+            false,
         ),
         (
             EngineError::Store(StoreError::Unavailable("down".into())),
@@ -74,6 +74,7 @@ fn every_variant_has_a_code_and_internal_flag() {
     for (err, code, internal) in all_errors() {
         assert_eq!(err.code(), code, "{err:?}");
         assert_eq!(err.is_internal(), internal, "{err:?}");
+        assert_eq!(err.needs_operator(), code == "key_unavailable", "{err:?}");
     }
 }
 

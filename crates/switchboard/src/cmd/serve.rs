@@ -201,7 +201,7 @@ fn keyring(cfg: &config::Config, dev: bool) -> anyhow::Result<vault::Keyring> {
 async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
     engine.refresh_connection_gauges().await;
     for (id, n) in engine.unknown_secret_keys().await? {
-        tracing::error!(key_id = %id, secrets = n, "stored secrets are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
+        tracing::error!(key_id = %id, sealed_values = n, "stored secrets or authorizations in progress are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
     }
     if dev && let Some(created) = engine.bootstrap_admin_key().await? {
         use vault::ExposeSecret;
