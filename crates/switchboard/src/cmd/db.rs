@@ -162,9 +162,11 @@ fn identity(backend: Backend, url: &str) -> String {
     }
 }
 
-/// Opens one side of the copy, naming its flag in errors.
+/// Opens one side of the copy, naming its flag in errors. The copy reads no
+/// configuration file, so a PostgreSQL side gets the default pool (16 connections, the
+/// server's own statement timeout: a large batch may take its time).
 async fn open(flag: &str, url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    local::store_for(url)
+    local::store_for(url, &store_postgres::PgSettings::default())
         .await
         .with_context(|| format!("{flag}: cannot open {}", shown_url(url)))
 }
