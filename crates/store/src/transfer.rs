@@ -222,7 +222,18 @@ const fn col(name: &'static str, ty: ColumnType, nullable: bool) -> Column {
 
 use ColumnType::{Bool, Bytes, Int, Text};
 
-/// Every table of the schema, parents before children (`deliveries` after `events`).
+/// Tables of the schema that a copy leaves behind, each with why: state that belongs to
+/// the running servers of one database, not to the deployment's data.
+pub static NOT_COPIED: &[(&str, &str)] = &[(
+    "instances",
+    "the live servers' membership for shared rate limits; each server writes its own row \
+     when it starts, and a copied one would only count a server that is not there",
+)];
+
+/// Every table of the schema that a copy moves, parents before children (`deliveries`
+/// after `events`); with [`NOT_COPIED`], every table. Columns that the database computes
+/// (`oauth_states.key_id`, read from the sealed value's header) are not listed: each
+/// backend recomputes them from the copied row.
 pub static TABLES: &[Table] = &[
     Table {
         name: "api_keys",

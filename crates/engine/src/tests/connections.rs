@@ -1759,7 +1759,10 @@ async fn key_rotation_carries_authorizations_in_flight() {
         .filter(|(id, _)| *id == old.id().to_string())
         .map(|(_, n)| n)
         .sum();
-    assert!(under_old >= 3, "two states and the connection's secret: {before:?}");
+    assert!(
+        under_old >= 3,
+        "two states and the connection's secret: {before:?}"
+    );
     assert_eq!(
         without.unknown_secret_keys().await.unwrap(),
         vec![(old.id().to_string(), under_old)]
@@ -1782,9 +1785,17 @@ async fn key_rotation_carries_authorizations_in_flight() {
     assert!(without.unknown_secret_keys().await.unwrap().is_empty());
     let finish = all_audit(&store).await;
     let last = finish.last().unwrap();
-    assert_eq!(last.action, "keys.rotate.finish");
-    assert_eq!(last.details["oauth_states_rewritten"], 2, "{:?}", last.details);
-    assert_eq!(last.details["oauth_states_remaining"], 0, "{:?}", last.details);
+    assert_eq!(last.entry.action, "keys.rotate.finish");
+    assert_eq!(
+        last.entry.details["oauth_states_rewritten"], 2,
+        "{:?}",
+        last.entry.details
+    );
+    assert_eq!(
+        last.entry.details["oauth_states_remaining"], 0,
+        "{:?}",
+        last.entry.details
+    );
 
     // The flows started before the rotation finish on a server with the new key alone.
     for state in &states[1..3] {

@@ -352,7 +352,11 @@ async fn two_workers_share_a_destination_rate_limit() {
     assert!(total <= 200 + 11, "{admitted:?}");
     assert!(total >= 180, "{admitted:?}");
     let idle = Gate::new(&WorkerOptions::default(), engines[2].membership().clone());
-    assert_eq!(idle.room(&d, clock.instant()), 1, "the floor: one token at once");
+    assert_eq!(
+        idle.room(&d, clock.instant()),
+        1,
+        "the floor: one token at once"
+    );
     let s: Vec<f64> = engines[..2]
         .iter()
         .map(|e| e.membership().share("destination:app"))

@@ -198,7 +198,8 @@ async fn rotation_moves_every_secret_to_the_primary_key() {
         RotationProgress {
             total: 500,
             rewritten: 500,
-            skipped: 0
+            skipped: 0,
+            ..RotationProgress::default()
         }
     );
     assert_eq!(
@@ -265,6 +266,7 @@ async fn a_second_rotation_is_a_no_op() {
         total: 0,
         rewritten: 0,
         skipped: 0,
+        ..RotationProgress::default()
     };
     assert_eq!(again, zero);
     assert_eq!(calls.into_inner().unwrap(), vec![zero]);
@@ -339,7 +341,8 @@ async fn rotation_leaves_secrets_already_under_the_primary_alone() {
         RotationProgress {
             total: 9,
             rewritten: 9,
-            skipped: 0
+            skipped: 0,
+            ..RotationProgress::default()
         }
     );
     let after = sqlite.get_secret(&slot(3)).await.unwrap().unwrap();
@@ -425,7 +428,8 @@ async fn a_concurrent_write_under_the_new_key_is_never_overwritten() {
         RotationProgress {
             total: 10,
             rewritten: 9,
-            skipped: 1
+            skipped: 1,
+            ..RotationProgress::default()
         }
     );
     assert_eq!(
@@ -484,7 +488,8 @@ async fn a_concurrent_write_under_the_old_key_asks_for_another_run() {
         RotationProgress {
             total: 1,
             rewritten: 1,
-            skipped: 0
+            skipped: 0,
+            ..RotationProgress::default()
         }
     );
     assert_eq!(
