@@ -228,7 +228,10 @@ async fn rotation_moves_every_secret_to_the_primary_key() {
     assert_eq!(start.entry.action, "keys.rotate.start");
     assert_eq!(start.entry.actor, "cli:ops");
     assert_eq!(start.entry.target, id_of(&b));
-    assert_eq!(start.entry.details, serde_json::json!({ "pending": 500 }));
+    assert_eq!(
+        start.entry.details,
+        serde_json::json!({ "pending": 500, "pending_oauth_states": 0 })
+    );
     let finish = &rows[audit_before + 1];
     assert_eq!(finish.entry.action, "keys.rotate.finish");
     assert_eq!(finish.entry.target, id_of(&b));
@@ -312,7 +315,7 @@ async fn rotation_refuses_secrets_under_an_unconfigured_key() {
     match eb.rotate_keys(10, &Actor::System, &no_progress).await {
         Err(EngineError::Conflict(m)) => {
             assert!(m.contains(&id_of(&a)), "{m}");
-            assert!(m.contains("4 secrets"), "{m}");
+            assert!(m.contains("4 sealed values"), "{m}");
             assert!(m.contains("old_master_keys"), "{m}");
         }
         other => panic!("expected Conflict, got {other:?}"),
@@ -441,7 +444,14 @@ async fn a_concurrent_write_under_the_new_key_is_never_overwritten() {
     let finish = all_audit(&sqlite).await.pop().unwrap();
     assert_eq!(
         finish.entry.details,
-        serde_json::json!({ "rewritten": 9, "skipped": 1, "remaining": 0 })
+        serde_json::json!({
+            "rewritten": 9,
+            "skipped": 1,
+            "remaining": 0,
+            "oauth_states_rewritten": 0,
+            "oauth_states_skipped": 0,
+            "oauth_states_remaining": 0,
+        })
     );
 }
 
@@ -463,7 +473,10 @@ async fn a_concurrent_write_under_the_old_key_asks_for_another_run() {
     let eb = engine_on(t.clone(), ring(&b, &[&a]));
     match eb.rotate_keys(3, &Actor::System, &no_progress).await {
         Err(EngineError::Conflict(m)) => {
-            assert!(m.contains("1 secrets are still under an old key"), "{m}");
+            assert!(
+                m.contains("1 sealed values are still under an old key"),
+                "{m}"
+            );
             assert!(m.contains("again"), "{m}");
         }
         other => panic!("expected Conflict, got {other:?}"),

@@ -186,7 +186,7 @@ async fn keys_rotate_without_the_old_key_changes_nothing() {
     assert!(
         stderr.lines().any(|l| l.contains("ERROR")
             && l.contains(&a.id().to_string())
-            && l.contains("secrets=10")),
+            && l.contains("sealed_values=10")),
         "{stderr}"
     );
     drop(server);
