@@ -237,7 +237,14 @@ async fn rotation_moves_every_secret_to_the_primary_key() {
     assert_eq!(finish.entry.target, id_of(&b));
     assert_eq!(
         finish.entry.details,
-        serde_json::json!({ "rewritten": 500, "skipped": 0, "remaining": 0 })
+        serde_json::json!({
+            "rewritten": 500,
+            "skipped": 0,
+            "remaining": 0,
+            "oauth_states_rewritten": 0,
+            "oauth_states_skipped": 0,
+            "oauth_states_remaining": 0,
+        })
     );
     assert!(eb.verify_audit(&|_| {}).await.unwrap().ok);
 }
@@ -489,7 +496,14 @@ async fn a_concurrent_write_under_the_old_key_asks_for_another_run() {
     assert_eq!(finish.entry.action, "keys.rotate.finish");
     assert_eq!(
         finish.entry.details,
-        serde_json::json!({ "rewritten": 5, "skipped": 1, "remaining": 1 })
+        serde_json::json!({
+            "rewritten": 5,
+            "skipped": 1,
+            "remaining": 1,
+            "oauth_states_rewritten": 0,
+            "oauth_states_skipped": 0,
+            "oauth_states_remaining": 0,
+        })
     );
     // Running again finishes the job without losing the refreshed value.
     let p = eb
