@@ -262,7 +262,7 @@ async fn the_pool_keys_bound_the_connections_serve_opens() {
     let server = Server::start(dir.path(), &["--dev"], &envs).await;
     let key = server.printed_admin_key();
     // Concurrent requests that each need the database: unbounded, the pool would grow
-    // past two connections (four event writers alone take four).
+    // past two connections (the two event writers and the API requests together).
     let mut tasks = Vec::new();
     for n in 0..40 {
         let (http, url, key) = (
