@@ -245,21 +245,38 @@ impl DeliveryStore for PgStore {
         // due, or in flight with an expired lease), oldest due first, lock them, claim
         // them, and return what the worker needs. A row another claimer changed
         // meanwhile is re-checked against the WHERE (READ COMMITTED), so a claim that
-        // has just been taken is never taken twice.
+        // has just been taken is never taken twice. Each kind is read in the order of its
+        // own partial index (`deliveries_due`, `deliveries_lease`) and stops at the
+        // limit, so a claim costs the same whatever the backlog (one OR over both, sorted
+        // by a CASE, sorted the whole backlog on every claim). The rows of either branch
+        // that the final LIMIT leaves out stay locked only until this statement ends.
         let rows = sqlx::query(
-            "WITH due AS (
-                SELECT d.id FROM deliveries d
+            "WITH pending AS (
+                SELECT d.id, d.next_attempt_at AS due FROM deliveries d
                 JOIN events e ON e.id = d.event_id
-                WHERE ((d.status = 'pending' AND d.next_attempt_at <= $1)
-                       OR (d.status = 'in_flight' AND d.lease_until <= $1))
+                WHERE d.status = 'pending' AND d.next_attempt_at <= $1
                   AND e.routed_at IS NOT NULL AND e.mapping_status = 'mapped'
                   AND NOT EXISTS (SELECT 1 FROM destination_state s
                                   WHERE s.destination = d.destination AND s.disabled)
                   AND d.destination <> ALL($2::text[])
-                ORDER BY CASE WHEN d.status = 'pending' THEN d.next_attempt_at
-                              ELSE d.lease_until END, d.id
+                ORDER BY d.next_attempt_at, d.id
                 LIMIT $3
                 FOR UPDATE OF d SKIP LOCKED
+             ), lapsed AS (
+                SELECT d.id, d.lease_until AS due FROM deliveries d
+                JOIN events e ON e.id = d.event_id
+                WHERE d.status = 'in_flight' AND d.lease_until <= $1
+                  AND e.routed_at IS NOT NULL AND e.mapping_status = 'mapped'
+                  AND NOT EXISTS (SELECT 1 FROM destination_state s
+                                  WHERE s.destination = d.destination AND s.disabled)
+                  AND d.destination <> ALL($2::text[])
+                ORDER BY d.lease_until, d.id
+                LIMIT $3
+                FOR UPDATE OF d SKIP LOCKED
+             ), due AS (
+                SELECT id FROM (SELECT * FROM pending UNION ALL SELECT * FROM lapsed) b
+                ORDER BY due, id
+                LIMIT $3
              ), claimed AS (
                 UPDATE deliveries d SET status = 'in_flight', attempts = d.attempts + 1,
                     lease_owner = $4, lease_until = $5, lease_fence = d.lease_fence + 1
