@@ -246,10 +246,14 @@ impl DeliveryStore for PgStore {
         // them, and return what the worker needs. A row another claimer changed
         // meanwhile is re-checked against the WHERE (READ COMMITTED), so a claim that
         // has just been taken is never taken twice. Each kind is read in the order of its
-        // own partial index (`deliveries_due`, `deliveries_lease`) and stops at the
-        // limit, so a claim costs the same whatever the backlog (one OR over both, sorted
-        // by a CASE, sorted the whole backlog on every claim). The rows of either branch
-        // that the final LIMIT leaves out stay locked only until this statement ends.
+        // own partial index (`deliveries_due`, `deliveries_lease`: by time alone, so that
+        // even the prepared statement's generic plan walks the index and stops at the
+        // limit; equal times come in index order, about the order of insertion) and the
+        // few rows found are then ordered by (time, id). A claim so costs the same
+        // whatever the backlog: one OR over both kinds sorted by a CASE sorted the whole
+        // backlog on every claim (17.5 to 23.6 ms with 10,000 due, against 0.4 ms). The
+        // rows of either branch that the final LIMIT leaves out stay locked only until
+        // this statement ends.
         let rows = sqlx::query(
             "WITH pending AS (
                 SELECT d.id, d.next_attempt_at AS due FROM deliveries d
@@ -259,7 +263,7 @@ impl DeliveryStore for PgStore {
                   AND NOT EXISTS (SELECT 1 FROM destination_state s
                                   WHERE s.destination = d.destination AND s.disabled)
                   AND d.destination <> ALL($2::text[])
-                ORDER BY d.next_attempt_at, d.id
+                ORDER BY d.next_attempt_at
                 LIMIT $3
                 FOR UPDATE OF d SKIP LOCKED
              ), lapsed AS (
@@ -270,7 +274,7 @@ impl DeliveryStore for PgStore {
                   AND NOT EXISTS (SELECT 1 FROM destination_state s
                                   WHERE s.destination = d.destination AND s.disabled)
                   AND d.destination <> ALL($2::text[])
-                ORDER BY d.lease_until, d.id
+                ORDER BY d.lease_until
                 LIMIT $3
                 FOR UPDATE OF d SKIP LOCKED
              ), due AS (
