@@ -16,14 +16,26 @@
 //! missed something) empties every cache and wakes the worker. Without a feed (SQLite),
 //! another process's changes reach a cache when its entry expires, and the worker when
 //! it polls; with one, those remain the backstop for a lost notification.
+//!
+//! "Deliveries due" wakes the worker at most once per [`DUE_WAKE_EVERY`]: every intake
+//! commit that enqueued deliveries announces them, to every instance (this one too), and
+//! a worker woken per commit would run a claim per commit on every instance, most of them
+//! finding nothing because the receiving instance, poked in-process, took the work. The
+//! first announcement after a quiet spell wakes the worker at once; those that follow
+//! within the interval are folded into one wake-up at its end.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use store::{Change, ChangeFeed};
 
 use crate::Engine;
+
+/// The shortest time between two wake-ups of the delivery worker by other instances'
+/// "deliveries due" (see the module documentation).
+pub(crate) const DUE_WAKE_EVERY: Duration = Duration::from_millis(20);
 
 /// Something that keeps state about connections and must drop it when one changes.
 pub(crate) trait ConnectionWatcher: Send + Sync {
@@ -76,12 +88,31 @@ impl Engine {
         shutdown: impl Future<Output = ()> + Send,
     ) {
         tokio::pin!(shutdown);
+        // When the worker may be woken again for deliveries due, and whether an
+        // announcement waits for that time.
+        let mut quiet_until = self.instant();
+        let mut due_waiting = false;
         loop {
             let change = tokio::select! {
                 () = &mut shutdown => return,
+                () = self.clock().sleep_until(quiet_until), if due_waiting => {
+                    due_waiting = false;
+                    quiet_until = self.instant() + DUE_WAKE_EVERY;
+                    self.poke_pipeline();
+                    continue;
+                }
                 change = feed.recv() => change,
             };
             match change {
+                Some(Change::DeliveriesDue) => {
+                    let now = self.instant();
+                    if now >= quiet_until {
+                        quiet_until = now + DUE_WAKE_EVERY;
+                        self.poke_pipeline();
+                    } else {
+                        due_waiting = true;
+                    }
+                }
                 Some(change) => self.apply_change(&change),
                 None => {
                     tracing::debug!("the store's change feed ended");

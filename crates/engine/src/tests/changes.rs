@@ -196,3 +196,48 @@ async fn intake_is_refused_once_the_feed_tells_of_a_block_elsewhere() {
         .await;
     }
 }
+
+/// Announcements of deliveries due that come close together wake the worker once at
+/// once and once more at the end of the interval, however many there were.
+#[tokio::test]
+async fn deliveries_due_in_a_burst_wake_the_worker_twice() {
+    use futures_util::FutureExt as _;
+
+    let (engine, _store) = engine_with(pipeline_config("http://127.0.0.1:9/hooks", "", "")).await;
+    let clock = ManualClock::new();
+    let engine = engine.with_clock(clock.clone());
+    let wake = engine.pipeline_wake();
+    let (tx, _stop) = follow(&engine);
+    assert!(tx.send(Change::DeliveriesDue));
+    tokio::time::timeout(Duration::from_secs(10), wake.notified())
+        .await
+        .expect("the first announcement wakes the worker at once");
+    for _ in 0..5 {
+        assert!(tx.send(Change::DeliveriesDue));
+    }
+    wait_for("the rest to wait for the interval", async || {
+        clock.sleeping() == 1
+    })
+    .await;
+    assert!(
+        wake.notified().now_or_never().is_none(),
+        "no wake-up before the interval ends"
+    );
+    // Other changes are not held back meanwhile.
+    assert!(tx.send(Change::Destination("app".into())));
+    tokio::time::timeout(Duration::from_secs(10), wake.notified())
+        .await
+        .expect("a destination enabled wakes the worker at once");
+    clock.advance(crate::changes::DUE_WAKE_EVERY);
+    tokio::time::timeout(Duration::from_secs(10), wake.notified())
+        .await
+        .expect("the folded announcements wake the worker at the interval's end");
+    wait_for("the follower to go back to the feed", async || {
+        clock.sleeping() == 0
+    })
+    .await;
+    assert!(
+        wake.notified().now_or_never().is_none(),
+        "five announcements, one wake-up"
+    );
+}
