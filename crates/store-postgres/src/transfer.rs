@@ -8,20 +8,10 @@
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow, Postgres};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row as _};
-use store::transfer::{ColumnType, Merge, Row, SchemaVersion, Table, Transfer, Value};
+use store::transfer::{ColumnType, Row, SchemaVersion, Table, Transfer, Value};
 use store::{StoreError, StoreResult};
 
 use crate::{MIGRATOR, PgStore, err};
-
-/// `"a", "b"`: the table's columns, quoted.
-fn column_list(table: &Table) -> String {
-    table
-        .columns
-        .iter()
-        .map(|c| format!("\"{}\"", c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// The select list: integer columns read as `BIGINT` whatever their width.
 fn select_list(table: &Table) -> String {
@@ -32,16 +22,6 @@ fn select_list(table: &Table) -> String {
             ColumnType::Int => format!("\"{0}\"::bigint AS \"{0}\"", c.name),
             _ => format!("\"{}\"", c.name),
         })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `"k1", "k2"`: the table's key columns.
-fn key_columns(table: &Table) -> String {
-    table
-        .key
-        .iter()
-        .map(|k| format!("\"{k}\""))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -150,7 +130,7 @@ impl Transfer for PgStore {
         after: Option<&[Value]>,
         limit: u32,
     ) -> StoreResult<Vec<Row>> {
-        let key = key_columns(table);
+        let key = table.key_list();
         let mut conditions: Vec<String> = placeholder_filter(table)
             .map(str::to_owned)
             .into_iter()
@@ -203,34 +183,13 @@ impl Transfer for PgStore {
         for r in rows {
             table.check(r)?;
         }
-        let conflict = match table.merge {
-            Merge::Keep => " ON CONFLICT DO NOTHING".to_owned(),
-            Merge::Forward { by } => {
-                let set: Vec<String> = table
-                    .columns
-                    .iter()
-                    .filter(|c| !table.key.contains(&c.name))
-                    .map(|c| format!("\"{0}\" = excluded.\"{0}\"", c.name))
-                    .collect();
-                format!(
-                    " ON CONFLICT ({}) DO UPDATE SET {} WHERE excluded.\"{by}\" > \"{}\".\"{by}\"",
-                    key_columns(table),
-                    set.join(", "),
-                    table.name
-                )
-            }
-        };
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-            "INSERT INTO \"{}\" ({}) ",
-            table.name,
-            column_list(table)
-        ));
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(table.insert_head());
         qb.push_values(rows, |mut b, row| {
             for (c, v) in table.columns.iter().zip(row) {
                 push_value(&mut b, c.ty, v);
             }
         });
-        qb.push(conflict);
+        qb.push(table.on_conflict());
         let mut tx = self.pool.begin().await.map_err(err)?;
         let done = qb
             .build()

@@ -7,26 +7,10 @@
 use async_trait::async_trait;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row as _};
-use store::transfer::{ColumnType, Merge, Row, SchemaVersion, Table, Transfer, Value};
+use store::transfer::{ColumnType, Row, SchemaVersion, Table, Transfer, Value};
 use store::{StoreError, StoreResult};
 
 use crate::{MIGRATOR, SqliteStore, err};
-
-/// `"a", "b"`: the table's columns, quoted.
-fn column_list(table: &Table) -> String {
-    table
-        .columns
-        .iter()
-        .map(|c| format!("\"{}\"", c.name))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `("k1", "k2")`: the table's key as a row value.
-fn key_tuple(table: &Table) -> String {
-    let cols: Vec<String> = table.key.iter().map(|k| format!("\"{k}\"")).collect();
-    format!("({})", cols.join(", "))
-}
 
 fn bind<'q>(
     q: sqlx::query::Query<'q, Sqlite, SqliteArguments>,
@@ -125,7 +109,7 @@ impl Transfer for SqliteStore {
         after: Option<&[Value]>,
         limit: u32,
     ) -> StoreResult<Vec<Row>> {
-        let key = key_tuple(table);
+        let key = format!("({})", table.key_list());
         let placeholders = vec!["?"; table.key.len()].join(", ");
         let filter = if after.is_some() {
             format!("WHERE {key} > ({placeholders})")
@@ -134,7 +118,7 @@ impl Transfer for SqliteStore {
         };
         let sql = format!(
             "SELECT {} FROM \"{}\" {filter} ORDER BY {} LIMIT ?",
-            column_list(table),
+            table.column_list(),
             table.name,
             key.trim_start_matches('(').trim_end_matches(')'),
         );
@@ -163,34 +147,13 @@ impl Transfer for SqliteStore {
         for r in rows {
             table.check(r)?;
         }
-        let conflict = match table.merge {
-            Merge::Keep => " ON CONFLICT DO NOTHING".to_owned(),
-            Merge::Forward { by } => {
-                let set: Vec<String> = table
-                    .columns
-                    .iter()
-                    .filter(|c| !table.key.contains(&c.name))
-                    .map(|c| format!("\"{0}\" = excluded.\"{0}\"", c.name))
-                    .collect();
-                format!(
-                    " ON CONFLICT {} DO UPDATE SET {} WHERE excluded.\"{by}\" > \"{}\".\"{by}\"",
-                    key_tuple(table),
-                    set.join(", "),
-                    table.name
-                )
-            }
-        };
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-            "INSERT INTO \"{}\" ({}) ",
-            table.name,
-            column_list(table)
-        ));
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(table.insert_head());
         qb.push_values(rows, |mut b, row| {
             for v in row {
                 push_value(&mut b, v);
             }
         });
-        qb.push(conflict);
+        qb.push(table.on_conflict());
         let _lock = self.write_lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let done = qb

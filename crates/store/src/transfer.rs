@@ -65,7 +65,53 @@ pub struct Table {
     pub merge: Merge,
 }
 
+/// `"a", "b"`: names quoted as SQL identifiers (the names are this module's constants).
+fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Table {
+    /// `"a", "b"`: every column, quoted, in the order of a [`Row`].
+    pub fn column_list(&self) -> String {
+        quoted(self.columns.iter().map(|c| c.name))
+    }
+
+    /// `"k1", "k2"`: the key's columns, quoted.
+    pub fn key_list(&self) -> String {
+        quoted(self.key.iter().copied())
+    }
+
+    /// `INSERT INTO "t" ("a", "b") `: the start of a write of whole rows (the values
+    /// follow in the backend's own placeholders).
+    pub fn insert_head(&self) -> String {
+        format!("INSERT INTO \"{}\" ({}) ", self.name, self.column_list())
+    }
+
+    /// What a write does with a row whose key is there ([`Merge`]), as the `ON CONFLICT`
+    /// clause both backends understand.
+    pub fn on_conflict(&self) -> String {
+        match self.merge {
+            Merge::Keep => " ON CONFLICT DO NOTHING".to_owned(),
+            Merge::Forward { by } => {
+                let set: Vec<String> = self
+                    .columns
+                    .iter()
+                    .filter(|c| !self.key.contains(&c.name))
+                    .map(|c| format!("\"{0}\" = excluded.\"{0}\"", c.name))
+                    .collect();
+                format!(
+                    " ON CONFLICT ({}) DO UPDATE SET {} WHERE excluded.\"{by}\" > \"{}\".\"{by}\"",
+                    self.key_list(),
+                    set.join(", "),
+                    self.name
+                )
+            }
+        }
+    }
+
     /// The positions of the key's columns in a row.
     pub fn key_positions(&self) -> Vec<usize> {
         self.key
@@ -442,6 +488,56 @@ mod tests {
                 let c = t.columns.iter().find(|c| c.name == by).unwrap();
                 assert_eq!(c.ty, ColumnType::Int);
             }
+        }
+    }
+
+    #[test]
+    fn the_sql_pieces_quote_names_and_say_how_a_row_merges() {
+        let t = |n: &str| TABLES.iter().find(|t| t.name == n).unwrap();
+        let secrets = t("secrets");
+        assert!(
+            secrets.column_list().starts_with('"'),
+            "{}",
+            secrets.column_list()
+        );
+        assert_eq!(
+            secrets.column_list().matches(", ").count() + 1,
+            secrets.columns.len()
+        );
+        assert_eq!(
+            secrets.key_list(),
+            secrets
+                .key
+                .iter()
+                .map(|k| format!("\"{k}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert_eq!(
+            secrets.insert_head(),
+            format!("INSERT INTO \"secrets\" ({}) ", secrets.column_list())
+        );
+        assert_eq!(secrets.on_conflict(), " ON CONFLICT DO NOTHING");
+        let head = t("audit_head");
+        let Merge::Forward { by } = head.merge else {
+            panic!("the audit head only moves forward")
+        };
+        let clause = head.on_conflict();
+        assert!(
+            clause.starts_with(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET ",
+                head.key_list()
+            )),
+            "{clause}"
+        );
+        assert!(
+            clause.ends_with(&format!(
+                "WHERE excluded.\"{by}\" > \"audit_head\".\"{by}\""
+            )),
+            "{clause}"
+        );
+        for k in head.key {
+            assert!(!clause.contains(&format!("\"{k}\" = excluded")), "{clause}");
         }
     }
 
