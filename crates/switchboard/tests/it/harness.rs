@@ -197,8 +197,19 @@ pub fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     }
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, for a process that will listen on it. Chosen at
+/// random below the kernel's ephemeral range (`ip_local_port_range` starts at 32768), so
+/// the thousands of outgoing connections the tests make cannot take it between this
+/// check and the listen, as they could take a port the kernel handed out from that range.
 pub fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).expect("random bytes");
+        let port = 10_000 + u16::from_le_bytes(b) % 22_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local address").port()
 }
