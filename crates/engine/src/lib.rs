@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activity;
 pub mod api_keys;
 pub mod audit;
 mod changes;
@@ -21,6 +22,7 @@ pub mod oidc;
 pub mod pipeline;
 pub mod proxy;
 pub mod secrets;
+pub mod status;
 mod ttl_cache;
 pub mod webhooks;
 
@@ -94,6 +96,8 @@ struct Inner {
     api_keys: api_keys::KeyCache,
     /// This instance among those sharing the database, and its rate-limit shares.
     membership: Arc<instances::Membership>,
+    /// Counts for `switchboard status`, written every few seconds.
+    activity: activity::Activity,
 }
 
 fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
@@ -146,6 +150,7 @@ impl Engine {
                 changes,
                 api_keys: api_keys::key_cache(),
                 membership: Arc::new(instances::Membership::new()),
+                activity: activity::Activity::default(),
             }),
         }
     }
