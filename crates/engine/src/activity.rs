@@ -83,6 +83,12 @@ impl Activity {
         }
     }
 
+    /// Keys waiting for a flush.
+    #[cfg(test)]
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn take(&self) -> HashMap<Key, u64> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
