@@ -63,12 +63,17 @@ use std::time::Duration;
 
 mod events;
 mod proxy;
+mod status;
 
 pub use events::{
     Delivery, DeliveryCounts, Destination, DestinationChange, Event, EventDetail, EventFilter,
     EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,
 };
 pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};
+pub use status::{
+    ChecklistItem, ConnectionsHealth, DeliveriesHealth, DestinationHealth, IntegrationHealth,
+    Readiness, Status, Thresholds, WebhooksHealth,
+};
 
 use chrono::{DateTime, Utc};
 /// Re-exported so callers can read secret fields without depending on `secrecy`.

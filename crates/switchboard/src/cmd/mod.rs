@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod oauth;
 pub mod providers;
 pub mod serve;
+pub mod status;
 pub mod tokens;
 pub mod webhook;
 
