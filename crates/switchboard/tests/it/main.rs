@@ -26,5 +26,6 @@ mod rate_limits;
 mod rotate;
 mod serve;
 mod signals;
+mod status;
 mod three;
 mod webhook;
