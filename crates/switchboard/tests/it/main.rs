@@ -29,3 +29,4 @@ mod signals;
 mod status;
 mod three;
 mod webhook;
+mod webhook_load;
