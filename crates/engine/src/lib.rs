@@ -90,6 +90,8 @@ struct Inner {
     id_tokens: oidc::IdTokenValidator,
     refresh_locks: connections::RefreshLocks,
     pipeline: pipeline::Pipeline,
+    /// The delivery worker's circuit breakers, for `switchboard status`.
+    gate: pipeline::deliver::PublishedGate,
     proxy: proxy::Shared,
     /// Connection changes, told to the proxy's credential cache.
     changes: changes::ConnectionChanges,
@@ -146,6 +148,7 @@ impl Engine {
                 id_tokens: oidc::IdTokenValidator::new(),
                 refresh_locks: connections::RefreshLocks::default(),
                 pipeline: pipeline::Pipeline::default(),
+                gate: pipeline::deliver::PublishedGate::default(),
                 proxy,
                 changes,
                 api_keys: api_keys::key_cache(),

@@ -294,6 +294,10 @@ impl Gate {
     }
 }
 
+/// The running worker's gate, published for `switchboard status` (held by the engine).
+#[derive(Debug, Default)]
+pub(crate) struct PublishedGate(pub(crate) Mutex<Option<Arc<Mutex<Gate>>>>);
+
 /// One destination's circuit breaker as this process's worker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerView {
@@ -438,8 +442,8 @@ impl Engine {
         // Shown by `switchboard status` (this process's view of the breakers).
         *self
             .inner
-            .pipeline
             .gate
+            .0
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(gate.clone());
         let wake = self.pipeline_wake();
@@ -740,8 +744,8 @@ impl Engine {
     pub fn breakers(&self) -> HashMap<String, BreakerView> {
         let Some(gate) = self
             .inner
-            .pipeline
             .gate
+            .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

@@ -34,8 +34,6 @@ pub const EVENTS_ROUTED: &str = "switchboard_events_routed_total";
 pub(crate) struct Pipeline {
     /// Woken by intake and replays; the worker waits on it when idle.
     pub(crate) wake: Arc<Notify>,
-    /// The running worker's gate (circuit breakers), for `switchboard status`.
-    pub(crate) gate: std::sync::Mutex<Option<Arc<std::sync::Mutex<deliver::Gate>>>>,
 }
 
 /// Maps one event under `cfg` and picks its destinations; counts the outcome. `payload`

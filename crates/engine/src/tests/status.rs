@@ -229,7 +229,7 @@ async fn a_disabled_destination_or_an_open_breaker_needs_a_person() {
         gate.finish("app", crate::pipeline::deliver::Outcome::Failed, clock.instant());
     }
     let gate = Arc::new(std::sync::Mutex::new(gate));
-    *engine.inner.pipeline.gate.lock().unwrap() = Some(gate.clone());
+    *engine.inner.gate.0.lock().unwrap() = Some(gate.clone());
     let s = engine.status().await.unwrap();
     let d = &of(&s, "gh").destinations[0];
     assert!(d.enabled && !d.breaker_open && !d.attention);
