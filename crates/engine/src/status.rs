@@ -312,10 +312,8 @@ impl Engine {
                 deliveries: DeliveriesHealth::default(),
                 destinations: Vec::new(),
                 checklist: Vec::new(),
-                security_findings: findings
-                    .iter()
-                    .filter(|f| f.as_deref() == Some(id))
-                    .count() as u32,
+                security_findings: findings.iter().filter(|f| f.as_deref() == Some(id)).count()
+                    as u32,
             };
 
             // Connections and refreshes.
@@ -334,10 +332,7 @@ impl Engine {
                 .and_then(|r| r.get("invalid_grant"))
                 .copied()
                 .unwrap_or(0);
-            c.failing_now = failing
-                .iter()
-                .find(|(i, _)| i == id)
-                .map_or(0, |(_, n)| *n);
+            c.failing_now = failing.iter().find(|(i, _)| i == id).map_or(0, |(_, n)| *n);
             if c.needs_reauth_24h > NEEDS_REAUTH_24H_MAX {
                 c.reason = Some(format!(
                     "{} connection(s) went needs_reauth in the last 24 h: their end users must connect again",
@@ -519,8 +514,7 @@ impl Engine {
         let provider = self.catalog().get(&it.provider);
         let mut items = Vec::new();
 
-        let oauth_applies =
-            provider.is_some_and(|p| p.oauth2.is_some()) && it.client_id.is_some();
+        let oauth_applies = provider.is_some_and(|p| p.oauth2.is_some()) && it.client_id.is_some();
         items.push(match (oauth_applies, oauth) {
             (false, _) => ChecklistItem::new(
                 "oauth_tested",
@@ -532,7 +526,10 @@ impl Engine {
                 "oauth_tested",
                 Some(false),
                 true,
-                format!("OAuth set-up never tested: run `switchboard oauth test {}`", it.id),
+                format!(
+                    "OAuth set-up never tested: run `switchboard oauth test {}`",
+                    it.id
+                ),
             ),
             (true, Some(t)) if t.ok => ChecklistItem::new(
                 "oauth_tested",
@@ -585,7 +582,12 @@ impl Engine {
         });
 
         items.push(if !has_secret {
-            ChecklistItem::new("webhook_verified", None, false, "no webhooks expected".into())
+            ChecklistItem::new(
+                "webhook_verified",
+                None,
+                false,
+                "no webhooks expected".into(),
+            )
         } else {
             match h.webhooks.last_received_at {
                 Some(t) => ChecklistItem::new(
@@ -625,7 +627,11 @@ impl Engine {
             )
         });
 
-        let mappings = cfg.mappings.iter().filter(|m| m.integration == it.id).count();
+        let mappings = cfg
+            .mappings
+            .iter()
+            .filter(|m| m.integration == it.id)
+            .count();
         items.push(if !has_secret {
             ChecklistItem::new("mappings", None, false, "no webhooks to map".into())
         } else if mappings == 0 {

@@ -1,8 +1,8 @@
 //! `GET /api/status`: admin only, and the document's shape.
 
 use reqwest::StatusCode;
-use store::Store as _;
 use serde_json::Value;
+use store::Store as _;
 
 use crate::tests::start_with;
 

@@ -21,8 +21,12 @@ impl StatusStore for PgStore {
         // instances flushing the same buckets lock them in the same order.
         let mut sorted: Vec<&CounterDelta> = deltas.iter().collect();
         sorted.sort_by(|a, b| {
-            (&a.integration, &a.kind, &a.reason, a.bucket)
-                .cmp(&(&b.integration, &b.kind, &b.reason, b.bucket))
+            (&a.integration, &a.kind, &a.reason, a.bucket).cmp(&(
+                &b.integration,
+                &b.kind,
+                &b.reason,
+                b.bucket,
+            ))
         });
         let integrations: Vec<&str> = sorted.iter().map(|d| d.integration.as_str()).collect();
         let kinds: Vec<&str> = sorted.iter().map(|d| d.kind.as_str()).collect();
@@ -152,10 +156,7 @@ impl StatusStore for PgStore {
             .collect()
     }
 
-    async fn last_external_event(
-        &self,
-        integration: &str,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_external_event(&self, integration: &str) -> StoreResult<Option<DateTime<Utc>>> {
         // Newest first by id (time-ordered) on the (integration, id) index: internal
         // events are rare, so this reads a row or a few.
         let at: Option<i64> = sqlx::query_scalar(
@@ -179,6 +180,9 @@ impl StatusStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
-        Ok(rows.into_iter().map(|(i, n)| (i, n.max(0) as u64)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(i, n)| (i, n.max(0) as u64))
+            .collect())
     }
 }

@@ -142,10 +142,7 @@ impl StatusStore for SqliteStore {
             .collect()
     }
 
-    async fn last_external_event(
-        &self,
-        integration: &str,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
+    async fn last_external_event(&self, integration: &str) -> StoreResult<Option<DateTime<Utc>>> {
         // Newest first by id (time-ordered) on the (integration, id) index: internal
         // events are rare, so this reads a row or a few.
         let at: Option<i64> = sqlx::query_scalar(
@@ -169,6 +166,9 @@ impl StatusStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
-        Ok(rows.into_iter().map(|(i, n)| (i, n.max(0) as u64)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(i, n)| (i, n.max(0) as u64))
+            .collect())
     }
 }

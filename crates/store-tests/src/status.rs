@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use store::{
-    ConnectionStatus, CounterDelta, CounterSum, Event, Failure, IntegrationQueue,
-    OAuthTestRecord, RefreshCommit, Store,
+    ConnectionStatus, CounterDelta, CounterSum, Event, Failure, IntegrationQueue, OAuthTestRecord,
+    RefreshCommit, Store,
 };
 
 use crate::fixtures::{MIN, SEC, T0, at, completed, conn, creds, event, ms, routed};
@@ -80,7 +80,12 @@ pub async fn counters_add_up_per_bucket_sum_over_a_window_and_prune(s: Arc<dyn S
 /// Two handles (two processes) adding to the same buckets at once add up.
 pub async fn counters_from_two_handles_add_up(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     let mut tasks = Vec::new();
-    for (i, s) in [a.clone(), b.clone()].into_iter().cycle().take(20).enumerate() {
+    for (i, s) in [a.clone(), b.clone()]
+        .into_iter()
+        .cycle()
+        .take(20)
+        .enumerate()
+    {
         tasks.push(tokio::spawn(async move {
             s.add_counters(&[
                 delta("gh", "webhook_refused", "bad_signature", 0, 1),
@@ -167,7 +172,11 @@ pub async fn integration_queues_count_deliveries_by_their_events_integration(s: 
                 assert!(s.fail_delivery(&c.id, c.fence, &f).await.unwrap());
             }
             2 => assert!(s.release_delivery(&c.id, c.fence, at(SEC)).await.unwrap()),
-            4 => assert!(s.complete_delivery(&c.id, c.fence, 200, at(SEC)).await.unwrap()),
+            4 => assert!(
+                s.complete_delivery(&c.id, c.fence, 200, at(SEC))
+                    .await
+                    .unwrap()
+            ),
             _ => {}
         }
     }
@@ -233,7 +242,12 @@ pub async fn failing_connections_count_recent_refresh_failures(s: Arc<dyn Store>
         next_refresh_at: Some(at(when + MIN)),
         at: at(when),
     };
-    for (id, failures, when) in [("c1", 2, 10 * MIN), ("c2", 1, MIN), ("c3", 0, 10 * MIN), ("c4", 1, 10 * MIN)] {
+    for (id, failures, when) in [
+        ("c1", 2, 10 * MIN),
+        ("c2", 1, MIN),
+        ("c3", 0, 10 * MIN),
+        ("c4", 1, 10 * MIN),
+    ] {
         let lease = s
             .acquire_refresh_lease(id, at(when), at(when + MIN))
             .await

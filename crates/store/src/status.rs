@@ -87,8 +87,7 @@ pub trait StatusStore: Send + Sync {
     async fn integration_queues(&self) -> StoreResult<Vec<IntegrationQueue>>;
     /// When the integration's newest event that came from outside (scheme other than
     /// `internal`) was received, by insertion order.
-    async fn last_external_event(&self, integration: &str)
-    -> StoreResult<Option<DateTime<Utc>>>;
+    async fn last_external_event(&self, integration: &str) -> StoreResult<Option<DateTime<Utc>>>;
     /// Per integration, connections whose last refresh failed (`refresh_failures > 0`)
     /// and that changed at or after `since`, by integration.
     async fn failing_connections(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, u64)>>;

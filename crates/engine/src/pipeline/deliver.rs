@@ -440,12 +440,7 @@ impl Engine {
     ) {
         let gate = Arc::new(Mutex::new(Gate::new(&opts, self.membership().clone())));
         // Shown by `switchboard status` (this process's view of the breakers).
-        *self
-            .inner
-            .gate
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(gate.clone());
+        *self.inner.gate.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate.clone());
         let wake = self.pipeline_wake();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // Unrouted events are looked for at start, when poked (a replay, an internal

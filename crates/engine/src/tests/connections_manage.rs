@@ -878,7 +878,8 @@ async fn the_last_oauth_test_is_kept_for_the_launch_checklist() {
     let s = h.engine.status().await.unwrap();
     assert_eq!(item(&s).state, "missing");
     assert!(
-        item(&s).detail.contains("failed at") && item(&s).detail.contains("token endpoint and client"),
+        item(&s).detail.contains("failed at")
+            && item(&s).detail.contains("token endpoint and client"),
         "{}",
         item(&s).detail
     );

@@ -31,7 +31,8 @@ fn config(extra: &str) -> config::Config {
 
 async fn engine(extra: &str) -> (Engine, store_sqlite::SqliteStore, ManualClock) {
     let store = memory_store().await;
-    let clock = ManualClock::starting_at(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+    let clock =
+        ManualClock::starting_at(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
     let engine = Engine::new(Arc::new(store.clone()), ring(&key(), &[]), config(extra))
         .with_clock(clock.clone());
     (engine, store, clock)
@@ -78,7 +79,10 @@ async fn a_fresh_deployment_is_ready_and_needs_nobody() {
     assert_eq!(s.generated_at, clock.now());
     assert!(!s.attention, "{:?}", s.reasons);
     assert_eq!(
-        s.integrations.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        s.integrations
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>(),
         ["gh", "quiet"]
     );
     let gh = of(&s, "gh");
@@ -98,7 +102,10 @@ async fn a_fresh_deployment_is_ready_and_needs_nobody() {
     assert_eq!(check(quiet, "webhook_secret").state, "missing");
     assert_eq!(check(quiet, "destinations").state, "not_applicable");
     assert!(quiet.destinations.is_empty());
-    assert_eq!(s.thresholds.oldest_pending_max_secs, OLDEST_PENDING_MAX.as_secs());
+    assert_eq!(
+        s.thresholds.oldest_pending_max_secs,
+        OLDEST_PENDING_MAX.as_secs()
+    );
 }
 
 #[tokio::test]
@@ -118,7 +125,13 @@ async fn webhooks_received_and_refused_by_reason_in_the_last_hour() {
         assert!(post(&engine, &format!("bad-{i}"), "wrong").await.is_none());
     }
     // Counting wrote nothing yet: the counts are in memory until a flush.
-    assert!(store.counter_sums(clock.now() - chrono::Duration::hours(1)).await.unwrap().is_empty());
+    assert!(
+        store
+            .counter_sums(clock.now() - chrono::Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let s = engine.status().await.unwrap();
     let gh = of(&s, "gh");
@@ -135,15 +148,26 @@ async fn webhooks_received_and_refused_by_reason_in_the_last_hour() {
     let gh = of(&s, "gh");
     assert!(gh.webhooks.attention);
     assert!(
-        gh.webhooks.reason.as_deref().unwrap().contains("5 of 16 webhooks refused"),
+        gh.webhooks
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("5 of 16 webhooks refused"),
         "{:?}",
         gh.webhooks.reason
     );
     assert!(s.attention);
-    assert!(s.reasons.iter().any(|r| r.starts_with("gh: 5 of 16")), "{:?}", s.reasons);
+    assert!(
+        s.reasons.iter().any(|r| r.starts_with("gh: 5 of 16")),
+        "{:?}",
+        s.reasons
+    );
 
     // Flushed once: one row per counter and bucket, however many requests.
-    let sums = store.counter_sums(clock.now() - chrono::Duration::hours(1)).await.unwrap();
+    let sums = store
+        .counter_sums(clock.now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(sums.len(), 3, "{sums:?}");
 
     // An hour (and a bucket) later, the window is empty again.
@@ -152,7 +176,10 @@ async fn webhooks_received_and_refused_by_reason_in_the_last_hour() {
     let gh = of(&s, "gh");
     assert_eq!((gh.webhooks.received_1h, gh.webhooks.refused_1h), (0, 0));
     assert!(!gh.webhooks.attention);
-    assert!(gh.webhooks.last_received_at.is_some(), "the last one is kept");
+    assert!(
+        gh.webhooks.last_received_at.is_some(),
+        "the last one is kept"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +191,13 @@ async fn many_refusals_above_the_percentage_need_a_person_even_without_traffic()
     let s = engine.status().await.unwrap();
     let gh = of(&s, "gh");
     assert_eq!(gh.webhooks.refused_1h, 20);
-    assert!(gh.webhooks.reason.as_deref().unwrap().contains("100 %, mostly no_match"));
+    assert!(
+        gh.webhooks
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("100 %, mostly no_match")
+    );
 }
 
 #[tokio::test]
@@ -179,13 +212,24 @@ async fn pending_deliveries_age_then_a_dead_one_needs_a_person() {
 
     clock.advance(OLDEST_PENDING_MAX);
     let s = engine.status().await.unwrap();
-    assert!(!of(&s, "gh").deliveries.attention, "at the threshold is fine");
+    assert!(
+        !of(&s, "gh").deliveries.attention,
+        "at the threshold is fine"
+    );
     clock.advance(Duration::from_secs(1));
     let s = engine.status().await.unwrap();
     let d = &of(&s, "gh").deliveries;
-    assert_eq!(d.oldest_pending_secs, Some(OLDEST_PENDING_MAX.as_secs() + 1));
+    assert_eq!(
+        d.oldest_pending_secs,
+        Some(OLDEST_PENDING_MAX.as_secs() + 1)
+    );
     assert!(d.attention);
-    assert!(d.reason.as_deref().unwrap().contains("oldest pending delivery"));
+    assert!(
+        d.reason
+            .as_deref()
+            .unwrap()
+            .contains("oldest pending delivery")
+    );
 
     let now = clock.now();
     let c = store
@@ -226,7 +270,11 @@ async fn a_disabled_destination_or_an_open_breaker_needs_a_person() {
     let opts = crate::pipeline::deliver::WorkerOptions::default();
     let mut gate = crate::pipeline::deliver::Gate::new(&opts, engine.membership().clone());
     for _ in 0..opts.breaker_threshold - 1 {
-        gate.finish("app", crate::pipeline::deliver::Outcome::Failed, clock.instant());
+        gate.finish(
+            "app",
+            crate::pipeline::deliver::Outcome::Failed,
+            clock.instant(),
+        );
     }
     let gate = Arc::new(std::sync::Mutex::new(gate));
     *engine.inner.gate.0.lock().unwrap() = Some(gate.clone());
@@ -234,13 +282,20 @@ async fn a_disabled_destination_or_an_open_breaker_needs_a_person() {
     let d = &of(&s, "gh").destinations[0];
     assert!(d.enabled && !d.breaker_open && !d.attention);
     assert_eq!(d.breaker_failures, opts.breaker_threshold - 1);
-    gate.lock()
-        .unwrap()
-        .finish("app", crate::pipeline::deliver::Outcome::Failed, clock.instant());
+    gate.lock().unwrap().finish(
+        "app",
+        crate::pipeline::deliver::Outcome::Failed,
+        clock.instant(),
+    );
     let s = engine.status().await.unwrap();
     let d = &of(&s, "gh").destinations[0];
     assert!(d.breaker_open && d.attention);
-    assert!(d.reason.as_deref().unwrap().contains("this instance's view"));
+    assert!(
+        d.reason
+            .as_deref()
+            .unwrap()
+            .contains("this instance's view")
+    );
     assert!(s.attention);
 }
 
@@ -258,7 +313,12 @@ async fn refresh_failures_and_needs_reauth_in_the_last_day() {
     let s = engine.status().await.unwrap();
     let c = &of(&s, "gh").connections;
     assert!(c.attention);
-    assert!(c.reason.as_deref().unwrap().contains("token refresh failures"));
+    assert!(
+        c.reason
+            .as_deref()
+            .unwrap()
+            .contains("token refresh failures")
+    );
 
     // A day later they are gone; one needs_reauth is enough.
     clock.advance(Duration::from_secs(24 * 3600 + 61));
@@ -298,14 +358,23 @@ async fn checklist_items_need_a_person_only_for_a_live_integration() {
     let hooks = of(&s, "hooks");
     assert!(check(hooks, "destinations").attention);
     assert!(
-        hooks.reasons.iter().any(|r| r.contains("launch checklist: no [[destinations]]")),
+        hooks
+            .reasons
+            .iter()
+            .any(|r| r.contains("launch checklist: no [[destinations]]")),
         "{:?}",
         hooks.reasons
     );
-    assert!(!check(hooks, "mappings").attention, "pass-through is a choice");
+    assert!(
+        !check(hooks, "mappings").attention,
+        "pass-through is a choice"
+    );
 
     // A disabled integration is not live.
-    store.set_integration_disabled("hooks", true, clock.now()).await.unwrap();
+    store
+        .set_integration_disabled("hooks", true, clock.now())
+        .await
+        .unwrap();
     let s = engine.status().await.unwrap();
     let hooks = of(&s, "hooks");
     assert!(hooks.disabled);

@@ -61,7 +61,10 @@ fn print_status(s: &Status) {
         format!(
             "{} NOT READY: {}",
             mark(false, false),
-            s.ready.error.as_deref().unwrap_or("the database does not answer")
+            s.ready
+                .error
+                .as_deref()
+                .unwrap_or("the database does not answer")
         )
     };
     anstream::println!(
@@ -69,7 +72,10 @@ fn print_status(s: &Status) {
         paint(BOLD, "switchboard"),
         s.version,
         s.ready.backend,
-        paint(DIM, &s.generated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        paint(
+            DIM,
+            &s.generated_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        )
     );
     if s.attention {
         anstream::println!(
@@ -132,7 +138,12 @@ fn print_integration(h: &IntegrationHealth) {
         "connections",
         format!(
             "{} active · {} needs_reauth · {} revoked · {} error · refresh failures 24 h: {} ({} needs_reauth)",
-            c.active, c.needs_reauth, c.revoked, c.error, c.refresh_failures_24h, c.needs_reauth_24h
+            c.active,
+            c.needs_reauth,
+            c.revoked,
+            c.error,
+            c.refresh_failures_24h,
+            c.needs_reauth_24h
         ),
         &c.reason,
     );

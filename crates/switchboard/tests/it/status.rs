@@ -209,10 +209,15 @@ async fn healthy_then_a_dead_delivery(envs: &[(&str, &str)]) {
     let out = cli(d, &["status"], &server.base, app["key"].as_str().unwrap()).await;
     out.exit_code(2).stderr_has(&["admin key"]);
     assert!(out.stdout.is_empty());
-    let v = cli(d, &["status", "--json"], &server.base, app["key"].as_str().unwrap())
-        .await
-        .exit_code(2)
-        .json();
+    let v = cli(
+        d,
+        &["status", "--json"],
+        &server.base,
+        app["key"].as_str().unwrap(),
+    )
+    .await
+    .exit_code(2)
+    .json();
     assert_eq!(v["error"]["code"], "forbidden");
 }
 
@@ -234,19 +239,29 @@ async fn an_unreachable_server_or_no_key_is_an_error() {
     let out = harness::run(
         dir.path(),
         &["status"],
-        &[("SWITCHBOARD_URL", url.as_str()), ("SWITCHBOARD_API_KEY", "sb_x_y")],
+        &[
+            ("SWITCHBOARD_URL", url.as_str()),
+            ("SWITCHBOARD_API_KEY", "sb_x_y"),
+        ],
     );
     out.exit_code(2);
     assert!(out.stdout.is_empty());
     let v = harness::run(
         dir.path(),
         &["status", "--json"],
-        &[("SWITCHBOARD_URL", url.as_str()), ("SWITCHBOARD_API_KEY", "sb_x_y")],
+        &[
+            ("SWITCHBOARD_URL", url.as_str()),
+            ("SWITCHBOARD_API_KEY", "sb_x_y"),
+        ],
     )
     .exit_code(2)
     .json();
     assert_eq!(v["error"]["code"], "unreachable");
-    harness::run(dir.path(), &["status"], &[("SWITCHBOARD_URL", url.as_str())])
-        .exit_code(2)
-        .stderr_has(&["SWITCHBOARD_API_KEY", "--scope admin"]);
+    harness::run(
+        dir.path(),
+        &["status"],
+        &[("SWITCHBOARD_URL", url.as_str())],
+    )
+    .exit_code(2)
+    .stderr_has(&["SWITCHBOARD_API_KEY", "--scope admin"]);
 }

@@ -84,7 +84,10 @@ async fn cli(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
 
 async fn event_count(server: &Server, key: &str, integration: &str) -> usize {
     let v = server
-        .get_json(&format!("/api/events?integration={integration}&limit=500"), key)
+        .get_json(
+            &format!("/api/events?integration={integration}&limit=500"),
+            key,
+        )
         .await;
     v["data"].as_array().unwrap().len()
 }
@@ -103,8 +106,22 @@ async fn two_hundred_events_at_concurrency_eight_are_accepted_and_delivered() {
     ];
 
     // Destinations downstream: refused without --yes, nothing sent.
-    let out = cli(d, &["webhook", "test", "gh", "--count", "200", "--concurrency", "8"], &env).await;
-    out.exit_code(2).stderr_has(&["app (", "--yes", "200 sample events"]);
+    let out = cli(
+        d,
+        &[
+            "webhook",
+            "test",
+            "gh",
+            "--count",
+            "200",
+            "--concurrency",
+            "8",
+        ],
+        &env,
+    )
+    .await;
+    out.exit_code(2)
+        .stderr_has(&["app (", "--yes", "200 sample events"]);
     let v = cli(
         d,
         &["webhook", "test", "gh", "--count", "5", "--json"],
@@ -183,7 +200,11 @@ async fn two_hundred_events_at_concurrency_eight_are_accepted_and_delivered() {
     }
     assert!(r["throughput_per_sec"].as_f64().unwrap() > 0.0);
     assert_eq!(hits.load(Ordering::SeqCst), 200);
-    assert_eq!(event_count(&server, &key, "gh").await, 200, "each sample its own id");
+    assert_eq!(
+        event_count(&server, &key, "gh").await,
+        200,
+        "each sample its own id"
+    );
     let numbers: Value = r.clone();
     eprintln!("load test report: {numbers}");
 
@@ -191,7 +212,15 @@ async fn two_hundred_events_at_concurrency_eight_are_accepted_and_delivered() {
     // needs no --yes.
     let out = cli(
         d,
-        &["webhook", "test", "solo", "--count", "3", "--concurrency", "2"],
+        &[
+            "webhook",
+            "test",
+            "solo",
+            "--count",
+            "3",
+            "--concurrency",
+            "2",
+        ],
         &env,
     )
     .await;
@@ -210,7 +239,8 @@ async fn two_hundred_events_at_concurrency_eight_are_accepted_and_delivered() {
     let out = cli(d, &["webhook", "test", "gh"], &env).await;
     out.success();
     assert!(
-        out.stdout.starts_with("accepted: github webhook stored as evt_"),
+        out.stdout
+            .starts_with("accepted: github webhook stored as evt_"),
         "{}",
         out.stdout
     );

@@ -395,7 +395,9 @@ async fn follow(
                 "delivered" => {
                     r.delivered += 1;
                     if let Some(at) = x.delivered_at {
-                        e2e.push((at - d.received_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                        e2e.push(
+                            (at - d.received_at).num_microseconds().unwrap_or(0) as f64 / 1000.0,
+                        );
                     }
                 }
                 "dead" => r.dead += 1,
@@ -409,8 +411,7 @@ async fn follow(
 /// Routed, and no delivery waiting or in flight.
 fn is_settled(d: &EventDetail) -> bool {
     d.routed_at.is_some()
-        && d
-            .deliveries
+        && d.deliveries
             .iter()
             .all(|x| x.status == "delivered" || x.status == "dead")
 }
@@ -420,7 +421,11 @@ async fn futures_join(c: &client::Client, ids: &[String]) -> anyhow::Result<Vec<
     let mut set = tokio::task::JoinSet::new();
     for id in ids {
         let (c, id) = (c.clone(), id.clone());
-        set.spawn(async move { c.get_event(&id).await.map_err(|e| explain(e, &format!("event {id}"))) });
+        set.spawn(async move {
+            c.get_event(&id)
+                .await
+                .map_err(|e| explain(e, &format!("event {id}")))
+        });
     }
     let mut out = Vec::with_capacity(ids.len());
     while let Some(r) = set.join_next().await {
