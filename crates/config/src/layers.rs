@@ -494,7 +494,9 @@ impl<'a> Layers<'a> {
             return Err(invalid(
                 "metrics_listen",
                 &s,
-                format!("{addr} is also `listen`; give /metrics another port (e.g. 127.0.0.1:9464) or remove metrics_listen"),
+                format!(
+                    "{addr} is also `listen`; give /metrics another port (e.g. 127.0.0.1:9464) or remove metrics_listen"
+                ),
             ));
         }
         Ok(Some(addr))

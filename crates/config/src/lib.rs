@@ -628,7 +628,10 @@ impl Config {
                 "instance_heartbeat_ms",
                 self.instance_heartbeat_ms != other.instance_heartbeat_ms,
             ),
-            ("metrics_listen", self.metrics_listen != other.metrics_listen),
+            (
+                "metrics_listen",
+                self.metrics_listen != other.metrics_listen,
+            ),
             (
                 "metrics_key",
                 secrets_differ(self.metrics_key.as_slice(), other.metrics_key.as_slice()),

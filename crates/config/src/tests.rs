@@ -1551,7 +1551,10 @@ fn changed_keys_reports_each_key_by_name_only() {
             "instance_heartbeat_ms",
             "instance_heartbeat_ms = 500".into(),
         ),
-        ("metrics_listen", "metrics_listen = \"127.0.0.1:9464\"".into()),
+        (
+            "metrics_listen",
+            "metrics_listen = \"127.0.0.1:9464\"".into(),
+        ),
         (
             "metrics_key",
             "metrics_key = \"0123456789abcdef0123\"".into(),
