@@ -21,6 +21,7 @@ pub mod oidc;
 pub mod pipeline;
 pub mod proxy;
 pub mod secrets;
+pub mod security;
 mod ttl_cache;
 pub mod webhooks;
 
