@@ -308,7 +308,9 @@ pub fn is_loopback_host(host: &str) -> bool {
     }
     h.parse::<IpAddr>().is_ok_and(|ip| match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     })
 }
 
@@ -469,7 +471,11 @@ impl Engine {
             }
             for d in &cfg.destinations {
                 let subject = format!("destination:{}", d.id);
-                out.extend(url_findings(&d.url, &format!("destination {}", d.id), &subject));
+                out.extend(url_findings(
+                    &d.url,
+                    &format!("destination {}", d.id),
+                    &subject,
+                ));
             }
         }
 
@@ -477,7 +483,8 @@ impl Engine {
         for (i, h) in cfg.allow_hosts.iter().enumerate() {
             let bare = h.trim().trim_start_matches('[').trim_end_matches(']');
             let ip = bare.parse::<IpAddr>().ok();
-            let non_public = is_loopback_host(bare) || ip.is_some_and(|ip| !crate::http::is_public(ip));
+            let non_public =
+                is_loopback_host(bare) || ip.is_some_and(|ip| !crate::http::is_public(ip));
             if !non_public {
                 continue;
             }
@@ -510,7 +517,8 @@ impl Engine {
                         .find(|p| p.id == it.provider)
                         .and_then(|p| p.webhook_scheme.clone())
                 });
-            let webhook_only = provider.is_some_and(|p| p.auth_mode == catalog::AuthMode::WebhookOnly);
+            let webhook_only =
+                provider.is_some_and(|p| p.auth_mode == catalog::AuthMode::WebhookOnly);
             let receives = scheme.is_some()
                 && (webhook_only || it.webhook_scheme.is_some() || it.client_id.is_none());
             if receives && it.webhook_secrets.is_empty() {
@@ -604,7 +612,10 @@ impl Engine {
                 out.push(
                     Finding::new(
                         "SB-PKCE-001",
-                        format!("provider {} has pkce = false (no integration uses it yet)", p.id),
+                        format!(
+                            "provider {} has pkce = false (no integration uses it yet)",
+                            p.id
+                        ),
                         format!("remove `pkce = false` from provider {}", p.id),
                     )
                     .severity(Severity::Low)
@@ -615,10 +626,8 @@ impl Engine {
 
         for d in &cfg.destinations {
             if let Some(secret) = &d.secret
-                && let Err(w) = signatures::check_secret_strength(
-                    &signatures::Scheme::StandardWebhooks,
-                    secret,
-                )
+                && let Err(w) =
+                    signatures::check_secret_strength(&signatures::Scheme::StandardWebhooks, secret)
             {
                 out.push(
                     Finding::new(
@@ -638,7 +647,10 @@ impl Engine {
         }
 
         // /metrics on the main listener, reachable from beyond this machine, open.
-        if cfg.metrics_listen.is_none() && cfg.metrics_key.is_none() && !cfg.listen.ip().is_loopback() {
+        if cfg.metrics_listen.is_none()
+            && cfg.metrics_key.is_none()
+            && !cfg.listen.ip().is_loopback()
+        {
             out.push(
                 Finding::new(
                     "SB-METRICS-001",
@@ -664,13 +676,19 @@ impl Engine {
             if now - last >= unused {
                 let when = match k.last_used_at {
                     Some(t) => format!("last used {}", t.format("%Y-%m-%d")),
-                    None => format!("never used since it was made on {}", k.created_at.format("%Y-%m-%d")),
+                    None => format!(
+                        "never used since it was made on {}",
+                        k.created_at.format("%Y-%m-%d")
+                    ),
                 };
                 out.push(
                     Finding::new(
                         "SB-APIKEY-001",
                         format!("API key {} ({}) is active but {when}", k.id, k.name),
-                        format!("revoke it if nothing needs it: `switchboard api-key revoke {}`", k.id),
+                        format!(
+                            "revoke it if nothing needs it: `switchboard api-key revoke {}`",
+                            k.id
+                        ),
                     )
                     .subject(&subject),
                 );
