@@ -152,22 +152,30 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Arc<dyn Store>> {
             )
             .into());
         }
-        let mut magic = [0u8; 16];
+        // The header says whether this is a SQLite database (the magic string) in WAL
+        // mode (bytes 18 and 19 are 2), as every Switchboard database is: anything else
+        // is refused before opening it, since opening sets WAL mode, which would change
+        // the file.
+        let mut header = [0u8; 20];
         let read = std::fs::File::open(&path)
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-            .map(|()| magic == *b"SQLite format 3\0");
-        match read {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                return Err(CliError::new(
-                    "database",
-                    format!(
-                        "{} (database_url) is not a SQLite database, or cannot be read; check the path and the file",
-                        path.display()
-                    ),
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+            .map(|()| {
+                (
+                    &header[..16] == b"SQLite format 3\0",
+                    header[18] == 2 && header[19] == 2,
                 )
-                .into());
+            });
+        let problem = match read {
+            Ok((true, true)) => None,
+            Ok((true, false)) => Some(
+                "is a SQLite database but not a Switchboard one (it is not in WAL mode); check database_url",
+            ),
+            Ok((false, _)) | Err(_) => {
+                Some("is not a SQLite database, or cannot be read; check database_url and the file")
             }
+        };
+        if let Some(problem) = problem {
+            return Err(CliError::new("database", format!("{} {problem}", path.display())).into());
         }
     }
     let store = local::store_for(url, &local::pg_settings(cfg))
