@@ -432,3 +432,15 @@ async fn metrics_on_a_public_listener_without_protection_are_flagged() {
     );
     assert!(findings("listen = \"[::1]:8080\"").await.is_empty());
 }
+
+#[test]
+fn the_readme_documents_every_code() {
+    let readme = include_str!("../../../../README.md");
+    for c in CODES {
+        assert!(
+            readme.contains(&format!("| `{}` |", c.code)),
+            "README.md's Security self-audit table lacks {}",
+            c.code
+        );
+    }
+}
