@@ -314,19 +314,18 @@ fn file_findings(cfg: &config::Config, dev: bool) -> anyhow::Result<Vec<Finding>
     }
 
     // The development key.
-    if let Some(dev_key) = dev_key(&cfg.dev_key_file).ok().flatten() {
-        if let Some(k) = &cfg.master_key
-            && MasterKey::from_base64(k.expose_secret()).is_ok_and(|m| m.id() == dev_key.id())
-        {
-            out.push(
-                Finding::new(
-                    "SB-KEY-003",
-                    format!("the configured master_key is the development key of {} (made by `serve --dev`, kept beside the data)", cfg.dev_key_file.display()),
-                    "make a real key with `switchboard keys generate`, set it as master_key (env: or file:), put the development key in old_master_keys, run `switchboard keys rotate`, then delete the development key file",
-                )
-                .subject(format!("file:{}", cfg.dev_key_file.display())),
-            );
-        }
+    if let Some(dev_key) = dev_key(&cfg.dev_key_file).ok().flatten()
+        && let Some(k) = &cfg.master_key
+        && MasterKey::from_base64(k.expose_secret()).is_ok_and(|m| m.id() == dev_key.id())
+    {
+        out.push(
+            Finding::new(
+                "SB-KEY-003",
+                format!("the configured master_key is the development key of {} (made by `serve --dev`, kept beside the data)", cfg.dev_key_file.display()),
+                "make a real key with `switchboard keys generate`, set it as master_key (env: or file:), put the development key in old_master_keys, run `switchboard keys rotate`, then delete the development key file",
+            )
+            .subject(format!("file:{}", cfg.dev_key_file.display())),
+        );
     }
     if dev_key_in_use {
         let f = Finding::new(
