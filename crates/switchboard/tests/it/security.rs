@@ -224,6 +224,34 @@ fn the_development_key_as_master_key_is_found() {
 }
 
 #[test]
+fn other_secrets_written_in_the_config_file_are_found_per_integration() {
+    let dir = sandbox();
+    let (key, _) = master_key();
+    let client_secret = "literal-client-secret-5f1c";
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            "[[integrations]]\nid = \"gh\"\nprovider = \"github\"\nclient_id = \"Iv1.x\"\nclient_secret = \"{client_secret}\"\nwebhook_secrets = [\"env:GH_SECRET\"]\n"
+        ),
+    )
+    .unwrap();
+    let envs = [
+        ("SWITCHBOARD_MASTER_KEY", key.as_str()),
+        ("GH_SECRET", "0123456789abcdef0123456789abcdef-gh"),
+    ];
+    migrate(dir.path(), &envs);
+    let out = audit(dir.path(), &["--json"], &envs);
+    // Medium only: exit 0.
+    out.exit_code(0);
+    let report = out.json();
+    assert_eq!(codes(&report), ["SB-CFG-001"], "{report:#}");
+    let f = finding(&report, "SB-CFG-001");
+    assert_eq!(f["integration"], "gh");
+    assert!(f["title"].as_str().unwrap().contains("client_secret"));
+    assert!(!out.stdout.contains(client_secret) && !out.stderr.contains(client_secret));
+}
+
+#[test]
 fn a_config_that_does_not_parse_exits_2() {
     let dir = sandbox();
     std::fs::write(dir.path().join("switchboard.toml"), "listen = [\n").unwrap();
