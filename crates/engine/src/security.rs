@@ -201,6 +201,12 @@ pub const CODES: &[Code] = &[
         "allow_hosts lets outbound calls reach a loopback, private, link-local or unique-local address (high: link-local, cloud metadata)",
     ),
     code(
+        "SB-NET-004",
+        Severity::Medium,
+        "engine",
+        "public_url uses http:// and is not loopback (outside --dev): OAuth callbacks and the Connect page travel unencrypted",
+    ),
+    code(
         "SB-WH-001",
         Severity::Medium,
         "engine",
@@ -477,6 +483,22 @@ impl Engine {
                     &subject,
                 ));
             }
+        }
+
+        // The callback and Connect page base.
+        if !dev
+            && let Ok(u) = url::Url::parse(&cfg.public_url)
+            && u.scheme() == "http"
+            && !is_loopback_host(u.host_str().unwrap_or_default())
+        {
+            out.push(
+                Finding::new(
+                    "SB-NET-004",
+                    format!("public_url {} uses plain http://: authorization codes, connect sessions and the Connect page cross the network unencrypted", cfg.public_url),
+                    "serve Switchboard behind TLS and set public_url = \"https://…\" (then register the new callback URLs at the providers)",
+                )
+                .subject("config:public_url"),
+            );
         }
 
         // allow_hosts entries that reach non-public space.

@@ -418,15 +418,16 @@ async fn a_broken_audit_chain_is_flagged_unless_skipped() {
 
 #[tokio::test]
 async fn metrics_on_a_public_listener_without_protection_are_flagged() {
-    let f = findings("listen = \"0.0.0.0:8080\"").await;
+    let public = "listen = \"0.0.0.0:8080\"\npublic_url = \"https://sb.example.com\"\n";
+    let f = findings(public).await;
     assert_eq!(codes(&f), ["SB-METRICS-001"], "{f:#?}");
     assert!(
-        findings("listen = \"0.0.0.0:8080\"\nmetrics_listen = \"127.0.0.1:9464\"")
+        findings(&format!("{public}metrics_listen = \"127.0.0.1:9464\""))
             .await
             .is_empty()
     );
     assert!(
-        findings("listen = \"0.0.0.0:8080\"\nmetrics_key = \"0123456789abcdef0123\"")
+        findings(&format!("{public}metrics_key = \"0123456789abcdef0123\""))
             .await
             .is_empty()
     );
@@ -443,4 +444,20 @@ fn the_readme_documents_every_code() {
             c.code
         );
     }
+}
+
+#[tokio::test]
+async fn a_public_url_over_plain_http_is_flagged_unless_loopback_or_dev() {
+    let f = findings("public_url = \"http://sb.example.com\"").await;
+    let n = only(&f, "SB-NET-004");
+    assert_eq!(n.len(), 1, "{f:#?}");
+    assert_eq!(n[0].subject.as_deref(), Some("config:public_url"));
+    assert!(
+        findings("public_url = \"http://localhost:8080\"")
+            .await
+            .is_empty()
+    );
+    assert!(findings("").await.is_empty(), "the default is loopback");
+    let (e, _) = engine_with("public_url = \"http://sb.example.com\"", true).await;
+    assert!(e.security_findings().await.unwrap().is_empty());
 }
