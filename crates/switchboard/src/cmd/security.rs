@@ -560,8 +560,9 @@ fn print_findings(findings: &[Finding], counts: &Counts) {
         println!("{}fix: {}", " ".repeat(indent), f.fix);
     }
     println!(
-        "\n{} findings: {} high, {} medium, {} low, {} info",
+        "\n{} finding{}: {} high, {} medium, {} low, {} info",
         findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
         counts.high,
         counts.medium,
         counts.low,
