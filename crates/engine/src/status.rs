@@ -18,6 +18,7 @@ use serde::Serialize;
 use store::ConnectionStatus;
 
 use crate::activity::{Kind, bucket_of};
+use crate::security::{Checks, Finding, Severity};
 use crate::{Engine, EngineResult};
 
 /// Any connection of the integration that went `needs_reauth` in the last 24 h needs a
@@ -295,7 +296,7 @@ impl Engine {
         let disabled = store.disabled_integrations().await?;
         let blocked = store.blocked_integrations().await?;
         let breakers = self.breakers();
-        let findings = open_security_findings();
+        let findings = self.open_security_findings().await;
         status.security_findings = findings.len() as u32;
 
         for it in &cfg.integrations {
@@ -312,9 +313,15 @@ impl Engine {
                 deliveries: DeliveriesHealth::default(),
                 destinations: Vec::new(),
                 checklist: Vec::new(),
-                security_findings: findings.iter().filter(|f| f.as_deref() == Some(id)).count()
-                    as u32,
+                security_findings: findings
+                    .iter()
+                    .filter(|f| f.integration.as_deref() == Some(id))
+                    .count() as u32,
             };
+            let high_findings = findings
+                .iter()
+                .filter(|f| f.integration.as_deref() == Some(id) && f.severity == Severity::High)
+                .count();
 
             // Connections and refreshes.
             let c = &mut h.connections;
@@ -435,7 +442,12 @@ impl Engine {
                 });
             }
 
-            h.checklist = self.checklist(it, &h, oauth_tests.iter().find(|t| t.integration == id));
+            h.checklist = self.checklist(
+                it,
+                &h,
+                oauth_tests.iter().find(|t| t.integration == id),
+                high_findings,
+            );
             let live = !h.disabled
                 && (h.connections.active > 0 || h.webhooks.received_1h + h.webhooks.refused_1h > 0);
             for item in &mut h.checklist {
@@ -465,10 +477,13 @@ impl Engine {
             h.reasons = reasons;
             status.integrations.push(h);
         }
-        let global = findings.iter().filter(|f| f.is_none()).count();
+        let global = findings
+            .iter()
+            .filter(|f| f.integration.is_none() && f.severity == Severity::High)
+            .count();
         if global > 0 {
             status.reasons.push(format!(
-                "deployment: {global} open security finding(s): run `switchboard security audit`"
+                "deployment: {global} high security finding(s): run `switchboard security audit`"
             ));
         }
         status.attention = !status.reasons.is_empty();
@@ -509,6 +524,7 @@ impl Engine {
         it: &config::Integration,
         h: &IntegrationHealth,
         oauth: Option<&store::OAuthTestRecord>,
+        high_findings: usize,
     ) -> Vec<ChecklistItem> {
         let cfg = self.config();
         let provider = self.catalog().get(&it.provider);
@@ -661,12 +677,13 @@ impl Engine {
                 "no open security finding".into(),
             )
         } else {
+            // Only high findings need a person here, as only they fail `security audit`.
             ChecklistItem::new(
                 "security_findings",
                 Some(false),
-                true,
+                high_findings > 0,
                 format!(
-                    "{} open security finding(s): run `switchboard security audit`",
+                    "{} open security finding(s), {high_findings} high: run `switchboard security audit`",
                     h.security_findings
                 ),
             )
@@ -682,9 +699,24 @@ fn since(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(bucket_of(start)).unwrap_or(start)
 }
 
-/// The open findings of the security self-audit, each with the integration it is about
-/// (`None`: deployment-wide). The security module (`engine::security`,
-/// `Engine::security_findings()`) will feed this; until it is wired in, there are none.
-fn open_security_findings() -> Vec<Option<String>> {
-    Vec::new()
+impl Engine {
+    /// The open findings of the security self-audit (`info` ones are not open: nothing
+    /// to fix), without the audit chain walk, which would read every audit row on every
+    /// status request (`switchboard security audit` walks it). A failure to compute
+    /// them is logged and reads as none, so that the status still answers.
+    async fn open_security_findings(&self) -> Vec<Finding> {
+        match self
+            .security_findings_with(Checks { audit_chain: false })
+            .await
+        {
+            Ok(f) => f
+                .into_iter()
+                .filter(|f| f.severity != Severity::Info)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the security findings could not be computed for the status");
+                Vec::new()
+            }
+        }
+    }
 }

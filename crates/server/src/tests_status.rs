@@ -10,11 +10,11 @@ const CONFIG: &str = r#"
 [[integrations]]
 id = "gh"
 provider = "github"
-webhook_secrets = ["gh-secret"]
+webhook_secrets = ["gh-webhook-secret-0123456789abcdef"]
 
 [[destinations]]
 id = "app"
-url = "http://127.0.0.1:9/hooks"
+url = "https://app.example/hooks"
 secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 integrations = ["gh"]
 event_types = ["*"]

@@ -16,6 +16,7 @@ mod instances;
 mod oidc;
 mod reload;
 mod secrets;
+mod security;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,7 +14,7 @@ use crate::status::{IntegrationHealth, OLDEST_PENDING_MAX, REFRESH_FAILURES_24H_
 use crate::webhooks::{Incoming, Intake};
 use crate::{Engine, ManualClock};
 
-const SECRET: &str = "gh-secret";
+const SECRET: &str = "gh-webhook-secret-0123456789abcdef";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// `gh` (GitHub webhooks, delivered to `app`), `quiet` (GitHub, no secret, no
@@ -23,7 +23,7 @@ fn config(extra: &str) -> config::Config {
     let text = format!(
         "[[integrations]]\nid = \"gh\"\nprovider = \"github\"\nwebhook_secrets = [\"{SECRET}\"]\n\n\
          [[integrations]]\nid = \"quiet\"\nprovider = \"github\"\n\n\
-         [[destinations]]\nid = \"app\"\nurl = \"http://127.0.0.1:9/hooks\"\nsecret = \"{WHSEC}\"\n\
+         [[destinations]]\nid = \"app\"\nurl = \"https://app.example/hooks\"\nsecret = \"{WHSEC}\"\n\
          integrations = [\"gh\"]\nevent_types = [\"*\"]\n\n{extra}"
     );
     config::Config::from_toml(&text, "t.toml", &BTreeMap::new(), &Default::default()).unwrap()
@@ -399,4 +399,43 @@ async fn counts_of_a_failed_flush_are_kept_for_the_next_one() {
     store.close().await;
     assert!(engine.flush_activity().await.is_err());
     assert_eq!(engine.inner.activity.pending_len(), 1);
+}
+
+#[tokio::test]
+async fn security_findings_are_counted_and_high_ones_need_a_person() {
+    // Outside --dev: a plain-http destination (SB-NET-001, high, about the deployment)
+    // and a short webhook secret on `weak` (SB-WH-003, medium, about `weak`); `quiet`
+    // takes GitHub webhooks without a secret (SB-WH-001, medium).
+    let (engine, _store, _clock) = engine(
+        "[[integrations]]\nid = \"weak\"\nprovider = \"github\"\nwebhook_secrets = [\"short\"]\n\n\
+         [[destinations]]\nid = \"plain\"\nurl = \"http://hooks.example/in\"\n\
+         secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nintegrations = [\"weak\"]\n",
+    )
+    .await;
+    let s = engine.status().await.unwrap();
+    assert_eq!(s.security_findings, 3);
+    assert_eq!(
+        s.reasons,
+        ["deployment: 1 high security finding(s): run `switchboard security audit`"]
+    );
+    assert!(s.attention);
+    let weak = of(&s, "weak");
+    assert_eq!(weak.security_findings, 1);
+    let item = check(weak, "security_findings");
+    assert_eq!(item.state, "missing");
+    assert!(
+        item.detail.contains("1 open security finding(s), 0 high"),
+        "{}",
+        item.detail
+    );
+    assert!(!item.required, "a medium finding alone needs nobody");
+    assert_eq!(of(&s, "quiet").security_findings, 1);
+    assert_eq!(of(&s, "gh").security_findings, 0);
+    assert_eq!(check(of(&s, "gh"), "security_findings").state, "ok");
+
+    // Live now, and still only medium findings about it: nobody is needed for `weak`.
+    engine.count_activity("weak", Kind::WebhookReceived, "stored");
+    let s = engine.status().await.unwrap();
+    assert!(!check(of(&s, "weak"), "security_findings").attention);
+    assert!(!of(&s, "weak").attention, "{:?}", of(&s, "weak").reasons);
 }

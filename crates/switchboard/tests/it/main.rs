@@ -24,6 +24,7 @@ mod providers;
 mod proxy;
 mod rate_limits;
 mod rotate;
+mod security;
 mod serve;
 mod signals;
 mod status;
