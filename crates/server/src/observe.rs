@@ -36,6 +36,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                 // keep a private one so /metrics still renders.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             };
+            metrics::describe_counter!(
+                REQUESTS_TOTAL,
+                "HTTP requests answered, by method, route template and status"
+            );
+            metrics::describe_histogram!(
+                REQUEST_DURATION,
+                "Seconds to answer an HTTP request, by method, route template and status"
+            );
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 let h = handle.clone();
                 rt.spawn(async move {

@@ -709,6 +709,7 @@ impl Engine {
             });
             metrics::gauge!(OLDEST_PENDING).set(age);
         }
+        self.publish_destination_states().await;
     }
 
     /// Sends one claimed delivery and records the outcome; the lease is the request
