@@ -125,7 +125,26 @@ retry_schedule_secs = [0, 1, 1]
             envs,
         };
         env.connect(CONNECTION_ID).await;
+        env.seed().await;
         env
+    }
+
+    /// One GitHub webhook, received and delivered to the consumer, so that the docs
+    /// find an event to show and replay.
+    async fn seed(&self) {
+        let envs = self.envs();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        harness::run(&self.path(), &["webhook", "test", "github-main"], &envs).success();
+        let delivered = crate::pipeline::until(std::time::Duration::from_secs(30), || async {
+            let got = self.consumer.received().await;
+            got.iter().any(crate::pipeline::is_delivery).then_some(())
+        })
+        .await;
+        assert!(
+            delivered.is_some(),
+            "the seed webhook was not delivered\n{}",
+            self.server.stderr()
+        );
     }
 
     /// Connects `connection_id` for end user `u42` through the real flow.

@@ -1,0 +1,373 @@
+//! The documentation cannot rot: every fenced ```sh block of `docs/runbooks/*.md` and
+//! `docs/guides/*.md` runs, in order, against a fresh deployment (`docs_env`: `serve
+//! --dev`, the OIDC test peer with a connection, the consumer test peer as the
+//! destination), with `switchboard` on PATH and `SWITCHBOARD_URL`/`SWITCHBOARD_API_KEY`
+//! set; a block fails the test with its file and line when it exits otherwise than
+//! expected.
+//!
+//! Info-string tags on a ```sh block:
+//! - `exit=N`: the block is expected to exit N (a check that finds a problem exits 1);
+//! - `pending-verb`: it uses a verb not built yet; it is skipped and counted.
+//!
+//! A ```text output block right after a ```sh block is what the command printed: the
+//! words of its first line (the table header, or the first sentence; words with a digit
+//! left out, as ids and times vary) must all be in what the block printed.
+//!
+//! The ```js blocks of a file are joined, in order, into one program run by Node.js, with
+//! the npm package `standardwebhooks` of `tests/peers/consumer` on its module path. The
+//! ```rust blocks of `docs/guides/backend.md` are compiled by the doc tests of the
+//! `client` crate, which includes the guide as the documentation of a module.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::docs_env::DocsEnv;
+use crate::harness::{self, wait_bounded};
+
+/// How long one block may run.
+const BLOCK_DEADLINE: Duration = Duration::from_secs(120);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// One fenced block of a Markdown file.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The language (`sh`, `js`, `rust`, `text`, …).
+    pub lang: String,
+    /// The other words of the info string.
+    pub tags: Vec<String>,
+    /// The line of the opening fence (1-based).
+    pub line: usize,
+    /// The content.
+    pub code: String,
+    /// For a `sh` block: the `text output` block right after it.
+    pub output: Option<String>,
+}
+
+impl Block {
+    fn tag(&self, t: &str) -> bool {
+        self.tags.iter().any(|x| x == t)
+    }
+
+    fn expected_exit(&self) -> i32 {
+        self.tags
+            .iter()
+            .find_map(|t| t.strip_prefix("exit="))
+            .map(|n| n.parse().expect("exit=N with a number"))
+            .unwrap_or(0)
+    }
+}
+
+/// The fenced blocks of `text` (backtick fences, possibly indented, as this project's
+/// docs write them).
+pub fn blocks(text: &str) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    let mut lines = text.lines().enumerate();
+    let mut last_end: Option<usize> = None;
+    while let Some((i, line)) = lines.next() {
+        let t = line.trim_start();
+        let Some(info) = t.strip_prefix("```") else {
+            continue;
+        };
+        let indent = line.len() - t.len();
+        let mut words = info.split_whitespace().map(str::to_owned);
+        let lang = words.next().unwrap_or_default();
+        let tags: Vec<String> = words.collect();
+        let mut code = String::new();
+        let mut end = i;
+        for (j, l) in lines.by_ref() {
+            end = j;
+            if l.trim() == "```" {
+                break;
+            }
+            code.push_str(l.get(indent..).unwrap_or(l.trim_start()));
+            code.push('\n');
+        }
+        let adjacent = last_end.is_some_and(|e| text.lines().skip(e + 1).take(i - e - 1).all(|l| l.trim().is_empty()));
+        if lang == "text" && tags.iter().any(|t| t == "output") && adjacent {
+            if let Some(prev) = out.last_mut().filter(|b| b.lang == "sh") {
+                prev.output = Some(code);
+                last_end = Some(end);
+                continue;
+            }
+        }
+        out.push(Block {
+            lang,
+            tags,
+            line: i + 1,
+            code,
+            output: None,
+        });
+        last_end = Some(end);
+    }
+    out
+}
+
+/// The words an output's first line must share with the real output.
+fn key_words(output: &str) -> Vec<String> {
+    let first = output.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    first
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 3 && !w.chars().any(|c| c.is_ascii_digit()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `program` with `args` under the deployment's environment, in its directory.
+fn run_in(env: &DocsEnv, program: &str, args: &[&str], extra: &[(&str, String)]) -> harness::Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(env.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars_os() {
+        let n = name.to_string_lossy();
+        if n.starts_with("SWITCHBOARD_")
+            || n == "RUST_LOG"
+            || n == "NODE_OPTIONS"
+            || n.to_ascii_lowercase().ends_with("_proxy")
+        {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.env("NO_PROXY", "127.0.0.1,localhost");
+    cmd.env("NO_COLOR", "1");
+    for (k, v) in env.envs() {
+        cmd.env(k, v);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let status = wait_bounded(&mut child, BLOCK_DEADLINE);
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    let status = status.unwrap_or_else(|| {
+        panic!("{program} did not finish in {BLOCK_DEADLINE:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
+    });
+    harness::Output {
+        status,
+        stdout,
+        stderr,
+        what: program.to_owned(),
+    }
+}
+
+/// What running one file did.
+#[derive(Debug, Default)]
+pub struct Ran {
+    /// `sh` blocks run.
+    pub sh: usize,
+    /// `sh pending-verb` blocks skipped (file:line).
+    pub pending: Vec<String>,
+    /// `js` blocks run (as one program).
+    pub js: usize,
+}
+
+/// Runs every block of `rel` (a path under the repository) against a fresh deployment.
+pub async fn run_doc(rel: &str) -> Ran {
+    let path = repo().join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let blocks = blocks(&text);
+    let env = DocsEnv::start().await;
+    let mut ran = Ran::default();
+    let mut js = String::new();
+    for b in &blocks {
+        match b.lang.as_str() {
+            "sh" if b.tag("pending-verb") => ran.pending.push(format!("{rel}:{}", b.line)),
+            "sh" => {
+                let out = run_in(&env, "bash", &["-euo", "pipefail", "-c", &b.code], &[]);
+                let want = b.expected_exit();
+                assert_eq!(
+                    out.code(),
+                    Some(want),
+                    "{rel}:{}: the block exited {} (expected {want})\n--- block\n{}--- stdout\n{}\n--- stderr\n{}\n--- server stderr (tail)\n{}",
+                    b.line,
+                    out.status,
+                    b.code,
+                    out.stdout,
+                    out.stderr,
+                    tail(&env.server.stderr(), 40),
+                );
+                if let Some(shown) = &b.output {
+                    let all = format!("{}{}", out.stdout, out.stderr);
+                    for w in key_words(shown) {
+                        assert!(
+                            all.contains(&w),
+                            "{rel}:{}: the output shown has {w:?}, what the block printed does not\n--- shown\n{shown}--- printed\n{all}",
+                            b.line
+                        );
+                    }
+                }
+                ran.sh += 1;
+            }
+            "js" => {
+                js.push_str(&format!("// {rel}:{}\n{}\n", b.line, b.code));
+                ran.js += 1;
+            }
+            _ => {}
+        }
+    }
+    if !js.is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("doc.cjs");
+        std::fs::write(&file, &js).unwrap();
+        let modules = repo().join("tests/peers/consumer/node_modules");
+        assert!(
+            modules.join("standardwebhooks").is_dir(),
+            "{} is missing: run scripts/setup",
+            modules.display()
+        );
+        let out = run_in(
+            &env,
+            "node",
+            &[file.to_str().unwrap()],
+            &[("NODE_PATH", modules.to_string_lossy().into_owned())],
+        );
+        assert!(
+            out.status.success(),
+            "{rel}: the js blocks failed ({})\n--- program\n{js}--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+    }
+    eprintln!(
+        "{rel}: ran {} sh blocks and {} js blocks; skipped {} pending-verb blocks {:?}",
+        ran.sh,
+        ran.js,
+        ran.pending.len(),
+        ran.pending
+    );
+    drop(env);
+    ran
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+macro_rules! doc_tests {
+    ($($name:ident => $path:literal),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let ran = run_doc($path).await;
+                assert!(ran.sh + ran.js + ran.pending.len() > 0, "{} has no block to run", $path);
+            }
+        )*
+        /// Every doc file with a test above.
+        const DOCS: &[&str] = &[$($path),*];
+    };
+}
+
+doc_tests! {
+    doc_runbook_availability => "docs/runbooks/availability.md",
+    doc_runbook_token_refresh_failures => "docs/runbooks/token-refresh-failures.md",
+    doc_runbook_signature_mismatch => "docs/runbooks/signature-mismatch.md",
+    doc_runbook_rate_limits => "docs/runbooks/rate-limits.md",
+    doc_runbook_destination_down => "docs/runbooks/destination-down.md",
+    doc_runbook_dead_letters => "docs/runbooks/dead-letters.md",
+    doc_runbook_master_key_rotation => "docs/runbooks/master-key-rotation.md",
+    doc_runbook_leaked_api_key => "docs/runbooks/leaked-api-key.md",
+    doc_runbook_emergency => "docs/runbooks/emergency.md",
+    doc_guide_backend => "docs/guides/backend.md",
+    doc_guide_frontend => "docs/guides/frontend.md",
+}
+
+#[test]
+fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
+    let mut files = Vec::new();
+    for dir in ["docs/runbooks", "docs/guides"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".md") && name != "README.md" {
+                files.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    files.sort();
+    let mut listed: Vec<String> = DOCS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(files, listed, "add the new doc to doc_tests! in docs.rs");
+
+    // What is skipped, said on every run (cargo test --no-capture / nextest on failure).
+    let mut pending = Vec::new();
+    let mut sh = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(repo().join(f)).unwrap();
+        for b in blocks(&text) {
+            match b.lang.as_str() {
+                "sh" if b.tag("pending-verb") => {
+                    pending.push(format!("{f}:{}: {}", b.line, b.code.lines().next().unwrap_or("")))
+                }
+                "sh" => sh += 1,
+                // Only languages the harness knows, so a typo does not hide a block.
+                "js" | "text" | "toml" | "json" | "yaml" | "html" => {}
+                l if l.starts_with("rust") => {}
+                other => panic!("{f}:{}: unknown block language {other:?}", b.line),
+            }
+            for t in &b.tags {
+                let known = t == "pending-verb"
+                    || t == "output"
+                    || t.starts_with("exit=")
+                    || t.starts_with("no_run")
+                    || t == "ignore";
+                assert!(known, "{f}:{}: unknown tag {t:?}", b.line);
+            }
+        }
+    }
+    eprintln!(
+        "docs: {sh} sh blocks run; {} pending-verb blocks skipped:\n  {}",
+        pending.len(),
+        pending.join("\n  ")
+    );
+    assert!(sh >= 30, "only {sh} sh blocks in the runbooks and guides");
+}
+
+#[test]
+fn fenced_blocks_are_read_with_their_tags_and_outputs() {
+    let md = "intro\n\n```sh exit=1\nfalse\n```\n\n```text output\nID  STATUS\n```\n\n  ```sh pending-verb\n  switchboard status\n  ```\n```rust,no_run\nfn main() {}\n```\n";
+    let b = blocks(md);
+    assert_eq!(b.len(), 3, "{b:?}");
+    assert_eq!((b[0].lang.as_str(), b[0].line, b[0].expected_exit()), ("sh", 3, 1));
+    assert_eq!(b[0].output.as_deref(), Some("ID  STATUS\n"));
+    assert!(b[1].tag("pending-verb"));
+    assert_eq!(b[1].code, "switchboard status\n");
+    assert_eq!(b[2].lang, "rust,no_run");
+    assert_eq!(key_words("ID  STATUS  evt_1a  delivered\n"), ["STATUS", "delivered"]);
+}
+
+/// For writing docs: starts the deployment the docs run against, writes its environment
+/// to `$DOCS_SANDBOX_ENV` (default `/tmp/switchboard-docs-env.sh`: `. ` it, then `cd
+/// "$SWITCHBOARD_DOCS_DIR"`) and keeps it up for `$DOCS_SANDBOX_SECS` (default 1800).
+/// `cargo nextest run -p switchboard --run-ignored only docs_sandbox`.
+#[tokio::test]
+#[ignore = "a sandbox for writing docs, not a test"]
+async fn docs_sandbox() {
+    let env = DocsEnv::start().await;
+    let file = std::env::var("DOCS_SANDBOX_ENV")
+        .unwrap_or_else(|_| "/tmp/switchboard-docs-env.sh".to_owned());
+    let mut sh = String::new();
+    for (k, v) in env.envs() {
+        sh.push_str(&format!("export {k}='{v}'\n"));
+    }
+    sh.push_str(&format!("export SWITCHBOARD_DOCS_DIR='{}'\n", env.path().display()));
+    std::fs::write(&file, sh).unwrap();
+    let secs = std::env::var("DOCS_SANDBOX_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1800);
+    eprintln!("docs sandbox up for {secs} s: . {file}");
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
