@@ -13,6 +13,8 @@
 //! words of its first line (the table header, or the first sentence; words with a digit
 //! left out, as ids and times vary) must all be in what the block printed.
 //!
+//! `DOCS_SHOW_OUTPUT=1` prints what each block printed (to paste into a doc).
+//!
 //! The ```js blocks of a file are joined, in order, into one program run by Node.js, with
 //! the npm package `standardwebhooks` of `tests/peers/consumer` on its module path. The
 //! ```rust blocks of `docs/guides/backend.md` are compiled by the doc tests of the
@@ -198,6 +200,9 @@ pub async fn run_doc(rel: &str) -> Ran {
                     out.stderr,
                     tail(&env.server.stderr(), 40),
                 );
+                if std::env::var_os("DOCS_SHOW_OUTPUT").is_some() {
+                    eprintln!("=== {rel}:{}\n{}{}", b.line, out.stdout, out.stderr);
+                }
                 if let Some(shown) = &b.output {
                     let all = format!("{}{}", out.stdout, out.stderr);
                     for w in key_words(shown) {
@@ -325,6 +330,20 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
                     || t == "ignore";
                 assert!(known, "{f}:{}: unknown tag {t:?}", b.line);
             }
+        }
+    }
+    // The Rust examples are compiled as the client crate's doc tests: only in the
+    // guide it includes, and never run (they need a server).
+    let client_lib = std::fs::read_to_string(repo().join("crates/client/src/lib.rs")).unwrap();
+    assert!(
+        client_lib.contains(r#"#[doc = include_str!("../../../docs/guides/backend.md")]"#),
+        "crates/client/src/lib.rs no longer includes docs/guides/backend.md"
+    );
+    for f in &files {
+        let text = std::fs::read_to_string(repo().join(f)).unwrap();
+        for b in blocks(&text).iter().filter(|b| b.lang.starts_with("rust")) {
+            assert_eq!(f, "docs/guides/backend.md", "{f}:{}: a Rust example outside the guide the client crate compiles", b.line);
+            assert_eq!(b.lang, "rust,no_run", "{f}:{}: mark Rust examples rust,no_run", b.line);
         }
     }
     eprintln!(
