@@ -13,6 +13,9 @@
 //! words of its first line (the table header, or the first sentence; words with a digit
 //! left out, as ids and times vary) must all be in what the block printed.
 //!
+//! An ```html browser block is an app page: it is served in Chromium (`tests/browser`)
+//! and must connect `acct-77` through a popup (see `run_page`).
+//!
 //! `DOCS_SHOW_OUTPUT=1` prints what each block printed (to paste into a doc).
 //!
 //! The ```js blocks of a file are joined, in order, into one program run by Node.js, with
@@ -88,7 +91,12 @@ pub fn blocks(text: &str) -> Vec<Block> {
             code.push_str(l.get(indent..).unwrap_or(l.trim_start()));
             code.push('\n');
         }
-        let adjacent = last_end.is_some_and(|e| text.lines().skip(e + 1).take(i - e - 1).all(|l| l.trim().is_empty()));
+        let adjacent = last_end.is_some_and(|e| {
+            text.lines()
+                .skip(e + 1)
+                .take(i - e - 1)
+                .all(|l| l.trim().is_empty())
+        });
         if lang == "text" && tags.iter().any(|t| t == "output") && adjacent {
             if let Some(prev) = out.last_mut().filter(|b| b.lang == "sh") {
                 prev.output = Some(code);
@@ -110,7 +118,10 @@ pub fn blocks(text: &str) -> Vec<Block> {
 
 /// The words an output's first line must share with the real output.
 fn key_words(output: &str) -> Vec<String> {
-    let first = output.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let first = output
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
     first
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| w.len() >= 3 && !w.chars().any(|c| c.is_ascii_digit()))
@@ -119,7 +130,12 @@ fn key_words(output: &str) -> Vec<String> {
 }
 
 /// Runs `program` with `args` under the deployment's environment, in its directory.
-fn run_in(env: &DocsEnv, program: &str, args: &[&str], extra: &[(&str, String)]) -> harness::Output {
+fn run_in(
+    env: &DocsEnv,
+    program: &str,
+    args: &[&str],
+    extra: &[(&str, String)],
+) -> harness::Output {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(env.path())
@@ -183,6 +199,7 @@ pub async fn run_doc(rel: &str) -> Ran {
     let env = DocsEnv::start().await;
     let mut ran = Ran::default();
     let mut js = String::new();
+    let mut pages = Vec::new();
     for b in &blocks {
         match b.lang.as_str() {
             "sh" if b.tag("pending-verb") => ran.pending.push(format!("{rel}:{}", b.line)),
@@ -215,6 +232,7 @@ pub async fn run_doc(rel: &str) -> Ran {
                 }
                 ran.sh += 1;
             }
+            "html" if b.tag("browser") => pages.push(b.clone()),
             "js" => {
                 js.push_str(&format!("// {rel}:{}\n{}\n", b.line, b.code));
                 ran.js += 1;
@@ -246,15 +264,70 @@ pub async fn run_doc(rel: &str) -> Ran {
             out.stderr
         );
     }
+    for page in &pages {
+        run_page(&env, rel, page).await;
+    }
     eprintln!(
-        "{rel}: ran {} sh blocks and {} js blocks; skipped {} pending-verb blocks {:?}",
+        "{rel}: ran {} sh blocks, {} js blocks and {} pages in Chromium; skipped {} pending-verb blocks {:?}",
         ran.sh,
         ran.js,
+        pages.len(),
         ran.pending.len(),
         ran.pending
     );
     drop(env);
     ran
+}
+
+/// Serves an ```html browser block as the app's page in Chromium
+/// (`tests/browser/popup.mjs`), its `/connect-session` answering with the auth URL of a
+/// fresh connect session for `acct-77` whose opener is that page; clicks `#connect`
+/// and checks the page says it connected, and that the connection exists.
+async fn run_page(env: &DocsEnv, rel: &str, page: &Block) {
+    let origin = format!("http://127.0.0.1:{}", env.app_port);
+    let (status, v) = env
+        .post(
+            "/api/connect-sessions",
+            serde_json::json!({
+                "end_user": {"id": "u77"},
+                "integrations": ["acme"],
+                "connection_id": "acct-77",
+                "opener_origin": origin,
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let auth = env.server.url(&format!(
+        "/api/integrations/acme/auth?session={}",
+        v["token"].as_str().unwrap()
+    ));
+    let report = crate::browser::drive(&serde_json::json!({
+        "app_port": env.app_port,
+        "runs": [{"name": "doc", "auth_url": auth}],
+        "opener_html": page.code,
+        "app_json": {"/connect-session": {"url": auth}},
+        "timeout_ms": 30000,
+    }))
+    .await;
+    let run = &report["runs"][0];
+    let text = run["opener_text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Connected: acct-77") && run["popup_closed"] == true,
+        "{rel}:{}: the page did not report the connection\n{run:#}\n--- server stderr\n{}",
+        page.line,
+        tail(&env.server.stderr(), 30)
+    );
+    assert_eq!(
+        run["page_errors"],
+        serde_json::json!([]),
+        "{rel}:{}: {run:#}",
+        page.line
+    );
+    let c = env
+        .server
+        .get_json("/api/connections/acct-77", &env.key)
+        .await;
+    assert_eq!(c["status"], "active", "{c}");
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -313,9 +386,11 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
         let text = std::fs::read_to_string(repo().join(f)).unwrap();
         for b in blocks(&text) {
             match b.lang.as_str() {
-                "sh" if b.tag("pending-verb") => {
-                    pending.push(format!("{f}:{}: {}", b.line, b.code.lines().next().unwrap_or("")))
-                }
+                "sh" if b.tag("pending-verb") => pending.push(format!(
+                    "{f}:{}: {}",
+                    b.line,
+                    b.code.lines().next().unwrap_or("")
+                )),
                 "sh" => sh += 1,
                 // Only languages the harness knows, so a typo does not hide a block.
                 "js" | "text" | "toml" | "json" | "yaml" | "html" => {}
@@ -325,6 +400,7 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
             for t in &b.tags {
                 let known = t == "pending-verb"
                     || t == "output"
+                    || t == "browser"
                     || t.starts_with("exit=")
                     || t.starts_with("no_run")
                     || t == "ignore";
@@ -342,8 +418,16 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
     for f in &files {
         let text = std::fs::read_to_string(repo().join(f)).unwrap();
         for b in blocks(&text).iter().filter(|b| b.lang.starts_with("rust")) {
-            assert_eq!(f, "docs/guides/backend.md", "{f}:{}: a Rust example outside the guide the client crate compiles", b.line);
-            assert_eq!(b.lang, "rust,no_run", "{f}:{}: mark Rust examples rust,no_run", b.line);
+            assert_eq!(
+                f, "docs/guides/backend.md",
+                "{f}:{}: a Rust example outside the guide the client crate compiles",
+                b.line
+            );
+            assert_eq!(
+                b.lang, "rust,no_run",
+                "{f}:{}: mark Rust examples rust,no_run",
+                b.line
+            );
         }
     }
     eprintln!(
@@ -359,12 +443,18 @@ fn fenced_blocks_are_read_with_their_tags_and_outputs() {
     let md = "intro\n\n```sh exit=1\nfalse\n```\n\n```text output\nID  STATUS\n```\n\n  ```sh pending-verb\n  switchboard status\n  ```\n```rust,no_run\nfn main() {}\n```\n";
     let b = blocks(md);
     assert_eq!(b.len(), 3, "{b:?}");
-    assert_eq!((b[0].lang.as_str(), b[0].line, b[0].expected_exit()), ("sh", 3, 1));
+    assert_eq!(
+        (b[0].lang.as_str(), b[0].line, b[0].expected_exit()),
+        ("sh", 3, 1)
+    );
     assert_eq!(b[0].output.as_deref(), Some("ID  STATUS\n"));
     assert!(b[1].tag("pending-verb"));
     assert_eq!(b[1].code, "switchboard status\n");
     assert_eq!(b[2].lang, "rust,no_run");
-    assert_eq!(key_words("ID  STATUS  evt_1a  delivered\n"), ["STATUS", "delivered"]);
+    assert_eq!(
+        key_words("ID  STATUS  evt_1a  delivered\n"),
+        ["STATUS", "delivered"]
+    );
 }
 
 /// For writing docs: starts the deployment the docs run against, writes its environment
@@ -381,7 +471,10 @@ async fn docs_sandbox() {
     for (k, v) in env.envs() {
         sh.push_str(&format!("export {k}='{v}'\n"));
     }
-    sh.push_str(&format!("export SWITCHBOARD_DOCS_DIR='{}'\n", env.path().display()));
+    sh.push_str(&format!(
+        "export SWITCHBOARD_DOCS_DIR='{}'\n",
+        env.path().display()
+    ));
     std::fs::write(&file, sh).unwrap();
     let secs = std::env::var("DOCS_SANDBOX_SECS")
         .ok()

@@ -46,6 +46,9 @@ pub struct DocsEnv {
     pub consumer: Consumer,
     /// The admin API key.
     pub key: String,
+    /// The port of the app page the frontend guide's example is served from (its origin
+    /// is allowed for `acme`).
+    pub app_port: u16,
     envs: Vec<(String, String)>,
 }
 
@@ -56,6 +59,7 @@ impl DocsEnv {
         let app_secret = whsec();
         let consumer = Consumer::start(&app_secret);
         let dir = harness::sandbox();
+        let app_port = harness::free_port();
         let (master_key, _) = harness::master_key();
         // The OAuth provider is the test peer on http://127.0.0.1, which only `serve
         // --dev` accepts: the server reads `serve.toml`, which adds it to what the docs'
@@ -72,7 +76,7 @@ provider = "acme"
 client_id = "{client_id}"
 client_secret = "env:ACME_CLIENT_SECRET"
 scopes = ["openid", "email", "api:read"]
-allowed_return_origins = ["{APP_ORIGIN}", "https://app.example"]
+allowed_return_origins = ["{APP_ORIGIN}", "https://app.example", "http://127.0.0.1:{app_port}"]
 rate_limit = {{ per_second = 5, burst = 1, on_limit = "wait" }}
 "#,
             issuer = peer.issuer,
@@ -122,6 +126,7 @@ retry_schedule_secs = [0, 1, 1]
             peer,
             consumer,
             key,
+            app_port,
             envs,
         };
         env.connect(CONNECTION_ID).await;
