@@ -97,12 +97,14 @@ pub fn blocks(text: &str) -> Vec<Block> {
                 .take(i - e - 1)
                 .all(|l| l.trim().is_empty())
         });
-        if lang == "text" && tags.iter().any(|t| t == "output") && adjacent {
-            if let Some(prev) = out.last_mut().filter(|b| b.lang == "sh") {
-                prev.output = Some(code);
-                last_end = Some(end);
-                continue;
-            }
+        if lang == "text"
+            && tags.iter().any(|t| t == "output")
+            && adjacent
+            && let Some(prev) = out.last_mut().filter(|b| b.lang == "sh")
+        {
+            prev.output = Some(code);
+            last_end = Some(end);
+            continue;
         }
         out.push(Block {
             lang,
