@@ -840,6 +840,7 @@ impl Engine {
             .await?
         {
             tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
+            self.publish_destination_states().await;
             let _ = self
                 .audit(
                     &Actor::System,
