@@ -490,6 +490,35 @@ fn the_dashboard_is_a_grafana_dashboard_over_a_datasource_variable() {
         }
     }
     assert!(exprs >= 25, "{exprs} queries");
+
+    // Every query parses as PromQL: each becomes a recording rule (Grafana's variables
+    // given values) that `promtool check rules` reads.
+    let dir = sandbox();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut n = 0;
+    for p in panels {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let e = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "5m")
+                .replace("$integration", ".*");
+            n += 1;
+            rules.push_str(&format!(
+                "      - record: dashboard_query_{n}\n        expr: {}\n",
+                serde_json::Value::String(e)
+            ));
+        }
+    }
+    let path = dir.path().join("dashboard-queries.yml");
+    std::fs::write(&path, rules).unwrap();
+    let out = promtool(&["check", "rules", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "a dashboard query is not valid PromQL:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // What the issue asks the dashboard to show.
     for want in [
         "Requests by route",
