@@ -440,6 +440,19 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
     assert!(sh >= 30, "only {sh} sh blocks in the runbooks and guides");
 }
 
+/// A block that fails is reported with its file and line (the harness catches rot):
+/// here a verb that does not exist, after one that works.
+#[tokio::test]
+#[should_panic(expected = "rotten.md:7: the block exited exit status: 2 (expected 0)")]
+async fn a_failing_block_fails_the_test_with_its_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rotten.md");
+    let text = "# Rotten\n\n```sh\nswitchboard destinations list\n```\n\n```sh\nswitchboard destinations show app\n```\n";
+    std::fs::write(&path, text).unwrap();
+    // An absolute path: joined to the repository's, it stays itself.
+    run_doc(path.to_str().unwrap()).await;
+}
+
 #[test]
 fn fenced_blocks_are_read_with_their_tags_and_outputs() {
     let md = "intro\n\n```sh exit=1\nfalse\n```\n\n```text output\nID  STATUS\n```\n\n  ```sh pending-verb\n  switchboard status\n  ```\n```rust,no_run\nfn main() {}\n```\n";
