@@ -647,4 +647,11 @@ async fn every_metric_the_dashboard_and_the_rules_use_is_exported_by_a_live_serv
         );
     }
     assert!(used.len() >= 20, "{used:?}");
+    // Delivery latency has buckets up to a day (a delivery waits for retries), so its
+    // quantiles do not stop at the request buckets' 30 s.
+    let m = metrics().await;
+    assert!(
+        m.contains(r#"switchboard_delivery_latency_seconds_bucket{destination="app",le="86400"}"#),
+        "{m}"
+    );
 }
