@@ -475,7 +475,8 @@ fn fenced_blocks_are_read_with_their_tags_and_outputs() {
 /// For writing docs: starts the deployment the docs run against, writes its environment
 /// to `$DOCS_SANDBOX_ENV` (default `/tmp/switchboard-docs-env.sh`: `. ` it, then `cd
 /// "$SWITCHBOARD_DOCS_DIR"`) and keeps it up for `$DOCS_SANDBOX_SECS` (default 1800).
-/// `cargo nextest run -p switchboard --run-ignored only docs_sandbox`.
+/// `cargo test -p switchboard --test it docs_sandbox -- --ignored` (nextest would stop it
+/// at its slow-test timeout).
 #[tokio::test]
 #[ignore = "a sandbox for writing docs, not a test"]
 async fn docs_sandbox() {
