@@ -291,7 +291,7 @@ fn alerts() -> Vec<Alert> {
 
 /// GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to
 /// hyphens.
-fn anchor(heading: &str) -> String {
+pub(crate) fn anchor(heading: &str) -> String {
     heading
         .trim()
         .to_lowercase()

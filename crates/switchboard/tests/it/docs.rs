@@ -440,6 +440,71 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
     assert!(sh >= 30, "only {sh} sh blocks in the runbooks and guides");
 }
 
+/// The Markdown headings of `text` as GitHub anchors, outside fenced blocks.
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for l in text.lines() {
+        if l.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && let Some(h) = l.strip_prefix('#') {
+            out.push(crate::deploy::anchor(h.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every relative link of the runbooks, the guides and deploy/README.md leads to a file
+/// that exists, and to a heading of it when it names one.
+#[test]
+fn relative_links_in_the_docs_lead_somewhere() {
+    let mut docs = vec![repo().join("deploy/README.md")];
+    for dir in ["docs/runbooks", "docs/guides"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "md") {
+                docs.push(p);
+            }
+        }
+    }
+    let mut checked = 0;
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("](") {
+            rest = &rest[i + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            rest = &rest[end..];
+            if target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            let (file, frag) = target.split_once('#').unwrap_or((target, ""));
+            let path = if file.is_empty() {
+                doc.clone()
+            } else {
+                doc.parent().unwrap().join(file)
+            };
+            assert!(
+                path.exists(),
+                "{}: the link ({target}) leads nowhere",
+                doc.display()
+            );
+            if !frag.is_empty() && path.extension().is_some_and(|x| x == "md") {
+                let found = anchors(&std::fs::read_to_string(&path).unwrap());
+                assert!(
+                    found.iter().any(|a| a == frag),
+                    "{}: ({target}): no heading #{frag} in {} ({found:?})",
+                    doc.display(),
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} links");
+}
+
 /// A block that fails is reported with its file and line (the harness catches rot):
 /// here a verb that does not exist, after one that works.
 #[tokio::test]
