@@ -474,4 +474,50 @@ impl<'a> Layers<'a> {
         }
         Ok(hosts)
     }
+
+    /// `metrics_listen`: an IP:PORT of its own for `/metrics`, or nothing.
+    pub(crate) fn metrics_listen(
+        &mut self,
+        file_val: Option<String>,
+        listen: SocketAddr,
+    ) -> Result<Option<SocketAddr>, ConfigError> {
+        let (v, s) = self.pick("metrics_listen", None, file_val);
+        let Some(text) = v else { return Ok(None) };
+        let addr: SocketAddr = text.trim().parse().map_err(|_| {
+            invalid(
+                "metrics_listen",
+                &s,
+                format!("{text:?} is not an address; write IP:PORT, e.g. 127.0.0.1:9464"),
+            )
+        })?;
+        if addr == listen {
+            return Err(invalid(
+                "metrics_listen",
+                &s,
+                format!(
+                    "{addr} is also `listen`; give /metrics another port (e.g. 127.0.0.1:9464) or remove metrics_listen"
+                ),
+            ));
+        }
+        Ok(Some(addr))
+    }
+
+    /// `metrics_key`: a secret (`env:`, `file:` or literal) that `/metrics` requires as
+    /// a bearer token.
+    pub(crate) fn metrics_key(
+        &mut self,
+        file_val: Option<String>,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        let (v, s) = self.pick("metrics_key", None, file_val);
+        let Some(v) = v else { return Ok(None) };
+        let k = resolve_secret("metrics_key", &s, &v, self.env)?;
+        if k.expose_secret().len() < 16 {
+            return Err(invalid(
+                "metrics_key",
+                &s,
+                "is shorter than 16 characters; use a long random value (e.g. `openssl rand -hex 32`)".into(),
+            ));
+        }
+        Ok(Some(k))
+    }
 }

@@ -88,6 +88,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("proxy_redact_query", Kind::List),
     ("api_key_cache_secs", Kind::Int),
     ("instance_heartbeat_ms", Kind::Int),
+    ("metrics_listen", Kind::Str),
+    ("metrics_key", Kind::Str),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -177,6 +179,8 @@ struct RawConfig {
     proxy_redact_query: Option<Vec<String>>,
     api_key_cache_secs: Option<u64>,
     instance_heartbeat_ms: Option<u64>,
+    metrics_listen: Option<String>,
+    metrics_key: Option<String>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -273,6 +277,11 @@ pub struct Config {
     /// limits are rebalanced at every beat, and an instance that has not beaten for
     /// three of them no longer counts.
     pub instance_heartbeat_ms: u64,
+    /// Where `/metrics` is served on a listener of its own (`None`: on `listen`, beside
+    /// the API). When set, the main listener answers 404 for `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When set, `/metrics` requires `Authorization: Bearer <metrics_key>`.
+    pub metrics_key: Option<SecretString>,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -455,6 +464,8 @@ impl Config {
         let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
         let instance_heartbeat_ms = layers.instance_heartbeat_ms(raw.instance_heartbeat_ms)?;
         let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
+        let metrics_listen = layers.metrics_listen(raw.metrics_listen.take(), listen)?;
+        let metrics_key = layers.metrics_key(raw.metrics_key.take())?;
 
         // The tables come from the file only, and last: destinations and mappings name
         // integrations, so integrations are read (and their ids checked) before them.
@@ -519,6 +530,8 @@ impl Config {
             proxy_redact_query,
             api_key_cache_secs,
             instance_heartbeat_ms,
+            metrics_listen,
+            metrics_key,
             file,
             sources: layers.into_sources(),
         })
@@ -615,6 +628,14 @@ impl Config {
                 "instance_heartbeat_ms",
                 self.instance_heartbeat_ms != other.instance_heartbeat_ms,
             ),
+            (
+                "metrics_listen",
+                self.metrics_listen != other.metrics_listen,
+            ),
+            (
+                "metrics_key",
+                secrets_differ(self.metrics_key.as_slice(), other.metrics_key.as_slice()),
+            ),
             ("providers", self.providers != other.providers),
             (
                 "integrations",
@@ -698,6 +719,7 @@ impl Config {
         "log_format",
         "max_body_bytes",
         "request_timeout_secs",
+        "metrics_listen",
         "providers",
     ];
 }

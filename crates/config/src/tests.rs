@@ -243,6 +243,8 @@ const RAW_FIELDS: &[&str] = &[
     "proxy_redact_query",
     "api_key_cache_secs",
     "instance_heartbeat_ms",
+    "metrics_listen",
+    "metrics_key",
 ];
 
 #[test]
@@ -278,6 +280,8 @@ fn every_file_field_is_in_keys_and_back() {
         proxy_redact_query: _,
         api_key_cache_secs: _,
         instance_heartbeat_ms: _,
+        metrics_listen: _,
+        metrics_key: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -305,6 +309,8 @@ fn keys_kinds_match_the_file_types() {
             ("master_key", _) => format!("{key:?}"),
             ("old_master_keys", _) => format!("[{key:?}]"),
             ("log_format", _) => "\"json\"".to_owned(),
+            ("metrics_listen", _) => "\"127.0.0.1:2\"".to_owned(),
+            ("metrics_key", _) => "\"0123456789abcdef0123\"".to_owned(),
             (_, Kind::Str) => "\"x\"".to_owned(),
             ("outbound_timeout_secs", _) => "20".to_owned(),
             ("refresh_lease_secs" | "background_refresh_concurrency", _) => "60".to_owned(),
@@ -417,12 +423,16 @@ database_max_connections = 9
             ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
             ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
             ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
+            ("SWITCHBOARD_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("SWITCHBOARD_METRICS_KEY", "metrics-key-from-the-env"),
         ],
     )
     .unwrap();
     assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
     assert_eq!(c.api_key_cache_secs, 22);
     assert_eq!(c.instance_heartbeat_ms, 230);
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    assert!(c.metrics_key.is_some());
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -1541,6 +1551,14 @@ fn changed_keys_reports_each_key_by_name_only() {
             "instance_heartbeat_ms",
             "instance_heartbeat_ms = 500".into(),
         ),
+        (
+            "metrics_listen",
+            "metrics_listen = \"127.0.0.1:9464\"".into(),
+        ),
+        (
+            "metrics_key",
+            "metrics_key = \"0123456789abcdef0123\"".into(),
+        ),
     ];
     let mut covered = Vec::new();
     for (key, line) in &variants {
@@ -1614,6 +1632,7 @@ fn restart_keys_content() {
             "log_format",
             "max_body_bytes",
             "request_timeout_secs",
+            "metrics_listen",
             "providers",
         ]
     );
@@ -2482,4 +2501,45 @@ fn destination_delivery_keys_are_checked() {
         let m = parse_tables(&dest(extra)).unwrap_err().to_string();
         assert!(m.contains(key), "{extra}: {m}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// metrics_listen and metrics_key
+
+#[test]
+fn metrics_keys_default_to_none() {
+    let c = ok("");
+    assert_eq!(c.metrics_listen, None);
+    assert!(c.metrics_key.is_none());
+}
+
+#[test]
+fn metrics_listen_is_an_address_other_than_listen() {
+    let c = ok("metrics_listen = \"127.0.0.1:9464\"");
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let (key, _, message) = invalid(parse("metrics_listen = \"localhost\""));
+    assert_eq!(key, "metrics_listen");
+    assert!(message.contains("IP:PORT"), "{message}");
+    let (key, _, message) = invalid(parse(
+        "listen = \"127.0.0.1:9000\"\nmetrics_listen = \"127.0.0.1:9000\"",
+    ));
+    assert_eq!(key, "metrics_listen");
+    assert!(message.contains("another port"), "{message}");
+}
+
+#[test]
+fn metrics_key_resolves_references_and_refuses_short_values_without_echoing() {
+    let c = parse_env(
+        "metrics_key = \"env:MK\"",
+        &[("MK", "a-long-enough-metrics-key")],
+    )
+    .unwrap();
+    assert_eq!(
+        c.metrics_key.as_ref().map(|k| k.expose_secret().to_owned()),
+        Some("a-long-enough-metrics-key".to_owned())
+    );
+    let (key, _, message) = invalid(parse("metrics_key = \"short-secret\""));
+    assert_eq!(key, "metrics_key");
+    assert!(message.contains("16 characters"), "{message}");
+    assert!(!message.contains("short-secret"), "{message}");
 }

@@ -22,6 +22,7 @@ pub mod oidc;
 pub mod pipeline;
 pub mod proxy;
 pub mod secrets;
+pub mod security;
 mod ttl_cache;
 pub mod webhooks;
 
@@ -269,6 +270,7 @@ impl Engine {
         applied.log_format = old.log_format;
         applied.max_body_bytes = old.max_body_bytes;
         applied.request_timeout_secs = old.request_timeout_secs;
+        applied.metrics_listen = old.metrics_listen;
         if applied.sources.get("public_url") == Some(&config::Source::Default) {
             // Derived from listen, which keeps its running value.
             applied.public_url = old.public_url.clone();

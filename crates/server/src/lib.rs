@@ -35,6 +35,16 @@ use utoipa::{Modify, OpenApi};
 
 pub use error::ApiError;
 
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `listen`: the API, the Connect page, webhooks (and `/metrics` unless
+    /// `metrics_listen` is set).
+    Main,
+    /// `metrics_listen`: `/metrics` only ([`metrics_router`]).
+    Metrics,
+}
+
 /// Shared state of every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -42,14 +52,18 @@ pub struct AppState {
     pub engine: Engine,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The listener this state serves.
+    pub listener: Listener,
 }
 
 impl AppState {
-    /// State over an engine, with the process-wide metrics recorder.
+    /// State over an engine for the main listener, with the process-wide metrics
+    /// recorder.
     pub fn new(engine: Engine) -> Self {
         Self {
             engine,
             metrics: observe::metrics_handle(),
+            listener: Listener::Main,
         }
     }
 }
@@ -218,6 +232,26 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .merge(proxy)
+}
+
+/// The application of the `metrics_listen` listener: `/metrics` (the same route as on
+/// the main listener, so it is documented once) and a JSON 404 for anything else.
+pub fn metrics_router(state: AppState) -> Router {
+    let state = AppState {
+        listener: Listener::Metrics,
+        ..state
+    };
+    let (metrics, _) = routes::Routes::new()
+        .routes(utoipa_axum::routes!(routes::ops::metrics))
+        .split();
+    metrics
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(observe::json_errors))
+                .layer(CatchPanicLayer::custom(observe::panic_response)),
+        )
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets

@@ -1050,3 +1050,91 @@ async fn webhook_and_event_routes_refuse_bad_input() {
     let (events, _) = h.engine.list_events(None, None, 10).await.unwrap();
     assert!(events.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// /metrics: metrics_key and metrics_listen
+
+#[tokio::test]
+async fn metrics_key_is_required_as_a_bearer_token() {
+    let h = start_with("metrics_key = \"a-metrics-key-0123456789\"", None).await;
+    let get = |auth: Option<&'static str>| {
+        let mut r = h.http.get(h.url("/metrics"));
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+    let code = error_code(get(None).await.unwrap(), StatusCode::UNAUTHORIZED).await;
+    assert_eq!(code, "unauthorized");
+    for wrong in [
+        "Bearer a-metrics-key-012345678",
+        "Bearer a-metrics-key-0123456789x",
+        "Basic a-metrics-key-0123456789",
+        "Bearer ",
+    ] {
+        let res = get(Some(wrong)).await.unwrap();
+        assert_eq!(
+            error_code(res, StatusCode::UNAUTHORIZED).await,
+            "unauthorized",
+            "{wrong}"
+        );
+    }
+    // An admin API key is not the metrics key.
+    let admin: &'static str = Box::leak(format!("Bearer {}", h.admin).into_boxed_str());
+    assert_eq!(get(Some(admin)).await.unwrap().status(), 401);
+    let res = get(Some("Bearer a-metrics-key-0123456789")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("switchboard_http_requests_total")
+    );
+    // Without the key configured, /metrics is open (as before).
+    let open = start().await;
+    assert_eq!(
+        open.http
+            .get(open.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn with_metrics_listen_the_main_listener_answers_404_and_the_metrics_one_serves() {
+    let h = start_with("metrics_listen = \"127.0.0.1:9\"", None).await;
+    let res = h.http.get(h.url("/metrics")).send().await.unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await, "not_found");
+
+    let app = crate::metrics_router(AppState::new(h.engine.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        app,
+        async move {
+            let _ = rx.await;
+        },
+        || Duration::from_secs(5),
+    ));
+    let res = h
+        .http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Only /metrics there: the API is not on the metrics listener.
+    let res = h
+        .http
+        .get(format!("http://{addr}/api/api-keys"))
+        .header("authorization", format!("Bearer {}", h.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await, "not_found");
+}

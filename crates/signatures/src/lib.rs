@@ -30,6 +30,7 @@ mod generic;
 mod keys;
 mod request;
 mod schemes;
+mod strength;
 mod time;
 
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use crate::crypto::{HmacAlgorithm, SignatureEncoding};
 pub use crate::error::{SignError, VerifyError};
 pub use crate::generic::GenericHmac;
 pub use crate::request::{Headers, Request, parse_urlencoded};
+pub use crate::strength::{SecretRule, WeakSecret, check_secret_strength};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// A webhook signature scheme. Deserialises from its kebab-case name

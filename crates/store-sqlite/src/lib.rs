@@ -123,8 +123,30 @@ pub(crate) fn err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Creates the database file, empty and readable by its owner only (mode 0600), if it
+/// does not exist: SQLite gives its `-wal` and `-shm` files the database file's mode, so
+/// none of them is readable by other users whatever the umask. An existing file is left
+/// as it is.
+fn create_private(path: &std::path::Path) -> StoreResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create the database file {}: {e}; check that its directory exists and \
+             this user may write there",
+            path.display()
+        ))),
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path`,
+    /// Opens (creating if missing, with mode 0600) the database at `url` (`sqlite://path`,
     /// `sqlite:path`, `sqlite::memory:`). Does not migrate; call [`Store::migrate`].
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -181,6 +203,9 @@ impl SqliteStore {
         };
         let (events_sync, events_level) = if memory { ("OFF", 0) } else { ("FULL", 2) };
         let path = opts.get_filename().to_owned();
+        if !memory {
+            create_private(&path)?;
+        }
         let pool = open_pool(8, opts).await?;
         let queue = open_pool(2, queue_opts).await?;
         let write_lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));

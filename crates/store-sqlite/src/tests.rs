@@ -208,6 +208,27 @@ async fn directory_as_database_is_unavailable() {
     assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
 }
 
+#[tokio::test]
+async fn a_new_database_file_and_its_wal_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.db");
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    s.migrate().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("sb.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    s.close().await;
+    // An existing file keeps the mode its owner gave it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    s.close().await;
+}
+
 /// SQLite reports extended result codes (sqlx gives `sqlite3_extended_errcode`), so
 /// `err()` matching only "5", "6" and "14" misses SQLITE_BUSY_SNAPSHOT (517),
 /// SQLITE_BUSY_RECOVERY (261), SQLITE_BUSY_TIMEOUT (773), SQLITE_LOCKED_SHAREDCACHE (262)

@@ -81,6 +81,9 @@ enum Command {
     /// Destinations: list them with their queue; enable or disable one (via the server).
     #[command(subcommand)]
     Destinations(cmd::destinations::DestinationsCmd),
+    /// Security: audit this deployment's configuration, files and database (offline).
+    #[command(subcommand)]
+    Security(cmd::security::SecurityCmd),
 }
 
 /// mimalloc instead of glibc's allocator: the server allocates per request on several
@@ -123,5 +126,6 @@ async fn run(command: Command, g: &Globals) -> anyhow::Result<Outcome> {
         Command::Connections(c) => cmd::connections::run(c, g).await,
         Command::Events(c) => cmd::events::run(c, g).await,
         Command::Destinations(c) => cmd::destinations::run(c, g).await,
+        Command::Security(c) => cmd::security::run(c, g).await,
     }
 }

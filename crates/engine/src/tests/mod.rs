@@ -16,6 +16,7 @@ mod instances;
 mod oidc;
 mod reload;
 mod secrets;
+mod security;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -53,17 +53,47 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     }
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
+/// Prometheus metrics in the text exposition format. With `metrics_listen` set they are
+/// served only on that listener (the main one answers 404); with `metrics_key` set they
+/// require `Authorization: Bearer <metrics_key>`, compared in constant time.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, content_type = "text/plain", body = String),
+    (status = 401, description = "metrics_key is set and the bearer token is missing or wrong", body = ErrorBody),
+    (status = 404, description = "metrics_listen is set: /metrics is served on that listener only", body = ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let cfg = state.engine.config();
+    if state.listener == crate::Listener::Main && cfg.metrics_listen.is_some() {
+        return Err(ApiError::for_status(StatusCode::NOT_FOUND));
+    }
+    if let Some(key) = &cfg.metrics_key {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .unwrap_or_default();
+        let presented = vault::SecretString::from(presented.to_owned());
+        if !vault::secrets_equal(&presented, key) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs Authorization: Bearer <metrics_key>",
+            ));
+        }
+    }
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
 
 /// This API's OpenAPI 3.1 description, generated from the code.

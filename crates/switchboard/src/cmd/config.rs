@@ -101,6 +101,15 @@ fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
             "proxy_redact_query" => cfg.proxy_redact_query.join(","),
             "api_key_cache_secs" => cfg.api_key_cache_secs.to_string(),
             "instance_heartbeat_ms" => cfg.instance_heartbeat_ms.to_string(),
+            "metrics_listen" => cfg
+                .metrics_listen
+                .map_or_else(|| "(not set: /metrics on listen)".into(), |a| a.to_string()),
+            "metrics_key" => if cfg.metrics_key.is_some() {
+                "(set)"
+            } else {
+                "(not set)"
+            }
+            .into(),
             _ => String::new(),
         }
     };

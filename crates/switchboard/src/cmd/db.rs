@@ -111,7 +111,7 @@ fn backend_of(flag: &str, url: &str) -> anyhow::Result<Backend> {
 }
 
 /// The file a SQLite URL names (`None` for an in-memory database).
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

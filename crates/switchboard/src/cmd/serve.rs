@@ -89,6 +89,8 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
         })?;
     let local = listener.local_addr()?;
     let app = server::router(server::AppState::new(engine.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = serve_metrics(&cfg, &engine, stop_rx.clone()).await?;
     spawn_reloader(engine.clone(), config_path, overrides, log);
     tracing::info!(
         address = %local,
@@ -97,7 +99,6 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
         "switchboard listening"
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = Background::spawn(&engine, stop_rx);
     let live = engine.clone();
     let stop = stop_tx.clone();
@@ -115,6 +116,9 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     // The server has answered its last request; the background work stops now, and
     // the database closes only after it did (or its grace ran out).
     let _ = stop_tx.send(true);
+    if let Some(metrics) = metrics {
+        let _ = tokio::time::timeout(Duration::from_secs(5), metrics).await;
+    }
     background
         .stop(Duration::from_secs(
             engine.config().shutdown_grace_secs.max(1),
@@ -134,6 +138,34 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     store.close().await;
     tracing::info!("stopped");
     Ok(Outcome::Success)
+}
+
+/// With `metrics_listen` set, serves `/metrics` there (and only there) until `stop`
+/// turns true; a port that cannot be bound stops startup, naming the key.
+async fn serve_metrics(
+    cfg: &config::Config,
+    engine: &Engine,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<std::io::Result<()>>>> {
+    let Some(addr) = cfg.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {addr} (metrics_listen); is another process using it? change metrics_listen")
+        })?;
+    let local = listener.local_addr()?;
+    let app = server::metrics_router(server::AppState::new(engine.clone()));
+    tracing::info!(address = %local, "metrics served on their own listener (metrics_listen)");
+    Ok(Some(tokio::spawn(server::serve(
+        listener,
+        app,
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        },
+        || Duration::from_secs(1),
+    ))))
 }
 
 /// Says which PostgreSQL pool keys are set while the database is SQLite, which ignores
