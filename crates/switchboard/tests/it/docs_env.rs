@@ -28,7 +28,7 @@ use crate::oidc::{OidcPeer, browse_until};
 use crate::pipeline::{Consumer, whsec};
 
 /// The GitHub webhook secret of `github-main`.
-pub const GITHUB_WEBHOOK_SECRET: &str = "docs-github-webhook-secret";
+pub const GITHUB_WEBHOOK_SECRET: &str = "docs-github-webhook-secret-of-40-characters";
 /// The connection the docs use.
 pub const CONNECTION_ID: &str = "acct-42";
 /// Where connect results go (nothing listens there; the flow stops at the redirect).
