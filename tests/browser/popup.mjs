@@ -58,6 +58,9 @@ function readInput() {
   input.settle_ms ??= 400;
   input.after_result_ms ??= 3000;
   input.chromium ??= process.env.CHROMIUM ?? DEFAULT_CHROMIUM;
+  if (input.opener_html !== undefined && typeof input.opener_html !== 'string') fail('opener_html must be a string');
+  input.app_json ??= {};
+  if (typeof input.app_json !== 'object' || Array.isArray(input.app_json)) fail('app_json must be an object of path: JSON');
   return input;
 }
 
@@ -82,11 +85,18 @@ const OPENER_PAGE = `<!doctype html>
 </body></html>
 `;
 
-function serveOpener(port) {
+// The app page is OPENER_PAGE, or the caller's `opener_html` (a page from the docs) with
+// the caller's `app_json` answers (path: JSON, to GET or POST) standing in for the app's
+// backend.
+function serveOpener(port, openerHtml = OPENER_PAGE, appJson = {}) {
   const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && new URL(req.url, 'http://x').pathname === '/') {
+    const path = new URL(req.url, 'http://x').pathname;
+    if (req.method === 'GET' && path === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(OPENER_PAGE);
+      res.end(openerHtml);
+    } else if ((req.method === 'GET' || req.method === 'POST') && Object.hasOwn(appJson, path)) {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(appJson[path]));
     } else if (req.url === '/favicon.ico') {
       res.writeHead(204);
       res.end();
@@ -203,19 +213,34 @@ async function drive(browser, input, run, openerOrigin) {
       );
     }
 
+    const custom = input.opener_html !== undefined && run.opener === 'app';
+    if (custom) {
+      // The page is not ours: record the messages it receives from the start.
+      await context.addInitScript(() => {
+        window.__messages = [];
+        window.addEventListener('message', (e) => {
+          let data;
+          try { data = JSON.parse(JSON.stringify(e.data)); } catch { data = String(e.data); }
+          window.__messages.push({ origin: e.origin, data });
+        });
+      });
+    }
     const page = await context.newPage();
+    const popupEvent = context.waitForEvent('page', { timeout: input.timeout_ms }).catch(() => null);
     const openerUrl = `${openerOrigin}/?auth=${encodeURIComponent(run.auth_url)}`;
     const nav = await page.goto(openerUrl, { timeout: input.timeout_ms });
     if (!nav || nav.status() !== 200) fail(`${run.name}: the opener page ${openerUrl} answered ${nav?.status()}`);
     await page.click('#connect', { timeout: input.timeout_ms });
-    out.popup_opened = await page.evaluate(() => window.__popup != null);
+    const popupPage = custom ? await popupEvent : null;
+    out.popup_opened = custom ? popupPage != null : await page.evaluate(() => window.__popup != null);
     if (!out.popup_opened) fail(`${run.name}: window.open returned null (popup blocked?)`);
+    const popupClosed = () => (custom ? popupPage.isClosed() : page.evaluate(() => window.__popup.closed));
 
     // Until the popup closed itself, or its result page has been up for after_result_ms
     // (its script did not close it), or the timeout.
     const deadline = started + input.timeout_ms;
     while (Date.now() < deadline) {
-      if (await page.evaluate(() => window.__popup.closed)) {
+      if (await popupClosed()) {
         out.popup_closed = true;
         break;
       }
@@ -225,8 +250,9 @@ async function drive(browser, input, run, openerOrigin) {
     // Messages are delivered asynchronously: give late ones a chance to arrive.
     await sleep(input.settle_ms);
     out.messages = await page.evaluate(() => window.__messages);
+    if (custom) out.opener_text = await page.evaluate(() => document.body?.innerText ?? '');
     if (!out.popup_closed) {
-      out.popup_closed = await page.evaluate(() => window.__popup.closed);
+      out.popup_closed = await popupClosed();
       const popup = context.pages().find((p) => p !== page);
       out.popup_url = popup ? popup.url() : null;
       out.popup_text = popup ? await popup.evaluate(() => document.body?.innerText ?? '').catch(() => null) : null;
@@ -244,7 +270,7 @@ async function main() {
   const servers = [];
   let browser;
   try {
-    const app = await serveOpener(input.app_port);
+    const app = await serveOpener(input.app_port, input.opener_html, input.app_json);
     servers.push(app.server);
     const foreign = await serveOpener(input.foreign_port);
     servers.push(foreign.server);

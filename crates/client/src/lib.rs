@@ -65,6 +65,12 @@ mod events;
 mod proxy;
 mod status;
 
+/// The backend guide (`docs/guides/backend.md`): connect sessions, the token route, the
+/// proxy, this client and receiving Standard Webhooks deliveries. Included here so that
+/// `cargo test --doc` compiles its Rust examples.
+#[doc = include_str!("../../../docs/guides/backend.md")]
+pub mod guide {}
+
 pub use events::{
     Delivery, DeliveryCounts, Destination, DestinationChange, Event, EventDetail, EventFilter,
     EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,

@@ -18,6 +18,7 @@ mod gcra;
 pub mod http;
 pub mod ids;
 pub mod instances;
+pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
 pub mod proxy;

@@ -27,8 +27,19 @@ pub fn metrics_handle() -> PrometheusHandle {
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 10.0, 30.0,
             ];
+            // A delivery waits for its destination's retries: minutes to a day.
+            let delivery = [
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+                3600.0, 14400.0, 86400.0,
+            ];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(engine::pipeline::deliver::LATENCY.into()),
+                        &delivery,
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let handle = match builder.install_recorder() {
                 Ok(h) => h,
@@ -36,6 +47,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                 // keep a private one so /metrics still renders.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             };
+            metrics::describe_counter!(
+                REQUESTS_TOTAL,
+                "HTTP requests answered, by method, route template and status"
+            );
+            metrics::describe_histogram!(
+                REQUEST_DURATION,
+                "Seconds to answer an HTTP request, by method, route template and status"
+            );
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 let h = handle.clone();
                 rt.spawn(async move {

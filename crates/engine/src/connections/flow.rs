@@ -56,7 +56,7 @@ struct FlowSecrets {
 
 fn flow_metric(integration: &str, outcome: &'static str) {
     metrics::counter!(
-        "switchboard_connect_flows_total",
+        crate::metrics::CONNECT_FLOWS,
         "integration" => integration.to_owned(),
         "outcome" => outcome
     )

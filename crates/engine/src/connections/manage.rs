@@ -709,7 +709,7 @@ impl Engine {
                             .find(|(i, st, _)| i == &it.id && *st == s)
                             .map_or(0, |(_, _, n)| *n);
                         metrics::gauge!(
-                            "switchboard_connections",
+                            crate::metrics::CONNECTIONS,
                             "integration" => it.id.clone(),
                             "status" => s.as_str()
                         )

@@ -109,13 +109,13 @@ fn token_view(c: &Connection, creds: &Credentials) -> TokenView {
 
 fn refresh_metric(integration: &str, outcome: &'static str, took: StdDuration) {
     metrics::counter!(
-        "switchboard_token_refreshes_total",
+        crate::metrics::TOKEN_REFRESHES,
         "integration" => integration.to_owned(),
         "outcome" => outcome
     )
     .increment(1);
     metrics::histogram!(
-        "switchboard_token_refresh_duration_seconds",
+        crate::metrics::TOKEN_REFRESH_DURATION,
         "integration" => integration.to_owned()
     )
     .record(took.as_secs_f64());
@@ -677,6 +677,8 @@ impl Engine {
             connection_id: Some(c.id.clone()),
             routing_key: None,
         };
+        metrics::counter!(crate::metrics::NEEDS_REAUTH, "integration" => c.integration.clone())
+            .increment(1);
         self.inner.store.insert_event(&event).await?;
         self.poke_pipeline();
         self.audit(

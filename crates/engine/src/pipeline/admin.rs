@@ -294,6 +294,7 @@ impl Engine {
                 ("destination.enable", serde_json::json!({}))
             };
             self.audit(actor, action, id, details).await?;
+            self.publish_destination_states().await;
         }
         if !disabled {
             self.poke_pipeline();

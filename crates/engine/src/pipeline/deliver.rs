@@ -765,6 +765,7 @@ impl Engine {
             });
             metrics::gauge!(OLDEST_PENDING).set(age);
         }
+        self.publish_destination_states().await;
     }
 
     /// Sends one claimed delivery and records the outcome; the lease is the request
@@ -895,6 +896,7 @@ impl Engine {
             .await?
         {
             tracing::warn!(destination = %dest.id, "destination answered 410 Gone: disabled; its deliveries wait until it is enabled again");
+            self.publish_destination_states().await;
             let _ = self
                 .audit(
                     &Actor::System,

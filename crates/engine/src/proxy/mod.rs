@@ -551,7 +551,7 @@ struct Call<'a> {
 
 fn metric_status(status: &str, integration: &str) {
     metrics::counter!(
-        "switchboard_proxy_requests_total",
+        crate::metrics::PROXY_REQUESTS,
         "integration" => integration.to_owned(),
         "status" => status.to_owned()
     )
@@ -560,7 +560,7 @@ fn metric_status(status: &str, integration: &str) {
 
 fn retry_metric(integration: &str, reason: &'static str) {
     metrics::counter!(
-        "switchboard_proxy_retries_total",
+        crate::metrics::PROXY_RETRIES,
         "integration" => integration.to_owned(),
         "reason" => reason
     )
@@ -933,7 +933,7 @@ impl Engine {
             Err(_) => Sent::Failed(ProxyError::Timeout, false),
         };
         metrics::histogram!(
-            "switchboard_proxy_upstream_duration_seconds",
+            crate::metrics::PROXY_UPSTREAM_DURATION,
             "integration" => call.target.integration.clone()
         )
         .record(
@@ -1143,7 +1143,7 @@ impl Engine {
                 Ok(()) => {
                     if !waited.is_zero() {
                         metrics::histogram!(
-                            "switchboard_proxy_throttle_wait_seconds",
+                            crate::metrics::PROXY_THROTTLE_WAIT,
                             "integration" => target.integration.clone()
                         )
                         .record(waited.as_secs_f64());

@@ -227,11 +227,14 @@ fn keyring(cfg: &config::Config, dev: bool) -> anyhow::Result<vault::Keyring> {
     Ok(keyring)
 }
 
-/// What the engine needs before the first request: the connection gauges, a loud error
+/// What the engine needs before the first request: the metrics, a loud error
 /// for secrets sealed under a key that is not configured, and under `--dev` a first
 /// admin API key.
 async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
-    engine.refresh_connection_gauges().await;
+    // The recorder first, so that what the engine sets now is kept; then every metric
+    // described and the series alert rules count over present at zero.
+    server::observe::metrics_handle();
+    engine.init_metrics().await;
     for (id, n) in engine.unknown_secret_keys().await? {
         tracing::error!(key_id = %id, sealed_values = n, "stored secrets or authorizations in progress are sealed under a key that is not configured; add it to old_master_keys or they cannot be read");
     }
@@ -425,6 +428,7 @@ fn spawn_reloader(
             }
             match engine.reload_config(new, &Actor::Signal("SIGHUP")).await {
                 Ok((changed, restart)) => {
+                    engine.init_metrics().await;
                     tracing::info!(?changed, needs_restart = ?restart, "configuration reloaded")
                 }
                 Err(e) => tracing::error!(error = %e, "configuration reload could not be recorded"),

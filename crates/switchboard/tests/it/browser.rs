@@ -83,7 +83,7 @@ async fn popup_url(server: &Server, key: &str, connection_id: &str, opener_origi
 }
 
 /// Runs `node tests/browser/popup.mjs <input>`; returns its JSON report.
-async fn drive(input: &Value) -> Value {
+pub(crate) async fn drive(input: &Value) -> Value {
     let dir = driver_dir();
     assert!(
         dir.join("node_modules/playwright-core/package.json")

@@ -661,6 +661,19 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
     ] {
         assert!(m.contains(needle), "{needle} not in /metrics");
     }
+    // One connection went to needs_reauth; acme2, with no connection, is there at zero.
+    for (series, n) in [
+        (
+            r#"switchboard_connections_needs_reauth_total{integration="acme"}"#,
+            1.0,
+        ),
+        (
+            r#"switchboard_connections_needs_reauth_total{integration="acme2"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(harness::metric_value(&m, series), Some(n), "{series}\n{m}");
+    }
 }
 
 /// The start of the SQL statement by which a process tries to take a connection's

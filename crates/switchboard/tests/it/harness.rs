@@ -549,3 +549,22 @@ pub fn contains_bytes(haystack: &[u8], needle: impl AsRef<[u8]>) -> bool {
     let n = needle.as_ref();
     !n.is_empty() && haystack.windows(n.len()).any(|w| w == n)
 }
+
+/// The value of one series (`name{labels}` exactly as the exporter writes it, or a bare
+/// name) in a Prometheus text exposition, if present.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// The server's `/metrics` text.
+pub async fn scrape(server: &Server) -> String {
+    let res = server.get("/metrics", None).await;
+    assert_eq!(res.status(), 200, "GET /metrics");
+    res.text().await.expect("the /metrics body")
+}

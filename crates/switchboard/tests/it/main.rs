@@ -12,6 +12,8 @@ mod connect;
 mod connect_page;
 mod db_copy;
 mod deploy;
+mod docs;
+mod docs_env;
 mod harness;
 mod intake;
 mod leaks;

@@ -587,6 +587,13 @@ async fn pipeline_410_disables_the_destination_until_it_is_enabled() {
         .unwrap_or_else(|| panic!("no destination app in {list}"))
         .clone();
     assert_eq!(app["enabled"], false, "GET /api/destinations: {app}");
+    // The gauge alert rules watch says so too (DestinationDisabled).
+    let m = harness::scrape(&server).await;
+    assert_eq!(
+        harness::metric_value(&m, r#"switchboard_destination_disabled{destination="app"}"#),
+        Some(1.0),
+        "{m}"
+    );
 
     // While disabled nothing is sent: not A's retry (due after ~1 s), not a new event.
     let b = send(&server, "gone-b", "push", &json!({"n": "b"})).await;
@@ -618,6 +625,12 @@ async fn pipeline_410_disables_the_destination_until_it_is_enabled() {
         (&v["enabled"], &v["changed"]),
         (&json!(true), &json!(true)),
         "{v}"
+    );
+    let m = harness::scrape(&server).await;
+    assert_eq!(
+        harness::metric_value(&m, r#"switchboard_destination_disabled{destination="app"}"#),
+        Some(0.0),
+        "{m}"
     );
     let ids = vec![a.clone(), b.clone()];
     let records = wait_delivered(&server, &consumer, &ids).await;
