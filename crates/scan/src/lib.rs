@@ -118,10 +118,7 @@ pub fn mostly_runs(s: &[u8]) -> bool {
     if s.len() < 2 {
         return false;
     }
-    let runs = s
-        .windows(2)
-        .filter(|w| w[0].abs_diff(w[1]) <= 1)
-        .count();
+    let runs = s.windows(2).filter(|w| w[0].abs_diff(w[1]) <= 1).count();
     runs * 2 >= s.len() - 1
 }
 
@@ -275,7 +272,11 @@ impl<'s> Scanner<'s> {
             let Some(m) = rule.regex.captures_read_at(&mut locs, buf, at) else {
                 break;
             };
-            at = if m.end() > m.start() { m.end() } else { m.end() + 1 };
+            at = if m.end() > m.start() {
+                m.end()
+            } else {
+                m.end() + 1
+            };
             let secret = rule
                 .secret_group
                 .and_then(|g| locs.get(g))

@@ -152,7 +152,7 @@ fn compile(raw: RawRule, origin: &str) -> Result<Rule, ScanError> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !id_ok {
         return Err(err(
-            "id: use 1 to 64 of lowercase letters, digits and -".into(),
+            "id: use 1 to 64 of lowercase letters, digits and -".into()
         ));
     }
     if raw.id == crate::CONFIGURED_RULE {
@@ -168,17 +168,13 @@ fn compile(raw: RawRule, origin: &str) -> Result<Rule, ScanError> {
         return Err(err("source: say where the format is documented".into()));
     }
     if !(0.0..=8.0).contains(&raw.entropy) {
-        return Err(err(
-            "entropy: bits per character, from 0 to 8".into(),
-        ));
+        return Err(err("entropy: bits per character, from 0 to 8".into()));
     }
     let regex = build(&raw.regex).map_err(|e| err(format!("regex: {e}")))?;
     if regex.is_match(b"") {
         return Err(err("regex: it matches the empty string".into()));
     }
-    let secret_group = regex
-        .capture_names()
-        .position(|n| n == Some("secret"));
+    let secret_group = regex.capture_names().position(|n| n == Some("secret"));
     let allow = raw
         .allow
         .iter()
