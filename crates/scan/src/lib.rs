@@ -12,7 +12,8 @@
 //! A buffer is matched in two steps: one Aho-Corasick pass over every rule's keywords
 //! (ASCII case-insensitive) picks the rules that can match, and only those run their
 //! regex; each configured secret is a memmem search. A match is kept when its secret
-//! part reaches the rule's entropy, is not mostly runs (`aaaa`, `abcd`), matches no
+//! part reaches the rule's entropy, is not mostly runs (`aaaa`, `abcd`), does not
+//! decode from base64 to runs or plain text (test vectors), matches no
 //! allow pattern, passes the rule's check, and its line has no
 //! [`ALLOW_MARKER`]. Overlapping findings are reported once: a configured secret wins
 //! over a format rule (it names what leaked), else the earlier and longer match.
@@ -120,6 +121,21 @@ pub fn mostly_runs(s: &[u8]) -> bool {
     }
     let runs = s.windows(2).filter(|w| w[0].abs_diff(w[1]) <= 1).count();
     runs * 2 >= s.len() - 1
+}
+
+/// Whether `s` is base64 (standard or URL-safe, padded or not) of at least 12 bytes
+/// that a person chose rather than drew: mostly runs (`01 02 03 …`, `07 07 07 …`) or
+/// all printable text (`secret-value-that-is-too-short`). Random key bytes are
+/// neither (printable for 12 bytes: about one chance in 3 × 10⁷).
+pub fn decodes_to_placeholder(s: &[u8]) -> bool {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let Some(bytes) = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
+    else {
+        return false;
+    };
+    bytes.len() >= 12 && (mostly_runs(&bytes) || bytes.iter().all(|b| (0x20..0x7f).contains(b)))
 }
 
 /// Whether `token` passes RFC 7515's shape: three dot-separated base64url parts whose
@@ -283,6 +299,7 @@ impl<'s> Scanner<'s> {
                 .map_or(m.as_bytes(), |(s, e)| &buf[s..e]);
             if shannon_entropy(secret) < rule.entropy
                 || mostly_runs(secret)
+                || decodes_to_placeholder(secret)
                 || rule.allow.iter().any(|a| a.is_match(secret))
             {
                 continue;

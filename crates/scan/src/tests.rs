@@ -211,6 +211,11 @@ fn cases() -> Vec<Case> {
             ["whsec_5pYfD0dE", "xampleStripeSecret00"].concat(),
             "whsec_…".into(),
             format!("whsec_{}", "A".repeat(32)),
+            format!("whsec_{}", STANDARD.encode((1u8..=24).collect::<Vec<_>>())),
+            format!(
+                "whsec_{}",
+                STANDARD.encode((101u8..=132).collect::<Vec<_>>())
+            ),
         ],
     });
     c.push(Case {
@@ -223,6 +228,11 @@ fn cases() -> Vec<Case> {
         hit: format!("signing_key = \"whsk_{}\"", STANDARD.encode(g.bytes(32))),
         misses: vec![
             format!("whsk_{}", STANDARD.encode([7u8; 32])),
+            format!(
+                "whsk_{}",
+                STANDARD.encode(b"secret-value-that-is-too-short")
+            ),
+            ["whsk_nWGxne/9WmC6hEr0kuwsx", "ERJxWl7MmkZcDusAxyuf2A="].concat(),
             "whsk_…".into(),
         ],
     });
@@ -414,6 +424,27 @@ fn runs_are_look_alikes() {
     let mut g = Gen(9);
     assert!(!mostly_runs(g.string(ALNUM, 40).as_bytes()));
     assert!(!mostly_runs(b"x"));
+}
+
+#[test]
+fn base64_of_runs_or_text_is_a_placeholder() {
+    assert!(decodes_to_placeholder(
+        STANDARD.encode((1u8..=24).collect::<Vec<_>>()).as_bytes()
+    ));
+    assert!(decodes_to_placeholder(
+        URL_SAFE_NO_PAD.encode([9u8; 32]).as_bytes()
+    ));
+    assert!(decodes_to_placeholder(
+        STANDARD.encode("a test secret, not random").as_bytes()
+    ));
+    let mut g = Gen(29);
+    assert!(!decodes_to_placeholder(
+        STANDARD.encode(g.bytes(32)).as_bytes()
+    ));
+    assert!(!decodes_to_placeholder(g.string(ALNUM, 40).as_bytes()));
+    // Too short to say.
+    assert!(!decodes_to_placeholder(STANDARD.encode("short").as_bytes()));
+    assert!(!decodes_to_placeholder(b"not base64!"));
 }
 
 #[test]

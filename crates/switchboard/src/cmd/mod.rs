@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod oauth;
 pub mod providers;
 pub mod security;
+pub mod secrets;
 pub mod serve;
 pub mod tokens;
 pub mod webhook;
