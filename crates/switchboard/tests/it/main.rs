@@ -25,6 +25,7 @@ mod proxy;
 mod rate_limits;
 mod rotate;
 mod security;
+mod secrets;
 mod serve;
 mod signals;
 mod three;
