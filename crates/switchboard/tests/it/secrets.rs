@@ -388,7 +388,7 @@ fn a_tree_with_one_of_each_kind_finds_each_exactly_once() {
     assert_eq!(c["rule"], "configured-secret");
     assert_eq!(
         (c["line"].as_u64(), c["column"].as_u64()),
-        (Some(1), Some(32))
+        (Some(1), Some(26))
     );
     // Skipped: the binary file (ignored files are not walked at all, .git is not entered).
     assert_eq!(report["skipped"]["binary"], 1, "{report:#}");
