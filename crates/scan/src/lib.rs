@@ -260,7 +260,7 @@ impl<'s> Scanner<'s> {
                     What::Configured(name) => (
                         CONFIGURED_RULE.to_owned(),
                         format!("{CONFIGURED_RULE}:{name}"),
-                        format!("configured secret {name}"),
+                        "a secret of this deployment's configuration".to_owned(),
                     ),
                     What::Rule(i) => {
                         let r = self.rules.get(i);

@@ -48,9 +48,16 @@ impl ConfiguredSecrets {
         Added::Searched
     }
 
-    /// The names, in the order they were added.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.items.iter().map(|(n, _)| n.as_str())
+    /// The names, in the order they were first added, each once (a name may hold
+    /// several spellings of one secret).
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (n, _) in &self.items {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+        names
     }
 
     /// How many values are searched for.

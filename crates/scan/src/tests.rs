@@ -504,6 +504,13 @@ fn configured_secrets_are_found_by_name_never_by_value() {
         Added::SameAs("integrations.github-main.webhook_secrets[0]".into())
     );
     assert_eq!(secrets.len(), 1);
+    // Several spellings of one secret under one name: the name is listed once.
+    secrets.add("master_key", secret(&g.string(ALNUM, 43)));
+    secrets.add("master_key", secret(&g.string(ALNUM, 43)));
+    assert_eq!(
+        secrets.names(),
+        ["integrations.github-main.webhook_secrets[0]", "master_key"]
+    );
     let s = Scanner::new(Rules::empty(), &secrets).unwrap();
     let text = format!("x\nGITHUB_WEBHOOK_SECRET={value}\n{value}{value}\n");
     let f = s.scan(text.as_bytes());

@@ -151,7 +151,7 @@ fn check(args: CheckArgs, g: &Globals) -> anyhow::Result<Outcome> {
         let file = cfg.file.as_ref().map(|p| p.display().to_string());
         (configured_secrets(&cfg), file)
     };
-    let configured: Vec<String> = secrets.names().map(str::to_owned).collect();
+    let configured: Vec<String> = secrets.names().into_iter().map(str::to_owned).collect();
     let n_rules = rules.len();
     let scanner = Scanner::new(rules, &secrets).context("building the scanner")?;
 

@@ -404,6 +404,8 @@ fn a_tree_with_one_of_each_kind_finds_each_exactly_once() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
+    let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "each name once: {names:?}");
     for n in [
         "master_key",
         "integrations.github-main.client_secret",
