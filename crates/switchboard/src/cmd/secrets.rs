@@ -257,10 +257,13 @@ fn walk(scanner: &Scanner<'_>, paths: &[PathBuf], args: &CheckArgs) -> Walked {
         b.add(p);
     }
     let honour = !args.no_ignore;
+    // The tree's own ignore files only, not the user's global excludes file: the same
+    // tree gives the same findings on every machine (and a personal global ignore of
+    // `.env` must not hide one).
     b.hidden(false)
         .git_ignore(honour)
         .git_exclude(honour)
-        .git_global(honour)
+        .git_global(false)
         .ignore(honour)
         .parents(honour)
         .require_git(false)
