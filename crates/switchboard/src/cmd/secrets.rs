@@ -354,16 +354,23 @@ enum Got {
 fn read(path: &Path, max: u64, buf: &mut Vec<u8>) -> std::io::Result<Got> {
     buf.clear();
     let f = std::fs::File::open(path)?;
-    if f.metadata()?.len() > max {
+    let len = f.metadata()?.len();
+    if len > max {
         return Ok(Got::TooLarge);
     }
     // The file may grow while it is read: never read more than the limit allows.
-    f.take(max.saturating_add(1)).read_to_end(buf)?;
-    if buf.len() as u64 > max {
-        return Ok(Got::TooLarge);
-    }
+    let mut rest = f.take(max.saturating_add(1));
+    // A binary file is known by its head; the rest of it is never read.
+    (&mut rest)
+        .take(scan::BINARY_SNIFF_BYTES as u64)
+        .read_to_end(buf)?;
     if scan::looks_binary(buf) {
         return Ok(Got::Binary);
+    }
+    buf.reserve(usize::try_from(len).unwrap_or(0).saturating_sub(buf.len()));
+    rest.read_to_end(buf)?;
+    if buf.len() as u64 > max {
+        return Ok(Got::TooLarge);
     }
     Ok(Got::Text)
 }
