@@ -47,8 +47,9 @@ pub struct CheckArgs {
     /// id replaces it. May be given more than once.
     #[arg(long, value_name = "FILE")]
     rules: Vec<PathBuf>,
-    /// Do not load the configuration: look for the rules' formats only.
-    #[arg(long, conflicts_with = "config")]
+    /// Do not load any configuration (not even one --config or SWITCHBOARD_CONFIG
+    /// names): look for the rules' formats only.
+    #[arg(long)]
     no_config: bool,
     /// Also scan what .gitignore, .ignore and .switchboard-secrets-ignore exclude.
     #[arg(long)]

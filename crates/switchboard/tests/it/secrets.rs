@@ -541,6 +541,10 @@ fn a_config_that_does_not_load_is_an_error_and_no_config_skips_it() {
     // --no-config: formats only.
     write(dir.path(), "switchboard.toml", "this is not toml [\n");
     check(dir.path(), &["--no-config", "tree"], &[]).success();
+    // Even when the environment names a configuration.
+    let bad = [("SWITCHBOARD_CONFIG", "bad.toml".to_owned())];
+    check(dir.path(), &["--no-config", "tree"], &bad).success();
+    check(dir.path(), &["tree"], &bad).exit_code(2);
     check(dir.path(), &["tree"], &[]).exit_code(2);
 }
 
