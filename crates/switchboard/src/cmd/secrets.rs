@@ -121,8 +121,11 @@ fn check(args: CheckArgs, g: &Globals) -> anyhow::Result<Outcome> {
             .and_then(|m| {
                 if m.is_dir() {
                     std::fs::read_dir(p).map(drop)
-                } else {
+                } else if m.is_file() {
                     std::fs::File::open(p).map(drop)
+                } else {
+                    // A pipe or a device: opening one may block, and it holds no file.
+                    Err(std::io::Error::other("not a file or a folder"))
                 }
             })
             .map_err(|e| {
