@@ -511,6 +511,17 @@ fn an_unreadable_path_is_an_error() {
     out.exit_code(2)
         .stderr_has(&["error: ", "cannot read no/such/place"]);
     assert!(out.stdout.is_empty());
+    // Neither a file nor a folder: refused, never opened (a pipe would block).
+    let out = check(dir.path(), &["--json", "/dev/null"], &[]);
+    out.exit_code(2);
+    let v = out.json();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a file or a folder"),
+        "{v}"
+    );
 }
 
 #[test]
