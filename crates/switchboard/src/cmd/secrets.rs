@@ -418,6 +418,9 @@ fn configured_secrets(cfg: &config::Config) -> ConfiguredSecrets {
     if let Some(p) = database_password(&cfg.database_url) {
         add("database_url.password".into(), &p);
     }
+    if let Some(k) = &cfg.metrics_key {
+        add("metrics_key".into(), k);
+    }
     for it in &cfg.integrations {
         if let Some(v) = &it.client_secret {
             add(format!("integrations.{}.client_secret", it.id), v);

@@ -239,7 +239,7 @@ fn fixture(dir: &Path) -> Fixture {
         "deploy/switchboard.toml",
         client_secret.clone(),
         format!(
-            "[[integrations]]\nid = \"github-main\"\nprovider = \"github\"\nclient_id = \"Iv1.abc\"\n\
+            "metrics_key = \"env:SB_METRICS_KEY\"\n\n[[integrations]]\nid = \"github-main\"\nprovider = \"github\"\nclient_id = \"Iv1.abc\"\n\
              client_secret = \"{client_secret}\"\nwebhook_secrets = [\"env:GH_HOOK_SECRET\"]\n\n\
              [[destinations]]\nid = \"app\"\nurl = \"https://app.example/hooks\"\n\
              secret = \"file:{}\"\nintegrations = [\"github-main\"]\n",
@@ -257,6 +257,15 @@ fn fixture(dir: &Path) -> Fixture {
         "docs/app.md",
         dest_secret.clone(),
         format!("The app verifies with\n\n    {dest_secret}\n"),
+    );
+    let metrics_key = draw(ALNUM, 32);
+    one(
+        "configured-secret:metrics_key",
+        "ops/prometheus.yml",
+        metrics_key.clone(),
+        format!(
+            "scrape_configs:\n  - job_name: switchboard\n    authorization:\n      credentials: {metrics_key}\n"
+        ),
     );
     one(
         "configured-secret:master_key",
@@ -302,6 +311,7 @@ fn fixture(dir: &Path) -> Fixture {
         envs: vec![
             ("GH_HOOK_SECRET", hook_secret),
             ("SWITCHBOARD_MASTER_KEY", master),
+            ("SB_METRICS_KEY", metrics_key),
         ],
     }
 }
@@ -408,6 +418,7 @@ fn a_tree_with_one_of_each_kind_finds_each_exactly_once() {
     assert_eq!(unique.len(), names.len(), "each name once: {names:?}");
     for n in [
         "master_key",
+        "metrics_key",
         "integrations.github-main.client_secret",
         "integrations.github-main.webhook_secrets[0]",
         "destinations.app.secret",
