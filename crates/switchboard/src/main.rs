@@ -87,6 +87,9 @@ enum Command {
     /// Security: audit this deployment's configuration, files and database (offline).
     #[command(subcommand)]
     Security(cmd::security::SecurityCmd),
+    /// Secrets: scan files and folders for leaked ones (offline).
+    #[command(subcommand)]
+    Secrets(cmd::secrets::SecretsCmd),
 }
 
 /// mimalloc instead of glibc's allocator: the server allocates per request on several
@@ -131,5 +134,6 @@ async fn run(command: Command, g: &Globals) -> anyhow::Result<Outcome> {
         Command::Events(c) => cmd::events::run(c, g).await,
         Command::Destinations(c) => cmd::destinations::run(c, g).await,
         Command::Security(c) => cmd::security::run(c, g).await,
+        Command::Secrets(c) => cmd::secrets::run(c, g).await,
     }
 }

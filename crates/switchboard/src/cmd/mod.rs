@@ -18,6 +18,7 @@ pub mod keys;
 pub mod migrate;
 pub mod oauth;
 pub mod providers;
+pub mod secrets;
 pub mod security;
 pub mod serve;
 pub mod status;

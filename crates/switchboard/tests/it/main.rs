@@ -26,6 +26,7 @@ mod providers;
 mod proxy;
 mod rate_limits;
 mod rotate;
+mod secrets;
 mod security;
 mod serve;
 mod signals;
