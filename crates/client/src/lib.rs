@@ -63,6 +63,7 @@ use std::time::Duration;
 
 mod events;
 mod proxy;
+mod status;
 
 /// The backend guide (`docs/guides/backend.md`): connect sessions, the token route, the
 /// proxy, this client and receiving Standard Webhooks deliveries. Included here so that
@@ -75,6 +76,10 @@ pub use events::{
     EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,
 };
 pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};
+pub use status::{
+    ChecklistItem, ConnectionsHealth, DeliveriesHealth, DestinationHealth, IntegrationHealth,
+    Readiness, Status, Thresholds, WebhooksHealth,
+};
 
 use chrono::{DateTime, Utc};
 /// Re-exported so callers can read secret fields without depending on `secrecy`.

@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activity;
 pub mod api_keys;
 pub mod audit;
 mod changes;
@@ -23,6 +24,7 @@ pub mod pipeline;
 pub mod proxy;
 pub mod secrets;
 pub mod security;
+pub mod status;
 mod ttl_cache;
 pub mod webhooks;
 
@@ -90,12 +92,16 @@ struct Inner {
     id_tokens: oidc::IdTokenValidator,
     refresh_locks: connections::RefreshLocks,
     pipeline: pipeline::Pipeline,
+    /// The delivery worker's circuit breakers, for `switchboard status`.
+    gate: pipeline::deliver::PublishedGate,
     proxy: proxy::Shared,
     /// Connection changes, told to the proxy's credential cache.
     changes: changes::ConnectionChanges,
     api_keys: api_keys::KeyCache,
     /// This instance among those sharing the database, and its rate-limit shares.
     membership: Arc<instances::Membership>,
+    /// Counts for `switchboard status`, written every few seconds.
+    activity: activity::Activity,
 }
 
 fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
@@ -144,10 +150,12 @@ impl Engine {
                 id_tokens: oidc::IdTokenValidator::new(),
                 refresh_locks: connections::RefreshLocks::default(),
                 pipeline: pipeline::Pipeline::default(),
+                gate: pipeline::deliver::PublishedGate::default(),
                 proxy,
                 changes,
                 api_keys: api_keys::key_cache(),
                 membership: Arc::new(instances::Membership::new()),
+                activity: activity::Activity::default(),
             }),
         }
     }

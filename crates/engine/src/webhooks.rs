@@ -211,6 +211,21 @@ fn count(integration: &str, outcome: &'static str) {
         .increment(1);
 }
 
+impl Engine {
+    /// Counts a webhook of a configured integration in the metric and in the activity
+    /// counters of `switchboard status` (accepted, refused by reason; handshakes only in
+    /// the metric).
+    fn count_webhook(&self, integration: &str, outcome: &'static str) {
+        count(integration, outcome);
+        let kind = match outcome {
+            "stored" | "duplicate" => crate::activity::Kind::WebhookReceived,
+            "handshake" => return,
+            _ => crate::activity::Kind::WebhookRefused,
+        };
+        self.count_activity(integration, kind, outcome);
+    }
+}
+
 fn query_param(query: &str, name: &str) -> Option<String> {
     signatures::parse_urlencoded(query.as_bytes())
         .into_iter()
@@ -288,11 +303,11 @@ impl Engine {
         // Unsigned handshakes come before verification: the provider does not sign
         // them, and they store nothing.
         if let Some(reply) = unsigned_handshake(handshake, &req, &integration.webhook_secrets) {
-            count(id, "handshake");
+            self.count_webhook(id, "handshake");
             return Ok(Intake::Handshake(reply));
         }
         if req.method != "POST" {
-            count(id, "method_not_allowed");
+            self.count_webhook(id, "method_not_allowed");
             return Err(EngineError::Invalid {
                 field: "method",
                 message: "webhooks are delivered with POST".into(),
@@ -305,7 +320,7 @@ impl Engine {
         // answer uses the secret that verified the request.
         let matched = &integration.webhook_secrets[verified.secret_index..=verified.secret_index];
         if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
-            count(id, "handshake");
+            self.count_webhook(id, "handshake");
             return Ok(Intake::Handshake(reply));
         }
 
@@ -328,13 +343,13 @@ impl Engine {
             }
         };
         if flags.disabled {
-            count(id, "disabled");
+            self.count_webhook(id, "disabled");
             return Err(EngineError::Forbidden(format!(
                 "integration {id:?} is disabled; run `switchboard integration enable {id}` to use it again"
             )));
         }
         if flags.blocked {
-            count(id, "blocked");
+            self.count_webhook(id, "blocked");
             return Err(EngineError::Forbidden(format!(
                 "webhook intake for integration {id:?} is blocked; run `switchboard webhook unblock {id}` to accept webhooks again"
             )));
@@ -363,7 +378,7 @@ impl Engine {
                 id: id.to_owned(),
             })?;
         if integration.webhook_secrets.is_empty() {
-            count(id, "not_configured");
+            self.count_webhook(id, "not_configured");
             return Err(EngineError::NotFound {
                 what: "webhook secrets of integration",
                 id: id.to_owned(),
@@ -378,7 +393,7 @@ impl Engine {
             Ok(v) => Ok((scheme, v)),
             Err(e) => {
                 let reason = e.code();
-                count(id, reason);
+                self.count_webhook(id, reason);
                 self.inner.reject_log.note(id, reason, self.instant());
                 // A scheme that cannot verify anything (a bad key in the configuration)
                 // is the operator's to fix: always logged, as an error.
@@ -453,14 +468,14 @@ impl Engine {
             .await?
         {
             InsertOutcome::Inserted => {
-                count(id, "stored");
+                self.count_webhook(id, "stored");
                 if !routing.deliveries.is_empty() {
                     self.poke_pipeline();
                 }
                 Ok(Intake::Stored { id: event.id })
             }
             InsertOutcome::Duplicate { existing_id } => {
-                count(id, "duplicate");
+                self.count_webhook(id, "duplicate");
                 Ok(Intake::Duplicate { id: existing_id })
             }
         }

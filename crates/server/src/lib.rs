@@ -88,7 +88,7 @@ impl Modify for BearerAuth {
     info(title = "Switchboard", description = "Self-hosted integration gateway: connections, API proxy, webhooks."),
     paths(routes::proxy::proxy),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys and the audit log"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys, the audit log and the status at a glance"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -103,6 +103,7 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::webhooks::router())
         .merge(routes::events::router())
         .merge(routes::destinations::router())
+        .merge(routes::status::router())
 }
 
 /// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the
@@ -309,3 +310,6 @@ mod tests_events;
 
 #[cfg(test)]
 mod tests_routes;
+
+#[cfg(test)]
+mod tests_status;

@@ -85,6 +85,7 @@ mod instances;
 mod integration_state;
 mod notify;
 mod secrets;
+mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transfer;

@@ -32,6 +32,7 @@ mod events;
 mod instances;
 mod integration_state;
 mod secrets;
+mod status;
 mod transfer;
 mod writer;
 

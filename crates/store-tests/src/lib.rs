@@ -81,6 +81,7 @@ pub mod integration_state;
 pub mod lifecycle;
 pub mod routed;
 pub mod secrets;
+pub mod status;
 pub mod transfer;
 
 pub mod fixtures;
@@ -257,6 +258,16 @@ macro_rules! suite {
         $crate::__pair_module!(instances_across_handles, instances, $pair;
             beats_from_two_handles_see_each_other,
         );
+        $crate::__cases!(status, $fresh;
+            counters_add_up_per_bucket_sum_over_a_window_and_prune,
+            the_last_oauth_test_replaces_the_one_before,
+            integration_queues_count_deliveries_by_their_events_integration,
+            last_external_event_skips_internal_events,
+            failing_connections_count_recent_refresh_failures,
+        );
+        $crate::__pair_module!(status_across_handles, status, $pair;
+            counters_from_two_handles_add_up,
+        );
         $crate::__cases!(routed, $fresh;
             a_routed_event_is_stored_mapped_with_its_deliveries_due_at_once,
             a_duplicate_writes_neither_mapping_nor_deliveries,
@@ -362,6 +373,7 @@ mod tests {
             ("lifecycle", include_str!("lifecycle.rs")),
             ("routed", include_str!("routed.rs")),
             ("secrets", include_str!("secrets.rs")),
+            ("status", include_str!("status.rs")),
             ("transfer", include_str!("transfer.rs")),
         ];
         let mut cases = 0;

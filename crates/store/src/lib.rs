@@ -17,6 +17,7 @@ pub mod connections;
 pub mod deliveries;
 pub mod events;
 pub mod instances;
+pub mod status;
 pub mod transfer;
 
 use async_trait::async_trait;
@@ -37,6 +38,7 @@ pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
 };
 pub use instances::{InstanceBeat, InstanceStore, LiveInstance};
+pub use status::{CounterDelta, CounterSum, IntegrationQueue, OAuthTestRecord, StatusStore};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
 /// failed group commit answers each of its callers with the same error.
@@ -260,6 +262,7 @@ pub trait Store:
     + ConnectionStore
     + DeliveryStore
     + InstanceStore
+    + StatusStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -270,11 +270,18 @@ use ColumnType::{Bool, Bytes, Int, Text};
 
 /// Tables of the schema that a copy leaves behind, each with why: state that belongs to
 /// the running servers of one database, not to the deployment's data.
-pub static NOT_COPIED: &[(&str, &str)] = &[(
-    "instances",
-    "the live servers' membership for shared rate limits; each server writes its own row \
-     when it starts, and a copied one would only count a server that is not there",
-)];
+pub static NOT_COPIED: &[(&str, &str)] = &[
+    (
+        "instances",
+        "the live servers' membership for shared rate limits; each server writes its own row \
+         when it starts, and a copied one would only count a server that is not there",
+    ),
+    (
+        "status_counters",
+        "activity counters of the last 48 hours for `switchboard status` (webhooks received \
+         and refused, refresh failures); the servers on the new database count afresh",
+    ),
+];
 
 /// Every table of the schema that a copy moves, parents before children (`deliveries`
 /// after `events`); with [`NOT_COPIED`], every table. Columns that the database computes
@@ -445,6 +452,17 @@ pub static TABLES: &[Table] = &[
             col("delivered_at", Int, true),
         ],
         key: &["id"],
+        merge: Merge::Keep,
+    },
+    Table {
+        name: "oauth_tests",
+        columns: &[
+            col("integration", Text, false),
+            col("ok", Bool, false),
+            col("failed_checks", Text, false),
+            col("tested_at", Int, false),
+        ],
+        key: &["integration"],
         merge: Merge::Keep,
     },
     Table {

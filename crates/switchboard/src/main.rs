@@ -39,6 +39,9 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(cmd::serve::ServeArgs),
+    /// The deployment's health at a glance, per integration (via the server, admin key);
+    /// exit 1 when something needs a person.
+    Status(cmd::status::StatusArgs),
     /// Apply database migrations and exit.
     Migrate(local::DbArgs),
     /// Databases: copy every row of one into another (SQLite to PostgreSQL, or back).
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, g: &Globals) -> anyhow::Result<Outcome> {
     match command {
         Command::Serve(args) => cmd::serve::run(args, g).await,
+        Command::Status(args) => cmd::status::run(args, g).await,
         Command::Migrate(db) => cmd::migrate::run(db, g).await,
         Command::Db(c) => cmd::db::run(c, g).await,
         Command::Config(c) => cmd::config::run(c, g).await,

@@ -14,7 +14,7 @@ pub struct Remote {
     /// Server to talk to.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// API key (app scope; admin for `oauth test`); these verbs always go through the
+    /// API key (app scope; admin for `oauth test` and `status`); these verbs always go through the
     /// server.
     #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -30,7 +30,10 @@ impl Remote {
                 SecretString::from(k.trim().to_owned()),
             )?),
             _ => {
-                let scope = if verb.starts_with("oauth") || verb.starts_with("tokens") {
+                let scope = if verb.starts_with("oauth")
+                    || verb.starts_with("tokens")
+                    || verb.starts_with("status")
+                {
                     "admin"
                 } else {
                     "app"
@@ -87,7 +90,9 @@ impl Target {
 /// Turns a client error into one that says what to do next (its code stays the
 /// server's).
 pub fn explain(e: ClientError, what: &str) -> anyhow::Error {
-    let hint = if e.is_auth() {
+    let hint = if e.is_auth() && what.starts_with("status") {
+        "; `switchboard status` needs an admin key of this server in SWITCHBOARD_API_KEY"
+    } else if e.is_auth() {
         "; check SWITCHBOARD_API_KEY (an app or admin key of this server)"
     } else if e.is_not_found() && what.starts_with("event") {
         "; list events with `switchboard events list`"

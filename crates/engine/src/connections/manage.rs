@@ -605,8 +605,27 @@ impl Engine {
     }
 
     /// Checks an integration's OAuth set-up: the token endpoint answers, and exchanging a
-    /// bogus code yields `invalid_grant` (client accepted), not `invalid_client`.
+    /// bogus code yields `invalid_grant` (client accepted), not `invalid_client`. The
+    /// result (passed or not, the failed checks' names, when) is kept for the launch
+    /// checklist of `switchboard status`.
     pub async fn oauth_test(&self, integration: &str) -> EngineResult<OAuthCheck> {
+        let check = self.run_oauth_checks(integration).await?;
+        let record = store::OAuthTestRecord {
+            integration: integration.to_owned(),
+            ok: check.ok(),
+            failed_checks: check
+                .checks
+                .iter()
+                .filter(|(_, ok, _)| !ok)
+                .map(|(name, _, _)| name.clone())
+                .collect(),
+            tested_at: self.now(),
+        };
+        self.inner.store.record_oauth_test(&record).await?;
+        Ok(check)
+    }
+
+    async fn run_oauth_checks(&self, integration: &str) -> EngineResult<OAuthCheck> {
         let ctx = self.connect_context(integration)?;
         let mut checks = Vec::new();
         let oauth = ctx.oauth2()?;

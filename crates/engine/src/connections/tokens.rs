@@ -506,6 +506,11 @@ impl Engine {
             "invalid_grant",
             self.instant() - held.started,
         );
+        self.count_activity(
+            &c.integration,
+            crate::activity::Kind::RefreshFailed,
+            "invalid_grant",
+        );
         self.record_needs_reauth(c, &message).await?;
         Err(EngineError::ConnectionState {
             id: c.id.clone(),
@@ -544,6 +549,11 @@ impl Engine {
             _ => "error",
         };
         refresh_metric(&c.integration, outcome, self.instant() - held.started);
+        self.count_activity(
+            &c.integration,
+            crate::activity::Kind::RefreshFailed,
+            outcome,
+        );
         tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "token refresh failed");
         if failures == 1 || failures.is_power_of_two() {
             self.audit(

@@ -294,6 +294,37 @@ impl Gate {
     }
 }
 
+/// The running worker's gate, published for `switchboard status` (held by the engine).
+#[derive(Debug, Default)]
+pub(crate) struct PublishedGate(pub(crate) Mutex<Option<Arc<Mutex<Gate>>>>);
+
+/// One destination's circuit breaker as this process's worker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerView {
+    /// Failures in a row.
+    pub failures: u32,
+    /// Open (no claim until the cool-down ends) or half-open (one trial request).
+    pub open: bool,
+    /// How long until it lets a trial request through, while open.
+    pub reopens_in: Option<Duration>,
+}
+
+impl Gate {
+    /// The breaker of `dest` at `now`, when it has failed at least once in a row.
+    pub(crate) fn breaker(&self, dest: &str, now: Instant) -> Option<BreakerView> {
+        let s = self.dests.get(dest).filter(|s| s.failures > 0)?;
+        let reopens_in = s
+            .open_until
+            .filter(|t| *t > now)
+            .map(|t| t.saturating_duration_since(now));
+        Some(BreakerView {
+            failures: s.failures,
+            open: s.failures >= self.threshold,
+            reopens_in,
+        })
+    }
+}
+
 /// What a request did to the destination's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -408,6 +439,8 @@ impl Engine {
         shutdown: impl Future<Output = ()> + Send,
     ) {
         let gate = Arc::new(Mutex::new(Gate::new(&opts, self.membership().clone())));
+        // Shown by `switchboard status` (this process's view of the breakers).
+        *self.inner.gate.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(gate.clone());
         let wake = self.pipeline_wake();
         let mut tasks: JoinSet<()> = JoinSet::new();
         // Unrouted events are looked for at start, when poked (a replay, an internal
@@ -698,6 +731,29 @@ impl Engine {
         };
         self.inner.store.fail_delivery(&c.id, c.fence, &f).await?;
         Ok(None)
+    }
+
+    /// The circuit breakers of this process's delivery worker that have failures, by
+    /// destination; empty when no worker runs here. Breakers are per process: another
+    /// instance may see a destination differently.
+    pub fn breakers(&self) -> HashMap<String, BreakerView> {
+        let Some(gate) = self
+            .inner
+            .gate
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return HashMap::new();
+        };
+        let now = self.instant();
+        let gate = gate.lock().unwrap_or_else(|p| p.into_inner());
+        self.config()
+            .destinations
+            .iter()
+            .filter_map(|d| Some((d.id.clone(), gate.breaker(&d.id, now)?)))
+            .collect()
     }
 
     async fn publish_queue_metrics(&self) {

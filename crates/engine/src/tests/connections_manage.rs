@@ -854,3 +854,42 @@ async fn oauth_test_probes_the_token_endpoint() {
     assert!(matches!(e, EngineError::Misconfigured(_)), "{e:?}");
     let _ = connected;
 }
+
+#[tokio::test]
+async fn the_last_oauth_test_is_kept_for_the_launch_checklist() {
+    let h = harness(json!({}), "", "").await;
+    let item = |s: &crate::status::Status| {
+        s.integrations[0]
+            .checklist
+            .iter()
+            .find(|c| c.check == "oauth_tested")
+            .unwrap()
+            .clone()
+    };
+    let s = h.engine.status().await.unwrap();
+    assert_eq!(item(&s).state, "missing");
+    assert!(item(&s).detail.contains("never tested"));
+
+    h.stub.set(|r| match r.path.as_str() {
+        "/token" => Resp::json(401, json!({"error": "invalid_client"})),
+        _ => default_route(r),
+    });
+    assert!(!h.engine.oauth_test("it").await.unwrap().ok());
+    let s = h.engine.status().await.unwrap();
+    assert_eq!(item(&s).state, "missing");
+    assert!(
+        item(&s).detail.contains("failed at")
+            && item(&s).detail.contains("token endpoint and client"),
+        "{}",
+        item(&s).detail
+    );
+
+    h.stub.set(|r| match r.path.as_str() {
+        "/token" => Resp::json(400, json!({"error": "invalid_grant"})),
+        _ => default_route(r),
+    });
+    assert!(h.engine.oauth_test("it").await.unwrap().ok());
+    let s = h.engine.status().await.unwrap();
+    assert_eq!(item(&s).state, "ok");
+    assert!(item(&s).detail.contains("passed at"));
+}

@@ -862,3 +862,25 @@ async fn concurrent_callers_of_a_dead_grant_call_the_provider_once() {
     let events = h.store.list_events(Some("it"), None, 100).await.unwrap();
     assert_eq!(events.len(), 1, "one connection.needs_reauth event");
 }
+
+#[tokio::test]
+async fn a_refused_refresh_shows_in_the_status_as_needs_reauth() {
+    let h = harness(json!({}), "", "").await;
+    h.stub.set(|r| match r.path.as_str() {
+        "/token" => Resp::json(400, json!({"error": "invalid_grant"})),
+        _ => default_route(r),
+    });
+    expiring(&h, "c", 60).await;
+    h.engine.connection_token("c").await.unwrap_err();
+    let s = h.engine.status().await.unwrap();
+    let it = s.integrations.iter().find(|i| i.id == "it").unwrap();
+    assert_eq!(it.connections.needs_reauth, 1);
+    assert_eq!(it.connections.needs_reauth_24h, 1);
+    assert_eq!(it.connections.refresh_failures_24h, 1);
+    assert!(it.connections.attention && s.attention);
+    assert!(
+        s.reasons.iter().any(|r| r.contains("went needs_reauth")),
+        "{:?}",
+        s.reasons
+    );
+}

@@ -17,6 +17,7 @@ mod oidc;
 mod reload;
 mod secrets;
 mod security;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -654,6 +655,34 @@ impl store::InstanceStore for TamperStore {
     }
     async fn leave_instance(&self, id: &str) -> StoreResult<bool> {
         self.inner.leave_instance(id).await
+    }
+}
+
+#[async_trait]
+impl store::StatusStore for TamperStore {
+    async fn add_counters(&self, deltas: &[store::CounterDelta]) -> StoreResult<()> {
+        self.inner.add_counters(deltas).await
+    }
+    async fn counter_sums(&self, since: DateTime<Utc>) -> StoreResult<Vec<store::CounterSum>> {
+        self.inner.counter_sums(since).await
+    }
+    async fn prune_counters(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.prune_counters(before).await
+    }
+    async fn record_oauth_test(&self, r: &store::OAuthTestRecord) -> StoreResult<()> {
+        self.inner.record_oauth_test(r).await
+    }
+    async fn oauth_tests(&self) -> StoreResult<Vec<store::OAuthTestRecord>> {
+        self.inner.oauth_tests().await
+    }
+    async fn integration_queues(&self) -> StoreResult<Vec<store::IntegrationQueue>> {
+        self.inner.integration_queues().await
+    }
+    async fn last_external_event(&self, integration: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner.last_external_event(integration).await
+    }
+    async fn failing_connections(&self, since: DateTime<Utc>) -> StoreResult<Vec<(String, u64)>> {
+        self.inner.failing_connections(since).await
     }
 }
 

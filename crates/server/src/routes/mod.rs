@@ -26,6 +26,7 @@ pub mod destinations;
 pub mod events;
 pub mod ops;
 pub mod proxy;
+pub mod status;
 pub mod webhooks;
 
 /// Documented routes: a router and its OpenAPI paths, built from one declaration per

@@ -21,6 +21,7 @@ pub mod providers;
 pub mod secrets;
 pub mod security;
 pub mod serve;
+pub mod status;
 pub mod tokens;
 pub mod webhook;
 

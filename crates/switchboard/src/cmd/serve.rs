@@ -255,6 +255,8 @@ struct Background {
     worker: tokio::task::JoinHandle<()>,
     /// Applies other instances' changes, when the store has a change feed.
     changes: Option<tokio::task::JoinHandle<()>>,
+    /// Writes the activity counters of `switchboard status` every few seconds.
+    activity: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
@@ -302,6 +304,19 @@ impl Background {
         // crash between commit and routing) and delivers; in-flight deliveries may
         // finish within shutdown_grace_secs, and a cut one is retried after its lease
         // (at least once).
+        // The activity counters (webhooks received and refused, refresh failures) go to
+        // the database every few seconds, and once more at the end.
+        let activity = {
+            let engine = engine.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_activity_flusher(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+            })
+        };
         let worker = {
             let engine = engine.clone();
             let mut stop = stop;
@@ -321,6 +336,7 @@ impl Background {
             refresher,
             worker,
             changes,
+            activity,
         }
     }
 
@@ -342,6 +358,8 @@ impl Background {
                 "deliveries still in flight after shutdown_grace_secs are retried after their lease"
             );
         }
+        // After the last request and delivery: their counts are in the final flush.
+        let _ = tokio::time::timeout(grace, self.activity).await;
     }
 }
 

@@ -30,5 +30,7 @@ mod secrets;
 mod security;
 mod serve;
 mod signals;
+mod status;
 mod three;
 mod webhook;
+mod webhook_load;

@@ -9,6 +9,7 @@ use crate::exit::Outcome;
 use crate::local::DbArgs;
 use crate::switches::{self, Switch};
 
+mod load;
 mod replay;
 mod test;
 mod verify;

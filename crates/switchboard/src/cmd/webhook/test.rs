@@ -21,21 +21,48 @@ pub struct TestArgs {
     /// Server to send it to.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Load test: send this many sample events, each with its own id and timestamp,
+    /// then wait for their deliveries and report latencies and throughput.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub count: u64,
+    /// Load test: senders at once (default 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: Option<u64>,
+    /// Load test: how long to wait for the deliveries after sending (0: do not wait).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub wait_secs: u64,
+    /// Load test: send even though the integration's events go to destinations.
+    #[arg(long)]
+    pub yes: bool,
+    /// Load test: API key (app or admin) to follow the deliveries through the events API.
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
-/// `switchboard webhook test`: signs a sample exactly as the provider would (with the
-/// integration's first secret, over the URL the server will see:
-/// `{public_url}/webhooks/{integration}/event`) and sends it to a running server.
-pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
-    let json = g.json;
-    let cfg = load_config(g.config_path(), &Default::default())?;
-    let (integration, scheme) = webhook_integration(&cfg, &args.integration)?;
-    let now = chrono::Utc::now();
-    let sample_id = format!("evt_test_{}", now.timestamp_millis());
-    let body = match &args.event {
-        Some(p) => {
-            std::fs::read(p).with_context(|| format!("cannot read event file {}", p.display()))?
-        }
+/// A sample event signed as the provider would sign it, ready to send.
+pub(super) struct Signed {
+    /// Where to POST it (the server's URL, the integration's path, and the query the
+    /// scheme signs, if any).
+    pub target: String,
+    /// The signature headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Signs `body` (the sample for `sample_id` when `None`) at `now` with the integration's
+/// first secret, over the URL the server will see (`{public_url}/webhooks/{id}/event`).
+pub(super) fn sign_sample(
+    public_url: &str,
+    server_url: &str,
+    integration: &config::Integration,
+    scheme: &signatures::Scheme,
+    sample_id: &str,
+    body: Option<Vec<u8>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Signed> {
+    let body = match body {
+        Some(b) => b,
         None => serde_json::to_vec(&serde_json::json!({
             "id": sample_id,
             "type": "switchboard.test",
@@ -44,12 +71,12 @@ pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
         }))?,
     };
     let path = format!("/webhooks/{}/event", integration.id);
-    let signed_url = format!("{}{path}", cfg.public_url);
+    let signed_url = format!("{public_url}{path}");
     let req = signatures::SignRequest::new(&body, now.timestamp())
         .url(&signed_url)
-        .id(&sample_id);
+        .id(sample_id);
     let signed =
-        signatures::sign(&scheme, &integration.webhook_secrets[..1], &req).map_err(|e| {
+        signatures::sign(scheme, &integration.webhook_secrets[..1], &req).map_err(|e| {
             CliError::new(
                 "invalid_config",
                 format!("cannot sign a {} webhook: {e}", scheme.name()),
@@ -61,7 +88,44 @@ pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
         .split_once('?')
         .map(|(_, q)| format!("?{q}"))
         .unwrap_or_default();
-    let target = format!("{}{path}{query}", args.url.trim_end_matches('/'));
+    Ok(Signed {
+        target: format!("{}{path}{query}", server_url.trim_end_matches('/')),
+        headers: signed.headers,
+        body,
+    })
+}
+
+/// `switchboard webhook test`: signs a sample exactly as the provider would (with the
+/// integration's first secret, over the URL the server will see:
+/// `{public_url}/webhooks/{integration}/event`) and sends it to a running server.
+pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
+    let json = g.json;
+    let cfg = load_config(g.config_path(), &Default::default())?;
+    let (integration, scheme) = webhook_integration(&cfg, &args.integration)?;
+    if args.count > 1 || args.concurrency.is_some() {
+        return super::load::run(args, &cfg, integration, &scheme, json).await;
+    }
+    let now = chrono::Utc::now();
+    let sample_id = format!("evt_test_{}", now.timestamp_millis());
+    let body = match &args.event {
+        Some(p) => Some(
+            std::fs::read(p).with_context(|| format!("cannot read event file {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let Signed {
+        target,
+        headers,
+        body,
+    } = sign_sample(
+        &cfg.public_url,
+        &args.url,
+        integration,
+        &scheme,
+        &sample_id,
+        body,
+        now,
+    )?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
@@ -70,7 +134,7 @@ pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
         .post(&target)
         .header("content-type", "application/json")
         .header("user-agent", "switchboard-webhook-test");
-    for (n, v) in &signed.headers {
+    for (n, v) in &headers {
         rb = rb.header(n, v);
     }
     let res = rb.body(body).send().await.with_context(|| {
