@@ -6,8 +6,7 @@
 //! expected.
 //!
 //! Info-string tags on a ```sh block:
-//! - `exit=N`: the block is expected to exit N (a check that finds a problem exits 1);
-//! - `pending-verb`: it uses a verb not built yet; it is skipped and counted.
+//! - `exit=N`: the block is expected to exit N (a check that finds a problem exits 1).
 //!
 //! A ```text output block right after a ```sh block is what the command printed: the
 //! words of its first line (the table header, or the first sentence; words with a digit
@@ -187,8 +186,6 @@ fn run_in(
 pub struct Ran {
     /// `sh` blocks run.
     pub sh: usize,
-    /// `sh pending-verb` blocks skipped (file:line).
-    pub pending: Vec<String>,
     /// `js` blocks run (as one program).
     pub js: usize,
 }
@@ -204,7 +201,6 @@ pub async fn run_doc(rel: &str) -> Ran {
     let mut pages = Vec::new();
     for b in &blocks {
         match b.lang.as_str() {
-            "sh" if b.tag("pending-verb") => ran.pending.push(format!("{rel}:{}", b.line)),
             "sh" => {
                 let out = run_in(&env, "bash", &["-euo", "pipefail", "-c", &b.code], &[]);
                 let want = b.expected_exit();
@@ -270,12 +266,10 @@ pub async fn run_doc(rel: &str) -> Ran {
         run_page(&env, rel, page).await;
     }
     eprintln!(
-        "{rel}: ran {} sh blocks, {} js blocks and {} pages in Chromium; skipped {} pending-verb blocks {:?}",
+        "{rel}: ran {} sh blocks, {} js blocks and {} pages in Chromium",
         ran.sh,
         ran.js,
         pages.len(),
-        ran.pending.len(),
-        ran.pending
     );
     drop(env);
     ran
@@ -343,7 +337,7 @@ macro_rules! doc_tests {
             #[tokio::test]
             async fn $name() {
                 let ran = run_doc($path).await;
-                assert!(ran.sh + ran.js + ran.pending.len() > 0, "{} has no block to run", $path);
+                assert!(ran.sh + ran.js > 0, "{} has no block to run", $path);
             }
         )*
         /// Every doc file with a test above.
@@ -366,7 +360,7 @@ doc_tests! {
 }
 
 #[test]
-fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
+fn every_runbook_and_guide_has_a_doc_test_and_only_known_blocks() {
     let mut files = Vec::new();
     for dir in ["docs/runbooks", "docs/guides"] {
         for e in std::fs::read_dir(repo().join(dir)).unwrap() {
@@ -381,18 +375,11 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
     listed.sort();
     assert_eq!(files, listed, "add the new doc to doc_tests! in docs.rs");
 
-    // What is skipped, said on every run (cargo test --no-capture / nextest on failure).
-    let mut pending = Vec::new();
     let mut sh = 0;
     for f in &files {
         let text = std::fs::read_to_string(repo().join(f)).unwrap();
         for b in blocks(&text) {
             match b.lang.as_str() {
-                "sh" if b.tag("pending-verb") => pending.push(format!(
-                    "{f}:{}: {}",
-                    b.line,
-                    b.code.lines().next().unwrap_or("")
-                )),
                 "sh" => sh += 1,
                 // Only languages the harness knows, so a typo does not hide a block.
                 "js" | "text" | "toml" | "json" | "yaml" | "html" => {}
@@ -400,8 +387,7 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
                 other => panic!("{f}:{}: unknown block language {other:?}", b.line),
             }
             for t in &b.tags {
-                let known = t == "pending-verb"
-                    || t == "output"
+                let known = t == "output"
                     || t == "browser"
                     || t.starts_with("exit=")
                     || t.starts_with("no_run")
@@ -432,11 +418,6 @@ fn every_runbook_and_guide_has_a_doc_test_and_pending_verbs_are_counted() {
             );
         }
     }
-    eprintln!(
-        "docs: {sh} sh blocks run; {} pending-verb blocks skipped:\n  {}",
-        pending.len(),
-        pending.join("\n  ")
-    );
     assert!(sh >= 30, "only {sh} sh blocks in the runbooks and guides");
 }
 
@@ -520,7 +501,7 @@ async fn a_failing_block_fails_the_test_with_its_file_and_line() {
 
 #[test]
 fn fenced_blocks_are_read_with_their_tags_and_outputs() {
-    let md = "intro\n\n```sh exit=1\nfalse\n```\n\n```text output\nID  STATUS\n```\n\n  ```sh pending-verb\n  switchboard status\n  ```\n```rust,no_run\nfn main() {}\n```\n";
+    let md = "intro\n\n```sh exit=1\nfalse\n```\n\n```text output\nID  STATUS\n```\n\n  ```sh exit=2\n  switchboard status\n  ```\n```rust,no_run\nfn main() {}\n```\n";
     let b = blocks(md);
     assert_eq!(b.len(), 3, "{b:?}");
     assert_eq!(
@@ -528,7 +509,7 @@ fn fenced_blocks_are_read_with_their_tags_and_outputs() {
         ("sh", 3, 1)
     );
     assert_eq!(b[0].output.as_deref(), Some("ID  STATUS\n"));
-    assert!(b[1].tag("pending-verb"));
+    assert_eq!(b[1].expected_exit(), 2);
     assert_eq!(b[1].code, "switchboard status\n");
     assert_eq!(b[2].lang, "rust,no_run");
     assert_eq!(
