@@ -17,6 +17,7 @@ pub mod connections;
 pub mod deliveries;
 pub mod events;
 pub mod instances;
+pub mod privacy;
 pub mod transfer;
 
 use async_trait::async_trait;
@@ -37,6 +38,10 @@ pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
 };
 pub use instances::{InstanceBeat, InstanceStore, LiveInstance};
+pub use privacy::{
+    ConsentKind, ConsentRecord, ErasureRecord, EventRef, PrivacyStore, PurgeBatch, PurgeReason,
+    PurgeSelection, PurgeState,
+};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
 /// failed group commit answers each of its callers with the same error.
@@ -260,6 +265,7 @@ pub trait Store:
     + ConnectionStore
     + DeliveryStore
     + InstanceStore
+    + PrivacyStore
     + Send
     + Sync
     + std::fmt::Debug
