@@ -88,6 +88,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("proxy_redact_query", Kind::List),
     ("api_key_cache_secs", Kind::Int),
     ("instance_heartbeat_ms", Kind::Int),
+    ("payload_retention_days", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -177,6 +178,7 @@ struct RawConfig {
     proxy_redact_query: Option<Vec<String>>,
     api_key_cache_secs: Option<u64>,
     instance_heartbeat_ms: Option<u64>,
+    payload_retention_days: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -273,6 +275,10 @@ pub struct Config {
     /// limits are rebalanced at every beat, and an instance that has not beaten for
     /// three of them no longer counts.
     pub instance_heartbeat_ms: u64,
+    /// Days an event's payload (body, kept headers, mapped data) is kept before the
+    /// retention sweep removes it, for integrations without their own
+    /// `payload_retention_days`; 0 keeps payloads forever.
+    pub payload_retention_days: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -454,6 +460,7 @@ impl Config {
         let proxy_redact_query = layers.proxy_redact_query(raw.proxy_redact_query.take())?;
         let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
         let instance_heartbeat_ms = layers.instance_heartbeat_ms(raw.instance_heartbeat_ms)?;
+        let payload_retention_days = layers.payload_retention_days(raw.payload_retention_days)?;
         let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
 
         // The tables come from the file only, and last: destinations and mappings name
@@ -519,6 +526,7 @@ impl Config {
             proxy_redact_query,
             api_key_cache_secs,
             instance_heartbeat_ms,
+            payload_retention_days,
             file,
             sources: layers.into_sources(),
         })
@@ -614,6 +622,10 @@ impl Config {
             (
                 "instance_heartbeat_ms",
                 self.instance_heartbeat_ms != other.instance_heartbeat_ms,
+            ),
+            (
+                "payload_retention_days",
+                self.payload_retention_days != other.payload_retention_days,
             ),
             ("providers", self.providers != other.providers),
             (

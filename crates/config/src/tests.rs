@@ -243,6 +243,7 @@ const RAW_FIELDS: &[&str] = &[
     "proxy_redact_query",
     "api_key_cache_secs",
     "instance_heartbeat_ms",
+    "payload_retention_days",
 ];
 
 #[test]
@@ -278,6 +279,7 @@ fn every_file_field_is_in_keys_and_back() {
         proxy_redact_query: _,
         api_key_cache_secs: _,
         instance_heartbeat_ms: _,
+        payload_retention_days: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -417,12 +419,14 @@ database_max_connections = 9
             ("SWITCHBOARD_PROXY_REDACT_QUERY", "sig"),
             ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
             ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
+            ("SWITCHBOARD_PAYLOAD_RETENTION_DAYS", "7"),
         ],
     )
     .unwrap();
     assert_eq!((c.proxy_max_wait_secs, c.proxy_max_body_bytes), (18, 19000));
     assert_eq!(c.api_key_cache_secs, 22);
     assert_eq!(c.instance_heartbeat_ms, 230);
+    assert_eq!(c.payload_retention_days, 7);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -1540,6 +1544,10 @@ fn changed_keys_reports_each_key_by_name_only() {
         (
             "instance_heartbeat_ms",
             "instance_heartbeat_ms = 500".into(),
+        ),
+        (
+            "payload_retention_days",
+            "payload_retention_days = 5".into(),
         ),
     ];
     let mut covered = Vec::new();
