@@ -19,6 +19,7 @@ pub mod ids;
 pub mod instances;
 pub mod oidc;
 pub mod pipeline;
+pub mod privacy;
 pub mod proxy;
 pub mod secrets;
 mod ttl_cache;
