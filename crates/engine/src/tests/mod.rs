@@ -767,4 +767,5 @@ mod pipeline;
 mod pipeline_deliver;
 mod pipeline_mapping;
 mod proxy;
+mod privacy;
 mod proxy_more;
