@@ -62,11 +62,16 @@ use std::fmt;
 use std::time::Duration;
 
 mod events;
+mod privacy;
 mod proxy;
 
 pub use events::{
     Delivery, DeliveryCounts, Destination, DestinationChange, Event, EventDetail, EventFilter,
     EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,
+};
+pub use privacy::{
+    ConsentRecord, EndUserExport, Erasure, ErasedConnection, ErasureCounts, ExportedDelivery,
+    ExportedEvent, PurgeResult,
 };
 pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};
 

@@ -89,6 +89,7 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("api_key_cache_secs", Kind::Int),
     ("instance_heartbeat_ms", Kind::Int),
     ("payload_retention_days", Kind::Int),
+    ("retention_sweep_interval_secs", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -179,6 +180,7 @@ struct RawConfig {
     api_key_cache_secs: Option<u64>,
     instance_heartbeat_ms: Option<u64>,
     payload_retention_days: Option<u64>,
+    retention_sweep_interval_secs: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -279,6 +281,9 @@ pub struct Config {
     /// retention sweep removes it, for integrations without their own
     /// `payload_retention_days`; 0 keeps payloads forever.
     pub payload_retention_days: u64,
+    /// Seconds between two passes of the background retention sweep (each pass works
+    /// in small batches until nothing expired is left).
+    pub retention_sweep_interval_secs: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -461,6 +466,8 @@ impl Config {
         let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
         let instance_heartbeat_ms = layers.instance_heartbeat_ms(raw.instance_heartbeat_ms)?;
         let payload_retention_days = layers.payload_retention_days(raw.payload_retention_days)?;
+        let retention_sweep_interval_secs =
+            layers.retention_sweep_interval_secs(raw.retention_sweep_interval_secs)?;
         let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
 
         // The tables come from the file only, and last: destinations and mappings name
@@ -527,6 +534,7 @@ impl Config {
             api_key_cache_secs,
             instance_heartbeat_ms,
             payload_retention_days,
+            retention_sweep_interval_secs,
             file,
             sources: layers.into_sources(),
         })
@@ -626,6 +634,10 @@ impl Config {
             (
                 "payload_retention_days",
                 self.payload_retention_days != other.payload_retention_days,
+            ),
+            (
+                "retention_sweep_interval_secs",
+                self.retention_sweep_interval_secs != other.retention_sweep_interval_secs,
             ),
             ("providers", self.providers != other.providers),
             (

@@ -244,6 +244,7 @@ const RAW_FIELDS: &[&str] = &[
     "api_key_cache_secs",
     "instance_heartbeat_ms",
     "payload_retention_days",
+    "retention_sweep_interval_secs",
 ];
 
 #[test]
@@ -280,6 +281,7 @@ fn every_file_field_is_in_keys_and_back() {
         api_key_cache_secs: _,
         instance_heartbeat_ms: _,
         payload_retention_days: _,
+        retention_sweep_interval_secs: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -420,6 +422,7 @@ database_max_connections = 9
             ("SWITCHBOARD_API_KEY_CACHE_SECS", "22"),
             ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
             ("SWITCHBOARD_PAYLOAD_RETENTION_DAYS", "7"),
+            ("SWITCHBOARD_RETENTION_SWEEP_INTERVAL_SECS", "60"),
         ],
     )
     .unwrap();
@@ -427,6 +430,7 @@ database_max_connections = 9
     assert_eq!(c.api_key_cache_secs, 22);
     assert_eq!(c.instance_heartbeat_ms, 230);
     assert_eq!(c.payload_retention_days, 7);
+    assert_eq!(c.retention_sweep_interval_secs, 60);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -1548,6 +1552,10 @@ fn changed_keys_reports_each_key_by_name_only() {
         (
             "payload_retention_days",
             "payload_retention_days = 5".into(),
+        ),
+        (
+            "retention_sweep_interval_secs",
+            "retention_sweep_interval_secs = 5".into(),
         ),
     ];
     let mut covered = Vec::new();

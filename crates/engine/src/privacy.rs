@@ -4,7 +4,8 @@
 //! - **Retention.** After `payload_retention_days` (an integration's own, else the
 //!   top-level one; 0 keeps forever) an event's body, kept headers and mapped data are
 //!   removed, its metadata kept ([`store::PrivacyStore::purge_expired_payloads`]). The
-//!   sweep ([`Engine::run_retention_sweep`]) runs in every `serve`, in batches of
+//!   sweep ([`Engine::run_retention_sweep`]) runs in every `serve` every
+//!   `retention_sweep_interval_secs`, in batches of
 //!   [`SWEEP_BATCH`] with [`SWEEP_PAUSE`] between them on the engine's clock, so that
 //!   intake keeps the write lock most of the time; batches are idempotent, so instances
 //!   sweeping at once only share the work. `retention purge` runs it at once
@@ -43,8 +44,6 @@ use crate::{Actor, Engine, EngineError, EngineResult};
 pub const SWEEP_BATCH: u32 = 200;
 /// The sweep's pause between two batches, so that intake gets the write lock.
 pub const SWEEP_PAUSE: Duration = Duration::from_millis(100);
-/// How often the background sweep looks for expired payloads.
-pub const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 /// The most events one `retention purge` call takes.
 pub const MAX_PURGE_LIMIT: u32 = 100_000;
 /// Events erased per transaction.
@@ -339,7 +338,7 @@ impl Engine {
     }
 
     /// The background retention sweep, until `shutdown`: a pass at start, then one
-    /// every [`SWEEP_INTERVAL`] on the engine's clock. A pass that removed something is
+    /// every `retention_sweep_interval_secs` on the engine's clock. A pass that removed something is
     /// audited (`retention.purge`, actor `system`); a failed one is logged and retried
     /// at the next interval.
     pub async fn run_retention_sweep(&self, shutdown: impl std::future::Future<Output = ()>) {
@@ -368,7 +367,7 @@ impl Engine {
             }
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = self.clock().sleep(SWEEP_INTERVAL) => {}
+                _ = self.clock().sleep(Duration::from_secs(self.config().retention_sweep_interval_secs)) => {}
             }
         }
     }

@@ -81,6 +81,12 @@ enum Command {
     /// Destinations: list them with their queue; enable or disable one (via the server).
     #[command(subcommand)]
     Destinations(cmd::destinations::DestinationsCmd),
+    /// Payload retention: remove expired webhook payloads now (via the server).
+    #[command(subcommand)]
+    Retention(cmd::retention::RetentionCmd),
+    /// End users' personal data: erase or export one (via the server).
+    #[command(subcommand)]
+    User(cmd::user::UserCmd),
 }
 
 /// mimalloc instead of glibc's allocator: the server allocates per request on several
@@ -123,5 +129,7 @@ async fn run(command: Command, g: &Globals) -> anyhow::Result<Outcome> {
         Command::Connections(c) => cmd::connections::run(c, g).await,
         Command::Events(c) => cmd::events::run(c, g).await,
         Command::Destinations(c) => cmd::destinations::run(c, g).await,
+        Command::Retention(c) => cmd::retention::run(c, g).await,
+        Command::User(c) => cmd::user::run(c, g).await,
     }
 }

@@ -18,8 +18,10 @@ pub mod keys;
 pub mod migrate;
 pub mod oauth;
 pub mod providers;
+pub mod retention;
 pub mod serve;
 pub mod tokens;
+pub mod user;
 pub mod webhook;
 
 /// The global flags, as every verb sees them.

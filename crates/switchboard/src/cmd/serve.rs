@@ -218,12 +218,14 @@ async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
 struct Background {
     refresher: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    /// The retention sweep (payloads past `payload_retention_days`).
+    retention: tokio::task::JoinHandle<()>,
     /// Applies other instances' changes, when the store has a change feed.
     changes: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
-    /// Starts the background refresher, the delivery worker and, when the store has a
+    /// Starts the background refresher, the retention sweep, the delivery worker and, when the store has a
     /// change feed (PostgreSQL), the task that applies it; all stop when `stop` turns
     /// true.
     fn spawn(engine: &Engine, stop: tokio::sync::watch::Receiver<bool>) -> Self {
@@ -263,6 +265,19 @@ impl Background {
                     .await;
             })
         };
+        // The retention sweep: expired payloads removed in small batches, a pause
+        // between them; batches are idempotent, so every instance may run it.
+        let retention = {
+            let engine = engine.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_retention_sweep(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+            })
+        };
         // The delivery worker: routes what intake did not (replays, internal events, a
         // crash between commit and routing) and delivers; in-flight deliveries may
         // finish within shutdown_grace_secs, and a cut one is retried after its lease
@@ -285,6 +300,7 @@ impl Background {
         Self {
             refresher,
             worker,
+            retention,
             changes,
         }
     }
@@ -295,6 +311,8 @@ impl Background {
             // It only waits on the feed: it stops at once.
             let _ = tokio::time::timeout(grace, changes).await;
         }
+        // A sweep stops between two batches; a batch is one short transaction.
+        let _ = tokio::time::timeout(grace, self.retention).await;
         let (refresher, worker) = tokio::join!(
             tokio::time::timeout(grace, self.refresher),
             tokio::time::timeout(grace, self.worker)
