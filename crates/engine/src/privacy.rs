@@ -28,13 +28,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{KeyInit, Mac};
 use serde::Serialize;
 use store::{
     ConnectionFilter, ConsentKind, ConsentRecord, Delivery, DeliveryFilter, ErasureRecord,
-    EventRef, PurgeReason, PurgeSelection, SecretSlot,
+    EventRef, PurgeReason, PurgeSelection,
 };
-use vault::{ExposeSecret, SecretString};
 
 use crate::connections::ConnectionView;
 use crate::ids::{is_end_user_id, new_consent_id};
@@ -52,11 +50,6 @@ pub const ERASE_BATCH: u32 = 200;
 pub const MAX_EXPORT_EVENTS: usize = 100_000;
 /// Counter of payloads removed, by reason (`retention`, `erasure`).
 pub const PAYLOADS_PURGED: &str = "switchboard_payloads_purged_total";
-
-/// Where the deployment's subject-hash salt is sealed.
-fn salt_slot() -> SecretSlot {
-    SecretSlot::new("privacy", "deployment", "subject_hash_salt")
-}
 
 /// What one `retention purge` call did (or, in a dry run, would do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -169,25 +162,6 @@ pub struct EndUserExport {
     pub consent_records: Vec<ConsentRecord>,
     /// Events routed to the connections, oldest first.
     pub events: Vec<ExportedEvent>,
-}
-
-/// How a consent came about: the connect session (its stored hash) and the origin the
-/// browser returned to.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ConsentOrigin<'a> {
-    /// SHA-256 of the connect session's token.
-    pub session_hash: Option<&'a [u8]>,
-    /// `return_to` or the opener's origin.
-    pub return_url: Option<&'a str>,
-    /// Scopes requested.
-    pub requested: Vec<String>,
-}
-
-/// The origin (`scheme://host[:port]`) of a URL, or `None`.
-fn origin_of(url: &str) -> Option<String> {
-    let u = url::Url::parse(url).ok()?;
-    let o = u.origin();
-    o.is_tuple().then(|| o.ascii_serialization())
 }
 
 fn check_end_user(id: &str) -> EngineResult<()> {
@@ -383,55 +357,6 @@ impl Engine {
                 at: p.at,
             }),
         }
-    }
-
-    /// The deployment's keyed hash of an end user id (hex HMAC-SHA256 under the salt
-    /// sealed in `secrets`, made on first use).
-    pub async fn subject_hash(&self, end_user_id: &str) -> EngineResult<String> {
-        let salt = match self.get_secret(&salt_slot()).await? {
-            Some(s) => s,
-            None => {
-                let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes).map_err(|e| {
-                    EngineError::Misconfigured(format!("no random numbers for the salt: {e}"))
-                })?;
-                let fresh = SecretString::from(hex::encode(bytes));
-                self.put_secret(&salt_slot(), &fresh).await?;
-                // Read back: another instance may have written its own at the same time,
-                // and the stored one is the one every later hash uses.
-                self.get_secret(&salt_slot()).await?.unwrap_or(fresh)
-            }
-        };
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(salt.expose_secret().as_bytes())
-            .map_err(|e| EngineError::Misconfigured(format!("subject hash: {e}")))?;
-        mac.update(end_user_id.as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
-    }
-
-    /// Appends a consent record for connection `c` (scopes granted as it stands now).
-    pub(crate) async fn record_consent(
-        &self,
-        c: &store::Connection,
-        kind: ConsentKind,
-        origin: ConsentOrigin<'_>,
-    ) -> EngineResult<()> {
-        let record = ConsentRecord {
-            id: new_consent_id(),
-            connection_id: Some(c.id.clone()),
-            end_user_id: Some(c.end_user_id.clone()),
-            subject_hash: None,
-            integration: c.integration.clone(),
-            kind,
-            scopes_requested: origin.requested,
-            scopes_granted: c.scopes.clone(),
-            // A reference to the session's stored hash, never its token.
-            connect_session: origin
-                .session_hash
-                .map(|h| format!("cs-{}", hex::encode(&h[..h.len().min(8)]))),
-            return_origin: origin.return_url.and_then(origin_of),
-            at: self.now(),
-        };
-        Ok(self.inner.store.insert_consent_record(&record).await?)
     }
 
     /// Every connection of the end user.

@@ -412,7 +412,7 @@ impl Engine {
                 return Err(Halt::refused("exchange_failed", "exchange_failed"));
             }
         };
-        let origin = crate::privacy::ConsentOrigin {
+        let origin = super::consent::ConsentOrigin {
             session_hash: Some(&st.session_hash),
             return_url: st.return_to.as_deref().or(st.opener_origin.as_deref()),
             requested: ctx.scopes(),
@@ -498,7 +498,7 @@ impl Engine {
         integration: &str,
         connection: &Connection,
         tokens: &TokenSet,
-        origin: crate::privacy::ConsentOrigin<'_>,
+        origin: super::consent::ConsentOrigin<'_>,
     ) -> Result<String, Halt> {
         let sealed = tokens
             .credentials

@@ -269,7 +269,7 @@ impl Engine {
         self.record_consent(
             &after,
             store::ConsentKind::Revoke,
-            crate::privacy::ConsentOrigin::default(),
+            super::consent::ConsentOrigin::default(),
         )
         .await?;
         self.audit(
@@ -567,7 +567,7 @@ impl Engine {
         self.record_consent(
             &stored,
             kind,
-            crate::privacy::ConsentOrigin {
+            super::consent::ConsentOrigin {
                 requested: stored.scopes.clone(),
                 ..Default::default()
             },

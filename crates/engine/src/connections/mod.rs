@@ -10,6 +10,7 @@
 //!   fence is current (see `store::connections`).
 
 pub(crate) mod context;
+pub(crate) mod consent;
 pub(crate) mod credentials;
 mod flow;
 pub(crate) mod manage;

@@ -490,7 +490,7 @@ impl Engine {
                 .record_consent(
                     &updated,
                     store::ConsentKind::ScopeLoss,
-                    crate::privacy::ConsentOrigin {
+                    super::consent::ConsentOrigin {
                         requested: c.scopes.clone(),
                         ..Default::default()
                     },
