@@ -382,6 +382,13 @@ async fn retention_purge_and_bad_input_through_the_cli() {
     let out = cx.cli(&["retention", "purge"]);
     out.success();
     assert!(out.stdout.contains("no payload past its retention"), "{}", out.stdout);
+    // The event verbs say so.
+    let out = cx.cli(&["events", "show", &old[0]]);
+    out.success();
+    assert!(out.stdout.contains("removed") && out.stdout.contains("(retention)"), "{}", out.stdout);
+    let out = cx.cli(&["events", "list"]);
+    out.success();
+    assert!(out.stdout.contains("purged") && out.stdout.contains("kept"), "{}", out.stdout);
 
     // Replay of a purged event says why it cannot.
     let out = cx.cli(&["webhook", "replay", &old[0]]);
