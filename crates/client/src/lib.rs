@@ -70,7 +70,7 @@ pub use events::{
     EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,
 };
 pub use privacy::{
-    ConsentRecord, EndUserExport, Erasure, ErasedConnection, ErasureCounts, ExportedDelivery,
+    ConsentRecord, EndUserExport, ErasedConnection, Erasure, ErasureCounts, ExportedDelivery,
     ExportedEvent, PurgeResult,
 };
 pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};

@@ -157,7 +157,11 @@ pub struct EndUserExport {
 impl Client {
     /// Removes up to `limit` payloads past their retention now (admin); with
     /// `dry_run`, counts. Call again while [`PurgeResult::more`].
-    pub async fn purge_payloads(&self, dry_run: bool, limit: u32) -> Result<PurgeResult, ClientError> {
+    pub async fn purge_payloads(
+        &self,
+        dry_run: bool,
+        limit: u32,
+    ) -> Result<PurgeResult, ClientError> {
         self.send(
             self.http
                 .post(self.url("/api/retention/purge"))

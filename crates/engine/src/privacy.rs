@@ -296,8 +296,7 @@ impl Engine {
                 };
                 total += b.events;
                 if b.events > 0 {
-                    metrics::counter!(PAYLOADS_PURGED, "reason" => "retention")
-                        .increment(b.events);
+                    metrics::counter!(PAYLOADS_PURGED, "reason" => "retention").increment(b.events);
                 }
                 if !b.more {
                     break;

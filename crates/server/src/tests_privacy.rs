@@ -95,7 +95,11 @@ async fn retention_purge_runs_in_bounded_calls_and_replay_of_a_purged_event_is_4
     let young = h.stored_event(9, 1, None).await;
 
     let dry = h
-        .post_as(&h.admin, "/api/retention/purge", Some(r#"{"dry_run":true}"#))
+        .post_as(
+            &h.admin,
+            "/api/retention/purge",
+            Some(r#"{"dry_run":true}"#),
+        )
         .await;
     assert_eq!(dry.status(), StatusCode::OK);
     let v: Value = dry.json().await.unwrap();
@@ -124,7 +128,11 @@ async fn retention_purge_runs_in_bounded_calls_and_replay_of_a_purged_event_is_4
         .unwrap();
     for e in list["data"].as_array().unwrap() {
         let purged = e["purged_at"].is_string();
-        assert_eq!(purged, old.contains(&e["id"].as_str().unwrap().to_owned()), "{e}");
+        assert_eq!(
+            purged,
+            old.contains(&e["id"].as_str().unwrap().to_owned()),
+            "{e}"
+        );
     }
     let detail: Value = h
         .http
@@ -136,7 +144,13 @@ async fn retention_purge_runs_in_bounded_calls_and_replay_of_a_purged_event_is_4
         .json()
         .await
         .unwrap();
-    assert_eq!((detail["purge_reason"].as_str(), detail["body_bytes"].as_u64()), (Some("retention"), Some(0)));
+    assert_eq!(
+        (
+            detail["purge_reason"].as_str(),
+            detail["body_bytes"].as_u64()
+        ),
+        (Some("retention"), Some(0))
+    );
 
     let replay = h
         .post_as(&h.app, &format!("/api/events/{}/replay", old[0]), None)
@@ -145,10 +159,18 @@ async fn retention_purge_runs_in_bounded_calls_and_replay_of_a_purged_event_is_4
     let v: Value = replay.json().await.unwrap();
     assert_eq!(v["error"]["code"], "payload_purged");
     let bulk = h
-        .post_as(&h.app, "/api/events/replay", Some(r#"{"integration":"hooks"}"#))
+        .post_as(
+            &h.app,
+            "/api/events/replay",
+            Some(r#"{"integration":"hooks"}"#),
+        )
         .await;
     let v: Value = bulk.json().await.unwrap();
-    assert_eq!((v["events"].as_u64(), v["skipped_purged"].as_u64()), (Some(1), Some(3)), "{v}");
+    assert_eq!(
+        (v["events"].as_u64(), v["skipped_purged"].as_u64()),
+        (Some(1), Some(3)),
+        "{v}"
+    );
     assert!(h.store.event_purge_state(&young).await.unwrap().is_none());
 }
 
@@ -166,16 +188,76 @@ async fn bad_input_to_the_privacy_routes_is_a_clear_4xx_and_changes_nothing() {
     let old = h.stored_event(1, 30, None).await;
     h.connection_of("c-u1", "u1").await;
     let cases: Vec<(&str, &str, Option<&str>, StatusCode, &str)> = vec![
-        ("app", "/api/retention/purge", None, StatusCode::FORBIDDEN, "forbidden"),
-        ("app", "/api/end-users/u1/erase", None, StatusCode::FORBIDDEN, "forbidden"),
-        ("admin", "/api/retention/purge", Some("{"), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("admin", "/api/retention/purge", Some(r#"{"limit":0}"#), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("admin", "/api/retention/purge", Some(r#"{"limit":100001}"#), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("admin", "/api/retention/purge", Some(r#"{"dry":true}"#), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("admin", "/api/retention/purge", Some("[]"), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("admin", "/api/end-users/u1/erase", Some(r#"{"dry_run":"yes"}"#), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("admin", "/api/end-users/nobody/erase", None, StatusCode::NOT_FOUND, "end_user_not_found"),
-        ("admin", "/api/end-users/nobody/erase", Some(r#"{"dry_run":true}"#), StatusCode::NOT_FOUND, "end_user_not_found"),
+        (
+            "app",
+            "/api/retention/purge",
+            None,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "app",
+            "/api/end-users/u1/erase",
+            None,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some("{"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some(r#"{"limit":0}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some(r#"{"limit":100001}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some(r#"{"dry":true}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some("[]"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/end-users/u1/erase",
+            Some(r#"{"dry_run":"yes"}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/end-users/nobody/erase",
+            None,
+            StatusCode::NOT_FOUND,
+            "end_user_not_found",
+        ),
+        (
+            "admin",
+            "/api/end-users/nobody/erase",
+            Some(r#"{"dry_run":true}"#),
+            StatusCode::NOT_FOUND,
+            "end_user_not_found",
+        ),
     ];
     for (who, path, body, status, code) in cases {
         let key = if who == "app" { &h.app } else { &h.admin };
@@ -188,9 +270,21 @@ async fn bad_input_to_the_privacy_routes_is_a_clear_4xx_and_changes_nothing() {
     // The export: admin only, unknown end user is 404.
     let get = |key: String, path: &'static str| {
         let h = &h;
-        async move { h.http.get(h.url(path)).bearer_auth(key).send().await.unwrap() }
+        async move {
+            h.http
+                .get(h.url(path))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
     };
-    assert_eq!(get(h.app.clone(), "/api/end-users/u1/export").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(h.app.clone(), "/api/end-users/u1/export")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
     let r = get(h.admin.clone(), "/api/end-users/nobody/export").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let v: Value = r.json().await.unwrap();
@@ -224,7 +318,11 @@ async fn erase_and_export_of_an_end_user() {
     assert!(!v.to_string().contains("sealed-bytes"));
 
     let dry: Value = h
-        .post_as(&h.admin, "/api/end-users/u1/erase", Some(r#"{"dry_run":true}"#))
+        .post_as(
+            &h.admin,
+            "/api/end-users/u1/erase",
+            Some(r#"{"dry_run":true}"#),
+        )
         .await
         .json()
         .await
@@ -237,11 +335,33 @@ async fn erase_and_export_of_an_end_user() {
     let done = h.post_as(&h.admin, "/api/end-users/u1/erase", None).await;
     assert_eq!(done.status(), StatusCode::OK);
     let v: Value = done.json().await.unwrap();
-    assert_eq!((v["already_erased"].as_bool(), v["counts"]["events"].as_u64()), (Some(false), Some(1)));
+    assert_eq!(
+        (
+            v["already_erased"].as_bool(),
+            v["counts"]["events"].as_u64()
+        ),
+        (Some(false), Some(1))
+    );
     assert_eq!(v["connections"][0]["id"], "c-u1");
     assert!(h.store.get_connection("c-u1").await.unwrap().is_none());
-    assert!(h.store.get_event(&mine).await.unwrap().unwrap().body.is_empty());
-    assert!(!h.store.get_event(&theirs).await.unwrap().unwrap().body.is_empty());
+    assert!(
+        h.store
+            .get_event(&mine)
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .is_empty()
+    );
+    assert!(
+        !h.store
+            .get_event(&theirs)
+            .await
+            .unwrap()
+            .unwrap()
+            .body
+            .is_empty()
+    );
 
     let again: Value = h
         .post_as(&h.admin, "/api/end-users/u1/erase", None)

@@ -509,20 +509,21 @@ impl DeliveryStore for PgStore {
             )
         };
         // Built from constants only: no input reaches the SQL text.
-        let (events, deliveries, purged): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&f.event_id)
-            .bind(&f.integration)
-            .bind(&f.event_type)
-            .bind(f.since.map(to_millis))
-            .bind(f.until.map(to_millis))
-            .bind(&f.destination)
-            .bind(delivery_status)
-            .bind(mapping_failed)
-            .bind(by_delivery)
-            .bind(to_millis(now))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
+        let (events, deliveries, purged): (i64, i64, i64) =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(&f.event_id)
+                .bind(&f.integration)
+                .bind(&f.event_type)
+                .bind(f.since.map(to_millis))
+                .bind(f.until.map(to_millis))
+                .bind(&f.destination)
+                .bind(delivery_status)
+                .bind(mapping_failed)
+                .bind(by_delivery)
+                .bind(to_millis(now))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?;
         Ok(ReplayCount {
             events: count(events),
             deliveries: count(deliveries),

@@ -120,13 +120,12 @@ impl PrivacyStore for PgStore {
     }
 
     async fn event_purge_state(&self, event_id: &str) -> StoreResult<Option<PurgeState>> {
-        let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT payload_purged_at, purge_reason FROM events WHERE id = $1",
-        )
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(err)?;
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT payload_purged_at, purge_reason FROM events WHERE id = $1")
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(err)?;
         match row {
             Some((Some(at), Some(reason))) => Ok(Some(PurgeState {
                 at: from_millis(at)?,

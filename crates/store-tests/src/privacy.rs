@@ -53,8 +53,18 @@ pub async fn purge_keeps_metadata_and_takes_only_finished_old_events(s: Arc<dyn 
     let got = s.get_event(&old.id).await.unwrap().unwrap();
     assert!(got.body.is_empty() && got.headers.is_empty());
     assert_eq!(
-        (&got.integration, got.received_at, &got.event_type, &got.scheme),
-        (&old.integration, old.received_at, &old.event_type, &old.scheme)
+        (
+            &got.integration,
+            got.received_at,
+            &got.event_type,
+            &got.scheme
+        ),
+        (
+            &old.integration,
+            old.received_at,
+            &old.event_type,
+            &old.scheme
+        )
     );
     let p = s.event_purge_state(&old.id).await.unwrap().unwrap();
     assert_eq!((p.at, p.reason), (at(2 * MIN), PurgeReason::Retention));
@@ -72,7 +82,11 @@ pub async fn purge_keeps_metadata_and_takes_only_finished_old_events(s: Arc<dyn 
         .unwrap();
     let row = list.iter().find(|e| e.id == old.id).unwrap();
     assert_eq!((row.purged_at, row.body_bytes), (Some(at(2 * MIN)), 0));
-    assert!(list.iter().filter(|e| e.id != old.id).all(|e| e.purged_at.is_none()));
+    assert!(
+        list.iter()
+            .filter(|e| e.id != old.id)
+            .all(|e| e.purged_at.is_none())
+    );
 
     // A replay of it is skipped, and counted.
     let f = ReplayFilter {
@@ -81,14 +95,19 @@ pub async fn purge_keeps_metadata_and_takes_only_finished_old_events(s: Arc<dyn 
     };
     let r = s.replay(&f, false, at(3 * MIN)).await.unwrap();
     assert_eq!((r.events, r.skipped_purged), (0, 1));
-    assert!(s.event_routing(&old.id).await.unwrap().unwrap().routed_at.is_some());
+    assert!(
+        s.event_routing(&old.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .routed_at
+            .is_some()
+    );
 }
 
 /// Batches are bounded, say whether more remain, and running again purges nothing twice;
 /// a dry run counts and changes nothing.
-pub async fn purge_batches_are_bounded_idempotent_and_dry_runs_change_nothing(
-    s: Arc<dyn Store>,
-) {
+pub async fn purge_batches_are_bounded_idempotent_and_dry_runs_change_nothing(s: Arc<dyn Store>) {
     for n in 1..=5 {
         done_event(&*s, n, "a").await;
     }
@@ -97,7 +116,12 @@ pub async fn purge_batches_are_bounded_idempotent_and_dry_runs_change_nothing(
         .await
         .unwrap();
     assert_eq!((dry.events, dry.more), (5, false));
-    assert!(s.event_purge_state(&event(1, "a", None).id).await.unwrap().is_none());
+    assert!(
+        s.event_purge_state(&event(1, "a", None).id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let mut total = 0;
     let mut batches = 0;
     loop {
@@ -120,7 +144,11 @@ pub async fn purge_batches_are_bounded_idempotent_and_dry_runs_change_nothing(
         .unwrap();
     assert_eq!((again.events, again.more), (0, false));
     // The first purge's time stays.
-    let p = s.event_purge_state(&event(5, "a", None).id).await.unwrap().unwrap();
+    let p = s
+        .event_purge_state(&event(5, "a", None).id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.at, at(MIN));
 }
 
@@ -234,10 +262,21 @@ pub async fn erase_connection_events_clears_payload_and_link(s: Arc<dyn Store>) 
         assert_eq!(p.reason, PurgeReason::Erasure);
     }
     // Nothing sends them any more.
-    assert!(s.unrouted_events(10).await.unwrap().iter().all(|e| e.id == other.id));
+    assert!(
+        s.unrouted_events(10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.id == other.id)
+    );
     let ds = deliveries_of(&*s, &mine.id).await;
     assert!(ds.iter().all(|d| d.status == DeliveryStatus::Dead));
-    assert!(s.events_of_connections(&ids, None, 10).await.unwrap().is_empty());
+    assert!(
+        s.events_of_connections(&ids, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let kept = s.get_event(&other.id).await.unwrap().unwrap();
     assert_eq!(kept.body, other.body);
 }
@@ -264,7 +303,10 @@ pub async fn consent_records_erasures_and_flows_of_an_end_user(s: Arc<dyn Store>
     for r in [&r1, &r2, &r3] {
         s.insert_consent_record(r).await.unwrap();
     }
-    assert_eq!(s.consent_records_of("u1").await.unwrap(), vec![r1.clone(), r2]);
+    assert_eq!(
+        s.consent_records_of("u1").await.unwrap(),
+        vec![r1.clone(), r2]
+    );
     assert_eq!(s.anonymize_consent_records("u1", "h1").await.unwrap(), 2);
     assert!(s.consent_records_of("u1").await.unwrap().is_empty());
     assert_eq!(s.consent_records_of("u2").await.unwrap(), vec![r3]);

@@ -82,5 +82,4 @@ impl Engine {
         };
         Ok(self.inner.store.insert_consent_record(&record).await?)
     }
-
 }

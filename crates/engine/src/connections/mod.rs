@@ -9,8 +9,8 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
-pub(crate) mod context;
 pub(crate) mod consent;
+pub(crate) mod context;
 pub(crate) mod credentials;
 mod flow;
 pub(crate) mod manage;

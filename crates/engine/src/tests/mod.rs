@@ -766,6 +766,6 @@ mod connections_tokens;
 mod pipeline;
 mod pipeline_deliver;
 mod pipeline_mapping;
-mod proxy;
 mod privacy;
+mod proxy;
 mod proxy_more;

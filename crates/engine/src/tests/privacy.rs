@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde_json::json;
 use store::{
-    ConnectionStore, ConsentKind, Event, EventStore, Mapped, PrivacyStore, PurgeReason, ReplayFilter,
-    Routing,
+    ConnectionStore, ConsentKind, Event, EventStore, Mapped, PrivacyStore, PurgeReason,
+    ReplayFilter, Routing,
 };
 
-use super::connections::{connect, harness, put, conn};
+use super::connections::{conn, connect, harness, put};
 use super::*;
 use crate::{Actor, EngineError, ManualClock};
 
@@ -75,8 +75,12 @@ async fn old_event(
 async fn retention_engine() -> (Engine, SqliteStore, ManualClock) {
     let store = memory_store().await;
     let clock = ManualClock::starting_at(store::from_millis(1_700_000_000_000).unwrap());
-    let engine =
-        Engine::new(Arc::new(store.clone()), ring(&key(), &[]), retention_config()).with_clock(clock.clone());
+    let engine = Engine::new(
+        Arc::new(store.clone()),
+        ring(&key(), &[]),
+        retention_config(),
+    )
+    .with_clock(clock.clone());
     (engine, store, clock)
 }
 
@@ -128,14 +132,23 @@ async fn the_sweep_runs_on_the_engine_clock_and_keeps_what_is_not_due() {
         assert_eq!((p.reason, p.at), (PurgeReason::Retention, now));
         let got = s.get_event(&e.id).await.unwrap().unwrap();
         assert!(got.body.is_empty() && got.headers.is_empty());
-        assert_eq!((got.event_type, got.received_at), (e.event_type.clone(), e.received_at));
+        assert_eq!(
+            (got.event_type, got.received_at),
+            (e.event_type.clone(), e.received_at)
+        );
     }
     for e in [&short_new, &forever, &plain_new] {
         assert!(purged(e.id.clone()).await.is_none(), "{}", e.id);
     }
     let audit = all_audit(&s).await;
-    let row = audit.iter().find(|r| r.entry.action == "retention.purge").unwrap();
-    assert_eq!((row.entry.actor.as_str(), &row.entry.details["events"]), ("system", &json!(3)));
+    let row = audit
+        .iter()
+        .find(|r| r.entry.action == "retention.purge")
+        .unwrap();
+    assert_eq!(
+        (row.entry.actor.as_str(), &row.entry.details["events"]),
+        ("system", &json!(3))
+    );
 
     // Thirteen hours later (the interval passing) the next pass takes what became due.
     let sleeps = clock.sleeps_started();
@@ -155,9 +168,17 @@ async fn purge_now_is_bounded_reports_more_and_a_dry_run_changes_nothing() {
     for n in 1..=5 {
         old_event(&s, n, "plain", old, None).await;
     }
-    let dry = engine.purge_payloads(true, 100, Some(&cli())).await.unwrap();
+    let dry = engine
+        .purge_payloads(true, 100, Some(&cli()))
+        .await
+        .unwrap();
     assert_eq!((dry.dry_run, dry.events, dry.more), (true, 5, false));
-    assert!(s.event_purge_state(&format!("evt_{:032x}", 1)).await.unwrap().is_none());
+    assert!(
+        s.event_purge_state(&format!("evt_{:032x}", 1))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let first = engine.purge_payloads(false, 3, Some(&cli())).await.unwrap();
     assert_eq!((first.events, first.more), (3, true));
     let second = engine.purge_payloads(false, 3, Some(&cli())).await.unwrap();
@@ -181,7 +202,14 @@ async fn purge_now_is_bounded_reports_more_and_a_dry_run_changes_nothing() {
 #[tokio::test]
 async fn a_purged_event_cannot_be_replayed_and_bulk_replay_counts_it() {
     let (engine, s, clock) = retention_engine().await;
-    let e = old_event(&s, 1, "plain", clock.now() - chrono::Duration::days(10), None).await;
+    let e = old_event(
+        &s,
+        1,
+        "plain",
+        clock.now() - chrono::Duration::days(10),
+        None,
+    )
+    .await;
     engine.purge_payloads(false, 10, None).await.unwrap();
     let err = engine.replay_event(&e.id, false, &cli()).await.unwrap_err();
     assert_eq!(err.code(), "payload_purged");
@@ -227,7 +255,10 @@ async fn erasure_takes_everything_of_the_end_user_once_and_export_shows_it_befor
     let consent = h.store.consent_records_of("u1").await.unwrap();
     assert_eq!(consent.len(), 1);
     let c = &consent[0];
-    assert_eq!((c.kind, c.integration.as_str()), (ConsentKind::Connect, "it"));
+    assert_eq!(
+        (c.kind, c.integration.as_str()),
+        (ConsentKind::Connect, "it")
+    );
     assert_eq!(c.scopes_requested, ["read", "write"]);
     assert_eq!(c.scopes_granted, ["read", "write"]);
     assert_eq!(c.return_origin.as_deref(), Some("https://app.example"));
@@ -238,14 +269,25 @@ async fn erasure_takes_everything_of_the_end_user_once_and_export_shows_it_befor
     assert_eq!(export.connections.len(), 1);
     assert_eq!(export.events.len(), 1);
     assert_eq!(export.events[0].event.id, mine.id);
-    assert!(export.events[0].body.as_deref().unwrap().contains("person-1@"));
+    assert!(
+        export.events[0]
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("person-1@")
+    );
     let text = serde_json::to_string(&export).unwrap();
     assert!(!text.contains("at-") && !text.contains("rt-"), "{text}");
 
     // Dry run: lists, changes nothing.
     let dry = h.engine.erase_end_user("u1", true, &cli()).await.unwrap();
     assert_eq!(
-        (dry.dry_run, dry.counts.connections, dry.counts.events, dry.counts.consent_records),
+        (
+            dry.dry_run,
+            dry.counts.connections,
+            dry.counts.events,
+            dry.counts.consent_records
+        ),
         (true, 1, 1, 1)
     );
     assert_eq!(dry.connections[0].id, "acct-u1");
@@ -255,31 +297,58 @@ async fn erasure_takes_everything_of_the_end_user_once_and_export_shows_it_befor
     let done = h.engine.erase_end_user("u1", false, &cli()).await.unwrap();
     assert!(!done.dry_run && !done.already_erased);
     assert_eq!(
-        (done.counts.connections, done.counts.revoked_at_provider, done.counts.events),
+        (
+            done.counts.connections,
+            done.counts.revoked_at_provider,
+            done.counts.events
+        ),
         (1, 1, 1)
     );
     assert!(h.store.get_connection("acct-u1").await.unwrap().is_none());
-    assert!(h.store.get_connection_credentials("acct-u1").await.unwrap().is_none());
+    assert!(
+        h.store
+            .get_connection_credentials("acct-u1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let e = h.store.get_event(&mine.id).await.unwrap().unwrap();
     assert!(e.body.is_empty() && e.connection_id.is_none());
     assert_eq!(
-        h.store.event_purge_state(&mine.id).await.unwrap().unwrap().reason,
+        h.store
+            .event_purge_state(&mine.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reason,
         PurgeReason::Erasure
     );
-    assert_eq!(h.store.get_event(&other.id).await.unwrap().unwrap().body, other.body);
+    assert_eq!(
+        h.store.get_event(&other.id).await.unwrap().unwrap().body,
+        other.body
+    );
     assert!(h.store.get_connection("acct-u2").await.unwrap().is_some());
     assert!(h.store.consent_records_of("u1").await.unwrap().is_empty());
     // The audit rows keep the keyed hash, never the end user id.
     let audit = all_audit(&h.store).await;
-    let erase = audit.iter().find(|r| r.entry.action == "end_user.erase").unwrap();
+    let erase = audit
+        .iter()
+        .find(|r| r.entry.action == "end_user.erase")
+        .unwrap();
     assert_eq!(erase.entry.target, format!("subject:{}", done.subject_hash));
     assert_eq!(erase.entry.details["events"], 1);
     for r in &audit {
         let row = serde_json::to_string(&r.entry.details).unwrap();
         assert!(!row.contains("\"u1\""), "{} {row}", r.entry.action);
     }
-    let connect_row = audit.iter().find(|r| r.entry.action == "connection.connect").unwrap();
-    assert_eq!(connect_row.entry.details["subject"], json!(done.subject_hash));
+    let connect_row = audit
+        .iter()
+        .find(|r| r.entry.action == "connection.connect")
+        .unwrap();
+    assert_eq!(
+        connect_row.entry.details["subject"],
+        json!(done.subject_hash)
+    );
 
     // Again: nothing left, nothing done, not an error.
     let before = all_audit(&h.store).await.len();
@@ -299,7 +368,10 @@ async fn erasure_takes_everything_of_the_end_user_once_and_export_shows_it_befor
 async fn an_unknown_or_malformed_end_user_changes_nothing() {
     let (engine, s) = setup().await;
     for dry in [true, false] {
-        let e = engine.erase_end_user("nobody", dry, &cli()).await.unwrap_err();
+        let e = engine
+            .erase_end_user("nobody", dry, &cli())
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "end_user_not_found");
     }
     assert!(matches!(
@@ -309,7 +381,10 @@ async fn an_unknown_or_malformed_end_user_changes_nothing() {
     for bad in ["", "a\u{7}b"] {
         assert!(matches!(
             engine.erase_end_user(bad, false, &cli()).await,
-            Err(EngineError::Invalid { field: "end_user_id", .. })
+            Err(EngineError::Invalid {
+                field: "end_user_id",
+                ..
+            })
         ));
     }
     assert!(all_audit(&s).await.is_empty());
@@ -332,7 +407,11 @@ async fn disconnect_and_reconnect_are_consent_records() {
         .collect();
     assert_eq!(
         kinds,
-        [ConsentKind::Connect, ConsentKind::Revoke, ConsentKind::Reconnect]
+        [
+            ConsentKind::Connect,
+            ConsentKind::Revoke,
+            ConsentKind::Reconnect
+        ]
     );
 }
 

@@ -16,11 +16,7 @@ use crate::oidc::{OidcPeer, browse_until};
 const CLIENT_ID: &str = "switchboard";
 const CLIENT_SECRET: &str = "peer-client-secret-for-privacy-tests";
 const APP_ORIGIN: &str = "http://127.0.0.1:9";
-const DB_FILES: [&str; 3] = [
-    "switchboard.db",
-    "switchboard.db-wal",
-    "switchboard.db-shm",
-];
+const DB_FILES: [&str; 3] = ["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"];
 
 /// A value no other test or run has: nanoseconds since the epoch and the process id.
 fn unique(prefix: &str) -> String {
@@ -237,11 +233,20 @@ async fn erasure_leaves_no_trace_of_the_end_users_tokens_payloads_or_id() {
     ];
     // Before: the values are there (the check can see them).
     let before = traces(dir.path(), &needles);
-    assert!(before.iter().any(|f| f.starts_with("the body")), "{before:?}");
-    assert!(before.iter().any(|f| f.starts_with("the sealed")), "{before:?}");
+    assert!(
+        before.iter().any(|f| f.starts_with("the body")),
+        "{before:?}"
+    );
+    assert!(
+        before.iter().any(|f| f.starts_with("the sealed")),
+        "{before:?}"
+    );
 
     // Export: everything held, no secret.
-    let v = cx.cli(&["user", "export", &user, "--json"]).success().json();
+    let v = cx
+        .cli(&["user", "export", &user, "--json"])
+        .success()
+        .json();
     assert_eq!(v["end_user_id"], user.as_str());
     assert_eq!(v["connections"][0]["id"], conn_id.as_str());
     assert_eq!(v["events"].as_array().unwrap().len(), 3);
@@ -249,14 +254,20 @@ async fn erasure_leaves_no_trace_of_the_end_users_tokens_payloads_or_id() {
     let consent = &v["consent_records"][0];
     assert_eq!(consent["kind"], "connect");
     assert_eq!(consent["return_origin"], APP_ORIGIN);
-    assert_eq!(consent["scopes_requested"], json!(["openid", "offline_access", "api:read"]));
+    assert_eq!(
+        consent["scopes_requested"],
+        json!(["openid", "offline_access", "api:read"])
+    );
     assert!(!v.to_string().contains(&token));
     // To a file, 0600.
     let out = cx.dir.join("export.json");
     cx.cli(&["user", "export", &user, "-o", out.to_str().unwrap()])
         .success();
     let meta = std::fs::metadata(&out).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
     std::fs::remove_file(&out).unwrap();
 
     // A dry run lists, changes nothing.
@@ -269,7 +280,11 @@ async fn erasure_leaves_no_trace_of_the_end_users_tokens_payloads_or_id() {
     assert_eq!(dry["counts"]["events"], 3);
     let out = cx.cli(&["user", "erase", &user, "--dry-run"]);
     out.success();
-    assert!(out.stdout.contains("would erase") && out.stdout.contains(&conn_id), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("would erase") && out.stdout.contains(&conn_id),
+        "{}",
+        out.stdout
+    );
     let (status, _) = (
         server
             .get(&format!("/api/connections/{conn_id}"), Some(&cx.key))
@@ -279,7 +294,9 @@ async fn erasure_leaves_no_trace_of_the_end_users_tokens_payloads_or_id() {
     );
     assert_eq!(status, StatusCode::OK);
     // Without a terminal and without --yes: refused, nothing done.
-    cx.cli(&["user", "erase", &user]).exit_code(2).stderr_has(&["--yes"]);
+    cx.cli(&["user", "erase", &user])
+        .exit_code(2)
+        .stderr_has(&["--yes"]);
     assert_eq!(
         server
             .get(&format!("/api/connections/{conn_id}"), Some(&cx.key))
@@ -307,7 +324,10 @@ async fn erasure_leaves_no_trace_of_the_end_users_tokens_payloads_or_id() {
     );
     // The audit row proves it without the id.
     let rows = server.audit_rows(&cx.key).await;
-    let row = rows.iter().find(|r| r["action"] == "end_user.erase").unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["action"] == "end_user.erase")
+        .unwrap();
     assert_eq!(row["target"], format!("subject:{hash}").as_str());
     assert_eq!(row["details"]["events"], 3);
     assert!(!serde_json::to_string(&rows).unwrap().contains(&user));
@@ -320,7 +340,13 @@ async fn erasure_leaves_no_trace_of_the_end_users_tokens_payloads_or_id() {
         .get_json(&format!("/api/events/{kept}"), &cx.key)
         .await;
     assert_eq!(other["purged_at"], Value::Null);
-    assert!(!traces(dir.path(), &[("kept", format!("BODY-{other_mark}").into_bytes())]).is_empty());
+    assert!(
+        !traces(
+            dir.path(),
+            &[("kept", format!("BODY-{other_mark}").into_bytes())]
+        )
+        .is_empty()
+    );
 
     // Again: nothing to do, exit 0, no second audit row.
     let again = cx
@@ -365,8 +391,14 @@ async fn retention_purge_and_bad_input_through_the_cli() {
     assert_eq!(v, json!({"dry_run": true, "events": 5, "more": false}));
     let out = cx.cli(&["retention", "purge", "--dry-run"]);
     out.success();
-    assert!(out.stdout.contains("would remove the payload of 5"), "{}", out.stdout);
-    let e = server.get_json(&format!("/api/events/{}", old[0]), &cx.key).await;
+    assert!(
+        out.stdout.contains("would remove the payload of 5"),
+        "{}",
+        out.stdout
+    );
+    let e = server
+        .get_json(&format!("/api/events/{}", old[0]), &cx.key)
+        .await;
     assert_eq!(e["purged_at"], Value::Null);
 
     let v = cx.cli(&["retention", "purge", "--json"]).success().json();
@@ -374,26 +406,46 @@ async fn retention_purge_and_bad_input_through_the_cli() {
     for id in &old {
         let e = server.get_json(&format!("/api/events/{id}"), &cx.key).await;
         assert!(e["purged_at"].is_string(), "{e}");
-        assert_eq!((e["purge_reason"].as_str(), e["body_bytes"].as_u64()), (Some("retention"), Some(0)));
+        assert_eq!(
+            (e["purge_reason"].as_str(), e["body_bytes"].as_u64()),
+            (Some("retention"), Some(0))
+        );
         assert_eq!(e["event_type"], "thing.done", "metadata kept");
     }
-    let e = server.get_json(&format!("/api/events/{young}"), &cx.key).await;
+    let e = server
+        .get_json(&format!("/api/events/{young}"), &cx.key)
+        .await;
     assert_eq!(e["purged_at"], Value::Null);
     let out = cx.cli(&["retention", "purge"]);
     out.success();
-    assert!(out.stdout.contains("no payload past its retention"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("no payload past its retention"),
+        "{}",
+        out.stdout
+    );
     // The event verbs say so.
     let out = cx.cli(&["events", "show", &old[0]]);
     out.success();
-    assert!(out.stdout.contains("removed") && out.stdout.contains("(retention)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("removed") && out.stdout.contains("(retention)"),
+        "{}",
+        out.stdout
+    );
     let out = cx.cli(&["events", "list"]);
     out.success();
-    assert!(out.stdout.contains("purged") && out.stdout.contains("kept"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("purged") && out.stdout.contains("kept"),
+        "{}",
+        out.stdout
+    );
 
     // Replay of a purged event says why it cannot.
     let out = cx.cli(&["webhook", "replay", &old[0]]);
     out.exit_code(2).stderr_has(&["payload", "retention"]);
-    let v = cx.cli(&["webhook", "replay", &old[0], "--json"]).exit_code(2).json();
+    let v = cx
+        .cli(&["webhook", "replay", &old[0], "--json"])
+        .exit_code(2)
+        .json();
     assert_eq!(v["error"]["code"], "payload_purged");
 
     // Unknown end user: a clear error, exit 2, for both verbs.
