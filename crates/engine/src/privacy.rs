@@ -39,9 +39,9 @@ use crate::ids::{is_end_user_id, new_consent_id};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Events purged per retention transaction (the sweep's and `retention purge`'s).
-pub const SWEEP_BATCH: u32 = 200;
+pub const SWEEP_BATCH: u32 = 100;
 /// The sweep's pause between two batches, so that intake gets the write lock.
-pub const SWEEP_PAUSE: Duration = Duration::from_millis(250);
+pub const SWEEP_PAUSE: Duration = Duration::from_millis(300);
 /// The most events one `retention purge` call takes.
 pub const MAX_PURGE_LIMIT: u32 = 100_000;
 /// Events erased per transaction.
