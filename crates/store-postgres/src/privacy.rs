@@ -80,39 +80,74 @@ impl PrivacyStore for PgStore {
         at: DateTime<Utc>,
     ) -> StoreResult<PurgeBatch> {
         let cutoff = to_millis(sel.received_before);
-        let (taken, purged): (i64, i64) = if dry_run {
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM events e WHERE {EXPIRED} LIMIT $4) x"
-            )))
-            .bind(&sel.integration)
-            .bind(&sel.except)
-            .bind(cutoff)
-            .bind(i64::from(limit))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
-            (n, n)
-        } else {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "WITH picked AS (
-                    SELECT e.id FROM events e WHERE {EXPIRED}
-                    ORDER BY e.received_at LIMIT $4 FOR UPDATE SKIP LOCKED
-                 ), purged AS (
-                    UPDATE events SET {CLEAR_PAYLOAD}, payload_purged_at = $5,
-                      purge_reason = 'retention'
-                    WHERE id IN (SELECT id FROM picked) RETURNING 1
-                 )
-                 SELECT (SELECT COUNT(*) FROM picked), (SELECT COUNT(*) FROM purged)"
-            )))
-            .bind(&sel.integration)
-            .bind(&sel.except)
-            .bind(cutoff)
-            .bind(i64::from(limit))
-            .bind(to_millis(at))
-            .fetch_one(&self.pool)
+        // Each integration's candidates are one range of `events_unpurged (integration,
+        // received_at)`; the integrations are found with a skip scan of the same index,
+        // so a batch never reads the events that are within their retention.
+        let integrations: Vec<String> = match &sel.integration {
+            Some(i) => vec![i.clone()],
+            None => sqlx::query_scalar::<_, String>(
+                "WITH RECURSIVE i(x) AS (
+                   SELECT MIN(integration) FROM events WHERE payload_purged_at IS NULL
+                   UNION ALL
+                   SELECT (SELECT MIN(integration) FROM events
+                           WHERE payload_purged_at IS NULL AND integration > i.x)
+                   FROM i WHERE i.x IS NOT NULL)
+                 SELECT x FROM i WHERE x IS NOT NULL",
+            )
+            .fetch_all(&self.pool)
             .await
             .map_err(err)?
+            .into_iter()
+            .filter(|i| !sel.except.contains(i))
+            .collect(),
         };
+        let (mut taken, mut purged) = (0i64, 0i64);
+        for i in integrations {
+            let left = i64::from(limit) - taken;
+            if left <= 0 {
+                break;
+            }
+            let one = PurgeSelection {
+                integration: Some(i),
+                except: Vec::new(),
+                received_before: sel.received_before,
+            };
+            let (t, p): (i64, i64) = if dry_run {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM events e WHERE {EXPIRED} LIMIT $4) x"
+                )))
+                .bind(&one.integration)
+                .bind(&one.except)
+                .bind(cutoff)
+                .bind(left)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?;
+                (n, n)
+            } else {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "WITH picked AS (
+                        SELECT e.id FROM events e WHERE {EXPIRED}
+                        ORDER BY e.received_at LIMIT $4 FOR UPDATE SKIP LOCKED
+                     ), purged AS (
+                        UPDATE events SET {CLEAR_PAYLOAD}, payload_purged_at = $5,
+                          purge_reason = 'retention'
+                        WHERE id IN (SELECT id FROM picked) RETURNING 1
+                     )
+                     SELECT (SELECT COUNT(*) FROM picked), (SELECT COUNT(*) FROM purged)"
+                )))
+                .bind(&one.integration)
+                .bind(&one.except)
+                .bind(cutoff)
+                .bind(left)
+                .bind(to_millis(at))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?
+            };
+            taken += t;
+            purged += p;
+        }
         Ok(PurgeBatch {
             events: count(purged),
             more: limit > 0 && taken == i64::from(limit),

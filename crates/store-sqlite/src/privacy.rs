@@ -79,17 +79,50 @@ impl PrivacyStore for SqliteStore {
     ) -> StoreResult<PurgeBatch> {
         let except = json_list(&sel.except)?;
         let cutoff = to_millis(sel.received_before);
-        // Read on the pool, outside the write turn: the index walk may be long.
-        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT e.id FROM events e WHERE {EXPIRED} ORDER BY e.received_at LIMIT ?4"
-        )))
-        .bind(&sel.integration)
-        .bind(&except)
-        .bind(cutoff)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
+        // Read on the pool, outside the write turn. Each integration's candidates are one
+        // range of `events_unpurged (integration, received_at)`; the integrations are
+        // found with a skip scan of the same index, so a batch never reads the events
+        // that are within their retention.
+        let integrations: Vec<String> = match &sel.integration {
+            Some(i) => vec![i.clone()],
+            None => sqlx::query_scalar::<_, String>(
+                "WITH RECURSIVE i(x) AS (
+                   SELECT MIN(integration) FROM events WHERE payload_purged_at IS NULL
+                   UNION ALL
+                   SELECT (SELECT MIN(integration) FROM events
+                           WHERE payload_purged_at IS NULL AND integration > i.x)
+                   FROM i WHERE i.x IS NOT NULL)
+                 SELECT x FROM i WHERE x IS NOT NULL",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .filter(|i| !sel.except.contains(i))
+            .collect(),
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for i in integrations {
+            let left = i64::from(limit) - ids.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let page: Vec<String> = sqlx::query_scalar(
+                "SELECT e.id FROM events e
+                 WHERE e.integration = ?1 AND e.payload_purged_at IS NULL AND e.received_at < ?2
+                   AND e.routed_at IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id
+                                   AND d.status IN ('pending', 'in_flight'))
+                 ORDER BY e.received_at LIMIT ?3",
+            )
+            .bind(&i)
+            .bind(cutoff)
+            .bind(left)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+            ids.extend(page);
+        }
         let more = ids.len() as u32 == limit && limit > 0;
         if dry_run || ids.is_empty() {
             return Ok(PurgeBatch {
