@@ -150,9 +150,12 @@ pub struct Event {
     pub scheme: String,
     /// The connection it routes to.
     pub connection_id: Option<String>,
-    /// Body size in bytes.
+    /// Body size in bytes (0 once purged).
     #[serde(default)]
     pub body_bytes: u64,
+    /// When its payload was removed (retention or erasure); `None` while kept.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
     /// Its mapping; `None` while unrouted (new, or replayed and not mapped again yet).
     #[serde(default)]
     pub mapping: Option<EventMapping>,
@@ -205,9 +208,15 @@ pub struct EventDetail {
     pub scheme: String,
     /// The connection it routes to.
     pub connection_id: Option<String>,
-    /// Body size in bytes.
+    /// Body size in bytes (0 once purged).
     #[serde(default)]
     pub body_bytes: u64,
+    /// When its payload was removed; `None` while kept.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
+    /// Why: `retention` or `erasure`.
+    #[serde(default)]
+    pub purge_reason: Option<String>,
     /// When it was routed; `None` while unrouted.
     #[serde(default)]
     pub routed_at: Option<DateTime<Utc>>,
@@ -384,6 +393,9 @@ pub struct ReplayCount {
     pub events: u64,
     /// Deliveries requeued for an immediate attempt (in-flight ones are left alone).
     pub deliveries: u64,
+    /// Events selected but skipped: their payload was removed (retention or erasure).
+    #[serde(default)]
+    pub skipped_purged: u64,
     /// Whether this was only a count.
     pub dry_run: bool,
 }

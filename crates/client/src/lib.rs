@@ -62,6 +62,7 @@ use std::fmt;
 use std::time::Duration;
 
 mod events;
+mod privacy;
 mod proxy;
 mod status;
 
@@ -74,6 +75,10 @@ pub mod guide {}
 pub use events::{
     Delivery, DeliveryCounts, Destination, DestinationChange, Event, EventDetail, EventFilter,
     EventMapping, EventStatus, QueueCounts, ReplayCount, ReplayFilter, ReplayStatus,
+};
+pub use privacy::{
+    ConsentRecord, EndUserExport, ErasedConnection, Erasure, ErasureCounts, ExportedDelivery,
+    ExportedEvent, PurgeResult,
 };
 pub use proxy::{Method, PROXY_TIMEOUT, ProxyRequestBuilder, ProxyResponse};
 pub use status::{

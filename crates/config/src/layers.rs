@@ -454,6 +454,22 @@ impl<'a> Layers<'a> {
         self.int("instance_heartbeat_ms", file_val, 1000, 100, 60_000)
     }
 
+    /// `payload_retention_days` (0: forever; at most 100 years).
+    pub(crate) fn payload_retention_days(
+        &mut self,
+        file_val: Option<u64>,
+    ) -> Result<u64, ConfigError> {
+        self.int("payload_retention_days", file_val, 30, 0, 36_500)
+    }
+
+    /// `retention_sweep_interval_secs`.
+    pub(crate) fn retention_sweep_interval_secs(
+        &mut self,
+        file_val: Option<u64>,
+    ) -> Result<u64, ConfigError> {
+        self.int("retention_sweep_interval_secs", file_val, 600, 1, 86_400)
+    }
+
     /// `allow_hosts`: bare host names; none by default.
     pub(crate) fn allow_hosts(
         &mut self,

@@ -90,6 +90,8 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("instance_heartbeat_ms", Kind::Int),
     ("metrics_listen", Kind::Str),
     ("metrics_key", Kind::Str),
+    ("payload_retention_days", Kind::Int),
+    ("retention_sweep_interval_secs", Kind::Int),
 ];
 
 /// The environment variable for a key: `SWITCHBOARD_` + the key in upper case.
@@ -181,6 +183,8 @@ struct RawConfig {
     instance_heartbeat_ms: Option<u64>,
     metrics_listen: Option<String>,
     metrics_key: Option<String>,
+    payload_retention_days: Option<u64>,
+    retention_sweep_interval_secs: Option<u64>,
     providers: Option<Vec<catalog::CustomProvider>>,
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
@@ -282,6 +286,13 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// When set, `/metrics` requires `Authorization: Bearer <metrics_key>`.
     pub metrics_key: Option<SecretString>,
+    /// Days an event's payload (body, kept headers, mapped data) is kept before the
+    /// retention sweep removes it, for integrations without their own
+    /// `payload_retention_days`; 0 keeps payloads forever.
+    pub payload_retention_days: u64,
+    /// Seconds between two passes of the background retention sweep (each pass works
+    /// in small batches until nothing expired is left).
+    pub retention_sweep_interval_secs: u64,
     /// Custom providers (`[[providers]]`), in addition to the built-in catalog.
     pub providers: Vec<catalog::CustomProvider>,
     /// Configured integrations.
@@ -463,6 +474,9 @@ impl Config {
         let proxy_redact_query = layers.proxy_redact_query(raw.proxy_redact_query.take())?;
         let api_key_cache_secs = layers.api_key_cache_secs(raw.api_key_cache_secs)?;
         let instance_heartbeat_ms = layers.instance_heartbeat_ms(raw.instance_heartbeat_ms)?;
+        let payload_retention_days = layers.payload_retention_days(raw.payload_retention_days)?;
+        let retention_sweep_interval_secs =
+            layers.retention_sweep_interval_secs(raw.retention_sweep_interval_secs)?;
         let allow_hosts = layers.allow_hosts(raw.allow_hosts.take())?;
         let metrics_listen = layers.metrics_listen(raw.metrics_listen.take(), listen)?;
         let metrics_key = layers.metrics_key(raw.metrics_key.take())?;
@@ -532,6 +546,8 @@ impl Config {
             instance_heartbeat_ms,
             metrics_listen,
             metrics_key,
+            payload_retention_days,
+            retention_sweep_interval_secs,
             file,
             sources: layers.into_sources(),
         })
@@ -635,6 +651,14 @@ impl Config {
             (
                 "metrics_key",
                 secrets_differ(self.metrics_key.as_slice(), other.metrics_key.as_slice()),
+            ),
+            (
+                "payload_retention_days",
+                self.payload_retention_days != other.payload_retention_days,
+            ),
+            (
+                "retention_sweep_interval_secs",
+                self.retention_sweep_interval_secs != other.retention_sweep_interval_secs,
             ),
             ("providers", self.providers != other.providers),
             (

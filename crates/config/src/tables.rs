@@ -32,6 +32,7 @@ pub(crate) struct RawIntegration {
     webhook_scheme: Option<signatures::Scheme>,
     webhook_tolerance_secs: Option<u64>,
     rate_limit: Option<RawRateLimit>,
+    payload_retention_days: Option<u64>,
 }
 
 /// An integration's `rate_limit = { … }` as written.
@@ -228,6 +229,9 @@ pub struct Integration {
     pub webhook_tolerance_secs: Option<u64>,
     /// The API proxy's proactive rate limit (none when absent).
     pub rate_limit: Option<RateLimit>,
+    /// Days its events' payloads are kept (0: forever); the top-level
+    /// `payload_retention_days` when absent.
+    pub payload_retention_days: Option<u64>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -497,8 +501,18 @@ pub(crate) fn integrations(
                 format!("{t} is out of range; use 1..=86400 seconds"),
             ));
         }
+        if let Some(d) = r.payload_retention_days
+            && d > 36_500
+        {
+            return Err(invalid(
+                key("payload_retention_days"),
+                src,
+                format!("{d} is out of range; use 0 (keep forever) to 36500 days"),
+            ));
+        }
         let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
         out.push(Integration {
+            payload_retention_days: r.payload_retention_days,
             rate_limit,
             id: r.id,
             provider: r.provider,
@@ -713,6 +727,7 @@ impl Integration {
             && self.webhook_scheme == o.webhook_scheme
             && self.webhook_tolerance_secs == o.webhook_tolerance_secs
             && self.rate_limit == o.rate_limit
+            && self.payload_retention_days == o.payload_retention_days
     }
 }
 

@@ -245,6 +245,8 @@ const RAW_FIELDS: &[&str] = &[
     "instance_heartbeat_ms",
     "metrics_listen",
     "metrics_key",
+    "payload_retention_days",
+    "retention_sweep_interval_secs",
 ];
 
 #[test]
@@ -282,6 +284,8 @@ fn every_file_field_is_in_keys_and_back() {
         instance_heartbeat_ms: _,
         metrics_listen: _,
         metrics_key: _,
+        payload_retention_days: _,
+        retention_sweep_interval_secs: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -425,6 +429,8 @@ database_max_connections = 9
             ("SWITCHBOARD_INSTANCE_HEARTBEAT_MS", "230"),
             ("SWITCHBOARD_METRICS_LISTEN", "127.0.0.1:9464"),
             ("SWITCHBOARD_METRICS_KEY", "metrics-key-from-the-env"),
+            ("SWITCHBOARD_PAYLOAD_RETENTION_DAYS", "7"),
+            ("SWITCHBOARD_RETENTION_SWEEP_INTERVAL_SECS", "60"),
         ],
     )
     .unwrap();
@@ -433,6 +439,8 @@ database_max_connections = 9
     assert_eq!(c.instance_heartbeat_ms, 230);
     assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
     assert!(c.metrics_key.is_some());
+    assert_eq!(c.payload_retention_days, 7);
+    assert_eq!(c.retention_sweep_interval_secs, 60);
     assert_eq!(c.proxy_redact_query, ["sig"]);
     assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
     assert_eq!(c.database_url, "postgres://db/sb");
@@ -1558,6 +1566,14 @@ fn changed_keys_reports_each_key_by_name_only() {
         (
             "metrics_key",
             "metrics_key = \"0123456789abcdef0123\"".into(),
+        ),
+        (
+            "payload_retention_days",
+            "payload_retention_days = 5".into(),
+        ),
+        (
+            "retention_sweep_interval_secs",
+            "retention_sweep_interval_secs = 5".into(),
         ),
     ];
     let mut covered = Vec::new();

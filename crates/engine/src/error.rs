@@ -27,6 +27,19 @@ pub enum EngineError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// No connection, consent record or erasure of this end user is held.
+    #[error("end user {} not found: no connection or consent record is held for it; check the id (it is the app's own end-user id)", short(.0))]
+    UnknownEndUser(String),
+    /// The event's payload was removed (retention or erasure): nothing to send again.
+    #[error("event {id:?} cannot be replayed: its payload was removed ({}) at {at}", reason.as_str())]
+    PayloadPurged {
+        /// The event.
+        id: String,
+        /// Why.
+        reason: store::PurgeReason,
+        /// When.
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// The state does not allow it (already revoked, …).
     #[error("{0}")]
     Conflict(String),
@@ -86,6 +99,8 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::Invalid { .. } => "invalid_request",
             EngineError::Conflict(_) => "conflict",
+            EngineError::UnknownEndUser(_) => "end_user_not_found",
+            EngineError::PayloadPurged { .. } => "payload_purged",
             EngineError::ConnectionState { status, .. } => match status {
                 store::ConnectionStatus::NeedsReauth => "needs_reauth",
                 store::ConnectionStatus::Revoked => "revoked",

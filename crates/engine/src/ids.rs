@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | event | [`new_event_id`] | `evt_` + 32 lowercase hex (UUID v7: sorts by creation) |
 //! | delivery | [`new_delivery_id`] | `dlv_` + 32 lowercase hex (UUID v7); it is the `webhook-id` |
+//! | consent record | [`new_consent_id`] | `cns_` + 32 lowercase hex (UUID v7) |
 //! | connection | [`new_connection_id`], or the app's choice ([`is_connection_id`]) | `conn_` + 32 lowercase hex (UUID v7) |
 //! | end user | the app's choice ([`is_end_user_id`]) | 1 to 256 printable characters |
 //! | connect session | [`new_connect_session_token`] | `cs_` + [`random_token`] |
@@ -61,6 +62,11 @@ pub fn is_connection_id(id: &str) -> bool {
 /// Whether `id` is acceptable as an end-user id: 1 to 256 printable characters.
 pub fn is_end_user_id(id: &str) -> bool {
     (1..=256).contains(&id.chars().count()) && !id.chars().any(char::is_control)
+}
+
+/// A new consent record id: `cns_` + 32 hex (UUID v7, so records sort by time).
+pub(crate) fn new_consent_id() -> String {
+    format!("cns_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// A new connection id: `conn_` + 32 hex (UUID v7, so ids sort by creation).

@@ -21,6 +21,7 @@ pub mod instances;
 pub mod metrics;
 pub mod oidc;
 pub mod pipeline;
+pub mod privacy;
 pub mod proxy;
 pub mod secrets;
 pub mod security;

@@ -117,7 +117,8 @@ impl From<EngineError> for ApiError {
                 StatusCode::UNAUTHORIZED
             }
             EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
-            EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
+            EngineError::NotFound { .. } | EngineError::UnknownEndUser(_) => StatusCode::NOT_FOUND,
+            EngineError::PayloadPurged { .. } => StatusCode::CONFLICT,
             EngineError::Invalid { .. } => StatusCode::BAD_REQUEST,
             EngineError::Conflict(_) | EngineError::ConnectionState { .. } => StatusCode::CONFLICT,
             EngineError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

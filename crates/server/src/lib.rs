@@ -88,7 +88,7 @@ impl Modify for BearerAuth {
     info(title = "Switchboard", description = "Self-hosted integration gateway: connections, API proxy, webhooks."),
     paths(routes::proxy::proxy),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys, the audit log and the status at a glance"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys, the audit log and the status at a glance"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"), (name = "privacy", description = "payload retention, erasure and export of an end user"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -104,6 +104,7 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::events::router())
         .merge(routes::destinations::router())
         .merge(routes::status::router())
+        .merge(routes::privacy::router())
 }
 
 /// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the
@@ -307,6 +308,9 @@ mod tests_proxy;
 
 #[cfg(test)]
 mod tests_events;
+
+#[cfg(test)]
+mod tests_privacy;
 
 #[cfg(test)]
 mod tests_routes;

@@ -398,7 +398,10 @@ async fn single_replay_counts_requeues_and_audits() {
     let res = h.post_json(&path, json!({"dry_run": true})).await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
-    assert_eq!(v, json!({"events": 1, "deliveries": 2, "dry_run": true}));
+    assert_eq!(
+        v,
+        json!({"events": 1, "deliveries": 2, "skipped_purged": 0, "dry_run": true})
+    );
     assert_eq!(h.deliveries().await, before);
     assert_eq!(h.audit_rows().await.len(), audit);
 
@@ -465,7 +468,10 @@ async fn single_replay_counts_requeues_and_audits() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
-    assert_eq!(v, json!({"events": 1, "deliveries": 2, "dry_run": false}));
+    assert_eq!(
+        v,
+        json!({"events": 1, "deliveries": 2, "skipped_purged": 0, "dry_run": false})
+    );
     let v = h.get_json(&format!("/api/events/{}", fx.b)).await;
     assert_eq!(v["mapping"], Value::Null);
     assert_eq!(v["routed_at"], Value::Null);
@@ -606,7 +612,10 @@ async fn bulk_replay_needs_a_filter_and_checks_every_field() {
         .post_json("/api/events/replay", json!({"status": "dead"}))
         .await;
     let v: Value = res.json().await.unwrap();
-    assert_eq!(v, json!({"events": 1, "deliveries": 2, "dry_run": false}));
+    assert_eq!(
+        v,
+        json!({"events": 1, "deliveries": 2, "skipped_purged": 0, "dry_run": false})
+    );
     let v = h.get_json(&format!("/api/events/{}", fx.b)).await;
     assert!(
         v["deliveries"]

@@ -63,8 +63,8 @@ fn mapped_data(r: &PgRow) -> StoreResult<Option<String>> {
 /// `$5` until, `$6` destination, `$7` delivery status, `$8` mapping failed only, `$9`
 /// by delivery), then the deliveries of those that it requeues (not in flight). Every
 /// statement that uses it binds all nine parameters the same way.
-const REPLAY_SELECTION: &str = "selected AS (
-        SELECT e.id FROM events e
+const REPLAY_SELECTION: &str = "matched AS (
+        SELECT e.id, e.payload_purged_at IS NOT NULL AS purged FROM events e
         WHERE ($1::text IS NULL OR e.id = $1) AND ($2::text IS NULL OR e.integration = $2)
           AND ($3::text IS NULL OR e.mapped_type = $3 OR e.event_type = $3)
           AND ($4::int8 IS NULL OR e.received_at >= $4)
@@ -74,6 +74,9 @@ const REPLAY_SELECTION: &str = "selected AS (
                 SELECT 1 FROM deliveries d WHERE d.event_id = e.id
                   AND ($6::text IS NULL OR d.destination = $6)
                   AND ($7::text IS NULL OR d.status = $7)))
+     ), selected AS (
+        -- An event without its payload has nothing to send: counted, left alone.
+        SELECT id FROM matched WHERE NOT purged
      ), requeued AS (
         SELECT d.id FROM deliveries d
         WHERE NOT $8::boolean AND d.event_id IN (SELECT id FROM selected)
@@ -484,7 +487,8 @@ impl DeliveryStore for PgStore {
         let sql = if dry_run {
             format!(
                 "WITH {REPLAY_SELECTION}
-                 SELECT (SELECT COUNT(*) FROM selected), (SELECT COUNT(*) FROM requeued)
+                 SELECT (SELECT COUNT(*) FROM selected), (SELECT COUNT(*) FROM requeued),
+                        (SELECT COUNT(*) FROM matched WHERE purged)
                  WHERE $10::int8 IS NOT NULL"
             )
         } else {
@@ -500,27 +504,30 @@ impl DeliveryStore for PgStore {
                     WHERE id IN (SELECT id FROM selected)
                     RETURNING 1
                  )
-                 SELECT (SELECT COUNT(*) FROM unrouted), (SELECT COUNT(*) FROM requeue)"
+                 SELECT (SELECT COUNT(*) FROM unrouted), (SELECT COUNT(*) FROM requeue),
+                        (SELECT COUNT(*) FROM matched WHERE purged)"
             )
         };
         // Built from constants only: no input reaches the SQL text.
-        let (events, deliveries): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&f.event_id)
-            .bind(&f.integration)
-            .bind(&f.event_type)
-            .bind(f.since.map(to_millis))
-            .bind(f.until.map(to_millis))
-            .bind(&f.destination)
-            .bind(delivery_status)
-            .bind(mapping_failed)
-            .bind(by_delivery)
-            .bind(to_millis(now))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(err)?;
+        let (events, deliveries, purged): (i64, i64, i64) =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(&f.event_id)
+                .bind(&f.integration)
+                .bind(&f.event_type)
+                .bind(f.since.map(to_millis))
+                .bind(f.until.map(to_millis))
+                .bind(&f.destination)
+                .bind(delivery_status)
+                .bind(mapping_failed)
+                .bind(by_delivery)
+                .bind(to_millis(now))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(err)?;
         Ok(ReplayCount {
             events: count(events),
             deliveries: count(deliveries),
+            skipped_purged: count(purged),
         })
     }
 
@@ -587,7 +594,7 @@ impl DeliveryStore for PgStore {
         let rows = sqlx::query(
             "SELECT e.id, e.integration, e.received_at, e.provider_event_id, e.event_type,
                     e.scheme, e.connection_id, length(e.body)::int8 AS body_bytes, e.routed_at,
-                    e.mapping_status, e.mapped_type, e.mapping_error,
+                    e.mapping_status, e.mapped_type, e.mapping_error, e.payload_purged_at,
                     COALESCE(n.pending, 0) AS n_pending,
                     COALESCE(n.in_flight, 0) AS n_in_flight,
                     COALESCE(n.delivered, 0) AS n_delivered,
@@ -647,6 +654,7 @@ impl DeliveryStore for PgStore {
                     event_type: col(r, "event_type")?,
                     scheme: col(r, "scheme")?,
                     connection_id: col(r, "connection_id")?,
+                    purged_at: opt_millis(col(r, "payload_purged_at")?)?,
                     body_bytes: n("body_bytes")?,
                     mapping,
                     routed_at,

@@ -84,6 +84,7 @@ mod events;
 mod instances;
 mod integration_state;
 mod notify;
+mod privacy;
 mod secrets;
 mod status;
 #[cfg(feature = "testing")]

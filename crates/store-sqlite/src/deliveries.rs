@@ -500,6 +500,17 @@ impl DeliveryStore for SqliteStore {
             .await
             .map_err(err)?
             .rows_affected();
+        // An event without its payload has nothing to send: counted, left alone.
+        let skipped_purged = sqlx::query(
+            "DELETE FROM temp.replay_selection WHERE id IN
+               (SELECT s.id FROM temp.replay_selection s JOIN events e ON e.id = s.id
+                WHERE e.payload_purged_at IS NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected();
+        let selected = selected - skipped_purged;
         let deliveries: i64 = if f.status == Some(ReplayStatus::MappingFailed) {
             0
         } else {
@@ -544,6 +555,7 @@ impl DeliveryStore for SqliteStore {
         Ok(ReplayCount {
             events: selected,
             deliveries: deliveries as u64,
+            skipped_purged,
         })
     }
 
@@ -610,7 +622,7 @@ impl DeliveryStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT e.id, e.integration, e.received_at, e.provider_event_id, e.event_type,
                     e.scheme, e.connection_id, length(e.body) AS body_bytes, e.routed_at,
-                    e.mapping_status, e.mapped_type, e.mapping_error,
+                    e.mapping_status, e.mapped_type, e.mapping_error, e.payload_purged_at,
                     (SELECT COUNT(*) FROM deliveries d
                       WHERE d.event_id = e.id AND d.status = 'pending') AS n_pending,
                     (SELECT COUNT(*) FROM deliveries d
@@ -667,6 +679,7 @@ impl DeliveryStore for SqliteStore {
                     event_type: r.get("event_type"),
                     scheme: r.get("scheme"),
                     connection_id: r.get("connection_id"),
+                    purged_at: opt_millis(r.get("payload_purged_at"))?,
                     body_bytes: n("body_bytes"),
                     mapping,
                     routed_at,

@@ -31,6 +31,7 @@ mod deliveries;
 mod events;
 mod instances;
 mod integration_state;
+mod privacy;
 mod secrets;
 mod status;
 mod transfer;
@@ -196,7 +197,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Deleted content is overwritten with zeros, so that an erasure leaves no
+            // trace in the file (the WAL is checkpointed after it).
+            .pragma("secure_delete", "ON");
         let queue_opts = if memory {
             opts.clone()
         } else {

@@ -70,6 +70,8 @@ fn open(path: &Path, synchronous: &str) -> rusqlite::Result<Connection> {
     let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // As the pools: freed content is zeroed (an erasure must leave no trace).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(conn)
 }
 

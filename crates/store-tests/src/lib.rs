@@ -79,6 +79,7 @@ pub mod events;
 pub mod instances;
 pub mod integration_state;
 pub mod lifecycle;
+pub mod privacy;
 pub mod routed;
 pub mod secrets;
 pub mod status;
@@ -276,6 +277,16 @@ macro_rules! suite {
             a_routing_of_another_event_is_refused,
             a_passthrough_mapping_reads_back_as_the_body,
             a_routing_with_a_repeated_delivery_id_stores_nothing,
+        );
+        $crate::__cases!(privacy, $fresh;
+            purge_keeps_metadata_and_takes_only_finished_old_events,
+            purge_batches_are_bounded_idempotent_and_dry_runs_change_nothing,
+            purge_selection_by_integration_and_exceptions,
+            erase_connection_events_clears_payload_and_link,
+            consent_records_erasures_and_flows_of_an_end_user,
+        );
+        $crate::__pair_module!(privacy_across_handles, privacy, $pair;
+            concurrent_purges_from_two_handles_take_each_event_once,
         );
         $crate::__cases!(transfer, $fresh;
             a_fresh_store_is_empty_in_every_table,

@@ -197,6 +197,10 @@ pub struct ReplayCount {
     pub events: u64,
     /// Deliveries requeued for an immediate attempt (in-flight ones are left alone).
     pub deliveries: u64,
+    /// Events the filter selected but left alone because their payload was removed
+    /// (retention or erasure): there is nothing to send.
+    #[serde(default)]
+    pub skipped_purged: u64,
 }
 
 /// Queue depth and age, for metrics and status.
@@ -348,6 +352,8 @@ pub struct EventSummary {
     pub mapping: Option<MappingSummary>,
     /// When it was routed.
     pub routed_at: Option<DateTime<Utc>>,
+    /// When its payload was removed (retention or erasure).
+    pub purged_at: Option<DateTime<Utc>>,
     /// Its deliveries by state.
     pub deliveries: DeliveryCounts,
 }

@@ -17,6 +17,7 @@ pub mod connections;
 pub mod deliveries;
 pub mod events;
 pub mod instances;
+pub mod privacy;
 pub mod status;
 pub mod transfer;
 
@@ -38,6 +39,10 @@ pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,
 };
 pub use instances::{InstanceBeat, InstanceStore, LiveInstance};
+pub use privacy::{
+    ConsentKind, ConsentRecord, ErasureRecord, EventRef, PrivacyStore, PurgeBatch, PurgeReason,
+    PurgeSelection, PurgeState,
+};
 pub use status::{CounterDelta, CounterSum, IntegrationQueue, OAuthTestRecord, StatusStore};
 
 /// Errors of a storage backend. Messages never include stored secrets. `Clone`: one
@@ -263,6 +268,7 @@ pub trait Store:
     + DeliveryStore
     + InstanceStore
     + StatusStore
+    + PrivacyStore
     + Send
     + Sync
     + std::fmt::Debug

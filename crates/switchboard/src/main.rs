@@ -90,6 +90,12 @@ enum Command {
     /// Secrets: scan files and folders for leaked ones (offline).
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCmd),
+    /// Payload retention: remove expired webhook payloads now (via the server).
+    #[command(subcommand)]
+    Retention(cmd::retention::RetentionCmd),
+    /// End users' personal data: erase or export one (via the server).
+    #[command(subcommand)]
+    User(cmd::user::UserCmd),
 }
 
 /// mimalloc instead of glibc's allocator: the server allocates per request on several
@@ -135,5 +141,7 @@ async fn run(command: Command, g: &Globals) -> anyhow::Result<Outcome> {
         Command::Destinations(c) => cmd::destinations::run(c, g).await,
         Command::Security(c) => cmd::security::run(c, g).await,
         Command::Secrets(c) => cmd::secrets::run(c, g).await,
+        Command::Retention(c) => cmd::retention::run(c, g).await,
+        Command::User(c) => cmd::user::run(c, g).await,
     }
 }

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
+use store::ConsentKind;
 use store::{Connection, ConnectionStatus, OAuthState, Upsert};
 use vault::ExposeSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -411,7 +412,12 @@ impl Engine {
                 return Err(Halt::refused("exchange_failed", "exchange_failed"));
             }
         };
-        self.store_connection(integration, &connection, &tokens)
+        let origin = super::consent::ConsentOrigin {
+            session_hash: Some(&st.session_hash),
+            return_url: st.return_to.as_deref().or(st.opener_origin.as_deref()),
+            requested: ctx.scopes(),
+        };
+        self.store_connection(integration, &connection, &tokens, origin)
             .await
     }
 
@@ -483,7 +489,8 @@ impl Engine {
         }
     }
 
-    /// Seals the tokens and creates or replaces the connection, then audits it. Returns
+    /// Seals the tokens and creates or replaces the connection, then audits it and
+    /// records the consent (`connect` or `reconnect`). Returns
     /// the stored connection's id. An id held by another integration or end user is the
     /// app's result `connection_id_taken`, and nothing is written.
     async fn store_connection(
@@ -491,6 +498,7 @@ impl Engine {
         integration: &str,
         connection: &Connection,
         tokens: &TokenSet,
+        origin: super::consent::ConsentOrigin<'_>,
     ) -> Result<String, Halt> {
         let sealed = tokens
             .credentials
@@ -506,19 +514,28 @@ impl Engine {
             Upsert::Replaced(c) => (c, true),
             Upsert::Taken => return Err(Halt::refused("connection_id_taken", "taken")),
         };
+        // The audit log is append-only: it names the end user by the deployment's keyed
+        // hash, so that an erasure leaves no end-user id behind in it.
+        let subject = self.subject_hash(&stored.end_user_id).await?;
         self.audit(
             &Actor::System,
             "connection.connect",
             &stored.id,
             serde_json::json!({
                 "integration": integration,
-                "end_user_id": stored.end_user_id,
+                "subject": subject,
                 "scopes": stored.scopes,
                 "missing_scopes": stored.missing_scopes,
                 "reconnect": reconnect,
             }),
         )
         .await?;
+        let kind = if reconnect {
+            ConsentKind::Reconnect
+        } else {
+            ConsentKind::Connect
+        };
+        self.record_consent(&stored, kind, origin).await?;
         Ok(stored.id)
     }
 

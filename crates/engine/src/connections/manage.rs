@@ -262,6 +262,16 @@ impl Engine {
             .revoke_connection(connection_id, self.now())
             .await?;
         self.connection_changed(connection_id);
+        let after = store::Connection {
+            scopes: Vec::new(),
+            ..c.clone()
+        };
+        self.record_consent(
+            &after,
+            store::ConsentKind::Revoke,
+            super::consent::ConsentOrigin::default(),
+        )
+        .await?;
         self.audit(
             actor,
             "connection.revoke",
@@ -281,7 +291,7 @@ impl Engine {
         })
     }
 
-    async fn revoke_at_provider(
+    pub(crate) async fn revoke_at_provider(
         &self,
         c: &Connection,
         creds: &Credentials,
@@ -532,22 +542,35 @@ impl Engine {
             .upsert_connection(connection, &sealed)
             .await?
         {
-            Upsert::Created(c) | Upsert::Replaced(c) => c,
+            Upsert::Created(c) => (c, store::ConsentKind::Connect),
+            Upsert::Replaced(c) => (c, store::ConsentKind::Reconnect),
             Upsert::Taken => {
                 return Err(EngineError::Conflict(format!(
                     "connection id {id:?} belongs to another integration or end user"
                 )));
             }
         };
+        let (stored, kind) = stored;
+        // The end user by the deployment's keyed hash (the audit log cannot be erased).
+        let subject = self.subject_hash(&stored.end_user_id).await?;
         self.audit(
             actor,
             "connection.connect",
             id,
             serde_json::json!({
                 "integration": stored.integration,
-                "end_user_id": stored.end_user_id,
+                "subject": subject,
                 "auth_mode": stored.auth_mode,
             }),
+        )
+        .await?;
+        self.record_consent(
+            &stored,
+            kind,
+            super::consent::ConsentOrigin {
+                requested: stored.scopes.clone(),
+                ..Default::default()
+            },
         )
         .await?;
         self.refresh_connection_gauges().await;

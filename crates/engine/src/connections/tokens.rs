@@ -483,6 +483,22 @@ impl Engine {
         updated.token_version += 1;
         updated.updated_at = now;
         updated.next_refresh_at = commit.next_refresh_at;
+        // Scopes the provider no longer grants are a change of consent; the refresh
+        // stands whatever the record's fate.
+        if c.scopes.iter().any(|s| !updated.scopes.contains(s))
+            && let Err(e) = self
+                .record_consent(
+                    &updated,
+                    store::ConsentKind::ScopeLoss,
+                    super::consent::ConsentOrigin {
+                        requested: c.scopes.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await
+        {
+            tracing::warn!(connection = %c.id, error = %e, "cannot record the scopes lost at a refresh");
+        }
         Ok(Attempt::Done(Box::new((updated, new))))
     }
 

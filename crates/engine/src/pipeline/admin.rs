@@ -25,6 +25,8 @@ pub struct EventDetail {
     pub routing: EventRouting,
     /// Its deliveries, newest first.
     pub deliveries: Vec<Delivery>,
+    /// When and why its payload was removed, if it was.
+    pub purged: Option<store::PurgeState>,
 }
 
 /// A configured destination with its state and queue.
@@ -142,10 +144,12 @@ impl Engine {
                 EVENT_DELIVERIES,
             )
             .await?;
+        let purged = self.inner.store.event_purge_state(id).await?;
         Ok(EventDetail {
             event,
             routing,
             deliveries,
+            purged,
         })
     }
 
@@ -163,6 +167,7 @@ impl Engine {
                 id: id.to_owned(),
             });
         }
+        self.check_payload_kept(id).await?;
         let filter = ReplayFilter {
             event_id: Some(id.to_owned()),
             ..Default::default()

@@ -145,6 +145,7 @@ impl Engine {
                     "filter": filter,
                     "events": count.events,
                     "deliveries": count.deliveries,
+                    "skipped_purged": count.skipped_purged,
                 }),
             )
             .await?;

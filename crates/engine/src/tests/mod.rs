@@ -686,6 +686,73 @@ impl store::StatusStore for TamperStore {
     }
 }
 
+impl store::PrivacyStore for TamperStore {
+    async fn purge_expired_payloads(
+        &self,
+        sel: &store::PurgeSelection,
+        limit: u32,
+        dry_run: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<store::PurgeBatch> {
+        self.inner
+            .purge_expired_payloads(sel, limit, dry_run, at)
+            .await
+    }
+    async fn event_purge_state(&self, event_id: &str) -> StoreResult<Option<store::PurgeState>> {
+        self.inner.event_purge_state(event_id).await
+    }
+    async fn events_of_connections(
+        &self,
+        connection_ids: &[String],
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<store::EventRef>> {
+        self.inner
+            .events_of_connections(connection_ids, after, limit)
+            .await
+    }
+    async fn erase_connection_events(
+        &self,
+        connection_ids: &[String],
+        limit: u32,
+        at: DateTime<Utc>,
+    ) -> StoreResult<store::PurgeBatch> {
+        self.inner
+            .erase_connection_events(connection_ids, limit, at)
+            .await
+    }
+    async fn delete_flows_of(&self, end_user_id: &str) -> StoreResult<u64> {
+        self.inner.delete_flows_of(end_user_id).await
+    }
+    async fn insert_consent_record(&self, record: &store::ConsentRecord) -> StoreResult<()> {
+        self.inner.insert_consent_record(record).await
+    }
+    async fn consent_records_of(
+        &self,
+        end_user_id: &str,
+    ) -> StoreResult<Vec<store::ConsentRecord>> {
+        self.inner.consent_records_of(end_user_id).await
+    }
+    async fn anonymize_consent_records(
+        &self,
+        end_user_id: &str,
+        subject_hash: &str,
+    ) -> StoreResult<u64> {
+        self.inner
+            .anonymize_consent_records(end_user_id, subject_hash)
+            .await
+    }
+    async fn record_erasure(&self, record: &store::ErasureRecord) -> StoreResult<bool> {
+        self.inner.record_erasure(record).await
+    }
+    async fn get_erasure(&self, subject_hash: &str) -> StoreResult<Option<store::ErasureRecord>> {
+        self.inner.get_erasure(subject_hash).await
+    }
+    async fn scrub_freed_space(&self) -> StoreResult<()> {
+        self.inner.scrub_freed_space().await
+    }
+}
+
 #[async_trait]
 impl Store for TamperStore {
     fn backend(&self) -> &'static str {
@@ -728,5 +795,6 @@ mod connections_tokens;
 mod pipeline;
 mod pipeline_deliver;
 mod pipeline_mapping;
+mod privacy;
 mod proxy;
 mod proxy_more;

@@ -152,8 +152,11 @@ pub struct EventView {
     pub scheme: String,
     /// The connection it routes to.
     pub connection_id: Option<String>,
-    /// Body size in bytes.
+    /// Body size in bytes (0 once purged).
     pub body_bytes: u64,
+    /// When its payload (body, headers, mapped data) was removed by retention or
+    /// erasure; null while kept.
+    pub purged_at: Option<DateTime<Utc>>,
     /// Its mapping; null while unrouted.
     pub mapping: Option<MappingView>,
     /// Its deliveries by state.
@@ -171,6 +174,7 @@ impl From<EventSummary> for EventView {
             scheme: e.scheme,
             connection_id: e.connection_id,
             body_bytes: e.body_bytes,
+            purged_at: e.purged_at,
             mapping: e.mapping.map(|m| MappingView {
                 status: m.status,
                 event_type: m.event_type,
@@ -280,8 +284,13 @@ pub struct EventDetailView {
     pub scheme: String,
     /// The connection it routes to.
     pub connection_id: Option<String>,
-    /// Body size in bytes.
+    /// Body size in bytes (0 once purged).
     pub body_bytes: u64,
+    /// When its payload was removed; null while kept.
+    pub purged_at: Option<DateTime<Utc>>,
+    /// Why: `retention` or `erasure`.
+    #[schema(pattern = "^(retention|erasure)$")]
+    pub purge_reason: Option<String>,
     /// When it was routed; null while unrouted.
     pub routed_at: Option<DateTime<Utc>>,
     /// Its mapping; null while unrouted.
@@ -327,6 +336,8 @@ pub async fn get_event(
     let e = d.event;
     Ok(Json(EventDetailView {
         body_bytes: e.body.len() as u64,
+        purged_at: d.purged.map(|p| p.at),
+        purge_reason: d.purged.map(|p| p.reason.as_str().to_owned()),
         id: e.id,
         integration: e.integration,
         received_at: e.received_at,
@@ -370,6 +381,9 @@ pub struct ReplayAnswer {
     pub events: u64,
     /// Deliveries requeued for an immediate attempt (in-flight ones are left alone).
     pub deliveries: u64,
+    /// Events selected but skipped: their payload was removed (retention or erasure),
+    /// so there is nothing to send.
+    pub skipped_purged: u64,
     /// Whether this was only a count.
     pub dry_run: bool,
 }
@@ -379,6 +393,7 @@ impl ReplayAnswer {
         Self {
             events: c.events,
             deliveries: c.deliveries,
+            skipped_purged: c.skipped_purged,
             dry_run,
         }
     }
@@ -394,7 +409,8 @@ impl ReplayAnswer {
         (status = 200, body = ReplayAnswer),
         (status = 400, body = ErrorBody, description = "not an event id, or a bad body"),
         (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "no such event")))]
+        (status = 404, body = ErrorBody, description = "no such event"),
+        (status = 409, body = ErrorBody, description = "payload_purged: its payload was removed (retention or erasure)")))]
 pub async fn replay_event(
     State(s): State<AppState>,
     App(p): App,

@@ -25,6 +25,7 @@ pub mod connections;
 pub mod destinations;
 pub mod events;
 pub mod ops;
+pub mod privacy;
 pub mod proxy;
 pub mod status;
 pub mod webhooks;

@@ -92,6 +92,11 @@ pub async fn run(cmd: EventsCmd, g: &Globals) -> anyhow::Result<Outcome> {
                         e.event_type.clone().unwrap_or_else(|| "-".into()),
                         mapping_cell(e.mapping.as_ref()),
                         format!("{}/{}/{}/{}", d.pending, d.in_flight, d.delivered, d.dead),
+                        if e.purged_at.is_some() {
+                            "purged".to_owned()
+                        } else {
+                            "kept".to_owned()
+                        },
                     ]
                 })
                 .collect();
@@ -103,6 +108,7 @@ pub async fn run(cmd: EventsCmd, g: &Globals) -> anyhow::Result<Outcome> {
                     "type",
                     "mapped to",
                     "pending/in flight/delivered/dead",
+                    "payload",
                 ],
                 &rows,
             );
@@ -136,6 +142,16 @@ pub async fn run(cmd: EventsCmd, g: &Globals) -> anyhow::Result<Outcome> {
                 vec!["body bytes".to_owned(), e.body_bytes.to_string()],
                 vec!["routed".to_owned(), time(e.routed_at)],
             ];
+            if let Some(at) = e.purged_at {
+                rows.push(vec![
+                    "payload".to_owned(),
+                    format!(
+                        "removed {} ({}); metadata kept, replay impossible",
+                        time(Some(at)),
+                        e.purge_reason.as_deref().unwrap_or("retention")
+                    ),
+                ]);
+            }
             match &e.mapping {
                 None => rows.push(vec![
                     "mapping".to_owned(),

@@ -18,11 +18,13 @@ pub mod keys;
 pub mod migrate;
 pub mod oauth;
 pub mod providers;
+pub mod retention;
 pub mod secrets;
 pub mod security;
 pub mod serve;
 pub mod status;
 pub mod tokens;
+pub mod user;
 pub mod webhook;
 
 /// The global flags, as every verb sees them.

@@ -253,6 +253,8 @@ async fn prepare(engine: &Engine, dev: bool) -> anyhow::Result<()> {
 struct Background {
     refresher: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    /// The retention sweep (payloads past `payload_retention_days`).
+    retention: tokio::task::JoinHandle<()>,
     /// Applies other instances' changes, when the store has a change feed.
     changes: Option<tokio::task::JoinHandle<()>>,
     /// Writes the activity counters of `switchboard status` every few seconds.
@@ -260,7 +262,7 @@ struct Background {
 }
 
 impl Background {
-    /// Starts the background refresher, the delivery worker and, when the store has a
+    /// Starts the background refresher, the retention sweep, the delivery worker and, when the store has a
     /// change feed (PostgreSQL), the task that applies it; all stop when `stop` turns
     /// true.
     fn spawn(engine: &Engine, stop: tokio::sync::watch::Receiver<bool>) -> Self {
@@ -295,6 +297,19 @@ impl Background {
             tokio::spawn(async move {
                 engine
                     .run_background_refresher(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+            })
+        };
+        // The retention sweep: expired payloads removed in small batches, a pause
+        // between them; batches are idempotent, so every instance may run it.
+        let retention = {
+            let engine = engine.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                engine
+                    .run_retention_sweep(async move {
                         let _ = stop.wait_for(|stop| *stop).await;
                     })
                     .await;
@@ -335,6 +350,7 @@ impl Background {
         Self {
             refresher,
             worker,
+            retention,
             changes,
             activity,
         }
@@ -346,6 +362,8 @@ impl Background {
             // It only waits on the feed: it stops at once.
             let _ = tokio::time::timeout(grace, changes).await;
         }
+        // A sweep stops between two batches; a batch is one short transaction.
+        let _ = tokio::time::timeout(grace, self.retention).await;
         let (refresher, worker) = tokio::join!(
             tokio::time::timeout(grace, self.refresher),
             tokio::time::timeout(grace, self.worker)

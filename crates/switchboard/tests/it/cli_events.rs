@@ -265,7 +265,7 @@ async fn events_list_show_and_replay_through_the_cli() {
         .json();
     assert_eq!(
         v,
-        serde_json::json!({"events": 1, "deliveries": 1, "dry_run": true})
+        serde_json::json!({"events": 1, "deliveries": 1, "skipped_purged": 0, "dry_run": true})
     );
     assert_eq!(cx.events("status=dead").await.len(), 3, "nothing replayed");
     assert_eq!(dest.hits.load(Ordering::SeqCst), 3);

@@ -22,6 +22,7 @@ mod oidc_peer;
 mod pipeline;
 mod postgres;
 mod postgres_settings;
+mod privacy;
 mod providers;
 mod proxy;
 mod rate_limits;
