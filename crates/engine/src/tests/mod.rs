@@ -686,6 +686,7 @@ impl store::StatusStore for TamperStore {
     }
 }
 
+#[async_trait]
 impl store::PrivacyStore for TamperStore {
     async fn purge_expired_payloads(
         &self,
