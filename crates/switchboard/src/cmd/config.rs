@@ -110,6 +110,11 @@ fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
                 "(not set)"
             }
             .into(),
+            "payload_retention_days" => match cfg.payload_retention_days {
+                0 => "0 (kept forever)".to_owned(),
+                n => n.to_string(),
+            },
+            "retention_sweep_interval_secs" => cfg.retention_sweep_interval_secs.to_string(),
             _ => String::new(),
         }
     };

@@ -2,7 +2,8 @@
 //! against a running server, their exit codes, `--json` and `--dry-run`; and erasure
 //! leaving no trace of the end user's tokens, payloads or id in the SQLite files (the
 //! database, its WAL and its shared-memory index), with a real connection made through
-//! the `oidc-provider` peer.
+//! the `oidc-provider` peer; and on PostgreSQL, erasure leaving no row of any table with
+//! those values, and retention purging there too.
 
 use std::path::Path;
 use std::time::Duration;
@@ -487,4 +488,152 @@ async fn retention_purge_and_bad_input_through_the_cli() {
         ],
     );
     assert_eq!(out.exit_code(2).json()["error"]["code"], "forbidden");
+}
+
+/// Stores an event on the PostgreSQL schema, as [`store_event`] does on SQLite.
+async fn store_event_pg(
+    schema: &crate::postgres::PgSchema,
+    n: u32,
+    integration: &str,
+    days_ago: i64,
+    connection: Option<&str>,
+    mark: &str,
+) -> String {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+    let id = format!("evt_{:032x}", 0xbeef_0000_u64 + u64::from(n));
+    let at = chrono::Utc::now().timestamp_millis() - days_ago * 86_400_000;
+    sqlx::query(
+        "INSERT INTO events (id, integration, received_at, event_type, scheme, headers, body,
+           connection_id, routed_at, mapping_status, mapped_type, mapped_data)
+         VALUES ($1, $2, $3, 'thing.done', 'standard-webhooks', $4, $5, $6, $7, 'mapped', 'thing.done', $8)",
+    )
+    .bind(&id)
+    .bind(integration)
+    .bind(at)
+    .bind(json!([["x-customer", format!("HEADER-{mark}")]]).to_string())
+    .bind(format!(r#"{{"email":"BODY-{mark}@example.com"}}"#).into_bytes())
+    .bind(connection)
+    .bind(at)
+    .bind(json!({"who": format!("MAPPED-{mark}")}).to_string())
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let _ = db.close().await;
+    id
+}
+
+/// Every needle found in any row of any table of the schema (each row as PostgreSQL
+/// prints it, `bytea` as hex), with the table it is in.
+async fn row_traces(schema: &crate::postgres::PgSchema, needles: &[(&str, String)]) -> Vec<String> {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+          WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+    )
+    .bind(&schema.name)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let mut found = Vec::new();
+    for t in tables {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT r::text FROM \"{t}\" r"
+        )))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        for (what, n) in needles {
+            if rows.iter().any(|r| r.contains(n.as_str())) {
+                found.push(format!("{what} in {t}"));
+            }
+        }
+    }
+    let _ = db.close().await;
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_erasure_leaves_no_row_with_the_end_users_data_and_retention_purges() {
+    let schema = crate::postgres::pg_schema().await;
+    let peer = peer();
+    let dir = harness::sandbox();
+    write_config(dir.path(), Some(&peer.issuer));
+    let server = Server::start(
+        dir.path(),
+        &["--dev"],
+        &[("SWITCHBOARD_DATABASE_URL", schema.url.as_str())],
+    )
+    .await;
+    let cx = Ctx {
+        key: server.printed_admin_key(),
+        server: &server,
+        dir: dir.path(),
+    };
+    let user = unique("user-");
+    let conn_id = unique("acct-");
+    let mark = unique("MARK");
+    cx.connect(&user, &conn_id).await;
+    let token = cx.access_token(&conn_id).await;
+    for n in 0..2 {
+        store_event_pg(&schema, n, "acme", 0, Some(&conn_id), &mark).await;
+    }
+    let old = store_event_pg(&schema, 5, "hooks", 30, None, "OLDPG").await;
+    let kept = store_event_pg(&schema, 6, "hooks", 1, None, "YOUNGPG").await;
+    let sealed: String = {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+        let s = sqlx::query_scalar(
+            "SELECT encode(ciphertext, 'hex') FROM secrets
+              WHERE owner = 'connections' AND owner_id = $1",
+        )
+        .bind(&conn_id)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        let _ = db.close().await;
+        s
+    };
+    let needles = vec![
+        ("the sealed credentials", sealed),
+        ("the access token", token),
+        ("the end user id", user.clone()),
+        ("the body (hex)", hex::encode(format!("BODY-{mark}"))),
+        ("a kept header", format!("HEADER-{mark}")),
+        ("the mapped data", format!("MAPPED-{mark}")),
+    ];
+    let before = row_traces(&schema, &needles).await;
+    assert!(before.len() >= 5, "the check sees the values: {before:?}");
+
+    let done = cx
+        .cli(&["user", "erase", &user, "--yes", "--json"])
+        .success()
+        .json();
+    assert_eq!(done["counts"]["connections"], 1);
+    assert_eq!(done["counts"]["events"], 2);
+    let after = row_traces(&schema, &needles).await;
+    assert!(after.is_empty(), "still in a row: {after:?}");
+    let again = cx
+        .cli(&["user", "erase", &user, "--yes", "--json"])
+        .success()
+        .json();
+    assert_eq!(again["already_erased"], true);
+
+    // Retention on the same database: the 30-day-old payload goes, the young one stays.
+    let v = cx.cli(&["retention", "purge", "--json"]).success().json();
+    assert_eq!(v, json!({"dry_run": false, "events": 1, "more": false}));
+    let e = server
+        .get_json(&format!("/api/events/{old}"), &cx.key)
+        .await;
+    assert_eq!(e["purge_reason"], "retention");
+    let e = server
+        .get_json(&format!("/api/events/{kept}"), &cx.key)
+        .await;
+    assert_eq!(e["purged_at"], Value::Null);
+    assert!(
+        row_traces(&schema, &[("old body", hex::encode("BODY-OLDPG"))])
+            .await
+            .is_empty()
+    );
 }
