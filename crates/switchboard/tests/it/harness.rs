@@ -568,3 +568,39 @@ pub async fn scrape(server: &Server) -> String {
     assert_eq!(res.status(), 200, "GET /metrics");
     res.text().await.expect("the /metrics body")
 }
+
+/// An app's webhook endpoint for the tests: `POST /hooks` answers the status it is set
+/// to and counts the requests.
+#[derive(Debug, Clone, Default)]
+pub struct Destination {
+    /// The status it answers.
+    pub status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    /// Requests received.
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Destination {
+    /// Listens on a free loopback port; the endpoint and its URL.
+    pub async fn start(status: u16) -> (Self, String) {
+        use std::sync::atomic::Ordering;
+        let d = Destination::default();
+        d.status.store(status, Ordering::SeqCst);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/hooks",
+                axum::routing::post(
+                    |axum::extract::State(d): axum::extract::State<Destination>| async move {
+                        d.hits.fetch_add(1, Ordering::SeqCst);
+                        axum::http::StatusCode::from_u16(d.status.load(Ordering::SeqCst)).unwrap()
+                    },
+                ),
+            )
+            .with_state(d.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (d, format!("http://{addr}/hooks"))
+    }
+}

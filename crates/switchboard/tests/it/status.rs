@@ -4,47 +4,15 @@
 //! PostgreSQL.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use hmac::{KeyInit, Mac};
 use serde_json::Value;
 
-use crate::harness::{self, Output, Server};
+use crate::harness::{self, Destination, Output, Server};
 
 const SECRET: &str = "status-webhook-secret";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// The app's endpoint: answers `status`, counts requests.
-#[derive(Debug, Clone, Default)]
-struct Destination {
-    status: Arc<AtomicU16>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Destination {
-    async fn start(status: u16) -> (Self, String) {
-        let d = Destination::default();
-        d.status.store(status, Ordering::SeqCst);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .route(
-                "/hooks",
-                axum::routing::post(
-                    |axum::extract::State(d): axum::extract::State<Destination>| async move {
-                        d.hits.fetch_add(1, Ordering::SeqCst);
-                        axum::http::StatusCode::from_u16(d.status.load(Ordering::SeqCst)).unwrap()
-                    },
-                ),
-            )
-            .with_state(d.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (d, format!("http://{addr}/hooks"))
-    }
-}
 
 fn write_config(dir: &Path, url: &str) {
     std::fs::write(

@@ -5,37 +5,14 @@
 //! the single test's output.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
-use crate::harness::{self, Output, Server};
+use crate::harness::{self, Destination, Output, Server};
 
 const SECRET: &str = "load-webhook-secret";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// The app's endpoint: answers 200, counts requests.
-async fn destination() -> (Arc<AtomicUsize>, String) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let h = hits.clone();
-    let app = axum::Router::new().route(
-        "/hooks",
-        axum::routing::post(move || {
-            let h = h.clone();
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (hits, format!("http://{addr}/hooks"))
-}
 
 /// `gh` delivers to `app`; `solo` has no destination.
 fn write_config(dir: &Path, url: &str) {
@@ -94,7 +71,8 @@ async fn event_count(server: &Server, key: &str, integration: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_events_at_concurrency_eight_are_accepted_and_delivered() {
-    let (hits, url) = destination().await;
+    let (dest, url) = Destination::start(200).await;
+    let hits = &dest.hits;
     let dir = harness::sandbox();
     write_config(dir.path(), &url);
     let server = Server::start(dir.path(), &["--dev"], &[]).await;
