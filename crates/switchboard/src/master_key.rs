@@ -32,16 +32,27 @@ pub enum Missing {
     Require,
 }
 
-/// Builds the key ring from the configuration.
-pub fn keyring(cfg: &config::Config, missing: Missing) -> anyhow::Result<(Keyring, KeySource)> {
+/// The configured keys: `master_key` if set, and `old_master_keys`.
+pub fn configured_keys(
+    cfg: &config::Config,
+) -> anyhow::Result<(Option<MasterKey>, Vec<MasterKey>)> {
     let old = cfg
         .old_master_keys
         .iter()
         .map(|k| MasterKey::from_base64(k.expose_secret()))
         .collect::<Result<Vec<_>, _>>()
         .context("old_master_keys")?;
-    if let Some(k) = &cfg.master_key {
-        let primary = MasterKey::from_base64(k.expose_secret()).context("master_key")?;
+    let primary = match &cfg.master_key {
+        Some(k) => Some(MasterKey::from_base64(k.expose_secret()).context("master_key")?),
+        None => None,
+    };
+    Ok((primary, old))
+}
+
+/// Builds the key ring from the configuration.
+pub fn keyring(cfg: &config::Config, missing: Missing) -> anyhow::Result<(Keyring, KeySource)> {
+    let (primary, old) = configured_keys(cfg)?;
+    if let Some(primary) = primary {
         return Ok((Keyring::new(primary, old), KeySource::Configured));
     }
     let path = cfg.dev_key_file.as_path();
@@ -92,9 +103,15 @@ fn read_dev_key(path: &Path) -> anyhow::Result<MasterKey> {
         )
         .into());
     }
+    read_dev_key_file(path)
+}
+
+/// The development key file's key, whatever the file's mode (`security audit` reports a
+/// loose mode as a finding rather than refusing).
+pub fn read_dev_key_file(path: &Path) -> anyhow::Result<MasterKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read dev key file {}", path.display()))?;
-    MasterKey::from_base64(&text).with_context(|| format!("dev key file {}", path.display()))
+    MasterKey::from_base64(text.trim()).with_context(|| format!("dev key file {}", path.display()))
 }
 
 fn create_dev_key(path: &Path) -> anyhow::Result<MasterKey> {

@@ -106,32 +106,15 @@ pub async fn run(cmd: SecurityCmd, g: &Globals) -> anyhow::Result<Outcome> {
 /// file (read whatever its mode, which is a finding of its own, not an error); `false`
 /// when there is no key at all (a throwaway one stands in).
 fn keyring(cfg: &config::Config) -> anyhow::Result<(Keyring, bool)> {
-    let old = cfg
-        .old_master_keys
-        .iter()
-        .map(|k| MasterKey::from_base64(k.expose_secret()))
-        .collect::<Result<Vec<_>, _>>()
-        .context("old_master_keys")?;
-    if let Some(k) = &cfg.master_key {
-        let primary = MasterKey::from_base64(k.expose_secret()).context("master_key")?;
+    let (primary, old) = crate::master_key::configured_keys(cfg)?;
+    if let Some(primary) = primary {
         return Ok((Keyring::new(primary, old), true));
     }
-    if let Some(key) = dev_key(&cfg.dev_key_file)? {
+    if cfg.dev_key_file.is_file() {
+        let key = crate::master_key::read_dev_key_file(&cfg.dev_key_file)?;
         return Ok((Keyring::new(key, old), true));
     }
     Ok((Keyring::new(MasterKey::generate()?, old), false))
-}
-
-/// The development key file's key, if the file exists.
-fn dev_key(path: &Path) -> anyhow::Result<Option<MasterKey>> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the dev key file {}", path.display()))?;
-    let key = MasterKey::from_base64(text.trim())
-        .with_context(|| format!("dev key file {}", path.display()))?;
-    Ok(Some(key))
 }
 
 /// Opens the database `database_url` names without creating or migrating it: a SQLite
@@ -314,7 +297,7 @@ fn file_findings(cfg: &config::Config, dev: bool) -> anyhow::Result<Vec<Finding>
     }
 
     // The development key.
-    if let Some(dev_key) = dev_key(&cfg.dev_key_file).ok().flatten()
+    if let Ok(dev_key) = crate::master_key::read_dev_key_file(&cfg.dev_key_file)
         && let Some(k) = &cfg.master_key
         && MasterKey::from_base64(k.expose_secret()).is_ok_and(|m| m.id() == dev_key.id())
     {
