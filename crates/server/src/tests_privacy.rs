@@ -105,8 +105,9 @@ async fn retention_purge_runs_in_bounded_calls_and_replay_of_a_purged_event_is_4
     let v: Value = dry.json().await.unwrap();
     assert_eq!(v, json!({"dry_run": true, "events": 3, "more": false}));
 
+    // A whole number written as a float is a whole number (JSON Schema's `integer`).
     let first = h
-        .post_as(&h.admin, "/api/retention/purge", Some(r#"{"limit":2}"#))
+        .post_as(&h.admin, "/api/retention/purge", Some(r#"{"limit":2.0}"#))
         .await;
     let v: Value = first.json().await.unwrap();
     assert_eq!(v, json!({"dry_run": false, "events": 2, "more": true}));
@@ -220,6 +221,20 @@ async fn bad_input_to_the_privacy_routes_is_a_clear_4xx_and_changes_nothing() {
             "admin",
             "/api/retention/purge",
             Some(r#"{"limit":100001}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some(r#"{"limit":2.5}"#),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "admin",
+            "/api/retention/purge",
+            Some(r#"{"limit":-1}"#),
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),

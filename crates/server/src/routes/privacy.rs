@@ -27,7 +27,28 @@ pub struct PurgeRequest {
     /// The most events to take in this call (default 1000, at most 100000); call again
     /// while `more` is true.
     #[schema(minimum = 1, maximum = 100000)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub limit: Option<u32>,
+}
+
+/// A JSON whole number as `u32`, written `80` or `80.0` (JSON Schema's `integer` admits
+/// both, and some JSON encoders write every number as a float).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|v| u32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            D::Error::custom(format!("{n} is not a whole number from 0 to {}", u32::MAX))
+        })
 }
 
 /// What a purge did (or, with `dry_run`, would do).
@@ -154,7 +175,7 @@ impl From<ErasureReport> for ErasureAnswer {
 /// progress, strip consent records of personal data, and keep an audit row with the
 /// keyed hash of the id and counts. Idempotent; `dry_run` lists what would go.
 #[utoipa::path(post, path = "/api/end-users/{id}/erase", tag = "privacy", security(("api_key" = [])),
-    params(("id" = String, Path, description = "the app's end-user id")),
+    params(("id" = String, Path, description = "the app's end-user id", pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$")),
     request_body(content = Option<EraseRequest>, description = "optional"),
     responses(
         (status = 200, body = ErasureAnswer),
@@ -318,7 +339,7 @@ impl From<EndUserExport> for EndUserExportBody {
 /// secrets, consent records, events with their payloads while kept and delivery
 /// outcomes).
 #[utoipa::path(get, path = "/api/end-users/{id}/export", tag = "privacy", security(("api_key" = [])),
-    params(("id" = String, Path, description = "the app's end-user id")),
+    params(("id" = String, Path, description = "the app's end-user id", pattern = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$")),
     responses(
         (status = 200, body = EndUserExportBody),
         (status = 400, body = ErrorBody, description = "a bad id"),
