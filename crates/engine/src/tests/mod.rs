@@ -13,6 +13,7 @@ mod errors;
 mod http;
 mod ids;
 mod instances;
+mod metrics;
 mod oidc;
 mod reload;
 mod secrets;
