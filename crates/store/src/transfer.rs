@@ -232,6 +232,40 @@ impl SchemaVersion {
     pub fn current(&self) -> bool {
         self.unknown().is_empty() && self.pending().is_empty()
     }
+
+    /// Why a database that must be at this build's schema is not (`None`: it is), in
+    /// the order a reader is told: newer first, then never migrated, then behind.
+    pub fn gap(&self) -> Option<SchemaGap> {
+        let unknown = self.unknown();
+        if !unknown.is_empty() {
+            Some(SchemaGap::Newer(unknown))
+        } else if self.applied.is_empty() {
+            Some(SchemaGap::Unmigrated)
+        } else if !self.pending().is_empty() {
+            Some(SchemaGap::Behind {
+                applied: self.applied.len(),
+                known: self.known.len(),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// How a database differs from this build's schema ([`SchemaVersion::gap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaGap {
+    /// Migrated by a newer build: these versions are unknown to this one.
+    Newer(Vec<i64>),
+    /// No Switchboard migration applied at all.
+    Unmigrated,
+    /// Some of this build's migrations are not applied yet.
+    Behind {
+        /// Migrations applied.
+        applied: usize,
+        /// Migrations this build has.
+        known: usize,
+    },
 }
 
 /// Row-level access to a whole database, for copying it to another backend.
@@ -647,5 +681,23 @@ mod tests {
             known: vec![1, 2, 3],
         };
         assert!(v.current());
+    }
+
+    #[test]
+    fn a_schema_gap_says_newer_first_then_unmigrated_then_behind() {
+        let v = |applied: Vec<i64>| SchemaVersion {
+            applied,
+            known: vec![1, 2, 3],
+        };
+        assert_eq!(v(vec![1, 2, 3]).gap(), None);
+        assert_eq!(v(vec![1, 4]).gap(), Some(SchemaGap::Newer(vec![4])));
+        assert_eq!(v(vec![]).gap(), Some(SchemaGap::Unmigrated));
+        assert_eq!(
+            v(vec![1, 2]).gap(),
+            Some(SchemaGap::Behind {
+                applied: 2,
+                known: 3
+            })
+        );
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use store::transfer::{TABLES, Value};
+use store::transfer::{SchemaGap, TABLES, Value};
 use store::{AuditEntry, Store};
 
 use super::Globals;
@@ -242,36 +242,22 @@ async fn copy(args: CopyArgs, g: &Globals) -> anyhow::Result<Outcome> {
         source.transfer().schema_version().await.with_context(|| {
             format!("--from: reading which migrations {from_shown} has applied")
         })?;
-    let unknown = version.unknown();
-    if !unknown.is_empty() {
-        return Err(CliError::new(
-            "schema_mismatch",
-            format!(
+    if let Some(gap) = version.gap() {
+        let message = match gap {
+            SchemaGap::Newer(unknown) => format!(
                 "--from: {from_shown} was migrated by a newer switchboard (migrations \
                  {unknown:?} are unknown to this one); copy with that version"
             ),
-        )
-        .into());
-    }
-    if version.applied.is_empty() {
-        return Err(CliError::new(
-            "schema_mismatch",
-            format!("--from: {from_shown} has no Switchboard schema; check the URL"),
-        )
-        .into());
-    }
-    if !version.pending().is_empty() {
-        return Err(CliError::new(
-            "schema_mismatch",
-            format!(
-                "--from: {from_shown} is not fully migrated ({} of {} migrations applied); \
+            SchemaGap::Unmigrated => {
+                format!("--from: {from_shown} has no Switchboard schema; check the URL")
+            }
+            SchemaGap::Behind { applied, known } => format!(
+                "--from: {from_shown} is not fully migrated ({applied} of {known} migrations applied); \
                  run `switchboard migrate --database-url <the --from URL>` first (with \
-                 serve stopped), then copy",
-                version.applied.len(),
-                version.known.len()
+                 serve stopped), then copy"
             ),
-        )
-        .into());
+        };
+        return Err(CliError::new("schema_mismatch", message).into());
     }
 
     let target = open("--to", &args.to).await?;

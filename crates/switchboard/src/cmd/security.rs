@@ -17,6 +17,7 @@ use engine::Engine;
 use engine::security::{Finding, Severity};
 use serde::Serialize;
 use store::Store;
+use store::transfer::SchemaGap;
 use vault::{ExposeSecret, Keyring, MasterKey};
 
 use super::Globals;
@@ -169,24 +170,18 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Arc<dyn Store>> {
         .schema_version()
         .await
         .with_context(|| format!("reading which migrations {shown} has applied"))?;
-    let problem = if !version.unknown().is_empty() {
-        Some(format!(
-            "{shown} was migrated by a newer switchboard; audit it with that version"
-        ))
-    } else if version.applied.is_empty() {
-        Some(format!(
-            "{shown} has no Switchboard schema; check database_url, or run `switchboard migrate`"
-        ))
-    } else if !version.pending().is_empty() {
-        Some(format!(
-            "{shown} is not fully migrated ({} of {} migrations); run `switchboard migrate` first",
-            version.applied.len(),
-            version.known.len()
-        ))
-    } else {
-        None
-    };
-    if let Some(message) = problem {
+    if let Some(gap) = version.gap() {
+        let message = match gap {
+            SchemaGap::Newer(_) => {
+                format!("{shown} was migrated by a newer switchboard; audit it with that version")
+            }
+            SchemaGap::Unmigrated => format!(
+                "{shown} has no Switchboard schema; check database_url, or run `switchboard migrate`"
+            ),
+            SchemaGap::Behind { applied, known } => format!(
+                "{shown} is not fully migrated ({applied} of {known} migrations); run `switchboard migrate` first"
+            ),
+        };
         store.close().await;
         return Err(CliError::new("schema_mismatch", message).into());
     }
