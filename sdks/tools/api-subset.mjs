@@ -17,6 +17,16 @@ for (const [p, item] of Object.entries(doc.paths ?? {})) {
   paths[p] = item;
 }
 
+// Operation ids name the generated functions and types: where two operations share one
+// (`status` of admin and of connections), each becomes `<first tag>_<id>`.
+const methods = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const ops = Object.values(paths).flatMap((item) => methods.map((m) => item[m]).filter(Boolean));
+const count = {};
+for (const op of ops) if (op.operationId) count[op.operationId] = (count[op.operationId] ?? 0) + 1;
+for (const op of ops) {
+  if (op.operationId && count[op.operationId] > 1) op.operationId = `${op.tags?.[0] ?? "api"}_${op.operationId}`;
+}
+
 // Keep the components reachable from the kept paths.
 const schemas = doc.components?.schemas ?? {};
 const keep = new Set();

@@ -409,7 +409,7 @@ export interface paths {
             cookie?: never;
         };
         /** Health of an integration, or of one of its connections. */
-        get: operations["status"];
+        get: operations["connections_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -452,7 +452,7 @@ export interface paths {
          *     with `attention` and a reason; the database's readiness and the version. Circuit
          *     breakers are the answering instance's view.
          */
-        get: operations["status"];
+        get: operations["admin_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2867,7 +2867,7 @@ export interface operations {
             };
         };
     };
-    status: {
+    connections_status: {
         parameters: {
             query?: {
                 /** @description One connection of the integration. */
@@ -2988,7 +2988,7 @@ export interface operations {
             };
         };
     };
-    status: {
+    admin_status: {
         parameters: {
             query?: never;
             header?: never;
