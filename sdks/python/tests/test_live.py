@@ -170,6 +170,7 @@ def test_intake_events_replay_and_verified_deliveries(
     assert event["type"] == "standard-webhooks.order.created"
     assert event["data"]["data"]["id"] == "ord_1"
     assert verify_v1a(body, headers, env("SB_TEST_APP_PUBLIC_KEY"))
+    assert not verify_v1a(body.replace(b"ord_1", b"ord_2"), headers, env("SB_TEST_APP_PUBLIC_KEY"))
     with pytest.raises(Exception):
         app.verify(body.replace(b"ord_1", b"ord_2"), headers)
 

@@ -136,8 +136,10 @@ describe("webhooks", () => {
     assert.equal(event.type, "standard-webhooks.invoice.paid");
     assert.equal(event.data.data.id, "inv_1");
     // … and with Ed25519 (v1a), which the library does not verify: WebCrypto.
-    assert.equal(await verifyV1a(first.body, first.headers, env("SB_TEST_APP_PUBLIC_KEY")), true);
+    assert.equal(await verifyV1a(first.body, webHeaders(first.headers), env("SB_TEST_APP_PUBLIC_KEY")), true);
     assert.throws(() => app.verify(first.body.toString("utf8").replace("inv_1", "inv_2"), first.headers as Record<string, string>));
+    const forged = Buffer.from(first.body.toString("utf8").replace("inv_1", "inv_2"));
+    assert.equal(await verifyV1a(forged, webHeaders(first.headers), env("SB_TEST_APP_PUBLIC_KEY")), false);
 
     const detail = await sb.getEvent(accepted.id);
     assert.equal(detail.id, accepted.id);
@@ -148,7 +150,7 @@ describe("webhooks", () => {
     const again = await delivered(2);
     assert.equal(again.headers["webhook-id"], first.headers["webhook-id"], "a replay keeps the delivery id");
     app.verify(again.body.toString("utf8"), again.headers as Record<string, string>);
-    assert.equal(await verifyV1a(again.body, again.headers, env("SB_TEST_APP_PUBLIC_KEY")), true);
+    assert.equal(await verifyV1a(again.body, webHeaders(again.headers), env("SB_TEST_APP_PUBLIC_KEY")), true);
 
     const dry = await sb.replayEvents({ integration: "hooks", all: true, dry_run: true });
     assert.equal(dry.dry_run, true);
@@ -156,19 +158,24 @@ describe("webhooks", () => {
   });
 });
 
-/** The README's v1a check: Ed25519 over `{id}.{timestamp}.{body}` with the `whpk_` key. */
-async function verifyV1a(rawBody: Uint8Array, headers: IncomingHttpHeaders, publicKey: string): Promise<boolean> {
-  const id = String(headers["webhook-id"]);
-  const ts = String(headers["webhook-timestamp"]);
-  if (Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
-  const key = await crypto.subtle.importKey("raw", Buffer.from(publicKey.slice(5), "base64"), { name: "Ed25519" }, false, ["verify"]);
-  const msg = Buffer.concat([Buffer.from(`${id}.${ts}.`), rawBody]);
-  for (const token of String(headers["webhook-signature"]).split(" ")) {
-    if (token.startsWith("v1a,") && (await crypto.subtle.verify("Ed25519", key, Buffer.from(token.slice(4), "base64"), msg))) {
-      return true;
-    }
+/** The README's v1a check, as it is there: WebCrypto Ed25519 with the `whpk_` key. */
+async function verifyV1a(raw: Uint8Array, headers: Headers, publicKey: string): Promise<boolean> {
+  const id = headers.get("webhook-id"), ts = headers.get("webhook-timestamp");
+  const sigs = headers.get("webhook-signature") ?? "";
+  if (!id || !ts || Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
+  const der = Uint8Array.from(atob(publicKey.slice("whpk_".length)), (c) => c.charCodeAt(0));
+  const key = await crypto.subtle.importKey("raw", der, { name: "Ed25519" }, false, ["verify"]);
+  const msg = new Uint8Array([...new TextEncoder().encode(`${id}.${ts}.`), ...raw]);
+  for (const token of sigs.split(" ")) {
+    if (!token.startsWith("v1a,")) continue;
+    const sig = Uint8Array.from(atob(token.slice(4)), (c) => c.charCodeAt(0));
+    if (await crypto.subtle.verify("Ed25519", key, sig, msg)) return true;
   }
   return false;
+}
+
+function webHeaders(h: IncomingHttpHeaders): Headers {
+  return new Headers(Object.entries(h).map(([k, v]) => [k, String(v)] as [string, string]));
 }
 
 describe("errors are typed", () => {
