@@ -62,7 +62,6 @@ export class Switchboard {
   /** The generated client: every route of the API, typed (`sb.api.GET("/api/status")`). */
   readonly api: Client<paths>;
   readonly baseUrl: string;
-  readonly #apiKey: string;
   readonly #fetch: typeof fetch;
   readonly #headers: Record<string, string>;
 
@@ -70,7 +69,6 @@ export class Switchboard {
     if (!options.baseUrl) throw new TypeError("Switchboard: baseUrl is required (SWITCHBOARD_URL)");
     if (!options.apiKey) throw new TypeError("Switchboard: apiKey is required (SWITCHBOARD_API_KEY)");
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
-    this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#headers = { ...options.headers, authorization: `Bearer ${options.apiKey}` };
     this.api = createClient<paths>({
@@ -150,10 +148,8 @@ export class Switchboard {
     return new ProxyClient(this.#fetch, this.baseUrl, this.#headers, connectionId);
   }
 
-  /** @internal */
+  /** What `JSON.stringify` and loggers see: never the key. */
   toJSON(): { baseUrl: string } {
-    // Never serialise the key.
-    void this.#apiKey;
     return { baseUrl: this.baseUrl };
   }
 }
