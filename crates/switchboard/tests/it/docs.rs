@@ -18,7 +18,14 @@
 //! `DOCS_SHOW_OUTPUT=1` prints what each block printed (to paste into a doc).
 //!
 //! The ```js blocks of a file are joined, in order, into one program run by Node.js, with
-//! the npm package `standardwebhooks` of `tests/peers/consumer` on its module path. The
+//! the npm package `standardwebhooks` of `tests/peers/consumer` on its module path.
+//!
+//! The ```ts blocks of a file are joined, in order, into one ES module that imports the
+//! TypeScript SDK as `@switchboard/client`: it is type-checked with the SDK's strict
+//! `tsconfig.json`, bundled by esbuild and run by Node.js. The ```python blocks are joined
+//! into one program run with the Python SDK's venv (`sdks/python/.venv`). Both run after
+//! the file's sh blocks, each after `acct-42` is connected again (the sh blocks end by
+//! disconnecting it), with the same environment. The
 //! ```rust blocks of `docs/guides/backend.md` are compiled by the doc tests of the
 //! `client` crate, which includes the guide as the documentation of a module.
 
@@ -188,6 +195,10 @@ pub struct Ran {
     pub sh: usize,
     /// `js` blocks run (as one program).
     pub js: usize,
+    /// `ts` blocks type-checked and run (as one program).
+    pub ts: usize,
+    /// `python` blocks run (as one program).
+    pub python: usize,
 }
 
 /// Runs every block of `rel` (a path under the repository) against a fresh deployment.
@@ -198,6 +209,8 @@ pub async fn run_doc(rel: &str) -> Ran {
     let env = DocsEnv::start().await;
     let mut ran = Ran::default();
     let mut js = String::new();
+    let mut ts = String::new();
+    let mut python = String::new();
     let mut pages = Vec::new();
     for b in &blocks {
         match b.lang.as_str() {
@@ -235,6 +248,14 @@ pub async fn run_doc(rel: &str) -> Ran {
                 js.push_str(&format!("// {rel}:{}\n{}\n", b.line, b.code));
                 ran.js += 1;
             }
+            "ts" => {
+                ts.push_str(&format!("// {rel}:{}\n{}\n", b.line, b.code));
+                ran.ts += 1;
+            }
+            "python" => {
+                python.push_str(&format!("# {rel}:{}\n{}\n", b.line, b.code));
+                ran.python += 1;
+            }
             _ => {}
         }
     }
@@ -262,17 +283,137 @@ pub async fn run_doc(rel: &str) -> Ran {
             out.stderr
         );
     }
+    if !ts.is_empty() {
+        env.connect(crate::docs_env::CONNECTION_ID).await;
+        run_ts(&env, rel, &ts);
+    }
+    if !python.is_empty() {
+        env.connect(crate::docs_env::CONNECTION_ID).await;
+        run_python(&env, rel, &python);
+    }
     for page in &pages {
         run_page(&env, rel, page).await;
     }
     eprintln!(
-        "{rel}: ran {} sh blocks, {} js blocks and {} pages in Chromium",
+        "{rel}: ran {} sh blocks, {} js blocks, {} ts blocks, {} python blocks and {} pages in Chromium",
         ran.sh,
         ran.js,
+        ran.ts,
+        ran.python,
         pages.len(),
     );
     drop(env);
     ran
+}
+
+/// Type-checks the joined ```ts blocks against the TypeScript SDK (strict), bundles them
+/// with esbuild and runs them under the deployment's environment.
+fn run_ts(env: &DocsEnv, rel: &str, program: &str) {
+    let sdk = repo().join("sdks/typescript");
+    assert!(
+        sdk.join("node_modules/typescript").is_dir(),
+        "sdks/typescript/node_modules is missing: run scripts/setup"
+    );
+    // Inside the SDK's folder, so `standardwebhooks` and the Node types resolve from its
+    // node_modules.
+    let dir = tempfile::Builder::new()
+        .prefix(".docs-")
+        .tempdir_in(&sdk)
+        .unwrap();
+    std::fs::write(dir.path().join("guide.mts"), program).unwrap();
+    std::fs::write(
+        dir.path().join("tsconfig.json"),
+        r#"{"extends": "../tsconfig.json",
+            "compilerOptions": {"rootDir": "..", "noEmit": true,
+                                "paths": {"@switchboard/client": ["../src/index.ts"]}},
+            "include": ["guide.mts"]}"#,
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let check = run_in(
+        env,
+        "node",
+        &[
+            sdk.join("node_modules/typescript/bin/tsc")
+                .to_str()
+                .unwrap(),
+            "-p",
+            &format!("{d}/tsconfig.json"),
+        ],
+        &[],
+    );
+    assert!(
+        check.status.success(),
+        "{rel}: the ts blocks do not type-check\n--- program\n{program}--- tsc\n{}{}",
+        check.stdout,
+        check.stderr
+    );
+    let esbuild = sdk.join("node_modules/.bin/esbuild");
+    let bundle = run_in(
+        env,
+        esbuild.to_str().unwrap(),
+        &[
+            &format!("{d}/guide.mts"),
+            "--bundle",
+            "--platform=node",
+            "--format=esm",
+            "--log-level=warning",
+            &format!(
+                "--alias:@switchboard/client={}",
+                sdk.join("src/index.ts").display()
+            ),
+            &format!("--outfile={d}/guide.mjs"),
+        ],
+        &[],
+    );
+    assert!(
+        bundle.status.success(),
+        "{rel}: esbuild could not bundle the ts blocks\n{}{}",
+        bundle.stdout,
+        bundle.stderr
+    );
+    let out = run_in(env, "node", &[&format!("{d}/guide.mjs")], &[]);
+    assert!(
+        out.status.success(),
+        "{rel}: the ts blocks failed ({})\n--- program\n{program}--- stdout\n{}\n--- stderr\n{}\n--- server stderr (tail)\n{}",
+        out.status,
+        out.stdout,
+        out.stderr,
+        tail(&env.server.stderr(), 30)
+    );
+    if std::env::var_os("DOCS_SHOW_OUTPUT").is_some() {
+        eprintln!("=== {rel} (ts)\n{}{}", out.stdout, out.stderr);
+    }
+}
+
+/// Runs the joined ```python blocks with the Python SDK's venv.
+fn run_python(env: &DocsEnv, rel: &str, program: &str) {
+    let sdk = repo().join("sdks/python");
+    let python = sdk.join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "sdks/python/.venv is missing: run scripts/setup"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("guide.py");
+    std::fs::write(&file, program).unwrap();
+    let out = run_in(
+        env,
+        python.to_str().unwrap(),
+        &[file.to_str().unwrap()],
+        &[("PYTHONPATH", sdk.join("src").to_string_lossy().into_owned())],
+    );
+    assert!(
+        out.status.success(),
+        "{rel}: the python blocks failed ({})\n--- program\n{program}--- stdout\n{}\n--- stderr\n{}\n--- server stderr (tail)\n{}",
+        out.status,
+        out.stdout,
+        out.stderr,
+        tail(&env.server.stderr(), 30)
+    );
+    if std::env::var_os("DOCS_SHOW_OUTPUT").is_some() {
+        eprintln!("=== {rel} (python)\n{}{}", out.stdout, out.stderr);
+    }
 }
 
 /// Serves an ```html browser block as the app's page in Chromium
@@ -337,7 +478,7 @@ macro_rules! doc_tests {
             #[tokio::test]
             async fn $name() {
                 let ran = run_doc($path).await;
-                assert!(ran.sh + ran.js > 0, "{} has no block to run", $path);
+                assert!(ran.sh + ran.js + ran.ts + ran.python > 0, "{} has no block to run", $path);
             }
         )*
         /// Every doc file with a test above.
@@ -382,7 +523,7 @@ fn every_runbook_and_guide_has_a_doc_test_and_only_known_blocks() {
             match b.lang.as_str() {
                 "sh" => sh += 1,
                 // Only languages the harness knows, so a typo does not hide a block.
-                "js" | "text" | "toml" | "json" | "yaml" | "html" => {}
+                "js" | "ts" | "python" | "text" | "toml" | "json" | "yaml" | "html" => {}
                 l if l.starts_with("rust") => {}
                 other => panic!("{f}:{}: unknown block language {other:?}", b.line),
             }

@@ -27,6 +27,7 @@ mod providers;
 mod proxy;
 mod rate_limits;
 mod rotate;
+mod sdks;
 mod secrets;
 mod security;
 mod serve;

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="ChainBreakTruncatedTruncated")
+
+
+@_attrs_define
+class ChainBreakTruncatedTruncated:
+    """The chain ends before the recorded head: the newest rows were deleted.
+
+    Attributes:
+        head_seq (int): The head's sequence number.
+    """
+
+    head_seq: int
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        head_seq = self.head_seq
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "head_seq": head_seq,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        d = dict(src_dict)
+        head_seq = d.pop("head_seq")
+
+        chain_break_truncated_truncated = cls(
+            head_seq=head_seq,
+        )
+
+        chain_break_truncated_truncated.additional_properties = d
+        return chain_break_truncated_truncated
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="QueueView")
+
+
+@_attrs_define
+class QueueView:
+    """Deliveries of a destination by state (delivered ones are not counted).
+
+    Attributes:
+        dead (int): Dead (replay revives them).
+        in_flight (int): Being sent.
+        pending (int): Waiting for an attempt.
+    """
+
+    dead: int
+    in_flight: int
+    pending: int
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        dead = self.dead
+
+        in_flight = self.in_flight
+
+        pending = self.pending
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "dead": dead,
+                "in_flight": in_flight,
+                "pending": pending,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        d = dict(src_dict)
+        dead = d.pop("dead")
+
+        in_flight = d.pop("in_flight")
+
+        pending = d.pop("pending")
+
+        queue_view = cls(
+            dead=dead,
+            in_flight=in_flight,
+            pending=pending,
+        )
+
+        queue_view.additional_properties = d
+        return queue_view
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

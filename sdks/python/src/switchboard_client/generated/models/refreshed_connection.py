@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.connection_body_settings import ConnectionBodySettings
+
+
+T = TypeVar("T", bound="RefreshedConnection")
+
+
+@_attrs_define
+class RefreshedConnection:
+    """A connection after a forced refresh.
+
+    Attributes:
+        auth_mode (str): `oauth2`, `api_key`, `basic` or `client_credentials`.
+        created_at (str): Creation time.
+        end_user_id (str): The app's end-user id.
+        id (str): The connection id.
+        integration (str): Its integration.
+        missing_scopes (list[str]): Required scopes that were not granted.
+        provider (str): The provider.
+        scopes (list[str]): Granted scopes.
+        settings (ConnectionBodySettings): Connection settings (shop, instance URL…).
+        status (str): `active`, `needs_reauth`, `revoked` or `error`.
+        updated_at (str): Last change.
+        refreshed (bool): Whether this call refreshed it (false when another refresh had just done so).
+        expires_at (None | str | Unset): When the access token expires.
+        last_error (None | str | Unset): Last error.
+        last_refresh_at (None | str | Unset): Last successful refresh.
+    """
+
+    auth_mode: str
+    created_at: str
+    end_user_id: str
+    id: str
+    integration: str
+    missing_scopes: list[str]
+    provider: str
+    scopes: list[str]
+    settings: ConnectionBodySettings
+    status: str
+    updated_at: str
+    refreshed: bool
+    expires_at: None | str | Unset = UNSET
+    last_error: None | str | Unset = UNSET
+    last_refresh_at: None | str | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        auth_mode = self.auth_mode
+
+        created_at = self.created_at
+
+        end_user_id = self.end_user_id
+
+        id = self.id
+
+        integration = self.integration
+
+        missing_scopes = self.missing_scopes
+
+        provider = self.provider
+
+        scopes = self.scopes
+
+        settings = self.settings.to_dict()
+
+        status = self.status
+
+        updated_at = self.updated_at
+
+        refreshed = self.refreshed
+
+        expires_at: None | str | Unset
+        if isinstance(self.expires_at, Unset):
+            expires_at = UNSET
+        else:
+            expires_at = self.expires_at
+
+        last_error: None | str | Unset
+        if isinstance(self.last_error, Unset):
+            last_error = UNSET
+        else:
+            last_error = self.last_error
+
+        last_refresh_at: None | str | Unset
+        if isinstance(self.last_refresh_at, Unset):
+            last_refresh_at = UNSET
+        else:
+            last_refresh_at = self.last_refresh_at
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "auth_mode": auth_mode,
+                "created_at": created_at,
+                "end_user_id": end_user_id,
+                "id": id,
+                "integration": integration,
+                "missing_scopes": missing_scopes,
+                "provider": provider,
+                "scopes": scopes,
+                "settings": settings,
+                "status": status,
+                "updated_at": updated_at,
+                "refreshed": refreshed,
+            }
+        )
+        if expires_at is not UNSET:
+            field_dict["expires_at"] = expires_at
+        if last_error is not UNSET:
+            field_dict["last_error"] = last_error
+        if last_refresh_at is not UNSET:
+            field_dict["last_refresh_at"] = last_refresh_at
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.connection_body_settings import ConnectionBodySettings
+
+        d = dict(src_dict)
+        auth_mode = d.pop("auth_mode")
+
+        created_at = d.pop("created_at")
+
+        end_user_id = d.pop("end_user_id")
+
+        id = d.pop("id")
+
+        integration = d.pop("integration")
+
+        missing_scopes = cast(list[str], d.pop("missing_scopes"))
+
+        provider = d.pop("provider")
+
+        scopes = cast(list[str], d.pop("scopes"))
+
+        settings = ConnectionBodySettings.from_dict(d.pop("settings"))
+
+        status = d.pop("status")
+
+        updated_at = d.pop("updated_at")
+
+        refreshed = d.pop("refreshed")
+
+        def _parse_expires_at(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
+
+        def _parse_last_error(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        last_error = _parse_last_error(d.pop("last_error", UNSET))
+
+        def _parse_last_refresh_at(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        last_refresh_at = _parse_last_refresh_at(d.pop("last_refresh_at", UNSET))
+
+        refreshed_connection = cls(
+            auth_mode=auth_mode,
+            created_at=created_at,
+            end_user_id=end_user_id,
+            id=id,
+            integration=integration,
+            missing_scopes=missing_scopes,
+            provider=provider,
+            scopes=scopes,
+            settings=settings,
+            status=status,
+            updated_at=updated_at,
+            refreshed=refreshed,
+            expires_at=expires_at,
+            last_error=last_error,
+            last_refresh_at=last_refresh_at,
+        )
+
+        refreshed_connection.additional_properties = d
+        return refreshed_connection
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties
