@@ -94,7 +94,10 @@ mod tests {
                 );
             }
         }
-        assert_eq!(scope_description("github", "repo").map(|s| &s[..8]), Some("read and"));
+        assert_eq!(
+            scope_description("github", "repo").map(|s| &s[..8]),
+            Some("read and")
+        );
         assert_eq!(scope_description("github", "no-such-scope"), None);
         assert_eq!(scope_description("no-such-provider", "repo"), None);
     }

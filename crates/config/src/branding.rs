@@ -207,10 +207,7 @@ pub(crate) fn branding(
             let content_type = sniff(&bytes).ok_or_else(|| {
                 invalid(
                     "logo",
-                    format!(
-                        "{} is not a PNG, JPEG, GIF, WebP or SVG image",
-                        p.display()
-                    ),
+                    format!("{} is not a PNG, JPEG, GIF, WebP or SVG image", p.display()),
                 )
             })?;
             Some(Logo {

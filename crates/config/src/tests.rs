@@ -2593,13 +2593,19 @@ fn branding_defaults_and_valid_values() {
     assert_eq!(c.branding.app_name.as_deref(), Some("Acme <CRM>"));
     assert_eq!(c.branding.accent_color, Rgb(0xff, 0xcc, 0x00));
     let logo = c.branding.logo.as_ref().unwrap();
-    assert_eq!((logo.content_type, logo.bytes.as_slice()), ("image/png", &png[..]));
+    assert_eq!(
+        (logo.content_type, logo.bytes.as_slice()),
+        ("image/png", &png[..])
+    );
     assert_eq!(format!("{logo:?}"), "Logo(image/png, 16 bytes)");
     let abs = format!(
         "[branding]\nlogo = \"file:{}\"\n",
         dir.path().join("logo.svg").display()
     );
-    assert_eq!(ok(&abs).branding.logo.unwrap().content_type, "image/svg+xml");
+    assert_eq!(
+        ok(&abs).branding.logo.unwrap().content_type,
+        "image/svg+xml"
+    );
     // A change of branding is a change of the configuration.
     assert_eq!(ok(&abs).changed_keys(&ok("")), ["branding"]);
 }
@@ -2615,20 +2621,72 @@ fn bad_branding_is_refused_with_the_key_and_what_to_do() {
     .unwrap();
     let d = dir.path().display();
     let cases: Vec<(String, &str, &str)> = vec![
-        ("accent_color = \"blue\"".into(), "branding.accent_color", "#RRGGBB"),
-        ("accent_color = \"#12345\"".into(), "branding.accent_color", "#RRGGBB"),
-        ("accent_color = \"#1234567\"".into(), "branding.accent_color", "#RRGGBB"),
-        ("accent_color = \"#12345g\"".into(), "branding.accent_color", "#RRGGBB"),
-        ("accent_color = \"red; background:url(x)\"".into(), "branding.accent_color", "#RRGGBB"),
-        ("accent_color = \"123456\"".into(), "branding.accent_color", "#RRGGBB"),
-        ("app_name = \"  \"".into(), "branding.app_name", "1 to 80 characters"),
-        (format!("app_name = \"{}\"", "x".repeat(81)), "branding.app_name", "1 to 80"),
-        ("app_name = \"a\\u0007b\"".into(), "branding.app_name", "control"),
-        ("logo = \"https://cdn.example/logo.png\"".into(), "branding.logo", "file:PATH"),
+        (
+            "accent_color = \"blue\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"#12345\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"#1234567\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"#12345g\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"red; background:url(x)\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"123456\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "app_name = \"  \"".into(),
+            "branding.app_name",
+            "1 to 80 characters",
+        ),
+        (
+            format!("app_name = \"{}\"", "x".repeat(81)),
+            "branding.app_name",
+            "1 to 80",
+        ),
+        (
+            "app_name = \"a\\u0007b\"".into(),
+            "branding.app_name",
+            "control",
+        ),
+        (
+            "logo = \"https://cdn.example/logo.png\"".into(),
+            "branding.logo",
+            "file:PATH",
+        ),
         ("logo = \"file:\"".into(), "branding.logo", "file:PATH"),
-        (format!("logo = \"file:{d}/missing.png\""), "branding.logo", "cannot read"),
-        (format!("logo = \"file:{d}/notes.txt\""), "branding.logo", "not a PNG, JPEG, GIF, WebP or SVG"),
-        (format!("logo = \"file:{d}/big.png\""), "branding.logo", "at most 256 KiB"),
+        (
+            format!("logo = \"file:{d}/missing.png\""),
+            "branding.logo",
+            "cannot read",
+        ),
+        (
+            format!("logo = \"file:{d}/notes.txt\""),
+            "branding.logo",
+            "not a PNG, JPEG, GIF, WebP or SVG",
+        ),
+        (
+            format!("logo = \"file:{d}/big.png\""),
+            "branding.logo",
+            "at most 256 KiB",
+        ),
     ];
     for (line, key, words) in cases {
         let (k, origin, message) = invalid(parse(&format!("[branding]\n{line}\n")));
