@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use crate::harness::{self, Server};
 use crate::oidc::OidcPeer;
 
-const CLIENT_ID: &str = "switchboard";
-const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
+pub(crate) const CLIENT_ID: &str = "switchboard";
+pub(crate) const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
 /// The browser installed by scripts/setup (Debian package `chromium`).
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the driver may run in all (it bounds each popup to 15 s itself).
-const DRIVER_DEADLINE: Duration = Duration::from_secs(60);
+const DRIVER_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Where the driver lives in the workspace.
 fn driver_dir() -> PathBuf {
@@ -27,7 +27,7 @@ fn driver_dir() -> PathBuf {
 }
 
 /// A peer whose one client accepts Switchboard's callback on any loopback port.
-fn peer() -> OidcPeer {
+pub(crate) fn peer() -> OidcPeer {
     OidcPeer::start(json!([{
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
@@ -84,6 +84,11 @@ async fn popup_url(server: &Server, key: &str, connection_id: &str, opener_origi
 
 /// Runs `node tests/browser/popup.mjs <input>`; returns its JSON report.
 pub(crate) async fn drive(input: &Value) -> Value {
+    drive_script("popup.mjs", input).await
+}
+
+/// Runs `node tests/browser/<script> <input>`; returns its JSON report.
+pub(crate) async fn drive_script(script: &str, input: &Value) -> Value {
     let dir = driver_dir();
     assert!(
         dir.join("node_modules/playwright-core/package.json")
@@ -97,7 +102,7 @@ pub(crate) async fn drive(input: &Value) -> Value {
     );
     let mut cmd = tokio::process::Command::new("node");
     cmd.current_dir(&dir)
-        .arg("popup.mjs")
+        .arg(script)
         .arg(input.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -114,22 +119,22 @@ pub(crate) async fn drive(input: &Value) -> Value {
     });
     let out = tokio::time::timeout(DRIVER_DEADLINE, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("popup.mjs did not finish within {DRIVER_DEADLINE:?}; killed"))
-        .expect("wait for popup.mjs");
+        .unwrap_or_else(|_| panic!("{script} did not finish within {DRIVER_DEADLINE:?}; killed"))
+        .expect("wait for the driver");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "popup.mjs failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{script} failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("popup.mjs did not print JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
+        panic!("{script} did not print JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
     })
 }
 
 /// The run called `name` in the driver's report.
-fn run<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn run<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["runs"]
         .as_array()
         .and_then(|runs| runs.iter().find(|r| r["name"] == name))
@@ -137,7 +142,7 @@ fn run<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Whether the run's console shows Chromium refusing an inline script under CSP.
-fn csp_refused(run: &Value) -> bool {
+pub(crate) fn csp_refused(run: &Value) -> bool {
     run["console"].as_array().is_some_and(|c| {
         c.iter().any(|m| {
             m["text"]
