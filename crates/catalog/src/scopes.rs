@@ -23,12 +23,30 @@ fn words() -> &'static ScopeWords {
     })
 }
 
-/// What `scope` of `provider` lets the app do, if the catalog knows.
+/// The scopes OpenID Connect Core (section 5.4, and 11 for `offline_access`) defines
+/// for every provider: described for any provider the file does not cover.
+const OPENID_SCOPES: &[(&str, &str)] = &[
+    ("openid", "confirm who you are"),
+    ("email", "see your email address"),
+    ("profile", "see your name and profile"),
+    ("offline_access", "keep access when you are not using it"),
+    ("address", "see your postal address"),
+    ("phone", "see your phone number"),
+];
+
+/// What `scope` of `provider` lets the app do, if the catalog knows: the provider's
+/// own words, else those of the standard OpenID Connect scopes.
 pub fn scope_description(provider: &str, scope: &str) -> Option<&'static str> {
     words()
         .get(provider)
         .and_then(|m| m.get(scope))
         .map(String::as_str)
+        .or_else(|| {
+            OPENID_SCOPES
+                .iter()
+                .find(|(s, _)| *s == scope)
+                .map(|(_, w)| *w)
+        })
 }
 
 /// Every provider the scopes file describes.
@@ -100,6 +118,15 @@ mod tests {
         );
         assert_eq!(scope_description("github", "no-such-scope"), None);
         assert_eq!(scope_description("no-such-provider", "repo"), None);
+        // The standard OpenID Connect scopes are described for any provider.
+        assert_eq!(
+            scope_description("a-custom-provider", "openid"),
+            Some("confirm who you are")
+        );
+        assert_eq!(
+            scope_description("github", "email"),
+            Some("see your email address")
+        );
     }
 
     #[test]

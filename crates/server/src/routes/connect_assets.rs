@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::routes::Routes;
+use crate::routes::connect_page::Chrome;
 
 /// The snippet.
 pub const SWITCHBOARD_JS: &str = include_str!("../../assets/switchboard.js");
@@ -157,14 +158,14 @@ pub async fn logo(State(s): State<AppState>) -> Response {
 
 /// A result page response: the page's CSP, plus `script-src 'self'` when it posts to
 /// an opener (`result.js`); never cached, no referrer, never framed.
-pub(crate) fn result_response(nonce: &str, body: String, posts: bool) -> Response {
+pub(crate) fn result_response(chrome: &Chrome, body: String, posts: bool) -> Response {
     let mut res = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         body,
     )
         .into_response();
-    let mut csp = crate::routes::connect_page::page_csp(nonce, None);
+    let mut csp = crate::routes::connect_page::page_csp(chrome, None);
     if posts {
         csp.push_str("; script-src 'self'");
     }

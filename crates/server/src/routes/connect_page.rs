@@ -84,13 +84,17 @@ async fn security_headers(mut res: Response) -> Response {
 /// The page's CSP: nothing but the nonced inline style; forms only to this origin, and
 /// to the app's `return_to` origin when there is one (browsers apply `form-action` to
 /// the redirect that follows a successful connect too).
-pub(crate) fn page_csp(nonce: &str, return_origin: Option<&str>) -> String {
+pub(crate) fn page_csp(chrome: &Chrome, return_origin: Option<&str>) -> String {
+    let nonce = &chrome.nonce;
+    // Images only when there is a logo: without one, nothing to load (not even the
+    // browser's guess at /favicon.ico).
+    let img = if chrome.logo { "; img-src 'self'" } else { "" };
     let extra = return_origin
         .filter(|o| !o.contains([';', ',', '\'', ' ']))
         .map(|o| format!(" {o}"))
         .unwrap_or_default();
     format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'; img-src 'self'"
+        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'{img}"
     )
 }
 
@@ -151,10 +155,6 @@ impl Chrome {
             app_subject: subject,
             app_ref: reference,
         }
-    }
-
-    pub(crate) fn nonce(&self) -> &str {
-        &self.nonce
     }
 
     /// The app inside a sentence ("Acme CRM", "the app").
@@ -279,7 +279,7 @@ pub(crate) fn render_template(t: &impl askama::Template) -> Result<String, ApiEr
 /// An HTML response with the page's CSP.
 fn html_for(
     status: StatusCode,
-    nonce: &str,
+    chrome: &Chrome,
     body: String,
     return_origin: Option<&str>,
 ) -> Response {
@@ -289,7 +289,7 @@ fn html_for(
         body,
     )
         .into_response();
-    if let Ok(v) = HeaderValue::from_str(&page_csp(nonce, return_origin)) {
+    if let Ok(v) = HeaderValue::from_str(&page_csp(chrome, return_origin)) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     res
@@ -589,7 +589,7 @@ fn popup_failure(
         message,
     })?;
     Ok(crate::routes::connect_assets::result_response(
-        chrome.nonce(),
+        chrome,
         body,
         origin.is_some(),
     ))
@@ -697,7 +697,7 @@ pub async fn page(
                 let body = render(&chrome, &page, session, &view)?;
                 return Ok(html_for(
                     StatusCode::BAD_REQUEST,
-                    chrome.nonce(),
+                    &chrome,
                     body,
                     page.return_origin.as_deref(),
                 ));
@@ -707,7 +707,7 @@ pub async fn page(
     let body = render(&chrome, &page, session, &view)?;
     Ok(html_for(
         StatusCode::OK,
-        chrome.nonce(),
+        &chrome,
         body,
         page.return_origin.as_deref(),
     ))
@@ -736,7 +736,7 @@ fn connected_page(
         target_origin: None,
         message: &message,
     })?;
-    Ok(html_for(StatusCode::OK, chrome.nonce(), body, None))
+    Ok(html_for(StatusCode::OK, chrome, body, None))
 }
 
 /// The Connect page's form (`application/x-www-form-urlencoded`); settings come as
@@ -832,7 +832,7 @@ pub async fn submit(
         let body = render(&chrome, &page, &session, &view)?;
         Ok(html_for(
             status,
-            chrome.nonce(),
+            &chrome,
             body,
             page.return_origin.as_deref(),
         ))

@@ -262,7 +262,7 @@ pub(crate) fn result_page(
         target_origin: target,
         message: &message,
     })?;
-    Ok(result_response(chrome.nonce(), body, target.is_some()))
+    Ok(result_response(chrome, body, target.is_some()))
 }
 
 fn chrome_ref(chrome: &Chrome) -> &str {
