@@ -52,7 +52,7 @@ function readInput() {
       fail(`runs[${i}].auth_url must be an absolute URL, got ${JSON.stringify(run.auth_url)}`);
     }
     run.deny = Boolean(run.deny);
-    run.strip_nonce = Boolean(run.strip_nonce);
+    run.inject_inline = Boolean(run.inject_inline);
   }
   input.timeout_ms ??= 15000;
   input.settle_ms ??= 400;
@@ -60,6 +60,7 @@ function readInput() {
   input.chromium ??= process.env.CHROMIUM ?? DEFAULT_CHROMIUM;
   if (input.opener_html !== undefined && typeof input.opener_html !== 'string') fail('opener_html must be a string');
   input.app_json ??= {};
+  if (input.popup_click !== undefined && typeof input.popup_click !== 'string') fail('popup_click must be a CSS selector');
   if (typeof input.app_json !== 'object' || Array.isArray(input.app_json)) fail('app_json must be an object of path: JSON');
   return input;
 }
@@ -184,21 +185,23 @@ async function drive(browser, input, run, openerOrigin) {
         },
       );
     }
-    if (run.strip_nonce) {
-      // A control: the result page with the nonce attribute removed from its script. A
-      // route never sees the hops of a redirect chain, so the whole chain (Switchboard,
-      // the provider, the callback) is walked here with the context's cookies and the
-      // result page is served to the popup in place of the auth URL (same origin, same
-      // headers, the body without nonce="…").
+    if (run.inject_inline) {
+      // A control: the result page with an inline script added, which the page's CSP
+      // (script-src 'self') must refuse. A route never sees the hops of a redirect
+      // chain, so the whole chain (Switchboard, the provider, the callback) is walked
+      // here with the context's cookies and the result page is served to the popup in
+      // place of the auth URL (same origin, same headers, the body with the script).
       await context.route(
         (u) => u.toString() === run.auth_url,
         async (route) => {
           const response = await route.fetch({ maxRedirects: 20 });
           const headers = response.headers();
-          let stripped = 0;
-          const body = (await response.text()).replace(/<script nonce="[^"]*">/g, () => {
-            stripped += 1;
-            return '<script>';
+          let injected = 0;
+          // In the head, so that it comes before the page's own script (which closes
+          // the popup).
+          const body = (await response.text()).replace(/<\/head>/, () => {
+            injected += 1;
+            return `<script>window.opener && window.opener.postMessage({source: 'switchboard', status: 'connected', connection_id: 'injected'}, '*');</script></head>`;
           });
           resultSeenAt ??= Date.now();
           out.result = {
@@ -207,7 +210,7 @@ async function drive(browser, input, run, openerOrigin) {
             content_type: headers['content-type'] ?? null,
             csp: headers['content-security-policy'] ?? null,
           };
-          out.nonces_stripped = stripped;
+          out.injected = injected;
           await route.fulfill({ response, body });
         },
       );
@@ -232,6 +235,10 @@ async function drive(browser, input, run, openerOrigin) {
     if (!nav || nav.status() !== 200) fail(`${run.name}: the opener page ${openerUrl} answered ${nav?.status()}`);
     await page.click('#connect', { timeout: input.timeout_ms });
     const popupPage = custom ? await popupEvent : null;
+    if (popupPage && input.popup_click) {
+      // The page opened the Connect page: click the integration's button, as a user.
+      await popupPage.click(input.popup_click, { timeout: input.timeout_ms });
+    }
     out.popup_opened = custom ? popupPage != null : await page.evaluate(() => window.__popup != null);
     if (!out.popup_opened) fail(`${run.name}: window.open returned null (popup blocked?)`);
     const popupClosed = () => (custom ? popupPage.isClosed() : page.evaluate(() => window.__popup.closed));

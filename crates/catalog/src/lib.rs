@@ -21,6 +21,7 @@
 mod custom;
 mod error;
 mod model;
+mod scopes;
 mod template;
 mod validate;
 
@@ -37,6 +38,9 @@ pub use crate::model::{
     OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, ResetFormat, Revocation,
     RevokeClientAuth, RevokeToken, Routing, TokenPlacement, TokenResponse, ValueKind, ValueSource,
     VerifyRequest, Webhooks,
+};
+pub use crate::scopes::{
+    SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
 };
 pub use crate::template::{TOKEN_PLACEHOLDER, resolve_url, resolve_url_with};
 pub use crate::validate::is_valid_id;

@@ -19,10 +19,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vault::SecretString;
 
+mod branding;
 mod layers;
 mod mappings;
 mod tables;
 
+pub use branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES, Rgb};
 pub use mappings::{JqData, JqFilter, JqProgram, JqValue, Mapping, compile_jq};
 pub use tables::DEFAULT_RETRY_SCHEDULE_SECS;
 pub use tables::{Destination, DestinationRateLimit, Integration, OnLimit, RateLimit, valid_id};
@@ -189,10 +191,17 @@ struct RawConfig {
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
     mappings: Option<Vec<mappings::RawMapping>>,
+    branding: Option<branding::RawBranding>,
 }
 
-/// The array-of-tables keys (`[[integrations]]`…). They come from the file only.
-pub const TABLES: &[&str] = &["providers", "integrations", "destinations", "mappings"];
+/// The table keys (`[[integrations]]`…, `[branding]`). They come from the file only.
+pub const TABLES: &[&str] = &[
+    "providers",
+    "integrations",
+    "destinations",
+    "mappings",
+    "branding",
+];
 
 /// Where a value came from, for error messages and `config check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +310,8 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     /// How provider events become the app's events (`[[mappings]]`).
     pub mappings: Vec<Mapping>,
+    /// How the Connect page presents the app (`[branding]`).
+    pub branding: Branding,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Where each key's value came from.
@@ -499,6 +510,7 @@ impl Config {
             &file_src,
             file.as_deref(),
         )?;
+        let branding = branding::branding(raw.branding.take(), &file_src, file.as_deref())?;
 
         let layers::Limits {
             request_timeout_secs,
@@ -518,6 +530,7 @@ impl Config {
             integrations,
             destinations,
             mappings,
+            branding,
             listen,
             database_url,
             database_max_connections,
@@ -661,6 +674,7 @@ impl Config {
                 self.retention_sweep_interval_secs != other.retention_sweep_interval_secs,
             ),
             ("providers", self.providers != other.providers),
+            ("branding", self.branding != other.branding),
             (
                 "integrations",
                 self.integrations.len() != other.integrations.len()

@@ -286,6 +286,7 @@ fn every_file_field_is_in_keys_and_back() {
         metrics_key: _,
         payload_retention_days: _,
         retention_sweep_interval_secs: _,
+        branding: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -1730,7 +1731,7 @@ fn default_file_tables() -> String {
         .skip_while(|l| !l.starts_with("# [[integrations]]"))
         .filter_map(|l| l.strip_prefix("# "))
         .filter(|l| {
-            l.starts_with("[[")
+            l.starts_with('[')
                 || l.split_once(" = ")
                     .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
         })
@@ -1767,6 +1768,9 @@ fn the_documented_table_examples_parse() {
     assert_eq!(d.public_key().as_deref(), Some(PUBLIC_KEY));
     assert_eq!(d.integrations, ["github-main"]);
     assert_eq!(d.event_types, ["*"]);
+    assert_eq!(c.branding.app_name.as_deref(), Some("Acme CRM"));
+    assert_eq!(c.branding.accent_color, Rgb(0x24, 0x57, 0xc5));
+    assert_eq!(c.branding.logo, None);
     assert_eq!(
         d.rate_limit.map(|l| (l.per_second, l.burst)),
         Some((50, 100))
@@ -2146,7 +2150,10 @@ fn changed_keys_sees_table_changes_without_values() {
             .unwrap();
     assert_eq!(a.changed_keys(&moved), ["destinations"]);
     let fewer = parse_tables(&base[..base.find("[[destinations]]").unwrap()]).unwrap();
-    assert_eq!(a.changed_keys(&fewer), ["destinations", "mappings"]);
+    assert_eq!(
+        a.changed_keys(&fewer),
+        ["branding", "destinations", "mappings"]
+    );
     let remapped = parse_tables(&base.replace("user.created", "user.added")).unwrap();
     assert_eq!(a.changed_keys(&remapped), ["mappings"]);
 }
@@ -2558,4 +2565,156 @@ fn metrics_key_resolves_references_and_refuses_short_values_without_echoing() {
     assert_eq!(key, "metrics_key");
     assert!(message.contains("16 characters"), "{message}");
     assert!(!message.contains("short-secret"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------
+// [branding]
+
+#[test]
+fn branding_defaults_and_valid_values() {
+    let c = ok("");
+    assert_eq!(c.branding, Branding::default());
+    assert_eq!(c.branding.accent_color, DEFAULT_ACCENT);
+    let dir = tempfile::tempdir().unwrap();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    std::fs::write(dir.path().join("logo.png"), png).unwrap();
+    std::fs::write(
+        dir.path().join("logo.svg"),
+        "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let file = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &file,
+        "[branding]\napp_name = \"  Acme <CRM> \"\naccent_color = \"#FFcc00\"\nlogo = \"file:logo.png\"\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&file), &no_env(), &Overrides::default()).unwrap();
+    assert_eq!(c.branding.app_name.as_deref(), Some("Acme <CRM>"));
+    assert_eq!(c.branding.accent_color, Rgb(0xff, 0xcc, 0x00));
+    let logo = c.branding.logo.as_ref().unwrap();
+    assert_eq!(
+        (logo.content_type, logo.bytes.as_slice()),
+        ("image/png", &png[..])
+    );
+    assert_eq!(format!("{logo:?}"), "Logo(image/png, 16 bytes)");
+    let abs = format!(
+        "[branding]\nlogo = \"file:{}\"\n",
+        dir.path().join("logo.svg").display()
+    );
+    assert_eq!(
+        ok(&abs).branding.logo.unwrap().content_type,
+        "image/svg+xml"
+    );
+    // A change of branding is a change of the configuration.
+    assert_eq!(ok(&abs).changed_keys(&ok("")), ["branding"]);
+}
+
+#[test]
+fn bad_branding_is_refused_with_the_key_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    std::fs::write(
+        dir.path().join("big.png"),
+        [b"\x89PNG\r\n\x1a\n".as_slice(), &vec![0u8; MAX_LOGO_BYTES]].concat(),
+    )
+    .unwrap();
+    let d = dir.path().display();
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "accent_color = \"blue\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"#12345\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"#1234567\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"#12345g\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"red; background:url(x)\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "accent_color = \"123456\"".into(),
+            "branding.accent_color",
+            "#RRGGBB",
+        ),
+        (
+            "app_name = \"  \"".into(),
+            "branding.app_name",
+            "1 to 80 characters",
+        ),
+        (
+            format!("app_name = \"{}\"", "x".repeat(81)),
+            "branding.app_name",
+            "1 to 80",
+        ),
+        (
+            "app_name = \"a\\u0007b\"".into(),
+            "branding.app_name",
+            "control",
+        ),
+        (
+            "logo = \"https://cdn.example/logo.png\"".into(),
+            "branding.logo",
+            "file:PATH",
+        ),
+        ("logo = \"file:\"".into(), "branding.logo", "file:PATH"),
+        (
+            format!("logo = \"file:{d}/missing.png\""),
+            "branding.logo",
+            "cannot read",
+        ),
+        (
+            format!("logo = \"file:{d}/notes.txt\""),
+            "branding.logo",
+            "not a PNG, JPEG, GIF, WebP or SVG",
+        ),
+        (
+            format!("logo = \"file:{d}/big.png\""),
+            "branding.logo",
+            "at most 256 KiB",
+        ),
+    ];
+    for (line, key, words) in cases {
+        let (k, origin, message) = invalid(parse(&format!("[branding]\n{line}\n")));
+        assert_eq!(k, key, "{line}");
+        assert_eq!(origin, "t.toml", "{line}");
+        assert!(message.contains(words), "{line}: {message}");
+    }
+    // Unknown keys and wrong types are the parser's errors, naming the key.
+    let (_, m) = parse_error(parse("[branding]\ncolour = \"#000000\"\n"));
+    assert!(m.contains("colour"), "{m}");
+    let (_, m) = parse_error(parse("[branding]\naccent_color = 3\n"));
+    assert!(m.contains("accent_color"), "{m}");
+}
+
+#[test]
+fn accent_text_keeps_wcag_aa_contrast_for_every_colour() {
+    assert_eq!(Rgb::parse("#2457c5").unwrap().text_on(), Rgb(255, 255, 255));
+    assert_eq!(Rgb::parse("#ffcc00").unwrap().text_on(), Rgb(0, 0, 0));
+    assert_eq!(Rgb::parse("#FFFFFF").unwrap().hex(), "#ffffff");
+    assert!((Rgb(0, 0, 0).contrast(Rgb(255, 255, 255)) - 21.0).abs() < 1e-9);
+    let mut worst = f64::MAX;
+    for r in (0..=255).step_by(5) {
+        for g in (0..=255).step_by(5) {
+            for b in (0..=255).step_by(5) {
+                let c = Rgb(r as u8, g as u8, b as u8);
+                worst = worst.min(c.contrast(c.text_on()));
+            }
+        }
+    }
+    assert!(worst >= 4.5, "worst contrast {worst}");
 }

@@ -100,6 +100,7 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::admin::router())
         .merge(routes::connections::router())
         .merge(routes::connect_page::router())
+        .merge(routes::connect_assets::router())
         .merge(routes::webhooks::router())
         .merge(routes::events::router())
         .merge(routes::destinations::router())

@@ -17,7 +17,6 @@ use store::Scope;
 use tokio::net::TcpListener;
 use vault::{ExposeSecret, Keyring, MasterKey};
 
-use crate::routes::connect_page::escape;
 use crate::{AppState, router, serve};
 
 const GOOD_KEY: &str = "key-ok";
@@ -165,6 +164,12 @@ impl H {
 /// name and password), `fixed` (basic with a fixed user name), `evil` (OAuth2 with a
 /// hostile name and setting description).
 async fn start() -> H {
+    start_with("").await
+}
+
+/// [`start`] with more configuration after `public_url` (top-level keys, `[branding]`),
+/// and a `github` integration asking for `repo` and `read:user`.
+async fn start_with(extra: &str) -> H {
     let stub = start_stub().await;
     let providers = vec![
         oauth_provider("acme", "Acme ID", json!({})),
@@ -216,12 +221,15 @@ async fn start() -> H {
             json!({"basic": {"username": "api", "password_label": "Auth token"}}),
         ),
     ];
-    let mut toml = String::from("public_url = \"https://sb.example\"\n");
+    let mut toml = String::from(
+        "public_url = \"https://sb.example\"\n\n[[integrations]]\nid = \"github\"\nprovider = \"github\"\nclient_id = \"client-1\"\nclient_secret = \"secret-1\"\nscopes = [\"repo\", \"read:user\", \"no:such-scope\"]\nallowed_return_origins = [\"https://app.example\"]\n",
+    );
     for id in ["acme", "shopish", "evil", "keyed", "down", "basic", "fixed"] {
         toml.push_str(&format!(
             "\n[[integrations]]\nid = \"{id}\"\nprovider = \"{id}\"\nclient_id = \"client-1\"\nclient_secret = \"secret-1\"\nallowed_return_origins = [\"https://app.example\"]\n"
         ));
     }
+    toml.push_str(extra);
     let cfg = config::Config::from_toml(&toml, "test.toml", &BTreeMap::new(), &Default::default())
         .unwrap();
     let store = store_sqlite::SqliteStore::connect("sqlite::memory:")
@@ -372,16 +380,6 @@ async fn json_error(
 // Tests
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn escape_covers_the_html_specials() {
-    assert_eq!(
-        escape("<a href=\"x\" title='y'>&amp;</a>"),
-        "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
-    );
-    assert_eq!(escape("plain text, é ✓"), "plain text, é ✓");
-    assert_eq!(escape(""), "");
-}
-
 #[tokio::test]
 async fn unknown_or_missing_session_is_a_json_400_with_the_security_headers() {
     let h = start().await;
@@ -504,7 +502,7 @@ async fn the_page_lists_each_integration_with_the_right_controls() {
     let shop = section(&body, "shopish");
     assert!(
         shop.contains(&format!(
-            "href=\"/api/integrations/shopish/auth?session={token}&amp;shop=my-shop\""
+            "href=\"/api/integrations/shopish/auth?session={token}&#38;shop=my-shop\""
         )),
         "{shop}"
     );
@@ -522,14 +520,34 @@ async fn the_page_lists_each_integration_with_the_right_controls() {
         .unwrap();
     let body = html_page(r, StatusCode::BAD_REQUEST).await;
     assert!(section(&body, "shopish").contains("role=\"alert\">Fill in: Shop name.</p>"));
-    // Not an OAuth2 integration of the session.
+    // `integration=` shows that integration alone (as `Switchboard.connect` asks).
     let r = h
         .http
         .get(h.url(&format!("{path}&integration=keyed")))
         .send()
         .await
         .unwrap();
-    json_error(r, StatusCode::BAD_REQUEST).await;
+    let body = html_page(r, StatusCode::OK).await;
+    assert_eq!(body.matches("<section").count(), 1, "{body}");
+    assert!(
+        section(&body, "keyed").contains("name=\"api_key\""),
+        "{body}"
+    );
+    // Not an integration of the session, or a bad mode: JSON 400s.
+    for q in [
+        "&integration=nope",
+        "&mode=sideways",
+        "&integration=keyed&mode=",
+    ] {
+        let r = h
+            .http
+            .get(h.url(&format!("{path}{q}")))
+            .send()
+            .await
+            .unwrap();
+        let (code, _) = json_error(r, StatusCode::BAD_REQUEST).await;
+        assert_eq!(code, "invalid_request", "{q}");
+    }
 }
 
 #[tokio::test]
@@ -541,11 +559,11 @@ async fn provider_names_and_descriptions_are_escaped() {
     assert!(!body.contains("<script"), "{body}");
     assert!(!body.contains("<img"), "{body}");
     assert!(
-        body.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;Evil &amp; Co"),
+        body.contains("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;Evil &#38; Co"),
         "{body}"
     );
     assert!(
-        body.contains("Your &lt;img src=x onerror=alert(1)&gt; &#39;shop&#39;"),
+        body.contains("Your &#60;img src=x onerror=alert(1)&#62; &#39;shop&#39;"),
         "{body}"
     );
     // A hostile setting value typed by the user comes back escaped too.
@@ -559,7 +577,10 @@ async fn provider_names_and_descriptions_are_escaped() {
         .unwrap();
     let body = html_page(r, StatusCode::OK).await;
     assert!(!body.contains("<script"), "{body}");
-    assert!(body.contains("value=\"&quot;&gt;&lt;script&gt;"), "{body}");
+    assert!(
+        body.contains("value=\"&#34;&#62;&#60;script&#62;"),
+        "{body}"
+    );
     assert!(
         body.contains("shop=%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E"),
         "{body}"
@@ -726,7 +747,7 @@ async fn missing_fields_are_400_and_store_nothing() {
         let r = h.post_form(&h.bare, it, form).await;
         let body = html_page(r, StatusCode::BAD_REQUEST).await;
         assert!(
-            section(&body, it).contains(&format!("role=\"alert\">{}</p>", escape(message))),
+            section(&body, it).contains(&format!("role=\"alert\">{message}</p>")),
             "{it} {form:?}: {body}"
         );
         assert!(!body.contains(GOOD_KEY), "{body}");
@@ -868,12 +889,346 @@ async fn a_typed_connect_goes_back_to_the_app() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(csp.contains("script-src 'nonce-"), "{csp}");
-    let body = r.text().await.unwrap();
-    assert!(body.contains("postMessage"), "{body}");
-    assert!(body.contains("\"https://app.example\""), "{body}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(
-        body.contains("back-2") && !body.contains(GOOD_KEY),
+        !csp.contains("unsafe-inline") && !csp.contains("script-src 'nonce-"),
+        "{csp}"
+    );
+    let body = r.text().await.unwrap();
+    // No inline script: the result is in data- attributes for /connect/assets/result.js.
+    assert_eq!(body.matches("<script").count(), 1, "{body}");
+    assert!(
+        body.contains("<script src=\"/connect/assets/result.js\"></script>"),
         "{body}"
     );
+    assert!(
+        body.contains("data-status=\"connected\" data-connection-id=\"back-2\" data-integration=\"keyed\" data-target-origin=\"https://app.example\""),
+        "{body}"
+    );
+    assert!(!body.contains(GOOD_KEY), "{body}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Branding, existing connections, scopes, popup mode, the snippet
+// ---------------------------------------------------------------------------------------
+
+const EVIL_APP: &str = "<script>alert(1)</script> \"Acme\" & 'Co'";
+
+#[tokio::test]
+async fn the_page_carries_the_apps_branding_escaped() {
+    let dir = std::env::temp_dir().join(format!("sb-logo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let logo = dir.join("logo.png");
+    std::fs::write(&logo, b"\x89PNG\r\n\x1a\nrest-of-png").unwrap();
+    let h = start_with(&format!(
+        "\n[branding]\napp_name = {}\naccent_color = \"#FFCC00\"\nlogo = \"file:{}\"\n",
+        toml_str(EVIL_APP),
+        logo.display()
+    ))
+    .await;
+    let (_, path) = h.session(&["acme"], None).await;
+    let r = h.http.get(h.url(&path)).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("img-src 'self'"), "{csp}");
+    let body = html_page(r, StatusCode::OK).await;
+    let escaped = "&#60;script&#62;alert(1)&#60;/script&#62; &#34;Acme&#34; &#38; &#39;Co&#39;";
+    assert!(
+        body.contains(&format!("<span class=\"app\">{escaped}</span>")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "<p>{escaped} asks you to connect the accounts below."
+        )),
+        "{body}"
+    );
+    assert!(!body.contains("<script>alert"), "{body}");
+    // A light accent gets black text (WCAG AA), as CSS variables in the one style.
+    assert!(
+        body.contains(":root{--accent:#ffcc00;--accent-text:#000000}"),
+        "{body}"
+    );
+    assert!(body.contains("prefers-color-scheme:dark"), "{body}");
+    assert!(
+        body.contains("<img src=\"/connect/assets/logo\" alt=\"\""),
+        "{body}"
+    );
+    let r = h
+        .http
+        .get(h.url("/connect/assets/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(r.headers(), "content-type"), "image/png");
+    assert!(header(r.headers(), "content-security-policy").contains("sandbox"));
+    assert_eq!(&r.bytes().await.unwrap()[..4], b"\x89PNG");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // Without branding: "The app", the default accent with white text, no logo.
+    let h = start().await;
+    let (_, path) = h.session(&["acme"], None).await;
+    let body = html_page(
+        h.http.get(h.url(&path)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(body.contains("<p>The app asks you to connect"), "{body}");
+    assert!(
+        body.contains("--accent:#2457c5;--accent-text:#ffffff"),
+        "{body}"
+    );
+    assert!(!body.contains("<img"), "{body}");
+    let r = h
+        .http
+        .get(h.url("/connect/assets/logo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_error(r, StatusCode::NOT_FOUND).await.0, "not_found");
+}
+
+fn toml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[tokio::test]
+async fn oauth2_options_say_what_access_is_asked_in_plain_words() {
+    let h = start().await;
+    let (_, path) = h.session(&["github", "keyed"], None).await;
+    let body = html_page(
+        h.http.get(h.url(&path)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let gh = section(&body, "github");
+    assert!(gh.contains("The app will be able to:"), "{gh}");
+    assert!(
+        gh.contains("<li>read and change your public and private repositories"),
+        "{gh}"
+    );
+    assert!(gh.contains("<li>see your profile</li>"), "{gh}");
+    // A scope the catalog does not describe is shown as its code.
+    assert!(
+        gh.contains("<li>use <code>no:such-scope</code> access</li>"),
+        "{gh}"
+    );
+    // API-key forms: the catalog's label and a help link to the provider's docs.
+    let keyed = section(&body, "keyed");
+    assert!(!keyed.contains("will be able to"), "{keyed}");
+    assert!(keyed.contains(">Secret key</label>"), "{keyed}");
+    assert!(
+        keyed.contains("<a href=\"https://docs.example.com\" target=\"_blank\" rel=\"noopener noreferrer\">Keyed's documentation</a>"),
+        "{keyed}"
+    );
+}
+
+#[tokio::test]
+async fn the_page_lists_the_end_users_connections_with_a_reconnect_link() {
+    let h = start().await;
+    // u1 connects keyed (as conn-key) and has nothing on acme yet.
+    let (token, _) = h.session(&["keyed"], Some("conn-key")).await;
+    let r = h
+        .post_form(
+            &h.base,
+            "keyed",
+            &[
+                ("session", &token),
+                ("api_key", GOOD_KEY),
+                ("settings.region", "eu"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (token, path) = h.session(&["keyed", "acme"], None).await;
+    let body = html_page(
+        h.http.get(h.url(&path)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let keyed = section(&body, "keyed");
+    assert!(keyed.contains("Already connected:"), "{keyed}");
+    assert!(
+        keyed.contains("<li data-connection-id=\"conn-key\"><code>conn-key</code> · <span class=\"status\">working</span> · since <time"),
+        "{keyed}"
+    );
+    assert!(
+        !section(&body, "acme").contains("Already connected"),
+        "{body}"
+    );
+
+    // (An OAuth2 connection's reconnect link is checked in the browser test, which
+    // connects one through the real provider.)
+    let body = html_page(
+        h.http
+            .get(h.url(&format!("{path}&mode=popup")))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let acme = section(&body, "acme");
+    // The popup mode is carried on by the links and forms.
+    assert!(
+        acme.contains(&format!(
+            "href=\"/api/integrations/acme/auth?session={token}&#38;mode=popup\">Connect Acme ID</a>"
+        )),
+        "{acme}"
+    );
+    assert!(
+        section(&body, "keyed").contains("<input type=\"hidden\" name=\"mode\" value=\"popup\">"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn in_a_popup_an_expired_session_or_unknown_integration_is_posted_to_the_opener() {
+    let h = start().await;
+    let get = |q: String| {
+        let h = &h;
+        async move { h.http.get(h.url(&q)).send().await.unwrap() }
+    };
+    // An unknown session: the opener's own origin, if an integration allows it.
+    let r =
+        get("/connect?session=cs_nosuchsession&mode=popup&opener=https%3A%2F%2Fapp.example".into())
+            .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = header(r.headers(), "content-security-policy").to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(header(r.headers(), "cache-control"), "no-store");
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("data-status=\"error\" data-error=\"session_expired\" data-target-origin=\"https://app.example\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("<script src=\"/connect/assets/result.js\"></script>"),
+        "{body}"
+    );
+    // An origin no integration allows is told nothing (no script at all).
+    let r = get(
+        "/connect?session=cs_nosuchsession&mode=popup&opener=https%3A%2F%2Fevil.example".into(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(!header(r.headers(), "content-security-policy").contains("script-src"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("data-error=\"session_expired\""), "{body}");
+    assert!(
+        !body.contains("<script") && !body.contains("evil.example"),
+        "{body}"
+    );
+    // Without mode=popup: the JSON 400 as before.
+    let r = get("/connect?session=cs_nosuchsession&opener=https%3A%2F%2Fapp.example".into()).await;
+    json_error(r, StatusCode::BAD_REQUEST).await;
+
+    // An integration the session does not allow, in a popup: posted to the session's
+    // opener; a hostile integration value is escaped.
+    let token = {
+        let r = h
+            .http
+            .post(h.url("/api/connect-sessions"))
+            .bearer_auth(&h.app)
+            .json(&json!({"end_user": {"id": "u1"}, "integrations": ["acme"],
+                          "opener_origin": "https://app.example"}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let r = get(format!(
+        "/connect?session={token}&mode=popup&integration=%22%3E%3Cscript%3Ex%3C%2Fscript%3E"
+    ))
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("data-error=\"unknown_integration\" data-integration=\"&#34;&#62;&#60;script&#62;x&#60;/script&#62;\" data-target-origin=\"https://app.example\""),
+        "{body}"
+    );
+    assert_eq!(body.matches("<script").count(), 1, "{body}");
+    assert_eq!(h.connection_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_snippet_and_its_types_are_served_with_an_etag() {
+    let h = start().await;
+    for (path, kind, words) in [
+        (
+            "/connect/switchboard.js",
+            "text/javascript; charset=utf-8",
+            "Switchboard",
+        ),
+        (
+            "/connect/switchboard.d.ts",
+            "application/typescript; charset=utf-8",
+            "SwitchboardErrorCode",
+        ),
+        (
+            "/connect/assets/result.js",
+            "text/javascript; charset=utf-8",
+            "postMessage",
+        ),
+    ] {
+        let r = h.http.get(h.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(header(r.headers(), "content-type"), kind, "{path}");
+        assert_eq!(header(r.headers(), "cache-control"), "no-cache", "{path}");
+        assert_eq!(header(r.headers(), "x-content-type-options"), "nosniff");
+        let tag = header(r.headers(), "etag").to_owned();
+        assert!(tag.starts_with('"') && tag.len() == 34, "{tag}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(words), "{path}");
+        let r = h
+            .http
+            .get(h.url(path))
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(header(r.headers(), "etag"), tag);
+        assert!(r.bytes().await.unwrap().is_empty());
+        let r = h
+            .http
+            .get(h.url(path))
+            .header("if-none-match", "\"stale\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    // Every error code the snippet can reject with is declared in the .d.ts.
+    let js = crate::routes::connect_assets::SWITCHBOARD_JS;
+    let dts = crate::routes::connect_assets::SWITCHBOARD_D_TS;
+    let list = &js[js.find("var ERROR_CODES = [").unwrap()..];
+    let list = &list[..list.find("];").unwrap()];
+    let codes: Vec<&str> = list.split('\'').skip(1).step_by(2).collect();
+    assert!(codes.len() >= 10, "{codes:?}");
+    for c in &codes {
+        assert!(
+            dts.contains(&format!("| '{c}'")),
+            "{c} missing from switchboard.d.ts"
+        );
+    }
+    // And in the error codes the engine's callback can give, none is unknown to it.
+    for c in [
+        "access_denied",
+        "exchange_failed",
+        "id_token_invalid",
+        "connection_id_taken",
+        "internal_error",
+    ] {
+        assert!(codes.contains(&c), "{c}");
+    }
 }

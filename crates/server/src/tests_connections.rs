@@ -1040,7 +1040,11 @@ async fn callback_result_pages_are_safe() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'nonce-"));
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src 'nonce-"),
+        "{csp}"
+    );
     assert!(
         res.headers()["content-type"]
             .to_str()
@@ -1051,7 +1055,17 @@ async fn callback_result_pages_are_safe() {
     assert!(!page.contains("alert(1)"), "{page}");
     assert!(page.contains("provider_error"));
     assert!(page.contains("data-status=\"error\""));
-    assert!(page.contains("postMessage") && page.contains("\"https://app.example\""));
+    // No inline script: result.js posts what the data- attributes say.
+    assert_eq!(page.matches("<script").count(), 1, "{page}");
+    assert!(
+        page.contains("<script src=\"/connect/assets/result.js\"></script>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-target-origin=\"https://app.example\""),
+        "{page}"
+    );
+    assert!(page.contains("data-integration=\"oa\""), "{page}");
     assert!(h.stored().await.is_empty());
 
     // Connected through the popup.

@@ -17,7 +17,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::context::Ctx;
 use super::invalid;
 use super::protocol::{self, Client, Grant, TokenError, TokenSet};
-use super::sessions::{CallbackOutcome, Delivery, finish_delivery};
+use super::sessions::{CallbackOutcome, Delivery, Via, finish_delivery};
 use crate::ids::{is_connection_id, is_oauth_state, new_connection_id, random_token, token_hash};
 use crate::secrets::{state_aad, state_row};
 use crate::{Actor, Engine, EngineError, EngineResult};
@@ -137,8 +137,23 @@ impl Engine {
         connection_id: Option<&str>,
         settings: BTreeMap<String, String>,
     ) -> EngineResult<AuthorizationStart> {
+        self.start_authorization_via(integration, session, connection_id, settings, Via::Any)
+            .await
+    }
+
+    /// [`Engine::start_authorization`] from a page that runs as `via` says (a popup or
+    /// the app's window), which picks the way back of a session that has both.
+    pub async fn start_authorization_via(
+        &self,
+        integration: &str,
+        session: &str,
+        connection_id: Option<&str>,
+        settings: BTreeMap<String, String>,
+        via: Via,
+    ) -> EngineResult<AuthorizationStart> {
         let ctx = self.connect_context(integration)?;
-        let s = self.session_for(session, integration).await?;
+        let mut s = self.session_for(session, integration).await?;
+        (s.return_to, s.opener_origin) = via.pick(s.return_to.take(), s.opener_origin.take());
         if ctx.provider.auth_mode != catalog::AuthMode::Oauth2 {
             return Err(invalid(
                 "integration",

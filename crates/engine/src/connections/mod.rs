@@ -31,7 +31,7 @@ pub use manage::{
 };
 pub use sessions::{
     CallbackOutcome, ConnectOption, ConnectPage, ConnectSessionRequest, CreatedConnectSession,
-    Delivery,
+    Delivery, ExistingConnection, ScopeView, Via,
 };
 pub use tokens::{RefreshOutcome, TokenView};
 

@@ -70,6 +70,46 @@ pub enum Delivery {
     Page,
 }
 
+/// Which way back the browser wants, for a session that has both a `return_to` and an
+/// `opener_origin`: the Connect page in a popup asks for the `postMessage` result, a
+/// full-page visit (a popup blocker's fallback) for the redirect. Either way the result
+/// goes only where the app allowed; without a choice `return_to` wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Via {
+    /// The session decides (`return_to` first).
+    #[default]
+    Any,
+    /// The page runs in a popup: post the result to the opener.
+    Popup,
+    /// The page runs in the app's own window: redirect to `return_to`.
+    Redirect,
+}
+
+impl Via {
+    /// `popup` or `redirect`.
+    pub fn parse(s: &str) -> Option<Via> {
+        match s {
+            "popup" => Some(Via::Popup),
+            "redirect" => Some(Via::Redirect),
+            _ => None,
+        }
+    }
+
+    /// The session's `(return_to, opener_origin)` with the one not chosen dropped,
+    /// when the session has both.
+    pub(crate) fn pick(
+        self,
+        return_to: Option<String>,
+        opener_origin: Option<String>,
+    ) -> (Option<String>, Option<String>) {
+        match (self, &return_to, &opener_origin) {
+            (Via::Popup, Some(_), Some(_)) => (None, opener_origin),
+            (Via::Redirect, Some(_), Some(_)) => (return_to, None),
+            _ => (return_to, opener_origin),
+        }
+    }
+}
+
 /// The result of a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackOutcome {
@@ -121,6 +161,33 @@ pub struct ConnectOption {
     pub username_label: Option<String>,
     /// What the provider calls the password (basic mode).
     pub password_label: Option<String>,
+    /// The provider's documentation (where to find a key).
+    pub docs_url: String,
+    /// The scopes an OAuth2 integration asks for.
+    pub scopes: Vec<ScopeView>,
+}
+
+/// A scope an OAuth2 integration asks for, with what it lets the app do when the
+/// catalog's `scopes.toml` knows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeView {
+    /// The scope as the provider names it.
+    pub scope: String,
+    /// What it lets the app do ("see your profile").
+    pub description: Option<String>,
+}
+
+/// A connection the session's end user already has to one of the session's integrations.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExistingConnection {
+    /// The connection id.
+    pub id: String,
+    /// Its integration.
+    pub integration: String,
+    /// `active`, `needs_reauth` or `error`.
+    pub status: String,
+    /// When it was first connected.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The Connect page of a session.
@@ -132,6 +199,11 @@ pub struct ConnectPage {
     pub connection_id: Option<String>,
     /// One entry per integration of the session.
     pub options: Vec<ConnectOption>,
+    /// The end user's connections to the session's integrations (not revoked ones), at
+    /// most 20 per integration.
+    pub existing: Vec<ExistingConnection>,
+    /// The origin the session posts its result to, in a popup.
+    pub opener_origin: Option<String>,
     /// When the session expires.
     pub expires_at: chrono::DateTime<chrono::Utc>,
     /// The origin of the session's `return_to`, which the page's forms may end at (a
@@ -349,9 +421,44 @@ impl Engine {
                         .clone()
                         .unwrap_or_else(|| "Password".into())
                 }),
+                docs_url: ctx.provider.docs_url.clone(),
+                scopes: if ctx.provider.auth_mode == catalog::AuthMode::Oauth2 {
+                    ctx.scopes()
+                        .into_iter()
+                        .map(|scope| ScopeView {
+                            description: catalog::scope_description(&ctx.provider.id, &scope)
+                                .map(str::to_owned),
+                            scope,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             });
         }
+        let mut existing = Vec::new();
+        for id in &s.integrations {
+            let filter = store::ConnectionFilter {
+                integration: Some(id.clone()),
+                end_user_id: Some(s.end_user_id.clone()),
+                status: None,
+            };
+            let page = self.list_connections(&filter, None, 20).await?;
+            existing.extend(
+                page.data
+                    .into_iter()
+                    .filter(|c| c.status != store::ConnectionStatus::Revoked)
+                    .map(|c| ExistingConnection {
+                        id: c.id,
+                        integration: c.integration,
+                        status: c.status.as_str().to_owned(),
+                        created_at: c.created_at,
+                    }),
+            );
+        }
         Ok(ConnectPage {
+            existing,
+            opener_origin: s.opener_origin.clone(),
             return_origin: s.return_to.as_deref().and_then(url_origin),
             end_user_id: s.end_user_id,
             connection_id: s.connection_id,
@@ -369,7 +476,22 @@ impl Engine {
         credentials: CredentialsInput,
         settings: BTreeMap<String, String>,
     ) -> EngineResult<(ConnectionView, CallbackOutcome)> {
-        let s = self.session_for(session, integration).await?;
+        self.connect_with_session_via(session, integration, credentials, settings, Via::Any)
+            .await
+    }
+
+    /// [`Engine::connect_with_session`] from a page that runs as `via` says (a popup
+    /// or the app's window), which picks the way back of a session that has both.
+    pub async fn connect_with_session_via(
+        &self,
+        session: &str,
+        integration: &str,
+        credentials: CredentialsInput,
+        settings: BTreeMap<String, String>,
+        via: Via,
+    ) -> EngineResult<(ConnectionView, CallbackOutcome)> {
+        let mut s = self.session_for(session, integration).await?;
+        (s.return_to, s.opener_origin) = via.pick(s.return_to.take(), s.opener_origin.take());
         let ctx = self.connect_context(integration)?;
         if !matches!(
             ctx.provider.auth_mode,

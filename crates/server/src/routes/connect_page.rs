@@ -13,10 +13,19 @@
 //!   integration; the engine checks the credentials with the provider first. Failures
 //!   answer the form again (4xx) with the reason and without the submitted secret.
 //!
-//! HTML is rendered here by hand: every interpolated text goes through [`escape`], every
-//! URL part through [`pct`]. Every response carries a strict Content-Security-Policy
-//! (`default-src 'none'`, the inline style allowed by a per-response nonce, no script at
-//! all), `Cache-Control: no-store`, `Referrer-Policy: no-referrer` (the page's URL holds
+//! HTML comes from askama templates (`templates/connect/`), which escape every value
+//! they interpolate; URL parts are percent-encoded by `form_urlencoded` first. The page
+//! carries the app's branding (`[branding]`: name, logo at `/connect/assets/logo`,
+//! accent colour with black or white text by contrast), the end user's existing
+//! connections to the session's integrations (OAuth2 ones with a reconnect link), the
+//! requested scopes in plain words (`catalog::scope_description`), and follows the
+//! system's dark mode. With `mode=popup` (the page opened by `switchboard.js`) its links
+//! and forms carry the mode on, so that the result is posted to the opener even when the
+//! session also has a `return_to`; in that mode an expired session or an unknown
+//! `integration` answers a result page that posts the error to the opener too (see
+//! [`crate::routes::connect_assets`]). Every response carries a strict
+//! Content-Security-Policy (`default-src 'none'`, the inline style allowed by a
+//! per-response nonce, no script on the page itself), `Cache-Control: no-store`, `Referrer-Policy: no-referrer` (the page's URL holds
 //! the session token) and `X-Content-Type-Options: nosniff`. Requests are logged by path
 //! only, and the form posts the token in its body.
 
@@ -27,8 +36,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engine::connections::Delivery;
-use engine::connections::{ConnectOption, ConnectPage, CredentialsInput};
+use engine::connections::{ConnectOption, ConnectPage, CredentialsInput, Delivery, Via};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -44,34 +52,10 @@ const STRICT_CSP: &str =
 /// Prefix of the form fields and query parameters that carry connection settings.
 const SETTING_PREFIX: &str = "settings.";
 
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters (for a query value or
-/// a path segment).
+/// Percent-encodes a query value or path segment (`form_urlencoded`'s byte
+/// serializer, spaces as `+`).
 fn pct(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// Adds the headers every response of this module carries (a rendered page has set its
@@ -100,13 +84,17 @@ async fn security_headers(mut res: Response) -> Response {
 /// The page's CSP: nothing but the nonced inline style; forms only to this origin, and
 /// to the app's `return_to` origin when there is one (browsers apply `form-action` to
 /// the redirect that follows a successful connect too).
-fn page_csp(nonce: &str, return_origin: Option<&str>) -> String {
+pub(crate) fn page_csp(chrome: &Chrome, return_origin: Option<&str>) -> String {
+    let nonce = &chrome.nonce;
+    // Images only when there is a logo: without one, nothing to load (not even the
+    // browser's guess at /favicon.ico).
+    let img = if chrome.logo { "; img-src 'self'" } else { "" };
     let extra = return_origin
         .filter(|o| !o.contains([';', ',', '\'', ' ']))
         .map(|o| format!(" {o}"))
         .unwrap_or_default();
     format!(
-        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'{img}"
     )
 }
 
@@ -127,42 +115,171 @@ struct View<'a> {
     refill: Option<(&'a str, &'a BTreeMap<String, String>)>,
     /// An OAuth2 integration whose settings were given: its link is completed with them.
     oauth_ready: Option<(&'a str, &'a BTreeMap<String, String>)>,
+    /// Only this integration is shown (`integration=…`, as `Switchboard.connect` asks).
+    only: Option<&'a str>,
+    /// How the page runs (`popup` or `redirect`), carried on by its links and forms.
+    mode: Option<Via>,
+    /// The connection an OAuth2 link creates or reconnects (`connection_id=…`), when
+    /// the session did not fix one.
+    connection_id: Option<&'a str>,
 }
 
-const STYLE: &str = "\
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;line-height:1.5;margin:0;padding:1rem;color:#1b1b1f;background:#f6f6f8}\
-main{max-width:40rem;margin:2rem auto;background:#fff;border:1px solid #d8d8de;border-radius:.5rem;padding:1.5rem 2rem}\
-h1{font-size:1.5rem;margin:0 0 .5rem}h2{font-size:1.15rem;margin:0 0 .25rem}\
-ul.options{list-style:none;padding:0;margin:1.5rem 0}ul.options>li{border-top:1px solid #e3e3e8;padding:1rem 0}\
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}\
-input[type=text],input[type=password]{box-sizing:border-box;width:100%;padding:.5rem;border:1px solid #8a8a96;border-radius:.25rem;font:inherit}\
-.hint{color:#55555f;font-size:.9rem;margin:.25rem 0 0}\
-button,a.button{display:inline-block;margin-top:.75rem;padding:.5rem 1rem;border:0;border-radius:.25rem;background:#2457c5;color:#fff;font:inherit;text-decoration:none;cursor:pointer}\
-button:focus-visible,a.button:focus-visible,input:focus-visible{outline:3px solid #f2b705;outline-offset:2px}\
-.error{color:#9b1c1c;background:#fdecec;border-left:4px solid #9b1c1c;padding:.5rem .75rem}\
-.ok{color:#14532d;background:#e8f7ee;border-left:4px solid #14532d;padding:.5rem .75rem}\
-.expires{color:#55555f;font-size:.9rem}";
+/// The parts of every page of this module that come from `[branding]`.
+pub(crate) struct Chrome {
+    nonce: String,
+    accent: String,
+    accent_text: String,
+    logo: bool,
+    show_brand: bool,
+    app_name: String,
+    /// The app as the subject of a sentence ("Acme CRM", "The app").
+    app_subject: String,
+    /// The app inside a sentence ("Acme CRM", "the app").
+    app_ref: String,
+}
 
-/// A whole document with `main` as its body content.
-fn document(nonce: &str, title: &str, main: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex\">\n\
-<title>{title}</title>\n<style nonce=\"{nonce}\">{STYLE}</style>\n</head>\n<body>\n<main>\n{main}</main>\n</body>\n</html>\n",
-        title = escape(title)
-    )
+impl Chrome {
+    pub(crate) fn new(cfg: &config::Config) -> Self {
+        let b = &cfg.branding;
+        let (subject, reference) = match &b.app_name {
+            Some(n) => (n.clone(), n.clone()),
+            None => ("The app".to_owned(), "the app".to_owned()),
+        };
+        Self {
+            nonce: engine::connections::page_nonce(),
+            accent: b.accent_color.hex(),
+            accent_text: b.accent_color.text_on().hex(),
+            logo: b.logo.is_some(),
+            show_brand: b.logo.is_some() || b.app_name.is_some(),
+            app_name: b.app_name.clone().unwrap_or_default(),
+            app_subject: subject,
+            app_ref: reference,
+        }
+    }
+
+    /// The app inside a sentence ("Acme CRM", "the app").
+    pub(crate) fn app_ref(&self) -> &str {
+        &self.app_ref
+    }
+}
+
+/// One labelled text or password input.
+struct InputView {
+    id: String,
+    name: String,
+    label: String,
+    kind: &'static str,
+    autocomplete: &'static str,
+    value: Option<String>,
+}
+
+impl InputView {
+    fn new(id: String, name: &str, label: &str, kind: &'static str, value: Option<&str>) -> Self {
+        Self {
+            id,
+            name: name.to_owned(),
+            label: label.to_owned(),
+            kind,
+            autocomplete: if kind == "password" {
+                "new-password"
+            } else {
+                "off"
+            },
+            value: value.map(str::to_owned),
+        }
+    }
+}
+
+struct NoticeView {
+    class: &'static str,
+    role: &'static str,
+    text: String,
+}
+
+struct ScopeLine {
+    scope: String,
+    description: Option<String>,
+}
+
+struct ExistingView {
+    id: String,
+    status: &'static str,
+    since: String,
+    since_iso: String,
+    reconnect_href: Option<String>,
+}
+
+struct SettingsForm {
+    inputs: Vec<InputView>,
+    button: &'static str,
+}
+
+struct TypedForm {
+    action: String,
+    inputs: Vec<InputView>,
+    help_href: String,
+}
+
+struct OptionView {
+    idx: usize,
+    integration: String,
+    auth_mode: String,
+    name: String,
+    notice: Option<NoticeView>,
+    existing: Vec<ExistingView>,
+    oauth: bool,
+    scopes: Vec<ScopeLine>,
+    settings_form: Option<SettingsForm>,
+    connect_href: Option<String>,
+    typed_form: Option<TypedForm>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "connect/page.html")]
+struct PageTemplate<'a> {
+    chrome: &'a Chrome,
+    session: &'a str,
+    mode: Option<&'static str>,
+    options: Vec<OptionView>,
+    expires: String,
+    expires_iso: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "connect/result.html")]
+pub(crate) struct ResultTemplate<'a> {
+    pub(crate) chrome: &'a Chrome,
+    pub(crate) title: &'a str,
+    pub(crate) class: &'static str,
+    pub(crate) role: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) connection_id: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) integration: Option<&'a str>,
+    /// Space-separated.
+    pub(crate) missing_scopes: String,
+    /// Where `result.js` posts the result (the opener's origin), if anywhere.
+    pub(crate) target_origin: Option<&'a str>,
+    pub(crate) message: &'a str,
+}
+
+/// Renders a template; a failure (none is expected: the templates are checked when
+/// the crate compiles) is a 500 with the reason in the log.
+pub(crate) fn render_template(t: &impl askama::Template) -> Result<String, ApiError> {
+    t.render().map_err(|e| {
+        tracing::error!(error = %e, "cannot render a Connect template");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "cannot render the page",
+        )
+    })
 }
 
 /// An HTML response with the page's CSP.
-fn html(status: StatusCode, nonce: &str, body: String) -> Response {
-    html_for(status, nonce, body, None)
-}
-
-/// [`html`] for a page whose forms may end at the app's `return_to` origin.
 fn html_for(
     status: StatusCode,
-    nonce: &str,
+    chrome: &Chrome,
     body: String,
     return_origin: Option<&str>,
 ) -> Response {
@@ -172,60 +289,47 @@ fn html_for(
         body,
     )
         .into_response();
-    if let Ok(v) = HeaderValue::from_str(&page_csp(nonce, return_origin)) {
+    if let Ok(v) = HeaderValue::from_str(&page_csp(chrome, return_origin)) {
         res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     res
 }
 
-/// One labelled text or password input.
-fn input(out: &mut String, id: &str, name: &str, label: &str, kind: &str, value: Option<&str>) {
-    let autocomplete = if kind == "password" {
-        "new-password"
-    } else {
-        "off"
-    };
-    let _ = write!(
-        out,
-        "<label for=\"{id}\">{label}</label>\n<input id=\"{id}\" name=\"{name}\" type=\"{kind}\" required autocomplete=\"{autocomplete}\" spellcheck=\"false\"",
-        label = escape(label),
-        name = escape(name),
-    );
-    if let Some(v) = value {
-        let _ = write!(out, " value=\"{}\"", escape(v));
-    }
-    out.push_str(">\n");
-}
-
 /// The settings inputs of an option.
 fn settings_inputs(
-    out: &mut String,
     idx: usize,
     option: &ConnectOption,
     refill: Option<&BTreeMap<String, String>>,
-) {
-    for (j, (name, description)) in option.settings.iter().enumerate() {
-        let field = format!("{SETTING_PREFIX}{name}");
-        let value = refill.and_then(|r| r.get(&field)).map(String::as_str);
-        input(
-            out,
-            &format!("o{idx}-s{j}"),
-            &field,
-            description,
-            "text",
-            value,
-        );
-    }
+) -> Vec<InputView> {
+    option
+        .settings
+        .iter()
+        .enumerate()
+        .map(|(j, (name, description))| {
+            let field = format!("{SETTING_PREFIX}{name}");
+            let value = refill.and_then(|r| r.get(&field)).map(String::as_str);
+            InputView::new(format!("o{idx}-s{j}"), &field, description, "text", value)
+        })
+        .collect()
 }
 
 /// The authorization link of an OAuth2 option, with its settings when given.
-fn auth_href(session: &str, integration: &str, settings: &[(String, String)]) -> String {
+fn auth_href(
+    session: &str,
+    integration: &str,
+    settings: &[(String, String)],
+    extra: &[(&str, &str)],
+) -> String {
     let mut href = format!(
         "/api/integrations/{}/auth?session={}",
         pct(integration),
         pct(session)
     );
-    for (k, v) in settings {
+    for (k, v) in settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+    {
         let _ = write!(href, "&{}={}", pct(k), pct(v));
     }
     href
@@ -250,39 +354,93 @@ fn for_option<'a>(
     v.filter(|(it, _)| *it == o.integration).map(|(_, m)| m)
 }
 
+fn mode_str(m: Via) -> Option<&'static str> {
+    match m {
+        Via::Popup => Some("popup"),
+        Via::Redirect => Some("redirect"),
+        Via::Any => None,
+    }
+}
+
+fn status_words(s: &str) -> &'static str {
+    match s {
+        "active" => "working",
+        "needs_reauth" => "needs you to sign in again",
+        "error" => "not working",
+        _ => "unknown",
+    }
+}
+
 /// One integration's section.
-fn option_html(out: &mut String, idx: usize, session: &str, o: &ConnectOption, view: &View<'_>) {
-    let name = escape(&o.provider_name);
-    let _ = write!(
-        out,
-        "<li><section aria-labelledby=\"o{idx}-title\" data-integration=\"{it}\" data-auth-mode=\"{mode}\">\n<h2 id=\"o{idx}-title\">{name}</h2>\n",
-        it = escape(&o.integration),
-        mode = escape(&o.auth_mode),
-    );
+fn option_view(
+    idx: usize,
+    session: &str,
+    o: &ConnectOption,
+    page: &ConnectPage,
+    view: &View<'_>,
+) -> OptionView {
     let refill = for_option(view.refill, o);
-    if let Some(n) = view
+    let mode = view.mode.and_then(mode_str);
+    let mode_pair: Vec<(&str, &str)> = mode.map(|m| ("mode", m)).into_iter().collect();
+    let mut link_extra = mode_pair.clone();
+    if let Some(id) = view.connection_id {
+        link_extra.push(("connection_id", id));
+    }
+    let notice = view
         .notice
         .as_ref()
         .filter(|n| n.integration == o.integration)
-    {
-        let (class, role) = if n.error {
-            ("error", "alert")
-        } else {
-            ("ok", "status")
-        };
-        let _ = writeln!(
-            out,
-            "<p id=\"o{idx}-msg\" class=\"{class}\" role=\"{role}\">{}</p>",
-            escape(&n.text)
-        );
-    }
-    let submit_label = format!("Connect {name}");
+        .map(|n| NoticeView {
+            class: if n.error { "error" } else { "ok" },
+            role: if n.error { "alert" } else { "status" },
+            text: n.text.clone(),
+        });
+    let oauth = o.auth_mode == "oauth2";
+    let existing = page
+        .existing
+        .iter()
+        .filter(|c| c.integration == o.integration)
+        .map(|c| ExistingView {
+            id: c.id.clone(),
+            status: status_words(&c.status),
+            since: c.created_at.format("%Y-%m-%d").to_string(),
+            since_iso: c
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            // A reconnect keeps the connection's id; a session created for another id
+            // cannot reconnect this one.
+            reconnect_href: (oauth
+                && o.settings.is_empty()
+                && page.connection_id.as_ref().is_none_or(|f| *f == c.id))
+            .then(|| {
+                let mut extra = vec![("connection_id", c.id.as_str())];
+                extra.extend(mode_pair.iter().copied());
+                auth_href(session, &o.integration, &[], &extra)
+            }),
+        })
+        .collect();
+    let mut out = OptionView {
+        idx,
+        integration: o.integration.clone(),
+        auth_mode: o.auth_mode.clone(),
+        name: o.provider_name.clone(),
+        notice,
+        existing,
+        oauth,
+        scopes: o
+            .scopes
+            .iter()
+            .map(|s| ScopeLine {
+                scope: s.scope.clone(),
+                description: s.description.clone(),
+            })
+            .collect(),
+        settings_form: None,
+        connect_href: None,
+        typed_form: None,
+    };
     match o.auth_mode.as_str() {
         "oauth2" => {
-            let _ = writeln!(
-                out,
-                "<p>You will be sent to {name} to sign in and approve access, then brought back.</p>"
-            );
             let given = for_option(view.oauth_ready, o);
             let ready: Option<Vec<(String, String)>> = if o.settings.is_empty() {
                 Some(Vec::new())
@@ -300,116 +458,85 @@ fn option_html(out: &mut String, idx: usize, session: &str, o: &ConnectOption, v
                 })
             };
             if !o.settings.is_empty() {
-                let _ = write!(
-                    out,
-                    "<form method=\"get\" action=\"/connect\" aria-labelledby=\"o{idx}-title\">\n\
-<input type=\"hidden\" name=\"session\" value=\"{s}\">\n<input type=\"hidden\" name=\"integration\" value=\"{it}\">\n",
-                    s = escape(session),
-                    it = escape(&o.integration),
-                );
-                settings_inputs(out, idx, o, given.or(refill));
-                let label = if ready.is_some() {
-                    "Update"
-                } else {
-                    "Continue"
-                };
-                let _ = write!(out, "<button type=\"submit\">{label}</button>\n</form>\n");
+                out.settings_form = Some(SettingsForm {
+                    inputs: settings_inputs(idx, o, given.or(refill)),
+                    button: if ready.is_some() {
+                        "Update"
+                    } else {
+                        "Continue"
+                    },
+                });
             }
-            if let Some(settings) = ready {
-                let _ = writeln!(
-                    out,
-                    "<p><a id=\"o{idx}-connect\" class=\"button\" href=\"{href}\">{submit_label}</a></p>",
-                    href = escape(&auth_href(session, &o.integration, &settings)),
-                );
-            }
+            out.connect_href =
+                ready.map(|settings| auth_href(session, &o.integration, &settings, &link_extra));
         }
         "api_key" | "basic" => {
-            let _ = writeln!(
-                out,
-                "<p>Switchboard checks what you enter with {name} before saving it, stores it encrypted, and never shows it again.</p>"
-            );
-            let _ = write!(
-                out,
-                "<form method=\"post\" action=\"/connect/{action}\" autocomplete=\"off\" aria-labelledby=\"o{idx}-title\">\n\
-<input type=\"hidden\" name=\"session\" value=\"{s}\">\n",
-                action = escape(&pct(&o.integration)),
-                s = escape(session),
-            );
+            let mut inputs = Vec::new();
             if o.auth_mode == "api_key" {
                 let label = o.api_key_label.as_deref().unwrap_or("API key");
-                input(
-                    out,
-                    &format!("o{idx}-key"),
+                inputs.push(InputView::new(
+                    format!("o{idx}-key"),
                     "api_key",
                     label,
                     "password",
                     None,
-                );
+                ));
             } else {
                 if let Some(label) = username_label(o) {
                     let value = refill.and_then(|r| r.get("username")).map(String::as_str);
-                    input(
-                        out,
-                        &format!("o{idx}-user"),
+                    inputs.push(InputView::new(
+                        format!("o{idx}-user"),
                         "username",
                         label,
                         "text",
                         value,
-                    );
+                    ));
                 }
                 let label = o.password_label.as_deref().unwrap_or("Password");
-                input(
-                    out,
-                    &format!("o{idx}-pass"),
+                inputs.push(InputView::new(
+                    format!("o{idx}-pass"),
                     "password",
                     label,
                     "password",
                     None,
-                );
+                ));
             }
-            settings_inputs(out, idx, o, refill);
-            let _ = write!(
-                out,
-                "<button type=\"submit\">{submit_label}</button>\n</form>\n"
-            );
+            inputs.extend(settings_inputs(idx, o, refill));
+            out.typed_form = Some(TypedForm {
+                action: format!("/connect/{}", pct(&o.integration)),
+                inputs,
+                help_href: o.docs_url.clone(),
+            });
         }
-        _ => {
-            let _ = writeln!(
-                out,
-                "<p>The app connects {name} itself; there is nothing to do here.</p>"
-            );
-        }
+        _ => {}
     }
-    out.push_str("</section></li>\n");
+    out
 }
 
-/// The Connect page of a session.
-fn render(page: &ConnectPage, session: &str, view: &View<'_>) -> (String, String) {
-    let nonce = engine::connections::page_nonce();
-    let mut main = String::new();
-    main.push_str("<h1>Connect your accounts</h1>\n");
-    if page.options.is_empty() {
-        main.push_str(
-            "<p>There is nothing to connect with this link. Go back to the app and try again.</p>\n",
-        );
-    } else {
-        main.push_str(
-            "<p>The app asks you to connect the accounts below.</p>\n<ul class=\"options\">\n",
-        );
-        for (i, o) in page.options.iter().enumerate() {
-            option_html(&mut main, i, session, o, view);
-        }
-        main.push_str("</ul>\n");
-    }
-    let _ = writeln!(
-        main,
-        "<p class=\"expires\">This link works until <time datetime=\"{}\">{}</time>.</p>",
-        page.expires_at
+/// The Connect page of a session: (status, nonce, body).
+fn render(
+    chrome: &Chrome,
+    page: &ConnectPage,
+    session: &str,
+    view: &View<'_>,
+) -> Result<String, ApiError> {
+    let options = page
+        .options
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| view.only.is_none_or(|it| it == o.integration))
+        .map(|(i, o)| option_view(i, session, o, page, view))
+        .collect();
+    render_template(&PageTemplate {
+        chrome,
+        session,
+        mode: view.mode.and_then(mode_str),
+        options,
+        expires: page.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        expires_iso: page
+            .expires_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        page.expires_at.format("%Y-%m-%d %H:%M UTC"),
-    );
-    let body = document(&nonce, "Connect your accounts", &main);
-    (nonce, body)
+    })
 }
 
 /// The session token of a request, or the 400 that says where to get one.
@@ -425,81 +552,191 @@ fn session_of(v: Option<&String>) -> Result<&str, ApiError> {
         })
 }
 
+/// The way the page runs (`mode=popup|redirect`), or the 400 that names the values.
+fn mode_of(v: Option<&String>) -> Result<Via, ApiError> {
+    match v {
+        None => Ok(Via::Any),
+        Some(m) => Via::parse(m).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "mode: use popup or redirect",
+            )
+        }),
+    }
+}
+
+/// The result page a popup shows when the Connect page cannot be shown: it posts
+/// `error` to `origin` (the opener), if known, and says what happened.
+fn popup_failure(
+    chrome: &Chrome,
+    origin: Option<&str>,
+    error: &str,
+    integration: Option<&str>,
+    message: &str,
+) -> Result<Response, ApiError> {
+    let body = render_template(&ResultTemplate {
+        chrome,
+        title: "Not connected",
+        class: "error",
+        role: "alert",
+        status: "error",
+        connection_id: None,
+        error: Some(error),
+        integration,
+        missing_scopes: String::new(),
+        target_origin: origin,
+        message,
+    })?;
+    Ok(crate::routes::connect_assets::result_response(
+        chrome,
+        body,
+        origin.is_some(),
+    ))
+}
+
 /// The Connect page of a session (`GET /connect?session=…`). An unknown or expired
-/// session is a 400 in the API's JSON error shape. With `integration=…&settings.<name>=…`
-/// (the settings form of an OAuth2 integration) the integration's link is completed.
+/// session is a 400 in the API's JSON error shape (with `mode=popup`, a page that posts
+/// `session_expired` to the `opener` origin when an integration allows that origin).
+/// `integration=…` shows that integration alone; with `settings.<name>=…` (the settings
+/// form of an OAuth2 integration) its link is completed.
 #[utoipa::path(get, path = "/connect", tag = "connect",
     params(
         ("session" = String, Query, description = "the connect session token (from connect_url)"),
-        ("integration" = Option<String>, Query, description = "an OAuth2 integration of the session whose settings are given as `settings.<name>` parameters")),
+        ("integration" = Option<String>, Query, description = "show only this integration of the session; for an OAuth2 one, its settings may be given as `settings.<name>` parameters"),
+        ("connection_id" = Option<String>, Query, description = "the connection the OAuth2 links create or reconnect, when the session did not fix one"),
+        ("mode" = Option<String>, Query, description = "`popup` (opened by switchboard.js: the result is posted to the opener) or `redirect` (the result goes to the session's return_to)"),
+        ("opener" = Option<String>, Query, description = "with mode=popup: the opener's origin, told about an expired session when an integration allows it")),
     responses(
-        (status = 200, content_type = "text/html", body = String, description = "the page"),
-        (status = 400, description = "a missing, unknown or expired session (JSON), or an integration's settings left blank (the page again, with the reason)",
+        (status = 200, content_type = "text/html", body = String, description = "the page (or, in a popup, a page that posts session_expired or unknown_integration to the opener)"),
+        (status = 400, description = "a missing, unknown or expired session, an integration outside the session, a bad mode (JSON), or an integration's settings left blank (the page again, with the reason)",
             content((ErrorBody = "application/json"), (String = "text/html")))))]
 pub async fn page(
     State(s): State<AppState>,
     QueryParams(q): QueryParams<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let session = session_of(q.get("session"))?;
-    let page = s.engine.connect_page(session).await?;
-    let mut view = View::default();
-    if let Some(it) = q.get("integration") {
-        let option = page
-            .options
-            .iter()
-            .find(|o| &o.integration == it && o.auth_mode == "oauth2")
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "integration: not an OAuth2 integration of this connect session",
-                )
-            })?;
-        let missing: Vec<&str> = option
-            .settings
-            .iter()
-            .filter(|(n, _)| {
-                q.get(&format!("{SETTING_PREFIX}{n}"))
-                    .is_none_or(|v| v.trim().is_empty())
-            })
-            .map(|(_, d)| d.as_str())
-            .collect();
-        if missing.is_empty() {
-            view.oauth_ready = Some((option.integration.as_str(), &q));
-        } else {
-            view.refill = Some((option.integration.as_str(), &q));
-            view.notice = Some(Notice {
-                integration: &option.integration,
-                text: format!("Fill in: {}.", missing.join("; ")),
-                error: true,
+    let mode = mode_of(q.get("mode"))?;
+    let cfg = s.engine.config();
+    let chrome = Chrome::new(&cfg);
+    let found = match session_of(q.get("session")) {
+        Ok(session) => s
+            .engine
+            .connect_page(session)
+            .await
+            .map(|p| (session, p))
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let (session, page) = match found {
+        Ok(f) => f,
+        Err(e) if mode == Via::Popup && e.status == StatusCode::BAD_REQUEST => {
+            // Nobody to ask where the opener is: its own word, if the configuration
+            // lets any integration report to that origin (the message says no more
+            // than that the link is dead).
+            let origin = q.get("opener").map(String::as_str).filter(|o| {
+                cfg.integrations
+                    .iter()
+                    .any(|i| i.allowed_return_origins.iter().any(|a| a == o))
             });
-            let (nonce, body) = render(&page, session, &view);
-            return Ok(html_for(
+            return popup_failure(
+                &chrome,
+                origin,
+                "session_expired",
+                None,
+                "This link has expired. Close this window and try again from the app.",
+            );
+        }
+        Err(e) => return Err(e),
+    };
+    let mut view = View {
+        mode: Some(mode),
+        connection_id: q
+            .get("connection_id")
+            .map(String::as_str)
+            .filter(|id| !id.is_empty() && page.connection_id.is_none()),
+        ..View::default()
+    };
+    if let Some(it) = q.get("integration") {
+        let Some(option) = page.options.iter().find(|o| &o.integration == it) else {
+            if mode == Via::Popup {
+                return popup_failure(
+                    &chrome,
+                    page.opener_origin.as_deref(),
+                    "unknown_integration",
+                    Some(it),
+                    "This link cannot connect that account. Close this window and try again from the app.",
+                );
+            }
+            return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                &nonce,
-                body,
-                page.return_origin.as_deref(),
+                "invalid_request",
+                "integration: not an integration of this connect session",
             ));
+        };
+        view.only = Some(option.integration.as_str());
+        let given = q.keys().any(|k| k.starts_with(SETTING_PREFIX));
+        if option.auth_mode == "oauth2" && given {
+            let missing: Vec<&str> = option
+                .settings
+                .iter()
+                .filter(|(n, _)| {
+                    q.get(&format!("{SETTING_PREFIX}{n}"))
+                        .is_none_or(|v| v.trim().is_empty())
+                })
+                .map(|(_, d)| d.as_str())
+                .collect();
+            if missing.is_empty() {
+                view.oauth_ready = Some((option.integration.as_str(), &q));
+            } else {
+                view.refill = Some((option.integration.as_str(), &q));
+                view.notice = Some(Notice {
+                    integration: &option.integration,
+                    text: format!("Fill in: {}.", missing.join("; ")),
+                    error: true,
+                });
+                let body = render(&chrome, &page, session, &view)?;
+                return Ok(html_for(
+                    StatusCode::BAD_REQUEST,
+                    &chrome,
+                    body,
+                    page.return_origin.as_deref(),
+                ));
+            }
         }
     }
-    let (nonce, body) = render(&page, session, &view);
+    let body = render(&chrome, &page, session, &view)?;
     Ok(html_for(
         StatusCode::OK,
-        &nonce,
+        &chrome,
         body,
         page.return_origin.as_deref(),
     ))
 }
 
 /// The page after a successful connect.
-fn connected_page(option: &ConnectOption, connection_id: &str) -> Response {
-    let nonce = engine::connections::page_nonce();
-    let main = format!(
-        "<h1>Connected</h1>\n<p id=\"result\" class=\"ok\" role=\"status\" data-status=\"connected\" data-connection-id=\"{id}\">Your {name} account is connected. You can close this window and go back to the app.</p>\n",
-        id = escape(connection_id),
-        name = escape(&option.provider_name),
+fn connected_page(
+    chrome: &Chrome,
+    option: &ConnectOption,
+    connection_id: &str,
+) -> Result<Response, ApiError> {
+    let message = format!(
+        "Your {} account is connected. You can close this window and go back to {}.",
+        option.provider_name, chrome.app_ref
     );
-    html(StatusCode::OK, &nonce, document(&nonce, "Connected", &main))
+    let body = render_template(&ResultTemplate {
+        chrome,
+        title: "Connected",
+        class: "ok",
+        role: "status",
+        status: "connected",
+        connection_id: Some(connection_id),
+        error: None,
+        integration: Some(&option.integration),
+        missing_scopes: String::new(),
+        target_origin: None,
+        message: &message,
+    })?;
+    Ok(html_for(StatusCode::OK, chrome, body, None))
 }
 
 /// The Connect page's form (`application/x-www-form-urlencoded`); settings come as
@@ -579,7 +816,9 @@ pub async fn submit(
             format!("this connect session does not allow integration {integration:?}"),
         ));
     };
-    let fail = |status: StatusCode, text: String| {
+    let mode = mode_of(fields.get("mode"))?;
+    let chrome = Chrome::new(&s.engine.config());
+    let fail = |status: StatusCode, text: String| -> Result<Response, ApiError> {
         let view = View {
             notice: Some(Notice {
                 integration: &option.integration,
@@ -587,10 +826,16 @@ pub async fn submit(
                 error: true,
             }),
             refill: Some((&option.integration, &fields)),
-            oauth_ready: None,
+            mode: Some(mode),
+            ..View::default()
         };
-        let (nonce, body) = render(&page, &session, &view);
-        html_for(status, &nonce, body, page.return_origin.as_deref())
+        let body = render(&chrome, &page, &session, &view)?;
+        Ok(html_for(
+            status,
+            &chrome,
+            body,
+            page.return_origin.as_deref(),
+        ))
     };
     let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
     let mut missing: Vec<&str> = Vec::new();
@@ -612,13 +857,13 @@ pub async fn submit(
             }
         }
         _ => {
-            return Ok(fail(
+            return fail(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "{} is not connected with a key or a password here; use its button.",
                     option.provider_name
                 ),
-            ));
+            );
         }
     }
     let mut settings = BTreeMap::new();
@@ -631,14 +876,14 @@ pub async fn submit(
         }
     }
     if !missing.is_empty() {
-        return Ok(fail(
+        return fail(
             StatusCode::BAD_REQUEST,
             format!("Fill in: {}.", missing.join("; ")),
-        ));
+        );
     }
     match s
         .engine
-        .connect_with_session(&session, &integration, credentials, settings)
+        .connect_with_session_via(&session, &integration, credentials, settings, mode)
         .await
     {
         Ok((c, outcome)) => Ok(match &outcome.delivery {
@@ -650,8 +895,13 @@ pub async fn submit(
                 }
                 res
             }
-            Delivery::PostMessage { .. } => super::connections::result_page(&outcome),
-            Delivery::Page => connected_page(option, &c.id),
+            Delivery::PostMessage { .. } => super::connections::result_page(
+                &chrome,
+                &outcome,
+                &option.integration,
+                &c.missing_scopes,
+            )?,
+            Delivery::Page => connected_page(&chrome, option, &c.id)?,
         }),
         Err(e) => {
             let e = ApiError::from(e);
@@ -666,7 +916,7 @@ pub async fn submit(
                 ),
                 _ => e.message,
             };
-            Ok(fail(e.status, text))
+            fail(e.status, text)
         }
     }
 }

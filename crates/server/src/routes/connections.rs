@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use engine::connections::{
     CallbackOutcome, CallbackParams, ConnectSessionRequest, ConnectionView, Delivery,
-    DirectConnectRequest, IntegrationHealth, OAuthCheck, TokenView,
+    DirectConnectRequest, IntegrationHealth, OAuthCheck, TokenView, Via,
 };
 use engine::webhooks::IntegrationStatus;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,8 @@ use crate::AppState;
 use crate::auth::{Admin, App};
 use crate::error::{ApiError, ErrorBody, JsonBody, PathParams, QueryParams};
 use crate::routes::Routes;
+use crate::routes::connect_assets::result_response;
+use crate::routes::connect_page::{Chrome, ResultTemplate, render_template};
 
 /// A connection (never secrets).
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,7 +151,8 @@ pub async fn create_session(
 #[utoipa::path(get, path = "/api/integrations/{integration}/auth", tag = "connections",
     params(("integration" = String, Path, example = "acme", description = "integration id"),
         ("session" = String, Query, description = "the connect session token"),
-        ("connection_id" = Option<String>, Query, description = "the connection to create, if the session did not fix one")),
+        ("connection_id" = Option<String>, Query, description = "the connection to create, if the session did not fix one"),
+        ("mode" = Option<String>, Query, description = "`popup` or `redirect`: the way back, for a session with both opener_origin and return_to")),
     responses((status = 302, description = "to the provider's authorization page"),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn authorize(
@@ -166,9 +169,19 @@ pub async fn authorize(
         ));
     }
     let connection_id = q.remove("connection_id");
+    let via = match q.remove("mode") {
+        None => Via::Any,
+        Some(m) => Via::parse(&m).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "mode: use popup or redirect",
+            )
+        })?,
+    };
     let start = s
         .engine
-        .start_authorization(&integration, &session, connection_id.as_deref(), q)
+        .start_authorization_via(&integration, &session, connection_id.as_deref(), q, via)
         .await?;
     let mut res = StatusCode::FOUND.into_response();
     let h = res.headers_mut();
@@ -195,68 +208,65 @@ fn no_store(res: &mut Response) {
     );
 }
 
-/// Escapes JSON for a `<script>` element (no `</script>` or `<!--` can form).
-fn script_json(v: &serde_json::Value) -> String {
-    v.to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// The page that ends a popup flow: posts the result to the opener at exactly its
-/// origin, then closes itself.
-pub(crate) fn result_page(outcome: &CallbackOutcome) -> Response {
-    let fields: serde_json::Map<String, serde_json::Value> = outcome
-        .fields()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)))
-        .collect();
-    let mut payload = serde_json::Value::Object(fields);
-    payload["source"] = "switchboard".into();
+/// The page that ends a popup flow (and a flow with no way back): says what happened
+/// and, when the session has an opener, carries the result in `data-` attributes for
+/// `/connect/assets/result.js`, which posts it to the opener at exactly its origin
+/// (`{source: "switchboard", status, connection_id, integration, error?,
+/// missing_scopes?}`) and closes the popup. No inline script: the CSP is
+/// `script-src 'self'`.
+pub(crate) fn result_page(
+    chrome: &Chrome,
+    outcome: &CallbackOutcome,
+    integration: &str,
+    missing_scopes: &[String],
+) -> Result<Response, ApiError> {
+    let target = match &outcome.delivery {
+        Delivery::PostMessage { origin } => Some(origin.as_str()),
+        _ => None,
+    };
     let message = match &outcome.error {
-        None => "Connected. You can close this window.".to_owned(),
-        Some(e) => format!(
-            "The connection failed ({}). You can close this window.",
-            html_escape(e)
+        None if missing_scopes.is_empty() => {
+            format!(
+                "Connected. You can close this window and go back to {}.",
+                chrome_ref(chrome)
+            )
+        }
+        None => format!(
+            "Connected, without some of the access {} needs. You can close this window.",
+            chrome_ref(chrome)
         ),
+        Some(e) => format!("The connection failed ({e}). You can close this window."),
     };
-    let nonce = engine::connections::page_nonce();
-    let script = match &outcome.delivery {
-        Delivery::PostMessage { origin } => format!(
-            "<script nonce=\"{nonce}\">(function(){{var r={};if(window.opener){{window.opener.postMessage(r,{});window.close();}}}})();</script>",
-            script_json(&payload),
-            script_json(&serde_json::Value::String(origin.clone())),
-        ),
-        _ => String::new(),
-    };
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Switchboard</title></head><body><p id=\"result\" data-status=\"{}\">{message}</p>{script}</body></html>",
-        outcome.status()
-    );
-    let mut res = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response();
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    );
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    no_store(&mut res);
-    res
+    let body = render_template(&ResultTemplate {
+        chrome,
+        title: if outcome.error.is_none() {
+            "Connected"
+        } else {
+            "Not connected"
+        },
+        class: if outcome.error.is_none() {
+            "ok"
+        } else {
+            "error"
+        },
+        role: if outcome.error.is_none() {
+            "status"
+        } else {
+            "alert"
+        },
+        status: outcome.status(),
+        connection_id: outcome.connection_id.as_deref(),
+        error: outcome.error.as_deref(),
+        integration: Some(integration),
+        missing_scopes: missing_scopes.join(" "),
+        target_origin: target,
+        message: &message,
+    })?;
+    Ok(result_response(chrome, body, target.is_some()))
+}
+
+fn chrome_ref(chrome: &Chrome) -> &str {
+    chrome.app_ref()
 }
 
 /// The provider's redirect back: checks the single-use state, exchanges the code,
@@ -283,6 +293,16 @@ pub async fn callback(
         other: q,
     };
     let outcome = s.engine.finish_authorization(&integration, params).await?;
+    // A connection without some required scopes is connected; the opener is told which.
+    let missing = match (&outcome.delivery, &outcome.error, &outcome.connection_id) {
+        (Delivery::Redirect(_), _, _) | (_, Some(_), _) | (_, _, None) => Vec::new(),
+        (_, None, Some(id)) => s
+            .engine
+            .get_connection(id)
+            .await
+            .map(|c| c.missing_scopes)
+            .unwrap_or_default(),
+    };
     match &outcome.delivery {
         Delivery::Redirect(url) => {
             let mut res = StatusCode::FOUND.into_response();
@@ -292,7 +312,12 @@ pub async fn callback(
             no_store(&mut res);
             Ok(res)
         }
-        _ => Ok(result_page(&outcome)),
+        _ => result_page(
+            &Chrome::new(&s.engine.config()),
+            &outcome,
+            &integration,
+            &missing,
+        ),
     }
 }
 

@@ -20,6 +20,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use crate::AppState;
 
 pub mod admin;
+pub mod connect_assets;
 pub mod connect_page;
 pub mod connections;
 pub mod destinations;

@@ -2,7 +2,8 @@
 //! `/usr/bin/chromium`, driven by `tests/browser/popup.mjs` with playwright-core) opens
 //! an app page, which `window.open`s Switchboard's auth URL; the popup walks the real
 //! authorization server (`oidc-provider`) back to the callback, whose result page posts
-//! the outcome to the opener with a CSP-nonced inline script and closes itself.
+//! the outcome to the opener with `/connect/assets/result.js` (no inline script: the CSP
+//! is `script-src 'self'`) and closes itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,12 +15,12 @@ use serde_json::{Value, json};
 use crate::harness::{self, Server};
 use crate::oidc::OidcPeer;
 
-const CLIENT_ID: &str = "switchboard";
-const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
+pub(crate) const CLIENT_ID: &str = "switchboard";
+pub(crate) const CLIENT_SECRET: &str = "peer-client-secret-for-tests";
 /// The browser installed by scripts/setup (Debian package `chromium`).
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the driver may run in all (it bounds each popup to 15 s itself).
-const DRIVER_DEADLINE: Duration = Duration::from_secs(60);
+const DRIVER_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Where the driver lives in the workspace.
 fn driver_dir() -> PathBuf {
@@ -27,7 +28,7 @@ fn driver_dir() -> PathBuf {
 }
 
 /// A peer whose one client accepts Switchboard's callback on any loopback port.
-fn peer() -> OidcPeer {
+pub(crate) fn peer() -> OidcPeer {
     OidcPeer::start(json!([{
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
@@ -84,6 +85,11 @@ async fn popup_url(server: &Server, key: &str, connection_id: &str, opener_origi
 
 /// Runs `node tests/browser/popup.mjs <input>`; returns its JSON report.
 pub(crate) async fn drive(input: &Value) -> Value {
+    drive_script("popup.mjs", input).await
+}
+
+/// Runs `node tests/browser/<script> <input>`; returns its JSON report.
+pub(crate) async fn drive_script(script: &str, input: &Value) -> Value {
     let dir = driver_dir();
     assert!(
         dir.join("node_modules/playwright-core/package.json")
@@ -97,7 +103,7 @@ pub(crate) async fn drive(input: &Value) -> Value {
     );
     let mut cmd = tokio::process::Command::new("node");
     cmd.current_dir(&dir)
-        .arg("popup.mjs")
+        .arg(script)
         .arg(input.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -114,22 +120,22 @@ pub(crate) async fn drive(input: &Value) -> Value {
     });
     let out = tokio::time::timeout(DRIVER_DEADLINE, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("popup.mjs did not finish within {DRIVER_DEADLINE:?}; killed"))
-        .expect("wait for popup.mjs");
+        .unwrap_or_else(|_| panic!("{script} did not finish within {DRIVER_DEADLINE:?}; killed"))
+        .expect("wait for the driver");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "popup.mjs failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{script} failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("popup.mjs did not print JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
+        panic!("{script} did not print JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
     })
 }
 
 /// The run called `name` in the driver's report.
-fn run<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn run<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["runs"]
         .as_array()
         .and_then(|runs| runs.iter().find(|r| r["name"] == name))
@@ -137,7 +143,7 @@ fn run<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Whether the run's console shows Chromium refusing an inline script under CSP.
-fn csp_refused(run: &Value) -> bool {
+pub(crate) fn csp_refused(run: &Value) -> bool {
     run["console"].as_array().is_some_and(|c| {
         c.iter().any(|m| {
             m["text"]
@@ -178,7 +184,7 @@ async fn popup_posts_the_result_to_its_opener_in_headless_chromium() {
              "auth_url": popup_url(&server, &key, "c2", &app_origin).await},
             {"name": "foreign", "opener": "foreign",
              "auth_url": popup_url(&server, &key, "c3", &app_origin).await},
-            {"name": "nonce_stripped", "opener": "app", "strip_nonce": true,
+            {"name": "inline_injected", "opener": "app", "inject_inline": true,
              "auth_url": popup_url(&server, &key, "c4", &app_origin).await},
         ],
     });
@@ -202,7 +208,7 @@ async fn popup_posts_the_result_to_its_opener_in_headless_chromium() {
         r["messages"],
         json!([{
             "origin": switchboard_origin,
-            "data": {"status": "connected", "connection_id": "c1", "source": "switchboard"},
+            "data": {"status": "connected", "connection_id": "c1", "integration": "acme", "source": "switchboard"},
         }]),
         "{}",
         ctx("connected")
@@ -212,13 +218,15 @@ async fn popup_posts_the_result_to_its_opener_in_headless_chromium() {
     assert_eq!(c["status"], "active", "{c}");
     assert_eq!(c["end_user_id"], "u1", "{c}");
 
-    // 4. CSP: the result page allows scripts by nonce only; the message above proves the
-    // nonce of its inline script matches the header.
+    // 4. CSP: the result page runs scripts of its own origin only (result.js); the
+    // message above proves it ran.
     let result = &r["result"];
     assert_eq!(result["status"], 200, "{}", ctx("connected"));
     let csp = result["csp"].as_str().unwrap_or_default();
     assert!(
-        csp.contains("script-src 'nonce-") && !csp.contains("unsafe-inline"),
+        csp.contains("script-src 'self'")
+            && !csp.contains("unsafe-inline")
+            && !csp.contains("script-src 'nonce-"),
         "{}",
         ctx("connected")
     );
@@ -239,7 +247,7 @@ async fn popup_posts_the_result_to_its_opener_in_headless_chromium() {
         r["messages"],
         json!([{
             "origin": switchboard_origin,
-            "data": {"status": "error", "connection_id": "c2", "error": "access_denied", "source": "switchboard"},
+            "data": {"status": "error", "connection_id": "c2", "error": "access_denied", "integration": "acme", "source": "switchboard"},
         }]),
         "{}",
         ctx("denied")
@@ -254,20 +262,29 @@ async fn popup_posts_the_result_to_its_opener_in_headless_chromium() {
     assert_eq!(r["popup_closed"], true, "{}", ctx("foreign"));
     assert_eq!(r["messages"], json!([]), "{}", ctx("foreign"));
 
-    // 4b. Control: the same page without the nonce attribute runs no script at all (no
-    // message, the popup stays open) and Chromium reports the CSP violation.
-    let r = run(&report, "nonce_stripped");
-    assert_eq!(r["result"]["status"], 200, "{}", ctx("nonce_stripped"));
+    // 4b. Control: an inline script added to the same page is refused by the CSP (its
+    // message never arrives, Chromium reports the violation) while result.js still
+    // posts the real result and closes the popup.
+    let r = run(&report, "inline_injected");
+    assert_eq!(r["result"]["status"], 200, "{}", ctx("inline_injected"));
     assert!(
         r["result"]["url"]
             .as_str()
             .unwrap_or_default()
             .starts_with(&server.url("/api/integrations/acme/callback?")),
         "{}",
-        ctx("nonce_stripped")
+        ctx("inline_injected")
     );
-    assert_eq!(r["nonces_stripped"], 1, "{}", ctx("nonce_stripped"));
-    assert_eq!(r["messages"], json!([]), "{}", ctx("nonce_stripped"));
-    assert_eq!(r["popup_closed"], false, "{}", ctx("nonce_stripped"));
-    assert!(csp_refused(r), "{}", ctx("nonce_stripped"));
+    assert_eq!(r["injected"], 1, "{}", ctx("inline_injected"));
+    assert_eq!(
+        r["messages"],
+        json!([{
+            "origin": switchboard_origin,
+            "data": {"status": "connected", "connection_id": "c4", "integration": "acme", "source": "switchboard"},
+        }]),
+        "{}",
+        ctx("inline_injected")
+    );
+    assert_eq!(r["popup_closed"], true, "{}", ctx("inline_injected"));
+    assert!(csp_refused(r), "{}", ctx("inline_injected"));
 }

@@ -13,7 +13,11 @@
 //! left out, as ids and times vary) must all be in what the block printed.
 //!
 //! An ```html browser block is an app page: it is served in Chromium (`tests/browser`)
-//! and must connect `acct-77` through a popup (see `run_page`).
+//! and must connect `acct-77` through a popup (see `run_page`); its
+//! `https://switchboard.example.com` is the test server's URL, and its
+//! `/connect-session` answers `{url, token}` of a fresh connect session.
+//!
+//! ```jsx blocks (React components) are shown, not run.
 //!
 //! `DOCS_SHOW_OUTPUT=1` prints what each block printed (to paste into a doc).
 //!
@@ -438,11 +442,15 @@ async fn run_page(env: &DocsEnv, rel: &str, page: &Block) {
         "/api/integrations/acme/auth?session={}",
         v["token"].as_str().unwrap()
     ));
+    let html = page
+        .code
+        .replace("https://switchboard.example.com", &env.server.base);
     let report = crate::browser::drive(&serde_json::json!({
         "app_port": env.app_port,
         "runs": [{"name": "doc", "auth_url": auth}],
-        "opener_html": page.code,
-        "app_json": {"/connect-session": {"url": auth}},
+        "opener_html": html,
+        "app_json": {"/connect-session": {"url": auth, "token": v["token"]}},
+        "popup_click": "section[data-integration=\"acme\"] a.button",
         "timeout_ms": 30000,
     }))
     .await;
@@ -523,7 +531,7 @@ fn every_runbook_and_guide_has_a_doc_test_and_only_known_blocks() {
             match b.lang.as_str() {
                 "sh" => sh += 1,
                 // Only languages the harness knows, so a typo does not hide a block.
-                "js" | "ts" | "python" | "text" | "toml" | "json" | "yaml" | "html" => {}
+                "js" | "jsx" | "ts" | "python" | "text" | "toml" | "json" | "yaml" | "html" => {}
                 l if l.starts_with("rust") => {}
                 other => panic!("{f}:{}: unknown block language {other:?}", b.line),
             }

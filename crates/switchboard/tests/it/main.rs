@@ -32,6 +32,7 @@ mod secrets;
 mod security;
 mod serve;
 mod signals;
+mod snippet;
 mod status;
 mod three;
 mod webhook;

@@ -1,0 +1,102 @@
+// Types of Switchboard's connect snippet (GET /connect/switchboard.js, which defines
+// `window.Switchboard`). Served at /connect/switchboard.d.ts.
+
+export {};
+
+declare global {
+  interface Window {
+    Switchboard: SwitchboardApi;
+  }
+  const Switchboard: SwitchboardApi;
+}
+
+/** Why `Switchboard.connect()` rejected. */
+export type SwitchboardErrorCode =
+  /** The user declined at the provider. */
+  | 'access_denied'
+  /** The browser blocked the popup and `fallback` is `"none"`. */
+  | 'popup_blocked'
+  /** The user closed the popup before finishing. */
+  | 'window_closed'
+  /** The connect session is unknown or expired: create a new one. */
+  | 'session_expired'
+  /** Connected, but without some required scopes (`missingScopes`, `connectionId`). */
+  | 'missing_scopes'
+  /** The session does not allow `integration`. */
+  | 'unknown_integration'
+  /** `connect()` was called with invalid options (the message says which). */
+  | 'invalid_options'
+  /** `sessionToken` (a Promise or function) failed or gave no token. */
+  | 'session_token_failed'
+  /** The connection id belongs to another end user or integration. */
+  | 'connection_id_taken'
+  /** The provider gave no tokens for the authorization code. */
+  | 'exchange_failed'
+  /** The provider's ID token did not validate. */
+  | 'id_token_invalid'
+  /** Switchboard could not finish the connection; try again. */
+  | 'internal_error'
+  /** Another error code from the provider (in `providerError`). */
+  | 'provider_error';
+
+/** A rejection of `Switchboard.connect()`. */
+export interface SwitchboardError extends Error {
+  readonly name: 'SwitchboardError';
+  readonly code: SwitchboardErrorCode;
+  /** The connection concerned, when known. */
+  readonly connectionId?: string;
+  /** The integration concerned, when known. */
+  readonly integration?: string;
+  /** With `missing_scopes`: the required scopes that were not granted. */
+  readonly missingScopes?: string[];
+  /** With `provider_error`: the provider's own error code. */
+  readonly providerError?: string;
+}
+
+export interface SwitchboardErrorConstructor {
+  new (code: SwitchboardErrorCode, message?: string): SwitchboardError;
+  (code: SwitchboardErrorCode, message?: string): SwitchboardError;
+  readonly prototype: SwitchboardError;
+}
+
+export interface ConnectOptions {
+  /**
+   * The connect session's token, from your backend (`POST /api/connect-sessions`, with
+   * this page's origin as `opener_origin`). A Promise or a function returning one lets
+   * `connect()` open the popup at once, in the click, and fetch the token after.
+   */
+  sessionToken: string | Promise<string> | (() => string | Promise<string>);
+  /** Show only this integration of the session. */
+  integration?: string;
+  /**
+   * The connection an OAuth2 integration creates, or reconnects when the end user has
+   * it already (when the session did not fix one); only its result is accepted.
+   */
+  connectionId?: string;
+  /**
+   * When the popup is blocked: `"redirect"` (default) sends this page to the Connect
+   * page, and the session's `return_to` gets the result; `"none"` rejects with
+   * `popup_blocked`.
+   */
+  fallback?: 'redirect' | 'none';
+  /** Switchboard's URL, when this file was not loaded from it (bundled copies). */
+  switchboardUrl?: string;
+}
+
+export interface ConnectResult {
+  /** The connection, ready for `GET /api/connections/{id}` and the proxy. */
+  connectionId: string;
+  /** Its integration. */
+  integration: string;
+}
+
+export interface SwitchboardApi {
+  /** Connects an account in a popup; resolves when it is connected. */
+  connect(options: ConnectOptions): Promise<ConnectResult>;
+  /** The class of every rejection (`err instanceof Switchboard.SwitchboardError`). */
+  readonly SwitchboardError: SwitchboardErrorConstructor;
+  /** Every `code` a rejection can have. */
+  readonly ERROR_CODES: readonly SwitchboardErrorCode[];
+  /** Switchboard's origin (where this file was loaded from). */
+  readonly origin: string | null;
+}

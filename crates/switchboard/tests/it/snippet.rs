@@ -1,0 +1,396 @@
+//! The connect snippet in a real browser: an app page on another loopback port (its
+//! origin in `allowed_return_origins`) loads `/connect/switchboard.js` from Switchboard
+//! and calls `Switchboard.connect()`; headless Chromium (`tests/browser/snippet.mjs`)
+//! acts in the popup: the Connect page, the OIDC test peer (`oidc-provider`), the
+//! callback's result page. Also screenshots of the Connect page (light and dark,
+//! desktop and 360/375 px), written to `$SWITCHBOARD_ARTIFACTS` or `target/screenshots`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::browser::{CLIENT_ID, CLIENT_SECRET, drive_script, peer, run};
+use crate::harness::{self, Server};
+
+/// A small SVG logo (a rounded square with a letter).
+const LOGO_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><rect width="40" height="40" rx="8" fill="#0f766e"/><text x="20" y="27" font-family="sans-serif" font-size="20" font-weight="700" text-anchor="middle" fill="#fff">A</text></svg>"##;
+
+/// Where screenshots go: `$SWITCHBOARD_ARTIFACTS/screenshots`, else the workspace's
+/// `target/screenshots` (gitignored).
+fn artifacts() -> PathBuf {
+    match std::env::var_os("SWITCHBOARD_ARTIFACTS") {
+        Some(d) => PathBuf::from(d).join("screenshots"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"),
+    }
+}
+
+fn config(issuer: &str, app_origin: &str) -> String {
+    format!(
+        r##"[[providers]]
+id = "acme"
+name = "Acme ID"
+issuer = "{issuer}"
+
+[[integrations]]
+id = "acme"
+provider = "acme"
+client_id = "{CLIENT_ID}"
+client_secret = "env:ACME_CLIENT_SECRET"
+scopes = ["openid", "email", "api:read"]
+required_scopes = ["api:read"]
+allowed_return_origins = ["{app_origin}"]
+
+[[integrations]]
+id = "github"
+provider = "github"
+client_id = "Iv1.screenshot"
+client_secret = "not-used-in-this-test"
+scopes = ["repo", "read:user"]
+allowed_return_origins = ["{app_origin}"]
+
+[[integrations]]
+id = "stripe"
+provider = "stripe"
+allowed_return_origins = ["{app_origin}"]
+
+[branding]
+app_name = "Acme CRM"
+accent_color = "#0f766e"
+logo = "file:logo.svg"
+"##
+    )
+}
+
+/// A connect session for `user` reporting to an opener at `origin`; its token.
+async fn session(server: &Server, key: &str, body: Value) -> String {
+    let r = server
+        .http()
+        .post(server.url("/api/connect-sessions"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+/// Expires every connect session of the deployment's database (as the engine's clock
+/// moving on would), through SQLite itself.
+async fn expire_sessions(dir: &Path) {
+    let url = format!("sqlite://{}", dir.join("switchboard.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE connect_sessions SET expires_at = created_at")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+fn rejected(r: &Value, code: &str) {
+    let o = &r["outcome"]["rejected"];
+    assert_eq!(o["code"], code, "{r:#}");
+    assert_eq!(o["name"], "SwitchboardError", "{r:#}");
+    assert_eq!(o["is_error"], true, "{r:#}");
+    assert_eq!(o["is_switchboard_error"], true, "{r:#}");
+}
+
+#[tokio::test]
+async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
+    let peer = peer();
+    let app_port = harness::free_port();
+    let app_origin = format!("http://127.0.0.1:{app_port}");
+    let dir = harness::sandbox();
+    std::fs::write(dir.path().join("logo.svg"), LOGO_SVG).unwrap();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(&peer.issuer, &app_origin),
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--dev"],
+        &[("ACME_CLIENT_SECRET", CLIENT_SECRET)],
+    )
+    .await;
+    let key = server.printed_admin_key();
+    let sb = server.base.clone();
+    let popup_session = |id: &str| {
+        json!({"end_user": {"id": "u1"}, "integrations": ["acme"], "connection_id": id,
+               "opener_origin": app_origin})
+    };
+    // The expired session is made first, then expired (every session at that moment).
+    let expired = session(&server, &key, popup_session("c4")).await;
+    expire_sessions(dir.path()).await;
+    let runs = json!([
+        // Connected; on the way, a page of the provider's origin posts a forged
+        // "connected" result to the opener, which the snippet ignores.
+        {"name": "connected", "action": "oauth", "forge": true,
+         "options": {"sessionToken": session(&server, &key, popup_session("c1")).await, "integration": "acme"}},
+        {"name": "denied", "action": "deny",
+         "options": {"sessionToken": session(&server, &key, popup_session("c2")).await, "integration": "acme"}},
+        {"name": "closed", "action": "close",
+         "options": {"sessionToken": session(&server, &key, popup_session("c3")).await, "integration": "acme"}},
+        {"name": "expired", "action": "none", "integration": "acme",
+         "options": {"sessionToken": expired, "integration": "acme"}},
+        {"name": "unknown", "action": "none",
+         "options": {"sessionToken": session(&server, &key, popup_session("c5")).await, "integration": "no-such-integration"}},
+        {"name": "bad_options", "action": "none", "options": {"integration": "acme"}},
+    ]);
+    let report = drive_script(
+        "snippet.mjs",
+        &json!({"app_port": app_port, "switchboard": sb, "runs": runs}),
+    )
+    .await;
+    let ctx = |name: &str| {
+        format!(
+            "{:#}\n--- switchboard stderr\n{}\n--- peer stderr\n{}",
+            run(&report, name),
+            server.stderr(),
+            peer.stderr()
+        )
+    };
+
+    // Resolved with the real connection; the forged message arrived and was ignored.
+    let r = run(&report, "connected");
+    assert_eq!(
+        r["outcome"],
+        json!({"resolved": {"connectionId": "c1", "integration": "acme"}}),
+        "{}",
+        ctx("connected")
+    );
+    assert_eq!(r["forged"], 1, "{}", ctx("connected"));
+    let messages = r["messages"].as_array().unwrap();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["data"]["connection_id"] == "forged" && m["origin"] == peer.issuer.as_str()),
+        "{}",
+        ctx("connected")
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["data"]["connection_id"] == "c1" && m["origin"] == sb.as_str()),
+        "{}",
+        ctx("connected")
+    );
+    assert_eq!(r["popup_closed"], true, "{}", ctx("connected"));
+    assert!(
+        !crate::browser::csp_refused(r),
+        "no CSP violation: {}",
+        ctx("connected")
+    );
+    let c = server.get_json("/api/connections/c1", &key).await;
+    assert_eq!(c["status"], "active", "{c}");
+
+    // Denied at the provider, closed by the user, an expired session, an integration
+    // the session does not allow, no token: each its code.
+    rejected(run(&report, "denied"), "access_denied");
+    rejected(run(&report, "closed"), "window_closed");
+    rejected(run(&report, "expired"), "session_expired");
+    rejected(run(&report, "unknown"), "unknown_integration");
+    rejected(run(&report, "bad_options"), "invalid_options");
+    for (id, _) in [
+        ("c2", "denied"),
+        ("c3", "closed"),
+        ("c4", "expired"),
+        ("c5", "unknown"),
+    ] {
+        let status = server
+            .get(&format!("/api/connections/{id}"), Some(&key))
+            .await
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+    }
+
+    // The Connect page now shows u1's connection with a reconnect link keeping its id.
+    let token = session(
+        &server,
+        &key,
+        json!({"end_user": {"id": "u1"}, "integrations": ["acme", "github", "stripe"],
+               "opener_origin": app_origin}),
+    )
+    .await;
+    let page_url = server.url(&format!("/connect?session={token}"));
+    let body = server
+        .http()
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains(&format!(
+            "<a href=\"/api/integrations/acme/auth?session={token}&#38;connection_id=c1\">Reconnect</a>"
+        )),
+        "{body}"
+    );
+    assert!(body.contains("Acme CRM asks you to connect"), "{body}");
+    assert!(body.contains("<li>see your profile</li>"), "{body}");
+
+    // Screenshots: light and dark, desktop and phone widths.
+    let shots_dir = artifacts();
+    let mut shots = Vec::new();
+    for (w, h) in [(1280, 900), (375, 812), (360, 740)] {
+        for scheme in ["light", "dark"] {
+            shots.push(
+                json!({"name": format!("connect-{w}-{scheme}"), "url": page_url,
+                              "width": w, "height": h, "scheme": scheme}),
+            );
+        }
+    }
+    let report = drive_script(
+        "snippet.mjs",
+        &json!({"app_port": harness::free_port(), "switchboard": sb,
+                "screenshots": shots, "screenshot_dir": shots_dir}),
+    )
+    .await;
+    for s in report["screenshots"].as_array().unwrap() {
+        assert_eq!(s["status"], 200, "{s}");
+        assert_eq!(s["csp_violations"], json!([]), "{s}");
+        // Nothing wider than the screen (no sideways scrolling at 360 px).
+        assert!(
+            s["scroll_width"].as_u64() <= s["client_width"].as_u64(),
+            "{s}"
+        );
+        assert_eq!(s["logo_loaded"], true, "{s}");
+        assert_eq!(s["button_background"], "rgb(15, 118, 110)", "{s}");
+        assert_eq!(s["button_text"], "rgb(255, 255, 255)", "{s}");
+        let dark = s["name"].as_str().unwrap().ends_with("dark");
+        assert_eq!(
+            s["background"],
+            if dark {
+                "rgb(18, 18, 20)"
+            } else {
+                "rgb(244, 244, 247)"
+            },
+            "{s}"
+        );
+        let file = PathBuf::from(s["file"].as_str().unwrap());
+        let png = std::fs::read(&file).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{}", file.display());
+    }
+    eprintln!("screenshots in {}", shots_dir.display());
+}
+
+/// An API-key provider whose verify request reaches a local stub (the built-in ones
+/// are on the internet), served in-process with the real router.
+#[tokio::test]
+async fn an_api_key_connection_through_the_popup_resolves_too() {
+    async fn me(headers: axum::http::HeaderMap) -> axum::http::StatusCode {
+        let ok = headers
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer key-ok");
+        if ok {
+            axum::http::StatusCode::OK
+        } else {
+            axum::http::StatusCode::UNAUTHORIZED
+        }
+    }
+    let stub = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stub_url = format!("http://{}", stub.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            stub,
+            axum::Router::new().route("/me", axum::routing::get(me)),
+        )
+        .await
+    });
+    let app_port = harness::free_port();
+    let app_origin = format!("http://127.0.0.1:{app_port}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let toml = format!(
+        "public_url = \"{base}\"\n\n[[integrations]]\nid = \"keyed\"\nprovider = \"keyed\"\nallowed_return_origins = [\"{app_origin}\"]\n\n[branding]\napp_name = \"Acme CRM\"\n"
+    );
+    let cfg =
+        config::Config::from_toml(&toml, "t.toml", &BTreeMap::new(), &Default::default()).unwrap();
+    let store = store_sqlite::SqliteStore::connect("sqlite::memory:")
+        .await
+        .unwrap();
+    store::Store::migrate(&store).await.unwrap();
+    let keyring = vault::Keyring::new(vault::MasterKey::generate().unwrap(), vec![]);
+    let mut catalog = catalog::Catalog::builtin().clone();
+    catalog
+        .insert(
+            serde_json::from_value(json!({
+                "id": "keyed", "name": "Keyed", "docs_url": "https://docs.example.com/keys",
+                "auth_mode": "api_key", "api_base_url": stub_url,
+                "api_key": {"header": "Authorization", "prefix": "Bearer ", "label": "Secret key"},
+                "verify": {"path": "/me"},
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    let engine = engine::Engine::new(Arc::new(store), keyring, cfg)
+        .with_catalog(catalog)
+        .with_dev(true);
+    let app = engine
+        .create_api_key("app", store::Scope::App, &engine::Actor::System)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(
+        listener,
+        server::router(server::AppState::new(engine)),
+        async move {
+            let _ = stopped.await;
+        },
+        || std::time::Duration::from_secs(5),
+    ));
+    let http = harness::http();
+    let mut tokens = Vec::new();
+    for id in ["k1", "k2"] {
+        let r = http
+            .post(format!("{base}/api/connect-sessions"))
+            .bearer_auth(vault::ExposeSecret::expose_secret(&app.key))
+            .json(&json!({"end_user": {"id": "u1"}, "integrations": ["keyed"],
+                          "connection_id": id, "opener_origin": app_origin}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        tokens.push(
+            r.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let report = drive_script(
+        "snippet.mjs",
+        &json!({"app_port": app_port, "switchboard": base, "runs": [
+            {"name": "api_key", "action": "api_key", "fields": {"api_key": "key-ok"},
+             "options": {"sessionToken": tokens[0], "integration": "keyed"}},
+            // A refused key: the form again in the popup, which the user then closes.
+            {"name": "refused", "action": "api_key", "fields": {"api_key": "key-bad"}, "wait_ms": 6000,
+             "options": {"sessionToken": tokens[1], "integration": "keyed"}},
+        ]}),
+    )
+    .await;
+    let r = run(&report, "api_key");
+    assert_eq!(
+        r["outcome"],
+        json!({"resolved": {"connectionId": "k1", "integration": "keyed"}}),
+        "{r:#}"
+    );
+    assert_eq!(r["popup_closed"], true, "{r:#}");
+    let r = run(&report, "refused");
+    assert_eq!(r["outcome"], Value::Null, "still pending: {r:#}");
+    assert!(
+        r["popup_text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Keyed refused these credentials"),
+        "{r:#}"
+    );
+    let _ = stop.send(());
+}
