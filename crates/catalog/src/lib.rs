@@ -33,10 +33,10 @@ use std::sync::OnceLock;
 pub use crate::custom::{CustomProvider, DiscoveryDocument};
 pub use crate::error::CatalogError;
 pub use crate::model::{
-    ApiKey, AuthMode, Basic, BodyFormat, ClientAuth, Expiry, Handshake, HttpMethod, Location,
-    OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, ResetFormat, Revocation,
-    RevokeClientAuth, RevokeToken, Routing, TokenPlacement, TokenResponse, ValueKind, ValueSource,
-    VerifyRequest, Webhooks,
+    ApiKey, AuthMode, Basic, BodyFormat, ClientAuth, Expiry, GithubApp, Handshake, HttpMethod,
+    JwtAudience, JwtBearer, JwtScopes, JwtSubject, Location, OAuth2, Placeholder, Provider,
+    RateLimit, RefreshTokens, ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing,
+    TokenPlacement, TokenResponse, ValueKind, ValueSource, VerifyRequest, Webhooks,
 };
 pub use crate::template::{TOKEN_PLACEHOLDER, resolve_url, resolve_url_with};
 pub use crate::validate::is_valid_id;
@@ -62,12 +62,15 @@ embedded![
     "clickup",
     "discord",
     "docusign",
+    "docusign-jwt",
     "dropbox",
     "figma",
     "generic-hmac",
     "github",
+    "github-app",
     "gitlab",
     "google",
+    "google-service-account",
     "hubspot",
     "intercom",
     "linear",
@@ -83,6 +86,7 @@ embedded![
     "pipedrive",
     "quickbooks",
     "salesforce",
+    "salesforce-jwt",
     "sendgrid",
     "shopify",
     "slack",
