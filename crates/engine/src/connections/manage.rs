@@ -209,6 +209,7 @@ impl Engine {
             provider: ctx.provider.id.clone(),
             auth_mode: ctx.provider.auth_mode.name().to_owned(),
             configured: ctx.integration.client_id.is_some()
+                || ctx.integration.app_id.is_some()
                 || matches!(
                     ctx.provider.auth_mode,
                     catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
@@ -402,6 +403,12 @@ impl Engine {
     ) -> EngineResult<ConnectionView> {
         let ctx = self.connect_context(&req.integration)?;
         let mode = ctx.provider.auth_mode;
+        if matches!(
+            mode,
+            catalog::AuthMode::GithubApp | catalog::AuthMode::JwtBearer
+        ) {
+            return self.connect_signed(&ctx, req, actor).await;
+        }
         // Everything the caller sent is checked before the provider is called: a typo
         // must not cost a verify request or a token.
         let (end_user, id) = direct_ids(&req)?;
@@ -462,6 +469,11 @@ impl Engine {
                         req.integration
                     ),
                 });
+            }
+            catalog::AuthMode::GithubApp | catalog::AuthMode::JwtBearer => {
+                return Err(EngineError::Misconfigured(
+                    "signed-grant connections are made by connect_signed".into(),
+                ));
             }
             catalog::AuthMode::WebhookOnly => {
                 return Err(EngineError::Invalid {
@@ -528,7 +540,7 @@ impl Engine {
     /// Seals and stores the connection, then audits the connect. Sealed under the
     /// connection's id, so a sealed credential cannot be moved to another row. An id
     /// that belongs to another integration or end user is refused, not taken over.
-    async fn store_direct(
+    pub(super) async fn store_direct(
         &self,
         connection: &Connection,
         creds: &Credentials,
@@ -763,7 +775,7 @@ struct Granted {
 
 /// The end user (default `app`) and the connection id (generated when absent) of a
 /// direct connect, checked as every other way in checks them.
-fn direct_ids(req: &DirectConnectRequest) -> EngineResult<(String, String)> {
+pub(super) fn direct_ids(req: &DirectConnectRequest) -> EngineResult<(String, String)> {
     let end_user = req.end_user_id.clone().unwrap_or_else(|| "app".into());
     if !is_end_user_id(&end_user) {
         return Err(EngineError::Invalid {

@@ -9,6 +9,7 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
+mod app_auth;
 pub(crate) mod consent;
 pub(crate) mod context;
 pub(crate) mod credentials;
@@ -35,6 +36,7 @@ pub use sessions::{
 };
 pub use tokens::{RefreshOutcome, TokenView};
 
+pub(crate) use app_auth::renews;
 pub(crate) use tokens::RefreshLocks;
 
 /// A connection as the API shows it: never a secret.

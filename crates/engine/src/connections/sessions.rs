@@ -190,6 +190,14 @@ impl Engine {
         }
         for id in &req.integrations {
             let ctx = self.connect_context(id)?;
+            if ctx.provider.auth_mode == catalog::AuthMode::JwtBearer {
+                return Err(invalid(
+                    "integrations",
+                    format!(
+                        "integration {id:?} connects a service account without a browser: POST /api/connections (or `switchboard connections create`)"
+                    ),
+                ));
+            }
             if ctx.provider.auth_mode == catalog::AuthMode::WebhookOnly {
                 return Err(invalid(
                     "integrations",

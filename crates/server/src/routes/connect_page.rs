@@ -278,7 +278,8 @@ fn option_html(out: &mut String, idx: usize, session: &str, o: &ConnectOption, v
     }
     let submit_label = format!("Connect {name}");
     match o.auth_mode.as_str() {
-        "oauth2" => {
+        // A GitHub App is installed through the same redirect and callback.
+        "oauth2" | "github_app" => {
             let _ = writeln!(
                 out,
                 "<p>You will be sent to {name} to sign in and approve access, then brought back.</p>"
@@ -447,7 +448,7 @@ pub async fn page(
         let option = page
             .options
             .iter()
-            .find(|o| &o.integration == it && o.auth_mode == "oauth2")
+            .find(|o| &o.integration == it && matches!(o.auth_mode.as_str(), "oauth2" | "github_app"))
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
