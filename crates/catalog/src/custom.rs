@@ -147,7 +147,7 @@ impl CustomProvider {
         if let Some(i) = &self.issuer {
             crate::template::check_url(i, dev)
                 .map_err(|m| self.err("issuer", format!("{m}; give the issuer's URL")))?;
-        } else if self.token_url.is_none() {
+        } else if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
             return Err(self.err(
                 "token_url",
                 "is missing; give `issuer` (for discovery) or the explicit endpoints",
@@ -282,7 +282,7 @@ impl CustomProvider {
                 token_url
                     .clone()
                     .filter(|t| !t.contains('{'))
-                    .or_else(|| self.install_url.clone())
+                    .or_else(|| self.install_url.clone().filter(|u| !u.contains('{')))
             })
             .ok_or_else(|| {
                 self.err(

@@ -156,7 +156,12 @@ impl Engine {
         let base = ctx.provider.api_base_url.as_deref().ok_or_else(|| {
             TokenError::Request(format!("provider {} has no api_base_url", ctx.provider.id))
         })?;
-        let base = protocol::resolve(&ctx.provider, base, &ctx.values(&BTreeMap::new()), self.dev())?;
+        let base = protocol::resolve(
+            &ctx.provider,
+            base,
+            &ctx.values(&BTreeMap::new()),
+            self.dev(),
+        )?;
         Ok(base.trim_end_matches('/').to_owned())
     }
 
@@ -185,7 +190,12 @@ impl Engine {
                 req = req.header(n, v);
             }
         }
-        if !ctx.provider.api_headers.keys().any(|k| k.eq_ignore_ascii_case("accept")) {
+        if !ctx
+            .provider
+            .api_headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("accept"))
+        {
             req = req.header(ACCEPT, "application/vnd.github+json");
         }
         let (status, _, body) = protocol::send(&url, req)
@@ -195,7 +205,13 @@ impl Engine {
     }
 
     /// Classifies a GitHub App answer that is not a success.
-    fn github_refusal(&self, ctx: &Ctx, installation: &str, status: u16, body: &[u8]) -> TokenError {
+    fn github_refusal(
+        &self,
+        ctx: &Ctx,
+        installation: &str,
+        status: u16,
+        body: &[u8],
+    ) -> TokenError {
         let message = github_message(body);
         match status {
             401 => TokenError::AssertionRefused(format!(
@@ -245,13 +261,16 @@ impl Engine {
         if !(200..300).contains(&status) {
             return Err(self.github_refusal(ctx, installation, status, &body));
         }
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|_| TokenError::Malformed("the installation token answer is not JSON".into()))?;
+        let v: Value = serde_json::from_slice(&body).map_err(|_| {
+            TokenError::Malformed("the installation token answer is not JSON".into())
+        })?;
         let token = v
             .get("token")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| TokenError::Malformed("no token in the installation token answer".into()))?;
+            .ok_or_else(|| {
+                TokenError::Malformed("no token in the installation token answer".into())
+            })?;
         let now = self.now();
         let expires_in = v
             .get("expires_at")
@@ -281,17 +300,25 @@ impl Engine {
         ctx: &Ctx,
         settings: &BTreeMap<String, String>,
     ) -> Result<TokenSet, TokenError> {
-        let oauth = ctx
-            .provider
-            .oauth2
-            .as_ref()
-            .ok_or_else(|| TokenError::Request(format!("provider {} has no token_url", ctx.provider.id)))?;
-        let url = protocol::resolve(&ctx.provider, &oauth.token_url, &ctx.values(settings), self.dev())?;
+        let oauth = ctx.provider.oauth2.as_ref().ok_or_else(|| {
+            TokenError::Request(format!("provider {} has no token_url", ctx.provider.id))
+        })?;
+        let url = protocol::resolve(
+            &ctx.provider,
+            &oauth.token_url,
+            &ctx.values(settings),
+            self.dev(),
+        )?;
         let http = self.outbound();
         let url = http
             .check(&url)
             .map_err(|e| TokenError::Request(e.to_string()))?;
-        let jwt = assertion(ctx, &url, settings.get(SUBJECT).map(String::as_str), self.now())?;
+        let jwt = assertion(
+            ctx,
+            &url,
+            settings.get(SUBJECT).map(String::as_str),
+            self.now(),
+        )?;
         let mut form: Vec<(String, String)> = vec![
             ("grant_type".into(), JWT_BEARER_GRANT.into()),
             ("assertion".into(), jwt),
@@ -358,7 +385,10 @@ impl Engine {
             },
         );
         if status == ConnectionStatus::Revoked {
-            self.inner.store.revoke_connection(&c.id, self.now()).await?;
+            self.inner
+                .store
+                .revoke_connection(&c.id, self.now())
+                .await?;
             self.connection_changed(&c.id);
             self.audit(
                 &Actor::System,
@@ -527,7 +557,8 @@ impl Engine {
                 (c, tokens)
             }
         };
-        self.store_direct(&connection, &tokens.credentials, actor).await
+        self.store_direct(&connection, &tokens.credentials, actor)
+            .await
     }
 }
 
@@ -549,7 +580,9 @@ impl Engine {
         // there is no installation yet.
         match params.other.get("setup_action").map(String::as_str) {
             Some("install" | "update") | None => {}
-            Some("request") => return Err(Halt::refused("installation_requested", "provider_error")),
+            Some("request") => {
+                return Err(Halt::refused("installation_requested", "provider_error"));
+            }
             Some(_) => return Err(Halt::refused("invalid_request", "provider_error")),
         }
         let Some(installation) = params
@@ -560,7 +593,13 @@ impl Engine {
             return Err(Halt::refused("invalid_request", "provider_error"));
         };
         let (connection, tokens) = match self
-            .installation_connection(ctx, &st.connection_id, &st.end_user_id, installation, &params.other)
+            .installation_connection(
+                ctx,
+                &st.connection_id,
+                &st.end_user_id,
+                installation,
+                &params.other,
+            )
             .await
         {
             Ok(done) => done,
@@ -585,7 +624,11 @@ impl Engine {
 }
 
 /// The caller's error once the provider ended a grant.
-pub(crate) fn ended_error(c: &Connection, status: ConnectionStatus, message: String) -> EngineError {
+pub(crate) fn ended_error(
+    c: &Connection,
+    status: ConnectionStatus,
+    message: String,
+) -> EngineError {
     tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "the provider ended the grant");
     EngineError::ConnectionState {
         id: c.id.clone(),

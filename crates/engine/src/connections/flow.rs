@@ -179,7 +179,13 @@ impl Engine {
             // A GitHub App is installed, not authorized: GitHub sends the user back to
             // the app's Setup URL (this callback) with the installation id and our state.
             let url = self.install_url(&ctx, &state)?;
-            (url, FlowSecrets { verifier: None, nonce: None })
+            (
+                url,
+                FlowSecrets {
+                    verifier: None,
+                    nonce: None,
+                },
+            )
         } else {
             self.authorization_redirect(&ctx, integration, &settings, &state)?
         };
@@ -210,10 +216,7 @@ impl Engine {
             })
             .await?;
         flow_metric(integration, "started");
-        Ok(AuthorizationStart {
-            url,
-            connection_id,
-        })
+        Ok(AuthorizationStart { url, connection_id })
     }
 
     /// The provider's authorization URL for `state`, with the flow's PKCE verifier and

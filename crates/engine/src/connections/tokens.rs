@@ -676,7 +676,11 @@ impl Engine {
 
     /// Records the internal `connection.needs_reauth` event (delivered to the app by the
     /// event pipeline) and the audit row.
-    pub(super) async fn record_needs_reauth(&self, c: &Connection, message: &str) -> EngineResult<()> {
+    pub(super) async fn record_needs_reauth(
+        &self,
+        c: &Connection,
+        message: &str,
+    ) -> EngineResult<()> {
         let now = self.now();
         let body = serde_json::json!({
             "type": "connection.needs_reauth",

@@ -448,7 +448,9 @@ pub async fn page(
         let option = page
             .options
             .iter()
-            .find(|o| &o.integration == it && matches!(o.auth_mode.as_str(), "oauth2" | "github_app"))
+            .find(|o| {
+                &o.integration == it && matches!(o.auth_mode.as_str(), "oauth2" | "github_app")
+            })
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
