@@ -644,14 +644,15 @@ pub(crate) fn ended_error(
 /// A refused signed grant at connect time, as the caller's error.
 fn signed_failure(e: TokenError, installation: &str) -> EngineError {
     match e {
-        TokenError::Ended { status, .. } if status == ConnectionStatus::Revoked => {
-            EngineError::Invalid {
-                field: "settings",
-                message: format!(
-                    "GitHub knows no installation {installation} of this app; check installation_id, or install the app through a connect session"
-                ),
-            }
-        }
+        TokenError::Ended {
+            status: ConnectionStatus::Revoked,
+            ..
+        } => EngineError::Invalid {
+            field: "settings",
+            message: format!(
+                "GitHub knows no installation {installation} of this app; check installation_id, or install the app through a connect session"
+            ),
+        },
         TokenError::Ended { message, .. } | TokenError::AssertionRefused(message) => {
             EngineError::CredentialsRejected(message)
         }
