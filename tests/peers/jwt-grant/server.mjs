@@ -60,7 +60,7 @@ const state = {
   nextInstall: '101',
   installations: { '101': 'active', '202': 'active' },
   tokens: new Map(), // token -> { kind, who, scope, exp }
-  stats: { app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0 },
+  stats: { app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0 },
 };
 
 const nowSecs = () => Math.floor(Date.now() / 1000) + state.skewSecs;
@@ -247,6 +247,16 @@ const server = http.createServer(async (req, res) => {
       to.searchParams.set('setup_action', 'install');
       if (url.searchParams.get('state')) to.searchParams.set('state', url.searchParams.get('state'));
       res.writeHead(302, { location: to.toString() });
+      return res.end();
+    }
+    if (req.method === 'DELETE' && p === '/installation/token') {
+      // GitHub: an installation token revokes itself.
+      const auth = req.headers.authorization ?? '';
+      const t = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (!state.tokens.has(t)) return send(res, 401, { message: 'Bad credentials' });
+      state.tokens.delete(t);
+      state.stats.revoked += 1;
+      res.writeHead(204);
       return res.end();
     }
     if (req.method === 'POST' && p === '/token') return await tokenEndpoint(req, res);

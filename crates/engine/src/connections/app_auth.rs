@@ -404,6 +404,66 @@ impl Engine {
         Ok(())
     }
 
+    /// Disconnecting a signed-grant connection: a GitHub App installation token is
+    /// revoked (`DELETE /installation/token`; the installation itself stays, as only
+    /// its owner can uninstall); a service account's token expires on its own within
+    /// the hour. `None` for the other modes.
+    pub(crate) async fn revoke_signed(
+        &self,
+        ctx: &Ctx,
+        c: &Connection,
+        creds: &Credentials,
+    ) -> Option<(bool, Option<String>)> {
+        match catalog::AuthMode::from_name(&c.auth_mode)? {
+            catalog::AuthMode::GithubApp => {}
+            catalog::AuthMode::JwtBearer => {
+                return Some((
+                    false,
+                    Some("service-account tokens cannot be revoked; the last one expires within the hour".into()),
+                ));
+            }
+            _ => return None,
+        }
+        let Some(token) = creds.access_token.as_deref() else {
+            return Some((false, Some("the connection holds no token".into())));
+        };
+        let result = async {
+            let http = self.outbound();
+            let url = http
+                .check(&format!("{}/installation/token", self.github_api(ctx)?))
+                .map_err(|e| TokenError::Request(e.to_string()))?;
+            let mut req = http
+                .client()
+                .delete(url.clone())
+                .header(AUTHORIZATION, format!("Bearer {token}"));
+            for (k, v) in &ctx.provider.api_headers {
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(v),
+                ) {
+                    req = req.header(n, v);
+                }
+            }
+            protocol::send(&url, req)
+                .await
+                .map_err(|e| TokenError::Unavailable(e.to_string()))
+        }
+        .await;
+        Some(match result {
+            Ok((204 | 200, _, _)) => (true, None),
+            // An expired or already revoked token: nothing is left to revoke.
+            Ok((401, _, _)) => (true, None),
+            Ok((status, _, body)) => (
+                false,
+                Some(format!(
+                    "GitHub answered HTTP {status} to the token revocation: {}",
+                    github_message(&body)
+                )),
+            ),
+            Err(e) => (false, Some(e.to_string())),
+        })
+    }
+
     /// The installation page of a GitHub App, with our state (GitHub hands it back on
     /// the Setup URL).
     pub(crate) fn install_url(&self, ctx: &Ctx, state: &str) -> EngineResult<String> {

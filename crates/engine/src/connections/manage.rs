@@ -301,6 +301,9 @@ impl Engine {
             Ok(ctx) => ctx,
             Err(e) => return (false, Some(e.to_string())),
         };
+        if let Some(done) = self.revoke_signed(&ctx, c, creds).await {
+            return done;
+        }
         if !matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials") {
             return (
                 false,

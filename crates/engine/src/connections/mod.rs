@@ -9,7 +9,7 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
-mod app_auth;
+pub(crate) mod app_auth;
 pub(crate) mod consent;
 pub(crate) mod context;
 pub(crate) mod credentials;

@@ -500,6 +500,18 @@ async fn github_app_installs_proxies_renews_once_and_follows_the_installation() 
     let (status, _) = get_as(&app, "/api/connections/gh-4").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Disconnecting revokes the installation token at GitHub.
+    peer.reset().await;
+    let (status, v) = app
+        .post(
+            "/api/integrations/ghapp/disconnect",
+            json!({"connection_id": "gh-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["revoked_at_provider"], true, "{v}");
+    assert_eq!(peer.stats().await["revoked"], 1);
+
     // No app JWT, installation token or key in what the server wrote.
     let out = format!("{}{}", server.stdout(), server.stderr());
     assert!(
@@ -668,6 +680,22 @@ async fn jwt_bearer_service_accounts_connect_without_a_browser_and_renew_once() 
             .as_str()
             .unwrap()
             .contains("POST /api/connections"),
+        "{v}"
+    );
+
+    let (status, v) = app
+        .post(
+            "/api/integrations/sa/disconnect",
+            json!({"connection_id": "sa-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["revoked_at_provider"], false, "{v}");
+    assert!(
+        v["provider_error"]
+            .as_str()
+            .unwrap()
+            .contains("expires within the hour"),
         "{v}"
     );
 
