@@ -95,7 +95,8 @@ pub struct DirectConnectRequest {
     /// The credentials (not for client credentials).
     #[serde(default, deserialize_with = "super::object_opt")]
     pub credentials: Option<CredentialsInput>,
-    /// The provider's connection settings (subdomain…).
+    /// The provider's connection settings (subdomain…; `subject` of a service account,
+    /// `installation_id` of a GitHub App installation).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
 }
@@ -665,6 +666,18 @@ impl Engine {
 
     async fn run_oauth_checks(&self, integration: &str) -> EngineResult<OAuthCheck> {
         let ctx = self.connect_context(integration)?;
+        if matches!(
+            ctx.provider.auth_mode,
+            catalog::AuthMode::GithubApp | catalog::AuthMode::JwtBearer
+        ) {
+            return Err(EngineError::Invalid {
+                field: "integration",
+                message: format!(
+                    "integration {integration:?} signs its own JWTs ({}) and has no OAuth2 client to test; creating a connection checks its key (POST /api/connections)",
+                    ctx.provider.auth_mode
+                ),
+            });
+        }
         let mut checks = Vec::new();
         let oauth = ctx.oauth2()?;
         let client_id = ctx.client_id()?;

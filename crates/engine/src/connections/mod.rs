@@ -50,7 +50,7 @@ pub struct ConnectionView {
     pub provider: String,
     /// The app's end-user id.
     pub end_user_id: String,
-    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    /// `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`.
     pub auth_mode: String,
     /// `active`, `needs_reauth`, `revoked` or `error`.
     pub status: ConnectionStatus,

@@ -111,7 +111,7 @@ pub struct ConnectOption {
     pub integration: String,
     /// The provider's display name.
     pub provider_name: String,
-    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    /// `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`.
     pub auth_mode: String,
     /// Settings the user must give (name, description), e.g. Shopify's `shop`.
     pub settings: Vec<(String, String)>,

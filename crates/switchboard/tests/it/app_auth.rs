@@ -667,6 +667,16 @@ async fn jwt_bearer_service_accounts_connect_without_a_browser_and_renew_once() 
         let (status, _) = app.get(&format!("/api/connections/{id}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
     }
+    // Nor an OAuth2 client for `oauth test`.
+    let (status, v) = app.post("/api/integrations/sa/oauth-test", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signs its own JWTs"),
+        "{v}"
+    );
     // A service account has no browser flow.
     let (status, v) = app
         .post(
