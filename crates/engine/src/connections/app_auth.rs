@@ -390,6 +390,17 @@ impl Engine {
                 .revoke_connection(&c.id, self.now())
                 .await?;
             self.connection_changed(&c.id);
+            // The account removed the app: a change of consent, as a disconnect is.
+            let after = Connection {
+                scopes: Vec::new(),
+                ..c.clone()
+            };
+            self.record_consent(
+                &after,
+                store::ConsentKind::Revoke,
+                super::consent::ConsentOrigin::default(),
+            )
+            .await?;
             self.audit(
                 &Actor::System,
                 "connection.revoke",
