@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use signatures::Scheme;
 
 use crate::error::CatalogError;
-use crate::model::{AuthMode, ClientAuth, OAuth2, Provider, Revocation, TokenResponse, Webhooks};
+use crate::model::{
+    AuthMode, ClientAuth, GithubApp, JwtBearer, OAuth2, Provider, Revocation, TokenResponse,
+    Webhooks,
+};
 use crate::validate::is_valid_id;
 
 /// A `[[providers]]` entry: an OIDC issuer (discovery), explicit endpoints, or both
@@ -51,9 +54,17 @@ pub struct CustomProvider {
     /// Token-endpoint client authentication (default from discovery, else `basic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_auth: Option<ClientAuth>,
-    /// `oauth2` (default) or `client_credentials`.
+    /// `oauth2` (default), `client_credentials`, `github_app` or `jwt_bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_mode: Option<AuthMode>,
+    /// Where a GitHub App is installed (`github_app`, for GitHub Enterprise Server);
+    /// `{app_slug}` is the integration's `app_slug`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_url: Option<String>,
+    /// The JWT bearer grant's claims (`jwt_bearer`), as in a catalog file
+    /// (`[providers.jwt_bearer]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_bearer: Option<JwtBearer>,
     /// Webhook signature scheme of the provider, if it sends webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_scheme: Option<Scheme>,
@@ -136,7 +147,7 @@ impl CustomProvider {
         if let Some(i) = &self.issuer {
             crate::template::check_url(i, dev)
                 .map_err(|m| self.err("issuer", format!("{m}; give the issuer's URL")))?;
-        } else if self.token_url.is_none() {
+        } else if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
             return Err(self.err(
                 "token_url",
                 "is missing; give `issuer` (for discovery) or the explicit endpoints",
@@ -150,7 +161,7 @@ impl CustomProvider {
 
     /// The provider from explicit endpoints only (no discovery).
     pub fn to_provider_explicit(&self, dev: bool) -> Result<Provider, CatalogError> {
-        if self.token_url.is_none() {
+        if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
             return Err(self.err(
                 "token_url",
                 "is missing; fetch the issuer's discovery document and use `from_discovery`, or give the endpoints",
@@ -196,8 +207,11 @@ impl CustomProvider {
         let pick = |own: &Option<String>, found: Option<&Option<String>>| {
             own.clone().or_else(|| found.cloned().flatten())
         };
-        let token_url = pick(&self.token_url, doc.map(|d| &d.token_endpoint))
-            .ok_or_else(|| self.err("token_url", "is missing"))?;
+        let auth_mode = self.auth_mode.unwrap_or(AuthMode::Oauth2);
+        let token_url = pick(&self.token_url, doc.map(|d| &d.token_endpoint));
+        if token_url.is_none() && auth_mode != AuthMode::GithubApp {
+            return Err(self.err("token_url", "is missing"));
+        }
         let supports = |list: Option<&Option<Vec<String>>>, what: &str| {
             list.and_then(|l| l.as_ref())
                 .map(|l| l.iter().any(|m| m == what))
@@ -221,18 +235,55 @@ impl CustomProvider {
                 _ => Vec::new(),
             }
         });
-        let auth_mode = self.auth_mode.unwrap_or(AuthMode::Oauth2);
-        if !matches!(auth_mode, AuthMode::Oauth2 | AuthMode::ClientCredentials) {
+        if !matches!(
+            auth_mode,
+            AuthMode::Oauth2
+                | AuthMode::ClientCredentials
+                | AuthMode::GithubApp
+                | AuthMode::JwtBearer
+        ) {
             return Err(self.err(
                 "auth_mode",
-                "must be oauth2 or client_credentials for a custom provider",
+                "must be oauth2, client_credentials, github_app or jwt_bearer for a custom provider",
             ));
         }
+        let github_app = match (auth_mode, &self.install_url) {
+            (AuthMode::GithubApp, Some(u)) => Some(GithubApp {
+                install_url: u.clone(),
+            }),
+            (AuthMode::GithubApp, None) => {
+                return Err(self.err(
+                    "install_url",
+                    "is missing; a github_app provider needs the URL where the app is installed",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(self.err("install_url", "applies to auth_mode github_app only"));
+            }
+            (_, None) => None,
+        };
+        let jwt_bearer = match (auth_mode, &self.jwt_bearer) {
+            (AuthMode::JwtBearer, j) => Some(j.clone().unwrap_or(JwtBearer {
+                audience: Default::default(),
+                subject: Default::default(),
+                scopes: Default::default(),
+                assertion_lifetime_secs: 300,
+            })),
+            (_, Some(_)) => {
+                return Err(self.err("jwt_bearer", "applies to auth_mode jwt_bearer only"));
+            }
+            (_, None) => None,
+        };
         let docs_url = self
             .docs_url
             .clone()
             .or_else(|| self.issuer.clone())
-            .or_else(|| (!token_url.contains('{')).then(|| token_url.clone()))
+            .or_else(|| {
+                token_url
+                    .clone()
+                    .filter(|t| !t.contains('{'))
+                    .or_else(|| self.install_url.clone().filter(|u| !u.contains('{')))
+            })
             .ok_or_else(|| {
                 self.err(
                     "docs_url",
@@ -246,7 +297,7 @@ impl CustomProvider {
             auth_mode,
             api_base_url: self.api_base_url.clone(),
             placeholders: self.placeholders.clone(),
-            oauth2: Some(OAuth2 {
+            oauth2: token_url.map(|token_url| OAuth2 {
                 authorization_url: pick(
                     &self.authorization_url,
                     doc.map(|d| &d.authorization_endpoint),
@@ -295,6 +346,8 @@ impl CustomProvider {
                 handshake: None,
                 header_alternatives: Default::default(),
             }),
+            github_app,
+            jwt_bearer,
         };
         provider.validate(dev)?;
         Ok(provider)

@@ -34,10 +34,10 @@ use std::sync::OnceLock;
 pub use crate::custom::{CustomProvider, DiscoveryDocument};
 pub use crate::error::CatalogError;
 pub use crate::model::{
-    ApiKey, AuthMode, Basic, BodyFormat, ClientAuth, Expiry, Handshake, HttpMethod, Location,
-    OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, ResetFormat, Revocation,
-    RevokeClientAuth, RevokeToken, Routing, TokenPlacement, TokenResponse, ValueKind, ValueSource,
-    VerifyRequest, Webhooks,
+    ApiKey, AuthMode, Basic, BodyFormat, ClientAuth, Expiry, GithubApp, Handshake, HttpMethod,
+    JwtAudience, JwtBearer, JwtScopes, JwtSubject, Location, OAuth2, Placeholder, Provider,
+    RateLimit, RefreshTokens, ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing,
+    TokenPlacement, TokenResponse, ValueKind, ValueSource, VerifyRequest, Webhooks,
 };
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
@@ -66,12 +66,15 @@ embedded![
     "clickup",
     "discord",
     "docusign",
+    "docusign-jwt",
     "dropbox",
     "figma",
     "generic-hmac",
     "github",
+    "github-app",
     "gitlab",
     "google",
+    "google-service-account",
     "hubspot",
     "intercom",
     "linear",
@@ -87,6 +90,7 @@ embedded![
     "pipedrive",
     "quickbooks",
     "salesforce",
+    "salesforce-jwt",
     "sendgrid",
     "shopify",
     "slack",

@@ -45,6 +45,13 @@ pub struct Provider {
     /// Webhook signature scheme, event id, type, routing and handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<Webhooks>,
+    /// GitHub App installations (`github_app` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_app: Option<GithubApp>,
+    /// The RFC 7523 JWT bearer grant's claims (`jwt_bearer` mode; the token endpoint is
+    /// `oauth2.token_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_bearer: Option<JwtBearer>,
 }
 
 /// How credentials are obtained.
@@ -61,6 +68,12 @@ pub enum AuthMode {
     ClientCredentials,
     /// No credentials: the provider only sends webhooks.
     WebhookOnly,
+    /// A GitHub App: an RS256 app JWT buys installation access tokens; a connection is
+    /// one installation. See [`GithubApp`].
+    GithubApp,
+    /// The RFC 7523 JWT bearer grant (service accounts): a signed assertion buys an
+    /// access token, no refresh token. See [`JwtBearer`].
+    JwtBearer,
 }
 
 impl AuthMode {
@@ -72,8 +85,114 @@ impl AuthMode {
             Self::Basic => "basic",
             Self::ClientCredentials => "client_credentials",
             Self::WebhookOnly => "webhook_only",
+            Self::GithubApp => "github_app",
+            Self::JwtBearer => "jwt_bearer",
         }
     }
+
+    /// Whether connections of this mode hold an access token that Switchboard renews
+    /// before it expires (by a refresh token, or by a new grant each time).
+    pub fn renews_tokens(self) -> bool {
+        matches!(
+            self,
+            Self::Oauth2 | Self::ClientCredentials | Self::GithubApp | Self::JwtBearer
+        )
+    }
+
+    /// Whether the token is renewed by a new grant rather than by a refresh token
+    /// (client credentials, a GitHub App installation, a JWT assertion).
+    pub fn renews_without_refresh_token(self) -> bool {
+        matches!(
+            self,
+            Self::ClientCredentials | Self::GithubApp | Self::JwtBearer
+        )
+    }
+
+    /// The mode of a stored connection's `auth_mode` column.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Oauth2,
+            Self::ApiKey,
+            Self::Basic,
+            Self::ClientCredentials,
+            Self::WebhookOnly,
+            Self::GithubApp,
+            Self::JwtBearer,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+}
+
+/// How a GitHub App's installations are made and their tokens bought.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubApp {
+    /// Where the user installs the app; `{app_slug}` is the integration's `app_slug`
+    /// (`https://github.com/apps/{app_slug}/installations/new`).
+    pub install_url: String,
+}
+
+/// What a JWT bearer assertion (RFC 7523) holds beside `iss` (the integration's
+/// `client_id`), `iat`, `exp` and `jti`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtBearer {
+    /// The `aud` claim: the token URL (Google), its origin (Salesforce's login URL) or
+    /// its host (DocuSign's `account-d.docusign.com`).
+    #[serde(default)]
+    pub audience: JwtAudience,
+    /// Whether a connection names a `sub` (the user acted for): Salesforce's user name,
+    /// DocuSign's user id, a Google Workspace user for domain-wide delegation.
+    #[serde(default)]
+    pub subject: JwtSubject,
+    /// Where the requested scopes go: a `scope` claim (Google, DocuSign) or nowhere.
+    #[serde(default)]
+    pub scopes: JwtScopes,
+    /// Lifetime of an assertion in seconds (at most 3600; default 300).
+    #[serde(default = "assertion_secs")]
+    pub assertion_lifetime_secs: u64,
+}
+
+fn assertion_secs() -> u64 {
+    300
+}
+
+/// The `aud` claim of a JWT bearer assertion, from the resolved token URL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JwtAudience {
+    /// The token URL itself.
+    #[default]
+    TokenUrl,
+    /// `https://host` of the token URL.
+    TokenOrigin,
+    /// The host of the token URL.
+    TokenHost,
+}
+
+/// Whether an assertion carries a subject.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JwtSubject {
+    /// A connection may name one (setting `subject`).
+    #[default]
+    Optional,
+    /// Every connection names one.
+    Required,
+    /// Never.
+    None,
+}
+
+/// Where the scopes of a JWT bearer grant go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JwtScopes {
+    /// A `scope` claim, space-separated.
+    #[default]
+    Claim,
+    /// Not sent (the connected app's policy decides).
+    None,
 }
 
 impl fmt::Display for AuthMode {

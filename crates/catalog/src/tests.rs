@@ -1451,3 +1451,99 @@ fn header_alternatives_rules() {
     );
     fails(&w("\"X-Acme-Id\" = \"Acme-Id\""), &["expected a sequence"]);
 }
+
+#[test]
+fn signed_grant_modes_need_their_tables() {
+    let bad = |text: &str, key: &str| {
+        let e = Provider::from_toml("x", text, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{text}: {e}");
+    };
+    let head = "id = \"x\"\nname = \"X\"\ndocs_url = \"https://x.example/docs\"\n";
+    bad(
+        &format!("{head}auth_mode = \"github_app\"\napi_base_url = \"https://api.x.example\"\n"),
+        "github_app",
+    );
+    bad(
+        &format!(
+            "{head}auth_mode = \"github_app\"\n[github_app]\ninstall_url = \"https://x.example/apps/{{app_slug}}/installations/new\"\n"
+        ),
+        "github_app",
+    );
+    bad(
+        &format!(
+            "{head}auth_mode = \"jwt_bearer\"\n[oauth2]\ntoken_url = \"https://x.example/token\"\n"
+        ),
+        "jwt_bearer",
+    );
+    bad(
+        &format!("{head}auth_mode = \"jwt_bearer\"\n[jwt_bearer]\n"),
+        "jwt_bearer",
+    );
+    bad(
+        &format!(
+            "{head}auth_mode = \"jwt_bearer\"\n[oauth2]\ntoken_url = \"https://x.example/token\"\n[jwt_bearer]\nassertion_lifetime_secs = 7200\n"
+        ),
+        "assertion_lifetime_secs",
+    );
+    bad(
+        &format!(
+            "{head}auth_mode = \"oauth2\"\n[oauth2]\nauthorization_url = \"https://x.example/a\"\ntoken_url = \"https://x.example/token\"\n[jwt_bearer]\n"
+        ),
+        "jwt_bearer",
+    );
+    bad(
+        &format!(
+            "{head}auth_mode = \"github_app\"\napi_base_url = \"https://api.x.example\"\n[github_app]\ninstall_url = \"http://x.example/apps/{{app_slug}}/installations/new\"\n"
+        ),
+        "install_url",
+    );
+    let ok = Provider::from_toml(
+        "x",
+        &format!("{head}auth_mode = \"jwt_bearer\"\n[oauth2]\ntoken_url = \"https://x.example/token\"\n[jwt_bearer]\naudience = \"token_host\"\nsubject = \"required\"\n"),
+        false,
+    )
+    .unwrap();
+    let j = ok.jwt_bearer.unwrap();
+    assert_eq!(j.audience, crate::JwtAudience::TokenHost);
+    assert_eq!(j.scopes, crate::JwtScopes::Claim);
+    assert_eq!(j.assertion_lifetime_secs, 300);
+    assert!(
+        AuthMode::JwtBearer.renews_tokens() && AuthMode::GithubApp.renews_without_refresh_token()
+    );
+    assert!(!AuthMode::ApiKey.renews_tokens());
+    for m in [
+        "oauth2",
+        "api_key",
+        "basic",
+        "client_credentials",
+        "webhook_only",
+        "github_app",
+        "jwt_bearer",
+    ] {
+        assert_eq!(AuthMode::from_name(m).unwrap().name(), m);
+    }
+    assert_eq!(AuthMode::from_name("nope"), None);
+}
+
+#[test]
+fn custom_github_apps_need_an_install_url() {
+    let e = custom(
+        "id = \"ghe\"\nauth_mode = \"github_app\"\napi_base_url = \"https://ghe.example/api/v3\"\n",
+    )
+    .to_provider_explicit(false)
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("install_url"), "{e}");
+    let p = custom("id = \"ghe\"\nauth_mode = \"github_app\"\napi_base_url = \"https://ghe.example/api/v3\"\ninstall_url = \"https://ghe.example/github-apps/{app_slug}/installations/new\"\ndocs_url = \"https://ghe.example/docs\"\n")
+        .to_provider_explicit(false)
+        .unwrap();
+    assert_eq!(p.auth_mode, AuthMode::GithubApp);
+    assert!(p.oauth2.is_none());
+    let e = custom("id = \"acme\"\ntoken_url = \"https://acme.example/token\"\ninstall_url = \"https://acme.example/i\"\n")
+        .to_provider_explicit(false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("install_url"), "{e}");
+}

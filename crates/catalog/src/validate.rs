@@ -401,6 +401,18 @@ impl Checker<'_> {
                     "is missing; auth_mode webhook_only needs a [webhooks] table",
                 ));
             }
+            AuthMode::GithubApp if p.github_app.is_none() || p.api_base_url.is_none() => {
+                return Err(self.err(
+                    "github_app",
+                    "is missing; auth_mode github_app needs a [github_app] table with install_url, and api_base_url",
+                ));
+            }
+            AuthMode::JwtBearer if p.oauth2.is_none() || p.jwt_bearer.is_none() => {
+                return Err(self.err(
+                    "jwt_bearer",
+                    "is missing; auth_mode jwt_bearer needs a [jwt_bearer] table and [oauth2] with token_url",
+                ));
+            }
             AuthMode::WebhookOnly
                 if p.oauth2.is_some() || p.api_key.is_some() || p.basic.is_some() =>
             {
@@ -413,6 +425,24 @@ impl Checker<'_> {
         }
         if let Some(o) = &p.oauth2 {
             self.oauth2(o)?;
+        }
+        if p.github_app.is_some() && p.auth_mode != AuthMode::GithubApp {
+            return Err(self.err("github_app", "applies to auth_mode github_app only"));
+        }
+        if let Some(g) = &p.github_app {
+            let sample = g.install_url.replace("{app_slug}", "app");
+            self.plain_url("github_app.install_url", &sample)?;
+        }
+        if p.jwt_bearer.is_some() && p.auth_mode != AuthMode::JwtBearer {
+            return Err(self.err("jwt_bearer", "applies to auth_mode jwt_bearer only"));
+        }
+        if let Some(j) = &p.jwt_bearer
+            && !(30..=3600).contains(&j.assertion_lifetime_secs)
+        {
+            return Err(self.err(
+                "jwt_bearer.assertion_lifetime_secs",
+                "must be 30 to 3600 seconds",
+            ));
         }
         if let Some(u) = &p.api_base_url {
             self.template("api_base_url", u, Phase::Connected, false)?;

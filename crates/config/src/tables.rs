@@ -33,6 +33,10 @@ pub(crate) struct RawIntegration {
     webhook_tolerance_secs: Option<u64>,
     rate_limit: Option<RawRateLimit>,
     payload_retention_days: Option<u64>,
+    app_id: Option<String>,
+    app_slug: Option<String>,
+    private_key: Option<String>,
+    private_key_id: Option<String>,
 }
 
 /// An integration's `rate_limit = { … }` as written.
@@ -232,6 +236,16 @@ pub struct Integration {
     /// Days its events' payloads are kept (0: forever); the top-level
     /// `payload_retention_days` when absent.
     pub payload_retention_days: Option<u64>,
+    /// The GitHub App's id (`github_app` providers): the `iss` of its app JWTs.
+    pub app_id: Option<String>,
+    /// The GitHub App's slug, from its public page URL (`github_app` providers).
+    pub app_slug: Option<String>,
+    /// An RSA private key in PEM (`github_app` and `jwt_bearer` providers), checked to
+    /// sign at load.
+    pub private_key: Option<SecretString>,
+    /// The key's id, sent as the `kid` header of JWT bearer assertions (Google's
+    /// `private_key_id`).
+    pub private_key_id: Option<String>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -392,6 +406,16 @@ pub(crate) fn effective_catalog(
                 catalog::CatalogError::UnknownProvider(it.provider.clone()).to_string(),
             ));
         }
+        let mode = known.map(|p| p.auth_mode).unwrap_or_else(|| {
+            cfg.providers
+                .iter()
+                .find(|p| p.id == it.provider)
+                .and_then(|p| p.auth_mode)
+                .unwrap_or(catalog::AuthMode::Oauth2)
+        });
+        if let Err((field, message)) = app_keys(it, mode) {
+            return Err(invalid(format!("integrations[{i}].{field}"), &src, message));
+        }
         let scheme = it
             .webhook_scheme
             .as_ref()
@@ -511,7 +535,46 @@ pub(crate) fn integrations(
             ));
         }
         let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
+        let private_key = r
+            .private_key
+            .as_deref()
+            .map(|v| resolve_secret(&key("private_key"), src, v, env))
+            .transpose()?;
+        if let Some(k) = &private_key {
+            check_private_key(k).map_err(|m| invalid(key("private_key"), src, m))?;
+        }
+        if let Some(a) = &r.app_id
+            && (a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                key("app_id"),
+                src,
+                "must be the GitHub App's numeric id (its settings page shows \"App ID\")",
+            ));
+        }
+        if let Some(s) = &r.app_slug
+            && !valid_slug(s)
+        {
+            return Err(invalid(
+                key("app_slug"),
+                src,
+                "must be the app's slug as in https://github.com/apps/<slug>: 1 to 100 of a-z, 0-9 and -",
+            ));
+        }
+        if let Some(k) = &r.private_key_id
+            && (k.is_empty() || k.len() > 200 || k.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                key("private_key_id"),
+                src,
+                "must be 1 to 200 printable characters",
+            ));
+        }
         out.push(Integration {
+            app_id: r.app_id,
+            app_slug: r.app_slug,
+            private_key,
+            private_key_id: r.private_key_id,
             payload_retention_days: r.payload_retention_days,
             rate_limit,
             id: r.id,
@@ -707,6 +770,110 @@ fn check_signing_key(k: &SecretString) -> Result<(), String> {
     }
 }
 
+/// The keys a GitHub App or JWT bearer integration needs, and only those modes take.
+fn app_keys(it: &Integration, mode: catalog::AuthMode) -> Result<(), (&'static str, String)> {
+    use catalog::AuthMode;
+    let provider = &it.provider;
+    match mode {
+        AuthMode::GithubApp => {
+            for (field, missing) in [
+                ("app_id", it.app_id.is_none()),
+                ("app_slug", it.app_slug.is_none()),
+                ("private_key", it.private_key.is_none()),
+            ] {
+                if missing {
+                    return Err((
+                        field,
+                        format!(
+                            "is missing; provider {provider:?} is a GitHub App, which needs app_id, app_slug and private_key (the app's settings page has them)"
+                        ),
+                    ));
+                }
+            }
+            if it.private_key_id.is_some() {
+                return Err((
+                    "private_key_id",
+                    "applies to jwt_bearer providers only; remove it".into(),
+                ));
+            }
+        }
+        AuthMode::JwtBearer => {
+            if it.client_id.is_none() {
+                return Err((
+                    "client_id",
+                    format!(
+                        "is missing; provider {provider:?} signs JWT assertions whose issuer is client_id (a service account's email, a connected app's consumer key, an integration key)"
+                    ),
+                ));
+            }
+            if it.private_key.is_none() {
+                return Err((
+                    "private_key",
+                    format!(
+                        "is missing; provider {provider:?} signs JWT assertions with an RSA private key in PEM (file:/path/to/key.pem)"
+                    ),
+                ));
+            }
+            for (field, set) in [
+                ("app_id", it.app_id.is_some()),
+                ("app_slug", it.app_slug.is_some()),
+            ] {
+                if set {
+                    return Err((
+                        field,
+                        "applies to github_app providers only; remove it".into(),
+                    ));
+                }
+            }
+        }
+        _ => {
+            for (field, set) in [
+                ("app_id", it.app_id.is_some()),
+                ("app_slug", it.app_slug.is_some()),
+                ("private_key", it.private_key.is_some()),
+                ("private_key_id", it.private_key_id.is_some()),
+            ] {
+                if set {
+                    return Err((
+                        field,
+                        format!(
+                            "applies to github_app and jwt_bearer providers only, and provider {provider:?} uses {mode}; remove it"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `s` looks like a GitHub App slug.
+fn valid_slug(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Checks that a private key is an RSA key in PEM (PKCS#1 `BEGIN RSA PRIVATE KEY`, as
+/// GitHub gives it, or PKCS#8 `BEGIN PRIVATE KEY`, as Google does) that can sign RS256.
+/// The message never holds the key.
+fn check_private_key(k: &SecretString) -> Result<(), String> {
+    let pem = k.expose_secret().trim();
+    if !pem.starts_with("-----BEGIN") {
+        return Err("is not a PEM key; write the key file's contents (-----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----), or file:/path/to/key.pem".into());
+    }
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
+        "is not an RSA private key in PEM (PKCS#1 or PKCS#8); check that the whole file was copied".to_owned()
+    })?;
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &serde_json::json!({"check": true}),
+        &key,
+    )
+    .map(|_| ())
+    .map_err(|_| "is an RSA PEM that cannot sign RS256 (a key of 2048 bits or more is needed); generate a new key at the provider".to_owned())
+}
+
 fn same_secrets(a: &[SecretString], b: &[SecretString]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| vault::secrets_equal(x, y))
 }
@@ -728,6 +895,10 @@ impl Integration {
             && self.webhook_tolerance_secs == o.webhook_tolerance_secs
             && self.rate_limit == o.rate_limit
             && self.payload_retention_days == o.payload_retention_days
+            && self.app_id == o.app_id
+            && self.app_slug == o.app_slug
+            && same_secrets(self.private_key.as_slice(), o.private_key.as_slice())
+            && self.private_key_id == o.private_key_id
     }
 }
 

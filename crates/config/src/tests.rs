@@ -1713,7 +1713,31 @@ fn tables_env() -> BTreeMap<String, String> {
         ("APP_WEBHOOK_SECRET".to_owned(), WHSEC.to_owned()),
         ("APP_SIGNING_KEY".to_owned(), SIGNING_KEY.to_owned()),
         ("APP_PUBLIC_KEY".to_owned(), PUBLIC_KEY.to_owned()),
+        ("GITHUB_APP_PRIVATE_KEY".to_owned(), rsa_pem().to_owned()),
+        ("GCP_SA_PRIVATE_KEY".to_owned(), rsa_pem().to_owned()),
     ])
+}
+
+/// An RSA private key in PKCS#8 PEM, made once per test run (the repository holds no
+/// key, so that the secret scanner finds none).
+fn rsa_pem() -> &'static str {
+    static PEM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PEM.get_or_init(|| {
+        use aws_lc_rs::encoding::AsDer;
+        use base64::Engine as _;
+        let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der = kp.as_der().unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+    })
 }
 
 /// A Standard Webhooks Ed25519 secret key (the RFC 8032 test 1 seed) and its public key.
@@ -1744,7 +1768,13 @@ fn the_documented_table_examples_parse() {
     let text = default_file_tables();
     assert!(text.contains("[[destinations]]"), "{text}");
     let c = parse_tables(&text).unwrap();
-    assert_eq!(c.integrations.len(), 1);
+    assert_eq!(c.integrations.len(), 3);
+    let app = c.integration("github-app").unwrap();
+    assert_eq!(app.app_id.as_deref(), Some("123456"));
+    assert_eq!(app.app_slug.as_deref(), Some("my-app"));
+    assert!(app.private_key.is_some());
+    let sa = c.integration("gcp").unwrap();
+    assert_eq!(sa.private_key_id.as_deref(), Some("0123abcd"));
     let i = c.integration("github-main").unwrap();
     assert_eq!(i.provider, "github");
     assert_eq!(i.client_id.as_deref(), Some("Iv1.abc"));
@@ -2717,4 +2747,79 @@ fn accent_text_keeps_wcag_aa_contrast_for_every_colour() {
         }
     }
     assert!(worst >= 4.5, "worst contrast {worst}");
+
+// GitHub App and JWT bearer integrations
+
+#[test]
+fn app_keys_are_checked_when_loading() {
+    let app = "[[integrations]]\nid = \"gh\"\nprovider = \"github-app\"\n";
+    let good = format!(
+        "{app}app_id = \"42\"\napp_slug = \"my-app\"\nprivate_key = \"env:GITHUB_APP_PRIVATE_KEY\"\n"
+    );
+    let c = parse_tables(&good).unwrap();
+    c.catalog(false).unwrap();
+    for (text, key, needle) in [
+        (
+            good.replace("env:GITHUB_APP_PRIVATE_KEY", "not a key at all"),
+            "private_key",
+            "is not a PEM key",
+        ),
+        (
+            good.replace(
+                "env:GITHUB_APP_PRIVATE_KEY",
+                "-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----",
+            ),
+            "private_key",
+            "RSA",
+        ),
+        (
+            good.replace("app_id = \"42\"", "app_id = \"Iv1.abc\""),
+            "app_id",
+            "numeric id",
+        ),
+        (
+            good.replace("app_slug = \"my-app\"", "app_slug = \"My App\""),
+            "app_slug",
+            "slug",
+        ),
+    ] {
+        let err = parse_tables(&text).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(needle), "{text}: {err}");
+        assert!(
+            !err.contains("AAAA") && !err.contains("not a key at all"),
+            "{err}"
+        );
+    }
+    for (text, key) in [
+        (good.replace("app_id = \"42\"\n", ""), "app_id"),
+        (good.replace("app_slug = \"my-app\"\n", ""), "app_slug"),
+        (
+            good.replace("private_key = \"env:GITHUB_APP_PRIVATE_KEY\"\n", ""),
+            "private_key",
+        ),
+        (format!("{good}private_key_id = \"k1\"\n"), "private_key_id"),
+    ] {
+        let c = parse_tables(&text).unwrap();
+        let err = c.catalog(false).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("integrations[0].{key}")),
+            "{text}: {err}"
+        );
+    }
+    // A JWT bearer integration needs client_id and private_key; others take neither key.
+    let sa = "[[integrations]]\nid = \"sa\"\nprovider = \"google-service-account\"\nclient_id = \"robot@p.iam.gserviceaccount.com\"\nprivate_key = \"env:GCP_SA_PRIVATE_KEY\"\n";
+    parse_tables(sa).unwrap().catalog(false).unwrap();
+    for (text, key) in [
+        (sa.replace("client_id = \"robot@p.iam.gserviceaccount.com\"\n", ""), "client_id"),
+        (sa.replace("private_key = \"env:GCP_SA_PRIVATE_KEY\"\n", ""), "private_key"),
+        (format!("{sa}app_id = \"1\"\n"), "app_id"),
+        (
+            "[[integrations]]\nid = \"g\"\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\nprivate_key = \"env:GCP_SA_PRIVATE_KEY\"\n".to_owned(),
+            "private_key",
+        ),
+    ] {
+        let c = parse_tables(&text).unwrap();
+        let err = c.catalog(false).unwrap_err().to_string();
+        assert!(err.contains(&format!("integrations[0].{key}")), "{text}: {err}");
+    }
 }

@@ -542,7 +542,9 @@ impl Engine {
             let webhook_only =
                 provider.is_some_and(|p| p.auth_mode == catalog::AuthMode::WebhookOnly);
             let receives = scheme.is_some()
-                && (webhook_only || it.webhook_scheme.is_some() || it.client_id.is_none());
+                && (webhook_only
+                    || it.webhook_scheme.is_some()
+                    || (it.client_id.is_none() && it.app_id.is_none()));
             if receives && it.webhook_secrets.is_empty() {
                 out.push(
                     Finding::new(

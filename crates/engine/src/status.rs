@@ -530,7 +530,14 @@ impl Engine {
         let provider = self.catalog().get(&it.provider);
         let mut items = Vec::new();
 
-        let oauth_applies = provider.is_some_and(|p| p.oauth2.is_some()) && it.client_id.is_some();
+        // Signed-grant modes (GitHub Apps, JWT bearer) have no OAuth2 client to test.
+        let oauth_applies = provider.is_some_and(|p| {
+            p.oauth2.is_some()
+                && matches!(
+                    p.auth_mode,
+                    catalog::AuthMode::Oauth2 | catalog::AuthMode::ClientCredentials
+                )
+        }) && it.client_id.is_some();
         items.push(match (oauth_applies, oauth) {
             (false, _) => ChecklistItem::new(
                 "oauth_tested",

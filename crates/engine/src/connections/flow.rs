@@ -78,7 +78,7 @@ fn provider_error_code(e: &str) -> String {
 }
 
 /// Why a callback whose state was taken did not connect.
-enum Halt {
+pub(super) enum Halt {
     /// A result for the app: `code` is what it receives (`access_denied`,
     /// `exchange_failed`…), `outcome` the flow metric's label.
     Refused { code: String, outcome: &'static str },
@@ -87,7 +87,7 @@ enum Halt {
 }
 
 impl Halt {
-    fn refused(code: impl Into<String>, outcome: &'static str) -> Self {
+    pub(super) fn refused(code: impl Into<String>, outcome: &'static str) -> Self {
         Self::Refused {
             code: code.into(),
             outcome,
@@ -154,7 +154,8 @@ impl Engine {
         let ctx = self.connect_context(integration)?;
         let mut s = self.session_for(session, integration).await?;
         (s.return_to, s.opener_origin) = via.pick(s.return_to.take(), s.opener_origin.take());
-        if ctx.provider.auth_mode != catalog::AuthMode::Oauth2 {
+        let installs = ctx.provider.auth_mode == catalog::AuthMode::GithubApp;
+        if ctx.provider.auth_mode != catalog::AuthMode::Oauth2 && !installs {
             return Err(invalid(
                 "integration",
                 format!(
@@ -163,7 +164,6 @@ impl Engine {
                 ),
             ));
         }
-        let oauth = ctx.oauth2()?;
         let connection_id = match (&s.connection_id, connection_id) {
             (Some(fixed), Some(given)) if fixed != given => {
                 return Err(invalid(
@@ -189,54 +189,21 @@ impl Engine {
             )));
         }
         let settings = ctx.connection_settings(settings)?;
-        let values = ctx.values(&settings);
-        let auth_template = oauth.authorization_url.as_deref().ok_or_else(|| {
-            EngineError::Misconfigured(format!(
-                "provider {} has no authorization endpoint",
-                ctx.provider.id
-            ))
-        })?;
-        let auth_url = protocol::resolve(&ctx.provider, auth_template, &values, self.dev())
-            .map_err(|e| invalid("settings", e.to_string()))?;
-        let client_id = ctx.client_id()?;
-        let scopes = ctx.scopes();
         let state = random_token()?;
-        let secrets = FlowSecrets {
-            verifier: if oauth.pkce {
-                Some(random_token()?)
-            } else {
-                None
-            },
-            nonce: if scopes.iter().any(|s| s == "openid") {
-                Some(random_token()?)
-            } else {
-                None
-            },
+        let (url, secrets) = if installs {
+            // A GitHub App is installed, not authorized: GitHub sends the user back to
+            // the app's Setup URL (this callback) with the installation id and our state.
+            let url = self.install_url(&ctx, &state)?;
+            (
+                url,
+                FlowSecrets {
+                    verifier: None,
+                    nonce: None,
+                },
+            )
+        } else {
+            self.authorization_redirect(&ctx, integration, &settings, &state)?
         };
-        let mut url = url::Url::parse(&auth_url)
-            .map_err(|e| EngineError::Misconfigured(format!("authorization URL: {e}")))?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", client_id)
-                .append_pair("redirect_uri", &self.callback_url(integration))
-                .append_pair("state", &state);
-            if !scopes.is_empty() {
-                q.append_pair("scope", &scopes.join(&oauth.scope_separator));
-            }
-            if let Some(v) = &secrets.verifier {
-                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(sha2::Sha256::digest(v.as_bytes()));
-                q.append_pair("code_challenge", &challenge)
-                    .append_pair("code_challenge_method", "S256");
-            }
-            if let Some(n) = &secrets.nonce {
-                q.append_pair("nonce", n);
-            }
-            for (k, v) in &oauth.authorization_params {
-                q.append_pair(k, v);
-            }
-        }
         let hash = token_hash(&state);
         let plain = vault::SecretString::from(
             serde_json::to_string(&secrets)
@@ -264,10 +231,67 @@ impl Engine {
             })
             .await?;
         flow_metric(integration, "started");
-        Ok(AuthorizationStart {
-            url: url.to_string(),
-            connection_id,
-        })
+        Ok(AuthorizationStart { url, connection_id })
+    }
+
+    /// The provider's authorization URL for `state`, with the flow's PKCE verifier and
+    /// nonce to seal into the state row.
+    fn authorization_redirect(
+        &self,
+        ctx: &Ctx,
+        integration: &str,
+        settings: &BTreeMap<String, String>,
+        state: &str,
+    ) -> EngineResult<(String, FlowSecrets)> {
+        let oauth = ctx.oauth2()?;
+        let values = ctx.values(settings);
+        let auth_template = oauth.authorization_url.as_deref().ok_or_else(|| {
+            EngineError::Misconfigured(format!(
+                "provider {} has no authorization endpoint",
+                ctx.provider.id
+            ))
+        })?;
+        let auth_url = protocol::resolve(&ctx.provider, auth_template, &values, self.dev())
+            .map_err(|e| invalid("settings", e.to_string()))?;
+        let client_id = ctx.client_id()?;
+        let scopes = ctx.scopes();
+        let secrets = FlowSecrets {
+            verifier: if oauth.pkce {
+                Some(random_token()?)
+            } else {
+                None
+            },
+            nonce: if scopes.iter().any(|s| s == "openid") {
+                Some(random_token()?)
+            } else {
+                None
+            },
+        };
+        let mut url = url::Url::parse(&auth_url)
+            .map_err(|e| EngineError::Misconfigured(format!("authorization URL: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", client_id)
+                .append_pair("redirect_uri", &self.callback_url(integration))
+                .append_pair("state", state);
+            if !scopes.is_empty() {
+                q.append_pair("scope", &scopes.join(&oauth.scope_separator));
+            }
+            if let Some(v) = &secrets.verifier {
+                let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(v.as_bytes()));
+                q.append_pair("code_challenge", &challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
+            if let Some(n) = &secrets.nonce {
+                q.append_pair("nonce", n);
+            }
+            for (k, v) in &oauth.authorization_params {
+                q.append_pair(k, v);
+            }
+        }
+        Ok((url.into(), secrets))
     }
 
     /// Finishes an authorization (`GET /api/integrations/{integration}/callback`). An
@@ -374,6 +398,10 @@ impl Engine {
         hash: &[u8],
         st: &OAuthState,
     ) -> Result<String, Halt> {
+        let ctx = self.connect_context(integration)?;
+        if ctx.provider.auth_mode == catalog::AuthMode::GithubApp {
+            return self.complete_installation(&ctx, params, st).await;
+        }
         // The provider's verdict before anything of ours: a user who clicked "deny" is
         // told so (with the provider's code when it looks like one), not "exchange failed".
         if let Some(e) = &params.error {
@@ -385,7 +413,6 @@ impl Engine {
         // The PKCE verifier and the nonce were sealed into the state row, bound to its
         // hash: only the holder of this state can have them, and the exchange needs them.
         let secrets = self.open_flow_secrets(integration, hash, st)?;
-        let ctx = self.connect_context(integration)?;
         // Settings may come back on the callback itself (QuickBooks' `realmId`), and the
         // token URL may need them, so they are merged before the exchange.
         let settings = callback_settings(&ctx, &st.settings, &params.other);
@@ -508,7 +535,7 @@ impl Engine {
     /// records the consent (`connect` or `reconnect`). Returns
     /// the stored connection's id. An id held by another integration or end user is the
     /// app's result `connection_id_taken`, and nothing is written.
-    async fn store_connection(
+    pub(super) async fn store_connection(
         &self,
         integration: &str,
         connection: &Connection,
@@ -691,7 +718,7 @@ impl Engine {
             next_refresh_at: self.next_refresh(
                 expires_at,
                 tokens.credentials.refresh_token.is_some()
-                    || ctx.provider.auth_mode == catalog::AuthMode::ClientCredentials,
+                    || ctx.provider.auth_mode.renews_without_refresh_token(),
             ),
             token_version: 0,
         })

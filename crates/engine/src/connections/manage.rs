@@ -95,7 +95,8 @@ pub struct DirectConnectRequest {
     /// The credentials (not for client credentials).
     #[serde(default, deserialize_with = "super::object_opt")]
     pub credentials: Option<CredentialsInput>,
-    /// The provider's connection settings (subdomain…).
+    /// The provider's connection settings (subdomain…; `subject` of a service account,
+    /// `installation_id` of a GitHub App installation).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
 }
@@ -209,6 +210,7 @@ impl Engine {
             provider: ctx.provider.id.clone(),
             auth_mode: ctx.provider.auth_mode.name().to_owned(),
             configured: ctx.integration.client_id.is_some()
+                || ctx.integration.app_id.is_some()
                 || matches!(
                     ctx.provider.auth_mode,
                     catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
@@ -300,6 +302,9 @@ impl Engine {
             Ok(ctx) => ctx,
             Err(e) => return (false, Some(e.to_string())),
         };
+        if let Some(done) = self.revoke_signed(&ctx, c, creds).await {
+            return done;
+        }
         if !matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials") {
             return (
                 false,
@@ -402,6 +407,12 @@ impl Engine {
     ) -> EngineResult<ConnectionView> {
         let ctx = self.connect_context(&req.integration)?;
         let mode = ctx.provider.auth_mode;
+        if matches!(
+            mode,
+            catalog::AuthMode::GithubApp | catalog::AuthMode::JwtBearer
+        ) {
+            return self.connect_signed(&ctx, req, actor).await;
+        }
         // Everything the caller sent is checked before the provider is called: a typo
         // must not cost a verify request or a token.
         let (end_user, id) = direct_ids(&req)?;
@@ -462,6 +473,11 @@ impl Engine {
                         req.integration
                     ),
                 });
+            }
+            catalog::AuthMode::GithubApp | catalog::AuthMode::JwtBearer => {
+                return Err(EngineError::Misconfigured(
+                    "signed-grant connections are made by connect_signed".into(),
+                ));
             }
             catalog::AuthMode::WebhookOnly => {
                 return Err(EngineError::Invalid {
@@ -528,7 +544,7 @@ impl Engine {
     /// Seals and stores the connection, then audits the connect. Sealed under the
     /// connection's id, so a sealed credential cannot be moved to another row. An id
     /// that belongs to another integration or end user is refused, not taken over.
-    async fn store_direct(
+    pub(super) async fn store_direct(
         &self,
         connection: &Connection,
         creds: &Credentials,
@@ -650,6 +666,18 @@ impl Engine {
 
     async fn run_oauth_checks(&self, integration: &str) -> EngineResult<OAuthCheck> {
         let ctx = self.connect_context(integration)?;
+        if matches!(
+            ctx.provider.auth_mode,
+            catalog::AuthMode::GithubApp | catalog::AuthMode::JwtBearer
+        ) {
+            return Err(EngineError::Invalid {
+                field: "integration",
+                message: format!(
+                    "integration {integration:?} signs its own JWTs ({}) and has no OAuth2 client to test; creating a connection checks its key (POST /api/connections)",
+                    ctx.provider.auth_mode
+                ),
+            });
+        }
         let mut checks = Vec::new();
         let oauth = ctx.oauth2()?;
         let client_id = ctx.client_id()?;
@@ -763,7 +791,7 @@ struct Granted {
 
 /// The end user (default `app`) and the connection id (generated when absent) of a
 /// direct connect, checked as every other way in checks them.
-fn direct_ids(req: &DirectConnectRequest) -> EngineResult<(String, String)> {
+pub(super) fn direct_ids(req: &DirectConnectRequest) -> EngineResult<(String, String)> {
     let end_user = req.end_user_id.clone().unwrap_or_else(|| "app".into());
     if !is_end_user_id(&end_user) {
         return Err(EngineError::Invalid {

@@ -9,6 +9,7 @@
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
 
+pub(crate) mod app_auth;
 pub(crate) mod consent;
 pub(crate) mod context;
 pub(crate) mod credentials;
@@ -35,6 +36,7 @@ pub use sessions::{
 };
 pub use tokens::{RefreshOutcome, TokenView};
 
+pub(crate) use app_auth::renews;
 pub(crate) use tokens::RefreshLocks;
 
 /// A connection as the API shows it: never a secret.
@@ -48,7 +50,7 @@ pub struct ConnectionView {
     pub provider: String,
     /// The app's end-user id.
     pub end_user_id: String,
-    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    /// `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`.
     pub auth_mode: String,
     /// `active`, `needs_reauth`, `revoked` or `error`.
     pub status: ConnectionStatus,

@@ -76,6 +76,15 @@ pub(crate) enum TokenError {
     Malformed(String),
     /// The request could not be made (bad URL, refused host).
     Request(String),
+    /// A JWT Switchboard signed was refused (a wrong key, issuer, subject or clock): a
+    /// configuration problem the message names.
+    AssertionRefused(String),
+    /// The provider ended the grant for good (a GitHub App uninstalled or suspended):
+    /// the connection takes `status`.
+    Ended {
+        status: store::ConnectionStatus,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for TokenError {
@@ -92,6 +101,8 @@ impl std::fmt::Display for TokenError {
             TokenError::Unavailable(d) => write!(f, "the provider is unavailable: {d}"),
             TokenError::Malformed(d) => write!(f, "the provider's response is malformed: {d}"),
             TokenError::Request(d) => write!(f, "{d}"),
+            TokenError::AssertionRefused(d) => write!(f, "{d}"),
+            TokenError::Ended { message, .. } => write!(f, "{message}"),
         }
     }
 }
@@ -106,6 +117,8 @@ impl TokenError {
             TokenError::Unavailable(_) => "provider_unavailable",
             TokenError::Malformed(_) => "malformed_response",
             TokenError::Request(_) => "request_failed",
+            TokenError::AssertionRefused(_) => "assertion_refused",
+            TokenError::Ended { .. } => "grant_ended",
         }
     }
 }

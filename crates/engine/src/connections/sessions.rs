@@ -151,7 +151,7 @@ pub struct ConnectOption {
     pub integration: String,
     /// The provider's display name.
     pub provider_name: String,
-    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    /// `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`.
     pub auth_mode: String,
     /// Settings the user must give (name, description), e.g. Shopify's `shop`.
     pub settings: Vec<(String, String)>,
@@ -262,6 +262,14 @@ impl Engine {
         }
         for id in &req.integrations {
             let ctx = self.connect_context(id)?;
+            if ctx.provider.auth_mode == catalog::AuthMode::JwtBearer {
+                return Err(invalid(
+                    "integrations",
+                    format!(
+                        "integration {id:?} connects a service account without a browser: POST /api/connections (or `switchboard connections create`)"
+                    ),
+                ));
+            }
             if ctx.provider.auth_mode == catalog::AuthMode::WebhookOnly {
                 return Err(invalid(
                     "integrations",

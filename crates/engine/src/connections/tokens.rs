@@ -170,8 +170,7 @@ impl Engine {
 
     pub(crate) fn needs_refresh(&self, c: &Connection, now: DateTime<Utc>) -> bool {
         let margin = Duration::seconds(self.config().token_refresh_margin_secs as i64);
-        matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials")
-            && c.expires_at.is_some_and(|e| e <= now + margin)
+        super::app_auth::renews(&c.auth_mode) && c.expires_at.is_some_and(|e| e <= now + margin)
     }
 
     pub(crate) async fn load_credentials(
@@ -210,7 +209,7 @@ impl Engine {
     /// Refreshes now, whatever the expiry (`POST /api/connections/{id}/refresh`).
     pub async fn force_refresh(&self, id: &str) -> EngineResult<RefreshOutcome> {
         let (c, creds) = self.load_credentials(id).await?;
-        if !matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials") {
+        if !super::app_auth::renews(&c.auth_mode) {
             return Err(EngineError::Invalid {
                 field: "id",
                 message: format!(
@@ -382,6 +381,11 @@ impl Engine {
         match result {
             Ok(tokens) => self.commit_refreshed(c, creds, held, tokens, now).await,
             Err(TokenError::InvalidGrant(detail)) => self.refresh_refused(c, held, &detail).await,
+            Err(TokenError::Ended { status, message }) => {
+                self.refresh_ended(c, held.fence, status, &message).await?;
+                refresh_metric(&c.integration, "ended", self.instant() - held.started);
+                Err(super::app_auth::ended_error(c, status, message))
+            }
             Err(e) => {
                 // Keep serving the token we have, unless the caller demanded a new one.
                 let keep = still_valid && !force;
@@ -447,7 +451,8 @@ impl Engine {
             .expires_in
             .map(|s| now + Duration::seconds(s.min(10 * 365 * 86_400) as i64));
         let scopes = tokens.scopes.clone().unwrap_or_else(|| c.scopes.clone());
-        let renewable = new.refresh_token.is_some() || c.auth_mode == "client_credentials";
+        let renewable =
+            new.refresh_token.is_some() || super::app_auth::renews_by_grant(&c.auth_mode);
         let commit = RefreshCommit {
             credentials: Some(new.seal(&self.inner.keyring, &c.id)?),
             expires_at,
@@ -604,6 +609,9 @@ impl Engine {
         c: &Connection,
         creds: &Credentials,
     ) -> Result<protocol::TokenSet, TokenError> {
+        if let Some(signed) = self.signed_grant(ctx, c).await {
+            return signed;
+        }
         let client_id = ctx
             .client_id()
             .map_err(|e| TokenError::Request(e.to_string()))?;
@@ -635,7 +643,7 @@ impl Engine {
         .await
     }
 
-    async fn fail_refresh(
+    pub(super) async fn fail_refresh(
         &self,
         c: &Connection,
         fence: i64,
@@ -668,7 +676,11 @@ impl Engine {
 
     /// Records the internal `connection.needs_reauth` event (delivered to the app by the
     /// event pipeline) and the audit row.
-    async fn record_needs_reauth(&self, c: &Connection, message: &str) -> EngineResult<()> {
+    pub(super) async fn record_needs_reauth(
+        &self,
+        c: &Connection,
+        message: &str,
+    ) -> EngineResult<()> {
         let now = self.now();
         let body = serde_json::json!({
             "type": "connection.needs_reauth",

@@ -1082,10 +1082,7 @@ impl Engine {
             url,
             integration: entry.conn.integration.clone(),
             connection: connection.to_owned(),
-            renewable: matches!(
-                entry.conn.auth_mode.as_str(),
-                "oauth2" | "client_credentials"
-            ),
+            renewable: crate::connections::renews(&entry.conn.auth_mode),
         })
     }
 

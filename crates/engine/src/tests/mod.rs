@@ -6,6 +6,7 @@
 //! tests).
 
 mod api_keys;
+mod app_auth;
 mod audit;
 mod clock;
 mod discovery;

@@ -395,7 +395,7 @@ fn option_view(
             role: if n.error { "alert" } else { "status" },
             text: n.text.clone(),
         });
-    let oauth = o.auth_mode == "oauth2";
+    let oauth = matches!(o.auth_mode.as_str(), "oauth2" | "github_app");
     let existing = page
         .existing
         .iter()
@@ -440,7 +440,8 @@ fn option_view(
         typed_form: None,
     };
     match o.auth_mode.as_str() {
-        "oauth2" => {
+        // A GitHub App is installed through the same redirect and callback.
+        "oauth2" | "github_app" => {
             let given = for_option(view.oauth_ready, o);
             let ready: Option<Vec<(String, String)>> = if o.settings.is_empty() {
                 Some(Vec::new())
@@ -675,7 +676,7 @@ pub async fn page(
         };
         view.only = Some(option.integration.as_str());
         let given = q.keys().any(|k| k.starts_with(SETTING_PREFIX));
-        if option.auth_mode == "oauth2" && given {
+        if matches!(option.auth_mode.as_str(), "oauth2" | "github_app") && given {
             let missing: Vec<&str> = option
                 .settings
                 .iter()

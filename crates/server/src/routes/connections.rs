@@ -36,7 +36,7 @@ pub struct ConnectionBody {
     pub provider: String,
     /// The app's end-user id.
     pub end_user_id: String,
-    /// `oauth2`, `api_key`, `basic` or `client_credentials`.
+    /// `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`.
     pub auth_mode: String,
     /// `active`, `needs_reauth`, `revoked` or `error`.
     pub status: String,
@@ -678,7 +678,8 @@ pub struct DirectConnectBody {
     /// The credentials (not for client credentials); an object, not null.
     #[schema(nullable = false)]
     pub credentials: Option<CredentialsBody>,
-    /// The provider's connection settings (subdomain…).
+    /// The provider's connection settings (subdomain…; `subject` of a service account,
+    /// `installation_id` of a GitHub App installation).
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
 }
@@ -702,13 +703,15 @@ impl std::fmt::Debug for CredentialsBody {
 }
 
 /// Connect without a browser redirect: an API key or basic credentials (checked by the
-/// provider's verify request) or a client-credentials token.
+/// provider's verify request), a client-credentials token, a service account (JWT
+/// bearer grant, `settings.subject`) or a GitHub App installation
+/// (`settings.installation_id`).
 #[utoipa::path(post, path = "/api/connections", tag = "connections", security(("api_key" = [])),
     request_body = DirectConnectBody, responses((status = 201, body = ConnectionBody),
         (status = 400, body = ErrorBody, description = "a bad field, or an integration that does not connect this way"),
         (status = 404, body = ErrorBody, description = "the integration is not configured"),
         (status = 409, body = ErrorBody, description = "the connection exists already"),
-        (status = 422, body = ErrorBody, description = "a field of the wrong type, or the provider refused the credentials"),
+        (status = 422, body = ErrorBody, description = "a field of the wrong type, or the provider refused the credentials (or a signed JWT: the message says what to check)"),
         (status = 502, body = ErrorBody, description = "the provider's answer was not understood"),
         (status = 503, body = ErrorBody, description = "the provider could not be reached")))]
 pub async fn connect_direct(

@@ -1,8 +1,10 @@
-//! `switchboard connections list|show`: connections and their state, never secrets,
-//! through the running server.
+//! `switchboard connections list|show|create`: connections and their state, never
+//! secrets, through the running server; `create` makes one without a browser (a service
+//! account by the JWT bearer grant, a GitHub App installation the app knows, or a
+//! client-credentials token).
 
 use clap::Subcommand;
-use client::{ConnectionFilter, ConnectionStatus};
+use client::{ConnectionFilter, ConnectionStatus, DirectConnect};
 
 use super::Globals;
 use crate::exit::Outcome;
@@ -33,6 +35,38 @@ pub enum ConnectionsCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Create a connection without a browser: a service account (JWT bearer grant), a
+    /// GitHub App installation by its id, or a client-credentials token. The provider
+    /// is asked first; a refusal stores nothing.
+    Create {
+        /// The integration.
+        #[arg(long)]
+        integration: String,
+        /// The connection id (generated when absent).
+        #[arg(long)]
+        connection_id: Option<String>,
+        /// The app's end-user id (default `app`).
+        #[arg(long, value_name = "END_USER_ID")]
+        end_user: Option<String>,
+        /// The user a service account acts for (the assertion's `sub`).
+        #[arg(long)]
+        subject: Option<String>,
+        /// A GitHub App installation's id.
+        #[arg(long)]
+        installation_id: Option<String>,
+        /// Another connection setting, as NAME=VALUE (repeatable).
+        #[arg(long = "setting", value_name = "NAME=VALUE", value_parser = setting)]
+        settings: Vec<(String, String)>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err("write NAME=VALUE".to_owned()),
+    }
 }
 
 /// `switchboard connections …`
@@ -83,6 +117,49 @@ pub async fn run(cmd: ConnectionsCmd, g: &Globals) -> anyhow::Result<Outcome> {
                 ],
                 &cells,
             );
+            Ok(Outcome::Success)
+        }
+        ConnectionsCmd::Create {
+            integration,
+            connection_id,
+            end_user,
+            subject,
+            installation_id,
+            settings,
+            remote,
+        } => {
+            let c = remote.client("connections create")?;
+            let mut req = DirectConnect::new(integration);
+            if let Some(id) = connection_id {
+                req = req.connection_id(id);
+            }
+            if let Some(u) = end_user {
+                req = req.end_user_id(u);
+            }
+            if let Some(s) = subject {
+                req = req.setting("subject", s);
+            }
+            if let Some(i) = installation_id {
+                req = req.setting("installation_id", i);
+            }
+            for (k, v) in settings {
+                req = req.setting(k, v);
+            }
+            let k = c.connect_direct(&req).await?;
+            if json {
+                print_json(&k)?;
+            } else {
+                print_table(
+                    &["id", "integration", "end user", "status", "expires"],
+                    &[vec![
+                        k.id,
+                        k.integration,
+                        k.end_user_id,
+                        k.status.to_string(),
+                        time(k.expires_at),
+                    ]],
+                );
+            }
             Ok(Outcome::Success)
         }
         ConnectionsCmd::Show {

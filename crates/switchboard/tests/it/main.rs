@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `switchboard` binary run as a subprocess, each test in
 //! its own temporary working directory, talking HTTP on 127.0.0.1 only.
 
+mod app_auth;
 mod audit;
 mod browser;
 mod cli;

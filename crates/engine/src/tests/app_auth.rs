@@ -1,0 +1,113 @@
+//! The JWTs of the `github_app` and `jwt_bearer` modes: their claims and headers, from
+//! the engine's clock (the signatures are checked by the end-to-end tests' peer, with an
+//! independent JOSE library).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use crate::connections::app_auth::{app_jwt, assertion, is_installation_id};
+use crate::connections::context::Ctx;
+
+/// An RSA private key in PKCS#8 PEM, made for the test run.
+fn rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer;
+    use base64::Engine as _;
+    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(kp.as_der().unwrap().as_ref());
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.join("\n")
+    )
+}
+
+fn ctx(provider: &str, extra: &str) -> Ctx {
+    let pem = rsa_pem();
+    let env = BTreeMap::from([("KEY".to_owned(), pem)]);
+    let text = format!(
+        "[[integrations]]\nid = \"it\"\nprovider = \"{provider}\"\nprivate_key = \"env:KEY\"\n{extra}"
+    );
+    let cfg = config::Config::from_toml(&text, "t.toml", &env, &Default::default()).unwrap();
+    let (cat, _) = cfg.catalog(false).unwrap();
+    Ctx {
+        integration: cfg.integration("it").unwrap().clone(),
+        provider: cat.get(provider).unwrap().clone(),
+    }
+}
+
+fn parts(jwt: &str) -> (Value, Value) {
+    let d = jsonwebtoken::dangerous::insecure_decode::<Value>(jwt).unwrap();
+    (serde_json::to_value(&d.header).unwrap(), d.claims)
+}
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
+}
+
+#[test]
+fn a_github_app_jwt_is_backdated_and_short() {
+    let c = ctx("github-app", "app_id = \"4242\"\napp_slug = \"my-app\"\n");
+    let (header, claims) = parts(&app_jwt(&c, at()).unwrap());
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["iss"], "4242");
+    let now = at().timestamp();
+    assert_eq!(claims["iat"], now - 60);
+    assert_eq!(claims["exp"], now + 540);
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 600);
+    assert_eq!(claims.as_object().unwrap().len(), 3, "{claims}");
+}
+
+#[test]
+fn assertions_carry_what_each_provider_wants() {
+    let now = at().timestamp();
+    // Google: aud = the token URL, scope claim, optional sub, kid.
+    let g = ctx(
+        "google-service-account",
+        "client_id = \"robot@p.iam.gserviceaccount.com\"\nprivate_key_id = \"k1\"\nscopes = [\"a\", \"b\"]\n",
+    );
+    let url = url::Url::parse("https://oauth2.googleapis.com/token").unwrap();
+    let (header, claims) = parts(&assertion(&g, &url, Some("alice@x.example"), at()).unwrap());
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["kid"], "k1");
+    assert_eq!(claims["iss"], "robot@p.iam.gserviceaccount.com");
+    assert_eq!(claims["aud"], "https://oauth2.googleapis.com/token");
+    assert_eq!(claims["sub"], "alice@x.example");
+    assert_eq!(claims["scope"], "a b");
+    assert_eq!(claims["iat"], now);
+    assert_eq!(claims["exp"], now + 3600);
+    assert!(claims["jti"].as_str().unwrap().len() >= 32);
+    let (_, again) = parts(&assertion(&g, &url, None, at()).unwrap());
+    assert_ne!(again["jti"], claims["jti"]);
+    assert!(again.get("sub").is_none());
+
+    // Salesforce: aud = the login origin, no scope.
+    let s = ctx("salesforce-jwt", "client_id = \"3MVG9\"\n");
+    let url = url::Url::parse("https://login.salesforce.com/services/oauth2/token").unwrap();
+    let (_, claims) = parts(&assertion(&s, &url, Some("u@org.example"), at()).unwrap());
+    assert_eq!(claims["aud"], "https://login.salesforce.com");
+    assert!(claims.get("scope").is_none(), "{claims}");
+    assert_eq!(claims["exp"], now + 180);
+
+    // DocuSign: aud = the account host.
+    let d = ctx("docusign-jwt", "client_id = \"ik-1\"\n");
+    let url = url::Url::parse("https://account-d.docusign.com/oauth/token").unwrap();
+    let (_, claims) = parts(&assertion(&d, &url, Some("user-guid"), at()).unwrap());
+    assert_eq!(claims["aud"], "account-d.docusign.com");
+    assert_eq!(claims["scope"], "signature impersonation");
+}
+
+#[test]
+fn installation_ids_are_numbers() {
+    for ok in ["1", "101", "12345678901234567890"] {
+        assert!(is_installation_id(ok), "{ok}");
+    }
+    for bad in ["", "abc", "-1", "1 2", "123456789012345678901", "١٢"] {
+        assert!(!is_installation_id(bad), "{bad}");
+    }
+}

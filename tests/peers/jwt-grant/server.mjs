@@ -1,0 +1,274 @@
+// Two token issuers that take JWTs Switchboard signs, each verified with the npm package
+// `jose` (never with Switchboard's own code), for the end-to-end tests of the
+// `github_app` and `jwt_bearer` auth modes (crates/switchboard/tests/it/app_auth.rs):
+//
+// - GitHub's App API: `POST /app/installations/{id}/access_tokens` and
+//   `GET /app/installations/{id}`, authenticated by an RS256 app JWT (iss = APP_ID,
+//   exp at most 10 minutes after iat), plus the install page
+//   `/apps/{slug}/installations/new`, which sends the browser to the Setup URL with
+//   `installation_id`, `setup_action=install` and the state, as GitHub does.
+// - An RFC 7523 token endpoint, `POST /token` with
+//   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`: the assertion's signature,
+//   iss, aud (this endpoint's URL), exp, iat and sub are checked with a leeway.
+// - `GET /api/whoami`, an API for proxied calls, which accepts the tokens issued above.
+//
+// It makes its own RSA keys at start and writes the private halves to KEY_DIR:
+// `app.pem` (PKCS#1, as GitHub hands them out), `sa.pem` (PKCS#8, as Google does) and
+// `wrong.pem` (a key nobody trusts). Control endpoints under /__test/ change its state
+// (see README.md). stdout carries exactly one line, `LISTENING <port>`.
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { jwtVerify, decodeProtectedHeader } from 'jose';
+
+const log = (...args) => console.error('[jwt-grant-peer]', ...args);
+const die = (m) => {
+  log(`fatal: ${m}`);
+  process.exit(1);
+};
+
+const PORT = Number(process.env.PORT ?? '0');
+const KEY_DIR = process.env.KEY_DIR ?? die('KEY_DIR is required: where to write the private keys');
+const APP_ID = process.env.APP_ID ?? '4242';
+const SA_CLIENT_ID = process.env.SA_CLIENT_ID ?? 'robot@switchboard-test.iam.example';
+const SUBJECTS = (process.env.SUBJECTS ?? 'alice@example.test,bob@example.test').split(',');
+const LEEWAY = Number(process.env.LEEWAY_SECS ?? '30');
+
+function keyPair() {
+  return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+}
+const app = keyPair();
+const sa = keyPair();
+const wrong = keyPair();
+fs.mkdirSync(KEY_DIR, { recursive: true });
+const write = (name, pem) => fs.writeFileSync(path.join(KEY_DIR, name), pem, { mode: 0o600 });
+write('app.pem', app.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+write('sa.pem', sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+write('wrong.pem', wrong.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+
+const state = {
+  // Which public key verifies each issuer's JWTs ("own" or "wrong": a key the
+  // operator deleted at the provider).
+  appKey: 'own',
+  saKey: 'own',
+  skewSecs: 0, // this peer's clock minus the real one
+  delayMs: 0, // before answering a token request
+  ttlSecs: 3600, // lifetime of the tokens issued
+  setupUrl: null,
+  nextInstall: '101',
+  installations: { '101': 'active', '202': 'active' },
+  tokens: new Map(), // token -> { kind, who, scope, exp }
+  stats: { app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0 },
+};
+
+const nowSecs = () => Math.floor(Date.now() / 1000) + state.skewSecs;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pub = (which, own) => (which === 'own' ? own.publicKey : wrong.publicKey);
+
+function send(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// jose checks the signature, the algorithm, iss, aud and exp (with the leeway, against
+// this peer's possibly skewed clock); iat is checked here too, as providers do: not in
+// the future beyond the leeway.
+async function verify(jwt, key, options) {
+  const currentDate = new Date(nowSecs() * 1000);
+  const { payload, protectedHeader } = await jwtVerify(jwt, key, {
+    algorithms: ['RS256'],
+    clockTolerance: LEEWAY,
+    currentDate,
+    requiredClaims: ['iat', 'exp'],
+    ...options,
+  });
+  if (payload.iat > nowSecs() + LEEWAY) {
+    const e = new Error('iat is in the future');
+    e.code = 'ERR_JWT_CLAIM_VALIDATION_FAILED';
+    throw e;
+  }
+  return { payload, protectedHeader };
+}
+
+function issue(kind, who, scope) {
+  const token = (kind === 'installation' ? 'ghs_' : 'ya29.') + crypto.randomBytes(24).toString('base64url');
+  const exp = nowSecs() + state.ttlSecs;
+  state.tokens.set(token, { kind, who, scope, exp });
+  return { token, exp };
+}
+
+async function appAuth(req, res) {
+  const auth = req.headers.authorization ?? '';
+  const jwt = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+  try {
+    const { payload } = await verify(jwt, pub(state.appKey, app), { issuer: APP_ID });
+    if (payload.exp - payload.iat > 660) throw new Error('exp is more than 10 minutes after iat');
+    return true;
+  } catch (e) {
+    state.stats.app_refused += 1;
+    log(`app JWT refused: ${e.code ?? ''} ${e.message}`);
+    send(res, 401, {
+      message: 'A JSON web token could not be decoded',
+      documentation_url: 'https://docs.github.com/rest',
+    });
+    return false;
+  }
+}
+
+function installationRefusal(res, id) {
+  const s = state.installations[id];
+  if (s === undefined || s === 'uninstalled') {
+    send(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+    return true;
+  }
+  if (s === 'suspended') {
+    send(res, 403, { message: 'This installation has been suspended', documentation_url: 'https://docs.github.com/rest' });
+    return true;
+  }
+  return false;
+}
+
+async function accessTokens(req, res, id) {
+  await readBody(req);
+  if (state.delayMs) await sleep(state.delayMs);
+  if (!(await appAuth(req, res))) return;
+  if (installationRefusal(res, id)) return;
+  state.stats.app_tokens += 1;
+  const { token, exp } = issue('installation', id, 'contents:read metadata:read');
+  send(res, 201, {
+    token,
+    expires_at: new Date((exp - state.skewSecs) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    permissions: { contents: 'read', metadata: 'read' },
+    repository_selection: 'all',
+  });
+}
+
+async function installation(req, res, id) {
+  if (!(await appAuth(req, res))) return;
+  if (installationRefusal(res, id)) return;
+  state.stats.installation_reads += 1;
+  send(res, 200, {
+    id: Number(id),
+    app_id: Number(APP_ID),
+    app_slug: 'switchboard-test',
+    target_type: 'Organization',
+    account: { login: `org-${id}`, type: 'Organization' },
+  });
+}
+
+async function tokenEndpoint(req, res) {
+  const form = new URLSearchParams(await readBody(req));
+  if (state.delayMs) await sleep(state.delayMs);
+  const refuse = (status, error, description) => {
+    state.stats.jwt_refused += 1;
+    log(`assertion refused: ${error}: ${description}`);
+    send(res, status, { error, error_description: description });
+  };
+  if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+    return refuse(400, 'unsupported_grant_type', 'only the JWT bearer grant is served here');
+  }
+  const assertion = form.get('assertion') ?? '';
+  const audience = `http://127.0.0.1:${server.address().port}/token`;
+  let payload;
+  try {
+    const header = decodeProtectedHeader(assertion);
+    if (header.kid !== undefined && header.kid !== 'k1') throw new Error(`unknown kid ${header.kid}`);
+    ({ payload } = await verify(assertion, pub(state.saKey, sa), { issuer: SA_CLIENT_ID, audience }));
+    if (payload.exp - payload.iat > 3600) throw new Error('the assertion lives more than an hour');
+  } catch (e) {
+    return refuse(400, 'invalid_grant', `Invalid JWT: ${e.code ?? 'ERR'} ${e.message}`);
+  }
+  if (payload.sub !== undefined && !SUBJECTS.includes(payload.sub)) {
+    return refuse(400, 'invalid_grant', 'Invalid email or User ID');
+  }
+  state.stats.jwt_tokens += 1;
+  const { token } = issue('service_account', payload.sub ?? payload.iss, payload.scope ?? '');
+  const body = { access_token: token, token_type: 'Bearer', expires_in: state.ttlSecs };
+  if (payload.scope) body.scope = payload.scope;
+  send(res, 200, body);
+}
+
+function whoami(req, res) {
+  const auth = req.headers.authorization ?? '';
+  const t = state.tokens.get(auth.startsWith('Bearer ') ? auth.slice(7) : '');
+  if (!t || t.exp <= nowSecs()) {
+    return send(res, 401, { message: 'Bad credentials' });
+  }
+  state.stats.api += 1;
+  send(res, 200, { kind: t.kind, who: t.who, scope: t.scope });
+}
+
+async function control(req, res, what) {
+  const body = req.method === 'POST' ? JSON.parse((await readBody(req)) || '{}') : {};
+  switch (what) {
+    case 'stats':
+      return send(res, 200, state.stats);
+    case 'reset':
+      for (const k of Object.keys(state.stats)) state.stats[k] = 0;
+      return send(res, 200, {});
+    case 'set':
+      for (const k of ['appKey', 'saKey', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall']) {
+        if (k in body) state[k] = body[k];
+      }
+      if (body.installations) Object.assign(state.installations, body.installations);
+      if (body.revokeTokens) state.tokens.clear();
+      return send(res, 200, {});
+    default:
+      return send(res, 404, { message: 'no such control' });
+  }
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url, 'http://peer');
+    const p = url.pathname;
+    let m;
+    if (p.startsWith('/__test/')) return await control(req, res, p.slice(8));
+    if (req.method === 'POST' && (m = p.match(/^\/app\/installations\/(\d+)\/access_tokens$/))) {
+      return await accessTokens(req, res, m[1]);
+    }
+    if (req.method === 'GET' && (m = p.match(/^\/app\/installations\/(\d+)$/))) {
+      return await installation(req, res, m[1]);
+    }
+    if (req.method === 'GET' && /^\/apps\/[a-z0-9-]+\/installations\/new$/.test(p)) {
+      // The user "installs" the app: back to the Setup URL, as GitHub does.
+      if (!state.setupUrl) return send(res, 500, { message: 'setupUrl is not set' });
+      const to = new URL(state.setupUrl);
+      to.searchParams.set('installation_id', state.nextInstall);
+      to.searchParams.set('setup_action', 'install');
+      if (url.searchParams.get('state')) to.searchParams.set('state', url.searchParams.get('state'));
+      res.writeHead(302, { location: to.toString() });
+      return res.end();
+    }
+    if (req.method === 'DELETE' && p === '/installation/token') {
+      // GitHub: an installation token revokes itself.
+      const auth = req.headers.authorization ?? '';
+      const t = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (!state.tokens.has(t)) return send(res, 401, { message: 'Bad credentials' });
+      state.tokens.delete(t);
+      state.stats.revoked += 1;
+      res.writeHead(204);
+      return res.end();
+    }
+    if (req.method === 'POST' && p === '/token') return await tokenEndpoint(req, res);
+    if (req.method === 'GET' && p === '/api/whoami') return whoami(req, res);
+    send(res, 404, { message: 'Not Found' });
+  } catch (e) {
+    log(`error: ${e.stack}`);
+    if (!res.headersSent) send(res, 500, { message: 'peer error' });
+  }
+});
+
+server.listen(PORT, '127.0.0.1', () => {
+  process.stdout.write(`LISTENING ${server.address().port}\n`);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));
