@@ -294,7 +294,11 @@ impl CustomProvider {
                 routing: None,
                 handshake: None,
                 header_alternatives: Default::default(),
+                sample: None,
             }),
+            // Custom providers are the operator's own: no provenance is asked of them.
+            verified: None,
+            sources: Default::default(),
         };
         provider.validate(dev)?;
         Ok(provider)

@@ -26,6 +26,8 @@ mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_provenance;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -33,10 +35,11 @@ use std::sync::OnceLock;
 pub use crate::custom::{CustomProvider, DiscoveryDocument};
 pub use crate::error::CatalogError;
 pub use crate::model::{
-    ApiKey, AuthMode, Basic, BodyFormat, ClientAuth, Expiry, Handshake, HttpMethod, Location,
-    OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, ResetFormat, Revocation,
-    RevokeClientAuth, RevokeToken, Routing, TokenPlacement, TokenResponse, ValueKind, ValueSource,
-    VerifyRequest, Webhooks,
+    ApiKey, AuthMode, Basic, BodyFormat, CalendarDate, ClientAuth, Expiry, FORM_CONTENT_TYPE,
+    Handshake, HttpMethod, Location, OAuth2, Placeholder, Provider, RateLimit, RefreshTokens,
+    RenderedSample, ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing,
+    SAMPLE_DATETIME, SAMPLE_EVENT_ID, SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse,
+    ValueKind, ValueSource, VerifyRequest, WebhookSample, Webhooks,
 };
 pub use crate::template::{TOKEN_PLACEHOLDER, resolve_url, resolve_url_with};
 pub use crate::validate::is_valid_id;
@@ -221,6 +224,14 @@ impl Provider {
         validate::validate(self, dev)
     }
 
+    /// What a built-in entry must also have, beyond [`validate`](Self::validate): a
+    /// `verified` date, a source for every section present, and a `[webhooks.sample]`
+    /// from which the entry's own `event_id` and `event_type` rules read a value.
+    /// Custom providers from the configuration are not held to this.
+    pub fn check_provenance(&self) -> Result<(), CatalogError> {
+        validate::provenance(self)
+    }
+
     /// The authorization endpoint template, if any.
     pub fn authorization_url(&self) -> Option<&str> {
         self.oauth2.as_ref()?.authorization_url.as_deref()
@@ -270,7 +281,9 @@ impl Catalog {
     pub fn parse_builtin() -> Result<Catalog, CatalogError> {
         let mut c = Catalog::default();
         for (id, text) in EMBEDDED {
-            c.insert(Provider::from_toml(id, text, false)?)?;
+            let p = Provider::from_toml(id, text, false)?;
+            p.check_provenance()?;
+            c.insert(p)?;
         }
         Ok(c)
     }
