@@ -35,3 +35,4 @@ mod status;
 mod three;
 mod webhook;
 mod webhook_load;
+mod webhook_samples;
