@@ -345,9 +345,13 @@ impl CustomProvider {
                 routing: None,
                 handshake: None,
                 header_alternatives: Default::default(),
+                sample: None,
             }),
             github_app,
             jwt_bearer,
+            // Custom providers are the operator's own: no provenance is asked of them.
+            verified: None,
+            sources: Default::default(),
         };
         provider.validate(dev)?;
         Ok(provider)

@@ -27,6 +27,8 @@ mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_provenance;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -34,10 +36,12 @@ use std::sync::OnceLock;
 pub use crate::custom::{CustomProvider, DiscoveryDocument};
 pub use crate::error::CatalogError;
 pub use crate::model::{
-    ApiKey, AuthMode, Basic, BodyFormat, ClientAuth, Expiry, GithubApp, Handshake, HttpMethod,
-    JwtAudience, JwtBearer, JwtScopes, JwtSubject, Location, OAuth2, Placeholder, Provider,
-    RateLimit, RefreshTokens, ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing,
-    TokenPlacement, TokenResponse, ValueKind, ValueSource, VerifyRequest, Webhooks,
+    ApiKey, AuthMode, Basic, BodyFormat, CalendarDate, ClientAuth, Expiry, FORM_CONTENT_TYPE,
+    GithubApp, Handshake, HttpMethod, JwtAudience, JwtBearer, JwtScopes, JwtSubject, Location,
+    OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample, ResetFormat,
+    Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME, SAMPLE_EVENT_ID,
+    SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind, ValueSource,
+    VerifyRequest, WebhookSample, Webhooks,
 };
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
@@ -56,54 +60,145 @@ macro_rules! embedded {
 }
 
 embedded![
+    "activecampaign",
+    "aircall",
     "airtable",
+    "amplitude",
     "asana",
+    "ashby",
     "atlassian",
+    "attio",
     "auth0",
+    "bamboohr",
+    "bigcommerce",
     "bitbucket",
     "box",
+    "brevo",
+    "brex",
+    "buildkite",
+    "cal-com",
     "calendly",
+    "canva",
+    "chargebee",
+    "circleci",
+    "clerk",
     "clickup",
+    "close",
+    "coda",
+    "cognito",
+    "coinbase",
+    "constant-contact",
+    "copper",
+    "customer-io",
+    "datadog",
+    "deel",
+    "dialpad",
+    "digitalocean",
     "discord",
     "docusign",
     "docusign-jwt",
     "dropbox",
+    "ebay",
+    "egnyte",
+    "etsy",
     "figma",
+    "fitbit",
+    "freshbooks",
+    "freshdesk",
+    "front",
+    "fusionauth",
     "generic-hmac",
     "github",
     "github-app",
     "gitlab",
+    "gong",
     "google",
     "google-service-account",
+    "gorgias",
+    "greenhouse",
+    "gusto",
+    "harvest",
+    "helpscout",
+    "heroku",
+    "hibob",
     "hubspot",
     "intercom",
+    "jumpcloud",
+    "keycloak",
+    "klaviyo",
+    "lemon-squeezy",
+    "lever",
     "linear",
     "linkedin",
     "mailchimp",
     "mailgun",
+    "mattermost",
     "meta",
     "microsoft",
+    "miro",
+    "mixpanel",
+    "mollie",
     "monday",
+    "netlify",
+    "netsuite",
+    "new-relic",
     "notion",
     "okta",
+    "onelogin",
+    "outreach",
     "paddle",
+    "pagerduty",
+    "paypal",
+    "personio",
+    "pingone",
+    "pinterest",
     "pipedrive",
+    "postmark",
+    "productboard",
     "quickbooks",
+    "ramp",
+    "recurly",
+    "reddit",
+    "resend",
+    "ringcentral",
+    "sage-accounting",
     "salesforce",
     "salesforce-jwt",
+    "salesloft",
+    "segment",
     "sendgrid",
+    "sentry",
+    "servicenow",
     "shopify",
+    "shortcut",
     "slack",
+    "smartrecruiters",
+    "smartsheet",
+    "snapchat",
     "spotify",
     "square",
+    "squarespace",
     "standard-webhooks",
+    "strava",
     "stripe",
     "svix",
+    "todoist",
     "twilio",
     "twitch",
     "typeform",
+    "vercel",
+    "webex",
+    "webflow",
+    "woocommerce",
+    "workable",
+    "workos",
+    "wrike",
+    "x",
     "xero",
+    "yahoo",
     "zendesk",
+    "zoho-crm",
+    "zoho-desk",
     "zoom",
 ];
 
@@ -136,6 +231,14 @@ impl Provider {
     /// `http://` URLs on loopback hosts (custom providers in tests).
     pub fn validate(&self, dev: bool) -> Result<(), CatalogError> {
         validate::validate(self, dev)
+    }
+
+    /// What a built-in entry must also have, beyond [`validate`](Self::validate): a
+    /// `verified` date, a source for every section present, and a `[webhooks.sample]`
+    /// from which the entry's own `event_id` and `event_type` rules read a value.
+    /// Custom providers from the configuration are not held to this.
+    pub fn check_provenance(&self) -> Result<(), CatalogError> {
+        validate::provenance(self)
     }
 
     /// The authorization endpoint template, if any.
@@ -187,7 +290,9 @@ impl Catalog {
     pub fn parse_builtin() -> Result<Catalog, CatalogError> {
         let mut c = Catalog::default();
         for (id, text) in EMBEDDED {
-            c.insert(Provider::from_toml(id, text, false)?)?;
+            let p = Provider::from_toml(id, text, false)?;
+            p.check_provenance()?;
+            c.insert(p)?;
         }
         Ok(c)
     }

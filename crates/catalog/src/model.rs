@@ -52,6 +52,191 @@ pub struct Provider {
     /// `oauth2.token_url`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt_bearer: Option<JwtBearer>,
+    /// When every fact of the entry was last checked against the provider's documentation
+    /// (a TOML date, `verified = 2026-12-05`). Required of built-in entries; custom
+    /// providers from the configuration have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<CalendarDate>,
+    /// Where each group of facts comes from (the provider's own developer docs).
+    /// Required of built-in entries for every section they have.
+    #[serde(default, skip_serializing_if = "Sources::is_empty")]
+    pub sources: Sources,
+}
+
+/// A calendar date (`2026-12-05`), written in files as a TOML local date and shown as
+/// `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CalendarDate {
+    /// Year (1970–9999).
+    pub year: u16,
+    /// Month (1–12).
+    pub month: u8,
+    /// Day of the month (1–31, checked against the month).
+    pub day: u8,
+}
+
+impl CalendarDate {
+    /// A valid date, or `None` (February 30th, month 13…).
+    pub fn new(year: u16, month: u8, day: u8) -> Option<Self> {
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+        let days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        ((1970..=9999).contains(&year) && (1..=days).contains(&day)).then_some(Self {
+            year,
+            month,
+            day,
+        })
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u16> {
+            let s = &text[r];
+            s.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse().ok())?
+        };
+        Self::new(
+            num(0..4)?,
+            u8::try_from(num(5..7)?).ok()?,
+            u8::try_from(num(8..10)?).ok()?,
+        )
+    }
+}
+
+impl fmt::Display for CalendarDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+impl Serialize for CalendarDate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CalendarDate {
+    /// A TOML local date (`2026-12-05`), or the same as a string (JSON); a date-time or
+    /// an offset is refused.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DateVisitor)
+    }
+}
+
+struct DateVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DateVisitor {
+    type Value = CalendarDate;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date: verified = 2026-12-05")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<CalendarDate, E> {
+        CalendarDate::parse(text).ok_or_else(|| {
+            E::custom(format!(
+                "{text:?} is not a date; write it as a TOML date: verified = 2026-12-05"
+            ))
+        })
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<CalendarDate, A::Error> {
+        use serde::de::Error;
+        let dt =
+            toml::value::Datetime::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        if dt.time.is_some() || dt.offset.is_some() {
+            return Err(A::Error::custom(format!(
+                "{dt} is not a plain date; write the day only: verified = 2026-12-05"
+            )));
+        }
+        self.visit_str(&dt.to_string())
+    }
+}
+
+/// Where each group of an entry's facts comes from: https links to the provider's own
+/// developer documentation. The keys are a fixed list; every other key is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    /// `[oauth2]`: endpoints, PKCE, client authentication, scopes, token response,
+    /// revocation (required when `[oauth2]` is present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<String>,
+    /// `api_base_url`, `api_headers`, `[api_key]`, `[basic]`, `[verify]` (required when
+    /// any is present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// `[rate_limit]` (required when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    /// `[webhooks]`: scheme, event id and type, routing, handshake, sample (required when
+    /// present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<String>,
+    /// Revocation, when documented apart from the rest of OAuth2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<String>,
+    /// Scopes, when documented apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+    /// Token lifetimes and refresh-token rotation, when documented apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<String>,
+    /// The pinned API version (`api_headers`, a version in `api_base_url`) and its
+    /// support window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// The webhook signature scheme, when documented apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// The webhook handshake, when documented apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<String>,
+    /// The `[webhooks.sample]`, when taken from another page than `webhooks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_sample: Option<String>,
+    /// Environments and regions (sandbox hosts, regional API hosts) in `[placeholders]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<String>,
+}
+
+impl Sources {
+    /// Every key with its link, in file order.
+    pub fn entries(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("oauth2", &self.oauth2),
+            ("api", &self.api),
+            ("rate_limit", &self.rate_limit),
+            ("webhooks", &self.webhooks),
+            ("revocation", &self.revocation),
+            ("scopes", &self.scopes),
+            ("tokens", &self.tokens),
+            ("api_version", &self.api_version),
+            ("signature", &self.signature),
+            ("handshake", &self.handshake),
+            ("webhook_sample", &self.webhook_sample),
+            ("environments", &self.environments),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+
+    /// No source at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries().is_empty()
+    }
 }
 
 /// How credentials are obtained.
@@ -651,6 +836,104 @@ pub struct Webhooks {
     /// `Shopify-Topic` for `X-Shopify-Topic`. Keyed by the name the location gives.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub header_alternatives: BTreeMap<String, Vec<String>>,
+    /// What `switchboard webhook test` sends for this provider, from a sample in its
+    /// docs. Required of built-in entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<WebhookSample>,
+}
+
+/// A sample webhook as the provider sends it. `{event_id}` (fresh per sample),
+/// `{timestamp}` (unix seconds) and `{datetime}` (the same time as RFC 3339 UTC) are
+/// substituted in header values and the body; no other text is touched (JSON braces stay
+/// as they are).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSample {
+    /// Headers the provider sends besides its signature (the signature is made when the
+    /// sample is sent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The body: JSON, unless `content_type` says it is a form.
+    pub body: String,
+    /// `application/x-www-form-urlencoded` for form bodies; absent for JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+/// The placeholder of a sample replaced by a fresh event id: decimal digits only, so
+/// that it fits in a JSON string, a JSON number (HubSpot `eventId`) and a header alike.
+pub const SAMPLE_EVENT_ID: &str = "{event_id}";
+/// The placeholder of a sample replaced by the unix time in seconds.
+pub const SAMPLE_TIMESTAMP: &str = "{timestamp}";
+/// The placeholder of a sample replaced by the same time as RFC 3339 UTC
+/// (`2026-12-05T23:02:00Z`), for providers that write dates that way.
+pub const SAMPLE_DATETIME: &str = "{datetime}";
+
+/// `2026-12-05T23:02:00Z` for unix seconds (proleptic Gregorian, UTC).
+fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+/// The content type of form bodies.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// A sample with its placeholders substituted, ready to sign and send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedSample {
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// `application/json` or the sample's own content type.
+    pub content_type: String,
+}
+
+impl WebhookSample {
+    /// The sample with `{event_id}` and `{timestamp}` substituted.
+    pub fn render(&self, event_id: &str, timestamp: i64) -> RenderedSample {
+        let ts = timestamp.to_string();
+        let dt = rfc3339(timestamp);
+        let fill = |t: &str| {
+            t.replace(SAMPLE_EVENT_ID, event_id)
+                .replace(SAMPLE_TIMESTAMP, &ts)
+                .replace(SAMPLE_DATETIME, &dt)
+        };
+        RenderedSample {
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| (n.clone(), fill(v)))
+                .collect(),
+            body: fill(&self.body).into_bytes(),
+            content_type: self
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/json".to_owned()),
+        }
+    }
+
+    /// Whether the body is a form (else JSON).
+    pub fn is_form(&self) -> bool {
+        self.content_type
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(FORM_CONTENT_TYPE))
+    }
 }
 
 impl Webhooks {
@@ -671,6 +954,46 @@ impl Webhooks {
     /// [names](Self::header_names) that the request carries.
     pub fn header<'h>(&self, headers: &'h signatures::Headers, name: &str) -> Option<&'h [u8]> {
         self.header_names(name).find_map(|n| headers.get(n))
+    }
+
+    /// Reads an id, type or routing key at `loc` in a request: a header (under its
+    /// [names](Self::header_names)), a JSON pointer into the body (`json` is the parsed
+    /// body; a top-level field for form bodies), a fixed value, or the body's SHA-256.
+    /// Trimmed; `None` when absent, empty, or not a string or number.
+    pub fn read(
+        &self,
+        loc: &Location,
+        headers: &signatures::Headers,
+        json: Option<&serde_json::Value>,
+        body: &[u8],
+    ) -> Option<String> {
+        let raw = match loc {
+            Location::Header(name) => std::str::from_utf8(self.header(headers, name)?)
+                .ok()?
+                .trim()
+                .to_owned(),
+            Location::Pointer(p) => match json {
+                Some(v) => match v.pointer(p)? {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => return None,
+                },
+                None => {
+                    let field = p.trim_start_matches('/');
+                    signatures::parse_urlencoded(body)
+                        .into_iter()
+                        .find(|(k, _)| k == field)
+                        .map(|(_, v)| v)?
+                }
+            },
+            Location::Value(v) => v.clone(),
+            Location::None => return None,
+            Location::BodySha256 => {
+                use sha2::Digest;
+                format!("sha256:{}", hex::encode(sha2::Sha256::digest(body)))
+            }
+        };
+        (!raw.is_empty()).then_some(raw)
     }
 }
 
@@ -701,6 +1024,18 @@ pub enum Location {
     Header(String),
     /// A JSON pointer into the body (`/data/id`); for form bodies, a top-level field.
     Pointer(String),
+    /// A fixed value, for an `event_type` of a provider that sends one kind of
+    /// notification (Dropbox `{ value = "list_folder" }`). Not for ids.
+    Value(String),
+    /// `event_id = "none"`: the provider sends no id and two deliveries may carry the
+    /// same body for different changes (Dropbox, Microsoft Graph), so nothing may be
+    /// deduplicated; every delivery is stored. Not for types or routing.
+    None,
+    /// `event_id = "body_sha256"`: the hex SHA-256 of the body, for a provider whose
+    /// deliveries carry no id but whose bodies differ from one event to the next (a
+    /// timestamp in each); a redelivery of the same body is then a duplicate. Not for
+    /// types or routing.
+    BodySha256,
 }
 
 /// Attaches an event to the connection whose value matches.

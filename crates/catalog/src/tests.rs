@@ -26,7 +26,7 @@ fn p(id: &str) -> &'static Provider {
 fn every_embedded_file_parses_and_validates() {
     let c = Catalog::parse_builtin().unwrap();
     assert_eq!(c.len(), EMBEDDED.len());
-    assert!(c.len() >= 40, "only {} providers", c.len());
+    assert!(c.len() >= 120, "only {} providers", c.len());
     for (id, text) in EMBEDDED {
         let p = Provider::from_toml(id, text, false).unwrap();
         assert_eq!(&p.id, id);
@@ -289,6 +289,238 @@ fn key_facts() {
     assert_eq!(p("google").webhook_scheme(), None);
     assert_eq!(p("stripe").token_url(), None);
     assert_eq!(p("stripe").authorization_url(), None);
+}
+
+#[test]
+fn catalog_covers_the_common_categories() {
+    // At least a few entries from each category product teams integrate most.
+    let categories: [(&str, &[&str]); 12] = [
+        (
+            "crm",
+            &[
+                "attio",
+                "close",
+                "copper",
+                "zoho-crm",
+                "outreach",
+                "salesloft",
+                "gong",
+            ],
+        ),
+        (
+            "support",
+            &[
+                "freshdesk",
+                "helpscout",
+                "front",
+                "gorgias",
+                "zoho-desk",
+                "servicenow",
+            ],
+        ),
+        (
+            "chat and calls",
+            &["mattermost", "webex", "ringcentral", "aircall", "dialpad"],
+        ),
+        (
+            "payments",
+            &[
+                "paypal",
+                "mollie",
+                "coinbase",
+                "chargebee",
+                "recurly",
+                "lemon-squeezy",
+            ],
+        ),
+        (
+            "spend and accounting",
+            &["brex", "ramp", "freshbooks", "sage-accounting", "netsuite"],
+        ),
+        (
+            "e-commerce",
+            &[
+                "woocommerce",
+                "bigcommerce",
+                "etsy",
+                "ebay",
+                "webflow",
+                "squarespace",
+            ],
+        ),
+        (
+            "dev tools",
+            &[
+                "sentry",
+                "pagerduty",
+                "vercel",
+                "netlify",
+                "digitalocean",
+                "heroku",
+                "circleci",
+                "buildkite",
+                "shortcut",
+                "datadog",
+                "new-relic",
+            ],
+        ),
+        (
+            "hr and ats",
+            &[
+                "greenhouse",
+                "lever",
+                "bamboohr",
+                "gusto",
+                "deel",
+                "personio",
+                "hibob",
+                "ashby",
+                "workable",
+                "smartrecruiters",
+            ],
+        ),
+        (
+            "marketing",
+            &[
+                "klaviyo",
+                "activecampaign",
+                "constant-contact",
+                "brevo",
+                "postmark",
+                "resend",
+                "customer-io",
+                "segment",
+                "mixpanel",
+                "amplitude",
+            ],
+        ),
+        (
+            "productivity",
+            &[
+                "todoist",
+                "miro",
+                "canva",
+                "smartsheet",
+                "wrike",
+                "coda",
+                "harvest",
+                "productboard",
+                "cal-com",
+            ],
+        ),
+        (
+            "identity",
+            &[
+                "keycloak",
+                "pingone",
+                "onelogin",
+                "cognito",
+                "fusionauth",
+                "clerk",
+                "workos",
+                "jumpcloud",
+                "yahoo",
+            ],
+        ),
+        (
+            "social and fitness",
+            &["x", "reddit", "pinterest", "snapchat", "strava", "fitbit"],
+        ),
+    ];
+    for (category, ids) in categories {
+        for id in ids {
+            assert!(cat().get(id).is_some(), "{category}: missing provider {id}");
+        }
+    }
+}
+
+#[test]
+fn key_facts_of_the_wider_catalog() {
+    // Zoho: the token endpoint is the user's data centre, from the callback.
+    let z = o("zoho-crm");
+    assert_eq!(z.token_url, "{accounts_server}/oauth/v2/token");
+    assert_eq!(
+        p("zoho-crm").placeholders["accounts_server"].from,
+        ValueSource::CallbackQuery("accounts-server".into())
+    );
+    assert_eq!(z.scope_separator, ",");
+    assert_eq!(z.authorization_params["access_type"], "offline");
+    let url = p("zoho-crm")
+        .resolve_url(
+            &z.token_url,
+            &vals(&[("accounts_server", "https://accounts.zoho.eu")]),
+        )
+        .unwrap();
+    assert_eq!(url, "https://accounts.zoho.eu/oauth/v2/token");
+    assert!(
+        p("zoho-crm")
+            .resolve_url(
+                &z.token_url,
+                &vals(&[("accounts_server", "https://accounts.evil.example")]),
+            )
+            .is_err()
+    );
+
+    // PayPal and Personio: client credentials, no authorization endpoint.
+    for id in ["paypal", "personio"] {
+        assert_eq!(p(id).auth_mode, AuthMode::ClientCredentials);
+        assert_eq!(p(id).authorization_url(), None);
+        assert_eq!(o(id).token_response.refresh_tokens, RefreshTokens::None);
+    }
+
+    // PKCE-required providers keep it on; X, Klaviyo, Canva rotate or reuse as documented.
+    for id in ["x", "etsy", "klaviyo", "canva", "fitbit"] {
+        assert!(o(id).pkce, "{id} requires PKCE");
+    }
+    assert_eq!(
+        o("x").token_response.refresh_tokens,
+        RefreshTokens::Rotating
+    );
+    assert_eq!(o("reddit").authorization_params["duration"], "permanent");
+
+    // Tokens that never expire.
+    for id in [
+        "attio", "netlify", "webflow", "aircall", "copper", "egnyte", "todoist",
+    ] {
+        assert_eq!(o(id).token_response.expiry, Expiry::Never, "{id}");
+    }
+
+    // Webhooks described with generic-hmac settings taken from the providers' docs.
+    let Some(Scheme::GenericHmac(g)) = wh("customer-io").scheme.as_ref() else {
+        panic!("customer-io uses generic-hmac");
+    };
+    assert_eq!(g.template, "v0:{timestamp}:{body}");
+    assert_eq!(g.timestamp_header.as_deref(), Some("X-CIO-Timestamp"));
+    let Some(Scheme::GenericHmac(g)) = wh("woocommerce").scheme.as_ref() else {
+        panic!("woocommerce uses generic-hmac");
+    };
+    assert_eq!(g.header, "X-WC-Webhook-Signature");
+    assert_eq!(
+        wh("woocommerce").event_id,
+        Some(Location::Header("X-WC-Webhook-Delivery-ID".into()))
+    );
+    assert_eq!(wh("resend").scheme, Some(Scheme::Svix));
+    assert_eq!(wh("clerk").scheme, Some(Scheme::Svix));
+
+    // Placeholders: account hosts are narrow.
+    let pd = p("pingone");
+    let url = pd
+        .resolve_url(
+            pd.authorization_url().unwrap(),
+            &vals(&[("environment_id", "abc-123")]),
+        )
+        .unwrap();
+    assert_eq!(url, "https://auth.pingone.com/abc-123/as/authorize");
+    assert!(
+        pd.resolve_url(
+            pd.authorization_url().unwrap(),
+            &vals(&[
+                ("auth_domain", "auth.evil.example"),
+                ("environment_id", "x")
+            ]),
+        )
+        .is_err()
+    );
 }
 
 #[test]

@@ -4,8 +4,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::CatalogError;
 use crate::model::{
-    AuthMode, Location, OAuth2, Placeholder, Provider, TokenPlacement, ValueKind, ValueSource,
+    AuthMode, FORM_CONTENT_TYPE, Location, OAuth2, Placeholder, Provider, SAMPLE_EVENT_ID,
+    SAMPLE_TIMESTAMP, TokenPlacement, ValueKind, ValueSource, WebhookSample,
 };
+
+/// What a webhook location is read for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Id,
+    Type,
+    Routing,
+}
 use crate::template::{self, Position, TOKEN_PLACEHOLDER};
 
 /// What a URL may depend on.
@@ -176,11 +185,77 @@ impl Checker<'_> {
         }
     }
 
-    fn location(&self, key: &str, loc: &Location) -> Result<(), CatalogError> {
-        match loc {
-            Location::Header(h) => self.header(key, h),
-            Location::Pointer(p) => self.pointer(key, p),
+    /// A location read for `role`: ids may be a body digest, types a fixed value, and
+    /// routing keys neither.
+    fn location(&self, key: &str, loc: &Location, role: Role) -> Result<(), CatalogError> {
+        match (loc, role) {
+            (Location::Header(h), _) => self.header(key, h),
+            (Location::Pointer(p), _) => self.pointer(key, p),
+            (Location::Value(v), Role::Type) => {
+                if v.trim().is_empty() || v.trim() != v || v.len() > 256 {
+                    Err(self.err(key, "must be a non-empty value without surrounding spaces"))
+                } else {
+                    Ok(())
+                }
+            }
+            (Location::BodySha256 | Location::None, Role::Id) => Ok(()),
+            (Location::Value(_), _) => Err(self.err(
+                key,
+                "cannot be a fixed value (only event_type may be); name a header or a pointer",
+            )),
+            (Location::BodySha256 | Location::None, _) => Err(self.err(
+                key,
+                "cannot be body_sha256 or none (only event_id may be); name a header or a pointer",
+            )),
         }
+    }
+
+    /// `[sources]`: each an https link.
+    fn sources(&self) -> Result<(), CatalogError> {
+        for (k, url) in self.p.sources.entries() {
+            self.plain_url(&format!("sources.{k}"), url)?;
+        }
+        Ok(())
+    }
+
+    /// `[webhooks.sample]`: header names and values, a body that is JSON (or a form with
+    /// its content type) once its placeholders are filled, and no signature of its own.
+    fn sample(&self, s: &WebhookSample) -> Result<(), CatalogError> {
+        for (name, value) in &s.headers {
+            let key = format!("webhooks.sample.headers.{name}");
+            self.header(&key, name)?;
+            if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+                return Err(self.err(&key, "holds a control character; write one line"));
+            }
+            if name.eq_ignore_ascii_case("content-type") {
+                return Err(self.err(&key, "goes in webhooks.sample.content_type"));
+            }
+        }
+        if let Some(c) = &s.content_type
+            && !c.eq_ignore_ascii_case(FORM_CONTENT_TYPE)
+            && !c.eq_ignore_ascii_case("application/json")
+        {
+            return Err(self.err(
+                "webhooks.sample.content_type",
+                format!(
+                    "is {c:?}; use {FORM_CONTENT_TYPE:?} for form bodies, or leave it out for JSON"
+                ),
+            ));
+        }
+        let r = s.render("17000000000001", 1_700_000_000);
+        if s.is_form() {
+            if r.body.is_empty() || std::str::from_utf8(&r.body).is_err() {
+                return Err(self.err("webhooks.sample.body", "is not a form body (name=value&…)"));
+            }
+        } else if let Err(e) = serde_json::from_slice::<serde_json::Value>(&r.body) {
+            return Err(self.err(
+                "webhooks.sample.body",
+                format!(
+                    "is not JSON once {SAMPLE_EVENT_ID} and {SAMPLE_TIMESTAMP} are filled ({e}); set content_type for a form body"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Each key is a header some location reads; each list is non-empty, of valid names,
@@ -195,7 +270,9 @@ impl Checker<'_> {
         .flatten()
         .filter_map(|l| match l {
             Location::Header(h) => Some(h.as_str()),
-            Location::Pointer(_) => None,
+            Location::Pointer(_) | Location::Value(_) | Location::BodySha256 | Location::None => {
+                None
+            }
         })
         .collect();
         let mut keys_seen: Vec<String> = Vec::new();
@@ -482,17 +559,21 @@ impl Checker<'_> {
                 ));
             }
             if let Some(l) = &w.event_id {
-                self.location("webhooks.event_id", l)?;
+                self.location("webhooks.event_id", l, Role::Id)?;
             }
             if let Some(l) = &w.event_type {
-                self.location("webhooks.event_type", l)?;
+                self.location("webhooks.event_type", l, Role::Type)?;
             }
             if let Some(r) = &w.routing {
-                self.location("webhooks.routing.event", &r.event)?;
+                self.location("webhooks.routing.event", &r.event, Role::Routing)?;
                 self.source("webhooks.routing.connection", &r.connection)?;
             }
             self.header_alternatives(w)?;
+            if let Some(s) = &w.sample {
+                self.sample(s)?;
+            }
         }
+        self.sources()?;
         let unused: Vec<&String> = p
             .placeholders
             .keys()
@@ -542,4 +623,117 @@ pub(crate) fn validate(p: &Provider, dev: bool) -> Result<(), CatalogError> {
         used: BTreeSet::new(),
     }
     .run()
+}
+
+/// The provenance a built-in entry must carry (see [`Provider::check_provenance`]).
+pub(crate) fn provenance(p: &Provider) -> Result<(), CatalogError> {
+    let err = |key: &str, msg: String| CatalogError::invalid(&p.id, key, msg);
+    if p.verified.is_none() {
+        return Err(err(
+            "verified",
+            "is missing; write the date every fact was last checked against the provider's docs: verified = 2026-12-05".into(),
+        ));
+    }
+    let s = &p.sources;
+    let needs: [(&str, bool, &Option<String>, &str); 4] = [
+        ("oauth2", p.oauth2.is_some(), &s.oauth2, "[oauth2]"),
+        (
+            "api",
+            p.api_base_url.is_some()
+                || !p.api_headers.is_empty()
+                || p.api_key.is_some()
+                || p.basic.is_some()
+                || p.verify.is_some(),
+            &s.api,
+            "api_base_url, api_headers, [api_key], [basic] or [verify]",
+        ),
+        (
+            "rate_limit",
+            p.rate_limit.is_some(),
+            &s.rate_limit,
+            "[rate_limit]",
+        ),
+        ("webhooks", p.webhooks.is_some(), &s.webhooks, "[webhooks]"),
+    ];
+    for (key, present, source, what) in needs {
+        if present && source.is_none() {
+            return Err(err(
+                &format!("sources.{key}"),
+                format!(
+                    "is missing; the entry has {what}: link the provider's page these facts come from"
+                ),
+            ));
+        }
+    }
+    let Some(w) = &p.webhooks else {
+        return Ok(());
+    };
+    let Some(sample) = &w.sample else {
+        return Err(err(
+            "webhooks.sample",
+            "is missing; add what the provider sends, from a sample in its docs (headers and body)"
+                .into(),
+        ));
+    };
+    let r = sample.render("17000000000001", 1_700_000_000);
+    let mut headers = signatures::Headers::new();
+    for (n, v) in &r.headers {
+        headers.append(n, v);
+    }
+    let json: Option<serde_json::Value> = if sample.is_form() {
+        None
+    } else {
+        serde_json::from_slice(&r.body).ok()
+    };
+    for (key, loc) in [("event_id", &w.event_id), ("event_type", &w.event_type)] {
+        let Some(loc) = loc else {
+            return Err(err(
+                &format!("webhooks.{key}"),
+                format!(
+                    "is missing; say where the provider puts it (a header, a pointer{})",
+                    if key == "event_id" {
+                        ", or \"body_sha256\" when it sends none"
+                    } else {
+                        ", or { value = \"…\" } when it sends one kind"
+                    }
+                ),
+            ));
+        };
+        if *loc != Location::None && w.read(loc, &headers, json.as_ref(), &r.body).is_none() {
+            return Err(err(
+                "webhooks.sample",
+                format!(
+                    "has no {key} where webhooks.{key} reads it ({loc:?}); make the sample the provider's own"
+                ),
+            ));
+        }
+    }
+    // Each sample sent must be a new event: the id must follow {event_id} (or, for a
+    // body digest, {event_id} or {timestamp} in the body).
+    let id_of = |event_id: &str, ts: i64| {
+        let r = sample.render(event_id, ts);
+        let mut h = signatures::Headers::new();
+        for (n, v) in &r.headers {
+            h.append(n, v);
+        }
+        let j: Option<serde_json::Value> = if sample.is_form() {
+            None
+        } else {
+            serde_json::from_slice(&r.body).ok()
+        };
+        w.event_id
+            .as_ref()
+            .and_then(|l| w.read(l, &h, j.as_ref(), &r.body))
+    };
+    if w.event_id != Some(Location::None)
+        && id_of("17000000000001", 1_700_000_000) == id_of("17000000000002", 1_700_000_001)
+    {
+        return Err(err(
+            "webhooks.sample",
+            format!(
+                "gives the same event id every time; put {SAMPLE_EVENT_ID} where webhooks.event_id reads it"
+            ),
+        ));
+    }
+    Ok(())
 }

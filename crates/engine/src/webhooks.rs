@@ -233,10 +233,8 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// Reads a value at a location: a header, or a JSON pointer into the body (a top-level
-/// field for form bodies).
-/// Reads an id, type or routing key where the catalog says it is; a header is looked up
-/// under its name, then the provider's alternative names (Shopify's unprefixed ones).
+/// Reads an id, type or routing key where the catalog says it is (see
+/// [`catalog::Webhooks::read`]), cut to [`MAX_ID_LEN`] characters.
 fn read_location(
     hooks: &catalog::Webhooks,
     loc: &Location,
@@ -244,28 +242,8 @@ fn read_location(
     json: Option<&serde_json::Value>,
     body: &[u8],
 ) -> Option<String> {
-    let raw = match loc {
-        Location::Header(name) => std::str::from_utf8(hooks.header(headers, name)?)
-            .ok()?
-            .trim()
-            .to_owned(),
-        Location::Pointer(p) => match json {
-            Some(v) => match v.pointer(p)? {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => return None,
-            },
-            None => {
-                let field = p.trim_start_matches('/');
-                signatures::parse_urlencoded(body)
-                    .into_iter()
-                    .find(|(k, _)| k == field)
-                    .map(|(_, v)| v)?
-            }
-        },
-    };
-    let cut: String = raw.chars().take(MAX_ID_LEN).collect();
-    (!cut.is_empty()).then_some(cut)
+    let raw = hooks.read(loc, headers, json, body)?;
+    Some(raw.chars().take(MAX_ID_LEN).collect())
 }
 
 fn kept_headers(headers: &Headers) -> Vec<(String, String)> {

@@ -98,6 +98,11 @@ pub enum Scheme {
     /// Paddle Billing: `Paddle-Signature: ts=…;h1=…`.
     #[serde(alias = "paddle")]
     PaddleBilling,
+    /// Webflow: `x-webflow-signature`, hex HMAC-SHA256 of `{ts}:{body}` with the
+    /// millisecond `x-webflow-timestamp`.
+    Webflow,
+    /// WorkOS: `WorkOS-Signature: t=<milliseconds>, v1=…` over `{t}.{body}`.
+    Workos,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -124,6 +129,8 @@ impl Scheme {
         Scheme::Typeform,
         Scheme::Docusign,
         Scheme::PaddleBilling,
+        Scheme::Webflow,
+        Scheme::Workos,
     ];
 
     /// The kebab-case name used in configuration.
@@ -148,6 +155,8 @@ impl Scheme {
             Self::Typeform => "typeform",
             Self::Docusign => "docusign",
             Self::PaddleBilling => "paddle-billing",
+            Self::Webflow => "webflow",
+            Self::Workos => "workos",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -159,6 +168,8 @@ impl Scheme {
         match self {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
+            Self::Webflow => Some(300),
+            Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),
             Self::Calendly => Some(180),
             Self::Linear => Some(60),

@@ -56,6 +56,7 @@ impl Scheme {
     /// - Standard Webhooks and Svix: `whsec_` + at least 24 random bytes (their spec);
     /// - Discord: a public key, nothing to check;
     /// - Square and Zoom: at least 22 characters (the length of the keys they issue);
+    ///   WorkOS the same (its docs give no length for the secrets it issues);
     /// - every other HMAC scheme, generic-hmac included: at least 32 characters (a
     ///   SHA-256 key's worth; GitHub, Typeform, Twitch, Calendly and generic-hmac
     ///   secrets are chosen by the operator, the others are issued at that length or
@@ -64,7 +65,7 @@ impl Scheme {
         match self {
             Self::StandardWebhooks | Self::Svix => SecretRule::WhsecBytes { min_bytes: 24 },
             Self::Discord => SecretRule::PublicKey,
-            Self::Square | Self::Zoom => SecretRule::MinChars { min_chars: 22 },
+            Self::Square | Self::Zoom | Self::Workos => SecretRule::MinChars { min_chars: 22 },
             Self::Stripe
             | Self::Github
             | Self::Slack
@@ -79,6 +80,7 @@ impl Scheme {
             | Self::Typeform
             | Self::Docusign
             | Self::PaddleBilling
+            | Self::Webflow
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

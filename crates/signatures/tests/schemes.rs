@@ -338,6 +338,179 @@ fn stripe_header_elements() {
     );
 }
 
+// --- Millisecond timestamps: Webflow, WorkOS ---------------------------------------------
+
+#[test]
+fn webflow_signs_millisecond_timestamp_colon_body() {
+    let c = case("webflow");
+    let built = build(&c, b"{\"triggerType\":\"form_submission\"}");
+    let ts = built.header("x-webflow-timestamp");
+    assert_eq!(ts, format!("{}", TS * 1000), "Unix milliseconds");
+    let sig = built.header("x-webflow-signature");
+    assert_eq!(sig.len(), 64, "bare lowercase hex, no prefix");
+    assert!(
+        sig.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+
+    // The reported timestamp is in seconds.
+    assert_eq!(check(&c, &built).unwrap().timestamp, Some(TS));
+    // Uppercase hex decodes to the same bytes.
+    let upper = built.with_header("x-webflow-signature", sig.to_uppercase());
+    assert!(check(&c, &upper).is_ok());
+    // A `sha256=` prefix is not Webflow's format.
+    let prefixed = built.with_header("x-webflow-signature", format!("sha256={sig}"));
+    assert!(check(&c, &prefixed).is_err());
+    // The same signature with the timestamp written in seconds no longer matches and is
+    // far outside the tolerance once read as milliseconds.
+    let seconds = built.with_header("x-webflow-timestamp", TS.to_string());
+    assert!(matches!(
+        check(&c, &seconds).unwrap_err(),
+        VerifyError::TimestampOutsideTolerance { .. }
+    ));
+    let h = "x-webflow-timestamp";
+    assert!(malformed(h)(
+        &check(&c, &built.with_header(h, "1.7e12")).unwrap_err()
+    ));
+}
+
+#[test]
+fn webflow_and_workos_tolerance_is_checked_in_milliseconds() {
+    for (label, tolerance) in [("webflow", 300), ("workos", 180)] {
+        let c = case(label);
+        assert_eq!(c.tolerance(), Some(tolerance), "{label}");
+        let built = build(&c, b"payload");
+        let key = [c.verify_secret.as_str()];
+        // Signed at TS (whole seconds): exactly at the edge on both sides passes.
+        let edge = TS + i64::try_from(tolerance).unwrap();
+        assert!(check_with(&c, &built, &key, at(edge)).is_ok(), "{label}");
+        assert!(check_with(&c, &built, &key, at(TS - i64::try_from(tolerance).unwrap())).is_ok());
+        assert!(matches!(
+            check_with(&c, &built, &key, at(edge + 1)).unwrap_err(),
+            VerifyError::TimestampOutsideTolerance { .. }
+        ));
+    }
+    // One millisecond past the edge is already outside (the check is not rounded to
+    // seconds): sign at TS, hand-write a timestamp 1 ms later and re-sign it.
+    let c = case("webflow");
+    let secret = c.verify_secret.clone();
+    let late_ms = (TS + 300) * 1000 + 1;
+    let body = b"payload";
+    let mut content = late_ms.to_string().into_bytes();
+    content.push(b':');
+    content.extend_from_slice(body);
+    let sig = hmac_sha256_hex(secret.as_bytes(), &content);
+    let headers: Headers = [
+        ("x-webflow-timestamp", late_ms.to_string()),
+        ("x-webflow-signature", sig),
+    ]
+    .into_iter()
+    .collect();
+    let req = Request::new("POST", "https://example.com/hooks", &headers, body);
+    let keys = secrets(&[&secret]);
+    assert!(matches!(
+        verify(&c.scheme, &req, &keys, &at(TS)).unwrap_err(),
+        VerifyError::TimestampOutsideTolerance { .. }
+    ));
+    assert!(verify(&c.scheme, &req, &keys, &at(TS + 1)).is_ok());
+}
+
+/// HMAC-SHA256 written out from RFC 2104 over `sha2`, independent of the crate's signer.
+fn hmac_sha256_hex(key: &[u8], msg: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let inner = Sha256::new()
+        .chain_update(&ipad)
+        .chain_update(msg)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(&opad)
+        .chain_update(inner)
+        .finalize();
+    hex::encode(outer)
+}
+
+#[test]
+fn workos_header_elements() {
+    let c = case("workos");
+    let built = build(&c, b"{\"event\":\"user.created\"}");
+    let good = built.header("WorkOS-Signature");
+    let ms = TS * 1000;
+    assert!(
+        good.starts_with(&format!("t={ms}, v1=")),
+        "WorkOS's own layout: {good}"
+    );
+    let sig = good.split_once("v1=").unwrap().1.to_owned();
+    let with = |v: String| check(&c, &built.with_header("WorkOS-Signature", v));
+    let h = "WorkOS-Signature";
+
+    assert_eq!(with(good.clone()).unwrap().timestamp, Some(TS));
+    assert!(with(format!("t={ms},v1={sig}")).is_ok(), "no space");
+    assert!(with(format!("v1={sig}, t={ms}")).is_ok(), "any order");
+    assert!(
+        with(format!("t={ms}, v1={}, v1={sig}", "0".repeat(64))).is_ok(),
+        "several signatures"
+    );
+    assert!(matches!(
+        with(format!("t={TS}, v1={sig}")).unwrap_err(),
+        VerifyError::TimestampOutsideTolerance { .. }
+    ));
+    assert_eq!(
+        with(format!("t={ms}")).unwrap_err(),
+        VerifyError::NoSignatures { header: h.into() }
+    );
+    assert!(
+        malformed(h)(&with(format!("v1={sig}")).unwrap_err()),
+        "no t"
+    );
+    assert!(
+        malformed(h)(&with(format!("t={ms}, v1=zz")).unwrap_err()),
+        "not hex"
+    );
+    assert!(
+        malformed(h)(&with(format!("t={ms}, t={ms}, v1={sig}")).unwrap_err()),
+        "two t"
+    );
+
+    // Several secrets: WorkOS sends one signature, made with the first.
+    let input = SignRequest::new(b"payload", TS);
+    let signed = sign(&Scheme::Workos, &secrets(&["one", "two"]), &input).unwrap();
+    assert_eq!(
+        signed
+            .header("WorkOS-Signature")
+            .unwrap()
+            .matches("v1=")
+            .count(),
+        1
+    );
+    // A timestamp whose milliseconds overflow cannot be signed.
+    assert_eq!(
+        sign(
+            &Scheme::Workos,
+            &secrets(&["one"]),
+            &SignRequest::new(b"payload", i64::MAX)
+        )
+        .unwrap_err(),
+        SignError::TimestampOutOfRange
+    );
+    assert_eq!(
+        sign(
+            &Scheme::Webflow,
+            &secrets(&["one"]),
+            &SignRequest::new(b"payload", i64::MAX)
+        )
+        .unwrap_err(),
+        SignError::TimestampOutOfRange
+    );
+}
+
 #[test]
 fn stripe_and_paddle_sign_every_secret_calendly_the_first() {
     let input = SignRequest::new(b"payload", TS);

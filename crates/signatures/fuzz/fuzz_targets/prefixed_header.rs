@@ -1,6 +1,6 @@
 //! One signature header (with a prefix such as `sha256=` or `v0=`), maybe a timestamp and
 //! an id header: GitHub, Intercom, Shopify, Typeform, Linear, Square, DocuSign, Slack,
-//! Zoom, Twitch EventSub.
+//! Zoom, Twitch EventSub, Webflow.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -38,6 +38,7 @@ const SCHEMES: &[(Scheme, &str, &str, &str)] = &[
         "",
     ),
     (Scheme::Zoom, "x-zm-signature", "x-zm-request-timestamp", ""),
+    (Scheme::Webflow, "x-webflow-signature", "x-webflow-timestamp", ""),
     (
         Scheme::TwitchEventsub,
         "Twitch-Eventsub-Message-Signature",

@@ -1,4 +1,4 @@
-//! `t=…,v1=…` style headers: Stripe, Calendly, Paddle Billing.
+//! `t=…,v1=…` style headers: Stripe, Calendly, Paddle Billing, WorkOS.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -22,6 +22,7 @@ fuzz_target!(|i: Input<'_>| {
         (Scheme::Stripe, "Stripe-Signature"),
         (Scheme::Calendly, "Calendly-Webhook-Signature"),
         (Scheme::PaddleBilling, "Paddle-Signature"),
+        (Scheme::Workos, "WorkOS-Signature"),
     ] {
         let headers = Headers::new().with(name, i.header);
         let req = Request::new("POST", "", &headers, i.body);

@@ -1,5 +1,6 @@
 //! A timestamp header next to a prefixed hex signature header: Slack and Zoom
-//! (`v0:{ts}:{body}`), Twitch EventSub (`{id}{ts}{body}`, RFC 3339 timestamps).
+//! (`v0:{ts}:{body}`), Twitch EventSub (`{id}{ts}{body}`, RFC 3339 timestamps),
+//! Webflow (`{ts}:{body}`, millisecond timestamps, no prefix).
 
 use secrecy::SecretString;
 
@@ -16,6 +17,21 @@ pub(crate) struct Format {
     prefix: &'static str,
     /// RFC 3339 timestamps instead of Unix seconds.
     rfc3339: bool,
+    /// Unix milliseconds instead of seconds (Webflow).
+    millis: bool,
+    /// What is signed.
+    content: Content,
+}
+
+/// The signed content of a stamped scheme.
+#[derive(Clone, Copy)]
+enum Content {
+    /// `v0:{ts}:{body}` (Slack, Zoom).
+    V0,
+    /// `{id}{ts}{body}` (Twitch).
+    IdTimestampBody,
+    /// `{ts}:{body}` (Webflow).
+    TimestampColonBody,
 }
 
 pub(crate) const SLACK: Format = Format {
@@ -24,6 +40,8 @@ pub(crate) const SLACK: Format = Format {
     id_header: None,
     prefix: "v0=",
     rfc3339: false,
+    millis: false,
+    content: Content::V0,
 };
 
 pub(crate) const ZOOM: Format = Format {
@@ -32,6 +50,8 @@ pub(crate) const ZOOM: Format = Format {
     id_header: None,
     prefix: "v0=",
     rfc3339: false,
+    millis: false,
+    content: Content::V0,
 };
 
 pub(crate) const TWITCH: Format = Format {
@@ -40,13 +60,26 @@ pub(crate) const TWITCH: Format = Format {
     id_header: Some("Twitch-Eventsub-Message-Id"),
     prefix: "sha256=",
     rfc3339: true,
+    millis: false,
+    content: Content::IdTimestampBody,
 };
 
-/// The signed content: `v0:{ts}:{body}`, or `{id}{ts}{body}` when there is an id.
-fn parts<'a>(id: Option<&'a str>, ts: &'a str, body: &'a [u8]) -> Vec<&'a [u8]> {
-    match id {
-        Some(id) => vec![id.as_bytes(), ts.as_bytes(), body],
-        None => vec![b"v0:", ts.as_bytes(), b":", body],
+pub(crate) const WEBFLOW: Format = Format {
+    timestamp_header: "x-webflow-timestamp",
+    signature_header: "x-webflow-signature",
+    id_header: None,
+    prefix: "",
+    rfc3339: false,
+    millis: true,
+    content: Content::TimestampColonBody,
+};
+
+/// The signed content, by the format's [`Content`].
+fn parts<'a>(content: Content, id: Option<&'a str>, ts: &'a str, body: &'a [u8]) -> Vec<&'a [u8]> {
+    match (content, id) {
+        (Content::IdTimestampBody, Some(id)) => vec![id.as_bytes(), ts.as_bytes(), body],
+        (Content::TimestampColonBody, _) => vec![ts.as_bytes(), b":", body],
+        (Content::V0 | Content::IdTimestampBody, _) => vec![b"v0:", ts.as_bytes(), b":", body],
     }
 }
 
@@ -67,10 +100,16 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
     } else {
         parse_timestamp(f.timestamp_header, ts_text)?
     };
-    ctx.check_time(ts)?;
+    let ts = if f.millis {
+        ctx.check_time_ms(ts)?;
+        ts.div_euclid(1000)
+    } else {
+        ctx.check_time(ts)?;
+        ts
+    };
     let secret_index = ctx.match_raw(
         HmacAlgorithm::Sha256,
-        &parts(id, ts_text, ctx.req.body),
+        &parts(f.content, id, ts_text, ctx.req.body),
         &[sig],
     )?;
     Ok(Verified {
@@ -88,13 +127,19 @@ pub(crate) fn sign(
     let id = f.id_header.map(|_| sign_id(input)).transpose()?;
     let ts = if f.rfc3339 {
         format_rfc3339(input.timestamp).ok_or(SignError::TimestampOutOfRange)?
+    } else if f.millis {
+        input
+            .timestamp
+            .checked_mul(1000)
+            .ok_or(SignError::TimestampOutOfRange)?
+            .to_string()
     } else {
         input.timestamp.to_string()
     };
     let sig = sign_raw(
         secrets,
         HmacAlgorithm::Sha256,
-        &parts(id, &ts, input.body),
+        &parts(f.content, id, &ts, input.body),
         SignatureEncoding::Hex,
     )?;
     let mut headers = Vec::new();

@@ -1,5 +1,6 @@
 //! One header holding a timestamp and a list of hex signatures: Stripe
-//! (`t=…,v1=…`), Calendly (`t=…,v1=…`), Paddle Billing (`ts=…;h1=…`).
+//! (`t=…,v1=…`), Calendly (`t=…,v1=…`), Paddle Billing (`ts=…;h1=…`), WorkOS
+//! (`t=<milliseconds>, v1=…`).
 
 use secrecy::SecretString;
 
@@ -11,39 +12,60 @@ pub(crate) struct Format {
     header: &'static str,
     /// Between the elements.
     separator: char,
+    /// Between the elements when signing (WorkOS puts a space after the comma).
+    sign_separator: &'static str,
     timestamp_key: &'static str,
     signature_key: &'static str,
     /// Between the timestamp and the body in the signed content.
     joiner: &'static [u8],
     /// Whether signing with several secrets puts several signatures in the header.
     multi: bool,
+    /// The timestamp is in milliseconds (WorkOS) rather than seconds.
+    millis: bool,
 }
 
 pub(crate) const STRIPE: Format = Format {
     header: "Stripe-Signature",
     separator: ',',
+    sign_separator: ",",
     timestamp_key: "t",
     signature_key: "v1",
     joiner: b".",
     multi: true,
+    millis: false,
 };
 
 pub(crate) const CALENDLY: Format = Format {
     header: "Calendly-Webhook-Signature",
     separator: ',',
+    sign_separator: ",",
     timestamp_key: "t",
     signature_key: "v1",
     joiner: b".",
     multi: false,
+    millis: false,
 };
 
 pub(crate) const PADDLE: Format = Format {
     header: "Paddle-Signature",
     separator: ';',
+    sign_separator: ";",
     timestamp_key: "ts",
     signature_key: "h1",
     joiner: b":",
     multi: true,
+    millis: false,
+};
+
+pub(crate) const WORKOS: Format = Format {
+    header: "WorkOS-Signature",
+    separator: ',',
+    sign_separator: ", ",
+    timestamp_key: "t",
+    signature_key: "v1",
+    joiner: b".",
+    multi: false,
+    millis: true,
 };
 
 pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
@@ -81,12 +103,18 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
             },
         });
     }
-    ctx.check_time(ts)?;
+    let seconds = if f.millis {
+        ctx.check_time_ms(ts)?;
+        ts.div_euclid(1000)
+    } else {
+        ctx.check_time(ts)?;
+        ts
+    };
     let parts: [&[u8]; 3] = [ts_text.as_bytes(), f.joiner, ctx.req.body];
     let secret_index = ctx.match_raw(HmacAlgorithm::Sha256, &parts, &sigs)?;
     Ok(Verified {
         secret_index,
-        timestamp: Some(ts),
+        timestamp: Some(seconds),
         id: None,
     })
 }
@@ -96,7 +124,15 @@ pub(crate) fn sign(
     secrets: &[SecretString],
     input: &SignRequest<'_>,
 ) -> Result<Signed, SignError> {
-    let ts = input.timestamp.to_string();
+    let ts = if f.millis {
+        input
+            .timestamp
+            .checked_mul(1000)
+            .ok_or(SignError::TimestampOutOfRange)?
+            .to_string()
+    } else {
+        input.timestamp.to_string()
+    };
     let parts: [&[u8]; 3] = [ts.as_bytes(), f.joiner, input.body];
     let sigs = if f.multi {
         sign_raw_all(
@@ -113,11 +149,11 @@ pub(crate) fn sign(
             SignatureEncoding::Hex,
         )?]
     };
-    let sep = f.separator.to_string();
+    let sep = f.sign_separator;
     let mut elements = vec![format!("{}={ts}", f.timestamp_key)];
     elements.extend(sigs.iter().map(|s| format!("{}={s}", f.signature_key)));
     Ok(Signed::headers(
-        vec![(f.header.to_owned(), elements.join(&sep))],
+        vec![(f.header.to_owned(), elements.join(sep))],
         input.url,
     ))
 }

@@ -176,6 +176,10 @@ pub fn cases() -> Vec<Case> {
         Case::new(Scheme::Typeform, "typeform secret", "other").sig("Typeform-Signature"),
         Case::new(Scheme::Docusign, "docusign key", "other").sig("X-DocuSign-Signature-1"),
         Case::new(Scheme::PaddleBilling, "pdl_ntfset_secret", "other").sig("Paddle-Signature"),
+        Case::new(Scheme::Webflow, "webflow client secret", "other")
+            .sig("x-webflow-signature")
+            .ts("x-webflow-timestamp"),
+        Case::new(Scheme::Workos, "workos webhook secret", "other").sig("WorkOS-Signature"),
         Case {
             label: "generic-hmac full".into(),
             ..Case::new(Scheme::GenericHmac(generic_full()), "acme secret", "other")

@@ -251,6 +251,20 @@ def paddle(secret, ts, body, **_):
     return {"headers": [["Paddle-Signature", f"ts={ts};h1={sig}"]]}
 
 
+def webflow(secret, ts, body, **_):
+    # Webflow: hex HMAC-SHA256 of "<ms timestamp>:<body>" keyed by the client secret.
+    ms = ts * 1000
+    sig = mac(hashlib.sha256, secret, f"{ms}:{body}").hex()
+    return {"headers": [["x-webflow-timestamp", str(ms)], ["x-webflow-signature", sig]]}
+
+
+def workos(secret, ts, body, **_):
+    # WorkOS: "t=<ms timestamp>, v1=<hex HMAC-SHA256 of '<t>.<body>'>".
+    ms = ts * 1000
+    sig = mac(hashlib.sha256, secret, f"{ms}.{body}").hex()
+    return {"headers": [["WorkOS-Signature", f"t={ms}, v1={sig}"]]}
+
+
 GENERIC_512 = {"generic-hmac": {
     "header": "X-Acme-Signature", "prefix": "sha512=", "algorithm": "sha512", "encoding": "base64",
     "template": "{timestamp}.{id}.{method}.{url}.{body}", "timestamp_header": "X-Acme-Timestamp",
@@ -342,6 +356,8 @@ def vectors():
     add("typeform", typeform, "typeform-secret", "other")
     add("docusign", docusign, "docusign-connect-key=", "other")
     add("paddle-billing", paddle, "pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI", "other")
+    add("webflow", webflow, "b5e8a0c0f3d9d1f8d5a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d", "other")
+    add("workos", workos, "wh_sec_0123456789abcdefABCDEF", "other")
     add(GENERIC_512, generic_512, "acme-secret", "other")
     add(GENERIC_SHA1, generic_sha1, "legacy", "other")
     return out

@@ -38,3 +38,4 @@ mod status;
 mod three;
 mod webhook;
 mod webhook_load;
+mod webhook_samples;

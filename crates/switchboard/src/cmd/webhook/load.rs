@@ -19,7 +19,7 @@ use client::{EventDetail, SecretString};
 use serde::Serialize;
 use signatures::Scheme;
 
-use super::test::{Signed, TestArgs, sign_sample};
+use super::test::{Signed, TestArgs, provider_sample, sample_event_id, sign_sample};
 use crate::exit::{CliError, Outcome};
 use crate::output::{print_json, progress};
 use crate::remote::explain;
@@ -187,11 +187,21 @@ pub async fn run(
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(concurrency as usize)
         .build()?;
-    let run_id = format!(
-        "{:x}{:x}",
-        chrono::Utc::now().timestamp_millis(),
-        std::process::id()
-    );
+    let run_start = chrono::Utc::now();
+    // The provider's sample, when its event id follows `{event_id}`: where the id is a
+    // digest of a body that changes only with the time, many samples a second would be
+    // duplicates, so those providers get the generic body (each with its own id).
+    let sample = provider_sample(integration).filter(|_| {
+        catalog::Catalog::builtin()
+            .get(&integration.provider)
+            .and_then(|p| p.webhooks.as_ref()?.event_id.as_ref())
+            .is_some_and(|l| {
+                matches!(
+                    l,
+                    catalog::Location::Header(_) | catalog::Location::Pointer(_)
+                )
+            })
+    });
     let bar = progress(
         args.count,
         "sending  {bar:40} {pos}/{len} {per_sec} {elapsed}",
@@ -204,7 +214,7 @@ pub async fn run(
         integration.clone(),
         scheme.clone(),
         body,
-        run_id,
+        (run_start, sample),
     ));
     let started = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
@@ -217,19 +227,20 @@ pub async fn run(
             args.count,
         );
         senders.spawn(async move {
-            let (public_url, server_url, integration, scheme, body, run_id) = &*shared;
+            let (public_url, server_url, integration, scheme, body, (run_start, sample)) = &*shared;
             let mut out = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= count {
                     break;
                 }
-                let sample_id = format!("evt_test_{run_id}_{i}");
+                let sample_id = sample_event_id(*run_start, i);
                 let signed = sign_sample(
                     public_url,
                     server_url,
                     integration,
                     scheme,
+                    sample.as_ref(),
                     &sample_id,
                     body.clone(),
                     chrono::Utc::now(),
@@ -311,7 +322,7 @@ pub async fn run(
 async fn send(http: &reqwest::Client, s: Signed) -> Sent {
     let mut rb = http
         .post(&s.target)
-        .header("content-type", "application/json")
+        .header("content-type", s.content_type.as_str())
         .header("user-agent", "switchboard-webhook-test");
     for (n, v) in &s.headers {
         rb = rb.header(n, v);

@@ -15,7 +15,8 @@ use crate::local::load_config;
 pub struct TestArgs {
     /// The integration to send a sample webhook to.
     pub integration: String,
-    /// Body to send (default: a small JSON sample event).
+    /// Body to send instead of the provider's sample body (the sample's headers are
+    /// still sent). Default: the sample from the provider's catalog entry.
     #[arg(long, value_name = "FILE")]
     pub event: Option<PathBuf>,
     /// Server to send it to.
@@ -44,27 +45,58 @@ pub(super) struct Signed {
     /// Where to POST it (the server's URL, the integration's path, and the query the
     /// scheme signs, if any).
     pub target: String,
-    /// The signature headers.
+    /// The provider's headers (from the catalog's sample) and the signature headers.
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// Its content type.
+    pub content_type: String,
 }
 
-/// Signs `body` (the sample for `sample_id` when `None`) at `now` with the integration's
-/// first secret, over the URL the server will see (`{public_url}/webhooks/{id}/event`).
+/// The catalog's `[webhooks.sample]` of the integration's provider (built-in providers
+/// only; custom ones have none).
+pub(super) fn provider_sample(integration: &config::Integration) -> Option<catalog::WebhookSample> {
+    catalog::Catalog::builtin()
+        .get(&integration.provider)?
+        .webhooks
+        .as_ref()?
+        .sample
+        .clone()
+}
+
+/// A fresh `{event_id}` for a sample: decimal digits (the catalog's samples put it in
+/// JSON numbers too), at most 19 so that it stays a 64-bit integer.
+pub(super) fn sample_event_id(now: chrono::DateTime<chrono::Utc>, n: u64) -> String {
+    format!("{}{:07}", now.timestamp(), n % 10_000_000)
+}
+
+/// Signs a sample at `now` with the integration's first secret, over the URL the server
+/// will see (`{public_url}/webhooks/{id}/event`): the provider's own sample from the
+/// catalog (`{event_id}` → `event_id`, times → `now`), with `body` instead of its body
+/// when given (`--event FILE`); a small generic JSON event for a provider without one.
+/// Mailgun's signature goes into the body, as Mailgun puts it.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn sign_sample(
     public_url: &str,
     server_url: &str,
     integration: &config::Integration,
     scheme: &signatures::Scheme,
-    sample_id: &str,
+    sample: Option<&catalog::WebhookSample>,
+    event_id: &str,
     body: Option<Vec<u8>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Signed> {
-    let body = match body {
-        Some(b) => b,
-        None => serde_json::to_vec(&serde_json::json!({
-            "id": sample_id,
+    let rendered = sample.map(|s| s.render(event_id, now.timestamp()));
+    let (mut headers, content_type) = match &rendered {
+        Some(r) => (r.headers.clone(), r.content_type.clone()),
+        None => (Vec::new(), "application/json".to_owned()),
+    };
+    let is_form = content_type.eq_ignore_ascii_case(catalog::FORM_CONTENT_TYPE);
+    let mut body = match (body, rendered) {
+        (Some(b), _) => b,
+        (None, Some(r)) => r.body,
+        (None, None) => serde_json::to_vec(&serde_json::json!({
+            "id": event_id,
             "type": "switchboard.test",
             "created": now.timestamp(),
             "data": { "message": "a test webhook sent by `switchboard webhook test`" },
@@ -72,9 +104,13 @@ pub(super) fn sign_sample(
     };
     let path = format!("/webhooks/{}/event", integration.id);
     let signed_url = format!("{public_url}{path}");
-    let req = signatures::SignRequest::new(&body, now.timestamp())
+    let form = is_form.then(|| signatures::parse_urlencoded(&body));
+    let mut req = signatures::SignRequest::new(&body, now.timestamp())
         .url(&signed_url)
-        .id(sample_id);
+        .id(event_id);
+    if let Some(f) = &form {
+        req = req.form(f);
+    }
     let signed =
         signatures::sign(scheme, &integration.webhook_secrets[..1], &req).map_err(|e| {
             CliError::new(
@@ -82,6 +118,17 @@ pub(super) fn sign_sample(
                 format!("cannot sign a {} webhook: {e}", scheme.name()),
             )
         })?;
+    if !signed.body_fields.is_empty() {
+        body = with_body_fields(body, is_form, &signed.body_fields)?;
+    }
+    // The signer's headers replace the sample's of the same name (`webhook-id`…).
+    headers.retain(|(n, _)| {
+        !signed
+            .headers
+            .iter()
+            .any(|(s, _)| s.eq_ignore_ascii_case(n))
+    });
+    headers.extend(signed.headers);
     // Twilio JSON webhooks carry bodySHA256 in the URL: send to the same path and query.
     let query = signed
         .url
@@ -90,9 +137,56 @@ pub(super) fn sign_sample(
         .unwrap_or_default();
     Ok(Signed {
         target: format!("{}{path}{query}", server_url.trim_end_matches('/')),
-        headers: signed.headers,
+        headers,
         body,
+        content_type,
     })
+}
+
+/// Puts signature fields into the body (Mailgun): form fields appended, or the JSON
+/// body's `signature` object.
+fn with_body_fields(
+    body: Vec<u8>,
+    is_form: bool,
+    fields: &[(String, String)],
+) -> anyhow::Result<Vec<u8>> {
+    if is_form {
+        let mut out = body;
+        for (k, v) in fields {
+            if !out.is_empty() {
+                out.push(b'&');
+            }
+            out.extend(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair(k, v)
+                    .finish()
+                    .into_bytes(),
+            );
+        }
+        return Ok(out);
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        CliError::new(
+            "invalid_input",
+            format!("this provider signs inside a JSON body, but the event is not JSON: {e}"),
+        )
+    })?;
+    let obj = v.as_object_mut().ok_or_else(|| {
+        CliError::new(
+            "invalid_input",
+            "this provider signs inside a JSON body, but the event is not a JSON object",
+        )
+    })?;
+    let sig = obj
+        .entry("signature")
+        .or_insert_with(|| serde_json::json!({}));
+    if !sig.is_object() {
+        *sig = serde_json::json!({});
+    }
+    for (k, val) in fields {
+        sig[k.as_str()] = serde_json::Value::String(val.clone());
+    }
+    Ok(serde_json::to_vec(&v)?)
 }
 
 /// `switchboard webhook test`: signs a sample exactly as the provider would (with the
@@ -106,7 +200,8 @@ pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
         return super::load::run(args, &cfg, integration, &scheme, json).await;
     }
     let now = chrono::Utc::now();
-    let sample_id = format!("evt_test_{}", now.timestamp_millis());
+    let sample_id = sample_event_id(now, u64::from(now.timestamp_subsec_micros()));
+    let sample = provider_sample(integration);
     let body = match &args.event {
         Some(p) => Some(
             std::fs::read(p).with_context(|| format!("cannot read event file {}", p.display()))?,
@@ -117,11 +212,13 @@ pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
         target,
         headers,
         body,
+        content_type,
     } = sign_sample(
         &cfg.public_url,
         &args.url,
         integration,
         &scheme,
+        sample.as_ref(),
         &sample_id,
         body,
         now,
@@ -132,7 +229,7 @@ pub async fn run(args: TestArgs, g: &Globals) -> anyhow::Result<Outcome> {
         .build()?;
     let mut rb = http
         .post(&target)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .header("user-agent", "switchboard-webhook-test");
     for (n, v) in &headers {
         rb = rb.header(n, v);
