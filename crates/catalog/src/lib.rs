@@ -119,7 +119,6 @@ embedded![
     "keycloak",
     "klaviyo",
     "lemon-squeezy",
-    "lever",
     "linear",
     "linkedin",
     "mailchimp",

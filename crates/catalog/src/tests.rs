@@ -368,7 +368,6 @@ fn catalog_covers_the_common_categories() {
             "hr and ats",
             &[
                 "greenhouse",
-                "lever",
                 "bamboohr",
                 "gusto",
                 "deel",
