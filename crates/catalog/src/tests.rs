@@ -478,9 +478,7 @@ fn key_facts_of_the_wider_catalog() {
     assert_eq!(o("reddit").authorization_params["duration"], "permanent");
 
     // Tokens that never expire.
-    for id in [
-        "attio", "netlify", "webflow", "aircall", "copper", "egnyte", "todoist",
-    ] {
+    for id in ["attio", "webflow", "aircall", "copper", "egnyte", "todoist"] {
         assert_eq!(o(id).token_response.expiry, Expiry::Never, "{id}");
     }
 
