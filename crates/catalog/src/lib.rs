@@ -109,7 +109,6 @@ embedded![
     "gorgias",
     "greenhouse",
     "gusto",
-    "harvest",
     "helpscout",
     "heroku",
     "hibob",

@@ -402,7 +402,6 @@ fn catalog_covers_the_common_categories() {
                 "smartsheet",
                 "wrike",
                 "coda",
-                "harvest",
                 "productboard",
                 "cal-com",
             ],
