@@ -104,7 +104,6 @@ embedded![
     "generic-hmac",
     "github",
     "gitlab",
-    "gong",
     "google",
     "gorgias",
     "greenhouse",

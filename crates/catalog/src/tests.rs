@@ -304,7 +304,6 @@ fn catalog_covers_the_common_categories() {
                 "zoho-crm",
                 "outreach",
                 "salesloft",
-                "gong",
             ],
         ),
         (
