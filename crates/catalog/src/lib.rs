@@ -179,7 +179,6 @@ embedded![
     "woocommerce",
     "workable",
     "workos",
-    "wrike",
     "x",
     "xero",
     "zendesk",

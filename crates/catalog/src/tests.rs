@@ -400,7 +400,6 @@ fn catalog_covers_the_common_categories() {
                 "miro",
                 "canva",
                 "smartsheet",
-                "wrike",
                 "coda",
                 "harvest",
                 "productboard",
