@@ -339,13 +339,7 @@ fn catalog_covers_the_common_categories() {
         ),
         (
             "e-commerce",
-            &[
-                "woocommerce",
-                "bigcommerce",
-                "etsy",
-                "ebay",
-                "webflow",
-            ],
+            &["woocommerce", "bigcommerce", "etsy", "ebay", "webflow"],
         ),
         (
             "dev tools",
