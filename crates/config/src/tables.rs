@@ -33,7 +33,14 @@ pub(crate) struct RawIntegration {
     webhook_tolerance_secs: Option<u64>,
     rate_limit: Option<RawRateLimit>,
     payload_retention_days: Option<u64>,
+    health_check_interval_secs: Option<u64>,
 }
+
+/// The shortest `health_check_interval_secs`: a check costs the provider a request per
+/// connection, so more often than once a minute is refused.
+pub const HEALTH_CHECK_MIN_SECS: u64 = 60;
+/// The longest `health_check_interval_secs` (30 days).
+pub const HEALTH_CHECK_MAX_SECS: u64 = 30 * 86_400;
 
 /// An integration's `rate_limit = { … }` as written.
 #[derive(Debug, Deserialize)]
@@ -232,6 +239,9 @@ pub struct Integration {
     /// Days its events' payloads are kept (0: forever); the top-level
     /// `payload_retention_days` when absent.
     pub payload_retention_days: Option<u64>,
+    /// How often each active connection's credentials are tried with the provider's
+    /// cheapest authenticated request (none when absent: no health checks).
+    pub health_check_interval_secs: Option<u64>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -510,8 +520,20 @@ pub(crate) fn integrations(
                 format!("{d} is out of range; use 0 (keep forever) to 36500 days"),
             ));
         }
+        if let Some(h) = r.health_check_interval_secs
+            && !(HEALTH_CHECK_MIN_SECS..=HEALTH_CHECK_MAX_SECS).contains(&h)
+        {
+            return Err(invalid(
+                key("health_check_interval_secs"),
+                src,
+                format!(
+                    "{h} is out of range; use {HEALTH_CHECK_MIN_SECS}..={HEALTH_CHECK_MAX_SECS} seconds (1 minute to 30 days), or leave it out to turn health checks off"
+                ),
+            ));
+        }
         let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
         out.push(Integration {
+            health_check_interval_secs: r.health_check_interval_secs,
             payload_retention_days: r.payload_retention_days,
             rate_limit,
             id: r.id,
