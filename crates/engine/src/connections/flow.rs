@@ -679,6 +679,8 @@ impl Engine {
                     || ctx.provider.auth_mode == catalog::AuthMode::ClientCredentials,
             ),
             token_version: 0,
+            token_obtained_at: None,
+            health: None,
         })
     }
 

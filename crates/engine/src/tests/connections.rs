@@ -477,6 +477,8 @@ pub(super) fn conn(
         refresh_failures: 0,
         next_refresh_at: expires_at.map(|e| e - chrono::Duration::seconds(60)),
         token_version: 0,
+        token_obtained_at: None,
+        health: None,
     }
 }
 
