@@ -755,7 +755,7 @@ impl Engine {
         .await
     }
 
-    async fn fail_refresh(
+    pub(super) async fn fail_refresh(
         &self,
         c: &Connection,
         fence: i64,
@@ -788,7 +788,11 @@ impl Engine {
 
     /// Records the internal `connection.needs_reauth` event (delivered to the app by the
     /// event pipeline) and the audit row.
-    async fn record_needs_reauth(&self, c: &Connection, message: &str) -> EngineResult<()> {
+    pub(super) async fn record_needs_reauth(
+        &self,
+        c: &Connection,
+        message: &str,
+    ) -> EngineResult<()> {
         let now = self.now();
         let body = serde_json::json!({
             "type": "connection.needs_reauth",
