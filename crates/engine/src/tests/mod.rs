@@ -805,6 +805,7 @@ mod intake_routing;
 mod webhooks;
 
 mod connections;
+mod connections_health;
 mod connections_lifetime;
 mod connections_manage;
 mod connections_protocol;
