@@ -33,5 +33,6 @@ mod serve;
 mod signals;
 mod status;
 mod three;
+mod tokens_health;
 mod webhook;
 mod webhook_load;
