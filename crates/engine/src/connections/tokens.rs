@@ -19,14 +19,26 @@ use super::credentials::Credentials;
 use super::protocol::{self, Client, Grant, TokenError};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
-/// Per-connection locks of this process (entries vanish with their last user).
-#[derive(Debug, Default)]
+/// The last refresh result seen under a connection's lock: callers queued behind a
+/// refresh take it from here instead of each reading the database in turn (with a
+/// thousand callers queued, those reads in series outlasted a short-lived token).
+type Slot = tokio::sync::Mutex<Option<Box<(Connection, Credentials)>>>;
+
+/// Per-connection locks of this process (entries vanish with their last user, and
+/// with them the result they hold).
+#[derive(Default)]
 pub(crate) struct RefreshLocks {
-    map: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    map: Mutex<HashMap<String, Weak<Slot>>>,
+}
+
+impl std::fmt::Debug for RefreshLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshLocks").finish_non_exhaustive()
+    }
 }
 
 impl RefreshLocks {
-    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn get(&self, id: &str) -> Arc<Slot> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
             return lock;
@@ -34,7 +46,7 @@ impl RefreshLocks {
         if map.len() > 1024 {
             map.retain(|_, w| w.strong_count() > 0);
         }
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let lock = Arc::new(tokio::sync::Mutex::new(None));
         map.insert(id.to_owned(), Arc::downgrade(&lock));
         lock
     }
@@ -274,9 +286,17 @@ impl Engine {
         force: bool,
     ) -> EngineResult<(Connection, Credentials, bool)> {
         let lock = self.inner.refresh_locks.get(&seen.id);
-        let _guard = lock.lock().await;
-        // Another caller of this process may have refreshed (or found the grant dead)
-        // while we queued.
+        let mut slot = lock.lock().await;
+        // Another caller of this process may have refreshed while we queued: its
+        // result is in the slot.
+        if let Some(done) = slot.as_ref()
+            && done.0.token_version > seen.token_version
+            && done.0.status == ConnectionStatus::Active
+            && done.0.expires_at.is_none_or(|e| e > self.now())
+        {
+            return Ok((done.0.clone(), done.1.clone(), false));
+        }
+        // Or found the grant dead, or another process refreshed.
         let (c, creds) = self.load_credentials(&seen.id).await?;
         if c.status != ConnectionStatus::Active {
             return Err(state_error(&c));
@@ -324,7 +344,11 @@ impl Engine {
             }
         }
         drop(seen_creds);
-        self.refresh_across_processes(c, creds, force).await
+        let (c, creds, refreshed) = self.refresh_across_processes(c, creds, force).await?;
+        if c.status == ConnectionStatus::Active {
+            *slot = Some(Box::new((c.clone(), creds.clone())));
+        }
+        Ok((c, creds, refreshed))
     }
 
     /// Takes the database lease (or waits for whoever holds it) and refreshes.
