@@ -579,6 +579,15 @@ pub struct Connection {
     pub last_refresh_at: Option<DateTime<Utc>>,
     /// Last error.
     pub last_error: Option<String>,
+    /// When a credential health check last tried the credentials (none yet: `None`).
+    #[serde(default)]
+    pub health_checked_at: Option<DateTime<Utc>>,
+    /// What it found: `ok`, `rejected`, `unavailable` or `error`.
+    #[serde(default)]
+    pub health_result: Option<String>,
+    /// The check's explanation.
+    #[serde(default)]
+    pub health_detail: Option<String>,
 }
 
 /// A connection after `POST /api/connections/{id}/refresh`.

@@ -37,7 +37,14 @@ pub(crate) struct RawIntegration {
     app_slug: Option<String>,
     private_key: Option<String>,
     private_key_id: Option<String>,
+    health_check_interval_secs: Option<u64>,
 }
+
+/// The shortest `health_check_interval_secs`: a check costs the provider a request per
+/// connection, so more often than once a minute is refused.
+pub const HEALTH_CHECK_MIN_SECS: u64 = 60;
+/// The longest `health_check_interval_secs` (30 days).
+pub const HEALTH_CHECK_MAX_SECS: u64 = 30 * 86_400;
 
 /// An integration's `rate_limit = { … }` as written.
 #[derive(Debug, Deserialize)]
@@ -246,6 +253,9 @@ pub struct Integration {
     /// The key's id, sent as the `kid` header of JWT bearer assertions (Google's
     /// `private_key_id`).
     pub private_key_id: Option<String>,
+    /// How often each active connection's credentials are tried with the provider's
+    /// cheapest authenticated request (none when absent: no health checks).
+    pub health_check_interval_secs: Option<u64>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -534,6 +544,17 @@ pub(crate) fn integrations(
                 format!("{d} is out of range; use 0 (keep forever) to 36500 days"),
             ));
         }
+        if let Some(h) = r.health_check_interval_secs
+            && !(HEALTH_CHECK_MIN_SECS..=HEALTH_CHECK_MAX_SECS).contains(&h)
+        {
+            return Err(invalid(
+                key("health_check_interval_secs"),
+                src,
+                format!(
+                    "{h} is out of range; use {HEALTH_CHECK_MIN_SECS}..={HEALTH_CHECK_MAX_SECS} seconds (1 minute to 30 days), or leave it out to turn health checks off"
+                ),
+            ));
+        }
         let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
         let private_key = r
             .private_key
@@ -575,6 +596,7 @@ pub(crate) fn integrations(
             app_slug: r.app_slug,
             private_key,
             private_key_id: r.private_key_id,
+            health_check_interval_secs: r.health_check_interval_secs,
             payload_retention_days: r.payload_retention_days,
             rate_limit,
             id: r.id,

@@ -1787,6 +1787,7 @@ fn the_documented_table_examples_parse() {
     assert_eq!(i.webhook_secrets.len(), 1);
     assert_eq!(i.webhook_scheme, Some(signatures::Scheme::StandardWebhooks));
     assert_eq!(i.webhook_tolerance_secs, Some(300));
+    assert_eq!(i.health_check_interval_secs, Some(3600));
     assert!(c.integration("nope").is_none());
     let d = &c.destinations[0];
     assert_eq!(
@@ -1921,6 +1922,21 @@ fn table_errors_name_the_key() {
         (
             integ("webhook_tolerance_secs = 0"),
             "integrations[0].webhook_tolerance_secs",
+            "out of range",
+        ),
+        (
+            integ("health_check_interval_secs = 0"),
+            "integrations[0].health_check_interval_secs",
+            "out of range",
+        ),
+        (
+            integ("health_check_interval_secs = 59"),
+            "integrations[0].health_check_interval_secs",
+            "60..=2592000",
+        ),
+        (
+            integ("health_check_interval_secs = 2592001"),
+            "integrations[0].health_check_interval_secs",
             "out of range",
         ),
     ];

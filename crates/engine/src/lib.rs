@@ -92,6 +92,9 @@ struct Inner {
     outbound: ArcSwap<http::Outbound>,
     id_tokens: oidc::IdTokenValidator,
     refresh_locks: connections::RefreshLocks,
+    /// Integrations whose rotating provider already answered a refresh without a new
+    /// refresh token in this process (audited once each).
+    not_rotated_seen: std::sync::Mutex<std::collections::HashSet<String>>,
     pipeline: pipeline::Pipeline,
     /// The delivery worker's circuit breakers, for `switchboard status`.
     gate: pipeline::deliver::PublishedGate,
@@ -150,6 +153,7 @@ impl Engine {
                 outbound: ArcSwap::from_pointee(outbound),
                 id_tokens: oidc::IdTokenValidator::new(),
                 refresh_locks: connections::RefreshLocks::default(),
+                not_rotated_seen: Default::default(),
                 pipeline: pipeline::Pipeline::default(),
                 gate: pipeline::deliver::PublishedGate::default(),
                 proxy,

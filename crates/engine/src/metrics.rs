@@ -28,6 +28,12 @@ pub const TOKEN_REFRESH_DURATION: &str = "switchboard_token_refresh_duration_sec
 /// Connections that went to `needs_reauth` (the provider refused the refresh token),
 /// by integration.
 pub const NEEDS_REAUTH: &str = "switchboard_connections_needs_reauth_total";
+/// Refreshes of a provider documented as rotating refresh tokens whose answer had no
+/// new one (the old one was kept), by integration.
+pub const REFRESH_TOKEN_NOT_ROTATED: &str = "switchboard_refresh_token_not_rotated_total";
+/// Credential health checks by integration and result (`ok`, `rejected`, `unavailable`,
+/// `error`).
+pub const HEALTH_CHECKS: &str = "switchboard_connection_health_checks_total";
 /// Connections by integration and status.
 pub const CONNECTIONS: &str = "switchboard_connections";
 /// Connect flows by integration and outcome.
@@ -112,6 +118,16 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         NEEDS_REAUTH,
         Kind::Counter,
         "Connections marked needs_reauth (the provider refused the refresh token), by integration",
+    ),
+    (
+        REFRESH_TOKEN_NOT_ROTATED,
+        Kind::Counter,
+        "Refreshes at a provider documented as rotating refresh tokens that returned no new one (the old one was kept), by integration",
+    ),
+    (
+        HEALTH_CHECKS,
+        Kind::Counter,
+        "Credential health checks, by integration and result (ok, rejected, unavailable, error)",
     ),
     (
         CONNECTIONS,

@@ -1659,6 +1659,8 @@ async fn api_key_connections_do_not_refresh() {
         refresh_failures: 0,
         next_refresh_at: None,
         token_version: 0,
+        token_obtained_at: None,
+        health: None,
     };
     let slot = store::credentials_slot("k1");
     let ciphertext = h

@@ -79,6 +79,8 @@ impl H {
             refresh_failures: 0,
             next_refresh_at: None,
             token_version: 0,
+            token_obtained_at: None,
+            health: None,
         };
         let sealed = store::SealedCredentials {
             key_id: "00".into(),

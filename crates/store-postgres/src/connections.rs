@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use store::{
-    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
-    OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, StoreError, StoreResult,
-    Upsert, from_millis, to_millis,
+    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, HealthCheck,
+    HealthResult, Lease, OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState,
+    StoreError, StoreResult, Upsert, from_millis, to_millis,
 };
 
 use crate::{PgStore, col, count, err, opt_millis};
@@ -57,7 +57,23 @@ fn connection_from_row(r: &PgRow) -> StoreResult<Connection> {
         refresh_failures: u32::try_from(failures).unwrap_or(u32::MAX),
         next_refresh_at: opt_millis(col(r, "next_refresh_at")?)?,
         token_version: col(r, "token_version")?,
+        token_obtained_at: opt_millis(col(r, "token_obtained_at")?)?,
+        health: health_from_row(r)?,
     })
+}
+
+fn health_from_row(r: &PgRow) -> StoreResult<Option<HealthCheck>> {
+    let Some(at) = opt_millis(col(r, "health_checked_at")?)? else {
+        return Ok(None);
+    };
+    let result: Option<String> = col(r, "health_result")?;
+    let result = result.unwrap_or_default();
+    Ok(Some(HealthCheck {
+        checked_at: at,
+        result: HealthResult::parse(&result)
+            .ok_or_else(|| StoreError::Corrupt(format!("connection health_result {result:?}")))?,
+        detail: col(r, "health_detail")?,
+    }))
 }
 
 fn session_from_row(r: &PgRow) -> StoreResult<ConnectSession> {
@@ -137,9 +153,9 @@ impl ConnectionStore for PgStore {
                 "INSERT INTO connections (id, integration, provider, end_user_id, auth_mode,
                    status, scopes, missing_scopes, settings, routing_key, expires_at,
                    created_at, updated_at, last_refresh_at, last_error, refresh_failures,
-                   next_refresh_at, token_version)
+                   next_refresh_at, token_version, token_obtained_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                   $16, $17, 1)
+                   $16, $17, 1, $13)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&c.id)
@@ -167,6 +183,8 @@ impl ConnectionStore for PgStore {
                 tx.commit().await.map_err(err)?;
                 let mut stored = c.clone();
                 stored.token_version = 1;
+                stored.token_obtained_at = Some(c.updated_at);
+                stored.health = None;
                 return Ok(Upsert::Created(stored));
             }
             existing = lock_connection(&mut tx, &c.id).await?;
@@ -186,7 +204,9 @@ impl ConnectionStore for PgStore {
                updated_at = $9, last_refresh_at = $10, last_error = $11,
                refresh_failures = $12, next_refresh_at = $13,
                token_version = token_version + 1, lease_until = NULL,
-               lease_fence = lease_fence + 1
+               lease_fence = lease_fence + 1, token_obtained_at = $9,
+               health_checked_at = NULL, health_result = NULL, health_detail = NULL,
+               health_next_at = NULL
              WHERE id = $14",
         )
         .bind(&c.provider)
@@ -211,6 +231,8 @@ impl ConnectionStore for PgStore {
         let mut stored = c.clone();
         stored.created_at = old.created_at;
         stored.token_version = old.token_version + 1;
+        stored.token_obtained_at = Some(c.updated_at);
+        stored.health = None;
         Ok(Upsert::Replaced(stored))
     }
 
@@ -348,7 +370,7 @@ impl ConnectionStore for PgStore {
                 "UPDATE connections SET status = $1, last_error = $2, last_refresh_at = $3,
                    refresh_failures = $4, next_refresh_at = $5, updated_at = $6,
                    expires_at = $7, scopes = $8, token_version = token_version + 1,
-                   lease_until = NULL, lease_fence = lease_fence + 1
+                   lease_until = NULL, lease_fence = lease_fence + 1, token_obtained_at = $6
                  WHERE id = $9 AND lease_fence = $10",
             )
             .bind(c.status.as_str())
@@ -485,6 +507,55 @@ impl ConnectionStore for PgStore {
         .await
         .map_err(err)?;
         rows.iter().map(connection_from_row).collect()
+    }
+
+    async fn claim_health_checks(
+        &self,
+        integration: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>> {
+        let rows = sqlx::query(
+            "UPDATE connections SET health_next_at = $1
+             WHERE id IN (
+               SELECT id FROM connections
+               WHERE integration = $2 AND status = 'active'
+                 AND (health_next_at IS NULL OR health_next_at <= $3)
+               ORDER BY health_next_at NULLS FIRST, id
+               LIMIT $4
+               FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(to_millis(next))
+        .bind(integration)
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        let mut out = rows
+            .iter()
+            .map(connection_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connections SET health_checked_at = $1, health_result = $2,
+               health_detail = $3
+             WHERE id = $4",
+        )
+        .bind(to_millis(check.checked_at))
+        .bind(check.result.as_str())
+        .bind(&check.detail)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn insert_connect_session(&self, s: &ConnectSession) -> StoreResult<()> {

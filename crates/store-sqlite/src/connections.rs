@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use store::{
-    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
-    OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, StoreError, StoreResult,
-    Upsert, from_millis, to_millis,
+    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, HealthCheck,
+    HealthResult, Lease, OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState,
+    StoreError, StoreResult, Upsert, from_millis, to_millis,
 };
 
 use crate::{SqliteStore, err, opt_millis};
@@ -54,7 +54,24 @@ fn connection_from_row(r: &SqliteRow) -> StoreResult<Connection> {
         refresh_failures: u32::try_from(failures).unwrap_or(u32::MAX),
         next_refresh_at: opt_millis(r.get("next_refresh_at"))?,
         token_version: r.get("token_version"),
+        token_obtained_at: opt_millis(r.get("token_obtained_at"))?,
+        health: health_from_row(r)?,
     })
+}
+
+fn health_from_row(r: &SqliteRow) -> StoreResult<Option<HealthCheck>> {
+    let Some(at) = opt_millis(r.get("health_checked_at"))? else {
+        return Ok(None);
+    };
+    let result: String = r
+        .get::<Option<String>, _>("health_result")
+        .unwrap_or_default();
+    Ok(Some(HealthCheck {
+        checked_at: at,
+        result: HealthResult::parse(&result)
+            .ok_or_else(|| StoreError::Corrupt(format!("connection health_result {result:?}")))?,
+        detail: r.get("health_detail"),
+    }))
 }
 
 fn session_from_row(r: &SqliteRow) -> StoreResult<ConnectSession> {
@@ -131,7 +148,9 @@ impl ConnectionStore for SqliteStore {
                        updated_at = ?, last_refresh_at = ?, last_error = ?,
                        refresh_failures = ?, next_refresh_at = ?,
                        token_version = token_version + 1, lease_until = NULL,
-                       lease_fence = lease_fence + 1
+                       lease_fence = lease_fence + 1, token_obtained_at = ?,
+                       health_checked_at = NULL, health_result = NULL,
+                       health_detail = NULL, health_next_at = NULL
                      WHERE id = ?",
                 )
                 .bind(&c.provider)
@@ -147,6 +166,7 @@ impl ConnectionStore for SqliteStore {
                 .bind(&c.last_error)
                 .bind(i64::from(c.refresh_failures))
                 .bind(opt_ms(c.next_refresh_at))
+                .bind(to_millis(c.updated_at))
                 .bind(&c.id)
                 .execute(&mut *tx)
                 .await
@@ -154,6 +174,8 @@ impl ConnectionStore for SqliteStore {
                 let mut stored = c.clone();
                 stored.created_at = old.created_at;
                 stored.token_version = old.token_version + 1;
+                stored.token_obtained_at = Some(c.updated_at);
+                stored.health = None;
                 Upsert::Replaced(stored)
             }
             None => {
@@ -161,8 +183,8 @@ impl ConnectionStore for SqliteStore {
                     "INSERT INTO connections (id, integration, provider, end_user_id, auth_mode,
                        status, scopes, missing_scopes, settings, routing_key, expires_at,
                        created_at, updated_at, last_refresh_at, last_error, refresh_failures,
-                       next_refresh_at, token_version)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                       next_refresh_at, token_version, token_obtained_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
                 )
                 .bind(&c.id)
                 .bind(&c.integration)
@@ -181,11 +203,14 @@ impl ConnectionStore for SqliteStore {
                 .bind(&c.last_error)
                 .bind(i64::from(c.refresh_failures))
                 .bind(opt_ms(c.next_refresh_at))
+                .bind(to_millis(c.updated_at))
                 .execute(&mut *tx)
                 .await
                 .map_err(err)?;
                 let mut stored = c.clone();
                 stored.token_version = 1;
+                stored.token_obtained_at = Some(c.updated_at);
+                stored.health = None;
                 Upsert::Created(stored)
             }
         };
@@ -326,7 +351,8 @@ impl ConnectionStore for SqliteStore {
                 "UPDATE connections SET status = ?, last_error = ?, last_refresh_at = ?,
                    refresh_failures = ?, next_refresh_at = ?, updated_at = ?,
                    expires_at = ?, scopes = ?, token_version = token_version + 1,
-                   lease_until = NULL, lease_fence = lease_fence + 1
+                   lease_until = NULL, lease_fence = lease_fence + 1,
+                   token_obtained_at = ?
                  WHERE id = ? AND lease_fence = ?",
             )
             .bind(c.status.as_str())
@@ -337,6 +363,7 @@ impl ConnectionStore for SqliteStore {
             .bind(to_millis(c.at))
             .bind(opt_ms(c.expires_at))
             .bind(json(&c.scopes)?)
+            .bind(to_millis(c.at))
             .bind(id)
             .bind(fence)
             .execute(&mut *tx)
@@ -460,6 +487,55 @@ impl ConnectionStore for SqliteStore {
         .await
         .map_err(err)?;
         rows.iter().map(connection_from_row).collect()
+    }
+
+    async fn claim_health_checks(
+        &self,
+        integration: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+        let rows = sqlx::query(
+            "UPDATE connections SET health_next_at = ?1
+             WHERE id IN (
+               SELECT id FROM connections
+               WHERE integration = ?2 AND status = 'active'
+                 AND (health_next_at IS NULL OR health_next_at <= ?3)
+               ORDER BY health_next_at IS NOT NULL, health_next_at, id
+               LIMIT ?4)
+             RETURNING *",
+        )
+        .bind(to_millis(next))
+        .bind(integration)
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        let mut out = rows
+            .iter()
+            .map(connection_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connections SET health_checked_at = ?, health_result = ?, health_detail = ?
+             WHERE id = ?",
+        )
+        .bind(to_millis(check.checked_at))
+        .bind(check.result.as_str())
+        .bind(&check.detail)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn insert_connect_session(&self, s: &ConnectSession) -> StoreResult<()> {

@@ -111,6 +111,7 @@ pub async fn upsert_creates_with_version_one_and_credentials_in_the_secrets_tabl
     let stored = create(&*s, &c, &cr).await;
     let mut expected = c.clone();
     expected.token_version = 1;
+    expected.token_obtained_at = Some(c.updated_at);
     assert_eq!(stored, expected);
 
     // Read back field by field (all of them, via Eq).
@@ -195,6 +196,7 @@ pub async fn upsert_with_the_same_owner_replaces_keeps_created_at_and_drops_the_
     let mut expected = again.clone();
     expected.created_at = first.created_at;
     expected.token_version = 2;
+    expected.token_obtained_at = Some(again.updated_at);
     assert_eq!(replaced, expected);
     // Status is back to what the reconnect says, the error is cleared.
     assert_eq!(replaced.status, ConnectionStatus::Active);
@@ -1832,4 +1834,199 @@ pub async fn a_take_racing_a_rewrite_gets_one_value_and_the_rewrite_reports_it(
         }
         assert_eq!(b.take_oauth_state(&[i; 32]).await.unwrap(), None);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Token lifetime, credential health checks
+// ---------------------------------------------------------------------------------------
+
+/// `token_obtained_at` is the store's: the write time of an upsert (create or reconnect)
+/// and of a committed refresh; a failed refresh, a status change or a health record
+/// leave it alone, whatever the caller passed in.
+pub async fn token_obtained_at_follows_every_write_of_the_credentials(s: Arc<dyn Store>) {
+    let mut c = conn("conn_1", "github", "u1");
+    c.token_obtained_at = Some(at(-60 * MIN));
+    let created = create(&*s, &c, &creds("k1", b"one")).await;
+    assert_eq!(created.token_obtained_at, Some(at(0)));
+    let read = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(read.token_obtained_at, Some(at(0)));
+
+    // A committed refresh: its time.
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.commit_refresh(
+            "conn_1",
+            lease.fence,
+            &success(creds("k1", b"two"), at(MIN))
+        )
+        .await
+        .unwrap()
+    );
+    let read = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(read.token_obtained_at, Some(at(MIN)));
+
+    // A failed refresh keeps the tokens, so it keeps their time.
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(2 * MIN), at(3 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = RefreshCommit {
+        credentials: None,
+        expires_at: None,
+        scopes: vec![],
+        status: ConnectionStatus::Active,
+        last_error: Some("down".into()),
+        last_refresh_at: None,
+        refresh_failures: 1,
+        next_refresh_at: Some(at(4 * MIN)),
+        at: at(2 * MIN),
+    };
+    assert!(
+        s.commit_refresh("conn_1", lease.fence, &failed)
+            .await
+            .unwrap()
+    );
+    s.set_connection_status("conn_1", ConnectionStatus::Active, None, at(3 * MIN))
+        .await
+        .unwrap();
+    let read = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(read.token_obtained_at, Some(at(MIN)));
+
+    // A reconnect: its write time.
+    let mut again = conn("conn_1", "github", "u1");
+    again.updated_at = at(5 * MIN);
+    match s
+        .upsert_connection(&again, &creds("k1", b"three"))
+        .await
+        .unwrap()
+    {
+        Upsert::Replaced(stored) => assert_eq!(stored.token_obtained_at, Some(at(5 * MIN))),
+        other => panic!("expected Replaced, got {other:?}"),
+    }
+    let read = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(read.token_obtained_at, Some(at(5 * MIN)));
+}
+
+/// A claim takes due active connections of one integration (never-claimed first, then
+/// the longest due), moves them to `next` so that no second claim gets them before
+/// then, and never takes another integration's or an inactive connection.
+pub async fn health_claims_take_due_active_connections_once_per_interval(s: Arc<dyn Store>) {
+    for id in ["conn_a", "conn_b", "conn_c"] {
+        add(&*s, id, "github", "u1").await;
+    }
+    add(&*s, "conn_other", "slack", "u1").await;
+    add(&*s, "conn_dead", "github", "u2").await;
+    s.set_connection_status("conn_dead", ConnectionStatus::NeedsReauth, None, at(0))
+        .await
+        .unwrap();
+
+    let ids = |v: Vec<Connection>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let first = s
+        .claim_health_checks("github", at(0), at(60 * MIN), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(first), ["conn_a", "conn_b"]);
+    let second = s
+        .claim_health_checks("github", at(0), at(60 * MIN), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(second), ["conn_c"], "the never-claimed one left");
+    // Nothing is due again before the next time, however often asked.
+    for t in [0, MIN, 60 * MIN - 1] {
+        assert!(
+            s.claim_health_checks("github", at(t), at(t + 60 * MIN), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{t}"
+        );
+    }
+    let again = s
+        .claim_health_checks("github", at(60 * MIN), at(120 * MIN), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(again), ["conn_a", "conn_b", "conn_c"]);
+    // A reconnect makes the connection due at once (new credentials, no result yet).
+    let mut re = conn("conn_b", "github", "u1");
+    re.updated_at = at(61 * MIN);
+    s.upsert_connection(&re, &creds("k1", b"re")).await.unwrap();
+    let after = s
+        .claim_health_checks("github", at(61 * MIN), at(121 * MIN), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(after), ["conn_b"]);
+    // Revoked connections are never claimed.
+    s.revoke_connection("conn_a", at(62 * MIN)).await.unwrap();
+    let later = s
+        .claim_health_checks("github", at(200 * MIN), at(260 * MIN), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(later), ["conn_b", "conn_c"]);
+}
+
+/// A recorded health check reads back on the connection and changes nothing else; a
+/// reconnect clears it; an unknown id is false.
+pub async fn health_records_read_back_and_a_reconnect_clears_them(s: Arc<dyn Store>) {
+    let created = add(&*s, "conn_1", "github", "u1").await;
+    assert_eq!(created.health, None);
+    let check = store::HealthCheck {
+        checked_at: at(MIN),
+        result: store::HealthResult::Unavailable,
+        detail: Some("HTTP 503".into()),
+    };
+    assert!(s.record_health_check("conn_1", &check).await.unwrap());
+    assert!(!s.record_health_check("conn_nope", &check).await.unwrap());
+    let read = s.get_connection("conn_1").await.unwrap().unwrap();
+    assert_eq!(read.health.as_ref(), Some(&check));
+    let mut expected = created.clone();
+    expected.health = Some(check.clone());
+    assert_eq!(read, expected, "nothing else changed");
+    let listed = s
+        .list_connections(&ConnectionFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].health.as_ref(), Some(&check));
+    for result in store::HealthResult::ALL {
+        let c = store::HealthCheck {
+            checked_at: at(2 * MIN),
+            result,
+            detail: None,
+        };
+        s.record_health_check("conn_1", &c).await.unwrap();
+        let read = s.get_connection("conn_1").await.unwrap().unwrap();
+        assert_eq!(read.health, Some(c));
+    }
+    let mut re = conn("conn_1", "github", "u1");
+    re.updated_at = at(3 * MIN);
+    s.upsert_connection(&re, &creds("k1", b"re")).await.unwrap();
+    assert_eq!(
+        s.get_connection("conn_1").await.unwrap().unwrap().health,
+        None
+    );
+}
+
+/// Two handles claiming at once never get the same connection.
+pub async fn two_handles_claiming_health_checks_never_share_a_connection(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+) {
+    for i in 0..40 {
+        add(&*a, &format!("conn_{i:02}"), "github", "u1").await;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        let (x, y) = tokio::join!(
+            a.claim_health_checks("github", at(0), at(60 * MIN), 3),
+            b.claim_health_checks("github", at(0), at(60 * MIN), 3),
+        );
+        for c in x.unwrap().into_iter().chain(y.unwrap()) {
+            assert!(seen.insert(c.id.clone()), "{} claimed twice", c.id);
+        }
+    }
+    assert_eq!(seen.len(), 40);
 }

@@ -195,6 +195,8 @@ pub fn conn(id: &str, integration: &str, end_user_id: &str) -> Connection {
         next_refresh_at: Some(at(55 * MIN)),
         // Ignored by the store, which assigns it.
         token_version: 0,
+        token_obtained_at: None,
+        health: None,
     }
 }
 

@@ -224,12 +224,16 @@ macro_rules! suite {
             oauth_state_key_ids_count_unexpired_states_by_the_key_in_their_header,
             oauth_states_not_under_pages_in_hash_order_with_a_cursor,
             replace_oauth_state_sealed_if_only_while_the_sealed_value_is_unchanged,
+            token_obtained_at_follows_every_write_of_the_credentials,
+            health_claims_take_due_active_connections_once_per_interval,
+            health_records_read_back_and_a_reconnect_clears_them,
         );
         $crate::__pair_module!(connections_across_handles, connections, $pair;
             two_handles_race_for_a_lease_and_exactly_one_wins,
             concurrent_commits_from_two_handles_write_once,
             concurrent_takes_from_two_handles_hand_a_state_out_once,
             a_take_racing_a_rewrite_gets_one_value_and_the_rewrite_reports_it,
+            two_handles_claiming_health_checks_never_share_a_connection,
         );
         $crate::__cases!(deliveries, $fresh;
             new_events_are_unrouted_until_routed_once,

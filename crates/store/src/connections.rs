@@ -105,6 +105,65 @@ pub struct Connection {
     pub next_refresh_at: Option<DateTime<Utc>>,
     /// Incremented by every write of the credentials.
     pub token_version: i64,
+    /// When the current access token was obtained: set by the store to the time of the
+    /// write that stored the credentials (`updated_at` of an upsert, `at` of a committed
+    /// refresh); ignored on input. With `expires_at` it gives the token's lifetime.
+    pub token_obtained_at: Option<DateTime<Utc>>,
+    /// The last credential health check, if any (set by
+    /// [`ConnectionStore::record_health_check`], cleared by a reconnect); ignored on input.
+    pub health: Option<HealthCheck>,
+}
+
+/// What a credential health check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthResult {
+    /// The provider accepted the credentials.
+    Ok,
+    /// The provider refused them (401/403) even after a refresh: the connection was
+    /// marked `needs_reauth`.
+    Rejected,
+    /// The provider could not be asked (5xx, 429, timeout, refused connection); nothing
+    /// changed.
+    Unavailable,
+    /// Another answer (a 404, an odd body); nothing changed.
+    Error,
+}
+
+impl HealthResult {
+    /// All results.
+    pub const ALL: [HealthResult; 4] = [
+        HealthResult::Ok,
+        HealthResult::Rejected,
+        HealthResult::Unavailable,
+        HealthResult::Error,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthResult::Ok => "ok",
+            HealthResult::Rejected => "rejected",
+            HealthResult::Unavailable => "unavailable",
+            HealthResult::Error => "error",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// One credential health check's outcome, as kept on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// When the check ended.
+    pub checked_at: DateTime<Utc>,
+    /// What it found.
+    pub result: HealthResult,
+    /// A short explanation (the provider's status, the error); never a secret.
+    pub detail: Option<String>,
 }
 
 /// A connection's sealed credentials (the vault's bytes).
@@ -306,6 +365,22 @@ pub trait ConnectionStore: Send + Sync {
     /// Active connections with `next_refresh_at` at or before `due`, soonest first.
     async fn connections_due(&self, due: DateTime<Utc>, limit: u32)
     -> StoreResult<Vec<Connection>>;
+    /// Claims up to `limit` active connections of `integration` whose credential health
+    /// check is due at `now` (never claimed since their credentials were stored, or
+    /// claimed for a time at or before `now`), the never-claimed first, then the longest
+    /// due, then by id; moves their next check to `next` in the same statement and
+    /// returns them. A connection claimed for `next` is not claimed again before then,
+    /// whichever process asks: one check per interval across instances.
+    async fn claim_health_checks(
+        &self,
+        integration: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>>;
+    /// Keeps the outcome of a connection's health check (shown as `health`); false when
+    /// there is no such connection. Changes nothing else.
+    async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool>;
 
     /// Stores a connect session.
     async fn insert_connect_session(&self, s: &ConnectSession) -> StoreResult<()>;

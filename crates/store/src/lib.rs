@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
 pub use changes::{Change, ChangeFeed};
 pub use connections::{
-    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
-    OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert, credentials_slot,
+    ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, HealthCheck,
+    HealthResult, Lease, OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert,
+    credentials_slot,
 };
 pub use deliveries::{
     Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,

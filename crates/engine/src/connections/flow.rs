@@ -721,6 +721,8 @@ impl Engine {
                     || ctx.provider.auth_mode.renews_without_refresh_token(),
             ),
             token_version: 0,
+            token_obtained_at: None,
+            health: None,
         })
     }
 

@@ -444,6 +444,8 @@ impl Engine {
                 mode == catalog::AuthMode::ClientCredentials,
             ),
             token_version: 0,
+            token_obtained_at: None,
+            health: None,
         };
         self.store_direct(&connection, &granted.creds, actor).await
     }

@@ -14,6 +14,7 @@ pub(crate) mod consent;
 pub(crate) mod context;
 pub(crate) mod credentials;
 mod flow;
+pub(crate) mod health;
 pub(crate) mod manage;
 pub(crate) mod protocol;
 mod sessions;
@@ -70,6 +71,14 @@ pub struct ConnectionView {
     pub last_refresh_at: Option<DateTime<Utc>>,
     /// Last error, if any.
     pub last_error: Option<String>,
+    /// When the credentials were last tried at the provider by a health check
+    /// (`health_check_interval_secs`), if ever since they were stored.
+    pub health_checked_at: Option<DateTime<Utc>>,
+    /// What that check found: `ok`, `rejected` (the connection was marked
+    /// `needs_reauth`), `unavailable` (an outage; nothing changed) or `error`.
+    pub health_result: Option<String>,
+    /// The check's explanation (the provider's status or the error), never a secret.
+    pub health_detail: Option<String>,
 }
 
 impl From<Connection> for ConnectionView {
@@ -89,6 +98,9 @@ impl From<Connection> for ConnectionView {
             updated_at: c.updated_at,
             last_refresh_at: c.last_refresh_at,
             last_error: c.last_error,
+            health_checked_at: c.health.as_ref().map(|h| h.checked_at),
+            health_result: c.health.as_ref().map(|h| h.result.as_str().to_owned()),
+            health_detail: c.health.and_then(|h| h.detail),
         }
     }
 }

@@ -19,14 +19,26 @@ use super::credentials::Credentials;
 use super::protocol::{self, Client, Grant, TokenError};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
-/// Per-connection locks of this process (entries vanish with their last user).
-#[derive(Debug, Default)]
+/// The last refresh result seen under a connection's lock: callers queued behind a
+/// refresh take it from here instead of each reading the database in turn (with a
+/// thousand callers queued, those reads in series outlasted a short-lived token).
+type Slot = tokio::sync::Mutex<Option<Box<(Connection, Credentials)>>>;
+
+/// Per-connection locks of this process (entries vanish with their last user, and
+/// with them the result they hold).
+#[derive(Default)]
 pub(crate) struct RefreshLocks {
-    map: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    map: Mutex<HashMap<String, Weak<Slot>>>,
+}
+
+impl std::fmt::Debug for RefreshLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshLocks").finish_non_exhaustive()
+    }
 }
 
 impl RefreshLocks {
-    fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn get(&self, id: &str) -> Arc<Slot> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
             return lock;
@@ -34,7 +46,7 @@ impl RefreshLocks {
         if map.len() > 1024 {
             map.retain(|_, w| w.strong_count() > 0);
         }
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let lock = Arc::new(tokio::sync::Mutex::new(None));
         map.insert(id.to_owned(), Arc::downgrade(&lock));
         lock
     }
@@ -154,23 +166,58 @@ enum Attempt {
 }
 
 impl Engine {
-    /// When the background refresher should renew a token that expires at `expires_at`:
-    /// a margin before, less up to 10 % of jitter so that tokens issued together are not
-    /// renewed in one burst.
+    /// How long before its expiry a token is renewed: `token_refresh_margin_secs`, but
+    /// never more than half the token's own lifetime (from `obtained` to `expires`), so
+    /// that a token which lives shorter than the margin (Keycloak's 300 s default
+    /// against the 300 s margin, a 6 s test token) is served for half its life instead of
+    /// being "due" the moment it arrives. Without `obtained` (rows written before it was
+    /// kept) the margin applies as it is.
+    pub(crate) fn refresh_lead(
+        &self,
+        obtained: Option<DateTime<Utc>>,
+        expires: DateTime<Utc>,
+    ) -> Duration {
+        let margin = Duration::seconds(self.config().token_refresh_margin_secs as i64);
+        match obtained {
+            Some(o) if expires > o => margin.min((expires - o) / 2),
+            Some(_) => Duration::zero(),
+            None => margin,
+        }
+    }
+
+    /// When the background refresher should renew a token obtained now that expires at
+    /// `expires_at`: [`Engine::refresh_lead`] before, plus up to 10 % of jitter so that
+    /// tokens issued together are not renewed in one burst (never earlier than 45 % of
+    /// the token's lifetime, so a short-lived token is renewed once per token, not once
+    /// per refresher pass).
     pub(crate) fn next_refresh(
         &self,
         expires_at: Option<DateTime<Utc>>,
         renewable: bool,
     ) -> Option<DateTime<Utc>> {
         let at = expires_at.filter(|_| renewable)?;
-        let margin = self.config().token_refresh_margin_secs as f64;
-        let lead = margin * (1.0 + 0.1 * jitter_unit());
-        Some(at - Duration::milliseconds((lead * 1000.0) as i64))
+        let lead = self.refresh_lead(Some(self.now()), at).num_milliseconds() as f64;
+        let lead = lead * (1.0 + 0.1 * jitter_unit());
+        Some(at - Duration::milliseconds(lead as i64))
     }
 
+    /// Whether `c`'s token must be renewed before it is handed out at `now`: it expires
+    /// within its [`Engine::refresh_lead`].
     pub(crate) fn needs_refresh(&self, c: &Connection, now: DateTime<Utc>) -> bool {
-        let margin = Duration::seconds(self.config().token_refresh_margin_secs as i64);
-        super::app_auth::renews(&c.auth_mode) && c.expires_at.is_some_and(|e| e <= now + margin)
+        super::app_auth::renews(&c.auth_mode)
+            && c.expires_at
+                .is_some_and(|e| e <= now + self.refresh_lead(c.token_obtained_at, e))
+    }
+
+    /// Whether `c` is an OAuth2 connection whose provider the catalog documents as
+    /// issuing no refresh tokens (`refresh_tokens = "none"`).
+    pub(crate) fn issues_no_refresh_tokens(&self, c: &Connection) -> bool {
+        c.auth_mode == "oauth2"
+            && self.connect_context(&c.integration).is_ok_and(|ctx| {
+                ctx.provider.oauth2.as_ref().is_some_and(|o| {
+                    o.token_response.refresh_tokens == catalog::RefreshTokens::None
+                })
+            })
     }
 
     pub(crate) async fn load_credentials(
@@ -193,7 +240,8 @@ impl Engine {
     }
 
     /// A valid access token (or the API key / basic credentials) of a connection,
-    /// refreshed first when it expires within `token_refresh_margin_secs`.
+    /// refreshed first when it expires within `token_refresh_margin_secs` (or half its
+    /// lifetime, when that is shorter: see [`Engine::refresh_lead`]).
     pub async fn connection_token(&self, id: &str) -> EngineResult<TokenView> {
         let (c, creds) = self.load_credentials(id).await?;
         if c.status != ConnectionStatus::Active {
@@ -238,9 +286,17 @@ impl Engine {
         force: bool,
     ) -> EngineResult<(Connection, Credentials, bool)> {
         let lock = self.inner.refresh_locks.get(&seen.id);
-        let _guard = lock.lock().await;
-        // Another caller of this process may have refreshed (or found the grant dead)
-        // while we queued.
+        let mut slot = lock.lock().await;
+        // Another caller of this process may have refreshed while we queued: its
+        // result is in the slot.
+        if let Some(done) = slot.as_ref()
+            && done.0.token_version > seen.token_version
+            && done.0.status == ConnectionStatus::Active
+            && done.0.expires_at.is_none_or(|e| e > self.now())
+        {
+            return Ok((done.0.clone(), done.1.clone(), false));
+        }
+        // Or found the grant dead, or another process refreshed.
         let (c, creds) = self.load_credentials(&seen.id).await?;
         if c.status != ConnectionStatus::Active {
             return Err(state_error(&c));
@@ -254,6 +310,23 @@ impl Engine {
         let now = self.now();
         if !force && !self.needs_refresh(&c, now) {
             return Ok((c, creds, false));
+        }
+        if self.issues_no_refresh_tokens(&c) {
+            // The catalog says this provider issues no refresh tokens: asking would only
+            // cost a request. A token still valid is served as it is; an expired one
+            // goes to the refusal path below without calling the provider.
+            if force {
+                return Err(EngineError::Invalid {
+                    field: "id",
+                    message: format!(
+                        "connection {:?}: provider {} issues no refresh tokens, so its token cannot be refreshed; send the user through the connect flow again for a new one",
+                        c.id, c.provider
+                    ),
+                });
+            }
+            if c.expires_at.is_some_and(|e| e > now) {
+                return Ok((c, creds, false));
+            }
         }
         if !force && c.refresh_failures > 0 {
             // The last attempt failed: do not hammer a provider that is down. A token
@@ -271,7 +344,11 @@ impl Engine {
             }
         }
         drop(seen_creds);
-        self.refresh_across_processes(c, creds, force).await
+        let (c, creds, refreshed) = self.refresh_across_processes(c, creds, force).await?;
+        if c.status == ConnectionStatus::Active {
+            *slot = Some(Box::new((c.clone(), creds.clone())));
+        }
+        Ok((c, creds, refreshed))
     }
 
     /// Takes the database lease (or waits for whoever holds it) and refreshes.
@@ -379,7 +456,16 @@ impl Engine {
             .await;
         let now = self.now();
         match result {
-            Ok(tokens) => self.commit_refreshed(c, creds, held, tokens, now).await,
+            Ok(tokens) => {
+                let rotating = c.auth_mode == "oauth2"
+                    && ctx.provider.oauth2.as_ref().is_some_and(|o| {
+                        o.token_response.refresh_tokens == catalog::RefreshTokens::Rotating
+                    });
+                if rotating && tokens.credentials.refresh_token.is_none() {
+                    self.refresh_token_not_rotated(c).await;
+                }
+                self.commit_refreshed(c, creds, held, tokens, now).await
+            }
             Err(TokenError::InvalidGrant(detail)) => self.refresh_refused(c, held, &detail).await,
             Err(TokenError::Ended { status, message }) => {
                 self.refresh_ended(c, held.fence, status, &message).await?;
@@ -427,9 +513,57 @@ impl Engine {
         result
     }
 
+    /// A provider the catalog documents as rotating refresh tokens answered a refresh
+    /// without a new one. The old one is kept (it is all there is), but the catalog's
+    /// fact or the provider's behaviour is wrong: if the provider did invalidate the old
+    /// token, the next refresh will fail with `invalid_grant`. Operators are told by a
+    /// warning in the log and `switchboard_refresh_token_not_rotated_total`, and the
+    /// first time per integration in this process by a `connection.refresh_token_not_rotated`
+    /// audit row (durable, and listed by `audit list`). Not the connection's
+    /// `last_error`, which the successful refresh clears and which speaks of the
+    /// connection, while this is a fact about the provider; not an event for the app,
+    /// which can do nothing about it.
+    async fn refresh_token_not_rotated(&self, c: &Connection) {
+        metrics::counter!(
+            crate::metrics::REFRESH_TOKEN_NOT_ROTATED,
+            "integration" => c.integration.clone()
+        )
+        .increment(1);
+        tracing::warn!(
+            connection = %c.id,
+            integration = %c.integration,
+            provider = %c.provider,
+            "the provider is documented as rotating refresh tokens but answered a refresh without a new one; the old refresh token is kept"
+        );
+        let first = {
+            let mut seen = self
+                .inner
+                .not_rotated_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            seen.insert(c.integration.clone())
+        };
+        if first
+            && let Err(e) = self
+                .audit(
+                    &Actor::System,
+                    "connection.refresh_token_not_rotated",
+                    &c.id,
+                    serde_json::json!({
+                        "integration": c.integration,
+                        "provider": c.provider,
+                    }),
+                )
+                .await
+        {
+            tracing::warn!(connection = %c.id, error = %e, "cannot audit a refresh token that was not rotated");
+        }
+    }
+
     /// Writes new tokens under the fence and returns the connection as it now is. A
     /// response without a refresh token (or a user token) keeps the old one: many
-    /// providers rotate only sometimes. When the fence refuses the write, the lease was
+    /// providers rotate only sometimes, and a "reused" one (the catalog's
+    /// `refresh_tokens`) normally sends none. When the fence refuses the write, the lease was
     /// taken over and the newer holder's tokens stand ([`Attempt::Fresh`]).
     async fn commit_refreshed(
         &self,
@@ -487,6 +621,7 @@ impl Engine {
         updated.status = ConnectionStatus::Active;
         updated.token_version += 1;
         updated.updated_at = now;
+        updated.token_obtained_at = Some(now);
         updated.next_refresh_at = commit.next_refresh_at;
         // Scopes the provider no longer grants are a change of consent; the refresh
         // stands whatever the record's fate.
@@ -620,8 +755,18 @@ impl Engine {
             secret: ctx.integration.client_secret.as_ref(),
         };
         let scopes = ctx.scopes();
+        let documented = ctx
+            .provider
+            .oauth2
+            .as_ref()
+            .map(|o| o.token_response.refresh_tokens);
         let grant = if c.auth_mode == "client_credentials" {
             Grant::ClientCredentials { scopes: &scopes }
+        } else if documented == Some(catalog::RefreshTokens::None) {
+            return Err(TokenError::InvalidGrant(format!(
+                "provider {} issues no refresh tokens and the access token has expired",
+                ctx.provider.id
+            )));
         } else {
             match creds.refresh_token.as_deref() {
                 Some(r) => Grant::Refresh { refresh_token: r },
@@ -741,7 +886,7 @@ impl Engine {
                 let Ok((c, creds)) = engine.load_credentials(&id).await else {
                     return;
                 };
-                if c.status != ConnectionStatus::Active {
+                if c.status != ConnectionStatus::Active || engine.issues_no_refresh_tokens(&c) {
                     return;
                 }
                 if let Err(e) = engine.refresh_single_flight(c, creds, true).await {

@@ -458,6 +458,9 @@ pub(super) fn conn(
 ) -> Connection {
     let now = store::now();
     let expires_at = expires_in.map(|s| now + chrono::Duration::seconds(s));
+    // Written (and so its token obtained) an hour ago: a token expiring within the
+    // refresh margin is due, as it would be after living most of its life.
+    let written = now - chrono::Duration::hours(1);
     Connection {
         id: id.into(),
         integration: integration.into(),
@@ -470,13 +473,15 @@ pub(super) fn conn(
         settings: BTreeMap::new(),
         routing_key: None,
         expires_at,
-        created_at: now,
-        updated_at: now,
+        created_at: written,
+        updated_at: written,
         last_refresh_at: None,
         last_error: None,
         refresh_failures: 0,
         next_refresh_at: expires_at.map(|e| e - chrono::Duration::seconds(60)),
         token_version: 0,
+        token_obtained_at: None,
+        health: None,
     }
 }
 

@@ -391,7 +391,8 @@ async fn credentials_are_bound_to_their_connection() {
 
 #[tokio::test]
 async fn refresh_due_renews_due_active_connections() {
-    // A margin longer than the tokens' life: every new connection is due at once.
+    // A margin longer than the tokens' life (3600 s): new connections are still not due
+    // at once, only after half their tokens' lifetime.
     let h = harness(
         json!({}),
         "",
@@ -399,8 +400,9 @@ async fn refresh_due_renews_due_active_connections() {
     )
     .await;
     let mut due = Vec::new();
+    let mut fresh = Vec::new();
     for _ in 0..2 {
-        due.push(super::connections::connected(&h).await);
+        fresh.push(super::connections::connected(&h).await);
     }
     h.stub
         .set(|r| default_route(r).delayed(Duration::from_millis(50)));
@@ -441,6 +443,7 @@ async fn refresh_due_renews_due_active_connections() {
     let mut versions = std::collections::BTreeMap::new();
     for id in due
         .iter()
+        .chain(fresh.iter())
         .chain(["later".to_owned(), "reauth".to_owned()].iter())
     {
         let v = h
@@ -453,21 +456,31 @@ async fn refresh_due_renews_due_active_connections() {
         versions.insert(id.clone(), v);
     }
 
+    for id in &fresh {
+        let c = h.store.get_connection(id).await.unwrap().unwrap();
+        let half = (c.expires_at.unwrap() - c.token_obtained_at.unwrap()) / 2;
+        let next = c.next_refresh_at.unwrap();
+        assert!(
+            next >= c.token_obtained_at.unwrap() + half * 9 / 10
+                && next <= c.expires_at.unwrap() - half,
+            "{id}: renewed at half its lifetime, less up to 10 % jitter: {c:?}"
+        );
+    }
     let n = h.engine.refresh_due().await.unwrap();
-    assert_eq!(n, 5);
+    assert_eq!(n, 3);
     let refreshes = h
         .stub
         .reqs("/token")
         .iter()
         .filter(|r| r.form()["grant_type"] == "refresh_token")
         .count();
-    assert_eq!(refreshes, 5);
+    assert_eq!(refreshes, 3);
     for id in &due {
         let c = h.store.get_connection(id).await.unwrap().unwrap();
         assert_eq!(c.token_version, versions[id] + 1, "{id}");
         assert!(c.last_refresh_at.is_some());
     }
-    for id in ["later", "reauth"] {
+    for id in fresh.iter().map(String::as_str).chain(["later", "reauth"]) {
         let c = h.store.get_connection(id).await.unwrap().unwrap();
         assert_eq!(c.token_version, versions[id], "{id}");
     }

@@ -603,6 +603,20 @@ impl store::ConnectionStore for TamperStore {
     ) -> StoreResult<Vec<store::Connection>> {
         self.inner.connections_due(due, limit).await
     }
+    async fn claim_health_checks(
+        &self,
+        integration: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<store::Connection>> {
+        self.inner
+            .claim_health_checks(integration, now, next, limit)
+            .await
+    }
+    async fn record_health_check(&self, id: &str, check: &store::HealthCheck) -> StoreResult<bool> {
+        self.inner.record_health_check(id, check).await
+    }
     async fn insert_connect_session(&self, s: &store::ConnectSession) -> StoreResult<()> {
         self.inner.insert_connect_session(s).await
     }
@@ -792,6 +806,8 @@ mod intake_routing;
 mod webhooks;
 
 mod connections;
+mod connections_health;
+mod connections_lifetime;
 mod connections_manage;
 mod connections_protocol;
 mod connections_tokens;

@@ -474,6 +474,8 @@ async fn events_are_routed_to_the_connection_with_their_key() {
         refresh_failures: 0,
         next_refresh_at: None,
         token_version: 0,
+        token_obtained_at: None,
+        health: None,
     };
     let creds = SealedCredentials {
         key_id: "00".into(),

@@ -56,6 +56,16 @@ pub struct ConnectionBody {
     pub last_refresh_at: Option<String>,
     /// Last error.
     pub last_error: Option<String>,
+    /// When a credential health check last tried the connection's credentials at the
+    /// provider (the integration's `health_check_interval_secs`); null when none has
+    /// since they were stored.
+    pub health_checked_at: Option<String>,
+    /// What that check found: `ok`; `rejected` (401/403 even after a refresh: the
+    /// connection is now `needs_reauth`); `unavailable` (5xx, 429, timeout or refused
+    /// connection: nothing changed); `error` (another answer: nothing changed).
+    pub health_result: Option<String>,
+    /// The check's explanation (the provider's HTTP status or the error).
+    pub health_detail: Option<String>,
 }
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -79,6 +89,9 @@ impl From<ConnectionView> for ConnectionBody {
             updated_at: rfc3339(c.updated_at),
             last_refresh_at: c.last_refresh_at.map(rfc3339),
             last_error: c.last_error,
+            health_checked_at: c.health_checked_at.map(rfc3339),
+            health_result: c.health_result,
+            health_detail: c.health_detail,
         }
     }
 }

@@ -204,6 +204,15 @@ pub async fn run(cmd: ConnectionsCmd, g: &Globals) -> anyhow::Result<Outcome> {
                     "last error".to_owned(),
                     k.last_error.clone().unwrap_or_else(|| "-".into()),
                 ],
+                vec!["last checked".to_owned(), time(k.health_checked_at)],
+                vec![
+                    "check result".to_owned(),
+                    match (&k.health_result, &k.health_detail) {
+                        (Some(r), Some(d)) => format!("{r} ({d})"),
+                        (Some(r), None) => r.clone(),
+                        _ => "-".to_owned(),
+                    },
+                ],
             ];
             print_table(&["field", "value"], &rows);
             Ok(Outcome::Success)

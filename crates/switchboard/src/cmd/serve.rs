@@ -291,15 +291,21 @@ impl Background {
         // The background refresher may finish the refresh it is in when told to stop
         // (a provider may already have rotated the refresh token: its answer must be
         // written, not dropped).
+        // The credential health checker runs beside it (it only works for integrations
+        // with health_check_interval_secs) and stops with it.
         let refresher = {
             let engine = engine.clone();
             let mut stop = stop.clone();
+            let mut stop_checks = stop.clone();
             tokio::spawn(async move {
-                engine
-                    .run_background_refresher(async move {
+                tokio::join!(
+                    engine.run_background_refresher(async move {
                         let _ = stop.wait_for(|stop| *stop).await;
-                    })
-                    .await;
+                    }),
+                    engine.run_health_checker(async move {
+                        let _ = stop_checks.wait_for(|stop| *stop).await;
+                    }),
+                );
             })
         };
         // The retention sweep: expired payloads removed in small batches, a pause

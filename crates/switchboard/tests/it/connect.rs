@@ -218,7 +218,10 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
     let dir = harness::sandbox();
     std::fs::write(
         dir.path().join("switchboard.toml"),
-        config(&peer, "token_refresh_margin_secs = 30"),
+        config(
+            &peer,
+            "token_refresh_margin_secs = 30\nbackground_refresh_interval_secs = 3600",
+        ),
     )
     .unwrap();
     // At debug level, so that the search for tokens in the logs below covers the most
@@ -285,9 +288,10 @@ async fn connect_token_refresh_with_rotation_revoke_against_oidc_provider() {
     assert_eq!(stats["token"]["authorization_code"], 1, "{stats}");
     assert_eq!(stats["token"]["refresh_token"], 0, "{stats}");
 
-    // (Expire) the token comes within the 30 s margin: the next call refreshes first.
+    // (Expire) the 31 s token comes within its refresh lead (the 30 s margin, but at
+    // most half its lifetime: 15.5 s): the next call refreshes first.
     peer.set_access_ttl(3600).await;
-    within_margin(&app, "c1", 30).await;
+    within_margin(&app, "c1", 15).await;
     assert_eq!(
         peer.stats().await["token"]["refresh_token"],
         0,
@@ -572,7 +576,10 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
     let dir = harness::sandbox();
     std::fs::write(
         dir.path().join("switchboard.toml"),
-        config(&peer, "token_refresh_margin_secs = 30"),
+        config(
+            &peer,
+            "token_refresh_margin_secs = 30\nbackground_refresh_interval_secs = 3600",
+        ),
     )
     .unwrap();
     let server = server(dir.path()).await;
@@ -587,7 +594,7 @@ async fn invalid_grant_needs_reauth_and_an_outage_keeps_serving_the_old_token() 
 
     // The token endpoint is down (503) while the token is due for refresh but valid:
     // the old token is served, the connection stays active, the error is recorded.
-    within_margin(&app, "outage", 30).await;
+    within_margin(&app, "outage", 15).await;
     assert_eq!(
         peer.stats().await["token"]["refresh_token"],
         0,

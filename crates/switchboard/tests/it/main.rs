@@ -36,6 +36,7 @@ mod signals;
 mod snippet;
 mod status;
 mod three;
+mod tokens_health;
 mod webhook;
 mod webhook_load;
 mod webhook_samples;
