@@ -401,6 +401,11 @@ pub struct Placeholder {
     /// (`.salesforce.com`); empty allows any host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_suffixes: Vec<String>,
+    /// The only values taken, when not empty (environments and regions:
+    /// `["api.intercom.io", "api.eu.intercom.io", "api.au.intercom.io"]`); compared
+    /// case-insensitively for `label` and `host` kinds, exactly otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
     /// A sentence for people (shown on the Connect page and by `providers show`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -128,6 +128,22 @@ pub(crate) fn encode_value(
     if value.is_empty() {
         return Err(bad("it is empty"));
     }
+    if !placeholder.allowed.is_empty() {
+        let host_like = matches!(placeholder.kind, ValueKind::Label | ValueKind::Host);
+        let ok = placeholder.allowed.iter().any(|a| {
+            if host_like {
+                a.eq_ignore_ascii_case(value)
+            } else {
+                a == value
+            }
+        });
+        if !ok {
+            return Err(bad(&format!(
+                "it is not one of the allowed values: {}",
+                placeholder.allowed.join(", ")
+            )));
+        }
+    }
     match placeholder.kind {
         ValueKind::Label => {
             let v = value.to_ascii_lowercase();
@@ -330,6 +346,7 @@ fn segment() -> Placeholder {
         kind: ValueKind::Segment,
         default: None,
         host_suffixes: Vec::new(),
+        allowed: Vec::new(),
         description: None,
     }
 }

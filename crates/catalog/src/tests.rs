@@ -215,13 +215,25 @@ fn key_facts() {
     assert_eq!(p("auth0").placeholders["domain"].kind, ValueKind::Host);
 
     // Quirks.
+    // HubSpot's dated OAuth API revokes with a form POST (the v1 DELETE with the token
+    // in the path is deprecated).
     assert_eq!(
         o("hubspot").revocation.as_ref().unwrap().send,
-        TokenPlacement::Path
+        TokenPlacement::Form
+    );
+    assert_eq!(
+        o("hubspot").token_url,
+        "https://api.hubapi.com/oauth/2026-03/token"
     );
     assert_eq!(o("notion").token_request, BodyFormat::Json);
     assert_eq!(o("notion").token_response.expiry, Expiry::ExpiresIn);
-    assert_eq!(o("shopify").token_response.expiry, Expiry::Never);
+    // Expiring offline tokens: an hour, and each refresh replaces the refresh token.
+    assert_eq!(o("shopify").token_response.expiry, Expiry::ExpiresIn);
+    assert_eq!(
+        o("shopify").token_response.refresh_tokens,
+        RefreshTokens::Rotating
+    );
+    assert_eq!(o("shopify").token_params["expiring"], "1");
     assert_eq!(
         o("xero").token_response.refresh_tokens,
         RefreshTokens::Rotating
@@ -570,12 +582,15 @@ fn resolve_happy_paths() {
         .unwrap(),
         "https://acme.my.salesforce.com/services/data/v62.0"
     );
-    let hs = o("hubspot").revocation.as_ref().unwrap();
+    // A token in a path is percent-encoded like any segment.
     assert_eq!(
-        p("hubspot")
-            .resolve_url(&hs.url, &vals(&[("token", "a/b?c")]))
-            .unwrap(),
-        "https://api.hubapi.com/oauth/v1/refresh-tokens/a%2Fb%3Fc"
+        resolve_url(
+            "https://api.example.com/tokens/{token}",
+            &BTreeMap::new(),
+            &vals(&[("token", "a/b?c")])
+        )
+        .unwrap(),
+        "https://api.example.com/tokens/a%2Fb%3Fc"
     );
 }
 

@@ -344,3 +344,184 @@ fn custom_providers_need_no_provenance() {
     let p = c.to_provider_explicit(false).unwrap();
     assert!(p.verified.is_none() && p.sources.is_empty());
 }
+
+// ---------------------------------------------------------------- environments
+
+fn resolve(id: &str, template: &str, settings: &[(&str, &str)]) -> Result<String, CatalogError> {
+    let p = Catalog::builtin().require(id).unwrap();
+    let values = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    p.resolve_url(template, &values)
+}
+
+#[test]
+fn environments_and_regions_are_integration_settings() {
+    let sf = Catalog::builtin().require("salesforce").unwrap();
+    let auth = sf.authorization_url().unwrap();
+    let token = sf.token_url().unwrap();
+    assert_eq!(
+        resolve("salesforce", auth, &[]).unwrap(),
+        "https://login.salesforce.com/services/oauth2/authorize"
+    );
+    assert_eq!(
+        resolve(
+            "salesforce",
+            token,
+            &[("login_host", "test.salesforce.com")]
+        )
+        .unwrap(),
+        "https://test.salesforce.com/services/oauth2/token"
+    );
+    assert_eq!(
+        resolve(
+            "salesforce",
+            auth,
+            &[("login_host", "acme--dev.sandbox.my.salesforce.com")]
+        )
+        .unwrap(),
+        "https://acme--dev.sandbox.my.salesforce.com/services/oauth2/authorize"
+    );
+    let issuer = sf.oauth2.as_ref().unwrap().issuer.as_deref().unwrap();
+    assert_eq!(
+        resolve(
+            "salesforce",
+            issuer,
+            &[("login_host", "test.salesforce.com")]
+        )
+        .unwrap(),
+        "https://test.salesforce.com"
+    );
+
+    let qb = Catalog::builtin().require("quickbooks").unwrap();
+    let api = qb.api_base_url.as_deref().unwrap();
+    assert_eq!(
+        resolve("quickbooks", api, &[("realm_id", "4620816365")]).unwrap(),
+        "https://quickbooks.api.intuit.com/v3/company/4620816365"
+    );
+    assert_eq!(
+        resolve(
+            "quickbooks",
+            api,
+            &[
+                ("realm_id", "4620816365"),
+                ("api_host", "sandbox-quickbooks.api.intuit.com")
+            ]
+        )
+        .unwrap(),
+        "https://sandbox-quickbooks.api.intuit.com/v3/company/4620816365"
+    );
+
+    let ds = Catalog::builtin().require("docusign").unwrap();
+    assert_eq!(
+        resolve(
+            "docusign",
+            ds.token_url().unwrap(),
+            &[("account_host", "account-d.docusign.com")]
+        )
+        .unwrap(),
+        "https://account-d.docusign.com/oauth/token"
+    );
+    assert_eq!(
+        resolve("docusign", ds.authorization_url().unwrap(), &[]).unwrap(),
+        "https://account.docusign.com/oauth/auth"
+    );
+    assert_eq!(
+        resolve(
+            "docusign",
+            ds.api_base_url.as_deref().unwrap(),
+            &[("base_uri", "https://demo.docusign.net")]
+        )
+        .unwrap(),
+        "https://demo.docusign.net/restapi"
+    );
+
+    let ic = Catalog::builtin().require("intercom").unwrap();
+    let api = ic.api_base_url.as_deref().unwrap();
+    for (host, want) in [
+        (None, "https://api.intercom.io"),
+        (Some("api.eu.intercom.io"), "https://api.eu.intercom.io"),
+        (Some("API.AU.intercom.io"), "https://api.au.intercom.io"),
+    ] {
+        let settings: Vec<(&str, &str)> = host.map(|h| ("api_host", h)).into_iter().collect();
+        assert_eq!(resolve("intercom", api, &settings).unwrap(), want);
+    }
+}
+
+#[test]
+fn environment_settings_refuse_other_values() {
+    let qb = Catalog::builtin().require("quickbooks").unwrap();
+    let api = qb.api_base_url.as_deref().unwrap();
+    for bad in [
+        "evil.example",
+        "evil.intuit.com",
+        "quickbooks.api.intuit.com.evil.example",
+    ] {
+        let e = resolve("quickbooks", api, &[("realm_id", "1"), ("api_host", bad)]).unwrap_err();
+        assert!(e.to_string().contains("allowed values"), "{bad}: {e}");
+    }
+    let ic = Catalog::builtin().require("intercom").unwrap();
+    assert!(
+        resolve(
+            "intercom",
+            ic.api_base_url.as_deref().unwrap(),
+            &[("api_host", "api.xx.intercom.io")]
+        )
+        .is_err()
+    );
+    let ds = Catalog::builtin().require("docusign").unwrap();
+    assert!(
+        resolve(
+            "docusign",
+            ds.token_url().unwrap(),
+            &[("account_host", "account-x.docusign.com")]
+        )
+        .is_err()
+    );
+    // Salesforce takes any host under .salesforce.com (My Domain), nothing else.
+    let sf = Catalog::builtin().require("salesforce").unwrap();
+    for bad in [
+        "login.salesforce.com.evil.example",
+        "evil.example",
+        "salesforce.com@evil.example",
+    ] {
+        assert!(
+            resolve(
+                "salesforce",
+                sf.token_url().unwrap(),
+                &[("login_host", bad)]
+            )
+            .is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn allowed_values_are_checked_in_the_file() {
+    let base = "id = \"acme\"\nname = \"A\"\ndocs_url = \"https://a.example\"\nauth_mode = \"api_key\"\napi_base_url = \"https://{host}/v1\"\n[api_key]\nheader = \"X-Key\"\n[placeholders.host]\nfrom = { integration = \"host\" }\nkind = \"host\"\n";
+    Provider::from_toml(
+        "acme",
+        &format!("{base}allowed = [\"api.a.example\", \"eu.a.example\"]\n"),
+        false,
+    )
+    .unwrap();
+    let e = Provider::from_toml(
+        "acme",
+        &format!("{base}allowed = [\"not a host\"]\n"),
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("placeholders.host.allowed[0]"),
+        "{e}"
+    );
+    let e = Provider::from_toml(
+        "acme",
+        &format!("{base}allowed = [\"api.a.example\"]\ndefault = \"eu.a.example\"\n"),
+        false,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("placeholders.host.default"), "{e}");
+}

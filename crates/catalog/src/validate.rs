@@ -452,6 +452,18 @@ impl Checker<'_> {
                 template::encode_value(name, ph, d)
                     .map_err(|e| self.err(format!("{key}.default"), e.to_string()))?;
             }
+            if !ph.allowed.is_empty() && !ph.from.known_before_authorization() {
+                return Err(self.err(
+                    format!("{key}.allowed"),
+                    "applies to connection and integration settings (values the provider returns are checked by kind and host_suffixes)",
+                ));
+            }
+            for (i, a) in ph.allowed.iter().enumerate() {
+                let mut alone = ph.clone();
+                alone.allowed.clear();
+                template::encode_value(name, &alone, a)
+                    .map_err(|e| self.err(format!("{key}.allowed[{i}]"), e.to_string()))?;
+            }
         }
         match p.auth_mode {
             AuthMode::Oauth2 | AuthMode::ClientCredentials if p.oauth2.is_none() => {

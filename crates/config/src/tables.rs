@@ -31,6 +31,8 @@ pub(crate) struct RawIntegration {
     webhook_secrets: Vec<String>,
     webhook_scheme: Option<signatures::Scheme>,
     webhook_tolerance_secs: Option<u64>,
+    #[serde(default)]
+    webhook_secret_handshake: bool,
     rate_limit: Option<RawRateLimit>,
     payload_retention_days: Option<u64>,
     app_id: Option<String>,
@@ -238,6 +240,11 @@ pub struct Integration {
     pub webhook_scheme: Option<signatures::Scheme>,
     /// Overrides the scheme's timestamp tolerance.
     pub webhook_tolerance_secs: Option<u64>,
+    /// Takes the webhook secret from the provider's handshake (Asana `X-Hook-Secret`):
+    /// the first handshake's secret is sealed in the database and checks every later
+    /// signature. Off by default, so that an unsigned request is never taken as a
+    /// handshake by accident.
+    pub webhook_secret_handshake: bool,
     /// The API proxy's proactive rate limit (none when absent).
     pub rate_limit: Option<RateLimit>,
     /// Days its events' payloads are kept (0: forever); the top-level
@@ -430,6 +437,28 @@ pub(crate) fn effective_catalog(
             .webhook_scheme
             .as_ref()
             .or_else(|| known.and_then(catalog::Provider::webhook_scheme));
+        if it.webhook_secret_handshake
+            && known.is_some_and(|p| {
+                p.webhooks.as_ref().and_then(|w| w.handshake)
+                    != Some(catalog::Handshake::AsanaHookSecret)
+            })
+        {
+            return Err(invalid(
+                format!("integrations[{i}].webhook_secret_handshake"),
+                &src,
+                format!(
+                    "provider {:?} does not hand over its webhook secret in a handshake; remove webhook_secret_handshake (it is for asana)",
+                    it.provider
+                ),
+            ));
+        }
+        if it.webhook_secret_handshake && !it.webhook_secrets.is_empty() {
+            return Err(invalid(
+                format!("integrations[{i}].webhook_secret_handshake"),
+                &src,
+                "is on, but webhook_secrets are configured too; keep one: the secrets, or the handshake that hands one over".to_owned(),
+            ));
+        }
         if !it.webhook_secrets.is_empty() && scheme.is_none() && known.is_some() {
             return Err(invalid(
                 format!("integrations[{i}].webhook_scheme"),
@@ -610,6 +639,7 @@ pub(crate) fn integrations(
             webhook_secrets,
             webhook_scheme: r.webhook_scheme,
             webhook_tolerance_secs: r.webhook_tolerance_secs,
+            webhook_secret_handshake: r.webhook_secret_handshake,
         });
     }
     Ok(out)

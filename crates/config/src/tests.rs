@@ -2277,6 +2277,16 @@ fn provider_and_catalog_errors_name_the_key() {
             "integrations[0].webhook_scheme",
             "no webhook signature scheme",
         ),
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \"github\"\nwebhook_secret_handshake = true\n",
+            "integrations[0].webhook_secret_handshake",
+            "it is for asana",
+        ),
+        (
+            "[[integrations]]\nid = \"a\"\nprovider = \"asana\"\nwebhook_secret_handshake = true\nwebhook_secrets = [\"s\"]\n",
+            "integrations[0].webhook_secret_handshake",
+            "keep one",
+        ),
     ] {
         match parse_tables(text).unwrap().catalog(false) {
             Err(ConfigError::Invalid {
@@ -2300,6 +2310,23 @@ fn provider_and_catalog_errors_name_the_key() {
     )
     .unwrap();
     assert!(ok.catalog(false).is_ok());
+    // The handshake switch: off by default, on for asana alone.
+    let asana = parse_tables("[[integrations]]\nid = \"a\"\nprovider = \"asana\"\n").unwrap();
+    assert!(!asana.integrations[0].webhook_secret_handshake);
+    let on = parse_tables(
+        "[[integrations]]\nid = \"a\"\nprovider = \"asana\"\nwebhook_secret_handshake = true\n",
+    )
+    .unwrap();
+    assert!(on.integrations[0].webhook_secret_handshake);
+    assert!(on.catalog(false).is_ok());
+    let bad = parse_tables(
+        "[[integrations]]\nid = \"a\"\nprovider = \"asana\"\nwebhook_secret_handshake = \"yes\"\n",
+    );
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("webhook_secret_handshake")
+    );
 }
 
 #[test]

@@ -48,6 +48,25 @@ pub struct RotationProgress {
 }
 
 impl Engine {
+    /// Seals and stores a secret in `slot` only if the slot is empty; false (nothing
+    /// written) if it holds one already.
+    pub async fn insert_secret_if_absent(
+        &self,
+        slot: &SecretSlot,
+        value: &SecretString,
+    ) -> EngineResult<bool> {
+        let sealed = self
+            .inner
+            .keyring
+            .seal(value.expose_secret().as_bytes(), aad(slot))?;
+        let key_id = self.inner.keyring.primary().id().to_string();
+        Ok(self
+            .inner
+            .store
+            .insert_secret_if_absent(slot, &key_id, &sealed)
+            .await?)
+    }
+
     /// Seals and stores a secret in `slot`.
     pub async fn put_secret(&self, slot: &SecretSlot, value: &SecretString) -> EngineResult<()> {
         let sealed = self

@@ -545,7 +545,9 @@ impl Engine {
                 && (webhook_only
                     || it.webhook_scheme.is_some()
                     || (it.client_id.is_none() && it.app_id.is_none()));
-            if receives && it.webhook_secrets.is_empty() {
+            // An integration that takes its secret from the provider's handshake has none
+            // configured by design.
+            if receives && it.webhook_secrets.is_empty() && !it.webhook_secret_handshake {
                 out.push(
                     Finding::new(
                         "SB-WH-001",

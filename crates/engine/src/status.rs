@@ -590,6 +590,13 @@ impl Engine {
                 true,
                 format!("{} webhook secret(s) configured", it.webhook_secrets.len()),
             )
+        } else if it.webhook_secret_handshake {
+            ChecklistItem::new(
+                "webhook_secret",
+                Some(true),
+                true,
+                "taken from the provider's X-Hook-Secret handshake".into(),
+            )
         } else {
             // Required only once webhooks arrive: an integration may use the provider's
             // API without its webhooks.

@@ -96,6 +96,8 @@ pub struct HandshakeReply {
     pub content_type: &'static str,
     /// Body.
     pub body: Vec<u8>,
+    /// Headers to answer with (Asana: `X-Hook-Secret` echoed).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl HandshakeReply {
@@ -104,6 +106,7 @@ impl HandshakeReply {
             status: 200,
             content_type: "text/plain; charset=utf-8",
             body: body.as_bytes().to_vec(),
+            headers: Vec::new(),
         }
     }
 
@@ -112,8 +115,21 @@ impl HandshakeReply {
             status: 200,
             content_type: "application/json",
             body: v.to_string().into_bytes(),
+            headers: Vec::new(),
         }
     }
+}
+
+/// The header of Asana's handshake, which carries the secret of later signatures.
+pub const HOOK_SECRET_HEADER: &str = "X-Hook-Secret";
+/// Longest `X-Hook-Secret` taken.
+const MAX_HOOK_SECRET_LEN: usize = 512;
+/// Shortest `X-Hook-Secret` taken (a secret shorter than this is no secret).
+const MIN_HOOK_SECRET_LEN: usize = 16;
+
+/// Where an integration's handshake secret is sealed.
+pub fn handshake_secret_slot(integration: &str) -> store::SecretSlot {
+    store::SecretSlot::new("integrations", integration, "webhook_secret")
 }
 
 /// Logs rejected webhooks at most once per interval per integration, so that an attacker
@@ -278,6 +294,18 @@ impl Engine {
         let hooks = provider.and_then(|p| p.webhooks.as_ref());
         let handshake = hooks.and_then(|h| h.handshake.as_ref());
 
+        // A handshake that hands over the secret (Asana), only where the operator turned
+        // it on and no secret is stored yet: otherwise the request goes on to be
+        // verified like any other (and an unsigned one is refused).
+        let stored = self.handshake_secret(integration, handshake).await?;
+        if stored.is_none()
+            && integration.webhook_secret_handshake
+            && handshake == Some(&Handshake::AsanaHookSecret)
+            && let Some(value) = req.headers.get(HOOK_SECRET_HEADER)
+        {
+            return self.take_hook_secret(id, &req, value).await;
+        }
+
         // Unsigned handshakes come before verification: the provider does not sign
         // them, and they store nothing.
         if let Some(reply) = unsigned_handshake(handshake, &req, &integration.webhook_secrets) {
@@ -291,12 +319,16 @@ impl Engine {
                 message: "webhooks are delivered with POST".into(),
             });
         }
-        let (scheme, verified) = self.verify_webhook(integration, hooks, &req)?;
+        let secrets: std::borrow::Cow<'_, [vault::SecretString]> = match stored {
+            Some(s) => std::borrow::Cow::Owned(vec![s]),
+            None => std::borrow::Cow::Borrowed(&integration.webhook_secrets),
+        };
+        let (scheme, verified) = self.verify_webhook(integration, &secrets, hooks, &req)?;
 
         let json: Option<serde_json::Value> = serde_json::from_slice(req.body).ok();
         // Signed handshakes are answered only now that the signature checked out; the
         // answer uses the secret that verified the request.
-        let matched = &integration.webhook_secrets[verified.secret_index..=verified.secret_index];
+        let matched = &secrets[verified.secret_index..=verified.secret_index];
         if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
             self.count_webhook(id, "handshake");
             return Ok(Intake::Handshake(reply));
@@ -305,6 +337,83 @@ impl Engine {
         let event = self.event_from(id, hooks, &scheme, &req, json.as_ref(), verified.id);
         self.store_event(&cfg, &integration.provider, event, json)
             .await
+    }
+
+    /// The secret an earlier handshake handed over, for an integration that takes its
+    /// secret that way (`webhook_secret_handshake`); `None` otherwise.
+    async fn handshake_secret(
+        &self,
+        integration: &config::Integration,
+        handshake: Option<&Handshake>,
+    ) -> EngineResult<Option<vault::SecretString>> {
+        if !integration.webhook_secret_handshake || handshake != Some(&Handshake::AsanaHookSecret) {
+            return Ok(None);
+        }
+        self.get_secret(&handshake_secret_slot(&integration.id))
+            .await
+    }
+
+    /// Asana's handshake: a `POST` whose `X-Hook-Secret` is the secret of every later
+    /// `X-Hook-Signature`. Sealed only if the integration has none yet (of two racing
+    /// handshakes one wins; the other is refused), then echoed with a 200.
+    async fn take_hook_secret(
+        &self,
+        id: &str,
+        req: &Incoming<'_>,
+        value: &[u8],
+    ) -> EngineResult<Intake> {
+        if req.method != "POST" {
+            self.count_webhook(id, "method_not_allowed");
+            return Err(EngineError::Invalid {
+                field: "method",
+                message: "the X-Hook-Secret handshake is a POST".into(),
+            });
+        }
+        let secret = std::str::from_utf8(value)
+            .ok()
+            .map(str::trim)
+            .filter(|s| {
+                (MIN_HOOK_SECRET_LEN..=MAX_HOOK_SECRET_LEN).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .ok_or_else(|| {
+                self.count_webhook(id, "bad_handshake");
+                EngineError::Invalid {
+                    field: "X-Hook-Secret",
+                    message: format!(
+                        "must be {MIN_HOOK_SECRET_LEN} to {MAX_HOOK_SECRET_LEN} visible ASCII characters"
+                    ),
+                }
+            })?
+            .to_owned();
+        let sealed = vault::SecretString::from(secret.clone());
+        if !self
+            .insert_secret_if_absent(&handshake_secret_slot(id), &sealed)
+            .await?
+        {
+            // Another handshake won the race: this one is an unsigned request.
+            self.count_webhook(id, "bad_signature");
+            self.inner
+                .reject_log
+                .note(id, "handshake_after_secret", self.instant());
+            return Err(EngineError::BadSignature {
+                reason: "handshake_after_secret",
+            });
+        }
+        self.count_webhook(id, "handshake");
+        self.audit(
+            &Actor::System,
+            "webhook.handshake_secret",
+            id,
+            serde_json::json!({ "header": HOOK_SECRET_HEADER }),
+        )
+        .await?;
+        Ok(Intake::Handshake(HandshakeReply {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: Vec::new(),
+            headers: vec![(HOOK_SECRET_HEADER, secret)],
+        }))
     }
 
     /// Refuses a webhook for a disabled integration, or one whose intake is blocked.
@@ -343,6 +452,7 @@ impl Engine {
     fn verify_webhook(
         &self,
         integration: &config::Integration,
+        secrets: &[vault::SecretString],
         hooks: Option<&catalog::Webhooks>,
         req: &Incoming<'_>,
     ) -> EngineResult<(Scheme, signatures::Verified)> {
@@ -355,7 +465,7 @@ impl Engine {
                 what: "webhook scheme of integration",
                 id: id.to_owned(),
             })?;
-        if integration.webhook_secrets.is_empty() {
+        if secrets.is_empty() {
             self.count_webhook(id, "not_configured");
             return Err(EngineError::NotFound {
                 what: "webhook secrets of integration",
@@ -367,7 +477,7 @@ impl Engine {
             opts = opts.with_tolerance(t);
         }
         let sreq = Request::new(req.method, req.url, req.headers, req.body);
-        match signatures::verify(&scheme, &sreq, &integration.webhook_secrets, &opts) {
+        match signatures::verify(&scheme, &sreq, secrets, &opts) {
             Ok(v) => Ok((scheme, v)),
             Err(e) => {
                 let reason = e.code();

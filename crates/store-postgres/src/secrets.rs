@@ -58,6 +58,29 @@ impl SecretStore for PgStore {
         upsert_secret(&mut conn, s, key_id, ct, store::now()).await
     }
 
+    async fn insert_secret_if_absent(
+        &self,
+        s: &SecretSlot,
+        key_id: &str,
+        ct: &[u8],
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO secrets (owner, owner_id, name, key_id, ciphertext, version, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 1, $6)
+             ON CONFLICT (owner, owner_id, name) DO NOTHING",
+        )
+        .bind(&s.owner)
+        .bind(&s.owner_id)
+        .bind(&s.name)
+        .bind(key_id)
+        .bind(ct)
+        .bind(to_millis(store::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn get_secret(&self, s: &SecretSlot) -> StoreResult<Option<SealedSecret>> {
         sqlx::query("SELECT * FROM secrets WHERE owner = $1 AND owner_id = $2 AND name = $3")
             .bind(&s.owner)

@@ -169,6 +169,8 @@ macro_rules! suite {
             secrets_not_under_pages_in_slot_order_with_a_cursor,
             replace_secret_if_only_at_the_expected_version,
             replace_secret_if_does_not_overwrite_a_concurrent_write,
+            insert_secret_if_absent_writes_once,
+            concurrent_insert_secret_if_absent_has_one_winner,
         );
         $crate::__cases!(audit, $fresh;
             append_builds_a_chain,

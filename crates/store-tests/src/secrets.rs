@@ -290,3 +290,62 @@ pub async fn replace_secret_if_does_not_overwrite_a_concurrent_write(s: Arc<dyn 
     assert_eq!(got.ciphertext, b"fresh");
     assert_eq!(got.version, 2);
 }
+
+/// Inserting into an empty slot writes version 1; a second insert writes nothing and
+/// leaves the first value.
+pub async fn insert_secret_if_absent_writes_once(s: Arc<dyn Store>) {
+    let sl = slot("integrations", "asana-main", "webhook_secret");
+    assert!(
+        s.insert_secret_if_absent(&sl, "k1", b"first")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.insert_secret_if_absent(&sl, "k2", b"second")
+            .await
+            .unwrap()
+    );
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!(
+        (got.key_id.as_str(), got.ciphertext.as_slice(), got.version),
+        ("k1", b"first".as_slice(), 1)
+    );
+    // A slot written by put_secret is not empty either.
+    let other = slot("integrations", "asana-2", "webhook_secret");
+    s.put_secret(&other, "k1", b"put").await.unwrap();
+    assert!(!s.insert_secret_if_absent(&other, "k1", b"x").await.unwrap());
+    assert_eq!(
+        s.get_secret(&other).await.unwrap().unwrap().ciphertext,
+        b"put"
+    );
+    // Once deleted, the slot takes an insert again.
+    assert!(s.delete_secret(&sl).await.unwrap());
+    assert!(
+        s.insert_secret_if_absent(&sl, "k3", b"third")
+            .await
+            .unwrap()
+    );
+}
+
+/// Of many concurrent inserts into one empty slot exactly one wins, and its value stays.
+pub async fn concurrent_insert_secret_if_absent_has_one_winner(s: Arc<dyn Store>) {
+    let sl = slot("integrations", "race", "webhook_secret");
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let (s, sl) = (s.clone(), sl.clone());
+        tasks.push(tokio::spawn(async move {
+            let won = s.insert_secret_if_absent(&sl, "k", &[i]).await.unwrap();
+            (i, won)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, won) = t.await.unwrap();
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let got = s.get_secret(&sl).await.unwrap().unwrap();
+    assert_eq!(got.ciphertext, vec![winners[0]]);
+}

@@ -209,6 +209,14 @@ pub trait SecretStore: Send + Sync {
         key_id: &str,
         ciphertext: &[u8],
     ) -> StoreResult<i64>;
+    /// Inserts the secret in `slot` only if the slot is empty; false (and nothing
+    /// written) if it already holds one. Of two concurrent inserts exactly one wins.
+    async fn insert_secret_if_absent(
+        &self,
+        slot: &SecretSlot,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> StoreResult<bool>;
     /// The secret in `slot`.
     async fn get_secret(&self, slot: &SecretSlot) -> StoreResult<Option<SealedSecret>>;
     /// Deletes the secret; false if there was none.

@@ -256,6 +256,17 @@ impl SecretStore for TamperStore {
         self.inner.put_secret(slot, key_id, ciphertext).await
     }
 
+    async fn insert_secret_if_absent(
+        &self,
+        slot: &SecretSlot,
+        key_id: &str,
+        ciphertext: &[u8],
+    ) -> StoreResult<bool> {
+        self.inner
+            .insert_secret_if_absent(slot, key_id, ciphertext)
+            .await
+    }
+
     async fn get_secret(&self, slot: &SecretSlot) -> StoreResult<Option<SealedSecret>> {
         self.inner.get_secret(slot).await
     }
@@ -804,6 +815,7 @@ pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
 mod changes;
 mod intake_routing;
 mod webhooks;
+mod webhooks_asana;
 
 mod connections;
 mod connections_health;

@@ -109,15 +109,24 @@ async fn receive(
             duplicate: true,
         })
         .into_response(),
-        Intake::Handshake(r) => (
-            StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
-            [
-                (header::CONTENT_TYPE, r.content_type),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            r.body,
-        )
-            .into_response(),
+        Intake::Handshake(r) => {
+            let mut res = (
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK),
+                [
+                    (header::CONTENT_TYPE, r.content_type),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                r.body,
+            )
+                .into_response();
+            for (name, value) in r.headers {
+                // The engine checked the value is visible ASCII.
+                if let Ok(v) = header::HeaderValue::from_str(&value) {
+                    res.headers_mut().insert(name, v);
+                }
+            }
+            res
+        }
     })
 }
 

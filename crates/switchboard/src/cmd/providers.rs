@@ -15,7 +15,8 @@ use crate::output::{print_json, print_table};
 pub enum ProvidersCmd {
     /// List every provider: id, name, auth mode, webhook scheme.
     List,
-    /// Show one provider's full definition (TOML, or JSON with --json).
+    /// Show one provider's full definition (TOML, or JSON with --json), with the date it
+    /// was verified against the provider's docs and the sources of its facts.
     Show {
         /// The provider's id.
         id: String,
@@ -77,6 +78,7 @@ pub async fn run(cmd: ProvidersCmd, g: &Globals) -> anyhow::Result<Outcome> {
             if json {
                 print_json(p)?;
             } else {
+                print!("{}", provenance(p));
                 print!(
                     "{}",
                     toml::to_string_pretty(p).context("rendering the provider")?
@@ -85,4 +87,22 @@ pub async fn run(cmd: ProvidersCmd, g: &Globals) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// When the entry was verified and where its facts come from, as TOML comments above it.
+fn provenance(p: &catalog::Provider) -> String {
+    let mut out = match p.verified {
+        Some(d) => format!("# Verified against the provider's documentation on {d}.\n"),
+        None => "# Not verified: a custom provider from the configuration.\n".to_owned(),
+    };
+    let sources = p.sources.entries();
+    if !sources.is_empty() {
+        out.push_str("# Sources:\n");
+        let width = sources.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, url) in sources {
+            out.push_str(&format!("#   {k:<width$}  {url}\n"));
+        }
+    }
+    out.push('\n');
+    out
 }

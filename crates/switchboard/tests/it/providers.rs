@@ -29,6 +29,21 @@ fn providers_list_and_show() {
         .stdout
         .clone();
     assert!(toml.contains("id = \"stripe\""), "{toml}");
+    // The verification date and the sources come first.
+    assert!(
+        toml.starts_with("# Verified against the provider's documentation on 20"),
+        "{toml}"
+    );
+    assert!(toml.contains("# Sources:\n#   "), "{toml}");
+    assert!(toml.contains("webhooks  https://"), "{toml}");
+    assert!(g["verified"].as_str().unwrap().starts_with("20"), "{g}");
+    assert!(
+        g["sources"]["oauth2"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{g}"
+    );
     run(dir.path(), &["providers", "show", "nope"], &[])
         .failure()
         .stderr_has(&["unknown provider \"nope\"", "providers list"]);

@@ -85,3 +85,64 @@ async fn every_providers_sample_is_stored_with_its_event_id_and_type() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 35, "only {checked} providers with webhooks");
 }
+
+/// Asana's handshake over HTTP: the secret is echoed in the answer's `X-Hook-Secret`,
+/// later events signed with it are stored, and a second handshake is refused.
+#[tokio::test]
+async fn asana_handshake_over_http_with_the_switch_on_and_off() {
+    use hmac::{KeyInit, Mac};
+    let dir = sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        "[[integrations]]\nid = \"on\"\nprovider = \"asana\"\nwebhook_secret_handshake = true\n\
+         [[integrations]]\nid = \"off\"\nprovider = \"asana\"\n",
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let secret = "f1d2d2f924e986ac86fdf7b36c94bcdf32beec15";
+    let post = |id: &str, headers: Vec<(&'static str, String)>, body: &'static str| {
+        let mut rb = server
+            .http()
+            .post(server.url(&format!("/webhooks/{id}/event")));
+        for (n, v) in headers {
+            rb = rb.header(n, v);
+        }
+        rb.body(body).send()
+    };
+    // Off: refused like any unsigned request.
+    let r = post("off", vec![("X-Hook-Secret", secret.into())], "")
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.headers().get("x-hook-secret").is_none());
+    // On: answered 200 with the secret echoed.
+    let r = post("on", vec![("X-Hook-Secret", secret.into())], "")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-hook-secret"], secret);
+    // A signed event is stored.
+    let body = r#"{"events":[{"action":"added","created_at":"2026-12-05T23:00:00.000Z"}]}"#;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(body.as_bytes());
+    let sig = hex::encode(m.finalize().into_bytes());
+    let r = post("on", vec![("X-Hook-Signature", sig)], body)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A replayed handshake is refused and does not echo.
+    let r = post("on", vec![("X-Hook-Secret", secret.into())], "")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("x-hook-secret").is_none());
+    // A bad secret header on a fresh integration is a 400 (the "off" one has no switch).
+    let r = post("on", vec![("X-Hook-Secret", "short".into())], "")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "a stored secret makes any handshake an unsigned request"
+    );
+}
