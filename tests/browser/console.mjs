@@ -76,6 +76,7 @@ async function main() {
   report.signed_in = await signIn(page, input.key);
 
   const artifacts = input.artifacts;
+  fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   const queue = [...input.pages];
   const seen = new Set();

@@ -13,6 +13,7 @@ mod changes;
 pub mod clock;
 pub mod connections;
 pub mod console;
+pub mod console_oidc;
 pub mod discovery;
 mod error;
 mod gcra;

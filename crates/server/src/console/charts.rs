@@ -10,9 +10,10 @@ use std::fmt::Write as _;
 
 use crate::routes::connect_page::escape;
 
-const W: f64 = 480.0;
-const H: f64 = 150.0;
+const W: f64 = 320.0;
+const H: f64 = 140.0;
 const LEFT: f64 = 40.0;
+const RIGHT: f64 = 14.0;
 const BOTTOM: f64 = 20.0;
 const TOP: f64 = 10.0;
 
@@ -64,18 +65,23 @@ fn open(out: &mut String, id: &str, title: &str, desc: &str) {
 
 fn axes(out: &mut String, max: u64, labels: &[String], unit: &str) {
     let plot_h = H - TOP - BOTTOM;
-    for (frac, v) in [(0.0, 0), (0.5, max / 2), (1.0, max)] {
+    let mut ticks = vec![(0.0, 0), (1.0, max)];
+    if max >= 2 && max % 2 == 0 {
+        ticks.insert(1, (0.5, max / 2));
+    }
+    for (frac, v) in ticks {
         let y = TOP + plot_h * (1.0 - frac);
         let _ = write!(
             out,
-            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
+            "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{v}{unit}</text>",
+            W - RIGHT,
             LEFT - 4.0,
             y + 3.0
         );
     }
     let n = labels.len().max(1) as f64;
-    let slot = (W - LEFT) / n;
+    let slot = (W - LEFT - RIGHT) / n;
     for (i, l) in labels.iter().enumerate() {
         if i % 6 == 0 || i + 1 == labels.len() {
             let x = LEFT + slot * (i as f64 + 0.5);
@@ -89,7 +95,8 @@ fn axes(out: &mut String, max: u64, labels: &[String], unit: &str) {
     }
     let _ = write!(
         out,
-        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{W}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>",
+        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>",
+        W - RIGHT,
         y = H - BOTTOM
     );
 }
@@ -112,7 +119,7 @@ pub fn bars(id: &str, title: &str, desc: &str, labels: &[String], series: &[Seri
     axes(&mut out, max, labels, "");
     let plot_h = H - TOP - BOTTOM;
     let n = labels.len().max(1) as f64;
-    let slot = (W - LEFT) / n;
+    let slot = (W - LEFT - RIGHT) / n;
     let k = series.len().max(1) as f64;
     let bar_w = (slot * 0.8 / k).max(1.0);
     for (si, s) in series.iter().enumerate() {
@@ -154,7 +161,7 @@ pub fn line(
     axes(&mut out, max, labels, unit);
     let plot_h = H - TOP - BOTTOM;
     let n = labels.len().max(1) as f64;
-    let slot = (W - LEFT) / n;
+    let slot = (W - LEFT - RIGHT) / n;
     let mut path = String::new();
     let mut pen_up = true;
     let mut dots = String::new();

@@ -53,10 +53,22 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// A `Set-Cookie` value for `name`, with the console's attributes; `None` clears it.
 pub fn set_cookie(state: &AppState, name: &str, value: Option<&str>, path: &str) -> HeaderValue {
+    set_cookie_with(state, name, value, path, "Strict")
+}
+
+/// [`set_cookie`] with another `SameSite` (`Lax` for the OpenID Connect sign-in cookie,
+/// which must come back with the provider's cross-site redirect).
+pub fn set_cookie_with(
+    state: &AppState,
+    name: &str,
+    value: Option<&str>,
+    path: &str,
+    same_site: &str,
+) -> HeaderValue {
     let secure = if secure(state) { "; Secure" } else { "" };
     let text = match value {
-        Some(v) => format!("{name}={v}; Path={path}; HttpOnly; SameSite=Strict{secure}"),
-        None => format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        Some(v) => format!("{name}={v}; Path={path}; HttpOnly; SameSite={same_site}{secure}"),
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite={same_site}; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

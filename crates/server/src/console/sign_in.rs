@@ -208,9 +208,153 @@ pub async fn sign_out(
     Ok(res)
 }
 
+/// The OpenID Connect sign-in cookie's name over plain HTTP (`__Host-` prefixed over
+/// HTTPS). `SameSite=Lax`: it must come back with the provider's redirect.
+const OIDC_COOKIE: &str = "sb_console_oidc";
+const OIDC_PATH: &str = "/ui/sign-in/oidc";
+
+fn oidc_cookie_name(state: &AppState) -> &'static str {
+    if session::secure(state) {
+        "__Host-sb_console_oidc"
+    } else {
+        OIDC_COOKIE
+    }
+}
+
+fn oidc_cookie_path(state: &AppState) -> &'static str {
+    // `__Host-` cookies must have `Path=/`.
+    if session::secure(state) {
+        "/"
+    } else {
+        OIDC_PATH
+    }
+}
+
+/// Where to go after an OpenID Connect sign-in.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OidcStartQuery {
+    /// A console path to open once signed in (default `/ui`).
+    pub next: Option<String>,
+    /// Passed on to the provider (`login_hint`), e.g. an e-mail address.
+    pub login_hint: Option<String>,
+}
+
+/// Starts signing in with the configured OpenID Connect provider.
+#[utoipa::path(get, path = "/ui/sign-in/oidc", tag = "console", params(OidcStartQuery),
+    responses(
+        (status = 303, description = "to the provider (the sign-in cookie is set)"),
+        (status = 400, content_type = "text/html", body = String, description = "an unknown query parameter"),
+        (status = 404, content_type = "text/html", body = String, description = "[console.oidc] is not configured"),
+        (status = 503, content_type = "text/html", body = String, description = "the provider's discovery document could not be read")))]
+pub async fn oidc_start(
+    State(s): State<AppState>,
+    ConsoleQuery(q): ConsoleQuery<OidcStartQuery>,
+) -> Result<Response, PageError> {
+    let next = safe_next(q.next.as_deref());
+    let start = s
+        .engine
+        .console_oidc_start(&next, q.login_hint.as_deref())
+        .await?;
+    let mut res = Redirect::to(&start.redirect_url).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie_with(
+            &s,
+            oidc_cookie_name(&s),
+            Some(vault::ExposeSecret::expose_secret(&start.browser_secret)),
+            oidc_cookie_path(&s),
+            "Lax",
+        ),
+    );
+    Ok(res)
+}
+
+/// What the provider sends back.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OidcCallbackQuery {
+    /// The state sent with the authorization request.
+    pub state: Option<String>,
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The provider's error (`access_denied`…).
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/signed_in.html")]
+struct SignedInPage {
+    layout: Layout,
+    next: String,
+    who: String,
+}
+
+/// The provider's redirect back: finishes the sign-in.
+#[utoipa::path(get, path = "/ui/sign-in/oidc/callback", tag = "console", params(OidcCallbackQuery),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "signed in: the session cookie is set; the page goes on to the console"),
+        (status = 303, description = "not signed in: to the sign-in page with the reason")))]
+pub async fn oidc_callback(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<OidcCallbackQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let back = |code: &str| {
+        let mut res = Redirect::to(&format!("/ui/sign-in?error={code}")).into_response();
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            session::set_cookie_with(&s, oidc_cookie_name(&s), None, oidc_cookie_path(&s), "Lax"),
+        );
+        res
+    };
+    if q.error.is_some() {
+        return back("oidc_denied");
+    }
+    let (Some(state), Some(code)) = (q.state.as_deref(), q.code.as_deref()) else {
+        return back("oidc_failed");
+    };
+    let browser = session::cookie(&headers, oidc_cookie_name(&s)).unwrap_or_default();
+    match s.engine.console_oidc_finish(state, code, browser).await {
+        Ok((new, next)) => {
+            let next = safe_next(Some(&next));
+            let who = new.session.user.display_name.clone();
+            let mut res = html(
+                StatusCode::OK,
+                &SignedInPage {
+                    layout: Layout::anonymous("Signed in", String::new()),
+                    next,
+                    who,
+                },
+            );
+            let h = res.headers_mut();
+            h.append(header::SET_COOKIE, session::session_cookie(&s, &new.token));
+            h.append(
+                header::SET_COOKIE,
+                session::set_cookie_with(
+                    &s,
+                    oidc_cookie_name(&s),
+                    None,
+                    oidc_cookie_path(&s),
+                    "Lax",
+                ),
+            );
+            res
+        }
+        Err(engine::EngineError::Forbidden(_)) => back("oidc_not_allowed"),
+        Err(e) => {
+            tracing::warn!(error = %e, "console sign-in with OpenID Connect failed");
+            back("oidc_failed")
+        }
+    }
+}
+
 /// The routes of signing in and out.
 pub fn router() -> Routes {
     Routes::new()
         .routes(routes!(page, submit))
         .routes(routes!(sign_out))
+        .routes(routes!(oidc_start))
+        .routes(routes!(oidc_callback))
 }

@@ -186,3 +186,153 @@ async fn an_idle_console_session_ends_in_headless_chromium() {
         "{report}"
     );
 }
+
+/// Sign-in with a real OpenID Connect provider (`tests/peers/oidc-provider`): an allowed
+/// verified e-mail gets a session audited as `oidc:<e-mail>`; another user is refused; a
+/// callback replayed, or finished by another browser, signs nobody in.
+#[tokio::test]
+async fn console_sign_in_with_openid_connect() {
+    use crate::oidc::{OidcPeer, browse_until};
+    let peer = OidcPeer::start(json!([{
+        "client_id": "console",
+        "client_secret": "console-secret-for-tests",
+        "application_type": "native",
+        "redirect_uris": ["http://127.0.0.1/ui/sign-in/oidc/callback"],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "openid profile email",
+    }]));
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(&format!(
+            "[console.oidc]\nissuer = \"{}\"\nclient_id = \"console\"\nclient_secret = \"env:CONSOLE_OIDC_SECRET\"\nallowed_emails = [\"Alice@example.test\"]\n",
+            peer.issuer
+        )),
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--dev"],
+        &[("CONSOLE_OIDC_SECRET", "console-secret-for-tests")],
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |r: &reqwest::Response, name: &str| {
+        r.headers().get_all("set-cookie").iter().find_map(|v| {
+            let v = v.to_str().ok()?;
+            let (k, rest) = v.split_once('=')?;
+            (k == name).then(|| rest.split(';').next().unwrap_or_default().to_owned())
+        })
+    };
+    // The sign-in page offers it.
+    let page = http.get(server.url("/ui/sign-in")).send().await.unwrap();
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("/ui/sign-in/oidc?next=")
+    );
+
+    let start = |hint: &'static str| {
+        let http = http.clone();
+        let url = server.url(&format!(
+            "/ui/sign-in/oidc?next=%2Fui%2Faudit&login_hint={hint}"
+        ));
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let callback_prefix = server.url("/ui/sign-in/oidc/callback");
+    let finish = |landed: String, browser: Option<String>| {
+        let http = http.clone();
+        async move {
+            let mut r = http.get(landed);
+            if let Some(b) = browser {
+                r = r.header("cookie", format!("sb_console_oidc={b}"));
+            }
+            r.send().await.unwrap()
+        }
+    };
+
+    // alice: allowed.
+    let r = start("alice").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", server.stderr());
+    let browser = cookie_of(&r, "sb_console_oidc").expect("a sign-in cookie");
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&peer.issuer)
+            && to.contains("code_challenge_method=S256")
+            && to.contains("nonce=")
+    );
+    let landed = browse_until(&to, &callback_prefix).await;
+    // Another browser (no cookie, or another cookie) cannot use it, and it is spent.
+    let r = finish(landed.clone(), None).await;
+    assert_eq!(r.headers()["location"], "/ui/sign-in?error=oidc_failed");
+    let r = finish(landed.clone(), Some(browser.clone())).await;
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/sign-in?error=oidc_failed",
+        "a state is used once"
+    );
+
+    let r = start("alice").await;
+    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
+    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
+    let r = finish(landed, Some(browser)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", server.stderr());
+    let session = cookie_of(&r, "sb_console").expect("a session");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("url=/ui/audit"), "{html}");
+    let r = http
+        .get(server.url("/ui/audit"))
+        .header("cookie", format!("sb_console={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("oidc:alice@example.test"),
+        "audited with the e-mail"
+    );
+
+    // bob: a verified e-mail, but not allowed.
+    let r = start("bob").await;
+    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
+    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
+    let r = finish(landed, Some(browser)).await;
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/sign-in?error=oidc_not_allowed"
+    );
+    assert!(cookie_of(&r, "sb_console").is_none());
+
+    // The user denies at the provider.
+    let r = start("deny").await;
+    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
+    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
+    let r = finish(landed, Some(browser)).await;
+    assert_eq!(r.headers()["location"], "/ui/sign-in?error=oidc_denied");
+
+    // Bad input at the callback: nothing but a way back.
+    for q in [
+        "",
+        "?state=x",
+        "?code=y",
+        "?state=x&code=y",
+        &format!("?state={}&code=y", "s".repeat(5000)),
+    ] {
+        let r = finish(format!("{callback_prefix}{q}"), Some("z".into())).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{q}");
+    }
+    let r = http
+        .get(server.url("/ui/sign-in/oidc?bad=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
