@@ -66,7 +66,7 @@ fn open(out: &mut String, id: &str, title: &str, desc: &str) {
 fn axes(out: &mut String, max: u64, labels: &[String], unit: &str) {
     let plot_h = H - TOP - BOTTOM;
     let mut ticks = vec![(0.0, 0), (1.0, max)];
-    if max >= 2 && max % 2 == 0 {
+    if max >= 2 && max.is_multiple_of(2) {
         ticks.insert(1, (0.5, max / 2));
     }
     for (frac, v) in ticks {
@@ -83,7 +83,7 @@ fn axes(out: &mut String, max: u64, labels: &[String], unit: &str) {
     let n = labels.len().max(1) as f64;
     let slot = (W - LEFT - RIGHT) / n;
     for (i, l) in labels.iter().enumerate() {
-        if i % 6 == 0 || i + 1 == labels.len() {
+        if i.is_multiple_of(6) || i + 1 == labels.len() {
             let x = LEFT + slot * (i as f64 + 0.5);
             let _ = write!(
                 out,
