@@ -20,11 +20,13 @@ use serde::Deserialize;
 use vault::SecretString;
 
 mod branding;
+mod console;
 mod layers;
 mod mappings;
 mod tables;
 
 pub use branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES, Rgb};
+pub use console::{Console, ConsoleOidc};
 pub use mappings::{JqData, JqFilter, JqProgram, JqValue, Mapping, compile_jq};
 pub use tables::DEFAULT_RETRY_SCHEDULE_SECS;
 pub use tables::{Destination, DestinationRateLimit, Integration, OnLimit, RateLimit, valid_id};
@@ -192,6 +194,7 @@ struct RawConfig {
     destinations: Option<Vec<tables::RawDestination>>,
     mappings: Option<Vec<mappings::RawMapping>>,
     branding: Option<branding::RawBranding>,
+    console: Option<console::RawConsole>,
 }
 
 /// The table keys (`[[integrations]]`…, `[branding]`). They come from the file only.
@@ -312,6 +315,8 @@ pub struct Config {
     pub mappings: Vec<Mapping>,
     /// How the Connect page presents the app (`[branding]`).
     pub branding: Branding,
+    /// The admin console (`[console]`).
+    pub console: Console,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Where each key's value came from.
@@ -512,6 +517,8 @@ impl Config {
         )?;
         let branding = branding::branding(raw.branding.take(), &file_src, file.as_deref())?;
 
+        let console = console::console(raw.console.take(), &file_src, env)?;
+
         let layers::Limits {
             request_timeout_secs,
             shutdown_grace_secs,
@@ -531,6 +538,7 @@ impl Config {
             destinations,
             mappings,
             branding,
+            console,
             listen,
             database_url,
             database_max_connections,
@@ -673,6 +681,7 @@ impl Config {
                 "retention_sweep_interval_secs",
                 self.retention_sweep_interval_secs != other.retention_sweep_interval_secs,
             ),
+            ("console", !self.console.same(&other.console)),
             ("providers", self.providers != other.providers),
             ("branding", self.branding != other.branding),
             (

@@ -287,6 +287,8 @@ fn every_file_field_is_in_keys_and_back() {
         payload_retention_days: _,
         retention_sweep_interval_secs: _,
         branding: _,
+        // `[console]`: a section of its own, from the file only (tested below).
+        console: _,
     } = RawConfig::default();
     let keys: Vec<&str> = KEYS
         .iter()
@@ -2865,4 +2867,80 @@ fn app_keys_are_checked_when_loading() {
         let err = c.catalog(false).unwrap_err().to_string();
         assert!(err.contains(&format!("integrations[0].{key}")), "{text}: {err}");
     }
+// [console]
+
+#[test]
+fn console_defaults_and_values() {
+    let c = ok("");
+    assert_eq!(c.console.session_idle_secs, 1800);
+    assert_eq!(c.console.session_absolute_secs, 43_200);
+    assert!(c.console.oidc.is_none());
+    let c = parse_env(
+        "[console]\nsession_idle_secs = 60\nsession_absolute_secs = 120\n[console.oidc]\nissuer = \"https://id.example/\"\nclient_id = \"c\"\nclient_secret = \"env:S\"\nallowed_emails = [\" Ops@Example.com \"]\n",
+        &[("S", "shh")],
+    )
+    .unwrap();
+    assert_eq!(c.console.session_idle_secs, 60);
+    let o = c.console.oidc.as_ref().unwrap();
+    assert_eq!(o.issuer, "https://id.example");
+    assert_eq!(o.allowed_emails, ["ops@example.com"]);
+    assert_eq!(o.groups_claim, "groups");
+    assert!(!format!("{c:?}").contains("shh"), "the secret never prints");
+}
+
+#[test]
+fn console_bad_values_name_the_key() {
+    for (text, key) in [
+        (
+            "[console]\nsession_idle_secs = 0\n",
+            "console.session_idle_secs",
+        ),
+        (
+            "[console]\nsession_absolute_secs = 99999999\n",
+            "console.session_absolute_secs",
+        ),
+        (
+            "[console]\nsession_idle_secs = 100\nsession_absolute_secs = 50\n",
+            "console.session_absolute_secs",
+        ),
+        (
+            "[console.oidc]\nissuer = \"http://id.example\"\nclient_id = \"c\"\nallowed_emails = [\"a@b\"]\n",
+            "console.oidc.issuer",
+        ),
+        (
+            "[console.oidc]\nissuer = \"https://id.example\"\nclient_id = \" \"\nallowed_emails = [\"a@b\"]\n",
+            "console.oidc.client_id",
+        ),
+        (
+            "[console.oidc]\nissuer = \"https://id.example\"\nclient_id = \"c\"\n",
+            "console.oidc",
+        ),
+        (
+            "[console.oidc]\nissuer = \"https://id.example\"\nclient_id = \"c\"\nallowed_emails = [\"nope\"]\n",
+            "console.oidc.allowed_emails[0]",
+        ),
+        (
+            "[console.oidc]\nissuer = \"https://id.example\"\nclient_id = \"c\"\nallowed_groups = [\"\"]\n",
+            "console.oidc.allowed_groups[0]",
+        ),
+        (
+            "[console.oidc]\nissuer = \"https://id.example\"\nclient_id = \"c\"\nallowed_groups = [\"g\"]\ngroups_claim = \"\"\n",
+            "console.oidc.groups_claim",
+        ),
+        (
+            "[console.oidc]\nissuer = \"https://id.example\"\nclient_id = \"c\"\nallowed_groups = [\"g\"]\nclient_secret = \"env:MISSING\"\n",
+            "console.oidc.client_secret",
+        ),
+    ] {
+        match parse_env(text, &[]) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        parse_env("[console]\nnope = 1\n", &[]),
+        Err(ConfigError::Parse { .. })
+    ));
+    // http:// is accepted for a loopback issuer (a provider on this machine).
+    assert!(parse_env("[console.oidc]\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"c\"\nallowed_groups = [\"g\"]\n", &[]).is_ok());
 }

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod changes;
 pub mod connections;
+pub mod console;
 pub mod deliveries;
 pub mod events;
 pub mod instances;
@@ -32,6 +33,7 @@ pub use connections::{
     HealthResult, Lease, OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert,
     credentials_slot,
 };
+pub use console::{ActivityHour, ConsoleLoginRecord, ConsoleSessionRecord, ConsoleStore};
 pub use deliveries::{
     Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,
     Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
@@ -278,6 +280,7 @@ pub trait Store:
     + InstanceStore
     + StatusStore
     + PrivacyStore
+    + ConsoleStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -85,11 +85,12 @@ async fn popup_url(server: &Server, key: &str, connection_id: &str, opener_origi
 
 /// Runs `node tests/browser/popup.mjs <input>`; returns its JSON report.
 pub(crate) async fn drive(input: &Value) -> Value {
-    drive_script("popup.mjs", input).await
+    drive_script("popup.mjs", input, DRIVER_DEADLINE).await
 }
 
-/// Runs `node tests/browser/<script> <input>`; returns its JSON report.
-pub(crate) async fn drive_script(script: &str, input: &Value) -> Value {
+/// Runs `node tests/browser/<script> <input>`, killed after `deadline`; returns its JSON
+/// report.
+pub(crate) async fn drive_script(script: &str, input: &Value, deadline: Duration) -> Value {
     let dir = driver_dir();
     assert!(
         dir.join("node_modules/playwright-core/package.json")
@@ -118,9 +119,9 @@ pub(crate) async fn drive_script(script: &str, input: &Value) -> Value {
     let child = cmd.env("NO_COLOR", "1").spawn().unwrap_or_else(|e| {
         panic!("cannot start `node` ({e}): install Node.js 20+ and run scripts/setup")
     });
-    let out = tokio::time::timeout(DRIVER_DEADLINE, child.wait_with_output())
+    let out = tokio::time::timeout(deadline, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("{script} did not finish within {DRIVER_DEADLINE:?}; killed"))
+        .unwrap_or_else(|_| panic!("{script} did not finish within {deadline:?}; killed"))
         .expect("wait for the driver");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

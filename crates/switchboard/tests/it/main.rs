@@ -11,6 +11,7 @@ mod cli_exit;
 mod config;
 mod connect;
 mod connect_page;
+mod console_browser;
 mod db_copy;
 mod deploy;
 mod docs;

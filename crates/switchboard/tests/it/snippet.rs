@@ -13,6 +13,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::browser::{CLIENT_ID, CLIENT_SECRET, drive_script, peer, run};
+
+/// How long one Chromium run of snippet.mjs may take before it is killed.
+const SNIPPET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
 use crate::harness::{self, Server};
 
 /// A small SVG logo (a rounded square with a letter).
@@ -145,6 +148,7 @@ async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
     let report = drive_script(
         "snippet.mjs",
         &json!({"app_port": app_port, "switchboard": sb, "runs": runs}),
+        SNIPPET_DEADLINE,
     )
     .await;
     let ctx = |name: &str| {
@@ -251,6 +255,7 @@ async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
         "snippet.mjs",
         &json!({"app_port": harness::free_port(), "switchboard": sb,
                 "screenshots": shots, "screenshot_dir": shots_dir}),
+        SNIPPET_DEADLINE,
     )
     .await;
     for s in report["screenshots"].as_array().unwrap() {
@@ -374,6 +379,7 @@ async fn an_api_key_connection_through_the_popup_resolves_too() {
             {"name": "refused", "action": "api_key", "fields": {"api_key": "key-bad"}, "wait_ms": 6000,
              "options": {"sessionToken": tokens[1], "integration": "keyed"}},
         ]}),
+        SNIPPET_DEADLINE,
     )
     .await;
     let r = run(&report, "api_key");

@@ -1,0 +1,338 @@
+//! The admin console in headless Chromium (`tests/browser/console.mjs`, playwright-core
+//! and axe-core): sign-in with a wrong key and a right one, every page of
+//! `server::console::PAGES` and every console page linked from them checked for
+//! accessibility (axe-core: no serious or critical violation, light and dark), CSP
+//! violations, known secrets in the HTML, and weight (under 100 KB transferred);
+//! screenshots at 1280 and 360 px, light and dark, written to `$SWITCHBOARD_ARTIFACTS`
+//! (default `target/screenshots/console`); a forged form post; sign-out ending the
+//! session on the server; and a session ended by its (configured, tiny) idle time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::browser::drive_script;
+use crate::harness::{self, Server};
+
+const DEADLINE: Duration = Duration::from_secs(300);
+const WEBHOOK_SECRET: &str = "gh-webhook-secret-for-the-console-0123456789";
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"))
+        .join("console")
+}
+
+/// Data for the pages to show: an app key (its secret must appear nowhere), a webhook.
+/// Pages that need rows of their own add them here.
+async fn seed(server: &Server, admin: &str) -> (String, String) {
+    let r = server
+        .http()
+        .post(server.url("/api/api-keys"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "victim app", "scope": "app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn config(extra: &str) -> String {
+    format!(
+        "{extra}\n[[integrations]]\nid = \"gh\"\nprovider = \"github\"\nwebhook_secrets = [\"{WEBHOOK_SECRET}\"]\n"
+    )
+}
+
+#[tokio::test]
+async fn the_console_in_headless_chromium() {
+    let dir = harness::sandbox();
+    std::fs::write(dir.path().join("switchboard.toml"), config("")).unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let admin = server.printed_admin_key();
+    let (victim_id, victim_key) = seed(&server, &admin).await;
+    let pages: Vec<&str> = server::console::PAGES.iter().map(|p| p.path).collect();
+    let input = json!({
+        "base": server.base,
+        "key": admin,
+        "wrong_key": format!("sb_{}_{}", "a".repeat(12), "B".repeat(40)),
+        "pages": pages,
+        "secrets": [admin, victim_key, WEBHOOK_SECRET],
+        "artifacts": artifacts(),
+        "forge": {"path": format!("/ui/api-keys/{victim_id}/revoke"), "fields": {}},
+    });
+    let report = drive_script("console.mjs", &input, DEADLINE).await;
+    let ctx = || format!("{report:#}\n--- switchboard stderr\n{}", server.stderr());
+
+    assert_eq!(report["wrong"]["status"], 401, "{}", ctx());
+    assert!(
+        report["wrong"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/ui/sign-in"),
+        "{}",
+        ctx()
+    );
+    assert!(
+        report["signed_in"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ui"),
+        "{}",
+        ctx()
+    );
+
+    let visited = report["pages"].as_array().unwrap();
+    for p in &pages {
+        assert!(
+            visited.iter().any(|v| v["path"] == *p),
+            "{p} not visited: {}",
+            ctx()
+        );
+    }
+    for v in visited {
+        let path = v["path"].as_str().unwrap();
+        assert_eq!(v["status"], 200, "{path}: {v}");
+        assert_eq!(v["secrets_found"], 0, "{path} shows a secret");
+        assert_eq!(v["csp_violations"], json!([]), "{path}: {v}");
+        assert_eq!(v["axe_serious"], json!([]), "{path}: axe-core: {v:#}");
+        assert!(
+            v["bytes"].as_u64().unwrap() < 100_000,
+            "{path} weighs {}",
+            v["bytes"]
+        );
+    }
+
+    // The forged revoke was refused and the key still works.
+    assert_eq!(report["forged"]["status"], 403, "{}", ctx());
+    let r = server
+        .http()
+        .get(server.url("/api/connections"))
+        .bearer_auth(&victim_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the forged post changed nothing"
+    );
+
+    // Sign-out ended the session on the server: the old cookie is refused.
+    assert!(
+        report["after_sign_out"]
+            .as_str()
+            .unwrap()
+            .contains("/ui/sign-in"),
+        "{}",
+        ctx()
+    );
+    let old = report["session_cookie"].as_str().expect("a session cookie");
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(server.url("/ui"))
+        .header("cookie", format!("sb_console={old}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/ui/sign-in")
+    );
+}
+
+#[tokio::test]
+async fn an_idle_console_session_ends_in_headless_chromium() {
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config("[console]\nsession_idle_secs = 1\nsession_absolute_secs = 600\n"),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let input = json!({
+        "base": server.base,
+        "key": server.printed_admin_key(),
+        "mode": "expiry",
+        "wait_ms": 2500,
+    });
+    let report = drive_script("console.mjs", &input, DEADLINE).await;
+    assert!(
+        report["sign_in"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ui/audit")
+            || report["sign_in"]["url"].as_str().unwrap().ends_with("/ui"),
+        "{report}"
+    );
+    assert!(
+        report["after_wait"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/ui/sign-in"),
+        "{report}"
+    );
+}
+
+/// Sign-in with a real OpenID Connect provider (`tests/peers/oidc-provider`): an allowed
+/// verified e-mail gets a session audited as `oidc:<e-mail>`; another user is refused; a
+/// callback replayed, or finished by another browser, signs nobody in.
+#[tokio::test]
+async fn console_sign_in_with_openid_connect() {
+    use crate::oidc::{OidcPeer, browse_until};
+    let peer = OidcPeer::start(json!([{
+        "client_id": "console",
+        "client_secret": "console-secret-for-tests",
+        "application_type": "native",
+        "redirect_uris": ["http://127.0.0.1/ui/sign-in/oidc/callback"],
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "openid profile email",
+    }]));
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(&format!(
+            "[console.oidc]\nissuer = \"{}\"\nclient_id = \"console\"\nclient_secret = \"env:CONSOLE_OIDC_SECRET\"\nallowed_emails = [\"Alice@example.test\"]\n",
+            peer.issuer
+        )),
+    )
+    .unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--dev"],
+        &[("CONSOLE_OIDC_SECRET", "console-secret-for-tests")],
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie_of = |r: &reqwest::Response, name: &str| {
+        r.headers().get_all("set-cookie").iter().find_map(|v| {
+            let v = v.to_str().ok()?;
+            let (k, rest) = v.split_once('=')?;
+            (k == name).then(|| rest.split(';').next().unwrap_or_default().to_owned())
+        })
+    };
+    // The sign-in page offers it.
+    let page = http.get(server.url("/ui/sign-in")).send().await.unwrap();
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("/ui/sign-in/oidc?next=")
+    );
+
+    let start = |hint: &'static str| {
+        let http = http.clone();
+        let url = server.url(&format!(
+            "/ui/sign-in/oidc?next=%2Fui%2Faudit&login_hint={hint}"
+        ));
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let callback_prefix = server.url("/ui/sign-in/oidc/callback");
+    let finish = |landed: String, browser: Option<String>| {
+        let http = http.clone();
+        async move {
+            let mut r = http.get(landed);
+            if let Some(b) = browser {
+                r = r.header("cookie", format!("sb_console_oidc={b}"));
+            }
+            r.send().await.unwrap()
+        }
+    };
+
+    // alice: allowed.
+    let r = start("alice").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", server.stderr());
+    let browser = cookie_of(&r, "sb_console_oidc").expect("a sign-in cookie");
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with(&peer.issuer)
+            && to.contains("code_challenge_method=S256")
+            && to.contains("nonce=")
+    );
+    let landed = browse_until(&to, &callback_prefix).await;
+    // Another browser (no cookie, or another cookie) cannot use it, and it is spent.
+    let r = finish(landed.clone(), None).await;
+    assert_eq!(r.headers()["location"], "/ui/sign-in?error=oidc_failed");
+    let r = finish(landed.clone(), Some(browser.clone())).await;
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/sign-in?error=oidc_failed",
+        "a state is used once"
+    );
+
+    let r = start("alice").await;
+    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
+    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
+    let r = finish(landed, Some(browser)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", server.stderr());
+    let session = cookie_of(&r, "sb_console").expect("a session");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("url=/ui/audit"), "{html}");
+    let r = http
+        .get(server.url("/ui/audit"))
+        .header("cookie", format!("sb_console={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("oidc:alice@example.test"),
+        "audited with the e-mail"
+    );
+
+    // bob: a verified e-mail, but not allowed.
+    let r = start("bob").await;
+    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
+    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
+    let r = finish(landed, Some(browser)).await;
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/sign-in?error=oidc_not_allowed"
+    );
+    assert!(cookie_of(&r, "sb_console").is_none());
+
+    // The user denies at the provider.
+    let r = start("deny").await;
+    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
+    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
+    let r = finish(landed, Some(browser)).await;
+    assert_eq!(r.headers()["location"], "/ui/sign-in?error=oidc_denied");
+
+    // Bad input at the callback: nothing but a way back.
+    for q in [
+        "",
+        "?state=x",
+        "?code=y",
+        "?state=x&code=y",
+        &format!("?state={}&code=y", "s".repeat(5000)),
+    ] {
+        let r = finish(format!("{callback_prefix}{q}"), Some("z".into())).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{q}");
+    }
+    let r = http
+        .get(server.url("/ui/sign-in/oidc?bad=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
