@@ -33,6 +33,8 @@ pub(crate) struct RawIntegration {
     webhook_tolerance_secs: Option<u64>,
     rate_limit: Option<RawRateLimit>,
     payload_retention_days: Option<u64>,
+    #[serde(default)]
+    redact_fields: Vec<String>,
 }
 
 /// An integration's `rate_limit = { … }` as written.
@@ -232,6 +234,9 @@ pub struct Integration {
     /// Days its events' payloads are kept (0: forever); the top-level
     /// `payload_retention_days` when absent.
     pub payload_retention_days: Option<u64>,
+    /// JSON pointers (`/data/card/number`) of payload fields the console never shows,
+    /// beside the keys that look secret.
+    pub redact_fields: Vec<String>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -273,6 +278,31 @@ fn invalid(key: String, src: &Source, message: impl Into<String>) -> ConfigError
         origin: src.to_string(),
         message: message.into(),
     }
+}
+
+/// Checks a JSON pointer (RFC 6901) as `redact_fields` takes it: `/` then segments
+/// separated by `/`, `~` only as `~0` or `~1`, at most 512 bytes, no control characters.
+/// The whole document (`""`) is refused: redact the fields, not everything.
+pub fn check_json_pointer(p: &str) -> Result<(), &'static str> {
+    if p.is_empty() || p == "/" {
+        return Err("it selects the whole payload");
+    }
+    if !p.starts_with('/') {
+        return Err("it must start with /");
+    }
+    if p.len() > 512 {
+        return Err("it is longer than 512 bytes");
+    }
+    if p.chars().any(char::is_control) {
+        return Err("it has a control character");
+    }
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err("~ must be followed by 0 or 1 (~0 is ~, ~1 is /)");
+        }
+    }
+    Ok(())
 }
 
 /// Whether `id` is a usable identifier: 1 to 64 of `a-z`, `0-9`, `-`, not starting or
@@ -510,9 +540,19 @@ pub(crate) fn integrations(
                 format!("{d} is out of range; use 0 (keep forever) to 36500 days"),
             ));
         }
+        for (j, p) in r.redact_fields.iter().enumerate() {
+            if let Err(why) = check_json_pointer(p) {
+                return Err(invalid(
+                    format!("integrations[{i}].redact_fields[{j}]"),
+                    src,
+                    format!("{why}; write a JSON pointer such as \"/data/card/number\""),
+                ));
+            }
+        }
         let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
         out.push(Integration {
             payload_retention_days: r.payload_retention_days,
+            redact_fields: r.redact_fields,
             rate_limit,
             id: r.id,
             provider: r.provider,
@@ -728,6 +768,7 @@ impl Integration {
             && self.webhook_tolerance_secs == o.webhook_tolerance_secs
             && self.rate_limit == o.rate_limit
             && self.payload_retention_days == o.payload_retention_days
+            && self.redact_fields == o.redact_fields
     }
 }
 
