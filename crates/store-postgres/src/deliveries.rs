@@ -725,7 +725,7 @@ impl DeliveryStore for PgStore {
                AND ($5::int8 IS NULL OR e.received_at < $5)
                AND ($6::text IS NULL OR d.destination = $6)
                AND e.received_at <= $7
-               AND (d.next_attempt_at >= $7 OR d.delivered_at >= $7 OR d.created_at >= $7)",
+               AND (d.next_attempt_at >= $7 OR d.created_at >= $7)",
         )
         .bind(&f.event_id)
         .bind(&f.integration)

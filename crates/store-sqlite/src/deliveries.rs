@@ -744,7 +744,7 @@ impl DeliveryStore for SqliteStore {
                AND (?4 IS NULL OR e.received_at >= ?4) AND (?5 IS NULL OR e.received_at < ?5)
                AND (?6 IS NULL OR d.destination = ?6)
                AND e.received_at <= ?7
-               AND (d.next_attempt_at >= ?7 OR d.delivered_at >= ?7 OR d.created_at >= ?7)
+               AND (d.next_attempt_at >= ?7 OR d.created_at >= ?7)
              GROUP BY d.status",
         )
         .bind(&f.event_id)

@@ -478,9 +478,10 @@ pub trait DeliveryStore: Send + Sync {
     /// How far a replay made at `at` with `filter` has come: by state, the deliveries
     /// of the events it selected (`event_id`, `integration`, `event_type`, `since`,
     /// `until`, received at or before `at`; `destination` narrows the deliveries;
-    /// `status` is ignored, as the replay changed it) that were touched at or after
-    /// `at`: requeued (due at or after it), delivered at or after it, or enqueued at or
-    /// after it (the event mapped again to a destination it missed).
+    /// `status` is ignored, as the replay changed it) that were requeued at or after
+    /// `at` (due at or after it: a delivery's due time only moves forward) or enqueued
+    /// at or after it (the event mapped again to a destination it missed). A delivery
+    /// of those events that was already waiting and is retried after `at` counts too.
     async fn replay_progress(
         &self,
         filter: &ReplayFilter,

@@ -2,9 +2,9 @@
 //! replays (one event, or a filter that must name what it takes), and destinations
 //! with their state and queue, disabled and enabled with an audit row.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::deliveries::{DeliveryCounts, EventListFilter, EventSummary};
-use chrono::{DateTime, Utc};
 use store::{
     Delivery, DeliveryFilter, DeliveryStatus, Event, EventRouting, ReplayCount, ReplayFilter,
 };
@@ -222,10 +222,7 @@ impl Engine {
         dry_run: bool,
         actor: &Actor,
     ) -> EngineResult<ReplayCount> {
-        Ok(self
-            .replay_checked_at(filter, all, dry_run, actor)
-            .await?
-            .0)
+        Ok(self.replay_checked_at(filter, all, dry_run, actor).await?.0)
     }
 
     /// [`Engine::replay_checked`], also returning when it was made (for
@@ -263,7 +260,12 @@ impl Engine {
         before: Option<&str>,
         limit: u32,
     ) -> EngineResult<(Vec<Delivery>, Option<String>)> {
-        if !self.config().destinations.iter().any(|d| d.id == destination) {
+        if !self
+            .config()
+            .destinations
+            .iter()
+            .any(|d| d.id == destination)
+        {
             return Err(EngineError::NotFound {
                 what: "destination",
                 id: destination.to_owned(),

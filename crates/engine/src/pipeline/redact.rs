@@ -283,8 +283,7 @@ mod tests {
 
     #[test]
     fn bodies_are_shown_as_json_form_fields_or_not_at_all() {
-        let Shown::Json { text, truncated } =
-            show_body(br#"{"token":"t-SECRET","n":1}"#, &[])
+        let Shown::Json { text, truncated } = show_body(br#"{"token":"t-SECRET","n":1}"#, &[])
         else {
             panic!()
         };
@@ -296,7 +295,10 @@ mod tests {
             panic!()
         };
         assert!(!text.contains("SECRET"), "{text}");
-        assert!(text.contains("hi there") && text.contains("\"ok\": 1"), "{text}");
+        assert!(
+            text.contains("hi there") && text.contains("\"ok\": 1"),
+            "{text}"
+        );
         assert!(text.contains("\"1\"") && text.contains("\"2\""), "{text}");
         assert_eq!(
             show_body(b"<xml>SECRET</xml>", &[]),
@@ -331,7 +333,9 @@ mod tests {
         ] {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["id", "type", "author", "monkey", "keyboard", "data", "amount"] {
+        for k in [
+            "id", "type", "author", "monkey", "keyboard", "data", "amount",
+        ] {
             assert!(!is_secret_key(k), "{k}");
         }
     }

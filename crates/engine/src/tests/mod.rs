@@ -804,6 +804,7 @@ mod connections_tokens;
 mod pipeline;
 mod pipeline_deliver;
 mod pipeline_mapping;
+mod pipeline_views;
 mod privacy;
 mod proxy;
 mod proxy_more;
