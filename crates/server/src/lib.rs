@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod observe;
 pub mod routes;
+pub mod ui_auth;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -105,6 +106,7 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::destinations::router())
         .merge(routes::status::router())
         .merge(routes::privacy::router())
+        .merge(routes::ui_events::router())
 }
 
 /// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the

@@ -28,6 +28,8 @@ pub mod ops;
 pub mod privacy;
 pub mod proxy;
 pub mod status;
+pub mod ui_events;
+pub mod ui_pages;
 pub mod webhooks;
 
 /// Documented routes: a router and its OpenAPI paths, built from one declaration per
