@@ -107,6 +107,9 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::status::router())
         .merge(routes::privacy::router())
         .merge(routes::ui_events::router())
+        .merge(routes::ui_connections::router())
+        .merge(routes::ui_integrations::router())
+        .merge(routes::ui_destinations::router())
 }
 
 /// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the

@@ -28,7 +28,10 @@ pub mod ops;
 pub mod privacy;
 pub mod proxy;
 pub mod status;
+pub mod ui_connections;
+pub mod ui_destinations;
 pub mod ui_events;
+pub mod ui_integrations;
 pub mod ui_pages;
 pub mod webhooks;
 

@@ -337,8 +337,14 @@ struct DeliveryRow {
 
 enum PayloadView {
     Empty,
-    Text { text: String, truncated: bool, form: bool },
-    Hidden { bytes: usize },
+    Text {
+        text: String,
+        truncated: bool,
+        form: bool,
+    },
+    Hidden {
+        bytes: usize,
+    },
 }
 
 impl From<Shown> for PayloadView {
@@ -409,11 +415,7 @@ pub async fn event_page(
         Some(Mapped::Failed { error }) => ("failed".to_owned(), error.clone(), String::new()),
     };
     let purged = d.detail.purged.map_or_else(String::new, |p| {
-        format!(
-            "{} by {}",
-            show_time(&p.at),
-            p.reason.as_str()
-        )
+        format!("{} by {}", show_time(&p.at), p.reason.as_str())
     });
     let deliveries = d
         .detail

@@ -115,9 +115,12 @@ impl Fields {
     pub fn text(&self, name: &str, max: usize) -> Result<Option<String>, PageError> {
         match self.0.get(name) {
             None => Ok(None),
-            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(
-                PageError::field(name, format!("at most {max} characters, no control characters")),
-            ),
+            Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
+                Err(PageError::field(
+                    name,
+                    format!("at most {max} characters, no control characters"),
+                ))
+            }
             Some(v) => Ok(Some(v.clone())),
         }
     }
@@ -139,9 +142,8 @@ impl Fields {
         self.0
             .get(name)
             .map(|v| {
-                parse_time(v).ok_or_else(|| {
-                    PageError::field(name, "a time such as 2026-01-31T13:45 (UTC)")
-                })
+                parse_time(v)
+                    .ok_or_else(|| PageError::field(name, "a time such as 2026-01-31T13:45 (UTC)"))
             })
             .transpose()
     }
@@ -205,8 +207,19 @@ mod tests {
         let t = parse_time("2026-01-31T13:45").unwrap();
         assert_eq!(show_time(&t), "2026-01-31 13:45:00 UTC");
         assert_eq!(form_time(&t), "2026-01-31T13:45");
-        assert_eq!(parse_time("2026-01-31T13:45:07+01:00").map(|t| show_time(&t)).as_deref(), Some("2026-01-31 12:45:07 UTC"));
-        for bad in ["", "yesterday", "2026-13-01T00:00", "2026-01-31T25:00", "1e9"] {
+        assert_eq!(
+            parse_time("2026-01-31T13:45:07+01:00")
+                .map(|t| show_time(&t))
+                .as_deref(),
+            Some("2026-01-31 12:45:07 UTC")
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00",
+            "2026-01-31T25:00",
+            "1e9",
+        ] {
             assert!(parse_time(bad).is_none(), "{bad}");
         }
     }
@@ -214,16 +227,25 @@ mod tests {
     #[test]
     fn fields_refuse_unknown_names_and_bad_values() {
         let raw = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
-            p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
         };
         let e = Fields::read(raw(&[("nope", "1")]), &["a"]).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.starts_with("nope:"), "{}", e.message);
-        let f = Fields::read(raw(&[("a", "  "), ("b", "x\u{7}"), ("c", "dead")]), &["a", "b", "c"]).unwrap();
+        let f = Fields::read(
+            raw(&[("a", "  "), ("b", "x\u{7}"), ("c", "dead")]),
+            &["a", "b", "c"],
+        )
+        .unwrap();
         assert_eq!(f.text("a", 10).unwrap(), None, "empty is no filter");
         assert!(f.text("b", 10).is_err());
         assert_eq!(f.choice("c", &["dead"]).unwrap().as_deref(), Some("dead"));
         assert!(f.choice("c", &["pending"]).is_err());
-        assert_eq!(query(&[("a", Some("x y")), ("b", None), ("c", Some(""))]), "a=x+y");
+        assert_eq!(
+            query(&[("a", Some("x y")), ("b", None), ("c", Some(""))]),
+            "a=x+y"
+        );
     }
 }
