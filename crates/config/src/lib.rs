@@ -19,10 +19,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vault::SecretString;
 
+mod console;
 mod layers;
 mod mappings;
 mod tables;
 
+pub use console::{Console, ConsoleOidc};
 pub use mappings::{JqData, JqFilter, JqProgram, JqValue, Mapping, compile_jq};
 pub use tables::DEFAULT_RETRY_SCHEDULE_SECS;
 pub use tables::{
@@ -192,6 +194,7 @@ struct RawConfig {
     integrations: Option<Vec<tables::RawIntegration>>,
     destinations: Option<Vec<tables::RawDestination>>,
     mappings: Option<Vec<mappings::RawMapping>>,
+    console: Option<console::RawConsole>,
 }
 
 /// The array-of-tables keys (`[[integrations]]`…). They come from the file only.
@@ -304,6 +307,8 @@ pub struct Config {
     pub destinations: Vec<Destination>,
     /// How provider events become the app's events (`[[mappings]]`).
     pub mappings: Vec<Mapping>,
+    /// The admin console (`[console]`).
+    pub console: Console,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
     /// Where each key's value came from.
@@ -503,6 +508,8 @@ impl Config {
             file.as_deref(),
         )?;
 
+        let console = console::console(raw.console.take(), &file_src, env)?;
+
         let layers::Limits {
             request_timeout_secs,
             shutdown_grace_secs,
@@ -521,6 +528,7 @@ impl Config {
             integrations,
             destinations,
             mappings,
+            console,
             listen,
             database_url,
             database_max_connections,
@@ -663,6 +671,7 @@ impl Config {
                 "retention_sweep_interval_secs",
                 self.retention_sweep_interval_secs != other.retention_sweep_interval_secs,
             ),
+            ("console", !self.console.same(&other.console)),
             ("providers", self.providers != other.providers),
             (
                 "integrations",

@@ -12,6 +12,7 @@ pub mod audit;
 mod changes;
 pub mod clock;
 pub mod connections;
+pub mod console;
 pub mod discovery;
 mod error;
 mod gcra;
@@ -59,6 +60,11 @@ pub enum Actor {
     System,
     /// A signal, e.g. `SIGHUP` for a config reload.
     Signal(&'static str),
+    /// A person signed in to the admin console with an OpenID Connect provider.
+    Oidc {
+        /// The e-mail address the provider vouched for.
+        email: String,
+    },
 }
 
 impl fmt::Display for Actor {
@@ -68,6 +74,7 @@ impl fmt::Display for Actor {
             Actor::Cli { user } => write!(f, "cli:{user}"),
             Actor::System => f.write_str("system"),
             Actor::Signal(s) => write!(f, "signal:{s}"),
+            Actor::Oidc { email } => write!(f, "oidc:{email}"),
         }
     }
 }

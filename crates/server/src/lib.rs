@@ -8,10 +8,10 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod observe;
 pub mod routes;
-pub mod ui_auth;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,7 +89,7 @@ impl Modify for BearerAuth {
     info(title = "Switchboard", description = "Self-hosted integration gateway: connections, API proxy, webhooks."),
     paths(routes::proxy::proxy),
     modifiers(&BearerAuth),
-    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys, the audit log and the status at a glance"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"), (name = "privacy", description = "payload retention, erasure and export of an end user"))
+    tags((name = "ops", description = "health, metrics, API description"), (name = "admin", description = "API keys, the audit log and the status at a glance"), (name = "connections", description = "connect sessions, OAuth2 flow, tokens, disconnect"), (name = "connect", description = "the Connect page an end user opens (HTML)"), (name = "webhooks", description = "webhook intake, stored events, replay and destinations"), (name = "proxy", description = "the provider's API with the connection's credentials"), (name = "privacy", description = "payload retention, erasure and export of an end user"), (name = "console", description = "the admin console (HTML pages at /ui)"))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -106,10 +106,7 @@ pub fn documented_routes() -> routes::Routes {
         .merge(routes::destinations::router())
         .merge(routes::status::router())
         .merge(routes::privacy::router())
-        .merge(routes::ui_events::router())
-        .merge(routes::ui_connections::router())
-        .merge(routes::ui_integrations::router())
-        .merge(routes::ui_destinations::router())
+        .merge(console::router())
 }
 
 /// This API's OpenAPI 3.1 description: [`ApiDoc`] and every documented route, with the

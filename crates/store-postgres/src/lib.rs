@@ -79,6 +79,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 mod api_keys;
 mod audit;
 mod connections;
+mod console;
 mod deliveries;
 mod events;
 mod instances;

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 mod api_keys;
 mod audit;
 mod connections;
+mod console;
 mod deliveries;
 mod events;
 mod instances;

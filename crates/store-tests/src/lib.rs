@@ -74,6 +74,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod changes;
 pub mod connections;
+pub mod console;
 pub mod deliveries;
 pub mod events;
 pub mod instances;
@@ -269,6 +270,11 @@ macro_rules! suite {
             last_external_event_skips_internal_events,
             failing_connections_count_recent_refresh_failures,
         );
+        $crate::__cases!(console, $fresh;
+            sessions_round_trip_touch_forward_delete_once_and_purge,
+            a_sign_in_is_taken_once_and_expired_ones_are_purged,
+            activity_adds_counters_up_per_hour,
+        );
         $crate::__pair_module!(status_across_handles, status, $pair;
             counters_from_two_handles_add_up,
         );
@@ -379,6 +385,7 @@ mod tests {
             ("api_keys", include_str!("api_keys.rs")),
             ("audit", include_str!("audit.rs")),
             ("changes", include_str!("changes.rs")),
+            ("console", include_str!("console.rs")),
             ("connections", include_str!("connections.rs")),
             ("deliveries", include_str!("deliveries.rs")),
             ("events", include_str!("events.rs")),

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod changes;
 pub mod connections;
+pub mod console;
 pub mod deliveries;
 pub mod events;
 pub mod instances;
@@ -31,6 +32,7 @@ pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, Lease,
     OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert, credentials_slot,
 };
+pub use console::{ActivityHour, ConsoleLoginRecord, ConsoleSessionRecord, ConsoleStore};
 pub use deliveries::{
     Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,
     Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
@@ -269,6 +271,7 @@ pub trait Store:
     + InstanceStore
     + StatusStore
     + PrivacyStore
+    + ConsoleStore
     + Send
     + Sync
     + std::fmt::Debug

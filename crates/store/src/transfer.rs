@@ -306,6 +306,15 @@ use ColumnType::{Bool, Bytes, Int, Text};
 /// the running servers of one database, not to the deployment's data.
 pub static NOT_COPIED: &[(&str, &str)] = &[
     (
+        "console_sessions",
+        "admin console sign-ins (hashes of session ids, short-lived); admins sign in again \
+         on the new database",
+    ),
+    (
+        "console_logins",
+        "OpenID Connect sign-ins to the console in flight for a few minutes",
+    ),
+    (
         "instances",
         "the live servers' membership for shared rate limits; each server writes its own row \
          when it starts, and a copied one would only count a server that is not there",

@@ -758,6 +758,9 @@ impl Engine {
             if let Err(e) = self.inner.store.purge_expired_flows(self.now()).await {
                 tracing::warn!(error = %e, "purging expired connect flows failed");
             }
+            if let Err(e) = self.purge_console_sessions().await {
+                tracing::warn!(error = %e, "purging ended console sessions failed");
+            }
         }
     }
 }

@@ -808,3 +808,44 @@ mod pipeline_views;
 mod privacy;
 mod proxy;
 mod proxy_more;
+
+#[async_trait]
+impl store::ConsoleStore for TamperStore {
+    async fn insert_console_session(&self, s: &store::ConsoleSessionRecord) -> StoreResult<()> {
+        self.inner.insert_console_session(s).await
+    }
+    async fn get_console_session(
+        &self,
+        id_hash: &[u8],
+    ) -> StoreResult<Option<store::ConsoleSessionRecord>> {
+        self.inner.get_console_session(id_hash).await
+    }
+    async fn touch_console_session(&self, id_hash: &[u8], at: DateTime<Utc>) -> StoreResult<bool> {
+        self.inner.touch_console_session(id_hash, at).await
+    }
+    async fn delete_console_session(&self, id_hash: &[u8]) -> StoreResult<bool> {
+        self.inner.delete_console_session(id_hash).await
+    }
+    async fn purge_console_sessions(
+        &self,
+        now: DateTime<Utc>,
+        idle_before: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.inner.purge_console_sessions(now, idle_before).await
+    }
+    async fn insert_console_login(&self, l: &store::ConsoleLoginRecord) -> StoreResult<()> {
+        self.inner.insert_console_login(l).await
+    }
+    async fn take_console_login(
+        &self,
+        state_hash: &[u8],
+    ) -> StoreResult<Option<store::ConsoleLoginRecord>> {
+        self.inner.take_console_login(state_hash).await
+    }
+    async fn activity_by_hour(
+        &self,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<store::ActivityHour>> {
+        self.inner.activity_by_hour(since).await
+    }
+}

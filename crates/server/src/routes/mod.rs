@@ -28,11 +28,6 @@ pub mod ops;
 pub mod privacy;
 pub mod proxy;
 pub mod status;
-pub mod ui_connections;
-pub mod ui_destinations;
-pub mod ui_events;
-pub mod ui_integrations;
-pub mod ui_pages;
 pub mod webhooks;
 
 /// Documented routes: a router and its OpenAPI paths, built from one declaration per

@@ -3,18 +3,19 @@
 //! switches the CLI turns (`integration disable|enable`, `webhook block|unblock`).
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use engine::connections::IntegrationOverview;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{PathParams, QueryParams};
+use crate::error::PathParams;
 use crate::routes::Routes;
-use crate::routes::ui_connections::CsrfForm;
-use crate::routes::ui_pages::{Fields, PageError, html};
-use crate::ui_auth::{ConsoleUser, check_csrf};
+use super::connections::CsrfForm;
+use super::pages::{field_error, Fields};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 struct IntegrationRow {
     i: IntegrationOverview,
@@ -24,7 +25,7 @@ struct IntegrationRow {
 #[derive(Template)]
 #[template(path = "ui/integrations.html")]
 struct IntegrationsPage {
-    csrf: String,
+    layout: Layout,
     rows: Vec<IntegrationRow>,
     notice: String,
 }
@@ -38,8 +39,8 @@ struct IntegrationsPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn integrations_page(
     State(s): State<AppState>,
-    user: ConsoleUser,
-    QueryParams(raw): QueryParams<std::collections::BTreeMap<String, String>>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let f = Fields::read(raw, &["done"])?;
     let notice = match f.get("done") {
@@ -74,8 +75,8 @@ pub async fn integrations_page(
         .collect();
     Ok(html(
         StatusCode::OK,
-        IntegrationsPage {
-            csrf: user.csrf().to_owned(),
+        &IntegrationsPage {
+            layout: Layout::new(&c, "Integrations", "/ui/integrations"),
             rows,
             notice: notice.to_owned(),
         },
@@ -96,12 +97,12 @@ pub async fn integrations_page(
         (status = 404, content_type = "text/html", body = String, description = "no such integration")))]
 pub async fn switch(
     State(s): State<AppState>,
-    user: ConsoleUser,
     PathParams((id, action)): PathParams<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    f: ConsoleForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, &form.csrf)?;
-    let actor = user.actor();
+    let CsrfForm {} = f.form;
+    let c = f.console;
+    let actor = c.actor();
     let changed = match action.as_str() {
         "disable" | "enable" => {
             s.engine
@@ -114,7 +115,7 @@ pub async fn switch(
                 .await?
         }
         _ => {
-            return Err(PageError::field(
+            return Err(field_error(
                 "action",
                 "use disable, enable, block or unblock",
             ));

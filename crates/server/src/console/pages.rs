@@ -1,91 +1,20 @@
 //! What the console's operational pages (integrations, connections, events,
 //! destinations) share: reading filter forms (an empty field is no filter; an unknown
-//! field or a bad value is a 400 page that names the field), times as the pages show
-//! and take them (UTC), and the HTML error page.
+//! field or a bad value is a 400 page that names the field) and times as the pages show
+//! and take them (UTC).
 
 use std::collections::BTreeMap;
 
-use askama::Template;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use engine::EngineError;
+
+use super::render::PageError;
 
 /// Rows per page of every listing: 10,000 events stay fast and each page small.
 pub const PAGE_SIZE: u32 = 50;
 
-/// An error shown as a page: the status, and what to do.
-#[derive(Debug)]
-pub struct PageError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// What went wrong and what to do (never a secret).
-    pub message: String,
-}
-
-impl PageError {
-    /// A 400 about one field.
-    pub fn field(field: &str, message: impl std::fmt::Display) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("{field}: {message}"),
-        }
-    }
-}
-
-impl From<EngineError> for PageError {
-    fn from(e: EngineError) -> Self {
-        let api = crate::error::ApiError::from(e);
-        Self {
-            status: api.status,
-            message: api.message,
-        }
-    }
-}
-
-/// The error page.
-#[derive(Template)]
-#[template(path = "ui/pages_error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("Error");
-        html(
-            self.status,
-            ErrorPage {
-                title,
-                message: &self.message,
-            },
-        )
-    }
-}
-
-/// Renders a page with `status`.
-pub fn html(status: StatusCode, t: impl Template) -> Response {
-    match t.render() {
-        Ok(body) => (
-            status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "a console page could not be rendered");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                "<!doctype html><title>Error</title><p>The page could not be shown; see the server log.</p>",
-            )
-                .into_response()
-        }
-    }
+/// A 400 about one field.
+pub fn field_error(field: &str, message: impl std::fmt::Display) -> PageError {
+    PageError::bad_request(format!("{field}: {message}"))
 }
 
 /// A filter form as submitted: each known field once, empty ones dropped.
@@ -97,7 +26,7 @@ impl Fields {
     pub fn read(raw: BTreeMap<String, String>, known: &[&str]) -> Result<Self, PageError> {
         for k in raw.keys() {
             if !known.contains(&k.as_str()) {
-                return Err(PageError::field(
+                return Err(field_error(
                     &k.chars().take(40).collect::<String>(),
                     format!("not a field of this form; use {}", known.join(", ")),
                 ));
@@ -116,7 +45,7 @@ impl Fields {
         match self.0.get(name) {
             None => Ok(None),
             Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => {
-                Err(PageError::field(
+                Err(field_error(
                     name,
                     format!("at most {max} characters, no control characters"),
                 ))
@@ -130,7 +59,7 @@ impl Fields {
         match self.0.get(name) {
             None => Ok(None),
             Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v.clone())),
-            Some(_) => Err(PageError::field(
+            Some(_) => Err(field_error(
                 name,
                 format!("choose one of {}", allowed.join(", ")),
             )),
@@ -143,7 +72,7 @@ impl Fields {
             .get(name)
             .map(|v| {
                 parse_time(v)
-                    .ok_or_else(|| PageError::field(name, "a time such as 2026-01-31T13:45 (UTC)"))
+                    .ok_or_else(|| field_error(name, "a time such as 2026-01-31T13:45 (UTC)"))
             })
             .transpose()
     }
@@ -232,7 +161,7 @@ mod tests {
                 .collect()
         };
         let e = Fields::read(raw(&[("nope", "1")]), &["a"]).unwrap_err();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
         assert!(e.message.starts_with("nope:"), "{}", e.message);
         let f = Fields::read(
             raw(&[("a", "  "), ("b", "x\u{7}"), ("c", "dead")]),

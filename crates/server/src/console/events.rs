@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -16,12 +16,11 @@ use store::{DeliveryStatus, Mapped, ReplayFilter, ReplayStatus};
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{PathParams, QueryParams};
+use crate::error::PathParams;
 use crate::routes::Routes;
-use crate::routes::ui_pages::{
-    Fields, PAGE_SIZE, PageError, form_time, html, query, show_opt_time, show_time,
-};
-use crate::ui_auth::{ConsoleUser, check_csrf};
+use super::pages::{field_error, Fields, PAGE_SIZE, form_time, query, show_opt_time, show_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 /// Fields of the event filter (the listing's, the bulk replay's and the progress page's).
 const FILTER: &[&str] = &[
@@ -55,7 +54,7 @@ impl EventFilter {
         if let Some(i) = &integration
             && s.engine.config().integration(i).is_none()
         {
-            return Err(PageError::field(
+            return Err(field_error(
                 "integration",
                 "no such integration in the configuration",
             ));
@@ -72,7 +71,7 @@ impl EventFilter {
         if let (Some(a), Some(b)) = (out.since, out.until)
             && a >= b
         {
-            return Err(PageError::field("since", "must be before until"));
+            return Err(field_error("since", "must be before until"));
         }
         Ok(out)
     }
@@ -103,7 +102,7 @@ impl EventFilter {
     /// The replay this filter asks for, or why it cannot be one.
     fn replay_filter(&self) -> Result<ReplayFilter, PageError> {
         if self.verification.is_some() {
-            return Err(PageError::field(
+            return Err(field_error(
                 "verification",
                 "a replay cannot select by verification; clear it",
             ));
@@ -115,13 +114,13 @@ impl EventFilter {
             (None, Some("delivered")) => Some(ReplayStatus::Delivered),
             (None, Some("dead")) => Some(ReplayStatus::Dead),
             (Some(_), _) => {
-                return Err(PageError::field(
+                return Err(field_error(
                     "mapping",
                     "a replay selects by mapping only for mapping_failed (without a delivery status)",
                 ));
             }
             (None, Some(_)) => {
-                return Err(PageError::field(
+                return Err(field_error(
                     "delivery",
                     "a replay takes pending, delivered or dead deliveries (in-flight ones are being sent)",
                 ));
@@ -137,7 +136,7 @@ impl EventFilter {
             until: self.until,
         };
         if f == ReplayFilter::default() {
-            return Err(PageError::field(
+            return Err(field_error(
                 "filter",
                 "replaying every event needs a filter; narrow it (integration, type, status or time)",
             ));
@@ -266,6 +265,7 @@ impl From<EventSummary> for EventRow {
 #[derive(Template)]
 #[template(path = "ui/events.html")]
 struct EventsPage {
+    layout: Layout,
     form: FilterForm,
     rows: Vec<EventRow>,
     filtered: bool,
@@ -291,8 +291,8 @@ struct EventsPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn events_page(
     State(s): State<AppState>,
-    _user: ConsoleUser,
-    QueryParams(raw): QueryParams<BTreeMap<String, String>>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let known: Vec<&str> = FILTER.iter().copied().chain(["cursor"]).collect();
     let f = Fields::read(raw, &known)?;
@@ -312,7 +312,8 @@ pub async fn events_page(
     });
     Ok(html(
         StatusCode::OK,
-        EventsPage {
+        &EventsPage {
+            layout: Layout::new(&c, "Events", "/ui/events"),
             form: FilterForm::new(&filter, &s),
             rows: rows.into_iter().map(EventRow::from).collect(),
             filtered: !filter.is_empty(),
@@ -369,7 +370,7 @@ impl From<Shown> for PayloadView {
 #[derive(Template)]
 #[template(path = "ui/events_detail.html")]
 struct EventPage {
-    csrf: String,
+    layout: Layout,
     id: String,
     integration: String,
     received: String,
@@ -397,7 +398,7 @@ struct EventPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn event_page(
     State(s): State<AppState>,
-    user: ConsoleUser,
+    c: Console,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, PageError> {
     let d = s.engine.event_display(&id).await?;
@@ -438,8 +439,8 @@ pub async fn event_page(
         .collect();
     Ok(html(
         StatusCode::OK,
-        EventPage {
-            csrf: user.csrf().to_owned(),
+        &EventPage {
+            layout: Layout::new(&c, format!("Event {id}"), "/ui/events"),
             id: e.id.clone(),
             integration: e.integration.clone(),
             received: show_time(&e.received_at),
@@ -460,9 +461,8 @@ pub async fn event_page(
 
 /// The form of a single replay.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReplayOneForm {
-    /// The page's CSRF token.
-    pub csrf: String,
     /// Only this destination's delivery (empty: every destination).
     #[serde(default)]
     pub destination: Option<String>,
@@ -481,15 +481,14 @@ pub struct ReplayOneForm {
         (status = 409, content_type = "text/html", body = String, description = "its payload was removed (retention or erasure)")))]
 pub async fn replay_one(
     State(s): State<AppState>,
-    user: ConsoleUser,
     PathParams(id): PathParams<String>,
-    Form(form): Form<ReplayOneForm>,
+    f: ConsoleForm<ReplayOneForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, &form.csrf)?;
+    let (c, form) = (f.console, f.form);
     let destination = form.destination.filter(|d| !d.trim().is_empty());
     let (_, at) = s
         .engine
-        .replay_event_at(&id, destination.as_deref(), false, &user.actor())
+        .replay_event_at(&id, destination.as_deref(), false, c.actor())
         .await?;
     let q = query(&[
         ("event", Some(id.as_str())),
@@ -502,7 +501,7 @@ pub async fn replay_one(
 #[derive(Template)]
 #[template(path = "ui/events_replay.html")]
 struct ReplayConfirmPage {
-    csrf: String,
+    layout: Layout,
     hidden: Vec<(&'static str, String)>,
     summary: Vec<(&'static str, String)>,
     events: u64,
@@ -526,15 +525,15 @@ struct ReplayConfirmPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn replay_confirm(
     State(s): State<AppState>,
-    user: ConsoleUser,
-    QueryParams(raw): QueryParams<BTreeMap<String, String>>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let f = Fields::read(raw, FILTER)?;
     let filter = EventFilter::read(&f, &s)?;
     let rf = filter.replay_filter()?;
     let (count, _) = s
         .engine
-        .replay_checked_at(&rf, false, true, &user.actor())
+        .replay_checked_at(&rf, false, true, c.actor())
         .await?;
     let summary = filter
         .pairs()
@@ -543,8 +542,8 @@ pub async fn replay_confirm(
         .collect();
     Ok(html(
         StatusCode::OK,
-        ReplayConfirmPage {
-            csrf: user.csrf().to_owned(),
+        &ReplayConfirmPage {
+            layout: Layout::new(&c, "Replay events", "/ui/events"),
             hidden: filter.pairs(),
             summary,
             events: count.events,
@@ -566,14 +565,13 @@ pub async fn replay_confirm(
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token")))]
 pub async fn replay_many(
     State(s): State<AppState>,
-    user: ConsoleUser,
-    Form(raw): Form<BTreeMap<String, String>>,
+    f: ConsoleForm<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, raw.get("csrf").map_or("", String::as_str))?;
-    let known: Vec<&str> = FILTER.iter().copied().chain(["csrf", "confirm"]).collect();
+    let (c, raw) = (f.console, f.form);
+    let known: Vec<&str> = FILTER.iter().copied().chain(["confirm"]).collect();
     let f = Fields::read(raw, &known)?;
     if !f.ticked("confirm") {
-        return Err(PageError::field(
+        return Err(field_error(
             "confirm",
             "tick the box to confirm the replay",
         ));
@@ -582,7 +580,7 @@ pub async fn replay_many(
     let rf = filter.replay_filter()?;
     let (_, at) = s
         .engine
-        .replay_checked_at(&rf, false, false, &user.actor())
+        .replay_checked_at(&rf, false, false, c.actor())
         .await?;
     let mut q = filter.pairs();
     q.push(("at", at.timestamp_millis().to_string()));
@@ -593,6 +591,7 @@ pub async fn replay_many(
 #[derive(Template)]
 #[template(path = "ui/events_progress.html")]
 struct ProgressPage {
+    layout: Layout,
     total: u64,
     done: u64,
     delivered: u64,
@@ -623,8 +622,8 @@ struct ProgressPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn replay_progress(
     State(s): State<AppState>,
-    _user: ConsoleUser,
-    QueryParams(raw): QueryParams<BTreeMap<String, String>>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let known: Vec<&str> = FILTER
         .iter()
@@ -637,7 +636,7 @@ pub async fn replay_progress(
         .get("at")
         .and_then(|v| v.parse::<i64>().ok())
         .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .ok_or_else(|| PageError::field("at", "the replay's time in ms since the epoch"))?;
+        .ok_or_else(|| field_error("at", "the replay's time in ms since the epoch"))?;
     let event = f.text("event", 64)?;
     let destination = f.text("destination", 64)?;
     let rf = ReplayFilter {
@@ -649,9 +648,9 @@ pub async fn replay_progress(
         since: filter.since,
         until: filter.until,
     };
-    let c = s.engine.replay_progress(&rf, at).await?;
-    let total = c.pending + c.in_flight + c.delivered + c.dead;
-    let done = c.delivered + c.dead;
+    let n = s.engine.replay_progress(&rf, at).await?;
+    let total = n.pending + n.in_flight + n.delivered + n.dead;
+    let done = n.delivered + n.dead;
     let mut q = filter.pairs();
     q.push(("at", at.timestamp_millis().to_string()));
     if let Some(e) = &event {
@@ -667,12 +666,13 @@ pub async fn replay_progress(
     };
     Ok(html(
         StatusCode::OK,
-        ProgressPage {
+        &ProgressPage {
+            layout: Layout::new(&c, "Replay progress", "/ui/events"),
             total,
             done,
-            delivered: c.delivered,
-            dead: c.dead,
-            waiting: c.pending + c.in_flight,
+            delivered: n.delivered,
+            dead: n.dead,
+            waiting: n.pending + n.in_flight,
             finished: total > 0 && done == total,
             since: show_time(&at),
             self_query: query(&b),

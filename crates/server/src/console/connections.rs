@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use engine::connections::ConnectionView;
@@ -16,10 +16,11 @@ use store::{ConnectionFilter, ConnectionStatus};
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{PathParams, QueryParams};
+use crate::error::PathParams;
 use crate::routes::Routes;
-use crate::routes::ui_pages::{Fields, PAGE_SIZE, PageError, html, query, show_opt_time};
-use crate::ui_auth::{ConsoleUser, check_csrf};
+use super::pages::{field_error, Fields, PAGE_SIZE, query, show_opt_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 const STATUSES: &[&str] = &["active", "needs_reauth", "revoked", "error"];
 
@@ -62,7 +63,7 @@ impl From<ConnectionView> for ConnectionRow {
 #[derive(Template)]
 #[template(path = "ui/connections.html")]
 struct ConnectionsPage {
-    csrf: String,
+    layout: Layout,
     integrations: Vec<String>,
     integration: String,
     status: String,
@@ -104,8 +105,8 @@ fn notice(done: Option<&str>) -> String {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn connections_page(
     State(s): State<AppState>,
-    user: ConsoleUser,
-    QueryParams(raw): QueryParams<BTreeMap<String, String>>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let f = Fields::read(
         raw,
@@ -115,7 +116,7 @@ pub async fn connections_page(
     if let Some(i) = &integration
         && s.engine.config().integration(i).is_none()
     {
-        return Err(PageError::field(
+        return Err(field_error(
             "integration",
             "no such integration in the configuration",
         ));
@@ -125,7 +126,7 @@ pub async fn connections_page(
     if let Some(u) = &end_user
         && !is_end_user_id(u)
     {
-        return Err(PageError::field("end_user", "not an end-user id"));
+        return Err(field_error("end_user", "not an end-user id"));
     }
     let cursor = f.text("cursor", 128)?;
     let filter = ConnectionFilter {
@@ -150,8 +151,8 @@ pub async fn connections_page(
     });
     Ok(html(
         StatusCode::OK,
-        ConnectionsPage {
-            csrf: user.csrf().to_owned(),
+        &ConnectionsPage {
+            layout: Layout::new(&c, "Connections", "/ui/connections"),
             integrations: s
                 .engine
                 .config()
@@ -176,15 +177,14 @@ fn connection_id(id: &str) -> Result<(), PageError> {
     if is_connection_id(id) {
         Ok(())
     } else {
-        Err(PageError::field("id", "not a connection id"))
+        Err(field_error("id", "not a connection id"))
     }
 }
 
 /// A form that carries only the CSRF token.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CsrfForm {
-    /// The page's CSRF token.
-    pub csrf: String,
 }
 
 /// Refreshes a connection now (OAuth2 and client credentials). Audited with the
@@ -201,13 +201,13 @@ pub struct CsrfForm {
         (status = 502, content_type = "text/html", body = String, description = "the provider refused or failed")))]
 pub async fn refresh(
     State(s): State<AppState>,
-    user: ConsoleUser,
     PathParams(id): PathParams<String>,
-    Form(form): Form<CsrfForm>,
+    f: ConsoleForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, &form.csrf)?;
+    let CsrfForm {} = f.form;
+    let c = f.console;
     connection_id(&id)?;
-    let out = s.engine.refresh_connection_by(&id, &user.actor()).await?;
+    let out = s.engine.refresh_connection_by(&id, c.actor()).await?;
     let done = if out.refreshed {
         "refreshed"
     } else {
@@ -226,7 +226,7 @@ pub async fn refresh(
 #[derive(Template)]
 #[template(path = "ui/connections_disconnect.html")]
 struct DisconnectPage {
-    csrf: String,
+    layout: Layout,
     c: ConnectionRow,
 }
 
@@ -240,25 +240,24 @@ struct DisconnectPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn disconnect_confirm(
     State(s): State<AppState>,
-    user: ConsoleUser,
+    c: Console,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, PageError> {
     connection_id(&id)?;
-    let c = s.engine.get_connection(&id).await?;
+    let conn = s.engine.get_connection(&id).await?;
     Ok(html(
         StatusCode::OK,
-        DisconnectPage {
-            csrf: user.csrf().to_owned(),
-            c: c.into(),
+        &DisconnectPage {
+            layout: Layout::new(&c, format!("Disconnect {id}?"), "/ui/connections"),
+            c: conn.into(),
         },
     ))
 }
 
 /// The disconnect form: the CSRF token and the ticked confirmation.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DisconnectForm {
-    /// The page's CSRF token.
-    pub csrf: String,
     /// Must be ticked (`yes`).
     #[serde(default)]
     pub confirm: Option<String>,
@@ -276,22 +275,21 @@ pub struct DisconnectForm {
         (status = 404, content_type = "text/html", body = String, description = "no such connection")))]
 pub async fn disconnect(
     State(s): State<AppState>,
-    user: ConsoleUser,
     PathParams(id): PathParams<String>,
-    Form(form): Form<DisconnectForm>,
+    f: ConsoleForm<DisconnectForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, &form.csrf)?;
+    let (c, form) = (f.console, f.form);
     connection_id(&id)?;
     if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
-        return Err(PageError::field(
+        return Err(field_error(
             "confirm",
             "tick the box to confirm the disconnect",
         ));
     }
-    let c = s.engine.get_connection(&id).await?;
+    let conn = s.engine.get_connection(&id).await?;
     let out = s
         .engine
-        .disconnect(&c.integration, &id, &user.actor())
+        .disconnect(&conn.integration, &id, c.actor())
         .await?;
     let done = if out.revoked_at_provider {
         "disconnected"
@@ -300,7 +298,7 @@ pub async fn disconnect(
     };
     Ok(Redirect::to(&format!(
         "/ui/connections?{}",
-        query(&[("end_user", Some(&c.end_user_id)), ("done", Some(done))])
+        query(&[("end_user", Some(&conn.end_user_id)), ("done", Some(done))])
     ))
     .into_response())
 }

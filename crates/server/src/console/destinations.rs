@@ -6,18 +6,19 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use store::{ReplayFilter, ReplayStatus};
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{PathParams, QueryParams};
+use crate::error::PathParams;
 use crate::routes::Routes;
-use crate::routes::ui_connections::CsrfForm;
-use crate::routes::ui_pages::{Fields, PAGE_SIZE, PageError, html, query, show_time};
-use crate::ui_auth::{ConsoleUser, check_csrf};
+use super::connections::CsrfForm;
+use super::pages::{field_error, Fields, PAGE_SIZE, query, show_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 struct DestinationRow {
     id: String,
@@ -35,7 +36,7 @@ struct DestinationRow {
 #[derive(Template)]
 #[template(path = "ui/destinations.html")]
 struct DestinationsPage {
-    csrf: String,
+    layout: Layout,
     rows: Vec<DestinationRow>,
     notice: String,
 }
@@ -49,8 +50,8 @@ struct DestinationsPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn destinations_page(
     State(s): State<AppState>,
-    user: ConsoleUser,
-    QueryParams(raw): QueryParams<BTreeMap<String, String>>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let f = Fields::read(raw, &["done"])?;
     let notice = match f.get("done") {
@@ -96,8 +97,8 @@ pub async fn destinations_page(
         .collect();
     Ok(html(
         StatusCode::OK,
-        DestinationsPage {
-            csrf: user.csrf().to_owned(),
+        &DestinationsPage {
+            layout: Layout::new(&c, "Destinations", "/ui/destinations"),
             rows,
             notice: notice.to_owned(),
         },
@@ -115,14 +116,14 @@ pub async fn destinations_page(
         (status = 404, content_type = "text/html", body = String, description = "no such destination")))]
 pub async fn enable(
     State(s): State<AppState>,
-    user: ConsoleUser,
     PathParams(id): PathParams<String>,
-    Form(form): Form<CsrfForm>,
+    f: ConsoleForm<CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, &form.csrf)?;
+    let CsrfForm {} = f.form;
+    let c = f.console;
     let changed = s
         .engine
-        .set_destination_disabled(&id, false, None, &user.actor())
+        .set_destination_disabled(&id, false, None, c.actor())
         .await?;
     let done = if changed { "enabled" } else { "unchanged" };
     Ok(Redirect::to(&format!("/ui/destinations?done={done}")).into_response())
@@ -140,7 +141,7 @@ struct DeadRow {
 #[derive(Template)]
 #[template(path = "ui/destinations_dead.html")]
 struct DeadPage {
-    csrf: String,
+    layout: Layout,
     id: String,
     rows: Vec<DeadRow>,
     total_dead: u64,
@@ -160,9 +161,9 @@ struct DeadPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn dead_page(
     State(s): State<AppState>,
-    user: ConsoleUser,
+    c: Console,
     PathParams(id): PathParams<String>,
-    QueryParams(raw): QueryParams<BTreeMap<String, String>>,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     let f = Fields::read(raw, &["cursor"])?;
     let cursor = f.text("cursor", 64)?;
@@ -173,8 +174,8 @@ pub async fn dead_page(
     let total_dead = s.engine.destination(&id).await?.queue.dead;
     Ok(html(
         StatusCode::OK,
-        DeadPage {
-            csrf: user.csrf().to_owned(),
+        &DeadPage {
+            layout: Layout::new(&c, format!("Dead deliveries to {id}"), "/ui/destinations"),
             rows: rows
                 .into_iter()
                 .map(|d| DeadRow {
@@ -197,7 +198,7 @@ pub async fn dead_page(
 #[derive(Template)]
 #[template(path = "ui/destinations_replay.html")]
 struct ReplayDeadPage {
-    csrf: String,
+    layout: Layout,
     id: String,
     events: u64,
     deliveries: u64,
@@ -221,30 +222,29 @@ fn dead_filter(id: &str) -> ReplayFilter {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn replay_dead_confirm(
     State(s): State<AppState>,
-    user: ConsoleUser,
+    c: Console,
     PathParams(id): PathParams<String>,
 ) -> Result<Response, PageError> {
-    let (c, _) = s
+    let (count, _) = s
         .engine
-        .replay_checked_at(&dead_filter(&id), false, true, &user.actor())
+        .replay_checked_at(&dead_filter(&id), false, true, c.actor())
         .await?;
     Ok(html(
         StatusCode::OK,
-        ReplayDeadPage {
-            csrf: user.csrf().to_owned(),
+        &ReplayDeadPage {
+            layout: Layout::new(&c, format!("Replay dead deliveries to {id}"), "/ui/destinations"),
             id,
-            events: c.events,
-            deliveries: c.deliveries,
-            skipped_purged: c.skipped_purged,
+            events: count.events,
+            deliveries: count.deliveries,
+            skipped_purged: count.skipped_purged,
         },
     ))
 }
 
 /// The form of a confirmed replay.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ConfirmForm {
-    /// The page's CSRF token.
-    pub csrf: String,
     /// Must be ticked (`yes`).
     #[serde(default)]
     pub confirm: Option<String>,
@@ -261,20 +261,19 @@ pub struct ConfirmForm {
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token")))]
 pub async fn replay_dead(
     State(s): State<AppState>,
-    user: ConsoleUser,
     PathParams(id): PathParams<String>,
-    Form(form): Form<ConfirmForm>,
+    f: ConsoleForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&user, &form.csrf)?;
+    let (c, form) = (f.console, f.form);
     if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
-        return Err(PageError::field(
+        return Err(field_error(
             "confirm",
             "tick the box to confirm the replay",
         ));
     }
     let (_, at) = s
         .engine
-        .replay_checked_at(&dead_filter(&id), false, false, &user.actor())
+        .replay_checked_at(&dead_filter(&id), false, false, c.actor())
         .await?;
     let q = query(&[
         ("destination", Some(&id)),

@@ -1,0 +1,114 @@
+//! The audit log page: the chain's verification (as `/api/audit/verify` reports it) and
+//! the rows, newest first, a page at a time.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use engine::audit::Break;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::routes;
+
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleQuery};
+use crate::AppState;
+use crate::routes::Routes;
+
+const PATH: &str = "/ui/audit";
+const PAGE_SIZE: u32 = 50;
+
+/// Paging of the audit page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditPageQuery {
+    /// The cursor of the next (older) page, from the page before.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
+    pub cursor: Option<String>,
+}
+
+struct Row {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/audit.html")]
+struct AuditPage {
+    layout: Layout,
+    ok: bool,
+    rows_checked: u64,
+    problem: Option<String>,
+    rows: Vec<Row>,
+    next: Option<String>,
+    first_page: bool,
+}
+
+fn describe(seq: Option<i64>, b: &Break) -> String {
+    let at = seq.map(|s| format!("row {s}: ")).unwrap_or_default();
+    let what = match b {
+        Break::HashMismatch => "its content does not match its hash (it was edited)".to_owned(),
+        Break::PrevHashMismatch => {
+            "it does not point at the previous row's hash (a row before it was edited or removed)"
+                .to_owned()
+        }
+        Break::Gap { expected } => format!("rows are missing (expected row {expected})"),
+        Break::Truncated { head_seq } => {
+            format!("the newest rows were removed (the head says row {head_seq})")
+        }
+        Break::HeadMismatch => "the last row does not match the recorded head".to_owned(),
+    };
+    format!("{at}{what}")
+}
+
+/// The audit log page.
+#[utoipa::path(get, path = "/ui/audit", tag = "console", params(AuditPageQuery),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "the chain's verification and a page of rows"),
+        (status = 303, description = "not signed in: to the sign-in page"),
+        (status = 400, content_type = "text/html", body = String, description = "a malformed cursor or unknown parameter")))]
+pub async fn page(
+    State(s): State<AppState>,
+    c: Console,
+    ConsoleQuery(q): ConsoleQuery<AuditPageQuery>,
+) -> Result<Response, PageError> {
+    let list = s.engine.list_audit(q.cursor.as_deref(), PAGE_SIZE).await?;
+    let v = s.engine.verify_audit(&|_| {}).await?;
+    let rows = list
+        .data
+        .into_iter()
+        .map(|r| Row {
+            seq: r.seq,
+            at: r.entry.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            actor: r.entry.actor,
+            action: r.entry.action,
+            target: r.entry.target,
+            details: match &r.entry.details {
+                serde_json::Value::Object(m) if m.is_empty() => String::new(),
+                d => d.to_string(),
+            },
+        })
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        &AuditPage {
+            layout: Layout::new(&c, "Audit log", PATH),
+            ok: v.ok,
+            rows_checked: v.rows_checked,
+            problem: v.problem.as_ref().map(|b| describe(v.first_bad_seq, b)),
+            rows,
+            next: list.next_cursor,
+            first_page: q.cursor.is_none(),
+        },
+    ))
+}
+
+/// The audit page's route.
+pub fn router() -> Routes {
+    Routes::new().routes(routes!(page))
+}
