@@ -319,3 +319,6 @@ mod tests_routes;
 
 #[cfg(test)]
 mod tests_status;
+
+#[cfg(test)]
+mod tests_console_pages;

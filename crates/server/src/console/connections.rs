@@ -15,12 +15,12 @@ use engine::ids::{is_connection_id, is_end_user_id};
 use store::{ConnectionFilter, ConnectionStatus};
 use utoipa_axum::routes;
 
+use super::pages::{Fields, PAGE_SIZE, field_error, query, show_opt_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
 use crate::error::PathParams;
 use crate::routes::Routes;
-use super::pages::{field_error, Fields, PAGE_SIZE, query, show_opt_time};
-use super::render::{Layout, PageError, html};
-use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 const STATUSES: &[&str] = &["active", "needs_reauth", "revoked", "error"];
 
@@ -184,8 +184,7 @@ fn connection_id(id: &str) -> Result<(), PageError> {
 /// A form that carries only the CSRF token.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CsrfForm {
-}
+pub struct CsrfForm {}
 
 /// Refreshes a connection now (OAuth2 and client credentials). Audited with the
 /// console user.

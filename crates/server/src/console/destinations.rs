@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use store::{ReplayFilter, ReplayStatus};
 use utoipa_axum::routes;
 
+use super::connections::CsrfForm;
+use super::pages::{Fields, PAGE_SIZE, field_error, query, show_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
 use crate::error::PathParams;
 use crate::routes::Routes;
-use super::connections::CsrfForm;
-use super::pages::{field_error, Fields, PAGE_SIZE, query, show_time};
-use super::render::{Layout, PageError, html};
-use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 struct DestinationRow {
     id: String,
@@ -232,7 +232,11 @@ pub async fn replay_dead_confirm(
     Ok(html(
         StatusCode::OK,
         &ReplayDeadPage {
-            layout: Layout::new(&c, format!("Replay dead deliveries to {id}"), "/ui/destinations"),
+            layout: Layout::new(
+                &c,
+                format!("Replay dead deliveries to {id}"),
+                "/ui/destinations",
+            ),
             id,
             events: count.events,
             deliveries: count.deliveries,
@@ -266,10 +270,7 @@ pub async fn replay_dead(
 ) -> Result<Response, PageError> {
     let (c, form) = (f.console, f.form);
     if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
-        return Err(field_error(
-            "confirm",
-            "tick the box to confirm the replay",
-        ));
+        return Err(field_error("confirm", "tick the box to confirm the replay"));
     }
     let (_, at) = s
         .engine

@@ -15,12 +15,12 @@ use store::deliveries::{DeliveryCounts, EventListFilter, EventStatus, EventSumma
 use store::{DeliveryStatus, Mapped, ReplayFilter, ReplayStatus};
 use utoipa_axum::routes;
 
+use super::pages::{Fields, PAGE_SIZE, field_error, form_time, query, show_opt_time, show_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
 use crate::error::PathParams;
 use crate::routes::Routes;
-use super::pages::{field_error, Fields, PAGE_SIZE, form_time, query, show_opt_time, show_time};
-use super::render::{Layout, PageError, html};
-use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 /// Fields of the event filter (the listing's, the bulk replay's and the progress page's).
 const FILTER: &[&str] = &[
@@ -571,10 +571,7 @@ pub async fn replay_many(
     let known: Vec<&str> = FILTER.iter().copied().chain(["confirm"]).collect();
     let f = Fields::read(raw, &known)?;
     if !f.ticked("confirm") {
-        return Err(field_error(
-            "confirm",
-            "tick the box to confirm the replay",
-        ));
+        return Err(field_error("confirm", "tick the box to confirm the replay"));
     }
     let filter = EventFilter::read(&f, &s)?;
     let rf = filter.replay_filter()?;

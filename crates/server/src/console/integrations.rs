@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use engine::connections::IntegrationOverview;
 use utoipa_axum::routes;
 
+use super::connections::CsrfForm;
+use super::pages::{Fields, field_error};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
 use crate::error::PathParams;
 use crate::routes::Routes;
-use super::connections::CsrfForm;
-use super::pages::{field_error, Fields};
-use super::render::{Layout, PageError, html};
-use super::session::{Console, ConsoleForm, ConsoleQuery};
 
 struct IntegrationRow {
     i: IntegrationOverview,
