@@ -604,7 +604,7 @@ struct ProgressPage {
 /// done (delivered or dead). Reload it, or let its script poll.
 #[utoipa::path(get, path = "/ui/events/replay/progress", tag = "console",
     params(
-        ("at" = i64, Query, description = "when the replay was made (ms since the epoch)"),
+        ("at" = Option<i64>, Query, description = "when the replay was made (ms since the epoch); without it the page is a 400"),
         ("event" = Option<String>, Query, description = "the one event replayed"),
         ("destination" = Option<String>, Query, description = "the one destination replayed"),
         ("integration" = Option<String>, Query, description = "as the replay's filter"),
