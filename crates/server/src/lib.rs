@@ -321,4 +321,7 @@ mod tests_routes;
 mod tests_status;
 
 #[cfg(test)]
+mod tests_console;
+
+#[cfg(test)]
 mod tests_console_pages;

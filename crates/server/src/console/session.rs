@@ -172,9 +172,10 @@ impl FromRequestParts<AppState> for Console {
 }
 
 /// Refuses a request the browser marks as cross-site: `Sec-Fetch-Site` other than
-/// `same-origin`, or an `Origin` other than this server's (`public_url`'s origin, or
-/// the `Host` it was sent to). Requests without either header (old browsers, curl)
-/// pass: the CSRF token still guards them.
+/// `same-origin`, or (without `Sec-Fetch-Site`) an `Origin` other than this server's
+/// (`public_url`'s origin, or the `Host` it was sent to). Requests without either
+/// header (old browsers, curl), or with `Origin: null`, pass: the CSRF token still
+/// guards them.
 pub fn same_origin(headers: &HeaderMap, state: &AppState) -> Result<(), PageError> {
     let forbidden = || {
         PageError::new(
@@ -182,13 +183,22 @@ pub fn same_origin(headers: &HeaderMap, state: &AppState) -> Result<(), PageErro
             "this form was sent from another site; open the console and submit it there",
         )
     };
+    // Browsers set Sec-Fetch-Site themselves (pages cannot): when present it decides.
+    // Origin is read only without it: under `Referrer-Policy: no-referrer` a browser
+    // sends `Origin: null` even for a same-origin form, so `null` proves nothing either
+    // way and is left to the CSRF token.
     if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return Err(forbidden());
-        }
+        return if site.as_bytes() == b"same-origin" {
+            Ok(())
+        } else {
+            Err(forbidden())
+        };
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().map_err(|_| forbidden())?;
+        if origin == "null" {
+            return Ok(());
+        }
         let public = state.engine.config().public_url.clone();
         let public_origin = origin_of(&public);
         let host = headers

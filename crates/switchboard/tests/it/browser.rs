@@ -84,6 +84,12 @@ async fn popup_url(server: &Server, key: &str, connection_id: &str, opener_origi
 
 /// Runs `node tests/browser/popup.mjs <input>`; returns its JSON report.
 pub(crate) async fn drive(input: &Value) -> Value {
+    drive_script("popup.mjs", input, DRIVER_DEADLINE).await
+}
+
+/// Runs `node tests/browser/<script> <input>`, killed after `deadline`; returns its JSON
+/// report.
+pub(crate) async fn drive_script(script: &str, input: &Value, deadline: Duration) -> Value {
     let dir = driver_dir();
     assert!(
         dir.join("node_modules/playwright-core/package.json")
@@ -97,7 +103,7 @@ pub(crate) async fn drive(input: &Value) -> Value {
     );
     let mut cmd = tokio::process::Command::new("node");
     cmd.current_dir(&dir)
-        .arg("popup.mjs")
+        .arg(script)
         .arg(input.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -112,19 +118,19 @@ pub(crate) async fn drive(input: &Value) -> Value {
     let child = cmd.env("NO_COLOR", "1").spawn().unwrap_or_else(|e| {
         panic!("cannot start `node` ({e}): install Node.js 20+ and run scripts/setup")
     });
-    let out = tokio::time::timeout(DRIVER_DEADLINE, child.wait_with_output())
+    let out = tokio::time::timeout(deadline, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("popup.mjs did not finish within {DRIVER_DEADLINE:?}; killed"))
-        .expect("wait for popup.mjs");
+        .unwrap_or_else(|_| panic!("{script} did not finish within {deadline:?}; killed"))
+        .expect("wait for the driver");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "popup.mjs failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{script} failed with {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("popup.mjs did not print JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
+        panic!("{script} did not print JSON ({e})\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
     })
 }
 

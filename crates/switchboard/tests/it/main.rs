@@ -10,6 +10,7 @@ mod cli_exit;
 mod config;
 mod connect;
 mod connect_page;
+mod console_browser;
 mod console_pages;
 mod db_copy;
 mod deploy;

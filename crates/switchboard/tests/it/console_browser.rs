@@ -1,0 +1,188 @@
+//! The admin console in headless Chromium (`tests/browser/console.mjs`, playwright-core
+//! and axe-core): sign-in with a wrong key and a right one, every page of
+//! `server::console::PAGES` and every console page linked from them checked for
+//! accessibility (axe-core: no serious or critical violation, light and dark), CSP
+//! violations, known secrets in the HTML, and weight (under 100 KB transferred);
+//! screenshots at 1280 and 360 px, light and dark, written to `$SWITCHBOARD_ARTIFACTS`
+//! (default `target/screenshots/console`); a forged form post; sign-out ending the
+//! session on the server; and a session ended by its (configured, tiny) idle time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::browser::drive_script;
+use crate::harness::{self, Server};
+
+const DEADLINE: Duration = Duration::from_secs(300);
+const WEBHOOK_SECRET: &str = "gh-webhook-secret-for-the-console-0123456789";
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"))
+        .join("console")
+}
+
+/// Data for the pages to show: an app key (its secret must appear nowhere), a webhook.
+/// Pages that need rows of their own add them here.
+async fn seed(server: &Server, admin: &str) -> (String, String) {
+    let r = server
+        .http()
+        .post(server.url("/api/api-keys"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "victim app", "scope": "app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn config(extra: &str) -> String {
+    format!(
+        "{extra}\n[[integrations]]\nid = \"gh\"\nprovider = \"github\"\nwebhook_secrets = [\"{WEBHOOK_SECRET}\"]\n"
+    )
+}
+
+#[tokio::test]
+async fn the_console_in_headless_chromium() {
+    let dir = harness::sandbox();
+    std::fs::write(dir.path().join("switchboard.toml"), config("")).unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let admin = server.printed_admin_key();
+    let (victim_id, victim_key) = seed(&server, &admin).await;
+    let pages: Vec<&str> = server::console::PAGES.iter().map(|p| p.path).collect();
+    let input = json!({
+        "base": server.base,
+        "key": admin,
+        "wrong_key": format!("sb_{}_{}", "a".repeat(12), "B".repeat(40)),
+        "pages": pages,
+        "secrets": [admin, victim_key, WEBHOOK_SECRET],
+        "artifacts": artifacts(),
+        "forge": {"path": format!("/ui/api-keys/{victim_id}/revoke"), "fields": {}},
+    });
+    let report = drive_script("console.mjs", &input, DEADLINE).await;
+    let ctx = || format!("{report:#}\n--- switchboard stderr\n{}", server.stderr());
+
+    assert_eq!(report["wrong"]["status"], 401, "{}", ctx());
+    assert!(
+        report["wrong"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/ui/sign-in"),
+        "{}",
+        ctx()
+    );
+    assert!(
+        report["signed_in"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ui"),
+        "{}",
+        ctx()
+    );
+
+    let visited = report["pages"].as_array().unwrap();
+    for p in &pages {
+        assert!(
+            visited.iter().any(|v| v["path"] == *p),
+            "{p} not visited: {}",
+            ctx()
+        );
+    }
+    for v in visited {
+        let path = v["path"].as_str().unwrap();
+        assert_eq!(v["status"], 200, "{path}: {v}");
+        assert_eq!(v["secrets_found"], 0, "{path} shows a secret");
+        assert_eq!(v["csp_violations"], json!([]), "{path}: {v}");
+        assert_eq!(v["axe_serious"], json!([]), "{path}: axe-core: {v:#}");
+        assert!(
+            v["bytes"].as_u64().unwrap() < 100_000,
+            "{path} weighs {}",
+            v["bytes"]
+        );
+    }
+
+    // The forged revoke was refused and the key still works.
+    assert_eq!(report["forged"]["status"], 403, "{}", ctx());
+    let r = server
+        .http()
+        .get(server.url("/api/connections"))
+        .bearer_auth(&victim_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the forged post changed nothing"
+    );
+
+    // Sign-out ended the session on the server: the old cookie is refused.
+    assert!(
+        report["after_sign_out"]
+            .as_str()
+            .unwrap()
+            .contains("/ui/sign-in"),
+        "{}",
+        ctx()
+    );
+    let old = report["session_cookie"].as_str().expect("a session cookie");
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(server.url("/ui"))
+        .header("cookie", format!("sb_console={old}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/ui/sign-in")
+    );
+}
+
+#[tokio::test]
+async fn an_idle_console_session_ends_in_headless_chromium() {
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config("[console]\nsession_idle_secs = 1\nsession_absolute_secs = 600\n"),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let input = json!({
+        "base": server.base,
+        "key": server.printed_admin_key(),
+        "mode": "expiry",
+        "wait_ms": 2500,
+    });
+    let report = drive_script("console.mjs", &input, DEADLINE).await;
+    assert!(
+        report["sign_in"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/ui/audit")
+            || report["sign_in"]["url"].as_str().unwrap().ends_with("/ui"),
+        "{report}"
+    );
+    assert!(
+        report["after_wait"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/ui/sign-in"),
+        "{report}"
+    );
+}
