@@ -75,7 +75,11 @@ pub async fn destinations_page(
                         .map(|t| format!("; a trial in {} s", t.as_secs()))
                         .unwrap_or_default()
                 ),
-                Some(b) => format!("half-open after {} failures in a row", b.failures),
+                Some(b) => format!(
+                    "closed; {} failure{} in a row",
+                    b.failures,
+                    if b.failures == 1 { "" } else { "s" }
+                ),
             };
             DestinationRow {
                 breaker,

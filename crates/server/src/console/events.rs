@@ -440,7 +440,7 @@ pub async fn event_page(
     Ok(html(
         StatusCode::OK,
         &EventPage {
-            layout: Layout::new(&c, format!("Event {id}"), "/ui/events"),
+            layout: Layout::new(&c, "Event", "/ui/events"),
             id: e.id.clone(),
             integration: e.integration.clone(),
             received: show_time(&e.received_at),

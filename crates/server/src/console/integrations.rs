@@ -106,12 +106,12 @@ pub async fn switch(
     let changed = match action.as_str() {
         "disable" | "enable" => {
             s.engine
-                .set_integration_disabled(&id, action == "disable", &actor)
+                .set_integration_disabled(&id, action == "disable", actor)
                 .await?
         }
         "block" | "unblock" => {
             s.engine
-                .set_webhooks_blocked(&id, action == "block", &actor)
+                .set_webhooks_blocked(&id, action == "block", actor)
                 .await?
         }
         _ => {
