@@ -29,7 +29,10 @@ pub use branding::{Branding, DEFAULT_ACCENT, Logo, MAX_LOGO_BYTES, Rgb};
 pub use console::{Console, ConsoleOidc};
 pub use mappings::{JqData, JqFilter, JqProgram, JqValue, Mapping, compile_jq};
 pub use tables::DEFAULT_RETRY_SCHEDULE_SECS;
-pub use tables::{Destination, DestinationRateLimit, Integration, OnLimit, RateLimit, valid_id};
+pub use tables::{
+    Destination, DestinationRateLimit, Integration, OnLimit, RateLimit, check_json_pointer,
+    valid_id,
+};
 
 /// The documented default configuration file, embedded.
 pub const DEFAULT_FILE: &str = include_str!("../../../switchboard.default.toml");

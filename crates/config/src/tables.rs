@@ -40,6 +40,8 @@ pub(crate) struct RawIntegration {
     private_key: Option<String>,
     private_key_id: Option<String>,
     health_check_interval_secs: Option<u64>,
+    #[serde(default)]
+    redact_fields: Vec<String>,
 }
 
 /// The shortest `health_check_interval_secs`: a check costs the provider a request per
@@ -263,6 +265,9 @@ pub struct Integration {
     /// How often each active connection's credentials are tried with the provider's
     /// cheapest authenticated request (none when absent: no health checks).
     pub health_check_interval_secs: Option<u64>,
+    /// JSON pointers (`/data/card/number`) of payload fields the console never shows,
+    /// beside the keys that look secret.
+    pub redact_fields: Vec<String>,
 }
 
 /// An endpoint of the app that receives mapped events.
@@ -304,6 +309,31 @@ fn invalid(key: String, src: &Source, message: impl Into<String>) -> ConfigError
         origin: src.to_string(),
         message: message.into(),
     }
+}
+
+/// Checks a JSON pointer (RFC 6901) as `redact_fields` takes it: `/` then segments
+/// separated by `/`, `~` only as `~0` or `~1`, at most 512 bytes, no control characters.
+/// The whole document (`""`) is refused: redact the fields, not everything.
+pub fn check_json_pointer(p: &str) -> Result<(), &'static str> {
+    if p.is_empty() || p == "/" {
+        return Err("it selects the whole payload");
+    }
+    if !p.starts_with('/') {
+        return Err("it must start with /");
+    }
+    if p.len() > 512 {
+        return Err("it is longer than 512 bytes");
+    }
+    if p.chars().any(char::is_control) {
+        return Err("it has a control character");
+    }
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err("~ must be followed by 0 or 1 (~0 is ~, ~1 is /)");
+        }
+    }
+    Ok(())
 }
 
 /// Whether `id` is a usable identifier: 1 to 64 of `a-z`, `0-9`, `-`, not starting or
@@ -583,6 +613,14 @@ pub(crate) fn integrations(
                     "{h} is out of range; use {HEALTH_CHECK_MIN_SECS}..={HEALTH_CHECK_MAX_SECS} seconds (1 minute to 30 days), or leave it out to turn health checks off"
                 ),
             ));
+        for (j, p) in r.redact_fields.iter().enumerate() {
+            if let Err(why) = check_json_pointer(p) {
+                return Err(invalid(
+                    format!("integrations[{i}].redact_fields[{j}]"),
+                    src,
+                    format!("{why}; write a JSON pointer such as \"/data/card/number\""),
+                ));
+            }
         }
         let rate_limit = r.rate_limit.map(|l| rate_limit(l, i, src)).transpose()?;
         let private_key = r
@@ -627,6 +665,7 @@ pub(crate) fn integrations(
             private_key_id: r.private_key_id,
             health_check_interval_secs: r.health_check_interval_secs,
             payload_retention_days: r.payload_retention_days,
+            redact_fields: r.redact_fields,
             rate_limit,
             id: r.id,
             provider: r.provider,
@@ -951,6 +990,7 @@ impl Integration {
             && self.app_slug == o.app_slug
             && same_secrets(self.private_key.as_slice(), o.private_key.as_slice())
             && self.private_key_id == o.private_key_id
+            && self.redact_fields == o.redact_fields
     }
 }
 

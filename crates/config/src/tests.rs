@@ -1790,6 +1790,7 @@ fn the_documented_table_examples_parse() {
     assert_eq!(i.webhook_scheme, Some(signatures::Scheme::StandardWebhooks));
     assert_eq!(i.webhook_tolerance_secs, Some(300));
     assert_eq!(i.health_check_interval_secs, Some(3600));
+    assert_eq!(i.redact_fields, ["/data/card/number", "/customer/email"]);
     assert!(c.integration("nope").is_none());
     let d = &c.destinations[0];
     assert_eq!(
@@ -2943,4 +2944,41 @@ fn console_bad_values_name_the_key() {
     ));
     // http:// is accepted for a loopback issuer (a provider on this machine).
     assert!(parse_env("[console.oidc]\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"c\"\nallowed_groups = [\"g\"]\n", &[]).is_ok());
+#[test]
+fn redact_fields_are_json_pointers() {
+    let integ = |extra: &str| {
+        parse_tables(&format!(
+            "[[integrations]]\nid = \"a\"\nprovider = \"github\"\n{extra}\n"
+        ))
+    };
+    let c = integ("redact_fields = [\"/data/card/number\", \"/a~1b/~0c\", \"/items/0\"]").unwrap();
+    assert_eq!(
+        c.integrations[0].redact_fields,
+        ["/data/card/number", "/a~1b/~0c", "/items/0"]
+    );
+    assert!(integ("").unwrap().integrations[0].redact_fields.is_empty());
+    for (bad, why) in [
+        ("\"data/card\"", "start with /"),
+        ("\"\"", "whole payload"),
+        ("\"/\"", "whole payload"),
+        ("\"/a~2\"", "~ must be followed"),
+        ("\"/a~\"", "~ must be followed"),
+        ("\"/a\\u0007\"", "control character"),
+    ] {
+        let (k, _, m) = invalid(integ(&format!("redact_fields = [\"/ok\", {bad}]")));
+        assert_eq!(k, "integrations[0].redact_fields[1]", "{bad}");
+        assert!(m.contains(why) && m.contains("JSON pointer"), "{bad}: {m}");
+    }
+    let long = format!("\"/{}\"", "a".repeat(600));
+    let (k, _, m) = invalid(integ(&format!("redact_fields = [{long}]")));
+    assert_eq!(k, "integrations[0].redact_fields[0]");
+    assert!(m.contains("512"), "{m}");
+    assert!(
+        integ("redact_fields = \"/a\"").is_err(),
+        "a list, not a string"
+    );
+    // A change is a change (reload sees it).
+    let a = integ("redact_fields = [\"/a\"]").unwrap();
+    let b = integ("redact_fields = [\"/b\"]").unwrap();
+    assert!(!a.integrations[0].same(&b.integrations[0]));
 }

@@ -44,6 +44,15 @@ pub(crate) fn check_event_id(id: &str) -> EngineResult<()> {
     }
 }
 
+/// Whether `s` has the shape of a delivery id (`dlv_` + 32 lowercase hex digits).
+pub fn is_delivery_id(s: &str) -> bool {
+    s.strip_prefix("dlv_").is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// A new delivery id (`dlv_` + UUID v7, time-ordered); it is the `webhook-id`.
 pub fn new_delivery_id() -> String {
     format!("dlv_{}", uuid::Uuid::now_v7().simple())

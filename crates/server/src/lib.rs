@@ -323,3 +323,6 @@ mod tests_status;
 
 #[cfg(test)]
 mod tests_console;
+
+#[cfg(test)]
+mod tests_console_pages;

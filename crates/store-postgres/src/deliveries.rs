@@ -454,13 +454,14 @@ impl DeliveryStore for PgStore {
         sqlx::query(
             "SELECT * FROM deliveries
              WHERE ($1::text IS NULL OR event_id = $1) AND ($2::text IS NULL OR destination = $2)
-               AND ($3::text IS NULL OR status = $3)
+               AND ($3::text IS NULL OR status = $3) AND ($5::text IS NULL OR id < $5)
              ORDER BY id DESC LIMIT $4",
         )
         .bind(&f.event_id)
         .bind(&f.destination)
         .bind(f.status.map(DeliveryStatus::as_str))
         .bind(i64::from(limit))
+        .bind(&f.before)
         .fetch_all(&self.pool)
         .await
         .map_err(err)?
@@ -613,6 +614,11 @@ impl DeliveryStore for PgStore {
                AND ($5::text IS NULL OR (e.routed_at IS NOT NULL AND e.mapping_status = $5))
                AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d
                      WHERE d.event_id = e.id AND d.status = $6))
+               AND ($8::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d
+                     WHERE d.event_id = e.id AND d.status = $8))
+               AND ($9::boolean IS NULL OR $9 = (e.scheme = 'internal'))
+               AND ($10::int8 IS NULL OR e.received_at >= $10)
+               AND ($11::int8 IS NULL OR e.received_at < $11)
              ORDER BY e.id DESC LIMIT $7",
         )
         .bind(&f.integration)
@@ -622,6 +628,10 @@ impl DeliveryStore for PgStore {
         .bind(mapping_status)
         .bind(delivery_status)
         .bind(i64::from(limit))
+        .bind(f.delivery.map(DeliveryStatus::as_str))
+        .bind(f.internal)
+        .bind(f.since.map(to_millis))
+        .bind(f.until.map(to_millis))
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
@@ -696,5 +706,42 @@ impl DeliveryStore for PgStore {
                 )
             })
             .collect())
+    }
+
+    async fn replay_progress(
+        &self,
+        f: &ReplayFilter,
+        at: DateTime<Utc>,
+    ) -> StoreResult<DeliveryCounts> {
+        let row: (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE d.status = 'pending'),
+                    COUNT(*) FILTER (WHERE d.status = 'in_flight'),
+                    COUNT(*) FILTER (WHERE d.status = 'delivered'),
+                    COUNT(*) FILTER (WHERE d.status = 'dead')
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE ($1::text IS NULL OR e.id = $1) AND ($2::text IS NULL OR e.integration = $2)
+               AND ($3::text IS NULL OR e.mapped_type = $3 OR e.event_type = $3)
+               AND ($4::int8 IS NULL OR e.received_at >= $4)
+               AND ($5::int8 IS NULL OR e.received_at < $5)
+               AND ($6::text IS NULL OR d.destination = $6)
+               AND e.received_at <= $7
+               AND (d.next_attempt_at >= $7 OR d.created_at >= $7)",
+        )
+        .bind(&f.event_id)
+        .bind(&f.integration)
+        .bind(&f.event_type)
+        .bind(f.since.map(to_millis))
+        .bind(f.until.map(to_millis))
+        .bind(&f.destination)
+        .bind(to_millis(at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(DeliveryCounts {
+            pending: count(row.0),
+            in_flight: count(row.1),
+            delivered: count(row.2),
+            dead: count(row.3),
+        })
     }
 }

@@ -450,13 +450,14 @@ impl DeliveryStore for SqliteStore {
         sqlx::query(
             "SELECT * FROM deliveries
              WHERE (?1 IS NULL OR event_id = ?1) AND (?2 IS NULL OR destination = ?2)
-               AND (?3 IS NULL OR status = ?3)
+               AND (?3 IS NULL OR status = ?3) AND (?5 IS NULL OR id < ?5)
              ORDER BY id DESC LIMIT ?4",
         )
         .bind(&f.event_id)
         .bind(&f.destination)
         .bind(f.status.map(DeliveryStatus::as_str))
         .bind(i64::from(limit))
+        .bind(&f.before)
         .fetch_all(&self.pool)
         .await
         .map_err(err)?
@@ -638,6 +639,11 @@ impl DeliveryStore for SqliteStore {
                AND (?5 IS NULL OR (e.routed_at IS NOT NULL AND e.mapping_status = ?5))
                AND (?6 IS NULL OR EXISTS (SELECT 1 FROM deliveries d
                      WHERE d.event_id = e.id AND d.status = ?6))
+               AND (?8 IS NULL OR EXISTS (SELECT 1 FROM deliveries d
+                     WHERE d.event_id = e.id AND d.status = ?8))
+               AND (?9 IS NULL OR ?9 = (e.scheme = 'internal'))
+               AND (?10 IS NULL OR e.received_at >= ?10)
+               AND (?11 IS NULL OR e.received_at < ?11)
              ORDER BY e.id DESC LIMIT ?7",
         )
         .bind(&f.integration)
@@ -647,6 +653,10 @@ impl DeliveryStore for SqliteStore {
         .bind(mapping_status)
         .bind(delivery_status)
         .bind(i64::from(limit))
+        .bind(f.delivery.map(DeliveryStatus::as_str))
+        .bind(f.internal)
+        .bind(f.since.map(to_millis))
+        .bind(f.until.map(to_millis))
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;
@@ -721,4 +731,48 @@ impl DeliveryStore for SqliteStore {
         }
         Ok(out)
     }
+
+    async fn replay_progress(
+        &self,
+        f: &ReplayFilter,
+        at: DateTime<Utc>,
+    ) -> StoreResult<DeliveryCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT d.status, COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE (?1 IS NULL OR e.id = ?1) AND (?2 IS NULL OR e.integration = ?2)
+               AND (?3 IS NULL OR e.mapped_type = ?3 OR e.event_type = ?3)
+               AND (?4 IS NULL OR e.received_at >= ?4) AND (?5 IS NULL OR e.received_at < ?5)
+               AND (?6 IS NULL OR d.destination = ?6)
+               AND e.received_at <= ?7
+               AND (d.next_attempt_at >= ?7 OR d.created_at >= ?7)
+             GROUP BY d.status",
+        )
+        .bind(&f.event_id)
+        .bind(&f.integration)
+        .bind(&f.event_type)
+        .bind(f.since.map(to_millis))
+        .bind(f.until.map(to_millis))
+        .bind(&f.destination)
+        .bind(to_millis(at))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(counts_by_status(&rows))
+    }
+}
+
+/// Counts by stored delivery state.
+fn counts_by_status(rows: &[(String, i64)]) -> DeliveryCounts {
+    let mut c = DeliveryCounts::default();
+    for (status, n) in rows {
+        let n = (*n).max(0) as u64;
+        match status.as_str() {
+            "pending" => c.pending = n,
+            "in_flight" => c.in_flight = n,
+            "delivered" => c.delivered = n,
+            "dead" => c.dead = n,
+            _ => {}
+        }
+    }
+    c
 }

@@ -604,7 +604,7 @@ pub async fn event_summaries_carry_mapping_and_delivery_counts_and_filter(s: Arc
             integration: integration.map(str::to_owned),
             status,
             event_type: ty.map(str::to_owned),
-            before: None,
+            ..Default::default()
         };
         async move { s.list_event_summaries(&f, 100).await.unwrap() }
     };
@@ -773,5 +773,217 @@ pub async fn destination_queue_counts_group_waiting_and_dead_deliveries(s: Arc<d
                 }
             ),
         ]
+    );
+}
+
+/// Event summaries also narrow by a delivery state (with a mapping state), by origin
+/// (internal or received) and by received time.
+pub async fn event_summaries_filter_by_delivery_origin_and_time(s: Arc<dyn Store>) {
+    use store::deliveries::{EventListFilter, EventStatus};
+    // e1..e3 received at 0, 1, 2 ms and routed to app; e4 internal, received at 3.
+    let ev = seed(&*s, 3, "stripe-main", &["app"]).await;
+    let mut e4 = event(4, "stripe-main", "connection.needs_reauth", 3);
+    e4.scheme = "internal".into();
+    s.insert_event(&e4).await.unwrap();
+    // e1 delivered, e2 dead, e3 pending.
+    for c in claim(&*s, "w", 10, 100).await {
+        if c.event_id == ev[0].id {
+            s.complete_delivery(&c.id, c.fence, 200, at(101))
+                .await
+                .unwrap();
+        } else if c.event_id == ev[1].id {
+            let f = Failure {
+                retry_at: None,
+                status: Some(500),
+                error: "HTTP 500".into(),
+            };
+            s.fail_delivery(&c.id, c.fence, &f).await.unwrap();
+        } else {
+            s.release_delivery(&c.id, c.fence, at(100)).await.unwrap();
+        }
+    }
+    let list = |f: EventListFilter| {
+        let s = &s;
+        async move {
+            s.list_event_summaries(&f, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(EventListFilter {
+            delivery: Some(DeliveryStatus::Dead),
+            ..Default::default()
+        })
+        .await,
+        [ev[1].id.clone()]
+    );
+    // A mapping state and a delivery state together.
+    assert_eq!(
+        list(EventListFilter {
+            status: Some(EventStatus::Mapped),
+            delivery: Some(DeliveryStatus::Delivered),
+            ..Default::default()
+        })
+        .await,
+        [ev[0].id.clone()]
+    );
+    assert!(
+        list(EventListFilter {
+            status: Some(EventStatus::Unrouted),
+            delivery: Some(DeliveryStatus::Delivered),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        list(EventListFilter {
+            internal: Some(true),
+            ..Default::default()
+        })
+        .await,
+        [e4.id.clone()]
+    );
+    assert_eq!(
+        list(EventListFilter {
+            internal: Some(false),
+            ..Default::default()
+        })
+        .await,
+        [ev[2].id.clone(), ev[1].id.clone(), ev[0].id.clone()]
+    );
+    // since is inclusive, until exclusive.
+    assert_eq!(
+        list(EventListFilter {
+            since: Some(at(1)),
+            until: Some(at(3)),
+            ..Default::default()
+        })
+        .await,
+        [ev[2].id.clone(), ev[1].id.clone()]
+    );
+    assert!(
+        list(EventListFilter {
+            since: Some(at(4)),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+}
+
+/// Deliveries page by id, newest first, from a cursor.
+pub async fn deliveries_page_by_id_before_a_cursor(s: Arc<dyn Store>) {
+    seed(&*s, 3, "stripe-main", &["app"]).await;
+    let page = |before: Option<String>| {
+        let s = &s;
+        async move {
+            let f = DeliveryFilter {
+                destination: Some("app".into()),
+                before,
+                ..Default::default()
+            };
+            s.list_deliveries(&f, 2)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = page(None).await;
+    assert_eq!(first.len(), 2);
+    assert!(first[0] > first[1]);
+    let second = page(first.last().cloned()).await;
+    assert_eq!(second.len(), 1);
+    assert!(second[0] < first[1]);
+    assert!(page(second.last().cloned()).await.is_empty());
+}
+
+/// A replay's progress counts the deliveries it touched by state, and not the ones it
+/// left alone.
+pub async fn replay_progress_counts_the_deliveries_a_replay_touched(s: Arc<dyn Store>) {
+    use store::deliveries::DeliveryCounts;
+    // e1, e2 to app and audit: app dead for both, audit delivered for both.
+    let ev = seed(&*s, 2, "stripe-main", &["app", "audit"]).await;
+    for c in claim(&*s, "w", 10, 100).await {
+        if c.destination == "app" {
+            let f = Failure {
+                retry_at: None,
+                status: Some(500),
+                error: "HTTP 500".into(),
+            };
+            s.fail_delivery(&c.id, c.fence, &f).await.unwrap();
+        } else {
+            s.complete_delivery(&c.id, c.fence, 200, at(101))
+                .await
+                .unwrap();
+        }
+    }
+    let filter = ReplayFilter {
+        integration: Some("stripe-main".into()),
+        status: Some(ReplayStatus::Dead),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.replay_progress(&filter, at(200)).await.unwrap(),
+        DeliveryCounts::default(),
+        "nothing replayed yet"
+    );
+    let r = s.replay(&filter, false, at(200)).await.unwrap();
+    assert_eq!((r.events, r.deliveries), (2, 2));
+    assert_eq!(
+        s.replay_progress(&filter, at(200)).await.unwrap(),
+        DeliveryCounts {
+            pending: 2,
+            ..Default::default()
+        },
+        "the two requeued app deliveries, not the delivered audit ones"
+    );
+    // Routed again; one delivered, one dead again.
+    let routings: Vec<Routing> = ev
+        .iter()
+        .map(|e| routing(e, "payment.completed", &["app", "audit"]))
+        .collect();
+    s.route_events(&routings, at(201)).await.unwrap();
+    let mut first = true;
+    for c in claim(&*s, "w", 10, 300).await {
+        if first {
+            s.complete_delivery(&c.id, c.fence, 200, at(301))
+                .await
+                .unwrap();
+            first = false;
+        } else {
+            let f = Failure {
+                retry_at: None,
+                status: Some(500),
+                error: "HTTP 500".into(),
+            };
+            s.fail_delivery(&c.id, c.fence, &f).await.unwrap();
+        }
+    }
+    assert_eq!(
+        s.replay_progress(&filter, at(200)).await.unwrap(),
+        DeliveryCounts {
+            delivered: 1,
+            dead: 1,
+            ..Default::default()
+        }
+    );
+    // Narrowed to one event.
+    let one = ReplayFilter {
+        event_id: Some(ev[0].id.clone()),
+        ..Default::default()
+    };
+    let c = s.replay_progress(&one, at(200)).await.unwrap();
+    assert_eq!(c.delivered + c.dead, 1);
+    // A later replay time sees none of it.
+    assert_eq!(
+        s.replay_progress(&filter, at(10_000)).await.unwrap(),
+        DeliveryCounts::default()
     );
 }

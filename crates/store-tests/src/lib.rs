@@ -251,6 +251,9 @@ macro_rules! suite {
             a_replay_leaves_in_flight_deliveries_to_their_worker,
             event_summaries_carry_mapping_and_delivery_counts_and_filter,
             destination_queue_counts_group_waiting_and_dead_deliveries,
+            event_summaries_filter_by_delivery_origin_and_time,
+            deliveries_page_by_id_before_a_cursor,
+            replay_progress_counts_the_deliveries_a_replay_touched,
         );
         $crate::__pair_module!(deliveries_across_handles, deliveries, $pair;
             claims_are_exclusive_across_two_handles,

@@ -227,6 +227,8 @@ pub struct DeliveryFilter {
     pub destination: Option<String>,
     /// In one state.
     pub status: Option<DeliveryStatus>,
+    /// Strictly older than this delivery id (the previous page's last id).
+    pub before: Option<String>,
 }
 
 /// How an event was mapped, as stored.
@@ -302,6 +304,15 @@ pub struct EventListFilter {
     pub event_type: Option<String>,
     /// Strictly older than this event id (the previous page's last id).
     pub before: Option<String>,
+    /// With a delivery in this state (narrows together with `status`).
+    pub delivery: Option<DeliveryStatus>,
+    /// `Some(true)`: only the events Switchboard recorded itself (scheme `internal`);
+    /// `Some(false)`: only received webhooks, each verified by its scheme.
+    pub internal: Option<bool>,
+    /// Received at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// How an event was mapped, without the mapped data.
@@ -463,4 +474,17 @@ pub trait DeliveryStore: Send + Sync {
     /// Deliveries waiting, being sent or dead, per destination (delivered ones are not
     /// counted: that would read the whole history).
     async fn destination_queue_counts(&self) -> StoreResult<Vec<(String, DeliveryCounts)>>;
+
+    /// How far a replay made at `at` with `filter` has come: by state, the deliveries
+    /// of the events it selected (`event_id`, `integration`, `event_type`, `since`,
+    /// `until`, received at or before `at`; `destination` narrows the deliveries;
+    /// `status` is ignored, as the replay changed it) that were requeued at or after
+    /// `at` (due at or after it: a delivery's due time only moves forward) or enqueued
+    /// at or after it (the event mapped again to a destination it missed). A delivery
+    /// of those events that was already waiting and is retried after `at` counts too.
+    async fn replay_progress(
+        &self,
+        filter: &ReplayFilter,
+        at: DateTime<Utc>,
+    ) -> StoreResult<DeliveryCounts>;
 }

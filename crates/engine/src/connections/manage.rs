@@ -128,7 +128,91 @@ impl OAuthCheck {
     }
 }
 
+/// A configured integration as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntegrationOverview {
+    /// The integration.
+    pub id: String,
+    /// Its provider.
+    pub provider: String,
+    /// How its connections authenticate (`oauth2`, `api_key`, `basic`,
+    /// `client_credentials`, `webhook_only`); `unknown` if the provider is missing from
+    /// the catalog.
+    pub auth_mode: String,
+    /// Whether it has webhook secrets (so it can take webhooks).
+    pub accepts_webhooks: bool,
+    /// Where the provider sends webhooks: `{public_url}/webhooks/{id}/event`.
+    pub webhook_url: String,
+    /// Switched off (`integration disable`).
+    pub disabled: bool,
+    /// Webhook intake blocked (`webhook block`).
+    pub webhooks_blocked: bool,
+    /// Connections by status (every status, zeros included).
+    pub connections: BTreeMap<String, u64>,
+}
+
 impl Engine {
+    /// Every configured integration with its provider, auth mode, webhook URL, switches
+    /// and connection counts, in configuration order.
+    pub async fn integration_overview(&self) -> EngineResult<Vec<IntegrationOverview>> {
+        let states = self.integration_states().await?;
+        let counts = self.inner.store.count_connections().await?;
+        let cfg = self.config();
+        let base = cfg.public_url.trim_end_matches('/').to_owned();
+        Ok(states
+            .into_iter()
+            .map(|st| {
+                let mut connections: BTreeMap<String, u64> = ConnectionStatus::ALL
+                    .iter()
+                    .map(|s| (s.as_str().to_owned(), 0))
+                    .collect();
+                for (i, s, n) in &counts {
+                    if *i == st.id {
+                        connections.insert(s.as_str().to_owned(), *n);
+                    }
+                }
+                let auth_mode = self
+                    .catalog()
+                    .get(&st.provider)
+                    .map_or("unknown", |p| p.auth_mode.name())
+                    .to_owned();
+                IntegrationOverview {
+                    webhook_url: format!("{base}/webhooks/{}/event", st.id),
+                    id: st.id,
+                    provider: st.provider,
+                    auth_mode,
+                    accepts_webhooks: st.accepts_webhooks,
+                    disabled: st.disabled,
+                    webhooks_blocked: st.webhooks_blocked,
+                    connections,
+                }
+            })
+            .collect())
+    }
+
+    /// [`Engine::force_refresh`] asked for by `actor`, audited as `connection.refresh`
+    /// (with whether this call refreshed, or the error's code).
+    pub async fn refresh_connection_by(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> EngineResult<super::tokens::RefreshOutcome> {
+        if !is_connection_id(id) {
+            return Err(EngineError::Invalid {
+                field: "id",
+                message: "not a connection id".into(),
+            });
+        }
+        let out = self.force_refresh(id).await;
+        let details = match &out {
+            Ok(o) => serde_json::json!({ "refreshed": o.refreshed }),
+            Err(EngineError::NotFound { .. }) => return out,
+            Err(e) => serde_json::json!({ "error": e.code() }),
+        };
+        self.audit(actor, "connection.refresh", id, details).await?;
+        out
+    }
+
     /// One connection, without secrets.
     pub async fn get_connection(&self, id: &str) -> EngineResult<ConnectionView> {
         self.inner

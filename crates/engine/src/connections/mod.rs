@@ -29,7 +29,7 @@ use store::{Connection, ConnectionStatus};
 pub use flow::{AuthorizationStart, CallbackParams};
 pub use manage::{
     ConnectionPage, CredentialsInput, DirectConnectRequest, Disconnected, IntegrationHealth,
-    OAuthCheck, RevokeAllProgress,
+    IntegrationOverview, OAuthCheck, RevokeAllProgress,
 };
 pub use sessions::{
     CallbackOutcome, ConnectOption, ConnectPage, ConnectSessionRequest, CreatedConnectSession,

@@ -2,11 +2,14 @@
 //! replays (one event, or a filter that must name what it takes), and destinations
 //! with their state and queue, disabled and enabled with an audit row.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use store::deliveries::{DeliveryCounts, EventListFilter, EventSummary};
-use store::{Delivery, DeliveryFilter, Event, EventRouting, ReplayCount, ReplayFilter};
+use store::{
+    Delivery, DeliveryFilter, DeliveryStatus, Event, EventRouting, ReplayCount, ReplayFilter,
+};
 
-use crate::ids::{check_event_id, is_event_id};
+use crate::ids::{check_event_id, is_delivery_id, is_event_id};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// Longest event type accepted in a filter.
@@ -95,6 +98,14 @@ impl Engine {
             });
         }
         check_type(filter.event_type.as_deref(), "type")?;
+        if let (Some(a), Some(b)) = (filter.since, filter.until)
+            && a >= b
+        {
+            return Err(EngineError::Invalid {
+                field: "since",
+                message: "must be before until".into(),
+            });
+        }
         let limit = limit.clamp(1, 500);
         let data = self.inner.store.list_event_summaries(filter, limit).await?;
         let next = (data.len() as u32 == limit)
@@ -160,7 +171,22 @@ impl Engine {
         dry_run: bool,
         actor: &Actor,
     ) -> EngineResult<ReplayCount> {
+        Ok(self.replay_event_at(id, None, dry_run, actor).await?.0)
+    }
+
+    /// [`Engine::replay_event`], narrowed to one destination's deliveries when
+    /// `destination` is given (it must be configured), also returning when it was made.
+    pub async fn replay_event_at(
+        &self,
+        id: &str,
+        destination: Option<&str>,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> EngineResult<(ReplayCount, DateTime<Utc>)> {
         check_event_id(id)?;
+        if let Some(d) = destination {
+            self.check_destination(d)?;
+        }
         if self.inner.store.get_event(id).await?.is_none() {
             return Err(EngineError::NotFound {
                 what: "event",
@@ -170,9 +196,21 @@ impl Engine {
         self.check_payload_kept(id).await?;
         let filter = ReplayFilter {
             event_id: Some(id.to_owned()),
+            destination: destination.map(str::to_owned),
             ..Default::default()
         };
-        self.replay(&filter, dry_run, actor).await
+        self.replay_at(&filter, dry_run, actor).await
+    }
+
+    fn check_destination(&self, d: &str) -> EngineResult<()> {
+        if self.config().destinations.iter().any(|x| x.id == d) {
+            Ok(())
+        } else {
+            Err(EngineError::Invalid {
+                field: "destination",
+                message: "no such destination in the configuration".into(),
+            })
+        }
     }
 
     /// Replays what `filter` selects, after checking it: the integration and destination
@@ -184,6 +222,89 @@ impl Engine {
         dry_run: bool,
         actor: &Actor,
     ) -> EngineResult<ReplayCount> {
+        Ok(self.replay_checked_at(filter, all, dry_run, actor).await?.0)
+    }
+
+    /// [`Engine::replay_checked`], also returning when it was made (for
+    /// [`Engine::replay_progress`]).
+    pub async fn replay_checked_at(
+        &self,
+        filter: &ReplayFilter,
+        all: bool,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> EngineResult<(ReplayCount, DateTime<Utc>)> {
+        self.check_replay_filter(filter, all)?;
+        self.replay_at(filter, dry_run, actor).await
+    }
+
+    /// How far a replay made at `at` with `filter` has come (see
+    /// [`store::DeliveryStore::replay_progress`]); the filter is checked as a replay's.
+    pub async fn replay_progress(
+        &self,
+        filter: &ReplayFilter,
+        at: DateTime<Utc>,
+    ) -> EngineResult<DeliveryCounts> {
+        if let Some(id) = &filter.event_id {
+            check_event_id(id)?;
+        }
+        self.check_replay_filter(filter, true)?;
+        Ok(self.inner.store.replay_progress(filter, at).await?)
+    }
+
+    /// Dead deliveries to a configured destination, newest first; `before` is the
+    /// previous page's cursor. Returns the page and the next cursor.
+    pub async fn dead_deliveries(
+        &self,
+        destination: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> EngineResult<(Vec<Delivery>, Option<String>)> {
+        if !self
+            .config()
+            .destinations
+            .iter()
+            .any(|d| d.id == destination)
+        {
+            return Err(EngineError::NotFound {
+                what: "destination",
+                id: destination.to_owned(),
+            });
+        }
+        if let Some(b) = before
+            && !is_delivery_id(b)
+        {
+            return Err(EngineError::Invalid {
+                field: "cursor",
+                message: "not a cursor from a previous page; omit it to start at the newest".into(),
+            });
+        }
+        let limit = limit.clamp(1, 500);
+        let mut rows = self
+            .inner
+            .store
+            .list_deliveries(
+                &DeliveryFilter {
+                    destination: Some(destination.to_owned()),
+                    status: Some(DeliveryStatus::Dead),
+                    before: before.map(str::to_owned),
+                    ..Default::default()
+                },
+                limit + 1,
+            )
+            .await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|d| d.id.clone())
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Checks a replay filter: the integration and destination must be configured, the
+    /// type sensible, and an empty filter needs `all`.
+    fn check_replay_filter(&self, filter: &ReplayFilter, all: bool) -> EngineResult<()> {
         let cfg = self.config();
         if let Some(i) = &filter.integration
             && cfg.integration(i).is_none()
@@ -208,7 +329,7 @@ impl Engine {
                 message: "an empty filter replays every event: narrow it (integration, destination, status, event_type, since, until) or pass \"all\": true".into(),
             });
         }
-        self.replay(filter, dry_run, actor).await
+        Ok(())
     }
 
     /// Every configured destination with its state and queue counts.

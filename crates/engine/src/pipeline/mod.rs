@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod deliver;
 pub mod mapping;
+pub mod redact;
 
 use std::sync::Arc;
 
@@ -124,6 +125,17 @@ impl Engine {
         dry_run: bool,
         actor: &Actor,
     ) -> EngineResult<ReplayCount> {
+        Ok(self.replay_at(filter, dry_run, actor).await?.0)
+    }
+
+    /// [`Engine::replay`], also returning the time it was made at (what
+    /// [`Engine::replay_progress`] takes).
+    pub async fn replay_at(
+        &self,
+        filter: &ReplayFilter,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> EngineResult<(ReplayCount, chrono::DateTime<chrono::Utc>)> {
         if let Some(id) = &filter.event_id {
             check_event_id(id)?;
         }
@@ -135,7 +147,8 @@ impl Engine {
                 message: "must be before until".into(),
             });
         }
-        let count = self.inner.store.replay(filter, dry_run, self.now()).await?;
+        let now = self.now();
+        let count = self.inner.store.replay(filter, dry_run, now).await?;
         if !dry_run {
             self.audit(
                 actor,
@@ -151,6 +164,6 @@ impl Engine {
             .await?;
             self.poke_pipeline();
         }
-        Ok(count)
+        Ok((count, now))
     }
 }

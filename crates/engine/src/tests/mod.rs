@@ -533,6 +533,13 @@ impl store::DeliveryStore for TamperStore {
     ) -> StoreResult<Vec<(String, store::deliveries::DeliveryCounts)>> {
         self.inner.destination_queue_counts().await
     }
+    async fn replay_progress(
+        &self,
+        f: &store::ReplayFilter,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<store::deliveries::DeliveryCounts> {
+        self.inner.replay_progress(f, at).await
+    }
 }
 
 #[async_trait]
@@ -826,6 +833,7 @@ mod connections_tokens;
 mod pipeline;
 mod pipeline_deliver;
 mod pipeline_mapping;
+mod pipeline_views;
 mod privacy;
 mod proxy;
 mod proxy_more;

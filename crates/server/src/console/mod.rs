@@ -11,7 +11,9 @@
 //! - [`assets`]: the stylesheet and script, compiled into the binary and served with a
 //!   content hash (`/ui/assets/{file}?v=…`, immutable).
 //! - pages: [`sign_in`] (API key, OpenID Connect, sign-out), [`overview`], [`audit`],
-//!   [`api_keys`].
+//!   [`api_keys`], [`integrations`], [`connections`], [`events`] (with replay and its
+//!   progress) and [`destinations`] (with dead letters); [`pages`] holds what the last
+//!   four share (filter forms, times).
 //!
 //! [`PAGES`] is the one list of the console's top-level pages: the navigation is drawn
 //! from it, and the browser tests visit (and crawl from) every entry.
@@ -20,7 +22,12 @@ pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod charts;
+pub mod connections;
+pub mod destinations;
+pub mod events;
+pub mod integrations;
 pub mod overview;
+pub mod pages;
 pub mod render;
 pub mod session;
 pub mod sign_in;
@@ -43,6 +50,22 @@ pub const PAGES: &[Page] = &[
         label: "Overview",
     },
     Page {
+        path: "/ui/integrations",
+        label: "Integrations",
+    },
+    Page {
+        path: "/ui/connections",
+        label: "Connections",
+    },
+    Page {
+        path: "/ui/events",
+        label: "Events",
+    },
+    Page {
+        path: "/ui/destinations",
+        label: "Destinations",
+    },
+    Page {
         path: "/ui/audit",
         label: "Audit log",
     },
@@ -59,6 +82,10 @@ pub fn router() -> Routes {
         .merge(overview::router())
         .merge(audit::router())
         .merge(api_keys::router())
+        .merge(integrations::router())
+        .merge(connections::router())
+        .merge(events::router())
+        .merge(destinations::router())
         .layer(axum::middleware::map_response(render::security_headers))
         // Assets are cached for good; they get nosniff from their own handler.
         .merge(assets::router())

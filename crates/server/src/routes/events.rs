@@ -218,6 +218,7 @@ pub async fn list_events(
         status: event_status(q.status.as_deref())?,
         event_type: q.event_type,
         before: q.cursor,
+        ..Default::default()
     };
     let (events, next_cursor) = s
         .engine

@@ -39,10 +39,46 @@ async fn seed(server: &Server, admin: &str) -> (String, String) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let v: Value = r.json().await.unwrap();
+    seed_pipeline(server, admin).await;
     (
         v["id"].as_str().unwrap().to_owned(),
         v["key"].as_str().unwrap().to_owned(),
     )
+}
+
+/// A token that must never show: it is in the seeded webhook's payload.
+const PAYLOAD_TOKEN: &str = "ghs_payloadSecretNeverShown0123456789";
+
+/// The events, destinations and dead-letter pages' rows: a destination that refuses
+/// everything (one attempt, then dead) and a webhook whose payload carries a token, so
+/// the crawl reaches an event page, a dead-letter page and a replay count.
+const PAGES_CONFIG: &str = "[[destinations]]\nid = \"app\"\nurl = \"http://127.0.0.1:9/hooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nretry_schedule_secs = [0]\nmax_attempts = 1\n";
+
+async fn seed_pipeline(server: &Server, admin: &str) {
+    use hmac::{KeyInit, Mac};
+    let body = json!({"action": "opened", "installation": {"access_token": PAYLOAD_TOKEN}, "sender": {"login": "octocat"}}).to_string();
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    m.update(body.as_bytes());
+    let sig = format!("sha256={}", hex::encode(m.finalize().into_bytes()));
+    let r = server
+        .http()
+        .post(server.url("/webhooks/gh/event"))
+        .header("X-GitHub-Delivery", "console-seed-1")
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-Hub-Signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    harness::eventually("the seeded delivery dead", || async {
+        let v = server.get_json("/api/events?status=dead", admin).await;
+        v["data"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+            .then_some(())
+    })
+    .await;
 }
 
 fn config(extra: &str) -> String {
@@ -54,7 +90,7 @@ fn config(extra: &str) -> String {
 #[tokio::test]
 async fn the_console_in_headless_chromium() {
     let dir = harness::sandbox();
-    std::fs::write(dir.path().join("switchboard.toml"), config("")).unwrap();
+    std::fs::write(dir.path().join("switchboard.toml"), config(PAGES_CONFIG)).unwrap();
     let server = Server::start(dir.path(), &["--dev"], &[]).await;
     let admin = server.printed_admin_key();
     let (victim_id, victim_key) = seed(&server, &admin).await;
@@ -64,7 +100,7 @@ async fn the_console_in_headless_chromium() {
         "key": admin,
         "wrong_key": format!("sb_{}_{}", "a".repeat(12), "B".repeat(40)),
         "pages": pages,
-        "secrets": [admin, victim_key, WEBHOOK_SECRET],
+        "secrets": [admin, victim_key, WEBHOOK_SECRET, PAYLOAD_TOKEN],
         "artifacts": artifacts(),
         "forge": {"path": format!("/ui/api-keys/{victim_id}/revoke"), "fields": {}},
     });

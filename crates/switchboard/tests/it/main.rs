@@ -12,6 +12,7 @@ mod config;
 mod connect;
 mod connect_page;
 mod console_browser;
+mod console_pages;
 mod db_copy;
 mod deploy;
 mod docs;

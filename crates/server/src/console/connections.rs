@@ -1,0 +1,311 @@
+//! The console's connections page: connections filtered by integration, status and end
+//! user, a page at a time, with expiry, last refresh, last error and missing scopes;
+//! refresh, and disconnect after a confirmation (a page of its own, so it works
+//! without JavaScript), through the same engine path as the API (revocation at the
+//! provider).
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use engine::connections::ConnectionView;
+use engine::ids::{is_connection_id, is_end_user_id};
+use store::{ConnectionFilter, ConnectionStatus};
+use utoipa_axum::routes;
+
+use super::pages::{Fields, PAGE_SIZE, field_error, query, show_opt_time};
+use super::render::{Layout, PageError, html};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
+use crate::AppState;
+use crate::error::PathParams;
+use crate::routes::Routes;
+
+const STATUSES: &[&str] = &["active", "needs_reauth", "revoked", "error"];
+
+/// One connection as the pages show it.
+struct ConnectionRow {
+    id: String,
+    integration: String,
+    provider: String,
+    end_user_id: String,
+    auth_mode: String,
+    status: String,
+    expires: String,
+    last_refresh: String,
+    last_error: String,
+    missing_scopes: String,
+    refreshable: bool,
+    connected: bool,
+}
+
+impl From<ConnectionView> for ConnectionRow {
+    fn from(c: ConnectionView) -> Self {
+        Self {
+            refreshable: matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials")
+                && c.status == ConnectionStatus::Active,
+            connected: c.status != ConnectionStatus::Revoked,
+            status: c.status.as_str().replace('_', " "),
+            expires: show_opt_time(c.expires_at.as_ref()),
+            last_refresh: show_opt_time(c.last_refresh_at.as_ref()),
+            last_error: c.last_error.unwrap_or_default(),
+            missing_scopes: c.missing_scopes.join(" "),
+            id: c.id,
+            integration: c.integration,
+            provider: c.provider,
+            end_user_id: c.end_user_id,
+            auth_mode: c.auth_mode,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/connections.html")]
+struct ConnectionsPage {
+    layout: Layout,
+    integrations: Vec<String>,
+    integration: String,
+    status: String,
+    end_user: String,
+    rows: Vec<ConnectionRow>,
+    filtered: bool,
+    filter_query: String,
+    next: Option<String>,
+    first_page: bool,
+    notice: String,
+}
+
+/// What a finished action says at the top of the page (`?done=`).
+fn notice(done: Option<&str>) -> String {
+    match done {
+        Some("refreshed") => "The connection was refreshed.".into(),
+        Some("refresh_shared") => {
+            "Another refresh had just finished; its token is the current one.".into()
+        }
+        Some("disconnected") => {
+            "The connection was disconnected and the provider confirmed the revocation.".into()
+        }
+        Some("disconnected_unconfirmed") => "The connection was disconnected; the provider did not confirm the revocation (its credentials are deleted here all the same).".into(),
+        _ => String::new(),
+    }
+}
+
+/// Connections, filtered, 50 a page.
+#[utoipa::path(get, path = "/ui/connections", tag = "console",
+    params(
+        ("integration" = Option<String>, Query, description = "only this integration"),
+        ("status" = Option<String>, Query, description = "active, needs_reauth, revoked or error"),
+        ("end_user" = Option<String>, Query, description = "only this end user"),
+        ("cursor" = Option<String>, Query, description = "the next page's cursor"),
+        ("done" = Option<String>, Query, description = "the action just done, for its notice")),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "the page"),
+        (status = 400, content_type = "text/html", body = String, description = "a bad filter (the page names it)"),
+        (status = 303, description = "not signed in: to the sign-in page")))]
+pub async fn connections_page(
+    State(s): State<AppState>,
+    c: Console,
+    ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
+) -> Result<Response, PageError> {
+    let f = Fields::read(
+        raw,
+        &["integration", "status", "end_user", "cursor", "done"],
+    )?;
+    let integration = f.text("integration", 64)?;
+    if let Some(i) = &integration
+        && s.engine.config().integration(i).is_none()
+    {
+        return Err(field_error(
+            "integration",
+            "no such integration in the configuration",
+        ));
+    }
+    let status = f.choice("status", STATUSES)?;
+    let end_user = f.text("end_user", 256)?;
+    if let Some(u) = &end_user
+        && !is_end_user_id(u)
+    {
+        return Err(field_error("end_user", "not an end-user id"));
+    }
+    let cursor = f.text("cursor", 128)?;
+    let filter = ConnectionFilter {
+        integration: integration.clone(),
+        end_user_id: end_user.clone(),
+        status: status.as_deref().and_then(ConnectionStatus::parse),
+    };
+    let page = s
+        .engine
+        .list_connections(&filter, cursor.as_deref(), PAGE_SIZE)
+        .await?;
+    let pairs = [
+        ("integration", integration.as_deref()),
+        ("status", status.as_deref()),
+        ("end_user", end_user.as_deref()),
+    ];
+    let filter_query = query(&pairs);
+    let next = page.next_cursor.as_deref().map(|c| {
+        let mut p = pairs.to_vec();
+        p.push(("cursor", Some(c)));
+        query(&p)
+    });
+    Ok(html(
+        StatusCode::OK,
+        &ConnectionsPage {
+            layout: Layout::new(&c, "Connections", "/ui/connections"),
+            integrations: s
+                .engine
+                .config()
+                .integrations
+                .iter()
+                .map(|i| i.id.clone())
+                .collect(),
+            filtered: integration.is_some() || status.is_some() || end_user.is_some(),
+            integration: integration.unwrap_or_default(),
+            status: status.unwrap_or_default(),
+            end_user: end_user.unwrap_or_default(),
+            rows: page.data.into_iter().map(ConnectionRow::from).collect(),
+            filter_query,
+            next,
+            first_page: cursor.is_none(),
+            notice: notice(f.get("done")),
+        },
+    ))
+}
+
+fn connection_id(id: &str) -> Result<(), PageError> {
+    if is_connection_id(id) {
+        Ok(())
+    } else {
+        Err(field_error("id", "not a connection id"))
+    }
+}
+
+/// A form that carries only the CSRF token.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsrfForm {}
+
+/// Refreshes a connection now (OAuth2 and client credentials). Audited with the
+/// console user.
+#[utoipa::path(post, path = "/ui/connections/{id}/refresh", tag = "console",
+    params(("id" = String, Path, description = "connection id")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "refreshed: to the connections page with a notice"),
+        (status = 400, content_type = "text/html", body = String, description = "not a connection id, or credentials that do not refresh"),
+        (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
+        (status = 404, content_type = "text/html", body = String, description = "no such connection"),
+        (status = 409, content_type = "text/html", body = String, description = "the connection needs a new connect flow"),
+        (status = 502, content_type = "text/html", body = String, description = "the provider refused or failed")))]
+pub async fn refresh(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    f: ConsoleForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    let CsrfForm {} = f.form;
+    let c = f.console;
+    connection_id(&id)?;
+    let out = s.engine.refresh_connection_by(&id, c.actor()).await?;
+    let done = if out.refreshed {
+        "refreshed"
+    } else {
+        "refresh_shared"
+    };
+    Ok(Redirect::to(&format!(
+        "/ui/connections?{}",
+        query(&[
+            ("end_user", Some(&out.connection.end_user_id)),
+            ("done", Some(done))
+        ])
+    ))
+    .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "ui/connections_disconnect.html")]
+struct DisconnectPage {
+    layout: Layout,
+    c: ConnectionRow,
+}
+
+/// The confirmation of a disconnect: what will happen, and the button.
+#[utoipa::path(get, path = "/ui/connections/{id}/disconnect", tag = "console",
+    params(("id" = String, Path, description = "connection id")),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "the confirmation"),
+        (status = 400, content_type = "text/html", body = String, description = "not a connection id"),
+        (status = 404, content_type = "text/html", body = String, description = "no such connection"),
+        (status = 303, description = "not signed in: to the sign-in page")))]
+pub async fn disconnect_confirm(
+    State(s): State<AppState>,
+    c: Console,
+    PathParams(id): PathParams<String>,
+) -> Result<Response, PageError> {
+    connection_id(&id)?;
+    let conn = s.engine.get_connection(&id).await?;
+    Ok(html(
+        StatusCode::OK,
+        &DisconnectPage {
+            layout: Layout::new(&c, format!("Disconnect {id}?"), "/ui/connections"),
+            c: conn.into(),
+        },
+    ))
+}
+
+/// The disconnect form: the CSRF token and the ticked confirmation.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectForm {
+    /// Must be ticked (`yes`).
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+/// Disconnects: revokes at the provider, then deletes the credentials (the API's
+/// disconnect). Audited with the console user.
+#[utoipa::path(post, path = "/ui/connections/{id}/disconnect", tag = "console",
+    params(("id" = String, Path, description = "connection id")),
+    request_body(content = DisconnectForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "disconnected: to the connections page with a notice"),
+        (status = 400, content_type = "text/html", body = String, description = "not a connection id, or not confirmed"),
+        (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
+        (status = 404, content_type = "text/html", body = String, description = "no such connection")))]
+pub async fn disconnect(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    f: ConsoleForm<DisconnectForm>,
+) -> Result<Response, PageError> {
+    let (c, form) = (f.console, f.form);
+    connection_id(&id)?;
+    if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
+        return Err(field_error(
+            "confirm",
+            "tick the box to confirm the disconnect",
+        ));
+    }
+    let conn = s.engine.get_connection(&id).await?;
+    let out = s
+        .engine
+        .disconnect(&conn.integration, &id, c.actor())
+        .await?;
+    let done = if out.revoked_at_provider {
+        "disconnected"
+    } else {
+        "disconnected_unconfirmed"
+    };
+    Ok(Redirect::to(&format!(
+        "/ui/connections?{}",
+        query(&[("end_user", Some(&conn.end_user_id)), ("done", Some(done))])
+    ))
+    .into_response())
+}
+
+/// The routes of this page.
+pub fn router() -> Routes {
+    Routes::new()
+        .routes(routes!(connections_page))
+        .routes(routes!(refresh))
+        .routes(routes!(disconnect_confirm, disconnect))
+}
