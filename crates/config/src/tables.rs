@@ -613,6 +613,7 @@ pub(crate) fn integrations(
                     "{h} is out of range; use {HEALTH_CHECK_MIN_SECS}..={HEALTH_CHECK_MAX_SECS} seconds (1 minute to 30 days), or leave it out to turn health checks off"
                 ),
             ));
+        }
         for (j, p) in r.redact_fields.iter().enumerate() {
             if let Err(why) = check_json_pointer(p) {
                 return Err(invalid(

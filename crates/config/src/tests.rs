@@ -2793,6 +2793,7 @@ fn accent_text_keeps_wcag_aa_contrast_for_every_colour() {
         }
     }
     assert!(worst >= 4.5, "worst contrast {worst}");
+}
 
 // GitHub App and JWT bearer integrations
 
@@ -2868,6 +2869,8 @@ fn app_keys_are_checked_when_loading() {
         let err = c.catalog(false).unwrap_err().to_string();
         assert!(err.contains(&format!("integrations[0].{key}")), "{text}: {err}");
     }
+}
+
 // [console]
 
 #[test]
@@ -2944,6 +2947,8 @@ fn console_bad_values_name_the_key() {
     ));
     // http:// is accepted for a loopback issuer (a provider on this machine).
     assert!(parse_env("[console.oidc]\nissuer = \"http://127.0.0.1:9000\"\nclient_id = \"c\"\nallowed_groups = [\"g\"]\n", &[]).is_ok());
+}
+
 #[test]
 fn redact_fields_are_json_pointers() {
     let integ = |extra: &str| {

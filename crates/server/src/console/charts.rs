@@ -8,8 +8,6 @@
 
 use std::fmt::Write as _;
 
-use crate::routes::connect_page::escape;
-
 const W: f64 = 320.0;
 const H: f64 = 140.0;
 const LEFT: f64 = 40.0;
@@ -188,6 +186,15 @@ pub fn line(
     out.push_str(&dots);
     out.push_str("</svg>");
     out
+}
+
+/// `s` escaped for SVG text and attribute values, by askama's HTML escaper (the one the
+/// templates use), so the charts drawn here escape exactly as the pages do.
+fn escape(s: &str) -> String {
+    match askama::filters::escape(s, askama::filters::Html) {
+        Ok(safe) => safe.to_string(),
+        Err(never) => match never {},
+    }
 }
 
 #[cfg(test)]

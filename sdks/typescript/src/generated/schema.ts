@@ -105,7 +105,9 @@ export interface paths {
         put?: never;
         /**
          * Connect without a browser redirect: an API key or basic credentials (checked by the
-         *     provider's verify request) or a client-credentials token.
+         *     provider's verify request), a client-credentials token, a service account (JWT
+         *     bearer grant, `settings.subject`) or a GitHub App installation
+         *     (`settings.installation_id`).
          */
         post: operations["connect_direct"];
         delete?: never;
@@ -608,7 +610,7 @@ export interface components {
         };
         /** @description A connection (never secrets). */
         ConnectionBody: {
-            /** @description `oauth2`, `api_key`, `basic` or `client_credentials`. */
+            /** @description `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`. */
             auth_mode: string;
             /** @description Creation time. */
             created_at: string;
@@ -616,6 +618,20 @@ export interface components {
             end_user_id: string;
             /** @description When the access token expires. */
             expires_at?: string | null;
+            /**
+             * @description When a credential health check last tried the connection's credentials at the
+             *     provider (the integration's `health_check_interval_secs`); null when none has
+             *     since they were stored.
+             */
+            health_checked_at?: string | null;
+            /** @description The check's explanation (the provider's HTTP status or the error). */
+            health_detail?: string | null;
+            /**
+             * @description What that check found: `ok`; `rejected` (401/403 even after a refresh: the
+             *     connection is now `needs_reauth`); `unavailable` (5xx, 429, timeout or refused
+             *     connection: nothing changed); `error` (another answer: nothing changed).
+             */
+            health_result?: string | null;
             /** @description The connection id. */
             id: string;
             /** @description Its integration. */
@@ -893,7 +909,10 @@ export interface components {
             end_user_id?: string | null;
             /** @description The integration. */
             integration: string;
-            /** @description The provider's connection settings (subdomain…). */
+            /**
+             * @description The provider's connection settings (subdomain…; `subject` of a service account,
+             *     `installation_id` of a GitHub App installation).
+             */
             settings?: {
                 [key: string]: string;
             };
@@ -1949,7 +1968,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a field of the wrong type, or the provider refused the credentials */
+            /** @description a field of the wrong type, or the provider refused the credentials (or a signed JWT: the message says what to check) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -28,7 +28,9 @@ class DirectConnectBody:
         credentials (CredentialsBody | Unset): Credentials of an API-key or basic connection.
         end_user_id (None | str | Unset): The app's end-user id (default `app` for client credentials): 1 to 256
             characters, no control characters.
-        settings (DirectConnectBodySettings | Unset): The provider's connection settings (subdomain…).
+        settings (DirectConnectBodySettings | Unset): The provider's connection settings (subdomain…; `subject` of a
+            service account,
+            `installation_id` of a GitHub App installation).
     """
 
     integration: str

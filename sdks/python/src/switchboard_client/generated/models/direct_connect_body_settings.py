@@ -11,7 +11,10 @@ T = TypeVar("T", bound="DirectConnectBodySettings")
 
 @_attrs_define
 class DirectConnectBodySettings:
-    """The provider's connection settings (subdomain…)."""
+    """The provider's connection settings (subdomain…; `subject` of a service account,
+    `installation_id` of a GitHub App installation).
+
+    """
 
     additional_properties: dict[str, str] = _attrs_field(init=False, factory=dict)
 

@@ -20,7 +20,7 @@ class RefreshedConnection:
     """A connection after a forced refresh.
 
     Attributes:
-        auth_mode (str): `oauth2`, `api_key`, `basic` or `client_credentials`.
+        auth_mode (str): `oauth2`, `api_key`, `basic`, `client_credentials`, `github_app` or `jwt_bearer`.
         created_at (str): Creation time.
         end_user_id (str): The app's end-user id.
         id (str): The connection id.
@@ -33,6 +33,14 @@ class RefreshedConnection:
         updated_at (str): Last change.
         refreshed (bool): Whether this call refreshed it (false when another refresh had just done so).
         expires_at (None | str | Unset): When the access token expires.
+        health_checked_at (None | str | Unset): When a credential health check last tried the connection's credentials
+            at the
+            provider (the integration's `health_check_interval_secs`); null when none has
+            since they were stored.
+        health_detail (None | str | Unset): The check's explanation (the provider's HTTP status or the error).
+        health_result (None | str | Unset): What that check found: `ok`; `rejected` (401/403 even after a refresh: the
+            connection is now `needs_reauth`); `unavailable` (5xx, 429, timeout or refused
+            connection: nothing changed); `error` (another answer: nothing changed).
         last_error (None | str | Unset): Last error.
         last_refresh_at (None | str | Unset): Last successful refresh.
     """
@@ -50,6 +58,9 @@ class RefreshedConnection:
     updated_at: str
     refreshed: bool
     expires_at: None | str | Unset = UNSET
+    health_checked_at: None | str | Unset = UNSET
+    health_detail: None | str | Unset = UNSET
+    health_result: None | str | Unset = UNSET
     last_error: None | str | Unset = UNSET
     last_refresh_at: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -85,6 +96,24 @@ class RefreshedConnection:
         else:
             expires_at = self.expires_at
 
+        health_checked_at: None | str | Unset
+        if isinstance(self.health_checked_at, Unset):
+            health_checked_at = UNSET
+        else:
+            health_checked_at = self.health_checked_at
+
+        health_detail: None | str | Unset
+        if isinstance(self.health_detail, Unset):
+            health_detail = UNSET
+        else:
+            health_detail = self.health_detail
+
+        health_result: None | str | Unset
+        if isinstance(self.health_result, Unset):
+            health_result = UNSET
+        else:
+            health_result = self.health_result
+
         last_error: None | str | Unset
         if isinstance(self.last_error, Unset):
             last_error = UNSET
@@ -117,6 +146,12 @@ class RefreshedConnection:
         )
         if expires_at is not UNSET:
             field_dict["expires_at"] = expires_at
+        if health_checked_at is not UNSET:
+            field_dict["health_checked_at"] = health_checked_at
+        if health_detail is not UNSET:
+            field_dict["health_detail"] = health_detail
+        if health_result is not UNSET:
+            field_dict["health_result"] = health_result
         if last_error is not UNSET:
             field_dict["last_error"] = last_error
         if last_refresh_at is not UNSET:
@@ -162,6 +197,33 @@ class RefreshedConnection:
 
         expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
 
+        def _parse_health_checked_at(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        health_checked_at = _parse_health_checked_at(d.pop("health_checked_at", UNSET))
+
+        def _parse_health_detail(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        health_detail = _parse_health_detail(d.pop("health_detail", UNSET))
+
+        def _parse_health_result(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        health_result = _parse_health_result(d.pop("health_result", UNSET))
+
         def _parse_last_error(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -194,6 +256,9 @@ class RefreshedConnection:
             updated_at=updated_at,
             refreshed=refreshed,
             expires_at=expires_at,
+            health_checked_at=health_checked_at,
+            health_detail=health_detail,
+            health_result=health_result,
             last_error=last_error,
             last_refresh_at=last_refresh_at,
         )

@@ -106,7 +106,9 @@ def sync_detailed(
     body: DirectConnectBody,
 ) -> Response[ConnectionBody | ErrorBody]:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
-    provider's verify request) or a client-credentials token.
+    provider's verify request), a client-credentials token, a service account (JWT
+    bearer grant, `settings.subject`) or a GitHub App installation
+    (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
@@ -137,7 +139,9 @@ def sync(
     body: DirectConnectBody,
 ) -> ConnectionBody | ErrorBody | None:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
-    provider's verify request) or a client-credentials token.
+    provider's verify request), a client-credentials token, a service account (JWT
+    bearer grant, `settings.subject`) or a GitHub App installation
+    (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
@@ -163,7 +167,9 @@ async def asyncio_detailed(
     body: DirectConnectBody,
 ) -> Response[ConnectionBody | ErrorBody]:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
-    provider's verify request) or a client-credentials token.
+    provider's verify request), a client-credentials token, a service account (JWT
+    bearer grant, `settings.subject`) or a GitHub App installation
+    (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
@@ -192,7 +198,9 @@ async def asyncio(
     body: DirectConnectBody,
 ) -> ConnectionBody | ErrorBody | None:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
-    provider's verify request) or a client-credentials token.
+    provider's verify request), a client-credentials token, a service account (JWT
+    bearer grant, `settings.subject`) or a GitHub App installation
+    (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
