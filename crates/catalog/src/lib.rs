@@ -139,6 +139,7 @@ embedded![
     "new-relic",
     "notion",
     "okta",
+    "okta-org",
     "onelogin",
     "outreach",
     "paddle",

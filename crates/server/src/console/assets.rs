@@ -82,7 +82,12 @@ pub async fn asset_file(
     _: axum::extract::State<AppState>,
 ) -> Response {
     let Some(a) = ASSETS.iter().find(|a| a.name == file) else {
-        return crate::ApiError::for_status(StatusCode::NOT_FOUND).into_response();
+        return crate::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no console asset named {file:?}; the pages link to the ones that exist"),
+        )
+        .into_response();
     };
     let etag = format!("\"{}\"", a.hash);
     let fresh = headers

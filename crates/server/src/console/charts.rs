@@ -224,8 +224,8 @@ mod tests {
                 values: &[1, 0, 2],
             }],
         );
-        assert!(svg.contains("<title id=\"c-t\">T&lt;</title>"));
-        assert!(svg.contains("<desc id=\"c-d\">D&amp;</desc>"));
+        assert!(svg.contains("<title id=\"c-t\">T&#60;</title>"));
+        assert!(svg.contains("<desc id=\"c-d\">D&#38;</desc>"));
         assert!(!svg.contains("<h>"));
         let svg = line("l", "t", "d", &labels, &[Some(5), None, Some(7)], " ms");
         assert_eq!(svg.matches("<circle").count(), 2);

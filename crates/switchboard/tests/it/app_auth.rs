@@ -539,9 +539,11 @@ async fn jwt_bearer_service_accounts_connect_without_a_browser_and_renew_once() 
     assert_eq!(c["settings"]["subject"], "alice@example.test");
     assert_eq!(c["scopes"], json!(["api.read", "api.write"]));
 
-    // One assertion for 40 concurrent token requests of an expiring token.
+    // One assertion for 40 concurrent token requests of an expired token. (A token is
+    // served until half its life is left, so the 1 s token must be past its expiry.)
     peer.set(json!({"ttlSecs": 3600, "delayMs": 300})).await;
     peer.reset().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     let calls: Vec<_> = (0..40)
         .map(|_| app.get("/api/connections/sa-1/token"))
         .collect();

@@ -35,7 +35,11 @@ fn providers_list_and_show() {
         "{toml}"
     );
     assert!(toml.contains("# Sources:\n#   "), "{toml}");
-    assert!(toml.contains("webhooks  https://"), "{toml}");
+    assert!(
+        toml.lines().any(|l| l.starts_with("#   webhooks ")
+            && l.trim_end().ends_with("https://docs.stripe.com/webhooks")),
+        "{toml}"
+    );
     assert!(g["verified"].as_str().unwrap().starts_with("20"), "{g}");
     assert!(
         g["sources"]["oauth2"]

@@ -12,7 +12,7 @@ const SECRET: &str = "sample-secret-0123456789abcdef0123456789";
 
 /// One integration per catalog entry with webhooks; `signing` gives the CLI's copy
 /// (Discord's private key where the server has the public one).
-fn config(signing: bool) -> String {
+fn config(signing: bool, key: &std::path::Path) -> String {
     let mut out = String::new();
     for p in catalog::Catalog::builtin().list() {
         let Some(w) = &p.webhooks else { continue };
@@ -26,6 +26,19 @@ fn config(signing: bool) -> String {
             "[[integrations]]\nid = \"{id}\"\nprovider = \"{id}\"\nwebhook_secrets = [\"{secret}\"]\n",
             id = p.id
         ));
+        // Modes that sign their own grants need their keys to load (a GitHub App, a
+        // service account); the key is made by Node's crypto, not by us.
+        match p.auth_mode {
+            catalog::AuthMode::GithubApp => out.push_str(&format!(
+                "app_id = \"1\"\napp_slug = \"sb-samples\"\nprivate_key = \"file:{}\"\n",
+                key.display()
+            )),
+            catalog::AuthMode::JwtBearer => out.push_str(&format!(
+                "client_id = \"samples@example.test\"\nprivate_key = \"file:{}\"\n",
+                key.display()
+            )),
+            _ => {}
+        }
         // Providers that do not sign (or whose scheme the integration picks) get one.
         if w.scheme.is_none() || w.scheme_configurable {
             out.push_str("webhook_scheme = { generic-hmac = { header = \"X-Test-Signature\" } }\n");
@@ -37,8 +50,19 @@ fn config(signing: bool) -> String {
 #[tokio::test]
 async fn every_providers_sample_is_stored_with_its_event_id_and_type() {
     let dir = sandbox();
-    std::fs::write(dir.path().join("switchboard.toml"), config(false)).unwrap();
-    std::fs::write(dir.path().join("cli.toml"), config(true)).unwrap();
+    let key = dir.path().join("app-key.pem");
+    let made = std::process::Command::new("node")
+        .args(["-e", "const {generateKeyPairSync}=require('crypto');const {privateKey}=generateKeyPairSync('rsa',{modulusLength:2048});process.stdout.write(privateKey.export({type:'pkcs8',format:'pem'}))"])
+        .output()
+        .expect("node runs (scripts/setup installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    std::fs::write(&key, &made.stdout).unwrap();
+    std::fs::write(dir.path().join("switchboard.toml"), config(false, &key)).unwrap();
+    std::fs::write(dir.path().join("cli.toml"), config(true, &key)).unwrap();
     let server = Server::start(dir.path(), &["--dev"], &[]).await;
     let listen = server.base.trim_start_matches("http://").to_owned();
     let env = [
