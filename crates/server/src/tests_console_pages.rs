@@ -641,3 +641,126 @@ async fn connections_filter_and_refuse_bad_input() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_event_page_lists_each_attempt_escaped_and_capped() {
+    let h = start().await;
+    let id = h.event(1).await;
+    let t = store::now();
+    let attempt = |ms: u64, status: Option<u16>, outcome: &str, excerpt: &str| store::NewAttempt {
+        started_at: t,
+        duration_ms: ms,
+        status,
+        outcome: outcome.into(),
+        excerpt: Some(excerpt.into()),
+    };
+    let claim = |at: chrono::DateTime<chrono::Utc>| {
+        let s = h.h.store.clone();
+        async move {
+            s.claim_deliveries("w", 1, at, at + chrono::Duration::seconds(60), &[])
+                .await
+                .unwrap()
+                .remove(0)
+        }
+    };
+    let retry = Failure {
+        retry_at: Some(t),
+        status: Some(502),
+        error: "HTTP 502".into(),
+    };
+    let c = claim(t).await;
+    let long = format!("<b>{}", "x".repeat(2000));
+    h.h.store
+        .fail_attempt(
+            &c.id,
+            c.fence,
+            &retry,
+            &attempt(1234, Some(502), "http_error", &long),
+        )
+        .await
+        .unwrap();
+    let c = claim(t).await;
+    let no_answer = Failure {
+        status: None,
+        error: "connection refused".into(),
+        ..retry.clone()
+    };
+    h.h.store
+        .fail_attempt(
+            &c.id,
+            c.fence,
+            &no_answer,
+            &store::NewAttempt {
+                excerpt: None,
+                ..attempt(7, None, "network", "")
+            },
+        )
+        .await
+        .unwrap();
+    let c = claim(t).await;
+    h.h.store
+        .complete_attempt(
+            &c.id,
+            c.fence,
+            200,
+            t,
+            &attempt(56, Some(200), "delivered", "<script>alert(1)</script>"),
+        )
+        .await
+        .unwrap();
+
+    let page = h.ok(&format!("/ui/events/{id}")).await;
+    assert!(page.contains("<caption id=\"attempts-1\">Attempts to app, oldest first</caption>"));
+    assert!(!page.contains("<script>alert(1)"), "escaped");
+    assert!(
+        page.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || page.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+    );
+    assert!(!page.contains("<b>x"), "escaped");
+    // Capped at 1 KiB: "<b>" then 1021 x, never more.
+    assert!(page.contains(&"x".repeat(1021)) && !page.contains(&"x".repeat(1022)));
+    for cell in [
+        "<td class=\"num\">1234</td>",
+        "<td class=\"num\">7</td>",
+        "<td class=\"num\">56</td>",
+        "<td>502</td>",
+        "<td>200</td>",
+        "no answer",
+        "HTTP error",
+    ] {
+        assert!(page.contains(cell), "{cell}");
+    }
+    for n in 1..=3 {
+        assert!(page.contains(&format!("<th scope=\"row\" class=\"num\">{n}</th>")));
+    }
+
+    // The API shows them too, per delivery.
+    let v: serde_json::Value =
+        h.h.http
+            .get(h.h.url(&format!("/api/events/{id}")))
+            .bearer_auth(&h.h.app)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let a = v["deliveries"][0]["attempt_history"].as_array().unwrap();
+    assert_eq!(a.len(), 3);
+    assert_eq!(
+        a.iter()
+            .map(|x| (
+                x["number"].as_u64(),
+                x["status"].as_u64(),
+                x["duration_ms"].as_u64()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (Some(1), Some(502), Some(1234)),
+            (Some(2), None, Some(7)),
+            (Some(3), Some(200), Some(56)),
+        ]
+    );
+    assert_eq!(a[1]["outcome"], "network");
+    assert_eq!(a[0]["excerpt"].as_str().unwrap().len(), 1024);
+}

@@ -13,9 +13,9 @@ use store::deliveries::{
     DeliveryCounts, EventListFilter, EventStatus, EventSummary, MappingSummary,
 };
 use store::{
-    Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, Event, EventRouting, Failure,
-    Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing, StoreError, StoreResult,
-    from_millis, to_millis,
+    Attempt, Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, Event, EventRouting,
+    Failure, Mapped, NewAttempt, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
+    StoreError, StoreResult, cap_excerpt, from_millis, to_millis,
 };
 
 use crate::events::event_from_row;
@@ -351,38 +351,59 @@ impl DeliveryStore for PgStore {
         status: u16,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE deliveries SET status = 'delivered', delivered_at = $1, last_status = $2,
-               last_error = NULL, lease_owner = NULL, lease_until = NULL
-             WHERE id = $3 AND lease_fence = $4 AND status = 'in_flight'",
-        )
-        .bind(to_millis(at))
-        .bind(i64::from(status))
-        .bind(id)
-        .bind(fence)
-        .execute(&self.pool)
-        .await
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
+        self.complete(id, fence, status, at, None).await
     }
 
     async fn fail_delivery(&self, id: &str, fence: i64, f: &Failure) -> StoreResult<bool> {
-        let r = sqlx::query(
-            "UPDATE deliveries SET
-               status = CASE WHEN $1::int8 IS NULL THEN 'dead' ELSE 'pending' END,
-               next_attempt_at = COALESCE($1, next_attempt_at), last_status = $2,
-               last_error = $3, lease_owner = NULL, lease_until = NULL
-             WHERE id = $4 AND lease_fence = $5 AND status = 'in_flight'",
+        self.fail(id, fence, f, None).await
+    }
+
+    async fn complete_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+        attempt: &NewAttempt,
+    ) -> StoreResult<bool> {
+        self.complete(id, fence, status, at, Some(attempt)).await
+    }
+
+    async fn fail_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        f: &Failure,
+        attempt: &NewAttempt,
+    ) -> StoreResult<bool> {
+        self.fail(id, fence, f, Some(attempt)).await
+    }
+
+    async fn list_attempts(&self, event_id: &str, limit: u32) -> StoreResult<Vec<Attempt>> {
+        sqlx::query(
+            "SELECT a.delivery_id, a.number, a.started_at, a.duration_ms, a.http_status,
+                    a.outcome, a.excerpt
+             FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+             WHERE d.event_id = $1 ORDER BY a.delivery_id, a.number LIMIT $2",
         )
-        .bind(f.retry_at.map(to_millis))
-        .bind(f.status.map(i64::from))
-        .bind(&f.error)
-        .bind(id)
-        .bind(fence)
-        .execute(&self.pool)
+        .bind(event_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
+        .map_err(err)?
+        .iter()
+        .map(|r| {
+            Ok(Attempt {
+                delivery_id: col(r, "delivery_id")?,
+                number: attempts(col(r, "number")?),
+                started_at: from_millis(col(r, "started_at")?)?,
+                duration_ms: count(col(r, "duration_ms")?),
+                status: col::<Option<i64>>(r, "http_status")?.and_then(|s| u16::try_from(s).ok()),
+                outcome: col(r, "outcome")?,
+                excerpt: col(r, "excerpt")?,
+            })
+        })
+        .collect()
     }
 
     async fn release_delivery(&self, id: &str, fence: i64, at: DateTime<Utc>) -> StoreResult<bool> {
@@ -743,5 +764,111 @@ impl DeliveryStore for PgStore {
             delivered: count(row.2),
             dead: count(row.3),
         })
+    }
+}
+
+/// Appended to a delivery's `UPDATE … RETURNING id, event_id` (as CTE `u`): records the
+/// attempt in the same statement, numbered after its last recorded one, and not at all
+/// once the event's payload was removed (an erasure while the request ran). The
+/// attempt's values are `$6` to `$10` (see `PgStore::run_with_attempt`).
+const WITH_ATTEMPT: &str = "
+    , a AS (
+        INSERT INTO delivery_attempts
+          (delivery_id, number, started_at, duration_ms, http_status, outcome, excerpt)
+        SELECT u.id,
+               COALESCE((SELECT MAX(x.number) FROM delivery_attempts x WHERE x.delivery_id = u.id), 0) + 1,
+               $6, $7, $8, $9, $10
+        FROM u JOIN events e ON e.id = u.event_id
+        WHERE e.payload_purged_at IS NULL)
+    SELECT count(*) FROM u";
+
+impl PgStore {
+    /// Runs a delivery's `UPDATE` (parameters `$1` to `$5`), with the attempt's insert in
+    /// the same statement when there is one; whether the update took.
+    async fn run_with_attempt(
+        &self,
+        update: &'static str,
+        binds: (Option<i64>, Option<i64>, Option<String>, &str, i64),
+        attempt: Option<&NewAttempt>,
+    ) -> StoreResult<bool> {
+        let Some(a) = attempt else {
+            let r = sqlx::query(sqlx::AssertSqlSafe(update))
+                .bind(binds.0)
+                .bind(binds.1)
+                .bind(binds.2)
+                .bind(binds.3)
+                .bind(binds.4)
+                .execute(&self.pool)
+                .await
+                .map_err(err)?;
+            return Ok(r.rows_affected() == 1);
+        };
+        let sql = format!("WITH u AS ({update} RETURNING id, event_id) {WITH_ATTEMPT}");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(binds.0)
+            .bind(binds.1)
+            .bind(binds.2)
+            .bind(binds.3)
+            .bind(binds.4)
+            .bind(to_millis(a.started_at))
+            .bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+            .bind(a.status.map(i64::from))
+            .bind(&a.outcome)
+            .bind(a.excerpt.as_deref().map(cap_excerpt))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    /// Marks a claimed delivery delivered, with its attempt in the same statement.
+    async fn complete(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+        attempt: Option<&NewAttempt>,
+    ) -> StoreResult<bool> {
+        self.run_with_attempt(
+            "UPDATE deliveries SET status = 'delivered', delivered_at = $1, last_status = $2,
+               last_error = $3, lease_owner = NULL, lease_until = NULL
+             WHERE id = $4 AND lease_fence = $5 AND status = 'in_flight'",
+            (
+                Some(to_millis(at)),
+                Some(i64::from(status)),
+                None,
+                id,
+                fence,
+            ),
+            attempt,
+        )
+        .await
+    }
+
+    /// Records a failed attempt's outcome, with the attempt in the same statement.
+    async fn fail(
+        &self,
+        id: &str,
+        fence: i64,
+        f: &Failure,
+        attempt: Option<&NewAttempt>,
+    ) -> StoreResult<bool> {
+        self.run_with_attempt(
+            "UPDATE deliveries SET
+               status = CASE WHEN $1::int8 IS NULL THEN 'dead' ELSE 'pending' END,
+               next_attempt_at = COALESCE($1, next_attempt_at), last_status = $2,
+               last_error = $3, lease_owner = NULL, lease_until = NULL
+             WHERE id = $4 AND lease_fence = $5 AND status = 'in_flight'",
+            (
+                f.retry_at.map(to_millis),
+                f.status.map(i64::from),
+                Some(f.error.clone()),
+                id,
+                fence,
+            ),
+            attempt,
+        )
+        .await
     }
 }

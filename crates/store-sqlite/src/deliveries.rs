@@ -11,9 +11,9 @@ use store::deliveries::{
     DeliveryCounts, EventListFilter, EventStatus, EventSummary, MappingSummary,
 };
 use store::{
-    Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, Event, EventRouting, Failure,
-    Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing, StoreError, StoreResult,
-    from_millis, to_millis,
+    Attempt, Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, Event, EventRouting,
+    Failure, Mapped, NewAttempt, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
+    StoreError, StoreResult, cap_excerpt, from_millis, to_millis,
 };
 
 use crate::events::event_from_row;
@@ -345,39 +345,61 @@ impl DeliveryStore for SqliteStore {
         status: u16,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let _turn = self.write_lock().await;
-        let r = sqlx::query(
-            "UPDATE deliveries SET status = 'delivered', delivered_at = ?, last_status = ?,
-               last_error = NULL, lease_owner = NULL, lease_until = NULL
-             WHERE id = ? AND lease_fence = ? AND status = 'in_flight'",
-        )
-        .bind(to_millis(at))
-        .bind(i64::from(status))
-        .bind(id)
-        .bind(fence)
-        .execute(self.queue_pool())
-        .await
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
+        self.complete(id, fence, status, at, None).await
     }
 
     async fn fail_delivery(&self, id: &str, fence: i64, f: &Failure) -> StoreResult<bool> {
-        let _turn = self.write_lock().await;
-        let r = sqlx::query(
-            "UPDATE deliveries SET status = CASE WHEN ?1 IS NULL THEN 'dead' ELSE 'pending' END,
-               next_attempt_at = COALESCE(?1, next_attempt_at), last_status = ?2,
-               last_error = ?3, lease_owner = NULL, lease_until = NULL
-             WHERE id = ?4 AND lease_fence = ?5 AND status = 'in_flight'",
+        self.fail(id, fence, f, None).await
+    }
+
+    async fn complete_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+        attempt: &NewAttempt,
+    ) -> StoreResult<bool> {
+        self.complete(id, fence, status, at, Some(attempt)).await
+    }
+
+    async fn fail_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        f: &Failure,
+        attempt: &NewAttempt,
+    ) -> StoreResult<bool> {
+        self.fail(id, fence, f, Some(attempt)).await
+    }
+
+    async fn list_attempts(&self, event_id: &str, limit: u32) -> StoreResult<Vec<Attempt>> {
+        sqlx::query(
+            "SELECT a.delivery_id, a.number, a.started_at, a.duration_ms, a.http_status,
+                    a.outcome, a.excerpt
+             FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+             WHERE d.event_id = ? ORDER BY a.delivery_id, a.number LIMIT ?",
         )
-        .bind(f.retry_at.map(to_millis))
-        .bind(f.status.map(i64::from))
-        .bind(&f.error)
-        .bind(id)
-        .bind(fence)
-        .execute(self.queue_pool())
+        .bind(event_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await
-        .map_err(err)?;
-        Ok(r.rows_affected() == 1)
+        .map_err(err)?
+        .iter()
+        .map(|r| {
+            Ok(Attempt {
+                delivery_id: r.get("delivery_id"),
+                number: count(r.get("number")),
+                started_at: from_millis(r.get("started_at"))?,
+                duration_ms: r.get::<i64, _>("duration_ms").max(0) as u64,
+                status: r
+                    .get::<Option<i64>, _>("http_status")
+                    .and_then(|s| u16::try_from(s).ok()),
+                outcome: r.get("outcome"),
+                excerpt: r.get("excerpt"),
+            })
+        })
+        .collect()
     }
 
     async fn release_delivery(&self, id: &str, fence: i64, at: DateTime<Utc>) -> StoreResult<bool> {
@@ -775,4 +797,106 @@ fn counts_by_status(rows: &[(String, i64)]) -> DeliveryCounts {
         }
     }
     c
+}
+
+/// Records an attempt of a delivery whose state was just changed in `tx`: numbered after
+/// its last recorded one, and not at all once its event's payload was removed (an
+/// erasure while the request ran).
+async fn insert_attempt(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    a: &NewAttempt,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts
+           (delivery_id, number, started_at, duration_ms, http_status, outcome, excerpt)
+         SELECT d.id,
+                COALESCE((SELECT MAX(number) FROM delivery_attempts WHERE delivery_id = d.id), 0) + 1,
+                ?, ?, ?, ?, ?
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.id = ? AND e.payload_purged_at IS NULL",
+    )
+    .bind(to_millis(a.started_at))
+    .bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+    .bind(a.status.map(i64::from))
+    .bind(&a.outcome)
+    .bind(a.excerpt.as_deref().map(cap_excerpt))
+    .bind(id)
+    .execute(tx)
+    .await
+    .map_err(err)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Marks a claimed delivery delivered, with its attempt in the same transaction.
+    async fn complete(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+        attempt: Option<&NewAttempt>,
+    ) -> StoreResult<bool> {
+        let _turn = self.write_lock().await;
+        let mut tx = self
+            .queue_pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err)?;
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'delivered', delivered_at = ?, last_status = ?,
+               last_error = NULL, lease_owner = NULL, lease_until = NULL
+             WHERE id = ? AND lease_fence = ? AND status = 'in_flight'",
+        )
+        .bind(to_millis(at))
+        .bind(i64::from(status))
+        .bind(id)
+        .bind(fence)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let done = r.rows_affected() == 1;
+        if let (true, Some(a)) = (done, attempt) {
+            insert_attempt(&mut tx, id, a).await?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(done)
+    }
+
+    /// Records a failed attempt's outcome, with the attempt in the same transaction.
+    async fn fail(
+        &self,
+        id: &str,
+        fence: i64,
+        f: &Failure,
+        attempt: Option<&NewAttempt>,
+    ) -> StoreResult<bool> {
+        let _turn = self.write_lock().await;
+        let mut tx = self
+            .queue_pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err)?;
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = CASE WHEN ?1 IS NULL THEN 'dead' ELSE 'pending' END,
+               next_attempt_at = COALESCE(?1, next_attempt_at), last_status = ?2,
+               last_error = ?3, lease_owner = NULL, lease_until = NULL
+             WHERE id = ?4 AND lease_fence = ?5 AND status = 'in_flight'",
+        )
+        .bind(f.retry_at.map(to_millis))
+        .bind(f.status.map(i64::from))
+        .bind(&f.error)
+        .bind(id)
+        .bind(fence)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let done = r.rows_affected() == 1;
+        if let (true, Some(a)) = (done, attempt) {
+            insert_attempt(&mut tx, id, a).await?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(done)
+    }
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use store::{
-    Claimed, DeliveryFilter, DeliveryStatus, Event, Failure, InsertOutcome, Mapped, ReplayFilter,
-    ReplayStatus, Routing, Store,
+    Attempt, Claimed, DeliveryFilter, DeliveryStatus, EXCERPT_MAX_BYTES, Event, Failure,
+    InsertOutcome, Mapped, NewAttempt, ReplayFilter, ReplayStatus, Routing, Store,
 };
 
 use crate::fixtures::{SEC, at};
@@ -266,6 +266,181 @@ pub async fn failures_retry_at_the_given_time_then_die_and_release_gives_the_att
     let stats = s.queue_stats().await.unwrap();
     assert_eq!((stats.depth, stats.dead), (0, 1));
     assert_eq!(s.next_due().await.unwrap(), None);
+}
+
+fn attempt(
+    started: i64,
+    ms: u64,
+    status: Option<u16>,
+    outcome: &str,
+    excerpt: Option<&str>,
+) -> NewAttempt {
+    NewAttempt {
+        started_at: at(started),
+        duration_ms: ms,
+        status,
+        outcome: outcome.to_owned(),
+        excerpt: excerpt.map(str::to_owned),
+    }
+}
+
+/// Every attempt is recorded with the delivery's new state: numbered per delivery (on
+/// across replays), listed per event, the excerpt cut to 1 KiB at a character boundary;
+/// a fenced-off worker records nothing, and the plain calls record no attempt.
+pub async fn attempts_are_recorded_with_the_outcome_and_listed_per_event(s: Arc<dyn Store>) {
+    let events = seed(&*s, 2, "stripe-main", &["app", "audit"]).await;
+    let e = &events[0];
+    let app = format!("dlv_{}_app", &e.id[4..]);
+    let audit = format!("dlv_{}_audit", &e.id[4..]);
+    let retry = Failure {
+        retry_at: Some(at(5 * SEC)),
+        status: Some(503),
+        error: "HTTP 503".into(),
+    };
+    let claimed = claim(&*s, "w", 10, 0).await;
+    let c = claimed.iter().find(|c| c.id == app).unwrap();
+    let long = format!("a{}", "é".repeat(EXCERPT_MAX_BYTES));
+    assert!(
+        s.fail_attempt(
+            &c.id,
+            c.fence,
+            &retry,
+            &attempt(0, 120, Some(503), "http_error", Some(&long))
+        )
+        .await
+        .unwrap()
+    );
+    // A stale fence writes neither the delivery nor an attempt.
+    assert!(
+        !s.fail_attempt(
+            &c.id,
+            c.fence,
+            &retry,
+            &attempt(0, 1, None, "network", None)
+        )
+        .await
+        .unwrap()
+    );
+    let a = claimed.iter().find(|c| c.id == audit).unwrap();
+    let dead = Failure {
+        retry_at: None,
+        status: None,
+        error: "connection refused".into(),
+    };
+    assert!(
+        s.fail_attempt(
+            &a.id,
+            a.fence,
+            &dead,
+            &attempt(10, 3, None, "network", None)
+        )
+        .await
+        .unwrap()
+    );
+    // The other event's deliveries: without an attempt (the plain calls).
+    for c in claimed.iter().filter(|c| c.event_id != e.id) {
+        assert!(
+            s.complete_delivery(&c.id, c.fence, 200, at(0))
+                .await
+                .unwrap()
+        );
+    }
+    let c = claim(&*s, "w", 10, 5 * SEC).await.remove(0);
+    assert_eq!(c.id, app);
+    assert!(
+        s.complete_attempt(
+            &c.id,
+            c.fence,
+            200,
+            at(5 * SEC),
+            &attempt(5 * SEC, 40, Some(200), "delivered", Some("ok"))
+        )
+        .await
+        .unwrap()
+    );
+    let d = s.get_delivery(&app).await.unwrap().unwrap();
+    assert_eq!(
+        (d.status, d.last_status),
+        (DeliveryStatus::Delivered, Some(200))
+    );
+
+    let got = s.list_attempts(&e.id, 100).await.unwrap();
+    let cut = &long[..EXCERPT_MAX_BYTES - 1];
+    assert_eq!(cut.len() % 2, 1, "a then whole two-byte characters");
+    assert_eq!(
+        got,
+        vec![
+            Attempt {
+                delivery_id: app.clone(),
+                number: 1,
+                started_at: at(0),
+                duration_ms: 120,
+                status: Some(503),
+                outcome: "http_error".into(),
+                excerpt: Some(cut.to_owned()),
+            },
+            Attempt {
+                delivery_id: app.clone(),
+                number: 2,
+                started_at: at(5 * SEC),
+                duration_ms: 40,
+                status: Some(200),
+                outcome: "delivered".into(),
+                excerpt: Some("ok".into()),
+            },
+            Attempt {
+                delivery_id: audit.clone(),
+                number: 1,
+                started_at: at(10),
+                duration_ms: 3,
+                status: None,
+                outcome: "network".into(),
+                excerpt: None,
+            },
+        ]
+    );
+    assert_eq!(s.list_attempts(&e.id, 1).await.unwrap(), got[..1]);
+    assert!(
+        s.list_attempts(&events[1].id, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A replay gives fresh attempts; the recorded ones go on counting.
+    let f = ReplayFilter {
+        event_id: Some(e.id.clone()),
+        ..Default::default()
+    };
+    s.replay(&f, false, at(6 * SEC)).await.unwrap();
+    s.route_events(
+        &[routing(e, "payment.completed", &["app", "audit"])],
+        at(6 * SEC),
+    )
+    .await
+    .unwrap();
+    let again = claim(&*s, "w", 10, 6 * SEC).await;
+    let c = again.iter().find(|c| c.id == app).unwrap();
+    assert_eq!(c.attempts, 1);
+    assert!(
+        s.complete_attempt(
+            &c.id,
+            c.fence,
+            200,
+            at(6 * SEC),
+            &attempt(6 * SEC, 7, Some(204), "delivered", None)
+        )
+        .await
+        .unwrap()
+    );
+    let got = s.list_attempts(&e.id, 100).await.unwrap();
+    assert_eq!(
+        got.iter()
+            .filter(|a| a.delivery_id == app)
+            .map(|a| a.number)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
 }
 
 /// Disabled destinations and those a worker skips are not claimed.

@@ -254,6 +254,7 @@ macro_rules! suite {
             event_summaries_filter_by_delivery_origin_and_time,
             deliveries_page_by_id_before_a_cursor,
             replay_progress_counts_the_deliveries_a_replay_touched,
+            attempts_are_recorded_with_the_outcome_and_listed_per_event,
         );
         $crate::__pair_module!(deliveries_across_handles, deliveries, $pair;
             claims_are_exclusive_across_two_handles,
@@ -299,6 +300,7 @@ macro_rules! suite {
             purge_selection_by_integration_and_exceptions,
             erase_connection_events_clears_payload_and_link,
             consent_records_erasures_and_flows_of_an_end_user,
+            attempts_go_with_the_payload_and_none_is_recorded_after_an_erasure,
         );
         $crate::__pair_module!(privacy_across_handles, privacy, $pair;
             concurrent_purges_from_two_handles_take_each_event_once,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use store::{
-    ConsentKind, ConsentRecord, DeliveryStatus, ErasureRecord, Event, Mapped, PurgeReason,
-    PurgeSelection, ReplayFilter, Store, from_millis,
+    ConsentKind, ConsentRecord, DeliveryStatus, ErasureRecord, Event, Mapped, NewAttempt,
+    PurgeReason, PurgeSelection, ReplayFilter, Store, from_millis,
 };
 
 use crate::fixtures::{MIN, T0, at, completed, conn, creds, deliveries_of, event, routed, session};
@@ -279,6 +279,80 @@ pub async fn erase_connection_events_clears_payload_and_link(s: Arc<dyn Store>) 
     );
     let kept = s.get_event(&other.id).await.unwrap().unwrap();
     assert_eq!(kept.body, other.body);
+}
+
+fn attempt(status: u16) -> NewAttempt {
+    NewAttempt {
+        started_at: at(MIN),
+        duration_ms: 5,
+        status: Some(status),
+        outcome: if status == 200 {
+            "delivered"
+        } else {
+            "http_error"
+        }
+        .into(),
+        excerpt: Some(r#"{"email":"someone@example.com"}"#.into()),
+    }
+}
+
+/// Attempts (their excerpts may hold personal data) go when the event's payload goes,
+/// by retention or erasure, and an attempt that ends after an erasure is not recorded;
+/// other events' attempts stay.
+pub async fn attempts_go_with_the_payload_and_none_is_recorded_after_an_erasure(s: Arc<dyn Store>) {
+    s.upsert_connection(&conn("c1", "gh", "u1"), &creds("k", b"x"))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let mut e = event(n, "gh", Some(&format!("p{n}")));
+        if n == 3 {
+            e.connection_id = Some("c1".into());
+        }
+        s.insert_routed_event(&e, &routed(&e, completed(), &["app"]))
+            .await
+            .unwrap();
+        ids.push(e.id);
+    }
+    let claimed = s
+        .claim_deliveries("w", 10, at(MIN), at(2 * MIN), &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let of = |id: &str| claimed.iter().find(|c| c.event_id == id).unwrap().clone();
+    for id in &ids[..2] {
+        let c = of(id);
+        assert!(
+            s.complete_attempt(&c.id, c.fence, 200, at(MIN), &attempt(200))
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.list_attempts(id, 10).await.unwrap().len(), 1);
+    }
+    // Retention takes the first (the second is younger than the cutoff).
+    let b = s
+        .purge_expired_payloads(&before(2), 100, false, at(3 * MIN))
+        .await
+        .unwrap();
+    assert_eq!(b.events, 1);
+    assert!(s.list_attempts(&ids[0], 10).await.unwrap().is_empty());
+    assert_eq!(s.list_attempts(&ids[1], 10).await.unwrap().len(), 1);
+
+    // The third is erased while its request runs: its outcome is recorded, not the
+    // attempt.
+    let b = s
+        .erase_connection_events(&["c1".to_owned()], 10, at(3 * MIN))
+        .await
+        .unwrap();
+    assert_eq!(b.events, 1);
+    let c = of(&ids[2]);
+    assert!(
+        s.complete_attempt(&c.id, c.fence, 200, at(4 * MIN), &attempt(200))
+            .await
+            .unwrap()
+    );
+    assert!(s.list_attempts(&ids[2], 10).await.unwrap().is_empty());
+    assert_eq!(s.list_attempts(&ids[1], 10).await.unwrap().len(), 1);
 }
 
 /// Consent records round trip, list by end user, and are rewritten without personal

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use store::transfer::{Row, TABLES, Table, Value, table};
-use store::{Failure, InsertOutcome, SealedCredentials, Store, StoreError};
+use store::{Failure, InsertOutcome, NewAttempt, SealedCredentials, Store, StoreError};
 
 use crate::fixtures::*;
 
@@ -114,17 +114,35 @@ async fn fill(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 3);
-    s.complete_delivery(&claimed[0].id, claimed[0].fence, 200, at(MIN))
-        .await
-        .unwrap();
+    let attempt = |status: u16, outcome: &str| NewAttempt {
+        started_at: at(MIN),
+        duration_ms: 42,
+        status: Some(status),
+        outcome: outcome.into(),
+        excerpt: Some(format!("answer {status} é")),
+    };
+    s.complete_attempt(
+        &claimed[0].id,
+        claimed[0].fence,
+        200,
+        at(MIN),
+        &attempt(200, "delivered"),
+    )
+    .await
+    .unwrap();
     let dead = Failure {
         status: Some(500),
         error: "boom".into(),
         retry_at: None,
     };
-    s.fail_delivery(&claimed[1].id, claimed[1].fence, &dead)
-        .await
-        .unwrap();
+    s.fail_attempt(
+        &claimed[1].id,
+        claimed[1].fence,
+        &dead,
+        &attempt(500, "http_error"),
+    )
+    .await
+    .unwrap();
     let mut unrouted = event(99, "gh", Some("gh-99"));
     unrouted.connection_id = Some("conn_1".into());
     s.insert_event(&unrouted).await.unwrap();
@@ -327,6 +345,10 @@ pub async fn a_copy_keeps_every_record_and_the_audit_chain_goes_on(
             a.event_routing(&id).await.unwrap()
         );
         assert_eq!(deliveries_of(&*b, &id).await, deliveries_of(&*a, &id).await);
+        assert_eq!(
+            b.list_attempts(&id, 100).await.unwrap(),
+            a.list_attempts(&id, 100).await.unwrap()
+        );
     }
     assert_eq!(
         b.integration_flags("gh").await.unwrap(),

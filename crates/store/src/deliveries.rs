@@ -157,6 +157,59 @@ pub struct Failure {
     pub error: String,
 }
 
+/// The most a stored response excerpt holds, in bytes.
+pub const EXCERPT_MAX_BYTES: usize = 1024;
+
+/// `text` cut to at most [`EXCERPT_MAX_BYTES`] bytes at a character boundary.
+pub fn cap_excerpt(text: &str) -> &str {
+    if text.len() <= EXCERPT_MAX_BYTES {
+        return text;
+    }
+    let mut end = EXCERPT_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// One attempt to send a delivery, as the worker records it with the delivery's new
+/// state ([`DeliveryStore::complete_attempt`], [`DeliveryStore::fail_attempt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttempt {
+    /// When the request started (engine clock).
+    pub started_at: DateTime<Utc>,
+    /// How long until the answer (or the failure), in milliseconds.
+    pub duration_ms: u64,
+    /// HTTP status, if the destination answered.
+    pub status: Option<u16>,
+    /// `delivered`, `http_error`, `gone` or `network` (no answer: connect, timeout, TLS,
+    /// a refused address).
+    pub outcome: String,
+    /// The start of the response body (secret-looking JSON keys redacted), cut by the
+    /// store to [`EXCERPT_MAX_BYTES`] at a character boundary; never request headers.
+    pub excerpt: Option<String>,
+}
+
+/// One recorded attempt of a delivery ([`DeliveryStore::list_attempts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The delivery.
+    pub delivery_id: String,
+    /// 1 for the first recorded attempt of this delivery, counting on across replays.
+    pub number: u32,
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// HTTP status, if the destination answered.
+    pub status: Option<u16>,
+    /// `delivered`, `http_error`, `gone` or `network`.
+    pub outcome: String,
+    /// At most 1 KiB of the response body; `None` when there was none, or once the
+    /// event's payload was removed (retention or erasure).
+    pub excerpt: Option<String>,
+}
+
 /// Which events a replay takes. Every field narrows; none means all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayFilter {
@@ -418,6 +471,31 @@ pub trait DeliveryStore: Send + Sync {
     /// Records a failed attempt: pending again at `retry_at`, or dead; false if the
     /// claim is no longer current.
     async fn fail_delivery(&self, id: &str, fence: i64, failure: &Failure) -> StoreResult<bool>;
+
+    /// [`DeliveryStore::complete_delivery`] that also records the attempt, in the same
+    /// statement or transaction (nothing is recorded if the claim is no longer current).
+    async fn complete_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+        attempt: &NewAttempt,
+    ) -> StoreResult<bool>;
+
+    /// [`DeliveryStore::fail_delivery`] that also records the attempt, in the same
+    /// statement or transaction (nothing is recorded if the claim is no longer current).
+    async fn fail_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        failure: &Failure,
+        attempt: &NewAttempt,
+    ) -> StoreResult<bool>;
+
+    /// The recorded attempts of every delivery of an event, by delivery id then
+    /// attempt number; at most `limit`.
+    async fn list_attempts(&self, event_id: &str, limit: u32) -> StoreResult<Vec<Attempt>>;
 
     /// Gives a claim back without counting the attempt (shutdown, a full destination);
     /// due again at `at`. False if the claim is no longer current.

@@ -35,8 +35,9 @@ pub use connections::{
 };
 pub use console::{ActivityHour, ConsoleLoginRecord, ConsoleSessionRecord, ConsoleStore};
 pub use deliveries::{
-    Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EventRouting, Failure,
-    Mapped, QueueStats, ReplayCount, ReplayFilter, ReplayStatus, Routing,
+    Attempt, Claimed, Delivery, DeliveryFilter, DeliveryStatus, DeliveryStore, EXCERPT_MAX_BYTES,
+    EventRouting, Failure, Mapped, NewAttempt, QueueStats, ReplayCount, ReplayFilter, ReplayStatus,
+    Routing, cap_excerpt,
 };
 pub use events::{
     Event, EventRow, EventStore, InsertOutcome, IntegrationFlags, IntegrationStateStore,

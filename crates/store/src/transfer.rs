@@ -505,6 +505,20 @@ pub static TABLES: &[Table] = &[
         merge: Merge::Keep,
     },
     Table {
+        name: "delivery_attempts",
+        columns: &[
+            col("delivery_id", Text, false),
+            col("number", Int, false),
+            col("started_at", Int, false),
+            col("duration_ms", Int, false),
+            col("http_status", Int, true),
+            col("outcome", Text, false),
+            col("excerpt", Text, true),
+        ],
+        key: &["delivery_id", "number"],
+        merge: Merge::Keep,
+    },
+    Table {
         name: "oauth_tests",
         columns: &[
             col("integration", Text, false),

@@ -18,6 +18,9 @@ const MAX_TYPE_LEN: usize = 256;
 pub const MAX_REASON_LEN: usize = 500;
 /// Deliveries shown with one event (one per destination, so far more than enough).
 const EVENT_DELIVERIES: u32 = 1000;
+/// Attempts shown with one event (a delivery makes at most its `max_attempts` per
+/// replay).
+pub const EVENT_ATTEMPTS: u32 = 1000;
 
 /// One event with everything the pipeline knows about it.
 #[derive(Debug, Clone)]
@@ -28,6 +31,9 @@ pub struct EventDetail {
     pub routing: EventRouting,
     /// Its deliveries, newest first.
     pub deliveries: Vec<Delivery>,
+    /// The recorded attempts of those deliveries, by delivery id then number (at most
+    /// [`EVENT_ATTEMPTS`]; none once the payload was removed).
+    pub attempts: Vec<store::Attempt>,
     /// When and why its payload was removed, if it was.
     pub purged: Option<store::PurgeState>,
 }
@@ -155,11 +161,13 @@ impl Engine {
                 EVENT_DELIVERIES,
             )
             .await?;
+        let attempts = self.inner.store.list_attempts(id, EVENT_ATTEMPTS).await?;
         let purged = self.inner.store.event_purge_state(id).await?;
         Ok(EventDetail {
             event,
             routing,
             deliveries,
+            attempts,
             purged,
         })
     }

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use signatures::{Scheme, SignRequest};
-use store::{Claimed, Failure};
+use store::{Claimed, Failure, NewAttempt};
 use tokio::task::JoinSet;
 use vault::SecretString;
 
@@ -795,14 +795,32 @@ impl Engine {
         dest: &config::Destination,
         lease_margin: Duration,
     ) -> EngineResult<Outcome> {
+        let started_at = self.now();
+        let started = self.instant();
         let Some(result) = self.send_under_lease(c, dest, lease_margin).await else {
             return Ok(Outcome::Neutral);
         };
+        let mut attempt = NewAttempt {
+            started_at,
+            duration_ms: u64::try_from(self.instant().duration_since(started).as_millis())
+                .unwrap_or(u64::MAX),
+            status: None,
+            outcome: String::new(),
+            excerpt: None,
+        };
         let (status, error, after) = match result {
-            Ok((status, _)) if (200..300).contains(&status) => {
-                return self.record_delivered(c, dest, status).await;
+            Ok(answer) if (200..300).contains(&answer.status) => {
+                attempt.status = Some(answer.status);
+                attempt.outcome = "delivered".into();
+                attempt.excerpt = answer.excerpt;
+                return self
+                    .record_delivered(c, dest, answer.status, &attempt)
+                    .await;
             }
-            Ok((410, _)) => {
+            Ok(answer) if answer.status == 410 => {
+                attempt.status = Some(410);
+                attempt.outcome = "gone".into();
+                attempt.excerpt = answer.excerpt;
                 self.disable_gone(c, dest).await?;
                 (
                     Some(410),
@@ -810,10 +828,20 @@ impl Engine {
                     None,
                 )
             }
-            Ok((status, after)) => (Some(status), format!("HTTP {status}"), after),
-            Err(e) => (None, e, None),
+            Ok(answer) => {
+                attempt.status = Some(answer.status);
+                attempt.outcome = "http_error".into();
+                attempt.excerpt = answer.excerpt;
+                let status = answer.status;
+                (Some(status), format!("HTTP {status}"), answer.retry_after)
+            }
+            Err(e) => {
+                attempt.outcome = "network".into();
+                (None, e, None)
+            }
         };
-        self.record_failure(c, dest, status, error, after).await
+        self.record_failure(c, dest, status, error, after, &attempt)
+            .await
     }
 
     /// Posts the delivery, renewing its lease while the request runs (the destination
@@ -825,7 +853,7 @@ impl Engine {
         c: &Claimed,
         dest: &config::Destination,
         lease_margin: Duration,
-    ) -> Option<Result<(u16, Option<Duration>), String>> {
+    ) -> Option<Result<Answer, String>> {
         let now = self.now();
         let data: serde_json::Value =
             serde_json::from_str(&c.data).unwrap_or(serde_json::Value::Null);
@@ -869,11 +897,12 @@ impl Engine {
         c: &Claimed,
         dest: &config::Destination,
         status: u16,
+        attempt: &NewAttempt,
     ) -> EngineResult<Outcome> {
         let ok = self
             .inner
             .store
-            .complete_delivery(&c.id, c.fence, status, self.now())
+            .complete_attempt(&c.id, c.fence, status, self.now(), attempt)
             .await?;
         if !ok {
             attempt_metric(dest, "lost_lease");
@@ -920,6 +949,7 @@ impl Engine {
         status: Option<u16>,
         error: String,
         after: Option<Duration>,
+        attempt: &NewAttempt,
     ) -> EngineResult<Outcome> {
         let delay = next_delay(
             &dest.retry_schedule_secs,
@@ -937,7 +967,7 @@ impl Engine {
         if !self
             .inner
             .store
-            .fail_delivery(&c.id, c.fence, &failure)
+            .fail_attempt(&c.id, c.fence, &failure, attempt)
             .await?
         {
             attempt_metric(dest, "lost_lease");
@@ -952,8 +982,9 @@ impl Engine {
         Ok(Outcome::Failed)
     }
 
-    /// POSTs the body signed per Standard Webhooks; the status and `Retry-After`, or why
-    /// no answer came (never the URL's query or a secret).
+    /// POSTs the body signed per Standard Webhooks; the status, `Retry-After` and the
+    /// start of the response body, or why no answer came (never the URL's query or a
+    /// secret).
     async fn post_signed(
         &self,
         c: &Claimed,
@@ -961,7 +992,7 @@ impl Engine {
         body: &[u8],
         timestamp: i64,
         timeout: Duration,
-    ) -> Result<(u16, Option<Duration>), String> {
+    ) -> Result<Answer, String> {
         let outbound = self.outbound();
         let url = outbound.check(&dest.url).map_err(|e| e.to_string())?;
         let input = SignRequest {
@@ -990,9 +1021,109 @@ impl Engine {
             .await
             .map_err(|e| crate::http::OutboundError::from_reqwest(&url, e).to_string())?;
         let status = resp.status().as_u16();
-        let after = retry_after(resp.headers(), self.now());
-        Ok((status, after))
+        let retry_after = retry_after(resp.headers(), self.now());
+        let excerpt = read_excerpt(resp).await;
+        Ok(Answer {
+            status,
+            retry_after,
+            excerpt,
+        })
     }
+}
+
+/// A destination's answer.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    /// What [`response_excerpt`] keeps of the body.
+    excerpt: Option<String>,
+}
+
+/// How much of a response body is read to make its excerpt: a JSON answer up to this
+/// size is parsed so that its secret-looking keys can be redacted; the rest of a longer
+/// body is not read.
+const EXCERPT_READ_BYTES: usize = 16 * 1024;
+
+/// Reads at most [`EXCERPT_READ_BYTES`] (and one byte more, to know whether there was
+/// more) of the body; a body that fails midway keeps what came.
+async fn read_excerpt(mut resp: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    let mut complete = true;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > EXCERPT_READ_BYTES {
+                    complete = false;
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    response_excerpt(&body, complete)
+}
+
+/// The excerpt of a response body kept with its attempt: `None` when empty; a JSON body
+/// (read whole) with the values of its secret-looking keys redacted; JSON that could not
+/// be read whole is left out, since it cannot be checked; other text as it came, with
+/// invalid UTF-8 replaced and `key=value` / `key: value` pairs of secret-looking keys
+/// and bearer tokens redacted. Cut to [`store::EXCERPT_MAX_BYTES`] at a character
+/// boundary.
+pub(crate) fn response_excerpt(body: &[u8], complete: bool) -> Option<String> {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let text = if matches!(trimmed.first(), Some(b'{' | b'[')) {
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return (!complete).then(|| "[JSON not shown: longer than 16 KiB]".to_owned());
+        };
+        super::redact::redact_value(&mut v, &[]);
+        v.to_string()
+    } else {
+        redact_text(&String::from_utf8_lossy(body))
+    };
+    Some(store::cap_excerpt(&text).to_owned())
+}
+
+/// Text with the values of secret-looking `key=value` / `key: value` pairs, and the
+/// token after `Bearer`, replaced by `[redacted]`.
+fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut redact_next = false;
+    for piece in text.split_inclusive(|c: char| c.is_whitespace() || c == '&' || c == ',') {
+        let word = piece.trim_end_matches(|c: char| c.is_whitespace() || c == '&' || c == ',');
+        let sep = &piece[word.len()..];
+        let scheme = word.eq_ignore_ascii_case("bearer") || word.eq_ignore_ascii_case("basic");
+        if redact_next && !word.is_empty() && !scheme {
+            out.push_str("[redacted]");
+            out.push_str(sep);
+            redact_next = false;
+            continue;
+        }
+        let key_end = word.find(['=', ':']);
+        match key_end {
+            Some(i) if super::redact::is_secret_key(word[..i].trim_matches('"')) => {
+                out.push_str(&word[..=i]);
+                if word[i + 1..].is_empty() {
+                    redact_next = true;
+                } else {
+                    out.push_str("[redacted]");
+                }
+            }
+            _ => {
+                out.push_str(word);
+                redact_next = scheme || (redact_next && word.is_empty());
+            }
+        }
+        out.push_str(sep);
+    }
+    out
 }
 
 /// The keys a destination signs with: its `whsec_` secret (`v1`), then its `whsk_`
@@ -1012,4 +1143,35 @@ const LEASE_MARGIN_SECS: u64 = 30;
 /// than the timeout.
 pub fn lease_secs(timeout_secs: u64) -> u64 {
     timeout_secs + LEASE_MARGIN_SECS
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::response_excerpt;
+
+    #[test]
+    fn excerpts_are_capped_redacted_and_never_empty() {
+        assert_eq!(response_excerpt(b"", true), None);
+        assert_eq!(response_excerpt(b"  \n", true), None);
+        let long = "é".repeat(2000);
+        let got = response_excerpt(long.as_bytes(), false).unwrap();
+        assert_eq!(got.len(), 1024);
+        assert!(got.chars().all(|c| c == 'é'));
+        assert_eq!(
+            response_excerpt(b"\xff\xfeok", true).unwrap(),
+            "\u{fffd}\u{fffd}ok"
+        );
+        assert_eq!(
+            response_excerpt(br#"[{"password":"pw","x":"y"}]"#, true).unwrap(),
+            r#"[{"password":"[redacted]","x":"y"}]"#
+        );
+        assert_eq!(
+            response_excerpt(br#"{"secret": "cut"#, false).unwrap(),
+            "[JSON not shown: longer than 16 KiB]"
+        );
+        assert_eq!(
+            response_excerpt(b"api_key=abc&name=x, secret: s1,Bearer t2", true).unwrap(),
+            "api_key=[redacted]&name=x, secret: [redacted],Bearer [redacted]"
+        );
+    }
 }

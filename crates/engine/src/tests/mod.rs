@@ -480,6 +480,28 @@ impl store::DeliveryStore for TamperStore {
     async fn fail_delivery(&self, id: &str, fence: i64, f: &store::Failure) -> StoreResult<bool> {
         self.inner.fail_delivery(id, fence, f).await
     }
+    async fn complete_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        status: u16,
+        at: DateTime<Utc>,
+        a: &store::NewAttempt,
+    ) -> StoreResult<bool> {
+        self.inner.complete_attempt(id, fence, status, at, a).await
+    }
+    async fn fail_attempt(
+        &self,
+        id: &str,
+        fence: i64,
+        f: &store::Failure,
+        a: &store::NewAttempt,
+    ) -> StoreResult<bool> {
+        self.inner.fail_attempt(id, fence, f, a).await
+    }
+    async fn list_attempts(&self, event_id: &str, limit: u32) -> StoreResult<Vec<store::Attempt>> {
+        self.inner.list_attempts(event_id, limit).await
+    }
     async fn release_delivery(&self, id: &str, fence: i64, at: DateTime<Utc>) -> StoreResult<bool> {
         self.inner.release_delivery(id, fence, at).await
     }

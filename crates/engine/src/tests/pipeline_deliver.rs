@@ -1141,3 +1141,152 @@ async fn store_failures_are_logged_and_never_panic() {
     consumer.release(&hold);
     assert_eq!(task.await.unwrap(), Outcome::Neutral);
 }
+
+/// A destination that answers from a script: each request moves the manual clock on by
+/// the step's time (so the attempt's duration is known exactly), then answers its status
+/// and body.
+async fn scripted_consumer(clock: ManualClock, script: Vec<(u64, u16, &'static str)>) -> String {
+    let script = Arc::new(Mutex::new(std::collections::VecDeque::from(script)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let (ms, status, body) = script.lock().unwrap().pop_front().unwrap();
+            clock.advance(Duration::from_millis(ms));
+            async move { (StatusCode::from_u16(status).unwrap(), body) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/hooks")
+}
+
+#[tokio::test]
+async fn two_failed_attempts_and_a_success_are_three_recorded_attempts() {
+    let clock = ManualClock::new();
+    let url = scripted_consumer(
+        clock.clone(),
+        vec![
+            (
+                250,
+                503,
+                "busy; retry later. Authorization: Bearer tok_SECRET1 token=SECRET2",
+            ),
+            (
+                1500,
+                500,
+                r#"{"error":"boom","detail":{"api_key":"sk_SECRET3","n":1}}"#,
+            ),
+            (40, 200, "ok"),
+        ],
+    )
+    .await;
+    let cfg = config_with(
+        &url,
+        SECRET,
+        "retry_schedule_secs = [1]\nmax_attempts = 5",
+        "",
+    );
+    let (engine, store) = engine_on_cfg(cfg, true).await;
+    let engine = engine.with_clock(clock.clone());
+    let ids = enqueue(&engine, &store, 1).await;
+    let d = dest(&engine);
+    let mut starts = Vec::new();
+    for want in [Outcome::Failed, Outcome::Failed, Outcome::Delivered] {
+        let now = clock.now() + chrono::Duration::days(1);
+        let got = store
+            .claim_deliveries("t", 1, now, now + chrono::Duration::minutes(1), &[])
+            .await
+            .unwrap();
+        let Some(c) = got.into_iter().next() else {
+            panic!("{:?}", deliveries(&store, None).await);
+        };
+        starts.push(clock.now());
+        assert_eq!(
+            engine.deliver_one(&c, &d, Duration::from_secs(30)).await,
+            want
+        );
+        clock.advance(Duration::from_secs(2));
+    }
+    let detail = engine.event_detail(&ids[0]).await.unwrap();
+    let got: Vec<_> = detail
+        .attempts
+        .iter()
+        .map(|a| {
+            (
+                a.number,
+                a.started_at,
+                a.duration_ms,
+                a.status,
+                a.outcome.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, starts[0], 250, Some(503), "http_error"),
+            (2, starts[1], 1500, Some(500), "http_error"),
+            (3, starts[2], 40, Some(200), "delivered"),
+        ]
+    );
+    let excerpts: Vec<_> = detail
+        .attempts
+        .iter()
+        .map(|a| a.excerpt.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        excerpts,
+        [
+            "busy; retry later. Authorization: Bearer [redacted] token=[redacted]",
+            r#"{"detail":{"api_key":"[redacted]","n":1},"error":"boom"}"#,
+            "ok",
+        ]
+    );
+    assert!(
+        detail
+            .attempts
+            .iter()
+            .all(|a| a.delivery_id == detail.deliveries[0].id)
+    );
+    assert_eq!(detail.deliveries[0].status, DeliveryStatus::Delivered);
+}
+
+#[tokio::test]
+async fn an_attempt_without_an_answer_is_recorded_as_network() {
+    // A port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = config_with(
+        &format!("http://127.0.0.1:{port}/hooks"),
+        SECRET,
+        "max_attempts = 1",
+        "",
+    );
+    let (engine, store, clock) = engine_on_manual_clock(cfg).await;
+    let ids = enqueue(&engine, &store, 1).await;
+    let now = clock.now() + chrono::Duration::days(1);
+    let c = store
+        .claim_deliveries("t", 1, now, now + chrono::Duration::minutes(1), &[])
+        .await
+        .unwrap()
+        .remove(0);
+    engine
+        .deliver_one(&c, &dest(&engine), Duration::from_secs(30))
+        .await;
+    let a = &engine.event_detail(&ids[0]).await.unwrap().attempts;
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        (
+            a[0].status,
+            a[0].outcome.as_str(),
+            &a[0].excerpt,
+            a[0].duration_ms
+        ),
+        (None, "network", &None, 0)
+    );
+}

@@ -334,6 +334,37 @@ struct DeliveryRow {
     next_attempt: String,
     delivered: String,
     replayable: bool,
+    /// Its recorded attempts, oldest first.
+    attempt_rows: Vec<AttemptRow>,
+}
+
+/// One attempt of a delivery on the event page.
+struct AttemptRow {
+    number: u32,
+    started: String,
+    status: String,
+    outcome: &'static str,
+    duration_ms: u64,
+    excerpt: String,
+}
+
+impl From<store::Attempt> for AttemptRow {
+    fn from(a: store::Attempt) -> Self {
+        Self {
+            number: a.number,
+            started: show_time(&a.started_at),
+            status: a.status.map_or_else(|| "—".into(), |c| c.to_string()),
+            outcome: match a.outcome.as_str() {
+                "delivered" => "delivered",
+                "http_error" => "HTTP error",
+                "gone" => "gone (410)",
+                "network" => "no answer",
+                _ => "other",
+            },
+            duration_ms: a.duration_ms,
+            excerpt: a.excerpt.unwrap_or_default(),
+        }
+    }
 }
 
 enum PayloadView {
@@ -418,11 +449,16 @@ pub async fn event_page(
     let purged = d.detail.purged.map_or_else(String::new, |p| {
         format!("{} by {}", show_time(&p.at), p.reason.as_str())
     });
+    let mut attempts = d.detail.attempts;
     let deliveries = d
         .detail
         .deliveries
         .iter()
         .map(|x| DeliveryRow {
+            attempt_rows: attempts
+                .extract_if(.., |a| a.delivery_id == x.id)
+                .map(AttemptRow::from)
+                .collect(),
             destination: x.destination.clone(),
             status: x.status.as_str().replace('_', " "),
             attempts: x.attempts,

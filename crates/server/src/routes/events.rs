@@ -265,6 +265,40 @@ pub struct DeliveryView {
     pub delivered_at: Option<DateTime<Utc>>,
     /// When it was enqueued.
     pub created_at: DateTime<Utc>,
+    /// Its recorded attempts, oldest first (empty once the event's payload was removed).
+    pub attempt_history: Vec<AttemptView>,
+}
+
+/// One attempt to send a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    /// 1 for the first recorded attempt; counts on across replays.
+    pub number: u32,
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// How long until the answer or the failure, in milliseconds.
+    pub duration_ms: u64,
+    /// The destination's HTTP status; null when no answer came.
+    pub status: Option<u16>,
+    /// `delivered`, `http_error`, `gone` or `network` (no answer).
+    #[schema(pattern = "^(delivered|http_error|gone|network)$")]
+    pub outcome: String,
+    /// At most 1 KiB of the response body, with the values of secret-looking JSON keys
+    /// and `key=value` pairs redacted; null when the body was empty.
+    pub excerpt: Option<String>,
+}
+
+impl From<store::Attempt> for AttemptView {
+    fn from(a: store::Attempt) -> Self {
+        Self {
+            number: a.number,
+            started_at: a.started_at,
+            duration_ms: a.duration_ms,
+            status: a.status,
+            outcome: a.outcome,
+            excerpt: a.excerpt,
+        }
+    }
 }
 
 /// One event: metadata (never its headers, which may carry provider tokens), mapping and
@@ -335,6 +369,7 @@ pub async fn get_event(
         },
     });
     let e = d.event;
+    let mut attempts = d.attempts;
     Ok(Json(EventDetailView {
         body_bytes: e.body.len() as u64,
         purged_at: d.purged.map(|p| p.at),
@@ -352,6 +387,10 @@ pub async fn get_event(
             .deliveries
             .into_iter()
             .map(|x| DeliveryView {
+                attempt_history: attempts
+                    .extract_if(.., |a| a.delivery_id == x.id)
+                    .map(AttemptView::from)
+                    .collect(),
                 id: x.id,
                 destination: x.destination,
                 status: x.status.as_str().to_owned(),

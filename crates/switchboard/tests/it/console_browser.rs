@@ -52,7 +52,37 @@ const PAYLOAD_TOKEN: &str = "ghs_payloadSecretNeverShown0123456789";
 /// The events, destinations and dead-letter pages' rows: a destination that refuses
 /// everything (one attempt, then dead) and a webhook whose payload carries a token, so
 /// the crawl reaches an event page, a dead-letter page and a replay count.
-const PAGES_CONFIG: &str = "[[destinations]]\nid = \"app\"\nurl = \"http://127.0.0.1:9/hooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nretry_schedule_secs = [0]\nmax_attempts = 1\n";
+/// The destination of the seeded event, at `url`: one attempt, dead.
+fn pages_config(url: &str) -> String {
+    format!(
+        "[[destinations]]\nid = \"app\"\nurl = \"{url}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nretry_schedule_secs = [0]\nmax_attempts = 1\n"
+    )
+}
+
+/// A token the seeded destination echoes in its answer: the attempt's excerpt redacts it.
+const ANSWER_TOKEN: &str = "answer-token-8c1f0e2d9b7a";
+
+/// A destination that answers 500 with a long one-line body (the attempt's excerpt must
+/// stay inside a 360 px page) holding [`ANSWER_TOKEN`]; its URL.
+async fn failing_destination() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = format!(
+        "upstream failed <b>bold</b> token={ANSWER_TOKEN} {}",
+        "a-very-long-unbroken-word-".repeat(100)
+    );
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let body = body.clone();
+            async move { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, body) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/hooks")
+}
 
 async fn seed_pipeline(server: &Server, admin: &str) {
     use hmac::{KeyInit, Mac};
@@ -90,7 +120,12 @@ fn config(extra: &str) -> String {
 #[tokio::test]
 async fn the_console_in_headless_chromium() {
     let dir = harness::sandbox();
-    std::fs::write(dir.path().join("switchboard.toml"), config(PAGES_CONFIG)).unwrap();
+    let dest = failing_destination().await;
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        config(&pages_config(&dest)),
+    )
+    .unwrap();
     let server = Server::start(dir.path(), &["--dev"], &[]).await;
     let admin = server.printed_admin_key();
     let (victim_id, victim_key) = seed(&server, &admin).await;
@@ -100,7 +135,7 @@ async fn the_console_in_headless_chromium() {
         "key": admin,
         "wrong_key": format!("sb_{}_{}", "a".repeat(12), "B".repeat(40)),
         "pages": pages,
-        "secrets": [admin, victim_key, WEBHOOK_SECRET, PAYLOAD_TOKEN],
+        "secrets": [admin, victim_key, WEBHOOK_SECRET, PAYLOAD_TOKEN, ANSWER_TOKEN],
         "artifacts": artifacts(),
         "forge": {"path": format!("/ui/api-keys/{victim_id}/revoke"), "fields": {}},
     });
