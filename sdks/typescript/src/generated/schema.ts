@@ -501,6 +501,36 @@ export interface components {
              */
             scope: string;
         };
+        /** @description One attempt to send a delivery. */
+        AttemptView: {
+            /**
+             * Format: int64
+             * @description How long until the answer or the failure, in milliseconds.
+             */
+            duration_ms: number;
+            /**
+             * @description At most 1 KiB of the response body, with the values of secret-looking JSON keys
+             *     and `key=value` pairs redacted; null when the body was empty.
+             */
+            excerpt?: string | null;
+            /**
+             * Format: int32
+             * @description 1 for the first recorded attempt; counts on across replays.
+             */
+            number: number;
+            /** @description `delivered`, `http_error`, `gone` or `network` (no answer). */
+            outcome: string;
+            /**
+             * Format: date-time
+             * @description When the request started.
+             */
+            started_at: string;
+            /**
+             * Format: int32
+             * @description The destination's HTTP status; null when no answer came.
+             */
+            status?: number | null;
+        };
         /** @description A page of the audit log, newest first. */
         AuditList: {
             /** @description The rows. */
@@ -807,6 +837,8 @@ export interface components {
         };
         /** @description One delivery of an event to a destination. */
         DeliveryView: {
+            /** @description Its recorded attempts, oldest first (empty once the event's payload was removed). */
+            attempt_history: components["schemas"]["AttemptView"][];
             /**
              * Format: int32
              * @description Attempts so far.

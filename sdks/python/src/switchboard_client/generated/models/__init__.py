@@ -2,6 +2,7 @@
 
 from .api_key_list import ApiKeyList
 from .api_key_view import ApiKeyView
+from .attempt_view import AttemptView
 from .audit_list import AuditList
 from .audit_row import AuditRow
 from .chain_break_gap import ChainBreakGap
@@ -75,6 +76,7 @@ from .webhooks_health_view_refused_by_reason import WebhooksHealthViewRefusedByR
 __all__ = (
     "ApiKeyList",
     "ApiKeyView",
+    "AttemptView",
     "AuditList",
     "AuditRow",
     "ChainBreakGap",

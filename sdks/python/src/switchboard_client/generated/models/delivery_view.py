@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.attempt_view import AttemptView
+
 
 T = TypeVar("T", bound="DeliveryView")
 
@@ -17,6 +21,8 @@ class DeliveryView:
     """One delivery of an event to a destination.
 
     Attributes:
+        attempt_history (list[AttemptView]): Its recorded attempts, oldest first (empty once the event's payload was
+            removed).
         attempts (int): Attempts so far.
         created_at (datetime.datetime): When it was enqueued.
         destination (str): The destination.
@@ -28,6 +34,7 @@ class DeliveryView:
         last_status (int | None | Unset): HTTP status of the last attempt.
     """
 
+    attempt_history: list[AttemptView]
     attempts: int
     created_at: datetime.datetime
     destination: str
@@ -40,6 +47,11 @@ class DeliveryView:
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        attempt_history = []
+        for attempt_history_item_data in self.attempt_history:
+            attempt_history_item = attempt_history_item_data.to_dict()
+            attempt_history.append(attempt_history_item)
+
         attempts = self.attempts
 
         created_at = self.created_at.isoformat()
@@ -76,6 +88,7 @@ class DeliveryView:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "attempt_history": attempt_history,
                 "attempts": attempts,
                 "created_at": created_at,
                 "destination": destination,
@@ -95,7 +108,16 @@ class DeliveryView:
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.attempt_view import AttemptView
+
         d = dict(src_dict)
+        attempt_history = []
+        _attempt_history = d.pop("attempt_history")
+        for attempt_history_item_data in _attempt_history:
+            attempt_history_item = AttemptView.from_dict(attempt_history_item_data)
+
+            attempt_history.append(attempt_history_item)
+
         attempts = d.pop("attempts")
 
         created_at = datetime.datetime.fromisoformat(d.pop("created_at"))
@@ -144,6 +166,7 @@ class DeliveryView:
         last_status = _parse_last_status(d.pop("last_status", UNSET))
 
         delivery_view = cls(
+            attempt_history=attempt_history,
             attempts=attempts,
             created_at=created_at,
             destination=destination,
