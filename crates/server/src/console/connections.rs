@@ -15,7 +15,7 @@ use engine::ids::{is_connection_id, is_end_user_id};
 use store::{ConnectionFilter, ConnectionStatus};
 use utoipa_axum::routes;
 
-use super::pages::{Fields, PAGE_SIZE, field_error, query, show_opt_time};
+use super::pages::{ConfirmForm, Fields, PAGE_SIZE, field_error, query, show_opt_time};
 use super::render::{Layout, PageError, html};
 use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
@@ -253,20 +253,11 @@ pub async fn disconnect_confirm(
     ))
 }
 
-/// The disconnect form: the CSRF token and the ticked confirmation.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DisconnectForm {
-    /// Must be ticked (`yes`).
-    #[serde(default)]
-    pub confirm: Option<String>,
-}
-
 /// Disconnects: revokes at the provider, then deletes the credentials (the API's
 /// disconnect). Audited with the console user.
 #[utoipa::path(post, path = "/ui/connections/{id}/disconnect", tag = "console",
     params(("id" = String, Path, description = "connection id")),
-    request_body(content = DisconnectForm, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = ConfirmForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "disconnected: to the connections page with a notice"),
         (status = 400, content_type = "text/html", body = String, description = "not a connection id, or not confirmed"),
@@ -275,16 +266,11 @@ pub struct DisconnectForm {
 pub async fn disconnect(
     State(s): State<AppState>,
     PathParams(id): PathParams<String>,
-    f: ConsoleForm<DisconnectForm>,
+    f: ConsoleForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
     let (c, form) = (f.console, f.form);
     connection_id(&id)?;
-    if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
-        return Err(field_error(
-            "confirm",
-            "tick the box to confirm the disconnect",
-        ));
-    }
+    form.require("the disconnect")?;
     let conn = s.engine.get_connection(&id).await?;
     let out = s
         .engine

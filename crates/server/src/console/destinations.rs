@@ -13,7 +13,7 @@ use store::{ReplayFilter, ReplayStatus};
 use utoipa_axum::routes;
 
 use super::connections::CsrfForm;
-use super::pages::{Fields, PAGE_SIZE, field_error, query, show_time};
+use super::pages::{ConfirmForm, Fields, PAGE_SIZE, query, show_time};
 use super::render::{Layout, PageError, html};
 use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
@@ -249,15 +249,6 @@ pub async fn replay_dead_confirm(
     ))
 }
 
-/// The form of a confirmed replay.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmForm {
-    /// Must be ticked (`yes`).
-    #[serde(default)]
-    pub confirm: Option<String>,
-}
-
 /// Replays every dead delivery to a destination, then shows the progress. Audited with
 /// the console user.
 #[utoipa::path(post, path = "/ui/destinations/{id}/replay-dead", tag = "console",
@@ -273,9 +264,7 @@ pub async fn replay_dead(
     f: ConsoleForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
     let (c, form) = (f.console, f.form);
-    if !matches!(form.confirm.as_deref(), Some("yes" | "on")) {
-        return Err(field_error("confirm", "tick the box to confirm the replay"));
-    }
+    form.require("the replay")?;
     let (_, at) = s
         .engine
         .replay_checked_at(&dead_filter(&id), false, false, c.actor())

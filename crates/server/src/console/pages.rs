@@ -17,6 +17,30 @@ pub fn field_error(field: &str, message: impl std::fmt::Display) -> PageError {
     PageError::bad_request(format!("{field}: {message}"))
 }
 
+/// The form of an action that asks first: the ticked confirmation box (the CSRF token
+/// is checked by `ConsoleForm`).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmForm {
+    /// Must be ticked (`yes` or `on`).
+    #[serde(default)]
+    pub confirm: Option<String>,
+}
+
+impl ConfirmForm {
+    /// A 400 naming the box unless it is ticked; `what` ends "tick the box to confirm …".
+    pub fn require(&self, what: &str) -> Result<(), PageError> {
+        if matches!(self.confirm.as_deref(), Some("yes" | "on")) {
+            Ok(())
+        } else {
+            Err(field_error(
+                "confirm",
+                format!("tick the box to confirm {what}"),
+            ))
+        }
+    }
+}
+
 /// A filter form as submitted: each known field once, empty ones dropped.
 #[derive(Debug, Default)]
 pub struct Fields(BTreeMap<String, String>);
