@@ -41,17 +41,6 @@ pub(crate) const SUBJECT: &str = "subject";
 /// The connection setting that holds a GitHub App installation's id.
 pub(crate) const INSTALLATION_ID: &str = "installation_id";
 
-/// Whether connections of a stored `auth_mode` renew their token.
-pub(crate) fn renews(auth_mode: &str) -> bool {
-    catalog::AuthMode::from_name(auth_mode).is_some_and(catalog::AuthMode::renews_tokens)
-}
-
-/// Whether a stored `auth_mode` renews without a refresh token.
-pub(crate) fn renews_by_grant(auth_mode: &str) -> bool {
-    catalog::AuthMode::from_name(auth_mode)
-        .is_some_and(catalog::AuthMode::renews_without_refresh_token)
-}
-
 /// Signs `claims` with RS256 and the integration's private key.
 fn sign(ctx: &Ctx, kid: Option<&str>, claims: &Value) -> Result<String, TokenError> {
     let pem = ctx.integration.private_key.as_ref().ok_or_else(|| {
@@ -691,24 +680,6 @@ impl Engine {
         };
         self.store_connection(&ctx.integration.id, &connection, &tokens, origin)
             .await
-    }
-}
-
-/// The caller's error once the provider ended a grant.
-pub(crate) fn ended_error(
-    c: &Connection,
-    status: ConnectionStatus,
-    message: String,
-) -> EngineError {
-    tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "the provider ended the grant");
-    EngineError::ConnectionState {
-        id: c.id.clone(),
-        status,
-        hint: if status == ConnectionStatus::Revoked {
-            "the GitHub App was uninstalled from this account; install it again through the connect flow"
-        } else {
-            "the installation is suspended; unsuspend it in the account's GitHub settings, then connect again"
-        },
     }
 }
 

@@ -37,8 +37,8 @@ pub use sessions::{
 };
 pub use tokens::{RefreshOutcome, TokenView};
 
-pub(crate) use app_auth::renews;
 pub(crate) use tokens::RefreshLocks;
+pub(crate) use tokens::renews;
 
 /// A connection as the API shows it: never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,7 +11,7 @@ use store::ConnectSession;
 
 use super::ConnectionView;
 use super::invalid;
-use super::manage::{CredentialsInput, DirectConnectRequest};
+use super::{CredentialsInput, DirectConnectRequest};
 use crate::ids::{is_connection_id, is_end_user_id, new_connect_session_token, token_hash};
 use crate::{Actor, Engine, EngineError, EngineResult};
 

@@ -204,7 +204,7 @@ impl Engine {
     /// Whether `c`'s token must be renewed before it is handed out at `now`: it expires
     /// within its [`Engine::refresh_lead`].
     pub(crate) fn needs_refresh(&self, c: &Connection, now: DateTime<Utc>) -> bool {
-        super::app_auth::renews(&c.auth_mode)
+        renews(&c.auth_mode)
             && c.expires_at
                 .is_some_and(|e| e <= now + self.refresh_lead(c.token_obtained_at, e))
     }
@@ -257,7 +257,7 @@ impl Engine {
     /// Refreshes now, whatever the expiry (`POST /api/connections/{id}/refresh`).
     pub async fn force_refresh(&self, id: &str) -> EngineResult<RefreshOutcome> {
         let (c, creds) = self.load_credentials(id).await?;
-        if !super::app_auth::renews(&c.auth_mode) {
+        if !renews(&c.auth_mode) {
             return Err(EngineError::Invalid {
                 field: "id",
                 message: format!(
@@ -470,7 +470,7 @@ impl Engine {
             Err(TokenError::Ended { status, message }) => {
                 self.refresh_ended(c, held.fence, status, &message).await?;
                 refresh_metric(&c.integration, "ended", self.instant() - held.started);
-                Err(super::app_auth::ended_error(c, status, message))
+                Err(ended_error(c, status, message))
             }
             Err(e) => {
                 // Keep serving the token we have, unless the caller demanded a new one.
@@ -585,8 +585,7 @@ impl Engine {
             .expires_in
             .map(|s| now + Duration::seconds(s.min(10 * 365 * 86_400) as i64));
         let scopes = tokens.scopes.clone().unwrap_or_else(|| c.scopes.clone());
-        let renewable =
-            new.refresh_token.is_some() || super::app_auth::renews_by_grant(&c.auth_mode);
+        let renewable = new.refresh_token.is_some() || renews_by_grant(&c.auth_mode);
         let commit = RefreshCommit {
             credentials: Some(new.seal(&self.inner.keyring, &c.id)?),
             expires_at,
@@ -934,6 +933,35 @@ pub(crate) fn state_error(c: &Connection) -> EngineError {
             ConnectionStatus::Revoked => "it was disconnected; connect it again to use it",
             ConnectionStatus::Error => "see last_error on the connection",
             ConnectionStatus::Active => "retry",
+        },
+    }
+}
+
+/// Whether connections of a stored `auth_mode` renew their token.
+pub(crate) fn renews(auth_mode: &str) -> bool {
+    catalog::AuthMode::from_name(auth_mode).is_some_and(catalog::AuthMode::renews_tokens)
+}
+
+/// Whether a stored `auth_mode` renews without a refresh token.
+pub(crate) fn renews_by_grant(auth_mode: &str) -> bool {
+    catalog::AuthMode::from_name(auth_mode)
+        .is_some_and(catalog::AuthMode::renews_without_refresh_token)
+}
+
+/// The caller's error once the provider ended a grant.
+pub(crate) fn ended_error(
+    c: &Connection,
+    status: ConnectionStatus,
+    message: String,
+) -> EngineError {
+    tracing::warn!(connection = %c.id, integration = %c.integration, error = %message, "the provider ended the grant");
+    EngineError::ConnectionState {
+        id: c.id.clone(),
+        status,
+        hint: if status == ConnectionStatus::Revoked {
+            "the GitHub App was uninstalled from this account; install it again through the connect flow"
+        } else {
+            "the installation is suspended; unsuspend it in the account's GitHub settings, then connect again"
         },
     }
 }
