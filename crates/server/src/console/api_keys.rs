@@ -65,7 +65,7 @@ struct KeysPage {
 #[serde(deny_unknown_fields)]
 pub struct KeysQuery {
     /// The id of a key just revoked.
-    #[param(pattern = "^[a-z0-9]{12}$")]
+    #[param(pattern = "^([a-z0-9]{12})?$")]
     pub revoked: Option<String>,
 }
 
@@ -106,15 +106,25 @@ async fn keys_page(
         (status = 400, content_type = "text/html", body = String, description = "a malformed query parameter")))]
 pub async fn page(
     State(s): State<AppState>,
-    c: Console,
     ConsoleQuery(q): ConsoleQuery<KeysQuery>,
+    signed_in: Result<Console, super::session::NotSignedIn>,
 ) -> Result<Response, PageError> {
-    let notice = match q.revoked {
-        Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+    // A malformed query is a 400 whoever asks; the session is checked after it.
+    let notice = match q.revoked.filter(|id| !id.is_empty()) {
+        Some(id)
+            if id.len() == 12
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) =>
+        {
             Some(format!("Key {id} is revoked; it stopped working at once."))
         }
         Some(_) => return Err(PageError::bad_request("revoked is not a key id; remove it")),
         None => None,
+    };
+    let c = match signed_in {
+        Ok(c) => c,
+        Err(refused) => return Ok(refused.into_response()),
     };
     keys_page(&s, &c, StatusCode::OK, notice, None, String::new(), None).await
 }

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use engine::audit::Break;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -24,7 +24,7 @@ const PAGE_SIZE: u32 = 50;
 #[serde(deny_unknown_fields)]
 pub struct AuditPageQuery {
     /// The cursor of the next (older) page, from the page before.
-    #[param(pattern = "^[1-9][0-9]{0,17}$")]
+    #[param(pattern = "^([1-9][0-9]{0,17})?$")]
     pub cursor: Option<String>,
 }
 
@@ -74,10 +74,25 @@ fn describe(seq: Option<i64>, b: &Break) -> String {
         (status = 400, content_type = "text/html", body = String, description = "a malformed cursor or unknown parameter")))]
 pub async fn page(
     State(s): State<AppState>,
-    c: Console,
     ConsoleQuery(q): ConsoleQuery<AuditPageQuery>,
+    signed_in: Result<Console, super::session::NotSignedIn>,
 ) -> Result<Response, PageError> {
-    let list = s.engine.list_audit(q.cursor.as_deref(), PAGE_SIZE).await?;
+    // A malformed cursor is a 400 whoever asks; the session is checked after it.
+    if let Some(cursor) = q.cursor.as_deref().filter(|c| !c.is_empty())
+        && !(cursor.len() <= 18
+            && !cursor.starts_with('0')
+            && cursor.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(PageError::bad_request(
+            "cursor: not a page cursor; use the Next link's, or remove it",
+        ));
+    }
+    let c = match signed_in {
+        Ok(c) => c,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
+    let list = s.engine.list_audit(cursor, PAGE_SIZE).await?;
     let v = s.engine.verify_audit(&|_| {}).await?;
     let rows = list
         .data
@@ -103,7 +118,7 @@ pub async fn page(
             problem: v.problem.as_ref().map(|b| describe(v.first_bad_seq, b)),
             rows,
             next: list.next_cursor,
-            first_page: q.cursor.is_none(),
+            first_page: cursor.is_none(),
         },
     ))
 }

@@ -194,6 +194,7 @@ pub struct CsrfForm {}
     responses(
         (status = 303, description = "refreshed: to the connections page with a notice"),
         (status = 400, content_type = "text/html", body = String, description = "not a connection id, or credentials that do not refresh"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
         (status = 404, content_type = "text/html", body = String, description = "no such connection"),
         (status = 409, content_type = "text/html", body = String, description = "the connection needs a new connect flow"),
@@ -261,6 +262,7 @@ pub async fn disconnect_confirm(
     responses(
         (status = 303, description = "disconnected: to the connections page with a notice"),
         (status = 400, content_type = "text/html", body = String, description = "not a connection id, or not confirmed"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
         (status = 404, content_type = "text/html", body = String, description = "no such connection")))]
 pub async fn disconnect(

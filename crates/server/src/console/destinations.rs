@@ -116,6 +116,7 @@ pub async fn destinations_page(
     request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "enabled: to the destinations page with a notice"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
         (status = 404, content_type = "text/html", body = String, description = "no such destination")))]
 pub async fn enable(
@@ -257,6 +258,7 @@ pub async fn replay_dead_confirm(
     responses(
         (status = 303, description = "replayed: to its progress page"),
         (status = 400, content_type = "text/html", body = String, description = "no such destination, or not confirmed"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token")))]
 pub async fn replay_dead(
     State(s): State<AppState>,

@@ -512,6 +512,7 @@ pub struct ReplayOneForm {
     responses(
         (status = 303, description = "replayed: to its progress page"),
         (status = 400, content_type = "text/html", body = String, description = "not an event id, an unknown destination"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
         (status = 404, content_type = "text/html", body = String, description = "no such event"),
         (status = 409, content_type = "text/html", body = String, description = "its payload was removed (retention or erasure)")))]
@@ -598,6 +599,7 @@ pub async fn replay_confirm(
     responses(
         (status = 303, description = "replayed: to its progress page"),
         (status = 400, content_type = "text/html", body = String, description = "a bad or empty filter, or not confirmed"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token")))]
 pub async fn replay_many(
     State(s): State<AppState>,
@@ -640,7 +642,7 @@ struct ProgressPage {
 /// done (delivered or dead). Reload it, or let its script poll.
 #[utoipa::path(get, path = "/ui/events/replay/progress", tag = "console",
     params(
-        ("at" = Option<i64>, Query, description = "when the replay was made (ms since the epoch); without it the page is a 400"),
+        ("at" = i64, Query, minimum = 0.0, maximum = 253402300799999.0, description = "when the replay was made (ms since the epoch, up to the end of year 9999)"),
         ("event" = Option<String>, Query, description = "the one event replayed"),
         ("destination" = Option<String>, Query, description = "the one destination replayed"),
         ("integration" = Option<String>, Query, description = "as the replay's filter"),
@@ -655,9 +657,21 @@ struct ProgressPage {
         (status = 303, description = "not signed in: to the sign-in page")))]
 pub async fn replay_progress(
     State(s): State<AppState>,
-    c: Console,
+    signed_in: Result<Console, super::session::NotSignedIn>,
     ConsoleQuery(raw): ConsoleQuery<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
+    // The replay's time (documented with its range) is checked whoever asks; the
+    // session comes next, then the filter's fields.
+    let at = raw
+        .get("at")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|ms| (0..=253_402_300_799_999).contains(ms))
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .ok_or_else(|| field_error("at", "the replay's time in ms since the epoch"))?;
+    let c = match signed_in {
+        Ok(c) => c,
+        Err(refused) => return Ok(refused.into_response()),
+    };
     let known: Vec<&str> = FILTER
         .iter()
         .copied()
@@ -665,11 +679,6 @@ pub async fn replay_progress(
         .collect();
     let f = Fields::read(raw, &known)?;
     let filter = EventFilter::read(&f, &s)?;
-    let at = f
-        .get("at")
-        .and_then(|v| v.parse::<i64>().ok())
-        .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .ok_or_else(|| field_error("at", "the replay's time in ms since the epoch"))?;
     let event = f.text("event", 64)?;
     let destination = f.text("destination", 64)?;
     let rf = ReplayFilter {

@@ -93,6 +93,7 @@ pub async fn integrations_page(
     responses(
         (status = 303, description = "done: to the integrations page with a notice"),
         (status = 400, content_type = "text/html", body = String, description = "an unknown action"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
         (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
         (status = 404, content_type = "text/html", body = String, description = "no such integration")))]
 pub async fn switch(
