@@ -240,6 +240,11 @@ function account(id) {
         name,
         given_name: name,
         preferred_username: id,
+        // For admission by group: `ops-*` accounts administer, `case-*` are in a group
+        // whose name differs from it only by case, everyone is staff.
+        groups: id.startsWith('ops-')
+          ? ['staff', 'switchboard-admins']
+          : id.startsWith('case-') ? ['staff', 'Switchboard-Admins'] : ['staff'],
       };
     },
   };
@@ -275,8 +280,9 @@ const configuration = {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name', 'given_name', 'preferred_username'],
+    groups: ['groups'],
   },
-  scopes: ['openid', 'offline_access', 'profile', 'email', 'api:read', 'api:write'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'groups', 'api:read', 'api:write'],
   routes: ROUTES,
   pkce: { required: () => true }, // oidc-provider 9 only implements S256
   rotateRefreshToken: true,

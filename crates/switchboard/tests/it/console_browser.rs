@@ -258,51 +258,130 @@ async fn an_idle_console_session_ends_in_headless_chromium() {
     );
 }
 
-/// Sign-in with a real OpenID Connect provider (`tests/peers/oidc-provider`): an allowed
-/// verified e-mail gets a session audited as `oidc:<e-mail>`; another user is refused; a
-/// callback replayed, or finished by another browser, signs nobody in.
-#[tokio::test]
-async fn console_sign_in_with_openid_connect() {
-    use crate::oidc::{OidcPeer, browse_until};
-    let peer = OidcPeer::start(json!([{
-        "client_id": "console",
-        "client_secret": "console-secret-for-tests",
-        "application_type": "native",
-        "redirect_uris": ["http://127.0.0.1/ui/sign-in/oidc/callback"],
-        "grant_types": ["authorization_code"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
-        "scope": "openid profile email",
-    }]));
-    let dir = harness::sandbox();
-    std::fs::write(
-        dir.path().join("switchboard.toml"),
-        config(&format!(
-            "[console.oidc]\nissuer = \"{}\"\nclient_id = \"console\"\nclient_secret = \"env:CONSOLE_OIDC_SECRET\"\nallowed_emails = [\"Alice@example.test\"]\n",
-            peer.issuer
-        )),
-    )
-    .unwrap();
-    let server = Server::start(
-        dir.path(),
-        &["--dev"],
-        &[("CONSOLE_OIDC_SECRET", "console-secret-for-tests")],
-    )
-    .await;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+/// A server whose console signs in with the oidc-provider test peer, admitting by
+/// `admission` (the `allowed_emails`/`allowed_groups` lines of `[console.oidc]`).
+struct OidcConsole {
+    _peer: crate::oidc::OidcPeer,
+    issuer: String,
+    server: Server,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl OidcConsole {
+    async fn start(scope: &str, admission: &str) -> Self {
+        let peer = crate::oidc::OidcPeer::start(json!([{
+            "client_id": "console",
+            "client_secret": "console-secret-for-tests",
+            "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/ui/sign-in/oidc/callback"],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": scope,
+        }]));
+        let dir = harness::sandbox();
+        std::fs::write(
+            dir.path().join("switchboard.toml"),
+            config(&format!(
+                "[console.oidc]\nissuer = \"{}\"\nclient_id = \"console\"\nclient_secret = \"env:CONSOLE_OIDC_SECRET\"\n{admission}\n",
+                peer.issuer
+            )),
+        )
         .unwrap();
-    let cookie_of = |r: &reqwest::Response, name: &str| {
+        let server = Server::start(
+            dir.path(),
+            &["--dev"],
+            &[("CONSOLE_OIDC_SECRET", "console-secret-for-tests")],
+        )
+        .await;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            issuer: peer.issuer.clone(),
+            _peer: peer,
+            server,
+            http,
+            _dir: dir,
+        }
+    }
+
+    fn cookie_of(r: &reqwest::Response, name: &str) -> Option<String> {
         r.headers().get_all("set-cookie").iter().find_map(|v| {
             let v = v.to_str().ok()?;
             let (k, rest) = v.split_once('=')?;
             (k == name).then(|| rest.split(';').next().unwrap_or_default().to_owned())
         })
-    };
+    }
+
+    fn callback_prefix(&self) -> String {
+        self.server.url("/ui/sign-in/oidc/callback")
+    }
+
+    /// Starts a sign-in as the peer's account `hint`, landing on `/ui/audit` once done.
+    async fn start_sign_in(&self, hint: &str) -> reqwest::Response {
+        let url = self.server.url(&format!(
+            "/ui/sign-in/oidc?next=%2Fui%2Faudit&login_hint={hint}"
+        ));
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// The callback URL the provider sent the browser to, opened with `browser`'s cookie.
+    async fn finish(&self, landed: String, browser: Option<String>) -> reqwest::Response {
+        let mut r = self.http.get(landed);
+        if let Some(b) = browser {
+            r = r.header("cookie", format!("sb_console_oidc={b}"));
+        }
+        r.send().await.unwrap()
+    }
+
+    /// The whole sign-in of `hint` in one browser: the callback's answer.
+    async fn sign_in(&self, hint: &str) -> reqwest::Response {
+        let r = self.start_sign_in(hint).await;
+        let browser = Self::cookie_of(&r, "sb_console_oidc").expect("a sign-in cookie");
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        let landed = crate::oidc::browse_until(&to, &self.callback_prefix()).await;
+        self.finish(landed, Some(browser)).await
+    }
+
+    /// Who the audit page says the session `r` signed in.
+    async fn audit_page(&self, r: reqwest::Response) -> String {
+        assert_eq!(r.status(), StatusCode::OK, "{}", self.server.stderr());
+        let session = Self::cookie_of(&r, "sb_console").expect("a session");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("url=/ui/audit"), "{html}");
+        let r = self
+            .http
+            .get(self.server.url("/ui/audit"))
+            .header("cookie", format!("sb_console={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
+    }
+}
+
+/// Sign-in with a real OpenID Connect provider (`tests/peers/oidc-provider`): an allowed
+/// verified e-mail gets a session audited as `oidc:<e-mail>`; another user is refused; a
+/// callback replayed, or finished by another browser, signs nobody in.
+#[tokio::test]
+async fn console_sign_in_with_openid_connect() {
+    let c = OidcConsole::start(
+        "openid profile email",
+        "allowed_emails = [\"Alice@example.test\"]",
+    )
+    .await;
     // The sign-in page offers it.
-    let page = http.get(server.url("/ui/sign-in")).send().await.unwrap();
+    let page = c
+        .http
+        .get(c.server.url("/ui/sign-in"))
+        .send()
+        .await
+        .unwrap();
     assert!(
         page.text()
             .await
@@ -310,83 +389,43 @@ async fn console_sign_in_with_openid_connect() {
             .contains("/ui/sign-in/oidc?next=")
     );
 
-    let start = |hint: &'static str| {
-        let http = http.clone();
-        let url = server.url(&format!(
-            "/ui/sign-in/oidc?next=%2Fui%2Faudit&login_hint={hint}"
-        ));
-        async move { http.get(url).send().await.unwrap() }
-    };
-    let callback_prefix = server.url("/ui/sign-in/oidc/callback");
-    let finish = |landed: String, browser: Option<String>| {
-        let http = http.clone();
-        async move {
-            let mut r = http.get(landed);
-            if let Some(b) = browser {
-                r = r.header("cookie", format!("sb_console_oidc={b}"));
-            }
-            r.send().await.unwrap()
-        }
-    };
-
     // alice: allowed.
-    let r = start("alice").await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", server.stderr());
-    let browser = cookie_of(&r, "sb_console_oidc").expect("a sign-in cookie");
+    let r = c.start_sign_in("alice").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", c.server.stderr());
+    let browser = OidcConsole::cookie_of(&r, "sb_console_oidc").expect("a sign-in cookie");
     let to = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(
-        to.starts_with(&peer.issuer)
+        to.starts_with(&c.issuer)
             && to.contains("code_challenge_method=S256")
             && to.contains("nonce=")
     );
-    let landed = browse_until(&to, &callback_prefix).await;
+    let landed = crate::oidc::browse_until(&to, &c.callback_prefix()).await;
     // Another browser (no cookie, or another cookie) cannot use it, and it is spent.
-    let r = finish(landed.clone(), None).await;
+    let r = c.finish(landed.clone(), None).await;
     assert_eq!(r.headers()["location"], "/ui/sign-in?error=oidc_failed");
-    let r = finish(landed.clone(), Some(browser.clone())).await;
+    let r = c.finish(landed.clone(), Some(browser.clone())).await;
     assert_eq!(
         r.headers()["location"],
         "/ui/sign-in?error=oidc_failed",
         "a state is used once"
     );
 
-    let r = start("alice").await;
-    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
-    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
-    let r = finish(landed, Some(browser)).await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", server.stderr());
-    let session = cookie_of(&r, "sb_console").expect("a session");
-    let html = r.text().await.unwrap();
-    assert!(html.contains("url=/ui/audit"), "{html}");
-    let r = http
-        .get(server.url("/ui/audit"))
-        .header("cookie", format!("sb_console={session}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let html = r.text().await.unwrap();
+    let html = c.audit_page(c.sign_in("alice").await).await;
     assert!(
         html.contains("oidc:alice@example.test"),
         "audited with the e-mail"
     );
 
     // bob: a verified e-mail, but not allowed.
-    let r = start("bob").await;
-    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
-    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
-    let r = finish(landed, Some(browser)).await;
+    let r = c.sign_in("bob").await;
     assert_eq!(
         r.headers()["location"],
         "/ui/sign-in?error=oidc_not_allowed"
     );
-    assert!(cookie_of(&r, "sb_console").is_none());
+    assert!(OidcConsole::cookie_of(&r, "sb_console").is_none());
 
     // The user denies at the provider.
-    let r = start("deny").await;
-    let browser = cookie_of(&r, "sb_console_oidc").unwrap();
-    let landed = browse_until(r.headers()["location"].to_str().unwrap(), &callback_prefix).await;
-    let r = finish(landed, Some(browser)).await;
+    let r = c.sign_in("deny").await;
     assert_eq!(r.headers()["location"], "/ui/sign-in?error=oidc_denied");
 
     // Bad input at the callback: nothing but a way back.
@@ -397,13 +436,46 @@ async fn console_sign_in_with_openid_connect() {
         "?state=x&code=y",
         &format!("?state={}&code=y", "s".repeat(5000)),
     ] {
-        let r = finish(format!("{callback_prefix}{q}"), Some("z".into())).await;
+        let r = c
+            .finish(format!("{}{q}", c.callback_prefix()), Some("z".into()))
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{q}");
     }
-    let r = http
-        .get(server.url("/ui/sign-in/oidc?bad=1"))
+    let r = c
+        .http
+        .get(c.server.url("/ui/sign-in/oidc?bad=1"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Admission by group: the peer hands out a `groups` claim (at userinfo, not in the ID
+/// token) for the `groups` scope; a member of an allowed group signs in whatever their
+/// e-mail, a user in other groups only is refused, and a group name that differs only
+/// by case is not a match.
+#[tokio::test]
+async fn console_admits_members_of_allowed_groups() {
+    let c = OidcConsole::start(
+        "openid profile email groups",
+        "allowed_groups = [\"switchboard-admins\"]",
+    )
+    .await;
+    let r = c.start_sign_in("ops-carol").await;
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.contains("groups"), "the groups scope is asked for: {to}");
+
+    let html = c.audit_page(c.sign_in("ops-carol").await).await;
+    assert!(html.contains("oidc:ops-carol@example.test"), "{html}");
+
+    // alice is in `staff` only; `Switchboard-Admins` is another group.
+    for hint in ["alice", "case-dave"] {
+        let r = c.sign_in(hint).await;
+        assert_eq!(
+            r.headers()["location"],
+            "/ui/sign-in?error=oidc_not_allowed",
+            "{hint}"
+        );
+        assert!(OidcConsole::cookie_of(&r, "sb_console").is_none(), "{hint}");
+    }
 }
