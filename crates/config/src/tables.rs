@@ -629,6 +629,39 @@ pub(crate) fn integrations(
             .as_deref()
             .map(|v| resolve_secret(&key("private_key"), src, v, env))
             .transpose()?;
+        // Google's service-account key file (JSON) gives the PEM, the issuer and the
+        // key id in one; what the file says must agree with what the table says.
+        let mut client_id = r.client_id;
+        let mut private_key_id = r.private_key_id;
+        let private_key = match private_key {
+            Some(k) => {
+                match service_account_key(&k).map_err(|m| invalid(key("private_key"), src, m))? {
+                    Some(file) => {
+                        for (field, given, from_file) in [
+                            ("client_id", &mut client_id, Some(file.client_email)),
+                            ("private_key_id", &mut private_key_id, file.private_key_id),
+                        ] {
+                            match (given.as_deref(), from_file) {
+                                (Some(g), Some(f)) if g != f => {
+                                    return Err(invalid(
+                                        key(field),
+                                        src,
+                                        format!(
+                                            "is {g:?} but the service-account key file says {f:?}; remove {field} (the file's is used) or give the matching key file"
+                                        ),
+                                    ));
+                                }
+                                (None, Some(f)) => *given = Some(f),
+                                _ => {}
+                            }
+                        }
+                        Some(file.private_key)
+                    }
+                    None => Some(k),
+                }
+            }
+            None => None,
+        };
         if let Some(k) = &private_key {
             check_private_key(k).map_err(|m| invalid(key("private_key"), src, m))?;
         }
@@ -650,7 +683,7 @@ pub(crate) fn integrations(
                 "must be the app's slug as in https://github.com/apps/<slug>: 1 to 100 of a-z, 0-9 and -",
             ));
         }
-        if let Some(k) = &r.private_key_id
+        if let Some(k) = &private_key_id
             && (k.is_empty() || k.len() > 200 || k.chars().any(char::is_control))
         {
             return Err(invalid(
@@ -663,14 +696,14 @@ pub(crate) fn integrations(
             app_id: r.app_id,
             app_slug: r.app_slug,
             private_key,
-            private_key_id: r.private_key_id,
+            private_key_id,
             health_check_interval_secs: r.health_check_interval_secs,
             payload_retention_days: r.payload_retention_days,
             redact_fields: r.redact_fields,
             rate_limit,
             id: r.id,
             provider: r.provider,
-            client_id: r.client_id,
+            client_id,
             client_secret,
             scopes: r.scopes,
             required_scopes: r.required_scopes,
@@ -949,6 +982,54 @@ fn valid_slug(s: &str) -> bool {
 /// Checks that a private key is an RSA key in PEM (PKCS#1 `BEGIN RSA PRIVATE KEY`, as
 /// GitHub gives it, or PKCS#8 `BEGIN PRIVATE KEY`, as Google does) that can sign RS256.
 /// The message never holds the key.
+/// What Switchboard takes from a Google service-account key file.
+struct ServiceAccountKey {
+    private_key: SecretString,
+    client_email: String,
+    private_key_id: Option<String>,
+}
+
+/// A Google service-account key file (JSON, `"type": "service_account"`) given as
+/// `private_key`, or `None` when the text is not JSON (a PEM).
+fn service_account_key(k: &SecretString) -> Result<Option<ServiceAccountKey>, String> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        client_email: Option<String>,
+        private_key: Option<String>,
+        private_key_id: Option<String>,
+    }
+    let text = k.expose_secret().trim_start();
+    if !text.starts_with('{') {
+        return Ok(None);
+    }
+    // serde_json's own error could quote the file; say only where it broke.
+    let file: File = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "is JSON but not a readable key file (line {}, column {}); give Google's service-account key file as downloaded, or the PEM alone",
+            e.line(),
+            e.column()
+        )
+    })?;
+    // Sealed at once, so every way out below zeroes the key.
+    let private_key = file.private_key.map(SecretString::from);
+    if file.kind.as_deref() != Some("service_account") {
+        return Err("is a JSON file whose \"type\" is not \"service_account\"; give the key file of a service account (IAM > Service accounts > Keys > Add key > JSON)".into());
+    }
+    let (Some(private_key), Some(client_email)) = (private_key, file.client_email) else {
+        return Err("is a service-account key file without private_key or client_email; download a new JSON key for the service account".into());
+    };
+    if client_email.trim().is_empty() {
+        return Err("is a service-account key file with an empty client_email; download a new JSON key for the service account".into());
+    }
+    Ok(Some(ServiceAccountKey {
+        private_key,
+        client_email,
+        private_key_id: file.private_key_id.filter(|k| !k.is_empty()),
+    }))
+}
+
 fn check_private_key(k: &SecretString) -> Result<(), String> {
     let pem = k.expose_secret().trim();
     if !pem.starts_with("-----BEGIN") {

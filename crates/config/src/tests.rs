@@ -2871,6 +2871,98 @@ fn app_keys_are_checked_when_loading() {
     }
 }
 
+/// Google's service-account key file (JSON) as `private_key`: the PEM, the issuer
+/// (`client_email`) and the key id come from it; what the table says must agree.
+#[test]
+fn a_google_service_account_key_file_gives_key_issuer_and_key_id() {
+    let file = serde_json::json!({
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "0123abcd",
+        "private_key": rsa_pem(),
+        "client_email": "robot@p.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    });
+    let with = |json: &serde_json::Value, extra: &str| {
+        parse_env(
+            &format!(
+                "[[integrations]]\nid = \"sa\"\nprovider = \"google-service-account\"\nprivate_key = \"env:SA_KEY\"\n{extra}"
+            ),
+            &[("SA_KEY", &json.to_string())],
+        )
+    };
+    let c = with(&file, "").unwrap();
+    c.catalog(false).unwrap();
+    let sa = c.integration("sa").unwrap();
+    assert_eq!(
+        sa.client_id.as_deref(),
+        Some("robot@p.iam.gserviceaccount.com")
+    );
+    assert_eq!(sa.private_key_id.as_deref(), Some("0123abcd"));
+    assert_eq!(sa.private_key.as_ref().unwrap().expose_secret(), rsa_pem());
+    assert!(
+        !format!("{c:?}").contains("PRIVATE KEY"),
+        "the key never prints"
+    );
+    // The same values in the table are fine; other ones are refused by name.
+    with(
+        &file,
+        "client_id = \"robot@p.iam.gserviceaccount.com\"\nprivate_key_id = \"0123abcd\"\n",
+    )
+    .unwrap();
+    for (extra, key) in [
+        (
+            "client_id = \"other@p.iam.gserviceaccount.com\"\n",
+            "client_id",
+        ),
+        ("private_key_id = \"ffff\"\n", "private_key_id"),
+    ] {
+        let err = with(&file, extra).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("integrations[0].{key}")) && err.contains("key file says"),
+            "{err}"
+        );
+    }
+    // A file without a key id leaves the table's (or none).
+    let mut no_kid = file.clone();
+    no_kid.as_object_mut().unwrap().remove("private_key_id");
+    assert_eq!(
+        with(&no_kid, "")
+            .unwrap()
+            .integration("sa")
+            .unwrap()
+            .private_key_id,
+        None
+    );
+    // Files that are not a service account's key: refused, and the error quotes none of it.
+    let mut user_creds = file.clone();
+    user_creds["type"] = "authorized_user".into();
+    let mut no_email = file.clone();
+    no_email.as_object_mut().unwrap().remove("client_email");
+    let mut bad_pem = file.clone();
+    bad_pem["private_key"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----".into();
+    for (json, needle) in [
+        (user_creds, "service_account"),
+        (no_email, "without private_key or client_email"),
+        (bad_pem, "RSA"),
+    ] {
+        let err = with(&json, "").unwrap_err().to_string();
+        assert!(
+            err.contains("integrations[0].private_key") && err.contains(needle),
+            "{err}"
+        );
+        assert!(!err.contains("AAAA") && !err.contains("BEGIN"), "{err}");
+    }
+    let err = parse_env(
+        "[[integrations]]\nid = \"sa\"\nprovider = \"google-service-account\"\nprivate_key = \"env:SA_KEY\"\n",
+        &[("SA_KEY", "{\"type\": \"service_account\", \"private_key\": \"-----BEGIN secret")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("line 1") && !err.contains("secret\""), "{err}");
+}
+
 // [console]
 
 #[test]

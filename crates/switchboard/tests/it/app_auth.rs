@@ -717,3 +717,92 @@ async fn jwt_bearer_service_accounts_connect_without_a_browser_and_renew_once() 
         "{out}"
     );
 }
+
+/// Google's service-account key file (JSON) as `private_key`: the issuer and the `kid`
+/// come from the file, so a file whose key id the provider does not know is refused.
+#[tokio::test]
+async fn a_service_account_key_file_signs_with_its_own_issuer_and_key_id() {
+    let peer = JwtPeer::start();
+    let dir = harness::sandbox();
+    let pem = std::fs::read_to_string(peer.key("sa.pem")).unwrap();
+    let key_file = |kid: &str| {
+        let path = dir.path().join(format!("sa-{kid}.json"));
+        let file = json!({
+            "type": "service_account",
+            "project_id": "switchboard-test",
+            "private_key_id": kid,
+            "private_key": pem,
+            "client_email": SA_CLIENT_ID,
+            "token_uri": format!("{}/token", peer.base),
+        });
+        std::fs::write(&path, file.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let base = &peer.base;
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            r#"
+[[providers]]
+id = "svc"
+auth_mode = "jwt_bearer"
+token_url = "{base}/token"
+api_base_url = "{base}/api"
+jwt_bearer = {{ audience = "token_url", subject = "optional", scopes = "claim" }}
+
+[[integrations]]
+id = "sa-file"
+provider = "svc"
+private_key = "file:{good}"
+scopes = ["api.read"]
+
+[[integrations]]
+id = "sa-file-unknown-kid"
+provider = "svc"
+private_key = "file:{unknown}"
+"#,
+            good = key_file("k1"),
+            unknown = key_file("k9"),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    let (status, c) = app
+        .post(
+            "/api/connections",
+            json!({"integration": "sa-file", "connection_id": "sa-f", "settings": {"subject": "alice@example.test"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}\n{}", peer.stderr());
+    let r = server
+        .http()
+        .get(server.url("/api/proxy/sa-f/whoami"))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["who"], "alice@example.test", "{me}");
+
+    let (status, v) = app
+        .post(
+            "/api/connections",
+            json!({"integration": "sa-file-unknown-kid", "connection_id": "sa-k9"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        peer.stderr().contains("unknown kid k9"),
+        "{}",
+        peer.stderr()
+    );
+    let (status, _) = app.get("/api/connections/sa-k9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing stored");
+    let out = server.stderr();
+    assert!(!out.contains("PRIVATE KEY"), "{out}");
+}
