@@ -1977,9 +1977,16 @@ fn sendgrid_keys_and_signatures() {
         &SignRequest::new(b"x", TS),
     )
     .unwrap_err();
-    assert!(matches!(err, SignError::BadSecret { index: 0, .. }), "{err}");
+    assert!(
+        matches!(err, SignError::BadSecret { index: 0, .. }),
+        "{err}"
+    );
     assert_eq!(
-        public_key(&Scheme::Sendgrid, &SecretString::from(c.sign_secret.clone())).unwrap(),
+        public_key(
+            &Scheme::Sendgrid,
+            &SecretString::from(c.sign_secret.clone())
+        )
+        .unwrap(),
         c.verify_secret
     );
 }

@@ -38,8 +38,7 @@ pub(crate) fn verifying_key(secret: &SecretString) -> Result<VerifyingKey, &'sta
 /// A signing key: base64 PKCS#8 DER of a P-256 private key.
 pub(crate) fn signing_key(secret: &SecretString) -> Result<SigningKey, &'static str> {
     let der = key_der(secret.expose_secret()).ok_or("not base64")?;
-    SigningKey::from_pkcs8_der(&der)
-        .map_err(|_| "not a P-256 private key (base64 PKCS#8 DER)")
+    SigningKey::from_pkcs8_der(&der).map_err(|_| "not a P-256 private key (base64 PKCS#8 DER)")
 }
 
 /// The base64 SubjectPublicKeyInfo DER of the signing key's public half.
