@@ -101,8 +101,8 @@ pub enum VerifyError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A configured Ed25519 public key is not valid.
-    #[error("configured public key #{index} is not a valid Ed25519 public key: {reason}")]
+    /// A configured public key (Ed25519, or ECDSA P-256 for SendGrid) is not valid.
+    #[error("configured public key #{index} is not a valid public key for this scheme: {reason}")]
     BadPublicKey {
         /// Its position in the configured list (0-based).
         index: usize,

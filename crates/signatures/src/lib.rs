@@ -19,8 +19,9 @@
 //! ```
 //!
 //! Several secrets may be configured at once (rotation): [`Verified::secret_index`] says
-//! which one matched. For Ed25519 schemes (Discord, Standard Webhooks `v1a`) the
-//! configured values are public keys for verifying and secret keys for signing.
+//! which one matched. For public-key schemes (Discord and Standard Webhooks `v1a`:
+//! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
+//! and secret keys for signing.
 
 #![deny(missing_docs)]
 
@@ -103,6 +104,15 @@ pub enum Scheme {
     Webflow,
     /// WorkOS: `WorkOS-Signature: t=<milliseconds>, v1=…` over `{t}.{body}`.
     Workos,
+    /// Zendesk: `X-Zendesk-Webhook-Signature`, base64 HMAC-SHA256 of `{ts}{body}` with the
+    /// RFC 3339 `X-Zendesk-Webhook-Signature-Timestamp`.
+    Zendesk,
+    /// Box: `BOX-SIGNATURE-PRIMARY`/`-SECONDARY`, base64 HMAC-SHA256 of the body followed
+    /// by the RFC 3339 `BOX-DELIVERY-TIMESTAMP`, one per signature key.
+    Box,
+    /// Twilio SendGrid's signed Event Webhook: ECDSA P-256 (SHA-256) over `{ts}{body}`;
+    /// configured values are base64 SubjectPublicKeyInfo DER public keys.
+    Sendgrid,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -131,6 +141,9 @@ impl Scheme {
         Scheme::PaddleBilling,
         Scheme::Webflow,
         Scheme::Workos,
+        Scheme::Zendesk,
+        Scheme::Box,
+        Scheme::Sendgrid,
     ];
 
     /// The kebab-case name used in configuration.
@@ -157,6 +170,9 @@ impl Scheme {
             Self::PaddleBilling => "paddle-billing",
             Self::Webflow => "webflow",
             Self::Workos => "workos",
+            Self::Zendesk => "zendesk",
+            Self::Box => "box",
+            Self::Sendgrid => "sendgrid",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -168,7 +184,8 @@ impl Scheme {
         match self {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
-            Self::Webflow => Some(300),
+            Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
+            Self::Box => Some(600),
             Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),
             Self::Calendly => Some(180),
@@ -376,7 +393,8 @@ pub fn verify(
 
 /// Produces what the provider would send for `input`. Schemes that carry several
 /// signatures (Standard Webhooks, Svix, Stripe, Paddle, DocuSign) sign with every
-/// secret given; Mailgun signs with the first and, when a second is given, adds
+/// secret given; Box signs with the first as its primary key and the second, when
+/// given, as its secondary; Mailgun signs with the first and, when a second is given, adds
 /// `parent-signature` made with it (a subaccount's event); the others sign with the first.
 pub fn sign(
     scheme: &Scheme,
@@ -393,7 +411,8 @@ pub fn sign(
 }
 
 /// The public key to configure for verifying what `secret_key` signs: `whpk_…` for a
-/// Standard Webhooks `whsk_…` key, hex for a Discord (hex) key.
+/// Standard Webhooks `whsk_…` key, hex for a Discord (hex) key, base64
+/// SubjectPublicKeyInfo DER for a SendGrid (base64 PKCS#8 DER) key.
 pub fn public_key(scheme: &Scheme, secret_key: &SecretString) -> Result<String, SignError> {
     let bad = |reason| SignError::BadSecret { index: 0, reason };
     match scheme {
@@ -403,6 +422,7 @@ pub fn public_key(scheme: &Scheme, secret_key: &SecretString) -> Result<String, 
                 .verifying_key()
                 .as_bytes(),
         )),
+        Scheme::Sendgrid => schemes::sendgrid::public_key_of(secret_key).map_err(bad),
         Scheme::StandardWebhooks | Scheme::Svix => match keys::std_key(secret_key) {
             Ok(keys::StdKey::Secret(k)) => Ok(format!(
                 "whpk_{}",

@@ -22,7 +22,8 @@ pub enum SecretRule {
         /// Fewest characters.
         min_chars: usize,
     },
-    /// An Ed25519 public key (Discord): fixed size and not secret, nothing to check.
+    /// A public key (Discord: Ed25519; SendGrid: ECDSA P-256): fixed size and not
+    /// secret, nothing to check.
     PublicKey,
 }
 
@@ -34,7 +35,7 @@ impl SecretRule {
                 format!("whsec_ followed by base64 of at least {min_bytes} random bytes")
             }
             Self::MinChars { min_chars } => format!("at least {min_chars} characters"),
-            Self::PublicKey => "an Ed25519 public key (not a secret)".to_owned(),
+            Self::PublicKey => "a public key (not a secret)".to_owned(),
         }
     }
 }
@@ -54,9 +55,9 @@ pub struct WeakSecret {
 impl Scheme {
     /// What this scheme needs of a configured secret:
     /// - Standard Webhooks and Svix: `whsec_` + at least 24 random bytes (their spec);
-    /// - Discord: a public key, nothing to check;
+    /// - Discord and SendGrid: a public key, nothing to check;
     /// - Square and Zoom: at least 22 characters (the length of the keys they issue);
-    ///   WorkOS the same (its docs give no length for the secrets it issues);
+    ///   WorkOS and Box the same (their docs give no length for the keys they issue);
     /// - every other HMAC scheme, generic-hmac included: at least 32 characters (a
     ///   SHA-256 key's worth; GitHub, Typeform, Twitch, Calendly and generic-hmac
     ///   secrets are chosen by the operator, the others are issued at that length or
@@ -64,8 +65,10 @@ impl Scheme {
     pub fn secret_rule(&self) -> SecretRule {
         match self {
             Self::StandardWebhooks | Self::Svix => SecretRule::WhsecBytes { min_bytes: 24 },
-            Self::Discord => SecretRule::PublicKey,
-            Self::Square | Self::Zoom | Self::Workos => SecretRule::MinChars { min_chars: 22 },
+            Self::Discord | Self::Sendgrid => SecretRule::PublicKey,
+            Self::Square | Self::Zoom | Self::Workos | Self::Box => {
+                SecretRule::MinChars { min_chars: 22 }
+            }
             Self::Stripe
             | Self::Github
             | Self::Slack
@@ -81,6 +84,7 @@ impl Scheme {
             | Self::Docusign
             | Self::PaddleBilling
             | Self::Webflow
+            | Self::Zendesk
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

@@ -270,3 +270,29 @@ fn mailgun_docs_subaccount_example_shape() {
         );
     }
 }
+
+/// SendGrid's own SDKs (Node, Python, Ruby, Go, Java, C#) all test with this key,
+/// signature, timestamp and payload.
+#[test]
+fn sendgrid_sdk_example() {
+    let public_key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+    let other_key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7aNDthvj+y7GjUuFDb/R1NGe1OPzpA==";
+    let body = br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
+    let headers = Headers::new()
+        .with(
+            "X-Twilio-Email-Event-Webhook-Signature",
+            "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=",
+        )
+        .with("X-Twilio-Email-Event-Webhook-Timestamp", "1588788367");
+    let req = Request::new("POST", "https://example.com/", &headers, body);
+    let at = VerifyOptions::at(1_588_788_367);
+    let ok = verify(&Scheme::Sendgrid, &req, &one(public_key), &at).unwrap();
+    assert_eq!(ok.secret_index, 0);
+    assert_eq!(ok.timestamp, Some(1_588_788_367));
+    // The SDKs' "bad key" and "bad payload" cases.
+    let err = verify(&Scheme::Sendgrid, &req, &one(other_key), &at).unwrap_err();
+    assert_eq!(err.code(), "no_match");
+    let req = Request::new("POST", "https://example.com/", &headers, b"payload");
+    let err = verify(&Scheme::Sendgrid, &req, &one(public_key), &at).unwrap_err();
+    assert_eq!(err.code(), "no_match");
+}

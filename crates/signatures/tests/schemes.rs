@@ -1818,3 +1818,175 @@ fn shopify_accepts_the_header_without_x_prefix() {
     let e = verify(&Scheme::Shopify, &req, &keys, &at(0)).unwrap_err();
     assert!(e.to_string().contains("X-Shopify-Hmac-Sha256"), "{e}");
 }
+
+// --- Zendesk, Box, SendGrid -------------------------------------------------------------
+
+#[test]
+fn zendesk_signs_rfc3339_timestamp_then_body_in_base64() {
+    let c = case("zendesk");
+    let built = build(&c, b"payload");
+    assert_eq!(
+        built.header("X-Zendesk-Webhook-Signature-Timestamp"),
+        "2023-11-14T22:13:20Z"
+    );
+    let sig = built.header("X-Zendesk-Webhook-Signature");
+    assert_eq!(sig.len(), 44, "base64 of 32 bytes: {sig}");
+    // Unix seconds are not what Zendesk sends.
+    let err = check(
+        &c,
+        &built.with_header("X-Zendesk-Webhook-Signature-Timestamp", "1700000000"),
+    )
+    .unwrap_err();
+    assert!(
+        malformed("X-Zendesk-Webhook-Signature-Timestamp")(&err),
+        "{err}"
+    );
+    // A hex signature is not base64 of the right thing.
+    let err = check(
+        &c,
+        &built.with_header("X-Zendesk-Webhook-Signature", "zz-not-base64"),
+    )
+    .unwrap_err();
+    assert!(malformed("X-Zendesk-Webhook-Signature")(&err), "{err}");
+}
+
+#[test]
+fn box_primary_and_secondary_keys_rotate() {
+    let c = case("box");
+    let (old, new) = ("box primary signature key", "box secondary signature key");
+    let signed = sign(
+        &Scheme::Box,
+        &secrets(&[old, new]),
+        &SignRequest::new(b"{\"trigger\":\"FILE.UPLOADED\"}", TS),
+    )
+    .unwrap();
+    let headers: Headers = signed.headers.iter().map(|(n, v)| (n, v)).collect();
+    let req = Request::new("POST", c.url, &headers, b"{\"trigger\":\"FILE.UPLOADED\"}");
+    let run = |keys: &[&str]| verify(&Scheme::Box, &req, &secrets(keys), &at(TS + 1));
+    assert_eq!(run(&[old]).unwrap().secret_index, 0);
+    assert_eq!(run(&[new]).unwrap().secret_index, 0);
+    assert_eq!(run(&["other", new]).unwrap().secret_index, 1);
+    assert_eq!(run(&["other"]).unwrap_err().code(), "no_match");
+    // Only the secondary signature sent (the primary key was removed): still verifies.
+    let built = Built {
+        headers,
+        url: c.url.to_owned(),
+        body: b"{\"trigger\":\"FILE.UPLOADED\"}".to_vec(),
+        form: None,
+    };
+    let only_secondary = built.without("BOX-SIGNATURE-PRIMARY");
+    let ok = check_with(&c, &only_secondary, &[new], at(TS)).unwrap();
+    assert_eq!(ok.timestamp, Some(TS));
+    assert_eq!(
+        check_with(&c, &only_secondary, &[old], at(TS))
+            .unwrap_err()
+            .code(),
+        "no_match"
+    );
+    // Neither: the primary is named as missing.
+    let err = check_with(
+        &c,
+        &only_secondary.without("BOX-SIGNATURE-SECONDARY"),
+        &[new],
+        at(TS),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::MissingHeader {
+            header: "BOX-SIGNATURE-PRIMARY".into()
+        }
+    );
+}
+
+#[test]
+fn box_version_algorithm_and_window() {
+    let c = case("box");
+    let built = build(&c, b"payload");
+    assert_eq!(built.header("BOX-SIGNATURE-VERSION"), "1");
+    assert_eq!(built.header("BOX-SIGNATURE-ALGORITHM"), "HmacSHA256");
+    // Absent version and algorithm headers are taken as the documented ones.
+    let bare = built
+        .without("BOX-SIGNATURE-VERSION")
+        .without("BOX-SIGNATURE-ALGORITHM");
+    assert!(check(&c, &bare).is_ok());
+    for (h, v) in [
+        ("BOX-SIGNATURE-VERSION", "2"),
+        ("BOX-SIGNATURE-ALGORITHM", "HmacSHA1"),
+    ] {
+        let err = check(&c, &built.with_header(h, v)).unwrap_err();
+        assert_eq!(err.code(), "unsupported_algorithm", "{h}: {err}");
+    }
+    // Ten minutes, both ways.
+    assert_eq!(c.tolerance(), Some(600));
+    assert!(check_with(&c, &built, &[&c.verify_secret], at(TS + 9 * 60)).is_ok());
+    let err = check_with(&c, &built, &[&c.verify_secret], at(TS + 11 * 60)).unwrap_err();
+    assert_eq!(err.code(), "timestamp_outside_tolerance");
+    // Box's documented example is written with an offset: the text as sent is signed.
+    let err = check(
+        &c,
+        &built.with_header("BOX-DELIVERY-TIMESTAMP", "2023-11-14T15:13:20-07:00"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "no_match", "same instant, other text: {err}");
+    let err = check(
+        &c,
+        &built.with_header("BOX-DELIVERY-TIMESTAMP", "2023-11-14 22:13:20"),
+    )
+    .unwrap_err();
+    assert!(malformed("BOX-DELIVERY-TIMESTAMP")(&err), "{err}");
+}
+
+#[test]
+fn sendgrid_keys_and_signatures() {
+    let c = case("sendgrid");
+    let built = build(&c, b"[{\"event\":\"processed\"}]");
+    // The public key is the base64 SubjectPublicKeyInfo DER SendGrid shows; PEM armour
+    // and line breaks are accepted too.
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n{}\n-----END PUBLIC KEY-----\n",
+        &c.verify_secret[..64],
+        &c.verify_secret[64..]
+    );
+    assert!(check_with(&c, &built, &[&pem], at(TS)).is_ok());
+    // Signing is deterministic (RFC 6979).
+    assert_eq!(
+        build(&c, b"[{\"event\":\"processed\"}]").header("X-Twilio-Email-Event-Webhook-Signature"),
+        built.header("X-Twilio-Email-Event-Webhook-Signature")
+    );
+    // A configured value that is not a P-256 public key is the operator's fault.
+    for bad in ["not base64!", "AAAA", c.sign_secret.as_str()] {
+        let err = check_with(&c, &built, &[bad], at(TS)).unwrap_err();
+        assert_eq!(err.code(), "bad_public_key", "{bad}: {err}");
+        assert!(err.is_config_error());
+    }
+    // A signature that is base64 but not DER.
+    let err = check(
+        &c,
+        &built.with_header("X-Twilio-Email-Event-Webhook-Signature", "AAAAAAAA"),
+    )
+    .unwrap_err();
+    assert!(
+        malformed("X-Twilio-Email-Event-Webhook-Signature")(&err),
+        "{err}"
+    );
+    // A public key cannot sign; the secret key gives its public key.
+    let err = sign(
+        &Scheme::Sendgrid,
+        &secrets(&[&c.verify_secret]),
+        &SignRequest::new(b"x", TS),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SignError::BadSecret { index: 0, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        public_key(
+            &Scheme::Sendgrid,
+            &SecretString::from(c.sign_secret.clone())
+        )
+        .unwrap(),
+        c.verify_secret
+    );
+}

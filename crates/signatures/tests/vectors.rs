@@ -153,3 +153,16 @@ fn our_signer_reproduces_independent_vectors() {
         assert_eq!(signed.body_fields, v.body_fields, "{}", v.name);
     }
 }
+
+#[test]
+fn sendgrid_public_key_matches_nodes() {
+    // The key pair sendgrid.js made with Node: the crate derives the same public key.
+    let node: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/sendgrid-node.json")).unwrap();
+    let derived = signatures::public_key(
+        &Scheme::Sendgrid,
+        &SecretString::from(node["private_key"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(derived, node["public_key"].as_str().unwrap());
+}

@@ -1,5 +1,5 @@
-//! Ed25519 schemes with arbitrary signatures and public keys: Discord, Standard Webhooks
-//! `v1a`.
+//! Public-key schemes with arbitrary signatures and public keys: Discord, Standard Webhooks
+//! `v1a` (Ed25519), SendGrid (ECDSA P-256).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -35,4 +35,12 @@ fuzz_target!(|i: Input<'_>| {
         &key,
         &VerifyOptions::at(i.now),
     );
+
+    // SendGrid (ECDSA P-256): arbitrary keys, signatures and timestamps.
+    let key = [SecretString::from(i.key.as_str())];
+    let headers = Headers::new()
+        .with("X-Twilio-Email-Event-Webhook-Signature", i.signature)
+        .with("X-Twilio-Email-Event-Webhook-Timestamp", i.timestamp);
+    let req = Request::new("POST", "", &headers, i.body);
+    let _ = verify(&Scheme::Sendgrid, &req, &key, &VerifyOptions::at(i.now));
 });

@@ -40,6 +40,13 @@ const SCHEMES: &[(Scheme, &str, &str, &str)] = &[
     (Scheme::Zoom, "x-zm-signature", "x-zm-request-timestamp", ""),
     (Scheme::Webflow, "x-webflow-signature", "x-webflow-timestamp", ""),
     (
+        Scheme::Zendesk,
+        "X-Zendesk-Webhook-Signature",
+        "X-Zendesk-Webhook-Signature-Timestamp",
+        "",
+    ),
+    (Scheme::Box, "BOX-SIGNATURE-PRIMARY", "BOX-DELIVERY-TIMESTAMP", ""),
+    (
         Scheme::TwitchEventsub,
         "Twitch-Eventsub-Message-Signature",
         "Twitch-Eventsub-Message-Timestamp",

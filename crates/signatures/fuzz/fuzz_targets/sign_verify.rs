@@ -29,6 +29,7 @@ fuzz_target!(|i: Input<'_>| {
             Scheme::StandardWebhooks
                 | Scheme::Svix
                 | Scheme::Discord
+                | Scheme::Sendgrid
                 | Scheme::Mailgun
                 | Scheme::Linear
         ) {

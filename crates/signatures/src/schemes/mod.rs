@@ -1,11 +1,13 @@
 //! The schemes, grouped by family, and the helpers they share.
 
 mod body;
+mod boxsig;
 mod discord;
 mod hubspot;
 #[cfg(test)]
 pub(crate) use hubspot::decode_uri as hubspot_decode_uri;
 mod mailgun;
+pub(crate) mod sendgrid;
 mod stamped;
 mod standard;
 mod tlist;
@@ -199,6 +201,9 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::Zoom => stamped::verify(&stamped::ZOOM, ctx),
         Scheme::TwitchEventsub => stamped::verify(&stamped::TWITCH, ctx),
         Scheme::Webflow => stamped::verify(&stamped::WEBFLOW, ctx),
+        Scheme::Zendesk => stamped::verify(&stamped::ZENDESK, ctx),
+        Scheme::Box => boxsig::verify(ctx),
+        Scheme::Sendgrid => sendgrid::verify(ctx),
         Scheme::Discord => discord::verify(ctx),
         Scheme::Twilio => twilio::verify(ctx),
         Scheme::HubspotV3 => hubspot::verify(ctx),
@@ -230,6 +235,9 @@ pub(crate) fn sign(
         Scheme::Zoom => stamped::sign(&stamped::ZOOM, secrets, input),
         Scheme::TwitchEventsub => stamped::sign(&stamped::TWITCH, secrets, input),
         Scheme::Webflow => stamped::sign(&stamped::WEBFLOW, secrets, input),
+        Scheme::Zendesk => stamped::sign(&stamped::ZENDESK, secrets, input),
+        Scheme::Box => boxsig::sign(secrets, input),
+        Scheme::Sendgrid => sendgrid::sign(secrets, input),
         Scheme::Discord => discord::sign(secrets, input),
         Scheme::Twilio => twilio::sign(secrets, input),
         Scheme::HubspotV3 => hubspot::sign(secrets, input),

@@ -1,6 +1,7 @@
 //! A timestamp header next to a prefixed hex signature header: Slack and Zoom
 //! (`v0:{ts}:{body}`), Twitch EventSub (`{id}{ts}{body}`, RFC 3339 timestamps),
-//! Webflow (`{ts}:{body}`, millisecond timestamps, no prefix).
+//! Webflow (`{ts}:{body}`, millisecond timestamps, no prefix), Zendesk (`{ts}{body}`,
+//! RFC 3339 timestamps, base64, no prefix).
 
 use secrecy::SecretString;
 
@@ -15,6 +16,8 @@ pub(crate) struct Format {
     /// Twitch: the message id header, signed before the timestamp.
     id_header: Option<&'static str>,
     prefix: &'static str,
+    /// How the signature is written (hex everywhere but Zendesk).
+    encoding: SignatureEncoding,
     /// RFC 3339 timestamps instead of Unix seconds.
     rfc3339: bool,
     /// Unix milliseconds instead of seconds (Webflow).
@@ -32,6 +35,8 @@ enum Content {
     IdTimestampBody,
     /// `{ts}:{body}` (Webflow).
     TimestampColonBody,
+    /// `{ts}{body}` (Zendesk).
+    TimestampBody,
 }
 
 pub(crate) const SLACK: Format = Format {
@@ -39,6 +44,7 @@ pub(crate) const SLACK: Format = Format {
     signature_header: "X-Slack-Signature",
     id_header: None,
     prefix: "v0=",
+    encoding: SignatureEncoding::Hex,
     rfc3339: false,
     millis: false,
     content: Content::V0,
@@ -49,6 +55,7 @@ pub(crate) const ZOOM: Format = Format {
     signature_header: "x-zm-signature",
     id_header: None,
     prefix: "v0=",
+    encoding: SignatureEncoding::Hex,
     rfc3339: false,
     millis: false,
     content: Content::V0,
@@ -59,6 +66,7 @@ pub(crate) const TWITCH: Format = Format {
     signature_header: "Twitch-Eventsub-Message-Signature",
     id_header: Some("Twitch-Eventsub-Message-Id"),
     prefix: "sha256=",
+    encoding: SignatureEncoding::Hex,
     rfc3339: true,
     millis: false,
     content: Content::IdTimestampBody,
@@ -69,9 +77,21 @@ pub(crate) const WEBFLOW: Format = Format {
     signature_header: "x-webflow-signature",
     id_header: None,
     prefix: "",
+    encoding: SignatureEncoding::Hex,
     rfc3339: false,
     millis: true,
     content: Content::TimestampColonBody,
+};
+
+pub(crate) const ZENDESK: Format = Format {
+    timestamp_header: "X-Zendesk-Webhook-Signature-Timestamp",
+    signature_header: "X-Zendesk-Webhook-Signature",
+    id_header: None,
+    prefix: "",
+    encoding: SignatureEncoding::Base64,
+    rfc3339: true,
+    millis: false,
+    content: Content::TimestampBody,
 };
 
 /// The signed content, by the format's [`Content`].
@@ -79,6 +99,7 @@ fn parts<'a>(content: Content, id: Option<&'a str>, ts: &'a str, body: &'a [u8])
     match (content, id) {
         (Content::IdTimestampBody, Some(id)) => vec![id.as_bytes(), ts.as_bytes(), body],
         (Content::TimestampColonBody, _) => vec![ts.as_bytes(), b":", body],
+        (Content::TimestampBody, _) => vec![ts.as_bytes(), body],
         (Content::V0 | Content::IdTimestampBody, _) => vec![b"v0:", ts.as_bytes(), b":", body],
     }
 }
@@ -91,7 +112,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
         f.signature_header,
         h.text(f.signature_header)?,
         f.prefix,
-        SignatureEncoding::Hex,
+        f.encoding,
     )?;
     let ts = if f.rfc3339 {
         parse_rfc3339(ts_text).ok_or_else(|| {
@@ -140,7 +161,7 @@ pub(crate) fn sign(
         secrets,
         HmacAlgorithm::Sha256,
         &parts(f.content, id, &ts, input.body),
-        SignatureEncoding::Hex,
+        f.encoding,
     )?;
     let mut headers = Vec::new();
     if let (Some(name), Some(id)) = (f.id_header, id) {

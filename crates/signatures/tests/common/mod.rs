@@ -110,6 +110,10 @@ pub fn generic_full() -> GenericHmac {
     }
 }
 
+/// Fixed P-256 keys for the `sendgrid` fixtures (base64 PKCS#8 DER, made by Node's crypto).
+pub const SENDGRID_SK: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8d3+5T/2ojBm+OZ3DwLdr5u07Ww9YowDoZA/DRKZti2hRANCAAR/7sAuUz49/EDM8qXV9rFjoNrMIF5lMts42fJC0ScIMGUkYV3Npq8Jk32AW9stOP60Tr5WaMpZ59vYdXUxgB0P";
+pub const SENDGRID_OTHER_SK: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYrSwoRcKSG3sE08DyuF56ZOKOGILh1mJN6//74dqvV2hRANCAARS0EQO27KcXrMvVYOooxKtJZP86Op89UNjWDp6JY2ppsGkuFJ6h5H0q3/YG+QMd/KIi0UQ6GYGVgOOsbjPK/jd";
+
 /// Every scheme, with the Standard Webhooks `v1a` variant and Twilio's form mode too.
 pub fn cases() -> Vec<Case> {
     let sw = Scheme::StandardWebhooks;
@@ -180,6 +184,19 @@ pub fn cases() -> Vec<Case> {
             .sig("x-webflow-signature")
             .ts("x-webflow-timestamp"),
         Case::new(Scheme::Workos, "workos webhook secret", "other").sig("WorkOS-Signature"),
+        Case::new(Scheme::Zendesk, "zendesk signing secret", "other")
+            .sig("X-Zendesk-Webhook-Signature")
+            .ts("X-Zendesk-Webhook-Signature-Timestamp"),
+        Case::new(Scheme::Box, "box primary signature key", "other")
+            .sig("BOX-SIGNATURE-PRIMARY")
+            .ts("BOX-DELIVERY-TIMESTAMP"),
+        Case {
+            verify_secret: pub_of(&Scheme::Sendgrid, SENDGRID_SK),
+            wrong_secret: pub_of(&Scheme::Sendgrid, SENDGRID_OTHER_SK),
+            ..Case::new(Scheme::Sendgrid, SENDGRID_SK, "")
+                .sig("X-Twilio-Email-Event-Webhook-Signature")
+                .ts("X-Twilio-Email-Event-Webhook-Timestamp")
+        },
         Case {
             label: "generic-hmac full".into(),
             ..Case::new(Scheme::GenericHmac(generic_full()), "acme secret", "other")

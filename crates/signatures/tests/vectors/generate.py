@@ -2,7 +2,9 @@
 """Independent test vectors for crates/signatures.
 
 Written from each provider's documentation, using only Python's standard library
-(hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519. It shares no
+(hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519. SendGrid's ECDSA
+P-256 signatures come from Node's crypto (sendgrid.js writes sendgrid-node.json, read
+here). It shares no
 code with the Rust signer, so a Rust test that verifies these vectors checks the
 scheme, not an echo of itself.
 
@@ -265,6 +267,60 @@ def workos(secret, ts, body, **_):
     return {"headers": [["WorkOS-Signature", f"t={ms}, v1={sig}"]]}
 
 
+def zendesk(secret, ts, body, **_):
+    # Zendesk: base64 HMAC-SHA256 of the RFC 3339 timestamp header followed by the body.
+    stamp = rfc3339(ts)
+    sig = b64(mac(hashlib.sha256, secret, stamp + body))
+    return {"headers": [["X-Zendesk-Webhook-Signature-Timestamp", stamp], ["X-Zendesk-Webhook-Signature", sig]]}
+
+
+def zendesk_offset(secret, ts, body, **_):
+    # The same instant written with a UTC offset: the header's text is what is signed.
+    d = datetime.datetime.fromtimestamp(ts, datetime.timezone(datetime.timedelta(hours=-7)))
+    stamp = d.isoformat()
+    sig = b64(mac(hashlib.sha256, secret, stamp + body))
+    return {"headers": [["X-Zendesk-Webhook-Signature-Timestamp", stamp], ["X-Zendesk-Webhook-Signature", sig]]}
+
+
+# Box: the application has a primary and a secondary signature key; each signs the body's
+# bytes followed by the BOX-DELIVERY-TIMESTAMP bytes (base64 HMAC-SHA256).
+BOX_SECONDARY_KEY = "box-secondary-signature-key-0002"
+
+
+def box_headers(stamp, sigs):
+    h = [["BOX-DELIVERY-TIMESTAMP", stamp], ["BOX-SIGNATURE-VERSION", "1"],
+         ["BOX-SIGNATURE-ALGORITHM", "HmacSHA256"]]
+    return h + [[n, v] for n, v in zip(["BOX-SIGNATURE-PRIMARY", "BOX-SIGNATURE-SECONDARY"], sigs)]
+
+
+def box(secret, ts, body, **_):
+    stamp = rfc3339(ts)
+    sigs = [b64(mac(hashlib.sha256, k, body + stamp)) for k in (secret, BOX_SECONDARY_KEY)]
+    return {"headers": box_headers(stamp, sigs)}
+
+
+def box_primary_only(secret, ts, body, **_):
+    d = datetime.datetime.fromtimestamp(ts, datetime.timezone(datetime.timedelta(hours=-7)))
+    stamp = d.isoformat()
+    return {"headers": box_headers(stamp, [b64(mac(hashlib.sha256, secret, body + stamp))])}
+
+
+def sendgrid_node():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sendgrid-node.json")
+    with open(path, encoding="utf-8") as f:
+        node = json.load(f)
+    assert node["timestamp"] == TS and node["body"] == BODY, "sendgrid-node.json is for another body"
+    return node
+
+
+def sendgrid(which):
+    def sign(**_):
+        node = sendgrid_node()
+        return {"headers": [["X-Twilio-Email-Event-Webhook-Signature", node["signatures"][which]],
+                            ["X-Twilio-Email-Event-Webhook-Timestamp", str(TS)]]}
+    return sign
+
+
 GENERIC_512 = {"generic-hmac": {
     "header": "X-Acme-Signature", "prefix": "sha512=", "algorithm": "sha512", "encoding": "base64",
     "template": "{timestamp}.{id}.{method}.{url}.{body}", "timestamp_header": "X-Acme-Timestamp",
@@ -358,6 +414,19 @@ def vectors():
     add("paddle-billing", paddle, "pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI", "other")
     add("webflow", webflow, "b5e8a0c0f3d9d1f8d5a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d", "other")
     add("workos", workos, "wh_sec_0123456789abcdefABCDEF", "other")
+    add("zendesk", zendesk, "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==", "other")
+    add("zendesk", zendesk_offset, "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==", "other", check_sign=False,
+        note="offset")
+    add("box", box, "box-primary-signature-key-000001", "other", extra_signing_secrets=[BOX_SECONDARY_KEY])
+    # Verified with the secondary key alone: BOX-SIGNATURE-SECONDARY is what matches.
+    add("box", box, "box-primary-signature-key-000001", "other", verify_key=BOX_SECONDARY_KEY,
+        note="secondary", extra_signing_secrets=[BOX_SECONDARY_KEY])
+    add("box", box_primary_only, "box-primary-signature-key-000001", "other", check_sign=False,
+        note="primary only, offset")
+    node = sendgrid_node()
+    for which in ("low_s", "high_s"):
+        add("sendgrid", sendgrid(which), node["private_key"], None, verify_key=node["public_key"],
+            decoy_key=node["decoy_public_key"], check_sign=False, note=which.replace("_", "-"))
     add(GENERIC_512, generic_512, "acme-secret", "other")
     add(GENERIC_SHA1, generic_sha1, "legacy", "other")
     return out

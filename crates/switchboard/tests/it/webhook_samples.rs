@@ -7,11 +7,15 @@ use crate::harness::{Server, open_db, sandbox};
 /// the public one.
 const ED25519_SECRET: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const ED25519_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// A P-256 key pair made by Node's crypto: SendGrid signs with the private key (base64
+/// PKCS#8 DER); the server verifies with the public one (base64 SubjectPublicKeyInfo DER).
+const P256_SECRET: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8d3+5T/2ojBm+OZ3DwLdr5u07Ww9YowDoZA/DRKZti2hRANCAAR/7sAuUz49/EDM8qXV9rFjoNrMIF5lMts42fJC0ScIMGUkYV3Npq8Jk32AW9stOP60Tr5WaMpZ59vYdXUxgB0P";
+const P256_PUBLIC: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEf+7ALlM+PfxAzPKl1faxY6DazCBeZTLbONnyQtEnCDBlJGFdzaavCZN9gFvbLTj+tE6+VmjKWefb2HV1MYAdDw==";
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECRET: &str = "sample-secret-0123456789abcdef0123456789";
 
 /// One integration per catalog entry with webhooks; `signing` gives the CLI's copy
-/// (Discord's private key where the server has the public one).
+/// (Discord's and SendGrid's private keys where the server has the public ones).
 fn config(signing: bool, key: &std::path::Path) -> String {
     let mut out = String::new();
     for p in catalog::Catalog::builtin().list() {
@@ -20,6 +24,8 @@ fn config(signing: bool, key: &std::path::Path) -> String {
             Some("standard-webhooks" | "svix") => STD_SECRET,
             Some("discord") if signing => ED25519_SECRET,
             Some("discord") => ED25519_PUBLIC,
+            Some("sendgrid") if signing => P256_SECRET,
+            Some("sendgrid") => P256_PUBLIC,
             _ => SECRET,
         };
         out.push_str(&format!(
