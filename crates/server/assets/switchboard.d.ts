@@ -74,8 +74,10 @@ export interface ConnectOptions {
   /** Show only this integration of the session. */
   integration?: string;
   /**
-   * The connection an OAuth2 integration creates, or reconnects when the end user has
-   * it already (when the session did not fix one); only its result is accepted.
+   * The connection to create, or to reconnect when the end user has it already (an
+   * OAuth2 one at the provider again; an API-key or basic one with new credentials,
+   * checked before they replace the old), when the session did not fix one; only its
+   * result is accepted.
    */
   connectionId?: string;
   /**

@@ -21,7 +21,7 @@
 //! they interpolate; URL parts are percent-encoded by `form_urlencoded` first. The page
 //! carries the app's branding (`[branding]`: name, logo at `/connect/assets/logo`,
 //! accent colour with black or white text by contrast), the end user's existing
-//! connections to the session's integrations (OAuth2 ones with a reconnect link), the
+//! connections to the session's integrations (each with a reconnect link), the
 //! requested scopes in plain words (`catalog::scope_description`), and follows the
 //! system's dark mode. With `mode=popup` (the page opened by `switchboard.js`) its links
 //! and forms carry the mode on, so that the result is posted to the opener even when the
@@ -123,7 +123,7 @@ struct View<'a> {
     only: Option<&'a str>,
     /// How the page runs (`popup` or `redirect`), carried on by its links and forms.
     mode: Option<Via>,
-    /// The connection an OAuth2 link creates or reconnects (`connection_id=…`), when
+    /// The connection the links and forms create or reconnect (`connection_id=…`), when
     /// the session did not fix one.
     connection_id: Option<&'a str>,
 }
