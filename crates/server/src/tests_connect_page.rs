@@ -1375,6 +1375,18 @@ async fn a_typed_connection_reconnects_under_its_id_and_bad_ids_change_nothing()
         "{body}"
     );
     assert_eq!(h.connection("b-1").await.1["integration"], "basic");
+    // A basic connection has its reconnect link as well.
+    let body = html_page(
+        h.http.get(h.url(&path)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        section(&body, "basic").contains(&format!(
+            "<a href=\"/connect?session={token}&#38;integration=basic&#38;connection_id=b-1\">Reconnect</a>"
+        )),
+        "{body}"
+    );
     // A session fixed to one id takes no other, on the page or in the form.
     let (fixed, fixed_path) = h.session(&["keyed"], Some("k-2")).await;
     let r = h

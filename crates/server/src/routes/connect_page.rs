@@ -363,9 +363,35 @@ fn for_option<'a>(
     v.filter(|(it, _)| *it == o.integration).map(|(_, m)| m)
 }
 
-/// Whether an auth mode takes credentials typed on the page.
-fn typed(auth_mode: &str) -> bool {
-    matches!(auth_mode, "api_key" | "basic")
+/// Where the end user's connection `id` to option `o` is reconnected: an OAuth2 one at
+/// the provider again (unless its link needs settings first), an API-key or basic one
+/// at this page's form for that connection alone.
+fn reconnect_href(
+    session: &str,
+    o: &ConnectOption,
+    id: &str,
+    mode: &[(&str, &str)],
+) -> Option<String> {
+    let mut extra = vec![("connection_id", id)];
+    extra.extend(mode.iter().copied());
+    match o.auth_mode.as_str() {
+        "oauth2" | "github_app" => o
+            .settings
+            .is_empty()
+            .then(|| auth_href(session, &o.integration, &[], &extra)),
+        "api_key" | "basic" => {
+            let mut href = format!(
+                "/connect?session={}&integration={}",
+                pct(session),
+                pct(&o.integration)
+            );
+            for (k, v) in extra {
+                let _ = write!(href, "&{}={}", pct(k), pct(v));
+            }
+            Some(href)
+        }
+        _ => None,
+    }
 }
 
 fn mode_str(m: Via) -> Option<&'static str> {
@@ -422,33 +448,12 @@ fn option_view(
                 .created_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             // A reconnect keeps the connection's id; a session created for another id
-            // cannot reconnect this one. An OAuth2 one goes to the provider again; a
-            // typed one (key, password) to this page's form for that connection alone.
+            // cannot reconnect this one.
             reconnect_href: page
                 .connection_id
                 .as_ref()
                 .is_none_or(|f| *f == c.id)
-                .then(|| {
-                    let mut extra = vec![("connection_id", c.id.as_str())];
-                    extra.extend(mode_pair.iter().copied());
-                    if oauth {
-                        o.settings
-                            .is_empty()
-                            .then(|| auth_href(session, &o.integration, &[], &extra))
-                    } else {
-                        typed(&o.auth_mode).then(|| {
-                            let mut href = format!(
-                                "/connect?session={}&integration={}",
-                                pct(session),
-                                pct(&o.integration)
-                            );
-                            for (k, v) in &extra {
-                                let _ = write!(href, "&{}={}", pct(k), pct(v));
-                            }
-                            href
-                        })
-                    }
-                })
+                .then(|| reconnect_href(session, o, &c.id, &mode_pair))
                 .flatten(),
         })
         .collect();
@@ -652,7 +657,7 @@ fn popup_failure(
         ("mode" = Option<String>, Query, description = "`popup` (opened by switchboard.js: the result is posted to the opener) or `redirect` (the result goes to the session's return_to)"),
         ("opener" = Option<String>, Query, description = "with mode=popup: the opener's origin, told about an expired session when an integration allows it")),
     responses(
-        (status = 200, content_type = "text/html", body = String, description = "the page (or, in a popup, a page that posts session_expired or unknown_integration to the opener)"),
+        (status = 200, content_type = "text/html", body = String, description = "the page (or, in a popup, a page that posts session_expired, unknown_integration or invalid_options to the opener)"),
         (status = 400, description = "a missing, unknown or expired session, an integration outside the session, a bad mode or connection_id (JSON), or an integration's settings left blank (the page again, with the reason)",
             content((ErrorBody = "application/json"), (String = "text/html")))))]
 pub async fn page(
