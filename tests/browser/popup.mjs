@@ -299,7 +299,8 @@ async function main() {
         headless: true,
         // Root (CI containers) cannot use Chromium's sandbox.
         args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-        timeout: 30000,
+        // Generous: a loaded machine starts Chromium slowly.
+        timeout: 90000,
       });
     } catch (e) {
       fail(`cannot start Chromium at ${input.chromium} (run scripts/setup to install Debian's chromium): ${e.message}`);

@@ -358,7 +358,8 @@ async function main() {
         executablePath: input.chromium,
         headless: true,
         args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-        timeout: 30000,
+        // Generous: a loaded machine starts Chromium slowly.
+        timeout: 90000,
       });
     } catch (e) {
       fail(`cannot start Chromium at ${input.chromium} (run scripts/setup to install Debian's chromium): ${e.message}`);
