@@ -56,16 +56,20 @@ function readInput() {
   }
   input.timeout_ms ??= 15000;
   input.settle_ms ??= 400;
-  input.after_result_ms ??= 3000;
+  // Past result.js's own wait for an acknowledgement (5 s), under load too.
+  input.after_result_ms ??= 15000;
   input.chromium ??= process.env.CHROMIUM ?? DEFAULT_CHROMIUM;
   if (input.opener_html !== undefined && typeof input.opener_html !== 'string') fail('opener_html must be a string');
   input.app_json ??= {};
   if (input.popup_click !== undefined && typeof input.popup_click !== 'string') fail('popup_click must be a CSS selector');
+  if (input.opener_wait !== undefined && typeof input.opener_wait !== 'string') fail('opener_wait must be a CSS selector');
   if (typeof input.app_json !== 'object' || Array.isArray(input.app_json)) fail('app_json must be an object of path: JSON');
   return input;
 }
 
 // The opener page: a button that opens the popup, and a log of every message received.
+// A message from Switchboard's origin is acknowledged, as the docs tell an app without
+// switchboard.js to do (the popup closes on that).
 const OPENER_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>opener</title></head>
 <body>
@@ -77,6 +81,10 @@ const OPENER_PAGE = `<!doctype html>
     let data;
     try { data = JSON.parse(JSON.stringify(e.data)); } catch { data = String(e.data); }
     window.__messages.push({ origin: e.origin, data });
+    const auth = new URLSearchParams(location.search).get('auth');
+    if (e.source === window.__popup && e.origin === new URL(auth).origin && data && data.source === 'switchboard') {
+      e.source.postMessage({ source: 'switchboard', type: 'ack' }, e.origin);
+    }
   });
   document.getElementById('connect').addEventListener('click', () => {
     const auth = new URLSearchParams(location.search).get('auth');
@@ -243,14 +251,18 @@ async function drive(browser, input, run, openerOrigin) {
     if (!out.popup_opened) fail(`${run.name}: window.open returned null (popup blocked?)`);
     const popupClosed = () => (custom ? popupPage.isClosed() : page.evaluate(() => window.__popup.closed));
 
-    // Until the popup closed itself, or its result page has been up for after_result_ms
-    // (its script did not close it), or the timeout.
+    // Until the popup closed itself (and, with opener_wait, the opener shows a result),
+    // or its result page has been up for after_result_ms (its script did not close it),
+    // or the timeout. No fixed pause decides anything: on a loaded machine every step
+    // may take seconds.
     const deadline = started + input.timeout_ms;
+    const openerDone = () =>
+      input.opener_wait === undefined || !custom
+        ? true
+        : page.evaluate((sel) => (document.querySelector(sel)?.textContent ?? '').trim() !== '', input.opener_wait);
     while (Date.now() < deadline) {
-      if (await popupClosed()) {
-        out.popup_closed = true;
-        break;
-      }
+      if (!out.popup_closed && (await popupClosed())) out.popup_closed = true;
+      if (out.popup_closed && (await openerDone())) break;
       if (resultSeenAt !== null && Date.now() - resultSeenAt > input.after_result_ms) break;
       await sleep(50);
     }
@@ -287,7 +299,8 @@ async function main() {
         headless: true,
         // Root (CI containers) cannot use Chromium's sandbox.
         args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-        timeout: 30000,
+        // Generous: a loaded machine starts Chromium slowly.
+        timeout: 90000,
       });
     } catch (e) {
       fail(`cannot start Chromium at ${input.chromium} (run scripts/setup to install Debian's chromium): ${e.message}`);

@@ -6,7 +6,21 @@
 //
 // For each run it serves an app page on 127.0.0.1:<app_port> that loads switchboard.js
 // from Switchboard, clicks its button (which calls Switchboard.connect(run.options)),
-// acts in the popup as the run says, and reports how the Promise settled. It prints one
+// acts in the popup as the run says, and reports how the Promise settled. Actions:
+//   oauth, deny     click the integration's button in the popup (the OIDC peer
+//                   approves, or denies with login_hint=deny)
+//   close           close the popup once it loaded, as a user would
+//   api_key         fill run.fields in the popup's form and submit it; with
+//                   run.close_after, wait for the form's error, then close the popup
+//   none            nothing in a popup (the snippet rejects by itself)
+//   redirect        with run.block_popup: the whole page goes to the Connect page;
+//                   click the integration's button there and wait for the page to land
+//                   back on the app's origin (return_to), reported as final_url
+//   concurrent      a second connect() (run.options2) while the popup is open, reported
+//                   as outcome2 with the number of windows; then the popup's oauth flow;
+//                   then the second connect() again, in a popup of its own (outcome3)
+// run.block_popup stubs window.open (returns null) in the app page before the click.
+// Nothing waits a fixed time: each step waits for what it needs, within timeout_ms. It prints one
 // JSON line on stdout and exits 0 whenever the browser could be driven; assertions are
 // the caller's. Driver problems exit 2 with a `snippet.mjs: …` message on stderr.
 
@@ -16,7 +30,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const DEFAULT_CHROMIUM = '/usr/bin/chromium';
-const ACTIONS = ['oauth', 'deny', 'close', 'api_key', 'none'];
+const ACTIONS = ['oauth', 'deny', 'close', 'api_key', 'none', 'redirect', 'concurrent'];
 
 class DriverError extends Error {}
 const fail = (m) => {
@@ -51,6 +65,10 @@ function readInput() {
     if (typeof run.options !== 'object' || run.options === null) fail(`runs[${i}].options must be the object given to Switchboard.connect`);
     run.fields ??= {};
     run.forge = Boolean(run.forge);
+    run.block_popup = Boolean(run.block_popup);
+    run.close_after = Boolean(run.close_after);
+    if (run.action === 'concurrent' && (typeof run.options2 !== 'object' || run.options2 === null)) fail(`runs[${i}].options2 must be the second connect()'s options`);
+    if (run.action === 'redirect' && !run.block_popup) fail(`runs[${i}]: the redirect action needs block_popup`);
   }
   for (const [i, s] of input.screenshots.entries()) {
     if (typeof s.name !== 'string' || !/^[a-z0-9_-]+$/.test(s.name)) fail(`screenshots[${i}].name must be [a-z0-9_-]+`);
@@ -59,8 +77,8 @@ function readInput() {
     s.scheme ??= 'light';
   }
   if (input.screenshots.length && typeof input.screenshot_dir !== 'string') fail('screenshot_dir is needed for screenshots');
-  input.timeout_ms ??= 20000;
-  input.pending_ms ??= 1500;
+  // Generous: a bound on a loaded machine, never a measurement.
+  input.timeout_ms ??= 60000;
   input.chromium ??= process.env.CHROMIUM ?? DEFAULT_CHROMIUM;
   return input;
 }
@@ -73,27 +91,32 @@ function appPage(switchboard) {
 <script src="${switchboard}/connect/switchboard.js"></script></head>
 <body>
 <button id="connect" type="button">Connect</button>
+<button id="connect2" type="button">Connect another</button>
 <script>
   window.__outcome = null;
+  window.__outcome2 = null;
   window.__messages = [];
   window.addEventListener('message', (e) => {
     let data;
     try { data = JSON.parse(JSON.stringify(e.data)); } catch { data = String(e.data); }
     window.__messages.push({ origin: e.origin, data });
   });
-  document.getElementById('connect').addEventListener('click', () => {
-    const options = JSON.parse(new URLSearchParams(location.search).get('options'));
+  function start(param, slot) {
+    const options = JSON.parse(new URLSearchParams(location.search).get(param));
+    window[slot] = null;
     Switchboard.connect(options).then(
-      (value) => { window.__outcome = { resolved: value }; },
+      (value) => { window[slot] = { resolved: value }; },
       (e) => {
-        window.__outcome = { rejected: {
+        window[slot] = { rejected: {
           name: e && e.name, code: e && e.code, message: e && e.message,
           is_error: e instanceof Error, is_switchboard_error: e instanceof Switchboard.SwitchboardError,
           connection_id: e && e.connectionId, integration: e && e.integration,
         } };
       },
     );
-  });
+  }
+  document.getElementById('connect').addEventListener('click', () => start('options', '__outcome'));
+  document.getElementById('connect2').addEventListener('click', () => start('options2', '__outcome2'));
 </script>
 </body></html>
 `;
@@ -105,6 +128,10 @@ function serveApp(port, html) {
     if (req.method === 'GET' && p === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(html);
+    } else if (req.method === 'GET' && p === '/done') {
+      // The sessions' return_to.
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end('<!doctype html><title>done</title><p>back in the app</p>');
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');
@@ -180,13 +207,58 @@ async function drive(browser, input, run, app) {
       );
     }
     const page = await context.newPage();
-    const popupEvent = context.waitForEvent('page', { timeout: input.timeout_ms }).catch(() => null);
-    const url = `${app.origin}/?options=${encodeURIComponent(JSON.stringify(run.options))}`;
+    const nextPopup = () => context.waitForEvent('page', { timeout: input.timeout_ms }).catch(() => null);
+    const popupEvent = run.block_popup ? Promise.resolve(null) : nextPopup();
+    let url = `${app.origin}/?options=${encodeURIComponent(JSON.stringify(run.options))}`;
+    if (run.options2) url += `&options2=${encodeURIComponent(JSON.stringify(run.options2))}`;
     const nav = await page.goto(url, { timeout: input.timeout_ms });
     if (!nav || nav.status() !== 200) fail(`${run.name}: the app page answered ${nav?.status()}`);
+    if (run.block_popup) {
+      // As a popup blocker does: window.open gives null.
+      await page.evaluate(() => {
+        window.open = () => null;
+      });
+    }
     await page.click('#connect', { timeout: input.timeout_ms });
-    const settled = () => page.evaluate(() => window.__outcome);
+    const settled = (slot = '__outcome') => page.evaluate((s) => window[s], slot);
+    const waitSettled = async (slot) => {
+      const until = Date.now() + input.timeout_ms;
+      while (Date.now() < until && (await settled(slot)) === null) await sleep(50);
+      return settled(slot);
+    };
+    const it = run.options.integration ?? run.integration;
+    const section = `section[data-integration="${it}"]`;
+    if (run.action === 'redirect') {
+      // The page itself went to the Connect page; through the provider and back to
+      // return_to on the app's origin.
+      await page.click(`${section} a.button`, { timeout: input.timeout_ms });
+      await page.waitForURL((u) => u.origin === app.origin && u.pathname === '/done', { timeout: input.timeout_ms });
+      out.final_url = page.url();
+      out.popups = context.pages().length - 1;
+      return out;
+    }
     let popup = null;
+    if (run.action === 'concurrent') {
+      popup = await popupEvent;
+      if (!popup) fail(`${run.name}: no popup opened`);
+      await popup.waitForSelector(section, { timeout: input.timeout_ms });
+      await page.click('#connect2', { timeout: input.timeout_ms });
+      out.outcome2 = await waitSettled('__outcome2');
+      out.windows_after_second = context.pages().length;
+      out.first_popup_url = popup.url();
+      await popup.click(`${section} a.button`, { timeout: input.timeout_ms });
+      out.outcome = await waitSettled('__outcome');
+      // Settled: the next connect() opens a popup of its own.
+      const third = nextPopup();
+      await page.click('#connect2', { timeout: input.timeout_ms });
+      const popup3 = await third;
+      if (!popup3) fail(`${run.name}: no popup for the third connect()`);
+      out.third_is_new_window = popup3 !== popup;
+      await popup3.click(`${section} a.button`, { timeout: input.timeout_ms });
+      out.outcome3 = await waitSettled('__outcome2');
+      out.messages = await page.evaluate(() => window.__messages);
+      return out;
+    }
     if (run.action !== 'none') {
       popup = await popupEvent;
       out.popup_opened = popup !== null;
@@ -194,8 +266,6 @@ async function drive(browser, input, run, app) {
       popup.on('close', () => {
         out.popup_closed = true;
       });
-      const it = run.options.integration ?? run.integration;
-      const section = `section[data-integration="${it}"]`;
       if (run.action !== 'close') await popup.waitForSelector(section, { timeout: input.timeout_ms }).catch(() => {});
       out.popup_page = await popup.evaluate(() => ({ url: location.href, title: document.title })).catch(() => null);
       if (run.action === 'oauth' || run.action === 'deny') {
@@ -205,22 +275,30 @@ async function drive(browser, input, run, app) {
           await popup.fill(`${section} input[name="${name}"]`, value, { timeout: input.timeout_ms });
         }
         await popup.click(`${section} button[type=submit]`, { timeout: input.timeout_ms });
+        if (run.close_after) {
+          // The form again, with the reason; then the user gives up.
+          await popup.waitForSelector(`${section} [role=alert]`, { timeout: input.timeout_ms });
+          out.popup_text = await popup.evaluate(() => document.body?.innerText ?? '');
+          out.popup_form = await popup.evaluate((sel) => {
+            const f = document.querySelector(`${sel} form`);
+            return f ? Object.fromEntries([...new FormData(f)].filter(([k]) => k !== 'session')) : null;
+          }, section);
+          await popup.close();
+        }
       } else if (run.action === 'close') {
         await popup.waitForLoadState('load', { timeout: input.timeout_ms }).catch(() => {});
         await popup.close();
       }
     }
-    const deadline = started + (run.wait_ms ?? input.timeout_ms);
-    while (Date.now() < deadline && (await settled()) === null) await sleep(50);
-    out.outcome = await settled();
-    if (out.outcome === null) {
-      // Still pending: how long it stayed so, after the popup's flow ended.
-      out.pending_for_ms = Date.now() - started;
+    out.outcome = await waitSettled('__outcome');
+    if (popup && out.outcome !== null && !popup.isClosed()) {
+      // The popup closes on the snippet's acknowledgement, just after the Promise settled.
+      await popup.waitForEvent('close', { timeout: input.timeout_ms }).catch(() => {});
     }
     if (popup && !out.popup_closed) {
       out.popup_closed = popup.isClosed();
       out.popup_url = popup.isClosed() ? null : popup.url();
-      out.popup_text = popup.isClosed() ? null : await popup.evaluate(() => document.body?.innerText ?? '').catch(() => null);
+      out.popup_text ??= popup.isClosed() ? null : await popup.evaluate(() => document.body?.innerText ?? '').catch(() => null);
     }
     out.messages = await page.evaluate(() => window.__messages);
   } finally {
@@ -280,7 +358,8 @@ async function main() {
         executablePath: input.chromium,
         headless: true,
         args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-        timeout: 30000,
+        // Generous: a loaded machine starts Chromium slowly.
+        timeout: 90000,
       });
     } catch (e) {
       fail(`cannot start Chromium at ${input.chromium} (run scripts/setup to install Debian's chromium): ${e.message}`);

@@ -18,6 +18,11 @@ export type SwitchboardErrorCode =
   | 'popup_blocked'
   /** The user closed the popup before finishing. */
   | 'window_closed'
+  /**
+   * Another `connect()` of this page is still open in its popup (one at a time): that
+   * popup was brought to the front, and its own Promise settles as usual.
+   */
+  | 'in_progress'
   /** The connect session is unknown or expired: create a new one. */
   | 'session_expired'
   /** Connected, but without some required scopes (`missingScopes`, `connectionId`). */
@@ -69,8 +74,10 @@ export interface ConnectOptions {
   /** Show only this integration of the session. */
   integration?: string;
   /**
-   * The connection an OAuth2 integration creates, or reconnects when the end user has
-   * it already (when the session did not fix one); only its result is accepted.
+   * The connection to create, or to reconnect when the end user has it already (an
+   * OAuth2 one at the provider again; an API-key or basic one with new credentials,
+   * checked before they replace the old), when the session did not fix one; only its
+   * result is accepted.
    */
   connectionId?: string;
   /**
@@ -91,7 +98,10 @@ export interface ConnectResult {
 }
 
 export interface SwitchboardApi {
-  /** Connects an account in a popup; resolves when it is connected. */
+  /**
+   * Connects an account in a popup; resolves when it is connected. One call at a time:
+   * while a call's popup is open, another call rejects with `in_progress`.
+   */
   connect(options: ConnectOptions): Promise<ConnectResult>;
   /** The class of every rejection (`err instanceof Switchboard.SwitchboardError`). */
   readonly SwitchboardError: SwitchboardErrorConstructor;

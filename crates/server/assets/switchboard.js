@@ -8,8 +8,11 @@
  * It opens Switchboard's Connect page in a popup (or, when the browser blocks popups,
  * sends the whole page there: the session's return_to gets the result), and accepts a
  * result only from Switchboard's own origin (where this file was loaded from) and only
- * from that popup. The connect session must have been created with this page's origin
- * as `opener_origin` (and `return_to` for the redirect fallback).
+ * from that popup; it answers the result with an acknowledgement, on which the popup
+ * closes. One connect() at a time: another call while its popup is open brings that
+ * popup to the front and rejects with `in_progress`. The connect session must have been
+ * created with this page's origin as `opener_origin` (and `return_to` for the redirect
+ * fallback).
  */
 (function (global) {
   'use strict';
@@ -18,6 +21,7 @@
     'access_denied',
     'popup_blocked',
     'window_closed',
+    'in_progress',
     'session_expired',
     'missing_scopes',
     'unknown_integration',
@@ -34,6 +38,7 @@
     access_denied: 'The user did not allow access.',
     popup_blocked: 'The browser blocked the popup; call connect() from a click handler.',
     window_closed: 'The window was closed before the account was connected.',
+    in_progress: 'Another connect() is still open; its window was brought to the front.',
     session_expired: 'The connect session expired or is unknown; create a new one.',
     missing_scopes: 'The account is connected without some of the access the app requires.',
     unknown_integration: 'The connect session does not allow this integration.',
@@ -73,10 +78,13 @@
   });
   Object.setPrototypeOf(SwitchboardError, Error);
 
-  var POPUP_NAME = 'switchboard_connect';
-  var POLL_MS = 250;
-  // A result posted just before the popup closed arrives after `closed` turns true.
+  var POLL_MS = 200;
+  // The popup closes itself only once its result is acknowledged (or, with no
+  // acknowledgement, seconds after posting it), so a closed popup without a result was
+  // closed by the user; a result posted just before that still gets this long.
   var CLOSE_GRACE_MS = 500;
+  // The popup of the connect() in progress: one at a time.
+  var active = null;
 
   function popupFeatures() {
     var w = 520;
@@ -138,14 +146,24 @@
       return Promise.reject(SwitchboardError('invalid_options', 'fallback: use "redirect" or "none".'));
     }
 
+    if (active && !active.closed) {
+      try {
+        active.focus();
+      } catch (e) {
+        // A window that cannot be focused stays where it is.
+      }
+      return Promise.reject(SwitchboardError('in_progress'));
+    }
     // Opened now, inside the click that called connect(): a popup opened after an
-    // await is blocked.
+    // await is blocked. A window of its own (no shared name), so that no other page's
+    // connect() can take it over.
     var popup = null;
     try {
-      popup = global.open('', POPUP_NAME, popupFeatures());
+      popup = global.open('', '_blank', popupFeatures());
     } catch (e) {
       popup = null;
     }
+    if (popup) active = popup;
 
     return new Promise(function (resolve, reject) {
       var done = false;
@@ -155,6 +173,7 @@
       function finish(outcome) {
         if (done) return;
         done = true;
+        if (active === popup) active = null;
         global.removeEventListener('message', onMessage);
         if (watch !== null) clearInterval(watch);
         if (outcome.error) reject(outcome.error);
@@ -168,6 +187,12 @@
         if (!data || typeof data !== 'object' || data.source !== 'switchboard') return;
         if (options.connectionId && data.connection_id && data.connection_id !== options.connectionId) return;
         finish(fromMessage(data));
+        // Received: the popup may close now.
+        try {
+          popup.postMessage({ source: 'switchboard', type: 'ack' }, origin);
+        } catch (e) {
+          // Closed already.
+        }
       }
 
       Promise.resolve(typeof token === 'function' ? token() : token).then(

@@ -1232,3 +1232,194 @@ async fn the_snippet_and_its_types_are_served_with_an_etag() {
         assert!(codes.contains(&c), "{c}");
     }
 }
+
+/// A typed (API-key, basic) connection has a reconnect link too: the form for that
+/// connection alone, whose new credentials are verified like new ones and replace the
+/// saved ones under the same id (never a second connection); a refused key changes
+/// nothing. The snippet's `connection_id` is honoured; a malformed one, one other than
+/// the session's, or another integration's is a 4xx that changes nothing.
+#[tokio::test]
+async fn a_typed_connection_reconnects_under_its_id_and_bad_ids_change_nothing() {
+    let h = start().await;
+    // Connected as the snippet's connectionId asks (the session fixes none).
+    let (token, path) = h.session(&["keyed", "basic"], None).await;
+    let body = html_page(
+        h.http
+            .get(h.url(&format!("{path}&integration=keyed&connection_id=k-1")))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let keyed = section(&body, "keyed");
+    assert!(
+        keyed.contains("<input type=\"hidden\" name=\"connection_id\" value=\"k-1\">"),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains("<button type=\"submit\">Connect Keyed</button>"),
+        "{keyed}"
+    );
+    let form = |key: &'static str, id: &'static str| {
+        let token = token.clone();
+        let h = &h;
+        async move {
+            h.post_form(
+                &h.bare,
+                "keyed",
+                &[
+                    ("session", token.as_str()),
+                    ("api_key", key),
+                    ("settings.region", "eu"),
+                    ("connection_id", id),
+                ],
+            )
+            .await
+        }
+    };
+    html_page(form(GOOD_KEY, "k-1").await, StatusCode::OK).await;
+    let (status, before) = h.connection("k-1").await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(h.connection_count().await, 1);
+
+    // The page lists it with a reconnect link to its own form.
+    let body = html_page(
+        h.http
+            .get(h.url(&format!("{path}&mode=popup")))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let link = format!("/connect?session={token}&integration=keyed&connection_id=k-1&mode=popup");
+    assert!(
+        section(&body, "keyed").contains(&format!(
+            "<a href=\"{}\">Reconnect</a>",
+            link.replace('&', "&#38;")
+        )),
+        "{body}"
+    );
+    let body = html_page(
+        h.http.get(h.url(&link)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let keyed = section(&body, "keyed");
+    assert!(keyed.contains("Reconnect <code>k-1</code>"), "{keyed}");
+    assert!(
+        keyed.contains("<button type=\"submit\">Reconnect Keyed</button>"),
+        "{keyed}"
+    );
+    assert!(
+        keyed.contains("<input type=\"hidden\" name=\"connection_id\" value=\"k-1\">"),
+        "{keyed}"
+    );
+    assert!(
+        !body.contains("data-integration=\"basic\""),
+        "that one alone: {body}"
+    );
+
+    // A refused key: the reconnect form again with the reason, nothing changed.
+    let body = html_page(form(BAD_KEY, "k-1").await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let keyed = section(&body, "keyed");
+    assert!(keyed.contains("Keyed refused these credentials"), "{keyed}");
+    assert!(keyed.contains("Reconnect <code>k-1</code>"), "{keyed}");
+    assert!(!body.contains(BAD_KEY), "{body}");
+    assert_eq!(h.connection("k-1").await.1, before);
+
+    // Bad ids, on the page and in the form: a 4xx each, nothing changed.
+    for q in ["connection_id=bad%20id", "connection_id=%3Cx%3E"] {
+        let r = h
+            .http
+            .get(h.url(&format!("{path}&{q}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            json_error(r, StatusCode::BAD_REQUEST).await.0,
+            "invalid_request",
+            "{q}"
+        );
+        // In a popup: posted to the opener as invalid_options.
+        let r = h
+            .http
+            .get(h.url(&format!("{path}&{q}&mode=popup")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("data-error=\"invalid_options\""), "{body}");
+    }
+    let body = html_page(form(GOOD_KEY, "bad id").await, StatusCode::BAD_REQUEST).await;
+    assert!(section(&body, "keyed").contains("connection_id"), "{body}");
+    // Another integration's connection id.
+    let (basic_token, _) = h.session(&["basic"], Some("b-1")).await;
+    let r = h
+        .post_form(
+            &h.base,
+            "basic",
+            &[
+                ("session", &basic_token),
+                ("username", "user"),
+                ("password", "pw"),
+            ],
+        )
+        .await;
+    html_page(r, StatusCode::OK).await;
+    let body = html_page(form(GOOD_KEY, "b-1").await, StatusCode::CONFLICT).await;
+    assert!(
+        section(&body, "keyed").contains("belongs to another"),
+        "{body}"
+    );
+    assert_eq!(h.connection("b-1").await.1["integration"], "basic");
+    // A basic connection has its reconnect link as well.
+    let body = html_page(
+        h.http.get(h.url(&path)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        section(&body, "basic").contains(&format!(
+            "<a href=\"/connect?session={token}&#38;integration=basic&#38;connection_id=b-1\">Reconnect</a>"
+        )),
+        "{body}"
+    );
+    // A session fixed to one id takes no other, on the page or in the form.
+    let (fixed, fixed_path) = h.session(&["keyed"], Some("k-2")).await;
+    let r = h
+        .http
+        .get(h.url(&format!("{fixed_path}&connection_id=k-1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_error(r, StatusCode::BAD_REQUEST).await.0,
+        "invalid_request"
+    );
+    let r = h
+        .post_form(
+            &h.bare,
+            "keyed",
+            &[
+                ("session", &fixed),
+                ("api_key", GOOD_KEY),
+                ("settings.region", "eu"),
+                ("connection_id", "k-1"),
+            ],
+        )
+        .await;
+    let body = html_page(r, StatusCode::BAD_REQUEST).await;
+    assert!(section(&body, "keyed").contains("differs"), "{body}");
+    assert_eq!(h.connection("k-1").await.1, before);
+    assert_eq!(h.connection_count().await, 2);
+
+    // The right key: the same connection, updated; still one keyed connection.
+    html_page(form(GOOD_KEY, "k-1").await, StatusCode::OK).await;
+    let (_, after) = h.connection("k-1").await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["created_at"], before["created_at"]);
+    assert_eq!(h.connection_count().await, 2);
+}

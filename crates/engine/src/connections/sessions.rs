@@ -484,16 +484,22 @@ impl Engine {
         credentials: CredentialsInput,
         settings: BTreeMap<String, String>,
     ) -> EngineResult<(ConnectionView, CallbackOutcome)> {
-        self.connect_with_session_via(session, integration, credentials, settings, Via::Any)
+        self.connect_with_session_via(session, integration, None, credentials, settings, Via::Any)
             .await
     }
 
     /// [`Engine::connect_with_session`] from a page that runs as `via` says (a popup
     /// or the app's window), which picks the way back of a session that has both.
+    /// `connection_id` names the connection to create, or to reconnect when the end user
+    /// has it already (the new credentials are verified like new ones and replace the
+    /// old ones under the same id), when the session did not fix one; a session that
+    /// fixed one takes only that one. Everything is checked before the provider is
+    /// called, and a refusal changes nothing.
     pub async fn connect_with_session_via(
         &self,
         session: &str,
         integration: &str,
+        connection_id: Option<&str>,
         credentials: CredentialsInput,
         settings: BTreeMap<String, String>,
         via: Via,
@@ -512,12 +518,36 @@ impl Engine {
                 ),
             });
         }
+        let connection_id = match (&s.connection_id, connection_id) {
+            (Some(fixed), Some(given)) if fixed != given => {
+                return Err(invalid(
+                    "connection_id",
+                    "differs from the one the connect session was created for",
+                ));
+            }
+            (Some(fixed), _) => Some(fixed.clone()),
+            (None, Some(given)) if !is_connection_id(given) => {
+                return Err(invalid(
+                    "connection_id",
+                    "use 1 to 128 letters, digits and . _ : -",
+                ));
+            }
+            (None, given) => given.map(str::to_owned),
+        };
+        if let Some(id) = &connection_id
+            && let Some(existing) = self.inner.store.get_connection(id).await?
+            && (existing.integration != integration || existing.end_user_id != s.end_user_id)
+        {
+            return Err(EngineError::Conflict(format!(
+                "connection id {id:?} belongs to another integration or end user"
+            )));
+        }
         let view = self
             .connect_direct(
                 DirectConnectRequest {
                     integration: integration.to_owned(),
                     end_user_id: Some(s.end_user_id.clone()),
-                    connection_id: s.connection_id.clone(),
+                    connection_id,
                     credentials: Some(credentials),
                     settings,
                 },

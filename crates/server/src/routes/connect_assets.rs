@@ -12,8 +12,9 @@
 //!   COEP) load it.
 //! - `GET /connect/assets/result.js`: the result pages' script: it reads the result
 //!   from `#result`'s `data-` attributes, posts it to the opener at exactly
-//!   `data-target-origin`, and closes the popup. As a file of this origin it runs under
-//!   `script-src 'self'`: the result pages need no inline script and no nonce.
+//!   `data-target-origin`, and closes the popup once the opener acknowledges it (or
+//!   5 s later). As a file of this origin it runs under `script-src 'self'`: the
+//!   result pages need no inline script and no nonce.
 //! - `GET /connect/assets/logo`: `[branding] logo`, read at configuration load, so the
 //!   pages' CSP keeps `img-src 'self'`.
 

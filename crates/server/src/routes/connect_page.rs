@@ -9,15 +9,19 @@
 //!   the authorization route: that route redirects to the provider, and browsers apply
 //!   `form-action` to the redirect's target too.
 //! - `POST /connect/{integration}` (`application/x-www-form-urlencoded`: `session`,
-//!   `api_key` or `username`/`password`, `settings.<name>`) connects an API-key or basic
-//!   integration; the engine checks the credentials with the provider first. Failures
-//!   answer the form again (4xx) with the reason and without the submitted secret.
+//!   `api_key` or `username`/`password`, `settings.<name>`, `connection_id`) connects an
+//!   API-key or basic integration; the engine checks the credentials with the provider
+//!   first. Failures answer the form again (4xx) with the reason and without the
+//!   submitted secret. An existing connection's reconnect link is `GET /connect` with
+//!   its `integration` and `connection_id`: the form for that connection alone, whose
+//!   credentials replace the saved ones under the same id once the provider accepts
+//!   them.
 //!
 //! HTML comes from askama templates (`templates/connect/`), which escape every value
 //! they interpolate; URL parts are percent-encoded by `form_urlencoded` first. The page
 //! carries the app's branding (`[branding]`: name, logo at `/connect/assets/logo`,
 //! accent colour with black or white text by contrast), the end user's existing
-//! connections to the session's integrations (OAuth2 ones with a reconnect link), the
+//! connections to the session's integrations (each with a reconnect link), the
 //! requested scopes in plain words (`catalog::scope_description`), and follows the
 //! system's dark mode. With `mode=popup` (the page opened by `switchboard.js`) its links
 //! and forms carry the mode on, so that the result is posted to the opener even when the
@@ -119,7 +123,7 @@ struct View<'a> {
     only: Option<&'a str>,
     /// How the page runs (`popup` or `redirect`), carried on by its links and forms.
     mode: Option<Via>,
-    /// The connection an OAuth2 link creates or reconnects (`connection_id=…`), when
+    /// The connection the links and forms create or reconnect (`connection_id=…`), when
     /// the session did not fix one.
     connection_id: Option<&'a str>,
 }
@@ -218,6 +222,11 @@ struct TypedForm {
     action: String,
     inputs: Vec<InputView>,
     help_href: String,
+    /// The connection the form creates or reconnects (`connection_id=…`), when the
+    /// session did not fix one.
+    connection_id: Option<String>,
+    /// The end user's connection the form replaces the credentials of.
+    reconnect: Option<String>,
 }
 
 struct OptionView {
@@ -354,6 +363,37 @@ fn for_option<'a>(
     v.filter(|(it, _)| *it == o.integration).map(|(_, m)| m)
 }
 
+/// Where the end user's connection `id` to option `o` is reconnected: an OAuth2 one at
+/// the provider again (unless its link needs settings first), an API-key or basic one
+/// at this page's form for that connection alone.
+fn reconnect_href(
+    session: &str,
+    o: &ConnectOption,
+    id: &str,
+    mode: &[(&str, &str)],
+) -> Option<String> {
+    let mut extra = vec![("connection_id", id)];
+    extra.extend(mode.iter().copied());
+    match o.auth_mode.as_str() {
+        "oauth2" | "github_app" => o
+            .settings
+            .is_empty()
+            .then(|| auth_href(session, &o.integration, &[], &extra)),
+        "api_key" | "basic" => {
+            let mut href = format!(
+                "/connect?session={}&integration={}",
+                pct(session),
+                pct(&o.integration)
+            );
+            for (k, v) in extra {
+                let _ = write!(href, "&{}={}", pct(k), pct(v));
+            }
+            Some(href)
+        }
+        _ => None,
+    }
+}
+
 fn mode_str(m: Via) -> Option<&'static str> {
     match m {
         Via::Popup => Some("popup"),
@@ -409,14 +449,12 @@ fn option_view(
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             // A reconnect keeps the connection's id; a session created for another id
             // cannot reconnect this one.
-            reconnect_href: (oauth
-                && o.settings.is_empty()
-                && page.connection_id.as_ref().is_none_or(|f| *f == c.id))
-            .then(|| {
-                let mut extra = vec![("connection_id", c.id.as_str())];
-                extra.extend(mode_pair.iter().copied());
-                auth_href(session, &o.integration, &[], &extra)
-            }),
+            reconnect_href: page
+                .connection_id
+                .as_ref()
+                .is_none_or(|f| *f == c.id)
+                .then(|| reconnect_href(session, o, &c.id, &mode_pair))
+                .flatten(),
         })
         .collect();
     let mut out = OptionView {
@@ -503,10 +541,18 @@ fn option_view(
                 ));
             }
             inputs.extend(settings_inputs(idx, o, refill));
+            let target = view.connection_id.or(page.connection_id.as_deref());
+            let reconnect = target.filter(|id| {
+                page.existing
+                    .iter()
+                    .any(|c| c.integration == o.integration && c.id == *id)
+            });
             out.typed_form = Some(TypedForm {
                 action: format!("/connect/{}", pct(&o.integration)),
                 inputs,
                 help_href: o.docs_url.clone(),
+                connection_id: view.connection_id.map(str::to_owned),
+                reconnect: reconnect.map(str::to_owned),
             });
         }
         _ => {}
@@ -600,17 +646,19 @@ fn popup_failure(
 /// session is a 400 in the API's JSON error shape (with `mode=popup`, a page that posts
 /// `session_expired` to the `opener` origin when an integration allows that origin).
 /// `integration=…` shows that integration alone; with `settings.<name>=…` (the settings
-/// form of an OAuth2 integration) its link is completed.
+/// form of an OAuth2 integration) its link is completed. `connection_id=…` is the
+/// connection its links and forms create or reconnect: a malformed one, or one other
+/// than the session's own, is a 400 (in a popup, `invalid_options` posted to the opener).
 #[utoipa::path(get, path = "/connect", tag = "connect",
     params(
         ("session" = String, Query, description = "the connect session token (from connect_url)"),
         ("integration" = Option<String>, Query, description = "show only this integration of the session; for an OAuth2 one, its settings may be given as `settings.<name>` parameters"),
-        ("connection_id" = Option<String>, Query, description = "the connection the OAuth2 links create or reconnect, when the session did not fix one"),
+        ("connection_id" = Option<String>, Query, description = "the connection the links and forms create or reconnect, when the session did not fix one (the session's own otherwise)"),
         ("mode" = Option<String>, Query, description = "`popup` (opened by switchboard.js: the result is posted to the opener) or `redirect` (the result goes to the session's return_to)"),
         ("opener" = Option<String>, Query, description = "with mode=popup: the opener's origin, told about an expired session when an integration allows it")),
     responses(
-        (status = 200, content_type = "text/html", body = String, description = "the page (or, in a popup, a page that posts session_expired or unknown_integration to the opener)"),
-        (status = 400, description = "a missing, unknown or expired session, an integration outside the session, a bad mode (JSON), or an integration's settings left blank (the page again, with the reason)",
+        (status = 200, content_type = "text/html", body = String, description = "the page (or, in a popup, a page that posts session_expired, unknown_integration or invalid_options to the opener)"),
+        (status = 400, description = "a missing, unknown or expired session, an integration outside the session, a bad mode or connection_id (JSON), or an integration's settings left blank (the page again, with the reason)",
             content((ErrorBody = "application/json"), (String = "text/html")))))]
 pub async fn page(
     State(s): State<AppState>,
@@ -649,12 +697,38 @@ pub async fn page(
         }
         Err(e) => return Err(e),
     };
+    let given_id = q
+        .get("connection_id")
+        .map(String::as_str)
+        .filter(|id| !id.is_empty());
+    if let Some(id) = given_id {
+        let problem = if !engine::ids::is_connection_id(id) {
+            Some("connection_id: use 1 to 128 letters, digits and . _ : -")
+        } else if page.connection_id.as_deref().is_some_and(|f| f != id) {
+            Some("connection_id: differs from the one the connect session was created for")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            if mode == Via::Popup {
+                return popup_failure(
+                    &chrome,
+                    page.opener_origin.as_deref(),
+                    "invalid_options",
+                    q.get("integration").map(String::as_str),
+                    "This link names a connection it cannot connect. Close this window and try again from the app.",
+                );
+            }
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                problem,
+            ));
+        }
+    }
     let mut view = View {
         mode: Some(mode),
-        connection_id: q
-            .get("connection_id")
-            .map(String::as_str)
-            .filter(|id| !id.is_empty() && page.connection_id.is_none()),
+        connection_id: given_id.filter(|_| page.connection_id.is_none()),
         ..View::default()
     };
     if let Some(it) = q.get("integration") {
@@ -752,6 +826,9 @@ pub struct ConnectForm {
     pub username: Option<String>,
     /// The password (basic integrations).
     pub password: Option<String>,
+    /// The connection to create, or to reconnect (its credentials replaced once the
+    /// provider accepts the new ones), when the session did not fix one.
+    pub connection_id: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectForm {
@@ -762,9 +839,11 @@ impl std::fmt::Debug for ConnectForm {
 
 /// Connects an API-key or basic integration with the credentials typed on the Connect
 /// page (`POST /connect/{integration}`, form-encoded `session`, `api_key` or
-/// `username`/`password`, `settings.<name>`). Success answers a "Connected" page;
-/// missing fields (400), refused credentials (422) and an unavailable provider (503)
-/// answer the form again with the reason, never with the submitted secret. A missing or
+/// `username`/`password`, `settings.<name>`, `connection_id`). Success answers a
+/// "Connected" page; missing fields or a bad `connection_id` (400), a connection id of
+/// another user or integration (409), refused credentials (422) and an unavailable
+/// provider (503) answer the form again with the reason, never with the submitted
+/// secret, and change nothing. A missing or
 /// unknown session is a JSON 400, an integration outside the session a JSON 403.
 #[utoipa::path(post, path = "/connect/{integration}", tag = "connect",
     params(("integration" = String, Path, example = "acme", description = "integration id")),
@@ -819,6 +898,12 @@ pub async fn submit(
     };
     let mode = mode_of(fields.get("mode"))?;
     let chrome = Chrome::new(&s.engine.config());
+    // The connection the form creates or reconnects (a reconnect link's form), when the
+    // session did not fix one; the engine checks it.
+    let given_id = fields
+        .get("connection_id")
+        .map(String::as_str)
+        .filter(|id| !id.is_empty());
     let fail = |status: StatusCode, text: String| -> Result<Response, ApiError> {
         let view = View {
             notice: Some(Notice {
@@ -828,6 +913,7 @@ pub async fn submit(
             }),
             refill: Some((&option.integration, &fields)),
             mode: Some(mode),
+            connection_id: given_id.filter(|_| page.connection_id.is_none()),
             ..View::default()
         };
         let body = render(&chrome, &page, &session, &view)?;
@@ -884,7 +970,14 @@ pub async fn submit(
     }
     match s
         .engine
-        .connect_with_session_via(&session, &integration, credentials, settings, mode)
+        .connect_with_session_via(
+            &session,
+            &integration,
+            given_id,
+            credentials,
+            settings,
+            mode,
+        )
         .await
     {
         Ok((c, outcome)) => Ok(match &outcome.delivery {

@@ -225,8 +225,8 @@ fn no_store(res: &mut Response) {
 /// and, when the session has an opener, carries the result in `data-` attributes for
 /// `/connect/assets/result.js`, which posts it to the opener at exactly its origin
 /// (`{source: "switchboard", status, connection_id, integration, error?,
-/// missing_scopes?}`) and closes the popup. No inline script: the CSP is
-/// `script-src 'self'`.
+/// missing_scopes?}`) and closes the popup once the opener acknowledges it. No inline
+/// script: the CSP is `script-src 'self'`.
 pub(crate) fn result_page(
     chrome: &Chrome,
     outcome: &CallbackOutcome,

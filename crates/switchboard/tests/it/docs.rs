@@ -451,7 +451,10 @@ async fn run_page(env: &DocsEnv, rel: &str, page: &Block) {
         "opener_html": html,
         "app_json": {"/connect-session": {"url": auth, "token": v["token"]}},
         "popup_click": "section[data-integration=\"acme\"] a.button",
-        "timeout_ms": 30000,
+        // Until the popup closed and the page shows its result, however long a loaded
+        // machine takes (the driver's own deadline bounds it).
+        "opener_wait": "#result",
+        "timeout_ms": 90000,
     }))
     .await;
     let run = &report["runs"][0];

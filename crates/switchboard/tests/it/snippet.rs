@@ -2,8 +2,17 @@
 //! origin in `allowed_return_origins`) loads `/connect/switchboard.js` from Switchboard
 //! and calls `Switchboard.connect()`; headless Chromium (`tests/browser/snippet.mjs`)
 //! acts in the popup: the Connect page, the OIDC test peer (`oidc-provider`), the
-//! callback's result page. Also screenshots of the Connect page (light and dark,
-//! desktop and 360/375 px), written to `$SWITCHBOARD_ARTIFACTS` or `target/screenshots`.
+//! callback's result page. Also a blocked popup (the redirect fallback through the
+//! provider back to `return_to`, and `fallback: "none"`), two `connect()` calls at once,
+//! and screenshots of the Connect page (light and dark, desktop and 360/375 px), written
+//! to `$SWITCHBOARD_ARTIFACTS` or `target/screenshots`.
+//!
+//! The API-key flows (a connection, its reconnect with a refused and then an accepted
+//! key, an expired session) run against an in-process server with the real router: an
+//! API-key provider needs a verify request to a local stub, which the server binary
+//! cannot be configured for (`[[providers]]` are OAuth2/OIDC only, and the built-in
+//! API-key providers are https-only), and only an in-process engine takes a manual
+//! clock (the binary has no clock setting), which expires the session.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,18 +92,6 @@ async fn session(server: &Server, key: &str, body: Value) -> String {
     v["token"].as_str().unwrap().to_owned()
 }
 
-/// Expires every connect session of the deployment's database (as the engine's clock
-/// moving on would), through SQLite itself.
-async fn expire_sessions(dir: &Path) {
-    let url = format!("sqlite://{}", dir.join("switchboard.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE connect_sessions SET expires_at = created_at")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-}
-
 fn rejected(r: &Value, code: &str) {
     let o = &r["outcome"]["rejected"];
     assert_eq!(o["code"], code, "{r:#}");
@@ -127,9 +124,8 @@ async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
         json!({"end_user": {"id": "u1"}, "integrations": ["acme"], "connection_id": id,
                "opener_origin": app_origin})
     };
-    // The expired session is made first, then expired (every session at that moment).
-    let expired = session(&server, &key, popup_session("c4")).await;
-    expire_sessions(dir.path()).await;
+    let mut redirect_session = popup_session("c6");
+    redirect_session["return_to"] = format!("{app_origin}/done?from=app").into();
     let runs = json!([
         // Connected; on the way, a page of the provider's origin posts a forged
         // "connected" result to the opener, which the snippet ignores.
@@ -139,11 +135,20 @@ async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
          "options": {"sessionToken": session(&server, &key, popup_session("c2")).await, "integration": "acme"}},
         {"name": "closed", "action": "close",
          "options": {"sessionToken": session(&server, &key, popup_session("c3")).await, "integration": "acme"}},
-        {"name": "expired", "action": "none", "integration": "acme",
-         "options": {"sessionToken": expired, "integration": "acme"}},
         {"name": "unknown", "action": "none",
          "options": {"sessionToken": session(&server, &key, popup_session("c5")).await, "integration": "no-such-integration"}},
         {"name": "bad_options", "action": "none", "options": {"integration": "acme"}},
+        // The browser blocks the popup: the page goes to the Connect page, through the
+        // provider, and back to return_to; or, with fallback "none", a rejection.
+        {"name": "blocked_redirect", "action": "redirect", "block_popup": true,
+         "options": {"sessionToken": session(&server, &key, redirect_session).await, "integration": "acme"}},
+        {"name": "blocked_none", "action": "none", "block_popup": true,
+         "options": {"sessionToken": session(&server, &key, popup_session("c7")).await,
+                     "integration": "acme", "fallback": "none"}},
+        // A second connect() while the first's popup is open; then again once settled.
+        {"name": "concurrent", "action": "concurrent",
+         "options": {"sessionToken": session(&server, &key, popup_session("c8")).await, "integration": "acme"},
+         "options2": {"sessionToken": session(&server, &key, popup_session("c9")).await, "integration": "acme"}},
     ]);
     let report = drive_script(
         "snippet.mjs",
@@ -193,24 +198,67 @@ async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
     let c = server.get_json("/api/connections/c1", &key).await;
     assert_eq!(c["status"], "active", "{c}");
 
-    // Denied at the provider, closed by the user, an expired session, an integration
-    // the session does not allow, no token: each its code.
+    // Denied at the provider, closed by the user, an integration the session does not
+    // allow, no token, a blocked popup without fallback: each its code.
     rejected(run(&report, "denied"), "access_denied");
     rejected(run(&report, "closed"), "window_closed");
-    rejected(run(&report, "expired"), "session_expired");
     rejected(run(&report, "unknown"), "unknown_integration");
     rejected(run(&report, "bad_options"), "invalid_options");
+    rejected(run(&report, "blocked_none"), "popup_blocked");
     for (id, _) in [
         ("c2", "denied"),
         ("c3", "closed"),
-        ("c4", "expired"),
         ("c5", "unknown"),
+        ("c7", "blocked_none"),
     ] {
         let status = server
             .get(&format!("/api/connections/{id}"), Some(&key))
             .await
             .status();
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+    }
+
+    // Blocked popup, default fallback: the whole page went through the Connect page and
+    // the provider, and landed on return_to with the result (its own query kept).
+    let r = run(&report, "blocked_redirect");
+    assert_eq!(
+        r["final_url"],
+        format!("{app_origin}/done?from=app&status=connected&connection_id=c6").as_str(),
+        "{}",
+        ctx("blocked_redirect")
+    );
+    assert_eq!(r["popups"], 0, "{}", ctx("blocked_redirect"));
+    let c = server.get_json("/api/connections/c6", &key).await;
+    assert_eq!(c["status"], "active", "{c}");
+
+    // Two at once: the second is refused while the first's popup is open (no second
+    // window); the first connects; then the second, called again, in a new window.
+    let r = run(&report, "concurrent");
+    assert_eq!(
+        r["outcome2"]["rejected"]["code"],
+        "in_progress",
+        "{}",
+        ctx("concurrent")
+    );
+    assert_eq!(r["windows_after_second"], 2, "{}", ctx("concurrent"));
+    assert_eq!(
+        r["outcome"],
+        json!({"resolved": {"connectionId": "c8", "integration": "acme"}}),
+        "{}",
+        ctx("concurrent")
+    );
+    assert_eq!(r["third_is_new_window"], true, "{}", ctx("concurrent"));
+    assert_eq!(
+        r["outcome3"],
+        json!({"resolved": {"connectionId": "c9", "integration": "acme"}}),
+        "{}",
+        ctx("concurrent")
+    );
+    for id in ["c8", "c9"] {
+        let c = server
+            .get_json(&format!("/api/connections/{id}"), &key)
+            .await;
+        assert_eq!(c["status"], "active", "{c}");
     }
 
     // The Connect page now shows u1's connection with a reconnect link keeping its id.
@@ -287,13 +335,16 @@ async fn switchboard_js_connects_in_a_popup_and_rejects_with_typed_errors() {
 }
 
 /// An API-key provider whose verify request reaches a local stub (the built-in ones
-/// are on the internet), served in-process with the real router.
+/// are on the internet), served in-process with the real router and a manual clock:
+/// connected as the snippet's `connectionId` asks; reconnected with a refused key (the
+/// form again with the reason, nothing changed, the user closes the popup) and then an
+/// accepted one (the same connection updated, never a second); and an expired session.
 #[tokio::test]
-async fn an_api_key_connection_through_the_popup_resolves_too() {
+async fn an_api_key_connection_through_the_popup_reconnects_under_its_id() {
     async fn me(headers: axum::http::HeaderMap) -> axum::http::StatusCode {
         let ok = headers
             .get("authorization")
-            .is_some_and(|v| v == "Bearer key-ok");
+            .is_some_and(|v| v == "Bearer key-ok" || v == "Bearer key-new");
         if ok {
             axum::http::StatusCode::OK
         } else {
@@ -335,13 +386,16 @@ async fn an_api_key_connection_through_the_popup_resolves_too() {
             .unwrap(),
         )
         .unwrap();
+    let clock = engine::ManualClock::starting_at(chrono::Utc::now());
     let engine = engine::Engine::new(Arc::new(store), keyring, cfg)
         .with_catalog(catalog)
-        .with_dev(true);
+        .with_dev(true)
+        .with_clock(clock.clone());
     let app = engine
         .create_api_key("app", store::Scope::App, &engine::Actor::System)
         .await
         .unwrap();
+    let app_key = vault::ExposeSecret::expose_secret(&app.key).to_owned();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server::serve(
         listener,
@@ -352,32 +406,42 @@ async fn an_api_key_connection_through_the_popup_resolves_too() {
         || std::time::Duration::from_secs(5),
     ));
     let http = harness::http();
-    let mut tokens = Vec::new();
-    for id in ["k1", "k2"] {
-        let r = http
+    // Sessions that fix no connection id: the snippet's connectionId decides.
+    let new_session = || {
+        let req = http
             .post(format!("{base}/api/connect-sessions"))
-            .bearer_auth(vault::ExposeSecret::expose_secret(&app.key))
+            .bearer_auth(&app_key)
             .json(&json!({"end_user": {"id": "u1"}, "integrations": ["keyed"],
-                          "connection_id": id, "opener_origin": app_origin}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        tokens.push(
+                          "opener_origin": app_origin}))
+            .send();
+        async move {
+            let r = req.await.unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
             r.json::<Value>().await.unwrap()["token"]
                 .as_str()
                 .unwrap()
-                .to_owned(),
-        );
-    }
+                .to_owned()
+        }
+    };
+    let get = |path: String| {
+        let req = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&app_key)
+            .send();
+        async move { req.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // One session lives past its 30 minutes on the engine's clock.
+    let expired = new_session().await;
+    clock.advance(std::time::Duration::from_secs(31 * 60));
+    let options = |token: String| json!({"sessionToken": token, "integration": "keyed", "connectionId": "k1"});
+
     let report = drive_script(
         "snippet.mjs",
         &json!({"app_port": app_port, "switchboard": base, "runs": [
             {"name": "api_key", "action": "api_key", "fields": {"api_key": "key-ok"},
-             "options": {"sessionToken": tokens[0], "integration": "keyed"}},
-            // A refused key: the form again in the popup, which the user then closes.
-            {"name": "refused", "action": "api_key", "fields": {"api_key": "key-bad"}, "wait_ms": 6000,
-             "options": {"sessionToken": tokens[1], "integration": "keyed"}},
+             "options": options(new_session().await)},
+            {"name": "expired", "action": "none",
+             "options": {"sessionToken": expired, "integration": "keyed"}},
         ]}),
         SNIPPET_DEADLINE,
     )
@@ -389,14 +453,55 @@ async fn an_api_key_connection_through_the_popup_resolves_too() {
         "{r:#}"
     );
     assert_eq!(r["popup_closed"], true, "{r:#}");
+    rejected(run(&report, "expired"), "session_expired");
+    let before = get("/api/connections/k1".into()).await;
+    assert_eq!(before["status"], "active", "{before}");
+
+    // Reconnect with a key the provider refuses: the reconnect form again, with the
+    // reason and still for k1; the user closes the popup; nothing changed.
+    clock.advance(std::time::Duration::from_secs(60));
+    let report = drive_script(
+        "snippet.mjs",
+        &json!({"app_port": app_port, "switchboard": base, "runs": [
+            {"name": "refused", "action": "api_key", "fields": {"api_key": "key-bad"},
+             "close_after": true, "options": options(new_session().await)},
+        ]}),
+        SNIPPET_DEADLINE,
+    )
+    .await;
     let r = run(&report, "refused");
-    assert_eq!(r["outcome"], Value::Null, "still pending: {r:#}");
-    assert!(
-        r["popup_text"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("Keyed refused these credentials"),
+    rejected(r, "window_closed");
+    let text = r["popup_text"].as_str().unwrap_or_default();
+    assert!(text.contains("Keyed refused these credentials"), "{r:#}");
+    assert!(text.contains("Reconnect k1"), "{r:#}");
+    assert_eq!(r["popup_form"]["connection_id"], "k1", "{r:#}");
+    assert_eq!(
+        r["popup_form"]["api_key"], "",
+        "the key is not echoed: {r:#}"
+    );
+    assert_eq!(get("/api/connections/k1".into()).await, before);
+
+    // Reconnect with a key it accepts: the same connection, updated.
+    let report = drive_script(
+        "snippet.mjs",
+        &json!({"app_port": app_port, "switchboard": base, "runs": [
+            {"name": "reconnect", "action": "api_key", "fields": {"api_key": "key-new"},
+             "options": options(new_session().await)},
+        ]}),
+        SNIPPET_DEADLINE,
+    )
+    .await;
+    let r = run(&report, "reconnect");
+    assert_eq!(
+        r["outcome"],
+        json!({"resolved": {"connectionId": "k1", "integration": "keyed"}}),
         "{r:#}"
     );
+    let after = get("/api/connections/k1".into()).await;
+    assert_eq!(after["status"], "active", "{after}");
+    assert_eq!(after["created_at"], before["created_at"], "{after}");
+    assert_ne!(after["updated_at"], before["updated_at"], "{after}");
+    let all = get("/api/connections".into()).await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 1, "{all}");
     let _ = stop.send(());
 }
