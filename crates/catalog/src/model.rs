@@ -766,6 +766,11 @@ pub struct VerifyRequest {
     pub method: HttpMethod,
     /// Path under `api_base_url`, starting with `/`.
     pub path: String,
+    /// Scopes the request needs (OAuth2 providers): when a credential health check gets
+    /// a 403, those of them the connection was not granted are reported as its
+    /// `missing_scopes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 fn get() -> HttpMethod {

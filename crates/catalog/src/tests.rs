@@ -1065,6 +1065,15 @@ fn api_keys_and_verification() {
         &format!("{head}[api_key]\nheader = \"X\"\n[verify]\npath = \"me\"\n"),
         &["verify.path"],
     );
+    let p = parse(&format!(
+        "{head}[api_key]\nheader = \"X\"\n[verify]\npath = \"/me\"\nscopes = [\"users:read\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(p.verify.unwrap().scopes, vec!["users:read".to_owned()]);
+    fails(
+        &format!("{head}[api_key]\nheader = \"X\"\n[verify]\npath = \"/me\"\nscopes = [\"a b\"]\n"),
+        &["verify.scopes[0]"],
+    );
     let no_base = head.replace("api_base_url = \"https://api.acme.example\"\n", "");
     fails(
         &format!("{no_base}[api_key]\nheader = \"X\"\n[verify]\npath = \"/me\"\n"),

@@ -552,6 +552,16 @@ impl Checker<'_> {
                 "must start with `/` (it is under api_base_url)",
             ));
         }
+        if let Some(v) = &p.verify {
+            for (i, s) in v.scopes.iter().enumerate() {
+                if s.is_empty() || s.contains(char::is_whitespace) {
+                    return Err(self.err(
+                        format!("verify.scopes[{i}]"),
+                        "must be one scope without spaces",
+                    ));
+                }
+            }
+        }
         if let Some(r) = &p.rate_limit {
             for (k, h) in [
                 ("limit", &r.limit),
