@@ -192,12 +192,6 @@ impl Engine {
     /// active, or whose provider has no request to check with, is a conflict that says
     /// so; an unknown id is not found.
     pub async fn check_connection_now(&self, id: &str) -> EngineResult<HealthReport> {
-        if !crate::ids::is_connection_id(id) {
-            return Err(EngineError::Invalid {
-                field: "id",
-                message: "not a connection id".into(),
-            });
-        }
         self.run_health_check(id).await.map_err(|u| match u {
             Unchecked::Cannot(e) | Unchecked::Failed(e) => e,
         })
