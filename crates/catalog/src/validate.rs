@@ -375,7 +375,12 @@ impl Checker<'_> {
                 ));
             }
         }
-        for (k, _) in o.authorization_params.iter().chain(&o.token_params) {
+        for (k, _) in o
+            .authorization_params
+            .iter()
+            .chain(&o.token_params)
+            .chain(&o.code_params)
+        {
             if RESERVED_PARAMS.contains(&k.as_str()) {
                 return Err(self.err(
                     format!("oauth2 params.{k}"),

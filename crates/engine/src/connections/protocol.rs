@@ -397,6 +397,9 @@ pub(crate) async fn token_request(
             if let Some(v) = verifier {
                 params.push(("code_verifier".into(), (*v).to_owned()));
             }
+            for (k, v) in &oauth.code_params {
+                params.push((k.clone(), v.clone()));
+            }
         }
         Grant::Refresh { refresh_token } => {
             params.push(("refresh_token".into(), (*refresh_token).to_owned()));
