@@ -233,7 +233,9 @@ fn key_facts() {
         o("shopify").token_response.refresh_tokens,
         RefreshTokens::Rotating
     );
-    assert_eq!(o("shopify").token_params["expiring"], "1");
+    // Asked for when the code is exchanged; a refresh does not send it.
+    assert_eq!(o("shopify").code_params["expiring"], "1");
+    assert!(!o("shopify").token_params.contains_key("expiring"));
     assert_eq!(
         o("xero").token_response.refresh_tokens,
         RefreshTokens::Rotating
