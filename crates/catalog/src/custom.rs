@@ -327,6 +327,7 @@ impl CustomProvider {
                 client_auth,
                 authorization_params: Default::default(),
                 token_params: Default::default(),
+                code_params: Default::default(),
                 token_headers: Default::default(),
                 token_request: Default::default(),
                 api_auth: None,

@@ -503,9 +503,14 @@ pub struct OAuth2 {
     /// Extra authorization parameters (Google `access_type = "offline"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorization_params: BTreeMap<String, String>,
-    /// Extra token-request parameters.
+    /// Extra token-request parameters (every grant: code exchange, refresh, client
+    /// credentials).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub token_params: BTreeMap<String, String>,
+    /// Extra parameters of the authorization-code exchange only, not sent on refresh
+    /// (Shopify `expiring = "1"`, which asks for an expiring offline token).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub code_params: BTreeMap<String, String>,
     /// Extra token-request headers (GitHub `Accept = "application/json"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub token_headers: BTreeMap<String, String>,
@@ -766,6 +771,11 @@ pub struct VerifyRequest {
     pub method: HttpMethod,
     /// Path under `api_base_url`, starting with `/`.
     pub path: String,
+    /// Scopes the request needs (OAuth2 providers): when a credential health check gets
+    /// a 403, those of them the connection was not granted are reported as its
+    /// `missing_scopes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 fn get() -> HttpMethod {

@@ -233,7 +233,9 @@ fn key_facts() {
         o("shopify").token_response.refresh_tokens,
         RefreshTokens::Rotating
     );
-    assert_eq!(o("shopify").token_params["expiring"], "1");
+    // Asked for when the code is exchanged; a refresh does not send it.
+    assert_eq!(o("shopify").code_params["expiring"], "1");
+    assert!(!o("shopify").token_params.contains_key("expiring"));
     assert_eq!(
         o("xero").token_response.refresh_tokens,
         RefreshTokens::Rotating
@@ -1064,6 +1066,15 @@ fn api_keys_and_verification() {
     fails(
         &format!("{head}[api_key]\nheader = \"X\"\n[verify]\npath = \"me\"\n"),
         &["verify.path"],
+    );
+    let p = parse(&format!(
+        "{head}[api_key]\nheader = \"X\"\n[verify]\npath = \"/me\"\nscopes = [\"users:read\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(p.verify.unwrap().scopes, vec!["users:read".to_owned()]);
+    fails(
+        &format!("{head}[api_key]\nheader = \"X\"\n[verify]\npath = \"/me\"\nscopes = [\"a b\"]\n"),
+        &["verify.scopes[0]"],
     );
     let no_base = head.replace("api_base_url = \"https://api.acme.example\"\n", "");
     fails(

@@ -375,7 +375,12 @@ impl Checker<'_> {
                 ));
             }
         }
-        for (k, _) in o.authorization_params.iter().chain(&o.token_params) {
+        for (k, _) in o
+            .authorization_params
+            .iter()
+            .chain(&o.token_params)
+            .chain(&o.code_params)
+        {
             if RESERVED_PARAMS.contains(&k.as_str()) {
                 return Err(self.err(
                     format!("oauth2 params.{k}"),
@@ -551,6 +556,16 @@ impl Checker<'_> {
                 "verify.path",
                 "must start with `/` (it is under api_base_url)",
             ));
+        }
+        if let Some(v) = &p.verify {
+            for (i, s) in v.scopes.iter().enumerate() {
+                if s.is_empty() || s.contains(char::is_whitespace) {
+                    return Err(self.err(
+                        format!("verify.scopes[{i}]"),
+                        "must be one scope without spaces",
+                    ));
+                }
+            }
         }
         if let Some(r) = &p.rate_limit {
             for (k, h) in [

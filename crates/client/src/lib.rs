@@ -582,7 +582,7 @@ pub struct Connection {
     /// When a credential health check last tried the credentials (none yet: `None`).
     #[serde(default)]
     pub health_checked_at: Option<DateTime<Utc>>,
-    /// What it found: `ok`, `rejected`, `unavailable` or `error`.
+    /// What it found: `ok`, `rejected`, `forbidden`, `unavailable` or `error`.
     #[serde(default)]
     pub health_result: Option<String>,
     /// The check's explanation.
@@ -598,6 +598,33 @@ pub struct RefreshedConnection {
     pub connection: Connection,
     /// Whether this call refreshed (false when another caller just did).
     pub refreshed: bool,
+}
+
+/// What `POST /api/connections/{id}/check` found.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CheckedConnection {
+    /// When the check ended.
+    pub checked_at: DateTime<Utc>,
+    /// `ok`, `rejected` (401 after a refresh: now `needs_reauth`), `forbidden` (403: still
+    /// active), `unavailable` or `error`.
+    pub result: String,
+    /// The provider's status and message, or the error.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// On `forbidden`: the scopes the check request needs that were not granted.
+    #[serde(default)]
+    pub missing_scopes: Vec<String>,
+    /// The connection's status after the check.
+    pub status: ConnectionStatus,
+    /// The connection as it is now.
+    pub connection: Connection,
+}
+
+impl CheckedConnection {
+    /// Whether the provider accepted the credentials (`result` is `ok`).
+    pub fn ok(&self) -> bool {
+        self.result == "ok"
+    }
 }
 
 /// Filters and page size of [`Client::list_connections`].
@@ -1152,6 +1179,14 @@ impl Client {
             .await
     }
 
+    /// Checks a connection's credentials at the provider now (the background health
+    /// check's request and rules) and keeps the result on it. A connection that is not
+    /// active, or whose provider has nothing to check with, is a 409.
+    pub async fn check_connection(&self, id: &str) -> Result<CheckedConnection, ClientError> {
+        self.send(self.http.post(self.api(&["connections", id, "check"])?))
+            .await
+    }
+
     /// Disconnects: revokes at the provider, then deletes the credentials (also when the
     /// provider's revocation failed; the answer says so).
     pub async fn disconnect(
@@ -1329,6 +1364,28 @@ mod tests {
             Ok(ConnectionStatus::NeedsReauth)
         );
         assert!("nope".parse::<ConnectionStatus>().is_err());
+    }
+
+    #[test]
+    fn a_check_decodes_from_the_server_shape() {
+        let v = serde_json::json!({
+            "checked_at": "2026-01-01T00:00:00.000Z", "result": "forbidden",
+            "detail": "HTTP 403 (missing scopes: openid): no", "missing_scopes": ["openid"],
+            "status": "active",
+            "connection": {
+                "id": "c1", "integration": "acme", "provider": "acme", "end_user_id": "u1",
+                "auth_mode": "oauth2", "status": "active", "scopes": ["api:read"],
+                "missing_scopes": [], "settings": {}, "expires_at": null,
+                "created_at": "2025-12-01T00:00:00.000Z", "updated_at": "2025-12-01T00:00:00.000Z",
+                "last_refresh_at": null, "last_error": null,
+                "health_checked_at": "2026-01-01T00:00:00.000Z", "health_result": "forbidden"
+            }
+        });
+        let r: CheckedConnection = serde_json::from_value(v).unwrap();
+        assert!(!r.ok());
+        assert_eq!(r.status, ConnectionStatus::Active);
+        assert_eq!(r.missing_scopes, vec!["openid".to_owned()]);
+        assert_eq!(r.connection.health_result.as_deref(), Some("forbidden"));
     }
 
     #[test]

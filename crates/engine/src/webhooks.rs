@@ -591,6 +591,47 @@ impl Engine {
         .await
     }
 
+    /// Forgets the secret an integration's webhook handshake handed over
+    /// (`webhook_secret_handshake`, Asana's `X-Hook-Secret`), so that the provider's next
+    /// handshake (the webhook created again at the provider) is taken and its secret
+    /// sealed. Until then, every event of the integration is refused as unsigned.
+    /// Audited as `webhook.handshake_reset` with `actor`, also when no secret was stored.
+    /// Returns whether one was.
+    pub async fn reset_handshake_secret(
+        &self,
+        integration: &str,
+        actor: &Actor,
+    ) -> EngineResult<bool> {
+        let Some(it) = self.config().integration(integration).cloned() else {
+            return Err(EngineError::NotFound {
+                what: "integration",
+                id: integration.to_owned(),
+            });
+        };
+        if !it.webhook_secret_handshake {
+            return Err(EngineError::Invalid {
+                field: "integration",
+                message: format!(
+                    "integration {integration:?} does not take its webhook secret from a handshake (webhook_secret_handshake is off): there is no handshake secret to reset"
+                ),
+            });
+        }
+        let removed = self
+            .inner
+            .store
+            .delete_secret(&handshake_secret_slot(integration))
+            .await?;
+        self.audit(
+            actor,
+            "webhook.handshake_reset",
+            integration,
+            serde_json::json!({ "removed": removed }),
+        )
+        .await?;
+        tracing::warn!(integration, removed, actor = %actor, "webhook handshake secret reset: the next handshake is taken");
+        Ok(removed)
+    }
+
     /// Disables (or enables) an integration as a whole, and audits it. A disabled
     /// integration refuses webhooks.
     pub async fn set_integration_disabled(

@@ -414,6 +414,7 @@ async fn keyed_routes_refuse_requests_without_a_valid_key() {
         ("GET", "/api/connections/c1", ""),
         ("GET", "/api/connections/c1/token", ""),
         ("POST", "/api/connections/c1/refresh", ""),
+        ("POST", "/api/connections/c1/check", ""),
         ("GET", "/api/connections/nope/token", ""),
     ];
     let forged = format!("Bearer sb_{}_{}", "a".repeat(12), "B".repeat(40));
@@ -1475,7 +1476,12 @@ async fn unknown_connections_are_404_everywhere() {
     let h = start_dev("").await;
     let long = "a".repeat(5000);
     for id in ["nope", "a%2Fb", "%00", "..", long.as_str()] {
-        for (method, suffix) in [("GET", ""), ("GET", "/token"), ("POST", "/refresh")] {
+        for (method, suffix) in [
+            ("GET", ""),
+            ("GET", "/token"),
+            ("POST", "/refresh"),
+            ("POST", "/check"),
+        ] {
             let res = h
                 .http
                 .request(
@@ -1627,6 +1633,51 @@ async fn token_and_refresh_answer_by_connection_state() {
         "method_not_allowed"
     );
     let res = h.get("/api/connections/o1/refresh").send().await.unwrap();
+    assert_eq!(
+        error_code(res, StatusCode::METHOD_NOT_ALLOWED).await,
+        "method_not_allowed"
+    );
+}
+
+/// Check now: a connection whose provider has no request to check credentials with,
+/// or that is not active, is a 409 that says why; nothing reaches the provider; the
+/// wrong method is refused.
+#[tokio::test]
+async fn check_answers_409_when_the_connection_cannot_be_checked() {
+    let h = start_dev("").await;
+    h.cc_connection("c1", "u1").await;
+    let calls = h.provider_calls();
+    let check = |id: &str| {
+        h.http
+            .post(h.url(&format!("/api/connections/{id}/check")))
+            .bearer_auth(&h.app)
+            .send()
+    };
+    let (code, message) = error_of(check("c1").await.unwrap(), StatusCode::CONFLICT).await;
+    assert_eq!(code, "conflict");
+    assert!(message.contains("no request to check"), "{message}");
+    h.store
+        .set_connection_status(
+            "c1",
+            ConnectionStatus::NeedsReauth,
+            Some("invalid_grant"),
+            store::now(),
+        )
+        .await
+        .unwrap();
+    let res = check("c1").await.unwrap();
+    assert_eq!(error_code(res, StatusCode::CONFLICT).await, "needs_reauth");
+    assert_eq!(h.provider_calls(), calls);
+    let v: Value = h
+        .get("/api/connections/c1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["health_checked_at"].is_null(), "nothing recorded: {v}");
+    let res = h.get("/api/connections/c1/check").send().await.unwrap();
     assert_eq!(
         error_code(res, StatusCode::METHOD_NOT_ALLOWED).await,
         "method_not_allowed"
@@ -1843,6 +1894,7 @@ async fn openapi_lists_every_connection_route() {
         ("/api/connections/{id}", "get"),
         ("/api/connections/{id}/token", "get"),
         ("/api/connections/{id}/refresh", "post"),
+        ("/api/connections/{id}/check", "post"),
     ] {
         assert!(
             doc["paths"][path].get(method).is_some(),

@@ -633,6 +633,17 @@ async fn connections_filter_and_refuse_bad_input() {
             vec![("x", "1")],
             StatusCode::BAD_REQUEST,
         ),
+        ("/ui/connections/nope/check", vec![], StatusCode::NOT_FOUND),
+        (
+            "/ui/connections/nope/check",
+            vec![("x", "1")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/ui/connections/%2Fbad/check",
+            vec![],
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         assert_eq!(
             h.post(path, &fields, None).await.status(),

@@ -120,9 +120,12 @@ pub struct Connection {
 pub enum HealthResult {
     /// The provider accepted the credentials.
     Ok,
-    /// The provider refused them (401/403) even after a refresh: the connection was
-    /// marked `needs_reauth`.
+    /// The provider refused them (401, after a refresh where the credentials refresh):
+    /// the connection was marked `needs_reauth`.
     Rejected,
+    /// The provider answered 403: the credentials authenticate but may not make the
+    /// check request (a missing scope, a plan limit); the connection stays active.
+    Forbidden,
     /// The provider could not be asked (5xx, 429, timeout, refused connection); nothing
     /// changed.
     Unavailable,
@@ -132,9 +135,10 @@ pub enum HealthResult {
 
 impl HealthResult {
     /// All results.
-    pub const ALL: [HealthResult; 4] = [
+    pub const ALL: [HealthResult; 5] = [
         HealthResult::Ok,
         HealthResult::Rejected,
+        HealthResult::Forbidden,
         HealthResult::Unavailable,
         HealthResult::Error,
     ];
@@ -144,6 +148,7 @@ impl HealthResult {
         match self {
             HealthResult::Ok => "ok",
             HealthResult::Rejected => "rejected",
+            HealthResult::Forbidden => "forbidden",
             HealthResult::Unavailable => "unavailable",
             HealthResult::Error => "error",
         }

@@ -74,7 +74,8 @@ enum Command {
     /// Tokens: revoke every connection of an integration (via the server).
     #[command(subcommand)]
     Tokens(cmd::tokens::TokensCmd),
-    /// Connections: list them or show one, never secrets (via the server).
+    /// Connections: list them, show one, create one without a browser, check one's
+    /// credentials at the provider now; never secrets (via the server).
     #[command(subcommand)]
     Connections(cmd::connections::ConnectionsCmd),
     /// Stored events: list them or show one with its mapping and deliveries (via the

@@ -108,6 +108,11 @@ export class Switchboard {
     return unwrap(this.api.POST("/api/connections/{id}/refresh", { params: { path: { id: connectionId } } }));
   }
 
+  /** Checks the connection's credentials at the provider now (`result`: `ok`, `rejected`, `forbidden`, `unavailable` or `error`). */
+  check(connectionId: string): Promise<Schemas["CheckedConnection"]> {
+    return unwrap(this.api.POST("/api/connections/{id}/check", { params: { path: { id: connectionId } } }));
+  }
+
   /** Revokes the connection at the provider (when it can) and deletes it here. */
   disconnect(integration: string, connectionId: string): Promise<DisconnectResult> {
     return unwrap(

@@ -12,35 +12,90 @@
 //!   in the same statement ([`store::ConnectionStore::claim_health_checks`]), so
 //!   instances sharing a database split the work and no connection is checked twice in
 //!   an interval.
-//! - Outcomes: 2xx is `ok`. 401/403 on an OAuth2 or client-credentials connection forces
+//! - Outcomes: 2xx is `ok`. 401 on an OAuth2 or client-credentials connection forces
 //!   one (single-flight) refresh: a refused refresh marks the connection `needs_reauth`
 //!   on the refresh path as always; a refresh that succeeds is followed by one more try,
-//!   and a second 401/403 marks it `needs_reauth` too (under the refresh lease, with the
-//!   same `connection.needs_reauth` event and audit row). 401/403 on an API-key or basic
-//!   connection marks it at once. 5xx, 429, timeouts and refused connections are
-//!   `unavailable` and change nothing; any other answer is `error` and changes nothing.
+//!   and a second 401 marks it `needs_reauth` too (under the refresh lease, with the
+//!   same `connection.needs_reauth` event and audit row as `invalid_grant`). 401 on an
+//!   API-key or basic connection marks it at once. 403 is `forbidden` and changes
+//!   nothing: the credentials authenticate but may not make the request (a missing
+//!   scope, a plan limit), so the provider's message (redacted, capped) is kept, and
+//!   the scopes the catalog says the request needs (`[verify] scopes`, `openid` for
+//!   userinfo) that were not granted are reported as `missing_scopes`. 5xx, 429,
+//!   timeouts and refused connections are `unavailable` and change nothing; any other
+//!   answer is `error` and changes nothing.
+//! - Now: [`Engine::check_connection_now`] (`POST /api/connections/{id}/check`, the
+//!   CLI's `connections check`, the console's Check button) runs the same check at
+//!   once and says why when nothing can be checked.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
 use store::{Connection, ConnectionStatus, HealthCheck, HealthResult};
 
+use super::ConnectionView;
 use super::context::Ctx;
 use super::credentials::Credentials;
 use super::protocol;
-use super::tokens::jitter_unit;
-use crate::{Engine, EngineError, EngineResult};
+use super::tokens::{jitter_unit, state_error};
+use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// How often the checker looks for due connections.
 pub const TICK: StdDuration = StdDuration::from_secs(10);
 
+/// Longest excerpt of a provider's 403 message kept with the result.
+const MESSAGE_CHARS: usize = 120;
+
 /// What one request with the connection's credentials got.
 enum Probe {
     Accepted,
+    /// 401.
     Refused(u16),
+    /// 403, with the provider's message (redacted, capped) when it gave one.
+    Forbidden(Option<String>),
     Unavailable(String),
     Other(String),
+}
+
+/// The request a check makes: its URL and the OAuth2 scopes it needs.
+struct CheckRequest {
+    url: String,
+    scopes: Vec<String>,
+}
+
+/// What one check found.
+struct Found {
+    result: HealthResult,
+    detail: Option<String>,
+    missing_scopes: Vec<String>,
+}
+
+impl Found {
+    fn plain(result: HealthResult, detail: Option<String>) -> Self {
+        Self {
+            result,
+            detail,
+            missing_scopes: Vec::new(),
+        }
+    }
+}
+
+/// What `POST /api/connections/{id}/check` found.
+#[derive(Debug, Clone)]
+pub struct HealthReport {
+    /// When the check ended.
+    pub checked_at: DateTime<Utc>,
+    /// What it found.
+    pub result: HealthResult,
+    /// The provider's status and message, or the error; never a secret.
+    pub detail: Option<String>,
+    /// On a 403: the scopes the check request needs that the connection was not granted
+    /// (empty when none are known to be missing).
+    pub missing_scopes: Vec<String>,
+    /// The connection after the check (its status: `needs_reauth` after `rejected`).
+    pub connection: ConnectionView,
 }
 
 impl Engine {
@@ -125,49 +180,95 @@ impl Engine {
     /// module's documentation). Returns the result, or `None` when nothing was checked
     /// (the connection is not active, or its provider has no request to check with).
     pub async fn check_connection_health(&self, id: &str) -> EngineResult<Option<HealthResult>> {
+        match self.run_health_check(id).await {
+            Ok(r) => Ok(Some(r.result)),
+            Err(Unchecked::Cannot(_)) => Ok(None),
+            Err(Unchecked::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Checks one connection's credentials at once, through the same code as the
+    /// background checker (`POST /api/connections/{id}/check`). A connection that is not
+    /// active, or whose provider has no request to check with, is a conflict that says
+    /// so; an unknown id is not found.
+    pub async fn check_connection_now(&self, id: &str) -> EngineResult<HealthReport> {
+        self.run_health_check(id).await.map_err(|u| match u {
+            Unchecked::Cannot(e) | Unchecked::Failed(e) => e,
+        })
+    }
+
+    /// [`Engine::check_connection_now`] asked for by `actor`, audited as
+    /// `connection.check` with what it found.
+    pub async fn check_connection_by(&self, id: &str, actor: &Actor) -> EngineResult<HealthReport> {
+        let out = self.check_connection_now(id).await;
+        let details = match &out {
+            Ok(r) => serde_json::json!({
+                "result": r.result.as_str(),
+                "status": r.connection.status.as_str(),
+            }),
+            Err(EngineError::NotFound { .. } | EngineError::Invalid { .. }) => return out,
+            Err(e) => serde_json::json!({ "error": e.code() }),
+        };
+        self.audit(actor, "connection.check", id, details).await?;
+        out
+    }
+
+    async fn run_health_check(&self, id: &str) -> Result<HealthReport, Unchecked> {
         let (c, creds) = match self.load_credentials(id).await {
             Ok(x) => x,
-            Err(EngineError::ConnectionState { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e @ EngineError::ConnectionState { .. }) => return Err(Unchecked::Cannot(e)),
+            Err(e) => return Err(Unchecked::Failed(e)),
         };
         if c.status != ConnectionStatus::Active {
-            return Ok(None);
+            return Err(Unchecked::Cannot(state_error(&c)));
         }
         let ctx = self.connect_context(&c.integration)?;
-        let Some(url) = self.health_url(&ctx, &c)? else {
-            return Ok(None);
+        let Some(req) = self.health_request(&ctx, &c)? else {
+            return Err(Unchecked::Cannot(EngineError::Conflict(format!(
+                "connection {id:?} cannot be checked: the provider of integration {:?} has no request to check credentials with (no [verify] request in its catalog entry and no userinfo endpoint); its tokens are still refreshed and served",
+                c.integration
+            ))));
         };
         let refreshes = matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials");
-        let (result, detail) = if refreshes {
-            self.check_token(&ctx, &c, &url).await?
+        let found = if refreshes {
+            self.check_token(&ctx, &c, &req).await?
         } else {
-            match self.probe(&ctx, &url, &c, &creds).await {
-                Probe::Accepted => (HealthResult::Ok, None),
+            match self.probe(&ctx, &req.url, &c, &creds).await {
+                Probe::Accepted => Found::plain(HealthResult::Ok, None),
                 Probe::Refused(status) => {
                     let message = format!(
                         "the provider refused the stored credentials (HTTP {status}) at a health check; the end user must connect again with working credentials"
                     );
-                    (
+                    Found::plain(
                         self.mark_rejected(&c, &message).await?,
                         Some(format!("HTTP {status}")),
                     )
                 }
-                Probe::Unavailable(d) => (HealthResult::Unavailable, Some(d)),
-                Probe::Other(d) => (HealthResult::Error, Some(d)),
+                Probe::Forbidden(m) => forbidden(&c, &req, m),
+                Probe::Unavailable(d) => Found::plain(HealthResult::Unavailable, Some(d)),
+                Probe::Other(d) => Found::plain(HealthResult::Error, Some(d)),
             }
         };
-        self.record_health(&c, result, detail).await?;
-        Ok(Some(result))
+        let check = self.record_health(&c, found.result, found.detail).await?;
+        let connection = self.get_connection(id).await?;
+        Ok(HealthReport {
+            checked_at: check.checked_at,
+            result: check.result,
+            detail: check.detail,
+            missing_scopes: found.missing_scopes,
+            connection,
+        })
     }
 
     /// An OAuth2 or client-credentials connection: a current token (refreshed first if
-    /// due), the request, and on 401/403 one forced refresh and one more request.
+    /// due), the request, and on 401 one forced refresh and one more request. A 403 is
+    /// not a dead grant (a refresh would not help): it is reported as it is.
     async fn check_token(
         &self,
         ctx: &Ctx,
         c: &Connection,
-        url: &str,
-    ) -> EngineResult<(HealthResult, Option<String>)> {
+        req: &CheckRequest,
+    ) -> EngineResult<Found> {
         let mut refreshed = false;
         loop {
             match self.connection_token(&c.id).await {
@@ -175,15 +276,18 @@ impl Engine {
                 Err(e) => return Ok(token_failure(e)),
             }
             let (c2, creds) = self.load_credentials(&c.id).await?;
-            match self.probe(ctx, url, &c2, &creds).await {
-                Probe::Accepted => return Ok((HealthResult::Ok, None)),
-                Probe::Unavailable(d) => return Ok((HealthResult::Unavailable, Some(d))),
-                Probe::Other(d) => return Ok((HealthResult::Error, Some(d))),
+            match self.probe(ctx, &req.url, &c2, &creds).await {
+                Probe::Accepted => return Ok(Found::plain(HealthResult::Ok, None)),
+                Probe::Forbidden(m) => return Ok(forbidden(&c2, req, m)),
+                Probe::Unavailable(d) => {
+                    return Ok(Found::plain(HealthResult::Unavailable, Some(d)));
+                }
+                Probe::Other(d) => return Ok(Found::plain(HealthResult::Error, Some(d))),
                 Probe::Refused(status) if refreshed => {
                     let message = format!(
                         "the provider refused a freshly refreshed token (HTTP {status}) at a health check; the end user must connect again"
                     );
-                    return Ok((
+                    return Ok(Found::plain(
                         self.mark_rejected(&c2, &message).await?,
                         Some(format!("HTTP {status} after a refresh")),
                     ));
@@ -198,30 +302,31 @@ impl Engine {
         }
     }
 
-    /// The URL of the cheapest authenticated request: the catalog's verify request
-    /// under the API base, else the OAuth2 userinfo endpoint.
-    fn health_url(&self, ctx: &Ctx, c: &Connection) -> EngineResult<Option<String>> {
+    /// The cheapest authenticated request: the catalog's verify request under the API
+    /// base (with the scopes it lists), else the OAuth2 userinfo endpoint (`openid`).
+    fn health_request(&self, ctx: &Ctx, c: &Connection) -> EngineResult<Option<CheckRequest>> {
         let values = ctx.values(&c.settings);
         let template = match (&ctx.provider.verify, &ctx.provider.api_base_url) {
-            (Some(v), Some(base)) => Some((base.clone(), v.path.clone())),
+            (Some(v), Some(base)) => Some((base.clone(), v.path.clone(), v.scopes.clone())),
             _ => ctx
                 .provider
                 .oauth2
                 .as_ref()
                 .filter(|_| c.auth_mode == "oauth2")
                 .and_then(|o| o.userinfo_url.clone())
-                .map(|u| (u, String::new())),
+                .map(|u| (u, String::new(), vec!["openid".to_owned()])),
         };
-        let Some((base, path)) = template else {
+        let Some((base, path, scopes)) = template else {
             return Ok(None);
         };
         let base = protocol::resolve(&ctx.provider, &base, &values, self.dev())
             .map_err(|e| EngineError::Misconfigured(e.to_string()))?;
-        Ok(Some(if path.is_empty() {
+        let url = if path.is_empty() {
             base
         } else {
             format!("{}{}", base.trim_end_matches('/'), path)
-        }))
+        };
+        Ok(Some(CheckRequest { url, scopes }))
     }
 
     async fn probe(&self, ctx: &Ctx, url: &str, c: &Connection, creds: &Credentials) -> Probe {
@@ -232,37 +337,40 @@ impl Engine {
             &creds.username,
             &creds.password,
         ) {
-            (Some(token), _, _, _) => protocol::get_with_credential(
-                &self.outbound(),
-                url,
-                ctx.provider
-                    .oauth2
-                    .as_ref()
-                    .and_then(|o| o.api_auth.as_ref()),
-                token,
-                headers,
-            )
-            .await
-            .map(|(s, _)| s),
-            (None, Some(key), _, _) => protocol::get_with_credential(
-                &self.outbound(),
-                url,
-                ctx.provider.api_key.as_ref(),
-                key,
-                headers,
-            )
-            .await
-            .map(|(s, _)| s),
+            (Some(token), _, _, _) => {
+                protocol::get_with_credential(
+                    &self.outbound(),
+                    url,
+                    ctx.provider
+                        .oauth2
+                        .as_ref()
+                        .and_then(|o| o.api_auth.as_ref()),
+                    token,
+                    headers,
+                )
+                .await
+            }
+            (None, Some(key), _, _) => {
+                protocol::get_with_credential(
+                    &self.outbound(),
+                    url,
+                    ctx.provider.api_key.as_ref(),
+                    key,
+                    headers,
+                )
+                .await
+            }
             (None, None, Some(u), Some(p)) => {
                 protocol::get_with_basic(&self.outbound(), url, u, p, headers).await
             }
             _ => return Probe::Other(format!("connection {} holds no credential to try", c.id)),
         };
         match answer {
-            Ok(200..=299) => Probe::Accepted,
-            Ok(s @ (401 | 403)) => Probe::Refused(s),
-            Ok(s @ (429 | 500..=599)) => Probe::Unavailable(format!("HTTP {s}")),
-            Ok(s) => Probe::Other(format!("HTTP {s}")),
+            Ok((200..=299, _)) => Probe::Accepted,
+            Ok((401, _)) => Probe::Refused(401),
+            Ok((403, body)) => Probe::Forbidden(body.as_ref().and_then(provider_message)),
+            Ok((s @ (429 | 500..=599), _)) => Probe::Unavailable(format!("HTTP {s}")),
+            Ok((s, _)) => Probe::Other(format!("HTTP {s}")),
             Err(e) => Probe::Unavailable(e.to_string()),
         }
     }
@@ -324,7 +432,7 @@ impl Engine {
         c: &Connection,
         result: HealthResult,
         detail: Option<String>,
-    ) -> EngineResult<()> {
+    ) -> EngineResult<HealthCheck> {
         metrics::counter!(
             crate::metrics::HEALTH_CHECKS,
             "integration" => c.integration.clone(),
@@ -338,14 +446,80 @@ impl Engine {
         };
         self.inner.store.record_health_check(&c.id, &check).await?;
         self.connection_changed(&c.id);
-        Ok(())
+        Ok(check)
     }
+}
+
+/// Why nothing was checked: the connection cannot be (not active, no request to check
+/// with), or the check failed to run.
+enum Unchecked {
+    Cannot(EngineError),
+    Failed(EngineError),
+}
+
+impl From<EngineError> for Unchecked {
+    fn from(e: EngineError) -> Self {
+        Unchecked::Failed(e)
+    }
+}
+
+/// A 403: the result, the provider's message, and the scopes the request needs that
+/// the connection was not granted (when it knows its granted scopes).
+fn forbidden(c: &Connection, req: &CheckRequest, message: Option<String>) -> Found {
+    let missing_scopes: Vec<String> = if c.scopes.is_empty() {
+        Vec::new()
+    } else {
+        req.scopes
+            .iter()
+            .filter(|s| !c.scopes.contains(s))
+            .cloned()
+            .collect()
+    };
+    let mut detail = "HTTP 403".to_owned();
+    if !missing_scopes.is_empty() {
+        detail.push_str(&format!(" (missing scopes: {})", missing_scopes.join(" ")));
+    }
+    if let Some(m) = message {
+        detail.push_str(": ");
+        detail.push_str(&m);
+    }
+    Found {
+        result: HealthResult::Forbidden,
+        detail: Some(detail),
+        missing_scopes,
+    }
+}
+
+/// The provider's explanation of a refusal, from its JSON body (`error_description`,
+/// `message`, `error.message`, `errors[0].message`, `detail`, a string `error`), with
+/// secret-looking values redacted and cut to [`MESSAGE_CHARS`].
+fn provider_message(body: &Value) -> Option<String> {
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let found = text(body.get("error_description"))
+        .or_else(|| text(body.get("message")))
+        .or_else(|| text(body.pointer("/error/message")))
+        .or_else(|| text(body.pointer("/errors/0/message")))
+        .or_else(|| text(body.pointer("/errors/0/detail")))
+        .or_else(|| text(body.get("detail")))
+        .or_else(|| text(body.get("error")))?;
+    let redacted = crate::pipeline::deliver::redact_text(&found);
+    let clean = protocol::clean(&redacted, MESSAGE_CHARS + 1);
+    Some(if clean.chars().count() > MESSAGE_CHARS {
+        format!("{}…", clean.chars().take(MESSAGE_CHARS).collect::<String>())
+    } else {
+        clean
+    })
 }
 
 /// The result when getting a token failed: a refused grant (already marked
 /// `needs_reauth` by the refresh) is `rejected`, an outage `unavailable`.
-fn token_failure(e: EngineError) -> (HealthResult, Option<String>) {
-    match e {
+fn token_failure(e: EngineError) -> Found {
+    let (result, detail) = match e {
         EngineError::ConnectionState {
             status: ConnectionStatus::NeedsReauth,
             ..
@@ -355,5 +529,6 @@ fn token_failure(e: EngineError) -> (HealthResult, Option<String>) {
         ),
         EngineError::ProviderUnavailable(m) => (HealthResult::Unavailable, Some(m)),
         other => (HealthResult::Error, Some(other.to_string())),
-    }
+    };
+    Found::plain(result, detail)
 }

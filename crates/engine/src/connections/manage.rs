@@ -709,6 +709,7 @@ impl Engine {
             (None, Some(u), Some(p)) => {
                 protocol::get_with_basic(&self.outbound(), &url, u, p, &ctx.provider.api_headers)
                     .await
+                    .map(|(s, _)| s)
             }
             _ => return Ok(()),
         }

@@ -27,6 +27,7 @@ use serde::Serialize;
 use store::{Connection, ConnectionStatus};
 
 pub use flow::{AuthorizationStart, CallbackParams};
+pub use health::HealthReport;
 pub use manage::{
     ConnectionPage, CredentialsInput, DirectConnectRequest, Disconnected, IntegrationHealth,
     IntegrationOverview, OAuthCheck, RevokeAllProgress,

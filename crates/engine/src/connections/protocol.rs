@@ -397,6 +397,9 @@ pub(crate) async fn token_request(
             if let Some(v) = verifier {
                 params.push(("code_verifier".into(), (*v).to_owned()));
             }
+            for (k, v) in &oauth.code_params {
+                params.push((k.clone(), v.clone()));
+            }
         }
         Grant::Refresh { refresh_token } => {
             params.push(("refresh_token".into(), (*refresh_token).to_owned()));
@@ -605,13 +608,14 @@ pub(crate) async fn get_with_credential(
 }
 
 /// GETs with HTTP basic authentication (the verify request of basic-auth providers).
+/// Returns the status and the parsed body (if JSON).
 pub(crate) async fn get_with_basic(
     http: &Outbound,
     url: &str,
     username: &str,
     password: &str,
     extra_headers: &BTreeMap<String, String>,
-) -> Result<u16, OutboundError> {
+) -> Result<(u16, Option<Value>), OutboundError> {
     let parsed = http.check(url)?;
     let mut req = http
         .client()
@@ -625,8 +629,8 @@ pub(crate) async fn get_with_basic(
             req = req.header(name, value);
         }
     }
-    let (status, _, _) = send(&parsed, req).await?;
-    Ok(status)
+    let (status, headers, body) = send(&parsed, req).await?;
+    Ok((status, parse_body(&headers, &body)))
 }
 
 /// `Authorization: Basic` as RFC 7617 has it (no form-encoding), for API calls.

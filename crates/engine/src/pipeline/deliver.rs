@@ -1093,7 +1093,7 @@ pub(crate) fn response_excerpt(body: &[u8], complete: bool) -> Option<String> {
 
 /// Text with the values of secret-looking `key=value` / `key: value` pairs, and the
 /// token after `Bearer`, replaced by `[redacted]`.
-fn redact_text(text: &str) -> String {
+pub(crate) fn redact_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut redact_next = false;
     for piece in text.split_inclusive(|c: char| c.is_whitespace() || c == '&' || c == ',') {

@@ -197,7 +197,7 @@ async fn oauth_401_refreshes_once_then_decides() {
 
     // Userinfo refuses everything: refreshed once, then marked.
     h.stub.set(|r| match r.path.as_str() {
-        "/userinfo" => Resp::json(403, json!({"error": "forbidden"})),
+        "/userinfo" => Resp::json(401, json!({"error": "invalid_token"})),
         _ => default_route(r),
     });
     put_oauth("refused").await;
@@ -299,4 +299,161 @@ async fn two_engines_check_each_connection_once_per_interval() {
     .with_clock(clock.clone());
     clock.advance(Duration::from_secs(120));
     assert_eq!(off.health_check_pass().await.unwrap(), 0);
+}
+
+/// A 403 is not a dead credential: the connection stays active, no refresh is tried, the
+/// result is `forbidden` with the provider's message (redacted, capped) and the scopes
+/// the check request needs that were not granted.
+#[tokio::test]
+async fn a_403_is_forbidden_and_leaves_the_connection_active() {
+    let stub = Stub::start(default_route).await;
+    let p = provider("p", &stub.base, json!({}));
+    let h = harness_with(stub, vec![p], &integration("it", "p", EVERY), "").await;
+    let long = "x".repeat(500);
+    h.stub.set(move |r| match r.path.as_str() {
+        "/userinfo" => Resp::json(
+            403,
+            json!({"error": "insufficient_scope", "error_description": format!("the access token lacks openid; token=sekret-at-1 {long}")}),
+        ),
+        _ => default_route(r),
+    });
+    // Granted `read` only: userinfo needs `openid`.
+    put(
+        &h.engine,
+        &conn("o", "it", "oauth2", Some(3600)),
+        json!({"access_token": "old-at", "refresh_token": "old-rt"}),
+    )
+    .await;
+    let r = h.engine.check_connection_now("o").await.unwrap();
+    assert_eq!(r.result, HealthResult::Forbidden);
+    assert_eq!(r.missing_scopes, vec!["openid".to_owned()]);
+    assert_eq!(r.connection.status, ConnectionStatus::Active);
+    let detail = r.detail.unwrap();
+    assert!(
+        detail.starts_with("HTTP 403 (missing scopes: openid): the access token lacks openid"),
+        "{detail}"
+    );
+    assert!(!detail.contains("sekret"), "redacted: {detail}");
+    assert!(detail.chars().count() <= 200, "capped: {detail}");
+    assert_eq!(h.stub.count("/token"), 0, "a 403 forces no refresh");
+    let (s, health) = status(&h, "o").await;
+    assert_eq!(s, ConnectionStatus::Active);
+    assert_eq!(health.unwrap().result, HealthResult::Forbidden);
+    assert_eq!(needs_reauth_events(&h).await, 0);
+    // The token is still served.
+    h.engine.connection_token("o").await.unwrap();
+}
+
+/// An API key the provider answers 403 for (a plan limit): `forbidden`, still active;
+/// the verify request's catalog scopes are not compared for a connection that was
+/// granted none.
+#[tokio::test]
+async fn an_api_key_refused_with_403_stays_active() {
+    let h = api_key_harness(|r| match r.path.as_str() {
+        "/api/me" => Resp::json(
+            403,
+            json!({"errors": [{"message": "your plan does not include the API"}]}),
+        ),
+        _ => default_route(r),
+    })
+    .await;
+    key_conn(&h, "k", "key-ok").await;
+    let r = h.engine.check_connection_now("k").await.unwrap();
+    assert_eq!(r.result, HealthResult::Forbidden);
+    assert_eq!(
+        r.detail.as_deref(),
+        Some("HTTP 403: your plan does not include the API")
+    );
+    assert!(r.missing_scopes.is_empty());
+    assert_eq!(status(&h, "k").await.0, ConnectionStatus::Active);
+    assert_eq!(needs_reauth_events(&h).await, 0);
+}
+
+/// The verify request's catalog scopes: those not granted are `missing_scopes`.
+#[tokio::test]
+async fn a_403_names_the_verify_requests_scopes_that_were_not_granted() {
+    let stub = Stub::start(|r| match r.path.as_str() {
+        "/api/me" => Resp::json(403, json!({"message": "Forbidden"})),
+        _ => default_route(r),
+    })
+    .await;
+    let p = provider(
+        "p",
+        &stub.base,
+        json!({"verify": {"path": "/me", "scopes": ["read", "users:read"]}}),
+    );
+    let h = harness_with(stub, vec![p], &integration("it", "p", EVERY), "").await;
+    put(
+        &h.engine,
+        &conn("o", "it", "oauth2", Some(3600)),
+        json!({"access_token": "old-at", "refresh_token": "old-rt"}),
+    )
+    .await;
+    let r = h.engine.check_connection_now("o").await.unwrap();
+    assert_eq!(r.result, HealthResult::Forbidden);
+    assert_eq!(r.missing_scopes, vec!["users:read".to_owned()]);
+    assert_eq!(
+        r.detail.as_deref(),
+        Some("HTTP 403 (missing scopes: users:read): Forbidden")
+    );
+}
+
+/// Check now: the background checker's code at once, a clear error when nothing can be
+/// checked (unknown, not active, no request to check with), audited with who asked.
+#[tokio::test]
+async fn check_now_runs_the_check_and_says_why_when_it_cannot() {
+    let h = api_key_harness(default_route).await;
+    key_conn(&h, "good", "key-ok").await;
+    key_conn(&h, "rotated", "key-rotated-away").await;
+    let actor = crate::Actor::Oidc {
+        email: "ops@example.com".into(),
+    };
+    let r = h.engine.check_connection_by("good", &actor).await.unwrap();
+    assert_eq!(r.result, HealthResult::Ok);
+    assert!(r.detail.is_none());
+    assert_eq!(r.connection.health_result.as_deref(), Some("ok"));
+    assert_eq!(r.connection.health_checked_at, Some(r.checked_at));
+
+    let r = h.engine.check_connection_now("rotated").await.unwrap();
+    assert_eq!(r.result, HealthResult::Rejected);
+    assert_eq!(r.connection.status, ConnectionStatus::NeedsReauth);
+    assert_eq!(needs_reauth_events(&h).await, 1);
+
+    let e = h.engine.check_connection_now("rotated").await.unwrap_err();
+    assert!(
+        matches!(e, crate::EngineError::ConnectionState { .. }),
+        "{e:?}"
+    );
+    let e = h.engine.check_connection_now("nobody").await.unwrap_err();
+    assert!(matches!(e, crate::EngineError::NotFound { .. }), "{e:?}");
+    assert_eq!(h.stub.count("/api/me"), 2, "nothing more was sent");
+
+    let audit = all_audit(&h.store).await;
+    let row = audit
+        .iter()
+        .find(|r| r.entry.action == "connection.check" && r.entry.target == "good")
+        .expect("the check is audited");
+    assert_eq!(row.entry.details["result"], "ok");
+}
+
+/// A provider with no request to check credentials with: a conflict saying so.
+#[tokio::test]
+async fn check_now_without_a_check_request_is_a_conflict() {
+    let stub = Stub::start(default_route).await;
+    let p = plain_provider(
+        "p",
+        &stub.base,
+        "api_key",
+        json!({"api_key": {"header": "Authorization", "prefix": "Bearer "}, "verify": null}),
+    );
+    let h = harness_with(stub, vec![p], &integration("it", "p", ""), "").await;
+    key_conn(&h, "k", "key-ok").await;
+    let e = h.engine.check_connection_now("k").await.unwrap_err();
+    assert!(matches!(e, crate::EngineError::Conflict(_)), "{e:?}");
+    assert!(e.to_string().contains("no request to check"), "{e}");
+    assert_eq!(
+        h.engine.check_connection_health("k").await.unwrap(),
+        None,
+        "the background checker skips it"
+    );
 }

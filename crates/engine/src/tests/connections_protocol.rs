@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use store::{ConnectionStatus, ConnectionStore};
 
 use super::connections::{
-    CLIENT_ID, H, Resp, Stub, cb, client_basic, config, conn, connected, default_route,
+    CLIENT_ID, H, Resp, Stub, cb, client_basic, config, conn, connect, connected, default_route,
     engine_with, harness, harness_with, integration, provider, put, query_of, session,
     stored_creds,
 };
@@ -897,4 +897,66 @@ async fn revocation_failures_still_delete() {
     .await;
     assert!(!d.revoked_at_provider);
     assert!(d.provider_error.is_some());
+}
+
+/// Shopify's catalog entry, pointed at a stub: the code exchange asks for an expiring
+/// offline token (`expiring=1`), and a refresh sends only what Shopify's refresh
+/// request takes (no `expiring`): the exact form bodies.
+#[tokio::test]
+async fn shopify_sends_expiring_on_the_code_exchange_and_not_on_refresh() {
+    let stub = Stub::start(default_route).await;
+    let mut shopify = catalog::Catalog::builtin().get("shopify").unwrap().clone();
+    let o = shopify.oauth2.as_mut().unwrap();
+    assert_eq!(o.code_params.get("expiring").map(String::as_str), Some("1"));
+    assert!(o.token_params.is_empty(), "{:?}", o.token_params);
+    o.authorization_url = Some(format!("{}/authorize", stub.base));
+    o.token_url = format!("{}/token", stub.base);
+    o.revocation = None;
+    shopify.api_base_url = Some(format!("{}/api", stub.base));
+    let h = harness_with(stub, vec![shopify], &integration("it", "shopify", ""), "").await;
+    let (out, _) = connect(
+        &h,
+        "it",
+        json!({}),
+        None,
+        BTreeMap::from([("shop".to_owned(), "acme".to_owned())]),
+    )
+    .await;
+    assert_eq!(out.error, None, "{out:?}");
+    let id = out.connection_id.unwrap();
+    let exchange = &h.stub.reqs("/token")[0];
+    assert_eq!(
+        exchange.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let f = exchange.form();
+    let keys: Vec<&str> = f.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "client_id",
+            "client_secret",
+            "code",
+            "code_verifier",
+            "expiring",
+            "grant_type",
+            "redirect_uri"
+        ],
+        "{f:?}"
+    );
+    assert_eq!(f["grant_type"], "authorization_code");
+    assert_eq!(f["expiring"], "1");
+    assert_eq!(f["client_id"], CLIENT_ID);
+
+    h.engine.force_refresh(&id).await.unwrap();
+    let refresh = &h.stub.reqs("/token")[1];
+    let f = refresh.form();
+    let keys: Vec<&str> = f.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["client_id", "client_secret", "grant_type", "refresh_token"],
+        "{f:?}"
+    );
+    assert_eq!(f["grant_type"], "refresh_token");
+    assert!(f["refresh_token"].starts_with("rt-"), "{f:?}");
 }

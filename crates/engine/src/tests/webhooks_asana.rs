@@ -206,3 +206,86 @@ async fn bad_handshakes_are_refused_and_store_nothing() {
     );
     assert_eq!(store.count_events(None).await.unwrap(), 0);
 }
+
+/// `webhook reset-handshake`: the sealed secret is forgotten (audited with who did it),
+/// events signed with it are refused until the provider's next handshake, whose secret
+/// is then taken; an integration without `webhook_secret_handshake`, or unknown, is
+/// refused and nothing changes.
+#[tokio::test]
+async fn a_reset_forgets_the_secret_and_takes_the_next_handshake() {
+    let (engine, store) = engine().await;
+    engine
+        .intake(incoming("asana-on", &handshake(SECRET), b""))
+        .await
+        .unwrap();
+    let ops = crate::Actor::Cli { user: "ops".into() };
+    assert!(
+        engine
+            .reset_handshake_secret("asana-on", &ops)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_secret(&handshake_secret_slot("asana-on"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let rows = super::all_audit(&store).await;
+    let row = rows
+        .iter()
+        .find(|r| r.entry.action == "webhook.handshake_reset")
+        .expect("audited");
+    assert_eq!(row.entry.actor, "cli:ops");
+    assert_eq!(row.entry.target, "asana-on");
+    assert_eq!(row.entry.details["removed"], true);
+    // The old secret signs nothing any more.
+    let old = Headers::new().with("X-Hook-Signature", signature(SECRET, BODY));
+    let r = engine.intake(incoming("asana-on", &old, BODY)).await;
+    assert!(refused_unsigned(&r), "{r:?}");
+    // The provider's new handshake is taken, and its secret signs.
+    let fresh = "fresh-secret-after-a-reset-0123456789";
+    let Intake::Handshake(reply) = engine
+        .intake(incoming("asana-on", &handshake(fresh), b""))
+        .await
+        .unwrap()
+    else {
+        panic!("not a handshake")
+    };
+    assert_eq!(reply.headers, vec![("X-Hook-Secret", fresh.to_owned())]);
+    let signed = Headers::new().with("X-Hook-Signature", signature(fresh, BODY));
+    assert!(matches!(
+        engine.intake(incoming("asana-on", &signed, BODY)).await,
+        Ok(Intake::Stored { .. })
+    ));
+    // Twice in a row: nothing to remove, still audited.
+    engine
+        .reset_handshake_secret("asana-on", &ops)
+        .await
+        .unwrap();
+    assert!(
+        !engine
+            .reset_handshake_secret("asana-on", &ops)
+            .await
+            .unwrap()
+    );
+
+    let e = engine
+        .reset_handshake_secret("asana-off", &ops)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::Invalid { .. }), "{e:?}");
+    assert!(e.to_string().contains("webhook_secret_handshake"), "{e}");
+    let e = engine
+        .reset_handshake_secret("nope", &ops)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, EngineError::NotFound { .. }), "{e:?}");
+    let resets = super::all_audit(&store)
+        .await
+        .iter()
+        .filter(|r| r.entry.action == "webhook.handshake_reset")
+        .count();
+    assert_eq!(resets, 3, "refusals are not audited");
+}

@@ -1,6 +1,6 @@
 //! The console's connections page: connections filtered by integration, status and end
-//! user, a page at a time, with expiry, last refresh, last error and missing scopes;
-//! refresh, and disconnect after a confirmation (a page of its own, so it works
+//! user, a page at a time, with expiry, last refresh, last error, missing scopes and
+//! the last credential check; refresh, check now, and disconnect after a confirmation (a page of its own, so it works
 //! without JavaScript), through the same engine path as the API (revocation at the
 //! provider).
 
@@ -36,7 +36,9 @@ struct ConnectionRow {
     last_refresh: String,
     last_error: String,
     missing_scopes: String,
+    last_check: String,
     refreshable: bool,
+    checkable: bool,
     connected: bool,
 }
 
@@ -45,7 +47,15 @@ impl From<ConnectionView> for ConnectionRow {
         Self {
             refreshable: matches!(c.auth_mode.as_str(), "oauth2" | "client_credentials")
                 && c.status == ConnectionStatus::Active,
+            checkable: c.status == ConnectionStatus::Active,
             connected: c.status != ConnectionStatus::Revoked,
+            last_check: match (&c.health_result, &c.health_detail) {
+                (Some(r), Some(d)) => {
+                    format!("{r} ({d}), {}", show_opt_time(c.health_checked_at.as_ref()))
+                }
+                (Some(r), None) => format!("{r}, {}", show_opt_time(c.health_checked_at.as_ref())),
+                _ => String::new(),
+            },
             status: c.status.as_str().replace('_', " "),
             expires: show_opt_time(c.expires_at.as_ref()),
             last_refresh: show_opt_time(c.last_refresh_at.as_ref()),
@@ -83,6 +93,11 @@ fn notice(done: Option<&str>) -> String {
         Some("refresh_shared") => {
             "Another refresh had just finished; its token is the current one.".into()
         }
+        Some("checked_ok") => "The provider accepted the connection's credentials.".into(),
+        Some("checked_rejected") => "The provider refused the connection's credentials: it needs its end user to connect again.".into(),
+        Some("checked_forbidden") => "The provider answered 403: the credentials work but may not make the check request (a missing scope or a plan limit); the connection stays active. Its last check says what the provider said.".into(),
+        Some("checked_unavailable") => "The provider could not be asked (an outage, throttling or a timeout); nothing changed.".into(),
+        Some("checked_error") => "The provider gave an unexpected answer; nothing changed. Its last check says what it was.".into(),
         Some("disconnected") => {
             "The connection was disconnected and the provider confirmed the revocation.".into()
         }
@@ -223,6 +238,38 @@ pub async fn refresh(
     .into_response())
 }
 
+/// Checks a connection's credentials at the provider now (the API's check, the
+/// background health check's code). Audited with the console user.
+#[utoipa::path(post, path = "/ui/connections/{id}/check", tag = "console",
+    params(("id" = String, Path, description = "connection id")),
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "checked: to the connections page with a notice of the result"),
+        (status = 400, content_type = "text/html", body = String, description = "not a connection id"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
+        (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token"),
+        (status = 404, content_type = "text/html", body = String, description = "no such connection"),
+        (status = 409, content_type = "text/html", body = String, description = "the connection cannot be checked: not active, or its provider has no request to check with")))]
+pub async fn check(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    f: ConsoleForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    let CsrfForm {} = f.form;
+    let c = f.console;
+    connection_id(&id)?;
+    let r = s.engine.check_connection_by(&id, c.actor()).await?;
+    let done = format!("checked_{}", r.result.as_str());
+    Ok(Redirect::to(&format!(
+        "/ui/connections?{}",
+        query(&[
+            ("end_user", Some(&r.connection.end_user_id)),
+            ("done", Some(&done))
+        ])
+    ))
+    .into_response())
+}
+
 #[derive(Template)]
 #[template(path = "ui/connections_disconnect.html")]
 struct DisconnectPage {
@@ -295,5 +342,6 @@ pub fn router() -> Routes {
     Routes::new()
         .routes(routes!(connections_page))
         .routes(routes!(refresh))
+        .routes(routes!(check))
         .routes(routes!(disconnect_confirm, disconnect))
 }

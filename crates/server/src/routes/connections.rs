@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use engine::connections::{
     CallbackOutcome, CallbackParams, ConnectSessionRequest, ConnectionView, Delivery,
-    DirectConnectRequest, IntegrationHealth, OAuthCheck, TokenView, Via,
+    DirectConnectRequest, HealthReport, IntegrationHealth, OAuthCheck, TokenView, Via,
 };
 use engine::webhooks::IntegrationStatus;
 use serde::{Deserialize, Serialize};
@@ -60,11 +60,14 @@ pub struct ConnectionBody {
     /// provider (the integration's `health_check_interval_secs`); null when none has
     /// since they were stored.
     pub health_checked_at: Option<String>,
-    /// What that check found: `ok`; `rejected` (401/403 even after a refresh: the
-    /// connection is now `needs_reauth`); `unavailable` (5xx, 429, timeout or refused
+    /// What that check found: `ok`; `rejected` (401, after a refresh where the
+    /// credentials refresh: the connection is now `needs_reauth`); `forbidden` (403: the
+    /// credentials authenticate but may not make the request, a missing scope or a plan
+    /// limit; the connection stays active); `unavailable` (5xx, 429, timeout or refused
     /// connection: nothing changed); `error` (another answer: nothing changed).
     pub health_result: Option<String>,
-    /// The check's explanation (the provider's HTTP status or the error).
+    /// The check's explanation (the provider's HTTP status, its message on a 403 and the
+    /// missing scopes, or the error).
     pub health_detail: Option<String>,
 }
 
@@ -672,6 +675,58 @@ pub async fn refresh(
     }))
 }
 
+/// What a credential check found (`POST /api/connections/{id}/check`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckedConnection {
+    /// When the check ended.
+    pub checked_at: String,
+    /// `ok`, `rejected` (401 after a refresh: now `needs_reauth`), `forbidden` (403: the
+    /// connection stays active), `unavailable` or `error`; see `health_result` of a
+    /// connection.
+    pub result: String,
+    /// The provider's status and message (redacted, capped), or the error.
+    pub detail: Option<String>,
+    /// On `forbidden`: the scopes the check request needs (by the catalog) that the
+    /// connection was not granted; empty when none are known to be missing.
+    pub missing_scopes: Vec<String>,
+    /// The connection's status after the check.
+    pub status: String,
+    /// The connection as it is now.
+    pub connection: ConnectionBody,
+}
+
+impl From<HealthReport> for CheckedConnection {
+    fn from(r: HealthReport) -> Self {
+        Self {
+            checked_at: rfc3339(r.checked_at),
+            result: r.result.as_str().to_owned(),
+            detail: r.detail,
+            missing_scopes: r.missing_scopes,
+            status: r.connection.status.as_str().to_owned(),
+            connection: r.connection.into(),
+        }
+    }
+}
+
+/// Check the connection's credentials at the provider now, with the same request and
+/// rules as the background health check (`health_check_interval_secs`), and keep the
+/// result on the connection. A 401 that a refresh does not cure marks it
+/// `needs_reauth`; a 403 leaves it active (`forbidden`). Audited as `connection.check`.
+#[utoipa::path(post, path = "/api/connections/{id}/check", tag = "connections", security(("api_key" = [])),
+    params(("id" = String, Path, example = "acme-cc-1", description = "connection id")),
+    responses((status = 200, body = CheckedConnection, description = "the check ran; `result` says what it found"),
+        (status = 400, body = ErrorBody, description = "not a connection id"),
+        (status = 404, body = ErrorBody, description = "no such connection"),
+        (status = 409, body = ErrorBody, description = "the connection cannot be checked: it is not active, or its provider has no request to check credentials with")))]
+pub async fn check(
+    State(s): State<AppState>,
+    App(who): App,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<CheckedConnection>, ApiError> {
+    let r = s.engine.check_connection_by(&id, &who.actor()).await?;
+    Ok(Json(r.into()))
+}
+
 /// `POST /api/connections`.
 // The schema of the engine's `DirectConnectRequest`, which the handler parses; the
 // fuzzer (tests/schemathesis) checks that the two accept the same bodies.
@@ -801,4 +856,5 @@ pub fn router() -> Routes {
         .routes(routes!(get_connection))
         .routes(routes!(token))
         .routes(routes!(refresh))
+        .routes(routes!(check))
 }

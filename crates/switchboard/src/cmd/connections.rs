@@ -1,7 +1,8 @@
-//! `switchboard connections list|show|create`: connections and their state, never
+//! `switchboard connections list|show|create|check`: connections and their state, never
 //! secrets, through the running server; `create` makes one without a browser (a service
 //! account by the JWT bearer grant, a GitHub App installation the app knows, or a
-//! client-credentials token).
+//! client-credentials token); `check` tries a connection's credentials at the provider
+//! now (exit code 1 when the check found a problem).
 
 use clap::Subcommand;
 use client::{ConnectionFilter, ConnectionStatus, DirectConnect};
@@ -30,6 +31,17 @@ pub enum ConnectionsCmd {
     },
     /// Show one connection (never secrets).
     Show {
+        /// The connection id.
+        connection_id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Check a connection's credentials at the provider now, with the request and rules
+    /// of the background health check, and keep the result on it. Exit code 0 when the
+    /// provider accepted them, 1 when the check found a problem (refused: now
+    /// needs_reauth; forbidden: a missing scope or plan limit, still active; the provider
+    /// unavailable; another answer).
+    Check {
         /// The connection id.
         connection_id: String,
         #[command(flatten)]
@@ -161,6 +173,38 @@ pub async fn run(cmd: ConnectionsCmd, g: &Globals) -> anyhow::Result<Outcome> {
                 );
             }
             Ok(Outcome::Success)
+        }
+        ConnectionsCmd::Check {
+            connection_id,
+            remote,
+        } => {
+            let c = remote.client("connections check")?;
+            let r = c.check_connection(&connection_id).await?;
+            let outcome = Outcome::from_ok(r.ok());
+            if json {
+                print_json(&r)?;
+                return Ok(outcome);
+            }
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "-".to_owned()
+                } else {
+                    v.join(" ")
+                }
+            };
+            let rows = vec![
+                vec!["id".to_owned(), r.connection.id.clone()],
+                vec!["result".to_owned(), r.result.clone()],
+                vec![
+                    "detail".to_owned(),
+                    r.detail.clone().unwrap_or_else(|| "-".into()),
+                ],
+                vec!["missing scopes".to_owned(), list(&r.missing_scopes)],
+                vec!["status".to_owned(), r.status.to_string()],
+                vec!["checked".to_owned(), time(Some(r.checked_at))],
+            ];
+            print_table(&["field", "value"], &rows);
+            Ok(outcome)
         }
         ConnectionsCmd::Show {
             connection_id,

@@ -1,7 +1,8 @@
 //! The console's buttons in a real browser (headless Chromium driven by
 //! `tests/browser/console_actions.mjs`), against a real deployment (`docs_env`: `serve
 //! --dev`, the `oidc-provider` peer with connection `acct-42`, the consumer peer as
-//! destination `app`): a dead event replayed by its button reaches the consumer, and a
+//! destination `app`): a dead event replayed by its button reaches the consumer, a
+//! connection's Check button says the provider accepts its credentials, and a
 //! connection disconnected by its button is inactive at the provider's introspection.
 
 use std::path::{Path, PathBuf};
@@ -128,6 +129,28 @@ async fn console_pages_browser_replay_a_dead_event_and_disconnect_a_connection()
         audit
             .iter()
             .any(|r| r["action"] == "events.replay" && r["target"] == dead.as_str()),
+        "{audit:?}"
+    );
+
+    // Check acct-42's credentials by its button: the provider accepts them.
+    let report = drive(
+        &env,
+        json!([
+            {"goto": "/ui/connections?end_user=u42"},
+            {"click": format!("form[action=\"/ui/connections/{CONNECTION_ID}/check\"] button")},
+        ]),
+    )
+    .await;
+    let text = report["text"].as_str().unwrap();
+    assert!(
+        text.contains("The provider accepted the connection's credentials"),
+        "{report}"
+    );
+    let audit = env.server.audit_rows(&env.key).await;
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "connection.check" && r["target"] == CONNECTION_ID),
         "{audit:?}"
     );
 

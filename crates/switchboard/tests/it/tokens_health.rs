@@ -253,3 +253,105 @@ async fn a_grant_revoked_at_the_provider_is_found_by_the_health_check() {
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["health_result"], json!("ok"), "{v}");
 }
+
+/// Check now against the real provider (`POST /api/connections/{id}/check` and
+/// `connections check`, no background checker): a grant revoked behind Switchboard's
+/// back is found at once (`rejected`, `needs_reauth`, the same event as
+/// `invalid_grant`), while a 403 at userinfo (a fault armed at the peer, as a provider
+/// refusing for a missing scope would answer) leaves the connection active with
+/// `forbidden` and the provider's message, redacted. The CLI exits 0 for `ok`, 1 for
+/// a problem, 2 for a connection that cannot be checked.
+#[tokio::test]
+async fn check_now_finds_a_revoked_grant_and_leaves_a_403_active() {
+    let peer = peer(&[]);
+    let dir = harness::sandbox();
+    std::fs::write(dir.path().join("switchboard.toml"), config(&peer, "")).unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--dev"],
+        &[("ACME_CLIENT_SECRET", CLIENT_SECRET)],
+    )
+    .await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    app.connect("acme", "kept").await;
+    app.connect("acme", "removed").await;
+    let issued = peer.issued_with_kind().await;
+    let last = |kind: &str| {
+        issued
+            .iter()
+            .rev()
+            .find(|(k, _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {kind} issued: {issued:?}"))
+    };
+    revoke_at_peer(&peer, &last("refresh_token")).await;
+    revoke_at_peer(&peer, &last("access_token")).await;
+    let cli = |args: &[&str]| {
+        harness::run(
+            dir.path(),
+            args,
+            &[
+                ("SWITCHBOARD_URL", server.base.as_str()),
+                ("SWITCHBOARD_API_KEY", app.key.as_str()),
+            ],
+        )
+    };
+
+    let out = cli(&["connections", "check", "kept"]);
+    out.success();
+    assert!(out.stdout.contains("result"), "{}", out.stdout);
+    let out = cli(&["connections", "check", "removed", "--json"]);
+    out.exit_code(1);
+    let v = out.json();
+    assert_eq!(v["result"], "rejected", "{v}");
+    assert_eq!(v["status"], "needs_reauth", "{v}");
+    assert_eq!(v["connection"]["health_result"], "rejected", "{v}");
+    let (_, events) = app.get("/api/events").await;
+    assert!(
+        events["data"].as_array().unwrap().iter().any(|e| {
+            e["event_type"] == "connection.needs_reauth" && e["connection_id"] == "removed"
+        }),
+        "{events}"
+    );
+    // Not active any more: a 409 that says so, exit code 2.
+    let (status, body) = app.post("/api/connections/removed/check", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "needs_reauth", "{body}");
+    cli(&["connections", "check", "removed"]).exit_code(2);
+    let (status, _) = app.post("/api/connections/nobody/check", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A 403 at userinfo: forbidden, still active, no refresh tried, the token served.
+    let before = peer.stats().await["token"]["refresh_token"].clone();
+    peer.fail_with(json!({
+        "endpoint": "userinfo", "status": 403, "count": 1,
+        "content_type": "application/json",
+        "body": json!({
+            "error": "insufficient_scope",
+            "error_description": "this plan does not allow the userinfo endpoint; access_token=at-SECRET-1",
+        }).to_string(),
+    }))
+    .await;
+    let (status, v) = app.post("/api/connections/kept/check", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["result"], "forbidden", "{v}");
+    assert_eq!(v["status"], "active", "{v}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("HTTP 403: this plan does not allow the userinfo endpoint"),
+        "{v}"
+    );
+    assert!(!detail.contains("SECRET"), "redacted: {v}");
+    assert_eq!(v["missing_scopes"], json!([]), "openid was granted: {v}");
+    assert_eq!(peer.stats().await["token"]["refresh_token"], before);
+    let (status, _) = app.token("kept").await;
+    assert_eq!(status, StatusCode::OK);
+    let out = cli(&["connections", "show", "kept"]);
+    out.success();
+    assert!(out.stdout.contains("forbidden"), "{}", out.stdout);
+    // The next check (no fault armed) is ok again.
+    cli(&["connections", "check", "kept"]).success();
+}

@@ -175,4 +175,49 @@ async fn asana_handshake_over_http_with_the_switch_on_and_off() {
         401,
         "a stored secret makes any handshake an unsigned request"
     );
+
+    // `webhook reset-handshake` forgets the secret (audited with who did it): the
+    // provider's next handshake is taken, with its new secret.
+    let out = crate::harness::run(
+        dir.path(),
+        &["webhook", "reset-handshake", "--integration", "on"],
+        &[],
+    );
+    assert!(
+        out.success().stdout.contains("handshake secret forgotten"),
+        "{}",
+        out.stdout
+    );
+    let fresh = "0b9c2625dc21ef05f6ad4ddf47c5f203837aa32c";
+    let r = post("on", vec![("X-Hook-Secret", fresh.into())], "")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-hook-secret"], fresh);
+    crate::harness::run(
+        dir.path(),
+        &[
+            "webhook",
+            "reset-handshake",
+            "--integration",
+            "off",
+            "--json",
+        ],
+        &[],
+    )
+    .failure()
+    .stdout
+    .contains("webhook_secret_handshake");
+    let rows = crate::harness::audit_list_local(dir.path(), &[]);
+    let reset: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["action"] == "webhook.handshake_reset")
+        .collect();
+    assert_eq!(reset.len(), 1, "{rows:?}");
+    assert_eq!(reset[0]["target"], "on");
+    assert!(
+        reset[0]["actor"].as_str().unwrap().starts_with("cli:"),
+        "{:?}",
+        reset[0]
+    );
 }

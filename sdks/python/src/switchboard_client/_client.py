@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from .generated.api.connections import (
+    check,
     create_session,
     disconnect,
     get_connection,
@@ -23,6 +24,7 @@ from .generated.api.connections import (
 from .generated.api.webhooks import get_event, list_events, replay, replay_event
 from .generated.client import AuthenticatedClient
 from .generated.models import (
+    CheckedConnection,
     ConnectionBody,
     ConnectionList,
     ConnectSessionBody,
@@ -215,6 +217,11 @@ class Switchboard:
         """Forces a refresh of the connection's token."""
         return ok(refresh.sync_detailed(connection_id, client=self.api), RefreshedConnection)
 
+    def check(self, connection_id: str) -> CheckedConnection:
+        """Checks the connection's credentials at the provider now (``result`` ``ok``,
+        ``rejected``, ``forbidden``, ``unavailable`` or ``error``)."""
+        return ok(check.sync_detailed(connection_id, client=self.api), CheckedConnection)
+
     def disconnect(self, integration: str, connection_id: str) -> DisconnectResult:
         """Revokes the connection at the provider (when it can) and deletes it here."""
         body = DisconnectBody(connection_id=connection_id)
@@ -379,6 +386,9 @@ class AsyncSwitchboard:
 
     async def refresh(self, connection_id: str) -> RefreshedConnection:
         return ok(await refresh.asyncio_detailed(connection_id, client=self.api), RefreshedConnection)
+
+    async def check(self, connection_id: str) -> CheckedConnection:
+        return ok(await check.asyncio_detailed(connection_id, client=self.api), CheckedConnection)
 
     async def disconnect(self, integration: str, connection_id: str) -> DisconnectResult:
         body = DisconnectBody(connection_id=connection_id)

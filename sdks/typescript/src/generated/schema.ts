@@ -133,6 +133,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/connections/{id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check the connection's credentials at the provider now, with the same request and
+         *     rules as the background health check (`health_check_interval_secs`), and keep the
+         *     result on the connection. A 401 that a refresh does not cure marks it
+         *     `needs_reauth`; a 403 leaves it active (`forbidden`). Audited as `connection.check`.
+         */
+        post: operations["check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/connections/{id}/refresh": {
         parameters: {
             query?: never;
@@ -590,6 +612,28 @@ export interface components {
                 head_seq: number;
             };
         };
+        /** @description What a credential check found (`POST /api/connections/{id}/check`). */
+        CheckedConnection: {
+            /** @description When the check ended. */
+            checked_at: string;
+            /** @description The connection as it is now. */
+            connection: components["schemas"]["ConnectionBody"];
+            /** @description The provider's status and message (redacted, capped), or the error. */
+            detail?: string | null;
+            /**
+             * @description On `forbidden`: the scopes the check request needs (by the catalog) that the
+             *     connection was not granted; empty when none are known to be missing.
+             */
+            missing_scopes: string[];
+            /**
+             * @description `ok`, `rejected` (401 after a refresh: now `needs_reauth`), `forbidden` (403: the
+             *     connection stays active), `unavailable` or `error`; see `health_result` of a
+             *     connection.
+             */
+            result: string;
+            /** @description The connection's status after the check. */
+            status: string;
+        };
         /** @description One item of the launch checklist. */
         ChecklistItemView: {
             /** @description Needs a person. */
@@ -654,11 +698,16 @@ export interface components {
              *     since they were stored.
              */
             health_checked_at?: string | null;
-            /** @description The check's explanation (the provider's HTTP status or the error). */
+            /**
+             * @description The check's explanation (the provider's HTTP status, its message on a 403 and the
+             *     missing scopes, or the error).
+             */
             health_detail?: string | null;
             /**
-             * @description What that check found: `ok`; `rejected` (401/403 even after a refresh: the
-             *     connection is now `needs_reauth`); `unavailable` (5xx, 429, timeout or refused
+             * @description What that check found: `ok`; `rejected` (401, after a refresh where the
+             *     credentials refresh: the connection is now `needs_reauth`); `forbidden` (403: the
+             *     credentials authenticate but may not make the request, a missing scope or a plan
+             *     limit; the connection stays active); `unavailable` (5xx, 429, timeout or refused
              *     connection: nothing changed); `error` (another answer: nothing changed).
              */
             health_result?: string | null;
@@ -2062,6 +2111,68 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    check: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description connection id
+                 * @example acme-cc-1
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the check ran; `result` says what it found */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckedConnection"];
+                };
+            };
+            /** @description not a connection id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description missing, invalid or revoked API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such connection */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description the connection cannot be checked: it is not active, or its provider has no request to check credentials with */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

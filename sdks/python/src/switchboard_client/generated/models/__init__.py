@@ -12,6 +12,7 @@ from .chain_break_truncated_truncated import ChainBreakTruncatedTruncated
 from .chain_break_type_0 import ChainBreakType0
 from .chain_break_type_1 import ChainBreakType1
 from .chain_break_type_4 import ChainBreakType4
+from .checked_connection import CheckedConnection
 from .checklist_item_view import ChecklistItemView
 from .connect_session_body import ConnectSessionBody
 from .connect_session_created import ConnectSessionCreated
@@ -86,6 +87,7 @@ __all__ = (
     "ChainBreakType0",
     "ChainBreakType1",
     "ChainBreakType4",
+    "CheckedConnection",
     "ChecklistItemView",
     "ConnectSessionBody",
     "ConnectSessionCreated",

@@ -36,9 +36,13 @@ class ConnectionBody:
             at the
             provider (the integration's `health_check_interval_secs`); null when none has
             since they were stored.
-        health_detail (None | str | Unset): The check's explanation (the provider's HTTP status or the error).
-        health_result (None | str | Unset): What that check found: `ok`; `rejected` (401/403 even after a refresh: the
-            connection is now `needs_reauth`); `unavailable` (5xx, 429, timeout or refused
+        health_detail (None | str | Unset): The check's explanation (the provider's HTTP status, its message on a 403
+            and the
+            missing scopes, or the error).
+        health_result (None | str | Unset): What that check found: `ok`; `rejected` (401, after a refresh where the
+            credentials refresh: the connection is now `needs_reauth`); `forbidden` (403: the
+            credentials authenticate but may not make the request, a missing scope or a plan
+            limit; the connection stays active); `unavailable` (5xx, 429, timeout or refused
             connection: nothing changed); `error` (another answer: nothing changed).
         last_error (None | str | Unset): Last error.
         last_refresh_at (None | str | Unset): Last successful refresh.
