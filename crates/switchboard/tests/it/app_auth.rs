@@ -210,8 +210,7 @@ async fn setup() -> (JwtPeer, tempfile::TempDir, Server) {
 }
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+    crate::harness::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()

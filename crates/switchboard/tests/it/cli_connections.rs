@@ -73,8 +73,7 @@ struct App<'a> {
 
 impl App<'_> {
     fn browser() -> reqwest::Client {
-        reqwest::Client::builder()
-            .no_proxy()
+        crate::harness::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()

@@ -72,8 +72,7 @@ async fn server(dir: &Path) -> Server {
 
 /// An HTTP client that does not follow redirects.
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+    crate::harness::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()
@@ -775,8 +774,7 @@ async fn refresh_storm_on_three_processes(database_url: Option<&str>) {
     // The one refresh that reaches the provider stays in flight there until released.
     peer.hold_next("token").await;
 
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    let http = crate::harness::client_builder()
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(180))
         .build()

@@ -206,8 +206,7 @@ async fn the_console_in_headless_chromium() {
         ctx()
     );
     let old = report["session_cookie"].as_str().expect("a session cookie");
-    let r = reqwest::Client::builder()
-        .no_proxy()
+    let r = crate::harness::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -295,8 +294,7 @@ impl OidcConsole {
             &[("CONSOLE_OIDC_SECRET", "console-secret-for-tests")],
         )
         .await;
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        let http = crate::harness::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

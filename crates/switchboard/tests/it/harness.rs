@@ -226,11 +226,20 @@ pub fn send_signal(pid: u32, sig: &str) {
 
 /// An HTTP client that never uses a proxy.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+    client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("build an HTTP client")
+}
+
+/// Every test client starts here: no proxy, and idle connections dropped after a
+/// second, well before a Node peer closes them (its keep-alive is 5 s). A pooled
+/// connection reused just as the peer closes it fails the request ("error sending
+/// request"), which on a loaded machine happened.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_idle_timeout(Duration::from_secs(1))
 }
 
 /// Every string in `text` shaped like a Switchboard API key

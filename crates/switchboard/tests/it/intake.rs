@@ -165,7 +165,7 @@ async fn acknowledged_webhooks_survive_kill_9(database_url: Option<&str>) {
     for w in 0..8 {
         let (url, stop, acks) = (url.clone(), stop.clone(), acks.clone());
         workers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = crate::harness::client_builder().build().unwrap();
             let mut sent = Sent {
                 acked: Vec::new(),
                 unanswered: None,

@@ -370,8 +370,7 @@ impl Jar {
 /// to a URL starting with `stop_prefix` (the client's redirect URI); returns that URL
 /// without requesting it. Fails the test on any non-redirect answer on the way.
 pub async fn browse_until(auth_url: &str, stop_prefix: &str) -> String {
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    let http = crate::harness::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()

@@ -109,8 +109,7 @@ impl Ctx<'_> {
         assert_eq!(r.status(), StatusCode::CREATED);
         let v: Value = r.json().await.unwrap();
         let session = v["token"].as_str().unwrap();
-        let browser = reqwest::Client::builder()
-            .no_proxy()
+        let browser = crate::harness::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()

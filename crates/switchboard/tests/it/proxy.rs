@@ -457,8 +457,7 @@ allowed_return_origins = ["{APP_ORIGIN}"]
         .as_str()
         .unwrap()
         .to_owned();
-    let no_redirect = reqwest::Client::builder()
-        .no_proxy()
+    let no_redirect = crate::harness::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -72,8 +72,7 @@ async fn short_tokens_on_three_processes(database_url: Option<&str>) {
     // arrived and waits for it.
     peer.hold_next("token").await;
     let servers = [&s1, &s2, &s3];
-    let http = reqwest::Client::builder()
-        .no_proxy()
+    let http = crate::harness::client_builder()
         .timeout(Duration::from_secs(180))
         .build()
         .unwrap();
