@@ -250,6 +250,9 @@ impl CustomProvider {
         let github_app = match (auth_mode, &self.install_url) {
             (AuthMode::GithubApp, Some(u)) => Some(GithubApp {
                 install_url: u.clone(),
+                // The user access token endpoint is the install URL's origin's
+                // (GitHub Enterprise Server: `https://HOST/login/oauth/access_token`).
+                token_url: None,
             }),
             (AuthMode::GithubApp, None) => {
                 return Err(self.err(
@@ -338,15 +341,25 @@ impl CustomProvider {
             api_headers: Default::default(),
             verify: None,
             rate_limit: None,
-            webhooks: self.webhook_scheme.clone().map(|s| Webhooks {
-                scheme: Some(s),
-                scheme_configurable: false,
-                event_id: None,
-                event_type: None,
-                routing: None,
-                handshake: None,
-                header_alternatives: Default::default(),
-                sample: None,
+            webhooks: if auth_mode == AuthMode::GithubApp {
+                // A GitHub App (GitHub Enterprise Server) delivers as github.com does:
+                // its events name the installation they concern, which is what ties them
+                // to a connection (and installation lifecycle events to its status).
+                Some(github_app_webhooks(self.webhook_scheme.clone()))
+            } else {
+                None
+            }
+            .or_else(|| {
+                self.webhook_scheme.clone().map(|s| Webhooks {
+                    scheme: Some(s),
+                    scheme_configurable: false,
+                    event_id: None,
+                    event_type: None,
+                    routing: None,
+                    handshake: None,
+                    header_alternatives: Default::default(),
+                    sample: None,
+                })
             }),
             github_app,
             jwt_bearer,
@@ -356,5 +369,24 @@ impl CustomProvider {
         };
         provider.validate(dev)?;
         Ok(provider)
+    }
+}
+
+/// The webhooks of a custom GitHub App provider: GitHub's headers and routing by
+/// installation, signed as `scheme` says (GitHub's `X-Hub-Signature-256` by default).
+fn github_app_webhooks(scheme: Option<Scheme>) -> Webhooks {
+    use crate::model::{Location, Routing, ValueSource};
+    Webhooks {
+        scheme: Some(scheme.unwrap_or(Scheme::Github)),
+        scheme_configurable: false,
+        event_id: Some(Location::Header("X-GitHub-Delivery".to_owned())),
+        event_type: Some(Location::Header("X-GitHub-Event".to_owned())),
+        routing: Some(Routing {
+            event: Location::Pointer("/installation/id".to_owned()),
+            connection: ValueSource::CallbackQuery("installation_id".to_owned()),
+        }),
+        handshake: None,
+        header_alternatives: Default::default(),
+        sample: None,
     }
 }

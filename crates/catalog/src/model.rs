@@ -316,6 +316,28 @@ pub struct GithubApp {
     /// Where the user installs the app; `{app_slug}` is the integration's `app_slug`
     /// (`https://github.com/apps/{app_slug}/installations/new`).
     pub install_url: String,
+    /// Where the `code` GitHub sends to the Setup URL (when the app requests user
+    /// authorization during installation) is exchanged for a user access token, which
+    /// proves the installation belongs to the user who came back. Default: the install
+    /// URL's origin + `/login/oauth/access_token` (GitHub and GitHub Enterprise Server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+}
+
+impl GithubApp {
+    /// The user access token endpoint: [`GithubApp::token_url`], else the install URL's
+    /// origin + `/login/oauth/access_token`.
+    pub fn user_token_url(&self) -> Option<String> {
+        if let Some(t) = &self.token_url {
+            return Some(t.clone());
+        }
+        let sample = self.install_url.replace("{app_slug}", "app");
+        let u = url::Url::parse(&sample).ok()?;
+        Some(format!(
+            "{}/login/oauth/access_token",
+            u.origin().ascii_serialization()
+        ))
+    }
 }
 
 /// What a JWT bearer assertion (RFC 7523) holds beside `iss` (the integration's

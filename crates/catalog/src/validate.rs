@@ -526,6 +526,9 @@ impl Checker<'_> {
         if let Some(g) = &p.github_app {
             let sample = g.install_url.replace("{app_slug}", "app");
             self.plain_url("github_app.install_url", &sample)?;
+            if let Some(t) = &g.token_url {
+                self.plain_url("github_app.token_url", t)?;
+            }
         }
         if p.jwt_bearer.is_some() && p.auth_mode != AuthMode::JwtBearer {
             return Err(self.err("jwt_bearer", "applies to auth_mode jwt_bearer only"));

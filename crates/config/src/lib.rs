@@ -751,6 +751,13 @@ impl Config {
             .collect()
     }
 
+    /// Warnings about integrations that work, but not for everything (a GitHub App
+    /// without its OAuth client installs through connect sessions no more), for
+    /// `serve` and `config check` to print. `catalog` is [`Config::catalog`]'s.
+    pub fn integration_warnings(&self, catalog: &catalog::Catalog) -> Vec<String> {
+        tables::integration_warnings(self, catalog)
+    }
+
     /// The integration with this id.
     pub fn integration(&self, id: &str) -> Option<&Integration> {
         self.integrations.iter().find(|i| i.id == id)

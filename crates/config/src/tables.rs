@@ -921,6 +921,16 @@ fn app_keys(it: &Integration, mode: catalog::AuthMode) -> Result<(), (&'static s
                     "applies to jwt_bearer providers only; remove it".into(),
                 ));
             }
+            // The app's OAuth client proves, at the Setup URL, that an installation is
+            // one the returning user can reach: both halves or neither.
+            if it.client_id.is_some() && it.client_secret.is_none() {
+                return Err((
+                    "client_secret",
+                    format!(
+                        "is missing while client_id is set; provider {provider:?} is a GitHub App: give the app's client secret too (its settings page, \"Client secrets\"), or neither"
+                    ),
+                ));
+            }
         }
         AuthMode::JwtBearer => {
             if it.client_id.is_none() {
@@ -1098,4 +1108,24 @@ impl Destination {
         let k = self.signing_key.as_ref()?;
         signatures::public_key(&signatures::Scheme::StandardWebhooks, k).ok()
     }
+}
+
+/// What `serve` and `config check` warn about in the integrations (a configuration
+/// that works, but not for everything): a GitHub App integration without the app's
+/// OAuth client cannot install through connect sessions.
+pub(crate) fn integration_warnings(cfg: &crate::Config, cat: &catalog::Catalog) -> Vec<String> {
+    cfg.integrations
+        .iter()
+        .filter(|it| {
+            cat.get(&it.provider)
+                .is_some_and(|p| p.auth_mode == catalog::AuthMode::GithubApp)
+                && (it.client_id.is_none() || it.client_secret.is_none())
+        })
+        .map(|it| {
+            format!(
+                "integration {:?} (a GitHub App) has no client_id and client_secret, so connect sessions cannot install it (only `switchboard connections create --installation-id` can connect it); set client_id and client_secret (the app's settings page) and tick \"Request user authorization (OAuth) during installation\" there, so that the installation id GitHub sends to the Setup URL can be checked against the user who installed",
+                it.id
+            )
+        })
+        .collect()
 }

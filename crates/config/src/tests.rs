@@ -1716,6 +1716,10 @@ fn tables_env() -> BTreeMap<String, String> {
         ("APP_SIGNING_KEY".to_owned(), SIGNING_KEY.to_owned()),
         ("APP_PUBLIC_KEY".to_owned(), PUBLIC_KEY.to_owned()),
         ("GITHUB_APP_PRIVATE_KEY".to_owned(), rsa_pem().to_owned()),
+        (
+            "GITHUB_APP_CLIENT_SECRET".to_owned(),
+            "gh-app-client-secret-value".to_owned(),
+        ),
         ("GCP_SA_PRIVATE_KEY".to_owned(), rsa_pem().to_owned()),
     ])
 }
@@ -2961,6 +2965,45 @@ fn a_google_service_account_key_file_gives_key_issuer_and_key_id() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("line 1") && !err.contains("secret\""), "{err}");
+}
+
+#[test]
+fn a_github_app_without_its_oauth_client_is_a_warning_and_half_a_client_an_error() {
+    let app = "[[integrations]]\nid = \"gh\"\nprovider = \"github-app\"\napp_id = \"42\"\napp_slug = \"my-app\"\nprivate_key = \"env:GITHUB_APP_PRIVATE_KEY\"\n";
+    // Without client_id and client_secret: it loads, with a warning saying what to set.
+    let c = parse_tables(app).unwrap();
+    let (cat, _) = c.catalog(false).unwrap();
+    let warnings = c.integration_warnings(&cat);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("integration \"gh\"")
+            && warnings[0].contains("client_id and client_secret")
+            && warnings[0].contains("Request user authorization (OAuth) during installation"),
+        "{}",
+        warnings[0]
+    );
+    // With both: no warning, and the secret is sealed as every secret.
+    let both = format!("{app}client_id = \"Iv1.abc\"\nclient_secret = \"s3cret-value\"\n");
+    let c = parse_tables(&both).unwrap();
+    let (cat, _) = c.catalog(false).unwrap();
+    assert!(c.integration_warnings(&cat).is_empty());
+    assert!(!format!("{:?}", c.integration("gh").unwrap()).contains("s3cret-value"));
+    // Half a client is an error naming the missing key.
+    let half = format!("{app}client_id = \"Iv1.abc\"\n");
+    let err = parse_tables(&half)
+        .unwrap()
+        .catalog(false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("integrations[0].client_secret") && err.contains("GitHub App"),
+        "{err}"
+    );
+    // Other modes are not warned about.
+    let oauth = "[[integrations]]\nid = \"g\"\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\n";
+    let c = parse_tables(oauth).unwrap();
+    let (cat, _) = c.catalog(false).unwrap();
+    assert!(c.integration_warnings(&cat).is_empty());
 }
 
 // [console]

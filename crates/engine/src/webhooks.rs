@@ -335,8 +335,24 @@ impl Engine {
         }
 
         let event = self.event_from(id, hooks, &scheme, &req, json.as_ref(), verified.id);
-        self.store_event(&cfg, &integration.provider, event, json)
-            .await
+        // A GitHub App's installation lifecycle (uninstalled, suspended, unsuspended)
+        // changes the connections bound to the installation, once the event is stored
+        // (it is delivered as any other); a redelivery (a duplicate) changes nothing.
+        let lifecycle = provider
+            .filter(|p| p.auth_mode == catalog::AuthMode::GithubApp)
+            .and_then(|_| {
+                crate::connections::app_install::lifecycle_of(
+                    event.event_type.as_deref(),
+                    json.as_ref(),
+                )
+            });
+        let intake = self
+            .store_event(&cfg, &integration.provider, event, json)
+            .await?;
+        if let (Intake::Stored { .. }, Some((change, installation))) = (&intake, lifecycle) {
+            self.installation_lifecycle(id, change, &installation).await;
+        }
+        Ok(intake)
     }
 
     /// The secret an earlier handshake handed over, for an integration that takes its

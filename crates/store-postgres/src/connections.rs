@@ -338,6 +338,25 @@ impl ConnectionStore for PgStore {
         })
     }
 
+    async fn connections_by_routing_key(
+        &self,
+        integration: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>> {
+        let rows = sqlx::query(
+            "SELECT * FROM connections WHERE integration = $1 AND routing_key = $2
+             ORDER BY id LIMIT $3",
+        )
+        .bind(integration)
+        .bind(key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
     async fn acquire_refresh_lease(
         &self,
         id: &str,

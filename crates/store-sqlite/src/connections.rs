@@ -321,6 +321,25 @@ impl ConnectionStore for SqliteStore {
         })
     }
 
+    async fn connections_by_routing_key(
+        &self,
+        integration: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>> {
+        let rows = sqlx::query(
+            "SELECT * FROM connections WHERE integration = ? AND routing_key = ?
+             ORDER BY id LIMIT ?",
+        )
+        .bind(integration)
+        .bind(key)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
     async fn acquire_refresh_lease(
         &self,
         id: &str,

@@ -564,6 +564,60 @@ pub async fn by_routing_key_needs_exactly_one_match_in_the_integration(s: Arc<dy
     );
 }
 
+/// Every connection with a routing key in an integration is listed (a GitHub App
+/// installation bound to several connections), ordered by id, up to the limit; another
+/// integration's, another key's and a keyless one are not.
+pub async fn all_by_routing_key_lists_every_match_of_the_integration(s: Arc<dyn Store>) {
+    let with_key = |id: &str, integration: &str, key: Option<&str>| {
+        let mut c = conn(id, integration, id);
+        c.routing_key = key.map(str::to_owned);
+        c
+    };
+    for c in [
+        with_key("g3", "gh", Some("101")),
+        with_key("g1", "gh", Some("101")),
+        with_key("g2", "gh", Some("202")),
+        with_key("g4", "gh", None),
+        with_key("o1", "other", Some("101")),
+    ] {
+        create(&*s, &c, &creds("k1", b"x")).await;
+    }
+    let ids = |v: Vec<Connection>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.connections_by_routing_key("gh", "101", 10).await.unwrap()),
+        ["g1", "g3"]
+    );
+    let found = s.connections_by_routing_key("gh", "101", 10).await.unwrap();
+    assert_eq!(found[0].routing_key.as_deref(), Some("101"));
+    assert_eq!(found[0].integration, "gh");
+    assert_eq!(
+        ids(s.connections_by_routing_key("gh", "101", 1).await.unwrap()),
+        ["g1"]
+    );
+    assert_eq!(
+        ids(s.connections_by_routing_key("gh", "202", 10).await.unwrap()),
+        ["g2"]
+    );
+    assert!(
+        s.connections_by_routing_key("gh", "999", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.connections_by_routing_key("gh", "", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.connections_by_routing_key("nobody", "101", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Refresh leases and fencing
 // ---------------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ macro_rules! suite {
             list_pages_by_id_with_a_cursor_and_a_limit,
             count_by_integration_and_status,
             by_routing_key_needs_exactly_one_match_in_the_integration,
+            all_by_routing_key_lists_every_match_of_the_integration,
             lease_is_exclusive_until_it_expires_then_taken_over_with_a_higher_fence,
             lease_is_free_at_exactly_its_expiry,
             commit_with_a_stale_fence_writes_nothing_and_the_current_one_wins,

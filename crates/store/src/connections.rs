@@ -327,6 +327,14 @@ pub trait ConnectionStore: Send + Sync {
         integration: &str,
         key: &str,
     ) -> StoreResult<Option<String>>;
+    /// Every connection whose routing key in `integration` is `key` (a GitHub App
+    /// installation bound to several connections), ordered by id, at most `limit`.
+    async fn connections_by_routing_key(
+        &self,
+        integration: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Connection>>;
     /// Takes the refresh lease until `until` if nobody holds an unexpired one; `None`
     /// when somebody does.
     async fn acquire_refresh_lease(

@@ -7,6 +7,15 @@
 //   exp at most 10 minutes after iat), plus the install page
 //   `/apps/{slug}/installations/new`, which sends the browser to the Setup URL with
 //   `installation_id`, `setup_action=install` and the state, as GitHub does.
+// - GitHub's user authorization during installation: with `userAuth` on (the default),
+//   the install page also sends a `code`; `POST /login/oauth/access_token` exchanges it
+//   (with CLIENT_ID / CLIENT_SECRET) for a user token (`ghu_…`), `GET /user/installations`
+//   lists the installations that user can reach (paginated as GitHub does: `per_page`
+//   up to 100, `page`, a `Link` header with `rel="next"`), and
+//   `DELETE /applications/{client_id}/token` (basic auth with the client) revokes it.
+// - GitHub as a webhook sender: `POST /__test/deliver` signs an `installation` (or any)
+//   event with `X-Hub-Signature-256` (node's crypto HMAC, not Switchboard's code) and
+//   posts it to `webhookUrl`.
 // - An RFC 7523 token endpoint, `POST /token` with
 //   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`: the assertion's signature,
 //   iss, aud (this endpoint's URL), exp, iat and sub are checked with a leeway.
@@ -35,6 +44,8 @@ const APP_ID = process.env.APP_ID ?? '4242';
 const SA_CLIENT_ID = process.env.SA_CLIENT_ID ?? 'robot@switchboard-test.iam.example';
 const SUBJECTS = (process.env.SUBJECTS ?? 'alice@example.test,bob@example.test').split(',');
 const LEEWAY = Number(process.env.LEEWAY_SECS ?? '30');
+const CLIENT_ID = process.env.CLIENT_ID ?? 'Iv1.switchboardtest';
+const CLIENT_SECRET = process.env.CLIENT_SECRET ?? 'test-client-secret-1234';
 
 function keyPair() {
   return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -60,7 +71,19 @@ const state = {
   nextInstall: '101',
   installations: { '101': 'active', '202': 'active' },
   tokens: new Map(), // token -> { kind, who, scope, exp }
-  stats: { app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0 },
+  // User authorization during installation: whether the install page sends a `code`,
+  // and the installations the installing user can reach (150 others first, so that the
+  // one installed is on the second page of 100).
+  userAuth: true,
+  userInstallations: [...Array.from({ length: 150 }, (_, i) => String(5000 + i)), '101'],
+  codes: new Map(), // code -> installations the user reaches (single use)
+  userTokens: new Map(), // user token -> installations the user reaches
+  webhookUrl: null,
+  webhookSecret: null,
+  stats: {
+    app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0,
+    user_tokens: 0, user_token_refused: 0, user_installation_pages: 0, user_tokens_revoked: 0,
+  },
 };
 
 const nowSecs = () => Math.floor(Date.now() / 1000) + state.skewSecs;
@@ -197,6 +220,96 @@ async function tokenEndpoint(req, res) {
   send(res, 200, body);
 }
 
+async function userToken(req, res) {
+  const form = new URLSearchParams(await readBody(req));
+  const refuse = (error, description) => {
+    state.stats.user_token_refused += 1;
+    // GitHub answers these with 200 and an `error`.
+    send(res, 200, { error, error_description: description });
+  };
+  if (form.get('client_id') !== CLIENT_ID || form.get('client_secret') !== CLIENT_SECRET) {
+    return refuse('incorrect_client_credentials', 'The client_id and/or client_secret passed are incorrect.');
+  }
+  const code = form.get('code') ?? '';
+  const reach = state.codes.get(code);
+  if (!reach) return refuse('bad_verification_code', 'The code passed is incorrect or expired.');
+  state.codes.delete(code);
+  const token = 'ghu_' + crypto.randomBytes(24).toString('base64url');
+  state.userTokens.set(token, reach);
+  state.stats.user_tokens += 1;
+  send(res, 200, {
+    access_token: token,
+    expires_in: 28800,
+    refresh_token: 'ghr_' + crypto.randomBytes(24).toString('base64url'),
+    refresh_token_expires_in: 15811200,
+    scope: '',
+    token_type: 'bearer',
+  });
+}
+
+function userInstallations(req, res, url) {
+  const auth = req.headers.authorization ?? '';
+  const reach = state.userTokens.get(auth.startsWith('Bearer ') ? auth.slice(7) : '');
+  if (!reach) return send(res, 401, { message: 'Bad credentials' });
+  const perPage = Math.min(Number(url.searchParams.get('per_page') ?? '30') || 30, 100);
+  const page = Math.max(Number(url.searchParams.get('page') ?? '1') || 1, 1);
+  const slice = reach.slice((page - 1) * perPage, page * perPage);
+  state.stats.user_installation_pages += 1;
+  const headers = { 'content-type': 'application/json' };
+  if (page * perPage < reach.length) {
+    const next = new URL(url);
+    next.searchParams.set('page', String(page + 1));
+    headers.link = `<http://127.0.0.1:${server.address().port}${next.pathname}${next.search}>; rel="next"`;
+  }
+  res.writeHead(200, headers);
+  res.end(JSON.stringify({
+    total_count: reach.length,
+    installations: slice.map((id) => ({ id: Number(id), app_id: Number(APP_ID), account: { login: `org-${id}` } })),
+  }));
+}
+
+async function revokeUserToken(req, res, clientId) {
+  const body = JSON.parse((await readBody(req)) || '{}');
+  const auth = req.headers.authorization ?? '';
+  const basic = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : '';
+  if (clientId !== CLIENT_ID || basic !== `${CLIENT_ID}:${CLIENT_SECRET}`) {
+    return send(res, 404, { message: 'Not Found' });
+  }
+  if (!state.userTokens.delete(body.access_token ?? '')) {
+    return send(res, 404, { message: 'Not Found' });
+  }
+  state.stats.user_tokens_revoked += 1;
+  res.writeHead(204);
+  res.end();
+}
+
+// GitHub's webhook delivery, signed here with node's crypto (X-Hub-Signature-256: the
+// hex HMAC-SHA256 of the body under the webhook secret).
+async function deliver(body) {
+  if (!state.webhookUrl || !state.webhookSecret) throw new Error('webhookUrl and webhookSecret are not set');
+  const payload = body.payload ?? {
+    action: body.action,
+    installation: { id: body.installationId, account: { login: `org-${body.installationId}` }, app_id: Number(APP_ID) },
+    sender: { login: 'octocat' },
+  };
+  const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const secret = body.wrongSecret ? 'not-the-secret' : state.webhookSecret;
+  const signature = 'sha256=' + crypto.createHmac('sha256', secret).update(text).digest('hex');
+  const r = await fetch(state.webhookUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-github-event': body.event ?? 'installation',
+      'x-github-delivery': body.delivery ?? crypto.randomUUID(),
+      'x-hub-signature-256': signature,
+      'x-github-hook-installation-target-type': 'integration',
+      'x-github-hook-installation-target-id': APP_ID,
+    },
+    body: text,
+  });
+  return { status: r.status, body: await r.text() };
+}
+
 function whoami(req, res) {
   const auth = req.headers.authorization ?? '';
   const t = state.tokens.get(auth.startsWith('Bearer ') ? auth.slice(7) : '');
@@ -215,8 +328,11 @@ async function control(req, res, what) {
     case 'reset':
       for (const k of Object.keys(state.stats)) state.stats[k] = 0;
       return send(res, 200, {});
+    case 'deliver':
+      return send(res, 200, await deliver(body));
     case 'set':
-      for (const k of ['appKey', 'saKey', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall']) {
+      for (const k of ['appKey', 'saKey', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall',
+        'userAuth', 'userInstallations', 'webhookUrl', 'webhookSecret']) {
         if (k in body) state[k] = body[k];
       }
       if (body.installations) Object.assign(state.installations, body.installations);
@@ -245,6 +361,13 @@ const server = http.createServer(async (req, res) => {
       const to = new URL(state.setupUrl);
       to.searchParams.set('installation_id', state.nextInstall);
       to.searchParams.set('setup_action', 'install');
+      if (state.userAuth) {
+        // "Request user authorization (OAuth) during installation": a code for the
+        // installing user, who reaches `userInstallations`.
+        const code = crypto.randomBytes(10).toString('hex');
+        state.codes.set(code, [...state.userInstallations]);
+        to.searchParams.set('code', code);
+      }
       if (url.searchParams.get('state')) to.searchParams.set('state', url.searchParams.get('state'));
       res.writeHead(302, { location: to.toString() });
       return res.end();
@@ -258,6 +381,11 @@ const server = http.createServer(async (req, res) => {
       state.stats.revoked += 1;
       res.writeHead(204);
       return res.end();
+    }
+    if (req.method === 'POST' && p === '/login/oauth/access_token') return await userToken(req, res);
+    if (req.method === 'GET' && p === '/user/installations') return userInstallations(req, res, url);
+    if (req.method === 'DELETE' && (m = p.match(/^\/applications\/([^/]+)\/token$/))) {
+      return await revokeUserToken(req, res, decodeURIComponent(m[1]));
     }
     if (req.method === 'POST' && p === '/token') return await tokenEndpoint(req, res);
     if (req.method === 'GET' && p === '/api/whoami') return whoami(req, res);

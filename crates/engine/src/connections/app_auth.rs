@@ -141,7 +141,7 @@ pub(crate) fn is_installation_id(id: &str) -> bool {
 
 impl Engine {
     /// The API base of a GitHub App provider, without a trailing slash.
-    fn github_api(&self, ctx: &Ctx) -> Result<String, TokenError> {
+    pub(crate) fn github_api(&self, ctx: &Ctx) -> Result<String, TokenError> {
         let base = ctx.provider.api_base_url.as_deref().ok_or_else(|| {
             TokenError::Request(format!("provider {} has no api_base_url", ctx.provider.id))
         })?;
@@ -652,6 +652,32 @@ impl Engine {
         else {
             return Err(Halt::refused("invalid_request", "provider_error"));
         };
+        // The installation id on this URL can be spoofed: it is bound only if the user
+        // who came back can reach it (see `app_install`). Nothing is stored otherwise.
+        if let Err(refused) = self
+            .prove_installation(ctx, params.code.as_deref(), installation)
+            .await
+        {
+            tracing::warn!(
+                integration = %ctx.integration.id,
+                installation = %installation,
+                code = refused.code,
+                reason = %refused.reason,
+                "installation refused"
+            );
+            self.audit(
+                &Actor::System,
+                "connection.installation_refused",
+                &st.connection_id,
+                json!({
+                    "integration": ctx.integration.id,
+                    "installation_id": installation,
+                    "error": refused.code,
+                }),
+            )
+            .await?;
+            return Err(Halt::refused(refused.code, "installation_refused"));
+        }
         let (connection, tokens) = match self
             .installation_connection(
                 ctx,

@@ -164,6 +164,9 @@ impl Engine {
                 ),
             ));
         }
+        if installs {
+            super::app_install::require_user_authorization(&ctx)?;
+        }
         let connection_id = match (&s.connection_id, connection_id) {
             (Some(fixed), Some(given)) if fixed != given => {
                 return Err(invalid(

@@ -10,6 +10,7 @@
 //!   fence is current (see `store::connections`).
 
 pub(crate) mod app_auth;
+pub(crate) mod app_install;
 pub(crate) mod consent;
 pub(crate) mod context;
 pub(crate) mod credentials;

@@ -270,6 +270,9 @@ impl Engine {
                     ),
                 ));
             }
+            if ctx.provider.auth_mode == catalog::AuthMode::GithubApp {
+                super::app_install::require_user_authorization(&ctx)?;
+            }
             if ctx.provider.auth_mode == catalog::AuthMode::WebhookOnly {
                 return Err(invalid(
                     "integrations",

@@ -111,3 +111,79 @@ fn installation_ids_are_numbers() {
         assert!(!is_installation_id(bad), "{bad}");
     }
 }
+
+#[test]
+fn installation_webhooks_name_their_change_and_installation() {
+    use crate::connections::app_install::{Lifecycle, lifecycle_of};
+    let ev =
+        |action: &str, id: Value| serde_json::json!({"action": action, "installation": {"id": id}});
+    assert_eq!(
+        lifecycle_of(Some("installation"), Some(&ev("deleted", 101.into()))),
+        Some((Lifecycle::Deleted, "101".to_owned()))
+    );
+    assert_eq!(
+        lifecycle_of(Some("installation"), Some(&ev("suspend", "202".into()))),
+        Some((Lifecycle::Suspended, "202".to_owned()))
+    );
+    assert_eq!(
+        lifecycle_of(Some("installation"), Some(&ev("unsuspend", 7.into()))),
+        Some((Lifecycle::Unsuspended, "7".to_owned()))
+    );
+    // Other events, actions and malformed ids change nothing.
+    for (ty, body) in [
+        (None, ev("deleted", 101.into())),
+        (Some("ping"), ev("deleted", 101.into())),
+        (
+            Some("github_app_authorization"),
+            serde_json::json!({"action": "revoked"}),
+        ),
+        (Some("installation"), ev("created", 101.into())),
+        (
+            Some("installation"),
+            ev("new_permissions_accepted", 101.into()),
+        ),
+        (Some("installation"), ev("deleted", (-1).into())),
+        (Some("installation"), ev("deleted", 1.5.into())),
+        (Some("installation"), ev("deleted", "abc".into())),
+        (Some("installation"), ev("deleted", "".into())),
+        (Some("installation"), ev("deleted", Value::Null)),
+        (
+            Some("installation"),
+            serde_json::json!({"action": "deleted"}),
+        ),
+        (
+            Some("installation"),
+            serde_json::json!({"action": 3, "installation": {"id": 1}}),
+        ),
+        (Some("installation"), serde_json::json!([1, 2])),
+    ] {
+        assert_eq!(lifecycle_of(ty, Some(&body)), None, "{ty:?} {body}");
+    }
+    assert_eq!(lifecycle_of(Some("installation"), None), None);
+}
+
+#[test]
+fn the_user_token_endpoint_is_the_install_pages_origins_unless_named() {
+    let app = catalog::GithubApp {
+        install_url: "https://ghe.example/github-apps/{app_slug}/installations/new".into(),
+        token_url: None,
+    };
+    assert_eq!(
+        app.user_token_url().as_deref(),
+        Some("https://ghe.example/login/oauth/access_token")
+    );
+    let named = catalog::GithubApp {
+        token_url: Some("https://github.com/login/oauth/access_token".into()),
+        ..app
+    };
+    assert_eq!(
+        named.user_token_url().as_deref(),
+        Some("https://github.com/login/oauth/access_token")
+    );
+    let builtin = catalog::Catalog::builtin();
+    let gh = builtin.get("github-app").unwrap();
+    assert_eq!(
+        gh.github_app.as_ref().unwrap().user_token_url().as_deref(),
+        Some("https://github.com/login/oauth/access_token")
+    );
+}

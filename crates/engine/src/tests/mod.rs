@@ -600,6 +600,16 @@ impl store::ConnectionStore for TamperStore {
     ) -> StoreResult<Option<String>> {
         self.inner.connection_by_routing_key(integration, key).await
     }
+    async fn connections_by_routing_key(
+        &self,
+        integration: &str,
+        key: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<store::Connection>> {
+        self.inner
+            .connections_by_routing_key(integration, key, limit)
+            .await
+    }
     async fn acquire_refresh_lease(
         &self,
         id: &str,

@@ -36,9 +36,15 @@ pub async fn run(cmd: ConfigCmd, g: &Globals) -> anyhow::Result<Outcome> {
 fn check(g: &Globals, dev: bool) -> anyhow::Result<Outcome> {
     let json = g.json;
     let loaded = config::Config::load(g.config_path(), &config::ProcessEnv, &Default::default())
-        .and_then(|c| c.catalog(dev).map(|_| c));
+        .and_then(|c| c.catalog(dev).map(|(cat, _)| (c, cat)));
     let cfg = match loaded {
-        Ok(c) => c,
+        Ok((c, cat)) => {
+            // stderr: under --json stdout holds only the report.
+            for w in c.integration_warnings(&cat) {
+                eprintln!("warning: {w}");
+            }
+            c
+        }
         // A file that cannot be read was not checked at all: an error, not a finding.
         Err(e @ config::ConfigError::Unreadable { .. }) => {
             return Err(anyhow::Error::new(e).context("configuration error"));

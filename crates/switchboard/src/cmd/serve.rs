@@ -47,6 +47,9 @@ pub async fn run(args: ServeArgs, g: &Globals) -> anyhow::Result<Outcome> {
     let log = logging::init(cfg.log_format, &cfg.log_level)?;
     warn_ignored_database_keys(&cfg);
     let catalog = providers(&cfg, args.dev).await?;
+    for w in cfg.integration_warnings(&catalog) {
+        tracing::warn!("{w}");
+    }
     let keyring = keyring(&cfg, args.dev)?;
     let (store, applied) = open_database(&cfg).await?;
     tracing::info!(backend = store.backend(), applied, "database ready");

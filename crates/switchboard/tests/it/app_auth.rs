@@ -20,6 +20,10 @@ use crate::harness::{self, Server};
 
 const APP_ORIGIN: &str = "http://127.0.0.1:9";
 const SA_CLIENT_ID: &str = "robot@switchboard-test.iam.example";
+/// The GitHub App's OAuth client, as the peer knows it (its defaults).
+const GH_CLIENT_ID: &str = "Iv1.switchboardtest";
+const GH_CLIENT_SECRET: &str = "test-client-secret-1234";
+const GH_WEBHOOK_SECRET: &str = "gh-webhook-secret-for-tests";
 
 /// The running peer, killed on drop.
 struct JwtPeer {
@@ -168,6 +172,18 @@ jwt_bearer = {{ audience = "token_url", subject = "optional", scopes = "claim" }
 
 [[integrations]]
 id = "ghapp"
+provider = "ghapp"
+app_id = "4242"
+app_slug = "switchboard-test"
+private_key = "file:{app}"
+client_id = "{GH_CLIENT_ID}"
+client_secret = "{GH_CLIENT_SECRET}"
+webhook_secrets = ["{GH_WEBHOOK_SECRET}"]
+allowed_return_origins = ["{APP_ORIGIN}"]
+
+# Without the app's OAuth client: installations by id only.
+[[integrations]]
+id = "ghapp-noclient"
 provider = "ghapp"
 app_id = "4242"
 app_slug = "switchboard-test"
@@ -422,11 +438,12 @@ async fn github_app_installs_proxies_renews_once_and_follows_the_installation() 
         "{c}"
     );
 
-    // An install that lands on an unknown installation: the app gets an error result.
+    // An install that lands on an installation the user cannot reach (unknown to
+    // GitHub here): the app gets an error result.
     peer.set(json!({"nextInstall": "999"})).await;
     let done = install(&app, &peer, "gh-3").await;
     assert!(
-        done.contains("status=error") && done.contains("error=installation_not_found"),
+        done.contains("status=error") && done.contains("error=installation_not_accessible"),
         "{done}"
     );
     let (status, _) = get_as(&app, "/api/connections/gh-3").await;
@@ -514,9 +531,415 @@ async fn github_app_installs_proxies_renews_once_and_follows_the_installation() 
     // No app JWT, installation token or key in what the server wrote.
     let out = format!("{}{}", server.stdout(), server.stderr());
     assert!(
-        !out.contains("ghs_") && !out.contains("PRIVATE KEY") && !out.contains("eyJ"),
+        !out.contains("ghs_")
+            && !out.contains("ghu_")
+            && !out.contains(GH_CLIENT_SECRET)
+            && !out.contains("PRIVATE KEY")
+            && !out.contains("eyJ"),
         "{out}"
     );
+}
+
+/// Starts an installation through a connect session and lets the peer "install": the
+/// URL GitHub sends the browser back to (the callback with `installation_id`,
+/// `setup_action`, the state and the user's `code`), not yet followed.
+async fn setup_url(app: &App<'_>, connection_id: &str) -> reqwest::Url {
+    let (status, s) = app
+        .post(
+            "/api/connect-sessions",
+            json!({
+                "end_user": {"id": "org-owner"},
+                "integrations": ["ghapp"],
+                "connection_id": connection_id,
+                "return_to": format!("{APP_ORIGIN}/done"),
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{s}");
+    let to_github = location(&app.server.url(&format!(
+        "/api/integrations/ghapp/auth?session={}",
+        s["token"].as_str().unwrap()
+    )))
+    .await;
+    reqwest::Url::parse(&location(&to_github).await).unwrap()
+}
+
+/// `url` with query parameter `name` set to `value`, or removed (`None`).
+fn with_param(url: &reqwest::Url, name: &str, value: Option<&str>) -> String {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut out = url.clone();
+    {
+        let mut q = out.query_pairs_mut();
+        q.clear();
+        for (k, v) in &kept {
+            q.append_pair(k, v);
+        }
+        if let Some(v) = value {
+            q.append_pair(name, v);
+        }
+    }
+    out.into()
+}
+
+#[tokio::test]
+async fn github_app_installs_only_what_the_installing_user_can_reach() {
+    let (peer, dir, server) = setup().await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    peer.set(json!({"setupUrl": server.url("/api/integrations/ghapp/callback")}))
+        .await;
+
+    // The happy path: the code buys a user token, the installation is on the second
+    // page of the user's installations, the connection is made, the user token revoked.
+    peer.reset().await;
+    let done = install(&app, &peer, "gh-ok").await;
+    assert!(
+        done.contains("status=connected"),
+        "{done}\n{}",
+        peer.stderr()
+    );
+    let (status, c) = app.get("/api/connections/gh-ok").await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["settings"]["installation_id"], "101");
+    let stats = peer.stats().await;
+    assert_eq!(stats["user_tokens"], 1, "{stats}");
+    assert_eq!(stats["user_installation_pages"], 2, "{stats}");
+    assert_eq!(stats["user_tokens_revoked"], 1, "{stats}");
+    // The code is no setting of the connection.
+    assert!(c["settings"].get("code").is_none(), "{c}");
+
+    // A spoofed installation id: a real code for this user, but another organisation's
+    // installation (202 exists and is active at GitHub) written into the URL. Refused,
+    // nothing stored, the user token revoked all the same.
+    peer.reset().await;
+    let url = setup_url(&app, "gh-spoof").await;
+    let back = location(&with_param(&url, "installation_id", Some("202"))).await;
+    assert!(
+        back.contains("status=error") && back.contains("error=installation_not_accessible"),
+        "{back}"
+    );
+    let (status, _) = app.get("/api/connections/gh-spoof").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let stats = peer.stats().await;
+    assert_eq!(stats["user_tokens"], 1, "{stats}");
+    assert_eq!(stats["user_tokens_revoked"], 1, "{stats}");
+    assert_eq!(
+        stats["app_tokens"], 0,
+        "no installation token for a refused id: {stats}"
+    );
+
+    // A user who reaches one installation (one page, without 202): refused too.
+    peer.set(json!({"userInstallations": ["101"]})).await;
+    let url = setup_url(&app, "gh-spoof-2").await;
+    let back = location(&with_param(&url, "installation_id", Some("202"))).await;
+    assert!(back.contains("error=installation_not_accessible"), "{back}");
+    let (status, _) = app.get("/api/connections/gh-spoof-2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // No code (the app does not request user authorization): refused, nothing stored.
+    let url = setup_url(&app, "gh-nocode").await;
+    let back = location(&with_param(&url, "code", None)).await;
+    assert!(back.contains("error=installation_not_accessible"), "{back}");
+    let (status, _) = app.get("/api/connections/gh-nocode").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // An empty code is no code.
+    let url = setup_url(&app, "gh-nocode").await;
+    let back = location(&with_param(&url, "code", Some(""))).await;
+    assert!(back.contains("error=installation_not_accessible"), "{back}");
+
+    // A code GitHub does not know, and a code used twice: refused.
+    peer.reset().await;
+    let url = setup_url(&app, "gh-badcode").await;
+    let back = location(&with_param(&url, "code", Some("not-a-code"))).await;
+    assert!(back.contains("error=installation_not_accessible"), "{back}");
+    assert_eq!(peer.stats().await["user_token_refused"], 1);
+    let (status, _) = app.get("/api/connections/gh-badcode").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let url = setup_url(&app, "gh-twice").await;
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let first = location(url.as_str()).await;
+    assert!(first.contains("status=connected"), "{first}");
+    let url = setup_url(&app, "gh-twice-2").await;
+    let back = location(&with_param(&url, "code", Some(&code))).await;
+    assert!(back.contains("error=installation_not_accessible"), "{back}");
+    let (status, _) = app.get("/api/connections/gh-twice-2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Odd inputs on the callback: an error result for the app, nothing stored.
+    for (name, value) in [
+        ("code", "x".repeat(600)),
+        ("code", "\u{0}".to_owned()),
+        ("installation_id", "-1".to_owned()),
+        ("installation_id", "1e3".to_owned()),
+        ("installation_id", "9".repeat(40)),
+    ] {
+        let url = setup_url(&app, "gh-odd").await;
+        let r = no_redirects()
+            .get(with_param(&url, name, Some(&value)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND, "{name}={value:?}");
+        let back = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(back.contains("status=error"), "{name}: {back}");
+        let (status, _) = app.get("/api/connections/gh-odd").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // A callback without a state: the browser's 400, nothing changes.
+    let r = no_redirects()
+        .get(server.url(
+            "/api/integrations/ghapp/callback?installation_id=101&setup_action=install&code=abc",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // An integration without the app's OAuth client cannot install through a connect
+    // session (the installation id could not be checked), and says what to set; the
+    // backend may still connect an installation it knows.
+    let (status, v) = app
+        .post(
+            "/api/connect-sessions",
+            json!({"end_user": {"id": "u"}, "integrations": ["ghapp-noclient"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("client_id and client_secret")
+            && msg.contains("Request user authorization (OAuth) during installation"),
+        "{msg}"
+    );
+    let (status, c) = app
+        .post(
+            "/api/connections",
+            json!({"integration": "ghapp-noclient", "connection_id": "gh-direct", "settings": {"installation_id": "202"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    // `config check` warns about it (and passes); so does serve.
+    let out = harness::run(dir.path(), &["config", "check", "--dev"], &[]);
+    out.success();
+    out.stderr_has(&[
+        "integration \"ghapp-noclient\"",
+        "Request user authorization (OAuth) during installation",
+    ]);
+    assert!(
+        !out.stderr.contains("integration \"ghapp\" "),
+        "{}",
+        out.stderr
+    );
+    let logs = format!("{}{}", server.stdout(), server.stderr());
+    assert!(logs.contains("ghapp-noclient"), "{logs}");
+
+    // Every user token issued was revoked; none was written anywhere.
+    let stats = peer.stats().await;
+    assert_eq!(
+        stats["user_tokens"], stats["user_tokens_revoked"],
+        "{stats}"
+    );
+    let out = format!("{}{}", server.stdout(), server.stderr());
+    assert!(
+        !out.contains("ghu_") && !out.contains(GH_CLIENT_SECRET),
+        "{out}"
+    );
+}
+
+/// Delivers a GitHub webhook from the peer (signed there with node's crypto HMAC).
+async fn deliver(peer: &JwtPeer, body: Value) -> (u16, String) {
+    let r = peer
+        .http
+        .post(format!("{}/__test/deliver", peer.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", peer.stderr());
+    let v: Value = r.json().await.unwrap();
+    (
+        v["status"].as_u64().unwrap() as u16,
+        v["body"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn github_app_installation_webhooks_change_the_bound_connections() {
+    let (peer, _dir, server) = setup().await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    peer.set(json!({
+        "setupUrl": server.url("/api/integrations/ghapp/callback"),
+        "webhookUrl": server.url("/webhooks/ghapp/event"),
+        "webhookSecret": GH_WEBHOOK_SECRET,
+    }))
+    .await;
+    // Two connections bound to installation 101 (one installed, one by id), one to 202.
+    let done = install(&app, &peer, "w-1").await;
+    assert!(done.contains("status=connected"), "{done}");
+    for (id, inst) in [("w-2", "101"), ("w-3", "202")] {
+        let (status, c) = app
+            .post(
+                "/api/connections",
+                json!({"integration": "ghapp", "connection_id": id, "settings": {"installation_id": inst}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+    }
+    let status_of = |id: &'static str| {
+        let app = &app;
+        async move {
+            let (_, c) = app.get(&format!("/api/connections/{id}")).await;
+            c["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let events = || async {
+        let (status, v) = app.get("/api/events?integration=ghapp&limit=500").await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v["data"].as_array().unwrap().len()
+    };
+
+    // Suspended: both connections of 101 need the account again, 202's does not; the
+    // event is stored as any other.
+    peer.set(json!({"installations": {"101": "suspended"}}))
+        .await;
+    let (status, body) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "suspend", "installationId": 101}),
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let stored = events().await;
+    assert!(stored >= 1, "{stored}");
+    for id in ["w-1", "w-2"] {
+        assert_eq!(status_of(id).await, "needs_reauth", "{id}");
+    }
+    assert_eq!(status_of("w-3").await, "active");
+    let (status, _) = app.get("/api/connections/w-1/token").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, c) = app.get("/api/connections/w-1").await;
+    assert!(c["last_error"].as_str().unwrap().contains("suspend"), "{c}");
+
+    // Unsuspended while GitHub still refuses tokens: stays needs_reauth.
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "unsuspend", "installationId": 101}),
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    assert_eq!(status_of("w-1").await, "needs_reauth");
+    // Unsuspended for real: a fresh installation token, active again, and it works.
+    peer.set(json!({"installations": {"101": "active"}})).await;
+    peer.reset().await;
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "unsuspend", "installationId": 101}),
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    for id in ["w-1", "w-2"] {
+        assert_eq!(status_of(id).await, "active", "{id}");
+    }
+    assert_eq!(peer.stats().await["app_tokens"], 2);
+    let (status, t) = app.get("/api/connections/w-1/token").await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    let (_, c) = app.get("/api/connections/w-1").await;
+    assert_eq!(c["last_error"], Value::Null, "{c}");
+
+    // Nothing changes for: an installation no connection is bound to, a user's
+    // authorization revoked (connections hold no user tokens), other installation
+    // actions, a payload without an installation id or with a malformed one, a body
+    // that is not JSON, another event type.
+    for body in [
+        json!({"event": "installation", "action": "deleted", "installationId": 777}),
+        json!({"event": "github_app_authorization", "payload": {"action": "revoked", "sender": {"login": "octocat"}}}),
+        json!({"event": "installation", "action": "new_permissions_accepted", "installationId": 101}),
+        json!({"event": "installation", "payload": {"action": "deleted"}}),
+        json!({"event": "installation", "payload": {"action": "deleted", "installation": {"id": "abc"}}}),
+        json!({"event": "installation", "payload": {"action": "deleted", "installation": {"id": -101}}}),
+        json!({"event": "installation", "payload": {"action": "deleted", "installation": {"id": 101.5}}}),
+        json!({"event": "installation", "payload": "not json {"}),
+        json!({"event": "ping", "payload": {"zen": "Design for failure.", "installation": {"id": 101}, "action": "deleted"}}),
+    ] {
+        let (status, text) = deliver(&peer, body.clone()).await;
+        assert!((200..300).contains(&status), "{body}: {status} {text}");
+    }
+    for id in ["w-1", "w-2", "w-3"] {
+        assert_eq!(status_of(id).await, "active", "{id}");
+    }
+
+    // A bad signature: 401, nothing stored, nothing changed.
+    let before = events().await;
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "deleted", "installationId": 101, "wrongSecret": true}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(events().await, before);
+    assert_eq!(status_of("w-1").await, "active");
+
+    // Uninstalled: the connections of 101 end, their tokens gone; 202's stays. A
+    // redelivery of the same event is a duplicate and changes nothing more.
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "deleted", "installationId": 101, "delivery": "d-deleted-1"}),
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    for id in ["w-1", "w-2"] {
+        assert_eq!(status_of(id).await, "revoked", "{id}");
+        let (status, _) = app.get(&format!("/api/connections/{id}/token")).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{id}");
+    }
+    assert_eq!(status_of("w-3").await, "active");
+    let (_, c) = app.get("/api/connections/w-1").await;
+    assert!(
+        c["last_error"].as_str().unwrap().contains("uninstalled"),
+        "{c}"
+    );
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "deleted", "installationId": 101, "delivery": "d-deleted-1"}),
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    // The proxy no longer sends a token for it.
+    let r = server
+        .http()
+        .get(server.url("/api/proxy/w-1/api/whoami"))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // Suspending or unsuspending a revoked connection does nothing.
+    for action in ["suspend", "unsuspend"] {
+        let (status, _) = deliver(
+            &peer,
+            json!({"event": "installation", "action": action, "installationId": 101}),
+        )
+        .await;
+        assert!((200..300).contains(&status));
+        assert_eq!(status_of("w-1").await, "revoked", "{action}");
+    }
+    // The audit log says why.
+    let (status, a) = app.get("/api/audit?limit=200").await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    assert!(a.to_string().contains("installation_deleted"), "{a}");
 }
 
 #[tokio::test]
