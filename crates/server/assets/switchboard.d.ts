@@ -41,6 +41,15 @@ export type SwitchboardErrorCode =
   | 'id_token_invalid'
   /** Switchboard could not finish the connection; try again. */
   | 'internal_error'
+  /** GitHub App: a member asked the organisation's owners to install the app; there
+   * is no installation yet. */
+  | 'installation_requested'
+  /** GitHub App: the installation is not one the user who came back can reach. */
+  | 'installation_not_accessible'
+  /** GitHub App: GitHub knows no such installation of the app. */
+  | 'installation_not_found'
+  /** The provider refused Switchboard's own credentials for the app (an operator's fix). */
+  | 'invalid_client'
   /** Another error code from the provider (in `providerError`). */
   | 'provider_error';
 

@@ -31,6 +31,10 @@
     'exchange_failed',
     'id_token_invalid',
     'internal_error',
+    'installation_requested',
+    'installation_not_accessible',
+    'installation_not_found',
+    'invalid_client',
     'provider_error',
   ];
 
@@ -48,6 +52,10 @@
     exchange_failed: 'The provider did not give tokens for this authorization.',
     id_token_invalid: 'The provider\'s ID token was not valid.',
     internal_error: 'Switchboard could not finish the connection.',
+    installation_requested: 'The app was requested, not installed: an owner of the organisation has to approve it.',
+    installation_not_accessible: 'The installation is not one this user can reach; install the app again.',
+    installation_not_found: 'The provider knows no such installation of the app.',
+    invalid_client: 'Switchboard\'s credentials for this app were refused; its administrator has to fix them.',
     provider_error: 'The provider reported an error.',
   };
 

@@ -1228,6 +1228,10 @@ async fn the_snippet_and_its_types_are_served_with_an_etag() {
         "id_token_invalid",
         "connection_id_taken",
         "internal_error",
+        "installation_requested",
+        "installation_not_accessible",
+        "installation_not_found",
+        "invalid_client",
     ] {
         assert!(codes.contains(&c), "{c}");
     }
