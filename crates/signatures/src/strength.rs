@@ -85,6 +85,8 @@ impl Scheme {
             | Self::PaddleBilling
             | Self::Webflow
             | Self::Zendesk
+            | Self::Buildkite
+            | Self::Monday
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }
