@@ -321,6 +321,80 @@ def sendgrid(which):
     return sign
 
 
+def buildkite(secret, ts, body, **_):
+    # Buildkite: X-Buildkite-Signature "timestamp=<ts>,signature=<hex>", HMAC-SHA256 of
+    # "<ts>.<body>" keyed by the webhook token.
+    sig = mac(hashlib.sha256, secret, f"{ts}.{body}").hex()
+    return {"headers": [["X-Buildkite-Signature", f"timestamp={ts},signature={sig}"]]}
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def monday(secret, ts, **_):
+    # monday.com: Authorization carries a JWT signed HS256 with the app's signing secret,
+    # shaped like the documented one (exp 300 s after iat). Made here with hmac, not a JWT
+    # library.
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = {"accountId": 1825529, "userId": 4012689, "aud": "https://example.com/hooks",
+              "exp": ts + 300, "shortLivedToken": "short-lived-token", "iat": ts}
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    sig = b64url(mac(hashlib.sha256, secret, f"{head}.{body}"))
+    return {"headers": [["Authorization", f"{head}.{body}.{sig}"]]}
+
+
+def brex(secret, ts, body, msg_id, **_):
+    # Brex: Webhook-Id/-Timestamp/-Signature; the secret from GET /v1/webhooks/secrets is
+    # base64 (no whsec_ prefix) and keys HMAC-SHA256 of "<id>.<ts>.<body>", written "v1,<b64>".
+    sig = b64(mac(hashlib.sha256, base64.b64decode(secret), f"{msg_id}.{ts}.{body}"))
+    return {"headers": [["Webhook-Id", msg_id], ["Webhook-Timestamp", str(ts)],
+                        ["Webhook-Signature", f"v1,{sig}"]]}
+
+
+# Close: close-sig-hash is the hex HMAC-SHA256 of close-sig-timestamp followed by the body,
+# keyed by the hex-decoded signature_key (the crm catalog entry's generic-hmac settings).
+CLOSE = {"generic-hmac": {
+    "header": "close-sig-hash", "template": "{timestamp}{body}", "timestamp_header": "close-sig-timestamp",
+    "key_encoding": "hex"}}
+
+
+def close(secret, ts, body, **_):
+    sig = mac(hashlib.sha256, bytes.fromhex(secret), f"{ts}{body}").hex()
+    return {"headers": [["close-sig-timestamp", str(ts)], ["close-sig-hash", sig]]}
+
+
+# Airtable: X-Airtable-Content-MAC "hmac-sha256=<hex>" of the body, keyed by the
+# base64-decoded macSecretBase64.
+AIRTABLE = {"generic-hmac": {"header": "X-Airtable-Content-MAC", "prefix": "hmac-sha256=", "key_encoding": "base64"}}
+
+
+def airtable(secret, body, **_):
+    sig = mac(hashlib.sha256, base64.b64decode(secret), body).hex()
+    return {"headers": [["X-Airtable-Content-MAC", "hmac-sha256=" + sig]]}
+
+
+# PagerDuty v3: X-PagerDuty-Signature lists comma-separated "v1=<hex>" HMAC-SHA256s of the
+# body, one per active secret while a secret rotates.
+PAGERDUTY = {"generic-hmac": {"header": "X-PagerDuty-Signature", "prefix": "v1=", "separator": ","}}
+PAGERDUTY_NEW_SECRET = "pagerduty-rotated-webhook-secret-000002"
+
+
+def pagerduty(secret, body, **_):
+    return {"headers": [["X-PagerDuty-Signature", "v1=" + mac(hashlib.sha256, secret, body).hex()]]}
+
+
+def pagerduty_rotating(secret, body, **_):
+    sigs = ",".join("v1=" + mac(hashlib.sha256, k, body).hex() for k in (secret, PAGERDUTY_NEW_SECRET))
+    return {"headers": [["X-PagerDuty-Signature", sigs]]}
+
+
+def pagerduty_other_version(secret, body, **_):
+    # A future version beside v1 (spaces after the commas): skipped, v1 still checked.
+    sig = mac(hashlib.sha256, secret, body).hex()
+    return {"headers": [["X-PagerDuty-Signature", f"v2=abcdef, v1={sig}"]]}
+
+
 GENERIC_512 = {"generic-hmac": {
     "header": "X-Acme-Signature", "prefix": "sha512=", "algorithm": "sha512", "encoding": "base64",
     "template": "{timestamp}.{id}.{method}.{url}.{body}", "timestamp_header": "X-Acme-Timestamp",
@@ -427,6 +501,17 @@ def vectors():
     for which in ("low_s", "high_s"):
         add("sendgrid", sendgrid(which), node["private_key"], None, verify_key=node["public_key"],
             decoy_key=node["decoy_public_key"], check_sign=False, note=which.replace("_", "-"))
+    add("buildkite", buildkite, "309c9c842a8565adec0d7469a6005989", "other")
+    add("monday", monday, "monday-app-signing-secret-0123456789", "other", check_sign=False)
+    add("standard-webhooks", brex, b64(bytes(range(40, 72))), None, decoy_key=whsec_decoy, note="brex bare base64")
+    add(CLOSE, close, "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c",
+        "1111111111111111111111111111111111111111111111111111111111111111", note="close")
+    add(AIRTABLE, airtable, b64(bytes(range(200, 232))), b64(bytes(32)), note="airtable")
+    add(PAGERDUTY, pagerduty, "pagerduty-webhook-secret-000000001", "other", note="pagerduty")
+    add(PAGERDUTY, pagerduty_rotating, "pagerduty-webhook-secret-000000001", "other",
+        extra_signing_secrets=[PAGERDUTY_NEW_SECRET], note="pagerduty rotating")
+    add(PAGERDUTY, pagerduty_other_version, "pagerduty-webhook-secret-000000001", "other", check_sign=False,
+        note="pagerduty other version")
     add(GENERIC_512, generic_512, "acme-secret", "other")
     add(GENERIC_SHA1, generic_sha1, "legacy", "other")
     return out
