@@ -119,6 +119,10 @@ pub enum Scheme {
     /// monday.com: `Authorization: <JWT>`, HS256 with the app's signing secret; `exp` and
     /// `iat` are checked (the body is not signed).
     Monday,
+    /// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT whose `request_body_sha256` claim is
+    /// the body's SHA-256, signed with an HMAC secret (HS256/384/512) or an RSA or EC key
+    /// pair (configured as a PEM public key); `exp` and `iat` are checked.
+    Fusionauth,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -152,6 +156,7 @@ impl Scheme {
         Scheme::Sendgrid,
         Scheme::Buildkite,
         Scheme::Monday,
+        Scheme::Fusionauth,
     ];
 
     /// The kebab-case name used in configuration.
@@ -183,6 +188,7 @@ impl Scheme {
             Self::Sendgrid => "sendgrid",
             Self::Buildkite => "buildkite",
             Self::Monday => "monday",
+            Self::Fusionauth => "fusionauth",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -195,7 +201,7 @@ impl Scheme {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
-            Self::Buildkite | Self::Monday => Some(300),
+            Self::Buildkite | Self::Monday | Self::Fusionauth => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),

@@ -87,6 +87,7 @@ impl Scheme {
             | Self::Zendesk
             | Self::Buildkite
             | Self::Monday
+            | Self::Fusionauth
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

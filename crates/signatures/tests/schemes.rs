@@ -2290,3 +2290,183 @@ fn generic_hmac_separator_reads_every_signature() {
         assert!(g.validate().is_err(), "{sep:?}");
     }
 }
+
+// --- FusionAuth -----------------------------------------------------------------------------
+
+const FA_SECRET: &str = "fusionauth-hmac-signing-key-0123456789";
+
+/// PEM armour around base64 DER, 64 characters a line.
+fn pem(label: &str, b64: &str) -> String {
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn fusionauth_claims(body: &[u8], extra: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
+    format!(
+        r#"{{"iat":{TS},"exp":{},"request_body_sha256":"{hash}"{extra}}}"#,
+        TS + 600
+    )
+}
+
+fn fusionauth(
+    token: &str,
+    body: &[u8],
+    keys: &[&str],
+    now: i64,
+) -> Result<signatures::Verified, VerifyError> {
+    let headers = Headers::new().with("X-FusionAuth-Signature-JWT", token);
+    let req = Request::new("POST", "https://example.com/hooks", &headers, body);
+    verify(&Scheme::Fusionauth, &req, &secrets(keys), &at(now))
+}
+
+#[test]
+fn fusionauth_checks_the_body_hash_and_times() {
+    let body = br#"{"event":{"type":"user.create"}}"#;
+    let token = monday_token(FA_SECRET, HS256, &fusionauth_claims(body, ""));
+    let ok = fusionauth(&token, body, &[FA_SECRET], TS + 1).unwrap();
+    assert_eq!((ok.secret_index, ok.timestamp), (0, Some(TS)));
+    // Rotation and a wrong key.
+    assert_eq!(
+        fusionauth(
+            &token,
+            body,
+            &["other-key-000000000000000000000000", FA_SECRET],
+            TS
+        )
+        .unwrap()
+        .secret_index,
+        1
+    );
+    assert_eq!(
+        fusionauth(&token, body, &["other-key-000000000000000000000000"], TS)
+            .unwrap_err()
+            .code(),
+        "no_match"
+    );
+    // One changed body byte: the signed hash no longer matches.
+    let err = fusionauth(
+        &token,
+        br#"{"event":{"type":"user.delete"}}"#,
+        &[FA_SECRET],
+        TS,
+    )
+    .unwrap_err();
+    assert_eq!(err, VerifyError::BodyHashMismatch);
+    // A hex digest in the claim is read too.
+    use sha2::Digest as _;
+    let hex_claims = format!(
+        r#"{{"iat":{TS},"request_body_sha256":"{}"}}"#,
+        hex::encode(sha2::Sha256::digest(body))
+    );
+    assert!(
+        fusionauth(
+            &monday_token(FA_SECRET, HS256, &hex_claims),
+            body,
+            &[FA_SECRET],
+            TS
+        )
+        .is_ok()
+    );
+    // No hash claim: the token does not vouch for the body.
+    let bare = monday_token(FA_SECRET, HS256, &format!(r#"{{"iat":{TS}}}"#));
+    let err = fusionauth(&bare, body, &[FA_SECRET], TS).unwrap_err();
+    assert!(malformed("X-FusionAuth-Signature-JWT")(&err), "{err}");
+    // Expired, and issued too far in the future.
+    assert_eq!(
+        fusionauth(&token, body, &[FA_SECRET], TS + 601)
+            .unwrap_err()
+            .code(),
+        "token_expired"
+    );
+    assert_eq!(
+        fusionauth(&token, body, &[FA_SECRET], TS - 301)
+            .unwrap_err()
+            .code(),
+        "timestamp_outside_tolerance"
+    );
+    // Our signer's token verifies, and covers the body.
+    let signed = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[FA_SECRET]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap();
+    let ours = signed.header("X-FusionAuth-Signature-JWT").unwrap();
+    assert!(fusionauth(ours, body, &[FA_SECRET], TS).is_ok());
+    assert_eq!(
+        fusionauth(ours, b"{}", &[FA_SECRET], TS).unwrap_err(),
+        VerifyError::BodyHashMismatch
+    );
+}
+
+#[test]
+fn fusionauth_keys_check_only_their_own_algorithms() {
+    let c = case("sendgrid");
+    // A P-256 key pair (the SendGrid fixture's), armoured as PEM at run time.
+    let ec_private = pem("PRIVATE KEY", &c.sign_secret);
+    let ec_public = pem("PUBLIC KEY", &c.verify_secret);
+    let body = br#"{"event":{"type":"user.login.success"}}"#;
+    let signed = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[&ec_private]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap();
+    let token = signed
+        .header("X-FusionAuth-Signature-JWT")
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("eyJ"), "{token}");
+    let ok = fusionauth(&token, body, &[FA_SECRET, &ec_public], TS).unwrap();
+    assert_eq!(
+        ok.secret_index, 1,
+        "the HMAC secret is skipped for an ES256 token"
+    );
+    // Only HMAC secrets configured: no key can check ES256.
+    let err = fusionauth(&token, body, &[FA_SECRET], TS).unwrap_err();
+    assert_eq!(err, VerifyError::NoKeyForVersion { version: "ES256" });
+    // Algorithm confusion: an HS256 token keyed with the public key's text is never
+    // checked against the configured public key.
+    let forged = monday_token(&ec_public, HS256, &fusionauth_claims(body, ""));
+    let err = fusionauth(&forged, body, &[&ec_public], TS).unwrap_err();
+    assert_eq!(err, VerifyError::NoKeyForVersion { version: "HS256" });
+    // A PEM that is no public key is the operator's fault.
+    let err = fusionauth(&token, body, &[&pem("PUBLIC KEY", "AAAA")], TS).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::BadPublicKey { index: 0, .. }),
+        "{err}"
+    );
+    // `none` and algorithms FusionAuth does not sign with are refused by name.
+    for (alg, found) in [(r#"{"alg":"EdDSA"}"#, "EdDSA")] {
+        let t = monday_token(FA_SECRET, alg, &fusionauth_claims(body, ""));
+        let err = fusionauth(&t, body, &[FA_SECRET], TS).unwrap_err();
+        assert_eq!(err.code(), "unsupported_algorithm", "{found}: {err}");
+    }
+    for bad in ["", "x.y", &"e".repeat(9000)] {
+        let err = fusionauth(bad, body, &[FA_SECRET], TS).unwrap_err();
+        assert!(
+            matches!(err.code(), "malformed_header" | "no_signatures"),
+            "{bad:.10}: {err}"
+        );
+    }
+    let err = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[&ec_public]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SignError::BadSecret { index: 0, .. }),
+        "{err}"
+    );
+}

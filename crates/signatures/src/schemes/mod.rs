@@ -6,8 +6,8 @@ mod discord;
 mod hubspot;
 #[cfg(test)]
 pub(crate) use hubspot::decode_uri as hubspot_decode_uri;
+mod jwt;
 mod mailgun;
-mod monday;
 pub(crate) mod sendgrid;
 mod stamped;
 mod standard;
@@ -192,7 +192,8 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::PaddleBilling => tlist::verify(&tlist::PADDLE, ctx),
         Scheme::Workos => tlist::verify(&tlist::WORKOS, ctx),
         Scheme::Buildkite => tlist::verify(&tlist::BUILDKITE, ctx),
-        Scheme::Monday => monday::verify(ctx),
+        Scheme::Monday => jwt::verify(&jwt::MONDAY, ctx),
+        Scheme::Fusionauth => jwt::verify(&jwt::FUSIONAUTH, ctx),
         Scheme::Github => body::verify_github(ctx),
         Scheme::Intercom => body::verify(&body::INTERCOM, ctx),
         Scheme::Shopify => body::verify_shopify(ctx),
@@ -228,7 +229,8 @@ pub(crate) fn sign(
         Scheme::PaddleBilling => tlist::sign(&tlist::PADDLE, secrets, input),
         Scheme::Workos => tlist::sign(&tlist::WORKOS, secrets, input),
         Scheme::Buildkite => tlist::sign(&tlist::BUILDKITE, secrets, input),
-        Scheme::Monday => monday::sign(secrets, input),
+        Scheme::Monday => jwt::sign(&jwt::MONDAY, secrets, input),
+        Scheme::Fusionauth => jwt::sign(&jwt::FUSIONAUTH, secrets, input),
         Scheme::Github => body::sign_github(secrets, input),
         Scheme::Intercom => body::sign(&body::INTERCOM, secrets, input),
         Scheme::Shopify => body::sign(&body::SHOPIFY, secrets, input),

@@ -2,7 +2,7 @@
 """Independent test vectors for crates/signatures.
 
 Written from each provider's documentation, using only Python's standard library
-(hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519. SendGrid's ECDSA
+(hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519 and FusionAuth's RSA and EC keys. SendGrid's ECDSA
 P-256 signatures come from Node's crypto (sendgrid.js writes sendgrid-node.json, read
 here). It shares no
 code with the Rust signer, so a Rust test that verifies these vectors checks the
@@ -352,6 +352,60 @@ def brex(secret, ts, body, msg_id, **_):
                         ["Webhook-Signature", f"v1,{sig}"]]}
 
 
+# FusionAuth: X-FusionAuth-Signature-JWT is a JWT whose request_body_sha256 claim is the
+# base64 SHA-256 of the body, signed with the webhook's signing key: an HMAC secret, or an
+# RSA or EC key pair whose public half (PEM) is configured. The RSA key is fixed in
+# fusionauth-rsa.json (made once with `cryptography`, base64 PKCS#8 DER); the EC key comes from a fixed scalar
+# and signs deterministically (RFC 6979), so the output does not change between runs.
+def fusionauth_keys():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fusionauth-rsa.json")
+    with open(path, encoding="utf-8") as f:
+        stored = json.load(f)
+    rsa_key = serialization.load_der_private_key(base64.b64decode(stored["private_key"]), password=None)
+    ec_key = ec.derive_private_key(0x1F2E3D4C5B6A79880123456789ABCDEF0123456789ABCDEF0123456789ABCDEF, ec.SECP256R1())
+    ec_decoy = ec.derive_private_key(12345678901234567890, ec.SECP256R1())
+
+    def pub(k):
+        return k.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def priv(k):
+        # Base64 PKCS#8 DER, as the SendGrid vectors write private keys (no PEM armour).
+        return b64(k.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    return {"rsa": rsa_key, "ec": ec_key, "rsa_pub": pub(rsa_key), "ec_pub": pub(ec_key),
+            "rsa_priv": priv(rsa_key), "ec_priv": priv(ec_key), "ec_decoy_pub": pub(ec_decoy),
+            "rsa_decoy_pub": stored["decoy_public_key"]}
+
+
+def fusionauth(alg):
+    def sign(secret, ts, body, **_):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        head = b64url(json.dumps({"alg": alg, "typ": "JWT", "kid": "c2c4b6a0-webhook-key"},
+                                 separators=(",", ":")).encode())
+        digest = b64(hashlib.sha256(body.encode()).digest())
+        claims = {"iat": ts, "exp": ts + 600, "iss": "acme.fusionauth.io", "request_body_sha256": digest}
+        payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = f"{head}.{payload}".encode()
+        keys = fusionauth_keys()
+        if alg == "HS256":
+            sig = mac(hashlib.sha256, secret, signing_input)
+        elif alg == "HS512":
+            sig = mac(hashlib.sha512, secret, signing_input)
+        elif alg == "RS256":
+            sig = keys["rsa"].sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        else:  # ES256: the JWS form is r || s, 32 bytes each
+            der = keys["ec"].sign(signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+            r, s = decode_dss_signature(der)
+            sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return {"headers": [["X-FusionAuth-Signature-JWT", f"{head}.{payload}.{b64url(sig)}"]]}
+    return sign
+
+
 # Close: close-sig-hash is the hex HMAC-SHA256 of close-sig-timestamp followed by the body,
 # keyed by the hex-decoded signature_key (the crm catalog entry's generic-hmac settings).
 CLOSE = {"generic-hmac": {
@@ -503,6 +557,15 @@ def vectors():
             decoy_key=node["decoy_public_key"], check_sign=False, note=which.replace("_", "-"))
     add("buildkite", buildkite, "309c9c842a8565adec0d7469a6005989", "other")
     add("monday", monday, "monday-app-signing-secret-0123456789", "other", check_sign=False)
+    fa = fusionauth_keys()
+    add("fusionauth", fusionauth("HS256"), "fusionauth-hmac-signing-key-0123456789", "other", check_sign=False,
+        note="HS256")
+    add("fusionauth", fusionauth("HS512"), "fusionauth-hmac-signing-key-0123456789", "other", check_sign=False,
+        note="HS512")
+    add("fusionauth", fusionauth("RS256"), fa["rsa_priv"], None, verify_key=fa["rsa_pub"],
+        decoy_key=fa["rsa_decoy_pub"], check_sign=False, note="RS256")
+    add("fusionauth", fusionauth("ES256"), fa["ec_priv"], None, verify_key=fa["ec_pub"],
+        decoy_key=fa["ec_decoy_pub"], check_sign=False, note="ES256")
     add("standard-webhooks", brex, b64(bytes(range(40, 72))), None, decoy_key=whsec_decoy, note="brex bare base64")
     add(CLOSE, close, "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c",
         "1111111111111111111111111111111111111111111111111111111111111111", note="close")
