@@ -537,6 +537,7 @@ fn key_facts_of_the_wider_catalog() {
     }
     assert_eq!(wh("buildkite").scheme, Some(Scheme::Buildkite));
     assert_eq!(wh("monday").scheme, Some(Scheme::Monday));
+    assert_eq!(wh("fusionauth").scheme, Some(Scheme::Fusionauth));
     assert_eq!(wh("brex").scheme, Some(Scheme::StandardWebhooks));
 
     // Placeholders: account hosts are narrow.
