@@ -21,7 +21,8 @@
 //! Several secrets may be configured at once (rotation): [`Verified::secret_index`] says
 //! which one matched. For public-key schemes (Discord and Standard Webhooks `v1a`:
 //! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
-//! and secret keys for signing.
+//! and secret keys for signing; FusionAuth takes either a shared secret or a PEM public
+//! key (RSA or EC), each checking only its own algorithms.
 
 #![deny(missing_docs)]
 
