@@ -1,9 +1,7 @@
 //! A configurable HMAC scheme for services without a built-in one.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
-
-use secrecy::ExposeSecret as _;
 
 use crate::crypto::{self, HmacAlgorithm, KeyEncoding, SignatureEncoding, parse_timestamp};
 use crate::schemes::{Ctx, check_count, decode_sig, prefixed_sig};
@@ -217,10 +215,10 @@ impl GenericHmac {
         let header = self.header.as_str();
         let mut sigs = Vec::new();
         let mut other = None;
-        let mut values = 0;
+        let mut header_values = 0;
         for raw in h.get_all(header) {
-            values += 1;
-            check_count(header, values)?;
+            header_values += 1;
+            check_count(header, header_values)?;
             let text = std::str::from_utf8(raw)
                 .map_err(|_| VerifyError::malformed(header, "not UTF-8"))?
                 .trim();
@@ -242,7 +240,7 @@ impl GenericHmac {
                 }
             }
         }
-        if values == 0 {
+        if header_values == 0 {
             return Err(VerifyError::missing(header));
         }
         if sigs.is_empty() {
