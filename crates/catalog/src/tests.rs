@@ -502,6 +502,46 @@ fn key_facts_of_the_wider_catalog() {
     assert_eq!(wh("resend").scheme, Some(Scheme::Svix));
     assert_eq!(wh("clerk").scheme, Some(Scheme::Svix));
 
+    // The generic-hmac settings the signatures crate's independent vectors are made for
+    // (tests/vectors/generate.py: CLOSE, AIRTABLE, PAGERDUTY): only the secret is left
+    // to configure.
+    use signatures::{GenericHmac, KeyEncoding};
+    let expected = [
+        (
+            "close",
+            GenericHmac {
+                template: "{timestamp}{body}".into(),
+                timestamp_header: Some("close-sig-timestamp".into()),
+                key_encoding: KeyEncoding::Hex,
+                ..GenericHmac::new("close-sig-hash")
+            },
+        ),
+        (
+            "airtable",
+            GenericHmac {
+                prefix: "hmac-sha256=".into(),
+                key_encoding: KeyEncoding::Base64,
+                ..GenericHmac::new("X-Airtable-Content-MAC")
+            },
+        ),
+        (
+            "pagerduty",
+            GenericHmac {
+                prefix: "v1=".into(),
+                separator: Some(",".into()),
+                ..GenericHmac::new("X-PagerDuty-Signature")
+            },
+        ),
+    ];
+    for (id, g) in expected {
+        assert_eq!(wh(id).scheme, Some(Scheme::GenericHmac(g)), "{id}");
+        assert!(!wh(id).scheme_configurable, "{id}");
+    }
+    assert_eq!(wh("buildkite").scheme, Some(Scheme::Buildkite));
+    assert_eq!(wh("monday").scheme, Some(Scheme::Monday));
+    assert_eq!(wh("fusionauth").scheme, Some(Scheme::Fusionauth));
+    assert_eq!(wh("brex").scheme, Some(Scheme::StandardWebhooks));
+
     // Placeholders: account hosts are narrow.
     let pd = p("pingone");
     let url = pd

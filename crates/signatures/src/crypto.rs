@@ -40,6 +40,35 @@ pub enum SignatureEncoding {
     Base64,
 }
 
+/// How a configured secret becomes HMAC key bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyEncoding {
+    /// The secret's bytes as written (most providers).
+    #[default]
+    Raw,
+    /// The secret is hexadecimal; the key is what it decodes to (Close).
+    Hex,
+    /// The secret is standard base64, padding optional; the key is what it decodes to
+    /// (Airtable's `macSecretBase64`).
+    Base64,
+}
+
+impl KeyEncoding {
+    /// The key bytes of a configured secret, or why it cannot be one.
+    pub(crate) fn key(self, secret: &str) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+        let key = match self {
+            Self::Raw => Zeroizing::new(secret.as_bytes().to_vec()),
+            Self::Hex => Zeroizing::new(hex::decode(secret.trim()).map_err(|_| "not hex")?),
+            Self::Base64 => decode_key_base64(secret).ok_or("not base64")?,
+        };
+        if key.is_empty() {
+            return Err("empty");
+        }
+        Ok(key)
+    }
+}
+
 /// Computes an HMAC over the concatenation of `parts` without copying them together.
 pub(crate) fn hmac(alg: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Zeroizing<Vec<u8>> {
     fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {

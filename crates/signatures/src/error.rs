@@ -54,6 +54,12 @@ pub enum VerifyError {
         /// The tolerance that applied, in seconds.
         tolerance_secs: u64,
     },
+    /// The signed token's `exp` has passed (monday.com).
+    #[error("the signed token expired {expired_secs} s ago")]
+    TokenExpired {
+        /// Now minus `exp`, in seconds.
+        expired_secs: i64,
+    },
     /// The signature header carries no signature at all.
     #[error("header {header} carries no signature")]
     NoSignatures {
@@ -128,6 +134,7 @@ impl VerifyError {
             Self::MalformedField { .. } => "malformed_field",
             Self::MissingRequestPart { .. } => "missing_request_part",
             Self::TimestampOutsideTolerance { .. } => "timestamp_outside_tolerance",
+            Self::TokenExpired { .. } => "token_expired",
             Self::NoSignatures { .. } => "no_signatures",
             Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
             Self::TooManySignatures { .. } => "too_many_signatures",

@@ -1,10 +1,10 @@
 //! A configurable HMAC scheme for services without a built-in one.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{HmacAlgorithm, SignatureEncoding, parse_timestamp};
-use crate::schemes::{Ctx, check_count, prefixed_sig, sign_raw};
+use crate::crypto::{self, HmacAlgorithm, KeyEncoding, SignatureEncoding, parse_timestamp};
+use crate::schemes::{Ctx, check_count, decode_sig, prefixed_sig};
 use crate::{SignError, SignRequest, Signed, Verified, VerifyError};
 
 /// Settings of the `generic-hmac` scheme:
@@ -13,7 +13,9 @@ use crate::{SignError, SignRequest, Signed, Verified, VerifyError};
 /// The template's placeholders are `{body}`, `{timestamp}`, `{id}`, `{url}`, `{method}`;
 /// `{{` and `}}` stand for literal braces. `{timestamp}` needs `timestamp_header` (Unix
 /// seconds, checked against the tolerance), `{id}` needs `id_header`. Several values of
-/// `header` are all tried (rotation).
+/// `header` are all tried (rotation), and so are the parts of one value when `separator`
+/// is set. `key_encoding` says how a configured secret becomes the key (as written, hex
+/// or base64).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenericHmac {
@@ -40,6 +42,19 @@ pub struct GenericHmac {
     /// Tolerance for the timestamp, in seconds (default 300 when there is a timestamp).
     #[serde(default)]
     pub tolerance_secs: Option<u64>,
+    /// How each configured secret becomes the HMAC key (default `raw`: its bytes as
+    /// written; `hex` and `base64` decode it first).
+    #[serde(default, skip_serializing_if = "is_raw")]
+    pub key_encoding: KeyEncoding,
+    /// When set, one header value carries several signatures separated by it (e.g. `,`
+    /// while a secret rotates); parts without `prefix` (other versions) are skipped, and
+    /// signing with several secrets writes one part per secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separator: Option<String>,
+}
+
+fn is_raw(k: &KeyEncoding) -> bool {
+    *k == KeyEncoding::Raw
 }
 
 /// An HTTP field name: one or more token characters (RFC 9110).
@@ -86,6 +101,8 @@ impl GenericHmac {
             timestamp_header: None,
             id_header: None,
             tolerance_secs: None,
+            key_encoding: KeyEncoding::Raw,
+            separator: None,
         }
     }
 
@@ -116,6 +133,11 @@ impl GenericHmac {
         }
         if self.prefix.trim_start() != self.prefix || self.prefix.chars().any(char::is_control) {
             return Err("prefix starts with a space or has control characters");
+        }
+        if let Some(sep) = &self.separator
+            && (sep.trim().is_empty() || sep.chars().any(char::is_control))
+        {
+            return Err("separator is empty, blank or has control characters");
         }
         let mut pieces = Vec::new();
         let mut text = String::new();
@@ -192,18 +214,42 @@ impl GenericHmac {
         let h = ctx.req.headers;
         let header = self.header.as_str();
         let mut sigs = Vec::new();
+        let mut other = None;
+        let mut header_values = 0;
         for raw in h.get_all(header) {
-            check_count(header, sigs.len() + 1)?;
+            header_values += 1;
+            check_count(header, header_values)?;
             let text = std::str::from_utf8(raw)
                 .map_err(|_| VerifyError::malformed(header, "not UTF-8"))?
                 .trim();
             if text.is_empty() {
                 return Err(VerifyError::malformed(header, "empty"));
             }
-            sigs.push(prefixed_sig(header, text, &self.prefix, self.encoding)?);
+            let Some(sep) = self.separator.as_deref() else {
+                sigs.push(prefixed_sig(header, text, &self.prefix, self.encoding)?);
+                continue;
+            };
+            for part in text.split(sep).map(str::trim).filter(|p| !p.is_empty()) {
+                match part.strip_prefix(self.prefix.as_str()) {
+                    Some(sig) => {
+                        check_count(header, sigs.len() + 1)?;
+                        sigs.push(decode_sig(header, sig, self.encoding)?);
+                    }
+                    // Another version: skipped, named if nothing else is there.
+                    None => other = other.or(part.split_once(['=', ',']).map(|(t, _)| t)),
+                }
+            }
+        }
+        if header_values == 0 {
+            return Err(VerifyError::missing(header));
         }
         if sigs.is_empty() {
-            return Err(VerifyError::missing(header));
+            return Err(match other {
+                Some(tag) => VerifyError::unsupported(header, tag),
+                None => VerifyError::NoSignatures {
+                    header: header.to_owned(),
+                },
+            });
         }
         let id = self.id_header.as_deref().map(|n| h.text(n)).transpose()?;
         let (ts_text, ts) = match self.timestamp_header.as_deref() {
@@ -228,8 +274,22 @@ impl GenericHmac {
             url,
             method: ctx.req.method,
         };
-        let secret_index =
-            ctx.match_raw(self.algorithm, &Self::content(&pieces, &values), &sigs)?;
+        let content = Self::content(&pieces, &values);
+        let mut secret_index = None;
+        for (index, secret) in ctx.secrets.iter().enumerate() {
+            let key = self
+                .key_encoding
+                .key(secret.expose_secret())
+                .map_err(|reason| VerifyError::BadSecret { index, reason })?;
+            if crypto::find_match(&crypto::hmac(self.algorithm, &key, &content), &sigs) {
+                secret_index = Some(index);
+                break;
+            }
+        }
+        let secret_index = secret_index.ok_or(VerifyError::NoMatch {
+            signatures: sigs.len(),
+            secrets: ctx.secrets.len(),
+        })?;
         Ok(Verified {
             secret_index,
             timestamp: ts,
@@ -258,12 +318,27 @@ impl GenericHmac {
             url: input.url.trim(),
             method: input.method,
         };
-        let sig = sign_raw(
-            secrets,
-            self.algorithm,
-            &Self::content(&pieces, &values),
-            self.encoding,
-        )?;
+        let content = Self::content(&pieces, &values);
+        // One signature, or one per secret when the header can carry several.
+        let signers = if self.separator.is_some() {
+            secrets
+        } else {
+            &secrets[..1]
+        };
+        let mut sigs = Vec::with_capacity(signers.len());
+        for (index, secret) in signers.iter().enumerate() {
+            let key = self
+                .key_encoding
+                .key(secret.expose_secret())
+                .map_err(|reason| SignError::BadSecret { index, reason })?;
+            let mac = crypto::hmac(self.algorithm, &key, &content);
+            sigs.push(format!(
+                "{}{}",
+                self.prefix,
+                crypto::encode(self.encoding, &mac)
+            ));
+        }
+        let sig = sigs.join(self.separator.as_deref().unwrap_or(""));
         let mut headers = Vec::new();
         if let Some(name) = &self.id_header {
             headers.push((name.clone(), id.to_owned()));
@@ -271,7 +346,7 @@ impl GenericHmac {
         if let Some(name) = &self.timestamp_header {
             headers.push((name.clone(), ts));
         }
-        headers.push((self.header.clone(), format!("{}{sig}", self.prefix)));
+        headers.push((self.header.clone(), sig));
         Ok(Signed::headers(headers, input.url))
     }
 }

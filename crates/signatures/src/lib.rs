@@ -21,7 +21,8 @@
 //! Several secrets may be configured at once (rotation): [`Verified::secret_index`] says
 //! which one matched. For public-key schemes (Discord and Standard Webhooks `v1a`:
 //! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
-//! and secret keys for signing.
+//! and secret keys for signing; FusionAuth takes either a shared secret or a PEM public
+//! key (RSA or EC), each checking only its own algorithms.
 
 #![deny(missing_docs)]
 
@@ -42,7 +43,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::crypto::{HmacAlgorithm, SignatureEncoding};
+pub use crate::crypto::{HmacAlgorithm, KeyEncoding, SignatureEncoding};
 pub use crate::error::{SignError, VerifyError};
 pub use crate::generic::GenericHmac;
 pub use crate::request::{Headers, Request, parse_urlencoded};
@@ -113,6 +114,16 @@ pub enum Scheme {
     /// Twilio SendGrid's signed Event Webhook: ECDSA P-256 (SHA-256) over `{ts}{body}`;
     /// configured values are base64 SubjectPublicKeyInfo DER public keys.
     Sendgrid,
+    /// Buildkite: `X-Buildkite-Signature: timestamp=…,signature=…`, hex HMAC-SHA256 of
+    /// `{timestamp}.{body}` keyed by the webhook token.
+    Buildkite,
+    /// monday.com: `Authorization: <JWT>`, HS256 with the app's signing secret; `exp` and
+    /// `iat` are checked (the body is not signed).
+    Monday,
+    /// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT whose `request_body_sha256` claim is
+    /// the body's SHA-256, signed with an HMAC secret (HS256/384/512) or an RSA or EC key
+    /// pair (configured as a PEM public key); `exp` and `iat` are checked.
+    Fusionauth,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -144,6 +155,9 @@ impl Scheme {
         Scheme::Zendesk,
         Scheme::Box,
         Scheme::Sendgrid,
+        Scheme::Buildkite,
+        Scheme::Monday,
+        Scheme::Fusionauth,
     ];
 
     /// The kebab-case name used in configuration.
@@ -173,6 +187,9 @@ impl Scheme {
             Self::Zendesk => "zendesk",
             Self::Box => "box",
             Self::Sendgrid => "sendgrid",
+            Self::Buildkite => "buildkite",
+            Self::Monday => "monday",
+            Self::Fusionauth => "fusionauth",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -185,6 +202,7 @@ impl Scheme {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
+            Self::Buildkite | Self::Monday | Self::Fusionauth => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),
@@ -392,7 +410,8 @@ pub fn verify(
 }
 
 /// Produces what the provider would send for `input`. Schemes that carry several
-/// signatures (Standard Webhooks, Svix, Stripe, Paddle, DocuSign) sign with every
+/// signatures (Standard Webhooks, Svix, Stripe, Paddle, DocuSign, `generic-hmac` with a
+/// `separator`) sign with every
 /// secret given; Box signs with the first as its primary key and the second, when
 /// given, as its secondary; Mailgun signs with the first and, when a second is given, adds
 /// `parent-signature` made with it (a subaccount's event); the others sign with the first.

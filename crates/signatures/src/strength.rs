@@ -85,6 +85,9 @@ impl Scheme {
             | Self::PaddleBilling
             | Self::Webflow
             | Self::Zendesk
+            | Self::Buildkite
+            | Self::Monday
+            | Self::Fusionauth
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

@@ -163,7 +163,8 @@ fn bump_timestamp(case: &Case, built: &Built) -> Built {
         let is_sig = case
             .sig_header
             .is_some_and(|h| h.eq_ignore_ascii_case(name));
-        if is_sig && !(v.starts_with("t=") || v.starts_with("ts=")) {
+        let stamped = ["t=", "ts=", "timestamp="];
+        if is_sig && !stamped.iter().any(|p| v.starts_with(p)) {
             continue;
         }
         let bumped = if v.contains("T22:13:20Z") {

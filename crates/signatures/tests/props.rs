@@ -6,7 +6,8 @@ mod common;
 use common::{Built, Case, build_at, cases, check_with, enc, secrets};
 use proptest::prelude::*;
 use signatures::{
-    Headers, Request, Scheme, SecretString, SignRequest, VerifyOptions, public_key, sign, verify,
+    Headers, KeyEncoding, Request, Scheme, SecretString, SignRequest, VerifyOptions, public_key,
+    sign, verify,
 };
 
 /// The case with fresh keys made from arbitrary material.
@@ -32,6 +33,15 @@ fn rekey(case: &Case, bytes: &[u8], text: &str) -> Case {
         (Scheme::Sendgrid, _) => (case.sign_secret.clone(), case.verify_secret.clone()),
         (Scheme::StandardWebhooks | Scheme::Svix, _) => {
             let k = format!("whsec_{}", b64(bytes));
+            (k.clone(), k)
+        }
+        // Keys written in hex or base64 (Close, Airtable).
+        (Scheme::GenericHmac(g), _) if g.key_encoding == KeyEncoding::Hex => {
+            let k = hex::encode(bytes);
+            (k.clone(), k)
+        }
+        (Scheme::GenericHmac(g), _) if g.key_encoding == KeyEncoding::Base64 => {
+            let k = b64(bytes);
             (k.clone(), k)
         }
         _ => (text.to_owned(), text.to_owned()),

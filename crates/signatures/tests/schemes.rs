@@ -5,8 +5,8 @@ mod common;
 
 use common::{Built, ID, TS, build, cases, check, check_with, secrets, whsec, whsk};
 use signatures::{
-    GenericHmac, Headers, HmacAlgorithm, Request, Scheme, SecretString, SignError, SignRequest,
-    SignatureEncoding, VerifyError, VerifyOptions, public_key, sign, verify,
+    GenericHmac, Headers, HmacAlgorithm, KeyEncoding, Request, Scheme, SecretString, SignError,
+    SignRequest, SignatureEncoding, VerifyError, VerifyOptions, public_key, sign, verify,
 };
 
 fn case(label: &str) -> common::Case {
@@ -1717,6 +1717,7 @@ fn errors_have_stable_codes() {
             age_secs: 1,
             tolerance_secs: 0,
         },
+        VerifyError::TokenExpired { expired_secs: 1 },
         VerifyError::NoSignatures { header: "h".into() },
         VerifyError::UnsupportedAlgorithm {
             header: "h".into(),
@@ -1988,5 +1989,488 @@ fn sendgrid_keys_and_signatures() {
         )
         .unwrap(),
         c.verify_secret
+    );
+}
+
+// --- Buildkite ----------------------------------------------------------------------------
+
+#[test]
+fn buildkite_signature_header() {
+    let c = case("buildkite");
+    let built = build(&c, b"{\"event\":\"build.finished\"}");
+    let value = built.header("X-Buildkite-Signature");
+    assert!(
+        value.starts_with(&format!("timestamp={TS},signature=")),
+        "{value}"
+    );
+    // The order of the two elements does not matter; spaces after the comma are read.
+    let (ts, sig) = value.split_once(',').unwrap();
+    assert!(
+        check(
+            &c,
+            &built.with_header("X-Buildkite-Signature", format!("{sig}, {ts}"))
+        )
+        .is_ok()
+    );
+    for (bad, code) in [
+        ("signature=abcd", "malformed_header"),
+        (&*format!("timestamp={TS}"), "no_signatures"),
+        (&*format!("timestamp={TS},v1=abcd"), "unsupported_algorithm"),
+        (&*format!("timestamp={TS},signature=zz"), "malformed_header"),
+        (&*format!("timestamp=soon,{sig}"), "malformed_header"),
+        ("timestamp", "malformed_header"),
+    ] {
+        let err = check(&c, &built.with_header("X-Buildkite-Signature", bad)).unwrap_err();
+        assert_eq!(err.code(), code, "{bad}: {err}");
+    }
+    // The plain X-Buildkite-Token mode is not a signature: refused as missing.
+    let token_only = built
+        .without("X-Buildkite-Signature")
+        .with_header("X-Buildkite-Token", "buildkite webhook token");
+    let err = check(&c, &token_only).unwrap_err();
+    assert_eq!(err.code(), "missing_header", "{err}");
+}
+
+// --- monday.com ---------------------------------------------------------------------------
+
+const MONDAY_SECRET: &str = "monday-app-signing-secret-0123456789";
+
+/// A token made by hand (hmac + base64url), not by the crate's signer.
+fn monday_token(secret: &str, header: &str, claims: &str) -> String {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+fn monday(token: &str, keys: &[&str], now: i64) -> Result<signatures::Verified, VerifyError> {
+    let headers = Headers::new().with("Authorization", token);
+    let req = Request::new("POST", "https://example.com/hooks", &headers, b"{}");
+    verify(&Scheme::Monday, &req, &secrets(keys), &at(now))
+}
+
+const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+#[test]
+fn monday_jwt_verifies_with_the_signing_secret() {
+    let claims = format!(
+        r#"{{"accountId":1,"userId":2,"aud":"https://example.com/hooks","exp":{},"iat":{TS}}}"#,
+        TS + 300
+    );
+    let token = monday_token(MONDAY_SECRET, HS256, &claims);
+    let ok = monday(&token, &[MONDAY_SECRET], TS + 1).unwrap();
+    assert_eq!((ok.secret_index, ok.timestamp), (0, Some(TS)));
+    // With a Bearer prefix too.
+    assert!(monday(&format!("Bearer {token}"), &[MONDAY_SECRET], TS + 1).is_ok());
+    // Rotation: the matching secret is found second.
+    let ok = monday(
+        &token,
+        &["another-app-signing-secret-000000", MONDAY_SECRET],
+        TS,
+    )
+    .unwrap();
+    assert_eq!(ok.secret_index, 1);
+    // Wrong secret.
+    let err = monday(&token, &["another-app-signing-secret-000000"], TS).unwrap_err();
+    assert_eq!(err.code(), "no_match", "{err}");
+    // One changed claim character (the signature no longer covers it).
+    let (head, rest) = token.split_once('.').unwrap();
+    let (payload, sig) = rest.split_once('.').unwrap();
+    let mut p = payload.as_bytes().to_vec();
+    p[3] = if p[3] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{head}.{}.{sig}", String::from_utf8(p).unwrap());
+    assert!(monday(&tampered, &[MONDAY_SECRET], TS).is_err());
+    // Our signer's token verifies, and is HS256 with iat, exp 300 s later and aud.
+    let signed = sign(
+        &Scheme::Monday,
+        &secrets(&[MONDAY_SECRET]),
+        &SignRequest::new(b"{}", TS).url("https://example.com/hooks"),
+    )
+    .unwrap();
+    let ours = signed.header("Authorization").unwrap();
+    assert_eq!(
+        monday(ours, &[MONDAY_SECRET], TS + 299).unwrap().timestamp,
+        Some(TS)
+    );
+    assert_eq!(
+        monday(ours, &[MONDAY_SECRET], TS + 301).unwrap_err().code(),
+        "token_expired"
+    );
+}
+
+#[test]
+fn monday_times_are_checked_with_the_callers_clock() {
+    let token = |claims: &str| monday_token(MONDAY_SECRET, HS256, claims);
+    let both = token(&format!(r#"{{"exp":{},"iat":{TS}}}"#, TS + 60));
+    // Expired: the caller's clock, not the system's, decides.
+    assert!(monday(&both, &[MONDAY_SECRET], TS + 60).is_ok());
+    let err = monday(&both, &[MONDAY_SECRET], TS + 61).unwrap_err();
+    assert_eq!(err, VerifyError::TokenExpired { expired_secs: 1 });
+    assert_eq!(err.code(), "token_expired");
+    // iat further in the future than the tolerance.
+    let err = monday(&both, &[MONDAY_SECRET], TS - 301).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::TimestampOutsideTolerance {
+            age_secs: -301,
+            tolerance_secs: 300
+        }
+    );
+    // iat older than the tolerance, even without exp.
+    let old = token(&format!(r#"{{"iat":{TS}}}"#));
+    assert!(monday(&old, &[MONDAY_SECRET], TS + 300).is_ok());
+    let err = monday(&old, &[MONDAY_SECRET], TS + 301).unwrap_err();
+    assert_eq!(err.code(), "timestamp_outside_tolerance");
+    // Neither claim: only the signature is checked.
+    let bare = token(r#"{"accountId":1}"#);
+    let ok = monday(&bare, &[MONDAY_SECRET], i64::MAX).unwrap();
+    assert_eq!(ok.timestamp, None);
+    // Claims that are not whole seconds.
+    for claims in [r#"{"exp":"soon"}"#, r#"{"iat":1.5}"#] {
+        let err = monday(&token(claims), &[MONDAY_SECRET], TS).unwrap_err();
+        assert_eq!(err.code(), "malformed_header", "{claims}: {err}");
+    }
+}
+
+#[test]
+fn monday_malformed_tokens_are_clear_errors() {
+    let claims = format!(r#"{{"iat":{TS}}}"#);
+    // Another algorithm (or none) is refused by name before any key is tried.
+    for (alg, found) in [
+        (r#"{"alg":"HS512","typ":"JWT"}"#, "HS512"),
+        (r#"{"alg":"RS256"}"#, "RS256"),
+    ] {
+        let t = monday_token(MONDAY_SECRET, alg, &claims);
+        let err = monday(&t, &[MONDAY_SECRET], TS).unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::UnsupportedAlgorithm {
+                header: "Authorization".into(),
+                found: found.into()
+            }
+        );
+    }
+    let none = monday_token(MONDAY_SECRET, r#"{"alg":"none"}"#, &claims);
+    let err = monday(&none, &[MONDAY_SECRET], TS).unwrap_err();
+    assert!(malformed("Authorization")(&err), "{err}");
+    for bad in ["x", "a.b.c", "Bearer ", "....", &"A".repeat(9000), "é.é.é"] {
+        let err = monday(bad, &[MONDAY_SECRET], TS).unwrap_err();
+        assert!(
+            matches!(err.code(), "malformed_header" | "no_signatures"),
+            "{bad:.20}: {err}"
+        );
+    }
+    let headers = Headers::new();
+    let req = Request::new("POST", "", &headers, b"");
+    let err = verify(&Scheme::Monday, &req, &secrets(&[MONDAY_SECRET]), &at(TS)).unwrap_err();
+    assert_eq!(err.code(), "missing_header");
+    // An empty configured secret is the operator's fault.
+    let t = monday_token(MONDAY_SECRET, HS256, &claims);
+    assert_eq!(monday(&t, &[""], TS).unwrap_err().code(), "bad_secret");
+}
+
+// --- generic-hmac: key encodings and separated signatures (Close, Airtable, PagerDuty) ----
+
+#[test]
+fn generic_hmac_decodes_hex_and_base64_keys() {
+    for (label, bad) in [
+        ("generic-hmac hex key", "not hex!"),
+        ("generic-hmac base64 key", "not base64!"),
+    ] {
+        let c = case(label);
+        let built = build(&c, b"{\"event\":{}}");
+        assert!(check(&c, &built).is_ok(), "{label}");
+        // The same text used as a raw key does not verify: the key is what it decodes to.
+        let Scheme::GenericHmac(g) = &c.scheme else {
+            unreachable!()
+        };
+        let raw = common::Case {
+            scheme: Scheme::GenericHmac(GenericHmac {
+                key_encoding: KeyEncoding::Raw,
+                ..g.clone()
+            }),
+            ..c.clone()
+        };
+        assert_eq!(
+            check(&raw, &built).unwrap_err().code(),
+            "no_match",
+            "{label}"
+        );
+        let err = check_with(&c, &built, &[bad], at(TS)).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::BadSecret { index: 0, .. }),
+            "{label}: {err}"
+        );
+        let err = sign(&c.scheme, &secrets(&[bad]), &SignRequest::new(b"x", TS)).unwrap_err();
+        assert!(
+            matches!(err, SignError::BadSecret { index: 0, .. }),
+            "{label}: {err}"
+        );
+    }
+    // Hex keys are read in either case.
+    let c = case("generic-hmac hex key");
+    let built = build(&c, b"x");
+    assert!(check_with(&c, &built, &[&c.verify_secret.to_uppercase()], at(TS)).is_ok());
+    // The settings read from configuration, with the defaults left out when written.
+    let g: GenericHmac = serde_json::from_str(
+        r#"{"header":"close-sig-hash","template":"{timestamp}{body}","timestamp_header":"close-sig-timestamp","key_encoding":"hex"}"#,
+    )
+    .unwrap();
+    assert_eq!(g, common::generic_close());
+    let plain = serde_json::to_string(&GenericHmac::new("X-Sig")).unwrap();
+    assert!(
+        !plain.contains("key_encoding") && !plain.contains("separator"),
+        "{plain}"
+    );
+    assert!(
+        serde_json::from_str::<GenericHmac>(r#"{"header":"h","key_encoding":"rot13"}"#).is_err()
+    );
+}
+
+#[test]
+fn generic_hmac_separator_reads_every_signature() {
+    let c = case("generic-hmac separator");
+    let body = b"{\"event\":{\"id\":\"01\"}}";
+    // Signing with two secrets writes both, comma-separated; either verifies alone.
+    let keys = secrets(&["pagerduty secret", "pagerduty new secret"]);
+    let signed = sign(&c.scheme, &keys, &SignRequest::new(body, TS)).unwrap();
+    let value = signed.header("X-PagerDuty-Signature").unwrap().to_owned();
+    assert_eq!(value.matches("v1=").count(), 2, "{value}");
+    assert!(value.contains(",v1="), "{value}");
+    let headers = Headers::new().with("X-PagerDuty-Signature", value.as_str());
+    let req = Request::new("POST", "", &headers, body);
+    for (i, k) in ["pagerduty secret", "pagerduty new secret"]
+        .iter()
+        .enumerate()
+    {
+        let ok = verify(&c.scheme, &req, &secrets(&["other", k]), &at(TS)).unwrap();
+        assert_eq!(ok.secret_index, 1, "{i}");
+    }
+    let err = verify(&c.scheme, &req, &secrets(&["other"]), &at(TS)).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::NoMatch {
+            signatures: 2,
+            secrets: 1
+        }
+    );
+    let one = build(&c, body);
+    let sig = one.header("X-PagerDuty-Signature");
+    for (bad, code) in [
+        ("v2=abcd", "unsupported_algorithm"),
+        (",, ,", "no_signatures"),
+        ("v1=zz", "malformed_header"),
+        (&*format!("{sig},v1=not-hex"), "malformed_header"),
+        (&*format!("{sig},v1="), "no_signatures"),
+    ] {
+        let err = check(&c, &one.with_header("X-PagerDuty-Signature", bad)).unwrap_err();
+        assert_eq!(err.code(), code, "{bad}: {err}");
+    }
+    // Other versions beside v1 are skipped; spaces around parts are read.
+    assert!(
+        check(
+            &c,
+            &one.with_header("X-PagerDuty-Signature", format!("v2=abcd , {sig}"))
+        )
+        .is_ok()
+    );
+    // More than 32 signatures are refused, not checked.
+    let many = vec![sig.as_str(); 33].join(",");
+    let err = check(&c, &one.with_header("X-PagerDuty-Signature", many)).unwrap_err();
+    assert_eq!(err.code(), "too_many_signatures");
+    // A blank separator is a configuration error.
+    for sep in ["", " ", "\n"] {
+        let g = GenericHmac {
+            separator: Some(sep.into()),
+            ..common::generic_pagerduty()
+        };
+        assert!(g.validate().is_err(), "{sep:?}");
+    }
+}
+
+// --- FusionAuth -----------------------------------------------------------------------------
+
+const FA_SECRET: &str = "fusionauth-hmac-signing-key-0123456789";
+
+/// PEM armour around base64 DER, 64 characters a line.
+fn pem(label: &str, b64: &str) -> String {
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn fusionauth_claims(body: &[u8], extra: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
+    format!(
+        r#"{{"iat":{TS},"exp":{},"request_body_sha256":"{hash}"{extra}}}"#,
+        TS + 600
+    )
+}
+
+fn fusionauth(
+    token: &str,
+    body: &[u8],
+    keys: &[&str],
+    now: i64,
+) -> Result<signatures::Verified, VerifyError> {
+    let headers = Headers::new().with("X-FusionAuth-Signature-JWT", token);
+    let req = Request::new("POST", "https://example.com/hooks", &headers, body);
+    verify(&Scheme::Fusionauth, &req, &secrets(keys), &at(now))
+}
+
+#[test]
+fn fusionauth_checks_the_body_hash_and_times() {
+    let body = br#"{"event":{"type":"user.create"}}"#;
+    let token = monday_token(FA_SECRET, HS256, &fusionauth_claims(body, ""));
+    let ok = fusionauth(&token, body, &[FA_SECRET], TS + 1).unwrap();
+    assert_eq!((ok.secret_index, ok.timestamp), (0, Some(TS)));
+    // Rotation and a wrong key.
+    assert_eq!(
+        fusionauth(
+            &token,
+            body,
+            &["other-key-000000000000000000000000", FA_SECRET],
+            TS
+        )
+        .unwrap()
+        .secret_index,
+        1
+    );
+    assert_eq!(
+        fusionauth(&token, body, &["other-key-000000000000000000000000"], TS)
+            .unwrap_err()
+            .code(),
+        "no_match"
+    );
+    // One changed body byte: the signed hash no longer matches.
+    let err = fusionauth(
+        &token,
+        br#"{"event":{"type":"user.delete"}}"#,
+        &[FA_SECRET],
+        TS,
+    )
+    .unwrap_err();
+    assert_eq!(err, VerifyError::BodyHashMismatch);
+    // A hex digest in the claim is read too.
+    use sha2::Digest as _;
+    let hex_claims = format!(
+        r#"{{"iat":{TS},"request_body_sha256":"{}"}}"#,
+        hex::encode(sha2::Sha256::digest(body))
+    );
+    assert!(
+        fusionauth(
+            &monday_token(FA_SECRET, HS256, &hex_claims),
+            body,
+            &[FA_SECRET],
+            TS
+        )
+        .is_ok()
+    );
+    // No hash claim: the token does not vouch for the body.
+    let bare = monday_token(FA_SECRET, HS256, &format!(r#"{{"iat":{TS}}}"#));
+    let err = fusionauth(&bare, body, &[FA_SECRET], TS).unwrap_err();
+    assert!(malformed("X-FusionAuth-Signature-JWT")(&err), "{err}");
+    // Expired, and issued too far in the future.
+    assert_eq!(
+        fusionauth(&token, body, &[FA_SECRET], TS + 601)
+            .unwrap_err()
+            .code(),
+        "token_expired"
+    );
+    assert_eq!(
+        fusionauth(&token, body, &[FA_SECRET], TS - 301)
+            .unwrap_err()
+            .code(),
+        "timestamp_outside_tolerance"
+    );
+    // Our signer's token verifies, and covers the body.
+    let signed = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[FA_SECRET]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap();
+    let ours = signed.header("X-FusionAuth-Signature-JWT").unwrap();
+    assert!(fusionauth(ours, body, &[FA_SECRET], TS).is_ok());
+    assert_eq!(
+        fusionauth(ours, b"{}", &[FA_SECRET], TS).unwrap_err(),
+        VerifyError::BodyHashMismatch
+    );
+}
+
+#[test]
+fn fusionauth_keys_check_only_their_own_algorithms() {
+    let c = case("sendgrid");
+    // A P-256 key pair (the SendGrid fixture's), armoured as PEM at run time.
+    let ec_private = pem("PRIVATE KEY", &c.sign_secret);
+    let ec_public = pem("PUBLIC KEY", &c.verify_secret);
+    let body = br#"{"event":{"type":"user.login.success"}}"#;
+    let signed = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[&ec_private]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap();
+    let token = signed
+        .header("X-FusionAuth-Signature-JWT")
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("eyJ"), "{token}");
+    let ok = fusionauth(&token, body, &[FA_SECRET, &ec_public], TS).unwrap();
+    assert_eq!(
+        ok.secret_index, 1,
+        "the HMAC secret is skipped for an ES256 token"
+    );
+    // Only HMAC secrets configured: no key can check ES256.
+    let err = fusionauth(&token, body, &[FA_SECRET], TS).unwrap_err();
+    assert_eq!(err, VerifyError::NoKeyForVersion { version: "ES256" });
+    // Algorithm confusion: an HS256 token keyed with the public key's text is never
+    // checked against the configured public key.
+    let forged = monday_token(&ec_public, HS256, &fusionauth_claims(body, ""));
+    let err = fusionauth(&forged, body, &[&ec_public], TS).unwrap_err();
+    assert_eq!(err, VerifyError::NoKeyForVersion { version: "HS256" });
+    // A PEM that is no public key is the operator's fault.
+    let err = fusionauth(&token, body, &[&pem("PUBLIC KEY", "AAAA")], TS).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::BadPublicKey { index: 0, .. }),
+        "{err}"
+    );
+    // `none` and algorithms FusionAuth does not sign with are refused by name.
+    // (`none` is not an algorithm jsonwebtoken reads: the header is malformed.)
+    for (alg, code) in [
+        (r#"{"alg":"EdDSA"}"#, "unsupported_algorithm"),
+        (r#"{"alg":"none"}"#, "malformed_header"),
+    ] {
+        let t = monday_token(FA_SECRET, alg, &fusionauth_claims(body, ""));
+        let err = fusionauth(&t, body, &[FA_SECRET], TS).unwrap_err();
+        assert_eq!(err.code(), code, "{alg}: {err}");
+    }
+    for bad in ["", "x.y", &"e".repeat(9000)] {
+        let err = fusionauth(bad, body, &[FA_SECRET], TS).unwrap_err();
+        assert!(
+            matches!(err.code(), "malformed_header" | "no_signatures"),
+            "{bad:.10}: {err}"
+        );
+    }
+    let err = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[&ec_public]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SignError::BadSecret { index: 0, .. }),
+        "{err}"
     );
 }

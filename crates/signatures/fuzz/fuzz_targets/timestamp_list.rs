@@ -23,6 +23,7 @@ fuzz_target!(|i: Input<'_>| {
         (Scheme::Calendly, "Calendly-Webhook-Signature"),
         (Scheme::PaddleBilling, "Paddle-Signature"),
         (Scheme::Workos, "WorkOS-Signature"),
+        (Scheme::Buildkite, "X-Buildkite-Signature"),
     ] {
         let headers = Headers::new().with(name, i.header);
         let req = Request::new("POST", "", &headers, i.body);

@@ -6,6 +6,7 @@ mod discord;
 mod hubspot;
 #[cfg(test)]
 pub(crate) use hubspot::decode_uri as hubspot_decode_uri;
+mod jwt;
 mod mailgun;
 pub(crate) mod sendgrid;
 mod stamped;
@@ -190,6 +191,9 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::Calendly => tlist::verify(&tlist::CALENDLY, ctx),
         Scheme::PaddleBilling => tlist::verify(&tlist::PADDLE, ctx),
         Scheme::Workos => tlist::verify(&tlist::WORKOS, ctx),
+        Scheme::Buildkite => tlist::verify(&tlist::BUILDKITE, ctx),
+        Scheme::Monday => jwt::verify(&jwt::MONDAY, ctx),
+        Scheme::Fusionauth => jwt::verify(&jwt::FUSIONAUTH, ctx),
         Scheme::Github => body::verify_github(ctx),
         Scheme::Intercom => body::verify(&body::INTERCOM, ctx),
         Scheme::Shopify => body::verify_shopify(ctx),
@@ -224,6 +228,9 @@ pub(crate) fn sign(
         Scheme::Calendly => tlist::sign(&tlist::CALENDLY, secrets, input),
         Scheme::PaddleBilling => tlist::sign(&tlist::PADDLE, secrets, input),
         Scheme::Workos => tlist::sign(&tlist::WORKOS, secrets, input),
+        Scheme::Buildkite => tlist::sign(&tlist::BUILDKITE, secrets, input),
+        Scheme::Monday => jwt::sign(&jwt::MONDAY, secrets, input),
+        Scheme::Fusionauth => jwt::sign(&jwt::FUSIONAUTH, secrets, input),
         Scheme::Github => body::sign_github(secrets, input),
         Scheme::Intercom => body::sign(&body::INTERCOM, secrets, input),
         Scheme::Shopify => body::sign(&body::SHOPIFY, secrets, input),

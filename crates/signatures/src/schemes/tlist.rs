@@ -1,6 +1,6 @@
 //! One header holding a timestamp and a list of hex signatures: Stripe
 //! (`t=…,v1=…`), Calendly (`t=…,v1=…`), Paddle Billing (`ts=…;h1=…`), WorkOS
-//! (`t=<milliseconds>, v1=…`).
+//! (`t=<milliseconds>, v1=…`), Buildkite (`timestamp=…,signature=…`).
 
 use secrecy::SecretString;
 
@@ -66,6 +66,17 @@ pub(crate) const WORKOS: Format = Format {
     joiner: b".",
     multi: false,
     millis: true,
+};
+
+pub(crate) const BUILDKITE: Format = Format {
+    header: "X-Buildkite-Signature",
+    separator: ',',
+    sign_separator: ",",
+    timestamp_key: "timestamp",
+    signature_key: "signature",
+    joiner: b".",
+    multi: false,
+    millis: false,
 };
 
 pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {

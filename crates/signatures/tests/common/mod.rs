@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use signatures::{
-    GenericHmac, Headers, HmacAlgorithm, Request, Scheme, SecretString, SignRequest,
+    GenericHmac, Headers, HmacAlgorithm, KeyEncoding, Request, Scheme, SecretString, SignRequest,
     SignatureEncoding, Verified, VerifyError, VerifyOptions, public_key, sign, verify,
 };
 
@@ -110,6 +110,34 @@ pub fn generic_full() -> GenericHmac {
     }
 }
 
+/// Close's settings: hex key, `{timestamp}{body}`.
+pub fn generic_close() -> GenericHmac {
+    GenericHmac {
+        template: "{timestamp}{body}".into(),
+        timestamp_header: Some("close-sig-timestamp".into()),
+        key_encoding: KeyEncoding::Hex,
+        ..GenericHmac::new("close-sig-hash")
+    }
+}
+
+/// Airtable's settings: base64 key, `hmac-sha256=` prefix.
+pub fn generic_airtable() -> GenericHmac {
+    GenericHmac {
+        prefix: "hmac-sha256=".into(),
+        key_encoding: KeyEncoding::Base64,
+        ..GenericHmac::new("X-Airtable-Content-MAC")
+    }
+}
+
+/// PagerDuty's settings: comma-separated `v1=` signatures.
+pub fn generic_pagerduty() -> GenericHmac {
+    GenericHmac {
+        prefix: "v1=".into(),
+        separator: Some(",".into()),
+        ..GenericHmac::new("X-PagerDuty-Signature")
+    }
+}
+
 /// Fixed P-256 keys for the `sendgrid` fixtures (base64 PKCS#8 DER, made by Node's crypto).
 pub const SENDGRID_SK: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8d3+5T/2ojBm+OZ3DwLdr5u07Ww9YowDoZA/DRKZti2hRANCAAR/7sAuUz49/EDM8qXV9rFjoNrMIF5lMts42fJC0ScIMGUkYV3Npq8Jk32AW9stOP60Tr5WaMpZ59vYdXUxgB0P";
 pub const SENDGRID_OTHER_SK: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYrSwoRcKSG3sE08DyuF56ZOKOGILh1mJN6//74dqvV2hRANCAARS0EQO27KcXrMvVYOooxKtJZP86Op89UNjWDp6JY2ppsGkuFJ6h5H0q3/YG+QMd/KIi0UQ6GYGVgOOsbjPK/jd";
@@ -203,6 +231,36 @@ pub fn cases() -> Vec<Case> {
                 .sig("X-Acme-Signature")
                 .ts("X-Acme-Timestamp")
                 .req("X-Acme-Id")
+        },
+        Case::new(Scheme::Buildkite, "buildkite webhook token", "other")
+            .sig("X-Buildkite-Signature"),
+        Case {
+            label: "generic-hmac hex key".into(),
+            ..Case::new(
+                Scheme::GenericHmac(generic_close()),
+                "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c",
+                "00ff",
+            )
+            .sig("close-sig-hash")
+            .ts("close-sig-timestamp")
+        },
+        Case {
+            label: "generic-hmac base64 key".into(),
+            ..Case::new(
+                Scheme::GenericHmac(generic_airtable()),
+                "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5uc=",
+                "AAAA",
+            )
+            .sig("X-Airtable-Content-MAC")
+        },
+        Case {
+            label: "generic-hmac separator".into(),
+            ..Case::new(
+                Scheme::GenericHmac(generic_pagerduty()),
+                "pagerduty secret",
+                "other",
+            )
+            .sig("X-PagerDuty-Signature")
         },
         Case {
             label: "generic-hmac body".into(),

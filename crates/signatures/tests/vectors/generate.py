@@ -2,7 +2,7 @@
 """Independent test vectors for crates/signatures.
 
 Written from each provider's documentation, using only Python's standard library
-(hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519. SendGrid's ECDSA
+(hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519 and FusionAuth's RSA and EC keys. SendGrid's ECDSA
 P-256 signatures come from Node's crypto (sendgrid.js writes sendgrid-node.json, read
 here). It shares no
 code with the Rust signer, so a Rust test that verifies these vectors checks the
@@ -321,6 +321,134 @@ def sendgrid(which):
     return sign
 
 
+def buildkite(secret, ts, body, **_):
+    # Buildkite: X-Buildkite-Signature "timestamp=<ts>,signature=<hex>", HMAC-SHA256 of
+    # "<ts>.<body>" keyed by the webhook token.
+    sig = mac(hashlib.sha256, secret, f"{ts}.{body}").hex()
+    return {"headers": [["X-Buildkite-Signature", f"timestamp={ts},signature={sig}"]]}
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def monday(secret, ts, **_):
+    # monday.com: Authorization carries a JWT signed HS256 with the app's signing secret,
+    # shaped like the documented one (exp 300 s after iat). Made here with hmac, not a JWT
+    # library.
+    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = {"accountId": 1825529, "userId": 4012689, "aud": "https://example.com/hooks",
+              "exp": ts + 300, "shortLivedToken": "short-lived-token", "iat": ts}
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    sig = b64url(mac(hashlib.sha256, secret, f"{head}.{body}"))
+    return {"headers": [["Authorization", f"{head}.{body}.{sig}"]]}
+
+
+def brex(secret, ts, body, msg_id, **_):
+    # Brex: Webhook-Id/-Timestamp/-Signature; the secret from GET /v1/webhooks/secrets is
+    # base64 (no whsec_ prefix) and keys HMAC-SHA256 of "<id>.<ts>.<body>", written "v1,<b64>".
+    sig = b64(mac(hashlib.sha256, base64.b64decode(secret), f"{msg_id}.{ts}.{body}"))
+    return {"headers": [["Webhook-Id", msg_id], ["Webhook-Timestamp", str(ts)],
+                        ["Webhook-Signature", f"v1,{sig}"]]}
+
+
+# FusionAuth: X-FusionAuth-Signature-JWT is a JWT whose request_body_sha256 claim is the
+# base64 SHA-256 of the body, signed with the webhook's signing key: an HMAC secret, or an
+# RSA or EC key pair whose public half (PEM) is configured. The RSA key is fixed in
+# fusionauth-rsa.json (made once with `cryptography`, base64 PKCS#8 DER); the EC key comes from a fixed scalar
+# and signs deterministically (RFC 6979), so the output does not change between runs.
+def fusionauth_keys():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fusionauth-rsa.json")
+    with open(path, encoding="utf-8") as f:
+        stored = json.load(f)
+    rsa_key = serialization.load_der_private_key(base64.b64decode(stored["private_key"]), password=None)
+    ec_key = ec.derive_private_key(0x1F2E3D4C5B6A79880123456789ABCDEF0123456789ABCDEF0123456789ABCDEF, ec.SECP256R1())
+    ec_decoy = ec.derive_private_key(12345678901234567890, ec.SECP256R1())
+
+    def pub(k):
+        return k.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def priv(k):
+        # Base64 PKCS#8 DER, as the SendGrid vectors write private keys (no PEM armour).
+        return b64(k.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    return {"rsa": rsa_key, "ec": ec_key, "rsa_pub": pub(rsa_key), "ec_pub": pub(ec_key),
+            "rsa_priv": priv(rsa_key), "ec_priv": priv(ec_key), "ec_decoy_pub": pub(ec_decoy),
+            "rsa_decoy_pub": stored["decoy_public_key"]}
+
+
+def fusionauth(alg):
+    def sign(secret, ts, body, **_):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        head = b64url(json.dumps({"alg": alg, "typ": "JWT", "kid": "c2c4b6a0-webhook-key"},
+                                 separators=(",", ":")).encode())
+        digest = b64(hashlib.sha256(body.encode()).digest())
+        claims = {"iat": ts, "exp": ts + 600, "iss": "acme.fusionauth.io", "request_body_sha256": digest}
+        payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
+        signing_input = f"{head}.{payload}".encode()
+        keys = fusionauth_keys()
+        if alg == "HS256":
+            sig = mac(hashlib.sha256, secret, signing_input)
+        elif alg == "HS512":
+            sig = mac(hashlib.sha512, secret, signing_input)
+        elif alg == "RS256":
+            sig = keys["rsa"].sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        else:  # ES256: the JWS form is r || s, 32 bytes each
+            der = keys["ec"].sign(signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+            r, s = decode_dss_signature(der)
+            sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return {"headers": [["X-FusionAuth-Signature-JWT", f"{head}.{payload}.{b64url(sig)}"]]}
+    return sign
+
+
+# Close: close-sig-hash is the hex HMAC-SHA256 of close-sig-timestamp followed by the body,
+# keyed by the hex-decoded signature_key (the crm catalog entry's generic-hmac settings).
+CLOSE = {"generic-hmac": {
+    "header": "close-sig-hash", "template": "{timestamp}{body}", "timestamp_header": "close-sig-timestamp",
+    "key_encoding": "hex"}}
+
+
+def close(secret, ts, body, **_):
+    sig = mac(hashlib.sha256, bytes.fromhex(secret), f"{ts}{body}").hex()
+    return {"headers": [["close-sig-timestamp", str(ts)], ["close-sig-hash", sig]]}
+
+
+# Airtable: X-Airtable-Content-MAC "hmac-sha256=<hex>" of the body, keyed by the
+# base64-decoded macSecretBase64.
+AIRTABLE = {"generic-hmac": {"header": "X-Airtable-Content-MAC", "prefix": "hmac-sha256=", "key_encoding": "base64"}}
+
+
+def airtable(secret, body, **_):
+    sig = mac(hashlib.sha256, base64.b64decode(secret), body).hex()
+    return {"headers": [["X-Airtable-Content-MAC", "hmac-sha256=" + sig]]}
+
+
+# PagerDuty v3: X-PagerDuty-Signature lists comma-separated "v1=<hex>" HMAC-SHA256s of the
+# body, one per active secret while a secret rotates.
+PAGERDUTY = {"generic-hmac": {"header": "X-PagerDuty-Signature", "prefix": "v1=", "separator": ","}}
+PAGERDUTY_NEW_SECRET = "pagerduty-rotated-webhook-secret-000002"
+
+
+def pagerduty(secret, body, **_):
+    return {"headers": [["X-PagerDuty-Signature", "v1=" + mac(hashlib.sha256, secret, body).hex()]]}
+
+
+def pagerduty_rotating(secret, body, **_):
+    sigs = ",".join("v1=" + mac(hashlib.sha256, k, body).hex() for k in (secret, PAGERDUTY_NEW_SECRET))
+    return {"headers": [["X-PagerDuty-Signature", sigs]]}
+
+
+def pagerduty_other_version(secret, body, **_):
+    # A future version beside v1 (spaces after the commas): skipped, v1 still checked.
+    sig = mac(hashlib.sha256, secret, body).hex()
+    return {"headers": [["X-PagerDuty-Signature", f"v2=abcdef, v1={sig}"]]}
+
+
 GENERIC_512 = {"generic-hmac": {
     "header": "X-Acme-Signature", "prefix": "sha512=", "algorithm": "sha512", "encoding": "base64",
     "template": "{timestamp}.{id}.{method}.{url}.{body}", "timestamp_header": "X-Acme-Timestamp",
@@ -427,6 +555,26 @@ def vectors():
     for which in ("low_s", "high_s"):
         add("sendgrid", sendgrid(which), node["private_key"], None, verify_key=node["public_key"],
             decoy_key=node["decoy_public_key"], check_sign=False, note=which.replace("_", "-"))
+    add("buildkite", buildkite, "309c9c842a8565adec0d7469a6005989", "other")
+    add("monday", monday, "monday-app-signing-secret-0123456789", "other", check_sign=False)
+    fa = fusionauth_keys()
+    add("fusionauth", fusionauth("HS256"), "fusionauth-hmac-signing-key-0123456789", "other", check_sign=False,
+        note="HS256")
+    add("fusionauth", fusionauth("HS512"), "fusionauth-hmac-signing-key-0123456789", "other", check_sign=False,
+        note="HS512")
+    add("fusionauth", fusionauth("RS256"), fa["rsa_priv"], None, verify_key=fa["rsa_pub"],
+        decoy_key=fa["rsa_decoy_pub"], check_sign=False, note="RS256")
+    add("fusionauth", fusionauth("ES256"), fa["ec_priv"], None, verify_key=fa["ec_pub"],
+        decoy_key=fa["ec_decoy_pub"], check_sign=False, note="ES256")
+    add("standard-webhooks", brex, b64(bytes(range(40, 72))), None, decoy_key=whsec_decoy, note="brex bare base64")
+    add(CLOSE, close, "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c",
+        "1111111111111111111111111111111111111111111111111111111111111111", note="close")
+    add(AIRTABLE, airtable, b64(bytes(range(200, 232))), b64(bytes(32)), note="airtable")
+    add(PAGERDUTY, pagerduty, "pagerduty-webhook-secret-000000001", "other", note="pagerduty")
+    add(PAGERDUTY, pagerduty_rotating, "pagerduty-webhook-secret-000000001", "other",
+        extra_signing_secrets=[PAGERDUTY_NEW_SECRET], note="pagerduty rotating")
+    add(PAGERDUTY, pagerduty_other_version, "pagerduty-webhook-secret-000000001", "other", check_sign=False,
+        note="pagerduty other version")
     add(GENERIC_512, generic_512, "acme-secret", "other")
     add(GENERIC_SHA1, generic_sha1, "legacy", "other")
     return out

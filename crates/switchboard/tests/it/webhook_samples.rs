@@ -13,6 +13,9 @@ const P256_SECRET: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg8d3+5
 const P256_PUBLIC: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEf+7ALlM+PfxAzPKl1faxY6DazCBeZTLbONnyQtEnCDBlJGFdzaavCZN9gFvbLTj+tE6+VmjKWefb2HV1MYAdDw==";
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECRET: &str = "sample-secret-0123456789abcdef0123456789";
+/// Keys some providers give written in hex (Close) or base64 (Airtable).
+const HEX_SECRET: &str = "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c";
+const BASE64_SECRET: &str = "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5uc=";
 
 /// One integration per catalog entry with webhooks; `signing` gives the CLI's copy
 /// (Discord's and SendGrid's private keys where the server has the public ones).
@@ -20,7 +23,13 @@ fn config(signing: bool, key: &std::path::Path) -> String {
     let mut out = String::new();
     for p in catalog::Catalog::builtin().list() {
         let Some(w) = &p.webhooks else { continue };
+        let key_encoding = match &w.scheme {
+            Some(signatures::Scheme::GenericHmac(g)) => g.key_encoding,
+            _ => signatures::KeyEncoding::Raw,
+        };
         let secret = match w.scheme.as_ref().map(|s| s.name()) {
+            _ if key_encoding == signatures::KeyEncoding::Hex => HEX_SECRET,
+            _ if key_encoding == signatures::KeyEncoding::Base64 => BASE64_SECRET,
             Some("standard-webhooks" | "svix") => STD_SECRET,
             Some("discord") if signing => ED25519_SECRET,
             Some("discord") => ED25519_PUBLIC,
