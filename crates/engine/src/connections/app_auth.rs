@@ -378,26 +378,7 @@ impl Engine {
                 .store
                 .revoke_connection(&c.id, self.now())
                 .await?;
-            self.connection_changed(&c.id);
-            // The account removed the app: a change of consent, as a disconnect is.
-            let after = Connection {
-                scopes: Vec::new(),
-                ..c.clone()
-            };
-            self.record_consent(
-                &after,
-                store::ConsentKind::Revoke,
-                super::consent::ConsentOrigin::default(),
-            )
-            .await?;
-            self.audit(
-                &Actor::System,
-                "connection.revoke",
-                &c.id,
-                json!({ "integration": c.integration, "reason": "ended_at_provider" }),
-            )
-            .await?;
-            self.refresh_connection_gauges().await;
+            self.revoked_at_provider(c, "ended_at_provider").await?;
         } else {
             self.record_needs_reauth(c, message).await?;
         }
@@ -729,5 +710,37 @@ fn signed_failure(e: TokenError, installation: &str) -> EngineError {
         )),
         TokenError::Request(m) => EngineError::Misconfigured(m),
         other => EngineError::Provider(other.to_string()),
+    }
+}
+
+impl Engine {
+    /// After the store revoked `c` because the provider ended it (the app was
+    /// uninstalled): the change is announced, recorded as a change of consent (as a
+    /// disconnect is) and audited with `reason`.
+    pub(super) async fn revoked_at_provider(
+        &self,
+        c: &Connection,
+        reason: &str,
+    ) -> crate::EngineResult<()> {
+        self.connection_changed(&c.id);
+        let after = Connection {
+            scopes: Vec::new(),
+            ..c.clone()
+        };
+        self.record_consent(
+            &after,
+            store::ConsentKind::Revoke,
+            super::consent::ConsentOrigin::default(),
+        )
+        .await?;
+        self.audit(
+            &Actor::System,
+            "connection.revoke",
+            &c.id,
+            json!({ "integration": c.integration, "reason": reason }),
+        )
+        .await?;
+        self.refresh_connection_gauges().await;
+        Ok(())
     }
 }

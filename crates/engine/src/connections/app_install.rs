@@ -441,26 +441,7 @@ impl Engine {
                 now,
             )
             .await?;
-        self.connection_changed(&c.id);
-        let after = Connection {
-            scopes: Vec::new(),
-            ..c.clone()
-        };
-        self.record_consent(
-            &after,
-            store::ConsentKind::Revoke,
-            super::consent::ConsentOrigin::default(),
-        )
-        .await?;
-        self.audit(
-            &Actor::System,
-            "connection.revoke",
-            &c.id,
-            json!({ "integration": c.integration, "reason": "installation_deleted" }),
-        )
-        .await?;
-        self.refresh_connection_gauges().await;
-        Ok(())
+        self.revoked_at_provider(c, "installation_deleted").await
     }
 
     /// `installation.unsuspend`: a fresh installation token is bought under the
