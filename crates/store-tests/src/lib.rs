@@ -179,6 +179,7 @@ macro_rules! suite {
             details_round_trip_including_key_order_and_nesting,
             lists_with_cursors,
             concurrent_appends_form_one_gap_free_chain,
+            checkpoint_moves_only_from_where_a_check_started_and_clears,
         );
         $crate::__pair_module!(audit_across_handles, audit, $pair;
             concurrent_appends_from_two_handles_form_one_gap_free_chain,
