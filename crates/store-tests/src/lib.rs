@@ -256,6 +256,7 @@ macro_rules! suite {
             deliveries_page_by_id_before_a_cursor,
             replay_progress_counts_the_deliveries_a_replay_touched,
             attempts_are_recorded_with_the_outcome_and_listed_per_event,
+            event_summaries_of_one_connection,
         );
         $crate::__pair_module!(deliveries_across_handles, deliveries, $pair;
             claims_are_exclusive_across_two_handles,
