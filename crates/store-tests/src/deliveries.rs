@@ -1054,6 +1054,7 @@ pub async fn event_summaries_filter_by_delivery_origin_and_time(s: Arc<dyn Store
 /// A connection's events, newest first, with the other filters and the cursor; events of
 /// other connections or of none are not among them.
 pub async fn event_summaries_of_one_connection(s: Arc<dyn Store>) {
+    use store::deliveries::EventListFilter;
     for (n, conn) in [
         (1, Some("conn_a")),
         (2, Some("conn_b")),
