@@ -199,7 +199,8 @@ struct DetailPage {
 /// times, health check and most recent events; refresh and disconnect. Never a token or
 /// a secret: the engine's view of a connection holds none.
 #[utoipa::path(get, path = "/ui/connections/{id}", tag = "console",
-    params(("id" = String, Path, description = "connection id")),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
+        description = "connection id (checked before the session: a malformed one is a 400 for anyone)")),
     responses(
         (status = 200, content_type = "text/html", body = String, description = "the page"),
         (status = 400, content_type = "text/html", body = String, description = "not a connection id"),
