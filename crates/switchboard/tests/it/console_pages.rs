@@ -178,7 +178,10 @@ async fn console_pages_browser_replay_a_dead_event_and_disconnect_a_connection()
     assert_eq!(visited.len(), 1, "{crawl:#}");
     let v = &visited[0];
     assert_eq!(v["status"], 200, "{v}");
-    assert_eq!(v["secrets_found"], 0, "the connection's page shows a secret");
+    assert_eq!(
+        v["secrets_found"], 0,
+        "the connection's page shows a secret"
+    );
     assert_eq!(v["csp_violations"], json!([]), "{v}");
     assert_eq!(v["axe_serious"], json!([]), "axe-core: {v:#}");
     assert!(v["bytes"].as_u64().unwrap() < 100_000, "{v}");
