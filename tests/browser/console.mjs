@@ -4,9 +4,10 @@
 //   node console.mjs '<input JSON>'      (or the JSON in $SWITCHBOARD_BROWSER_INPUT)
 //
 // Input: {base, key, wrong_key, pages: ["/ui", …], secrets: [...], artifacts: dir,
-//         forge: {path, fields}, mode: "crawl" | "expiry", wait_ms}
+//         forge: {path, fields}, mode: "crawl" | "expiry", wait_ms, follow}
 // "crawl": signs in with a wrong key (refused), then the key; visits every page of
-// `pages` and every same-origin /ui link found on them (GET only, at most 60 pages);
+// `pages` and (unless `follow` is false) every same-origin /ui link found on them (GET
+// only, at most 60 pages);
 // on each: the HTTP status, bytes transferred (document and sub-resources), CSP
 // violations in the console, axe-core's serious and critical violations, whether a
 // known secret appears in the HTML, and four screenshots (1280 px and 360 px wide,
@@ -129,7 +130,8 @@ async function main() {
     }
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize({ width: 1280, height: 900 });
-    const links = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
+    const links = input.follow === false ? []
+      : await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
     for (const l of links) {
       if (!l || !l.startsWith('/ui') || l.startsWith('/ui/sign-') || l.startsWith('/ui/assets')) continue;
       if (!seen.has(l)) queue.push(l);

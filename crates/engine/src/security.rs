@@ -393,7 +393,7 @@ impl Engine {
         self.api_key_findings(&mut out).await?;
         self.sealed_key_findings(&mut out).await?;
         if checks.audit_chain {
-            let v = self.verify_audit(&|_| {}).await?;
+            let v = self.check_audit_chain(&|_| {}).await?;
             if !v.ok {
                 let problem = v
                     .problem

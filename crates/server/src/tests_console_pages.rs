@@ -775,3 +775,204 @@ async fn an_event_page_lists_each_attempt_escaped_and_capped() {
     assert_eq!(a[1]["outcome"], "network");
     assert_eq!(a[0]["excerpt"].as_str().unwrap().len(), 1024);
 }
+
+/// An OAuth2 connection of `gh` stored as the engine would after a connect flow, its
+/// credentials sealed (tokens that must never show), with a health check.
+async fn store_connection(h: &H, id: &str, end_user: &str) {
+    let now = store::now();
+    let c = store::Connection {
+        id: id.into(),
+        integration: "gh".into(),
+        provider: "github".into(),
+        end_user_id: end_user.into(),
+        auth_mode: "oauth2".into(),
+        status: store::ConnectionStatus::Active,
+        scopes: vec!["repo".into(), "read:org".into()],
+        missing_scopes: vec!["admin:repo_hook".into()],
+        settings: [("shop".to_owned(), "acme <b>".to_owned())].into(),
+        routing_key: None,
+        expires_at: Some(now + chrono::Duration::hours(1)),
+        created_at: now,
+        updated_at: now,
+        last_refresh_at: Some(now),
+        last_error: Some("the provider said <slow down>".into()),
+        refresh_failures: 0,
+        next_refresh_at: None,
+        token_version: 1,
+        token_obtained_at: Some(now),
+        health: Some(store::HealthCheck {
+            checked_at: now,
+            result: store::HealthResult::Unavailable,
+            detail: Some("HTTP 503 from the provider".into()),
+        }),
+    };
+    let slot = store::credentials_slot(id);
+    let ciphertext = h
+        .h
+        .engine
+        .keyring()
+        .seal(
+            serde_json::json!({"access_token": "gho_SECRET_access", "refresh_token": "SECRET_refresh"})
+                .to_string()
+                .as_bytes(),
+            vault::Aad::new(&slot.owner, &slot.name, &slot.owner_id),
+        )
+        .unwrap();
+    let sealed = store::SealedCredentials {
+        key_id: h.h.engine.keyring().primary().id().to_string(),
+        ciphertext,
+    };
+    store::ConnectionStore::upsert_connection(&h.h.store, &c, &sealed)
+        .await
+        .unwrap();
+    let check = c.health.clone().unwrap();
+    assert!(
+        store::ConnectionStore::record_health_check(&h.h.store, id, &check)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_page_shows_its_facts_and_events_and_never_a_token() {
+    let h = start().await;
+    store_connection(&h, "conn-1", "user one").await;
+    store_connection(&h, "conn-2", "user two").await;
+    let mut mine = Vec::new();
+    for (n, conn) in [(1, "conn-1"), (2, "conn-2"), (3, "conn-1")] {
+        let mut e = Event {
+            id: engine::ids::new_event_id(),
+            integration: "gh".into(),
+            received_at: store::now(),
+            provider_event_id: Some(format!("c-{n}")),
+            event_type: Some("issues".into()),
+            scheme: "github".into(),
+            headers: vec![],
+            body: br#"{"action":"opened"}"#.to_vec(),
+            connection_id: Some(conn.into()),
+            routing_key: None,
+        };
+        h.h.store.insert_event(&e).await.unwrap();
+        if conn == "conn-1" {
+            mine.push(std::mem::take(&mut e.id));
+        }
+    }
+    // The list links to it.
+    let list = h.ok("/ui/connections").await;
+    assert!(list.contains(r#"href="/ui/connections/conn-1""#), "{list}");
+
+    let page = h.ok("/ui/connections/conn-1").await;
+    for shown in [
+        "user one",
+        "github, oauth2",
+        "repo read:org",
+        "admin:repo_hook",
+        "acme &#60;b&#62;",
+        "the provider said &#60;slow down&#62;",
+        "unavailable at ",
+        "HTTP 503 from the provider",
+        "Token obtained",
+        "Token expires",
+        r#"action="/ui/connections/conn-1/refresh""#,
+        r#"action="/ui/connections/conn-1/check""#,
+        r#"action="/ui/connections/conn-1/disconnect""#,
+        r#"name="confirm""#,
+        "end_user=user+one",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    // Its own events, newest first, and not the other connection's.
+    let (a, b) = (page.find(&mine[1]).unwrap(), page.find(&mine[0]).unwrap());
+    assert!(a < b, "newest first");
+    assert_eq!(page.matches("href=\"/ui/events/evt_").count(), 2, "{page}");
+    // `get` checked that no SECRET (the sealed tokens) shows.
+
+    // The disconnect from this page asks for the box like the confirmation page.
+    let res = h.post("/ui/connections/conn-1/disconnect", &[], None).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(h.ok("/ui/connections/conn-1").await.contains("active"));
+
+    h.bad("/ui/connections/nope", StatusCode::NOT_FOUND, "connection")
+        .await;
+    h.bad(
+        "/ui/connections/%2Fbad",
+        StatusCode::BAD_REQUEST,
+        "connection id",
+    )
+    .await;
+    // Signed out: a malformed id is still a 400; a good one goes to sign in.
+    let res = h
+        .http
+        .get(h.h.url("/ui/connections/conn-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).starts_with("/ui/sign-in"));
+}
+
+#[tokio::test]
+async fn the_audit_page_checks_from_its_checkpoint_and_says_when_earlier_rows_were_verified() {
+    let h = start().await;
+    let first = h.ok("/ui/audit").await;
+    assert!(first.contains("walked the whole chain just now"), "{first}");
+    h.h.engine
+        .audit(
+            &engine::Actor::System,
+            "test.row",
+            "t",
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    let next = h.ok("/ui/audit").await;
+    assert!(
+        next.contains("were verified by a walk of the whole chain on"),
+        "{next}"
+    );
+    assert!(next.contains("as they were added"), "{next}");
+    assert!(next.contains("intact"));
+
+    // A row before the checkpoint edited behind the application's back: a check from
+    // the checkpoint does not read it, and does not claim to have.
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(h.h.store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET action = 'edited' WHERE seq = 1")
+        .execute(h.h.store.pool())
+        .await
+        .unwrap();
+    let after = h.ok("/ui/audit").await;
+    assert!(
+        after.contains("a row edited since its check shows at the next walk"),
+        "{after}"
+    );
+
+    // Without the CSRF token the button does nothing.
+    assert_eq!(
+        h.post("/ui/audit/verify", &[], Some("wrong"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.post("/ui/audit/verify", &[("x", "1")], None)
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    // The button walks the whole chain and finds it; every load after says so.
+    let res = h.post("/ui/audit/verify", &[], None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/ui/audit?done=verified");
+    for _ in 0..2 {
+        let page = h.ok("/ui/audit?done=verified").await;
+        assert!(page.contains("broken"), "{page}");
+        assert!(
+            page.contains("row 1: its content does not match its hash"),
+            "{page}"
+        );
+        assert!(!page.contains("badge ok"), "{page}");
+    }
+}

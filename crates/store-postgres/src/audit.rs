@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use store::{
-    AuditEntry, AuditRecord, AuditStore, StoreError, StoreResult, chain_hash, from_millis,
-    to_millis,
+    AuditCheckpoint, AuditEntry, AuditRecord, AuditStore, StoreError, StoreResult, chain_hash,
+    from_millis, to_millis,
 };
 
 use crate::{PgStore, col, err};
@@ -112,5 +112,66 @@ impl AuditStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(err)
+    }
+
+    async fn audit_checkpoint(&self) -> StoreResult<Option<AuditCheckpoint>> {
+        sqlx::query(
+            "SELECT seq, hash, full_seq, full_at, checked_at FROM audit_checkpoint WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?
+        .map(|r| {
+            let r = &r;
+            Ok(AuditCheckpoint {
+                seq: col(r, "seq")?,
+                hash: col(r, "hash")?,
+                full_seq: col(r, "full_seq")?,
+                full_at: from_millis(col(r, "full_at")?)?,
+                checked_at: from_millis(col(r, "checked_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_audit_checkpoint(
+        &self,
+        cp: &AuditCheckpoint,
+        replaces: Option<i64>,
+    ) -> StoreResult<bool> {
+        let q = match replaces {
+            None => sqlx::query(
+                "INSERT INTO audit_checkpoint (id, seq, hash, full_seq, full_at, checked_at)
+                 VALUES (1, $1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
+                     full_seq = excluded.full_seq, full_at = excluded.full_at,
+                     checked_at = excluded.checked_at",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE audit_checkpoint SET seq = $1, hash = $2, full_seq = $3, full_at = $4,
+                     checked_at = $5
+                 WHERE id = 1 AND seq = $6",
+            ),
+        };
+        let q = q
+            .bind(cp.seq)
+            .bind(&cp.hash)
+            .bind(cp.full_seq)
+            .bind(to_millis(cp.full_at))
+            .bind(to_millis(cp.checked_at));
+        let q = match replaces {
+            Some(seq) => q.bind(seq),
+            None => q,
+        };
+        let r = q.execute(&self.pool).await.map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn clear_audit_checkpoint(&self) -> StoreResult<()> {
+        sqlx::query("DELETE FROM audit_checkpoint")
+            .execute(&self.pool)
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 }

@@ -613,7 +613,7 @@ impl DeliveryStore for PgStore {
             Some(EventStatus::Delivered) => (false, None, Some("delivered")),
             Some(EventStatus::Dead) => (false, None, Some("dead")),
         };
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT e.id, e.integration, e.received_at, e.provider_event_id, e.event_type,
                     e.scheme, e.connection_id, length(e.body)::int8 AS body_bytes, e.routed_at,
                     e.mapping_status, e.mapped_type, e.mapping_error, e.payload_purged_at,
@@ -640,22 +640,33 @@ impl DeliveryStore for PgStore {
                AND ($9::boolean IS NULL OR $9 = (e.scheme = 'internal'))
                AND ($10::int8 IS NULL OR e.received_at >= $10)
                AND ($11::int8 IS NULL OR e.received_at < $11)
+             {connection}
              ORDER BY e.id DESC LIMIT $7",
-        )
-        .bind(&f.integration)
-        .bind(&f.before)
-        .bind(&f.event_type)
-        .bind(unrouted)
-        .bind(mapping_status)
-        .bind(delivery_status)
-        .bind(i64::from(limit))
-        .bind(f.delivery.map(DeliveryStatus::as_str))
-        .bind(f.internal)
-        .bind(f.since.map(to_millis))
-        .bind(f.until.map(to_millis))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
+            connection = if f.connection_id.is_some() {
+                "AND e.connection_id = $12"
+            } else {
+                ""
+            },
+        );
+        // Only the constant connection clause is spliced in (so that the index on
+        // (connection_id, id) serves it); every value is bound.
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&f.integration)
+            .bind(&f.before)
+            .bind(&f.event_type)
+            .bind(unrouted)
+            .bind(mapping_status)
+            .bind(delivery_status)
+            .bind(i64::from(limit))
+            .bind(f.delivery.map(DeliveryStatus::as_str))
+            .bind(f.internal)
+            .bind(f.since.map(to_millis))
+            .bind(f.until.map(to_millis));
+        let q = match &f.connection_id {
+            Some(c) => q.bind(c),
+            None => q,
+        };
+        let rows = q.fetch_all(&self.pool).await.map_err(err)?;
         rows.iter()
             .map(|r| {
                 let routed_at = opt_millis(col(r, "routed_at")?)?;

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::json;
-use store::{AuditRecord, GENESIS_HASH, Store, chain_hash};
+use store::{AuditCheckpoint, AuditRecord, GENESIS_HASH, Store, chain_hash};
 
-use crate::fixtures::{all_audit, assert_valid_chain, entry};
+use crate::fixtures::{all_audit, assert_valid_chain, at, entry};
 
 /// Each append chains to the head; what is returned is what is stored.
 pub async fn append_builds_a_chain(s: Arc<dyn Store>) {
@@ -182,4 +182,67 @@ pub async fn concurrent_appends_from_two_handles_form_one_gap_free_chain(
     b: Arc<dyn Store>,
 ) {
     appends_form_one_chain([a, b]).await;
+}
+
+/// The verification checkpoint: none at first; a walk's is written whatever is there; a
+/// check from the checkpoint moves it only if it still ends where that check started
+/// (so a concurrent clear, after a broken chain was found, wins); cleared, it is gone.
+/// Times keep their milliseconds.
+pub async fn checkpoint_moves_only_from_where_a_check_started_and_clears(s: Arc<dyn Store>) {
+    assert_eq!(s.audit_checkpoint().await.unwrap(), None);
+    let cp = |seq: i64, full_seq: i64, t: i64| AuditCheckpoint {
+        seq,
+        hash: format!("{seq:064x}"),
+        full_seq,
+        full_at: at(t),
+        checked_at: at(t + 7),
+    };
+    // A check from a checkpoint that is not there writes nothing.
+    assert!(
+        !s.save_audit_checkpoint(&cp(3, 1, 0), Some(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.audit_checkpoint().await.unwrap(), None);
+    // A walk writes.
+    assert!(
+        s.save_audit_checkpoint(&cp(5, 5, 1_001), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.audit_checkpoint().await.unwrap(), Some(cp(5, 5, 1_001)));
+    // A check that started at 5 moves it on; one that started at 4 does not.
+    assert!(
+        s.save_audit_checkpoint(&cp(9, 5, 1_001), Some(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.save_audit_checkpoint(&cp(12, 5, 1_001), Some(4))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.save_audit_checkpoint(&cp(12, 5, 1_001), Some(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.audit_checkpoint().await.unwrap(), Some(cp(9, 5, 1_001)));
+    // A walk replaces it whatever it was, even with an earlier row (it ended earlier).
+    assert!(
+        s.save_audit_checkpoint(&cp(8, 8, 2_002), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.audit_checkpoint().await.unwrap(), Some(cp(8, 8, 2_002)));
+    // Cleared: gone, and a check from where it was writes nothing.
+    s.clear_audit_checkpoint().await.unwrap();
+    s.clear_audit_checkpoint().await.unwrap();
+    assert_eq!(s.audit_checkpoint().await.unwrap(), None);
+    assert!(
+        !s.save_audit_checkpoint(&cp(10, 8, 2_002), Some(8))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.audit_checkpoint().await.unwrap(), None);
 }

@@ -1051,6 +1051,67 @@ pub async fn event_summaries_filter_by_delivery_origin_and_time(s: Arc<dyn Store
     );
 }
 
+/// A connection's events, newest first, with the other filters and the cursor; events of
+/// other connections or of none are not among them.
+pub async fn event_summaries_of_one_connection(s: Arc<dyn Store>) {
+    use store::deliveries::EventListFilter;
+    for (n, conn) in [
+        (1, Some("conn_a")),
+        (2, Some("conn_b")),
+        (3, None),
+        (4, Some("conn_a")),
+        (5, Some("conn_a")),
+    ] {
+        let mut e = event(n, "stripe-main", "customer.updated", i64::from(n));
+        e.connection_id = conn.map(str::to_owned);
+        assert_eq!(s.insert_event(&e).await.unwrap(), InsertOutcome::Inserted);
+    }
+    let ids = |f: EventListFilter, limit: u32| {
+        let s = &s;
+        async move {
+            s.list_event_summaries(&f, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| {
+                    assert_eq!(e.connection_id.as_deref(), Some("conn_a"));
+                    e.id
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let of = |c: &str| EventListFilter {
+        connection_id: Some(c.to_owned()),
+        ..Default::default()
+    };
+    let id = |n: u32| format!("evt_{n:032x}");
+    assert_eq!(ids(of("conn_a"), 10).await, [id(5), id(4), id(1)]);
+    assert_eq!(ids(of("conn_a"), 2).await, [id(5), id(4)]);
+    assert_eq!(
+        ids(
+            EventListFilter {
+                before: Some(id(4)),
+                ..of("conn_a")
+            },
+            10
+        )
+        .await,
+        [id(1)]
+    );
+    assert!(
+        ids(
+            EventListFilter {
+                integration: Some("other".into()),
+                ..of("conn_a")
+            },
+            10
+        )
+        .await
+        .is_empty()
+    );
+    assert!(ids(of("conn_none"), 10).await.is_empty());
+}
+
 /// Deliveries page by id, newest first, from a cursor.
 pub async fn deliveries_page_by_id_before_a_cursor(s: Arc<dyn Store>) {
     seed(&*s, 3, "stripe-main", &["app"]).await;

@@ -179,6 +179,7 @@ macro_rules! suite {
             details_round_trip_including_key_order_and_nesting,
             lists_with_cursors,
             concurrent_appends_form_one_gap_free_chain,
+            checkpoint_moves_only_from_where_a_check_started_and_clears,
         );
         $crate::__pair_module!(audit_across_handles, audit, $pair;
             concurrent_appends_from_two_handles_form_one_gap_free_chain,
@@ -256,6 +257,7 @@ macro_rules! suite {
             deliveries_page_by_id_before_a_cursor,
             replay_progress_counts_the_deliveries_a_replay_touched,
             attempts_are_recorded_with_the_outcome_and_listed_per_event,
+            event_summaries_of_one_connection,
         );
         $crate::__pair_module!(deliveries_across_handles, deliveries, $pair;
             claims_are_exclusive_across_two_handles,

@@ -36,6 +36,25 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// Where the last verification of the chain ended, so that the next one need only read
+/// the rows added since ([`AuditStore::audit_checkpoint`]). Every row up to `seq` was
+/// checked at least once (`full_seq` and before by one walk from the first row, at
+/// `full_at`; the rest as they were added, each chained onto the row before); a row
+/// edited after its check is found by the next full walk, not by a check from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// The last row verified.
+    pub seq: i64,
+    /// Its hash: the next check starts by finding that row unchanged.
+    pub hash: String,
+    /// The last row of the last walk of the whole chain.
+    pub full_seq: i64,
+    /// When that walk ended.
+    pub full_at: DateTime<Utc>,
+    /// When the last check (a walk or from the checkpoint before) ended.
+    pub checked_at: DateTime<Utc>,
+}
+
 /// The hash of a row: SHA-256 over the previous hash and every field, each
 /// length-prefixed, hex encoded. `details` is hashed in its compact JSON form (object
 /// keys sorted), which is also how it is stored.

@@ -366,6 +366,9 @@ pub struct EventListFilter {
     pub since: Option<DateTime<Utc>>,
     /// Received before.
     pub until: Option<DateTime<Utc>>,
+    /// Routed to this connection (read through the connection's own index, so a
+    /// connection's events cost the same however many others there are).
+    pub connection_id: Option<String>,
 }
 
 /// How an event was mapped, without the mapped data.

@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
+pub use audit::{AuditCheckpoint, AuditEntry, AuditRecord, GENESIS_HASH, chain_hash};
 pub use changes::{Change, ChangeFeed};
 pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, HealthCheck,
@@ -266,6 +266,19 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_asc(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
     /// The recorded head of the chain (sequence number and hash of the last row).
     async fn audit_head(&self) -> StoreResult<Option<(i64, String)>>;
+    /// Where the last verification ended, if one is recorded (none after a verification
+    /// that found the chain broken).
+    async fn audit_checkpoint(&self) -> StoreResult<Option<AuditCheckpoint>>;
+    /// Records `checkpoint`. With `replaces`, only if the recorded one still ends at that
+    /// row (a check that started from it; a concurrent clear or move wins), and whether
+    /// it was written; without, unconditionally (a walk of the whole chain).
+    async fn save_audit_checkpoint(
+        &self,
+        checkpoint: &AuditCheckpoint,
+        replaces: Option<i64>,
+    ) -> StoreResult<bool>;
+    /// Forgets the checkpoint: the next verification walks the whole chain.
+    async fn clear_audit_checkpoint(&self) -> StoreResult<()>;
 }
 
 /// A complete storage backend.

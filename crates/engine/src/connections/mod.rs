@@ -65,6 +65,8 @@ pub struct ConnectionView {
     pub settings: BTreeMap<String, String>,
     /// When the access token expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the current access token was obtained, if it expires.
+    pub token_obtained_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -96,6 +98,7 @@ impl From<Connection> for ConnectionView {
             missing_scopes: c.missing_scopes,
             settings: c.settings,
             expires_at: c.expires_at,
+            token_obtained_at: c.token_obtained_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
             last_refresh_at: c.last_refresh_at,

@@ -405,3 +405,92 @@ async fn the_chain_stays_valid_with_two_engines_on_one_store() {
     let v = verify(&a).await;
     assert!(v.ok && v.rows_checked == 10, "{v:?}");
 }
+
+#[tokio::test]
+async fn audit_status_reads_only_the_rows_added_since_its_checkpoint() {
+    let (engine, store) = tamperable(5).await;
+    // No checkpoint yet: the whole chain is walked, and the walk is recorded.
+    let first = engine.audit_status().await.unwrap();
+    assert!(first.whole_chain && first.verification.ok, "{first:?}");
+    assert_eq!((first.verification.rows_checked, first.through_seq), (5, 5));
+    let cp = first.checkpoint.clone().unwrap();
+    assert_eq!((cp.seq, cp.full_seq), (5, 5));
+    assert_eq!(store.audit_checkpoint().await.unwrap(), Some(cp.clone()));
+
+    fill(&engine, 3).await;
+    let next = engine.audit_status().await.unwrap();
+    assert!(!next.whole_chain && next.verification.ok, "{next:?}");
+    // The checkpoint's row again, then the three new ones.
+    assert_eq!((next.verification.rows_checked, next.through_seq), (4, 8));
+    let moved = next.checkpoint.clone().unwrap();
+    assert_eq!(
+        (moved.seq, moved.full_seq, moved.full_at),
+        (8, 5, cp.full_at)
+    );
+    assert_eq!(moved.hash, store.audit_head().await.unwrap().unwrap().1);
+    assert_eq!(store.audit_checkpoint().await.unwrap(), Some(moved.clone()));
+
+    // Nothing new: one row read, nothing written.
+    let idle = engine.audit_status().await.unwrap();
+    assert_eq!((idle.verification.rows_checked, idle.through_seq), (1, 8));
+    assert_eq!(idle.checkpoint, Some(moved));
+
+    // A walk of the whole chain moves the full mark.
+    assert!(verify(&engine).await.ok);
+    let cp = store.audit_checkpoint().await.unwrap().unwrap();
+    assert_eq!((cp.seq, cp.full_seq), (8, 8));
+}
+
+#[tokio::test]
+async fn audit_status_finds_its_checkpoint_row_or_a_new_row_changed_and_then_walks_it_all() {
+    let (engine, t) = tamperable(4).await;
+    assert!(engine.audit_status().await.unwrap().verification.ok);
+    // The checkpoint's row edited and re-hashed: its hash is not the one verified.
+    t.tamper.lock().unwrap().edited_rehashed.insert(4);
+    let s = engine.audit_status().await.unwrap();
+    assert!(!s.whole_chain);
+    assert_eq!(broken(&s.verification), (4, Break::HashMismatch));
+    assert_eq!(s.checkpoint, None);
+    assert_eq!(t.audit_checkpoint().await.unwrap(), None, "forgotten");
+    // With no checkpoint, the next check walks everything and finds it again.
+    let again = engine.audit_status().await.unwrap();
+    assert!(again.whole_chain);
+    assert_eq!(broken(&again.verification).0, 4);
+    t.tamper.lock().unwrap().edited_rehashed.clear();
+
+    // A row added after the checkpoint and edited is found by the check from it.
+    assert!(engine.audit_status().await.unwrap().verification.ok);
+    fill(&engine, 2).await;
+    t.tamper.lock().unwrap().edited.insert(6);
+    let s = engine.audit_status().await.unwrap();
+    assert_eq!(broken(&s.verification), (6, Break::HashMismatch));
+    assert_eq!(t.audit_checkpoint().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_break_before_the_checkpoint_is_found_by_a_whole_walk_and_no_check_says_intact_after() {
+    let (engine, t) = tamperable(6).await;
+    let s = engine.audit_status().await.unwrap();
+    assert!(s.verification.ok);
+    let full_at = s.checkpoint.unwrap().full_at;
+    // Row 2 edited after the walk: a check from the checkpoint does not read it, and
+    // says so: the rows before the checkpoint were verified at the walk's time.
+    t.tamper.lock().unwrap().edited.insert(2);
+    let s = engine.audit_status().await.unwrap();
+    assert!(s.verification.ok && !s.whole_chain);
+    assert_eq!(s.verification.rows_checked, 1);
+    assert_eq!(s.checkpoint.unwrap().full_at, full_at);
+    // The whole walk finds it and forgets the checkpoint ...
+    assert_eq!(broken(&verify(&engine).await), (2, Break::HashMismatch));
+    assert_eq!(t.audit_checkpoint().await.unwrap(), None);
+    // ... so every later check walks the whole chain and reports it.
+    for _ in 0..2 {
+        let s = engine.audit_status().await.unwrap();
+        assert!(s.whole_chain);
+        assert_eq!(broken(&s.verification), (2, Break::HashMismatch));
+    }
+    // The security self-audit's walk records nothing.
+    t.tamper.lock().unwrap().edited.clear();
+    assert!(engine.check_audit_chain(&|_| {}).await.unwrap().ok);
+    assert_eq!(t.audit_checkpoint().await.unwrap(), None);
+}

@@ -371,6 +371,21 @@ impl AuditStore for TamperStore {
             None => self.inner.audit_head().await,
         }
     }
+    async fn audit_checkpoint(&self) -> StoreResult<Option<store::AuditCheckpoint>> {
+        self.inner.audit_checkpoint().await
+    }
+
+    async fn save_audit_checkpoint(
+        &self,
+        checkpoint: &store::AuditCheckpoint,
+        replaces: Option<i64>,
+    ) -> StoreResult<bool> {
+        self.inner.save_audit_checkpoint(checkpoint, replaces).await
+    }
+
+    async fn clear_audit_checkpoint(&self) -> StoreResult<()> {
+        self.inner.clear_audit_checkpoint().await
+    }
 }
 
 #[async_trait]

@@ -1,17 +1,24 @@
-//! The audit log page: the chain's verification (as `/api/audit/verify` reports it) and
-//! the rows, newest first, a page at a time.
+//! The audit log page: the chain's state and the rows, newest first, a page at a time.
+//!
+//! A page load does not walk the whole chain (that grows with the log): it checks from
+//! the recorded checkpoint (`Engine::audit_status`: the checkpoint's row unchanged, the
+//! rows added since chained onto it) and says when the earlier rows were verified; the
+//! "Verify the whole chain" button (and `switchboard audit verify`, `POST
+//! /api/audit/verify`) walks every row and moves that date.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use engine::audit::Break;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::routes;
 
+use super::connections::CsrfForm;
+use super::pages::show_time;
 use super::render::{Layout, PageError, html};
-use super::session::{Console, ConsoleQuery};
+use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
 use crate::routes::Routes;
 
@@ -26,6 +33,8 @@ pub struct AuditPageQuery {
     /// The cursor of the next (older) page, from the page before.
     #[param(pattern = "^([1-9][0-9]{0,17})?$")]
     pub cursor: Option<String>,
+    /// The action just done, for its notice (`verified`).
+    pub done: Option<String>,
 }
 
 struct Row {
@@ -44,6 +53,14 @@ struct AuditPage {
     ok: bool,
     rows_checked: u64,
     problem: Option<String>,
+    /// Every row up to this one is verified (when `ok`).
+    through: i64,
+    /// Whether this load walked the whole chain.
+    whole_chain: bool,
+    /// The last walk of the whole chain: its last row and when it ended.
+    full: Option<(i64, String)>,
+    /// What a finished action says (`?done=`).
+    notice: String,
     rows: Vec<Row>,
     next: Option<String>,
     first_page: bool,
@@ -93,7 +110,8 @@ pub async fn page(
     };
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let list = s.engine.list_audit(cursor, PAGE_SIZE).await?;
-    let v = s.engine.verify_audit(&|_| {}).await?;
+    let status = s.engine.audit_status().await?;
+    let v = &status.verification;
     let rows = list
         .data
         .into_iter()
@@ -116,6 +134,16 @@ pub async fn page(
             ok: v.ok,
             rows_checked: v.rows_checked,
             problem: v.problem.as_ref().map(|b| describe(v.first_bad_seq, b)),
+            through: status.through_seq,
+            whole_chain: status.whole_chain,
+            full: status
+                .checkpoint
+                .as_ref()
+                .map(|cp| (cp.full_seq, show_time(&cp.full_at))),
+            notice: match q.done.as_deref() {
+                Some("verified") => "The whole chain was walked just now.".to_owned(),
+                _ => String::new(),
+            },
             rows,
             next: list.next_cursor,
             first_page: cursor.is_none(),
@@ -123,7 +151,24 @@ pub async fn page(
     ))
 }
 
-/// The audit page's route.
+/// Walks the whole chain now (as `switchboard audit verify` does) and records the
+/// outcome; the page then shows it.
+#[utoipa::path(post, path = "/ui/audit/verify", tag = "console",
+    request_body(content = CsrfForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "walked: to the audit page, which shows the outcome"),
+        (status = 401, content_type = "text/html", body = String, description = "not signed in"),
+        (status = 403, content_type = "text/html", body = String, description = "a missing or wrong CSRF token")))]
+pub async fn verify(
+    State(s): State<AppState>,
+    f: ConsoleForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    let CsrfForm {} = f.form;
+    s.engine.verify_audit(&|_| {}).await?;
+    Ok(Redirect::to("/ui/audit?done=verified").into_response())
+}
+
+/// The audit page's routes.
 pub fn router() -> Routes {
-    Routes::new().routes(routes!(page))
+    Routes::new().routes(routes!(page)).routes(routes!(verify))
 }

@@ -12,10 +12,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use engine::connections::ConnectionView;
 use engine::ids::{is_connection_id, is_end_user_id};
+use store::deliveries::EventListFilter;
 use store::{ConnectionFilter, ConnectionStatus};
 use utoipa_axum::routes;
 
-use super::pages::{ConfirmForm, Fields, PAGE_SIZE, field_error, query, show_opt_time};
+use super::events::EventRow;
+use super::pages::{ConfirmForm, Fields, PAGE_SIZE, field_error, query, show_opt_time, show_time};
 use super::render::{Layout, PageError, html};
 use super::session::{Console, ConsoleForm, ConsoleQuery};
 use crate::AppState;
@@ -188,6 +190,82 @@ pub async fn connections_page(
     ))
 }
 
+/// How many of a connection's events its page lists.
+const RECENT_EVENTS: u32 = 20;
+
+#[derive(Template)]
+#[template(path = "ui/connections_detail.html")]
+struct DetailPage {
+    layout: Layout,
+    c: ConnectionRow,
+    end_user_query: String,
+    scopes: String,
+    settings: Vec<(String, String)>,
+    token_obtained: String,
+    created: String,
+    updated: String,
+    health_checked: String,
+    health_result: String,
+    health_detail: String,
+    events: Vec<EventRow>,
+}
+
+/// One connection: everything the list shows, with its granted scopes, settings, token
+/// times, health check and most recent events; refresh and disconnect. Never a token or
+/// a secret: the engine's view of a connection holds none.
+#[utoipa::path(get, path = "/ui/connections/{id}", tag = "console",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
+        description = "connection id (checked before the session: a malformed one is a 400 for anyone)")),
+    responses(
+        (status = 200, content_type = "text/html", body = String, description = "the page"),
+        (status = 400, content_type = "text/html", body = String, description = "not a connection id"),
+        (status = 404, content_type = "text/html", body = String, description = "no such connection"),
+        (status = 303, description = "not signed in: to the sign-in page")))]
+pub async fn connection_page(
+    State(s): State<AppState>,
+    PathParams(id): PathParams<String>,
+    signed_in: Result<Console, super::session::NotSignedIn>,
+) -> Result<Response, PageError> {
+    // A malformed id is a 400 whoever asks; the session is checked after it.
+    connection_id(&id)?;
+    let c = match signed_in {
+        Ok(c) => c,
+        Err(refused) => return Ok(refused.into_response()),
+    };
+    let conn = s.engine.get_connection(&id).await?;
+    let (events, _) = s
+        .engine
+        .list_event_summaries(
+            &EventListFilter {
+                connection_id: Some(id.clone()),
+                ..Default::default()
+            },
+            RECENT_EVENTS,
+        )
+        .await?;
+    Ok(html(
+        StatusCode::OK,
+        &DetailPage {
+            layout: Layout::new(&c, format!("Connection {id}"), "/ui/connections"),
+            end_user_query: query(&[("end_user", Some(&conn.end_user_id))]),
+            scopes: conn.scopes.join(" "),
+            settings: conn
+                .settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            token_obtained: show_opt_time(conn.token_obtained_at.as_ref()),
+            created: show_time(&conn.created_at),
+            updated: show_time(&conn.updated_at),
+            health_checked: show_opt_time(conn.health_checked_at.as_ref()),
+            health_result: conn.health_result.clone().unwrap_or_default(),
+            health_detail: conn.health_detail.clone().unwrap_or_default(),
+            events: events.into_iter().map(EventRow::from).collect(),
+            c: conn.into(),
+        },
+    ))
+}
+
 fn connection_id(id: &str) -> Result<(), PageError> {
     if is_connection_id(id) {
         Ok(())
@@ -341,6 +419,7 @@ pub async fn disconnect(
 pub fn router() -> Routes {
     Routes::new()
         .routes(routes!(connections_page))
+        .routes(routes!(connection_page))
         .routes(routes!(refresh))
         .routes(routes!(check))
         .routes(routes!(disconnect_confirm, disconnect))

@@ -96,6 +96,7 @@ impl EventFilter {
             internal: self.verification.as_deref().map(|v| v == "internal"),
             since: self.since,
             until: self.until,
+            connection_id: None,
         }
     }
 
@@ -204,14 +205,14 @@ impl FilterForm {
 }
 
 /// One row of the listing.
-struct EventRow {
-    id: String,
-    received: String,
-    integration: String,
-    event_type: String,
-    verification: String,
-    mapping: String,
-    deliveries: String,
+pub(super) struct EventRow {
+    pub(super) id: String,
+    pub(super) received: String,
+    pub(super) integration: String,
+    pub(super) event_type: String,
+    pub(super) verification: String,
+    pub(super) mapping: String,
+    pub(super) deliveries: String,
 }
 
 fn counts_text(c: &DeliveryCounts) -> String {

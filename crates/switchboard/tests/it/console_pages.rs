@@ -1,9 +1,12 @@
 //! The console's buttons in a real browser (headless Chromium driven by
 //! `tests/browser/console_actions.mjs`), against a real deployment (`docs_env`: `serve
 //! --dev`, the `oidc-provider` peer with connection `acct-42`, the consumer peer as
-//! destination `app`): a dead event replayed by its button reaches the consumer, a
-//! connection's Check button says the provider accepts its credentials, and a
-//! connection disconnected by its button is inactive at the provider's introspection.
+//! destination `app`): a dead event replayed by its button reaches the consumer; a
+//! connection's Check button says the provider accepts its credentials; the
+//! connection's own page is checked as `console_browser.rs` checks every page (axe-core
+//! light and dark, CSP, weight, screenshots at 1280 and 360 px, and neither its tokens
+//! nor the client secret in the HTML); and the connection disconnected by that page's
+//! button is inactive at the provider's introspection.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +20,13 @@ use crate::pipeline::{for_event, is_delivery, until};
 
 /// How long the driver may run in all.
 const DRIVER_DEADLINE: Duration = Duration::from_secs(120);
+
+fn artifacts() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"))
+        .join("console-connection")
+}
 
 fn driver_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
@@ -154,8 +164,8 @@ async fn console_pages_browser_replay_a_dead_event_and_disconnect_a_connection()
         "{audit:?}"
     );
 
-    // Disconnect acct-42 by its button (a confirmation page with a checkbox; the
-    // form's JavaScript confirm is accepted).
+    // Disconnect acct-42 by the button on its page (a checkbox; the form's JavaScript
+    // confirm is accepted).
     let token = env
         .server
         .get_json(&format!("/api/connections/{CONNECTION_ID}/token"), &env.key)
@@ -172,11 +182,38 @@ async fn console_pages_browser_replay_a_dead_event_and_disconnect_a_connection()
         )
         .await;
     assert_eq!(info["active"], true, "{info}");
+    // The connection's own page, as the crawl checks every page.
+    let crawl = crate::browser::drive_script(
+        "console.mjs",
+        &json!({
+            "base": env.server.base,
+            "key": env.key,
+            "wrong_key": format!("sb_{}_{}", "a".repeat(12), "B".repeat(40)),
+            "pages": [format!("/ui/connections/{CONNECTION_ID}")],
+            "follow": false,
+            "secrets": [env.key, token, crate::connect::CLIENT_SECRET],
+            "artifacts": artifacts(),
+        }),
+        DRIVER_DEADLINE,
+    )
+    .await;
+    let visited = crawl["pages"].as_array().expect("a crawl report");
+    assert_eq!(visited.len(), 1, "{crawl:#}");
+    let v = &visited[0];
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(
+        v["secrets_found"], 0,
+        "the connection's page shows a secret"
+    );
+    assert_eq!(v["csp_violations"], json!([]), "{v}");
+    assert_eq!(v["axe_serious"], json!([]), "axe-core: {v:#}");
+    assert!(v["bytes"].as_u64().unwrap() < 100_000, "{v}");
+    // Disconnect from that page: the list links to it; the box, then the button.
     let report = drive(
         &env,
         json!([
             {"goto": "/ui/connections?end_user=u42"},
-            {"click": format!("a[href=\"/ui/connections/{CONNECTION_ID}/disconnect\"]")},
+            {"click": format!("a[href=\"/ui/connections/{CONNECTION_ID}\"]")},
             {"check": "input[name=confirm]"},
             {"click": format!("form[action=\"/ui/connections/{CONNECTION_ID}/disconnect\"] button")},
         ]),
