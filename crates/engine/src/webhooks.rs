@@ -341,10 +341,7 @@ impl Engine {
         let lifecycle = provider
             .filter(|p| p.auth_mode == catalog::AuthMode::GithubApp)
             .and_then(|_| {
-                crate::connections::app_install::lifecycle_of(
-                    event.event_type.as_deref(),
-                    json.as_ref(),
-                )
+                Self::installation_lifecycle_of(event.event_type.as_deref(), json.as_ref())
             });
         let intake = self
             .store_event(&cfg, &integration.provider, event, json)

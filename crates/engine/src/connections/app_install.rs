@@ -71,46 +71,48 @@ impl Lifecycle {
     }
 }
 
-/// The lifecycle change a verified webhook of a GitHub App integration carries, with
-/// the installation id: `X-GitHub-Event: installation` (its type) and an `action` of
-/// `deleted`, `suspend` or `unsuspend`. Anything else is `None`.
-pub(crate) fn lifecycle_of(
-    event_type: Option<&str>,
-    json: Option<&Value>,
-) -> Option<(Lifecycle, String)> {
-    if event_type? != "installation" {
-        return None;
+impl Engine {
+    /// The lifecycle change a verified webhook of a GitHub App integration carries, with
+    /// the installation id: `X-GitHub-Event: installation` (its type) and an `action` of
+    /// `deleted`, `suspend` or `unsuspend`. Anything else is `None`.
+    pub(crate) fn installation_lifecycle_of(
+        event_type: Option<&str>,
+        json: Option<&Value>,
+    ) -> Option<(Lifecycle, String)> {
+        if event_type? != "installation" {
+            return None;
+        }
+        let json = json?;
+        let change = match json.get("action")?.as_str()? {
+            "deleted" => Lifecycle::Deleted,
+            "suspend" => Lifecycle::Suspended,
+            "unsuspend" => Lifecycle::Unsuspended,
+            _ => return None,
+        };
+        let id = match json.pointer("/installation/id")? {
+            Value::Number(n) => n.as_u64()?.to_string(),
+            Value::String(s) => s.clone(),
+            _ => return None,
+        };
+        is_installation_id(&id).then_some((change, id))
     }
-    let json = json?;
-    let change = match json.get("action")?.as_str()? {
-        "deleted" => Lifecycle::Deleted,
-        "suspend" => Lifecycle::Suspended,
-        "unsuspend" => Lifecycle::Unsuspended,
-        _ => return None,
-    };
-    let id = match json.pointer("/installation/id")? {
-        Value::Number(n) => n.as_u64()?.to_string(),
-        Value::String(s) => s.clone(),
-        _ => return None,
-    };
-    is_installation_id(&id).then_some((change, id))
-}
 
-/// Refuses a connect-session installation for a GitHub App integration without the
-/// app's OAuth client: without it, the installation id GitHub sends back cannot be
-/// checked. (`POST /api/connections` with an installation id stays open to the app's
-/// backend, which knows the installation.)
-pub(crate) fn require_user_authorization(ctx: &Ctx) -> crate::EngineResult<()> {
-    if ctx.integration.client_id.is_some() && ctx.integration.client_secret.is_some() {
-        return Ok(());
+    /// Refuses a connect-session installation for a GitHub App integration without the
+    /// app's OAuth client: without it, the installation id GitHub sends back cannot be
+    /// checked. (`POST /api/connections` with an installation id stays open to the app's
+    /// backend, which knows the installation.)
+    pub(crate) fn require_user_authorization(ctx: &Ctx) -> crate::EngineResult<()> {
+        if ctx.integration.client_id.is_some() && ctx.integration.client_secret.is_some() {
+            return Ok(());
+        }
+        Err(super::invalid(
+            "integrations",
+            format!(
+                "integration {:?} is a GitHub App without client_id and client_secret, so its installations cannot be checked against the user who installs: set client_id and client_secret in switchboard.toml (the app's settings page) and tick \"Request user authorization (OAuth) during installation\" there; or connect installations your backend knows with POST /api/connections",
+                ctx.integration.id
+            ),
+        ))
     }
-    Err(super::invalid(
-        "integrations",
-        format!(
-            "integration {:?} is a GitHub App without client_id and client_secret, so its installations cannot be checked against the user who installs: set client_id and client_secret in switchboard.toml (the app's settings page) and tick \"Request user authorization (OAuth) during installation\" there; or connect installations your backend knows with POST /api/connections",
-            ctx.integration.id
-        ),
-    ))
 }
 
 /// The page after this one, if the `Link` header names a `rel="next"`.

@@ -165,7 +165,7 @@ impl Engine {
             ));
         }
         if installs {
-            super::app_install::require_user_authorization(&ctx)?;
+            Engine::require_user_authorization(&ctx)?;
         }
         let connection_id = match (&s.connection_id, connection_id) {
             (Some(fixed), Some(given)) if fixed != given => {

@@ -271,7 +271,7 @@ impl Engine {
                 ));
             }
             if ctx.provider.auth_mode == catalog::AuthMode::GithubApp {
-                super::app_install::require_user_authorization(&ctx)?;
+                Engine::require_user_authorization(&ctx)?;
             }
             if ctx.provider.auth_mode == catalog::AuthMode::WebhookOnly {
                 return Err(invalid(

@@ -114,7 +114,9 @@ fn installation_ids_are_numbers() {
 
 #[test]
 fn installation_webhooks_name_their_change_and_installation() {
-    use crate::connections::app_install::{Lifecycle, lifecycle_of};
+    use crate::Engine;
+    use crate::connections::app_install::Lifecycle;
+    let lifecycle_of = Engine::installation_lifecycle_of;
     let ev =
         |action: &str, id: Value| serde_json::json!({"action": action, "installation": {"id": id}});
     assert_eq!(
