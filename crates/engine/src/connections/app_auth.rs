@@ -135,6 +135,31 @@ fn github_message(body: &[u8]) -> String {
 }
 
 /// Whether `id` looks like a GitHub installation id.
+/// The provider's API headers on `req`, and GitHub's JSON media type unless they name
+/// an `Accept` of their own.
+pub(super) fn with_api_headers(
+    ctx: &Ctx,
+    mut req: reqwest::RequestBuilder,
+) -> reqwest::RequestBuilder {
+    for (k, v) in &ctx.provider.api_headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            req = req.header(n, v);
+        }
+    }
+    if !ctx
+        .provider
+        .api_headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("accept"))
+    {
+        req = req.header(ACCEPT, "application/vnd.github+json");
+    }
+    req
+}
+
 pub(crate) fn is_installation_id(id: &str) -> bool {
     (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
 }
@@ -171,22 +196,7 @@ impl Engine {
             .client()
             .request(method, url.clone())
             .header(AUTHORIZATION, format!("Bearer {jwt}"));
-        for (k, v) in &ctx.provider.api_headers {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                req = req.header(n, v);
-            }
-        }
-        if !ctx
-            .provider
-            .api_headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("accept"))
-        {
-            req = req.header(ACCEPT, "application/vnd.github+json");
-        }
+        req = with_api_headers(ctx, req);
         let (status, _, body) = protocol::send(&url, req)
             .await
             .map_err(|e| TokenError::Unavailable(e.to_string()))?;

@@ -18,7 +18,7 @@
 //! `github_app_authorization` (`revoked`: a user revoked their authorization of the
 //! app) changes nothing: connections hold installation tokens, never user tokens.
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue, LINK};
+use reqwest::header::{ACCEPT, AUTHORIZATION, LINK};
 use serde_json::{Value, json};
 use store::{Connection, ConnectionStatus};
 use vault::{ExposeSecret, SecretString};
@@ -130,27 +130,6 @@ fn has_next(headers: &reqwest::header::HeaderMap) -> bool {
 }
 
 impl Engine {
-    /// The provider's API headers, on `req`.
-    fn with_api_headers(ctx: &Ctx, mut req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        for (k, v) in &ctx.provider.api_headers {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                req = req.header(n, v);
-            }
-        }
-        if !ctx
-            .provider
-            .api_headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("accept"))
-        {
-            req = req.header(ACCEPT, "application/vnd.github+json");
-        }
-        req
-    }
-
     /// Whether the user who came back with `code` can reach `installation`: the code is
     /// exchanged for a user access token, the user's installations of this app are
     /// listed with it, and the token is revoked whatever the answer.
@@ -270,7 +249,7 @@ impl Engine {
                     "{base}/user/installations?per_page={PER_PAGE}&page={page}"
                 ))
                 .map_err(|e| e.to_string())?;
-            let req = Self::with_api_headers(
+            let req = super::app_auth::with_api_headers(
                 ctx,
                 http.client()
                     .get(url.clone())
@@ -330,7 +309,7 @@ impl Engine {
                 .pop()
                 .push(client_id)
                 .push("token");
-            let req = Self::with_api_headers(
+            let req = super::app_auth::with_api_headers(
                 ctx,
                 http.client()
                     .delete(url.clone())
