@@ -103,6 +103,10 @@ fn start() -> DateTime<Utc> {
 struct World {
     /// Status answered to `POST /app/installations/{id}/access_tokens` (201 = a token).
     token_status: u16,
+    /// A body answered instead of a token with `token_status` (a malformed answer).
+    token_body: Option<Value>,
+    /// Status answered to `DELETE /installation/token`.
+    revoke_status: u16,
     /// Pages of `GET /user/installations`.
     pages: Vec<Vec<Value>>,
     /// The body of `POST /login/oauth/access_token`.
@@ -113,6 +117,8 @@ impl Default for World {
     fn default() -> Self {
         Self {
             token_status: 201,
+            token_body: None,
+            revoke_status: 204,
             pages: vec![vec![json!({"id": 7})], vec![json!({"id": 101})]],
             user_token: json!({"access_token": "ghu_user_token", "token_type": "bearer"}),
         }
@@ -138,6 +144,9 @@ fn github(
                 );
             }
             if let Some(id) = rest.strip_suffix("/access_tokens") {
+                if let Some(body) = &world.token_body {
+                    return Resp::json(world.token_status, body.clone());
+                }
                 return match world.token_status {
                     201 => {
                         let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -177,7 +186,7 @@ fn github(
                     resp
                 }
             }
-            "/installation/token" => Resp::raw(204, "text/plain", ""),
+            "/installation/token" => Resp::json(world.revoke_status, json!({"message": "stub"})),
             p if p.starts_with("/applications/") => Resp::raw(204, "text/plain", ""),
             "/token" => service_account_token(r, &keys),
             _ => Resp::json(404, json!({"message": "Not Found"})),
@@ -1087,4 +1096,143 @@ async fn service_account_subjects_are_checked_before_the_provider_is_asked() {
     }
     assert_eq!(g.stub.total(), 0);
     assert!(g.store.get_connection("sa-1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn other_installation_token_answers_leave_the_connection_active() {
+    let g = setup(World::default()).await;
+    by_id(&g, "c1", INSTALLATION).await;
+    for (status, body, expect) in [
+        (500u16, None, "unavailable"),
+        (429, None, "unavailable"),
+        (422, None, "http_422"),
+        (
+            201,
+            Some(json!({"expires_at": "2026-12-05T13:00:00Z"})),
+            "no token",
+        ),
+        (201, Some(json!("not an object")), "no token"),
+    ] {
+        g.world(World {
+            token_status: status,
+            token_body: body,
+            ..World::default()
+        });
+        let e = g.engine.force_refresh("c1").await.unwrap_err();
+        let (s, last_error) = g.status("c1").await;
+        assert_eq!(s, ConnectionStatus::Active, "{status}: {e:?}");
+        let last_error = last_error.unwrap();
+        assert!(
+            last_error.to_ascii_lowercase().contains(expect)
+                || e.to_string().to_ascii_lowercase().contains(expect),
+            "{status}: {e} / {last_error}"
+        );
+        assert_eq!(stored_creds_of(&g, "c1").await["access_token"], "ghs_101_1");
+    }
+    let c = g.store.get_connection("c1").await.unwrap().unwrap();
+    assert_eq!(c.refresh_failures, 5);
+}
+
+#[tokio::test]
+async fn a_github_app_connection_without_an_installation_needs_reauth() {
+    let g = setup(World::default()).await;
+    let mut c = super::connections::conn("c9", "gh", "github_app", Some(60));
+    c.provider = "ghapp".into();
+    super::connections::put(&g.engine, &c, json!({"access_token": "ghs_old"})).await;
+    let e = g.engine.force_refresh("c9").await.unwrap_err();
+    assert!(e.to_string().contains("needs_reauth"), "{e}");
+    let (s, last_error) = g.status("c9").await;
+    assert_eq!(s, ConnectionStatus::NeedsReauth);
+    let last_error = last_error.unwrap();
+    assert!(last_error.contains("names no installation"), "{last_error}");
+    assert_eq!(g.stub.total(), 0);
+}
+
+#[tokio::test]
+async fn a_github_app_without_its_oauth_client_cannot_install_through_a_session() {
+    let g = setup(World::default()).await;
+    let e = g
+        .engine
+        .create_connect_session(
+            serde_json::from_value(json!({"end_user": {"id": "u1"}, "integrations": ["gh-wrong"]}))
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    let EngineError::Invalid { field, message } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*field, "integrations");
+    assert!(message.contains("client_id and client_secret"), "{message}");
+    // Service accounts connect without a browser, never through a session.
+    let e = g
+        .engine
+        .create_connect_session(
+            serde_json::from_value(json!({"end_user": {"id": "u1"}, "integrations": ["sa"]}))
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            EngineError::Invalid {
+                field: "integrations",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(g.stub.total(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_installation_list_refuses_the_installation() {
+    for (pages_status, body) in [
+        (500u16, json!({"message": "boom"})),
+        (200, json!({"total_count": 0})),
+    ] {
+        let g = setup(World::default()).await;
+        let keys = g.keys.clone();
+        let clock = g.clock.clone();
+        let inner = github(World::default(), keys, clock);
+        let body2 = body.clone();
+        g.stub.set(move |r| {
+            if r.path == "/user/installations" {
+                Resp::json(pages_status, body2.clone())
+            } else {
+                inner(r)
+            }
+        });
+        let out = install(&g, Some("gh-code"), Some(INSTALLATION), None).await;
+        refused(&g, &out, "installation_not_accessible").await;
+        assert_eq!(g.reqs("GET", "/user/installations").len(), 1, "{body}");
+        assert_user_token_revoked(&g);
+    }
+}
+
+#[tokio::test]
+async fn disconnecting_a_github_app_connection_reports_what_github_answered() {
+    for (status, revoked) in [(401u16, true), (500, false)] {
+        let g = setup(World::default()).await;
+        by_id(&g, "c1", INSTALLATION).await;
+        g.world(World {
+            revoke_status: status,
+            ..World::default()
+        });
+        let d = g.engine.disconnect("gh", "c1", &ops()).await.unwrap();
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["revoked_at_provider"], revoked, "{status}: {v}");
+        if !revoked {
+            assert!(v.to_string().contains("HTTP 500"), "{v}");
+        }
+        // The credentials are gone whatever GitHub answered.
+        assert!(
+            g.store
+                .get_connection_credentials("c1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 }
