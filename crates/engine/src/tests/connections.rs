@@ -78,6 +78,8 @@ pub(super) struct Resp {
     pub gate: Option<Arc<Notify>>,
     /// Answer only after this long.
     pub delay: Duration,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Resp {
@@ -88,6 +90,7 @@ impl Resp {
             body: v.to_string(),
             gate: None,
             delay: Duration::ZERO,
+            headers: Vec::new(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Resp {
             body: body.into(),
             gate: None,
             delay: Duration::ZERO,
+            headers: Vec::new(),
         }
     }
 
@@ -108,6 +112,12 @@ impl Resp {
 
     pub(super) fn delayed(mut self, d: Duration) -> Self {
         self.delay = d;
+        self
+    }
+
+    /// Adds a response header.
+    pub(super) fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 }
@@ -159,11 +169,13 @@ async fn stub_handler(
     if !resp.delay.is_zero() {
         tokio::time::sleep(resp.delay).await;
     }
-    axum::response::Response::builder()
+    let mut out = axum::response::Response::builder()
         .status(resp.status)
-        .header("content-type", resp.content_type)
-        .body(axum::body::Body::from(resp.body))
-        .unwrap()
+        .header("content-type", resp.content_type);
+    for (k, v) in &resp.headers {
+        out = out.header(k.as_str(), v.as_str());
+    }
+    out.body(axum::body::Body::from(resp.body)).unwrap()
 }
 
 impl Stub {

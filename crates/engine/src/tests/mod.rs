@@ -876,6 +876,7 @@ mod connections_health;
 mod connections_lifetime;
 mod connections_manage;
 mod connections_protocol;
+mod connections_signed;
 mod connections_tokens;
 mod pipeline;
 mod pipeline_deliver;
