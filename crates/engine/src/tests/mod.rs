@@ -9,6 +9,7 @@ mod api_keys;
 mod app_auth;
 mod audit;
 mod clock;
+mod console;
 mod console_oidc;
 mod discovery;
 mod errors;
