@@ -772,3 +772,23 @@ async fn a_provider_without_a_usable_discovery_document_is_unavailable() {
     idp.set(|a| a.discovery = discovery_doc(&base));
     idp.refused(idp.finish(&s).await, "unauthorized").await;
 }
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_unavailable_and_signs_nobody_in() {
+    let idp = Idp::emails().await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut doc = discovery_doc(&idp.stub.base);
+    doc["token_endpoint"] = json!(format!("http://{dead}/token"));
+    idp.set(|a| a.discovery = doc);
+    let s = idp.engine.console_oidc_start("/ui", None).await.unwrap();
+    idp.refused(idp.finish(&s).await, "provider_unavailable")
+        .await;
+    // The state was spent on the way.
+    idp.set(|a| a.discovery = discovery_doc(&idp.stub.base));
+    idp.issue(&idp.claims(&s));
+    idp.refused(idp.finish(&s).await, "unauthorized").await;
+    assert_eq!(idp.stub.count("/token"), 0);
+}

@@ -875,6 +875,7 @@ mod webhooks_asana;
 
 mod connections;
 mod connections_health;
+mod connections_health_more;
 mod connections_lifetime;
 mod connections_manage;
 mod connections_protocol;
