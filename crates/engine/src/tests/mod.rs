@@ -878,6 +878,7 @@ mod connections_health;
 mod connections_health_more;
 mod connections_lifetime;
 mod connections_manage;
+mod connections_page;
 mod connections_protocol;
 mod connections_tokens;
 mod pipeline;
