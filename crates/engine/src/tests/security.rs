@@ -461,3 +461,41 @@ async fn a_public_url_over_plain_http_is_flagged_unless_loopback_or_dev() {
     let (e, _) = engine_with("public_url = \"http://sb.example.com\"", true).await;
     assert!(e.security_findings().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn pkce_turned_off_for_an_unused_provider_is_low() {
+    let f = findings(
+        r#"
+[[providers]]
+id = "acme"
+token_url = "https://id.acme.example/token"
+authorization_url = "https://id.acme.example/authorize"
+pkce = false
+"#,
+    )
+    .await;
+    let p = only(&f, "SB-PKCE-001");
+    assert_eq!(p.len(), 1, "{f:#?}");
+    assert_eq!(p[0].severity, Severity::Low);
+    assert_eq!(p[0].integration, None);
+    assert_eq!(p[0].subject.as_deref(), Some("provider:acme"));
+    assert!(
+        p[0].title.contains("no integration uses it yet"),
+        "{}",
+        p[0].title
+    );
+}
+
+#[test]
+fn severities_are_named_in_lowercase() {
+    let all = [
+        (Severity::High, "high"),
+        (Severity::Medium, "medium"),
+        (Severity::Low, "low"),
+        (Severity::Info, "info"),
+    ];
+    for (s, name) in all {
+        assert_eq!(s.as_str(), name);
+        assert_eq!(s.to_string(), name);
+    }
+}
