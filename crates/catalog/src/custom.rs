@@ -54,6 +54,10 @@ pub struct CustomProvider {
     /// Token-endpoint client authentication (default from discovery, else `basic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_auth: Option<ClientAuth>,
+    /// The name of the client id parameter when the provider does not call it
+    /// `client_id` (TikTok `client_key`), as `oauth2.client_id_param` in a catalog file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_param: Option<String>,
     /// `oauth2` (default), `client_credentials`, `github_app` or `jwt_bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_mode: Option<AuthMode>,
@@ -328,6 +332,10 @@ impl CustomProvider {
                     .unwrap_or_else(|| " ".to_owned()),
                 pkce,
                 client_auth,
+                client_id_param: self
+                    .client_id_param
+                    .clone()
+                    .unwrap_or_else(|| crate::model::CLIENT_ID_PARAM.to_owned()),
                 authorization_params: Default::default(),
                 token_params: Default::default(),
                 code_params: Default::default(),

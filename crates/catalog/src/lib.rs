@@ -28,6 +28,8 @@ mod validate;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_expressible;
+#[cfg(test)]
 mod tests_provenance;
 
 use std::collections::BTreeMap;
@@ -36,12 +38,12 @@ use std::sync::OnceLock;
 pub use crate::custom::{CustomProvider, DiscoveryDocument};
 pub use crate::error::CatalogError;
 pub use crate::model::{
-    ApiKey, AuthMode, Basic, BodyFormat, CalendarDate, ClientAuth, Expiry, FORM_CONTENT_TYPE,
-    GithubApp, Handshake, HttpMethod, JwtAudience, JwtBearer, JwtScopes, JwtSubject, Location,
-    OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample, ResetFormat,
-    Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME, SAMPLE_EVENT_ID,
-    SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind, ValueSource,
-    VerifyRequest, WebhookSample, Webhooks,
+    ApiKey, AuthMode, Basic, BodyFormat, CLIENT_ID_PARAM, CalendarDate, ClientAuth, Expiry,
+    FORM_CONTENT_TYPE, GithubApp, Handshake, HttpMethod, JwtAudience, JwtBearer, JwtScopes,
+    JwtSubject, Location, OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample,
+    ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME,
+    SAMPLE_EVENT_ID, SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind,
+    ValueSource, VerifyRequest, WebhookSample, Webhooks,
 };
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
@@ -176,6 +178,7 @@ embedded![
     "strava",
     "stripe",
     "svix",
+    "tiktok",
     "todoist",
     "twilio",
     "twitch",

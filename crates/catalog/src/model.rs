@@ -522,6 +522,12 @@ pub struct OAuth2 {
     /// How the client authenticates at the token endpoint.
     #[serde(default)]
     pub client_auth: ClientAuth,
+    /// The name of the parameter that carries the client id: in the authorization URL,
+    /// in token requests that send it in the body (`client_auth = "body"`) and in
+    /// revocation requests (`body` or `client_id`). `client_id` unless the provider
+    /// names it otherwise (TikTok `client_key`).
+    #[serde(default = "p_client_id", skip_serializing_if = "is_client_id")]
+    pub client_id_param: String,
     /// Extra authorization parameters (Google `access_type = "offline"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorization_params: BTreeMap<String, String>,
@@ -549,6 +555,17 @@ pub struct OAuth2 {
 
 fn space() -> String {
     " ".to_owned()
+}
+
+/// The parameter name RFC 6749 gives the client id.
+pub const CLIENT_ID_PARAM: &str = "client_id";
+
+fn p_client_id() -> String {
+    CLIENT_ID_PARAM.to_owned()
+}
+
+fn is_client_id(name: &str) -> bool {
+    name == CLIENT_ID_PARAM
 }
 
 fn yes() -> bool {

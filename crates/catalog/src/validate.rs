@@ -381,13 +381,14 @@ impl Checker<'_> {
             .chain(&o.token_params)
             .chain(&o.code_params)
         {
-            if RESERVED_PARAMS.contains(&k.as_str()) {
+            if RESERVED_PARAMS.contains(&k.as_str()) || *k == o.client_id_param {
                 return Err(self.err(
                     format!("oauth2 params.{k}"),
                     "is set by Switchboard itself; remove it",
                 ));
             }
         }
+        self.client_id_param(o)?;
         for h in o.token_headers.keys() {
             self.header(&format!("oauth2.token_headers.{h}"), h)?;
         }
@@ -415,6 +416,30 @@ impl Checker<'_> {
         }
         if t.scope_separator.as_deref() == Some("") {
             return Err(self.err("oauth2.token_response.scope_separator", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// `oauth2.client_id_param`: a plain parameter name that no other parameter
+    /// Switchboard sets already has.
+    fn client_id_param(&self, o: &OAuth2) -> Result<(), CatalogError> {
+        let name = o.client_id_param.as_str();
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !plain {
+            return Err(self.err(
+                "oauth2.client_id_param",
+                "must be a parameter name of letters, digits, `_`, `-` or `.` (at most 64)",
+            ));
+        }
+        if name != crate::model::CLIENT_ID_PARAM && RESERVED_PARAMS.contains(&name) {
+            return Err(self.err(
+                "oauth2.client_id_param",
+                format!("{name:?} is a parameter Switchboard sets for something else; name the provider's client id parameter (TikTok: \"client_key\")"),
+            ));
         }
         Ok(())
     }

@@ -275,7 +275,7 @@ impl Engine {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
-                .append_pair("client_id", client_id)
+                .append_pair(&oauth.client_id_param, client_id)
                 .append_pair("redirect_uri", &self.callback_url(integration))
                 .append_pair("state", state);
             if !scopes.is_empty() {

@@ -422,7 +422,7 @@ pub(crate) async fn token_request(
             req = req.header(AUTHORIZATION, basic(client.id, secret.expose_secret()));
         }
         (_, secret) => {
-            params.push(("client_id".into(), client.id.to_owned()));
+            params.push((oauth.client_id_param.clone(), client.id.to_owned()));
             if let Some(s) = secret {
                 params.push(("client_secret".into(), s.expose_secret().to_owned()));
             }
@@ -540,11 +540,11 @@ pub(crate) async fn revoke(
             req = req.header(AUTHORIZATION, basic(client.id, s.expose_secret()));
         }
         (RevokeClientAuth::Body, Some(s)) => {
-            params.push(("client_id".into(), client.id.to_owned()));
+            params.push((oauth.client_id_param.clone(), client.id.to_owned()));
             params.push(("client_secret".into(), s.expose_secret().to_owned()));
         }
         (RevokeClientAuth::None, _) => {}
-        _ => params.push(("client_id".into(), client.id.to_owned())),
+        _ => params.push((oauth.client_id_param.clone(), client.id.to_owned())),
     }
     if !params.is_empty() {
         req = match rev.send {

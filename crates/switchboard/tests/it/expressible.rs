@@ -1,0 +1,346 @@
+//! Providers whose flows differ from RFC 6749 in ways the OIDC peer cannot play, end to
+//! end: the real binary against a local stub that answers only when the request has the
+//! provider's quirk exactly (TikTok's `client_key`), configured as a custom
+//! `[[providers]]` entry using the catalog key that expresses it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+
+use crate::harness::{self, Server};
+
+const APP_ORIGIN: &str = "http://127.0.0.1:9";
+
+/// A request's form or query parameters.
+type Params = BTreeMap<String, String>;
+
+/// What the stub saw: each request's path and its form or query.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(String, Params)>>>);
+
+impl Seen {
+    fn push(&self, path: &str, params: &BTreeMap<String, String>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((path.to_owned(), params.clone()));
+    }
+
+    fn of(&self, path: &str) -> Vec<BTreeMap<String, String>> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, f)| f.clone())
+            .collect()
+    }
+}
+
+fn form(body: &str) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn keys(m: &BTreeMap<String, String>) -> Vec<&str> {
+    m.keys().map(String::as_str).collect()
+}
+
+fn refuse(what: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": "invalid_request", "error_description": what})),
+    )
+        .into_response()
+}
+
+/// Starts `app` on a loopback port; returns its base URL.
+async fn serve_stub(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+/// An HTTP client that does not follow redirects (the browser's steps are the test's).
+fn browser() -> reqwest::Client {
+    harness::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query(url: &str) -> BTreeMap<String, String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// The app backend: an admin key on one server.
+struct App<'a> {
+    server: &'a Server,
+    key: String,
+}
+
+impl App<'_> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .server
+            .http()
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Session → `/auth` → the provider's page (the stub) → callback; returns the
+    /// provider URL Switchboard sent the browser to and the app's final redirect.
+    async fn connect(&self, integration: &str, connection_id: &str) -> (String, String) {
+        let (status, s) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/connect-sessions",
+                Some(json!({
+                    "end_user": {"id": "u1"},
+                    "integrations": [integration],
+                    "connection_id": connection_id,
+                    "return_to": format!("{APP_ORIGIN}/done"),
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{s}");
+        let b = browser();
+        let r = b
+            .get(self.server.url(&format!(
+                "/api/integrations/{integration}/auth?session={}",
+                s["token"].as_str().unwrap()
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{:?}", r.text().await);
+        let auth = location(&r);
+        let at_provider = b.get(&auth).send().await.unwrap();
+        assert_eq!(
+            at_provider.status(),
+            303,
+            "the provider refused the authorization request {auth}: {:?}",
+            at_provider.text().await
+        );
+        let callback = location(&at_provider);
+        let done = b.get(&callback).send().await.unwrap();
+        assert_eq!(done.status(), 302, "{:?}", done.text().await);
+        (auth, location(&done))
+    }
+}
+
+// ---------------------------------------------------------------------------- TikTok
+
+const TT_KEY: &str = "tt-client-key";
+const TT_SECRET: &str = "tt-client-secret";
+
+/// TikTok's endpoints as its docs describe them, strict about `client_key`: the
+/// authorize page wants `client_key` (never `client_id`) and comma-separated scopes; the
+/// token and revocation endpoints want `client_key` and `client_secret` in the form body,
+/// rotate refresh tokens, and answer `invalid_request` to anything else.
+fn tiktok_stub(seen: Seen) -> axum::Router {
+    async fn authorize(
+        State(seen): State<Seen>,
+        Query(q): Query<BTreeMap<String, String>>,
+    ) -> Response {
+        seen.push("/v2/auth/authorize/", &q);
+        if q.get("client_key").map(String::as_str) != Some(TT_KEY)
+            || q.contains_key("client_id")
+            || q.get("response_type").map(String::as_str) != Some("code")
+            || q.get("scope").map(String::as_str) != Some("user.info.basic,video.list")
+        {
+            return refuse("client_key, response_type=code and comma-separated scopes");
+        }
+        let mut to = reqwest::Url::parse(&q["redirect_uri"]).unwrap();
+        to.query_pairs_mut()
+            .append_pair("code", "tt-code-1")
+            .append_pair("scopes", "user.info.basic,video.list")
+            .append_pair("state", &q["state"]);
+        Redirect::to(to.as_str()).into_response()
+    }
+    async fn token(State(seen): State<Seen>, headers: HeaderMap, body: String) -> Response {
+        let f = form(&body);
+        seen.push("/v2/oauth/token/", &f);
+        if headers.contains_key("authorization")
+            || f.contains_key("client_id")
+            || f.get("client_key").map(String::as_str) != Some(TT_KEY)
+            || f.get("client_secret").map(String::as_str) != Some(TT_SECRET)
+        {
+            return refuse("client_key and client_secret go in the body");
+        }
+        let n = seen.of("/v2/oauth/token/").len();
+        let ok = match f.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => f.get("code").map(String::as_str) == Some("tt-code-1"),
+            Some("refresh_token") => f.get("refresh_token") == Some(&format!("rft.{}", n - 1)),
+            _ => false,
+        };
+        if !ok {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "invalid_grant"})),
+            )
+                .into_response();
+        }
+        axum::Json(json!({
+            "access_token": format!("act.{n}"),
+            "expires_in": 7200,
+            "open_id": "tt-open-id-1",
+            "refresh_token": format!("rft.{n}"),
+            "refresh_expires_in": 15_552_000,
+            "scope": "user.info.basic,video.list",
+            "token_type": "Bearer",
+        }))
+        .into_response()
+    }
+    async fn revoke(State(seen): State<Seen>, body: String) -> Response {
+        let f = form(&body);
+        seen.push("/v2/oauth/revoke/", &f);
+        if f.get("client_key").map(String::as_str) != Some(TT_KEY)
+            || f.get("client_secret").map(String::as_str) != Some(TT_SECRET)
+            || f.contains_key("client_id")
+        {
+            return refuse("client_key and client_secret go in the body");
+        }
+        axum::Json(json!({})).into_response()
+    }
+    axum::Router::new()
+        .route("/v2/auth/authorize/", axum::routing::get(authorize))
+        .route("/v2/oauth/token/", axum::routing::post(token))
+        .route("/v2/oauth/revoke/", axum::routing::post(revoke))
+        .with_state(seen)
+}
+
+/// A custom provider with `client_id_param = "client_key"`: the connect flow, a refresh
+/// (rotated) and the disconnect all pass TikTok's checks, and no request carries
+/// `client_id`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_key_provider_connects_refreshes_and_revokes() {
+    let seen = Seen::default();
+    let stub = serve_stub(tiktok_stub(seen.clone())).await;
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            r#"
+[[providers]]
+id = "tiktok-like"
+docs_url = "https://developers.tiktok.com/doc/login-kit-web"
+authorization_url = "{stub}/v2/auth/authorize/"
+token_url = "{stub}/v2/oauth/token/"
+revocation_url = "{stub}/v2/oauth/revoke/"
+client_id_param = "client_key"
+client_auth = "body"
+scope_separator = ","
+pkce = false
+
+[[integrations]]
+id = "tt"
+provider = "tiktok-like"
+client_id = "{TT_KEY}"
+client_secret = "env:TT_SECRET"
+scopes = ["user.info.basic", "video.list"]
+allowed_return_origins = ["{APP_ORIGIN}"]
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[("TT_SECRET", TT_SECRET)]).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+
+    let (auth, done) = app.connect("tt", "tt-1").await;
+    let q = query(&auth);
+    assert_eq!(
+        keys(&q),
+        [
+            "client_key",
+            "redirect_uri",
+            "response_type",
+            "scope",
+            "state"
+        ],
+        "{auth}"
+    );
+    let result = query(&done);
+    assert_eq!(result["status"], "connected", "{done}");
+    assert_eq!(result["connection_id"], "tt-1");
+    let exchange = &seen.of("/v2/oauth/token/")[0];
+    assert_eq!(
+        keys(exchange),
+        [
+            "client_key",
+            "client_secret",
+            "code",
+            "grant_type",
+            "redirect_uri"
+        ]
+    );
+    let (status, c) = app
+        .call(reqwest::Method::GET, "/api/connections/tt-1", None)
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["scopes"], json!(["user.info.basic", "video.list"]));
+
+    // A forced refresh sends client_key with the refresh token; the rotated one is kept.
+    let (status, r) = app
+        .call(reqwest::Method::POST, "/api/connections/tt-1/refresh", None)
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let refresh = &seen.of("/v2/oauth/token/")[1];
+    assert_eq!(
+        keys(refresh),
+        ["client_key", "client_secret", "grant_type", "refresh_token"]
+    );
+    assert_eq!(refresh["refresh_token"], "rft.1");
+    let (status, t) = app
+        .call(reqwest::Method::GET, "/api/connections/tt-1/token", None)
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["access_token"], "act.2");
+    let (status, r) = app
+        .call(reqwest::Method::POST, "/api/connections/tt-1/refresh", None)
+        .await;
+    assert_eq!(status, 200, "the rotated refresh token was kept: {r}");
+
+    // Disconnect: the revocation passes TikTok's check.
+    let (status, d) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/integrations/tt/disconnect",
+            Some(json!({"connection_id": "tt-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["revoked_at_provider"], true, "{d}");
+    // A custom provider revokes as RFC 7009 does (the refresh token, with a hint).
+    let revoke = &seen.of("/v2/oauth/revoke/")[0];
+    assert_eq!(
+        keys(revoke),
+        ["client_key", "client_secret", "token", "token_type_hint"]
+    );
+    assert_eq!(revoke["token"], "rft.3");
+}
