@@ -21,6 +21,7 @@
 mod custom;
 mod error;
 mod model;
+mod pointer;
 mod scopes;
 mod template;
 mod validate;
@@ -45,6 +46,7 @@ pub use crate::model::{
     SAMPLE_EVENT_ID, SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind,
     ValueSource, VerifyRequest, WebhookSample, Webhooks,
 };
+pub use crate::pointer::select as select_pointer;
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
 };
@@ -72,6 +74,7 @@ embedded![
     "attio",
     "auth0",
     "bamboohr",
+    "basecamp",
     "bigcommerce",
     "bitbucket",
     "box",

@@ -441,9 +441,11 @@ pub enum ValueSource {
     Connection(String),
     /// A setting of the integration in `switchboard.toml` (Okta domain, client id).
     Integration(String),
-    /// A JSON pointer into the token response (Salesforce `/instance_url`).
+    /// A JSON pointer into the token response (Salesforce `/instance_url`); a token
+    /// `[name=value]` selects in an array (see [`crate::select_pointer`]).
     TokenResponse(String),
-    /// A JSON pointer into the userinfo / metadata response (Mailchimp `/api_endpoint`).
+    /// A JSON pointer into the userinfo / metadata response (Mailchimp `/api_endpoint`,
+    /// Basecamp `/accounts/[product=bc3]/id`).
     Userinfo(String),
     /// A query parameter of the OAuth2 callback (QuickBooks `realmId`).
     CallbackQuery(String),
@@ -1027,7 +1029,7 @@ impl Webhooks {
                 .trim()
                 .to_owned(),
             Location::Pointer(p) => match json {
-                Some(v) => match v.pointer(p)? {
+                Some(v) => match crate::pointer::select(v, p)? {
                     serde_json::Value::String(s) => s.clone(),
                     serde_json::Value::Number(n) => n.to_string(),
                     _ => return None,

@@ -3,6 +3,8 @@
 //! API headers and query parameters, and templated token parameters. Each with the
 //! entries that use it and the refusals of a bad file or custom provider.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 const BASE: &str = r#"
@@ -162,4 +164,151 @@ fn tiktok_key_facts() {
     );
     assert_eq!(p.verified, CalendarDate::new(2026, 12, 6));
     assert!(scope_description("tiktok", "user.info.basic").is_some());
+}
+
+// ------------------------------------------------------------ selection in pointers
+
+#[test]
+fn pointers_select_in_arrays_by_member() {
+    let doc = serde_json::json!({
+        "identity": {"id": 9},
+        "accounts": [
+            {"product": "bcx", "id": 1, "name": "Old"},
+            {"product": "hey", "id": 2},
+            {"product": "bc3", "id": 3, "name": "First"},
+            {"product": "bc3", "id": 4, "name": "Second"},
+            "not an object",
+            {"product": 7, "id": 5, "active": true},
+        ],
+        "a/b": {"~": "escaped"},
+        "[product=bc3]": "a key that looks like a selector",
+    });
+    let s = |p: &str| select_pointer(&doc, p).cloned();
+    assert_eq!(s("/accounts/[product=bc3]/id"), Some(serde_json::json!(3)));
+    assert_eq!(
+        s("/accounts/[product=bc3]/name"),
+        Some(serde_json::json!("First"))
+    );
+    // Numbers and booleans compare as they are written.
+    assert_eq!(s("/accounts/[product=7]/id"), Some(serde_json::json!(5)));
+    assert_eq!(s("/accounts/[active=true]/id"), Some(serde_json::json!(5)));
+    // Plain RFC 6901 still: indexes, escapes, the whole document.
+    assert_eq!(s("/accounts/1/id"), Some(serde_json::json!(2)));
+    assert_eq!(s("/a~1b/~0"), Some(serde_json::json!("escaped")));
+    assert_eq!(s(""), Some(doc.clone()));
+    // On an object a selector-looking token is a member name.
+    assert_eq!(
+        s("/[product=bc3]"),
+        Some(serde_json::json!("a key that looks like a selector"))
+    );
+    // Nothing there.
+    for missing in [
+        "/accounts/[product=basecamp]/id",
+        "/accounts/[nope=bc3]/id",
+        "/accounts/01/id",
+        "/accounts/+1/id",
+        "/accounts/9/id",
+        "/accounts/[product=bc3]/missing",
+        "/identity/id/deeper",
+        "accounts",
+    ] {
+        assert_eq!(s(missing), None, "{missing}");
+    }
+}
+
+#[test]
+fn selectors_are_checked_in_files() {
+    let with = |from: &str| {
+        format!(
+            "{BASE}userinfo_url = \"https://acme.example/me\"\n\n[placeholders.account]\nfrom = {from}\nkind = \"segment\"\n"
+        )
+        .replace(
+            "auth_mode = \"oauth2\"\n",
+            "auth_mode = \"oauth2\"\napi_base_url = \"https://acme.example/{account}\"\n",
+        )
+    };
+    let ok = parse(&with("{ userinfo = \"/accounts/[product=bc3]/id\" }")).unwrap();
+    assert_eq!(
+        ok.placeholders["account"].from,
+        ValueSource::Userinfo("/accounts/[product=bc3]/id".into())
+    );
+    for bad in ["/accounts/[=bc3]/id", "/accounts/[product]/id"] {
+        fails(
+            &with(&format!("{{ userinfo = {bad:?} }}")),
+            &["placeholders.account.from", "selector", "[product=bc3]"],
+        );
+    }
+    fails(
+        &with("{ token_response = \"/a/[]\" }"),
+        &["placeholders.account.from", "selector"],
+    );
+    // Webhook pointers are checked the same way.
+    let hooks = format!("{BASE}\n[webhooks]\nevent_id = {{ pointer = \"/items/[=x]/id\" }}\n");
+    fails(&hooks, &["webhooks.event_id", "selector"]);
+}
+
+#[test]
+fn webhook_locations_select_too() {
+    let p = parse(&format!(
+        "{BASE}\n[webhooks]\nevent_id = {{ pointer = \"/events/[kind=primary]/id\" }}\n"
+    ))
+    .unwrap();
+    let w = p.webhooks.as_ref().unwrap();
+    let body = br#"{"events": [{"kind": "echo", "id": "e0"}, {"kind": "primary", "id": "e1"}]}"#;
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let id = w.read(
+        w.event_id.as_ref().unwrap(),
+        &signatures::Headers::new(),
+        Some(&json),
+        body,
+    );
+    assert_eq!(id.as_deref(), Some("e1"));
+}
+
+#[test]
+fn basecamp_key_facts() {
+    let p = builtin("basecamp");
+    let o = oauth("basecamp");
+    assert_eq!(
+        o.authorization_url.as_deref(),
+        Some("https://launchpad.37signals.com/authorization/new")
+    );
+    assert_eq!(
+        o.token_url,
+        "https://launchpad.37signals.com/authorization/token"
+    );
+    assert_eq!(
+        o.userinfo_url.as_deref(),
+        Some("https://launchpad.37signals.com/authorization.json")
+    );
+    assert_eq!(o.client_auth, ClientAuth::Body);
+    assert!(o.default_scopes.is_empty());
+    assert!(o.authorization_params.is_empty() && o.token_params.is_empty());
+    assert!(o.revocation.is_none());
+    assert_eq!(
+        p.api_base_url.as_deref(),
+        Some("https://3.basecampapi.com/{account_id}")
+    );
+    assert_eq!(
+        p.placeholders["account_id"].from,
+        ValueSource::Userinfo("/accounts/[product=bc3]/id".into())
+    );
+    // The account id from the documented authorization.json sample.
+    let sample = serde_json::json!({
+        "expires_at": "2026-02-16T12:00:00-06:00",
+        "identity": {"id": 9999999, "first_name": "Jason"},
+        "accounts": [
+            {"product": "bcx", "id": 11111111, "href": "https://basecamp.com/11111111/api/v1"},
+            {"product": "bc3", "id": 99999999, "href": "https://3.basecampapi.com/99999999"},
+        ],
+    });
+    let id = select_pointer(&sample, "/accounts/[product=bc3]/id").unwrap();
+    let url = p
+        .resolve_url(
+            p.api_base_url.as_deref().unwrap(),
+            &BTreeMap::from([("account_id".to_owned(), id.to_string())]),
+        )
+        .unwrap();
+    assert_eq!(url, "https://3.basecampapi.com/99999999");
+    assert_eq!(p.verify.as_ref().unwrap().path, "/my/profile.json");
 }

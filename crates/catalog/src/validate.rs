@@ -190,7 +190,10 @@ impl Checker<'_> {
     fn location(&self, key: &str, loc: &Location, role: Role) -> Result<(), CatalogError> {
         match (loc, role) {
             (Location::Header(h), _) => self.header(key, h),
-            (Location::Pointer(p), _) => self.pointer(key, p),
+            (Location::Pointer(p), _) => {
+                self.pointer(key, p)?;
+                crate::pointer::check_selectors(p).map_err(|m| self.err(key, format!("{p:?} {m}")))
+            }
             (Location::Value(v), Role::Type) => {
                 if v.trim().is_empty() || v.trim() != v || v.len() > 256 {
                     Err(self.err(key, "must be a non-empty value without surrounding spaces"))
@@ -307,7 +310,10 @@ impl Checker<'_> {
 
     fn source(&self, key: &str, src: &ValueSource) -> Result<(), CatalogError> {
         match src {
-            ValueSource::TokenResponse(p) | ValueSource::Userinfo(p) => self.pointer(key, p),
+            ValueSource::TokenResponse(p) | ValueSource::Userinfo(p) => {
+                self.pointer(key, p)?;
+                crate::pointer::check_selectors(p).map_err(|m| self.err(key, format!("{p:?} {m}")))
+            }
             ValueSource::Connection(k)
             | ValueSource::Integration(k)
             | ValueSource::CallbackQuery(k) => {

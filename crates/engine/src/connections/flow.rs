@@ -642,7 +642,7 @@ impl Engine {
         // Values the provider gives in the token response (Salesforce instance URL).
         for (name, ph) in &ctx.provider.placeholders {
             if let catalog::ValueSource::TokenResponse(p) = &ph.from
-                && let Some(v) = tokens.raw.pointer(p).and_then(json_scalar)
+                && let Some(v) = catalog::select_pointer(&tokens.raw, p).and_then(json_scalar)
             {
                 settings.insert(name.clone(), v);
             }
@@ -666,7 +666,7 @@ impl Engine {
         if let Some(info) = &userinfo {
             for (name, ph) in &ctx.provider.placeholders {
                 if let catalog::ValueSource::Userinfo(p) = &ph.from
-                    && let Some(v) = info.pointer(p).and_then(json_scalar)
+                    && let Some(v) = catalog::select_pointer(info, p).and_then(json_scalar)
                 {
                     settings.insert(name.clone(), v);
                 }
@@ -679,11 +679,11 @@ impl Engine {
             .and_then(|w| w.routing.as_ref())
             .and_then(|r| match &r.connection {
                 catalog::ValueSource::TokenResponse(p) => {
-                    tokens.raw.pointer(p).and_then(json_scalar)
+                    catalog::select_pointer(&tokens.raw, p).and_then(json_scalar)
                 }
                 catalog::ValueSource::Userinfo(p) => userinfo
                     .as_ref()
-                    .and_then(|u| u.pointer(p))
+                    .and_then(|u| catalog::select_pointer(u, p))
                     .and_then(json_scalar),
                 catalog::ValueSource::Connection(k) => settings.get(k).cloned(),
                 catalog::ValueSource::Integration(k) => ctx.integration.settings.get(k).cloned(),

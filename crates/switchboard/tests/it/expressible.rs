@@ -344,3 +344,133 @@ allowed_return_origins = ["{APP_ORIGIN}"]
     );
     assert_eq!(revoke["token"], "rft.3");
 }
+
+// -------------------------------------------------------------------------- Basecamp
+
+/// Launchpad and the Basecamp API as documented: authorization with the standard
+/// parameters, a token, `authorization.json` listing a Basecamp 2 account before the
+/// Basecamp 4 (`bc3`) one, and the API under `/{account_id}`.
+fn basecamp_stub(seen: Seen) -> axum::Router {
+    async fn authorize(Query(q): Query<BTreeMap<String, String>>) -> Response {
+        let mut to = reqwest::Url::parse(&q["redirect_uri"]).unwrap();
+        to.query_pairs_mut()
+            .append_pair("code", "bc-code")
+            .append_pair("state", &q["state"]);
+        Redirect::to(to.as_str()).into_response()
+    }
+    async fn token(body: String) -> Response {
+        let f = form(&body);
+        if f.get("grant_type").map(String::as_str) != Some("authorization_code") {
+            return refuse("grant_type");
+        }
+        axum::Json(json!({
+            "access_token": "bc-access",
+            "token_type": "Bearer",
+            "expires_in": 1_209_600,
+            "refresh_token": "bc-refresh",
+        }))
+        .into_response()
+    }
+    async fn accounts(headers: HeaderMap) -> Response {
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer bc-access") {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        axum::Json(json!({
+            "expires_at": "2026-12-20T12:00:00-06:00",
+            "identity": {"id": 9_999_999, "first_name": "Jason", "last_name": "Fried"},
+            "accounts": [
+                {"product": "bcx", "id": 11_111_111, "name": "Old"},
+                {"product": "bc3", "id": 99_999_999, "name": "Honcho Design"},
+            ],
+        }))
+        .into_response()
+    }
+    async fn api(
+        State(seen): State<Seen>,
+        axum::extract::Path((account, rest)): axum::extract::Path<(String, String)>,
+        headers: HeaderMap,
+    ) -> Response {
+        let ua = headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        seen.push(
+            &format!("/{account}/{rest}"),
+            &BTreeMap::from([("user-agent".to_owned(), ua)]),
+        );
+        axum::Json(json!([{"id": 1, "name": "Sample project"}])).into_response()
+    }
+    axum::Router::new()
+        .route("/authorization/new", axum::routing::get(authorize))
+        .route("/authorization/token", axum::routing::post(token))
+        .route("/authorization.json", axum::routing::get(accounts))
+        .route("/api/{account}/{*rest}", axum::routing::get(api))
+        .with_state(seen)
+}
+
+/// A provider whose API base holds the account picked from the userinfo list by
+/// `[product=bc3]`: the connection records the Basecamp 4 account, and the proxy calls
+/// the API under it, passing the app's own User-Agent on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_picked_from_the_accounts_list_routes_the_proxy() {
+    let seen = Seen::default();
+    let stub = serve_stub(basecamp_stub(seen.clone())).await;
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            r#"
+[[providers]]
+id = "basecamp-like"
+docs_url = "https://github.com/basecamp/bc3-api"
+authorization_url = "{stub}/authorization/new"
+token_url = "{stub}/authorization/token"
+userinfo_url = "{stub}/authorization.json"
+api_base_url = "{stub}/api/{{account_id}}"
+client_auth = "body"
+pkce = false
+
+[providers.placeholders.account_id]
+from = {{ userinfo = "/accounts/[product=bc3]/id" }}
+kind = "segment"
+
+[[integrations]]
+id = "bc"
+provider = "basecamp-like"
+client_id = "bc-client"
+client_secret = "bc-secret"
+allowed_return_origins = ["{APP_ORIGIN}"]
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    let (_, done) = app.connect("bc", "bc-1").await;
+    assert_eq!(query(&done)["status"], "connected", "{done}");
+    let (status, c) = app
+        .call(reqwest::Method::GET, "/api/connections/bc-1", None)
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["settings"]["account_id"], "99999999", "{c}");
+
+    let r = server
+        .http()
+        .get(server.url("/api/proxy/bc-1/projects.json"))
+        .bearer_auth(&app.key)
+        .header("user-agent", "Acme Integration (ops@acme.example)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let calls = seen.of("/99999999/projects.json");
+    assert_eq!(calls.len(), 1, "the API was called under the bc3 account");
+    assert_eq!(
+        calls[0]["user-agent"],
+        "Acme Integration (ops@acme.example)"
+    );
+}
