@@ -72,6 +72,13 @@ pub struct CustomProvider {
     /// Webhook signature scheme of the provider, if it sends webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_scheme: Option<Scheme>,
+    /// Headers every API call carries, as `api_headers` in a catalog file; values may
+    /// hold placeholders (`Client-Id = "{client_id}"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_headers: std::collections::BTreeMap<String, String>,
+    /// Query parameters every API call carries, as `api_query` in a catalog file.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_query: std::collections::BTreeMap<String, String>,
     /// Placeholders its URL templates use (`{tenant}`…), declared as in a catalog file
     /// (`[providers.placeholders.tenant]`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -346,7 +353,8 @@ impl CustomProvider {
             }),
             api_key: None,
             basic: None,
-            api_headers: Default::default(),
+            api_headers: self.api_headers.clone(),
+            api_query: self.api_query.clone(),
             verify: None,
             rate_limit: None,
             webhooks: if auth_mode == AuthMode::GithubApp {

@@ -50,7 +50,7 @@ pub use crate::pointer::select as select_pointer;
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
 };
-pub use crate::template::{TOKEN_PLACEHOLDER, resolve_url, resolve_url_with};
+pub use crate::template::{TOKEN_PLACEHOLDER, resolve_text, resolve_url, resolve_url_with};
 pub use crate::validate::is_valid_id;
 pub use signatures::Scheme;
 
@@ -183,6 +183,7 @@ embedded![
     "svix",
     "tiktok",
     "todoist",
+    "trello",
     "twilio",
     "twitch",
     "typeform",

@@ -33,9 +33,15 @@ pub struct Provider {
     /// Basic-auth labels (`basic` mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic: Option<Basic>,
-    /// Fixed headers every API call needs (`Notion-Version`, `X-GitHub-Api-Version`).
+    /// Headers every API call needs (`Notion-Version`, `X-GitHub-Api-Version`); a value
+    /// may hold placeholders (Twitch `Client-Id = "{client_id}"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub api_headers: BTreeMap<String, String>,
+    /// Query parameters every API call carries besides the credential; a value may hold
+    /// placeholders (Trello `key = "{api_key}"`, the integration's key beside the user's
+    /// token).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_query: BTreeMap<String, String>,
     /// A request that proves credentials work (made at connect time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyRequest>,
@@ -173,8 +179,8 @@ pub struct Sources {
     /// revocation (required when `[oauth2]` is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<String>,
-    /// `api_base_url`, `api_headers`, `[api_key]`, `[basic]`, `[verify]` (required when
-    /// any is present).
+    /// `api_base_url`, `api_headers`, `api_query`, `[api_key]`, `[basic]`, `[verify]`
+    /// (required when any is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
     /// `[rate_limit]` (required when present).
@@ -1128,4 +1134,6 @@ pub enum Handshake {
     MondayChallenge,
     /// Okta event hooks `X-Okta-Verification-Challenge`: echo it as `{"verification"}`.
     OktaVerificationChallenge,
+    /// Trello checks a new webhook's callback URL with a `HEAD` request: answer 200.
+    TrelloHead,
 }

@@ -312,3 +312,217 @@ fn basecamp_key_facts() {
     assert_eq!(url, "https://3.basecampapi.com/99999999");
     assert_eq!(p.verify.as_ref().unwrap().path, "/my/profile.json");
 }
+
+// ------------------------------------------------- templated API headers and query
+
+const KEYED: &str = r#"
+id = "acme"
+name = "Acme"
+docs_url = "https://acme.example/docs"
+auth_mode = "api_key"
+api_base_url = "https://api.acme.example/1"
+
+[api_key]
+query = "token"
+"#;
+
+#[test]
+fn api_query_and_header_values_take_placeholders() {
+    let p = parse(&format!(
+        "{KEYED}\n[placeholders.app_key]\nfrom = {{ integration = \"client_id\" }}\nkind = \"segment\"\n\n[placeholders.tenant]\nfrom = {{ connection = \"tenant\" }}\nkind = \"label\"\n\n[api_query]\nkey = \"{{app_key}}\"\n\n[api_headers]\nX-Tenant = \"t-{{tenant}}\"\nX-Fixed = \"1\"\n"
+    ))
+    .unwrap();
+    assert_eq!(p.api_query["key"], "{app_key}");
+    let values = BTreeMap::from([
+        ("app_key".to_owned(), "k y/é".to_owned()),
+        ("tenant".to_owned(), "Acme".to_owned()),
+    ]);
+    // As it is for a segment (the HTTP client encodes the query), checked for a label.
+    assert_eq!(
+        resolve_text(&p.api_query["key"], &p.placeholders, &values).unwrap(),
+        "k y/é"
+    );
+    assert_eq!(
+        resolve_text(&p.api_headers["X-Tenant"], &p.placeholders, &values).unwrap(),
+        "t-acme"
+    );
+    assert_eq!(
+        resolve_text("1", &p.placeholders, &BTreeMap::new()).unwrap(),
+        "1"
+    );
+    // Values that would split a header, are too long, missing or refused by their kind.
+    for (v, needle) in [
+        ("a\r\nX-Evil: 1", "control character"),
+        (&"x".repeat(513), "512"),
+        ("", "empty"),
+    ] {
+        let e = resolve_text(
+            &p.api_query["key"],
+            &p.placeholders,
+            &BTreeMap::from([("app_key".to_owned(), v.to_owned())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(needle), "{e}");
+        assert!(!e.contains("Evil"), "the value is not echoed: {e}");
+    }
+    let e = resolve_text(&p.api_query["key"], &p.placeholders, &BTreeMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("app_key") && e.contains("client_id"), "{e}");
+    let e = resolve_text(
+        &p.api_headers["X-Tenant"],
+        &p.placeholders,
+        &BTreeMap::from([("tenant".to_owned(), "a.b".to_owned())]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("tenant"), "{e}");
+}
+
+#[test]
+fn api_query_and_templated_headers_are_checked_in_files() {
+    let ph =
+        "\n[placeholders.app_key]\nfrom = { integration = \"client_id\" }\nkind = \"segment\"\n";
+    // Undeclared, or a placeholder known only later than the call.
+    fails(
+        &format!("{KEYED}\n[api_query]\nkey = \"{{nope}}\"\n"),
+        &["api_query.key", "{nope}", "not declared"],
+    );
+    fails(
+        &format!("{KEYED}\n[api_headers]\nX-Key = \"{{nope}}\"\n"),
+        &["api_headers.X-Key", "not declared"],
+    );
+    fails(
+        &format!("{KEYED}\n[api_query]\nkey = \"{{token}}\"\n"),
+        &["api_query.key"],
+    );
+    // Bad names and values.
+    for bad in ["a b", "a&b", "x=y", ""] {
+        fails(
+            &format!("{KEYED}{ph}\n[api_query]\n{bad:?} = \"{{app_key}}\"\n"),
+            &["api_query", "query parameter name"],
+        );
+    }
+    fails(
+        &format!("{KEYED}{ph}\n[api_query]\ntoken = \"{{app_key}}\"\n"),
+        &["api_query.token", "credential"],
+    );
+    fails(
+        &format!("{KEYED}{ph}\n[api_query]\nkey = \"{{app_key\"\n"),
+        &["api_query.key"],
+    );
+    fails(
+        &format!("{KEYED}{ph}\n[api_headers]\nX-Key = \"a\\nb\"\n"),
+        &["api_headers.X-Key", "control character"],
+    );
+    // A placeholder only a header or a parameter uses counts as used; one nothing uses
+    // is still refused.
+    assert!(
+        parse(&format!(
+            "{KEYED}{ph}\n[api_query]\nkey = \"{{app_key}}\"\n"
+        ))
+        .is_ok()
+    );
+    fails(&format!("{KEYED}{ph}"), &["placeholders.app_key", "no URL"]);
+    // api_query goes with an API.
+    fails(
+        &format!(
+            "{}{ph}\n[api_query]\nkey = \"{{app_key}}\"\n",
+            KEYED.replace("api_base_url = \"https://api.acme.example/1\"\n", "")
+        ),
+        &["api_query", "api_base_url"],
+    );
+}
+
+#[test]
+fn trello_key_facts() {
+    let p = builtin("trello");
+    assert_eq!(p.auth_mode, AuthMode::ApiKey);
+    assert_eq!(p.api_base_url.as_deref(), Some("https://api.trello.com/1"));
+    let k = p.api_key.as_ref().unwrap();
+    assert_eq!(k.query.as_deref(), Some("token"));
+    assert_eq!(k.header, None);
+    assert_eq!(p.api_query["key"], "{api_key}");
+    assert_eq!(
+        p.placeholders["api_key"].from,
+        ValueSource::Integration("client_id".into())
+    );
+    assert_eq!(p.verify.as_ref().unwrap().path, "/members/me");
+    let w = p.webhooks.as_ref().unwrap();
+    assert_eq!(w.scheme, Some(Scheme::Trello));
+    assert_eq!(w.handshake, Some(Handshake::TrelloHead));
+    assert_eq!(w.event_id, Some(Location::Pointer("/action/id".into())));
+    assert_eq!(w.event_type, Some(Location::Pointer("/action/type".into())));
+    let printed = toml::to_string(p).unwrap();
+    assert!(printed.contains("[api_query]"), "{printed}");
+}
+
+#[test]
+fn tiktok_webhooks() {
+    let w = builtin("tiktok").webhooks.as_ref().unwrap();
+    assert_eq!(w.scheme, Some(Scheme::Tiktok));
+    assert_eq!(w.event_id, Some(Location::BodySha256));
+    assert_eq!(w.event_type, Some(Location::Pointer("/event".into())));
+    let r = w.routing.as_ref().unwrap();
+    assert_eq!(r.event, Location::Pointer("/user_openid".into()));
+    assert_eq!(r.connection, ValueSource::TokenResponse("/open_id".into()));
+    let sample = w.sample.as_ref().unwrap().render("1", 1_700_000_000);
+    let v: serde_json::Value = serde_json::from_slice(&sample.body).unwrap();
+    assert_eq!(v["create_time"], 1_700_000_000);
+    assert_eq!(v["content"], "{\"reason\": 1 }");
+}
+
+#[test]
+fn custom_providers_take_api_headers_and_api_query() {
+    let c: CustomProvider = toml::from_str(
+        r#"
+        id = "helix"
+        authorization_url = "https://id.helix.example/authorize"
+        token_url = "https://id.helix.example/token"
+        api_base_url = "https://api.helix.example"
+        api_headers = { Client-Id = "{client_id}" }
+        api_query = { app = "{client_id}" }
+
+        [placeholders.client_id]
+        from = { integration = "client_id" }
+        kind = "segment"
+        "#,
+    )
+    .unwrap();
+    c.validate(false).unwrap();
+    let p = c.to_provider_explicit(false).unwrap();
+    assert_eq!(p.api_headers["Client-Id"], "{client_id}");
+    assert_eq!(p.api_query["app"], "{client_id}");
+    // Checked as in a catalog file: an undeclared placeholder is refused at load.
+    let bad: CustomProvider = toml::from_str(
+        r#"
+        id = "helix"
+        authorization_url = "https://id.helix.example/authorize"
+        token_url = "https://id.helix.example/token"
+        api_base_url = "https://api.helix.example"
+        api_headers = { Client-Id = "{client_id}" }
+        "#,
+    )
+    .unwrap();
+    let e = bad.validate(false).unwrap_err().to_string();
+    assert!(
+        e.contains("api_headers.Client-Id") && e.contains("not declared"),
+        "{e}"
+    );
+}
+
+#[test]
+fn twitch_sends_its_client_id_with_every_api_call() {
+    let p = builtin("twitch");
+    assert_eq!(p.api_headers["Client-Id"], "{client_id}");
+    assert_eq!(
+        p.placeholders["client_id"].from,
+        ValueSource::Integration("client_id".into())
+    );
+    let v = BTreeMap::from([("client_id".to_owned(), "abc123".to_owned())]);
+    assert_eq!(
+        resolve_text(&p.api_headers["Client-Id"], &p.placeholders, &v).unwrap(),
+        "abc123"
+    );
+}

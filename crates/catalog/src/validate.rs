@@ -155,6 +155,43 @@ impl Checker<'_> {
             .map_err(|m| self.err(key, format!("{m}; write the provider's https endpoint")))
     }
 
+    /// A text template (a header value, a query or token parameter): its placeholders
+    /// declared and known at `phase` (`{token}` is no text placeholder), no control
+    /// characters, and with sample values a valid header value.
+    fn text(&mut self, key: &str, text: &str, phase: Phase) -> Result<(), CatalogError> {
+        if text.chars().any(char::is_control) {
+            return Err(self.err(key, "holds a control character; write one line"));
+        }
+        let pieces = template::parse(text).map_err(|e| self.err(key, e.to_string()))?;
+        for piece in pieces {
+            let template::Piece::Var(name) = piece else {
+                continue;
+            };
+            let ph = self.p.placeholders.get(name).ok_or_else(|| {
+                self.err(
+                    key,
+                    format!("uses {{{name}}}, which is not declared; add [placeholders.{name}]"),
+                )
+            })?;
+            let known = match phase {
+                Phase::Authorization => ph.from.known_before_authorization(),
+                Phase::TokenExchange => ph.from.known_at_token_exchange(),
+                Phase::Connected => true,
+            };
+            if !known {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "uses {{{name}}}, whose value comes from {} and is not known yet when this is sent",
+                        ph.from.describe()
+                    ),
+                ));
+            }
+            self.used.insert(name.to_owned());
+        }
+        Ok(())
+    }
+
     fn header(&self, key: &str, name: &str) -> Result<(), CatalogError> {
         if is_header_name(name) {
             Ok(())
@@ -580,8 +617,34 @@ impl Checker<'_> {
         if let Some(k) = &p.api_key {
             self.api_key("api_key", k)?;
         }
-        for h in p.api_headers.keys() {
-            self.header(&format!("api_headers.{h}"), h)?;
+        for (h, v) in &p.api_headers {
+            let key = format!("api_headers.{h}");
+            self.header(&key, h)?;
+            self.text(&key, v, Phase::Connected)?;
+        }
+        let credential_param = match p.auth_mode {
+            AuthMode::ApiKey => p.api_key.as_ref(),
+            _ => p.oauth2.as_ref().and_then(|o| o.api_auth.as_ref()),
+        }
+        .and_then(|a| a.query.as_deref());
+        for (q, v) in &p.api_query {
+            let key = format!("api_query.{q}");
+            if !is_param_name(q) {
+                return Err(self.err(
+                    &key,
+                    "is not a query parameter name (letters, digits, `_`, `-`, `.`, `[`, `]`)",
+                ));
+            }
+            if credential_param == Some(q.as_str()) {
+                return Err(self.err(
+                    &key,
+                    "is the parameter the credential goes in; name another",
+                ));
+            }
+            self.text(&key, v, Phase::Connected)?;
+        }
+        if !p.api_query.is_empty() && p.api_base_url.is_none() {
+            return Err(self.err("api_query", "needs api_base_url, the API it is sent to"));
         }
         if let Some(v) = &p.verify
             && !v.path.starts_with('/')
@@ -643,11 +706,20 @@ impl Checker<'_> {
         if let Some(name) = unused.first() {
             return Err(self.err(
                 format!("placeholders.{name}"),
-                "is declared but no URL uses it; remove it",
+                "is declared but no URL uses it (nor an API header, API query or token parameter); remove it",
             ));
         }
         Ok(())
     }
+}
+
+/// A query or form parameter name as catalog files write them.
+fn is_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
 }
 
 /// Parameters Switchboard sets itself; a file may not override them.
@@ -702,11 +774,12 @@ pub(crate) fn provenance(p: &Provider) -> Result<(), CatalogError> {
             "api",
             p.api_base_url.is_some()
                 || !p.api_headers.is_empty()
+                || !p.api_query.is_empty()
                 || p.api_key.is_some()
                 || p.basic.is_some()
                 || p.verify.is_some(),
             &s.api,
-            "api_base_url, api_headers, [api_key], [basic] or [verify]",
+            "api_base_url, api_headers, api_query, [api_key], [basic] or [verify]",
         ),
         (
             "rate_limit",

@@ -124,6 +124,12 @@ pub enum Scheme {
     /// the body's SHA-256, signed with an HMAC secret (HS256/384/512) or an RSA or EC key
     /// pair (configured as a PEM public key); `exp` and `iat` are checked.
     Fusionauth,
+    /// Trello: `X-Trello-Webhook`, base64 HMAC-SHA1 of the body followed by the callback
+    /// URL, keyed by the app's secret.
+    Trello,
+    /// TikTok: `TikTok-Signature: t=…,s=…`, hex HMAC-SHA256 of `{t}.{body}` keyed by the
+    /// app's client secret.
+    Tiktok,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -158,6 +164,8 @@ impl Scheme {
         Scheme::Buildkite,
         Scheme::Monday,
         Scheme::Fusionauth,
+        Scheme::Trello,
+        Scheme::Tiktok,
     ];
 
     /// The kebab-case name used in configuration.
@@ -190,6 +198,8 @@ impl Scheme {
             Self::Buildkite => "buildkite",
             Self::Monday => "monday",
             Self::Fusionauth => "fusionauth",
+            Self::Trello => "trello",
+            Self::Tiktok => "tiktok",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -202,7 +212,7 @@ impl Scheme {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
-            Self::Buildkite | Self::Monday | Self::Fusionauth => Some(300),
+            Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Tiktok => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),
@@ -216,7 +226,8 @@ impl Scheme {
             | Self::Square
             | Self::Intercom
             | Self::Typeform
-            | Self::Docusign => None,
+            | Self::Docusign
+            | Self::Trello => None,
         }
     }
 }
@@ -293,7 +304,7 @@ pub struct Verified {
 pub struct SignRequest<'a> {
     /// The HTTP method (HubSpot signs it).
     pub method: &'a str,
-    /// The URL the request will be sent to (Twilio, Square, HubSpot sign it).
+    /// The URL the request will be sent to (Twilio, Square, HubSpot, Trello sign it).
     pub url: &'a str,
     /// The raw body.
     pub body: &'a [u8],

@@ -88,6 +88,8 @@ impl Scheme {
             | Self::Buildkite
             | Self::Monday
             | Self::Fusionauth
+            | Self::Trello
+            | Self::Tiktok
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

@@ -740,12 +740,13 @@ impl Engine {
         let url =
             protocol::resolve(&ctx.provider, template, &ctx.values(settings), self.dev()).ok()?;
         let token = tokens.credentials.access_token.as_deref()?;
+        let headers = ctx.api_headers(settings).unwrap_or_default();
         match protocol::get_with_credential(
             &self.outbound(),
             &url,
             oauth.api_auth.as_ref(),
             token,
-            &ctx.provider.api_headers,
+            &headers,
         )
         .await
         {

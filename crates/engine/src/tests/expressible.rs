@@ -276,3 +276,329 @@ async fn basecamp_without_a_bc3_account_has_no_api_base() {
         0
     );
 }
+
+/// Trello's API as documented: `key` and `token` in the query, `/members/me` answering
+/// only when both are right.
+fn trello_api(req: &super::connections::Req) -> super::connections::Resp {
+    use super::connections::Resp;
+    let q = req.query_map();
+    let ok = q.get("key").map(String::as_str) == Some(CLIENT_ID)
+        && q.get("token").map(String::as_str) == Some("trello-token");
+    match req.path.as_str() {
+        _ if !ok => Resp::raw(401, "text/plain", "invalid key"),
+        "/trello/1/members/me" => Resp::json(200, json!({"id": "m1", "username": "sample"})),
+        p if p.starts_with("/trello/1/") => Resp::json(200, json!({"query": req.query})),
+        _ => Resp::json(404, json!({})),
+    }
+}
+
+async fn trello_harness() -> super::connections::H {
+    let stub = Stub::start(trello_api).await;
+    let mut trello = catalog::Catalog::builtin().get("trello").unwrap().clone();
+    trello.api_base_url = Some(format!("{}/trello/1", stub.base));
+    harness_with(
+        stub,
+        vec![trello],
+        "\n[[integrations]]\nid = \"tr\"\nprovider = \"trello\"\nclient_id = \"client:1\"\n",
+        "",
+    )
+    .await
+}
+
+fn direct(token: &str) -> crate::connections::DirectConnectRequest {
+    serde_json::from_value(json!({
+        "integration": "tr", "end_user_id": "u1", "connection_id": "t1",
+        "credentials": {"api_key": token},
+    }))
+    .unwrap()
+}
+
+/// Trello: the user's token and the integration's API key (its client_id) both travel
+/// in the query, for the verify request at connect time and for every proxied call; a
+/// caller's own `key` or `token` parameter is replaced, never sent beside them.
+#[tokio::test]
+async fn trello_sends_the_key_and_the_token_in_the_query() {
+    let h = trello_harness().await;
+    let e = h
+        .engine
+        .connect_direct(direct("wrong"), &crate::Actor::System)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, crate::EngineError::CredentialsRejected(_)),
+        "{e:?}"
+    );
+    let v = h
+        .engine
+        .connect_direct(direct("trello-token"), &crate::Actor::System)
+        .await
+        .unwrap();
+    assert_eq!(v.auth_mode, "api_key");
+    let verify = h.stub.reqs("/trello/1/members/me").pop().unwrap();
+    assert_eq!(verify.header("authorization"), None);
+    let q = verify.query_map();
+    assert_eq!(keys(&q), ["key", "token"], "{q:?}");
+    assert_eq!(q["key"], CLIENT_ID);
+
+    let resp = h
+        .engine
+        .proxy(crate::proxy::ProxyRequest {
+            connection_id: "t1".into(),
+            method: reqwest::Method::GET,
+            path: "/boards/b1/cards".into(),
+            query: Some("key=evil&fields=name&token=evil".into()),
+            headers: reqwest::header::HeaderMap::new(),
+            body: crate::proxy::ProxyBody::Empty,
+        })
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let call = h.stub.reqs("/trello/1/boards/b1/cards").pop().unwrap();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(call.query.as_bytes())
+        .into_owned()
+        .collect();
+    let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["fields", "key", "token"], "{pairs:?}");
+    assert!(
+        pairs.contains(&("key".into(), CLIENT_ID.into()))
+            && pairs.contains(&("token".into(), "trello-token".into())),
+        "{pairs:?}"
+    );
+}
+
+/// Without a client_id the key cannot be filled: the proxy refuses with the name of the
+/// missing value, and no request reaches Trello.
+#[tokio::test]
+async fn trello_without_a_key_is_refused_before_any_call() {
+    let stub = Stub::start(trello_api).await;
+    let mut trello = catalog::Catalog::builtin().get("trello").unwrap().clone();
+    trello.api_base_url = Some(format!("{}/trello/1", stub.base));
+    let h = harness_with(
+        stub,
+        vec![trello],
+        "\n[[integrations]]\nid = \"tr\"\nprovider = \"trello\"\n",
+        "",
+    )
+    .await;
+    let e = h
+        .engine
+        .connect_direct(direct("trello-token"), &crate::Actor::System)
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("key") && msg.contains("client_id"), "{msg}");
+    put(
+        &h.engine,
+        &conn("t2", "tr", "api_key", None),
+        json!({"api_key": "trello-token"}),
+    )
+    .await;
+    let e = match h
+        .engine
+        .proxy(crate::proxy::ProxyRequest {
+            connection_id: "t2".into(),
+            method: reqwest::Method::GET,
+            path: "/members/me".into(),
+            query: None,
+            headers: reqwest::header::HeaderMap::new(),
+            body: crate::proxy::ProxyBody::Empty,
+        })
+        .await
+    {
+        Ok(_) => panic!("proxied without the key"),
+        Err(e) => e,
+    };
+    assert!(e.to_string().contains("client_id"), "{e}");
+    assert_eq!(h.stub.total(), 0);
+}
+
+/// An integration setting `client_id` falls back to the integration's client_id, so
+/// GitHub's grant revocation URL (`/applications/{client_id}/grant`) resolves without
+/// the operator repeating it under `settings`.
+#[tokio::test]
+async fn github_revocation_names_the_integrations_client_id() {
+    let stub = Stub::start(|r| {
+        if r.path.starts_with("/applications/") {
+            super::connections::Resp::raw(204, "text/plain", "")
+        } else {
+            default_route(r)
+        }
+    })
+    .await;
+    let mut gh = catalog::Catalog::builtin().get("github").unwrap().clone();
+    let o = gh.oauth2.as_mut().unwrap();
+    o.token_url = format!("{}/token", stub.base);
+    let r = o.revocation.as_mut().unwrap();
+    r.url = format!("{}/applications/{{client_id}}/grant", stub.base);
+    let h = harness_with(stub, vec![gh], &integration("gh", "github", ""), "").await;
+    put(
+        &h.engine,
+        &conn("g1", "gh", "oauth2", Some(3600)),
+        json!({"access_token": "gho_1"}),
+    )
+    .await;
+    let d = h
+        .engine
+        .disconnect("gh", "g1", &crate::Actor::System)
+        .await
+        .unwrap();
+    assert_eq!(d.provider_error, None, "{d:?}");
+    let reqs = h.stub.reqs("/applications/client%3A1/grant");
+    assert_eq!(reqs.len(), 1, "{:?}", h.stub.total());
+    assert_eq!(reqs[0].method, "DELETE");
+    assert_eq!(reqs[0].json()["access_token"], "gho_1");
+}
+
+fn hmac_sha256_hex(secret: &str, msg: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(msg);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// TikTok's webhooks: `TikTok-Signature: t=…,s=…` checked with the client secret, no
+/// event id (the body's digest stands in, so a redelivery is a duplicate), and the
+/// event routed to the connection whose token response gave the same `open_id`.
+#[tokio::test]
+async fn tiktok_webhooks_route_by_open_id() {
+    const SECRET: &str = "tiktok-client-secret-0123456789ab";
+    let stub = Stub::start(|r| match r.path.as_str() {
+        "/token" => super::connections::Resp::json(
+            200,
+            json!({
+                "access_token": "act.1", "expires_in": 7200, "open_id": "open-42",
+                "refresh_token": "rft.1", "refresh_expires_in": 15_552_000,
+                "scope": "user.info.basic", "token_type": "Bearer",
+            }),
+        ),
+        _ => default_route(r),
+    })
+    .await;
+    let tiktok = builtin_at("tiktok", &stub.base);
+    let h = harness_with(
+        stub,
+        vec![tiktok],
+        &integration("tt", "tiktok", &format!("webhook_secrets = [\"{SECRET}\"]")),
+        "",
+    )
+    .await;
+    let (out, _) = connect(&h, "tt", json!({}), None, BTreeMap::new()).await;
+    let id = out.connection_id.unwrap();
+
+    let ts = h.engine.now().timestamp();
+    let body = format!(
+        r#"{{"client_key": "ck", "event": "authorization.removed", "create_time": {ts}, "user_openid": "open-42", "content": "{{\"reason\": 1 }}"}}"#
+    );
+    let sig = hmac_sha256_hex(SECRET, format!("{ts}.{body}").as_bytes());
+    let send = |headers: signatures::Headers| {
+        let body = body.clone();
+        let engine = h.engine.clone();
+        async move {
+            engine
+                .intake(crate::webhooks::Incoming {
+                    integration: "tt",
+                    method: "POST",
+                    url: "https://sb.example/webhooks/tt/event",
+                    query: "",
+                    headers: &headers,
+                    body: body.as_bytes(),
+                })
+                .await
+        }
+    };
+    let stored =
+        send(signatures::Headers::new().with("TikTok-Signature", format!("t={ts},s={sig}")))
+            .await
+            .unwrap();
+    let crate::webhooks::Intake::Stored { id: event } = stored else {
+        panic!("not stored: {stored:?}");
+    };
+    let e = store::EventStore::get_event(&h.store, &event)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.event_type.as_deref(), Some("authorization.removed"));
+    assert_eq!(e.routing_key.as_deref(), Some("open-42"));
+    assert_eq!(e.connection_id.as_deref(), Some(id.as_str()));
+    assert!(
+        e.provider_event_id
+            .as_deref()
+            .is_some_and(|p| p.starts_with("sha256:")),
+        "{:?}",
+        e.provider_event_id
+    );
+    // The same delivery again is a duplicate.
+    let again =
+        send(signatures::Headers::new().with("TikTok-Signature", format!("t={ts},s={sig}")))
+            .await
+            .unwrap();
+    assert!(
+        matches!(again, crate::webhooks::Intake::Duplicate { .. }),
+        "{again:?}"
+    );
+    // Signed with another secret, or as Stripe would (v1=): refused.
+    let forged = hmac_sha256_hex(
+        "another-secret-0123456789abcdefgh",
+        format!("{ts}.{body}").as_bytes(),
+    );
+    for header in [format!("t={ts},s={forged}"), format!("t={ts},v1={sig}")] {
+        let e = send(signatures::Headers::new().with("TikTok-Signature", header.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, crate::EngineError::BadSignature { .. }),
+            "{header}: {e:?}"
+        );
+    }
+}
+
+/// Trello's webhook creation check: a HEAD to the callback URL is answered 200 with
+/// nothing stored; any other unsigned request is refused.
+#[tokio::test]
+async fn trello_answers_the_head_check_and_nothing_else_unsigned() {
+    let stub = Stub::start(default_route).await;
+    let trello = catalog::Catalog::builtin().get("trello").unwrap().clone();
+    let h = harness_with(
+        stub,
+        vec![trello],
+        "\n[[integrations]]\nid = \"tr\"\nprovider = \"trello\"\nclient_id = \"k\"\nwebhook_secrets = [\"0f5c3a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b\"]\n",
+        "",
+    )
+    .await;
+    let empty = signatures::Headers::new();
+    let call = |method: &'static str| {
+        let engine = h.engine.clone();
+        let empty = empty.clone();
+        async move {
+            engine
+                .intake(crate::webhooks::Incoming {
+                    integration: "tr",
+                    method,
+                    url: "https://sb.example/webhooks/tr/event",
+                    query: "",
+                    headers: &empty,
+                    body: b"",
+                })
+                .await
+        }
+    };
+    match call("HEAD").await.unwrap() {
+        crate::webhooks::Intake::Handshake(r) => {
+            assert_eq!(r.status, 200);
+            assert!(r.body.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(call("GET").await.is_err());
+    assert!(matches!(
+        call("POST").await.unwrap_err(),
+        crate::EngineError::BadSignature { .. }
+    ));
+    assert_eq!(
+        store::EventStore::count_events(&h.store, None)
+            .await
+            .unwrap(),
+        0
+    );
+}

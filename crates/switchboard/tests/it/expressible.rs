@@ -474,3 +474,84 @@ allowed_return_origins = ["{APP_ORIGIN}"]
         "Acme Integration (ops@acme.example)"
     );
 }
+
+// ---------------------------------------------------------------------------- Trello
+
+/// Trello's webhooks over HTTP against the built-in entry: the `HEAD` Trello sends
+/// when a webhook is created is answered 200 with nothing stored; a delivery signed as
+/// Trello signs (base64 HMAC-SHA1 of the body followed by the callback URL, made here
+/// with the `hmac` and `sha1` crates, not Switchboard's signer) is stored with its
+/// action id and type; a signature over the URL before the body, or under another
+/// callback URL, is refused.
+#[tokio::test]
+async fn trello_webhooks_head_check_and_signed_deliveries() {
+    use base64::Engine as _;
+    use hmac::{KeyInit, Mac};
+    const SECRET: &str = "0f5c3a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1a0f9";
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            "[[integrations]]\nid = \"trello\"\nprovider = \"trello\"\nclient_id = \"trello-api-key\"\nwebhook_secrets = [\"{SECRET}\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    let callback = server.url("/webhooks/trello/event");
+
+    let head = server.http().head(&callback).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    let (_, events) = app.call(reqwest::Method::GET, "/api/events", None).await;
+    assert_eq!(events["data"], json!([]), "the check stores nothing");
+
+    let sign = |parts: &[&[u8]]| {
+        let mut m = hmac::Hmac::<sha1::Sha1>::new_from_slice(SECRET.as_bytes()).unwrap();
+        for p in parts {
+            m.update(p);
+        }
+        base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
+    };
+    let body = r#"{"action":{"id":"5f1a2b3c4d5e6f7a8b9c0d1e","type":"createCard","date":"2026-12-06T10:00:00.000Z","data":{"card":{"name":"New"}}},"model":{"id":"b1","name":"Board"}}"#;
+    let post = |sig: String| {
+        server
+            .http()
+            .post(&callback)
+            .header("content-type", "application/json")
+            .header("X-Trello-Webhook", sig)
+            .body(body)
+            .send()
+    };
+    for (what, sig) in [
+        (
+            "URL before the body",
+            sign(&[callback.as_bytes(), body.as_bytes()]),
+        ),
+        (
+            "another callback URL",
+            sign(&[body.as_bytes(), b"https://elsewhere.example/hook"]),
+        ),
+    ] {
+        let r = post(sig).await.unwrap();
+        assert_eq!(r.status(), 401, "{what}");
+    }
+    let r = post(sign(&[body.as_bytes(), callback.as_bytes()]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let accepted: Value = r.json().await.unwrap();
+    assert_eq!(accepted["duplicate"], false);
+    let (status, e) = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/events/{}", accepted["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["provider_event_id"], "5f1a2b3c4d5e6f7a8b9c0d1e", "{e}");
+    assert_eq!(e["event_type"], "createCard", "{e}");
+}
