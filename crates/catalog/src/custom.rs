@@ -72,6 +72,13 @@ pub struct CustomProvider {
     /// Webhook signature scheme of the provider, if it sends webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_scheme: Option<Scheme>,
+    /// Extra token-request parameters, as `oauth2.token_params` in a catalog file; values
+    /// may hold placeholders (`instance_id = "{instance_id}"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub token_params: std::collections::BTreeMap<String, String>,
+    /// How the token request body is encoded (`form`, the default, or `json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_request: Option<crate::model::BodyFormat>,
     /// Headers every API call carries, as `api_headers` in a catalog file; values may
     /// hold placeholders (`Client-Id = "{client_id}"`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -344,10 +351,10 @@ impl CustomProvider {
                     .clone()
                     .unwrap_or_else(|| crate::model::CLIENT_ID_PARAM.to_owned()),
                 authorization_params: Default::default(),
-                token_params: Default::default(),
+                token_params: self.token_params.clone(),
                 code_params: Default::default(),
                 token_headers: Default::default(),
-                token_request: Default::default(),
+                token_request: self.token_request.unwrap_or_default(),
                 api_auth: None,
                 token_response: TokenResponse::default(),
             }),

@@ -190,6 +190,7 @@ embedded![
     "vercel",
     "webex",
     "webflow",
+    "wix",
     "woocommerce",
     "workable",
     "workos",

@@ -536,11 +536,13 @@ pub struct OAuth2 {
     /// names it otherwise (TikTok `client_key`).
     #[serde(default = "p_client_id", skip_serializing_if = "is_client_id")]
     pub client_id_param: String,
-    /// Extra authorization parameters (Google `access_type = "offline"`).
+    /// Extra authorization parameters (Google `access_type = "offline"`); values may hold
+    /// placeholders known before the user is sent away.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorization_params: BTreeMap<String, String>,
     /// Extra token-request parameters (every grant: code exchange, refresh, client
-    /// credentials).
+    /// credentials); values may hold placeholders known at the code exchange (Wix
+    /// `instance_id = "{instance_id}"`, a connection setting).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub token_params: BTreeMap<String, String>,
     /// Extra parameters of the authorization-code exchange only, not sent on refresh

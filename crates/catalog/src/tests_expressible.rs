@@ -526,3 +526,94 @@ fn twitch_sends_its_client_id_with_every_api_call() {
         "abc123"
     );
 }
+
+// ------------------------------------------------------ templated OAuth2 parameters
+
+#[test]
+fn oauth2_parameters_take_placeholders_known_when_sent() {
+    let with = |from: &str, table: &str| {
+        format!(
+            "{BASE}{table} = {{ instance_id = \"{{inst}}\" }}\n\n[placeholders.inst]\nfrom = {from}\nkind = \"segment\"\n"
+        )
+    };
+    for table in ["authorization_params", "token_params", "code_params"] {
+        let p = parse(&with("{ connection = \"instance_id\" }", table)).unwrap();
+        assert!(p.placeholders.contains_key("inst"));
+    }
+    // A callback value is known at the code exchange, not before the redirect.
+    assert!(parse(&with("{ callback_query = \"inst\" }", "token_params")).is_ok());
+    fails(
+        &with("{ callback_query = \"inst\" }", "authorization_params"),
+        &["oauth2.authorization_params.instance_id", "not known yet"],
+    );
+    // Token-response values are not known when the token is asked for.
+    fails(
+        &with("{ token_response = \"/inst\" }", "token_params"),
+        &["oauth2.token_params.instance_id", "not known yet"],
+    );
+    fails(
+        &format!("{BASE}token_params = {{ instance_id = \"{{nope}}\" }}\n"),
+        &["oauth2.token_params.instance_id", "not declared"],
+    );
+}
+
+#[test]
+fn wix_key_facts() {
+    let p = builtin("wix");
+    let o = oauth("wix");
+    assert_eq!(p.auth_mode, AuthMode::ClientCredentials);
+    assert_eq!(o.token_url, "https://www.wixapis.com/oauth2/token");
+    assert_eq!(o.token_request, BodyFormat::Json);
+    assert_eq!(o.client_auth, ClientAuth::Body);
+    assert_eq!(o.token_params["instance_id"], "{instance_id}");
+    assert_eq!(
+        p.placeholders["instance_id"].from,
+        ValueSource::Connection("instance_id".into())
+    );
+    let auth = o.api_auth.as_ref().unwrap();
+    assert_eq!(auth.header.as_deref(), Some("Authorization"));
+    assert_eq!(auth.prefix, "", "Wix takes the token without Bearer");
+    assert_eq!(o.token_response.refresh_tokens, RefreshTokens::None);
+    assert_eq!(p.api_base_url.as_deref(), Some("https://www.wixapis.com"));
+    assert_eq!(p.verify.as_ref().unwrap().path, "/apps/v1/instance");
+    assert!(p.webhooks.is_none());
+}
+
+#[test]
+fn custom_providers_take_token_params_and_token_request() {
+    let c: CustomProvider = toml::from_str(
+        r#"
+        id = "sites"
+        auth_mode = "client_credentials"
+        token_url = "https://api.sites.example/oauth2/token"
+        token_request = "json"
+        token_params = { instance_id = "{instance_id}" }
+
+        [placeholders.instance_id]
+        from = { connection = "instance_id" }
+        kind = "segment"
+        "#,
+    )
+    .unwrap();
+    c.validate(false).unwrap();
+    let p = c.to_provider_explicit(false).unwrap();
+    let o = p.oauth2.as_ref().unwrap();
+    assert_eq!(o.token_request, BodyFormat::Json);
+    assert_eq!(o.token_params["instance_id"], "{instance_id}");
+    // A value the token request cannot know is refused at load.
+    let bad: CustomProvider = toml::from_str(
+        r#"
+        id = "sites"
+        auth_mode = "client_credentials"
+        token_url = "https://api.sites.example/oauth2/token"
+        token_params = { instance_id = "{instance_id}" }
+
+        [placeholders.instance_id]
+        from = { token_response = "/instance" }
+        kind = "segment"
+        "#,
+    )
+    .unwrap();
+    let e = bad.validate(false).unwrap_err().to_string();
+    assert!(e.contains("oauth2.token_params.instance_id"), "{e}");
+}

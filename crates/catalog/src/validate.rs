@@ -432,6 +432,21 @@ impl Checker<'_> {
             }
         }
         self.client_id_param(o)?;
+        for (k, v) in &o.authorization_params {
+            self.text(
+                &format!("oauth2.authorization_params.{k}"),
+                v,
+                Phase::Authorization,
+            )?;
+        }
+        for (what, params) in [
+            ("token_params", &o.token_params),
+            ("code_params", &o.code_params),
+        ] {
+            for (k, v) in params {
+                self.text(&format!("oauth2.{what}.{k}"), v, Phase::TokenExchange)?;
+            }
+        }
         for h in o.token_headers.keys() {
             self.header(&format!("oauth2.token_headers.{h}"), h)?;
         }

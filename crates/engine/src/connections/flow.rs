@@ -258,6 +258,8 @@ impl Engine {
             .map_err(|e| invalid("settings", e.to_string()))?;
         let client_id = ctx.client_id()?;
         let scopes = ctx.scopes();
+        let extra = protocol::fill_params(&ctx.provider, &oauth.authorization_params, &values)
+            .map_err(|e| invalid("settings", e))?;
         let secrets = FlowSecrets {
             verifier: if oauth.pkce {
                 Some(random_token()?)
@@ -290,7 +292,7 @@ impl Engine {
             if let Some(n) = &secrets.nonce {
                 q.append_pair("nonce", n);
             }
-            for (k, v) in &oauth.authorization_params {
+            for (k, v) in &extra {
                 q.append_pair(k, v);
             }
         }

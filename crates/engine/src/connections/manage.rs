@@ -605,6 +605,17 @@ impl Engine {
             id: ctx.client_id()?,
             secret: ctx.integration.client_secret.as_ref(),
         };
+        // A token parameter that needs a connection setting (Wix's instance id) is the
+        // caller's to give: said now, before the provider is asked.
+        protocol::fill_params(
+            &ctx.provider,
+            &ctx.oauth2()?.token_params,
+            &ctx.values(settings),
+        )
+        .map_err(|message| EngineError::Invalid {
+            field: "settings",
+            message,
+        })?;
         let scopes = ctx.scopes();
         let tokens = protocol::token_request(
             &self.outbound(),

@@ -164,6 +164,23 @@ pub(crate) fn resolve(
         .map_err(|e| TokenError::Request(e.to_string()))
 }
 
+/// A table of extra OAuth2 parameters with their placeholders filled from `values`
+/// (`Err` names the parameter and the missing or refused value).
+pub(crate) fn fill_params(
+    provider: &Provider,
+    params: &BTreeMap<String, String>,
+    values: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, String> {
+    params
+        .iter()
+        .map(|(k, v)| {
+            catalog::resolve_text(v, &provider.placeholders, values)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| format!("parameter {k}: {e}"))
+        })
+        .collect()
+}
+
 /// Sends a request and reads the body up to [`MAX_RESPONSE`].
 pub(crate) async fn send(
     url: &url::Url,
@@ -397,9 +414,9 @@ pub(crate) async fn token_request(
             if let Some(v) = verifier {
                 params.push(("code_verifier".into(), (*v).to_owned()));
             }
-            for (k, v) in &oauth.code_params {
-                params.push((k.clone(), v.clone()));
-            }
+            params.extend(
+                fill_params(provider, &oauth.code_params, values).map_err(TokenError::Request)?,
+            );
         }
         Grant::Refresh { refresh_token } => {
             params.push(("refresh_token".into(), (*refresh_token).to_owned()));
@@ -410,9 +427,7 @@ pub(crate) async fn token_request(
             }
         }
     }
-    for (k, v) in &oauth.token_params {
-        params.push((k.clone(), v.clone()));
-    }
+    params.extend(fill_params(provider, &oauth.token_params, values).map_err(TokenError::Request)?);
     let mut req = http
         .client()
         .post(url.clone())

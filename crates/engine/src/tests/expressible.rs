@@ -602,3 +602,89 @@ async fn trello_answers_the_head_check_and_nothing_else_unsigned() {
         0
     );
 }
+
+/// Wix: a client-credentials token per app instance. The JSON token request carries the
+/// connection's `instance_id`; without one the connect is refused before Wix is asked;
+/// a renewal asks again for the same instance; API calls send the token bare in
+/// `Authorization`.
+#[tokio::test]
+async fn wix_buys_a_token_per_app_instance() {
+    let stub = Stub::start(|r| {
+        use super::connections::Resp;
+        match r.path.as_str() {
+            "/token" => Resp::json(
+                200,
+                json!({"access_token": format!("wix-{}", r.json()["instance_id"].as_str().unwrap_or("?")), "token_type": "Bearer", "expires_in": 14_400}),
+            ),
+            p if p.starts_with("/wix/") => Resp::json(200, json!({"ok": true})),
+            _ => default_route(r),
+        }
+    })
+    .await;
+    let mut wix = builtin_at("wix", &stub.base);
+    wix.api_base_url = Some(format!("{}/wix", stub.base));
+    let h = harness_with(stub, vec![wix], &integration("wx", "wix", ""), "").await;
+    let direct = |settings: serde_json::Value| {
+        serde_json::from_value::<crate::connections::DirectConnectRequest>(json!({
+            "integration": "wx", "connection_id": "site-1", "settings": settings,
+        }))
+        .unwrap()
+    };
+
+    let e = h
+        .engine
+        .connect_direct(direct(json!({})), &crate::Actor::System)
+        .await
+        .unwrap_err();
+    assert_eq!(super::connections::invalid_field(&e), "settings", "{e:?}");
+    assert!(e.to_string().contains("instance_id"), "{e}");
+    let e = h
+        .engine
+        .connect_direct(direct(json!({"site": "x"})), &crate::Actor::System)
+        .await
+        .unwrap_err();
+    assert_eq!(super::connections::invalid_field(&e), "settings", "{e:?}");
+    assert_eq!(h.stub.total(), 0, "nothing reached Wix");
+
+    let v = h
+        .engine
+        .connect_direct(
+            direct(json!({"instance_id": "inst-1"})),
+            &crate::Actor::System,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.auth_mode, "client_credentials");
+    assert!(v.expires_at.is_some());
+    let req = &h.stub.reqs("/token")[0];
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(req.header("authorization"), None);
+    assert_eq!(
+        req.json(),
+        json!({
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": "s3cr et/+",
+            "instance_id": "inst-1",
+        })
+    );
+
+    h.engine.force_refresh("site-1").await.unwrap();
+    assert_eq!(h.stub.reqs("/token")[1].json()["instance_id"], "inst-1");
+
+    let resp = h
+        .engine
+        .proxy(crate::proxy::ProxyRequest {
+            connection_id: "site-1".into(),
+            method: reqwest::Method::GET,
+            path: "/apps/v1/instance".into(),
+            query: None,
+            headers: reqwest::header::HeaderMap::new(),
+            body: crate::proxy::ProxyBody::Empty,
+        })
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let call = h.stub.reqs("/wix/apps/v1/instance").pop().unwrap();
+    assert_eq!(call.header("authorization"), Some("wix-inst-1"));
+}

@@ -555,3 +555,116 @@ async fn trello_webhooks_head_check_and_signed_deliveries() {
     assert_eq!(e["provider_event_id"], "5f1a2b3c4d5e6f7a8b9c0d1e", "{e}");
     assert_eq!(e["event_type"], "createCard", "{e}");
 }
+
+// ------------------------------------------------------------------------------- Wix
+
+/// Wix's token endpoint as documented: a JSON body with the app's id and secret and the
+/// app instance; tokens last four hours.
+fn wix_stub(seen: Seen) -> axum::Router {
+    async fn token(State(seen): State<Seen>, body: String) -> Response {
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        let params: BTreeMap<String, String> = v
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+            .collect();
+        seen.push("/oauth2/token", &params);
+        if params.get("grant_type").map(String::as_str) != Some("client_credentials")
+            || params.get("client_id").map(String::as_str) != Some("wix-app-id")
+            || params.get("client_secret").map(String::as_str) != Some("wix-app-secret")
+        {
+            return refuse("client credentials");
+        }
+        let Some(instance) = params.get("instance_id") else {
+            return refuse("instance_id is required");
+        };
+        axum::Json(json!({
+            "access_token": format!("wix-token-{instance}"),
+            "token_type": "Bearer",
+            "expires_in": 14_400,
+        }))
+        .into_response()
+    }
+    axum::Router::new()
+        .route("/oauth2/token", axum::routing::post(token))
+        .with_state(seen)
+}
+
+/// A client-credentials provider whose token request carries a connection setting
+/// (`token_params = { instance_id = "{instance_id}" }`): each app instance is its own
+/// connection with its own token, and a connection without the setting is refused
+/// with a 400 before the provider is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_per_app_instance_from_a_connection_setting() {
+    let seen = Seen::default();
+    let stub = serve_stub(wix_stub(seen.clone())).await;
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            r#"
+[[providers]]
+id = "wix-like"
+docs_url = "https://dev.wix.com/docs/build-apps/develop-your-app/access/authentication/authenticate-using-oauth"
+auth_mode = "client_credentials"
+token_url = "{stub}/oauth2/token"
+token_request = "json"
+client_auth = "body"
+token_params = {{ instance_id = "{{instance_id}}" }}
+
+[providers.placeholders.instance_id]
+from = {{ connection = "instance_id" }}
+kind = "segment"
+
+[[integrations]]
+id = "wx"
+provider = "wix-like"
+client_id = "wix-app-id"
+client_secret = "wix-app-secret"
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    let (status, e) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/connections",
+            Some(json!({"integration": "wx", "connection_id": "site-0"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e.to_string().contains("instance_id"), "{e}");
+    assert!(seen.of("/oauth2/token").is_empty());
+
+    for (conn, instance) in [("site-1", "inst-1"), ("site-2", "inst-2")] {
+        let (status, c) = app
+            .call(
+                reqwest::Method::POST,
+                "/api/connections",
+                Some(json!({"integration": "wx", "connection_id": conn, "settings": {"instance_id": instance}})),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        let (status, t) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/connections/{conn}/token"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{t}");
+        assert_eq!(t["access_token"], format!("wix-token-{instance}"));
+    }
+    let asked = seen.of("/oauth2/token");
+    assert_eq!(asked.len(), 2);
+    assert_eq!(
+        keys(&asked[0]),
+        ["client_id", "client_secret", "grant_type", "instance_id"]
+    );
+}
