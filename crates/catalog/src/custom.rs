@@ -148,6 +148,14 @@ impl CustomProvider {
         Some(vec![openid, rfc8414])
     }
 
+    /// Whether the provider has a token endpoint to name: every mode but a GitHub App and
+    /// a JWT that is itself the credential (`jwt_bearer.exchange = false`).
+    fn takes_token_url(&self) -> bool {
+        self.auth_mode != Some(AuthMode::GithubApp)
+            && !(self.auth_mode == Some(AuthMode::JwtBearer)
+                && self.jwt_bearer.as_ref().is_some_and(|j| !j.exchange))
+    }
+
     /// Whether the endpoints must come from discovery (an issuer without explicit
     /// token URL).
     pub fn needs_discovery(&self) -> bool {
@@ -165,7 +173,7 @@ impl CustomProvider {
         if let Some(i) = &self.issuer {
             crate::template::check_url(i, dev)
                 .map_err(|m| self.err("issuer", format!("{m}; give the issuer's URL")))?;
-        } else if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
+        } else if self.token_url.is_none() && self.takes_token_url() {
             return Err(self.err(
                 "token_url",
                 "is missing; give `issuer` (for discovery) or the explicit endpoints",
@@ -179,7 +187,7 @@ impl CustomProvider {
 
     /// The provider from explicit endpoints only (no discovery).
     pub fn to_provider_explicit(&self, dev: bool) -> Result<Provider, CatalogError> {
-        if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
+        if self.token_url.is_none() && self.takes_token_url() {
             return Err(self.err(
                 "token_url",
                 "is missing; fetch the issuer's discovery document and use `from_discovery`, or give the endpoints",
@@ -227,7 +235,7 @@ impl CustomProvider {
         };
         let auth_mode = self.auth_mode.unwrap_or(AuthMode::Oauth2);
         let token_url = pick(&self.token_url, doc.map(|d| &d.token_endpoint));
-        if token_url.is_none() && auth_mode != AuthMode::GithubApp {
+        if token_url.is_none() && self.takes_token_url() {
             return Err(self.err("token_url", "is missing"));
         }
         let supports = |list: Option<&Option<Vec<String>>>, what: &str| {
@@ -285,6 +293,8 @@ impl CustomProvider {
         };
         let jwt_bearer = match (auth_mode, &self.jwt_bearer) {
             (AuthMode::JwtBearer, j) => Some(j.clone().unwrap_or(JwtBearer {
+                exchange: true,
+                issuer_claim: "iss".to_owned(),
                 audience: Default::default(),
                 subject: Default::default(),
                 scopes: Default::default(),

@@ -188,6 +188,7 @@ embedded![
     "twitch",
     "typeform",
     "vercel",
+    "vonage",
     "webex",
     "webflow",
     "wix",

@@ -263,7 +263,8 @@ pub enum AuthMode {
     /// one installation. See [`GithubApp`].
     GithubApp,
     /// The RFC 7523 JWT bearer grant (service accounts): a signed assertion buys an
-    /// access token, no refresh token. See [`JwtBearer`].
+    /// access token, no refresh token; or, with `exchange = false`, the signed JWT is
+    /// itself the credential (Vonage). See [`JwtBearer`].
     JwtBearer,
 }
 
@@ -347,12 +348,22 @@ impl GithubApp {
 }
 
 /// What a JWT bearer assertion (RFC 7523) holds beside `iss` (the integration's
-/// `client_id`), `iat`, `exp` and `jti`.
+/// `client_id`), `iat`, `exp` and `jti`, and whether it is traded for a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtBearer {
+    /// Whether the signed JWT is traded at `oauth2.token_url` for an access token
+    /// (RFC 7523, the default). `false`: there is no token endpoint; the JWT itself is
+    /// the API credential (`Authorization: Bearer`), signed afresh before it expires
+    /// (Vonage).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub exchange: bool,
+    /// The claim that names the integration's `client_id`: `iss` (RFC 7523), or the
+    /// provider's own (Vonage `application_id`).
+    #[serde(default = "p_iss", skip_serializing_if = "is_iss")]
+    pub issuer_claim: String,
     /// The `aud` claim: the token URL (Google), its origin (Salesforce's login URL) or
-    /// its host (DocuSign's `account-d.docusign.com`).
+    /// its host (DocuSign's `account-d.docusign.com`); `none` without a token endpoint.
     #[serde(default)]
     pub audience: JwtAudience,
     /// Whether a connection names a `sub` (the user acted for): Salesforce's user name,
@@ -371,6 +382,18 @@ fn assertion_secs() -> u64 {
     300
 }
 
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn p_iss() -> String {
+    "iss".to_owned()
+}
+
+fn is_iss(c: &str) -> bool {
+    c == "iss"
+}
+
 /// The `aud` claim of a JWT bearer assertion, from the resolved token URL.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -382,6 +405,9 @@ pub enum JwtAudience {
     TokenOrigin,
     /// The host of the token URL.
     TokenHost,
+    /// No `aud` claim: for a JWT that is not traded at a token endpoint
+    /// (`exchange = false`).
+    None,
 }
 
 /// Whether an assertion carries a subject.

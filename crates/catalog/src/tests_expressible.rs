@@ -617,3 +617,118 @@ fn custom_providers_take_token_params_and_token_request() {
     let e = bad.validate(false).unwrap_err().to_string();
     assert!(e.contains("oauth2.token_params.instance_id"), "{e}");
 }
+
+// ------------------------------------------------- a JWT that is itself the credential
+
+const SIGNED: &str = r#"
+id = "acme"
+name = "Acme"
+docs_url = "https://acme.example/docs"
+auth_mode = "jwt_bearer"
+api_base_url = "https://api.acme.example"
+
+[jwt_bearer]
+exchange = false
+issuer_claim = "application_id"
+audience = "none"
+"#;
+
+#[test]
+fn a_jwt_without_a_token_endpoint() {
+    let p = parse(SIGNED).unwrap();
+    let j = p.jwt_bearer.as_ref().unwrap();
+    assert!(!j.exchange);
+    assert_eq!(j.issuer_claim, "application_id");
+    assert_eq!(j.audience, JwtAudience::None);
+    assert!(p.oauth2.is_none());
+    let printed = toml::to_string(&p).unwrap();
+    assert!(printed.contains("exchange = false"), "{printed}");
+    // The defaults keep the RFC 7523 entries as they were, and are not printed.
+    let g = builtin("google-service-account")
+        .jwt_bearer
+        .as_ref()
+        .unwrap();
+    assert!(g.exchange);
+    assert_eq!(g.issuer_claim, "iss");
+    let printed = toml::to_string(builtin("google-service-account")).unwrap();
+    assert!(
+        !printed.contains("exchange") && !printed.contains("issuer_claim"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn bad_jwt_tables_are_refused() {
+    // Without a token endpoint: no audience, no [oauth2], an API to call.
+    fails(
+        &SIGNED.replace("audience = \"none\"", "audience = \"token_url\""),
+        &["jwt_bearer.audience", "none"],
+    );
+    fails(
+        &format!("{SIGNED}\n[oauth2]\ntoken_url = \"https://acme.example/token\"\n"),
+        &["oauth2", "no token endpoint"],
+    );
+    fails(
+        &SIGNED.replace("api_base_url = \"https://api.acme.example\"\n", ""),
+        &["api_base_url", "exchange = false"],
+    );
+    // With one: a named audience, and [oauth2].
+    fails(
+        &SIGNED.replace("exchange = false\n", ""),
+        &["oauth2", "exchange = false"],
+    );
+    fails(
+        &format!(
+            "{}\n[oauth2]\ntoken_url = \"https://acme.example/token\"\n",
+            SIGNED.replace("exchange = false\n", "")
+        ),
+        &["jwt_bearer.audience", "RFC 7523"],
+    );
+    for bad in ["", "exp", "aud", "jti", "a-b", "sub"] {
+        fails(
+            &SIGNED.replace("\"application_id\"", &format!("{bad:?}")),
+            &["jwt_bearer.issuer_claim"],
+        );
+    }
+}
+
+#[test]
+fn custom_providers_may_sign_their_own_credential() {
+    let c: CustomProvider = toml::from_str(
+        r#"
+        id = "calls"
+        auth_mode = "jwt_bearer"
+        docs_url = "https://calls.example/docs"
+        api_base_url = "https://api.calls.example"
+        jwt_bearer = { exchange = false, issuer_claim = "application_id", audience = "none" }
+        "#,
+    )
+    .unwrap();
+    c.validate(false).unwrap();
+    let p = c.to_provider_explicit(false).unwrap();
+    assert!(p.oauth2.is_none());
+    assert!(!p.jwt_bearer.as_ref().unwrap().exchange);
+    // The RFC 7523 grant still needs its token endpoint.
+    let rfc: CustomProvider = toml::from_str(
+        "id = \"calls\"\nauth_mode = \"jwt_bearer\"\ndocs_url = \"https://calls.example/docs\"\n",
+    )
+    .unwrap();
+    let e = rfc.validate(false).unwrap_err().to_string();
+    assert!(e.contains("token_url"), "{e}");
+}
+
+#[test]
+fn vonage_key_facts() {
+    let p = builtin("vonage");
+    assert_eq!(p.auth_mode, AuthMode::JwtBearer);
+    assert!(p.oauth2.is_none());
+    assert_eq!(p.api_base_url.as_deref(), Some("https://api.nexmo.com"));
+    let j = p.jwt_bearer.as_ref().unwrap();
+    assert!(!j.exchange);
+    assert_eq!(j.issuer_claim, "application_id");
+    assert_eq!(j.audience, JwtAudience::None);
+    assert_eq!(j.scopes, JwtScopes::None);
+    assert_eq!(j.subject, JwtSubject::Optional);
+    assert_eq!(j.assertion_lifetime_secs, 900);
+    assert!(p.webhooks.is_none());
+}

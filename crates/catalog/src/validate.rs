@@ -502,6 +502,41 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// `[jwt_bearer]`: a plain issuer claim no other claim uses; without a token
+    /// endpoint, no audience, no `[oauth2]` and an API to send the JWT to.
+    fn jwt_bearer(&self, j: &crate::model::JwtBearer) -> Result<(), CatalogError> {
+        let c = j.issuer_claim.as_str();
+        let plain = !c.is_empty()
+            && c.len() <= 64
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain || ["aud", "iat", "exp", "nbf", "jti", "sub", "scope"].contains(&c) {
+            return Err(self.err(
+                "jwt_bearer.issuer_claim",
+                "must be a claim name of letters, digits and `_` that Switchboard does not set otherwise (iss, application_id)",
+            ));
+        }
+        use crate::model::JwtAudience;
+        match (j.exchange, j.audience) {
+            (true, JwtAudience::None) => Err(self.err(
+                "jwt_bearer.audience",
+                "is none, but the assertion goes to a token endpoint, which RFC 7523 wants named in aud",
+            )),
+            (false, a) if a != JwtAudience::None => Err(self.err(
+                "jwt_bearer.audience",
+                "needs a token endpoint; with exchange = false write audience = \"none\"",
+            )),
+            (false, _) if self.p.oauth2.is_some() => Err(self.err(
+                "oauth2",
+                "has no use with jwt_bearer.exchange = false (there is no token endpoint); remove it",
+            )),
+            (false, _) if self.p.api_base_url.is_none() => Err(self.err(
+                "api_base_url",
+                "is missing; with jwt_bearer.exchange = false the JWT goes to the API",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn run(mut self) -> Result<(), CatalogError> {
         let p = self.p;
         if !is_valid_id(&p.id) {
@@ -584,10 +619,18 @@ impl Checker<'_> {
                     "is missing; auth_mode github_app needs a [github_app] table with install_url, and api_base_url",
                 ));
             }
-            AuthMode::JwtBearer if p.oauth2.is_none() || p.jwt_bearer.is_none() => {
+            AuthMode::JwtBearer if p.jwt_bearer.is_none() => {
                 return Err(self.err(
                     "jwt_bearer",
                     "is missing; auth_mode jwt_bearer needs a [jwt_bearer] table and [oauth2] with token_url",
+                ));
+            }
+            AuthMode::JwtBearer
+                if p.jwt_bearer.as_ref().is_some_and(|j| j.exchange) && p.oauth2.is_none() =>
+            {
+                return Err(self.err(
+                    "oauth2",
+                    "is missing; auth_mode jwt_bearer trades its JWT at [oauth2] token_url (or set jwt_bearer.exchange = false when the JWT itself is the API credential)",
                 ));
             }
             AuthMode::WebhookOnly
@@ -616,13 +659,14 @@ impl Checker<'_> {
         if p.jwt_bearer.is_some() && p.auth_mode != AuthMode::JwtBearer {
             return Err(self.err("jwt_bearer", "applies to auth_mode jwt_bearer only"));
         }
-        if let Some(j) = &p.jwt_bearer
-            && !(30..=3600).contains(&j.assertion_lifetime_secs)
-        {
-            return Err(self.err(
-                "jwt_bearer.assertion_lifetime_secs",
-                "must be 30 to 3600 seconds",
-            ));
+        if let Some(j) = &p.jwt_bearer {
+            if !(30..=3600).contains(&j.assertion_lifetime_secs) {
+                return Err(self.err(
+                    "jwt_bearer.assertion_lifetime_secs",
+                    "must be 30 to 3600 seconds",
+                ));
+            }
+            self.jwt_bearer(j)?;
         }
         if let Some(u) = &p.api_base_url {
             self.template("api_base_url", u, Phase::Connected, false)?;

@@ -82,10 +82,11 @@ pub(crate) fn app_jwt(ctx: &Ctx, now: DateTime<Utc>) -> Result<String, TokenErro
     sign(ctx, None, &claims)
 }
 
-/// A JWT bearer assertion (RFC 7523 §3) for `token_url`.
+/// A JWT bearer assertion (RFC 7523 §3) for `token_url`; without one (a JWT that is
+/// itself the credential), no `aud`.
 pub(crate) fn assertion(
     ctx: &Ctx,
-    token_url: &url::Url,
+    token_url: Option<&url::Url>,
     subject: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<String, TokenError> {
@@ -101,20 +102,24 @@ pub(crate) fn assertion(
             ctx.integration.id
         ))
     })?;
-    let host = token_url.host_str().unwrap_or_default();
-    let aud = match rules.audience {
-        catalog::JwtAudience::TokenUrl => token_url.as_str().to_owned(),
-        catalog::JwtAudience::TokenOrigin => token_url.origin().ascii_serialization(),
-        catalog::JwtAudience::TokenHost => host.to_owned(),
+    let aud = match (rules.audience, token_url) {
+        (catalog::JwtAudience::None, _) | (_, None) => None,
+        (catalog::JwtAudience::TokenUrl, Some(u)) => Some(u.as_str().to_owned()),
+        (catalog::JwtAudience::TokenOrigin, Some(u)) => Some(u.origin().ascii_serialization()),
+        (catalog::JwtAudience::TokenHost, Some(u)) => {
+            Some(u.host_str().unwrap_or_default().to_owned())
+        }
     };
     let jti = crate::ids::random_token().map_err(|e| TokenError::Request(e.to_string()))?;
     let mut claims = json!({
-        "iss": iss,
-        "aud": aud,
         "iat": now.timestamp(),
         "exp": now.timestamp() + rules.assertion_lifetime_secs as i64,
         "jti": jti,
     });
+    claims[rules.issuer_claim.as_str()] = Value::String(iss.to_owned());
+    if let Some(aud) = aud {
+        claims["aud"] = Value::String(aud);
+    }
     if let Some(sub) = subject {
         claims["sub"] = Value::String(sub.to_owned());
     }
@@ -293,12 +298,31 @@ impl Engine {
         })
     }
 
-    /// An access token by the JWT bearer grant, for a connection with `settings`.
+    /// An access token by the JWT bearer grant, for a connection with `settings`; or,
+    /// where the JWT is itself the credential (`exchange = false`), a freshly signed
+    /// JWT that lives the assertion's lifetime.
     pub(crate) async fn jwt_bearer_token(
         &self,
         ctx: &Ctx,
         settings: &BTreeMap<String, String>,
     ) -> Result<TokenSet, TokenError> {
+        if let Some(rules) = ctx.provider.jwt_bearer.as_ref().filter(|j| !j.exchange) {
+            let jwt = assertion(
+                ctx,
+                None,
+                settings.get(SUBJECT).map(String::as_str),
+                self.now(),
+            )?;
+            let mut credentials = Credentials::default();
+            credentials.access_token = Some(jwt);
+            credentials.token_type = Some("Bearer".to_owned());
+            return Ok(TokenSet {
+                credentials,
+                expires_in: Some(rules.assertion_lifetime_secs),
+                scopes: None,
+                raw: json!({}),
+            });
+        }
         let oauth = ctx.provider.oauth2.as_ref().ok_or_else(|| {
             TokenError::Request(format!("provider {} has no token_url", ctx.provider.id))
         })?;
@@ -314,7 +338,7 @@ impl Engine {
             .map_err(|e| TokenError::Request(e.to_string()))?;
         let jwt = assertion(
             ctx,
-            &url,
+            Some(&url),
             settings.get(SUBJECT).map(String::as_str),
             self.now(),
         )?;
@@ -408,10 +432,14 @@ impl Engine {
         match catalog::AuthMode::from_name(&c.auth_mode)? {
             catalog::AuthMode::GithubApp => {}
             catalog::AuthMode::JwtBearer => {
-                return Some((
-                    false,
-                    Some("service-account tokens cannot be revoked; the last one expires within the hour".into()),
-                ));
+                let message = match ctx.provider.jwt_bearer.as_ref().filter(|j| !j.exchange) {
+                    Some(j) => format!(
+                        "a signed JWT cannot be revoked; the last one expires within {} seconds",
+                        j.assertion_lifetime_secs
+                    ),
+                    None => "service-account tokens cannot be revoked; the last one expires within the hour".into(),
+                };
+                return Some((false, Some(message)));
             }
             _ => return None,
         }

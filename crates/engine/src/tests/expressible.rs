@@ -688,3 +688,112 @@ async fn wix_buys_a_token_per_app_instance() {
     let call = h.stub.reqs("/wix/apps/v1/instance").pop().unwrap();
     assert_eq!(call.header("authorization"), Some("wix-inst-1"));
 }
+
+/// An RSA private key in PKCS#8 PEM, made for the test run.
+fn rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer;
+    use base64::Engine as _;
+    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(kp.as_der().unwrap().as_ref());
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.join("\n")
+    )
+}
+
+fn jwt_claims(jwt: &str) -> (serde_json::Value, serde_json::Value) {
+    let d = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(jwt).unwrap();
+    (serde_json::to_value(&d.header).unwrap(), d.claims)
+}
+
+/// Vonage: no token endpoint; the JWT the integration's key signs is the credential.
+/// A connection is made without asking anyone; its token is a JWT with the application
+/// id in `application_id` (no `iss`, no `aud`), living 15 minutes; API calls carry it as
+/// a bearer; a renewal signs a new one (a new `jti`); a disconnect has nothing to revoke.
+#[tokio::test]
+async fn vonage_sends_a_jwt_it_signs_itself() {
+    const APP: &str = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab";
+    let stub = Stub::start(|r| super::connections::Resp::json(200, json!({"path": r.path}))).await;
+    let mut vonage = catalog::Catalog::builtin().get("vonage").unwrap().clone();
+    vonage.api_base_url = Some(format!("{}/vonage", stub.base));
+    let env = BTreeMap::from([("KEY".to_owned(), rsa_pem())]);
+    let text = format!(
+        "public_url = \"https://sb.example\"\n[[integrations]]\nid = \"vg\"\nprovider = \"vonage\"\nclient_id = \"{APP}\"\nprivate_key = \"env:KEY\"\n"
+    );
+    let cfg = config::Config::from_toml(&text, "t.toml", &env, &Default::default()).unwrap();
+    let store = super::memory_store().await;
+    let engine = super::connections::engine_with(
+        std::sync::Arc::new(store.clone()),
+        super::ring(&super::key(), &[]),
+        &[vonage],
+        cfg,
+        true,
+    );
+    let before = engine.now().timestamp();
+    let v = engine
+        .connect_direct(
+            serde_json::from_value(json!({"integration": "vg", "connection_id": "v1"})).unwrap(),
+            &crate::Actor::System,
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.auth_mode, "jwt_bearer");
+    assert_eq!(stub.total(), 0, "nothing is asked of Vonage to connect");
+    let t = engine.connection_token("v1").await.unwrap();
+    assert_eq!(t.token_type.as_deref(), Some("Bearer"));
+    let jwt = t.access_token.clone().unwrap();
+    let (header, claims) = jwt_claims(&jwt);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["application_id"], APP);
+    let obj = claims.as_object().unwrap();
+    let mut names: Vec<&str> = obj.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["application_id", "exp", "iat", "jti"], "{claims}");
+    let iat = claims["iat"].as_i64().unwrap();
+    assert!(iat >= before, "{claims}");
+    assert_eq!(claims["exp"].as_i64().unwrap() - iat, 900);
+    assert!(claims["jti"].as_str().unwrap().len() >= 32);
+    let expires = t.expires_at.unwrap().timestamp();
+    assert_eq!(expires, claims["exp"].as_i64().unwrap());
+
+    let resp = engine
+        .proxy(crate::proxy::ProxyRequest {
+            connection_id: "v1".into(),
+            method: reqwest::Method::GET,
+            path: "/v1/calls".into(),
+            query: None,
+            headers: reqwest::header::HeaderMap::new(),
+            body: crate::proxy::ProxyBody::Empty,
+        })
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    let call = stub.reqs("/vonage/v1/calls").pop().unwrap();
+    assert_eq!(
+        call.header("authorization"),
+        Some(format!("Bearer {jwt}").as_str())
+    );
+
+    engine.force_refresh("v1").await.unwrap();
+    let renewed = engine.connection_token("v1").await.unwrap();
+    let (_, again) = jwt_claims(renewed.access_token.as_deref().unwrap());
+    assert_ne!(again["jti"], claims["jti"]);
+
+    let d = engine
+        .disconnect("vg", "v1", &crate::Actor::System)
+        .await
+        .unwrap();
+    assert!(d.deleted && !d.revoked_at_provider);
+    assert!(
+        d.provider_error
+            .as_deref()
+            .is_some_and(|m| m.contains("900 seconds")),
+        "{d:?}"
+    );
+    assert_eq!(stub.total(), 1, "only the proxied call reached the stub");
+}
