@@ -146,10 +146,11 @@ pub(super) fn with_api_headers(
     ctx: &Ctx,
     mut req: reqwest::RequestBuilder,
 ) -> reqwest::RequestBuilder {
-    for (k, v) in &ctx.provider.api_headers {
+    // An installation has no connection settings: headers take integration values.
+    for (k, v) in ctx.api_headers(&BTreeMap::new()).unwrap_or_default() {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
+            HeaderValue::from_str(&v),
         ) {
             req = req.header(n, v);
         }
@@ -346,9 +347,10 @@ impl Engine {
             ("grant_type".into(), JWT_BEARER_GRANT.into()),
             ("assertion".into(), jwt),
         ];
-        for (k, v) in &oauth.token_params {
-            form.push((k.clone(), v.clone()));
-        }
+        form.extend(
+            protocol::fill_params(&ctx.provider, &oauth.token_params, &ctx.values(settings))
+                .map_err(TokenError::Request)?,
+        );
         let req = http
             .client()
             .post(url.clone())
@@ -455,10 +457,10 @@ impl Engine {
                 .client()
                 .delete(url.clone())
                 .header(AUTHORIZATION, format!("Bearer {token}"));
-            for (k, v) in &ctx.provider.api_headers {
+            for (k, v) in ctx.api_headers(&BTreeMap::new()).unwrap_or_default() {
                 if let (Ok(n), Ok(v)) = (
                     HeaderName::from_bytes(k.as_bytes()),
-                    HeaderValue::from_str(v),
+                    HeaderValue::from_str(&v),
                 ) {
                     req = req.header(n, v);
                 }
