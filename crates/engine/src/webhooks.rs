@@ -346,8 +346,8 @@ impl Engine {
         let intake = self
             .store_event(&cfg, &integration.provider, event, json)
             .await?;
-        if let (Intake::Stored { .. }, Some((change, installation))) = (&intake, lifecycle) {
-            self.installation_lifecycle(id, change, &installation).await;
+        if let (Intake::Stored { .. }, Some(lifecycle)) = (&intake, lifecycle) {
+            self.installation_lifecycle(id, &lifecycle).await;
         }
         Ok(intake)
     }
