@@ -880,6 +880,7 @@ mod changes;
 mod intake_routing;
 mod webhooks;
 mod webhooks_asana;
+mod webhooks_atlassian;
 
 mod connections;
 mod connections_health;
