@@ -542,6 +542,18 @@ fn key_facts_of_the_wider_catalog() {
     assert_eq!(wh("fusionauth").scheme, Some(Scheme::Fusionauth));
     assert_eq!(wh("brex").scheme, Some(Scheme::StandardWebhooks));
 
+    // [verify] scopes only where the provider's own spec names the request's scope.
+    assert_eq!(
+        p("dropbox").verify.as_ref().unwrap().scopes,
+        vec!["account_info.read".to_owned()]
+    );
+    let with_scopes: Vec<&str> = Catalog::builtin()
+        .list()
+        .filter(|p| p.verify.as_ref().is_some_and(|v| !v.scopes.is_empty()))
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(with_scopes, ["dropbox"]);
+
     // Placeholders: account hosts are narrow.
     let pd = p("pingone");
     let url = pd

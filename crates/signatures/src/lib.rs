@@ -22,7 +22,7 @@
 //! which one matched. For public-key schemes (Discord and Standard Webhooks `v1a`:
 //! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
 //! and secret keys for signing; FusionAuth takes either a shared secret or a PEM public
-//! key (RSA or EC), each checking only its own algorithms.
+//! key (RSA, EC or Ed25519), each checking only its own algorithms.
 
 #![deny(missing_docs)]
 
@@ -121,8 +121,9 @@ pub enum Scheme {
     /// `iat` are checked (the body is not signed).
     Monday,
     /// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT whose `request_body_sha256` claim is
-    /// the body's SHA-256, signed with an HMAC secret (HS256/384/512) or an RSA or EC key
-    /// pair (configured as a PEM public key); `exp` and `iat` are checked.
+    /// the body's SHA-256 (standard base64), signed with an HMAC secret (HS256/384/512) or
+    /// an RSA, EC or Ed25519 key pair (configured as a PEM public key); `exp` and `iat` are
+    /// checked.
     Fusionauth,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
