@@ -102,7 +102,7 @@ async fn every_providers_sample_is_stored_with_its_event_id_and_type() {
     for p in catalog::Catalog::builtin().list() {
         let Some(w) = &p.webhooks else { continue };
         // Signed with the provider's own key (Plaid, PayPal): `webhook test` cannot sign
-        // one and says so, naming the provider's simulator; their samples are read here
+        // one and says so, naming how the provider sends one; their samples are read here
         // (type and id where the entry says); their verification runs against a local
         // key server in the engine's tests (crates/engine/src/tests/webhook_keys.rs).
         if w.scheme
@@ -116,7 +116,8 @@ async fn every_providers_sample_is_stored_with_its_event_id_and_type() {
             );
             assert!(!out.status.success(), "{}: {}", p.id, out.stdout);
             assert!(
-                out.stdout.contains("simulator") || out.stderr.contains("simulator"),
+                out.stdout.contains("have the provider send one")
+                    || out.stderr.contains("have the provider send one"),
                 "{}: {} {}",
                 p.id,
                 out.stdout,
