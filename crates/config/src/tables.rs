@@ -489,10 +489,10 @@ pub(crate) fn effective_catalog(
                 "is on, but webhook_secrets are configured too; keep one: the secrets, or the handshake that hands one over".to_owned(),
             ));
         }
-        if let Some(s) = scheme.filter(|s| s.fetches_keys()) {
-            if let Err((field, message)) = fetched_key_settings(it, s, known, dev) {
-                return Err(invalid(format!("integrations[{i}].{field}"), &src, message));
-            }
+        if let Some(s) = scheme.filter(|s| s.fetches_keys())
+            && let Err((field, message)) = fetched_key_settings(it, s, known, dev)
+        {
+            return Err(invalid(format!("integrations[{i}].{field}"), &src, message));
         }
         if !it.webhook_secrets.is_empty() && scheme.is_none() && known.is_some() {
             return Err(invalid(

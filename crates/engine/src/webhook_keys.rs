@@ -299,6 +299,9 @@ impl KeyCache {
     }
 }
 
+/// Reads a provider's answer as a key.
+type ParseKey = fn(&[u8]) -> Result<ProviderKey, signatures::KeyError>;
+
 /// One request to the provider, and what its answer means.
 async fn fetch(
     outbound: &Outbound,
@@ -309,39 +312,38 @@ async fn fetch(
         reason: "key_unavailable",
         detail,
     };
-    let (answer, parse): (_, fn(&[u8]) -> Result<ProviderKey, signatures::KeyError>) =
-        match (source, request) {
+    let (answer, parse): (_, ParseKey) = match (source, request) {
+        (
+            Source::KeyEndpoint {
+                url,
+                client_id,
+                secret,
+            },
+            KeyRequest::KeyId(kid),
+        ) => {
+            use vault::ExposeSecret as _;
+            let body = serde_json::json!({
+                "client_id": client_id,
+                "secret": secret.expose_secret(),
+                "key_id": kid,
+            });
             (
-                Source::KeyEndpoint {
-                    url,
-                    client_id,
-                    secret,
-                },
-                KeyRequest::KeyId(kid),
-            ) => {
-                use vault::ExposeSecret as _;
-                let body = serde_json::json!({
-                    "client_id": client_id,
-                    "secret": secret.expose_secret(),
-                    "key_id": kid,
-                });
-                (
-                    outbound
-                        .post_json_limited(url, &body, MAX_ANSWER_BYTES)
-                        .await,
-                    ProviderKey::plaid,
-                )
-            }
-            (Source::Certificate, KeyRequest::CertUrl(url)) => (
-                outbound.get_limited(url, None, MAX_ANSWER_BYTES).await,
-                ProviderKey::paypal,
-            ),
-            _ => {
-                return Err(KeyFailure::Unknown {
-                    reason: "unknown_key",
-                });
-            }
-        };
+                outbound
+                    .post_json_limited(url, &body, MAX_ANSWER_BYTES)
+                    .await,
+                ProviderKey::plaid,
+            )
+        }
+        (Source::Certificate, KeyRequest::CertUrl(url)) => (
+            outbound.get_limited(url, None, MAX_ANSWER_BYTES).await,
+            ProviderKey::paypal,
+        ),
+        _ => {
+            return Err(KeyFailure::Unknown {
+                reason: "unknown_key",
+            });
+        }
+    };
     let fetched = answer.map_err(|e| down(e.to_string()))?;
     let status = fetched.status.as_u16();
     match status {
