@@ -947,7 +947,18 @@ fn fetched_key_settings(
         }
         let placeholders = known.map(|p| p.placeholders.clone()).unwrap_or_default();
         if let Err(e) = catalog::resolve_url_with(template, &placeholders, &it.settings, dev) {
-            return Err(("settings".into(), e.to_string()));
+            // Name the setting a refused or missing placeholder value comes from.
+            let field = match &e {
+                catalog::CatalogError::BadValue { placeholder, .. }
+                | catalog::CatalogError::MissingValue { placeholder, .. } => {
+                    placeholders.get(placeholder).and_then(|p| match &p.from {
+                        catalog::ValueSource::Integration(name) => Some(format!("settings.{name}")),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            };
+            return Err((field.unwrap_or_else(|| "settings".into()), e.to_string()));
         }
     }
     for name in &keys.settings {
