@@ -453,7 +453,10 @@ async fn paypal_webhooks_verify_with_the_certificate_at_a_pinned_url_only() {
         Some("WH-LOCAL-1".to_owned()),
         Some("PAYMENT.CAPTURE.COMPLETED".to_owned()),
     );
-    assert_eq!(stored(dir.path(), "paypal").await, [want.clone()]);
+    assert_eq!(
+        stored(dir.path(), "paypal").await,
+        std::slice::from_ref(&want)
+    );
 
     // Tampered body: 401, nothing more stored.
     let tampered = webhooks[1].1.replace("10.00", "99.00");
