@@ -489,6 +489,11 @@ pub(crate) fn effective_catalog(
                 "is on, but webhook_secrets are configured too; keep one: the secrets, or the handshake that hands one over".to_owned(),
             ));
         }
+        if let Some(s) = scheme.filter(|s| s.fetches_keys())
+            && let Err((field, message)) = fetched_key_settings(it, s, known, dev)
+        {
+            return Err(invalid(format!("integrations[{i}].{field}"), &src, message));
+        }
         if !it.webhook_secrets.is_empty() && scheme.is_none() && known.is_some() {
             return Err(invalid(
                 format!("integrations[{i}].webhook_scheme"),
@@ -893,6 +898,89 @@ fn check_signing_key(k: &SecretString) -> Result<(), String> {
         )),
         Err(e) => Err(format!("is not a usable Ed25519 secret key ({e})")),
     }
+}
+
+/// What an integration whose webhooks are verified with keys fetched from the provider
+/// (Plaid, PayPal) must give: no webhook secrets (there are none), the provider's key
+/// sources, the credentials the key endpoint asks for (Plaid's client_id and secret), the
+/// settings the scheme signs or the key URL's placeholders need.
+fn fetched_key_settings(
+    it: &Integration,
+    scheme: &signatures::Scheme,
+    known: Option<&catalog::Provider>,
+    dev: bool,
+) -> Result<(), (String, String)> {
+    let provider = &it.provider;
+    let keys = known
+        .and_then(|p| p.webhooks.as_ref())
+        .filter(|w| w.scheme.as_ref() == Some(scheme))
+        .and_then(|w| w.keys.as_ref());
+    if !it.webhook_secrets.is_empty() {
+        return Err((
+            "webhook_secrets".into(),
+            format!(
+                "do not apply: {scheme} webhooks are verified with keys fetched from the provider, not with shared secrets; remove webhook_secrets"
+            ),
+        ));
+    }
+    let Some(keys) = keys else {
+        return Err((
+            "webhook_scheme".into(),
+            format!(
+                "is {scheme}, whose keys are fetched from where the provider's entry says ([webhooks.keys]), and provider {provider:?} says nowhere; use a provider whose entry uses {scheme}"
+            ),
+        ));
+    };
+    if let Some(template) = &keys.key_url {
+        if it.client_id.is_none() || it.client_secret.is_none() {
+            let field = if it.client_id.is_none() {
+                "client_id"
+            } else {
+                "client_secret"
+            };
+            return Err((
+                field.into(),
+                format!(
+                    "is missing; provider {provider:?} hands out its webhook keys only to the app's client_id and secret (the provider's dashboard shows them)"
+                ),
+            ));
+        }
+        let placeholders = known.map(|p| p.placeholders.clone()).unwrap_or_default();
+        if let Err(e) = catalog::resolve_url_with(template, &placeholders, &it.settings, dev) {
+            // Name the setting a refused or missing placeholder value comes from.
+            let field = match &e {
+                catalog::CatalogError::BadValue { placeholder, .. }
+                | catalog::CatalogError::MissingValue { placeholder, .. } => {
+                    placeholders.get(placeholder).and_then(|p| match &p.from {
+                        catalog::ValueSource::Integration(name) => Some(format!("settings.{name}")),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            };
+            return Err((field.unwrap_or_else(|| "settings".into()), e.to_string()));
+        }
+    }
+    for name in &keys.settings {
+        match it.settings.get(name) {
+            None => {
+                return Err((
+                    format!("settings.{name}"),
+                    format!(
+                        "is missing; provider {provider:?} signs its webhooks with it (for PayPal: the id PayPal shows for the registered webhook, not an event's id)"
+                    ),
+                ));
+            }
+            Some(v) if v.len() > 128 || v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                return Err((
+                    format!("settings.{name}"),
+                    "must be at most 128 characters without spaces".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The keys a GitHub App or JWT bearer integration needs, and only those modes take.

@@ -3122,3 +3122,109 @@ fn redact_fields_are_json_pointers() {
     let b = integ("redact_fields = [\"/b\"]").unwrap();
     assert!(!a.integrations[0].same(&b.integrations[0]));
 }
+
+// ---------------------------------------------------------------------------------------
+// webhooks verified with keys fetched from the provider (plaid, paypal)
+
+/// The key and message `text` is refused with, when read or at `catalog()`.
+fn catalog_refusal(text: &str) -> (String, String) {
+    match parse_tables(text).and_then(|c| c.catalog(false).map(|_| c)) {
+        Err(ConfigError::Invalid { key, message, .. }) => (key, message),
+        other => panic!("{text}: expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn fetched_key_integrations_are_accepted_with_what_their_provider_needs() {
+    for text in [
+        "[[integrations]]\nid = \"p\"\nprovider = \"plaid\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"sandbox\" }\n",
+        "[[integrations]]\nid = \"p\"\nprovider = \"plaid\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"production\" }\n",
+        "[[integrations]]\nid = \"pp\"\nprovider = \"paypal\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { webhook_id = \"8PT597110X687430LKGECATA\" }\n",
+    ] {
+        let c = parse_tables(text).unwrap();
+        assert!(
+            c.catalog(false).is_ok(),
+            "{text}: {:?}",
+            c.catalog(false).err()
+        );
+    }
+}
+
+#[test]
+fn fetched_key_integrations_without_what_they_need_are_refused_naming_the_key() {
+    const PLAID_OK: &str =
+        "client_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"sandbox\" }\n";
+    let plaid = |rest: &str| format!("[[integrations]]\nid = \"p\"\nprovider = \"plaid\"\n{rest}");
+    let paypal = |rest: &str| {
+        format!(
+            "[[integrations]]\nid = \"pp\"\nprovider = \"paypal\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\n{rest}"
+        )
+    };
+    for (text, key, hints) in [
+        // PayPal signs with the registered webhook's id: without it nothing verifies.
+        (
+            paypal(""),
+            "integrations[0].settings.webhook_id",
+            &["is missing", "paypal"][..],
+        ),
+        (
+            paypal("settings = { webhook_id = \"has space\" }\n"),
+            "integrations[0].settings.webhook_id",
+            &["without spaces"],
+        ),
+        // Plaid's key endpoint answers only the app's own credentials.
+        (
+            plaid("settings = { environment = \"sandbox\" }\n"),
+            "integrations[0].client_id",
+            &["is missing", "plaid", "client_id and secret"],
+        ),
+        // One without the other is refused as soon as the file is read.
+        (
+            plaid("client_secret = \"sec\"\nsettings = { environment = \"sandbox\" }\n"),
+            "integrations[0].client_id",
+            &["is missing"],
+        ),
+        (
+            plaid("client_id = \"cid\"\nsettings = { environment = \"sandbox\" }\n"),
+            "integrations[0].client_secret",
+            &["is missing"],
+        ),
+        // Shared secrets do not apply to either.
+        (
+            plaid(&format!("{PLAID_OK}webhook_secrets = [\"s\"]\n")),
+            "integrations[0].webhook_secrets",
+            &["remove webhook_secrets", "plaid"],
+        ),
+        (
+            paypal("settings = { webhook_id = \"W1\" }\nwebhook_secrets = [\"s\"]\n"),
+            "integrations[0].webhook_secrets",
+            &["remove webhook_secrets", "paypal"],
+        ),
+        // Plaid's environment picks the key endpoint's host: sandbox or production only.
+        (
+            plaid(
+                "client_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"development\" }\n",
+            ),
+            "integrations[0].settings.environment",
+            &["{environment}", "sandbox, production"],
+        ),
+        (
+            plaid(
+                "client_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"evil.example/x\" }\n",
+            ),
+            "integrations[0].settings.environment",
+            &["{environment}"],
+        ),
+        (
+            plaid("client_id = \"cid\"\nclient_secret = \"sec\"\n"),
+            "integrations[0].settings.environment",
+            &["no value for {environment}"],
+        ),
+    ] {
+        let (k, message) = catalog_refusal(&text);
+        assert_eq!(k, key, "{text}: {message}");
+        for hint in hints {
+            assert!(message.contains(hint), "{text}: {message:?} lacks {hint:?}");
+        }
+    }
+}

@@ -575,7 +575,13 @@ impl Engine {
 
         let has_scheme = it.webhook_scheme.is_some()
             || provider.is_some_and(|p| p.webhooks.as_ref().is_some_and(|w| w.scheme.is_some()));
-        let has_secret = !it.webhook_secrets.is_empty();
+        // A scheme whose keys are fetched from the provider needs no secret.
+        let fetched = it
+            .webhook_scheme
+            .as_ref()
+            .or_else(|| provider.and_then(catalog::Provider::webhook_scheme))
+            .is_some_and(signatures::Scheme::fetches_keys);
+        let has_secret = !it.webhook_secrets.is_empty() || fetched;
         items.push(if !has_scheme {
             ChecklistItem::new(
                 "webhook_secret",

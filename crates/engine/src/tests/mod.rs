@@ -870,6 +870,7 @@ pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
 }
 mod changes;
 mod intake_routing;
+mod webhook_keys;
 mod webhooks;
 mod webhooks_asana;
 

@@ -40,5 +40,6 @@ mod status;
 mod three;
 mod tokens_health;
 mod webhook;
+mod webhook_keys;
 mod webhook_load;
 mod webhook_samples;
