@@ -583,12 +583,15 @@ impl store::DeliveryStore for TamperStore {
 
 #[async_trait]
 impl store::ConnectionStore for TamperStore {
-    async fn upsert_connection(
+    async fn upsert_connection_keyed(
         &self,
         c: &store::Connection,
         credentials: &store::SealedCredentials,
+        signing_key: Option<&store::SealedCredentials>,
     ) -> StoreResult<store::Upsert> {
-        self.inner.upsert_connection(c, credentials).await
+        self.inner
+            .upsert_connection_keyed(c, credentials, signing_key)
+            .await
     }
     async fn get_connection(&self, id: &str) -> StoreResult<Option<store::Connection>> {
         self.inner.get_connection(id).await
