@@ -879,6 +879,7 @@ mod webhooks_asana;
 mod connections;
 mod connections_health;
 mod connections_health_more;
+mod connections_keys;
 mod connections_lifetime;
 mod connections_manage;
 mod connections_page;
