@@ -1774,7 +1774,10 @@ fn the_documented_table_examples_parse() {
     let text = default_file_tables();
     assert!(text.contains("[[destinations]]"), "{text}");
     let c = parse_tables(&text).unwrap();
-    assert_eq!(c.integrations.len(), 3);
+    assert_eq!(c.integrations.len(), 4);
+    // Every connection of this one brings its own key.
+    assert!(c.integration("gcp-customers").unwrap().private_key.is_none());
+    c.catalog(false).unwrap();
     let app = c.integration("github-app").unwrap();
     assert_eq!(app.app_id.as_deref(), Some("123456"));
     assert_eq!(app.app_slug.as_deref(), Some("my-app"));
