@@ -1776,7 +1776,12 @@ fn the_documented_table_examples_parse() {
     let c = parse_tables(&text).unwrap();
     assert_eq!(c.integrations.len(), 4);
     // Every connection of this one brings its own key.
-    assert!(c.integration("gcp-customers").unwrap().private_key.is_none());
+    assert!(
+        c.integration("gcp-customers")
+            .unwrap()
+            .private_key
+            .is_none()
+    );
     c.catalog(false).unwrap();
     let app = c.integration("github-app").unwrap();
     assert_eq!(app.app_id.as_deref(), Some("123456"));
