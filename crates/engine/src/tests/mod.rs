@@ -583,12 +583,15 @@ impl store::DeliveryStore for TamperStore {
 
 #[async_trait]
 impl store::ConnectionStore for TamperStore {
-    async fn upsert_connection(
+    async fn upsert_connection_keyed(
         &self,
         c: &store::Connection,
         credentials: &store::SealedCredentials,
+        signing_key: Option<&store::SealedCredentials>,
     ) -> StoreResult<store::Upsert> {
-        self.inner.upsert_connection(c, credentials).await
+        self.inner
+            .upsert_connection_keyed(c, credentials, signing_key)
+            .await
     }
     async fn get_connection(&self, id: &str) -> StoreResult<Option<store::Connection>> {
         self.inner.get_connection(id).await
@@ -877,6 +880,7 @@ mod webhooks_asana;
 mod connections;
 mod connections_health;
 mod connections_health_more;
+mod connections_keys;
 mod connections_lifetime;
 mod connections_manage;
 mod connections_page;

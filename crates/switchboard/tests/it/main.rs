@@ -11,6 +11,7 @@ mod cli_exit;
 mod config;
 mod connect;
 mod connect_page;
+mod connection_keys;
 mod console_browser;
 mod console_pages;
 mod db_copy;
