@@ -68,6 +68,12 @@ pub struct CustomProvider {
     /// Webhook signature scheme of the provider, if it sends webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_scheme: Option<Scheme>,
+    /// Its webhooks described in full, as in a catalog file (`[providers.webhooks]`:
+    /// scheme, event id and type, and for a scheme whose keys are fetched, where from:
+    /// `[providers.webhooks.keys]`). Instead of `webhook_scheme`. With it, `auth_mode`
+    /// may be `webhook_only` (no token URL then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Webhooks>,
     /// Placeholders its URL templates use (`{tenant}`…), declared as in a catalog file
     /// (`[providers.placeholders.tenant]`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -147,7 +153,12 @@ impl CustomProvider {
         if let Some(i) = &self.issuer {
             crate::template::check_url(i, dev)
                 .map_err(|m| self.err("issuer", format!("{m}; give the issuer's URL")))?;
-        } else if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
+        } else if self.token_url.is_none()
+            && !matches!(
+                self.auth_mode,
+                Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
+            )
+        {
             return Err(self.err(
                 "token_url",
                 "is missing; give `issuer` (for discovery) or the explicit endpoints",
@@ -161,7 +172,12 @@ impl CustomProvider {
 
     /// The provider from explicit endpoints only (no discovery).
     pub fn to_provider_explicit(&self, dev: bool) -> Result<Provider, CatalogError> {
-        if self.token_url.is_none() && self.auth_mode != Some(AuthMode::GithubApp) {
+        if self.token_url.is_none()
+            && !matches!(
+                self.auth_mode,
+                Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
+            )
+        {
             return Err(self.err(
                 "token_url",
                 "is missing; fetch the issuer's discovery document and use `from_discovery`, or give the endpoints",
@@ -209,7 +225,26 @@ impl CustomProvider {
         };
         let auth_mode = self.auth_mode.unwrap_or(AuthMode::Oauth2);
         let token_url = pick(&self.token_url, doc.map(|d| &d.token_endpoint));
-        if token_url.is_none() && auth_mode != AuthMode::GithubApp {
+        if self.webhooks.is_some() && self.webhook_scheme.is_some() {
+            return Err(self.err(
+                "webhook_scheme",
+                "goes inside [providers.webhooks] (scheme = …) when that table is given; keep one",
+            ));
+        }
+        if auth_mode == AuthMode::WebhookOnly {
+            if self.webhooks.is_none() {
+                return Err(self.err(
+                    "webhooks",
+                    "is missing; a webhook_only provider is described by its [providers.webhooks] table",
+                ));
+            }
+            if token_url.is_some() {
+                return Err(self.err(
+                    "token_url",
+                    "applies to providers that issue tokens; a webhook_only provider has none",
+                ));
+            }
+        } else if token_url.is_none() && auth_mode != AuthMode::GithubApp {
             return Err(self.err("token_url", "is missing"));
         }
         let supports = |list: Option<&Option<Vec<String>>>, what: &str| {
@@ -241,10 +276,11 @@ impl CustomProvider {
                 | AuthMode::ClientCredentials
                 | AuthMode::GithubApp
                 | AuthMode::JwtBearer
+                | AuthMode::WebhookOnly
         ) {
             return Err(self.err(
                 "auth_mode",
-                "must be oauth2, client_credentials, github_app or jwt_bearer for a custom provider",
+                "must be oauth2, client_credentials, github_app, jwt_bearer or webhook_only for a custom provider",
             ));
         }
         let github_app = match (auth_mode, &self.install_url) {
@@ -341,7 +377,9 @@ impl CustomProvider {
             api_headers: Default::default(),
             verify: None,
             rate_limit: None,
-            webhooks: if auth_mode == AuthMode::GithubApp {
+            webhooks: if let Some(w) = &self.webhooks {
+                Some(w.clone())
+            } else if auth_mode == AuthMode::GithubApp {
                 // A GitHub App (GitHub Enterprise Server) delivers as github.com does:
                 // its events name the installation they concern, which is what ties them
                 // to a connection (and installation lifecycle events to its status).
@@ -359,6 +397,7 @@ impl CustomProvider {
                     handshake: None,
                     header_alternatives: Default::default(),
                     sample: None,
+                    keys: None,
                 })
             }),
             github_app,
@@ -388,5 +427,6 @@ fn github_app_webhooks(scheme: Option<Scheme>) -> Webhooks {
         handshake: None,
         header_alternatives: Default::default(),
         sample: None,
+        keys: None,
     }
 }

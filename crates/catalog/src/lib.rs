@@ -41,7 +41,7 @@ pub use crate::model::{
     OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample, ResetFormat,
     Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME, SAMPLE_EVENT_ID,
     SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind, ValueSource,
-    VerifyRequest, WebhookSample, Webhooks,
+    VerifyRequest, WebhookKeys, WebhookSample, Webhooks,
 };
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
@@ -149,6 +149,7 @@ embedded![
     "pingone",
     "pinterest",
     "pipedrive",
+    "plaid",
     "postmark",
     "productboard",
     "quickbooks",

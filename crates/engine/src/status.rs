@@ -575,11 +575,13 @@ impl Engine {
 
         let has_scheme = it.webhook_scheme.is_some()
             || provider.is_some_and(|p| p.webhooks.as_ref().is_some_and(|w| w.scheme.is_some()));
-        let has_secret = !it.webhook_secrets.is_empty();
-        let app_signed = it.client_secret.is_some()
-            && self
-                .integration_scheme(it)
-                .is_some_and(|s| s.takes_app_secret());
+        // A scheme whose keys are fetched from the provider needs no secret.
+        let scheme = self.integration_scheme(it);
+        let fetched = scheme
+            .as_ref()
+            .is_some_and(signatures::Scheme::fetches_keys);
+        let has_secret = !it.webhook_secrets.is_empty() || fetched;
+        let app_signed = it.client_secret.is_some() && scheme.is_some_and(|s| s.takes_app_secret());
         items.push(if !has_scheme {
             ChecklistItem::new(
                 "webhook_secret",

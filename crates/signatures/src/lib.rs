@@ -26,12 +26,13 @@
 //! for the other kind. For public-key schemes (Discord and Standard Webhooks `v1a`:
 //! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
 //! and secret keys for signing; FusionAuth takes either a shared secret or a PEM public
-//! key (RSA or EC), each checking only its own algorithms.
+//! key (RSA, EC or Ed25519), each checking only its own algorithms.
 
 #![deny(missing_docs)]
 
 mod crypto;
 mod error;
+mod fetched;
 mod generic;
 mod keys;
 mod request;
@@ -49,6 +50,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::crypto::{HmacAlgorithm, KeyEncoding, SignatureEncoding};
 pub use crate::error::{SignError, VerifyError};
+pub use crate::fetched::{
+    KeyContext, KeyError, KeyRequest, ProviderKey, key_request, verify_with_key,
+};
 pub use crate::generic::GenericHmac;
 pub use crate::request::{Headers, Request, parse_urlencoded};
 pub use crate::strength::{SecretRule, WeakSecret, check_secret_strength};
@@ -125,8 +129,9 @@ pub enum Scheme {
     /// `iat` are checked (the body is not signed).
     Monday,
     /// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT whose `request_body_sha256` claim is
-    /// the body's SHA-256, signed with an HMAC secret (HS256/384/512) or an RSA or EC key
-    /// pair (configured as a PEM public key); `exp` and `iat` are checked.
+    /// the body's SHA-256 (standard base64), signed with an HMAC secret (HS256/384/512) or
+    /// an RSA, EC or Ed25519 key pair (configured as a PEM public key); `exp` and `iat` are
+    /// checked.
     Fusionauth,
     /// Atlassian (Jira Cloud), two kinds of webhook at one URL, told apart by their
     /// headers: admin webhooks (Jira's settings, or `/rest/webhooks/1.0/webhook`) carry
@@ -137,6 +142,14 @@ pub enum Scheme {
     /// JWT does not cover the body: it proves that Atlassian sent the request while the
     /// token is valid, not what the body says.
     Atlassian,
+    /// Plaid: `Plaid-Verification`, an ES256 JWT whose key Plaid hands out by `kid`; `iat`
+    /// at most 5 minutes old, `request_body_sha256` the body's hex SHA-256. The key is
+    /// fetched, never configured: see [`key_request`].
+    Plaid,
+    /// PayPal: `PAYPAL-TRANSMISSION-SIG`, SHA256withRSA over the transmission id, time,
+    /// webhook id and the body's CRC-32, with the certificate at `PAYPAL-CERT-URL`. The
+    /// key is fetched, never configured: see [`key_request`].
+    Paypal,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -174,6 +187,11 @@ impl Scheme {
         Scheme::Atlassian,
     ];
 
+    /// The schemes whose verification key is fetched from the provider (see
+    /// [`key_request`]); they are not in [`Scheme::BUILT_IN`], whose schemes all verify
+    /// with configured secrets.
+    pub const FETCHED_KEY: &'static [Scheme] = &[Scheme::Plaid, Scheme::Paypal];
+
     /// The kebab-case name used in configuration.
     pub fn name(&self) -> &'static str {
         match self {
@@ -205,6 +223,8 @@ impl Scheme {
             Self::Monday => "monday",
             Self::Fusionauth => "fusionauth",
             Self::Atlassian => "atlassian",
+            Self::Plaid => "plaid",
+            Self::Paypal => "paypal",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -218,6 +238,7 @@ impl Scheme {
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
             Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Atlassian => Some(300),
+            Self::Plaid => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),
@@ -231,7 +252,8 @@ impl Scheme {
             | Self::Square
             | Self::Intercom
             | Self::Typeform
-            | Self::Docusign => None,
+            | Self::Docusign
+            | Self::Paypal => None,
         }
     }
 }
@@ -267,7 +289,13 @@ impl FromStr for Scheme {
             _ => None,
         };
         alias
-            .or_else(|| Self::BUILT_IN.iter().find(|b| b.name() == s).cloned())
+            .or_else(|| {
+                Self::BUILT_IN
+                    .iter()
+                    .chain(Self::FETCHED_KEY)
+                    .find(|b| b.name() == s)
+                    .cloned()
+            })
             .ok_or_else(|| UnknownScheme(s.chars().take(64).collect()))
     }
 }
@@ -331,6 +359,8 @@ pub enum KeyRole {
     Webhook,
     /// The app's own secret ([`Keys::app`]).
     App,
+    /// A key the provider hands out, fetched ([`verify_with_key`]: Plaid, PayPal).
+    Provider,
 }
 
 /// A successful verification.
@@ -473,6 +503,9 @@ pub fn verify_with(
     } else {
         &[]
     };
+    if scheme.fetches_keys() {
+        return Err(VerifyError::KeyNotFetched);
+    }
     if keys.webhook.is_empty() && app.is_empty() {
         return Err(VerifyError::NoSecrets);
     }
@@ -499,6 +532,9 @@ pub fn sign(
     secrets: &[SecretString],
     input: &SignRequest<'_>,
 ) -> Result<Signed, SignError> {
+    if scheme.fetches_keys() {
+        return Err(SignError::ProviderKeyOnly);
+    }
     if secrets.is_empty() {
         return Err(SignError::NoSecrets);
     }

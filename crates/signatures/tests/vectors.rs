@@ -58,8 +58,8 @@ fn verify(
     opts: &VerifyOptions,
 ) -> Result<signatures::Verified, signatures::VerifyError> {
     let keys = match v.role() {
-        KeyRole::Webhook => Keys::webhook(list),
         KeyRole::App => Keys::default().with_app(list),
+        _ => Keys::webhook(list),
     };
     verify_with(&v.scheme, req, keys, opts)
 }

@@ -18,13 +18,17 @@
 //   posts it to `webhookUrl`.
 // - An RFC 7523 token endpoint, `POST /token` with
 //   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`: the assertion's signature,
-//   iss, aud (this endpoint's URL), exp, iat and sub are checked with a leeway.
+//   iss, aud (this endpoint's URL), exp, iat and sub are checked with a leeway. Each
+//   issuer has its own public key (and key id): the integrator's service account and
+//   two customers that bring their own keys (connections with a key of their own).
 // - `GET /api/whoami`, an API for proxied calls, which accepts the tokens issued above.
 //
 // It makes its own RSA keys at start and writes the private halves to KEY_DIR:
-// `app.pem` (PKCS#1, as GitHub hands them out), `sa.pem` (PKCS#8, as Google does) and
-// `wrong.pem` (a key nobody trusts). Control endpoints under /__test/ change its state
-// (see README.md). stdout carries exactly one line, `LISTENING <port>`.
+// `app.pem` (PKCS#1, as GitHub hands them out), `sa.pem` (PKCS#8, as Google does),
+// `wrong.pem` (a key nobody trusts), customer A's Google key file `customer-a.json`
+// (with `customer-a.pem` inside it), customer B's `customer-b.pem` (PKCS#1) and
+// `ec.pem` (a P-256 key, which RS256 cannot use). Control endpoints under /__test/
+// change its state (see README.md). stdout carries exactly one line, `LISTENING <port>`.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -46,6 +50,8 @@ const SUBJECTS = (process.env.SUBJECTS ?? 'alice@example.test,bob@example.test')
 const LEEWAY = Number(process.env.LEEWAY_SECS ?? '30');
 const CLIENT_ID = process.env.CLIENT_ID ?? 'Iv1.switchboardtest';
 const CLIENT_SECRET = process.env.CLIENT_SECRET ?? 'test-client-secret-1234';
+const CUSTOMER_A_EMAIL = process.env.CUSTOMER_A_EMAIL ?? 'robot@customer-a.iam.example';
+const CUSTOMER_B_ISSUER = process.env.CUSTOMER_B_ISSUER ?? '3MVG9customerBconsumerKey';
 
 function keyPair() {
   return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -53,17 +59,34 @@ function keyPair() {
 const app = keyPair();
 const sa = keyPair();
 const wrong = keyPair();
+const customerA = keyPair();
+const customerB = keyPair();
+const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+// Customer A's key id, as Google names keys: 40 hex digits.
+const CUSTOMER_A_KID = crypto.randomBytes(20).toString('hex');
 fs.mkdirSync(KEY_DIR, { recursive: true });
 const write = (name, pem) => fs.writeFileSync(path.join(KEY_DIR, name), pem, { mode: 0o600 });
 write('app.pem', app.privateKey.export({ type: 'pkcs1', format: 'pem' }));
 write('sa.pem', sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
 write('wrong.pem', wrong.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+write('customer-a.pem', customerA.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+write('customer-b.pem', customerB.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+write('ec.pem', ec.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+
+// Who the token endpoint trusts: issuer -> its public key and the kid it must carry
+// (if the assertion names one). `revoked` issuers had their key deleted at the provider.
+const clients = new Map([
+  [SA_CLIENT_ID, { key: () => pub(state.saKey, sa), kid: 'k1' }],
+  [CUSTOMER_A_EMAIL, { key: () => customerA.publicKey, kid: CUSTOMER_A_KID }],
+  [CUSTOMER_B_ISSUER, { key: () => customerB.publicKey, kid: undefined }],
+]);
 
 const state = {
   // Which public key verifies each issuer's JWTs ("own" or "wrong": a key the
   // operator deleted at the provider).
   appKey: 'own',
   saKey: 'own',
+  revoked: [], // issuers whose key was deleted at the provider
   skewSecs: 0, // this peer's clock minus the real one
   delayMs: 0, // before answering a token request
   ttlSecs: 3600, // lifetime of the tokens issued
@@ -84,6 +107,7 @@ const state = {
   stats: {
     app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0,
     user_tokens: 0, user_token_refused: 0, user_installation_pages: 0, user_tokens_revoked: 0,
+    jwt_tokens_by_issuer: {},
   },
 };
 
@@ -123,10 +147,10 @@ async function verify(jwt, key, options) {
   return { payload, protectedHeader };
 }
 
-function issue(kind, who, scope) {
+function issue(kind, who, scope, iss) {
   const token = (kind === 'installation' ? 'ghs_' : 'ya29.') + crypto.randomBytes(24).toString('base64url');
   const exp = nowSecs() + state.ttlSecs;
-  state.tokens.set(token, { kind, who, scope, exp });
+  state.tokens.set(token, { kind, who, scope, exp, iss });
   return { token, exp };
 }
 
@@ -213,8 +237,14 @@ async function tokenEndpoint(req, res) {
   let payload;
   try {
     const header = decodeProtectedHeader(assertion);
-    if (header.kid !== undefined && header.kid !== 'k1') throw new Error(`unknown kid ${header.kid}`);
-    ({ payload } = await verify(assertion, pub(state.saKey, sa), { issuer: SA_CLIENT_ID, audience }));
+    // The issuer picks the key (unverified until jose has checked the signature with it).
+    const claimed = JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    const client = clients.get(claimed.iss);
+    if (!client || state.revoked.includes(claimed.iss)) throw new Error(`unknown issuer ${claimed.iss}`);
+    if (header.kid !== undefined && client.kid !== undefined && header.kid !== client.kid) {
+      throw new Error(`unknown kid ${header.kid}`);
+    }
+    ({ payload } = await verify(assertion, client.key(), { issuer: claimed.iss, audience }));
     if (payload.exp - payload.iat > 3600) throw new Error('the assertion lives more than an hour');
   } catch (e) {
     return refuse(400, 'invalid_grant', `Invalid JWT: ${e.code ?? 'ERR'} ${e.message}`);
@@ -223,7 +253,9 @@ async function tokenEndpoint(req, res) {
     return refuse(400, 'invalid_grant', 'Invalid email or User ID');
   }
   state.stats.jwt_tokens += 1;
-  const { token } = issue('service_account', payload.sub ?? payload.iss, payload.scope ?? '');
+  const byIssuer = state.stats.jwt_tokens_by_issuer;
+  byIssuer[payload.iss] = (byIssuer[payload.iss] ?? 0) + 1;
+  const { token } = issue('service_account', payload.sub ?? payload.iss, payload.scope ?? '', payload.iss);
   const body = { access_token: token, token_type: 'Bearer', expires_in: state.ttlSecs };
   if (payload.scope) body.scope = payload.scope;
   send(res, 200, body);
@@ -333,7 +365,10 @@ function whoami(req, res) {
     return send(res, 401, { message: 'Bad credentials' });
   }
   state.stats.api += 1;
-  send(res, 200, { kind: t.kind, who: t.who, scope: t.scope });
+  const body = { kind: t.kind, who: t.who, scope: t.scope };
+  // The issuer of a service account's token (several keys sign at this endpoint).
+  if (t.iss !== undefined && t.iss !== SA_CLIENT_ID) body.iss = t.iss;
+  send(res, 200, body);
 }
 
 async function control(req, res, what) {
@@ -343,11 +378,12 @@ async function control(req, res, what) {
       return send(res, 200, state.stats);
     case 'reset':
       for (const k of Object.keys(state.stats)) state.stats[k] = 0;
+      state.stats.jwt_tokens_by_issuer = {};
       return send(res, 200, {});
     case 'deliver':
       return send(res, 200, await deliver(body));
     case 'set':
-      for (const k of ['appKey', 'saKey', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall',
+      for (const k of ['appKey', 'saKey', 'revoked', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall',
         'userAuth', 'userInstallations', 'webhookUrl', 'webhookSecret']) {
         if (k in body) state[k] = body[k];
       }
@@ -420,6 +456,22 @@ const server = http.createServer(async (req, res) => {
 });
 
 server.listen(PORT, '127.0.0.1', () => {
-  process.stdout.write(`LISTENING ${server.address().port}\n`);
+  const port = server.address().port;
+  // Customer A's key as Google hands it out (IAM > Service accounts > Keys > JSON),
+  // pointing at this token endpoint.
+  write('customer-a.json', JSON.stringify({
+    type: 'service_account',
+    project_id: 'customer-a',
+    private_key_id: CUSTOMER_A_KID,
+    private_key: customerA.privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    client_email: CUSTOMER_A_EMAIL,
+    client_id: '109876543210987654321',
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: `http://127.0.0.1:${port}/token`,
+    auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+    client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(CUSTOMER_A_EMAIL)}`,
+    universe_domain: 'googleapis.com',
+  }, null, 2) + '\n');
+  process.stdout.write(`LISTENING ${port}\n`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

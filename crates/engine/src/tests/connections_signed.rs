@@ -34,12 +34,12 @@ const INSTALLATION: &str = "101";
 
 /// An RSA key pair made for the test run: the private key in PKCS#8 PEM, the public key
 /// as a `jsonwebtoken` decoding key.
-struct RsaKey {
-    pem: String,
-    public: jsonwebtoken::DecodingKey,
+pub(super) struct RsaKey {
+    pub(super) pem: String,
+    pub(super) public: jsonwebtoken::DecodingKey,
 }
 
-fn rsa_key() -> RsaKey {
+pub(super) fn rsa_key() -> RsaKey {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::signature::KeyPair as _;
     let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
@@ -67,7 +67,10 @@ struct Keys {
 
 /// The claims of `jwt`, after its RS256 signature checked out against `key` (times are
 /// asserted by the tests, from the manual clock, not by the validation).
-fn verified(jwt: &str, key: &jsonwebtoken::DecodingKey) -> Option<(jsonwebtoken::Header, Value)> {
+pub(super) fn verified(
+    jwt: &str,
+    key: &jsonwebtoken::DecodingKey,
+) -> Option<(jsonwebtoken::Header, Value)> {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.validate_exp = false;
     v.validate_aud = false;
@@ -92,7 +95,7 @@ struct G {
     keys: Arc<Keys>,
 }
 
-fn start() -> DateTime<Utc> {
+pub(super) fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
 }
 
@@ -342,11 +345,11 @@ impl G {
     }
 }
 
-fn direct(v: Value) -> DirectConnectRequest {
+pub(super) fn direct(v: Value) -> DirectConnectRequest {
     serde_json::from_value(v).unwrap()
 }
 
-fn ops() -> Actor {
+pub(super) fn ops() -> Actor {
     Actor::Cli { user: "ops".into() }
 }
 

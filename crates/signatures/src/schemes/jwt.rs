@@ -3,7 +3,7 @@
 //! apps (`Authorization: Bearer`, HS256 with the app's client secret, `exp` required; the
 //! body is not signed) and FusionAuth
 //! (`X-FusionAuth-Signature-JWT`, the body's SHA-256 in the `request_body_sha256` claim,
-//! signed with an HMAC secret or an RSA or EC key pair). `jsonwebtoken`'s own time checks
+//! signed with an HMAC secret or an RSA, EC or OKP (Ed25519) key pair). `jsonwebtoken`'s own time checks
 //! read the system clock, so they are off; `exp` and `iat` are checked here against the
 //! caller's time.
 
@@ -24,7 +24,7 @@ pub(crate) struct Format {
     bearer: bool,
     /// The HMAC algorithms accepted with a shared secret.
     hmac: &'static [Algorithm],
-    /// Whether a configured PEM public key (RSA or EC) is accepted (FusionAuth).
+    /// Whether a configured PEM public key (RSA, EC or Ed25519) is accepted (FusionAuth).
     public_keys: bool,
     /// The token carries the body's SHA-256 in `request_body_sha256` (FusionAuth).
     covers_body: bool,
@@ -82,6 +82,8 @@ const RSA: &[Algorithm] = &[
     Algorithm::PS512,
 ];
 const EC: &[Algorithm] = &[Algorithm::ES256, Algorithm::ES384];
+/// FusionAuth's OKP keys: Ed25519.
+const ED: &[Algorithm] = &[Algorithm::EdDSA];
 
 /// How long a token made by [`sign`] is valid (monday's documented example token has
 /// `exp` 300 s after `iat`).
@@ -119,8 +121,8 @@ fn alg_name(alg: Algorithm) -> &'static str {
     }
 }
 
-/// A configured value read as a verification key: a PEM public key (RSA or EC) when the
-/// format takes them and the value is PEM, else a shared HMAC secret.
+/// A configured value read as a verification key: a PEM public key (RSA, EC or Ed25519)
+/// when the format takes them and the value is PEM, else a shared HMAC secret.
 fn decoding_key(
     f: &Format,
     secret: &SecretString,
@@ -133,9 +135,12 @@ fn decoding_key(
         if let Ok(k) = DecodingKey::from_rsa_pem(text.as_bytes()) {
             return Ok((k, RSA));
         }
+        if let Ok(k) = DecodingKey::from_ed_pem(text.as_bytes()) {
+            return Ok((k, ED));
+        }
         return Err(VerifyError::BadPublicKey {
             index: 0,
-            reason: "not an RSA or EC public key in PEM",
+            reason: "not an RSA, EC or Ed25519 public key in PEM",
         });
     }
     let key = raw_key(secret).map_err(|reason| VerifyError::BadSecret { index: 0, reason })?;
@@ -160,16 +165,14 @@ fn token<'a>(f: &Format, ctx: &Ctx<'a>) -> Result<&'a str, VerifyError> {
     Ok(token)
 }
 
-/// The body's SHA-256 as the claim writes it: base64 (FusionAuth's examples), or hex.
+/// The body's SHA-256 as FusionAuth writes the claim: standard base64 with padding (its
+/// signing guide's example and its own example listener, which compares that string
+/// exactly). No other encoding is read: FusionAuth sends none, and an exact comparison
+/// leaves one spelling of the digest to check.
 fn body_hash_matches(claim: &str, body: &[u8]) -> bool {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(body);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
     ct_eq(claim.as_bytes(), b64.as_bytes())
-        || ct_eq(
-            claim.to_ascii_lowercase().as_bytes(),
-            hex::encode(digest).as_bytes(),
-        )
 }
 
 pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
@@ -178,7 +181,8 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
         .map_err(|_| VerifyError::malformed(f.header, "not a JWT"))?;
     let alg = alg_name(header.alg);
     let accepted = f.hmac.contains(&header.alg)
-        || (f.public_keys && (RSA.contains(&header.alg) || EC.contains(&header.alg)));
+        || (f.public_keys
+            && (RSA.contains(&header.alg) || EC.contains(&header.alg) || ED.contains(&header.alg)));
     if !accepted {
         return Err(VerifyError::unsupported(f.header, alg));
     }
@@ -255,7 +259,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
 /// A token as the provider would send it: `iat` the timestamp, `exp` 300 s later, `aud`
 /// the URL when one is given (monday; not Atlassian), `request_body_sha256` the body's base64 SHA-256
 /// (FusionAuth); signed with the first secret: HS256 with a shared secret, or ES256 /
-/// RS256 with a PEM private key (FusionAuth).
+/// RS256 / EdDSA with a PEM private key (FusionAuth).
 pub(crate) fn sign(
     f: &Format,
     secrets: &[SecretString],
@@ -268,8 +272,10 @@ pub(crate) fn sign(
             (Algorithm::ES256, k)
         } else if let Ok(k) = EncodingKey::from_rsa_pem(text.as_bytes()) {
             (Algorithm::RS256, k)
+        } else if let Ok(k) = EncodingKey::from_ed_pem(text.as_bytes()) {
+            (Algorithm::EdDSA, k)
         } else {
-            return Err(bad("not an RSA or EC private key in PEM"));
+            return Err(bad("not an RSA, EC or Ed25519 private key in PEM"));
         }
     } else {
         (

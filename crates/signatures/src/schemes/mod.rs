@@ -9,6 +9,8 @@ mod hubspot;
 pub(crate) use hubspot::decode_uri as hubspot_decode_uri;
 mod jwt;
 mod mailgun;
+pub(crate) mod paypal;
+pub(crate) mod plaid;
 pub(crate) mod sendgrid;
 mod stamped;
 mod standard;
@@ -220,6 +222,7 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::HubspotV3 => hubspot::verify(ctx),
         Scheme::Mailgun => mailgun::verify(ctx),
         Scheme::GenericHmac(g) => g.verify(ctx),
+        Scheme::Plaid | Scheme::Paypal => Err(VerifyError::KeyNotFetched),
     }
 }
 
@@ -258,6 +261,7 @@ pub(crate) fn sign(
         Scheme::HubspotV3 => hubspot::sign(secrets, input),
         Scheme::Mailgun => mailgun::sign(secrets, input),
         Scheme::GenericHmac(g) => g.sign(secrets, input),
+        Scheme::Plaid | Scheme::Paypal => Err(SignError::ProviderKeyOnly),
     }
 }
 

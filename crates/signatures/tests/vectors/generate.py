@@ -375,9 +375,10 @@ def brex(secret, ts, body, msg_id, **_):
 
 # FusionAuth: X-FusionAuth-Signature-JWT is a JWT whose request_body_sha256 claim is the
 # base64 SHA-256 of the body, signed with the webhook's signing key: an HMAC secret, or an
-# RSA or EC key pair whose public half (PEM) is configured. The RSA key is fixed in
-# fusionauth-rsa.json (made once with `cryptography`, base64 PKCS#8 DER); the EC key comes from a fixed scalar
-# and signs deterministically (RFC 6979), so the output does not change between runs.
+# RSA, EC or OKP (Ed25519) key pair whose public half (PEM) is configured. The RSA key is
+# fixed in fusionauth-rsa.json (made once with `cryptography`, base64 PKCS#8 DER); the EC
+# key comes from a fixed scalar and signs deterministically (RFC 6979), the Ed25519 key
+# from a fixed seed (Ed25519 is deterministic), so the output does not change between runs.
 def fusionauth_keys():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -387,6 +388,8 @@ def fusionauth_keys():
     rsa_key = serialization.load_der_private_key(base64.b64decode(stored["private_key"]), password=None)
     ec_key = ec.derive_private_key(0x1F2E3D4C5B6A79880123456789ABCDEF0123456789ABCDEF0123456789ABCDEF, ec.SECP256R1())
     ec_decoy = ec.derive_private_key(12345678901234567890, ec.SECP256R1())
+    ed_key = Ed25519PrivateKey.from_private_bytes(bytes(range(60, 92)))
+    ed_decoy = Ed25519PrivateKey.from_private_bytes(bytes(range(160, 192)))
 
     def pub(k):
         return k.public_key().public_bytes(serialization.Encoding.PEM,
@@ -398,7 +401,8 @@ def fusionauth_keys():
                                    serialization.NoEncryption()))
     return {"rsa": rsa_key, "ec": ec_key, "rsa_pub": pub(rsa_key), "ec_pub": pub(ec_key),
             "rsa_priv": priv(rsa_key), "ec_priv": priv(ec_key), "ec_decoy_pub": pub(ec_decoy),
-            "rsa_decoy_pub": stored["decoy_public_key"]}
+            "rsa_decoy_pub": stored["decoy_public_key"], "ed": ed_key, "ed_pub": pub(ed_key),
+            "ed_priv": priv(ed_key), "ed_decoy_pub": pub(ed_decoy)}
 
 
 def fusionauth(alg):
@@ -419,6 +423,8 @@ def fusionauth(alg):
             sig = mac(hashlib.sha512, secret, signing_input)
         elif alg == "RS256":
             sig = keys["rsa"].sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        elif alg == "EdDSA":
+            sig = keys["ed"].sign(signing_input)
         else:  # ES256: the JWS form is r || s, 32 bytes each
             der = keys["ec"].sign(signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
             r, s = decode_dss_signature(der)
@@ -594,6 +600,8 @@ def vectors():
         decoy_key=fa["rsa_decoy_pub"], check_sign=False, note="RS256")
     add("fusionauth", fusionauth("ES256"), fa["ec_priv"], None, verify_key=fa["ec_pub"],
         decoy_key=fa["ec_decoy_pub"], check_sign=False, note="ES256")
+    add("fusionauth", fusionauth("EdDSA"), fa["ed_priv"], None, verify_key=fa["ed_pub"],
+        decoy_key=fa["ed_decoy_pub"], check_sign=False, note="EdDSA")
     add("atlassian", atlassian_admin, "atlassian-admin-webhook-secret-0123456789", "other",
         note="admin", timestamp_signed=False)
     jose = atlassian_jose()

@@ -85,6 +85,21 @@ pub fn webhook_integration<'c>(
     };
     let catalog = catalog_of(cfg, false)?;
     let scheme = scheme_of(integration, &catalog)?;
+    if scheme.fetches_keys() {
+        return Err(CliError::new(
+            "invalid_config",
+            format!(
+                "integration {:?} uses {scheme}, whose webhooks are signed with the provider's own key, which Switchboard fetches when a webhook arrives: it cannot sign a test webhook nor check one offline; have the provider send one to the running server ({})",
+                integration.id,
+                match scheme {
+                    signatures::Scheme::Plaid => "Plaid: POST /sandbox/item/fire_webhook in the sandbox",
+                    signatures::Scheme::Paypal => "PayPal: the Webhooks simulator of the developer dashboard, or POST /v1/notifications/simulate-event",
+                    _ => "the provider's webhook simulator",
+                }
+            ),
+        )
+        .into());
+    }
     if integration.webhook_secrets.is_empty() && app_secret(integration, &scheme).is_empty() {
         return Err(CliError::new(
             "invalid_config",
@@ -163,6 +178,7 @@ pub fn run(args: VerifyArgs, g: &Globals) -> anyhow::Result<Outcome> {
                         "key": match v.key {
                             signatures::KeyRole::Webhook => "webhook_secrets",
                             signatures::KeyRole::App => "client_secret",
+                            signatures::KeyRole::Provider => "provider_key",
                         },
                         "timestamp": v.timestamp, "id": v.id,
                     })
@@ -182,6 +198,10 @@ pub fn run(args: VerifyArgs, g: &Globals) -> anyhow::Result<Outcome> {
                     ),
                     signatures::KeyRole::App => println!(
                         "valid: {} signature matched the integration's client_secret{when}",
+                        scheme.name()
+                    ),
+                    signatures::KeyRole::Provider => println!(
+                        "valid: {} signature matched the provider's key{when}",
                         scheme.name()
                     ),
                 }
