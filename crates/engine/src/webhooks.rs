@@ -273,6 +273,18 @@ fn kept_headers(headers: &Headers) -> Vec<(String, String)> {
 }
 
 impl Engine {
+    /// The scheme an integration's webhooks are verified with: its `webhook_scheme`, else
+    /// its provider's.
+    pub(crate) fn integration_scheme(&self, i: &config::Integration) -> Option<Scheme> {
+        i.webhook_scheme.clone().or_else(|| {
+            self.inner
+                .catalog
+                .get(&i.provider)?
+                .webhook_scheme()
+                .cloned()
+        })
+    }
+
     /// Takes one webhook: see the module documentation for the order of the checks.
     /// The steps: the integration and its switches, an unsigned handshake, the
     /// signature, a signed handshake, then the event built and stored (with its
@@ -333,10 +345,14 @@ impl Engine {
 
         let json: Option<serde_json::Value> = serde_json::from_slice(req.body).ok();
         // Signed handshakes are answered only now that the signature checked out; the
-        // answer uses the secret that verified the request (none for fetched keys).
-        let matched = secrets
-            .get(verified.secret_index..=verified.secret_index)
-            .unwrap_or_default();
+        // answer uses the webhook secret that verified the request (none when the app's
+        // own secret did: no handshake is signed with it).
+        let matched: &[vault::SecretString] = match verified.key {
+            signatures::KeyRole::Webhook => secrets
+                .get(verified.secret_index..=verified.secret_index)
+                .unwrap_or_default(),
+            signatures::KeyRole::App | signatures::KeyRole::Provider => &[],
+        };
         if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
             self.count_webhook(id, "handshake");
             return Ok(Intake::Handshake(reply));
@@ -354,8 +370,8 @@ impl Engine {
         let intake = self
             .store_event(&cfg, &integration.provider, event, json)
             .await?;
-        if let (Intake::Stored { .. }, Some((change, installation))) = (&intake, lifecycle) {
-            self.installation_lifecycle(id, change, &installation).await;
+        if let (Intake::Stored { .. }, Some(lifecycle)) = (&intake, lifecycle) {
+            self.installation_lifecycle(id, &lifecycle).await;
         }
         Ok(intake)
     }
@@ -478,7 +494,14 @@ impl Engine {
         req: &Incoming<'_>,
     ) -> EngineResult<signatures::Verified> {
         let id = integration.id.as_str();
-        if secrets.is_empty() {
+        // A scheme that also checks webhooks signed with the app's own secret (Atlassian:
+        // those an OAuth 2.0 app registered) gets the integration's client secret for
+        // them, and only for them.
+        let app: &[vault::SecretString] = match &integration.client_secret {
+            Some(cs) if scheme.takes_app_secret() => std::slice::from_ref(cs),
+            _ => &[],
+        };
+        if secrets.is_empty() && app.is_empty() {
             self.count_webhook(id, "not_configured");
             return Err(EngineError::NotFound {
                 what: "webhook secrets of integration",
@@ -490,7 +513,8 @@ impl Engine {
             opts = opts.with_tolerance(t);
         }
         let sreq = Request::new(req.method, req.url, req.headers, req.body);
-        signatures::verify(scheme, &sreq, secrets, &opts).map_err(|e| self.refused(id, &e))
+        let keys = signatures::Keys::webhook(secrets).with_app(app);
+        signatures::verify_with(scheme, &sreq, keys, &opts).map_err(|e| self.refused(id, &e))
     }
 
     /// Counts and (at most every 10 s) logs a refused signature; the answer is a 401.
@@ -840,15 +864,9 @@ impl Engine {
                 disabled: disabled.contains(&i.id),
                 webhooks_blocked: blocked.contains(&i.id),
                 accepts_webhooks: !i.webhook_secrets.is_empty()
-                    || i.webhook_scheme
-                        .as_ref()
-                        .or_else(|| {
-                            self.inner
-                                .catalog
-                                .get(&i.provider)
-                                .and_then(catalog::Provider::webhook_scheme)
-                        })
-                        .is_some_and(Scheme::fetches_keys),
+                    || self.integration_scheme(i).is_some_and(|s| {
+                        s.fetches_keys() || (i.client_secret.is_some() && s.takes_app_secret())
+                    }),
             })
             .collect())
     }

@@ -8,6 +8,10 @@ pub enum VerifyError {
     /// No secret (or public key) is configured, so nothing can be checked.
     #[error("no webhook secret is configured")]
     NoSecrets,
+    /// The request is signed with the app's own secret (Atlassian: a JWT in
+    /// `Authorization`, from a webhook an OAuth 2.0 app registered), but none is given.
+    #[error("the request is signed with the app's client secret, but none is configured")]
+    NoAppSecret,
     /// A header the scheme needs is absent.
     #[error("missing header {header}")]
     MissingHeader {
@@ -142,6 +146,7 @@ impl VerifyError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NoSecrets => "no_secrets",
+            Self::NoAppSecret => "no_app_secret",
             Self::MissingHeader { .. } => "missing_header",
             Self::MalformedHeader { .. } => "malformed_header",
             Self::MissingField { .. } => "missing_field",
@@ -170,6 +175,7 @@ impl VerifyError {
         matches!(
             self,
             Self::NoSecrets
+                | Self::NoAppSecret
                 | Self::BadSecret { .. }
                 | Self::BadPublicKey { .. }
                 | Self::InvalidConfig(_)

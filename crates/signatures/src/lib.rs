@@ -19,7 +19,11 @@
 //! ```
 //!
 //! Several secrets may be configured at once (rotation): [`Verified::secret_index`] says
-//! which one matched. For public-key schemes (Discord and Standard Webhooks `v1a`:
+//! which one matched. A scheme that checks two kinds of request, each signed with its own
+//! key ([`Scheme::Atlassian`]: admin webhooks with the webhook secret, webhooks an OAuth
+//! 2.0 app registered with the app's client secret), takes both through [`Keys`] and
+//! [`verify_with`]; [`Verified::key`] says which kind matched, and a key is never tried
+//! for the other kind. For public-key schemes (Discord and Standard Webhooks `v1a`:
 //! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
 //! and secret keys for signing; FusionAuth takes either a shared secret or a PEM public
 //! key (RSA, EC or Ed25519), each checking only its own algorithms.
@@ -129,6 +133,15 @@ pub enum Scheme {
     /// an RSA, EC or Ed25519 key pair (configured as a PEM public key); `exp` and `iat` are
     /// checked.
     Fusionauth,
+    /// Atlassian (Jira Cloud), two kinds of webhook at one URL, told apart by their
+    /// headers: admin webhooks (Jira's settings, or `/rest/webhooks/1.0/webhook`) carry
+    /// `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>` made with the webhook
+    /// secret; webhooks an OAuth 2.0 (3LO) app registers with `POST /rest/api/3/webhook`
+    /// carry `Authorization: Bearer <JWT>`, HS256 with the app's client secret (given as
+    /// [`Keys::app`]), whose `exp` is required and checked, and `iat` when present. The
+    /// JWT does not cover the body: it proves that Atlassian sent the request while the
+    /// token is valid, not what the body says.
+    Atlassian,
     /// Plaid: `Plaid-Verification`, an ES256 JWT whose key Plaid hands out by `kid`; `iat`
     /// at most 5 minutes old, `request_body_sha256` the body's hex SHA-256. The key is
     /// fetched, never configured: see [`key_request`].
@@ -171,6 +184,7 @@ impl Scheme {
         Scheme::Buildkite,
         Scheme::Monday,
         Scheme::Fusionauth,
+        Scheme::Atlassian,
     ];
 
     /// The schemes whose verification key is fetched from the provider (see
@@ -208,6 +222,7 @@ impl Scheme {
             Self::Buildkite => "buildkite",
             Self::Monday => "monday",
             Self::Fusionauth => "fusionauth",
+            Self::Atlassian => "atlassian",
             Self::Plaid => "plaid",
             Self::Paypal => "paypal",
             Self::GenericHmac(_) => "generic-hmac",
@@ -222,7 +237,7 @@ impl Scheme {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
-            Self::Buildkite | Self::Monday | Self::Fusionauth => Some(300),
+            Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Atlassian => Some(300),
             Self::Plaid => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
@@ -240,6 +255,14 @@ impl Scheme {
             | Self::Docusign
             | Self::Paypal => None,
         }
+    }
+}
+
+impl Scheme {
+    /// Whether the scheme also checks requests signed with the app's own secret (an OAuth
+    /// client secret, given as [`Keys::app`]): [`Scheme::Atlassian`] only.
+    pub fn takes_app_secret(&self) -> bool {
+        matches!(self, Self::Atlassian)
     }
 }
 
@@ -303,12 +326,52 @@ impl VerifyOptions {
     }
 }
 
+/// The keys one verification may use, by what they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys<'a> {
+    /// The integration's webhook secrets (or public keys): what every scheme checks with.
+    pub webhook: &'a [SecretString],
+    /// The app's own secret (an OAuth client secret), for the schemes that
+    /// [take one](Scheme::takes_app_secret); every other scheme ignores it.
+    pub app: &'a [SecretString],
+}
+
+impl<'a> Keys<'a> {
+    /// The webhook secrets alone.
+    pub fn webhook(secrets: &'a [SecretString]) -> Self {
+        Self {
+            webhook: secrets,
+            app: &[],
+        }
+    }
+
+    /// Adds the app's secret(s).
+    pub fn with_app(mut self, app: &'a [SecretString]) -> Self {
+        self.app = app;
+        self
+    }
+}
+
+/// Which kind of key a verification matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRole {
+    /// One of the webhook secrets ([`Keys::webhook`]).
+    Webhook,
+    /// The app's own secret ([`Keys::app`]).
+    App,
+    /// A key the provider hands out, fetched ([`verify_with_key`]: Plaid, PayPal).
+    Provider,
+}
+
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verified {
-    /// Index of the configured secret (or public key) that matched.
+    /// Index of the configured secret (or public key) that matched, in the list of its
+    /// [kind](Verified::key).
     pub secret_index: usize,
+    /// Whether a webhook secret or the app's secret matched.
+    pub key: KeyRole,
     /// The signed timestamp, seconds since the epoch, when the scheme signs one.
     pub timestamp: Option<i64>,
     /// The signed message id (Standard Webhooks, Svix, Twitch) or token (Mailgun), usable
@@ -423,15 +486,33 @@ pub fn verify(
     secrets: &[SecretString],
     opts: &VerifyOptions,
 ) -> Result<Verified, VerifyError> {
+    verify_with(scheme, req, Keys::webhook(secrets), opts)
+}
+
+/// Verifies `req` with the scheme and keys of each kind: the webhook secrets, and the
+/// app's secret for a scheme that [takes one](Scheme::takes_app_secret) (ignored by the
+/// others). Each kind of signature is checked only with its own kind of key.
+pub fn verify_with(
+    scheme: &Scheme,
+    req: &Request<'_>,
+    keys: Keys<'_>,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    let app: &[SecretString] = if scheme.takes_app_secret() {
+        keys.app
+    } else {
+        &[]
+    };
     if scheme.fetches_keys() {
         return Err(VerifyError::KeyNotFetched);
     }
-    if secrets.is_empty() {
+    if keys.webhook.is_empty() && app.is_empty() {
         return Err(VerifyError::NoSecrets);
     }
     let ctx = schemes::Ctx {
         req,
-        secrets,
+        secrets: keys.webhook,
+        app,
         now: opts.now_unix,
         tolerance: opts
             .tolerance_secs
@@ -461,6 +542,27 @@ pub fn sign(
         return Err(SignError::TimestampOutOfRange);
     }
     schemes::sign(scheme, secrets, input)
+}
+
+/// Produces what the provider would send, as [`sign`] does with the webhook secrets; a
+/// scheme that [takes the app's secret](Scheme::takes_app_secret) and has no webhook
+/// secret signs as the provider does with the app's (Atlassian: the JWT of a webhook an
+/// OAuth 2.0 app registered).
+pub fn sign_with(
+    scheme: &Scheme,
+    keys: Keys<'_>,
+    input: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    if !keys.webhook.is_empty() || !scheme.takes_app_secret() {
+        return sign(scheme, keys.webhook, input);
+    }
+    if keys.app.is_empty() {
+        return Err(SignError::NoSecrets);
+    }
+    if input.timestamp < 0 {
+        return Err(SignError::TimestampOutOfRange);
+    }
+    schemes::sign_app(scheme, keys.app, input)
 }
 
 /// The public key to configure for verifying what `secret_key` signs: `whpk_…` for a

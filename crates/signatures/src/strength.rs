@@ -90,6 +90,7 @@ impl Scheme {
             | Self::Buildkite
             | Self::Monday
             | Self::Fusionauth
+            | Self::Atlassian
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

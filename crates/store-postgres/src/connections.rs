@@ -589,6 +589,25 @@ impl ConnectionStore for PgStore {
         Ok(out)
     }
 
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connections SET lifecycle_at = $1
+             WHERE id = $2 AND lease_fence = $3 AND (lifecycle_at IS NULL OR lifecycle_at < $1)",
+        )
+        .bind(to_millis(at))
+        .bind(id)
+        .bind(fence)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE connections SET health_checked_at = $1, health_result = $2,

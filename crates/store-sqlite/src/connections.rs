@@ -569,6 +569,26 @@ impl ConnectionStore for SqliteStore {
         Ok(out)
     }
 
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connections SET lifecycle_at = ?
+             WHERE id = ? AND lease_fence = ? AND (lifecycle_at IS NULL OR lifecycle_at < ?)",
+        )
+        .bind(to_millis(at))
+        .bind(id)
+        .bind(fence)
+        .bind(to_millis(at))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE connections SET health_checked_at = ?, health_result = ?, health_detail = ?

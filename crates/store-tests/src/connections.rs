@@ -2167,6 +2167,104 @@ pub async fn health_records_read_back_and_a_reconnect_clears_them(s: Arc<dyn Sto
     );
 }
 
+/// The installation lifecycle time moves only forward, only for the lease's holder, and
+/// changes nothing else of the connection; a reconnect keeps it.
+pub async fn lifecycle_at_only_moves_forward_under_the_lease(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(0), at(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = s.get_connection("conn_1").await.unwrap().unwrap();
+    // The first time is recorded; an earlier or equal one is not, a later one is.
+    assert!(
+        s.advance_lifecycle_at("conn_1", lease.fence, at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence, at(9))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence, at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.advance_lifecycle_at("conn_1", lease.fence, at(11))
+            .await
+            .unwrap()
+    );
+    // Nothing else changed (not the lease: it is still held, and releasable).
+    assert_eq!(s.get_connection("conn_1").await.unwrap().unwrap(), before);
+    assert!(
+        s.acquire_refresh_lease("conn_1", at(1), at(MIN))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Another fence (a lost lease) records nothing; neither does an unknown id.
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence + 1, at(50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_nope", lease.fence, at(50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.release_refresh_lease("conn_1", lease.fence)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence, at(50))
+            .await
+            .unwrap()
+    );
+    // A new holder compares with what the old one recorded.
+    let next = s
+        .acquire_refresh_lease("conn_1", at(2), at(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !s.advance_lifecycle_at("conn_1", next.fence, at(11))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.advance_lifecycle_at("conn_1", next.fence, at(12))
+            .await
+            .unwrap()
+    );
+    s.release_refresh_lease("conn_1", next.fence).await.unwrap();
+    // A reconnect keeps the time.
+    let mut re = conn("conn_1", "github", "u1");
+    re.updated_at = at(3 * MIN);
+    s.upsert_connection(&re, &creds("k1", b"re")).await.unwrap();
+    let again = s
+        .acquire_refresh_lease("conn_1", at(3 * MIN), at(4 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !s.advance_lifecycle_at("conn_1", again.fence, at(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.advance_lifecycle_at("conn_1", again.fence, at(13))
+            .await
+            .unwrap()
+    );
+}
+
 /// Two handles claiming at once never get the same connection.
 pub async fn two_handles_claiming_health_checks_never_share_a_connection(
     a: Arc<dyn Store>,

@@ -233,6 +233,7 @@ macro_rules! suite {
             token_obtained_at_follows_every_write_of_the_credentials,
             health_claims_take_due_active_connections_once_per_interval,
             health_records_read_back_and_a_reconnect_clears_them,
+            lifecycle_at_only_moves_forward_under_the_lease,
         );
         $crate::__pair_module!(connections_across_handles, connections, $pair;
             two_handles_race_for_a_lease_and_exactly_one_wins,

@@ -386,6 +386,20 @@ pub trait ConnectionStore: Send + Sync {
     /// Gives the lease back without writing anything (somebody else refreshed meanwhile);
     /// false when it was already lost.
     async fn release_refresh_lease(&self, id: &str, fence: i64) -> StoreResult<bool>;
+    /// Records, for the holder of lease `fence`, that the provider-side state of
+    /// connection `id` (a GitHub App installation suspended or not) is known as of `at`,
+    /// if `at` is later than the time recorded so far (none at first): the
+    /// compare-and-set that puts installation webhooks delivered out of order back in
+    /// the order of the provider's time. True when `at` was recorded; false when an equal
+    /// or later time was already recorded, the fence moved (the lease was lost), or
+    /// there is no such connection. Changes nothing else: not the lease, not
+    /// `updated_at`; an upsert (reconnect) keeps the time.
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Marks the connection revoked and deletes its credentials (disconnect); false if
     /// there was none.
     async fn revoke_connection(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;

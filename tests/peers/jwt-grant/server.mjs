@@ -93,6 +93,7 @@ const state = {
   setupUrl: null,
   nextInstall: '101',
   installations: { '101': 'active', '202': 'active' },
+  suspendedAt: {}, // installation id -> when it was suspended (RFC 3339)
   tokens: new Map(), // token -> { kind, who, scope, exp }
   // User authorization during installation: whether the install page sends a `code`,
   // and the installations the installing user can reach (150 others first, so that the
@@ -199,16 +200,24 @@ async function accessTokens(req, res, id) {
   });
 }
 
+// GitHub answers this one for a suspended installation too (only tokens are refused):
+// `suspended_at` is when it was suspended, null when it is not.
 async function installation(req, res, id) {
   if (!(await appAuth(req, res))) return;
-  if (installationRefusal(res, id)) return;
+  const s = state.installations[id];
+  if (s === undefined || s === 'uninstalled') {
+    return send(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+  }
   state.stats.installation_reads += 1;
+  const suspendedAt = s === 'suspended' ? state.suspendedAt[id] ?? null : null;
   send(res, 200, {
     id: Number(id),
     app_id: Number(APP_ID),
     app_slug: 'switchboard-test',
     target_type: 'Organization',
     account: { login: `org-${id}`, type: 'Organization' },
+    suspended_at: suspendedAt,
+    suspended_by: suspendedAt ? { login: 'org-owner', type: 'User' } : null,
   });
 }
 
@@ -319,9 +328,16 @@ async function revokeUserToken(req, res, clientId) {
 // hex HMAC-SHA256 of the body under the webhook secret).
 async function deliver(body) {
   if (!state.webhookUrl || !state.webhookSecret) throw new Error('webhookUrl and webhookSecret are not set');
+  const id = String(body.installationId);
   const payload = body.payload ?? {
     action: body.action,
-    installation: { id: body.installationId, account: { login: `org-${body.installationId}` }, app_id: Number(APP_ID) },
+    installation: {
+      id: body.installationId,
+      account: { login: `org-${body.installationId}` },
+      app_id: Number(APP_ID),
+      suspended_at: state.installations[id] === 'suspended' ? state.suspendedAt[id] ?? null : null,
+      updated_at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    },
     sender: { login: 'octocat' },
   };
   const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
@@ -371,7 +387,14 @@ async function control(req, res, what) {
         'userAuth', 'userInstallations', 'webhookUrl', 'webhookSecret']) {
         if (k in body) state[k] = body[k];
       }
-      if (body.installations) Object.assign(state.installations, body.installations);
+      for (const [id, s] of Object.entries(body.installations ?? {})) {
+        if (s === 'suspended' && state.installations[id] !== 'suspended') {
+          state.suspendedAt[id] = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+        } else if (s !== 'suspended') {
+          delete state.suspendedAt[id];
+        }
+        state.installations[id] = s;
+      }
       if (body.revokeTokens) state.tokens.clear();
       return send(res, 200, {});
     default:

@@ -154,7 +154,7 @@ pub(crate) fn assertion(
 }
 
 /// A GitHub error body's `message`, printable and short.
-fn github_message(body: &[u8]) -> String {
+pub(super) fn github_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
@@ -208,7 +208,7 @@ impl Engine {
     }
 
     /// A GitHub API request signed with a fresh app JWT.
-    async fn github_app_call(
+    pub(super) async fn github_app_call(
         &self,
         ctx: &Ctx,
         method: reqwest::Method,

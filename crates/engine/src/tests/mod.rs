@@ -649,6 +649,14 @@ impl store::ConnectionStore for TamperStore {
     async fn release_refresh_lease(&self, id: &str, fence: i64) -> StoreResult<bool> {
         self.inner.release_refresh_lease(id, fence).await
     }
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.advance_lifecycle_at(id, fence, at).await
+    }
     async fn revoke_connection(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.inner.revoke_connection(id, at).await
     }
@@ -876,6 +884,7 @@ mod intake_routing;
 mod webhook_keys;
 mod webhooks;
 mod webhooks_asana;
+mod webhooks_atlassian;
 
 mod connections;
 mod connections_health;

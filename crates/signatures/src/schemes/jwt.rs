@@ -1,5 +1,7 @@
 //! A JWT in a header, checked with `jsonwebtoken`: monday.com (`Authorization`, HS256 with
-//! the app's signing secret; the body is not signed) and FusionAuth
+//! the app's signing secret; the body is not signed), Atlassian's webhooks of OAuth 2.0
+//! apps (`Authorization: Bearer`, HS256 with the app's client secret, `exp` required; the
+//! body is not signed) and FusionAuth
 //! (`X-FusionAuth-Signature-JWT`, the body's SHA-256 in the `request_body_sha256` claim,
 //! signed with an HMAC secret or an RSA, EC or OKP (Ed25519) key pair). `jsonwebtoken`'s own time checks
 //! read the system clock, so they are off; `exp` and `iat` are checked here against the
@@ -26,6 +28,13 @@ pub(crate) struct Format {
     public_keys: bool,
     /// The token carries the body's SHA-256 in `request_body_sha256` (FusionAuth).
     covers_body: bool,
+    /// A token without `exp` is refused (Atlassian: with the body unsigned, the expiry
+    /// is all that bounds a replay).
+    require_exp: bool,
+    /// [`sign`] puts the URL in `aud`, as monday does.
+    aud_is_url: bool,
+    /// [`sign`] writes `Bearer ` before the token (Atlassian).
+    sends_bearer: bool,
 }
 
 pub(crate) const MONDAY: Format = Format {
@@ -34,6 +43,9 @@ pub(crate) const MONDAY: Format = Format {
     hmac: &[Algorithm::HS256],
     public_keys: false,
     covers_body: false,
+    require_exp: false,
+    aud_is_url: true,
+    sends_bearer: false,
 };
 
 pub(crate) const FUSIONAUTH: Format = Format {
@@ -42,6 +54,23 @@ pub(crate) const FUSIONAUTH: Format = Format {
     hmac: &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
     public_keys: true,
     covers_body: true,
+    require_exp: false,
+    aud_is_url: false,
+    sends_bearer: false,
+};
+
+/// The header of Atlassian's webhooks of OAuth 2.0 apps.
+pub(crate) const ATLASSIAN_HEADER: &str = "Authorization";
+
+pub(crate) const ATLASSIAN: Format = Format {
+    header: ATLASSIAN_HEADER,
+    bearer: true,
+    hmac: &[Algorithm::HS256],
+    public_keys: false,
+    covers_body: false,
+    require_exp: true,
+    aud_is_url: false,
+    sends_bearer: true,
 };
 
 const RSA: &[Algorithm] = &[
@@ -195,6 +224,12 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
                 return Err(VerifyError::BodyHashMismatch);
             }
         }
+        if f.require_exp && claims.exp.is_none() {
+            return Err(VerifyError::malformed(
+                f.header,
+                "the token has no exp claim",
+            ));
+        }
         if let Some(exp) = claims.exp
             && ctx.now > exp
         {
@@ -209,6 +244,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
             secret_index: index,
             timestamp: claims.iat,
             id: None,
+            key: crate::KeyRole::Webhook,
         });
     }
     if tried == 0 {
@@ -221,7 +257,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
 }
 
 /// A token as the provider would send it: `iat` the timestamp, `exp` 300 s later, `aud`
-/// the URL when one is given (monday), `request_body_sha256` the body's base64 SHA-256
+/// the URL when one is given (monday; not Atlassian), `request_body_sha256` the body's base64 SHA-256
 /// (FusionAuth); signed with the first secret: HS256 with a shared secret, or ES256 /
 /// RS256 / EdDSA with a PEM private key (FusionAuth).
 pub(crate) fn sign(
@@ -257,11 +293,14 @@ pub(crate) fn sign(
         claims["request_body_sha256"] = base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(input.body))
             .into();
-    } else if !input.url.trim().is_empty() {
+    } else if f.aud_is_url && !input.url.trim().is_empty() {
         claims["aud"] = input.url.trim().into();
     }
-    let token = jsonwebtoken::encode(&Header::new(alg), &claims, &key)
+    let mut token = jsonwebtoken::encode(&Header::new(alg), &claims, &key)
         .map_err(|_| bad("cannot sign with it"))?;
+    if f.sends_bearer {
+        token.insert_str(0, "Bearer ");
+    }
     Ok(Signed::headers(
         vec![(f.header.to_owned(), token)],
         input.url,

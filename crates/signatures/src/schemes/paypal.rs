@@ -116,6 +116,7 @@ pub(crate) fn verify(
         secret_index: 0,
         timestamp: Some(ts),
         id: None,
+        key: crate::KeyRole::Provider,
     })
 }
 

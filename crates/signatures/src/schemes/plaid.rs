@@ -142,6 +142,7 @@ pub(crate) fn verify(
         secret_index: 0,
         timestamp: Some(iat),
         id: None,
+        key: crate::KeyRole::Provider,
     })
 }
 

@@ -4,7 +4,8 @@
 Written from each provider's documentation, using only Python's standard library
 (hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519 and FusionAuth's RSA and EC keys. SendGrid's ECDSA
 P-256 signatures come from Node's crypto (sendgrid.js writes sendgrid-node.json, read
-here). It shares no
+here), and the JWTs of Atlassian's OAuth 2.0 app webhooks from npm jose (atlassian.mjs
+writes atlassian-jose.json, read here). It shares no
 code with the Rust signer, so a Rust test that verifies these vectors checks the
 scheme, not an echo of itself.
 
@@ -344,6 +345,26 @@ def monday(secret, ts, **_):
     return {"headers": [["Authorization", f"{head}.{body}.{sig}"]]}
 
 
+def atlassian_admin(secret, body, **_):
+    # Atlassian admin webhooks with a secret: X-Hub-Signature "sha256=<hex>", HMAC-SHA256
+    # of the body keyed by the webhook secret (WebSub's method=signature).
+    return {"headers": [["X-Hub-Signature", "sha256=" + mac(hashlib.sha256, secret, body).hex()]]}
+
+
+def atlassian_jose():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "atlassian-jose.json")
+    with open(path, encoding="utf-8") as f:
+        node = json.load(f)
+    assert node["timestamp"] == TS, "atlassian-jose.json is for another time"
+    return node
+
+
+def atlassian_app(**_):
+    # Webhooks an OAuth 2.0 app registered: Authorization "Bearer <JWT>", HS256 with the
+    # app's client secret, made by npm jose (atlassian.mjs).
+    return {"headers": [["Authorization", "Bearer " + atlassian_jose()["tokens"]["valid"]]]}
+
+
 def brex(secret, ts, body, msg_id, **_):
     # Brex: Webhook-Id/-Timestamp/-Signature; the secret from GET /v1/webhooks/secrets is
     # base64 (no whsec_ prefix) and keys HMAC-SHA256 of "<id>.<ts>.<body>", written "v1,<b64>".
@@ -481,14 +502,21 @@ def vectors():
     out = []
 
     def add(scheme, fn, secret, decoy, verify_key=None, decoy_key=None, check_sign=True, note="",
-            extra_signing_secrets=()):
+            extra_signing_secrets=(), key_role="webhook", timestamp_signed=None):
         """A vector signed with `secret`, and a rotation vector where it is the second.
-        `extra_signing_secrets` are further keys the signer is given (Mailgun's parent key)."""
+        `extra_signing_secrets` are further keys the signer is given (Mailgun's parent key).
+        `key_role` "app": the keys are the app's client secrets (Atlassian), not webhook
+        secrets. `timestamp_signed` overrides whether a signed time comes back (default:
+        the scheme has a tolerance)."""
         parts = fn(secret=secret, ts=TS, body=BODY, msg_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
         name = scheme if isinstance(scheme, str) else "generic-hmac"
         for label, verify_secrets, index in (("", [verify_key or secret], 0),
                                              (" (rotation)", [decoy_key or decoy, verify_key or secret], 1)):
             extra = {"extra_signing_secrets": list(extra_signing_secrets)} if extra_signing_secrets else {}
+            if key_role != "webhook":
+                extra["key_role"] = key_role
+            if timestamp_signed is not None:
+                extra["timestamp_signed"] = timestamp_signed
             out.append({
                 "name": name + (f" {note}" if note else "") + label,
                 "scheme": scheme,
@@ -574,6 +602,11 @@ def vectors():
         decoy_key=fa["ec_decoy_pub"], check_sign=False, note="ES256")
     add("fusionauth", fusionauth("EdDSA"), fa["ed_priv"], None, verify_key=fa["ed_pub"],
         decoy_key=fa["ed_decoy_pub"], check_sign=False, note="EdDSA")
+    add("atlassian", atlassian_admin, "atlassian-admin-webhook-secret-0123456789", "other",
+        note="admin", timestamp_signed=False)
+    jose = atlassian_jose()
+    add("atlassian", atlassian_app, jose["client_secret"], jose["other_secret"], check_sign=False,
+        note="oauth app jwt", key_role="app")
     add("standard-webhooks", brex, b64(bytes(range(40, 72))), None, decoy_key=whsec_decoy, note="brex bare base64")
     add(CLOSE, close, "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c",
         "1111111111111111111111111111111111111111111111111111111111111111", note="close")

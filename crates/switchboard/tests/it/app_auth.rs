@@ -858,6 +858,22 @@ async fn github_app_installation_webhooks_change_the_bound_connections() {
     assert_eq!(status, StatusCode::OK, "{t}");
     let (_, c) = app.get("/api/connections/w-1").await;
     assert_eq!(c["last_error"], Value::Null, "{c}");
+    // A suspend delivered late (after the unsuspend, as GitHub may): GitHub, asked, says
+    // the installation is not suspended, so nothing changes.
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "suspend", "installationId": 101}),
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    for id in ["w-1", "w-2"] {
+        assert_eq!(status_of(id).await, "active", "{id}");
+    }
+    assert_eq!(
+        peer.stats().await["installation_reads"],
+        2,
+        "asked once per webhook"
+    );
 
     // Nothing changes for: an installation no connection is bound to, a user's
     // authorization revoked (connections hold no user tokens), other installation

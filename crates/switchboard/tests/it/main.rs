@@ -41,6 +41,7 @@ mod status;
 mod three;
 mod tokens_health;
 mod webhook;
+mod webhook_atlassian;
 mod webhook_keys;
 mod webhook_load;
 mod webhook_samples;
