@@ -86,6 +86,12 @@ pub struct CustomProvider {
     /// Query parameters every API call carries, as `api_query` in a catalog file.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub api_query: std::collections::BTreeMap<String, String>,
+    /// Its webhooks described in full, as in a catalog file (`[providers.webhooks]`:
+    /// scheme, event id and type, and for a scheme whose keys are fetched, where from:
+    /// `[providers.webhooks.keys]`). Instead of `webhook_scheme`. With it, `auth_mode`
+    /// may be `webhook_only` (no token URL then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Webhooks>,
     /// Placeholders its URL templates use (`{tenant}`…), declared as in a catalog file
     /// (`[providers.placeholders.tenant]`).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -151,9 +157,11 @@ impl CustomProvider {
     /// Whether the provider has a token endpoint to name: every mode but a GitHub App and
     /// a JWT that is itself the credential (`jwt_bearer.exchange = false`).
     fn takes_token_url(&self) -> bool {
-        self.auth_mode != Some(AuthMode::GithubApp)
-            && !(self.auth_mode == Some(AuthMode::JwtBearer)
-                && self.jwt_bearer.as_ref().is_some_and(|j| !j.exchange))
+        !matches!(
+            self.auth_mode,
+            Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
+        ) && !(self.auth_mode == Some(AuthMode::JwtBearer)
+            && self.jwt_bearer.as_ref().is_some_and(|j| !j.exchange))
     }
 
     /// Whether the endpoints must come from discovery (an issuer without explicit
@@ -235,7 +243,26 @@ impl CustomProvider {
         };
         let auth_mode = self.auth_mode.unwrap_or(AuthMode::Oauth2);
         let token_url = pick(&self.token_url, doc.map(|d| &d.token_endpoint));
-        if token_url.is_none() && self.takes_token_url() {
+        if self.webhooks.is_some() && self.webhook_scheme.is_some() {
+            return Err(self.err(
+                "webhook_scheme",
+                "goes inside [providers.webhooks] (scheme = …) when that table is given; keep one",
+            ));
+        }
+        if auth_mode == AuthMode::WebhookOnly {
+            if self.webhooks.is_none() {
+                return Err(self.err(
+                    "webhooks",
+                    "is missing; a webhook_only provider is described by its [providers.webhooks] table",
+                ));
+            }
+            if token_url.is_some() {
+                return Err(self.err(
+                    "token_url",
+                    "applies to providers that issue tokens; a webhook_only provider has none",
+                ));
+            }
+        } else if token_url.is_none() && self.takes_token_url() {
             return Err(self.err("token_url", "is missing"));
         }
         let supports = |list: Option<&Option<Vec<String>>>, what: &str| {
@@ -267,10 +294,11 @@ impl CustomProvider {
                 | AuthMode::ClientCredentials
                 | AuthMode::GithubApp
                 | AuthMode::JwtBearer
+                | AuthMode::WebhookOnly
         ) {
             return Err(self.err(
                 "auth_mode",
-                "must be oauth2, client_credentials, github_app or jwt_bearer for a custom provider",
+                "must be oauth2, client_credentials, github_app, jwt_bearer or webhook_only for a custom provider",
             ));
         }
         let github_app = match (auth_mode, &self.install_url) {
@@ -374,7 +402,9 @@ impl CustomProvider {
             api_query: self.api_query.clone(),
             verify: None,
             rate_limit: None,
-            webhooks: if auth_mode == AuthMode::GithubApp {
+            webhooks: if let Some(w) = &self.webhooks {
+                Some(w.clone())
+            } else if auth_mode == AuthMode::GithubApp {
                 // A GitHub App (GitHub Enterprise Server) delivers as github.com does:
                 // its events name the installation they concern, which is what ties them
                 // to a connection (and installation lifecycle events to its status).
@@ -392,6 +422,7 @@ impl CustomProvider {
                     handshake: None,
                     header_alternatives: Default::default(),
                     sample: None,
+                    keys: None,
                 })
             }),
             github_app,
@@ -421,5 +452,6 @@ fn github_app_webhooks(scheme: Option<Scheme>) -> Webhooks {
         handshake: None,
         header_alternatives: Default::default(),
         sample: None,
+        keys: None,
     }
 }

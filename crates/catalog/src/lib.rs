@@ -44,7 +44,7 @@ pub use crate::model::{
     JwtSubject, Location, OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample,
     ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME,
     SAMPLE_EVENT_ID, SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind,
-    ValueSource, VerifyRequest, WebhookSample, Webhooks,
+    ValueSource, VerifyRequest, WebhookKeys, WebhookSample, Webhooks,
 };
 pub use crate::pointer::select as select_pointer;
 pub use crate::scopes::{
@@ -154,6 +154,7 @@ embedded![
     "pingone",
     "pinterest",
     "pipedrive",
+    "plaid",
     "postmark",
     "productboard",
     "quickbooks",

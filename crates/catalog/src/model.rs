@@ -930,6 +930,54 @@ pub struct Webhooks {
     /// docs. Required of built-in entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<WebhookSample>,
+    /// Where the verification keys of a scheme that fetches them (`plaid`, `paypal`)
+    /// come from. Required with such a scheme, refused with any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<WebhookKeys>,
+}
+
+/// Where a provider hands out the keys its webhooks are signed with. Each URL is data
+/// here, so that the engine fetches from nowhere else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookKeys {
+    /// The endpoint that hands out one key by id (Plaid's
+    /// `/webhook_verification_key/get`: a `POST` of `{client_id, secret, key_id}` with
+    /// the integration's `client_id` and `client_secret`). A template: its placeholders
+    /// come from integration settings (Plaid's `environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_url: Option<String>,
+    /// The only places a signing certificate is fetched from (PayPal's
+    /// `PAYPAL-CERT-URL`): each an `https://host/path/` prefix, and a request's URL must
+    /// be one of them followed by one path segment of letters, digits, `-`, `_` and `.`
+    /// (no query, no userinfo, no other port); anything else is refused before any fetch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_url_prefixes: Vec<String>,
+    /// Integration settings the scheme signs or needs (PayPal's `webhook_id`), required
+    /// of every integration of the provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
+}
+
+/// Longest certificate file name taken after a pinned prefix.
+const MAX_CERT_NAME: usize = 128;
+
+impl WebhookKeys {
+    /// `url` when it is one of [`cert_url_prefixes`](Self::cert_url_prefixes) followed
+    /// by one plain path segment; `None` otherwise (the sender named somewhere else).
+    pub fn pinned_cert_url<'u>(&self, url: &'u str) -> Option<&'u str> {
+        self.cert_url_prefixes.iter().find_map(|prefix| {
+            let rest = url.strip_prefix(prefix.as_str())?;
+            let plain = !rest.is_empty()
+                && rest.len() <= MAX_CERT_NAME
+                && rest != "."
+                && rest != ".."
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            plain.then_some(url)
+        })
+    }
 }
 
 /// A sample webhook as the provider sends it. `{event_id}` (fresh per sample),
@@ -1077,6 +1125,13 @@ impl Webhooks {
                 }
             },
             Location::Value(v) => v.clone(),
+            Location::Join(pointers) => {
+                let parts: Option<Vec<String>> = pointers
+                    .iter()
+                    .map(|p| self.read(&Location::Pointer(p.clone()), headers, json, body))
+                    .collect();
+                parts?.join(".")
+            }
             Location::None => return None,
             Location::BodySha256 => {
                 use sha2::Digest;
@@ -1117,6 +1172,11 @@ pub enum Location {
     /// A fixed value, for an `event_type` of a provider that sends one kind of
     /// notification (Dropbox `{ value = "list_folder" }`). Not for ids.
     Value(String),
+    /// The values at several JSON pointers joined with `.`, for a provider whose event
+    /// type comes in two fields (Plaid `{ join = ["/webhook_type", "/webhook_code"] }`
+    /// reads `TRANSACTIONS.SYNC_UPDATES_AVAILABLE`); absent when any one is. Only for
+    /// types.
+    Join(Vec<String>),
     /// `event_id = "none"`: the provider sends no id and two deliveries may carry the
     /// same body for different changes (Dropbox, Microsoft Graph), so nothing may be
     /// deduplicated; every delivery is stored. Not for types or routing.

@@ -542,6 +542,18 @@ fn key_facts_of_the_wider_catalog() {
     assert_eq!(wh("fusionauth").scheme, Some(Scheme::Fusionauth));
     assert_eq!(wh("brex").scheme, Some(Scheme::StandardWebhooks));
 
+    // [verify] scopes only where the provider's own spec names the request's scope.
+    assert_eq!(
+        p("dropbox").verify.as_ref().unwrap().scopes,
+        vec!["account_info.read".to_owned()]
+    );
+    let with_scopes: Vec<&str> = Catalog::builtin()
+        .list()
+        .filter(|p| p.verify.as_ref().is_some_and(|v| !v.scopes.is_empty()))
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(with_scopes, ["dropbox"]);
+
     // Placeholders: account hosts are narrow.
     let pd = p("pingone");
     let url = pd
@@ -565,7 +577,7 @@ fn key_facts_of_the_wider_catalog() {
 
 #[test]
 fn every_scheme_is_used_by_some_provider() {
-    for s in Scheme::BUILT_IN {
+    for s in Scheme::BUILT_IN.iter().chain(Scheme::FETCHED_KEY) {
         assert!(
             cat().list().any(|p| p.webhook_scheme() == Some(s)),
             "no provider uses {s}"
@@ -1830,4 +1842,205 @@ fn custom_github_apps_need_an_install_url() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("install_url"), "{e}");
+}
+
+// ---------------------------------------------------------------- fetched webhook keys
+
+const HOOKS: &str = r#"
+id = "acme"
+name = "Acme"
+docs_url = "https://docs.acme.example"
+auth_mode = "webhook_only"
+
+[placeholders.environment]
+from = { integration = "environment" }
+kind = "label"
+allowed = ["sandbox", "production"]
+
+[webhooks]
+event_id = "none"
+event_type = { join = ["/webhook_type", "/webhook_code"] }
+"#;
+
+#[test]
+fn fetched_key_schemes_say_where_their_keys_are() {
+    let plaid = format!(
+        "{HOOKS}scheme = \"plaid\"\n[webhooks.keys]\nkey_url = \"https://{{environment}}.acme.example/key\"\n"
+    );
+    let p = parse(&plaid).unwrap();
+    let keys = p.webhooks.as_ref().unwrap().keys.as_ref().unwrap();
+    assert_eq!(
+        keys.key_url.as_deref(),
+        Some("https://{environment}.acme.example/key")
+    );
+    fails(
+        &format!("{HOOKS}scheme = \"plaid\"\n"),
+        &["webhooks.keys", "is missing"],
+    );
+    fails(
+        &format!(
+            "{HOOKS}scheme = \"plaid\"\n[webhooks.keys]\ncert_url_prefixes = [\"https://a.example/c/\"]\n"
+        ),
+        &["webhooks.keys.key_url", "is missing"],
+    );
+    fails(
+        &format!(
+            "{HOOKS}scheme = \"stripe\"\n[webhooks.keys]\nkey_url = \"https://a.example/k\"\n"
+        ),
+        &["webhooks.keys", "plaid, paypal"],
+    );
+    // A key URL is fetched from the provider's https host only.
+    fails(
+        &format!(
+            "{HOOKS}scheme = \"plaid\"\n[webhooks.keys]\nkey_url = \"http://{{environment}}.acme.example/key\"\n"
+        ),
+        &["webhooks.keys.key_url"],
+    );
+    for bad in [
+        "http://api.acme.example/certs/",
+        "https://api.acme.example/certs",
+        "https://api.acme.example/certs/?a=1",
+        "https://user@api.acme.example/certs/",
+        "https://api.acme.example/a/../certs/",
+    ] {
+        fails(
+            &format!(
+                "{HOOKS}scheme = \"paypal\"\n[webhooks.keys]\ncert_url_prefixes = [\"{bad}\"]\n"
+            ),
+            &["webhooks.keys.cert_url_prefixes[0]"],
+        );
+    }
+    fails(
+        &format!(
+            "{HOOKS}scheme = \"paypal\"\n[webhooks.keys]\nsettings = [\"Webhook-Id\"]\ncert_url_prefixes = [\"https://a.example/c/\"]\n"
+        ),
+        &["webhooks.keys.settings[0]"],
+    );
+}
+
+#[test]
+fn a_certificate_url_must_be_a_pinned_prefix_and_one_plain_segment() {
+    let keys = &p("paypal")
+        .webhooks
+        .as_ref()
+        .unwrap()
+        .keys
+        .as_ref()
+        .unwrap()
+        .clone();
+    let good =
+        "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77";
+    assert_eq!(keys.pinned_cert_url(good), Some(good));
+    assert!(
+        keys.pinned_cert_url("https://api.paypal.com/v1/notifications/certs/CERT-1")
+            .is_some()
+    );
+    for bad in [
+        "http://api.paypal.com/v1/notifications/certs/CERT-1",
+        "https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1",
+        "https://api.paypal.com@evil.example/v1/notifications/certs/CERT-1",
+        "https://evil.example/v1/notifications/certs/CERT-1",
+        "https://api.paypal.com:8443/v1/notifications/certs/CERT-1",
+        "https://api.paypal.com/v1/notifications/certs/",
+        "https://api.paypal.com/v1/notifications/certs/..",
+        "https://api.paypal.com/v1/notifications/certs/a/b",
+        "https://api.paypal.com/v1/notifications/certs/a?b",
+        "https://api.paypal.com/v1/notifications/certs/a#b",
+        "https://api.paypal.com/v1/notifications/certs/%2e%2e",
+        "https://api.paypal.com/v1/notifications/certs/a@evil.example",
+        "https://api.paypal.com/v1/notifications/other/CERT-1",
+        "HTTPS://API.PAYPAL.COM/v1/notifications/certs/CERT-1",
+    ] {
+        assert_eq!(keys.pinned_cert_url(bad), None, "{bad}");
+    }
+    let long = format!(
+        "https://api.paypal.com/v1/notifications/certs/{}",
+        "a".repeat(129)
+    );
+    assert_eq!(keys.pinned_cert_url(&long), None);
+}
+
+#[test]
+fn a_joined_type_reads_every_pointer_or_nothing() {
+    let plaid = p("plaid");
+    let hooks = plaid.webhooks.as_ref().unwrap();
+    let loc = hooks.event_type.as_ref().unwrap();
+    let h = signatures::Headers::new();
+    let json: serde_json::Value =
+        serde_json::from_str(r#"{"webhook_type":"ITEM","webhook_code":"ERROR"}"#).unwrap();
+    assert_eq!(
+        hooks.read(loc, &h, Some(&json), b"").as_deref(),
+        Some("ITEM.ERROR")
+    );
+    let half: serde_json::Value = serde_json::from_str(r#"{"webhook_type":"ITEM"}"#).unwrap();
+    assert_eq!(hooks.read(loc, &h, Some(&half), b""), None);
+    fails(
+        &HOOKS.replace(
+            "event_type = { join = [\"/webhook_type\", \"/webhook_code\"] }",
+            "event_type = { join = [\"/webhook_type\"] }",
+        ),
+        &["webhooks.event_type", "2 to 4"],
+    );
+    fails(
+        &HOOKS.replace(
+            "event_id = \"none\"",
+            "event_id = { join = [\"/a\", \"/b\"] }",
+        ),
+        &["webhooks.event_id", "only event_type"],
+    );
+}
+
+#[test]
+fn a_custom_provider_may_describe_its_webhooks_in_full() {
+    let c = custom(
+        r#"
+        id = "acme-plaid"
+        auth_mode = "webhook_only"
+        docs_url = "https://docs.acme.example"
+        [placeholders.environment]
+        from = { integration = "environment" }
+        kind = "segment"
+        [webhooks]
+        scheme = "plaid"
+        event_id = "none"
+        event_type = { join = ["/webhook_type", "/webhook_code"] }
+        [webhooks.keys]
+        key_url = "http://127.0.0.1:9/{environment}/webhook_verification_key/get"
+        "#,
+    );
+    // http on loopback only under dev.
+    assert!(c.to_provider_explicit(false).is_err());
+    let p = c.to_provider_explicit(true).unwrap();
+    assert_eq!(p.auth_mode, AuthMode::WebhookOnly);
+    assert!(p.oauth2.is_none());
+    assert_eq!(p.webhook_scheme(), Some(&Scheme::Plaid));
+    let both = custom(
+        r#"
+        id = "acme"
+        auth_mode = "webhook_only"
+        docs_url = "https://docs.acme.example"
+        webhook_scheme = "github"
+        [webhooks]
+        scheme = "github"
+        "#,
+    );
+    assert!(
+        both.to_provider_explicit(true)
+            .unwrap_err()
+            .to_string()
+            .contains("webhook_scheme")
+    );
+    let none = custom(
+        r#"
+        id = "acme"
+        auth_mode = "webhook_only"
+        docs_url = "https://docs.acme.example"
+        "#,
+    );
+    assert!(
+        none.to_provider_explicit(true)
+            .unwrap_err()
+            .to_string()
+            .contains("webhooks")
+    );
 }

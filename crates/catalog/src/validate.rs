@@ -239,6 +239,19 @@ impl Checker<'_> {
                 }
             }
             (Location::BodySha256 | Location::None, Role::Id) => Ok(()),
+            (Location::Join(pointers), Role::Type) => {
+                if !(2..=4).contains(&pointers.len()) {
+                    return Err(self.err(key, "joins 2 to 4 pointers"));
+                }
+                for p in pointers {
+                    self.pointer(key, p)?;
+                }
+                Ok(())
+            }
+            (Location::Join(_), _) => Err(self.err(
+                key,
+                "cannot join pointers (only event_type may); name a header or a pointer",
+            )),
             (Location::Value(_), _) => Err(self.err(
                 key,
                 "cannot be a fixed value (only event_type may be); name a header or a pointer",
@@ -248,6 +261,83 @@ impl Checker<'_> {
                 "cannot be body_sha256 or none (only event_id may be); name a header or a pointer",
             )),
         }
+    }
+
+    /// `[webhooks.keys]`: present exactly when the scheme fetches keys, with what that
+    /// scheme fetches from (Plaid a key endpoint, PayPal certificate URL prefixes).
+    fn keys(&mut self, w: &crate::model::Webhooks) -> Result<(), CatalogError> {
+        let fetches = w
+            .scheme
+            .as_ref()
+            .is_some_and(signatures::Scheme::fetches_keys);
+        let Some(k) = &w.keys else {
+            if fetches {
+                return Err(self.err(
+                    "webhooks.keys",
+                    "is missing; a scheme whose keys are fetched needs to know where (key_url or cert_url_prefixes)",
+                ));
+            }
+            return Ok(());
+        };
+        if !fetches {
+            return Err(self.err(
+                "webhooks.keys",
+                "applies to schemes whose keys are fetched from the provider (plaid, paypal) only",
+            ));
+        }
+        match w.scheme {
+            Some(signatures::Scheme::Plaid) => {
+                let Some(u) = &k.key_url else {
+                    return Err(self.err(
+                        "webhooks.keys.key_url",
+                        "is missing; plaid fetches each key from a key endpoint",
+                    ));
+                };
+                self.template("webhooks.keys.key_url", u, Phase::Authorization, false)?;
+                if !k.cert_url_prefixes.is_empty() {
+                    return Err(
+                        self.err("webhooks.keys.cert_url_prefixes", "applies to paypal only")
+                    );
+                }
+            }
+            _ => {
+                if k.cert_url_prefixes.is_empty() {
+                    return Err(self.err(
+                        "webhooks.keys.cert_url_prefixes",
+                        "is missing; paypal fetches certificates, from these places only",
+                    ));
+                }
+                if k.key_url.is_some() {
+                    return Err(self.err("webhooks.keys.key_url", "applies to plaid only"));
+                }
+                for (i, prefix) in k.cert_url_prefixes.iter().enumerate() {
+                    let key = format!("webhooks.keys.cert_url_prefixes[{i}]");
+                    self.plain_url(&key, prefix)?;
+                    let u = url::Url::parse(prefix).map_err(|e| self.err(&key, e.to_string()))?;
+                    if !prefix.ends_with('/')
+                        || u.query().is_some()
+                        || u.fragment().is_some()
+                        || !u.username().is_empty()
+                        || u.password().is_some()
+                        || u.as_str() != prefix
+                    {
+                        return Err(self.err(
+                            &key,
+                            "must be a normalised https://host/path/ ending with `/`, without query, fragment or userinfo",
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, name) in k.settings.iter().enumerate() {
+            if !is_valid_setting(name) {
+                return Err(self.err(
+                    format!("webhooks.keys.settings[{i}]"),
+                    "must be a setting name (lowercase letters, digits, `_`)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `[sources]`: each an https link.
@@ -310,9 +400,11 @@ impl Checker<'_> {
         .flatten()
         .filter_map(|l| match l {
             Location::Header(h) => Some(h.as_str()),
-            Location::Pointer(_) | Location::Value(_) | Location::BodySha256 | Location::None => {
-                None
-            }
+            Location::Pointer(_)
+            | Location::Value(_)
+            | Location::Join(_)
+            | Location::BodySha256
+            | Location::None => None,
         })
         .collect();
         let mut keys_seen: Vec<String> = Vec::new();
@@ -755,6 +847,7 @@ impl Checker<'_> {
             if let Some(s) = &w.sample {
                 self.sample(s)?;
             }
+            self.keys(w)?;
         }
         self.sources()?;
         let unused: Vec<&String> = p
@@ -805,6 +898,14 @@ fn sample_for(ph: &Placeholder) -> String {
         (ValueKind::Origin, Some(s)) => format!("https://sample{s}"),
         _ => base.to_owned(),
     }
+}
+
+/// A setting name: 1 to 64 of `a-z`, `0-9`, `_`.
+fn is_valid_setting(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Validates a provider; `dev` also allows `http://` on loopback hosts.

@@ -815,10 +815,20 @@ pub enum DirectCredentials {
         /// The password.
         password: SecretString,
     },
+    /// A service account's own key (`jwt_bearer` integrations), signing this
+    /// connection's assertions instead of the integration's key.
+    PrivateKey {
+        /// An RSA PEM, or Google's service-account key file (JSON) as downloaded.
+        private_key: SecretString,
+        /// The issuer, where the key file does not name it.
+        client_id: Option<String>,
+        /// The key id (`kid`), where the key file does not name it.
+        private_key_id: Option<String>,
+    },
 }
 
 /// `POST /api/connections`: a connection made without a browser redirect (API key,
-/// basic auth, client credentials).
+/// basic auth, client credentials, a service account or a GitHub App installation).
 #[derive(Debug, Clone)]
 pub struct DirectConnect {
     /// The integration.
@@ -889,6 +899,20 @@ impl DirectConnect {
                 let mut c = serde_json::json!({ "password": password.expose_secret() });
                 if let Some(u) = username {
                     c["username"] = u.clone().into();
+                }
+                v["credentials"] = c;
+            }
+            Some(DirectCredentials::PrivateKey {
+                private_key,
+                client_id,
+                private_key_id,
+            }) => {
+                let mut c = serde_json::json!({ "private_key": private_key.expose_secret() });
+                if let Some(i) = client_id {
+                    c["client_id"] = i.clone().into();
+                }
+                if let Some(k) = private_key_id {
+                    c["private_key_id"] = k.clone().into();
                 }
                 v["credentials"] = c;
             }
@@ -1451,6 +1475,19 @@ mod tests {
                 "integration": "basic-it", "end_user_id": "u1",
                 "settings": {"subdomain": "acme"},
                 "credentials": {"username": "bob", "password": "pw-SECRET"}
+            })
+        );
+        let k = DirectConnect::new("sa-byo").credentials(DirectCredentials::PrivateKey {
+            private_key: "-----BEGIN PRIVATE KEY-----\nKEY-SECRET".to_owned().into(),
+            client_id: Some("robot@x.example".into()),
+            private_key_id: None,
+        });
+        assert!(!format!("{k:?}").contains("KEY-SECRET"));
+        assert_eq!(
+            k.body(),
+            serde_json::json!({
+                "integration": "sa-byo",
+                "credentials": {"private_key": "-----BEGIN PRIVATE KEY-----\nKEY-SECRET", "client_id": "robot@x.example"}
             })
         );
         let f = ConnectionFilter::default()

@@ -21,6 +21,7 @@ use vault::SecretString;
 
 mod branding;
 mod console;
+pub mod keys;
 mod layers;
 mod mappings;
 mod tables;

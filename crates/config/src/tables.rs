@@ -489,6 +489,11 @@ pub(crate) fn effective_catalog(
                 "is on, but webhook_secrets are configured too; keep one: the secrets, or the handshake that hands one over".to_owned(),
             ));
         }
+        if let Some(s) = scheme.filter(|s| s.fetches_keys())
+            && let Err((field, message)) = fetched_key_settings(it, s, known, dev)
+        {
+            return Err(invalid(format!("integrations[{i}].{field}"), &src, message));
+        }
         if !it.webhook_secrets.is_empty() && scheme.is_none() && known.is_some() {
             return Err(invalid(
                 format!("integrations[{i}].webhook_scheme"),
@@ -635,36 +640,30 @@ pub(crate) fn integrations(
         let mut private_key_id = r.private_key_id;
         let private_key = match private_key {
             Some(k) => {
-                match service_account_key(&k).map_err(|m| invalid(key("private_key"), src, m))? {
-                    Some(file) => {
-                        for (field, given, from_file) in [
-                            ("client_id", &mut client_id, Some(file.client_email)),
-                            ("private_key_id", &mut private_key_id, file.private_key_id),
-                        ] {
-                            match (given.as_deref(), from_file) {
-                                (Some(g), Some(f)) if g != f => {
-                                    return Err(invalid(
-                                        key(field),
-                                        src,
-                                        format!(
-                                            "is {g:?} but the service-account key file says {f:?}; remove {field} (the file's is used) or give the matching key file"
-                                        ),
-                                    ));
-                                }
-                                (None, Some(f)) => *given = Some(f),
-                                _ => {}
-                            }
+                let file = crate::keys::read_signing_key(&k)
+                    .map_err(|m| invalid(key("private_key"), src, m))?;
+                for (field, given, from_file) in [
+                    ("client_id", &mut client_id, file.client_email),
+                    ("private_key_id", &mut private_key_id, file.key_id),
+                ] {
+                    match (given.as_deref(), from_file) {
+                        (Some(g), Some(f)) if g != f => {
+                            return Err(invalid(
+                                key(field),
+                                src,
+                                format!(
+                                    "is {g:?} but the service-account key file says {f:?}; remove {field} (the file's is used) or give the matching key file"
+                                ),
+                            ));
                         }
-                        Some(file.private_key)
+                        (None, Some(f)) => *given = Some(f),
+                        _ => {}
                     }
-                    None => Some(k),
                 }
+                Some(file.pem)
             }
             None => None,
         };
-        if let Some(k) = &private_key {
-            check_private_key(k).map_err(|m| invalid(key("private_key"), src, m))?;
-        }
         if let Some(a) = &r.app_id
             && (a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -895,6 +894,89 @@ fn check_signing_key(k: &SecretString) -> Result<(), String> {
     }
 }
 
+/// What an integration whose webhooks are verified with keys fetched from the provider
+/// (Plaid, PayPal) must give: no webhook secrets (there are none), the provider's key
+/// sources, the credentials the key endpoint asks for (Plaid's client_id and secret), the
+/// settings the scheme signs or the key URL's placeholders need.
+fn fetched_key_settings(
+    it: &Integration,
+    scheme: &signatures::Scheme,
+    known: Option<&catalog::Provider>,
+    dev: bool,
+) -> Result<(), (String, String)> {
+    let provider = &it.provider;
+    let keys = known
+        .and_then(|p| p.webhooks.as_ref())
+        .filter(|w| w.scheme.as_ref() == Some(scheme))
+        .and_then(|w| w.keys.as_ref());
+    if !it.webhook_secrets.is_empty() {
+        return Err((
+            "webhook_secrets".into(),
+            format!(
+                "do not apply: {scheme} webhooks are verified with keys fetched from the provider, not with shared secrets; remove webhook_secrets"
+            ),
+        ));
+    }
+    let Some(keys) = keys else {
+        return Err((
+            "webhook_scheme".into(),
+            format!(
+                "is {scheme}, whose keys are fetched from where the provider's entry says ([webhooks.keys]), and provider {provider:?} says nowhere; use a provider whose entry uses {scheme}"
+            ),
+        ));
+    };
+    if let Some(template) = &keys.key_url {
+        if it.client_id.is_none() || it.client_secret.is_none() {
+            let field = if it.client_id.is_none() {
+                "client_id"
+            } else {
+                "client_secret"
+            };
+            return Err((
+                field.into(),
+                format!(
+                    "is missing; provider {provider:?} hands out its webhook keys only to the app's client_id and secret (the provider's dashboard shows them)"
+                ),
+            ));
+        }
+        let placeholders = known.map(|p| p.placeholders.clone()).unwrap_or_default();
+        if let Err(e) = catalog::resolve_url_with(template, &placeholders, &it.settings, dev) {
+            // Name the setting a refused or missing placeholder value comes from.
+            let field = match &e {
+                catalog::CatalogError::BadValue { placeholder, .. }
+                | catalog::CatalogError::MissingValue { placeholder, .. } => {
+                    placeholders.get(placeholder).and_then(|p| match &p.from {
+                        catalog::ValueSource::Integration(name) => Some(format!("settings.{name}")),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            };
+            return Err((field.unwrap_or_else(|| "settings".into()), e.to_string()));
+        }
+    }
+    for name in &keys.settings {
+        match it.settings.get(name) {
+            None => {
+                return Err((
+                    format!("settings.{name}"),
+                    format!(
+                        "is missing; provider {provider:?} signs its webhooks with it (for PayPal: the id PayPal shows for the registered webhook, not an event's id)"
+                    ),
+                ));
+            }
+            Some(v) if v.len() > 128 || v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                return Err((
+                    format!("settings.{name}"),
+                    "must be at most 128 characters without spaces".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// The keys a GitHub App or JWT bearer integration needs, and only those modes take.
 fn app_keys(it: &Integration, mode: catalog::AuthMode) -> Result<(), (&'static str, String)> {
     use catalog::AuthMode;
@@ -933,7 +1015,10 @@ fn app_keys(it: &Integration, mode: catalog::AuthMode) -> Result<(), (&'static s
             }
         }
         AuthMode::JwtBearer => {
-            if it.client_id.is_none() {
+            // Without a private_key of its own, every connection brings its key
+            // (`credentials.private_key` of `POST /api/connections`, or the Connect
+            // page); client_id is then only the issuer those keys default to.
+            if it.private_key.is_some() && it.client_id.is_none() {
                 return Err((
                     "client_id",
                     format!(
@@ -941,12 +1026,10 @@ fn app_keys(it: &Integration, mode: catalog::AuthMode) -> Result<(), (&'static s
                     ),
                 ));
             }
-            if it.private_key.is_none() {
+            if it.private_key.is_none() && it.private_key_id.is_some() {
                 return Err((
-                    "private_key",
-                    format!(
-                        "is missing; provider {provider:?} signs JWT assertions with an RSA private key in PEM (file:/path/to/key.pem)"
-                    ),
+                    "private_key_id",
+                    "is the key id of private_key, which is not set; a connection's own key takes its id from its key file or credentials.private_key_id".into(),
                 ));
             }
             for (field, set) in [
@@ -987,74 +1070,6 @@ fn valid_slug(s: &str) -> bool {
     (1..=100).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// Checks that a private key is an RSA key in PEM (PKCS#1 `BEGIN RSA PRIVATE KEY`, as
-/// GitHub gives it, or PKCS#8 `BEGIN PRIVATE KEY`, as Google does) that can sign RS256.
-/// The message never holds the key.
-/// What Switchboard takes from a Google service-account key file.
-struct ServiceAccountKey {
-    private_key: SecretString,
-    client_email: String,
-    private_key_id: Option<String>,
-}
-
-/// A Google service-account key file (JSON, `"type": "service_account"`) given as
-/// `private_key`, or `None` when the text is not JSON (a PEM).
-fn service_account_key(k: &SecretString) -> Result<Option<ServiceAccountKey>, String> {
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(rename = "type")]
-        kind: Option<String>,
-        client_email: Option<String>,
-        private_key: Option<String>,
-        private_key_id: Option<String>,
-    }
-    let text = k.expose_secret().trim_start();
-    if !text.starts_with('{') {
-        return Ok(None);
-    }
-    // serde_json's own error could quote the file; say only where it broke.
-    let file: File = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "is JSON but not a readable key file (line {}, column {}); give Google's service-account key file as downloaded, or the PEM alone",
-            e.line(),
-            e.column()
-        )
-    })?;
-    // Sealed at once, so every way out below zeroes the key.
-    let private_key = file.private_key.map(SecretString::from);
-    if file.kind.as_deref() != Some("service_account") {
-        return Err("is a JSON file whose \"type\" is not \"service_account\"; give the key file of a service account (IAM > Service accounts > Keys > Add key > JSON)".into());
-    }
-    let (Some(private_key), Some(client_email)) = (private_key, file.client_email) else {
-        return Err("is a service-account key file without private_key or client_email; download a new JSON key for the service account".into());
-    };
-    if client_email.trim().is_empty() {
-        return Err("is a service-account key file with an empty client_email; download a new JSON key for the service account".into());
-    }
-    Ok(Some(ServiceAccountKey {
-        private_key,
-        client_email,
-        private_key_id: file.private_key_id.filter(|k| !k.is_empty()),
-    }))
-}
-
-fn check_private_key(k: &SecretString) -> Result<(), String> {
-    let pem = k.expose_secret().trim();
-    if !pem.starts_with("-----BEGIN") {
-        return Err("is not a PEM key; write the key file's contents (-----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----), or file:/path/to/key.pem".into());
-    }
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| {
-        "is not an RSA private key in PEM (PKCS#1 or PKCS#8); check that the whole file was copied".to_owned()
-    })?;
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &serde_json::json!({"check": true}),
-        &key,
-    )
-    .map(|_| ())
-    .map_err(|_| "is an RSA PEM that cannot sign RS256 (a key of 2048 bits or more is needed); generate a new key at the provider".to_owned())
 }
 
 fn same_secrets(a: &[SecretString], b: &[SecretString]) -> bool {

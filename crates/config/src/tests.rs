@@ -1774,7 +1774,15 @@ fn the_documented_table_examples_parse() {
     let text = default_file_tables();
     assert!(text.contains("[[destinations]]"), "{text}");
     let c = parse_tables(&text).unwrap();
-    assert_eq!(c.integrations.len(), 3);
+    assert_eq!(c.integrations.len(), 4);
+    // Every connection of this one brings its own key.
+    assert!(
+        c.integration("gcp-customers")
+            .unwrap()
+            .private_key
+            .is_none()
+    );
+    c.catalog(false).unwrap();
     let app = c.integration("github-app").unwrap();
     assert_eq!(app.app_id.as_deref(), Some("123456"));
     assert_eq!(app.app_slug.as_deref(), Some("my-app"));
@@ -2857,12 +2865,21 @@ fn app_keys_are_checked_when_loading() {
             "{text}: {err}"
         );
     }
-    // A JWT bearer integration needs client_id and private_key; others take neither key.
+    // A JWT bearer integration with a private_key needs client_id (its issuer); one
+    // without a key is fine (every connection brings its own), with or without a
+    // default issuer, but not with a key id of a key it does not have. Other modes
+    // take neither key.
     let sa = "[[integrations]]\nid = \"sa\"\nprovider = \"google-service-account\"\nclient_id = \"robot@p.iam.gserviceaccount.com\"\nprivate_key = \"env:GCP_SA_PRIVATE_KEY\"\n";
     parse_tables(sa).unwrap().catalog(false).unwrap();
+    let keyless = sa.replace("private_key = \"env:GCP_SA_PRIVATE_KEY\"\n", "");
+    parse_tables(&keyless).unwrap().catalog(false).unwrap();
+    let bare = keyless.replace("client_id = \"robot@p.iam.gserviceaccount.com\"\n", "");
+    let c = parse_tables(&bare).unwrap();
+    c.catalog(false).unwrap();
+    assert!(c.integration("sa").unwrap().private_key.is_none());
     for (text, key) in [
         (sa.replace("client_id = \"robot@p.iam.gserviceaccount.com\"\n", ""), "client_id"),
-        (sa.replace("private_key = \"env:GCP_SA_PRIVATE_KEY\"\n", ""), "private_key"),
+        (format!("{keyless}private_key_id = \"k1\"\n"), "private_key_id"),
         (format!("{sa}app_id = \"1\"\n"), "app_id"),
         (
             "[[integrations]]\nid = \"g\"\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\nprivate_key = \"env:GCP_SA_PRIVATE_KEY\"\n".to_owned(),
@@ -3121,4 +3138,190 @@ fn redact_fields_are_json_pointers() {
     let a = integ("redact_fields = [\"/a\"]").unwrap();
     let b = integ("redact_fields = [\"/b\"]").unwrap();
     assert!(!a.integrations[0].same(&b.integrations[0]));
+}
+
+// ---------------------------------------------------------------------------------------
+// webhooks verified with keys fetched from the provider (plaid, paypal)
+
+/// The key and message `text` is refused with, when read or at `catalog()`.
+fn catalog_refusal(text: &str) -> (String, String) {
+    match parse_tables(text).and_then(|c| c.catalog(false).map(|_| c)) {
+        Err(ConfigError::Invalid { key, message, .. }) => (key, message),
+        other => panic!("{text}: expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn fetched_key_integrations_are_accepted_with_what_their_provider_needs() {
+    for text in [
+        "[[integrations]]\nid = \"p\"\nprovider = \"plaid\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"sandbox\" }\n",
+        "[[integrations]]\nid = \"p\"\nprovider = \"plaid\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"production\" }\n",
+        "[[integrations]]\nid = \"pp\"\nprovider = \"paypal\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { webhook_id = \"8PT597110X687430LKGECATA\" }\n",
+    ] {
+        let c = parse_tables(text).unwrap();
+        assert!(
+            c.catalog(false).is_ok(),
+            "{text}: {:?}",
+            c.catalog(false).err()
+        );
+    }
+}
+
+#[test]
+fn fetched_key_integrations_without_what_they_need_are_refused_naming_the_key() {
+    const PLAID_OK: &str =
+        "client_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"sandbox\" }\n";
+    let plaid = |rest: &str| format!("[[integrations]]\nid = \"p\"\nprovider = \"plaid\"\n{rest}");
+    let paypal = |rest: &str| {
+        format!(
+            "[[integrations]]\nid = \"pp\"\nprovider = \"paypal\"\nclient_id = \"cid\"\nclient_secret = \"sec\"\n{rest}"
+        )
+    };
+    for (text, key, hints) in [
+        // PayPal signs with the registered webhook's id: without it nothing verifies.
+        (
+            paypal(""),
+            "integrations[0].settings.webhook_id",
+            &["is missing", "paypal"][..],
+        ),
+        (
+            paypal("settings = { webhook_id = \"has space\" }\n"),
+            "integrations[0].settings.webhook_id",
+            &["without spaces"],
+        ),
+        // Plaid's key endpoint answers only the app's own credentials.
+        (
+            plaid("settings = { environment = \"sandbox\" }\n"),
+            "integrations[0].client_id",
+            &["is missing", "plaid", "client_id and secret"],
+        ),
+        // One without the other is refused as soon as the file is read.
+        (
+            plaid("client_secret = \"sec\"\nsettings = { environment = \"sandbox\" }\n"),
+            "integrations[0].client_id",
+            &["is missing"],
+        ),
+        (
+            plaid("client_id = \"cid\"\nsettings = { environment = \"sandbox\" }\n"),
+            "integrations[0].client_secret",
+            &["is missing"],
+        ),
+        // Shared secrets do not apply to either.
+        (
+            plaid(&format!("{PLAID_OK}webhook_secrets = [\"s\"]\n")),
+            "integrations[0].webhook_secrets",
+            &["remove webhook_secrets", "plaid"],
+        ),
+        (
+            paypal("settings = { webhook_id = \"W1\" }\nwebhook_secrets = [\"s\"]\n"),
+            "integrations[0].webhook_secrets",
+            &["remove webhook_secrets", "paypal"],
+        ),
+        // Plaid's environment picks the key endpoint's host: sandbox or production only.
+        (
+            plaid(
+                "client_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"development\" }\n",
+            ),
+            "integrations[0].settings.environment",
+            &["{environment}", "sandbox, production"],
+        ),
+        (
+            plaid(
+                "client_id = \"cid\"\nclient_secret = \"sec\"\nsettings = { environment = \"evil.example/x\" }\n",
+            ),
+            "integrations[0].settings.environment",
+            &["{environment}"],
+        ),
+        (
+            plaid("client_id = \"cid\"\nclient_secret = \"sec\"\n"),
+            "integrations[0].settings.environment",
+            &["no value for {environment}"],
+        ),
+    ] {
+        let (k, message) = catalog_refusal(&text);
+        assert_eq!(k, key, "{text}: {message}");
+        for hint in hints {
+            assert!(message.contains(hint), "{text}: {message:?} lacks {hint:?}");
+        }
+    }
+}
+/// `pem` of `label` around `der`, as openssl writes it.
+fn pem_of(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The key reader the configuration and the engine share: a PEM or a Google key file;
+/// every other kind of key or file is named in the refusal, which never quotes it.
+#[test]
+fn signing_keys_are_read_from_a_pem_or_a_key_file_and_other_keys_are_named() {
+    use crate::keys::{MAX_KEY_BYTES, read_signing_key};
+    let read = |s: &str| read_signing_key(&SecretString::from(s.to_owned()));
+    let k = read(rsa_pem()).unwrap();
+    assert_eq!(k.pem.expose_secret(), rsa_pem());
+    assert_eq!((k.client_email, k.key_id), (None, None));
+    let file = serde_json::json!({
+        "type": "service_account",
+        "private_key_id": "kid-1",
+        "private_key": rsa_pem(),
+        "client_email": "robot@p.iam.gserviceaccount.com",
+    })
+    .to_string();
+    let k = read(&file).unwrap();
+    assert_eq!(k.pem.expose_secret(), rsa_pem());
+    assert_eq!(
+        k.client_email.as_deref(),
+        Some("robot@p.iam.gserviceaccount.com")
+    );
+    assert_eq!(k.key_id.as_deref(), Some("kid-1"));
+    assert!(!format!("{k:?}").contains("PRIVATE"), "{k:?}");
+
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let ec = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    )
+    .unwrap();
+    let ed = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let ec_pem = pem_of("PRIVATE KEY", ec.as_ref());
+    let ed_pem = pem_of("PRIVATE KEY", ed.as_ref());
+    let mut ec_file: serde_json::Value = serde_json::from_str(&file).unwrap();
+    ec_file["private_key"] = ec_pem.clone().into();
+    let mut no_key: serde_json::Value = serde_json::from_str(&file).unwrap();
+    no_key.as_object_mut().unwrap().remove("private_key");
+    let big = format!("{}{}", rsa_pem(), "#".repeat(MAX_KEY_BYTES));
+    for (text, needle) in [
+        ("not a key", "is not a PEM key".to_owned()),
+        (ec_pem.as_str(), "is an EC key".to_owned()),
+        (&ec_file.to_string(), "is an EC key".to_owned()),
+        (ed_pem.as_str(), "is an Ed25519 key".to_owned()),
+        (
+            &pem_of("ENCRYPTED PRIVATE KEY", b"xxxx"),
+            "encrypted".to_owned(),
+        ),
+        (&pem_of("PUBLIC KEY", b"xxxx"), "is a public key".to_owned()),
+        (
+            &pem_of("CERTIFICATE", b"xxxx"),
+            "is a certificate".to_owned(),
+        ),
+        (&no_key.to_string(), "without private_key".to_owned()),
+        ("{\"type\": \"service_account\",", "line 1".to_owned()),
+        (big.as_str(), format!("{MAX_KEY_BYTES} at most")),
+    ] {
+        let err = read(text).unwrap_err();
+        assert!(err.contains(&needle), "{needle}: {err}");
+        assert!(
+            !err.contains("-----END") && !err.contains("MII") && !err.contains("kid-1"),
+            "{err}"
+        );
+    }
 }

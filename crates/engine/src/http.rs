@@ -420,6 +420,36 @@ impl Outbound {
         if let Some(t) = timeout {
             req = req.timeout(t);
         }
+        read_limited(req, &parsed, max_bytes).await
+    }
+
+    /// Checks `url`, POSTs `body` as JSON to it and reads the answer up to `max_bytes`.
+    /// Any status is returned; redirects are not followed. The body may hold a secret:
+    /// no error message includes it (only the redacted URL).
+    pub async fn post_json_limited(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        max_bytes: usize,
+    ) -> Result<Fetched, OutboundError> {
+        let parsed = self.check(url)?;
+        let req = self
+            .client
+            .post(parsed.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(body);
+        read_limited(req, &parsed, max_bytes).await
+    }
+}
+
+/// Sends `req` and reads its answer up to `max_bytes`.
+async fn read_limited(
+    req: reqwest::RequestBuilder,
+    parsed: &url::Url,
+    max_bytes: usize,
+) -> Result<Fetched, OutboundError> {
+    {
+        let parsed = parsed.clone();
         let mut resp = req
             .send()
             .await

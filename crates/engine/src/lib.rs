@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod security;
 pub mod status;
 mod ttl_cache;
+pub mod webhook_keys;
 pub mod webhooks;
 
 use std::fmt;
@@ -114,6 +115,8 @@ struct Inner {
     membership: Arc<instances::Membership>,
     /// Counts for `switchboard status`, written every few seconds.
     activity: activity::Activity,
+    /// Webhook keys fetched from providers (Plaid, PayPal).
+    webhook_keys: webhook_keys::KeyCache,
 }
 
 fn outbound_for(cfg: &config::Config, dev: bool) -> http::Outbound {
@@ -169,6 +172,7 @@ impl Engine {
                 api_keys: api_keys::key_cache(),
                 membership: Arc::new(instances::Membership::new()),
                 activity: activity::Activity::default(),
+                webhook_keys: webhook_keys::KeyCache::default(),
             }),
         }
     }

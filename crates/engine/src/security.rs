@@ -547,7 +547,12 @@ impl Engine {
                     || (it.client_id.is_none() && it.app_id.is_none()));
             // An integration that takes its secret from the provider's handshake has none
             // configured by design.
-            if receives && it.webhook_secrets.is_empty() && !it.webhook_secret_handshake {
+            // Plaid and PayPal verify with keys fetched from the provider: no secret.
+            let fetched = scheme
+                .as_ref()
+                .is_some_and(signatures::Scheme::fetches_keys);
+            if receives && it.webhook_secrets.is_empty() && !it.webhook_secret_handshake && !fetched
+            {
                 out.push(
                     Finding::new(
                         "SB-WH-001",

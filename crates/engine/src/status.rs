@@ -575,7 +575,13 @@ impl Engine {
 
         let has_scheme = it.webhook_scheme.is_some()
             || provider.is_some_and(|p| p.webhooks.as_ref().is_some_and(|w| w.scheme.is_some()));
-        let has_secret = !it.webhook_secrets.is_empty();
+        // A scheme whose keys are fetched from the provider needs no secret.
+        let scheme = self.integration_scheme(it);
+        let fetched = scheme
+            .as_ref()
+            .is_some_and(signatures::Scheme::fetches_keys);
+        let has_secret = !it.webhook_secrets.is_empty() || fetched;
+        let app_signed = it.client_secret.is_some() && scheme.is_some_and(|s| s.takes_app_secret());
         items.push(if !has_scheme {
             ChecklistItem::new(
                 "webhook_secret",
@@ -597,6 +603,13 @@ impl Engine {
                 true,
                 "taken from the provider's X-Hook-Secret handshake".into(),
             )
+        } else if app_signed {
+            ChecklistItem::new(
+                "webhook_secret",
+                Some(true),
+                true,
+                "webhooks the app registered are checked with its client_secret; set webhook_secrets for admin webhooks too".into(),
+            )
         } else {
             // Required only once webhooks arrive: an integration may use the provider's
             // API without its webhooks.
@@ -611,7 +624,7 @@ impl Engine {
             )
         });
 
-        items.push(if !has_secret {
+        items.push(if !has_secret && !app_signed {
             ChecklistItem::new(
                 "webhook_verified",
                 None,

@@ -83,7 +83,7 @@ pub struct IntegrationStatus {
     pub disabled: bool,
     /// Webhook intake blocked.
     pub webhooks_blocked: bool,
-    /// Has webhook secrets configured.
+    /// Has webhook secrets configured, or a scheme whose keys are fetched from the provider.
     pub accepts_webhooks: bool,
 }
 
@@ -273,6 +273,18 @@ fn kept_headers(headers: &Headers) -> Vec<(String, String)> {
 }
 
 impl Engine {
+    /// The scheme an integration's webhooks are verified with: its `webhook_scheme`, else
+    /// its provider's.
+    pub(crate) fn integration_scheme(&self, i: &config::Integration) -> Option<Scheme> {
+        i.webhook_scheme.clone().or_else(|| {
+            self.inner
+                .catalog
+                .get(&i.provider)?
+                .webhook_scheme()
+                .cloned()
+        })
+    }
+
     /// Takes one webhook: see the module documentation for the order of the checks.
     /// The steps: the integration and its switches, an unsigned handshake, the
     /// signature, a signed handshake, then the event built and stored (with its
@@ -323,12 +335,24 @@ impl Engine {
             Some(s) => std::borrow::Cow::Owned(vec![s]),
             None => std::borrow::Cow::Borrowed(&integration.webhook_secrets),
         };
-        let (scheme, verified) = self.verify_webhook(integration, &secrets, hooks, &req)?;
+        let scheme = self.scheme_of(integration, hooks)?;
+        let verified = if scheme.fetches_keys() {
+            self.verify_with_fetched_key(integration, hooks, &scheme, &req)
+                .await?
+        } else {
+            self.verify_webhook(integration, &secrets, &scheme, &req)?
+        };
 
         let json: Option<serde_json::Value> = serde_json::from_slice(req.body).ok();
         // Signed handshakes are answered only now that the signature checked out; the
-        // answer uses the secret that verified the request.
-        let matched = &secrets[verified.secret_index..=verified.secret_index];
+        // answer uses the webhook secret that verified the request (none when the app's
+        // own secret did: no handshake is signed with it).
+        let matched: &[vault::SecretString] = match verified.key {
+            signatures::KeyRole::Webhook => secrets
+                .get(verified.secret_index..=verified.secret_index)
+                .unwrap_or_default(),
+            signatures::KeyRole::App | signatures::KeyRole::Provider => &[],
+        };
         if let Some(reply) = signed_handshake(handshake, &req, json.as_ref(), matched) {
             self.count_webhook(id, "handshake");
             return Ok(Intake::Handshake(reply));
@@ -346,8 +370,8 @@ impl Engine {
         let intake = self
             .store_event(&cfg, &integration.provider, event, json)
             .await?;
-        if let (Intake::Stored { .. }, Some((change, installation))) = (&intake, lifecycle) {
-            self.installation_lifecycle(id, change, &installation).await;
+        if let (Intake::Stored { .. }, Some(lifecycle)) = (&intake, lifecycle) {
+            self.installation_lifecycle(id, &lifecycle).await;
         }
         Ok(intake)
     }
@@ -466,19 +490,18 @@ impl Engine {
         &self,
         integration: &config::Integration,
         secrets: &[vault::SecretString],
-        hooks: Option<&catalog::Webhooks>,
+        scheme: &Scheme,
         req: &Incoming<'_>,
-    ) -> EngineResult<(Scheme, signatures::Verified)> {
+    ) -> EngineResult<signatures::Verified> {
         let id = integration.id.as_str();
-        let scheme: Scheme = integration
-            .webhook_scheme
-            .clone()
-            .or_else(|| hooks.and_then(|h| h.scheme.clone()))
-            .ok_or_else(|| EngineError::NotFound {
-                what: "webhook scheme of integration",
-                id: id.to_owned(),
-            })?;
-        if secrets.is_empty() {
+        // A scheme that also checks webhooks signed with the app's own secret (Atlassian:
+        // those an OAuth 2.0 app registered) gets the integration's client secret for
+        // them, and only for them.
+        let app: &[vault::SecretString] = match &integration.client_secret {
+            Some(cs) if scheme.takes_app_secret() => std::slice::from_ref(cs),
+            _ => &[],
+        };
+        if secrets.is_empty() && app.is_empty() {
             self.count_webhook(id, "not_configured");
             return Err(EngineError::NotFound {
                 what: "webhook secrets of integration",
@@ -490,24 +513,159 @@ impl Engine {
             opts = opts.with_tolerance(t);
         }
         let sreq = Request::new(req.method, req.url, req.headers, req.body);
-        match signatures::verify(&scheme, &sreq, secrets, &opts) {
-            Ok(v) => Ok((scheme, v)),
-            Err(e) => {
-                let reason = e.code();
+        let keys = signatures::Keys::webhook(secrets).with_app(app);
+        signatures::verify_with(scheme, &sreq, keys, &opts).map_err(|e| self.refused(id, &e))
+    }
+
+    /// Counts and (at most every 10 s) logs a refused signature; the answer is a 401.
+    fn refused(&self, id: &str, e: &signatures::VerifyError) -> EngineError {
+        let reason = e.code();
+        self.refused_for(id, reason);
+        // A scheme that cannot verify anything (a bad key in the configuration) is the
+        // operator's to fix: always logged, as an error.
+        if e.is_config_error() {
+            tracing::error!(
+                integration = id,
+                reason,
+                "webhook verification cannot work: {e}"
+            );
+        }
+        EngineError::BadSignature { reason }
+    }
+
+    fn refused_for(&self, id: &str, reason: &'static str) -> EngineError {
+        self.count_webhook(id, reason);
+        self.inner.reject_log.note(id, reason, self.instant());
+        EngineError::BadSignature { reason }
+    }
+
+    /// The integration's webhook scheme: its own, else its provider's.
+    fn scheme_of(
+        &self,
+        integration: &config::Integration,
+        hooks: Option<&catalog::Webhooks>,
+    ) -> EngineResult<Scheme> {
+        integration
+            .webhook_scheme
+            .clone()
+            .or_else(|| hooks.and_then(|h| h.scheme.clone()))
+            .ok_or_else(|| EngineError::NotFound {
+                what: "webhook scheme of integration",
+                id: integration.id.clone(),
+            })
+    }
+
+    /// Verifies with a key the provider hands out (Plaid, PayPal): what needs no key is
+    /// checked first, a certificate URL must be one the provider's entry pins, then the
+    /// key comes from the cache or one fetch ([`crate::webhook_keys`]). A key the
+    /// provider does not know is a 401 like any bad signature; a key endpoint that is
+    /// down (or asked too often lately) is a 503, so that the provider sends the webhook
+    /// again later: nothing is stored, nothing acknowledged.
+    async fn verify_with_fetched_key(
+        &self,
+        integration: &config::Integration,
+        hooks: Option<&catalog::Webhooks>,
+        scheme: &Scheme,
+        req: &Incoming<'_>,
+    ) -> EngineResult<signatures::Verified> {
+        use crate::webhook_keys::{KeyFailure, Source};
+        use signatures::KeyRequest;
+        let id = integration.id.as_str();
+        let sreq = Request::new(req.method, req.url, req.headers, req.body);
+        let need = signatures::key_request(scheme, &sreq).map_err(|e| self.refused(id, &e))?;
+        let cfg_error = |what: String| {
+            self.count_webhook(id, "not_configured");
+            tracing::error!(integration = id, "webhook verification cannot work: {what}");
+            EngineError::Misconfigured(format!(
+                "integration {id:?} cannot verify its webhooks: {what}"
+            ))
+        };
+        let Some(keys) = hooks
+            .filter(|h| h.scheme.as_ref() == Some(scheme))
+            .and_then(|h| h.keys.as_ref())
+        else {
+            return Err(cfg_error(format!(
+                "its provider's entry does not say where {scheme} keys come from"
+            )));
+        };
+        let source = match &need {
+            KeyRequest::CertUrl(url) => {
+                if keys.pinned_cert_url(url).is_none() {
+                    return Err(self.refused_for(id, "cert_url_not_pinned"));
+                }
+                Source::Certificate
+            }
+            KeyRequest::KeyId(_) => {
+                let Some(template) = &keys.key_url else {
+                    return Err(cfg_error("no key endpoint".into()));
+                };
+                let placeholders = self
+                    .inner
+                    .catalog
+                    .get(&integration.provider)
+                    .map(|p| p.placeholders.clone())
+                    .unwrap_or_default();
+                let url = catalog::resolve_url_with(
+                    template,
+                    &placeholders,
+                    &integration.settings,
+                    self.dev(),
+                )
+                .map_err(|e| cfg_error(e.to_string()))?;
+                let (Some(client_id), Some(secret)) =
+                    (&integration.client_id, &integration.client_secret)
+                else {
+                    return Err(cfg_error("client_id and client_secret are missing".into()));
+                };
+                Source::KeyEndpoint {
+                    url,
+                    client_id: client_id.clone(),
+                    secret: secret.clone(),
+                }
+            }
+            _ => return Err(self.refused_for(id, "unknown_key")),
+        };
+        let key = match self
+            .inner
+            .webhook_keys
+            .get(&self.outbound(), id, &source, &need, self.clock())
+            .await
+        {
+            Ok(key) => key,
+            Err(KeyFailure::Unknown { reason }) => return Err(self.refused_for(id, reason)),
+            Err(KeyFailure::Unavailable { reason, detail }) => {
                 self.count_webhook(id, reason);
-                self.inner.reject_log.note(id, reason, self.instant());
-                // A scheme that cannot verify anything (a bad key in the configuration)
-                // is the operator's to fix: always logged, as an error.
-                if e.is_config_error() {
-                    tracing::error!(
+                if self
+                    .inner
+                    .reject_log
+                    .note(id, reason, self.instant())
+                    .is_some()
+                {
+                    tracing::warn!(
                         integration = id,
                         reason,
-                        "webhook verification cannot work: {e}"
+                        "webhook answered 503 for the provider to retry: {detail}"
                     );
                 }
-                Err(EngineError::BadSignature { reason })
+                return Err(EngineError::ProviderUnavailable(
+                    "the key this webhook is signed with cannot be fetched from the provider right now; the provider will send it again".into(),
+                ));
             }
+        };
+        let mut opts = VerifyOptions::at(self.now().timestamp());
+        if let Some(t) = integration.webhook_tolerance_secs {
+            opts = opts.with_tolerance(t);
         }
+        let context = signatures::KeyContext {
+            webhook_id: keys
+                .settings
+                .iter()
+                .any(|s| s == "webhook_id")
+                .then(|| integration.settings.get("webhook_id").map(String::as_str))
+                .flatten(),
+        };
+        signatures::verify_with_key(scheme, &sreq, &key, &context, &opts)
+            .map_err(|e| self.refused(id, &e))
     }
 
     /// The event to store: a new id, and what the catalog says where to find in the
@@ -705,7 +863,10 @@ impl Engine {
                 provider: i.provider.clone(),
                 disabled: disabled.contains(&i.id),
                 webhooks_blocked: blocked.contains(&i.id),
-                accepts_webhooks: !i.webhook_secrets.is_empty(),
+                accepts_webhooks: !i.webhook_secrets.is_empty()
+                    || self.integration_scheme(i).is_some_and(|s| {
+                        s.fetches_keys() || (i.client_secret.is_some() && s.takes_app_secret())
+                    }),
             })
             .collect())
     }

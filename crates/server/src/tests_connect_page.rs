@@ -24,6 +24,8 @@ const BAD_KEY: &str = "wrong-key-SECRET-7f3a";
 const BAD_PASSWORD: &str = "wrong-pass-SECRET-91c2";
 const EVIL_NAME: &str = "<script>alert(\"x\")</script>Evil & Co";
 const EVIL_SETTING: &str = "Your <img src=x onerror=alert(1)> 'shop'";
+/// The issuer the stub token endpoint trusts.
+const SA_ISSUER: &str = "robot@customer.iam.example";
 
 // ---------------------------------------------------------------------------------------
 // Stub provider API and harness
@@ -43,10 +45,45 @@ async fn start_stub() -> String {
             StatusCode::UNAUTHORIZED
         }
     }
-    let app = Router::new().route("/api/me", get(me)).route(
-        "/down/api/me",
-        get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
-    );
+    // A JWT bearer token endpoint that trusts one issuer (the signature is checked by
+    // the end-to-end tests' peer, with an independent JOSE library).
+    async fn token(body: String) -> (StatusCode, axum::Json<Value>) {
+        use base64::Engine as _;
+        let assertion = form_urlencoded::parse(body.as_bytes())
+            .find(|(k, _)| k == "assertion")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let claims: Value = assertion
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if claims["iss"] == SA_ISSUER {
+            (
+                StatusCode::OK,
+                axum::Json(json!({"access_token": "sa-token", "expires_in": 3600})),
+            )
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(
+                    json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+                ),
+            )
+        }
+    }
+    let app = Router::new()
+        .route("/api/me", get(me))
+        .route("/token", axum::routing::post(token))
+        .route(
+            "/down/api/me",
+            get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+        );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -214,6 +251,17 @@ async fn start_with(extra: &str) -> H {
         ),
         plain_provider("basic", "Basic Co", &stub, "basic", json!({})),
         plain_provider(
+            "svc",
+            "Service Co",
+            &stub,
+            "jwt_bearer",
+            json!({
+                "verify": null,
+                "oauth2": {"token_url": format!("{stub}/token"), "default_scopes": []},
+                "jwt_bearer": {"audience": "token_url", "subject": "required", "scopes": "none"},
+            }),
+        ),
+        plain_provider(
             "fixed",
             "Fixed Co",
             &stub,
@@ -229,6 +277,8 @@ async fn start_with(extra: &str) -> H {
             "\n[[integrations]]\nid = \"{id}\"\nprovider = \"{id}\"\nclient_id = \"client-1\"\nclient_secret = \"secret-1\"\nallowed_return_origins = [\"https://app.example\"]\n"
         ));
     }
+    // A service account whose every connection brings its key.
+    toml.push_str("\n[[integrations]]\nid = \"svc\"\nprovider = \"svc\"\nallowed_return_origins = [\"https://app.example\"]\n");
     toml.push_str(extra);
     let cfg = config::Config::from_toml(&toml, "test.toml", &BTreeMap::new(), &Default::default())
         .unwrap();
@@ -1426,4 +1476,138 @@ async fn a_typed_connection_reconnects_under_its_id_and_bad_ids_change_nothing()
     assert_eq!(after["status"], "active");
     assert_eq!(after["created_at"], before["created_at"]);
     assert_eq!(h.connection_count().await, 2);
+}
+
+/// An RSA private key in PKCS#8 PEM, made for the test run.
+fn rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer;
+    use base64::Engine as _;
+    let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(kp.as_der().unwrap().as_ref());
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.join("\n")
+    )
+}
+
+/// A service-account integration without a key of its own: the end user pastes their
+/// key file, and its subject; a bad or refused key answers the form again without the
+/// key, and stores nothing.
+#[tokio::test]
+async fn a_service_account_key_is_pasted_on_the_page_and_never_echoed() {
+    let h = start().await;
+    let (token, path) = h.session(&["svc"], None).await;
+    let body = html_page(
+        h.http.get(h.url(&path)).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let svc = section(&body, "svc");
+    assert!(svc.contains("data-auth-mode=\"jwt_bearer\""), "{svc}");
+    assert!(
+        svc.contains("<label for=\"o0-key\">Service-account key file (JSON) or private key (PEM)</label>\n<textarea id=\"o0-key\" name=\"private_key\" rows=\"8\" required autocomplete=\"off\" spellcheck=\"false\"></textarea>"),
+        "{svc}"
+    );
+    assert!(
+        svc.contains("name=\"client_id\" type=\"text\" autocomplete"),
+        "the issuer may be left out: {svc}"
+    );
+    assert!(
+        svc.contains("name=\"subject\" type=\"text\" required"),
+        "{svc}"
+    );
+    assert!(svc.contains("action=\"/connect/svc\""), "{svc}");
+
+    let pem = rsa_pem();
+    let secret_line = pem.lines().nth(2).unwrap().to_owned();
+    let file = |email: &str| {
+        json!({"type": "service_account", "private_key_id": "k1", "private_key": pem, "client_email": email}).to_string()
+    };
+    let (good, stranger) = (file(SA_ISSUER), file("stranger@x.example"));
+    // Missing fields, a key that is no key, a refused key: the form again, with the
+    // subject kept and the key not, nothing stored.
+    let cases = [
+        (
+            vec![("subject", "alice")],
+            StatusCode::BAD_REQUEST,
+            "Fill in: Service-account key file (JSON) or private key (PEM).",
+        ),
+        (
+            vec![("private_key", good.as_str())],
+            StatusCode::BAD_REQUEST,
+            "Fill in: User to act for.",
+        ),
+        (
+            vec![
+                (
+                    "private_key",
+                    "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----",
+                ),
+                ("subject", "alice"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "is an EC key",
+        ),
+        (
+            vec![("private_key", stranger.as_str()), ("subject", "alice")],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Service Co refused this key.",
+        ),
+    ];
+    for (fields, status, needle) in cases {
+        let mut form = vec![("session", token.as_str())];
+        form.extend(fields.iter().copied());
+        let r = h.post_form(&h.bare, "svc", &form).await;
+        let body = html_page(r, status).await;
+        let svc = section(&body, "svc");
+        assert!(svc.contains(needle), "{needle}: {svc}");
+        assert!(
+            !body.contains(&secret_line) && !body.contains("MHcCAQEE"),
+            "{body}"
+        );
+        if fields.iter().any(|(k, _)| *k == "subject") {
+            assert!(svc.contains("value=\"alice\""), "{svc}");
+        }
+    }
+    assert_eq!(h.connection_count().await, 0);
+
+    // The right key: connected, signed as the key file's issuer, the key never shown.
+    let f = file(SA_ISSUER);
+    let r = h
+        .post_form(
+            &h.bare,
+            "svc",
+            &[
+                ("session", &token),
+                ("private_key", &f),
+                ("subject", "alice"),
+            ],
+        )
+        .await;
+    let body = html_page(r, StatusCode::OK).await;
+    assert!(
+        body.contains("Your Service Co account is connected."),
+        "{body}"
+    );
+    assert!(!body.contains(&secret_line));
+    let r = h
+        .http
+        .get(h.url("/api/connections"))
+        .bearer_auth(&h.app)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains(&secret_line) && !text.contains("PRIVATE KEY"),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["data"][0]["settings"]["key_issuer"], SA_ISSUER, "{v}");
+    assert_eq!(v["data"][0]["settings"]["subject"], "alice", "{v}");
 }

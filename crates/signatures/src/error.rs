@@ -8,6 +8,10 @@ pub enum VerifyError {
     /// No secret (or public key) is configured, so nothing can be checked.
     #[error("no webhook secret is configured")]
     NoSecrets,
+    /// The request is signed with the app's own secret (Atlassian: a JWT in
+    /// `Authorization`, from a webhook an OAuth 2.0 app registered), but none is given.
+    #[error("the request is signed with the app's client secret, but none is configured")]
+    NoAppSecret,
     /// A header the scheme needs is absent.
     #[error("missing header {header}")]
     MissingHeader {
@@ -121,6 +125,20 @@ pub enum VerifyError {
     /// The `generic-hmac` configuration cannot be used.
     #[error("invalid generic-hmac configuration: {0}")]
     InvalidConfig(&'static str),
+    /// The scheme verifies with a key the provider hands out: use
+    /// [`crate::verify_with_key`] (or, for any other scheme, [`crate::verify`]).
+    #[error(
+        "this scheme verifies with a key fetched from the provider, not with configured secrets"
+    )]
+    KeyNotFetched,
+    /// The provider's key is outside its validity period (an expired Plaid key, a
+    /// certificate not yet or no longer valid).
+    #[error("the provider's key is expired or not yet valid")]
+    KeyExpired,
+    /// A setting of the integration that the scheme signs is not configured (PayPal's
+    /// `webhook_id`).
+    #[error("the integration setting {0} is not configured")]
+    MissingSetting(&'static str),
 }
 
 impl VerifyError {
@@ -128,6 +146,7 @@ impl VerifyError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NoSecrets => "no_secrets",
+            Self::NoAppSecret => "no_app_secret",
             Self::MissingHeader { .. } => "missing_header",
             Self::MalformedHeader { .. } => "malformed_header",
             Self::MissingField { .. } => "missing_field",
@@ -144,6 +163,9 @@ impl VerifyError {
             Self::BadPublicKey { .. } => "bad_public_key",
             Self::BodyHashMismatch => "body_hash_mismatch",
             Self::InvalidConfig(_) => "invalid_config",
+            Self::KeyNotFetched => "key_not_fetched",
+            Self::KeyExpired => "key_expired",
+            Self::MissingSetting(_) => "missing_setting",
         }
     }
 
@@ -153,9 +175,12 @@ impl VerifyError {
         matches!(
             self,
             Self::NoSecrets
+                | Self::NoAppSecret
                 | Self::BadSecret { .. }
                 | Self::BadPublicKey { .. }
                 | Self::InvalidConfig(_)
+                | Self::KeyNotFetched
+                | Self::MissingSetting(_)
         )
     }
 
@@ -226,4 +251,10 @@ pub enum SignError {
     /// The scheme uses shared secrets, so there is no public key to derive.
     #[error("this scheme uses shared secrets, not key pairs")]
     NoPublicKey,
+    /// Only the provider can sign with this scheme: its key is the provider's own
+    /// (Plaid, PayPal); send a test event with the provider's simulator.
+    #[error(
+        "only the provider signs with this scheme (its private key is the provider's); use the provider's webhook simulator"
+    )]
+    ProviderKeyOnly,
 }

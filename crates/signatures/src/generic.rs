@@ -294,6 +294,7 @@ impl GenericHmac {
             secret_index,
             timestamp: ts,
             id: id.map(str::to_owned),
+            key: crate::KeyRole::Webhook,
         })
     }
 

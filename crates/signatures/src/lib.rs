@@ -19,15 +19,20 @@
 //! ```
 //!
 //! Several secrets may be configured at once (rotation): [`Verified::secret_index`] says
-//! which one matched. For public-key schemes (Discord and Standard Webhooks `v1a`:
+//! which one matched. A scheme that checks two kinds of request, each signed with its own
+//! key ([`Scheme::Atlassian`]: admin webhooks with the webhook secret, webhooks an OAuth
+//! 2.0 app registered with the app's client secret), takes both through [`Keys`] and
+//! [`verify_with`]; [`Verified::key`] says which kind matched, and a key is never tried
+//! for the other kind. For public-key schemes (Discord and Standard Webhooks `v1a`:
 //! Ed25519; SendGrid: ECDSA P-256) the configured values are public keys for verifying
 //! and secret keys for signing; FusionAuth takes either a shared secret or a PEM public
-//! key (RSA or EC), each checking only its own algorithms.
+//! key (RSA, EC or Ed25519), each checking only its own algorithms.
 
 #![deny(missing_docs)]
 
 mod crypto;
 mod error;
+mod fetched;
 mod generic;
 mod keys;
 mod request;
@@ -45,6 +50,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::crypto::{HmacAlgorithm, KeyEncoding, SignatureEncoding};
 pub use crate::error::{SignError, VerifyError};
+pub use crate::fetched::{
+    KeyContext, KeyError, KeyRequest, ProviderKey, key_request, verify_with_key,
+};
 pub use crate::generic::GenericHmac;
 pub use crate::request::{Headers, Request, parse_urlencoded};
 pub use crate::strength::{SecretRule, WeakSecret, check_secret_strength};
@@ -121,8 +129,9 @@ pub enum Scheme {
     /// `iat` are checked (the body is not signed).
     Monday,
     /// FusionAuth: `X-FusionAuth-Signature-JWT`, a JWT whose `request_body_sha256` claim is
-    /// the body's SHA-256, signed with an HMAC secret (HS256/384/512) or an RSA or EC key
-    /// pair (configured as a PEM public key); `exp` and `iat` are checked.
+    /// the body's SHA-256 (standard base64), signed with an HMAC secret (HS256/384/512) or
+    /// an RSA, EC or Ed25519 key pair (configured as a PEM public key); `exp` and `iat` are
+    /// checked.
     Fusionauth,
     /// Trello: `X-Trello-Webhook`, base64 HMAC-SHA1 of the body followed by the callback
     /// URL, keyed by the app's secret.
@@ -130,6 +139,23 @@ pub enum Scheme {
     /// TikTok: `TikTok-Signature: t=…,s=…`, hex HMAC-SHA256 of `{t}.{body}` keyed by the
     /// app's client secret.
     Tiktok,
+    /// Atlassian (Jira Cloud), two kinds of webhook at one URL, told apart by their
+    /// headers: admin webhooks (Jira's settings, or `/rest/webhooks/1.0/webhook`) carry
+    /// `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>` made with the webhook
+    /// secret; webhooks an OAuth 2.0 (3LO) app registers with `POST /rest/api/3/webhook`
+    /// carry `Authorization: Bearer <JWT>`, HS256 with the app's client secret (given as
+    /// [`Keys::app`]), whose `exp` is required and checked, and `iat` when present. The
+    /// JWT does not cover the body: it proves that Atlassian sent the request while the
+    /// token is valid, not what the body says.
+    Atlassian,
+    /// Plaid: `Plaid-Verification`, an ES256 JWT whose key Plaid hands out by `kid`; `iat`
+    /// at most 5 minutes old, `request_body_sha256` the body's hex SHA-256. The key is
+    /// fetched, never configured: see [`key_request`].
+    Plaid,
+    /// PayPal: `PAYPAL-TRANSMISSION-SIG`, SHA256withRSA over the transmission id, time,
+    /// webhook id and the body's CRC-32, with the certificate at `PAYPAL-CERT-URL`. The
+    /// key is fetched, never configured: see [`key_request`].
+    Paypal,
     /// A configurable HMAC scheme for services not listed.
     GenericHmac(GenericHmac),
 }
@@ -166,7 +192,13 @@ impl Scheme {
         Scheme::Fusionauth,
         Scheme::Trello,
         Scheme::Tiktok,
+        Scheme::Atlassian,
     ];
+
+    /// The schemes whose verification key is fetched from the provider (see
+    /// [`key_request`]); they are not in [`Scheme::BUILT_IN`], whose schemes all verify
+    /// with configured secrets.
+    pub const FETCHED_KEY: &'static [Scheme] = &[Scheme::Plaid, Scheme::Paypal];
 
     /// The kebab-case name used in configuration.
     pub fn name(&self) -> &'static str {
@@ -200,6 +232,9 @@ impl Scheme {
             Self::Fusionauth => "fusionauth",
             Self::Trello => "trello",
             Self::Tiktok => "tiktok",
+            Self::Atlassian => "atlassian",
+            Self::Plaid => "plaid",
+            Self::Paypal => "paypal",
             Self::GenericHmac(_) => "generic-hmac",
         }
     }
@@ -212,7 +247,10 @@ impl Scheme {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
-            Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Tiktok => Some(300),
+            Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Tiktok | Self::Atlassian => {
+                Some(300)
+            }
+            Self::Plaid => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
             Self::TwitchEventsub => Some(600),
@@ -227,8 +265,17 @@ impl Scheme {
             | Self::Intercom
             | Self::Typeform
             | Self::Docusign
-            | Self::Trello => None,
+            | Self::Trello
+            | Self::Paypal => None,
         }
+    }
+}
+
+impl Scheme {
+    /// Whether the scheme also checks requests signed with the app's own secret (an OAuth
+    /// client secret, given as [`Keys::app`]): [`Scheme::Atlassian`] only.
+    pub fn takes_app_secret(&self) -> bool {
+        matches!(self, Self::Atlassian)
     }
 }
 
@@ -255,7 +302,13 @@ impl FromStr for Scheme {
             _ => None,
         };
         alias
-            .or_else(|| Self::BUILT_IN.iter().find(|b| b.name() == s).cloned())
+            .or_else(|| {
+                Self::BUILT_IN
+                    .iter()
+                    .chain(Self::FETCHED_KEY)
+                    .find(|b| b.name() == s)
+                    .cloned()
+            })
             .ok_or_else(|| UnknownScheme(s.chars().take(64).collect()))
     }
 }
@@ -286,12 +339,52 @@ impl VerifyOptions {
     }
 }
 
+/// The keys one verification may use, by what they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys<'a> {
+    /// The integration's webhook secrets (or public keys): what every scheme checks with.
+    pub webhook: &'a [SecretString],
+    /// The app's own secret (an OAuth client secret), for the schemes that
+    /// [take one](Scheme::takes_app_secret); every other scheme ignores it.
+    pub app: &'a [SecretString],
+}
+
+impl<'a> Keys<'a> {
+    /// The webhook secrets alone.
+    pub fn webhook(secrets: &'a [SecretString]) -> Self {
+        Self {
+            webhook: secrets,
+            app: &[],
+        }
+    }
+
+    /// Adds the app's secret(s).
+    pub fn with_app(mut self, app: &'a [SecretString]) -> Self {
+        self.app = app;
+        self
+    }
+}
+
+/// Which kind of key a verification matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRole {
+    /// One of the webhook secrets ([`Keys::webhook`]).
+    Webhook,
+    /// The app's own secret ([`Keys::app`]).
+    App,
+    /// A key the provider hands out, fetched ([`verify_with_key`]: Plaid, PayPal).
+    Provider,
+}
+
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Verified {
-    /// Index of the configured secret (or public key) that matched.
+    /// Index of the configured secret (or public key) that matched, in the list of its
+    /// [kind](Verified::key).
     pub secret_index: usize,
+    /// Whether a webhook secret or the app's secret matched.
+    pub key: KeyRole,
     /// The signed timestamp, seconds since the epoch, when the scheme signs one.
     pub timestamp: Option<i64>,
     /// The signed message id (Standard Webhooks, Svix, Twitch) or token (Mailgun), usable
@@ -406,12 +499,33 @@ pub fn verify(
     secrets: &[SecretString],
     opts: &VerifyOptions,
 ) -> Result<Verified, VerifyError> {
-    if secrets.is_empty() {
+    verify_with(scheme, req, Keys::webhook(secrets), opts)
+}
+
+/// Verifies `req` with the scheme and keys of each kind: the webhook secrets, and the
+/// app's secret for a scheme that [takes one](Scheme::takes_app_secret) (ignored by the
+/// others). Each kind of signature is checked only with its own kind of key.
+pub fn verify_with(
+    scheme: &Scheme,
+    req: &Request<'_>,
+    keys: Keys<'_>,
+    opts: &VerifyOptions,
+) -> Result<Verified, VerifyError> {
+    let app: &[SecretString] = if scheme.takes_app_secret() {
+        keys.app
+    } else {
+        &[]
+    };
+    if scheme.fetches_keys() {
+        return Err(VerifyError::KeyNotFetched);
+    }
+    if keys.webhook.is_empty() && app.is_empty() {
         return Err(VerifyError::NoSecrets);
     }
     let ctx = schemes::Ctx {
         req,
-        secrets,
+        secrets: keys.webhook,
+        app,
         now: opts.now_unix,
         tolerance: opts
             .tolerance_secs
@@ -431,6 +545,9 @@ pub fn sign(
     secrets: &[SecretString],
     input: &SignRequest<'_>,
 ) -> Result<Signed, SignError> {
+    if scheme.fetches_keys() {
+        return Err(SignError::ProviderKeyOnly);
+    }
     if secrets.is_empty() {
         return Err(SignError::NoSecrets);
     }
@@ -438,6 +555,27 @@ pub fn sign(
         return Err(SignError::TimestampOutOfRange);
     }
     schemes::sign(scheme, secrets, input)
+}
+
+/// Produces what the provider would send, as [`sign`] does with the webhook secrets; a
+/// scheme that [takes the app's secret](Scheme::takes_app_secret) and has no webhook
+/// secret signs as the provider does with the app's (Atlassian: the JWT of a webhook an
+/// OAuth 2.0 app registered).
+pub fn sign_with(
+    scheme: &Scheme,
+    keys: Keys<'_>,
+    input: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    if !keys.webhook.is_empty() || !scheme.takes_app_secret() {
+        return sign(scheme, keys.webhook, input);
+    }
+    if keys.app.is_empty() {
+        return Err(SignError::NoSecrets);
+    }
+    if input.timestamp < 0 {
+        return Err(SignError::TimestampOutOfRange);
+    }
+    schemes::sign_app(scheme, keys.app, input)
 }
 
 /// The public key to configure for verifying what `secret_key` signs: `whpk_…` for a

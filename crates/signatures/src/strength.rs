@@ -66,6 +66,8 @@ impl Scheme {
         match self {
             Self::StandardWebhooks | Self::Svix => SecretRule::WhsecBytes { min_bytes: 24 },
             Self::Discord | Self::Sendgrid => SecretRule::PublicKey,
+            // No configured secret at all: the key is fetched from the provider.
+            Self::Plaid | Self::Paypal => SecretRule::PublicKey,
             Self::Square | Self::Zoom | Self::Workos | Self::Box => {
                 SecretRule::MinChars { min_chars: 22 }
             }
@@ -90,6 +92,7 @@ impl Scheme {
             | Self::Fusionauth
             | Self::Trello
             | Self::Tiktok
+            | Self::Atlassian
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }
     }

@@ -2368,21 +2368,29 @@ fn fusionauth_checks_the_body_hash_and_times() {
     )
     .unwrap_err();
     assert_eq!(err, VerifyError::BodyHashMismatch);
-    // A hex digest in the claim is read too.
+    // The claim is the base64 digest FusionAuth sends; the same digest in hex, or in
+    // unpadded or URL-safe base64, is not it.
+    use base64::Engine as _;
     use sha2::Digest as _;
-    let hex_claims = format!(
-        r#"{{"iat":{TS},"request_body_sha256":"{}"}}"#,
-        hex::encode(sha2::Sha256::digest(body))
-    );
-    assert!(
-        fusionauth(
-            &monday_token(FA_SECRET, HS256, &hex_claims),
-            body,
-            &[FA_SECRET],
-            TS
-        )
-        .is_ok()
-    );
+    let digest = sha2::Sha256::digest(body);
+    for other in [
+        hex::encode(digest),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest),
+        base64::engine::general_purpose::URL_SAFE.encode(digest),
+    ] {
+        let claims = format!(r#"{{"iat":{TS},"request_body_sha256":"{other}"}}"#);
+        assert_eq!(
+            fusionauth(
+                &monday_token(FA_SECRET, HS256, &claims),
+                body,
+                &[FA_SECRET],
+                TS
+            )
+            .unwrap_err(),
+            VerifyError::BodyHashMismatch,
+            "{other}"
+        );
+    }
     // No hash claim: the token does not vouch for the body.
     let bare = monday_token(FA_SECRET, HS256, &format!(r#"{{"iat":{TS}}}"#));
     let err = fusionauth(&bare, body, &[FA_SECRET], TS).unwrap_err();
@@ -2412,6 +2420,58 @@ fn fusionauth_checks_the_body_hash_and_times() {
     assert_eq!(
         fusionauth(ours, b"{}", &[FA_SECRET], TS).unwrap_err(),
         VerifyError::BodyHashMismatch
+    );
+}
+
+/// FusionAuth's OKP keys: an Ed25519 pair made by Python's `cryptography` (the
+/// `fusionauth EdDSA` vector's). Our signer's EdDSA token verifies with the public key
+/// alone, and neither an HMAC secret nor an EC public key is tried for it.
+#[test]
+fn fusionauth_ed25519_keys_sign_and_verify() {
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("vectors/vectors.json")).unwrap();
+    let v = vectors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "fusionauth EdDSA")
+        .unwrap();
+    let private = pem("PRIVATE KEY", v["signing_secret"].as_str().unwrap());
+    let public = v["verify_secrets"][0].as_str().unwrap();
+    let ec_public = pem("PUBLIC KEY", &case("sendgrid").verify_secret);
+    let body = br#"{"event":{"type":"user.update"}}"#;
+    let signed = sign(
+        &Scheme::Fusionauth,
+        &secrets(&[&private]),
+        &SignRequest::new(body, TS),
+    )
+    .unwrap();
+    let token = signed
+        .header("X-FusionAuth-Signature-JWT")
+        .unwrap()
+        .to_owned();
+    let ok = fusionauth(&token, body, &[FA_SECRET, &ec_public, public], TS).unwrap();
+    assert_eq!((ok.secret_index, ok.timestamp), (2, Some(TS)));
+    assert_eq!(
+        fusionauth(&token, body, &[FA_SECRET, &ec_public], TS).unwrap_err(),
+        VerifyError::NoKeyForVersion { version: "EdDSA" }
+    );
+    assert_eq!(
+        fusionauth(&token, b"{}", &[public], TS).unwrap_err(),
+        VerifyError::BodyHashMismatch
+    );
+    // Another Ed25519 key (the rotation vector's decoy) does not verify it.
+    let decoy = vectors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "fusionauth EdDSA (rotation)")
+        .unwrap()["verify_secrets"][0]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        fusionauth(&token, body, &[decoy], TS).unwrap_err().code(),
+        "no_match"
     );
 }
 
@@ -2452,10 +2512,10 @@ fn fusionauth_keys_check_only_their_own_algorithms() {
         matches!(err, VerifyError::BadPublicKey { index: 0, .. }),
         "{err}"
     );
-    // `none` and algorithms FusionAuth does not sign with are refused by name.
-    // (`none` is not an algorithm jsonwebtoken reads: the header is malformed.)
+    // An EdDSA token with only an HMAC secret configured: no key of its family. `none` is
+    // not an algorithm jsonwebtoken reads: the header is malformed.
     for (alg, code) in [
-        (r#"{"alg":"EdDSA"}"#, "unsupported_algorithm"),
+        (r#"{"alg":"EdDSA"}"#, "no_key_for_version"),
         (r#"{"alg":"none"}"#, "malformed_header"),
     ] {
         let t = monday_token(FA_SECRET, alg, &fusionauth_claims(body, ""));

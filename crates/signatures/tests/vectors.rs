@@ -5,7 +5,8 @@
 
 use serde::Deserialize;
 use signatures::{
-    Headers, Request, Scheme, SecretString, SignRequest, VerifyOptions, sign, verify,
+    Headers, KeyRole, Keys, Request, Scheme, SecretString, SignRequest, VerifyOptions, sign,
+    verify_with,
 };
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +31,37 @@ struct Vector {
     /// `parent-signature`).
     #[serde(default)]
     extra_signing_secrets: Vec<String>,
+    /// `app`: the keys are the app's own secret (Atlassian's OAuth 2.0 apps), not webhook
+    /// secrets.
+    #[serde(default)]
+    key_role: Option<String>,
+    /// Whether a signed time comes back; default: the scheme has a tolerance.
+    #[serde(default)]
+    timestamp_signed: Option<bool>,
+}
+
+impl Vector {
+    fn role(&self) -> KeyRole {
+        match self.key_role.as_deref() {
+            None | Some("webhook") => KeyRole::Webhook,
+            Some("app") => KeyRole::App,
+            Some(other) => panic!("{}: key_role {other:?}", self.name),
+        }
+    }
+}
+
+/// Verifies with `list` in the vector's role: webhook secrets, or the app's secret.
+fn verify(
+    v: &Vector,
+    req: &Request<'_>,
+    list: &[SecretString],
+    opts: &VerifyOptions,
+) -> Result<signatures::Verified, signatures::VerifyError> {
+    let keys = match v.role() {
+        KeyRole::App => Keys::default().with_app(list),
+        _ => Keys::webhook(list),
+    };
+    verify_with(&v.scheme, req, keys, opts)
 }
 
 fn vectors() -> Vec<Vector> {
@@ -64,14 +96,17 @@ fn independent_vectors_verify() {
         let headers: Headers = v.headers.iter().map(|(n, val)| (n, val)).collect();
         let req = Request::new(&v.method, &v.url, &headers, v.body.as_bytes());
         let ok = verify(
-            &v.scheme,
+            &v,
             &req,
             &keys(&v.verify_secrets),
             &VerifyOptions::at(v.now),
         )
         .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(ok.secret_index, v.expect_index, "{}", v.name);
-        if v.scheme.default_tolerance_secs().is_some() {
+        assert_eq!(ok.key, v.role(), "{}", v.name);
+        if v.timestamp_signed
+            .unwrap_or(v.scheme.default_tolerance_secs().is_some())
+        {
             assert_eq!(ok.timestamp, Some(v.timestamp), "{}", v.name);
         } else {
             assert_eq!(ok.timestamp, None, "{}", v.name);
@@ -81,7 +116,7 @@ fn independent_vectors_verify() {
         let signers = std::iter::once(&v.signing_secret).chain(&v.extra_signing_secrets);
         for key in signers.filter(|_| !v.extra_signing_secrets.is_empty()) {
             let ok = verify(
-                &v.scheme,
+                &v,
                 &req,
                 &keys(std::slice::from_ref(key)),
                 &VerifyOptions::at(v.now),
@@ -95,7 +130,7 @@ fn independent_vectors_verify() {
         // The form given explicitly gives the same answer as the body parsed.
         if let Some(form) = &v.form {
             let again = verify(
-                &v.scheme,
+                &v,
                 &req.with_form(form),
                 &keys(&v.verify_secrets),
                 &VerifyOptions::at(v.now),
@@ -112,7 +147,7 @@ fn independent_vectors_fail_with_the_other_key_only() {
         let headers: Headers = v.headers.iter().map(|(n, val)| (n, val)).collect();
         let req = Request::new(&v.method, &v.url, &headers, v.body.as_bytes());
         let err = verify(
-            &v.scheme,
+            &v,
             &req,
             &keys(&v.verify_secrets[..1]),
             &VerifyOptions::at(v.now),

@@ -125,6 +125,31 @@ async fn put_credentials(
     Ok(())
 }
 
+/// Writes the connection's own signing key inside `tx`, or removes it (`None`).
+async fn put_signing_key(
+    tx: &mut sqlx::PgConnection,
+    id: &str,
+    key: Option<&SealedCredentials>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let slot = store::signing_key_slot(id);
+    match key {
+        Some(k) => {
+            crate::secrets::upsert_secret(tx, &slot, &k.key_id, &k.ciphertext, at).await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM secrets WHERE owner = $1 AND owner_id = $2 AND name = $3")
+                .bind(&slot.owner)
+                .bind(&slot.owner_id)
+                .bind(&slot.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 /// The connection `id`, locked until the end of the transaction.
 async fn lock_connection(tx: &mut sqlx::PgConnection, id: &str) -> StoreResult<Option<Connection>> {
     sqlx::query("SELECT * FROM connections WHERE id = $1 FOR UPDATE")
@@ -139,10 +164,11 @@ async fn lock_connection(tx: &mut sqlx::PgConnection, id: &str) -> StoreResult<O
 
 #[async_trait]
 impl ConnectionStore for PgStore {
-    async fn upsert_connection(
+    async fn upsert_connection_keyed(
         &self,
         c: &Connection,
         credentials: &SealedCredentials,
+        signing_key: Option<&SealedCredentials>,
     ) -> StoreResult<Upsert> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         let mut existing = lock_connection(&mut tx, &c.id).await?;
@@ -180,6 +206,7 @@ impl ConnectionStore for PgStore {
             .map_err(err)?;
             if created.rows_affected() == 1 {
                 put_credentials(&mut tx, &c.id, credentials, c.updated_at).await?;
+                put_signing_key(&mut tx, &c.id, signing_key, c.updated_at).await?;
                 tx.commit().await.map_err(err)?;
                 let mut stored = c.clone();
                 stored.token_version = 1;
@@ -227,6 +254,7 @@ impl ConnectionStore for PgStore {
         .await
         .map_err(err)?;
         put_credentials(&mut tx, &c.id, credentials, c.updated_at).await?;
+        put_signing_key(&mut tx, &c.id, signing_key, c.updated_at).await?;
         tx.commit().await.map_err(err)?;
         let mut stored = c.clone();
         stored.created_at = old.created_at;
@@ -559,6 +587,25 @@ impl ConnectionStore for PgStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connections SET lifecycle_at = $1
+             WHERE id = $2 AND lease_fence = $3 AND (lifecycle_at IS NULL OR lifecycle_at < $1)",
+        )
+        .bind(to_millis(at))
+        .bind(id)
+        .bind(fence)
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool> {

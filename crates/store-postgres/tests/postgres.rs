@@ -491,3 +491,105 @@ async fn copied_audit_rows_pass_the_triggers_and_the_chain_goes_on() {
         .unwrap_err();
     assert!(refused.to_string().contains("append-only"), "{refused}");
 }
+
+/// GitHub App connections of a custom provider made before installations routed
+/// webhooks have no routing key; migration 0015 gives them their installation id, and
+/// leaves every other row as it was (settings that are not JSON included: skipped, not
+/// a failed migration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_0015_routes_old_github_app_connections_by_their_installation() {
+    use store::ConnectionStore;
+    let schema = TestSchema::new("sb_test").await;
+    let s = PgStore::connect(&schema.url).await.unwrap();
+    let all = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations"
+    )))
+    .await
+    .unwrap();
+    let before: Vec<_> = all.iter().filter(|m| m.version < 15).cloned().collect();
+    let later = all.iter().filter(|m| m.version >= 15).count();
+    sqlx::migrate::Migrator::with_migrations(before)
+        .run(s.pool())
+        .await
+        .unwrap();
+    let rows: [(&str, &str, &str, Option<&str>); 8] = [
+        (
+            "gh-old",
+            "github_app",
+            r#"{"account":"octo-org","installation_id":"101"}"#,
+            None,
+        ),
+        (
+            "gh-old-2",
+            "github_app",
+            r#"{"installation_id":"101"}"#,
+            None,
+        ),
+        (
+            "gh-keyed",
+            "github_app",
+            r#"{"installation_id":"202"}"#,
+            Some("202"),
+        ),
+        ("gh-none", "github_app", r#"{"account":"octo-org"}"#, None),
+        (
+            "gh-word",
+            "github_app",
+            r#"{"installation_id":"12ab"}"#,
+            None,
+        ),
+        (
+            "gh-number",
+            "github_app",
+            r#"{"installation_id":303}"#,
+            None,
+        ),
+        ("gh-garbage", "github_app", "not json {", None),
+        ("oauth", "oauth2", r#"{"installation_id":"101"}"#, None),
+    ];
+    for (id, mode, settings, key) in rows {
+        sqlx::query(
+            "INSERT INTO connections (id, integration, provider, end_user_id, auth_mode, status,
+               scopes, missing_scopes, settings, routing_key, created_at, updated_at)
+             VALUES ($1, 'gh', 'ghapp', 'u1', $2, 'active', '[]', '[]', $3, $4, 0, 0)",
+        )
+        .bind(id)
+        .bind(mode)
+        .bind(settings)
+        .bind(key)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.migrate().await.unwrap(), later);
+    let keys: std::collections::BTreeMap<String, Option<String>> =
+        sqlx::query_as("SELECT id, routing_key FROM connections")
+            .fetch_all(s.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let expected = [
+        ("gh-old", Some("101")),
+        ("gh-old-2", Some("101")),
+        ("gh-keyed", Some("202")),
+        ("gh-none", None),
+        ("gh-word", None),
+        ("gh-number", None),
+        ("gh-garbage", None),
+        ("oauth", None),
+    ];
+    for (id, key) in expected {
+        assert_eq!(keys[id].as_deref(), key, "{id}");
+    }
+    // Installation webhooks find them now; and migrating again changes nothing.
+    let bound = s.connections_by_routing_key("gh", "101", 10).await.unwrap();
+    let ids: Vec<&str> = bound.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["gh-old", "gh-old-2"]);
+    assert_eq!(
+        bound[0].settings["account"], "octo-org",
+        "settings untouched"
+    );
+    assert_eq!(s.migrate().await.unwrap(), 0);
+}

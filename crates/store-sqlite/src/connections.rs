@@ -121,12 +121,38 @@ async fn put_credentials(
     Ok(())
 }
 
+/// Writes the connection's own signing key inside `tx`, or removes it (`None`).
+async fn put_signing_key(
+    tx: &mut sqlx::SqliteConnection,
+    id: &str,
+    key: Option<&SealedCredentials>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let slot = store::signing_key_slot(id);
+    match key {
+        Some(k) => {
+            crate::secrets::upsert_secret(tx, &slot, &k.key_id, &k.ciphertext, at).await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM secrets WHERE owner = ? AND owner_id = ? AND name = ?")
+                .bind(&slot.owner)
+                .bind(&slot.owner_id)
+                .bind(&slot.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ConnectionStore for SqliteStore {
-    async fn upsert_connection(
+    async fn upsert_connection_keyed(
         &self,
         c: &Connection,
         credentials: &SealedCredentials,
+        signing_key: Option<&SealedCredentials>,
     ) -> StoreResult<Upsert> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
         let existing = sqlx::query("SELECT * FROM connections WHERE id = ?")
@@ -215,6 +241,7 @@ impl ConnectionStore for SqliteStore {
             }
         };
         put_credentials(&mut tx, &c.id, credentials, c.updated_at).await?;
+        put_signing_key(&mut tx, &c.id, signing_key, c.updated_at).await?;
         tx.commit().await.map_err(err)?;
         Ok(outcome)
     }
@@ -540,6 +567,26 @@ impl ConnectionStore for SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connections SET lifecycle_at = ?
+             WHERE id = ? AND lease_fence = ? AND (lifecycle_at IS NULL OR lifecycle_at < ?)",
+        )
+        .bind(to_millis(at))
+        .bind(id)
+        .bind(fence)
+        .bind(to_millis(at))
+        .execute(&self.pool)
+        .await
+        .map_err(err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn record_health_check(&self, id: &str, check: &HealthCheck) -> StoreResult<bool> {

@@ -2,10 +2,10 @@
 //! connection settings, migrations, and locking between two handles on one file. What
 //! every backend must do is in the `store-tests` suite, which `tests/suite.rs` runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use store::{ApiKeyStore, AuditStore, EventStore, IntegrationStateStore};
+use store::{ApiKeyStore, AuditStore, ConnectionStore, EventStore, IntegrationStateStore};
 use store::{InsertOutcome, Store, StoreError, now};
 use store_tests::fixtures::{all_audit, api_key, assert_valid_chain, entry, event, ms};
 
@@ -340,6 +340,108 @@ async fn migration_0002_applies_on_a_database_with_only_0001() {
     assert_eq!(
         s.insert_event(&event(1, "i", Some("p"))).await.unwrap(),
         InsertOutcome::Inserted
+    );
+    assert_eq!(s.migrate().await.unwrap(), 0);
+}
+
+/// GitHub App connections of a custom provider made before installations routed
+/// webhooks have no routing key; migration 0016 gives them their installation id, and
+/// leaves every other row as it was.
+#[tokio::test]
+async fn migration_0016_routes_old_github_app_connections_by_their_installation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sb.db");
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    let before: Vec<_> = MIGRATOR
+        .iter()
+        .filter(|m| m.version < 16)
+        .cloned()
+        .collect();
+    sqlx::migrate::Migrator::with_migrations(before)
+        .run(s.pool())
+        .await
+        .unwrap();
+    let rows: [(&str, &str, &str, Option<&str>); 8] = [
+        (
+            "gh-old",
+            "github_app",
+            r#"{"account":"octo-org","installation_id":"101"}"#,
+            None,
+        ),
+        (
+            "gh-old-2",
+            "github_app",
+            r#"{"installation_id":"101"}"#,
+            None,
+        ),
+        (
+            "gh-keyed",
+            "github_app",
+            r#"{"installation_id":"202"}"#,
+            Some("202"),
+        ),
+        ("gh-none", "github_app", r#"{"account":"octo-org"}"#, None),
+        (
+            "gh-word",
+            "github_app",
+            r#"{"installation_id":"12ab"}"#,
+            None,
+        ),
+        (
+            "gh-number",
+            "github_app",
+            r#"{"installation_id":303}"#,
+            None,
+        ),
+        ("gh-garbage", "github_app", "not json {", None),
+        ("oauth", "oauth2", r#"{"installation_id":"101"}"#, None),
+    ];
+    for (id, mode, settings, key) in rows {
+        sqlx::query(
+            "INSERT INTO connections (id, integration, provider, end_user_id, auth_mode, status,
+               scopes, missing_scopes, settings, routing_key, created_at, updated_at)
+             VALUES (?, 'gh', 'ghapp', 'u1', ?, 'active', '[]', '[]', ?, ?, 0, 0)",
+        )
+        .bind(id)
+        .bind(mode)
+        .bind(settings)
+        .bind(key)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    }
+    s.close().await;
+
+    let s = SqliteStore::connect(&file_url(&path)).await.unwrap();
+    let later = MIGRATOR.iter().filter(|m| m.version >= 16).count();
+    assert_eq!(s.migrate().await.unwrap(), later);
+    let keys: BTreeMap<String, Option<String>> =
+        sqlx::query_as("SELECT id, routing_key FROM connections")
+            .fetch_all(s.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let expected = [
+        ("gh-old", Some("101")),
+        ("gh-old-2", Some("101")),
+        ("gh-keyed", Some("202")),
+        ("gh-none", None),
+        ("gh-word", None),
+        ("gh-number", None),
+        ("gh-garbage", None),
+        ("oauth", None),
+    ];
+    for (id, key) in expected {
+        assert_eq!(keys[id].as_deref(), key, "{id}");
+    }
+    // Installation webhooks find them now; and migrating again changes nothing.
+    let bound = s.connections_by_routing_key("gh", "101", 10).await.unwrap();
+    let ids: Vec<&str> = bound.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["gh-old", "gh-old-2"]);
+    assert_eq!(
+        bound[0].settings["account"], "octo-org",
+        "settings untouched"
     );
     assert_eq!(s.migrate().await.unwrap(), 0);
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use store::{
     Connection, ConnectionFilter, ConnectionStatus, Lease, OAuthState, RefreshCommit,
     SealedCredentials, SealedSecret, SecretSlot, Store, StoreError, Upsert, credentials_slot,
+    signing_key_slot,
 };
 
 use crate::fixtures::{
@@ -1327,6 +1328,108 @@ pub async fn delete_removes_the_row_and_its_secrets_once(s: Arc<dyn Store>) {
     ));
 }
 
+/// A connection's own signing key is written with its row in one upsert, replaced or
+/// removed by the next upsert (a plain one removes it), left alone when the id is
+/// taken, rotated like any secret, and gone after a revoke or a delete.
+pub async fn a_signing_key_goes_with_the_connections_row(s: Arc<dyn Store>) {
+    let key = |b: &[u8]| creds("k1", b);
+    let keyed = |id: &str, k: Option<&SealedCredentials>| {
+        let s = Arc::clone(&s);
+        let c = conn(id, "sa", "u1");
+        let k = k.cloned();
+        async move {
+            s.upsert_connection_keyed(&c, &creds("k1", b"tokens"), k.as_ref())
+                .await
+                .unwrap()
+        }
+    };
+    let stored = |id: &str| {
+        let s = Arc::clone(&s);
+        let slot = signing_key_slot(id);
+        async move { s.get_secret(&slot).await.unwrap().map(|x| x.ciphertext) }
+    };
+    assert!(matches!(
+        keyed("conn_1", Some(&key(b"key-one"))).await,
+        Upsert::Created(_)
+    ));
+    assert_eq!(stored("conn_1").await, Some(b"key-one".to_vec()));
+    assert_eq!(
+        s.get_secret(&signing_key_slot("conn_1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .slot,
+        SecretSlot::new("connections", "conn_1", "signing_key")
+    );
+    // The credentials are where they always are.
+    assert_eq!(
+        s.get_connection_credentials("conn_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        creds("k1", b"tokens")
+    );
+    // A reconnect with another key replaces it; a refresh leaves it as it is.
+    assert!(matches!(
+        keyed("conn_1", Some(&key(b"key-two"))).await,
+        Upsert::Replaced(_)
+    ));
+    assert_eq!(stored("conn_1").await, Some(b"key-two".to_vec()));
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(MIN), at(2 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        s.commit_refresh(
+            "conn_1",
+            lease.fence,
+            &success(creds("k1", b"new"), at(MIN))
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(stored("conn_1").await, Some(b"key-two".to_vec()));
+    // Another end user's upsert of the id is taken and writes no key.
+    assert_eq!(
+        s.upsert_connection_keyed(
+            &conn("conn_1", "sa", "u2"),
+            &creds("k1", b"x"),
+            Some(&key(b"key-mallory"))
+        )
+        .await
+        .unwrap(),
+        Upsert::Taken
+    );
+    assert_eq!(stored("conn_1").await, Some(b"key-two".to_vec()));
+    // Key rotation sees it like every other secret.
+    let not_under = s.secrets_not_under("k2", None, 100).await.unwrap();
+    assert!(
+        not_under
+            .iter()
+            .any(|x| x.slot == signing_key_slot("conn_1")),
+        "{not_under:?}"
+    );
+    // A reconnect without a key of its own removes it, and so does the plain upsert.
+    keyed("conn_1", None).await;
+    assert_eq!(stored("conn_1").await, None);
+    keyed("conn_1", Some(&key(b"key-three"))).await;
+    s.upsert_connection(&conn("conn_1", "sa", "u1"), &creds("k1", b"t"))
+        .await
+        .unwrap();
+    assert_eq!(stored("conn_1").await, None);
+    // Revoke and delete take it with the credentials; other connections keep theirs.
+    keyed("conn_1", Some(&key(b"key-four"))).await;
+    keyed("conn_2", Some(&key(b"key-other"))).await;
+    keyed("conn_3", Some(&key(b"key-third"))).await;
+    assert!(s.revoke_connection("conn_1", at(5 * MIN)).await.unwrap());
+    assert_eq!(stored("conn_1").await, None);
+    assert!(s.delete_connection("conn_2").await.unwrap());
+    assert_eq!(stored("conn_2").await, None);
+    assert_eq!(stored("conn_3").await, Some(b"key-third".to_vec()));
+}
+
 /// Setting a status writes status, last error and `updated_at`, nothing else.
 pub async fn set_status_writes_status_error_and_time_only(s: Arc<dyn Store>) {
     let original = add(&*s, "conn_1", "github", "u1").await;
@@ -2061,6 +2164,104 @@ pub async fn health_records_read_back_and_a_reconnect_clears_them(s: Arc<dyn Sto
     assert_eq!(
         s.get_connection("conn_1").await.unwrap().unwrap().health,
         None
+    );
+}
+
+/// The installation lifecycle time moves only forward, only for the lease's holder, and
+/// changes nothing else of the connection; a reconnect keeps it.
+pub async fn lifecycle_at_only_moves_forward_under_the_lease(s: Arc<dyn Store>) {
+    add(&*s, "conn_1", "github", "u1").await;
+    let lease = s
+        .acquire_refresh_lease("conn_1", at(0), at(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = s.get_connection("conn_1").await.unwrap().unwrap();
+    // The first time is recorded; an earlier or equal one is not, a later one is.
+    assert!(
+        s.advance_lifecycle_at("conn_1", lease.fence, at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence, at(9))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence, at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.advance_lifecycle_at("conn_1", lease.fence, at(11))
+            .await
+            .unwrap()
+    );
+    // Nothing else changed (not the lease: it is still held, and releasable).
+    assert_eq!(s.get_connection("conn_1").await.unwrap().unwrap(), before);
+    assert!(
+        s.acquire_refresh_lease("conn_1", at(1), at(MIN))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Another fence (a lost lease) records nothing; neither does an unknown id.
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence + 1, at(50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_nope", lease.fence, at(50))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.release_refresh_lease("conn_1", lease.fence)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.advance_lifecycle_at("conn_1", lease.fence, at(50))
+            .await
+            .unwrap()
+    );
+    // A new holder compares with what the old one recorded.
+    let next = s
+        .acquire_refresh_lease("conn_1", at(2), at(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !s.advance_lifecycle_at("conn_1", next.fence, at(11))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.advance_lifecycle_at("conn_1", next.fence, at(12))
+            .await
+            .unwrap()
+    );
+    s.release_refresh_lease("conn_1", next.fence).await.unwrap();
+    // A reconnect keeps the time.
+    let mut re = conn("conn_1", "github", "u1");
+    re.updated_at = at(3 * MIN);
+    s.upsert_connection(&re, &creds("k1", b"re")).await.unwrap();
+    let again = s
+        .acquire_refresh_lease("conn_1", at(3 * MIN), at(4 * MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !s.advance_lifecycle_at("conn_1", again.fence, at(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.advance_lifecycle_at("conn_1", again.fence, at(13))
+            .await
+            .unwrap()
     );
 }
 

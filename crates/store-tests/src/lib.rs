@@ -220,6 +220,7 @@ macro_rules! suite {
             commit_after_revoke_does_not_resurrect_the_connection,
             revoke_marks_revoked_deletes_credentials_and_bumps_the_version,
             delete_removes_the_row_and_its_secrets_once,
+            a_signing_key_goes_with_the_connections_row,
             set_status_writes_status_error_and_time_only,
             due_are_active_due_ones_soonest_first,
             connect_sessions_round_trip_by_hash_and_refuse_duplicates,
@@ -232,6 +233,7 @@ macro_rules! suite {
             token_obtained_at_follows_every_write_of_the_credentials,
             health_claims_take_due_active_connections_once_per_interval,
             health_records_read_back_and_a_reconnect_clears_them,
+            lifecycle_at_only_moves_forward_under_the_lease,
         );
         $crate::__pair_module!(connections_across_handles, connections, $pair;
             two_handles_race_for_a_lease_and_exactly_one_wins,

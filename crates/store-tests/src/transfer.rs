@@ -95,6 +95,14 @@ async fn fill(s: &dyn Store) {
     s.upsert_connection(&c, &creds("aa", b"sealed-credentials"))
         .await
         .unwrap();
+    // A service account's connection with a key of its own.
+    s.upsert_connection_keyed(
+        &conn("conn_2", "sa", "u2"),
+        &creds("aa", b"sealed-token"),
+        Some(&creds("aa", b"sealed-signing-key")),
+    )
+    .await
+    .unwrap();
     s.insert_connect_session(&session(&[9; 32], at(30 * MIN)))
         .await
         .unwrap();
@@ -326,6 +334,17 @@ pub async fn a_copy_keeps_every_record_and_the_audit_chain_goes_on(
     assert_eq!(
         (key_id.as_str(), &ciphertext[..]),
         ("aa", &b"sealed-credentials"[..])
+    );
+    // A connection's own signing key travels sealed as it was, like every secret.
+    let signing_key = store::signing_key_slot("conn_2");
+    let copied = b.get_secret(&signing_key).await.unwrap().unwrap();
+    assert_eq!(
+        Some(&copied),
+        a.get_secret(&signing_key).await.unwrap().as_ref()
+    );
+    assert_eq!(
+        (copied.key_id.as_str(), &copied.ciphertext[..]),
+        ("aa", &b"sealed-signing-key"[..])
     );
     assert_eq!(
         b.get_connect_session(&[9; 32]).await.unwrap(),

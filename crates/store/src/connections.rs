@@ -27,6 +27,16 @@ pub fn credentials_slot(connection_id: &str) -> SecretSlot {
     SecretSlot::new("connections", connection_id, "credentials")
 }
 
+/// The secret slot of a connection's own signing key: the private key (with its issuer
+/// and key id) that a `jwt_bearer` connection brings instead of signing with its
+/// integration's. Sealed with this slot as associated data; written or removed with the
+/// connection's row ([`ConnectionStore::upsert_connection_keyed`]), and deleted with the
+/// credentials by a revoke or a delete, since both remove every secret of the
+/// connection.
+pub fn signing_key_slot(connection_id: &str) -> SecretSlot {
+    SecretSlot::new("connections", connection_id, "signing_key")
+}
+
 /// The state of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,7 +181,7 @@ pub struct HealthCheck {
     pub detail: Option<String>,
 }
 
-/// A connection's sealed credentials (the vault's bytes).
+/// A connection's sealed credentials, or its sealed signing key (the vault's bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedCredentials {
     /// Hex id of the key that sealed them.
@@ -299,11 +309,25 @@ pub struct SealedOAuthState {
 pub trait ConnectionStore: Send + Sync {
     /// Creates the connection, or replaces the credentials and details of an existing one
     /// with the same id, integration and end user (a reconnect: status back to what
-    /// `c` says, `token_version` incremented, any lease dropped).
+    /// `c` says, `token_version` incremented, any lease dropped). A signing key of its
+    /// own that the connection had is removed: it is
+    /// [`ConnectionStore::upsert_connection_keyed`] without one.
     async fn upsert_connection(
         &self,
         c: &Connection,
         credentials: &SealedCredentials,
+    ) -> StoreResult<Upsert> {
+        self.upsert_connection_keyed(c, credentials, None).await
+    }
+    /// [`ConnectionStore::upsert_connection`], and in the same transaction the
+    /// connection's own signing key ([`signing_key_slot`]): written when `Some`, removed
+    /// when `None` (the connection signs with its integration's key again). Nothing is
+    /// written when the id is [`Upsert::Taken`].
+    async fn upsert_connection_keyed(
+        &self,
+        c: &Connection,
+        credentials: &SealedCredentials,
+        signing_key: Option<&SealedCredentials>,
     ) -> StoreResult<Upsert>;
     /// The connection.
     async fn get_connection(&self, id: &str) -> StoreResult<Option<Connection>>;
@@ -362,6 +386,20 @@ pub trait ConnectionStore: Send + Sync {
     /// Gives the lease back without writing anything (somebody else refreshed meanwhile);
     /// false when it was already lost.
     async fn release_refresh_lease(&self, id: &str, fence: i64) -> StoreResult<bool>;
+    /// Records, for the holder of lease `fence`, that the provider-side state of
+    /// connection `id` (a GitHub App installation suspended or not) is known as of `at`,
+    /// if `at` is later than the time recorded so far (none at first): the
+    /// compare-and-set that puts installation webhooks delivered out of order back in
+    /// the order of the provider's time. True when `at` was recorded; false when an equal
+    /// or later time was already recorded, the fence moved (the lease was lost), or
+    /// there is no such connection. Changes nothing else: not the lease, not
+    /// `updated_at`; an upsert (reconnect) keeps the time.
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Marks the connection revoked and deletes its credentials (disconnect); false if
     /// there was none.
     async fn revoke_connection(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool>;

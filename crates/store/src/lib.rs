@@ -31,7 +31,7 @@ pub use changes::{Change, ChangeFeed};
 pub use connections::{
     ConnectSession, Connection, ConnectionFilter, ConnectionStatus, ConnectionStore, HealthCheck,
     HealthResult, Lease, OAuthState, RefreshCommit, SealedCredentials, SealedOAuthState, Upsert,
-    credentials_slot,
+    credentials_slot, signing_key_slot,
 };
 pub use console::{ActivityHour, ConsoleLoginRecord, ConsoleSessionRecord, ConsoleStore};
 pub use deliveries::{

@@ -428,6 +428,7 @@ pub static TABLES: &[Table] = &[
             col("health_result", Text, true),
             col("health_detail", Text, true),
             col("health_next_at", Int, true),
+            col("lifecycle_at", Int, true),
         ],
         key: &["id"],
         merge: Merge::Keep,

@@ -18,16 +18,20 @@
 //   posts it to `webhookUrl`.
 // - An RFC 7523 token endpoint, `POST /token` with
 //   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`: the assertion's signature,
-//   iss, aud (this endpoint's URL), exp, iat and sub are checked with a leeway.
+//   iss, aud (this endpoint's URL), exp, iat and sub are checked with a leeway. Each
+//   issuer has its own public key (and key id): the integrator's service account and
+//   two customers that bring their own keys (connections with a key of their own).
 // - `GET /api/whoami`, an API for proxied calls, which accepts the tokens issued above.
 // - `GET /signed/whoami`, an API that takes no issued token but a JWT the caller signs
 //   itself as its credential (Vonage's way): RS256 with the service account's key, the
 //   application id in `application_id`, `iat`, `exp` (at most 24 h after iat) and `jti`.
 //
 // It makes its own RSA keys at start and writes the private halves to KEY_DIR:
-// `app.pem` (PKCS#1, as GitHub hands them out), `sa.pem` (PKCS#8, as Google does) and
-// `wrong.pem` (a key nobody trusts). Control endpoints under /__test/ change its state
-// (see README.md). stdout carries exactly one line, `LISTENING <port>`.
+// `app.pem` (PKCS#1, as GitHub hands them out), `sa.pem` (PKCS#8, as Google does),
+// `wrong.pem` (a key nobody trusts), customer A's Google key file `customer-a.json`
+// (with `customer-a.pem` inside it), customer B's `customer-b.pem` (PKCS#1) and
+// `ec.pem` (a P-256 key, which RS256 cannot use). Control endpoints under /__test/
+// change its state (see README.md). stdout carries exactly one line, `LISTENING <port>`.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -50,6 +54,8 @@ const LEEWAY = Number(process.env.LEEWAY_SECS ?? '30');
 const CLIENT_ID = process.env.CLIENT_ID ?? 'Iv1.switchboardtest';
 const CLIENT_SECRET = process.env.CLIENT_SECRET ?? 'test-client-secret-1234';
 const APPLICATION_ID = process.env.APPLICATION_ID ?? 'aaaaaaaa-bbbb-cccc-dddd-0123456789ab';
+const CUSTOMER_A_EMAIL = process.env.CUSTOMER_A_EMAIL ?? 'robot@customer-a.iam.example';
+const CUSTOMER_B_ISSUER = process.env.CUSTOMER_B_ISSUER ?? '3MVG9customerBconsumerKey';
 
 function keyPair() {
   return crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -57,23 +63,41 @@ function keyPair() {
 const app = keyPair();
 const sa = keyPair();
 const wrong = keyPair();
+const customerA = keyPair();
+const customerB = keyPair();
+const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+// Customer A's key id, as Google names keys: 40 hex digits.
+const CUSTOMER_A_KID = crypto.randomBytes(20).toString('hex');
 fs.mkdirSync(KEY_DIR, { recursive: true });
 const write = (name, pem) => fs.writeFileSync(path.join(KEY_DIR, name), pem, { mode: 0o600 });
 write('app.pem', app.privateKey.export({ type: 'pkcs1', format: 'pem' }));
 write('sa.pem', sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));
 write('wrong.pem', wrong.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+write('customer-a.pem', customerA.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+write('customer-b.pem', customerB.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+write('ec.pem', ec.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+
+// Who the token endpoint trusts: issuer -> its public key and the kid it must carry
+// (if the assertion names one). `revoked` issuers had their key deleted at the provider.
+const clients = new Map([
+  [SA_CLIENT_ID, { key: () => pub(state.saKey, sa), kid: 'k1' }],
+  [CUSTOMER_A_EMAIL, { key: () => customerA.publicKey, kid: CUSTOMER_A_KID }],
+  [CUSTOMER_B_ISSUER, { key: () => customerB.publicKey, kid: undefined }],
+]);
 
 const state = {
   // Which public key verifies each issuer's JWTs ("own" or "wrong": a key the
   // operator deleted at the provider).
   appKey: 'own',
   saKey: 'own',
+  revoked: [], // issuers whose key was deleted at the provider
   skewSecs: 0, // this peer's clock minus the real one
   delayMs: 0, // before answering a token request
   ttlSecs: 3600, // lifetime of the tokens issued
   setupUrl: null,
   nextInstall: '101',
   installations: { '101': 'active', '202': 'active' },
+  suspendedAt: {}, // installation id -> when it was suspended (RFC 3339)
   tokens: new Map(), // token -> { kind, who, scope, exp }
   // User authorization during installation: whether the install page sends a `code`,
   // and the installations the installing user can reach (150 others first, so that the
@@ -88,6 +112,7 @@ const state = {
     app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0,
     user_tokens: 0, user_token_refused: 0, user_installation_pages: 0, user_tokens_revoked: 0,
     signed_api: 0, signed_refused: 0,
+    jwt_tokens_by_issuer: {},
   },
   signedJtis: new Set(), // the jti of every signed JWT accepted
 };
@@ -128,10 +153,10 @@ async function verify(jwt, key, options) {
   return { payload, protectedHeader };
 }
 
-function issue(kind, who, scope) {
+function issue(kind, who, scope, iss) {
   const token = (kind === 'installation' ? 'ghs_' : 'ya29.') + crypto.randomBytes(24).toString('base64url');
   const exp = nowSecs() + state.ttlSecs;
-  state.tokens.set(token, { kind, who, scope, exp });
+  state.tokens.set(token, { kind, who, scope, exp, iss });
   return { token, exp };
 }
 
@@ -181,16 +206,24 @@ async function accessTokens(req, res, id) {
   });
 }
 
+// GitHub answers this one for a suspended installation too (only tokens are refused):
+// `suspended_at` is when it was suspended, null when it is not.
 async function installation(req, res, id) {
   if (!(await appAuth(req, res))) return;
-  if (installationRefusal(res, id)) return;
+  const s = state.installations[id];
+  if (s === undefined || s === 'uninstalled') {
+    return send(res, 404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
+  }
   state.stats.installation_reads += 1;
+  const suspendedAt = s === 'suspended' ? state.suspendedAt[id] ?? null : null;
   send(res, 200, {
     id: Number(id),
     app_id: Number(APP_ID),
     app_slug: 'switchboard-test',
     target_type: 'Organization',
     account: { login: `org-${id}`, type: 'Organization' },
+    suspended_at: suspendedAt,
+    suspended_by: suspendedAt ? { login: 'org-owner', type: 'User' } : null,
   });
 }
 
@@ -210,8 +243,14 @@ async function tokenEndpoint(req, res) {
   let payload;
   try {
     const header = decodeProtectedHeader(assertion);
-    if (header.kid !== undefined && header.kid !== 'k1') throw new Error(`unknown kid ${header.kid}`);
-    ({ payload } = await verify(assertion, pub(state.saKey, sa), { issuer: SA_CLIENT_ID, audience }));
+    // The issuer picks the key (unverified until jose has checked the signature with it).
+    const claimed = JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    const client = clients.get(claimed.iss);
+    if (!client || state.revoked.includes(claimed.iss)) throw new Error(`unknown issuer ${claimed.iss}`);
+    if (header.kid !== undefined && client.kid !== undefined && header.kid !== client.kid) {
+      throw new Error(`unknown kid ${header.kid}`);
+    }
+    ({ payload } = await verify(assertion, client.key(), { issuer: claimed.iss, audience }));
     if (payload.exp - payload.iat > 3600) throw new Error('the assertion lives more than an hour');
   } catch (e) {
     return refuse(400, 'invalid_grant', `Invalid JWT: ${e.code ?? 'ERR'} ${e.message}`);
@@ -220,7 +259,9 @@ async function tokenEndpoint(req, res) {
     return refuse(400, 'invalid_grant', 'Invalid email or User ID');
   }
   state.stats.jwt_tokens += 1;
-  const { token } = issue('service_account', payload.sub ?? payload.iss, payload.scope ?? '');
+  const byIssuer = state.stats.jwt_tokens_by_issuer;
+  byIssuer[payload.iss] = (byIssuer[payload.iss] ?? 0) + 1;
+  const { token } = issue('service_account', payload.sub ?? payload.iss, payload.scope ?? '', payload.iss);
   const body = { access_token: token, token_type: 'Bearer', expires_in: state.ttlSecs };
   if (payload.scope) body.scope = payload.scope;
   send(res, 200, body);
@@ -293,9 +334,16 @@ async function revokeUserToken(req, res, clientId) {
 // hex HMAC-SHA256 of the body under the webhook secret).
 async function deliver(body) {
   if (!state.webhookUrl || !state.webhookSecret) throw new Error('webhookUrl and webhookSecret are not set');
+  const id = String(body.installationId);
   const payload = body.payload ?? {
     action: body.action,
-    installation: { id: body.installationId, account: { login: `org-${body.installationId}` }, app_id: Number(APP_ID) },
+    installation: {
+      id: body.installationId,
+      account: { login: `org-${body.installationId}` },
+      app_id: Number(APP_ID),
+      suspended_at: state.installations[id] === 'suspended' ? state.suspendedAt[id] ?? null : null,
+      updated_at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    },
     sender: { login: 'octocat' },
   };
   const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
@@ -323,7 +371,10 @@ function whoami(req, res) {
     return send(res, 401, { message: 'Bad credentials' });
   }
   state.stats.api += 1;
-  send(res, 200, { kind: t.kind, who: t.who, scope: t.scope });
+  const body = { kind: t.kind, who: t.who, scope: t.scope };
+  // The issuer of a service account's token (several keys sign at this endpoint).
+  if (t.iss !== undefined && t.iss !== SA_CLIENT_ID) body.iss = t.iss;
+  send(res, 200, body);
 }
 
 // A JWT the caller signed as its own credential (no token endpoint issued it).
@@ -355,15 +406,23 @@ async function control(req, res, what) {
       return send(res, 200, state.stats);
     case 'reset':
       for (const k of Object.keys(state.stats)) state.stats[k] = 0;
+      state.stats.jwt_tokens_by_issuer = {};
       return send(res, 200, {});
     case 'deliver':
       return send(res, 200, await deliver(body));
     case 'set':
-      for (const k of ['appKey', 'saKey', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall',
+      for (const k of ['appKey', 'saKey', 'revoked', 'skewSecs', 'delayMs', 'ttlSecs', 'setupUrl', 'nextInstall',
         'userAuth', 'userInstallations', 'webhookUrl', 'webhookSecret']) {
         if (k in body) state[k] = body[k];
       }
-      if (body.installations) Object.assign(state.installations, body.installations);
+      for (const [id, s] of Object.entries(body.installations ?? {})) {
+        if (s === 'suspended' && state.installations[id] !== 'suspended') {
+          state.suspendedAt[id] = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+        } else if (s !== 'suspended') {
+          delete state.suspendedAt[id];
+        }
+        state.installations[id] = s;
+      }
       if (body.revokeTokens) state.tokens.clear();
       return send(res, 200, {});
     default:
@@ -426,6 +485,22 @@ const server = http.createServer(async (req, res) => {
 });
 
 server.listen(PORT, '127.0.0.1', () => {
-  process.stdout.write(`LISTENING ${server.address().port}\n`);
+  const port = server.address().port;
+  // Customer A's key as Google hands it out (IAM > Service accounts > Keys > JSON),
+  // pointing at this token endpoint.
+  write('customer-a.json', JSON.stringify({
+    type: 'service_account',
+    project_id: 'customer-a',
+    private_key_id: CUSTOMER_A_KID,
+    private_key: customerA.privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    client_email: CUSTOMER_A_EMAIL,
+    client_id: '109876543210987654321',
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: `http://127.0.0.1:${port}/token`,
+    auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+    client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(CUSTOMER_A_EMAIL)}`,
+    universe_domain: 'googleapis.com',
+  }, null, 2) + '\n');
+  process.stdout.write(`LISTENING ${port}\n`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

@@ -7,10 +7,17 @@
 //! (`tokens.rs`): `call_refresh` hands these modes to [`Engine::signed_grant`], which
 //! signs a fresh JWT each time (there is nothing to rotate or lose).
 //!
+//! A `jwt_bearer` connection may bring a key of its own (a customer's service account;
+//! see `signing_key.rs`), which then signs its assertions with its own issuer and key
+//! id; otherwise the integration's key does. A GitHub App's key is always the
+//! integration's.
+//!
 //! Invariants:
 //! - The private key exists in plaintext only in the configuration's `SecretString`
-//!   and, for one signature, in `jsonwebtoken`'s key; no message or log holds it, a
-//!   JWT or a token.
+//!   (or, for a connection's own key, in a zeroize-on-drop `ConnectionKey` opened for
+//!   one assertion) and, for one signature, in `jsonwebtoken`'s key; no message or log
+//!   holds it, a JWT or a token.
+//! - A connection made with a key of its own never signs with the integration's.
 //! - Every time claim comes from the engine's clock.
 //! - A GitHub App JWT is issued 60 s in the past (clock drift) and lives 9 minutes
 //!   (GitHub refuses more than 10).
@@ -21,11 +28,12 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use store::{Connection, ConnectionStatus};
-use vault::{ExposeSecret, SecretString};
+use vault::ExposeSecret;
 
 use super::context::Ctx;
 use super::credentials::Credentials;
 use super::protocol::{self, TokenError, TokenSet};
+use super::signing_key::{ConnectionKey, KEY_ISSUER};
 use crate::{Actor, Engine, EngineError, EngineResult};
 
 /// The grant type of RFC 7523 §2.1.
@@ -49,7 +57,7 @@ fn sign(ctx: &Ctx, kid: Option<&str>, claims: &Value) -> Result<String, TokenErr
             ctx.integration.id
         ))
     })?;
-    sign_with(pem, kid, claims).map_err(|m| {
+    sign_with(pem.expose_secret(), kid, claims).map_err(|m| {
         TokenError::Request(format!(
             "the private_key of integration {:?} {m}",
             ctx.integration.id
@@ -57,8 +65,8 @@ fn sign(ctx: &Ctx, kid: Option<&str>, claims: &Value) -> Result<String, TokenErr
     })
 }
 
-fn sign_with(pem: &SecretString, kid: Option<&str>, claims: &Value) -> Result<String, String> {
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes())
+fn sign_with(pem: &str, kid: Option<&str>, claims: &Value) -> Result<String, String> {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes())
         .map_err(|_| "is not an RSA private key in PEM".to_owned())?;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = kid.map(str::to_owned);
@@ -82,12 +90,14 @@ pub(crate) fn app_jwt(ctx: &Ctx, now: DateTime<Utc>) -> Result<String, TokenErro
     sign(ctx, None, &claims)
 }
 
-/// A JWT bearer assertion (RFC 7523 §3) for `token_url`; without one (a JWT that is
-/// itself the credential), no `aud`.
+/// A JWT bearer assertion (RFC 7523 §3) for `token_url`, signed with the connection's
+/// own key (`own`, with its issuer and key id) or else the integration's; without a
+/// token URL (a JWT that is itself the credential), no `aud`.
 pub(crate) fn assertion(
     ctx: &Ctx,
     token_url: Option<&url::Url>,
     subject: Option<&str>,
+    own: Option<&ConnectionKey>,
     now: DateTime<Utc>,
 ) -> Result<String, TokenError> {
     let rules = ctx.provider.jwt_bearer.as_ref().ok_or_else(|| {
@@ -96,12 +106,23 @@ pub(crate) fn assertion(
             ctx.provider.id
         ))
     })?;
-    let iss = ctx.integration.client_id.as_deref().ok_or_else(|| {
-        TokenError::Request(format!(
-            "integration {:?} has no client_id (the assertion's issuer); set it in switchboard.toml",
-            ctx.integration.id
-        ))
-    })?;
+    let iss = match own {
+        Some(k) => k.issuer.as_str(),
+        None => {
+            if ctx.integration.private_key.is_none() {
+                return Err(TokenError::NoKey(format!(
+                    "integration {:?} has no private_key and the connection no key of its own; connect it again with credentials.private_key (the service account's key file, or a PEM), or set private_key of the integration in switchboard.toml",
+                    ctx.integration.id
+                )));
+            }
+            ctx.integration.client_id.as_deref().ok_or_else(|| {
+                TokenError::Request(format!(
+                    "integration {:?} has no client_id (the assertion's issuer); set it in switchboard.toml",
+                    ctx.integration.id
+                ))
+            })?
+        }
+    };
     let aud = match (rules.audience, token_url) {
         (catalog::JwtAudience::None, _) | (_, None) => None,
         (catalog::JwtAudience::TokenUrl, Some(u)) => Some(u.as_str().to_owned()),
@@ -127,11 +148,18 @@ pub(crate) fn assertion(
     if rules.scopes == catalog::JwtScopes::Claim && !scopes.is_empty() {
         claims["scope"] = Value::String(scopes.join(" "));
     }
-    sign(ctx, ctx.integration.private_key_id.as_deref(), &claims)
+    match own {
+        Some(k) => sign_with(&k.pem, k.kid.as_deref(), &claims).map_err(|m| {
+            TokenError::Request(format!(
+                "the connection's own private key {m}; connect it again with a working key"
+            ))
+        }),
+        None => sign(ctx, ctx.integration.private_key_id.as_deref(), &claims),
+    }
 }
 
 /// A GitHub error body's `message`, printable and short.
-fn github_message(body: &[u8]) -> String {
+pub(super) fn github_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
@@ -186,7 +214,7 @@ impl Engine {
     }
 
     /// A GitHub API request signed with a fresh app JWT.
-    async fn github_app_call(
+    pub(super) async fn github_app_call(
         &self,
         ctx: &Ctx,
         method: reqwest::Method,
@@ -299,19 +327,22 @@ impl Engine {
         })
     }
 
-    /// An access token by the JWT bearer grant, for a connection with `settings`; or,
-    /// where the JWT is itself the credential (`exchange = false`), a freshly signed
-    /// JWT that lives the assertion's lifetime.
+    /// An access token by the JWT bearer grant, for a connection with `settings`, signed
+    /// with its own key (`own`) or else the integration's; or, where the JWT is itself
+    /// the credential (`exchange = false`), a freshly signed JWT that lives the
+    /// assertion's lifetime.
     pub(crate) async fn jwt_bearer_token(
         &self,
         ctx: &Ctx,
         settings: &BTreeMap<String, String>,
+        own: Option<&ConnectionKey>,
     ) -> Result<TokenSet, TokenError> {
         if let Some(rules) = ctx.provider.jwt_bearer.as_ref().filter(|j| !j.exchange) {
             let jwt = assertion(
                 ctx,
                 None,
                 settings.get(SUBJECT).map(String::as_str),
+                own,
                 self.now(),
             )?;
             let mut credentials = Credentials::default();
@@ -341,6 +372,7 @@ impl Engine {
             ctx,
             Some(&url),
             settings.get(SUBJECT).map(String::as_str),
+            own,
             self.now(),
         )?;
         let mut form: Vec<(String, String)> = vec![
@@ -361,9 +393,18 @@ impl Engine {
             .map_err(|e| TokenError::Unavailable(e.to_string()))?;
         protocol::parse_token_response(&ctx.provider, status, &headers, &body).map_err(|e| match e {
             TokenError::InvalidGrant(d) | TokenError::InvalidClient(d) => {
+                let key = match own {
+                    Some(k) => format!(
+                        "the connection's own key (issuer {:?}; is the key still valid at the provider, and is it the issuer's?)",
+                        k.issuer
+                    ),
+                    None => format!(
+                        "client_id and private_key of integration {:?}",
+                        ctx.integration.id
+                    ),
+                };
                 TokenError::AssertionRefused(format!(
-                    "the token endpoint refused the signed assertion ({d}); check client_id and private_key of integration {:?}, the connection's subject, and this server's clock",
-                    ctx.integration.id
+                    "the token endpoint refused the signed assertion ({d}); check {key}, the connection's subject, and this server's clock"
                 ))
             }
             other => other,
@@ -384,9 +425,27 @@ impl Engine {
                     message: "the connection names no installation; install the app again through the connect flow".into(),
                 }),
             }),
-            catalog::AuthMode::JwtBearer => Some(self.jwt_bearer_token(ctx, &c.settings).await),
+            catalog::AuthMode::JwtBearer => Some(self.connection_grant(ctx, c).await),
             _ => None,
         }
+    }
+
+    /// A new token for a `jwt_bearer` connection: signed with its own key when it has
+    /// one, else the integration's. A connection made with a key of its own (its
+    /// `key_issuer` setting) whose key is gone is refused, never signed for with the
+    /// integration's key.
+    async fn connection_grant(&self, ctx: &Ctx, c: &Connection) -> Result<TokenSet, TokenError> {
+        let own = self
+            .connection_key(&c.id)
+            .await
+            .map_err(|e| TokenError::Request(e.to_string()))?;
+        if own.is_none() && c.settings.contains_key(KEY_ISSUER) {
+            return Err(TokenError::NoKey(format!(
+                "connection {:?} was made with a key of its own, which is not stored any more; connect it again with credentials.private_key",
+                c.id
+            )));
+        }
+        self.jwt_bearer_token(ctx, &c.settings, own.as_ref()).await
     }
 
     /// The provider ended the grant for good (an uninstalled or suspended GitHub App
@@ -551,21 +610,49 @@ impl Engine {
     }
 
     /// `POST /api/connections` for the signed-grant modes: a service account's token
-    /// (its `subject` in the settings), or a GitHub App installation the app backend
-    /// already knows (`installation_id`). The provider is asked before anything is
-    /// stored, so a wrong key, subject or installation is refused and nothing changes.
+    /// (its `subject` in the settings; its own key in `credentials.private_key`, or the
+    /// integration's), or a GitHub App installation the app backend already knows
+    /// (`installation_id`). The key is read and made to sign first, and the provider
+    /// is asked before anything is stored, so a malformed or wrong key, subject or
+    /// installation is refused and nothing changes.
     pub(crate) async fn connect_signed(
         &self,
         ctx: &Ctx,
         req: super::DirectConnectRequest,
         actor: &Actor,
     ) -> EngineResult<super::ConnectionView> {
-        if req.credentials.is_some() {
+        let own = match ctx.provider.auth_mode {
+            catalog::AuthMode::GithubApp => {
+                if req.credentials.is_some() {
+                    return Err(super::invalid(
+                        "credentials",
+                        format!(
+                            "integration {:?} is a GitHub App, which signs with the app's private_key in switchboard.toml (the app is the integrator's, not the end user's); send no credentials",
+                            req.integration
+                        ),
+                    ));
+                }
+                None
+            }
+            _ => ConnectionKey::from_input(ctx, req.credentials.as_ref())?,
+        };
+        if own.is_none()
+            && ctx.provider.auth_mode == catalog::AuthMode::JwtBearer
+            && ctx.integration.private_key.is_none()
+        {
             return Err(super::invalid(
-                "credentials",
+                "credentials.private_key",
                 format!(
-                    "integration {:?} signs its own JWTs with the private_key in switchboard.toml; send no credentials",
+                    "is missing: integration {:?} has no private_key of its own, so every connection brings its key; give the service account's key file (JSON) or an RSA PEM",
                     req.integration
+                ),
+            ));
+        }
+        if req.settings.contains_key(KEY_ISSUER) {
+            return Err(super::invalid(
+                "settings",
+                format!(
+                    "{KEY_ISSUER} is set by Switchboard for a connection with a key of its own; give credentials.client_id instead"
                 ),
             ));
         }
@@ -629,16 +716,23 @@ impl Engine {
                     settings.insert(SUBJECT.to_owned(), s);
                 }
                 let tokens = self
-                    .jwt_bearer_token(ctx, &settings)
+                    .jwt_bearer_token(ctx, &settings, own.as_ref())
                     .await
                     .map_err(|e| signed_failure(e, ""))?;
+                if let Some(k) = &own {
+                    settings.insert(KEY_ISSUER.to_owned(), k.issuer.clone());
+                }
                 let c = self
                     .build_connection(ctx, &id, &end_user, settings, &tokens, &BTreeMap::new())
                     .await?;
                 (c, tokens)
             }
         };
-        self.store_direct(&connection, &tokens.credentials, actor)
+        let sealed_key = own
+            .as_ref()
+            .map(|k| k.seal(&self.inner.keyring, &connection.id))
+            .transpose()?;
+        self.store_direct_keyed(&connection, &tokens.credentials, sealed_key.as_ref(), actor)
             .await
     }
 }
@@ -748,7 +842,7 @@ fn signed_failure(e: TokenError, installation: &str) -> EngineError {
         TokenError::Unavailable(m) => EngineError::ProviderUnavailable(format!(
             "the provider could not be reached ({m}); try again later"
         )),
-        TokenError::Request(m) => EngineError::Misconfigured(m),
+        TokenError::Request(m) | TokenError::NoKey(m) => EngineError::Misconfigured(m),
         other => EngineError::Provider(other.to_string()),
     }
 }

@@ -20,8 +20,9 @@
 //!   API-key or basic connection marks it at once. 403 is `forbidden` and changes
 //!   nothing: the credentials authenticate but may not make the request (a missing
 //!   scope, a plan limit), so the provider's message (redacted, capped) is kept, and
-//!   the scopes the catalog says the request needs (`[verify] scopes`, `openid` for
-//!   userinfo) that were not granted are reported as `missing_scopes`. 5xx, 429,
+//!   the scopes the catalog says the request needs (`[verify] scopes`; `openid` for an
+//!   OpenID Connect userinfo endpoint, i.e. a provider whose default scopes ask for it)
+//!   that were not granted are reported as `missing_scopes`. 5xx, 429,
 //!   timeouts and refused connections are `unavailable` and change nothing; any other
 //!   answer is `error` and changes nothing.
 //! - Now: [`Engine::check_connection_now`] (`POST /api/connections/{id}/check`, the
@@ -303,7 +304,10 @@ impl Engine {
     }
 
     /// The cheapest authenticated request: the catalog's verify request under the API
-    /// base (with the scopes it lists), else the OAuth2 userinfo endpoint (`openid`).
+    /// base (with the scopes it lists), else the OAuth2 userinfo endpoint. That endpoint
+    /// needs `openid` only where it is OpenID Connect's, which the catalog shows by asking
+    /// for `openid` by default; a provider's own "who am I" call (GitHub's `/user`,
+    /// Figma's `/v1/me`) has no such scope, so none is reported missing for it.
     fn health_request(&self, ctx: &Ctx, c: &Connection) -> EngineResult<Option<CheckRequest>> {
         let values = ctx.values(&c.settings);
         let under_api = ctx.provider.verify.is_some() && ctx.provider.api_base_url.is_some();
@@ -314,8 +318,15 @@ impl Engine {
                 .oauth2
                 .as_ref()
                 .filter(|_| c.auth_mode == "oauth2")
-                .and_then(|o| o.userinfo_url.clone())
-                .map(|u| (u, String::new(), vec!["openid".to_owned()])),
+                .and_then(|o| {
+                    let oidc = o.default_scopes.iter().any(|s| s == "openid");
+                    let scopes = if oidc {
+                        vec!["openid".to_owned()]
+                    } else {
+                        Vec::new()
+                    };
+                    o.userinfo_url.clone().map(|u| (u, String::new(), scopes))
+                }),
         };
         let Some((base, path, scopes)) = template else {
             return Ok(None);

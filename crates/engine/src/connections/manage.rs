@@ -58,7 +58,8 @@ pub struct IntegrationHealth {
     pub connection: Option<ConnectionView>,
 }
 
-/// Credentials typed or pasted by the user (API key or basic).
+/// Credentials typed or pasted by the user (API key, basic, or a service account's own
+/// key).
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsInput {
@@ -71,6 +72,19 @@ pub struct CredentialsInput {
     /// Password (`basic` providers).
     #[serde(default)]
     pub password: Option<String>,
+    /// The connection's own private key (`jwt_bearer` providers): an RSA PEM, or
+    /// Google's service-account key file (JSON) as downloaded, which also names the
+    /// issuer and key id.
+    #[serde(default)]
+    pub private_key: Option<String>,
+    /// The issuer of the connection's own key, where its key file does not name it
+    /// (default: the integration's `client_id`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The key id (`kid`) of the connection's own key, where its key file does not name
+    /// it.
+    #[serde(default)]
+    pub private_key_id: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialsInput {
@@ -297,7 +311,11 @@ impl Engine {
                 || ctx.integration.app_id.is_some()
                 || matches!(
                     ctx.provider.auth_mode,
-                    catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
+                    // A service account without an integration key: every connection
+                    // brings its own.
+                    catalog::AuthMode::ApiKey
+                        | catalog::AuthMode::Basic
+                        | catalog::AuthMode::JwtBearer
                 ),
             disabled: flags.disabled,
             webhooks_blocked: flags.blocked,
@@ -647,12 +665,25 @@ impl Engine {
         creds: &Credentials,
         actor: &Actor,
     ) -> EngineResult<ConnectionView> {
+        self.store_direct_keyed(connection, creds, None, actor)
+            .await
+    }
+
+    /// [`Engine::store_direct`] with the connection's own signing key (sealed for its
+    /// id), written in the same transaction; `None` removes one it had.
+    pub(super) async fn store_direct_keyed(
+        &self,
+        connection: &Connection,
+        creds: &Credentials,
+        signing_key: Option<&store::SealedCredentials>,
+        actor: &Actor,
+    ) -> EngineResult<ConnectionView> {
         let id = &connection.id;
         let sealed = creds.seal(&self.inner.keyring, id)?;
         let stored = match self
             .inner
             .store
-            .upsert_connection(connection, &sealed)
+            .upsert_connection_keyed(connection, &sealed, signing_key)
             .await?
         {
             Upsert::Created(c) => (c, store::ConsentKind::Connect),
@@ -666,17 +697,16 @@ impl Engine {
         let (stored, kind) = stored;
         // The end user by the deployment's keyed hash (the audit log cannot be erased).
         let subject = self.subject_hash(&stored.end_user_id).await?;
-        self.audit(
-            actor,
-            "connection.connect",
-            id,
-            serde_json::json!({
-                "integration": stored.integration,
-                "subject": subject,
-                "auth_mode": stored.auth_mode,
-            }),
-        )
-        .await?;
+        let mut details = serde_json::json!({
+            "integration": stored.integration,
+            "subject": subject,
+            "auth_mode": stored.auth_mode,
+        });
+        if signing_key.is_some() {
+            // That it signs with a key of its own; never the key.
+            details["own_key"] = true.into();
+        }
+        self.audit(actor, "connection.connect", id, details).await?;
         self.record_consent(
             &stored,
             kind,

@@ -1,10 +1,12 @@
 //! Connections: connect sessions, the OAuth2 authorization-code flow with PKCE, state
 //! and nonce, tokens with a fenced single-flight refresh, disconnect, and the other auth
-//! modes (API key, basic, client credentials).
+//! modes (API key, basic, client credentials, and the signed grants with the
+//! integration's key or, for `jwt_bearer`, a connection's own).
 //!
 //! Invariants:
-//! - Credentials exist only sealed in the store and, briefly, in zeroize-on-drop
-//!   [`credentials::Credentials`] values; no log line, error or audit row holds them.
+//! - Credentials (and a connection's own signing key) exist only sealed in the store
+//!   and, briefly, in zeroize-on-drop [`credentials::Credentials`] (and
+//!   [`signing_key::ConnectionKey`]) values; no log line, error or audit row holds them.
 //! - A state is single use: the callback removes it before anything else happens.
 //! - Only the holder of the refresh lease writes refreshed tokens, and only while its
 //!   fence is current (see `store::connections`).
@@ -19,6 +21,7 @@ pub(crate) mod health;
 pub(crate) mod manage;
 pub(crate) mod protocol;
 mod sessions;
+pub(crate) mod signing_key;
 pub(crate) mod tokens;
 
 use std::collections::BTreeMap;
@@ -35,7 +38,7 @@ pub use manage::{
 };
 pub use sessions::{
     CallbackOutcome, ConnectOption, ConnectPage, ConnectSessionRequest, CreatedConnectSession,
-    Delivery, ExistingConnection, ScopeView, Via,
+    Delivery, ExistingConnection, ScopeView, SubjectInput, Via,
 };
 pub use tokens::{RefreshOutcome, TokenView};
 

@@ -76,6 +76,9 @@ pub(crate) enum TokenError {
     Malformed(String),
     /// The request could not be made (bad URL, refused host).
     Request(String),
+    /// No key signs the connection's assertions: neither one of its own nor the
+    /// integration's. The message says which to give.
+    NoKey(String),
     /// A JWT Switchboard signed was refused (a wrong key, issuer, subject or clock): a
     /// configuration problem the message names.
     AssertionRefused(String),
@@ -100,7 +103,7 @@ impl std::fmt::Display for TokenError {
             }
             TokenError::Unavailable(d) => write!(f, "the provider is unavailable: {d}"),
             TokenError::Malformed(d) => write!(f, "the provider's response is malformed: {d}"),
-            TokenError::Request(d) => write!(f, "{d}"),
+            TokenError::Request(d) | TokenError::NoKey(d) => write!(f, "{d}"),
             TokenError::AssertionRefused(d) => write!(f, "{d}"),
             TokenError::Ended { message, .. } => write!(f, "{message}"),
         }
@@ -117,6 +120,7 @@ impl TokenError {
             TokenError::Unavailable(_) => "provider_unavailable",
             TokenError::Malformed(_) => "malformed_response",
             TokenError::Request(_) => "request_failed",
+            TokenError::NoKey(_) => "no_signing_key",
             TokenError::AssertionRefused(_) => "assertion_refused",
             TokenError::Ended { .. } => "grant_ended",
         }

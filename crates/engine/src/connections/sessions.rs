@@ -163,8 +163,19 @@ pub struct ConnectOption {
     pub password_label: Option<String>,
     /// The provider's documentation (where to find a key).
     pub docs_url: String,
+    /// For a service account (`jwt_bearer`), whose end user brings the key: whether
+    /// the user it acts for (`subject`) is asked for, and if it must be given.
+    pub subject: Option<SubjectInput>,
     /// The scopes an OAuth2 integration asks for.
     pub scopes: Vec<ScopeView>,
+}
+
+/// The subject input of a service-account option: the user the key acts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SubjectInput {
+    /// Every connection names one (Salesforce's user name, DocuSign's user id); else it
+    /// may (a Google Workspace user for domain-wide delegation).
+    pub required: bool,
 }
 
 /// A scope an OAuth2 integration asks for, with what it lets the app do when the
@@ -262,11 +273,16 @@ impl Engine {
         }
         for id in &req.integrations {
             let ctx = self.connect_context(id)?;
-            if ctx.provider.auth_mode == catalog::AuthMode::JwtBearer {
+            // A service account signing with the integration's key is the integrator's
+            // to connect; only an integration whose every connection brings its own
+            // key lets end users give theirs on the Connect page.
+            if ctx.provider.auth_mode == catalog::AuthMode::JwtBearer
+                && ctx.integration.private_key.is_some()
+            {
                 return Err(invalid(
                     "integrations",
                     format!(
-                        "integration {id:?} connects a service account without a browser: POST /api/connections (or `switchboard connections create`)"
+                        "integration {id:?} connects a service account with its own private_key, without a browser: POST /api/connections (or `switchboard connections create`); for end users who bring their own service-account key on the Connect page, configure an integration without private_key"
                     ),
                 ));
             }
@@ -433,6 +449,14 @@ impl Engine {
                         .unwrap_or_else(|| "Password".into())
                 }),
                 docs_url: ctx.provider.docs_url.clone(),
+                subject: match (ctx.provider.auth_mode, &ctx.provider.jwt_bearer) {
+                    (catalog::AuthMode::JwtBearer, Some(j)) => match j.subject {
+                        catalog::JwtSubject::Required => Some(SubjectInput { required: true }),
+                        catalog::JwtSubject::Optional => Some(SubjectInput { required: false }),
+                        catalog::JwtSubject::None => None,
+                    },
+                    _ => None,
+                },
                 scopes: if ctx.provider.auth_mode == catalog::AuthMode::Oauth2 {
                     ctx.scopes()
                         .into_iter()
@@ -479,7 +503,8 @@ impl Engine {
     }
 
     /// Connects an API-key or basic-auth integration with credentials the end user typed
-    /// on the Connect page: the session decides the end user and connection id.
+    /// on the Connect page (or a service account with the key the user pasted): the
+    /// session decides the end user and connection id.
     pub async fn connect_with_session(
         &self,
         session: &str,
@@ -510,16 +535,34 @@ impl Engine {
         let mut s = self.session_for(session, integration).await?;
         (s.return_to, s.opener_origin) = via.pick(s.return_to.take(), s.opener_origin.take());
         let ctx = self.connect_context(integration)?;
-        if !matches!(
-            ctx.provider.auth_mode,
-            catalog::AuthMode::ApiKey | catalog::AuthMode::Basic
-        ) {
-            return Err(EngineError::Invalid {
-                field: "integration",
-                message: format!(
-                    "integration {integration:?} does not take typed credentials; use its authorization link"
-                ),
-            });
+        match ctx.provider.auth_mode {
+            catalog::AuthMode::ApiKey | catalog::AuthMode::Basic => {}
+            // The end user's own key, never the integration's: a session cannot name a
+            // subject for the integrator's service account.
+            catalog::AuthMode::JwtBearer => {
+                if ctx.integration.private_key.is_some() {
+                    return Err(invalid(
+                        "integration",
+                        format!(
+                            "integration {integration:?} signs with its own private_key; it is connected by the app backend (POST /api/connections), not on the Connect page"
+                        ),
+                    ));
+                }
+                if credentials.private_key.is_none() {
+                    return Err(invalid(
+                        "credentials.private_key",
+                        "is missing; paste the service account's key file (JSON)",
+                    ));
+                }
+            }
+            _ => {
+                return Err(EngineError::Invalid {
+                    field: "integration",
+                    message: format!(
+                        "integration {integration:?} does not take typed credentials; use its authorization link"
+                    ),
+                });
+            }
         }
         let connection_id = match (&s.connection_id, connection_id) {
             (Some(fixed), Some(given)) if fixed != given => {

@@ -733,6 +733,8 @@ impl Engine {
             TokenError::Unavailable(m) => EngineError::ProviderUnavailable(format!(
                 "the provider's token endpoint is unavailable ({m}); the token has expired, retry shortly"
             )),
+            // Nothing the provider said: the configuration or the connection must change.
+            TokenError::NoKey(m) => EngineError::Misconfigured(m),
             other => EngineError::Provider(other.to_string()),
         })
     }

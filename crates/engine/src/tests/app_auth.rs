@@ -73,7 +73,7 @@ fn assertions_carry_what_each_provider_wants() {
     );
     let url = url::Url::parse("https://oauth2.googleapis.com/token").unwrap();
     let (header, claims) =
-        parts(&assertion(&g, Some(&url), Some("alice@x.example"), at()).unwrap());
+        parts(&assertion(&g, Some(&url), Some("alice@x.example"), None, at()).unwrap());
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["kid"], "k1");
     assert_eq!(claims["iss"], "robot@p.iam.gserviceaccount.com");
@@ -83,14 +83,14 @@ fn assertions_carry_what_each_provider_wants() {
     assert_eq!(claims["iat"], now);
     assert_eq!(claims["exp"], now + 3600);
     assert!(claims["jti"].as_str().unwrap().len() >= 32);
-    let (_, again) = parts(&assertion(&g, Some(&url), None, at()).unwrap());
+    let (_, again) = parts(&assertion(&g, Some(&url), None, None, at()).unwrap());
     assert_ne!(again["jti"], claims["jti"]);
     assert!(again.get("sub").is_none());
 
     // Salesforce: aud = the login origin, no scope.
     let s = ctx("salesforce-jwt", "client_id = \"3MVG9\"\n");
     let url = url::Url::parse("https://login.salesforce.com/services/oauth2/token").unwrap();
-    let (_, claims) = parts(&assertion(&s, Some(&url), Some("u@org.example"), at()).unwrap());
+    let (_, claims) = parts(&assertion(&s, Some(&url), Some("u@org.example"), None, at()).unwrap());
     assert_eq!(claims["aud"], "https://login.salesforce.com");
     assert!(claims.get("scope").is_none(), "{claims}");
     assert_eq!(claims["exp"], now + 180);
@@ -98,7 +98,7 @@ fn assertions_carry_what_each_provider_wants() {
     // DocuSign: aud = the account host.
     let d = ctx("docusign-jwt", "client_id = \"ik-1\"\n");
     let url = url::Url::parse("https://account-d.docusign.com/oauth/token").unwrap();
-    let (_, claims) = parts(&assertion(&d, Some(&url), Some("user-guid"), at()).unwrap());
+    let (_, claims) = parts(&assertion(&d, Some(&url), Some("user-guid"), None, at()).unwrap());
     assert_eq!(claims["aud"], "account-d.docusign.com");
     assert_eq!(claims["scope"], "signature impersonation");
 }
@@ -116,22 +116,85 @@ fn installation_ids_are_numbers() {
 #[test]
 fn installation_webhooks_name_their_change_and_installation() {
     use crate::Engine;
-    use crate::connections::app_install::Lifecycle;
+    use crate::connections::app_install::{Lifecycle, LifecycleEvent};
     let lifecycle_of = Engine::installation_lifecycle_of;
     let ev =
         |action: &str, id: Value| serde_json::json!({"action": action, "installation": {"id": id}});
+    let event = |change, id: &str| {
+        Some(LifecycleEvent {
+            change,
+            installation: id.to_owned(),
+            at: None,
+        })
+    };
     assert_eq!(
         lifecycle_of(Some("installation"), Some(&ev("deleted", 101.into()))),
-        Some((Lifecycle::Deleted, "101".to_owned()))
+        event(Lifecycle::Deleted, "101")
     );
     assert_eq!(
         lifecycle_of(Some("installation"), Some(&ev("suspend", "202".into()))),
-        Some((Lifecycle::Suspended, "202".to_owned()))
+        event(Lifecycle::Suspended, "202")
     );
     assert_eq!(
         lifecycle_of(Some("installation"), Some(&ev("unsuspend", 7.into()))),
-        Some((Lifecycle::Unsuspended, "7".to_owned()))
+        event(Lifecycle::Unsuspended, "7")
     );
+    // The time: a suspension's suspended_at, else updated_at, as RFC 3339 or Unix
+    // seconds; an unreadable one is no time.
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let timed = |action: &str, installation: Value| {
+        lifecycle_of(
+            Some("installation"),
+            Some(&serde_json::json!({"action": action, "installation": installation})),
+        )
+        .unwrap()
+        .at
+    };
+    assert_eq!(
+        timed(
+            "suspend",
+            serde_json::json!({"id": 1, "suspended_at": "2026-12-05T12:00:00Z", "updated_at": "2026-12-05T13:00:00Z"})
+        ),
+        Some(t("2026-12-05T12:00:00Z"))
+    );
+    assert_eq!(
+        timed(
+            "unsuspend",
+            serde_json::json!({"id": 1, "suspended_at": null, "updated_at": "2026-12-05T13:00:00+01:00"})
+        ),
+        Some(t("2026-12-05T12:00:00Z"))
+    );
+    assert_eq!(
+        timed(
+            "suspend",
+            serde_json::json!({"id": 1, "suspended_at": "yesterday", "updated_at": 1_796_472_000})
+        ),
+        Some(t("2026-12-05T12:00:00Z"))
+    );
+    assert_eq!(
+        timed(
+            "deleted",
+            serde_json::json!({"id": 1, "suspended_at": "2026-12-05T12:00:00Z"})
+        ),
+        None
+    );
+    for bad in [
+        serde_json::json!("noon"),
+        serde_json::json!(true),
+        serde_json::json!({}),
+        serde_json::json!(1.5),
+        serde_json::json!(u64::MAX),
+    ] {
+        assert_eq!(
+            timed("unsuspend", serde_json::json!({"id": 1, "updated_at": bad})),
+            None,
+            "{bad}"
+        );
+    }
     // Other events, actions and malformed ids change nothing.
     for (ty, body) in [
         (None, ev("deleted", 101.into())),

@@ -307,7 +307,12 @@ async fn two_engines_check_each_connection_once_per_interval() {
 #[tokio::test]
 async fn a_403_is_forbidden_and_leaves_the_connection_active() {
     let stub = Stub::start(default_route).await;
-    let p = provider("p", &stub.base, json!({}));
+    // An OpenID Connect provider: its default scopes ask for `openid`.
+    let p = provider(
+        "p",
+        &stub.base,
+        json!({"oauth2": {"default_scopes": ["openid", "read"]}}),
+    );
     let h = harness_with(stub, vec![p], &integration("it", "p", EVERY), "").await;
     let long = "x".repeat(500);
     h.stub.set(move |r| match r.path.as_str() {
@@ -342,6 +347,37 @@ async fn a_403_is_forbidden_and_leaves_the_connection_active() {
     assert_eq!(needs_reauth_events(&h).await, 0);
     // The token is still served.
     h.engine.connection_token("o").await.unwrap();
+}
+
+/// A provider's own "who am I" endpoint (its default scopes do not ask for `openid`): a
+/// 403 there names no missing scope, since the provider has no `openid` to grant.
+#[tokio::test]
+async fn a_403_at_a_non_oidc_userinfo_names_no_missing_scope() {
+    let stub = Stub::start(|r| match r.path.as_str() {
+        "/userinfo" => Resp::json(403, json!({"message": "Resource not accessible"})),
+        _ => default_route(r),
+    })
+    .await;
+    let p = provider(
+        "p",
+        &stub.base,
+        json!({"oauth2": {"default_scopes": ["current_user:read"]}}),
+    );
+    let h = harness_with(stub, vec![p], &integration("it", "p", EVERY), "").await;
+    put(
+        &h.engine,
+        &conn("o", "it", "oauth2", Some(3600)),
+        json!({"access_token": "old-at", "refresh_token": "old-rt"}),
+    )
+    .await;
+    let r = h.engine.check_connection_now("o").await.unwrap();
+    assert_eq!(r.result, HealthResult::Forbidden);
+    assert!(r.missing_scopes.is_empty(), "{:?}", r.missing_scopes);
+    assert_eq!(
+        r.detail.as_deref(),
+        Some("HTTP 403: Resource not accessible")
+    );
+    assert_eq!(r.connection.status, ConnectionStatus::Active);
 }
 
 /// An API key the provider answers 403 for (a plan limit): `forbidden`, still active;

@@ -43,8 +43,7 @@ async fn page_harness() -> H {
 fn key(k: &str) -> CredentialsInput {
     CredentialsInput {
         api_key: Some(k.into()),
-        username: None,
-        password: None,
+        ..CredentialsInput::default()
     }
 }
 

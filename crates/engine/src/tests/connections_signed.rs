@@ -34,12 +34,12 @@ const INSTALLATION: &str = "101";
 
 /// An RSA key pair made for the test run: the private key in PKCS#8 PEM, the public key
 /// as a `jsonwebtoken` decoding key.
-struct RsaKey {
-    pem: String,
-    public: jsonwebtoken::DecodingKey,
+pub(super) struct RsaKey {
+    pub(super) pem: String,
+    pub(super) public: jsonwebtoken::DecodingKey,
 }
 
-fn rsa_key() -> RsaKey {
+pub(super) fn rsa_key() -> RsaKey {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::signature::KeyPair as _;
     let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
@@ -67,7 +67,10 @@ struct Keys {
 
 /// The claims of `jwt`, after its RS256 signature checked out against `key` (times are
 /// asserted by the tests, from the manual clock, not by the validation).
-fn verified(jwt: &str, key: &jsonwebtoken::DecodingKey) -> Option<(jsonwebtoken::Header, Value)> {
+pub(super) fn verified(
+    jwt: &str,
+    key: &jsonwebtoken::DecodingKey,
+) -> Option<(jsonwebtoken::Header, Value)> {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.validate_exp = false;
     v.validate_aud = false;
@@ -92,7 +95,7 @@ struct G {
     keys: Arc<Keys>,
 }
 
-fn start() -> DateTime<Utc> {
+pub(super) fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
 }
 
@@ -111,6 +114,10 @@ struct World {
     pages: Vec<Vec<Value>>,
     /// The body of `POST /login/oauth/access_token`.
     user_token: Value,
+    /// Status answered to `GET /app/installations/{id}` (200 = the installation).
+    installation_status: u16,
+    /// The installation's `suspended_at` in that answer (`None`: null, not suspended).
+    suspended_at: Option<&'static str>,
 }
 
 impl Default for World {
@@ -121,6 +128,8 @@ impl Default for World {
             revoke_status: 204,
             pages: vec![vec![json!({"id": 7})], vec![json!({"id": 101})]],
             user_token: json!({"access_token": "ghu_user_token", "token_type": "bearer"}),
+            installation_status: 200,
+            suspended_at: None,
         }
     }
 }
@@ -163,9 +172,20 @@ fn github(
                     s => Resp::json(s, json!({"message": format!("stub says {s}")})),
                 };
             }
+            if world.installation_status != 200 {
+                return Resp::json(
+                    world.installation_status,
+                    json!({"message": format!("stub says {}", world.installation_status)}),
+                );
+            }
             return Resp::json(
                 200,
-                json!({"id": rest.parse::<u64>().unwrap_or(0), "account": {"login": "octo-org"}}),
+                json!({
+                    "id": rest.parse::<u64>().unwrap_or(0),
+                    "account": {"login": "octo-org"},
+                    "suspended_at": world.suspended_at,
+                    "suspended_by": world.suspended_at.map(|_| json!({"login": "octo-owner"})),
+                }),
             );
         }
         match path {
@@ -325,11 +345,11 @@ impl G {
     }
 }
 
-fn direct(v: Value) -> DirectConnectRequest {
+pub(super) fn direct(v: Value) -> DirectConnectRequest {
     serde_json::from_value(v).unwrap()
 }
 
-fn ops() -> Actor {
+pub(super) fn ops() -> Actor {
     Actor::Cli { user: "ops".into() }
 }
 
@@ -805,8 +825,20 @@ async fn a_listed_installation_github_gives_no_token_for_is_refused() {
 
 /// Delivers an `installation` webhook for `installation` with `action`, signed.
 async fn hook(g: &G, delivery: &str, action: &str, installation: u64) -> Intake {
-    let body = json!({"action": action, "installation": {"id": installation, "account": {"login": "octo-org"}}})
-        .to_string();
+    hook_with(
+        g,
+        delivery,
+        action,
+        json!({"id": installation, "account": {"login": "octo-org"}}),
+    )
+    .await
+}
+
+/// Delivers an `installation` webhook whose `installation` object is `installation`,
+/// signed, a second after the last one (as real clocks move between deliveries).
+async fn hook_with(g: &G, delivery: &str, action: &str, installation: Value) -> Intake {
+    g.clock.advance(Duration::from_secs(1));
+    let body = json!({"action": action, "installation": installation}).to_string();
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
     m.update(body.as_bytes());
     let sig = format!("sha256={}", hex::encode(m.finalize().into_bytes()));
@@ -854,18 +886,30 @@ async fn installation_webhooks_suspend_unsuspend_and_delete_the_bound_connection
         "unsuspend of an active connection buys nothing"
     );
 
+    // GitHub is asked each time: the webhook prompts, GitHub's answer decides.
+    let asked = g.reqs("GET", "/app/installations/101").len();
+    g.world(World {
+        suspended_at: Some("2026-12-05T11:59:00Z"),
+        ..World::default()
+    });
     hook(&g, "s-1", "suspend", 101).await;
+    assert_eq!(g.reqs("GET", "/app/installations/101").len(), asked + 1);
     for id in ["w-1", "w-2"] {
         let (s, e) = g.status(id).await;
         assert_eq!(s, ConnectionStatus::NeedsReauth, "{id}");
-        assert!(e.unwrap().contains("installation.suspend webhook"));
+        let e = e.unwrap();
+        assert!(
+            e.contains("GitHub reports installation 101 suspended"),
+            "{e}"
+        );
+        assert!(e.contains("installation.suspend webhook"), "{e}");
     }
     assert_eq!(g.status("w-3").await.0, ConnectionStatus::Active);
     // A redelivery is a duplicate and changes nothing.
     let again = hook(&g, "s-1", "suspend", 101).await;
     assert!(!matches!(again, Intake::Stored { .. }), "{again:?}");
 
-    // Unsuspended while GitHub still refuses a token: stays needs_reauth.
+    // Unsuspended, but GitHub still refuses a token: stays needs_reauth.
     g.world(World {
         token_status: 403,
         ..World::default()
@@ -925,6 +969,257 @@ async fn installation_webhooks_suspend_unsuspend_and_delete_the_bound_connection
         .filter(|a| *a == "connection.revoke")
         .count();
     assert_eq!(revokes_after, 2);
+}
+
+/// The number of audit rows with `action`.
+async fn audited(g: &G, action: &str) -> usize {
+    all_audit_actions(g)
+        .await
+        .iter()
+        .filter(|a| *a == action)
+        .count()
+}
+
+/// A time `secs` after the test's start, as GitHub writes it in a payload.
+fn gh_time(secs: i64) -> String {
+    (start() + chrono::Duration::seconds(secs)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[tokio::test]
+async fn reordered_and_redelivered_installation_webhooks_converge_to_githubs_state() {
+    let g = setup(World::default()).await;
+    by_id(&g, "r-1", INSTALLATION).await;
+    let asked = |g: &G| g.reqs("GET", "/app/installations/101").len();
+    let bought = |g: &G| g.reqs("POST", TOKENS).len();
+    let (asked0, bought0) = (asked(&g), bought(&g));
+
+    // The owner suspended, then unsuspended; the unsuspend is delivered first and the
+    // suspend last. GitHub says active: nothing changes, whatever the order.
+    let suspended = json!({"id": 101, "suspended_at": gh_time(10), "updated_at": gh_time(10)});
+    let resumed = json!({"id": 101, "suspended_at": null, "updated_at": gh_time(20)});
+    hook_with(&g, "u-1", "unsuspend", resumed.clone()).await;
+    hook_with(&g, "s-1", "suspend", suspended.clone()).await;
+    assert_eq!(g.status("r-1").await, (ConnectionStatus::Active, None));
+    assert_eq!(asked(&g), asked0 + 2, "GitHub was asked for each");
+    assert_eq!(bought(&g), bought0, "an active connection buys no token");
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 0);
+
+    // Suspended again: a late unsuspend is the first to arrive; GitHub says suspended,
+    // and that is what applies.
+    g.world(World {
+        suspended_at: Some("2026-12-05T12:00:30Z"),
+        ..World::default()
+    });
+    hook_with(&g, "u-0", "unsuspend", resumed.clone()).await;
+    let (status, e) = g.status("r-1").await;
+    assert_eq!(status, ConnectionStatus::NeedsReauth);
+    let e = e.unwrap();
+    assert!(
+        e.contains("GitHub reports installation 101 suspended"),
+        "{e}"
+    );
+    assert!(e.contains("installation.unsuspend webhook"), "{e}");
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 1);
+    // Its suspend follows: already applied, nothing more (no second event for the app).
+    hook_with(
+        &g,
+        "s-2",
+        "suspend",
+        json!({"id": 101, "suspended_at": gh_time(30)}),
+    )
+    .await;
+    assert_eq!(g.status("r-1").await.0, ConnectionStatus::NeedsReauth);
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 1);
+
+    // A redelivery (the same delivery id) is a duplicate: GitHub is not even asked.
+    let before = asked(&g);
+    let again = hook_with(&g, "u-0", "unsuspend", resumed.clone()).await;
+    assert!(!matches!(again, Intake::Stored { .. }), "{again:?}");
+    assert_eq!(asked(&g), before);
+    assert_eq!(g.status("r-1").await.0, ConnectionStatus::NeedsReauth);
+
+    // Unsuspended at GitHub: any installation webhook, even an old suspend delivered
+    // anew, brings the connection back, with a fresh token.
+    g.world(World::default());
+    hook_with(&g, "s-1-again", "suspend", suspended.clone()).await;
+    assert_eq!(g.status("r-1").await, (ConnectionStatus::Active, None));
+    assert_eq!(bought(&g), bought0 + 1);
+    let audit = all_audit(&g.store).await;
+    let reactivated: Vec<_> = audit
+        .iter()
+        .filter(|r| r.entry.action == "connection.reactivate")
+        .collect();
+    assert_eq!(reactivated.len(), 1);
+    assert_eq!(reactivated[0].entry.details["source"], "github");
+    // Delivered anew once more: nothing changes, nothing is bought.
+    hook_with(&g, "s-1-third", "suspend", suspended).await;
+    hook_with(&g, "u-1-again", "unsuspend", resumed).await;
+    assert_eq!(g.status("r-1").await, (ConnectionStatus::Active, None));
+    assert_eq!(bought(&g), bought0 + 1);
+    assert_eq!(audited(&g, "connection.reactivate").await, 1);
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 1);
+
+    // GitHub no longer knows the installation: whatever the webhook says, it is gone.
+    g.world(World {
+        installation_status: 404,
+        ..World::default()
+    });
+    hook(&g, "u-2", "unsuspend", 101).await;
+    let (status, e) = g.status("r-1").await;
+    assert_eq!(status, ConnectionStatus::Revoked);
+    assert!(e.unwrap().contains("GitHub knows no installation 101"));
+    assert!(
+        g.store
+            .get_connection_credentials("r-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn while_github_cannot_be_asked_an_installation_webhook_applies_only_if_newer() {
+    let g = setup(World::default()).await;
+    // Made at the start: its installation token is from then.
+    by_id(&g, "d-1", INSTALLATION).await;
+    // GitHub is down, for the installation's state and for tokens alike. The webhooks
+    // below arrive five hours on, their times in the past.
+    g.world(World {
+        installation_status: 503,
+        token_status: 503,
+        ..World::default()
+    });
+    g.clock.advance(Duration::from_secs(5 * 3600));
+    let bought = |g: &G| g.reqs("POST", TOKENS).len();
+    let bought0 = bought(&g);
+    const H: i64 = 3600;
+
+    // A suspension from before the connection's token: GitHub gave a token after it, so
+    // it was over by then.
+    hook_with(
+        &g,
+        "s-old",
+        "suspend",
+        json!({"id": 101, "suspended_at": gh_time(-H)}),
+    )
+    .await;
+    assert_eq!(g.status("d-1").await, (ConnectionStatus::Active, None));
+    // An unsuspension at +2 h on an active connection changes nothing but is kept in
+    // mind: the suspension at +1 h, delivered after it, is older and changes nothing.
+    hook_with(
+        &g,
+        "u-2h",
+        "unsuspend",
+        json!({"id": 101, "suspended_at": null, "updated_at": gh_time(2 * H)}),
+    )
+    .await;
+    hook_with(
+        &g,
+        "s-1h",
+        "suspend",
+        json!({"id": 101, "suspended_at": gh_time(H)}),
+    )
+    .await;
+    assert_eq!(g.status("d-1").await, (ConnectionStatus::Active, None));
+    // A suspension without a readable time cannot be ordered: nothing changes.
+    hook_with(
+        &g,
+        "s-none",
+        "suspend",
+        json!({"id": 101, "suspended_at": "soon"}),
+    )
+    .await;
+    hook(&g, "s-bare", "suspend", 101).await;
+    assert_eq!(g.status("d-1").await, (ConnectionStatus::Active, None));
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 0);
+
+    // A suspension at +3 h is the newest: it applies, and says where it comes from.
+    hook_with(
+        &g,
+        "s-3h",
+        "suspend",
+        json!({"id": 101, "suspended_at": gh_time(3 * H), "updated_at": gh_time(3 * H)}),
+    )
+    .await;
+    let (status, e) = g.status("d-1").await;
+    assert_eq!(status, ConnectionStatus::NeedsReauth);
+    let e = e.unwrap();
+    assert!(e.contains("at 2026-12-05T15:00:00Z"), "{e}");
+    assert!(e.contains("GitHub could not be asked"), "{e}");
+    assert!(e.contains("HTTP 503"), "{e}");
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 1);
+    // Redelivered under a new id: the same time, not newer; nothing more.
+    hook_with(
+        &g,
+        "s-3h-again",
+        "suspend",
+        json!({"id": 101, "suspended_at": gh_time(3 * H)}),
+    )
+    .await;
+    assert_eq!(audited(&g, "connection.needs_reauth").await, 1);
+
+    // The unsuspension at +2 h, delivered again: older than the suspension applied, so
+    // not even a token is tried.
+    hook_with(
+        &g,
+        "u-2h-again",
+        "unsuspend",
+        json!({"id": 101, "suspended_at": null, "updated_at": gh_time(2 * H)}),
+    )
+    .await;
+    assert_eq!(bought(&g), bought0);
+    // One at +4 h is newer, but only a token makes the connection active, and GitHub
+    // gives none yet.
+    let resumed = json!({"id": 101, "suspended_at": null, "updated_at": gh_time(4 * H)});
+    hook_with(&g, "u-4h", "unsuspend", resumed.clone()).await;
+    assert_eq!(bought(&g), bought0 + 1);
+    assert_eq!(g.status("d-1").await.0, ConnectionStatus::NeedsReauth);
+    assert_eq!(audited(&g, "connection.reactivate").await, 0);
+
+    // GitHub is back (not suspended): the next delivery is settled by its answer, asked
+    // now, which is newer than any webhook's time.
+    g.world(World::default());
+    hook_with(&g, "u-4h-again", "unsuspend", resumed).await;
+    assert_eq!(g.status("d-1").await, (ConnectionStatus::Active, None));
+    assert_eq!(bought(&g), bought0 + 2);
+    let audit = all_audit(&g.store).await;
+    let r = audit
+        .iter()
+        .find(|r| r.entry.action == "connection.reactivate")
+        .unwrap();
+    assert_eq!(r.entry.details["source"], "github");
+}
+
+#[tokio::test]
+async fn while_github_cannot_be_asked_an_unsuspension_with_a_token_reactivates_from_the_webhook() {
+    let g = setup(World::default()).await;
+    by_id(&g, "d-2", INSTALLATION).await;
+    g.world(World {
+        suspended_at: Some("2026-12-05T12:00:00Z"),
+        ..World::default()
+    });
+    hook(&g, "s-1", "suspend", 101).await;
+    assert_eq!(g.status("d-2").await.0, ConnectionStatus::NeedsReauth);
+    // GitHub's installation endpoint refuses (an outage of that one), tokens come.
+    g.world(World {
+        installation_status: 502,
+        ..World::default()
+    });
+    g.clock.advance(Duration::from_secs(600));
+    hook_with(
+        &g,
+        "u-1",
+        "unsuspend",
+        json!({"id": 101, "suspended_at": null, "updated_at": gh_time(300)}),
+    )
+    .await;
+    assert_eq!(g.status("d-2").await, (ConnectionStatus::Active, None));
+    let audit = all_audit(&g.store).await;
+    let r = audit
+        .iter()
+        .find(|r| r.entry.action == "connection.reactivate")
+        .unwrap();
+    assert_eq!(r.entry.details["source"], "webhook");
 }
 
 // ---------------------------------------------------------------------------------------

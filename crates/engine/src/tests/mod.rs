@@ -583,12 +583,15 @@ impl store::DeliveryStore for TamperStore {
 
 #[async_trait]
 impl store::ConnectionStore for TamperStore {
-    async fn upsert_connection(
+    async fn upsert_connection_keyed(
         &self,
         c: &store::Connection,
         credentials: &store::SealedCredentials,
+        signing_key: Option<&store::SealedCredentials>,
     ) -> StoreResult<store::Upsert> {
-        self.inner.upsert_connection(c, credentials).await
+        self.inner
+            .upsert_connection_keyed(c, credentials, signing_key)
+            .await
     }
     async fn get_connection(&self, id: &str) -> StoreResult<Option<store::Connection>> {
         self.inner.get_connection(id).await
@@ -645,6 +648,14 @@ impl store::ConnectionStore for TamperStore {
     }
     async fn release_refresh_lease(&self, id: &str, fence: i64) -> StoreResult<bool> {
         self.inner.release_refresh_lease(id, fence).await
+    }
+    async fn advance_lifecycle_at(
+        &self,
+        id: &str,
+        fence: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.advance_lifecycle_at(id, fence, at).await
     }
     async fn revoke_connection(&self, id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
         self.inner.revoke_connection(id, at).await
@@ -870,12 +881,15 @@ pub(super) async fn all_audit(store: &SqliteStore) -> Vec<AuditRecord> {
 }
 mod changes;
 mod intake_routing;
+mod webhook_keys;
 mod webhooks;
 mod webhooks_asana;
+mod webhooks_atlassian;
 
 mod connections;
 mod connections_health;
 mod connections_health_more;
+mod connections_keys;
 mod connections_lifetime;
 mod connections_manage;
 mod connections_page;

@@ -11,7 +11,10 @@
 //! - `POST /connect/{integration}` (`application/x-www-form-urlencoded`: `session`,
 //!   `api_key` or `username`/`password`, `settings.<name>`, `connection_id`) connects an
 //!   API-key or basic integration; the engine checks the credentials with the provider
-//!   first. Failures answer the form again (4xx) with the reason and without the
+//!   first. A service-account integration without a key of its own (`jwt_bearer`, every
+//!   connection bringing its key) takes the end user's pasted key file in `private_key`
+//!   (a text area: the page runs no script that could read a file), with `client_id`
+//!   and `subject`. Failures answer the form again (4xx) with the reason and without the
 //!   submitted secret. An existing connection's reconnect link is `GET /connect` with
 //!   its `integration` and `connection_id`: the form for that connection alone, whose
 //!   credentials replace the saved ones under the same id once the provider accepts
@@ -167,7 +170,8 @@ impl Chrome {
     }
 }
 
-/// One labelled text or password input.
+/// One labelled text or password input, or a text area (`kind` `textarea`, never
+/// refilled: it takes a pasted key).
 struct InputView {
     id: String,
     name: String,
@@ -175,6 +179,7 @@ struct InputView {
     kind: &'static str,
     autocomplete: &'static str,
     value: Option<String>,
+    required: bool,
 }
 
 impl InputView {
@@ -190,7 +195,14 @@ impl InputView {
                 "off"
             },
             value: value.map(str::to_owned),
+            required: true,
         }
+    }
+
+    /// The same input, which may be left empty.
+    fn optional(mut self) -> Self {
+        self.required = false;
+        self
     }
 }
 
@@ -221,6 +233,8 @@ struct SettingsForm {
 struct TypedForm {
     action: String,
     inputs: Vec<InputView>,
+    /// What to enter, for a service account's key.
+    hint: Option<&'static str>,
     help_href: String,
     /// The connection the form creates or reconnects (`connection_id=…`), when the
     /// session did not fix one.
@@ -379,7 +393,7 @@ fn reconnect_href(
             .settings
             .is_empty()
             .then(|| auth_href(session, &o.integration, &[], &extra)),
-        "api_key" | "basic" => {
+        "api_key" | "basic" | "jwt_bearer" => {
             let mut href = format!(
                 "/connect?session={}&integration={}",
                 pct(session),
@@ -509,9 +523,49 @@ fn option_view(
             out.connect_href =
                 ready.map(|settings| auth_href(session, &o.integration, &settings, &link_extra));
         }
-        "api_key" | "basic" => {
+        "api_key" | "basic" | "jwt_bearer" => {
             let mut inputs = Vec::new();
-            if o.auth_mode == "api_key" {
+            if o.auth_mode == "jwt_bearer" {
+                // The key is pasted (the page runs no script to read a file); it is
+                // never put back into the page.
+                inputs.push(InputView::new(
+                    format!("o{idx}-key"),
+                    "private_key",
+                    "Service-account key file (JSON) or private key (PEM)",
+                    "textarea",
+                    None,
+                ));
+                let value = refill.and_then(|r| r.get("client_id")).map(String::as_str);
+                inputs.push(
+                    InputView::new(
+                        format!("o{idx}-client"),
+                        "client_id",
+                        "Client id (the key's issuer; not needed with a key file)",
+                        "text",
+                        value,
+                    )
+                    .optional(),
+                );
+                if let Some(subject) = o.subject {
+                    let value = refill.and_then(|r| r.get("subject")).map(String::as_str);
+                    let input = InputView::new(
+                        format!("o{idx}-sub"),
+                        "subject",
+                        if subject.required {
+                            "User to act for"
+                        } else {
+                            "User to act for (optional)"
+                        },
+                        "text",
+                        value,
+                    );
+                    inputs.push(if subject.required {
+                        input
+                    } else {
+                        input.optional()
+                    });
+                }
+            } else if o.auth_mode == "api_key" {
                 let label = o.api_key_label.as_deref().unwrap_or("API key");
                 inputs.push(InputView::new(
                     format!("o{idx}-key"),
@@ -550,6 +604,9 @@ fn option_view(
             out.typed_form = Some(TypedForm {
                 action: format!("/connect/{}", pct(&o.integration)),
                 inputs,
+                hint: (o.auth_mode == "jwt_bearer").then_some(
+                    "Paste the whole key file you downloaded for your service account (or the private key and its client id). It is used only to sign in as that account.",
+                ),
                 help_href: o.docs_url.clone(),
                 connection_id: view.connection_id.map(str::to_owned),
                 reconnect: reconnect.map(str::to_owned),
@@ -826,6 +883,14 @@ pub struct ConnectForm {
     pub username: Option<String>,
     /// The password (basic integrations).
     pub password: Option<String>,
+    /// The end user's own key (service-account integrations without a key of their
+    /// own): Google's service-account key file (JSON), or an RSA private key in PEM.
+    pub private_key: Option<String>,
+    /// The issuer of a PEM key (not needed with a key file).
+    pub client_id: Option<String>,
+    /// The user the service account acts for (the assertion's `sub`), where the
+    /// provider takes one.
+    pub subject: Option<String>,
     /// The connection to create, or to reconnect (its credentials replaced once the
     /// provider accepts the new ones), when the session did not fix one.
     pub connection_id: Option<String>,
@@ -839,7 +904,8 @@ impl std::fmt::Debug for ConnectForm {
 
 /// Connects an API-key or basic integration with the credentials typed on the Connect
 /// page (`POST /connect/{integration}`, form-encoded `session`, `api_key` or
-/// `username`/`password`, `settings.<name>`, `connection_id`). Success answers a
+/// `username`/`password`, `settings.<name>`, `connection_id`), or a service account with
+/// the end user's pasted key (`private_key`, `client_id`, `subject`). Success answers a
 /// "Connected" page; missing fields or a bad `connection_id` (400), a connection id of
 /// another user or integration (409), refused credentials (422) and an unavailable
 /// provider (503) answer the form again with the reason, never with the submitted
@@ -882,6 +948,7 @@ pub async fn submit(
         match k.as_str() {
             "api_key" => credentials.api_key = Some(v),
             "password" => credentials.password = Some(v),
+            "private_key" => credentials.private_key = Some(v),
             _ => {
                 fields.insert(k, v);
             }
@@ -943,6 +1010,15 @@ pub async fn submit(
                 missing.push(option.password_label.as_deref().unwrap_or("Password"));
             }
         }
+        "jwt_bearer" => {
+            if blank(&credentials.private_key) {
+                missing.push("Service-account key file (JSON) or private key (PEM)");
+            }
+            credentials.client_id = fields
+                .get("client_id")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty());
+        }
         _ => {
             return fail(
                 StatusCode::BAD_REQUEST,
@@ -954,6 +1030,15 @@ pub async fn submit(
         }
     }
     let mut settings = BTreeMap::new();
+    if let Some(subject) = option.subject {
+        match fields.get("subject").map(|v| v.trim()) {
+            Some(v) if !v.is_empty() => {
+                settings.insert("subject".to_owned(), v.to_owned());
+            }
+            _ if subject.required => missing.push("User to act for"),
+            _ => {}
+        }
+    }
     for (name, description) in &option.settings {
         match fields.get(&format!("{SETTING_PREFIX}{name}")) {
             Some(v) if !v.trim().is_empty() => {
@@ -1000,6 +1085,10 @@ pub async fn submit(
         Err(e) => {
             let e = ApiError::from(e);
             let text = match e.code {
+                "credentials_rejected" if option.auth_mode == "jwt_bearer" => format!(
+                    "{} refused this key. Check that it is the service account's current key (and the user to act for, if given), and try again.",
+                    option.provider_name
+                ),
                 "credentials_rejected" => format!(
                     "{} refused these credentials. Check them and try again.",
                     option.provider_name

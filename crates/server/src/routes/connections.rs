@@ -743,7 +743,9 @@ pub struct DirectConnectBody {
     /// The connection id (generated when absent).
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
     pub connection_id: Option<String>,
-    /// The credentials (not for client credentials); an object, not null.
+    /// The credentials (not for client credentials or GitHub App installations); an
+    /// object, not null. A service account (`jwt_bearer`) gives its own key here, or
+    /// none to sign with the integration's.
     #[schema(nullable = false)]
     pub credentials: Option<CredentialsBody>,
     /// The provider's connection settings (subdomain…; `subject` of a service account,
@@ -752,7 +754,7 @@ pub struct DirectConnectBody {
     pub settings: BTreeMap<String, String>,
 }
 
-/// Credentials of an API-key or basic connection.
+/// Credentials of an API-key or basic connection, or a service account's own key.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsBody {
@@ -762,6 +764,23 @@ pub struct CredentialsBody {
     pub username: Option<String>,
     /// Password (`basic` providers).
     pub password: Option<String>,
+    /// The connection's own private key (`jwt_bearer` providers), signing its assertions
+    /// instead of the integration's `private_key`: an RSA PEM (PKCS#1 or PKCS#8), or
+    /// Google's service-account key file (JSON) as downloaded, which also gives the
+    /// issuer (`client_email`) and key id (`private_key_id`). At most 16 KiB; checked
+    /// (parsed, made to sign, and tried at the token endpoint) before anything is
+    /// stored, sealed, and never returned.
+    #[schema(max_length = 16384)]
+    pub private_key: Option<String>,
+    /// The issuer (`iss`) of the connection's own key, where its key file does not name
+    /// it (a connected app's consumer key, an integration key); default: the
+    /// integration's `client_id`.
+    #[schema(max_length = 256)]
+    pub client_id: Option<String>,
+    /// The key id (`kid`) of the connection's own key, where its key file does not name
+    /// it.
+    #[schema(max_length = 200)]
+    pub private_key_id: Option<String>,
 }
 
 impl std::fmt::Debug for CredentialsBody {
@@ -772,14 +791,14 @@ impl std::fmt::Debug for CredentialsBody {
 
 /// Connect without a browser redirect: an API key or basic credentials (checked by the
 /// provider's verify request), a client-credentials token, a service account (JWT
-/// bearer grant, `settings.subject`) or a GitHub App installation
-/// (`settings.installation_id`).
+/// bearer grant, `settings.subject`; its own key in `credentials.private_key`, or the
+/// integration's) or a GitHub App installation (`settings.installation_id`).
 #[utoipa::path(post, path = "/api/connections", tag = "connections", security(("api_key" = [])),
     request_body = DirectConnectBody, responses((status = 201, body = ConnectionBody),
-        (status = 400, body = ErrorBody, description = "a bad field, or an integration that does not connect this way"),
+        (status = 400, body = ErrorBody, description = "a bad field (a private key that is not an RSA PEM or a service-account key file, or none where the integration has none), or an integration that does not connect this way"),
         (status = 404, body = ErrorBody, description = "the integration is not configured"),
         (status = 409, body = ErrorBody, description = "the connection exists already"),
-        (status = 422, body = ErrorBody, description = "a field of the wrong type, or the provider refused the credentials (or a signed JWT: the message says what to check)"),
+        (status = 422, body = ErrorBody, description = "a field of the wrong type, or the provider refused the credentials (or a signed JWT: the message gives the provider's reason and says what to check); nothing is stored"),
         (status = 502, body = ErrorBody, description = "the provider's answer was not understood"),
         (status = 503, body = ErrorBody, description = "the provider could not be reached")))]
 pub async fn connect_direct(

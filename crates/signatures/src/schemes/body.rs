@@ -29,6 +29,17 @@ pub(crate) const INTERCOM: Format = Format {
     enc: SignatureEncoding::Hex,
 };
 
+/// The header of Atlassian's admin webhooks registered with a secret.
+pub(crate) const ATLASSIAN_ADMIN_HEADER: &str = "X-Hub-Signature";
+
+/// Atlassian's admin webhooks registered with a secret (WebSub's `method=signature`).
+pub(crate) const ATLASSIAN_ADMIN: Format = Format {
+    header: ATLASSIAN_ADMIN_HEADER,
+    prefix: "sha256=",
+    alg: HmacAlgorithm::Sha256,
+    enc: SignatureEncoding::Hex,
+};
+
 pub(crate) const SHOPIFY: Format = Format {
     header: "X-Shopify-Hmac-Sha256",
     prefix: "",
@@ -205,6 +216,7 @@ pub(crate) fn verify_linear(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
         secret_index,
         timestamp: Some(ts_ms.div_euclid(1000)),
         id: None,
+        key: crate::KeyRole::Webhook,
     })
 }
 

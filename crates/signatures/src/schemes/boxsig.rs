@@ -58,6 +58,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
         secret_index,
         timestamp: Some(ts),
         id: None,
+        key: crate::KeyRole::Webhook,
     })
 }
 

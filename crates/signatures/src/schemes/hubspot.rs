@@ -69,6 +69,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
         secret_index,
         timestamp: Some(ts_ms.div_euclid(1000)),
         id: None,
+        key: crate::KeyRole::Webhook,
     })
 }
 

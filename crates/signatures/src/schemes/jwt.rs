@@ -1,7 +1,9 @@
 //! A JWT in a header, checked with `jsonwebtoken`: monday.com (`Authorization`, HS256 with
-//! the app's signing secret; the body is not signed) and FusionAuth
+//! the app's signing secret; the body is not signed), Atlassian's webhooks of OAuth 2.0
+//! apps (`Authorization: Bearer`, HS256 with the app's client secret, `exp` required; the
+//! body is not signed) and FusionAuth
 //! (`X-FusionAuth-Signature-JWT`, the body's SHA-256 in the `request_body_sha256` claim,
-//! signed with an HMAC secret or an RSA or EC key pair). `jsonwebtoken`'s own time checks
+//! signed with an HMAC secret or an RSA, EC or OKP (Ed25519) key pair). `jsonwebtoken`'s own time checks
 //! read the system clock, so they are off; `exp` and `iat` are checked here against the
 //! caller's time.
 
@@ -22,10 +24,17 @@ pub(crate) struct Format {
     bearer: bool,
     /// The HMAC algorithms accepted with a shared secret.
     hmac: &'static [Algorithm],
-    /// Whether a configured PEM public key (RSA or EC) is accepted (FusionAuth).
+    /// Whether a configured PEM public key (RSA, EC or Ed25519) is accepted (FusionAuth).
     public_keys: bool,
     /// The token carries the body's SHA-256 in `request_body_sha256` (FusionAuth).
     covers_body: bool,
+    /// A token without `exp` is refused (Atlassian: with the body unsigned, the expiry
+    /// is all that bounds a replay).
+    require_exp: bool,
+    /// [`sign`] puts the URL in `aud`, as monday does.
+    aud_is_url: bool,
+    /// [`sign`] writes `Bearer ` before the token (Atlassian).
+    sends_bearer: bool,
 }
 
 pub(crate) const MONDAY: Format = Format {
@@ -34,6 +43,9 @@ pub(crate) const MONDAY: Format = Format {
     hmac: &[Algorithm::HS256],
     public_keys: false,
     covers_body: false,
+    require_exp: false,
+    aud_is_url: true,
+    sends_bearer: false,
 };
 
 pub(crate) const FUSIONAUTH: Format = Format {
@@ -42,6 +54,23 @@ pub(crate) const FUSIONAUTH: Format = Format {
     hmac: &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
     public_keys: true,
     covers_body: true,
+    require_exp: false,
+    aud_is_url: false,
+    sends_bearer: false,
+};
+
+/// The header of Atlassian's webhooks of OAuth 2.0 apps.
+pub(crate) const ATLASSIAN_HEADER: &str = "Authorization";
+
+pub(crate) const ATLASSIAN: Format = Format {
+    header: ATLASSIAN_HEADER,
+    bearer: true,
+    hmac: &[Algorithm::HS256],
+    public_keys: false,
+    covers_body: false,
+    require_exp: true,
+    aud_is_url: false,
+    sends_bearer: true,
 };
 
 const RSA: &[Algorithm] = &[
@@ -53,6 +82,8 @@ const RSA: &[Algorithm] = &[
     Algorithm::PS512,
 ];
 const EC: &[Algorithm] = &[Algorithm::ES256, Algorithm::ES384];
+/// FusionAuth's OKP keys: Ed25519.
+const ED: &[Algorithm] = &[Algorithm::EdDSA];
 
 /// How long a token made by [`sign`] is valid (monday's documented example token has
 /// `exp` 300 s after `iat`).
@@ -90,8 +121,8 @@ fn alg_name(alg: Algorithm) -> &'static str {
     }
 }
 
-/// A configured value read as a verification key: a PEM public key (RSA or EC) when the
-/// format takes them and the value is PEM, else a shared HMAC secret.
+/// A configured value read as a verification key: a PEM public key (RSA, EC or Ed25519)
+/// when the format takes them and the value is PEM, else a shared HMAC secret.
 fn decoding_key(
     f: &Format,
     secret: &SecretString,
@@ -104,9 +135,12 @@ fn decoding_key(
         if let Ok(k) = DecodingKey::from_rsa_pem(text.as_bytes()) {
             return Ok((k, RSA));
         }
+        if let Ok(k) = DecodingKey::from_ed_pem(text.as_bytes()) {
+            return Ok((k, ED));
+        }
         return Err(VerifyError::BadPublicKey {
             index: 0,
-            reason: "not an RSA or EC public key in PEM",
+            reason: "not an RSA, EC or Ed25519 public key in PEM",
         });
     }
     let key = raw_key(secret).map_err(|reason| VerifyError::BadSecret { index: 0, reason })?;
@@ -131,16 +165,14 @@ fn token<'a>(f: &Format, ctx: &Ctx<'a>) -> Result<&'a str, VerifyError> {
     Ok(token)
 }
 
-/// The body's SHA-256 as the claim writes it: base64 (FusionAuth's examples), or hex.
+/// The body's SHA-256 as FusionAuth writes the claim: standard base64 with padding (its
+/// signing guide's example and its own example listener, which compares that string
+/// exactly). No other encoding is read: FusionAuth sends none, and an exact comparison
+/// leaves one spelling of the digest to check.
 fn body_hash_matches(claim: &str, body: &[u8]) -> bool {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(body);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
     ct_eq(claim.as_bytes(), b64.as_bytes())
-        || ct_eq(
-            claim.to_ascii_lowercase().as_bytes(),
-            hex::encode(digest).as_bytes(),
-        )
 }
 
 pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
@@ -149,7 +181,8 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
         .map_err(|_| VerifyError::malformed(f.header, "not a JWT"))?;
     let alg = alg_name(header.alg);
     let accepted = f.hmac.contains(&header.alg)
-        || (f.public_keys && (RSA.contains(&header.alg) || EC.contains(&header.alg)));
+        || (f.public_keys
+            && (RSA.contains(&header.alg) || EC.contains(&header.alg) || ED.contains(&header.alg)));
     if !accepted {
         return Err(VerifyError::unsupported(f.header, alg));
     }
@@ -191,6 +224,12 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
                 return Err(VerifyError::BodyHashMismatch);
             }
         }
+        if f.require_exp && claims.exp.is_none() {
+            return Err(VerifyError::malformed(
+                f.header,
+                "the token has no exp claim",
+            ));
+        }
         if let Some(exp) = claims.exp
             && ctx.now > exp
         {
@@ -205,6 +244,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
             secret_index: index,
             timestamp: claims.iat,
             id: None,
+            key: crate::KeyRole::Webhook,
         });
     }
     if tried == 0 {
@@ -217,9 +257,9 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
 }
 
 /// A token as the provider would send it: `iat` the timestamp, `exp` 300 s later, `aud`
-/// the URL when one is given (monday), `request_body_sha256` the body's base64 SHA-256
+/// the URL when one is given (monday; not Atlassian), `request_body_sha256` the body's base64 SHA-256
 /// (FusionAuth); signed with the first secret: HS256 with a shared secret, or ES256 /
-/// RS256 with a PEM private key (FusionAuth).
+/// RS256 / EdDSA with a PEM private key (FusionAuth).
 pub(crate) fn sign(
     f: &Format,
     secrets: &[SecretString],
@@ -232,8 +272,10 @@ pub(crate) fn sign(
             (Algorithm::ES256, k)
         } else if let Ok(k) = EncodingKey::from_rsa_pem(text.as_bytes()) {
             (Algorithm::RS256, k)
+        } else if let Ok(k) = EncodingKey::from_ed_pem(text.as_bytes()) {
+            (Algorithm::EdDSA, k)
         } else {
-            return Err(bad("not an RSA or EC private key in PEM"));
+            return Err(bad("not an RSA, EC or Ed25519 private key in PEM"));
         }
     } else {
         (
@@ -251,11 +293,14 @@ pub(crate) fn sign(
         claims["request_body_sha256"] = base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(input.body))
             .into();
-    } else if !input.url.trim().is_empty() {
+    } else if f.aud_is_url && !input.url.trim().is_empty() {
         claims["aud"] = input.url.trim().into();
     }
-    let token = jsonwebtoken::encode(&Header::new(alg), &claims, &key)
+    let mut token = jsonwebtoken::encode(&Header::new(alg), &claims, &key)
         .map_err(|_| bad("cannot sign with it"))?;
+    if f.sends_bearer {
+        token.insert_str(0, "Bearer ");
+    }
     Ok(Signed::headers(
         vec![(f.header.to_owned(), token)],
         input.url,

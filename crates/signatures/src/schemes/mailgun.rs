@@ -120,6 +120,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
         secret_index,
         timestamp: Some(ts),
         id: Some(fields.token),
+        key: crate::KeyRole::Webhook,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The schemes, grouped by family, and the helpers they share.
 
+mod atlassian;
 mod body;
 mod boxsig;
 mod discord;
@@ -8,6 +9,8 @@ mod hubspot;
 pub(crate) use hubspot::decode_uri as hubspot_decode_uri;
 mod jwt;
 mod mailgun;
+pub(crate) mod paypal;
+pub(crate) mod plaid;
 pub(crate) mod sendgrid;
 mod stamped;
 mod standard;
@@ -23,7 +26,11 @@ use crate::{Request, Scheme, SignError, SignRequest, Signed, Verified, VerifyErr
 /// Everything a scheme's verification reads.
 pub(crate) struct Ctx<'a> {
     pub req: &'a Request<'a>,
+    /// The webhook secrets (or public keys); empty only for a scheme that takes the
+    /// app's secret, when that is all there is.
     pub secrets: &'a [SecretString],
+    /// The app's own secret(s), for the schemes that take one; empty for the others.
+    pub app: &'a [SecretString],
     pub now: i64,
     /// The tolerance in force (override or scheme default); `None` when none applies.
     pub tolerance: Option<u64>,
@@ -84,6 +91,7 @@ pub(crate) fn verified(secret_index: usize) -> Verified {
         secret_index,
         timestamp: None,
         id: None,
+        key: crate::KeyRole::Webhook,
     }
 }
 
@@ -194,6 +202,7 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::Buildkite => tlist::verify(&tlist::BUILDKITE, ctx),
         Scheme::Monday => jwt::verify(&jwt::MONDAY, ctx),
         Scheme::Fusionauth => jwt::verify(&jwt::FUSIONAUTH, ctx),
+        Scheme::Atlassian => atlassian::verify(ctx),
         Scheme::Github => body::verify_github(ctx),
         Scheme::Intercom => body::verify(&body::INTERCOM, ctx),
         Scheme::Shopify => body::verify_shopify(ctx),
@@ -215,6 +224,7 @@ pub(crate) fn verify(scheme: &Scheme, ctx: &Ctx<'_>) -> Result<Verified, VerifyE
         Scheme::HubspotV3 => hubspot::verify(ctx),
         Scheme::Mailgun => mailgun::verify(ctx),
         Scheme::GenericHmac(g) => g.verify(ctx),
+        Scheme::Plaid | Scheme::Paypal => Err(VerifyError::KeyNotFetched),
     }
 }
 
@@ -233,6 +243,7 @@ pub(crate) fn sign(
         Scheme::Buildkite => tlist::sign(&tlist::BUILDKITE, secrets, input),
         Scheme::Monday => jwt::sign(&jwt::MONDAY, secrets, input),
         Scheme::Fusionauth => jwt::sign(&jwt::FUSIONAUTH, secrets, input),
+        Scheme::Atlassian => atlassian::sign_admin(secrets, input),
         Scheme::Github => body::sign_github(secrets, input),
         Scheme::Intercom => body::sign(&body::INTERCOM, secrets, input),
         Scheme::Shopify => body::sign(&body::SHOPIFY, secrets, input),
@@ -254,5 +265,18 @@ pub(crate) fn sign(
         Scheme::HubspotV3 => hubspot::sign(secrets, input),
         Scheme::Mailgun => mailgun::sign(secrets, input),
         Scheme::GenericHmac(g) => g.sign(secrets, input),
+        Scheme::Plaid | Scheme::Paypal => Err(SignError::ProviderKeyOnly),
+    }
+}
+
+/// Signs with the app's own secret, for the schemes that take one.
+pub(crate) fn sign_app(
+    scheme: &Scheme,
+    app: &[SecretString],
+    input: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    match scheme {
+        Scheme::Atlassian => atlassian::sign_app(app, input),
+        _ => sign(scheme, app, input),
     }
 }

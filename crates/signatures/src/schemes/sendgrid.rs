@@ -70,6 +70,7 @@ pub(crate) fn verify(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
                 secret_index: index,
                 timestamp: Some(ts),
                 id: None,
+                key: crate::KeyRole::Webhook,
             });
         }
     }

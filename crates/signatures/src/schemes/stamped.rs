@@ -137,6 +137,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
         secret_index,
         timestamp: Some(ts),
         id: id.map(str::to_owned),
+        key: crate::KeyRole::Webhook,
     })
 }
 

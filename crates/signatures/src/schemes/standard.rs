@@ -124,6 +124,7 @@ pub(crate) fn verify(names: &'static Names, ctx: &Ctx<'_>) -> Result<Verified, V
             secret_index,
             timestamp: Some(ts),
             id: Some(id.to_owned()),
+            key: crate::KeyRole::Webhook,
         }),
         None if keys.hmac.is_empty() && v1a.is_empty() => {
             Err(VerifyError::NoKeyForVersion { version: "v1" })

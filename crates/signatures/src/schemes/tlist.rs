@@ -139,6 +139,7 @@ pub(crate) fn verify(f: &Format, ctx: &Ctx<'_>) -> Result<Verified, VerifyError>
         secret_index,
         timestamp: Some(seconds),
         id: None,
+        key: crate::KeyRole::Webhook,
     })
 }
 

@@ -4,7 +4,8 @@
 Written from each provider's documentation, using only Python's standard library
 (hmac, hashlib, base64, urllib.parse) plus `cryptography` for Ed25519 and FusionAuth's RSA and EC keys. SendGrid's ECDSA
 P-256 signatures come from Node's crypto (sendgrid.js writes sendgrid-node.json, read
-here). It shares no
+here), and the JWTs of Atlassian's OAuth 2.0 app webhooks from npm jose (atlassian.mjs
+writes atlassian-jose.json, read here). It shares no
 code with the Rust signer, so a Rust test that verifies these vectors checks the
 scheme, not an echo of itself.
 
@@ -361,6 +362,26 @@ def monday(secret, ts, **_):
     return {"headers": [["Authorization", f"{head}.{body}.{sig}"]]}
 
 
+def atlassian_admin(secret, body, **_):
+    # Atlassian admin webhooks with a secret: X-Hub-Signature "sha256=<hex>", HMAC-SHA256
+    # of the body keyed by the webhook secret (WebSub's method=signature).
+    return {"headers": [["X-Hub-Signature", "sha256=" + mac(hashlib.sha256, secret, body).hex()]]}
+
+
+def atlassian_jose():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "atlassian-jose.json")
+    with open(path, encoding="utf-8") as f:
+        node = json.load(f)
+    assert node["timestamp"] == TS, "atlassian-jose.json is for another time"
+    return node
+
+
+def atlassian_app(**_):
+    # Webhooks an OAuth 2.0 app registered: Authorization "Bearer <JWT>", HS256 with the
+    # app's client secret, made by npm jose (atlassian.mjs).
+    return {"headers": [["Authorization", "Bearer " + atlassian_jose()["tokens"]["valid"]]]}
+
+
 def brex(secret, ts, body, msg_id, **_):
     # Brex: Webhook-Id/-Timestamp/-Signature; the secret from GET /v1/webhooks/secrets is
     # base64 (no whsec_ prefix) and keys HMAC-SHA256 of "<id>.<ts>.<body>", written "v1,<b64>".
@@ -371,9 +392,10 @@ def brex(secret, ts, body, msg_id, **_):
 
 # FusionAuth: X-FusionAuth-Signature-JWT is a JWT whose request_body_sha256 claim is the
 # base64 SHA-256 of the body, signed with the webhook's signing key: an HMAC secret, or an
-# RSA or EC key pair whose public half (PEM) is configured. The RSA key is fixed in
-# fusionauth-rsa.json (made once with `cryptography`, base64 PKCS#8 DER); the EC key comes from a fixed scalar
-# and signs deterministically (RFC 6979), so the output does not change between runs.
+# RSA, EC or OKP (Ed25519) key pair whose public half (PEM) is configured. The RSA key is
+# fixed in fusionauth-rsa.json (made once with `cryptography`, base64 PKCS#8 DER); the EC
+# key comes from a fixed scalar and signs deterministically (RFC 6979), the Ed25519 key
+# from a fixed seed (Ed25519 is deterministic), so the output does not change between runs.
 def fusionauth_keys():
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -383,6 +405,8 @@ def fusionauth_keys():
     rsa_key = serialization.load_der_private_key(base64.b64decode(stored["private_key"]), password=None)
     ec_key = ec.derive_private_key(0x1F2E3D4C5B6A79880123456789ABCDEF0123456789ABCDEF0123456789ABCDEF, ec.SECP256R1())
     ec_decoy = ec.derive_private_key(12345678901234567890, ec.SECP256R1())
+    ed_key = Ed25519PrivateKey.from_private_bytes(bytes(range(60, 92)))
+    ed_decoy = Ed25519PrivateKey.from_private_bytes(bytes(range(160, 192)))
 
     def pub(k):
         return k.public_key().public_bytes(serialization.Encoding.PEM,
@@ -394,7 +418,8 @@ def fusionauth_keys():
                                    serialization.NoEncryption()))
     return {"rsa": rsa_key, "ec": ec_key, "rsa_pub": pub(rsa_key), "ec_pub": pub(ec_key),
             "rsa_priv": priv(rsa_key), "ec_priv": priv(ec_key), "ec_decoy_pub": pub(ec_decoy),
-            "rsa_decoy_pub": stored["decoy_public_key"]}
+            "rsa_decoy_pub": stored["decoy_public_key"], "ed": ed_key, "ed_pub": pub(ed_key),
+            "ed_priv": priv(ed_key), "ed_decoy_pub": pub(ed_decoy)}
 
 
 def fusionauth(alg):
@@ -415,6 +440,8 @@ def fusionauth(alg):
             sig = mac(hashlib.sha512, secret, signing_input)
         elif alg == "RS256":
             sig = keys["rsa"].sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        elif alg == "EdDSA":
+            sig = keys["ed"].sign(signing_input)
         else:  # ES256: the JWS form is r || s, 32 bytes each
             der = keys["ec"].sign(signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
             r, s = decode_dss_signature(der)
@@ -492,14 +519,21 @@ def vectors():
     out = []
 
     def add(scheme, fn, secret, decoy, verify_key=None, decoy_key=None, check_sign=True, note="",
-            extra_signing_secrets=()):
+            extra_signing_secrets=(), key_role="webhook", timestamp_signed=None):
         """A vector signed with `secret`, and a rotation vector where it is the second.
-        `extra_signing_secrets` are further keys the signer is given (Mailgun's parent key)."""
+        `extra_signing_secrets` are further keys the signer is given (Mailgun's parent key).
+        `key_role` "app": the keys are the app's client secrets (Atlassian), not webhook
+        secrets. `timestamp_signed` overrides whether a signed time comes back (default:
+        the scheme has a tolerance)."""
         parts = fn(secret=secret, ts=TS, body=BODY, msg_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W")
         name = scheme if isinstance(scheme, str) else "generic-hmac"
         for label, verify_secrets, index in (("", [verify_key or secret], 0),
                                              (" (rotation)", [decoy_key or decoy, verify_key or secret], 1)):
             extra = {"extra_signing_secrets": list(extra_signing_secrets)} if extra_signing_secrets else {}
+            if key_role != "webhook":
+                extra["key_role"] = key_role
+            if timestamp_signed is not None:
+                extra["timestamp_signed"] = timestamp_signed
             out.append({
                 "name": name + (f" {note}" if note else "") + label,
                 "scheme": scheme,
@@ -585,6 +619,13 @@ def vectors():
         decoy_key=fa["rsa_decoy_pub"], check_sign=False, note="RS256")
     add("fusionauth", fusionauth("ES256"), fa["ec_priv"], None, verify_key=fa["ec_pub"],
         decoy_key=fa["ec_decoy_pub"], check_sign=False, note="ES256")
+    add("fusionauth", fusionauth("EdDSA"), fa["ed_priv"], None, verify_key=fa["ed_pub"],
+        decoy_key=fa["ed_decoy_pub"], check_sign=False, note="EdDSA")
+    add("atlassian", atlassian_admin, "atlassian-admin-webhook-secret-0123456789", "other",
+        note="admin", timestamp_signed=False)
+    jose = atlassian_jose()
+    add("atlassian", atlassian_app, jose["client_secret"], jose["other_secret"], check_sign=False,
+        note="oauth app jwt", key_role="app")
     add("standard-webhooks", brex, b64(bytes(range(40, 72))), None, decoy_key=whsec_decoy, note="brex bare base64")
     add(CLOSE, close, "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c",
         "1111111111111111111111111111111111111111111111111111111111111111", note="close")

@@ -1,11 +1,13 @@
 //! `switchboard connections list|show|create|check`: connections and their state, never
 //! secrets, through the running server; `create` makes one without a browser (a service
-//! account by the JWT bearer grant, a GitHub App installation the app knows, or a
+//! account by the JWT bearer grant, with the integration's key or its own
+//! `--private-key-file`, a GitHub App installation the app knows, or a
 //! client-credentials token); `check` tries a connection's credentials at the provider
 //! now (exit code 1 when the check found a problem).
 
 use clap::Subcommand;
-use client::{ConnectionFilter, ConnectionStatus, DirectConnect};
+use client::{ConnectionFilter, ConnectionStatus, DirectConnect, DirectCredentials};
+use vault::{ExposeSecret, SecretString};
 
 use super::Globals;
 use crate::exit::Outcome;
@@ -47,9 +49,10 @@ pub enum ConnectionsCmd {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Create a connection without a browser: a service account (JWT bearer grant), a
-    /// GitHub App installation by its id, or a client-credentials token. The provider
-    /// is asked first; a refusal stores nothing.
+    /// Create a connection without a browser: a service account (JWT bearer grant, with
+    /// the integration's key or the connection's own --private-key-file), a GitHub App
+    /// installation by its id, or a client-credentials token. The provider is asked
+    /// first; a refusal stores nothing.
     Create {
         /// The integration.
         #[arg(long)]
@@ -66,12 +69,58 @@ pub enum ConnectionsCmd {
         /// A GitHub App installation's id.
         #[arg(long)]
         installation_id: Option<String>,
+        /// The connection's own private key for a service account (jwt_bearer): a file
+        /// holding Google's service-account key file (JSON) or an RSA PEM (`-` reads
+        /// standard input). Without it the integration's key signs.
+        #[arg(long, value_name = "PATH")]
+        private_key_file: Option<std::path::PathBuf>,
+        /// The issuer of --private-key-file, where the key file does not name it (a
+        /// connected app's consumer key, an integration key).
+        #[arg(long, requires = "private_key_file")]
+        client_id: Option<String>,
+        /// The key id (kid) of --private-key-file, where the key file does not name it.
+        #[arg(long, requires = "private_key_file")]
+        private_key_id: Option<String>,
         /// Another connection setting, as NAME=VALUE (repeatable).
         #[arg(long = "setting", value_name = "NAME=VALUE", value_parser = setting)]
         settings: Vec<(String, String)>,
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+/// The most a key file given to `--private-key-file` may have (the server takes 16 KiB).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// Reads a private key file (`-`: standard input), at most [`MAX_KEY_FILE`] bytes.
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<SecretString> {
+    use std::io::Read as _;
+    let what = || format!("--private-key-file {}", path.display());
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(MAX_KEY_FILE + 1)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_string(&mut text))
+    };
+    let text = SecretString::from(text);
+    read.map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot read it ({e}); give the key file (JSON) or the PEM the provider gave you",
+            what()
+        )
+    })?;
+    if text.expose_secret().len() as u64 > MAX_KEY_FILE {
+        anyhow::bail!(
+            "{}: more than {MAX_KEY_FILE} bytes, which no key file is; give the service account's key file (JSON) or the PEM",
+            what()
+        );
+    }
+    if text.expose_secret().trim().is_empty() {
+        anyhow::bail!("{}: the file is empty", what());
+    }
+    Ok(text)
 }
 
 fn setting(s: &str) -> Result<(String, String), String> {
@@ -137,11 +186,23 @@ pub async fn run(cmd: ConnectionsCmd, g: &Globals) -> anyhow::Result<Outcome> {
             end_user,
             subject,
             installation_id,
+            private_key_file,
+            client_id,
+            private_key_id,
             settings,
             remote,
         } => {
+            // Read before the server is asked for anything.
+            let private_key = private_key_file.as_deref().map(read_key_file).transpose()?;
             let c = remote.client("connections create")?;
             let mut req = DirectConnect::new(integration);
+            if let Some(private_key) = private_key {
+                req = req.credentials(DirectCredentials::PrivateKey {
+                    private_key,
+                    client_id,
+                    private_key_id,
+                });
+            }
             if let Some(id) = connection_id {
                 req = req.connection_id(id);
             }

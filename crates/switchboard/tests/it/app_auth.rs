@@ -18,16 +18,16 @@ use serde_json::{Value, json};
 use crate::connect::App;
 use crate::harness::{self, Server};
 
-const APP_ORIGIN: &str = "http://127.0.0.1:9";
-const SA_CLIENT_ID: &str = "robot@switchboard-test.iam.example";
+pub(crate) const APP_ORIGIN: &str = "http://127.0.0.1:9";
+pub(crate) const SA_CLIENT_ID: &str = "robot@switchboard-test.iam.example";
 /// The GitHub App's OAuth client, as the peer knows it (its defaults).
 const GH_CLIENT_ID: &str = "Iv1.switchboardtest";
 const GH_CLIENT_SECRET: &str = "test-client-secret-1234";
 const GH_WEBHOOK_SECRET: &str = "gh-webhook-secret-for-tests";
 
 /// The running peer, killed on drop.
-struct JwtPeer {
-    base: String,
+pub(crate) struct JwtPeer {
+    pub(crate) base: String,
     keys: tempfile::TempDir,
     child: Child,
     stderr_path: std::path::PathBuf,
@@ -42,7 +42,7 @@ impl Drop for JwtPeer {
 }
 
 impl JwtPeer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/jwt-grant");
         assert!(
@@ -105,7 +105,7 @@ impl JwtPeer {
         }
     }
 
-    fn key(&self, name: &str) -> String {
+    pub(crate) fn key(&self, name: &str) -> String {
         self.keys
             .path()
             .join("keys")
@@ -114,11 +114,11 @@ impl JwtPeer {
             .to_string()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    async fn set(&self, v: Value) {
+    pub(crate) async fn set(&self, v: Value) {
         let r = self
             .http
             .post(format!("{}/__test/set", self.base))
@@ -129,7 +129,7 @@ impl JwtPeer {
         assert!(r.status().is_success(), "{}", self.stderr());
     }
 
-    async fn stats(&self) -> Value {
+    pub(crate) async fn stats(&self) -> Value {
         self.http
             .get(format!("{}/__test/stats", self.base))
             .send()
@@ -140,7 +140,7 @@ impl JwtPeer {
             .unwrap()
     }
 
-    async fn reset(&self) {
+    pub(crate) async fn reset(&self) {
         self.http
             .post(format!("{}/__test/reset", self.base))
             .send()
@@ -858,6 +858,22 @@ async fn github_app_installation_webhooks_change_the_bound_connections() {
     assert_eq!(status, StatusCode::OK, "{t}");
     let (_, c) = app.get("/api/connections/w-1").await;
     assert_eq!(c["last_error"], Value::Null, "{c}");
+    // A suspend delivered late (after the unsuspend, as GitHub may): GitHub, asked, says
+    // the installation is not suspended, so nothing changes.
+    let (status, _) = deliver(
+        &peer,
+        json!({"event": "installation", "action": "suspend", "installationId": 101}),
+    )
+    .await;
+    assert!((200..300).contains(&status));
+    for id in ["w-1", "w-2"] {
+        assert_eq!(status_of(id).await, "active", "{id}");
+    }
+    assert_eq!(
+        peer.stats().await["installation_reads"],
+        2,
+        "asked once per webhook"
+    );
 
     // Nothing changes for: an installation no connection is bound to, a user's
     // authorization revoked (connections hold no user tokens), other installation
@@ -1078,7 +1094,7 @@ async fn jwt_bearer_service_accounts_connect_without_a_browser_and_renew_once() 
         (
             json!({"integration": "sa", "connection_id": "bad-5", "credentials": {"api_key": "x"}}),
             StatusCode::BAD_REQUEST,
-            "send no credentials",
+            "not an API key",
         ),
     ] {
         let (status, v) = app.post("/api/connections", body.clone()).await;

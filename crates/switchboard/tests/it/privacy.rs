@@ -524,7 +524,10 @@ async fn store_event_pg(
 
 /// Every needle found in any row of any table of the schema (each row as PostgreSQL
 /// prints it, `bytea` as hex), with the table it is in.
-async fn row_traces(schema: &crate::postgres::PgSchema, needles: &[(&str, String)]) -> Vec<String> {
+pub(crate) async fn row_traces(
+    schema: &crate::postgres::PgSchema,
+    needles: &[(&str, String)],
+) -> Vec<String> {
     use sqlx::Connection;
     let mut db = sqlx::PgConnection::connect(&schema.url).await.unwrap();
     let tables: Vec<String> = sqlx::query_scalar(

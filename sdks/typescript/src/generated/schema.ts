@@ -106,8 +106,8 @@ export interface paths {
         /**
          * Connect without a browser redirect: an API key or basic credentials (checked by the
          *     provider's verify request), a client-credentials token, a service account (JWT
-         *     bearer grant, `settings.subject`) or a GitHub App installation
-         *     (`settings.installation_id`).
+         *     bearer grant, `settings.subject`; its own key in `credentials.private_key`, or the
+         *     integration's) or a GitHub App installation (`settings.installation_id`).
          */
         post: operations["connect_direct"];
         delete?: never;
@@ -825,12 +825,32 @@ export interface components {
             /** @description The full key. Store it now: it cannot be shown again. */
             key: string;
         };
-        /** @description Credentials of an API-key or basic connection. */
+        /** @description Credentials of an API-key or basic connection, or a service account's own key. */
         CredentialsBody: {
             /** @description The API key (`api_key` providers). */
             api_key?: string | null;
+            /**
+             * @description The issuer (`iss`) of the connection's own key, where its key file does not name
+             *     it (a connected app's consumer key, an integration key); default: the
+             *     integration's `client_id`.
+             */
+            client_id?: string | null;
             /** @description Password (`basic` providers). */
             password?: string | null;
+            /**
+             * @description The connection's own private key (`jwt_bearer` providers), signing its assertions
+             *     instead of the integration's `private_key`: an RSA PEM (PKCS#1 or PKCS#8), or
+             *     Google's service-account key file (JSON) as downloaded, which also gives the
+             *     issuer (`client_email`) and key id (`private_key_id`). At most 16 KiB; checked
+             *     (parsed, made to sign, and tried at the token endpoint) before anything is
+             *     stored, sealed, and never returned.
+             */
+            private_key?: string | null;
+            /**
+             * @description The key id (`kid`) of the connection's own key, where its key file does not name
+             *     it.
+             */
+            private_key_id?: string | null;
             /** @description User name (`basic` providers without a fixed one). */
             username?: string | null;
         };
@@ -981,7 +1001,11 @@ export interface components {
         DirectConnectBody: {
             /** @description The connection id (generated when absent). */
             connection_id?: string | null;
-            /** @description The credentials (not for client credentials); an object, not null. */
+            /**
+             * @description The credentials (not for client credentials or GitHub App installations); an
+             *     object, not null. A service account (`jwt_bearer`) gives its own key here, or
+             *     none to sign with the integration's.
+             */
             credentials?: components["schemas"]["CredentialsBody"];
             /**
              * @description The app's end-user id (default `app` for client credentials): 1 to 256
@@ -1995,7 +2019,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConnectionBody"];
                 };
             };
-            /** @description a bad field, or an integration that does not connect this way */
+            /** @description a bad field (a private key that is not an RSA PEM or a service-account key file, or none where the integration has none), or an integration that does not connect this way */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2049,7 +2073,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description a field of the wrong type, or the provider refused the credentials (or a signed JWT: the message says what to check) */
+            /** @description a field of the wrong type, or the provider refused the credentials (or a signed JWT: the message gives the provider's reason and says what to check); nothing is stored */
             422: {
                 headers: {
                     [name: string]: unknown;

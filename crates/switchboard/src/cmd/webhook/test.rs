@@ -111,13 +111,17 @@ pub(super) fn sign_sample(
     if let Some(f) = &form {
         req = req.form(f);
     }
-    let signed =
-        signatures::sign(scheme, &integration.webhook_secrets[..1], &req).map_err(|e| {
-            CliError::new(
-                "invalid_config",
-                format!("cannot sign a {} webhook: {e}", scheme.name()),
-            )
-        })?;
+    // The first webhook secret; for a scheme that also takes the app's client secret
+    // (Atlassian) and has no webhook secret, that one (a webhook the app registered).
+    let first = &integration.webhook_secrets[..integration.webhook_secrets.len().min(1)];
+    let keys =
+        signatures::Keys::webhook(first).with_app(super::verify::app_secret(integration, scheme));
+    let signed = signatures::sign_with(scheme, keys, &req).map_err(|e| {
+        CliError::new(
+            "invalid_config",
+            format!("cannot sign a {} webhook: {e}", scheme.name()),
+        )
+    })?;
     if !signed.body_fields.is_empty() {
         body = with_body_fields(body, is_form, &signed.body_fields)?;
     }

@@ -85,7 +85,22 @@ pub fn webhook_integration<'c>(
     };
     let catalog = catalog_of(cfg, false)?;
     let scheme = scheme_of(integration, &catalog)?;
-    if integration.webhook_secrets.is_empty() {
+    if scheme.fetches_keys() {
+        return Err(CliError::new(
+            "invalid_config",
+            format!(
+                "integration {:?} uses {scheme}, whose webhooks are signed with the provider's own key, which Switchboard fetches when a webhook arrives: it cannot sign a test webhook nor check one offline; have the provider send one to the running server ({})",
+                integration.id,
+                match scheme {
+                    signatures::Scheme::Plaid => "Plaid: POST /sandbox/item/fire_webhook in the sandbox",
+                    signatures::Scheme::Paypal => "PayPal: the Webhooks simulator of the developer dashboard, or POST /v1/notifications/simulate-event",
+                    _ => "the provider's webhook simulator",
+                }
+            ),
+        )
+        .into());
+    }
+    if integration.webhook_secrets.is_empty() && app_secret(integration, &scheme).is_empty() {
         return Err(CliError::new(
             "invalid_config",
             format!("integration {:?} has no webhook_secrets", integration.id),
@@ -93,6 +108,18 @@ pub fn webhook_integration<'c>(
         .into());
     }
     Ok((integration, scheme))
+}
+
+/// The integration's client secret, for a scheme that checks some webhooks with it
+/// (Atlassian: those its OAuth 2.0 app registered); empty for the others.
+pub fn app_secret<'i>(
+    integration: &'i config::Integration,
+    scheme: &Scheme,
+) -> &'i [signatures::SecretString] {
+    match &integration.client_secret {
+        Some(cs) if scheme.takes_app_secret() => std::slice::from_ref(cs),
+        _ => &[],
+    }
 }
 
 /// Arguments of `webhook verify`.
@@ -137,7 +164,9 @@ pub fn run(args: VerifyArgs, g: &Globals) -> anyhow::Result<Outcome> {
         opts = opts.with_tolerance(t);
     }
     let req = Request::new(&args.method, &url, &headers, &body);
-    let result = signatures::verify(&scheme, &req, &integration.webhook_secrets, &opts);
+    let keys = signatures::Keys::webhook(&integration.webhook_secrets)
+        .with_app(app_secret(integration, &scheme));
+    let result = signatures::verify_with(&scheme, &req, keys, &opts);
     let n = integration.webhook_secrets.len();
     match result {
         Ok(v) => {
@@ -146,6 +175,11 @@ pub fn run(args: VerifyArgs, g: &Globals) -> anyhow::Result<Outcome> {
                     "{}",
                     serde_json::json!({
                         "ok": true, "scheme": scheme.name(), "secret_index": v.secret_index,
+                        "key": match v.key {
+                            signatures::KeyRole::Webhook => "webhook_secrets",
+                            signatures::KeyRole::App => "client_secret",
+                            signatures::KeyRole::Provider => "provider_key",
+                        },
                         "timestamp": v.timestamp, "id": v.id,
                     })
                 );
@@ -155,12 +189,22 @@ pub fn run(args: VerifyArgs, g: &Globals) -> anyhow::Result<Outcome> {
                     .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                     .map(|t| format!(", signed at {}", t.to_rfc3339()))
                     .unwrap_or_default();
-                println!(
-                    "valid: {} signature matched webhook_secrets[{}] ({} configured){when}",
-                    scheme.name(),
-                    v.secret_index,
-                    n
-                );
+                match v.key {
+                    signatures::KeyRole::Webhook => println!(
+                        "valid: {} signature matched webhook_secrets[{}] ({} configured){when}",
+                        scheme.name(),
+                        v.secret_index,
+                        n
+                    ),
+                    signatures::KeyRole::App => println!(
+                        "valid: {} signature matched the integration's client_secret{when}",
+                        scheme.name()
+                    ),
+                    signatures::KeyRole::Provider => println!(
+                        "valid: {} signature matched the provider's key{when}",
+                        scheme.name()
+                    ),
+                }
             }
             Ok(Outcome::Success)
         }

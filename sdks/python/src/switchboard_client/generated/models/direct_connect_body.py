@@ -25,7 +25,8 @@ class DirectConnectBody:
     Attributes:
         integration (str): The integration.
         connection_id (None | str | Unset): The connection id (generated when absent).
-        credentials (CredentialsBody | Unset): Credentials of an API-key or basic connection.
+        credentials (CredentialsBody | Unset): Credentials of an API-key or basic connection, or a service account's own
+            key.
         end_user_id (None | str | Unset): The app's end-user id (default `app` for client credentials): 1 to 256
             characters, no control characters.
         settings (DirectConnectBodySettings | Unset): The provider's connection settings (subdomain…; `subject` of a

@@ -107,8 +107,8 @@ def sync_detailed(
 ) -> Response[ConnectionBody | ErrorBody]:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
     provider's verify request), a client-credentials token, a service account (JWT
-    bearer grant, `settings.subject`) or a GitHub App installation
-    (`settings.installation_id`).
+    bearer grant, `settings.subject`; its own key in `credentials.private_key`, or the
+    integration's) or a GitHub App installation (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
@@ -140,8 +140,8 @@ def sync(
 ) -> ConnectionBody | ErrorBody | None:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
     provider's verify request), a client-credentials token, a service account (JWT
-    bearer grant, `settings.subject`) or a GitHub App installation
-    (`settings.installation_id`).
+    bearer grant, `settings.subject`; its own key in `credentials.private_key`, or the
+    integration's) or a GitHub App installation (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
@@ -168,8 +168,8 @@ async def asyncio_detailed(
 ) -> Response[ConnectionBody | ErrorBody]:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
     provider's verify request), a client-credentials token, a service account (JWT
-    bearer grant, `settings.subject`) or a GitHub App installation
-    (`settings.installation_id`).
+    bearer grant, `settings.subject`; its own key in `credentials.private_key`, or the
+    integration's) or a GitHub App installation (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
@@ -199,8 +199,8 @@ async def asyncio(
 ) -> ConnectionBody | ErrorBody | None:
     """Connect without a browser redirect: an API key or basic credentials (checked by the
     provider's verify request), a client-credentials token, a service account (JWT
-    bearer grant, `settings.subject`) or a GitHub App installation
-    (`settings.installation_id`).
+    bearer grant, `settings.subject`; its own key in `credentials.private_key`, or the
+    integration's) or a GitHub App installation (`settings.installation_id`).
 
     Args:
         body (DirectConnectBody): `POST /api/connections`. Example: {'connection_id': 'acme-cc-1',
