@@ -157,11 +157,13 @@ impl CustomProvider {
     /// Whether the provider has a token endpoint to name: every mode but a GitHub App and
     /// a JWT that is itself the credential (`jwt_bearer.exchange = false`).
     fn takes_token_url(&self) -> bool {
-        !matches!(
+        let self_signed = self.auth_mode == Some(AuthMode::JwtBearer)
+            && self.jwt_bearer.as_ref().is_some_and(|j| !j.exchange);
+        let tokenless = matches!(
             self.auth_mode,
             Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
-        ) && !(self.auth_mode == Some(AuthMode::JwtBearer)
-            && self.jwt_bearer.as_ref().is_some_and(|j| !j.exchange))
+        );
+        !tokenless && !self_signed
     }
 
     /// Whether the endpoints must come from discovery (an issuer without explicit
