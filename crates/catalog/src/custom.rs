@@ -54,6 +54,10 @@ pub struct CustomProvider {
     /// Token-endpoint client authentication (default from discovery, else `basic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_auth: Option<ClientAuth>,
+    /// The name of the client id parameter when the provider does not call it
+    /// `client_id` (TikTok `client_key`), as `oauth2.client_id_param` in a catalog file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_param: Option<String>,
     /// `oauth2` (default), `client_credentials`, `github_app` or `jwt_bearer`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_mode: Option<AuthMode>,
@@ -68,6 +72,20 @@ pub struct CustomProvider {
     /// Webhook signature scheme of the provider, if it sends webhooks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_scheme: Option<Scheme>,
+    /// Extra token-request parameters, as `oauth2.token_params` in a catalog file; values
+    /// may hold placeholders (`instance_id = "{instance_id}"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub token_params: std::collections::BTreeMap<String, String>,
+    /// How the token request body is encoded (`form`, the default, or `json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_request: Option<crate::model::BodyFormat>,
+    /// Headers every API call carries, as `api_headers` in a catalog file; values may
+    /// hold placeholders (`Client-Id = "{client_id}"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_headers: std::collections::BTreeMap<String, String>,
+    /// Query parameters every API call carries, as `api_query` in a catalog file.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub api_query: std::collections::BTreeMap<String, String>,
     /// Its webhooks described in full, as in a catalog file (`[providers.webhooks]`:
     /// scheme, event id and type, and for a scheme whose keys are fetched, where from:
     /// `[providers.webhooks.keys]`). Instead of `webhook_scheme`. With it, `auth_mode`
@@ -136,6 +154,18 @@ impl CustomProvider {
         Some(vec![openid, rfc8414])
     }
 
+    /// Whether the provider has a token endpoint to name: every mode but a GitHub App and
+    /// a JWT that is itself the credential (`jwt_bearer.exchange = false`).
+    fn takes_token_url(&self) -> bool {
+        let self_signed = self.auth_mode == Some(AuthMode::JwtBearer)
+            && self.jwt_bearer.as_ref().is_some_and(|j| !j.exchange);
+        let tokenless = matches!(
+            self.auth_mode,
+            Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
+        );
+        !tokenless && !self_signed
+    }
+
     /// Whether the endpoints must come from discovery (an issuer without explicit
     /// token URL).
     pub fn needs_discovery(&self) -> bool {
@@ -153,12 +183,7 @@ impl CustomProvider {
         if let Some(i) = &self.issuer {
             crate::template::check_url(i, dev)
                 .map_err(|m| self.err("issuer", format!("{m}; give the issuer's URL")))?;
-        } else if self.token_url.is_none()
-            && !matches!(
-                self.auth_mode,
-                Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
-            )
-        {
+        } else if self.token_url.is_none() && self.takes_token_url() {
             return Err(self.err(
                 "token_url",
                 "is missing; give `issuer` (for discovery) or the explicit endpoints",
@@ -172,12 +197,7 @@ impl CustomProvider {
 
     /// The provider from explicit endpoints only (no discovery).
     pub fn to_provider_explicit(&self, dev: bool) -> Result<Provider, CatalogError> {
-        if self.token_url.is_none()
-            && !matches!(
-                self.auth_mode,
-                Some(AuthMode::GithubApp | AuthMode::WebhookOnly)
-            )
-        {
+        if self.token_url.is_none() && self.takes_token_url() {
             return Err(self.err(
                 "token_url",
                 "is missing; fetch the issuer's discovery document and use `from_discovery`, or give the endpoints",
@@ -244,7 +264,7 @@ impl CustomProvider {
                     "applies to providers that issue tokens; a webhook_only provider has none",
                 ));
             }
-        } else if token_url.is_none() && auth_mode != AuthMode::GithubApp {
+        } else if token_url.is_none() && self.takes_token_url() {
             return Err(self.err("token_url", "is missing"));
         }
         let supports = |list: Option<&Option<Vec<String>>>, what: &str| {
@@ -303,6 +323,8 @@ impl CustomProvider {
         };
         let jwt_bearer = match (auth_mode, &self.jwt_bearer) {
             (AuthMode::JwtBearer, j) => Some(j.clone().unwrap_or(JwtBearer {
+                exchange: true,
+                issuer_claim: "iss".to_owned(),
                 audience: Default::default(),
                 subject: Default::default(),
                 scopes: Default::default(),
@@ -364,17 +386,22 @@ impl CustomProvider {
                     .unwrap_or_else(|| " ".to_owned()),
                 pkce,
                 client_auth,
+                client_id_param: self
+                    .client_id_param
+                    .clone()
+                    .unwrap_or_else(|| crate::model::CLIENT_ID_PARAM.to_owned()),
                 authorization_params: Default::default(),
-                token_params: Default::default(),
+                token_params: self.token_params.clone(),
                 code_params: Default::default(),
                 token_headers: Default::default(),
-                token_request: Default::default(),
+                token_request: self.token_request.unwrap_or_default(),
                 api_auth: None,
                 token_response: TokenResponse::default(),
             }),
             api_key: None,
             basic: None,
-            api_headers: Default::default(),
+            api_headers: self.api_headers.clone(),
+            api_query: self.api_query.clone(),
             verify: None,
             rate_limit: None,
             webhooks: if let Some(w) = &self.webhooks {

@@ -21,12 +21,15 @@
 mod custom;
 mod error;
 mod model;
+mod pointer;
 mod scopes;
 mod template;
 mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_expressible;
 #[cfg(test)]
 mod tests_provenance;
 
@@ -36,17 +39,18 @@ use std::sync::OnceLock;
 pub use crate::custom::{CustomProvider, DiscoveryDocument};
 pub use crate::error::CatalogError;
 pub use crate::model::{
-    ApiKey, AuthMode, Basic, BodyFormat, CalendarDate, ClientAuth, Expiry, FORM_CONTENT_TYPE,
-    GithubApp, Handshake, HttpMethod, JwtAudience, JwtBearer, JwtScopes, JwtSubject, Location,
-    OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample, ResetFormat,
-    Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME, SAMPLE_EVENT_ID,
-    SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind, ValueSource,
-    VerifyRequest, WebhookKeys, WebhookSample, Webhooks,
+    ApiKey, AuthMode, Basic, BodyFormat, CLIENT_ID_PARAM, CalendarDate, ClientAuth, Expiry,
+    FORM_CONTENT_TYPE, GithubApp, Handshake, HttpMethod, JwtAudience, JwtBearer, JwtScopes,
+    JwtSubject, Location, OAuth2, Placeholder, Provider, RateLimit, RefreshTokens, RenderedSample,
+    ResetFormat, Revocation, RevokeClientAuth, RevokeToken, Routing, SAMPLE_DATETIME,
+    SAMPLE_EVENT_ID, SAMPLE_TIMESTAMP, Sources, TokenPlacement, TokenResponse, ValueKind,
+    ValueSource, VerifyRequest, WebhookKeys, WebhookSample, Webhooks,
 };
+pub use crate::pointer::select as select_pointer;
 pub use crate::scopes::{
     SCOPES_FILE, ScopeWords, described_providers, parse_scope_words, scope_description,
 };
-pub use crate::template::{TOKEN_PLACEHOLDER, resolve_url, resolve_url_with};
+pub use crate::template::{TOKEN_PLACEHOLDER, resolve_text, resolve_url, resolve_url_with};
 pub use crate::validate::is_valid_id;
 pub use signatures::Scheme;
 
@@ -70,6 +74,7 @@ embedded![
     "attio",
     "auth0",
     "bamboohr",
+    "basecamp",
     "bigcommerce",
     "bitbucket",
     "box",
@@ -177,13 +182,17 @@ embedded![
     "strava",
     "stripe",
     "svix",
+    "tiktok",
     "todoist",
+    "trello",
     "twilio",
     "twitch",
     "typeform",
     "vercel",
+    "vonage",
     "webex",
     "webflow",
+    "wix",
     "woocommerce",
     "workable",
     "workos",

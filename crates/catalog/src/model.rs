@@ -33,9 +33,15 @@ pub struct Provider {
     /// Basic-auth labels (`basic` mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic: Option<Basic>,
-    /// Fixed headers every API call needs (`Notion-Version`, `X-GitHub-Api-Version`).
+    /// Headers every API call needs (`Notion-Version`, `X-GitHub-Api-Version`); a value
+    /// may hold placeholders (Twitch `Client-Id = "{client_id}"`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub api_headers: BTreeMap<String, String>,
+    /// Query parameters every API call carries besides the credential; a value may hold
+    /// placeholders (Trello `key = "{api_key}"`, the integration's key beside the user's
+    /// token).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_query: BTreeMap<String, String>,
     /// A request that proves credentials work (made at connect time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyRequest>,
@@ -173,8 +179,8 @@ pub struct Sources {
     /// revocation (required when `[oauth2]` is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2: Option<String>,
-    /// `api_base_url`, `api_headers`, `[api_key]`, `[basic]`, `[verify]` (required when
-    /// any is present).
+    /// `api_base_url`, `api_headers`, `api_query`, `[api_key]`, `[basic]`, `[verify]`
+    /// (required when any is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
     /// `[rate_limit]` (required when present).
@@ -257,7 +263,8 @@ pub enum AuthMode {
     /// one installation. See [`GithubApp`].
     GithubApp,
     /// The RFC 7523 JWT bearer grant (service accounts): a signed assertion buys an
-    /// access token, no refresh token. See [`JwtBearer`].
+    /// access token, no refresh token; or, with `exchange = false`, the signed JWT is
+    /// itself the credential (Vonage). See [`JwtBearer`].
     JwtBearer,
 }
 
@@ -341,12 +348,22 @@ impl GithubApp {
 }
 
 /// What a JWT bearer assertion (RFC 7523) holds beside `iss` (the integration's
-/// `client_id`), `iat`, `exp` and `jti`.
+/// `client_id`), `iat`, `exp` and `jti`, and whether it is traded for a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtBearer {
+    /// Whether the signed JWT is traded at `oauth2.token_url` for an access token
+    /// (RFC 7523, the default). `false`: there is no token endpoint; the JWT itself is
+    /// the API credential (`Authorization: Bearer`), signed afresh before it expires
+    /// (Vonage).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub exchange: bool,
+    /// The claim that names the integration's `client_id`: `iss` (RFC 7523), or the
+    /// provider's own (Vonage `application_id`).
+    #[serde(default = "p_iss", skip_serializing_if = "is_iss")]
+    pub issuer_claim: String,
     /// The `aud` claim: the token URL (Google), its origin (Salesforce's login URL) or
-    /// its host (DocuSign's `account-d.docusign.com`).
+    /// its host (DocuSign's `account-d.docusign.com`); `none` without a token endpoint.
     #[serde(default)]
     pub audience: JwtAudience,
     /// Whether a connection names a `sub` (the user acted for): Salesforce's user name,
@@ -365,6 +382,18 @@ fn assertion_secs() -> u64 {
     300
 }
 
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn p_iss() -> String {
+    "iss".to_owned()
+}
+
+fn is_iss(c: &str) -> bool {
+    c == "iss"
+}
+
 /// The `aud` claim of a JWT bearer assertion, from the resolved token URL.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -376,6 +405,9 @@ pub enum JwtAudience {
     TokenOrigin,
     /// The host of the token URL.
     TokenHost,
+    /// No `aud` claim: for a JWT that is not traded at a token endpoint
+    /// (`exchange = false`).
+    None,
 }
 
 /// Whether an assertion carries a subject.
@@ -441,9 +473,11 @@ pub enum ValueSource {
     Connection(String),
     /// A setting of the integration in `switchboard.toml` (Okta domain, client id).
     Integration(String),
-    /// A JSON pointer into the token response (Salesforce `/instance_url`).
+    /// A JSON pointer into the token response (Salesforce `/instance_url`); a token
+    /// `[name=value]` selects in an array (see [`crate::select_pointer`]).
     TokenResponse(String),
-    /// A JSON pointer into the userinfo / metadata response (Mailchimp `/api_endpoint`).
+    /// A JSON pointer into the userinfo / metadata response (Mailchimp `/api_endpoint`,
+    /// Basecamp `/accounts/[product=bc3]/id`).
     Userinfo(String),
     /// A query parameter of the OAuth2 callback (QuickBooks `realmId`).
     CallbackQuery(String),
@@ -522,11 +556,19 @@ pub struct OAuth2 {
     /// How the client authenticates at the token endpoint.
     #[serde(default)]
     pub client_auth: ClientAuth,
-    /// Extra authorization parameters (Google `access_type = "offline"`).
+    /// The name of the parameter that carries the client id: in the authorization URL,
+    /// in token requests that send it in the body (`client_auth = "body"`) and in
+    /// revocation requests (`body` or `client_id`). `client_id` unless the provider
+    /// names it otherwise (TikTok `client_key`).
+    #[serde(default = "p_client_id", skip_serializing_if = "is_client_id")]
+    pub client_id_param: String,
+    /// Extra authorization parameters (Google `access_type = "offline"`); values may hold
+    /// placeholders known before the user is sent away.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authorization_params: BTreeMap<String, String>,
     /// Extra token-request parameters (every grant: code exchange, refresh, client
-    /// credentials).
+    /// credentials); values may hold placeholders known at the code exchange (Wix
+    /// `instance_id = "{instance_id}"`, a connection setting).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub token_params: BTreeMap<String, String>,
     /// Extra parameters of the authorization-code exchange only, not sent on refresh
@@ -549,6 +591,17 @@ pub struct OAuth2 {
 
 fn space() -> String {
     " ".to_owned()
+}
+
+/// The parameter name RFC 6749 gives the client id.
+pub const CLIENT_ID_PARAM: &str = "client_id";
+
+fn p_client_id() -> String {
+    CLIENT_ID_PARAM.to_owned()
+}
+
+fn is_client_id(name: &str) -> bool {
+    name == CLIENT_ID_PARAM
 }
 
 fn yes() -> bool {
@@ -1058,7 +1111,7 @@ impl Webhooks {
                 .trim()
                 .to_owned(),
             Location::Pointer(p) => match json {
-                Some(v) => match v.pointer(p)? {
+                Some(v) => match crate::pointer::select(v, p)? {
                     serde_json::Value::String(s) => s.clone(),
                     serde_json::Value::Number(n) => n.to_string(),
                     _ => return None,
@@ -1169,4 +1222,6 @@ pub enum Handshake {
     MondayChallenge,
     /// Okta event hooks `X-Okta-Verification-Challenge`: echo it as `{"verification"}`.
     OktaVerificationChallenge,
+    /// Trello checks a new webhook's callback URL with a `HEAD` request: answer 200.
+    TrelloHead,
 }

@@ -340,6 +340,55 @@ pub fn resolve_url_with(
     Ok(out)
 }
 
+/// The longest value substituted into a text template.
+const MAX_TEXT_VALUE: usize = 512;
+
+/// Fills a text template (an API header value, an API query parameter or a token
+/// parameter, not a URL): each `{name}` is replaced by its value as it is, once the
+/// value is checked against its placeholder's kind (a `segment` is any text). No value
+/// may be empty, longer than 512 characters or hold a control character, so a header
+/// value can never be split. `{token}` is not a text placeholder.
+pub fn resolve_text(
+    template: &str,
+    placeholders: &BTreeMap<String, Placeholder>,
+    values: &BTreeMap<String, String>,
+) -> Result<String, CatalogError> {
+    let mut out = String::with_capacity(template.len() + 32);
+    for piece in parse(template)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(name) => {
+                let ph = placeholders.get(name).ok_or_else(|| {
+                    template_err(
+                        template,
+                        format!("placeholder {{{name}}} is not declared under [placeholders]"),
+                    )
+                })?;
+                let value = values.get(name).or(ph.default.as_ref()).ok_or_else(|| {
+                    CatalogError::MissingValue {
+                        placeholder: name.to_owned(),
+                        source_name: ph.from.describe(),
+                    }
+                })?;
+                if value.chars().count() > MAX_TEXT_VALUE || value.chars().any(char::is_control) {
+                    return Err(CatalogError::bad_value(
+                        name,
+                        "it is longer than 512 characters or holds a control character",
+                    ));
+                }
+                // The kind's checks (allowed values, labels, hosts, origins); the value
+                // goes in as it is, not percent-encoded.
+                let checked = encode_value(name, ph, value)?;
+                match ph.kind {
+                    ValueKind::Segment => out.push_str(value),
+                    _ => out.push_str(&checked),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn segment() -> Placeholder {
     Placeholder {
         from: crate::model::ValueSource::Connection(TOKEN_PLACEHOLDER.to_owned()),

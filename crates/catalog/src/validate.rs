@@ -155,6 +155,43 @@ impl Checker<'_> {
             .map_err(|m| self.err(key, format!("{m}; write the provider's https endpoint")))
     }
 
+    /// A text template (a header value, a query or token parameter): its placeholders
+    /// declared and known at `phase` (`{token}` is no text placeholder), no control
+    /// characters, and with sample values a valid header value.
+    fn text(&mut self, key: &str, text: &str, phase: Phase) -> Result<(), CatalogError> {
+        if text.chars().any(char::is_control) {
+            return Err(self.err(key, "holds a control character; write one line"));
+        }
+        let pieces = template::parse(text).map_err(|e| self.err(key, e.to_string()))?;
+        for piece in pieces {
+            let template::Piece::Var(name) = piece else {
+                continue;
+            };
+            let ph = self.p.placeholders.get(name).ok_or_else(|| {
+                self.err(
+                    key,
+                    format!("uses {{{name}}}, which is not declared; add [placeholders.{name}]"),
+                )
+            })?;
+            let known = match phase {
+                Phase::Authorization => ph.from.known_before_authorization(),
+                Phase::TokenExchange => ph.from.known_at_token_exchange(),
+                Phase::Connected => true,
+            };
+            if !known {
+                return Err(self.err(
+                    key,
+                    format!(
+                        "uses {{{name}}}, whose value comes from {} and is not known yet when this is sent",
+                        ph.from.describe()
+                    ),
+                ));
+            }
+            self.used.insert(name.to_owned());
+        }
+        Ok(())
+    }
+
     fn header(&self, key: &str, name: &str) -> Result<(), CatalogError> {
         if is_header_name(name) {
             Ok(())
@@ -190,7 +227,10 @@ impl Checker<'_> {
     fn location(&self, key: &str, loc: &Location, role: Role) -> Result<(), CatalogError> {
         match (loc, role) {
             (Location::Header(h), _) => self.header(key, h),
-            (Location::Pointer(p), _) => self.pointer(key, p),
+            (Location::Pointer(p), _) => {
+                self.pointer(key, p)?;
+                crate::pointer::check_selectors(p).map_err(|m| self.err(key, format!("{p:?} {m}")))
+            }
             (Location::Value(v), Role::Type) => {
                 if v.trim().is_empty() || v.trim() != v || v.len() > 256 {
                     Err(self.err(key, "must be a non-empty value without surrounding spaces"))
@@ -399,7 +439,10 @@ impl Checker<'_> {
 
     fn source(&self, key: &str, src: &ValueSource) -> Result<(), CatalogError> {
         match src {
-            ValueSource::TokenResponse(p) | ValueSource::Userinfo(p) => self.pointer(key, p),
+            ValueSource::TokenResponse(p) | ValueSource::Userinfo(p) => {
+                self.pointer(key, p)?;
+                crate::pointer::check_selectors(p).map_err(|m| self.err(key, format!("{p:?} {m}")))
+            }
             ValueSource::Connection(k)
             | ValueSource::Integration(k)
             | ValueSource::CallbackQuery(k) => {
@@ -473,11 +516,27 @@ impl Checker<'_> {
             .chain(&o.token_params)
             .chain(&o.code_params)
         {
-            if RESERVED_PARAMS.contains(&k.as_str()) {
+            if RESERVED_PARAMS.contains(&k.as_str()) || *k == o.client_id_param {
                 return Err(self.err(
                     format!("oauth2 params.{k}"),
                     "is set by Switchboard itself; remove it",
                 ));
+            }
+        }
+        self.client_id_param(o)?;
+        for (k, v) in &o.authorization_params {
+            self.text(
+                &format!("oauth2.authorization_params.{k}"),
+                v,
+                Phase::Authorization,
+            )?;
+        }
+        for (what, params) in [
+            ("token_params", &o.token_params),
+            ("code_params", &o.code_params),
+        ] {
+            for (k, v) in params {
+                self.text(&format!("oauth2.{what}.{k}"), v, Phase::TokenExchange)?;
             }
         }
         for h in o.token_headers.keys() {
@@ -509,6 +568,65 @@ impl Checker<'_> {
             return Err(self.err("oauth2.token_response.scope_separator", "must not be empty"));
         }
         Ok(())
+    }
+
+    /// `oauth2.client_id_param`: a plain parameter name that no other parameter
+    /// Switchboard sets already has.
+    fn client_id_param(&self, o: &OAuth2) -> Result<(), CatalogError> {
+        let name = o.client_id_param.as_str();
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !plain {
+            return Err(self.err(
+                "oauth2.client_id_param",
+                "must be a parameter name of letters, digits, `_`, `-` or `.` (at most 64)",
+            ));
+        }
+        if name != crate::model::CLIENT_ID_PARAM && RESERVED_PARAMS.contains(&name) {
+            return Err(self.err(
+                "oauth2.client_id_param",
+                format!("{name:?} is a parameter Switchboard sets for something else; name the provider's client id parameter (TikTok: \"client_key\")"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[jwt_bearer]`: a plain issuer claim no other claim uses; without a token
+    /// endpoint, no audience, no `[oauth2]` and an API to send the JWT to.
+    fn jwt_bearer(&self, j: &crate::model::JwtBearer) -> Result<(), CatalogError> {
+        let c = j.issuer_claim.as_str();
+        let plain = !c.is_empty()
+            && c.len() <= 64
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !plain || ["aud", "iat", "exp", "nbf", "jti", "sub", "scope"].contains(&c) {
+            return Err(self.err(
+                "jwt_bearer.issuer_claim",
+                "must be a claim name of letters, digits and `_` that Switchboard does not set otherwise (iss, application_id)",
+            ));
+        }
+        use crate::model::JwtAudience;
+        match (j.exchange, j.audience) {
+            (true, JwtAudience::None) => Err(self.err(
+                "jwt_bearer.audience",
+                "is none, but the assertion goes to a token endpoint, which RFC 7523 wants named in aud",
+            )),
+            (false, a) if a != JwtAudience::None => Err(self.err(
+                "jwt_bearer.audience",
+                "needs a token endpoint; with exchange = false write audience = \"none\"",
+            )),
+            (false, _) if self.p.oauth2.is_some() => Err(self.err(
+                "oauth2",
+                "has no use with jwt_bearer.exchange = false (there is no token endpoint); remove it",
+            )),
+            (false, _) if self.p.api_base_url.is_none() => Err(self.err(
+                "api_base_url",
+                "is missing; with jwt_bearer.exchange = false the JWT goes to the API",
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn run(mut self) -> Result<(), CatalogError> {
@@ -593,10 +711,18 @@ impl Checker<'_> {
                     "is missing; auth_mode github_app needs a [github_app] table with install_url, and api_base_url",
                 ));
             }
-            AuthMode::JwtBearer if p.oauth2.is_none() || p.jwt_bearer.is_none() => {
+            AuthMode::JwtBearer if p.jwt_bearer.is_none() => {
                 return Err(self.err(
                     "jwt_bearer",
                     "is missing; auth_mode jwt_bearer needs a [jwt_bearer] table and [oauth2] with token_url",
+                ));
+            }
+            AuthMode::JwtBearer
+                if p.jwt_bearer.as_ref().is_some_and(|j| j.exchange) && p.oauth2.is_none() =>
+            {
+                return Err(self.err(
+                    "oauth2",
+                    "is missing; auth_mode jwt_bearer trades its JWT at [oauth2] token_url (or set jwt_bearer.exchange = false when the JWT itself is the API credential)",
                 ));
             }
             AuthMode::WebhookOnly
@@ -625,13 +751,14 @@ impl Checker<'_> {
         if p.jwt_bearer.is_some() && p.auth_mode != AuthMode::JwtBearer {
             return Err(self.err("jwt_bearer", "applies to auth_mode jwt_bearer only"));
         }
-        if let Some(j) = &p.jwt_bearer
-            && !(30..=3600).contains(&j.assertion_lifetime_secs)
-        {
-            return Err(self.err(
-                "jwt_bearer.assertion_lifetime_secs",
-                "must be 30 to 3600 seconds",
-            ));
+        if let Some(j) = &p.jwt_bearer {
+            if !(30..=3600).contains(&j.assertion_lifetime_secs) {
+                return Err(self.err(
+                    "jwt_bearer.assertion_lifetime_secs",
+                    "must be 30 to 3600 seconds",
+                ));
+            }
+            self.jwt_bearer(j)?;
         }
         if let Some(u) = &p.api_base_url {
             self.template("api_base_url", u, Phase::Connected, false)?;
@@ -641,8 +768,34 @@ impl Checker<'_> {
         if let Some(k) = &p.api_key {
             self.api_key("api_key", k)?;
         }
-        for h in p.api_headers.keys() {
-            self.header(&format!("api_headers.{h}"), h)?;
+        for (h, v) in &p.api_headers {
+            let key = format!("api_headers.{h}");
+            self.header(&key, h)?;
+            self.text(&key, v, Phase::Connected)?;
+        }
+        let credential_param = match p.auth_mode {
+            AuthMode::ApiKey => p.api_key.as_ref(),
+            _ => p.oauth2.as_ref().and_then(|o| o.api_auth.as_ref()),
+        }
+        .and_then(|a| a.query.as_deref());
+        for (q, v) in &p.api_query {
+            let key = format!("api_query.{q}");
+            if !is_param_name(q) {
+                return Err(self.err(
+                    &key,
+                    "is not a query parameter name (letters, digits, `_`, `-`, `.`, `[`, `]`)",
+                ));
+            }
+            if credential_param == Some(q.as_str()) {
+                return Err(self.err(
+                    &key,
+                    "is the parameter the credential goes in; name another",
+                ));
+            }
+            self.text(&key, v, Phase::Connected)?;
+        }
+        if !p.api_query.is_empty() && p.api_base_url.is_none() {
+            return Err(self.err("api_query", "needs api_base_url, the API it is sent to"));
         }
         if let Some(v) = &p.verify
             && !v.path.starts_with('/')
@@ -705,11 +858,20 @@ impl Checker<'_> {
         if let Some(name) = unused.first() {
             return Err(self.err(
                 format!("placeholders.{name}"),
-                "is declared but no URL uses it; remove it",
+                "is declared but no URL uses it (nor an API header, API query or token parameter); remove it",
             ));
         }
         Ok(())
     }
+}
+
+/// A query or form parameter name as catalog files write them.
+fn is_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
 }
 
 /// Parameters Switchboard sets itself; a file may not override them.
@@ -772,11 +934,12 @@ pub(crate) fn provenance(p: &Provider) -> Result<(), CatalogError> {
             "api",
             p.api_base_url.is_some()
                 || !p.api_headers.is_empty()
+                || !p.api_query.is_empty()
                 || p.api_key.is_some()
                 || p.basic.is_some()
                 || p.verify.is_some(),
             &s.api,
-            "api_base_url, api_headers, [api_key], [basic] or [verify]",
+            "api_base_url, api_headers, api_query, [api_key], [basic] or [verify]",
         ),
         (
             "rate_limit",

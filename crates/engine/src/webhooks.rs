@@ -928,6 +928,9 @@ fn unsigned_handshake(
             (!c.is_empty() && c.len() <= 512)
                 .then(|| HandshakeReply::json(serde_json::json!({ "verification": c })))
         }
+        // Trello checks a new webhook's callback URL with a HEAD and creates the webhook
+        // only on a 200; the request carries nothing to sign or echo.
+        Handshake::TrelloHead if req.method == "HEAD" => Some(HandshakeReply::text("")),
         // monday.com checks a new webhook URL with `{"challenge": "…"}` and expects it
         // back; the request is not signed, and echoing stores nothing.
         Handshake::MondayChallenge if req.method == "POST" => {

@@ -133,6 +133,12 @@ pub enum Scheme {
     /// an RSA, EC or Ed25519 key pair (configured as a PEM public key); `exp` and `iat` are
     /// checked.
     Fusionauth,
+    /// Trello: `X-Trello-Webhook`, base64 HMAC-SHA1 of the body followed by the callback
+    /// URL, keyed by the app's secret.
+    Trello,
+    /// TikTok: `TikTok-Signature: t=…,s=…`, hex HMAC-SHA256 of `{t}.{body}` keyed by the
+    /// app's client secret.
+    Tiktok,
     /// Atlassian (Jira Cloud), two kinds of webhook at one URL, told apart by their
     /// headers: admin webhooks (Jira's settings, or `/rest/webhooks/1.0/webhook`) carry
     /// `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>` made with the webhook
@@ -184,6 +190,8 @@ impl Scheme {
         Scheme::Buildkite,
         Scheme::Monday,
         Scheme::Fusionauth,
+        Scheme::Trello,
+        Scheme::Tiktok,
         Scheme::Atlassian,
     ];
 
@@ -222,6 +230,8 @@ impl Scheme {
             Self::Buildkite => "buildkite",
             Self::Monday => "monday",
             Self::Fusionauth => "fusionauth",
+            Self::Trello => "trello",
+            Self::Tiktok => "tiktok",
             Self::Atlassian => "atlassian",
             Self::Plaid => "plaid",
             Self::Paypal => "paypal",
@@ -237,7 +247,9 @@ impl Scheme {
             Self::StandardWebhooks | Self::Svix | Self::Stripe | Self::Slack => Some(300),
             Self::HubspotV3 | Self::Zoom | Self::Discord | Self::Mailgun => Some(300),
             Self::Webflow | Self::Zendesk | Self::Sendgrid => Some(300),
-            Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Atlassian => Some(300),
+            Self::Buildkite | Self::Monday | Self::Fusionauth | Self::Tiktok | Self::Atlassian => {
+                Some(300)
+            }
             Self::Plaid => Some(300),
             Self::Box => Some(600),
             Self::Workos => Some(180),
@@ -253,6 +265,7 @@ impl Scheme {
             | Self::Intercom
             | Self::Typeform
             | Self::Docusign
+            | Self::Trello
             | Self::Paypal => None,
         }
     }
@@ -384,7 +397,7 @@ pub struct Verified {
 pub struct SignRequest<'a> {
     /// The HTTP method (HubSpot signs it).
     pub method: &'a str,
-    /// The URL the request will be sent to (Twilio, Square, HubSpot sign it).
+    /// The URL the request will be sent to (Twilio, Square, HubSpot, Trello sign it).
     pub url: &'a str,
     /// The raw body.
     pub body: &'a [u8],

@@ -90,6 +90,8 @@ impl Scheme {
             | Self::Buildkite
             | Self::Monday
             | Self::Fusionauth
+            | Self::Trello
+            | Self::Tiktok
             | Self::Atlassian
             | Self::GenericHmac(_) => SecretRule::MinChars { min_chars: 32 },
         }

@@ -61,7 +61,7 @@ fn check(
 }
 
 fn bearer(t: &str) -> Headers {
-    Headers::new().with("Authorization", &format!("Bearer {t}"))
+    Headers::new().with("Authorization", format!("Bearer {t}"))
 }
 
 #[test]
@@ -131,13 +131,13 @@ fn a_jwt_is_never_checked_with_a_webhook_secret() {
 fn an_admin_signature_is_never_checked_with_the_client_secret() {
     let cs = client_secret();
     // X-Hub-Signature made with the client secret: refused, whatever the app key is.
-    let forged = Headers::new().with("X-Hub-Signature", &hub(&cs, BODY));
+    let forged = Headers::new().with("X-Hub-Signature", hub(&cs, BODY));
     let err = check(&forged, BODY, &[ADMIN_SECRET], &[&cs], TS).unwrap_err();
     assert_eq!(err.code(), "no_match");
     let err = check(&forged, BODY, &[], &[&cs], TS).unwrap_err();
     assert_eq!(err, VerifyError::NoSecrets);
     // The genuine one verifies with the webhook secret, and says so.
-    let genuine = Headers::new().with("X-Hub-Signature", &hub(ADMIN_SECRET, BODY));
+    let genuine = Headers::new().with("X-Hub-Signature", hub(ADMIN_SECRET, BODY));
     let ok = check(&genuine, BODY, &["other", ADMIN_SECRET], &[&cs], TS).unwrap();
     assert_eq!(
         (ok.key, ok.secret_index, ok.timestamp),
@@ -152,10 +152,10 @@ fn an_admin_signature_is_never_checked_with_the_client_secret() {
 fn with_both_headers_the_admin_signature_decides() {
     let cs = client_secret();
     // A valid JWT does not rescue a wrong X-Hub-Signature.
-    let headers = bearer(&token("valid")).with("X-Hub-Signature", &hub("not the secret", BODY));
+    let headers = bearer(&token("valid")).with("X-Hub-Signature", hub("not the secret", BODY));
     let err = check(&headers, BODY, &[ADMIN_SECRET], &[&cs], TS).unwrap_err();
     assert_eq!(err.code(), "no_match");
-    let headers = bearer(&token("valid")).with("X-Hub-Signature", &hub(ADMIN_SECRET, BODY));
+    let headers = bearer(&token("valid")).with("X-Hub-Signature", hub(ADMIN_SECRET, BODY));
     let ok = check(&headers, BODY, &[ADMIN_SECRET], &[&cs], TS).unwrap();
     assert_eq!(ok.key, KeyRole::Webhook);
 }
@@ -165,7 +165,7 @@ fn a_request_with_neither_header_is_refused() {
     let cs = client_secret();
     for headers in [
         Headers::new(),
-        Headers::new().with("X-Hub-Signature-256", &hub(ADMIN_SECRET, BODY)),
+        Headers::new().with("X-Hub-Signature-256", hub(ADMIN_SECRET, BODY)),
         Headers::new().with("X-Atlassian-Webhook-Identifier", "1"),
     ] {
         let err = check(&headers, BODY, &[ADMIN_SECRET], &[&cs], TS).unwrap_err();
@@ -232,7 +232,7 @@ fn bad_jwts_are_refused_one_check_each() {
 
 #[test]
 fn other_schemes_ignore_the_app_secret() {
-    let headers = Headers::new().with("X-Hub-Signature-256", &hub("gh", BODY));
+    let headers = Headers::new().with("X-Hub-Signature-256", hub("gh", BODY));
     let req = Request::new("POST", "https://sb.example/h", &headers, BODY);
     let app = keys(&["gh"]);
     let err = verify_with(

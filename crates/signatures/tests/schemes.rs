@@ -718,7 +718,13 @@ fn docusign_headers() {
 
 #[test]
 fn square_and_hubspot_sign_the_url() {
-    for label in ["square", "hubspot-v3", "twilio json", "generic-hmac full"] {
+    for label in [
+        "square",
+        "hubspot-v3",
+        "twilio json",
+        "trello",
+        "generic-hmac full",
+    ] {
         let c = case(label);
         let built = build(&c, b"payload");
         let moved = Built {

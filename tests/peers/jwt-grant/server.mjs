@@ -22,6 +22,9 @@
 //   issuer has its own public key (and key id): the integrator's service account and
 //   two customers that bring their own keys (connections with a key of their own).
 // - `GET /api/whoami`, an API for proxied calls, which accepts the tokens issued above.
+// - `GET /signed/whoami`, an API that takes no issued token but a JWT the caller signs
+//   itself as its credential (Vonage's way): RS256 with the service account's key, the
+//   application id in `application_id`, `iat`, `exp` (at most 24 h after iat) and `jti`.
 //
 // It makes its own RSA keys at start and writes the private halves to KEY_DIR:
 // `app.pem` (PKCS#1, as GitHub hands them out), `sa.pem` (PKCS#8, as Google does),
@@ -50,6 +53,7 @@ const SUBJECTS = (process.env.SUBJECTS ?? 'alice@example.test,bob@example.test')
 const LEEWAY = Number(process.env.LEEWAY_SECS ?? '30');
 const CLIENT_ID = process.env.CLIENT_ID ?? 'Iv1.switchboardtest';
 const CLIENT_SECRET = process.env.CLIENT_SECRET ?? 'test-client-secret-1234';
+const APPLICATION_ID = process.env.APPLICATION_ID ?? 'aaaaaaaa-bbbb-cccc-dddd-0123456789ab';
 const CUSTOMER_A_EMAIL = process.env.CUSTOMER_A_EMAIL ?? 'robot@customer-a.iam.example';
 const CUSTOMER_B_ISSUER = process.env.CUSTOMER_B_ISSUER ?? '3MVG9customerBconsumerKey';
 
@@ -107,8 +111,10 @@ const state = {
   stats: {
     app_tokens: 0, app_refused: 0, installation_reads: 0, jwt_tokens: 0, jwt_refused: 0, api: 0, revoked: 0,
     user_tokens: 0, user_token_refused: 0, user_installation_pages: 0, user_tokens_revoked: 0,
+    signed_api: 0, signed_refused: 0,
     jwt_tokens_by_issuer: {},
   },
+  signedJtis: new Set(), // the jti of every signed JWT accepted
 };
 
 const nowSecs = () => Math.floor(Date.now() / 1000) + state.skewSecs;
@@ -371,6 +377,28 @@ function whoami(req, res) {
   send(res, 200, body);
 }
 
+// A JWT the caller signed as its own credential (no token endpoint issued it).
+async function signedWhoami(req, res) {
+  const auth = req.headers.authorization ?? '';
+  const jwt = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+  const refuse = (message) => {
+    state.stats.signed_refused += 1;
+    send(res, 401, { title: 'Unauthorized', detail: message });
+  };
+  let payload;
+  try {
+    ({ payload } = await verify(jwt, pub(state.saKey, sa), { requiredClaims: ['iat', 'exp', 'jti'] }));
+  } catch (e) {
+    return refuse(`${e.code ?? 'error'}: ${e.message}`);
+  }
+  if (payload.application_id !== APPLICATION_ID) return refuse('unknown application_id');
+  if (payload.exp - payload.iat > 24 * 3600) return refuse('lives longer than 24 hours');
+  state.stats.signed_api += 1;
+  state.signedJtis.add(payload.jti);
+  send(res, 200, { application_id: payload.application_id, jti: payload.jti, sub: payload.sub ?? null,
+    jtis_seen: state.signedJtis.size });
+}
+
 async function control(req, res, what) {
   const body = req.method === 'POST' ? JSON.parse((await readBody(req)) || '{}') : {};
   switch (what) {
@@ -448,6 +476,7 @@ const server = http.createServer(async (req, res) => {
     }
     if (req.method === 'POST' && p === '/token') return await tokenEndpoint(req, res);
     if (req.method === 'GET' && p === '/api/whoami') return whoami(req, res);
+    if (req.method === 'GET' && p === '/signed/whoami') return await signedWhoami(req, res);
     send(res, 404, { message: 'Not Found' });
   } catch (e) {
     log(`error: ${e.stack}`);

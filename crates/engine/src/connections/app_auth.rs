@@ -91,10 +91,11 @@ pub(crate) fn app_jwt(ctx: &Ctx, now: DateTime<Utc>) -> Result<String, TokenErro
 }
 
 /// A JWT bearer assertion (RFC 7523 §3) for `token_url`, signed with the connection's
-/// own key (`own`, with its issuer and key id) or else the integration's.
+/// own key (`own`, with its issuer and key id) or else the integration's; without a
+/// token URL (a JWT that is itself the credential), no `aud`.
 pub(crate) fn assertion(
     ctx: &Ctx,
-    token_url: &url::Url,
+    token_url: Option<&url::Url>,
     subject: Option<&str>,
     own: Option<&ConnectionKey>,
     now: DateTime<Utc>,
@@ -122,20 +123,24 @@ pub(crate) fn assertion(
             })?
         }
     };
-    let host = token_url.host_str().unwrap_or_default();
-    let aud = match rules.audience {
-        catalog::JwtAudience::TokenUrl => token_url.as_str().to_owned(),
-        catalog::JwtAudience::TokenOrigin => token_url.origin().ascii_serialization(),
-        catalog::JwtAudience::TokenHost => host.to_owned(),
+    let aud = match (rules.audience, token_url) {
+        (catalog::JwtAudience::None, _) | (_, None) => None,
+        (catalog::JwtAudience::TokenUrl, Some(u)) => Some(u.as_str().to_owned()),
+        (catalog::JwtAudience::TokenOrigin, Some(u)) => Some(u.origin().ascii_serialization()),
+        (catalog::JwtAudience::TokenHost, Some(u)) => {
+            Some(u.host_str().unwrap_or_default().to_owned())
+        }
     };
     let jti = crate::ids::random_token().map_err(|e| TokenError::Request(e.to_string()))?;
     let mut claims = json!({
-        "iss": iss,
-        "aud": aud,
         "iat": now.timestamp(),
         "exp": now.timestamp() + rules.assertion_lifetime_secs as i64,
         "jti": jti,
     });
+    claims[rules.issuer_claim.as_str()] = Value::String(iss.to_owned());
+    if let Some(aud) = aud {
+        claims["aud"] = Value::String(aud);
+    }
     if let Some(sub) = subject {
         claims["sub"] = Value::String(sub.to_owned());
     }
@@ -169,10 +174,11 @@ pub(super) fn with_api_headers(
     ctx: &Ctx,
     mut req: reqwest::RequestBuilder,
 ) -> reqwest::RequestBuilder {
-    for (k, v) in &ctx.provider.api_headers {
+    // An installation has no connection settings: headers take integration values.
+    for (k, v) in ctx.api_headers(&BTreeMap::new()).unwrap_or_default() {
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
+            HeaderValue::from_str(&v),
         ) {
             req = req.header(n, v);
         }
@@ -322,13 +328,33 @@ impl Engine {
     }
 
     /// An access token by the JWT bearer grant, for a connection with `settings`, signed
-    /// with its own key (`own`) or else the integration's.
+    /// with its own key (`own`) or else the integration's; or, where the JWT is itself
+    /// the credential (`exchange = false`), a freshly signed JWT that lives the
+    /// assertion's lifetime.
     pub(crate) async fn jwt_bearer_token(
         &self,
         ctx: &Ctx,
         settings: &BTreeMap<String, String>,
         own: Option<&ConnectionKey>,
     ) -> Result<TokenSet, TokenError> {
+        if let Some(rules) = ctx.provider.jwt_bearer.as_ref().filter(|j| !j.exchange) {
+            let jwt = assertion(
+                ctx,
+                None,
+                settings.get(SUBJECT).map(String::as_str),
+                own,
+                self.now(),
+            )?;
+            let mut credentials = Credentials::default();
+            credentials.access_token = Some(jwt);
+            credentials.token_type = Some("Bearer".to_owned());
+            return Ok(TokenSet {
+                credentials,
+                expires_in: Some(rules.assertion_lifetime_secs),
+                scopes: None,
+                raw: json!({}),
+            });
+        }
         let oauth = ctx.provider.oauth2.as_ref().ok_or_else(|| {
             TokenError::Request(format!("provider {} has no token_url", ctx.provider.id))
         })?;
@@ -344,7 +370,7 @@ impl Engine {
             .map_err(|e| TokenError::Request(e.to_string()))?;
         let jwt = assertion(
             ctx,
-            &url,
+            Some(&url),
             settings.get(SUBJECT).map(String::as_str),
             own,
             self.now(),
@@ -353,9 +379,10 @@ impl Engine {
             ("grant_type".into(), JWT_BEARER_GRANT.into()),
             ("assertion".into(), jwt),
         ];
-        for (k, v) in &oauth.token_params {
-            form.push((k.clone(), v.clone()));
-        }
+        form.extend(
+            protocol::fill_params(&ctx.provider, &oauth.token_params, &ctx.values(settings))
+                .map_err(TokenError::Request)?,
+        );
         let req = http
             .client()
             .post(url.clone())
@@ -466,10 +493,14 @@ impl Engine {
         match catalog::AuthMode::from_name(&c.auth_mode)? {
             catalog::AuthMode::GithubApp => {}
             catalog::AuthMode::JwtBearer => {
-                return Some((
-                    false,
-                    Some("service-account tokens cannot be revoked; the last one expires within the hour".into()),
-                ));
+                let message = match ctx.provider.jwt_bearer.as_ref().filter(|j| !j.exchange) {
+                    Some(j) => format!(
+                        "a signed JWT cannot be revoked; the last one expires within {} seconds",
+                        j.assertion_lifetime_secs
+                    ),
+                    None => "service-account tokens cannot be revoked; the last one expires within the hour".into(),
+                };
+                return Some((false, Some(message)));
             }
             _ => return None,
         }
@@ -485,10 +516,10 @@ impl Engine {
                 .client()
                 .delete(url.clone())
                 .header(AUTHORIZATION, format!("Bearer {token}"));
-            for (k, v) in &ctx.provider.api_headers {
+            for (k, v) in ctx.api_headers(&BTreeMap::new()).unwrap_or_default() {
                 if let (Ok(n), Ok(v)) = (
                     HeaderName::from_bytes(k.as_bytes()),
-                    HeaderValue::from_str(v),
+                    HeaderValue::from_str(&v),
                 ) {
                     req = req.header(n, v);
                 }

@@ -44,12 +44,20 @@ impl Ctx {
             .unwrap_or_default()
     }
 
-    /// The values of the provider's placeholders for a connection with `settings`.
+    /// The values of the provider's placeholders for a connection with `settings`. An
+    /// integration setting `client_id` that the integration's `settings` do not give is
+    /// its `client_id` (GitHub's grant URL, Trello's key, Twitch's `Client-Id`).
     pub fn values(&self, settings: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (name, ph) in &self.provider.placeholders {
             let v = match &ph.from {
-                catalog::ValueSource::Integration(k) => self.integration.settings.get(k),
+                catalog::ValueSource::Integration(k) => {
+                    self.integration.settings.get(k).or_else(|| {
+                        (k == catalog::CLIENT_ID_PARAM)
+                            .then_some(self.integration.client_id.as_ref())
+                            .flatten()
+                    })
+                }
                 catalog::ValueSource::Connection(k) => settings.get(k),
                 _ => settings.get(name),
             };
@@ -58,6 +66,63 @@ impl Ctx {
             }
         }
         out
+    }
+
+    /// The provider's `api_headers` for a connection with `settings`, their
+    /// placeholders filled. An error names the header and the missing or refused value.
+    pub fn api_headers(
+        &self,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        self.fill(&self.provider.api_headers, settings, "API header")
+    }
+
+    /// The provider's `api_query` parameters for a connection with `settings`, their
+    /// placeholders filled.
+    pub fn api_query(
+        &self,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        Ok(self
+            .fill(&self.provider.api_query, settings, "API query parameter")?
+            .into_iter()
+            .collect())
+    }
+
+    /// `url` with the provider's `api_query` parameters appended (requests under the API
+    /// base that Switchboard makes itself: the verify request, health checks).
+    pub fn with_api_query(
+        &self,
+        url: &str,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<String, String> {
+        let query = self.api_query(settings)?;
+        if query.is_empty() {
+            return Ok(url.to_owned());
+        }
+        let mut u = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL ({e})"))?;
+        u.query_pairs_mut().extend_pairs(&query);
+        Ok(u.into())
+    }
+
+    fn fill(
+        &self,
+        templates: &BTreeMap<String, String>,
+        settings: &BTreeMap<String, String>,
+        what: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
+        if templates.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let values = self.values(settings);
+        templates
+            .iter()
+            .map(|(k, t)| {
+                catalog::resolve_text(t, &self.provider.placeholders, &values)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| format!("{what} {k}: {e}"))
+            })
+            .collect()
     }
 
     /// Checks settings given at connect time: only the provider's `connection`

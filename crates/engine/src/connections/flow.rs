@@ -258,6 +258,8 @@ impl Engine {
             .map_err(|e| invalid("settings", e.to_string()))?;
         let client_id = ctx.client_id()?;
         let scopes = ctx.scopes();
+        let extra = protocol::fill_params(&ctx.provider, &oauth.authorization_params, &values)
+            .map_err(|e| invalid("settings", e))?;
         let secrets = FlowSecrets {
             verifier: if oauth.pkce {
                 Some(random_token()?)
@@ -275,7 +277,7 @@ impl Engine {
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
-                .append_pair("client_id", client_id)
+                .append_pair(&oauth.client_id_param, client_id)
                 .append_pair("redirect_uri", &self.callback_url(integration))
                 .append_pair("state", state);
             if !scopes.is_empty() {
@@ -290,7 +292,7 @@ impl Engine {
             if let Some(n) = &secrets.nonce {
                 q.append_pair("nonce", n);
             }
-            for (k, v) in &oauth.authorization_params {
+            for (k, v) in &extra {
                 q.append_pair(k, v);
             }
         }
@@ -642,7 +644,7 @@ impl Engine {
         // Values the provider gives in the token response (Salesforce instance URL).
         for (name, ph) in &ctx.provider.placeholders {
             if let catalog::ValueSource::TokenResponse(p) = &ph.from
-                && let Some(v) = tokens.raw.pointer(p).and_then(json_scalar)
+                && let Some(v) = catalog::select_pointer(&tokens.raw, p).and_then(json_scalar)
             {
                 settings.insert(name.clone(), v);
             }
@@ -666,7 +668,7 @@ impl Engine {
         if let Some(info) = &userinfo {
             for (name, ph) in &ctx.provider.placeholders {
                 if let catalog::ValueSource::Userinfo(p) = &ph.from
-                    && let Some(v) = info.pointer(p).and_then(json_scalar)
+                    && let Some(v) = catalog::select_pointer(info, p).and_then(json_scalar)
                 {
                     settings.insert(name.clone(), v);
                 }
@@ -679,11 +681,11 @@ impl Engine {
             .and_then(|w| w.routing.as_ref())
             .and_then(|r| match &r.connection {
                 catalog::ValueSource::TokenResponse(p) => {
-                    tokens.raw.pointer(p).and_then(json_scalar)
+                    catalog::select_pointer(&tokens.raw, p).and_then(json_scalar)
                 }
                 catalog::ValueSource::Userinfo(p) => userinfo
                     .as_ref()
-                    .and_then(|u| u.pointer(p))
+                    .and_then(|u| catalog::select_pointer(u, p))
                     .and_then(json_scalar),
                 catalog::ValueSource::Connection(k) => settings.get(k).cloned(),
                 catalog::ValueSource::Integration(k) => ctx.integration.settings.get(k).cloned(),
@@ -740,12 +742,13 @@ impl Engine {
         let url =
             protocol::resolve(&ctx.provider, template, &ctx.values(settings), self.dev()).ok()?;
         let token = tokens.credentials.access_token.as_deref()?;
+        let headers = ctx.api_headers(settings).unwrap_or_default();
         match protocol::get_with_credential(
             &self.outbound(),
             &url,
             oauth.api_auth.as_ref(),
             token,
-            &ctx.provider.api_headers,
+            &headers,
         )
         .await
         {

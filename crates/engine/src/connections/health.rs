@@ -310,6 +310,7 @@ impl Engine {
     /// Figma's `/v1/me`) has no such scope, so none is reported missing for it.
     fn health_request(&self, ctx: &Ctx, c: &Connection) -> EngineResult<Option<CheckRequest>> {
         let values = ctx.values(&c.settings);
+        let under_api = ctx.provider.verify.is_some() && ctx.provider.api_base_url.is_some();
         let template = match (&ctx.provider.verify, &ctx.provider.api_base_url) {
             (Some(v), Some(base)) => Some((base.clone(), v.path.clone(), v.scopes.clone())),
             _ => ctx
@@ -337,11 +338,22 @@ impl Engine {
         } else {
             format!("{}{}", base.trim_end_matches('/'), path)
         };
+        // A request under the API base carries the catalog's API query parameters.
+        let url = if under_api {
+            ctx.with_api_query(&url, &c.settings)
+                .map_err(EngineError::Misconfigured)?
+        } else {
+            url
+        };
         Ok(Some(CheckRequest { url, scopes }))
     }
 
     async fn probe(&self, ctx: &Ctx, url: &str, c: &Connection, creds: &Credentials) -> Probe {
-        let headers = &ctx.provider.api_headers;
+        let headers = match ctx.api_headers(&c.settings) {
+            Ok(h) => h,
+            Err(e) => return Probe::Other(e),
+        };
+        let headers = &headers;
         let answer = match (
             &creds.access_token,
             &creds.api_key,

@@ -623,6 +623,17 @@ impl Engine {
             id: ctx.client_id()?,
             secret: ctx.integration.client_secret.as_ref(),
         };
+        // A token parameter that needs a connection setting (Wix's instance id) is the
+        // caller's to give: said now, before the provider is asked.
+        protocol::fill_params(
+            &ctx.provider,
+            &ctx.oauth2()?.token_params,
+            &ctx.values(settings),
+        )
+        .map_err(|message| EngineError::Invalid {
+            field: "settings",
+            message,
+        })?;
         let scopes = ctx.scopes();
         let tokens = protocol::token_request(
             &self.outbound(),
@@ -725,19 +736,29 @@ impl Engine {
                 field: "settings",
                 message: e.to_string(),
             })?;
-        let url = format!("{}{}", base.trim_end_matches('/'), verify.path);
+        let invalid = |message: String| EngineError::Invalid {
+            field: "settings",
+            message,
+        };
+        let url = ctx
+            .with_api_query(
+                &format!("{}{}", base.trim_end_matches('/'), verify.path),
+                settings,
+            )
+            .map_err(invalid)?;
+        let headers = ctx.api_headers(settings).map_err(invalid)?;
         let status = match (&creds.api_key, &creds.username, &creds.password) {
             (Some(key), _, _) => protocol::get_with_credential(
                 &self.outbound(),
                 &url,
                 ctx.provider.api_key.as_ref(),
                 key,
-                &ctx.provider.api_headers,
+                &headers,
             )
             .await
             .map(|(s, _)| s),
             (None, Some(u), Some(p)) => {
-                protocol::get_with_basic(&self.outbound(), &url, u, p, &ctx.provider.api_headers)
+                protocol::get_with_basic(&self.outbound(), &url, u, p, &headers)
                     .await
                     .map(|(s, _)| s)
             }

@@ -168,6 +168,23 @@ pub(crate) fn resolve(
         .map_err(|e| TokenError::Request(e.to_string()))
 }
 
+/// A table of extra OAuth2 parameters with their placeholders filled from `values`
+/// (`Err` names the parameter and the missing or refused value).
+pub(crate) fn fill_params(
+    provider: &Provider,
+    params: &BTreeMap<String, String>,
+    values: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, String> {
+    params
+        .iter()
+        .map(|(k, v)| {
+            catalog::resolve_text(v, &provider.placeholders, values)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| format!("parameter {k}: {e}"))
+        })
+        .collect()
+}
+
 /// Sends a request and reads the body up to [`MAX_RESPONSE`].
 pub(crate) async fn send(
     url: &url::Url,
@@ -401,9 +418,9 @@ pub(crate) async fn token_request(
             if let Some(v) = verifier {
                 params.push(("code_verifier".into(), (*v).to_owned()));
             }
-            for (k, v) in &oauth.code_params {
-                params.push((k.clone(), v.clone()));
-            }
+            params.extend(
+                fill_params(provider, &oauth.code_params, values).map_err(TokenError::Request)?,
+            );
         }
         Grant::Refresh { refresh_token } => {
             params.push(("refresh_token".into(), (*refresh_token).to_owned()));
@@ -414,9 +431,7 @@ pub(crate) async fn token_request(
             }
         }
     }
-    for (k, v) in &oauth.token_params {
-        params.push((k.clone(), v.clone()));
-    }
+    params.extend(fill_params(provider, &oauth.token_params, values).map_err(TokenError::Request)?);
     let mut req = http
         .client()
         .post(url.clone())
@@ -426,7 +441,7 @@ pub(crate) async fn token_request(
             req = req.header(AUTHORIZATION, basic(client.id, secret.expose_secret()));
         }
         (_, secret) => {
-            params.push(("client_id".into(), client.id.to_owned()));
+            params.push((oauth.client_id_param.clone(), client.id.to_owned()));
             if let Some(s) = secret {
                 params.push(("client_secret".into(), s.expose_secret().to_owned()));
             }
@@ -544,11 +559,11 @@ pub(crate) async fn revoke(
             req = req.header(AUTHORIZATION, basic(client.id, s.expose_secret()));
         }
         (RevokeClientAuth::Body, Some(s)) => {
-            params.push(("client_id".into(), client.id.to_owned()));
+            params.push((oauth.client_id_param.clone(), client.id.to_owned()));
             params.push(("client_secret".into(), s.expose_secret().to_owned()));
         }
         (RevokeClientAuth::None, _) => {}
-        _ => params.push(("client_id".into(), client.id.to_owned())),
+        _ => params.push((oauth.client_id_param.clone(), client.id.to_owned())),
     }
     if !params.is_empty() {
         req = match rev.send {

@@ -39,8 +39,11 @@ pub(crate) struct Route {
     pub base: String,
     /// The same, parsed.
     pub base_url: url::Url,
-    /// The provider's `api_headers`, as headers (invalid ones dropped).
+    /// The provider's `api_headers`, rendered with the connection's settings, as headers
+    /// (invalid ones dropped).
     pub api_headers: HeaderMap,
+    /// The provider's `api_query` parameters, rendered with the connection's settings.
+    pub api_query: Vec<(String, String)>,
     /// The query parameter the credential travels in, if any.
     pub credential_param: Option<String>,
 }

@@ -709,20 +709,25 @@ impl Engine {
         }
         .and_then(|a| a.query.clone());
         let mut api_headers = HeaderMap::new();
-        for (k, v) in &ctx.provider.api_headers {
+        for (k, v) in ctx
+            .api_headers(&conn.settings)
+            .map_err(ProxyError::BaseUrl)?
+        {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(k.as_bytes()),
-                HeaderValue::from_str(v),
+                HeaderValue::from_str(&v),
             ) {
                 api_headers.append(n, v);
             }
         }
+        let api_query = ctx.api_query(&conn.settings).map_err(ProxyError::BaseUrl)?;
         Ok(cache::Route {
             config: cfg.clone(),
             ctx,
             base,
             base_url,
             api_headers,
+            api_query,
             credential_param,
         })
     }
@@ -909,6 +914,9 @@ impl Engine {
             .headers(these)
             .timeout(STREAM_TIMEOUT);
         rb = self.credential(rb, &entry.route.ctx, &entry.conn.auth_mode, &call.creds);
+        if !entry.route.api_query.is_empty() {
+            rb = rb.query(&entry.route.api_query);
+        }
         if let Some(body) = out.body.next_attempt() {
             rb = rb.body(body);
         }
@@ -1022,10 +1030,18 @@ impl Engine {
         query: Option<String>,
     ) -> Result<Target, ProxyError> {
         let route = &entry.route;
-        let query = match (query, route.credential_param.as_deref()) {
-            (Some(q), Some(name)) => Some(without_param(&q, name)),
-            (q, _) => q,
-        };
+        // The credential and the catalog's own parameters replace any parameter of
+        // their names the caller sent.
+        let query = query.map(|mut q| {
+            for name in route
+                .credential_param
+                .iter()
+                .chain(route.api_query.iter().map(|(k, _)| k))
+            {
+                q = without_param(&q, name);
+            }
+            q
+        });
         let query = query.as_deref();
         let path = path.trim_start_matches('/');
         if path.contains(|c: char| c.is_control() || c == ' ' || c == '#' || c == '?' || c == '\\')

@@ -73,7 +73,7 @@ fn assertions_carry_what_each_provider_wants() {
     );
     let url = url::Url::parse("https://oauth2.googleapis.com/token").unwrap();
     let (header, claims) =
-        parts(&assertion(&g, &url, Some("alice@x.example"), None, at()).unwrap());
+        parts(&assertion(&g, Some(&url), Some("alice@x.example"), None, at()).unwrap());
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["kid"], "k1");
     assert_eq!(claims["iss"], "robot@p.iam.gserviceaccount.com");
@@ -83,14 +83,14 @@ fn assertions_carry_what_each_provider_wants() {
     assert_eq!(claims["iat"], now);
     assert_eq!(claims["exp"], now + 3600);
     assert!(claims["jti"].as_str().unwrap().len() >= 32);
-    let (_, again) = parts(&assertion(&g, &url, None, None, at()).unwrap());
+    let (_, again) = parts(&assertion(&g, Some(&url), None, None, at()).unwrap());
     assert_ne!(again["jti"], claims["jti"]);
     assert!(again.get("sub").is_none());
 
     // Salesforce: aud = the login origin, no scope.
     let s = ctx("salesforce-jwt", "client_id = \"3MVG9\"\n");
     let url = url::Url::parse("https://login.salesforce.com/services/oauth2/token").unwrap();
-    let (_, claims) = parts(&assertion(&s, &url, Some("u@org.example"), None, at()).unwrap());
+    let (_, claims) = parts(&assertion(&s, Some(&url), Some("u@org.example"), None, at()).unwrap());
     assert_eq!(claims["aud"], "https://login.salesforce.com");
     assert!(claims.get("scope").is_none(), "{claims}");
     assert_eq!(claims["exp"], now + 180);
@@ -98,7 +98,7 @@ fn assertions_carry_what_each_provider_wants() {
     // DocuSign: aud = the account host.
     let d = ctx("docusign-jwt", "client_id = \"ik-1\"\n");
     let url = url::Url::parse("https://account-d.docusign.com/oauth/token").unwrap();
-    let (_, claims) = parts(&assertion(&d, &url, Some("user-guid"), None, at()).unwrap());
+    let (_, claims) = parts(&assertion(&d, Some(&url), Some("user-guid"), None, at()).unwrap());
     assert_eq!(claims["aud"], "account-d.docusign.com");
     assert_eq!(claims["scope"], "signature impersonation");
 }

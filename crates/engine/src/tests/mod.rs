@@ -896,6 +896,7 @@ mod connections_page;
 mod connections_protocol;
 mod connections_signed;
 mod connections_tokens;
+mod expressible;
 mod pipeline;
 mod pipeline_deliver;
 mod pipeline_mapping;

@@ -1387,6 +1387,7 @@ fn the_credential_cache_is_bounded_and_fenced() {
         base: "http://x.example/api".into(),
         base_url: url::Url::parse("http://x.example/api").unwrap(),
         api_headers: HeaderMap::new(),
+        api_query: Vec::new(),
         credential_param: None,
     });
     let entry = |id: &str| {

@@ -72,7 +72,7 @@ fn hub(secret: &str, body: &[u8]) -> String {
 
 fn dynamic(delivery: &str, jwt: &str) -> Headers {
     Headers::new()
-        .with("Authorization", &format!("Bearer {jwt}"))
+        .with("Authorization", format!("Bearer {jwt}"))
         .with("X-Atlassian-Webhook-Identifier", delivery)
 }
 
@@ -106,7 +106,7 @@ async fn both_kinds_are_stored_each_checked_with_its_own_key() {
     );
     // An admin webhook: X-Hub-Signature, checked with the webhook secret.
     let admin = Headers::new()
-        .with("X-Hub-Signature", &hub(ADMIN_SECRET, BODY))
+        .with("X-Hub-Signature", hub(ADMIN_SECRET, BODY))
         .with("X-Atlassian-Webhook-Identifier", "a-1");
     assert!(matches!(
         e.intake(incoming("jira", &admin, BODY)).await.unwrap(),
@@ -127,7 +127,7 @@ async fn neither_key_verifies_the_other_kind_and_nothing_is_stored() {
     let (e, store) = engine_at(TS + 5).await;
     let cs = jose()["client_secret"].as_str().unwrap().to_owned();
     // X-Hub-Signature made with the client secret.
-    let forged = Headers::new().with("X-Hub-Signature", &hub(&cs, BODY));
+    let forged = Headers::new().with("X-Hub-Signature", hub(&cs, BODY));
     assert_eq!(refused(&e, "jira", &forged).await, "no_match");
     // ... at an integration without webhook secrets: no secret to check it with.
     assert_eq!(refused(&e, "jira-app", &forged).await, "no_secrets");

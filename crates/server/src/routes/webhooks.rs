@@ -51,8 +51,9 @@ pub async fn intake(
 }
 
 /// Answer a provider's unsigned handshake (Meta's `hub.challenge`, Dropbox's
-/// `challenge`, Microsoft Graph's `validationToken`, as query parameters). Webhooks
-/// themselves are POSTed.
+/// `challenge`, Microsoft Graph's `validationToken`, as query parameters; Trello's
+/// `HEAD` when a webhook is created, answered 200 with no body). Webhooks themselves are
+/// POSTed.
 #[utoipa::path(get, path = "/webhooks/{integration}/event", tag = "webhooks",
     params(("integration" = String, Path, example = "acme-hooks", description = "integration id")),
     responses(

@@ -1,4 +1,4 @@
-//! `t=…,v1=…` style headers: Stripe, Calendly, Paddle Billing, WorkOS.
+//! `t=…,v1=…` style headers: Stripe, Calendly, Paddle Billing, WorkOS, Buildkite, TikTok.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -24,6 +24,7 @@ fuzz_target!(|i: Input<'_>| {
         (Scheme::PaddleBilling, "Paddle-Signature"),
         (Scheme::Workos, "WorkOS-Signature"),
         (Scheme::Buildkite, "X-Buildkite-Signature"),
+        (Scheme::Tiktok, "TikTok-Signature"),
     ] {
         let headers = Headers::new().with(name, i.header);
         let req = Request::new("POST", "", &headers, i.body);

@@ -1,5 +1,5 @@
 //! Schemes that sign the URL (and method): Twilio (form and `bodySHA256`), HubSpot v3,
-//! Square.
+//! Square, Trello.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -27,6 +27,7 @@ fuzz_target!(|i: Input<'_>| {
             "X-HubSpot-Request-Timestamp",
         ),
         (Scheme::Square, "x-square-hmacsha256-signature", ""),
+        (Scheme::Trello, "X-Trello-Webhook", ""),
     ] {
         let mut headers = Headers::new().with(sig, i.signature);
         if !ts.is_empty() {

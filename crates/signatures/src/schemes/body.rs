@@ -1,5 +1,5 @@
-//! One HMAC over the body (Square: over URL + body) in one header: GitHub, Intercom,
-//! Shopify, Typeform, Linear, Square, DocuSign.
+//! One HMAC over the body (Square: over URL + body; Trello: over body + URL) in one
+//! header: GitHub, Intercom, Shopify, Typeform, Linear, Square, Trello, DocuSign.
 
 use secrecy::SecretString;
 
@@ -74,6 +74,13 @@ const SQUARE: Format = Format {
     header: "x-square-hmacsha256-signature",
     prefix: "",
     alg: HmacAlgorithm::Sha256,
+    enc: SignatureEncoding::Base64,
+};
+
+const TRELLO: Format = Format {
+    header: "X-Trello-Webhook",
+    prefix: "",
+    alg: HmacAlgorithm::Sha1,
     enc: SignatureEncoding::Base64,
 };
 
@@ -159,6 +166,29 @@ pub(crate) fn sign_square(
     )?;
     Ok(Signed::headers(
         vec![(SQUARE.header.to_owned(), sig)],
+        input.url,
+    ))
+}
+
+/// Trello signs the body followed by the callback URL the webhook was created with.
+pub(crate) fn verify_trello(ctx: &Ctx<'_>) -> Result<Verified, VerifyError> {
+    let url = ctx.url()?;
+    check(&TRELLO, ctx, &[ctx.req.body, url.as_bytes()]).map(verified)
+}
+
+pub(crate) fn sign_trello(
+    secrets: &[SecretString],
+    input: &SignRequest<'_>,
+) -> Result<Signed, SignError> {
+    let url = sign_url(input)?;
+    let sig = sign_raw(
+        secrets,
+        TRELLO.alg,
+        &[input.body, url.as_bytes()],
+        TRELLO.enc,
+    )?;
+    Ok(Signed::headers(
+        vec![(TRELLO.header.to_owned(), sig)],
         input.url,
     ))
 }

@@ -1,6 +1,7 @@
 //! One header holding a timestamp and a list of hex signatures: Stripe
 //! (`t=…,v1=…`), Calendly (`t=…,v1=…`), Paddle Billing (`ts=…;h1=…`), WorkOS
-//! (`t=<milliseconds>, v1=…`), Buildkite (`timestamp=…,signature=…`).
+//! (`t=<milliseconds>, v1=…`), Buildkite (`timestamp=…,signature=…`), TikTok
+//! (`t=…,s=…`).
 
 use secrecy::SecretString;
 
@@ -74,6 +75,17 @@ pub(crate) const BUILDKITE: Format = Format {
     sign_separator: ",",
     timestamp_key: "timestamp",
     signature_key: "signature",
+    joiner: b".",
+    multi: false,
+    millis: false,
+};
+
+pub(crate) const TIKTOK: Format = Format {
+    header: "TikTok-Signature",
+    separator: ',',
+    sign_separator: ",",
+    timestamp_key: "t",
+    signature_key: "s",
     joiner: b".",
     multi: false,
     millis: false,

@@ -181,6 +181,8 @@ pub fn cases() -> Vec<Case> {
             ..Case::new(Scheme::Twilio, "twilio token", "other").sig("X-Twilio-Signature")
         },
         Case::new(Scheme::Square, "square key", "other").sig("x-square-hmacsha256-signature"),
+        Case::new(Scheme::Trello, "trello app secret", "other").sig("X-Trello-Webhook"),
+        Case::new(Scheme::Tiktok, "tiktok client secret", "other").sig("TikTok-Signature"),
         Case::new(Scheme::Zoom, "zoom token", "other")
             .sig("x-zm-signature")
             .ts("x-zm-request-timestamp"),

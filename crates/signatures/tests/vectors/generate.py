@@ -146,6 +146,23 @@ def square(secret, body, **_):
             "headers": [["x-square-hmacsha256-signature", b64(mac(hashlib.sha256, secret, SQUARE_URL + body))]]}
 
 
+# Trello: base64 HMAC-SHA1 of the body followed by the callback URL the webhook was
+# created with (the query string included), keyed by the app's secret.
+TRELLO_URL = "https://example.com/webhooks/trello/event?board=5abbe4b7ddc1b351ef961414"
+
+
+def trello(secret, body, **_):
+    return {"url": TRELLO_URL,
+            "headers": [["X-Trello-Webhook", b64(mac(hashlib.sha1, secret, body + TRELLO_URL))]]}
+
+
+# TikTok: TikTok-Signature: t=<unix seconds>,s=<hex HMAC-SHA256 of "{t}.{body}"> keyed by
+# the app's client secret.
+def tiktok(secret, ts, body, **_):
+    sig = mac(hashlib.sha256, secret, f"{ts}.{body}").hex()
+    return {"headers": [["TikTok-Signature", f"t={ts},s={sig}"]]}
+
+
 def zoom(secret, ts, body, **_):
     sig = mac(hashlib.sha256, secret, f"v0:{ts}:{body}").hex()
     return {"headers": [["x-zm-request-timestamp", str(ts)], ["x-zm-signature", "v0=" + sig]]}
@@ -554,6 +571,8 @@ def vectors():
     add("twilio", twilio_json, "12345abcdef", "99999", note="json")
     add("square", square, "sq0wsk-signature-key", "other")
     add("zoom", zoom, "zoom-secret-token", "other")
+    add("trello", trello, "0f5c3a1b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1a0f9", "other")
+    add("tiktok", tiktok, "tiktok-client-secret-0123456789ab", "other")
     dseed, dpk, _ = ed25519(3)
     _, dpk_decoy, _ = ed25519(4)
     add("discord", discord, dseed.hex(), None, verify_key=dpk.hex(), decoy_key=dpk_decoy.hex())

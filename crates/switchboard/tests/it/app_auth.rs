@@ -1244,3 +1244,115 @@ private_key = "file:{unknown}"
     let out = server.stderr();
     assert!(!out.contains("PRIVATE KEY"), "{out}");
 }
+
+/// A JWT that is itself the credential (`jwt_bearer.exchange = false`, Vonage's way):
+/// connected without asking anyone; every proxied call carries the JWT, which the peer
+/// checks with `jose` (RS256 under the application's key, `application_id`, `iat`,
+/// `exp`, `jti`, no token endpoint involved); the JWT is kept while it lives, a forced
+/// renewal signs a new one; a wrong key is a 401 from the provider; a disconnect has
+/// nothing to revoke.
+#[tokio::test]
+async fn a_self_signed_jwt_is_the_credential_of_every_call() {
+    const APPLICATION_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab";
+    let peer = JwtPeer::start();
+    let dir = harness::sandbox();
+    std::fs::write(
+        dir.path().join("switchboard.toml"),
+        format!(
+            r#"
+background_refresh_interval_secs = 3600
+
+[[providers]]
+id = "calls"
+auth_mode = "jwt_bearer"
+docs_url = "{base}/docs"
+api_base_url = "{base}/signed"
+jwt_bearer = {{ exchange = false, issuer_claim = "application_id", audience = "none", scopes = "none", assertion_lifetime_secs = 900 }}
+
+[[integrations]]
+id = "vg"
+provider = "calls"
+client_id = "{APPLICATION_ID}"
+private_key = "file:{sa}"
+
+[[integrations]]
+id = "vg-wrong"
+provider = "calls"
+client_id = "{APPLICATION_ID}"
+private_key = "file:{wrong}"
+"#,
+            base = peer.base,
+            sa = peer.key("sa.pem"),
+            wrong = peer.key("wrong.pem"),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &["--dev"], &[]).await;
+    let app = App {
+        key: server.printed_admin_key(),
+        server: &server,
+    };
+    let (status, c) = app
+        .post(
+            "/api/connections",
+            json!({"integration": "vg", "connection_id": "vg-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["auth_mode"], "jwt_bearer");
+    let stats = peer.stats().await;
+    assert_eq!(stats["jwt_tokens"], 0, "no token endpoint: {stats}");
+    assert_eq!(stats["signed_api"], 0);
+
+    let whoami = |id: &'static str| {
+        server
+            .http()
+            .get(server.url(&format!("/api/proxy/{id}/whoami")))
+            .bearer_auth(&app.key)
+            .send()
+    };
+    let r = whoami("vg-1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", peer.stderr());
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["application_id"], APPLICATION_ID);
+    assert_eq!(first["sub"], Value::Null);
+    let again: Value = whoami("vg-1").await.unwrap().json().await.unwrap();
+    assert_eq!(again["jti"], first["jti"], "the JWT is used while it lives");
+
+    let (status, r) = app.post("/api/connections/vg-1/refresh", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let renewed: Value = whoami("vg-1").await.unwrap().json().await.unwrap();
+    assert_ne!(renewed["jti"], first["jti"], "a renewal signs a new JWT");
+    assert_eq!(renewed["jtis_seen"], 2);
+    assert_eq!(peer.stats().await["signed_api"], 3);
+
+    // Signed with a key the provider does not know: its 401 comes back (after the one
+    // renewal a 401 triggers, refused as well).
+    let (status, c) = app
+        .post(
+            "/api/connections",
+            json!({"integration": "vg-wrong", "connection_id": "vg-2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let r = whoami("vg-2").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(peer.stats().await["signed_refused"].as_u64().unwrap() >= 1);
+
+    let (status, d) = app
+        .post(
+            "/api/integrations/vg/disconnect",
+            json!({"connection_id": "vg-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    assert_eq!(d["deleted"], true);
+    assert_eq!(d["revoked_at_provider"], false);
+    assert!(
+        d["provider_error"]
+            .as_str()
+            .unwrap()
+            .contains("900 seconds"),
+        "{d}"
+    );
+}

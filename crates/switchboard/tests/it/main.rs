@@ -18,6 +18,7 @@ mod db_copy;
 mod deploy;
 mod docs;
 mod docs_env;
+mod expressible;
 mod harness;
 mod intake;
 mod leaks;
