@@ -276,13 +276,12 @@ impl Engine {
     /// The scheme an integration's webhooks are verified with: its `webhook_scheme`, else
     /// its provider's.
     pub(crate) fn integration_scheme(&self, i: &config::Integration) -> Option<Scheme> {
-        i.webhook_scheme.clone().or_else(|| {
-            self.inner
-                .catalog
-                .get(&i.provider)?
-                .webhook_scheme()
-                .cloned()
-        })
+        let hooks = self
+            .inner
+            .catalog
+            .get(&i.provider)
+            .and_then(|p| p.webhooks.as_ref());
+        own_or_provider_scheme(i, hooks)
     }
 
     /// Takes one webhook: see the module documentation for the order of the checks.
@@ -545,14 +544,10 @@ impl Engine {
         integration: &config::Integration,
         hooks: Option<&catalog::Webhooks>,
     ) -> EngineResult<Scheme> {
-        integration
-            .webhook_scheme
-            .clone()
-            .or_else(|| hooks.and_then(|h| h.scheme.clone()))
-            .ok_or_else(|| EngineError::NotFound {
-                what: "webhook scheme of integration",
-                id: integration.id.clone(),
-            })
+        own_or_provider_scheme(integration, hooks).ok_or_else(|| EngineError::NotFound {
+            what: "webhook scheme of integration",
+            id: integration.id.clone(),
+        })
     }
 
     /// Verifies with a key the provider hands out (Plaid, PayPal): what needs no key is
@@ -983,4 +978,16 @@ fn signed_handshake(
         }
         _ => None,
     }
+}
+
+/// An integration's webhook scheme: its own `webhook_scheme`, else its provider's
+/// (`hooks`, the provider's webhooks table).
+fn own_or_provider_scheme(
+    integration: &config::Integration,
+    hooks: Option<&catalog::Webhooks>,
+) -> Option<Scheme> {
+    integration
+        .webhook_scheme
+        .clone()
+        .or_else(|| hooks.and_then(|h| h.scheme.clone()))
 }
